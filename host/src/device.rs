@@ -1,0 +1,167 @@
+//! The device model as a whole: PCI config space, BAR0, guest RAM.
+//!
+//! [`Device`] is what the vfio-user backend forwards to, one method per
+//! message, and what tests drive directly. Region accesses take the device
+//! lock; queue workers never do.
+
+use crate::config_space::ConfigSpace;
+use crate::executor::Executor;
+use crate::guest_memory::{GuestMemory, GuestRam, MemoryError};
+use crate::irq::InterruptSink;
+use crate::regs::{Identification, RegisterFile};
+use crate::shared::{DeviceShared, Limits};
+use std::fs::File;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use uapi::pci::REGS_BAR_SIZE;
+use vfio_bindings::bindings::vfio::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
+
+/// Settings of a device instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceOptions {
+    /// What the identification registers read.
+    pub ident: Identification,
+    /// Advertised limits.
+    pub limits: Limits,
+}
+
+struct DeviceState {
+    config_space: ConfigSpace,
+    registers: RegisterFile,
+}
+
+/// The VGPU-STUB device.
+pub struct Device {
+    shared: Arc<DeviceShared>,
+    state: Mutex<DeviceState>,
+}
+
+impl Device {
+    /// A device in its power-on state with no guest RAM.
+    pub fn new(
+        options: DeviceOptions,
+        executor: Arc<dyn Executor>,
+        interrupts: Arc<dyn InterruptSink>,
+    ) -> Self {
+        let limits = Limits {
+            max_queues: options.limits.max_queues.min(uapi::regs::QUEUE_LIMIT),
+            ..options.limits
+        };
+        let shared = Arc::new(DeviceShared {
+            ram: GuestRam::new(),
+            interrupts,
+            irq_status: AtomicU32::new(0),
+            executor,
+            limits,
+        });
+        Self {
+            state: Mutex::new(DeviceState {
+                config_space: ConfigSpace::new(),
+                registers: RegisterFile::new(options.ident, limits.max_queues),
+            }),
+            shared,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DeviceState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads `data.len()` bytes of vfio region `region` at `offset`.
+    /// Anything the device does not implement reads as zero.
+    pub fn region_read(&self, region: u32, offset: u64, data: &mut [u8]) {
+        data.fill(0);
+        match region {
+            VFIO_PCI_CONFIG_REGION_INDEX => self.lock().config_space.read(offset, data),
+            VFIO_PCI_BAR0_REGION_INDEX => {
+                let Some(reg) = bar0_register(offset, data.len()) else {
+                    tracing::debug!(offset, len = data.len(), "odd BAR0 read returns zero");
+                    return;
+                };
+                let value = self.lock().registers.read(reg, &self.shared);
+                tracing::trace!(
+                    reg = format_args!("{reg:#x}"),
+                    value = format_args!("{value:#x}"),
+                    "BAR0 read"
+                );
+                data.copy_from_slice(&value.to_le_bytes());
+            }
+            _ => tracing::debug!(region, offset, "read of an empty region"),
+        }
+    }
+
+    /// Writes `data` to vfio region `region` at `offset`.
+    pub fn region_write(&self, region: u32, offset: u64, data: &[u8]) {
+        match region {
+            VFIO_PCI_CONFIG_REGION_INDEX => self.lock().config_space.write(offset, data),
+            VFIO_PCI_BAR0_REGION_INDEX => {
+                let (Some(reg), Ok(bytes)) =
+                    (bar0_register(offset, data.len()), <[u8; 4]>::try_from(data))
+                else {
+                    tracing::debug!(offset, len = data.len(), "odd BAR0 write ignored");
+                    return;
+                };
+                let value = u32::from_le_bytes(bytes);
+                tracing::trace!(
+                    reg = format_args!("{reg:#x}"),
+                    value = format_args!("{value:#x}"),
+                    "BAR0 write"
+                );
+                self.lock().registers.write(reg, value, &self.shared);
+            }
+            _ => tracing::debug!(region, offset, "write to an empty region ignored"),
+        }
+    }
+
+    /// Adds a DMA mapping of guest RAM backed by `file`.
+    pub fn dma_map(
+        &self,
+        gpa: u64,
+        len: u64,
+        file: File,
+        file_offset: u64,
+    ) -> Result<(), MemoryError> {
+        self.shared.ram.map(gpa, len, file, file_offset)
+    }
+
+    /// Removes the DMA mappings overlapping `[gpa, gpa + len)`; returns how many.
+    pub fn dma_unmap(&self, gpa: u64, len: u64) -> usize {
+        self.shared.ram.unmap(gpa, len)
+    }
+
+    /// Removes every DMA mapping.
+    pub fn dma_unmap_all(&self) {
+        self.shared.ram.unmap_all();
+    }
+
+    /// The current view of guest RAM.
+    pub fn guest_memory(&self) -> GuestMemory {
+        self.shared.ram.snapshot()
+    }
+
+    /// Device reset (vfio `DEVICE_RESET`): registers and config space to
+    /// power-on state; DMA mappings and eventfds stay, QEMU owns them.
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        state.registers.reset(&self.shared);
+        state.config_space = ConfigSpace::new();
+    }
+
+    /// Reset after the VMM went away: also forgets guest RAM.
+    pub fn disconnect(&self) {
+        self.reset();
+        self.dma_unmap_all();
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // Join every worker and the heartbeat before the memory goes away.
+        self.lock().registers.reset(&self.shared);
+    }
+}
+
+/// The register offset of an aligned 32-bit BAR0 access, if it is one.
+fn bar0_register(offset: u64, len: usize) -> Option<u32> {
+    (len == 4 && offset % 4 == 0 && offset < REGS_BAR_SIZE).then_some(offset as u32)
+}

@@ -1,0 +1,110 @@
+//! Decoding of request bodies into typed commands.
+//!
+//! Every executor sees the same validated [`Command`]; malformed bodies
+//! never reach it.
+
+use uapi::cmd::{Opcode, SleepRequest, MAX_SLEEP_MS};
+use uapi::status::Status;
+use uapi::wire::Wire;
+
+/// A command whose opcode and request body were checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Report the device identity.
+    GetDeviceInfo,
+    /// Return the request bytes unchanged.
+    Echo(&'a [u8]),
+    /// Wait, interruptibly, for the given milliseconds (at most `MAX_SLEEP_MS`).
+    Sleep {
+        /// Milliseconds to wait.
+        millis: u32,
+    },
+}
+
+impl<'a> Command<'a> {
+    /// Decodes `opcode` and its `request` body.
+    ///
+    /// Unknown opcode → [`Status::InvalidOpcode`]; a body of the wrong length
+    /// or with invalid fields → [`Status::InvalidField`].
+    pub fn decode(opcode: u16, request: &'a [u8]) -> Result<Self, Status> {
+        match Opcode::from_u16(opcode).ok_or(Status::InvalidOpcode)? {
+            Opcode::GetDeviceInfo if request.is_empty() => Ok(Self::GetDeviceInfo),
+            Opcode::GetDeviceInfo => Err(Status::InvalidField),
+            Opcode::Echo => Ok(Self::Echo(request)),
+            Opcode::Sleep => {
+                if request.len() != core::mem::size_of::<SleepRequest>() {
+                    return Err(Status::InvalidField);
+                }
+                let body = SleepRequest::read_from(request).ok_or(Status::InvalidField)?;
+                if body.reserved != 0 || body.millis > MAX_SLEEP_MS {
+                    return Err(Status::InvalidField);
+                }
+                Ok(Self::Sleep {
+                    millis: body.millis,
+                })
+            }
+        }
+    }
+
+    /// Whether the command may take long, so that completions already
+    /// posted should be signalled before it runs.
+    pub fn may_block(&self) -> bool {
+        matches!(self, Self::Sleep { .. })
+    }
+
+    /// Short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::GetDeviceInfo => "GET_DEVICE_INFO",
+            Self::Echo(_) => "ECHO",
+            Self::Sleep { .. } => "SLEEP",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleep_body(millis: u32, reserved: u32) -> Vec<u8> {
+        SleepRequest { millis, reserved }.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn decodes_known_opcodes() {
+        assert_eq!(Command::decode(1, &[]), Ok(Command::GetDeviceInfo));
+        assert_eq!(Command::decode(2, b"abc"), Ok(Command::Echo(b"abc")));
+        assert_eq!(
+            Command::decode(3, &sleep_body(5, 0)),
+            Ok(Command::Sleep { millis: 5 })
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_opcodes() {
+        assert_eq!(Command::decode(0, &[]), Err(Status::InvalidOpcode));
+        assert_eq!(Command::decode(4, &[]), Err(Status::InvalidOpcode));
+        assert_eq!(Command::decode(0xffff, &[]), Err(Status::InvalidOpcode));
+    }
+
+    #[test]
+    fn rejects_malformed_bodies() {
+        assert_eq!(Command::decode(1, &[0]), Err(Status::InvalidField));
+        assert_eq!(Command::decode(3, &[0; 4]), Err(Status::InvalidField));
+        assert_eq!(Command::decode(3, &[0; 9]), Err(Status::InvalidField));
+        assert_eq!(
+            Command::decode(3, &sleep_body(1, 1)),
+            Err(Status::InvalidField)
+        );
+        assert_eq!(
+            Command::decode(3, &sleep_body(MAX_SLEEP_MS + 1, 0)),
+            Err(Status::InvalidField)
+        );
+        assert_eq!(
+            Command::decode(3, &sleep_body(MAX_SLEEP_MS, 0)),
+            Ok(Command::Sleep {
+                millis: MAX_SLEEP_MS
+            })
+        );
+    }
+}

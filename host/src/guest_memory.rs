@@ -1,0 +1,373 @@
+//! Guest RAM as the device sees it, and every access the device makes to it.
+//!
+//! QEMU hands guest RAM over as DMA mappings (an fd, a file offset and a
+//! guest-physical address). [`GuestRam`] keeps the current set and publishes
+//! it as an immutable [`GuestMemory`] snapshot, so workers read and write
+//! guest memory without holding a lock; a snapshot keeps its mappings alive
+//! even after QEMU unmaps them. All reads and writes are bounds-checked: an
+//! access outside mapped RAM, or one that crosses into a hole, is an error.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use uapi::wire::Wire;
+use vm_memory::mmap::MmapRegionBuilder;
+use vm_memory::{
+    Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
+    GuestRegionMmap,
+};
+
+/// Why a guest memory access or mapping failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MemoryError {
+    /// `[gpa, gpa + len)` is not entirely inside mapped guest RAM.
+    #[error("guest range {gpa:#x}+{len:#x} is outside guest RAM")]
+    OutOfRange {
+        /// Start of the access.
+        gpa: u64,
+        /// Length of the access.
+        len: u64,
+    },
+    /// The guest address is not suitably aligned for an atomic access.
+    #[error("guest address {gpa:#x} is not aligned to {align}")]
+    Misaligned {
+        /// Address of the access.
+        gpa: u64,
+        /// Required alignment.
+        align: u64,
+    },
+    /// A DMA mapping could not be established.
+    #[error("cannot map guest range {gpa:#x}+{len:#x}: {reason}")]
+    Map {
+        /// Guest-physical start.
+        gpa: u64,
+        /// Length.
+        len: u64,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// An immutable view of guest RAM, cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct GuestMemory {
+    mem: Arc<GuestMemoryMmap>,
+}
+
+impl GuestMemory {
+    /// Whether `[gpa, gpa + len)` lies entirely in mapped RAM (no overflow,
+    /// no hole). An empty range is inside if it does not overflow.
+    pub fn contains(&self, gpa: u64, len: u64) -> bool {
+        let Some(end) = gpa.checked_add(len) else {
+            return false;
+        };
+        if len == 0 {
+            return end >= gpa;
+        }
+        let Ok(len) = usize::try_from(len) else {
+            return false;
+        };
+        GuestMemoryBackend::check_range(&*self.mem, GuestAddress(gpa), len)
+    }
+
+    fn check(&self, gpa: u64, len: usize) -> Result<(), MemoryError> {
+        let len64 = len as u64;
+        if self.contains(gpa, len64) {
+            Ok(())
+        } else {
+            Err(MemoryError::OutOfRange { gpa, len: len64 })
+        }
+    }
+
+    /// Reads `buf.len()` bytes at `gpa`.
+    pub fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        self.check(gpa, buf.len())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.mem
+            .read_slice(buf, GuestAddress(gpa))
+            .map_err(|_| MemoryError::OutOfRange {
+                gpa,
+                len: buf.len() as u64,
+            })
+    }
+
+    /// Writes `data` at `gpa`.
+    pub fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
+        self.check(gpa, data.len())?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.mem
+            .write_slice(data, GuestAddress(gpa))
+            .map_err(|_| MemoryError::OutOfRange {
+                gpa,
+                len: data.len() as u64,
+            })
+    }
+
+    /// Reads a contract struct at `gpa`.
+    pub fn read_obj<T: Wire>(&self, gpa: u64) -> Result<T, MemoryError> {
+        let mut value = T::default();
+        self.read(gpa, value.as_bytes_mut())?;
+        Ok(value)
+    }
+
+    /// Writes a contract struct at `gpa`.
+    pub fn write_obj<T: Wire>(&self, gpa: u64, value: &T) -> Result<(), MemoryError> {
+        self.write(gpa, value.as_bytes())
+    }
+
+    fn check_atomic(&self, gpa: u64, size: u64) -> Result<(), MemoryError> {
+        if gpa % size != 0 {
+            return Err(MemoryError::Misaligned { gpa, align: size });
+        }
+        if !self.contains(gpa, size) {
+            return Err(MemoryError::OutOfRange { gpa, len: size });
+        }
+        Ok(())
+    }
+
+    /// Atomically loads an aligned `u32` the driver writes (acquire order).
+    pub fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
+        self.check_atomic(gpa, 4)?;
+        self.mem
+            .load(GuestAddress(gpa), Ordering::Acquire)
+            .map_err(|_| MemoryError::OutOfRange { gpa, len: 4 })
+    }
+
+    /// Atomically stores an aligned `u32` the driver reads (release order).
+    pub fn store_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
+        self.check_atomic(gpa, 4)?;
+        self.mem
+            .store(value, GuestAddress(gpa), Ordering::Release)
+            .map_err(|_| MemoryError::OutOfRange { gpa, len: 4 })
+    }
+
+    /// Atomically stores an aligned `u64` the driver reads (release order).
+    pub fn store_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
+        self.check_atomic(gpa, 8)?;
+        self.mem
+            .store(value, GuestAddress(gpa), Ordering::Release)
+            .map_err(|_| MemoryError::OutOfRange { gpa, len: 8 })
+    }
+
+    /// Number of mapped regions (for logs and tests).
+    pub fn region_count(&self) -> usize {
+        self.mem.num_regions()
+    }
+}
+
+/// The set of DMA mappings, and the snapshot published from it.
+#[derive(Debug, Default)]
+pub struct GuestRam {
+    /// Mapped regions by guest-physical start; never overlapping.
+    regions: Mutex<BTreeMap<u64, Arc<GuestRegionMmap>>>,
+    /// The latest snapshot built from `regions`.
+    snapshot: RwLock<GuestMemory>,
+}
+
+impl GuestRam {
+    /// No RAM mapped.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current view of guest RAM.
+    pub fn snapshot(&self) -> GuestMemory {
+        self.snapshot
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Maps `len` bytes of `file` from `file_offset` at guest address `gpa`,
+    /// shared and writable. A mapping overlapping older ones replaces them.
+    pub fn map(&self, gpa: u64, len: u64, file: File, file_offset: u64) -> Result<(), MemoryError> {
+        let map_error = |reason: String| MemoryError::Map { gpa, len, reason };
+        if len == 0 {
+            return Err(map_error("zero length".into()));
+        }
+        let end = gpa
+            .checked_add(len)
+            .ok_or_else(|| map_error("address overflows".into()))?;
+        let size = usize::try_from(len).map_err(|_| map_error("too large".into()))?;
+        let mmap = MmapRegionBuilder::new(size)
+            .with_file_offset(FileOffset::new(file, file_offset))
+            .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
+            .with_mmap_flags(libc::MAP_SHARED | libc::MAP_NORESERVE)
+            .build()
+            .map_err(|e| map_error(e.to_string()))?;
+        let region = GuestRegionMmap::new(mmap, GuestAddress(gpa))
+            .ok_or_else(|| map_error("region does not fit the address space".into()))?;
+
+        let mut regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
+        let overlapping: Vec<u64> = regions
+            .iter()
+            .filter(|(&start, r)| start < end && gpa < start.saturating_add(r.len()))
+            .map(|(&start, _)| start)
+            .collect();
+        for start in overlapping {
+            tracing::warn!(
+                gpa = format_args!("{gpa:#x}"),
+                old = format_args!("{start:#x}"),
+                "DMA map overlaps an older mapping, which it replaces"
+            );
+            regions.remove(&start);
+        }
+        regions.insert(gpa, Arc::new(region));
+        self.publish(&regions);
+        Ok(())
+    }
+
+    /// Removes every mapping that overlaps `[gpa, gpa + len)`. Returns how
+    /// many were removed.
+    pub fn unmap(&self, gpa: u64, len: u64) -> usize {
+        let end = gpa.saturating_add(len);
+        let mut regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
+        let doomed: Vec<(u64, u64)> = regions
+            .iter()
+            .filter(|(&start, r)| start < end && gpa < start.saturating_add(r.len()))
+            .map(|(&start, r)| (start, r.len()))
+            .collect();
+        for &(start, size) in &doomed {
+            if start < gpa || start.saturating_add(size) > end {
+                tracing::warn!(
+                    region = format_args!("{start:#x}+{size:#x}"),
+                    unmap = format_args!("{gpa:#x}+{len:#x}"),
+                    "DMA unmap covers only part of a mapping; removing all of it"
+                );
+            }
+            regions.remove(&start);
+        }
+        self.publish(&regions);
+        doomed.len()
+    }
+
+    /// Removes every mapping.
+    pub fn unmap_all(&self) {
+        let mut regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
+        regions.clear();
+        self.publish(&regions);
+    }
+
+    fn publish(&self, regions: &BTreeMap<u64, Arc<GuestRegionMmap>>) {
+        let list: Vec<Arc<GuestRegionMmap>> = regions.values().cloned().collect();
+        let mem = if list.is_empty() {
+            GuestMemoryMmap::default()
+        } else {
+            match GuestMemoryMmap::from_arc_regions(list) {
+                Ok(mem) => mem,
+                Err(error) => {
+                    // Cannot happen: the map is sorted and overlaps are removed on insert.
+                    tracing::error!(%error, "cannot build guest memory view; keeping the old one");
+                    return;
+                }
+            }
+        };
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = GuestMemory { mem: Arc::new(mem) };
+    }
+}
+
+/// A `memfd` of `len` bytes, for tests and tools that need fd-backed RAM.
+pub fn memfd(name: &str, len: u64) -> std::io::Result<File> {
+    use std::os::fd::FromRawFd;
+    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+    // SAFETY: `name` is a valid NUL-terminated string; the call has no other
+    // memory effects.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let file = unsafe { File::from_raw_fd(fd) };
+    file.set_len(len)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uapi::ring::SgEntry;
+
+    fn ram_with_hole() -> GuestRam {
+        let ram = GuestRam::new();
+        for (gpa, name) in [(0x1000u64, "low"), (0x4000u64, "high")] {
+            let file = memfd(name, 0x2000).unwrap_or_else(|e| panic!("memfd: {e}"));
+            ram.map(gpa, 0x2000, file, 0)
+                .unwrap_or_else(|e| panic!("map: {e}"));
+        }
+        ram
+    }
+
+    #[test]
+    fn accesses_are_bounded_by_mappings() {
+        let ram = ram_with_hole();
+        let mem = ram.snapshot();
+        assert_eq!(mem.region_count(), 2);
+        assert!(mem.contains(0x1000, 0x2000));
+        assert!(!mem.contains(0x1000, 0x2001), "runs into the hole");
+        assert!(!mem.contains(0x2fff, 2));
+        assert!(!mem.contains(0x0, 1));
+        assert!(!mem.contains(u64::MAX, 2), "overflow");
+        assert!(mem.write(0x5ff0, &[1; 16]).is_ok());
+        assert_eq!(
+            mem.write(0x5ff8, &[1; 16]),
+            Err(MemoryError::OutOfRange {
+                gpa: 0x5ff8,
+                len: 16
+            })
+        );
+        let mut buf = [0u8; 4];
+        assert!(mem.read(0x2ffe, &mut buf).is_err());
+    }
+
+    #[test]
+    fn structs_round_trip_and_atomics_check_alignment() {
+        let mem = ram_with_hole().snapshot();
+        let entry = SgEntry {
+            addr: 0x1234,
+            len: 7,
+            reserved: 0,
+        };
+        assert!(mem.write_obj(0x4010, &entry).is_ok());
+        assert_eq!(mem.read_obj::<SgEntry>(0x4010), Ok(entry));
+        assert!(mem.store_u32(0x1004, 9).is_ok());
+        assert_eq!(mem.load_u32(0x1004), Ok(9));
+        assert!(matches!(
+            mem.load_u32(0x1002),
+            Err(MemoryError::Misaligned { .. })
+        ));
+    }
+
+    #[test]
+    fn unmap_removes_and_old_snapshots_stay_valid() {
+        let ram = ram_with_hole();
+        let old = ram.snapshot();
+        assert!(old.write(0x4000, b"kept").is_ok());
+        assert_eq!(ram.unmap(0x4000, 0x2000), 1);
+        let new = ram.snapshot();
+        assert!(!new.contains(0x4000, 1));
+        let mut buf = [0u8; 4];
+        assert!(old.read(0x4000, &mut buf).is_ok());
+        assert_eq!(&buf, b"kept");
+        ram.unmap_all();
+        assert_eq!(ram.snapshot().region_count(), 0);
+    }
+
+    #[test]
+    fn overlapping_map_replaces_the_old_one() {
+        let ram = ram_with_hole();
+        let file = memfd("over", 0x1000).unwrap_or_else(|e| panic!("memfd: {e}"));
+        assert!(ram.map(0x1800, 0x1000, file, 0).is_ok());
+        let mem = ram.snapshot();
+        assert_eq!(mem.region_count(), 2);
+        assert!(!mem.contains(0x1000, 1));
+        assert!(mem.contains(0x1800, 0x1000));
+    }
+}

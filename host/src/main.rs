@@ -1,0 +1,120 @@
+//! `vgpu-host` binary: loads the configuration, sets up logging and
+//! signals, and serves the device to QEMU until SIGTERM or SIGINT.
+
+use clap::Parser;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+use vgpu_host::config::{Cli, Config, ExecutorKind};
+use vgpu_host::device::{Device, DeviceOptions};
+use vgpu_host::executor::sim::SimExecutor;
+use vgpu_host::executor::Executor;
+use vgpu_host::irq::EventfdInterrupts;
+use vgpu_host::shared::Limits;
+use vgpu_host::vfio;
+
+/// Exit code for configuration errors.
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for failures at run time (socket, signals).
+const EXIT_RUNTIME: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let config = match Config::load(&cli) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("vgpu-host: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vgpu-host: {message}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("VGPU_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn run(config: &Config) -> Result<(), String> {
+    // Block the signals before any thread starts, so that every thread
+    // inherits the mask and only the signal thread receives them.
+    let signals = block_termination_signals()?;
+
+    let executor: Arc<dyn Executor> = match config.executor {
+        ExecutorKind::Sim => Arc::new(SimExecutor::new(config.sim.device_info())),
+    };
+    let interrupts = Arc::new(EventfdInterrupts::new());
+    let options = DeviceOptions {
+        ident: config.ident,
+        limits: Limits::default(),
+    };
+    let device = Arc::new(Device::new(options, executor, interrupts.clone()));
+    let server = vfio::listen(&config.socket, config.force).map_err(|e| e.to_string())?;
+    tracing::info!(
+        socket = %config.socket.display(),
+        name = %config.sim.name,
+        magic = format_args!("{:#x}", config.ident.magic),
+        abi = format_args!("{:#x}", config.ident.abi_version),
+        "vgpu-host listening"
+    );
+
+    spawn_signal_thread(signals, config.socket.clone())?;
+    let stop = AtomicBool::new(false);
+    let mut backend = vfio::Backend::new(device, interrupts);
+    vfio::serve(&server, &mut backend, &stop);
+    Ok(())
+}
+
+fn block_termination_signals() -> Result<libc::sigset_t, String> {
+    // SAFETY: `set` is a plain C struct initialised by sigemptyset before
+    // use; the calls only read and write it and the thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(format!("cannot block signals: error {rc}"));
+        }
+        Ok(set)
+    }
+}
+
+/// Waits for SIGTERM/SIGINT, removes the socket and exits. The serve loop
+/// blocks in `accept`/`recv`, which a signal cannot interrupt cleanly; exiting
+/// from here ends the process, and its workers with it.
+fn spawn_signal_thread(set: libc::sigset_t, socket: PathBuf) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("vgpu-signals".into())
+        .spawn(move || {
+            let mut signal: libc::c_int = 0;
+            // SAFETY: `set` is a valid signal set and `signal` a valid out pointer.
+            let rc = unsafe { libc::sigwait(&set, &mut signal) };
+            if rc != 0 {
+                tracing::error!(rc, "sigwait failed; signals no longer handled");
+                return;
+            }
+            tracing::info!(signal, "termination signal received; shutting down");
+            if let Err(error) = std::fs::remove_file(&socket) {
+                tracing::warn!(%error, "cannot remove the socket");
+            }
+            std::process::exit(0);
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the signal thread: {e}"))
+}

@@ -1,0 +1,182 @@
+//! Queues: one per guest client. A [`QueueSlot`] is one queue block of BAR0
+//! (its registers and state); enabling it validates the rings and starts a
+//! worker thread, disabling it stops and joins that worker.
+
+mod buffers;
+mod layout;
+mod worker;
+
+pub use buffers::GuestBuffer;
+pub use layout::{QueueConfig, RingLayout};
+
+use crate::shared::DeviceShared;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use uapi::regs::{irq, queue as reg};
+use uapi::status::QueueError;
+use worker::WorkerHandle;
+
+/// One queue block: registers, status and the worker when enabled.
+#[derive(Debug)]
+pub struct QueueSlot {
+    index: u32,
+    config: QueueConfig,
+    /// Low halves written but not yet committed by their high half:
+    /// SQ, CQ, CTRL.
+    staged_low: [u32; 3],
+    /// The STATUS register, shared with the worker.
+    status: Arc<AtomicU32>,
+    worker: Option<WorkerHandle>,
+}
+
+impl QueueSlot {
+    /// Queue `index`, disabled.
+    pub fn new(index: u32) -> Self {
+        Self {
+            index,
+            config: QueueConfig::default(),
+            staged_low: [0; 3],
+            status: Arc::new(AtomicU32::new(reg::status::DISABLED)),
+            worker: None,
+        }
+    }
+
+    /// The STATUS register.
+    pub fn status(&self) -> u32 {
+        self.status.load(Ordering::Acquire)
+    }
+
+    fn state(&self) -> u32 {
+        self.status() & reg::status::STATE_MASK
+    }
+
+    /// Reads register `reg` (an offset inside the queue block).
+    pub fn read(&self, offset: u32) -> u32 {
+        let c = &self.config;
+        match offset {
+            reg::SQ_BASE_LO => c.sq_base as u32,
+            reg::SQ_BASE_HI => (c.sq_base >> 32) as u32,
+            reg::CQ_BASE_LO => c.cq_base as u32,
+            reg::CQ_BASE_HI => (c.cq_base >> 32) as u32,
+            reg::CTRL_BASE_LO => c.ctrl_base as u32,
+            reg::CTRL_BASE_HI => (c.ctrl_base >> 32) as u32,
+            reg::DEPTH => c.depth,
+            reg::VECTOR => c.vector,
+            reg::ENABLE => u32::from(self.state() == reg::status::ENABLED),
+            reg::STATUS => self.status(),
+            _ => 0,
+        }
+    }
+
+    /// Writes register `reg`. Configuration registers are ignored while the
+    /// queue runs; ENABLE starts or stops it; DOORBELL wakes the worker.
+    pub fn write(&mut self, offset: u32, value: u32, shared: &Arc<DeviceShared>) {
+        let queue = self.index;
+        match offset {
+            reg::ENABLE => match value {
+                reg::ENABLE_ON => self.enable(shared),
+                reg::ENABLE_OFF => self.disable(),
+                _ => tracing::warn!(queue, value, "invalid ENABLE value ignored"),
+            },
+            reg::DOORBELL => match &self.worker {
+                Some(worker) if self.state() == reg::status::ENABLED => worker.ring(value),
+                _ => tracing::debug!(queue, tail = value, "doorbell on a stopped queue ignored"),
+            },
+            reg::STATUS => tracing::debug!(queue, "write to read-only STATUS ignored"),
+            _ if self.state() == reg::status::ENABLED => {
+                tracing::warn!(
+                    queue,
+                    offset,
+                    value,
+                    "queue configuration write while enabled ignored"
+                );
+            }
+            reg::SQ_BASE_LO => self.staged_low[0] = value,
+            reg::CQ_BASE_LO => self.staged_low[1] = value,
+            reg::CTRL_BASE_LO => self.staged_low[2] = value,
+            reg::SQ_BASE_HI => self.config.sq_base = join(value, self.staged_low[0]),
+            reg::CQ_BASE_HI => self.config.cq_base = join(value, self.staged_low[1]),
+            reg::CTRL_BASE_HI => self.config.ctrl_base = join(value, self.staged_low[2]),
+            reg::DEPTH => self.config.depth = value,
+            reg::VECTOR => self.config.vector = value,
+            _ => tracing::debug!(
+                queue,
+                offset,
+                value,
+                "write to unknown queue register ignored"
+            ),
+        }
+    }
+
+    /// ENABLE_ON: validate and start. A queue already enabled stays as it
+    /// is; one in the error state is restarted.
+    fn enable(&mut self, shared: &Arc<DeviceShared>) {
+        let queue = self.index;
+        if self.state() == reg::status::ENABLED {
+            tracing::warn!(queue, "ENABLE_ON on an enabled queue ignored");
+            return;
+        }
+        self.stop_worker();
+        let mem = shared.ram.snapshot();
+        let layout = match self
+            .config
+            .validate(&mem, &shared.limits, uapi::pci::NUM_IRQ_VECTORS)
+        {
+            Ok(layout) => layout,
+            Err(error) => {
+                tracing::warn!(queue, ?error, config = ?self.config, "queue configuration rejected");
+                self.set_error(error);
+                shared.set_cause(irq::QUEUE_ERROR);
+                return;
+            }
+        };
+        self.status.store(reg::status::ENABLED, Ordering::Release);
+        match WorkerHandle::spawn(queue, layout, shared.clone(), self.status.clone()) {
+            Ok(worker) => {
+                tracing::info!(
+                    queue,
+                    depth = layout.depth,
+                    vector = layout.vector,
+                    "queue enabled"
+                );
+                self.worker = Some(worker);
+            }
+            Err(error) => {
+                tracing::error!(queue, %error, "cannot start queue worker");
+                self.status.store(reg::status::DISABLED, Ordering::Release);
+            }
+        }
+    }
+
+    fn set_error(&self, error: QueueError) {
+        let value = reg::status::ERROR | ((error as u32) << reg::status::ERROR_SHIFT);
+        self.status.store(value, Ordering::Release);
+    }
+
+    fn stop_worker(&mut self) {
+        if let Some(mut worker) = self.worker.take() {
+            worker.stop();
+        }
+    }
+
+    /// ENABLE_OFF: stop the worker, join it, drop the client, DISABLED.
+    pub fn disable(&mut self) {
+        let was_running = self.worker.is_some();
+        self.stop_worker();
+        self.status.store(reg::status::DISABLED, Ordering::Release);
+        if was_running {
+            tracing::info!(queue = self.index, "queue disabled");
+        }
+    }
+
+    /// Disables the queue and clears its registers.
+    pub fn reset(&mut self) {
+        self.disable();
+        self.config = QueueConfig::default();
+        self.staged_low = [0; 3];
+    }
+}
+
+fn join(high: u32, low: u32) -> u64 {
+    (u64::from(high) << 32) | u64::from(low)
+}

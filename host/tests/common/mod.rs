@@ -1,0 +1,284 @@
+//! Test harness: a `Device` over two memfd-backed RAM regions with a hole
+//! between them, a counting interrupt sink, and a driver-side view of one
+//! queue (rings in guest memory, registers through `region_write`).
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uapi::regs::{self, queue as qreg};
+use uapi::ring::{control_offsets, CompletionEntry, SubmissionEntry};
+use vgpu_host::config::{Cli, Config};
+use vgpu_host::device::{Device, DeviceOptions};
+use vgpu_host::executor::sim::SimExecutor;
+use vgpu_host::guest_memory::{memfd, GuestMemory};
+use vgpu_host::irq::InterruptSink;
+use vgpu_host::regs::Identification;
+
+/// First RAM region: `[RAM_A, RAM_A + RAM_SIZE)`.
+pub const RAM_A: u64 = 0x10_0000;
+/// Second RAM region, after a hole.
+pub const RAM_B: u64 = 0x30_0000;
+/// Size of each region.
+pub const RAM_SIZE: u64 = 0x10_0000;
+/// Start of the hole between them.
+pub const HOLE: u64 = RAM_A + RAM_SIZE;
+/// BAR0 region index.
+pub const BAR0: u32 = 0;
+
+/// Counts raises per vector.
+#[derive(Default)]
+pub struct CountingSink {
+    counts: [AtomicU64; 4],
+}
+
+impl CountingSink {
+    pub fn count(&self, vector: u32) -> u64 {
+        self.counts
+            .get(vector as usize)
+            .map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+}
+
+impl InterruptSink for CountingSink {
+    fn raise(&self, vector: u32) {
+        if let Some(c) = self.counts.get(vector as usize) {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+pub struct Harness {
+    pub device: Arc<Device>,
+    pub irqs: Arc<CountingSink>,
+    pub config: Config,
+}
+
+fn ok<T, E: std::fmt::Debug>(r: Result<T, E>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: {e:?}"),
+    }
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with(&[
+            "--socket",
+            "unused",
+            "--name",
+            "Harness GPU",
+            "--multiprocessors",
+            "7",
+        ])
+    }
+
+    pub fn with(args: &[&str]) -> Self {
+        let mut argv = vec!["vgpu-host"];
+        argv.extend_from_slice(args);
+        let cli = ok(<Cli as clap::Parser>::try_parse_from(argv), "cli");
+        let config = ok(Config::load(&cli), "config");
+        let irqs = Arc::new(CountingSink::default());
+        let options = DeviceOptions {
+            ident: config.ident,
+            ..DeviceOptions::default()
+        };
+        let device = Arc::new(Device::new(
+            options,
+            Arc::new(SimExecutor::new(config.sim.device_info())),
+            irqs.clone(),
+        ));
+        let harness = Self {
+            device,
+            irqs,
+            config,
+        };
+        harness.map_ram();
+        harness
+    }
+
+    pub fn ident(&self) -> Identification {
+        self.config.ident
+    }
+
+    fn map_ram(&self) {
+        // One memfd, two windows of it, like QEMU's RAM below and above a hole.
+        let file = ok(memfd("guest-ram", 2 * RAM_SIZE), "memfd");
+        let second = ok(file.try_clone(), "dup");
+        ok(self.device.dma_map(RAM_A, RAM_SIZE, file, 0), "map A");
+        ok(
+            self.device.dma_map(RAM_B, RAM_SIZE, second, RAM_SIZE),
+            "map B",
+        );
+    }
+
+    pub fn mem(&self) -> GuestMemory {
+        self.device.guest_memory()
+    }
+
+    pub fn read32(&self, offset: u32) -> u32 {
+        let mut data = [0u8; 4];
+        self.device.region_read(BAR0, u64::from(offset), &mut data);
+        u32::from_le_bytes(data)
+    }
+
+    pub fn write32(&self, offset: u32, value: u32) {
+        self.device
+            .region_write(BAR0, u64::from(offset), &value.to_le_bytes());
+    }
+
+    pub fn write64(&self, lo: u32, hi: u32, value: u64) {
+        self.write32(lo, value as u32);
+        self.write32(hi, (value >> 32) as u32);
+    }
+
+    pub fn write_bytes(&self, gpa: u64, data: &[u8]) {
+        ok(self.mem().write(gpa, data), "guest write");
+    }
+
+    pub fn read_bytes(&self, gpa: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        ok(self.mem().read(gpa, &mut buf), "guest read");
+        buf
+    }
+}
+
+/// Polls `f` until it returns `Some` or five seconds pass.
+pub fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Driver-side view of one queue.
+pub struct TestQueue {
+    pub index: u32,
+    pub sq: u64,
+    pub cq: u64,
+    pub ctrl: u64,
+    pub depth: u32,
+    /// Scratch area for buffers, 0x4000 bytes.
+    pub data: u64,
+    pub tail: u32,
+    pub cq_head: u32,
+}
+
+impl TestQueue {
+    /// Layout for queue `index` inside RAM A; not yet programmed.
+    pub fn layout(index: u32, depth: u32) -> Self {
+        let base = RAM_A + u64::from(index) * 0x8000;
+        Self {
+            index,
+            sq: base,
+            cq: base + 0x2000,
+            ctrl: base + 0x3000,
+            depth,
+            data: base + 0x4000,
+            tail: 0,
+            cq_head: 0,
+        }
+    }
+
+    pub fn reg(&self, r: u32) -> u32 {
+        regs::queue_reg(self.index, r)
+    }
+
+    /// Programs the registers (vector 0) and enables the queue.
+    pub fn program(&self, h: &Harness, vector: u32) {
+        h.write64(
+            self.reg(qreg::SQ_BASE_LO),
+            self.reg(qreg::SQ_BASE_HI),
+            self.sq,
+        );
+        h.write64(
+            self.reg(qreg::CQ_BASE_LO),
+            self.reg(qreg::CQ_BASE_HI),
+            self.cq,
+        );
+        h.write64(
+            self.reg(qreg::CTRL_BASE_LO),
+            self.reg(qreg::CTRL_BASE_HI),
+            self.ctrl,
+        );
+        h.write32(self.reg(qreg::DEPTH), self.depth);
+        h.write32(self.reg(qreg::VECTOR), vector);
+        h.write32(self.reg(qreg::ENABLE), qreg::ENABLE_ON);
+    }
+
+    /// Layout, program and enable; asserts the queue is ENABLED.
+    pub fn enabled(h: &Harness, index: u32, depth: u32) -> Self {
+        let q = Self::layout(index, depth);
+        q.program(h, 0);
+        assert_eq!(
+            q.status(h),
+            qreg::status::ENABLED,
+            "queue {index} not enabled"
+        );
+        q
+    }
+
+    pub fn status(&self, h: &Harness) -> u32 {
+        h.read32(self.reg(qreg::STATUS))
+    }
+
+    /// Writes `entry` into the next submission slot (no doorbell).
+    pub fn push(&mut self, h: &Harness, entry: &SubmissionEntry) {
+        let slot = self.sq + u64::from(self.tail % self.depth) * 64;
+        ok(h.mem().write_obj(slot, entry), "write SQE");
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    pub fn ring(&self, h: &Harness) {
+        h.write32(self.reg(qreg::DOORBELL), self.tail);
+    }
+
+    /// Pushes, rings and waits for one completion.
+    pub fn run(&mut self, h: &Harness, entry: &SubmissionEntry) -> CompletionEntry {
+        self.push(h, entry);
+        self.ring(h);
+        match self.next_completion(h) {
+            Some(c) => c,
+            None => panic!("no completion for tag {}", entry.tag),
+        }
+    }
+
+    /// Device's cq_tail.
+    pub fn cq_tail(&self, h: &Harness) -> u32 {
+        ok(
+            h.mem()
+                .load_u32(self.ctrl + control_offsets::CQ_TAIL as u64),
+            "cq_tail",
+        )
+    }
+
+    /// Device's sq_head.
+    pub fn sq_head(&self, h: &Harness) -> u32 {
+        ok(
+            h.mem()
+                .load_u32(self.ctrl + control_offsets::SQ_HEAD as u64),
+            "sq_head",
+        )
+    }
+
+    /// Waits for the next completion and consumes it.
+    pub fn next_completion(&mut self, h: &Harness) -> Option<CompletionEntry> {
+        wait_for(|| (self.cq_tail(h) != self.cq_head).then_some(()))?;
+        let slot = self.cq + u64::from(self.cq_head % self.depth) * 32;
+        let entry: CompletionEntry = ok(h.mem().read_obj(slot), "read CQE");
+        self.cq_head = self.cq_head.wrapping_add(1);
+        ok(
+            h.mem()
+                .store_u32(self.ctrl + control_offsets::CQ_HEAD as u64, self.cq_head),
+            "cq_head",
+        );
+        Some(entry)
+    }
+}

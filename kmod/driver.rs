@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The PCI driver: probe checks identity, magic and ABI, then sets up the
+//! status page, the interrupt and `/dev/vgpuN`.
+
+use crate::{
+    client::Client,
+    misc::{
+        DeviceIndex,
+        MiscNode, //
+    },
+    regs::{
+        self,
+        BAR0_SIZE, //
+    },
+    shared::{
+        Limits,
+        Shared, //
+    },
+    uapi::{
+        self,
+        cmd::{
+            DeviceInfo,
+            Opcode, //
+        },
+        pci::{
+            REGS_BAR,
+            SUBSYSTEM_DEVICE_ID,
+            SUBSYSTEM_VENDOR_ID, //
+        },
+        regs::{
+            device_control,
+            device_status,
+            features,
+            ABI_VERSION,
+            DEVICE_CONTROL,
+            DEVICE_STATUS,
+            FEATURES,
+            MAGIC,
+            MAGIC_VALUE,
+            MAX_QUEUES,
+            MAX_QUEUE_DEPTH,
+            MAX_TRANSFER,
+            STATUS_PAGE_HI,
+            STATUS_PAGE_LO, //
+        },
+        ring::StatusPage,
+        status::Status,
+    },
+};
+use kernel::{
+    device::{
+        Bound,
+        Core, //
+    },
+    dma::{
+        Coherent,
+        Device as _,
+        DmaMask, //
+    },
+    irq::{
+        self,
+        IrqReturn,
+        ThreadedHandler,
+        ThreadedRegistration, //
+    },
+    pci,
+    prelude::*,
+    sync::Arc, //
+};
+
+/// How long probe waits for the device to answer its first command.
+const PROBE_TIMEOUT_MS: u32 = 5000;
+
+pub(crate) struct VgpuDriver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    MODULE_PCI_TABLE,
+    <VgpuDriver as pci::Driver>::IdInfo,
+    [(
+        pci::DeviceId::from_id(pci::Vendor::NVIDIA, uapi::pci::DEVICE_ID as u32),
+        ()
+    )]
+);
+
+/// Wakes waiters when the device posts completions.
+pub(crate) struct IrqHandler {
+    shared: Arc<Shared>,
+}
+
+impl ThreadedHandler for IrqHandler {
+    fn handle_threaded(&self, _dev: &kernel::device::Device<Bound>) -> IrqReturn {
+        self.shared.wake_all();
+        IrqReturn::Handled
+    }
+}
+
+/// Driver data of one bound device. Fields drop in order: the device node
+/// first (no new opens), then the interrupt, then our reference to the state.
+#[pin_data(PinnedDrop)]
+pub(crate) struct VgpuDevice {
+    #[pin]
+    node: MiscNode,
+    #[pin]
+    irq: ThreadedRegistration<IrqHandler>,
+    shared: Arc<Shared>,
+}
+
+fn check_identity(pdev: &pci::Device<Core<'_>>) -> Result {
+    if pdev.subsystem_vendor_id() != SUBSYSTEM_VENDOR_ID
+        || pdev.subsystem_device_id() != SUBSYSTEM_DEVICE_ID
+    {
+        // A real GPU (passed through) or something else: not ours.
+        dev_info!(
+            pdev,
+            "subsystem {:04x}:{:04x} is not a VGPU-STUB; leaving the device alone\n",
+            pdev.subsystem_vendor_id(),
+            pdev.subsystem_device_id()
+        );
+        return Err(ENODEV);
+    }
+    Ok(())
+}
+
+fn read_limits(pdev: &pci::Device<Core<'_>>, bar: &pci::Bar<'_, BAR0_SIZE>) -> Result<Limits> {
+    let magic = regs::read(bar, MAGIC)?;
+    if magic != MAGIC_VALUE {
+        dev_err!(
+            pdev,
+            "refusing device: magic {:#010x}, expected {:#010x} (VGPU)\n",
+            magic,
+            MAGIC_VALUE
+        );
+        return Err(ENODEV);
+    }
+    let abi_version = regs::read(bar, ABI_VERSION)?;
+    if uapi::abi_major(abi_version) != uapi::ABI_MAJOR {
+        dev_err!(
+            pdev,
+            "refusing device: ABI version {}.{}, this driver speaks {}.x\n",
+            abi_version >> 16,
+            abi_version & 0xffff,
+            uapi::ABI_MAJOR
+        );
+        return Err(ENODEV);
+    }
+    let limits = Limits {
+        abi_version,
+        features: regs::read(bar, FEATURES)?,
+        max_queues: regs::read(bar, MAX_QUEUES)?,
+        max_queue_depth: regs::read(bar, MAX_QUEUE_DEPTH)?,
+        max_transfer: regs::read(bar, MAX_TRANSFER)?,
+    };
+    if limits.features & features::HEARTBEAT == 0
+        || limits.max_queues == 0
+        || limits.max_queue_depth < uapi::ioctl::CLIENT_QUEUE_DEPTH
+    {
+        dev_err!(
+            pdev,
+            "refusing device: features {:#x}, {} queues of depth {} (need heartbeat, 1 queue, depth {})\n",
+            limits.features,
+            limits.max_queues,
+            limits.max_queue_depth,
+            uapi::ioctl::CLIENT_QUEUE_DEPTH
+        );
+        return Err(ENODEV);
+    }
+    if regs::read(bar, DEVICE_STATUS)? & device_status::READY == 0 {
+        dev_err!(pdev, "refusing device: not ready\n");
+        return Err(ENODEV);
+    }
+    Ok(limits)
+}
+
+/// Asks the device who it is, through a client queue of the driver's own.
+fn fetch_identity(shared: &Arc<Shared>, dev: &kernel::device::Device<Bound>) -> Result {
+    let client = Client::new(shared.clone(), dev)?;
+    let seq = client.submit_one(Opcode::GetDeviceInfo as u16, &[], size_of::<DeviceInfo>())?;
+    let mut info = DeviceInfo::default();
+    client.wait(seq, PROBE_TIMEOUT_MS, |status, _resp_len, resp| {
+        if status != Status::Ok as u32 {
+            dev_err!(shared.pdev, "device info query failed: status {}\n", status);
+            return Err(EIO);
+        }
+        let resp = resp.ok_or(EIO)?;
+        // SAFETY: the device completed the command, so it no longer writes
+        // the buffer, and `DeviceInfo` accepts any bytes.
+        let bytes = unsafe { resp.as_ref() };
+        let info_bytes = bytes.get(..size_of::<DeviceInfo>()).ok_or(EIO)?;
+        // SAFETY: `info_bytes` is exactly `size_of::<DeviceInfo>()` readable
+        // bytes and `DeviceInfo` is plain old data.
+        info = unsafe { core::ptr::read_unaligned(info_bytes.as_ptr().cast::<DeviceInfo>()) };
+        Ok(())
+    })?;
+    shared.state.lock().info = info;
+    Ok(())
+}
+
+impl pci::Driver for VgpuDriver {
+    type IdInfo = ();
+    type Data<'bound> = VgpuDevice;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: &'bound Self::IdInfo,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            check_identity(pdev)?;
+            pdev.enable_device_mem()?;
+            pdev.set_master();
+            // SAFETY: no DMA mappings or allocations exist for this device yet.
+            unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())? };
+
+            let bar = pdev.iomap_region_sized::<BAR0_SIZE>(REGS_BAR, c"vgpu")?;
+            let limits = read_limits(pdev, &bar)?;
+            regs::write(&bar, DEVICE_CONTROL, device_control::RESET)?;
+
+            let status_page = Coherent::<StatusPage>::zeroed(pdev.as_ref(), GFP_KERNEL)?;
+            regs::write_addr(&bar, STATUS_PAGE_LO, STATUS_PAGE_HI, status_page.dma_handle())?;
+
+            let index = DeviceIndex::alloc().inspect_err(|_| {
+                dev_err!(pdev, "too many vgpu devices\n");
+            })?;
+            let shared = Arc::pin_init(
+                Shared::new(pdev.into(), bar.into_devres()?, index.get(), limits, status_page),
+                GFP_KERNEL,
+            )?;
+
+            let vectors = pdev.alloc_irq_vectors(
+                1,
+                1,
+                pci::IrqTypes::default()
+                    .with(pci::IrqType::MsiX)
+                    .with(pci::IrqType::Msi),
+            )?;
+            let vector = *vectors.start();
+            let handler = IrqHandler {
+                shared: shared.clone(),
+            };
+
+            Ok(try_pin_init!(VgpuDevice {
+                irq <- pdev.request_threaded_irq(
+                    vector,
+                    irq::Flags::ONESHOT,
+                    c"vgpu",
+                    Ok::<_, Error>(handler),
+                ),
+                _: {
+                    fetch_identity(&shared, pdev.as_ref())
+                        .inspect_err(|e| dev_err!(pdev, "device did not answer: {:?}\n", e))?;
+                },
+                node <- MiscNode::register(index, shared.clone()),
+                shared,
+            }))
+        })
+    }
+
+    fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        this.shared.shut_down();
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for VgpuDevice {
+    fn drop(self: Pin<&mut Self>) {
+        dev_dbg!(self.shared.pdev, "vgpu{} removed\n", self.shared.index);
+    }
+}

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! BAR0 access. Offsets come from `uapi::regs`, the one definition of the
+//! register map; queue registers are computed at run time, hence the checked
+//! `try_*` accessors.
+
+use crate::uapi::{
+    pci::REGS_BAR_SIZE,
+    regs, //
+};
+use kernel::{
+    io::Io,
+    pci,
+    prelude::*, //
+};
+
+/// Size of the BAR0 mapping.
+pub(crate) const BAR0_SIZE: usize = REGS_BAR_SIZE as usize;
+/// BAR0 mapped for its whole size, as kept beyond probe (revocable).
+pub(crate) type Bar0 = pci::Bar<'static, BAR0_SIZE>;
+
+/// Reads the register at `offset`.
+pub(crate) fn read(bar: &pci::Bar<'_, BAR0_SIZE>, offset: u32) -> Result<u32> {
+    bar.try_read32(offset as usize)
+}
+
+/// Writes the register at `offset`.
+pub(crate) fn write(bar: &pci::Bar<'_, BAR0_SIZE>, offset: u32, value: u32) -> Result {
+    bar.try_write32(value, offset as usize)
+}
+
+/// Writes a 64-bit address as two halves, high half last (it commits).
+pub(crate) fn write_addr(bar: &pci::Bar<'_, BAR0_SIZE>, lo: u32, hi: u32, addr: u64) -> Result {
+    write(bar, lo, addr as u32)?;
+    write(bar, hi, (addr >> 32) as u32)
+}
+
+/// Offset of register `reg` of queue `queue`.
+pub(crate) fn queue(queue: u32, reg: u32) -> u32 {
+    regs::queue_reg(queue, reg)
+}

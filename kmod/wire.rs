@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Byte-level trust of the contract's structs: lets `UserSlice` and
+//! `Coherent` read and write them.
+
+use crate::uapi::{
+    cmd::DeviceInfo,
+    ioctl::{
+        Command,
+        InfoArgs,
+        SubmitArgs,
+        WaitArgs, //
+    },
+    ring::{
+        CompletionEntry,
+        QueueControl,
+        StatusPage,
+        SubmissionEntry, //
+    },
+};
+use kernel::transmute::{
+    AsBytes,
+    FromBytes, //
+};
+
+macro_rules! plain_old_data {
+    ($($t:ty),* $(,)?) => {
+        $(
+            // SAFETY: `uapi` defines this type `#[repr(C)]` with integer and
+            // integer-array fields only, and asserts at compile time that its
+            // size is the sum of its fields: any bit pattern is valid and no
+            // byte is padding.
+            unsafe impl FromBytes for $t {}
+            // SAFETY: as above, every byte is initialised.
+            unsafe impl AsBytes for $t {}
+        )*
+    };
+}
+
+plain_old_data!(
+    DeviceInfo,
+    Command,
+    InfoArgs,
+    SubmitArgs,
+    WaitArgs,
+    CompletionEntry,
+    QueueControl,
+    StatusPage,
+    SubmissionEntry,
+);

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every test: formatting and lints, unit and host-side tests of every crate,
+# then the VM test bed (guest kernel + vgpu.ko + vgpu-host with the sim
+# executor under QEMU/TCG). Installs and builds what is missing first.
+source "$(dirname "$0")/vm-env.sh"
+cd "$REPO_ROOT"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy -q --workspace --all-targets -- -D warnings
+log "unit and host-side tests"
+cargo test -q --workspace 2>&1
+log "VM tests"
+"$VGPU_RUNNER" test

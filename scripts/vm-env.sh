@@ -1,0 +1,27 @@
+# Sourced: builds whatever is missing for the VM test bed and exports the
+# paths vm-runner reads. Kernel and QEMU come from $VGPU_CACHE when present.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+"$REPO_ROOT/scripts/setup-deps.sh"
+KDIR=$("$REPO_ROOT/scripts/build-kernel.sh")
+export KDIR
+VGPU_QEMU=$("$REPO_ROOT/scripts/build-qemu.sh")
+VGPU_KMOD=$("$REPO_ROOT/scripts/build-kmod.sh")
+
+log "building vgpu-host, vm-runner and the static guest test program"
+(cd "$REPO_ROOT" && cargo build -q --release -p vgpu-host -p vgpu-tests --bin vgpu-host --bin vm-runner)
+# The guest has no libc of ours: link the guest program statically. A
+# separate --target keeps these flags away from the host build's cache.
+(cd "$REPO_ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build -q --release -p vgpu-tests --bin vgpu-guest --target x86_64-unknown-linux-gnu)
+
+export VGPU_QEMU VGPU_KMOD
+export VGPU_QEMU_DATA=/usr/share/seabios:/usr/share/qemu
+export VGPU_KERNEL="$KDIR/arch/x86/boot/bzImage"
+export VGPU_KERNEL_RELEASE=$(cat "$KDIR/include/config/kernel.release")
+export VGPU_BUSYBOX=/bin/busybox
+export VGPU_HOST_BIN="$REPO_ROOT/target/release/vgpu-host"
+export VGPU_GUEST_BIN="$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/vgpu-guest"
+export VGPU_RUNNER="$REPO_ROOT/target/release/vm-runner"
+export VGPU_WORK=${VGPU_WORK:-$REPO_ROOT/target/vm}
+mkdir -p "$VGPU_WORK"

@@ -1,0 +1,384 @@
+//! The VM test bed: starts `vgpu-host` processes (sim executor), boots the
+//! guest kernel under QEMU (TCG) with one `vfio-user-pci` device per host,
+//! runs the guest test program and collects its results.
+//!
+//! `vm-runner demo` boots one device and prints it as the guest sees it;
+//! `vm-runner test` runs every scenario and ends with `N passed, N failed`.
+//! Paths come from `scripts/vm-env.sh` through the environment (see `Env`).
+
+use std::{
+    collections::BTreeMap,
+    env, fs,
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitCode, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+/// Inputs, from environment variables set by `scripts/vm-env.sh`.
+struct Env {
+    qemu: PathBuf,
+    qemu_data: Vec<PathBuf>,
+    kernel: PathBuf,
+    kernel_release: String,
+    kmod: PathBuf,
+    busybox: PathBuf,
+    host_bin: PathBuf,
+    guest_bin: PathBuf,
+    work: PathBuf,
+    accel: String,
+}
+
+fn var(name: &str) -> Result<String, String> {
+    env::var(name).map_err(|_| format!("{name} is not set (run through scripts/vm-test.sh)"))
+}
+
+impl Env {
+    fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            qemu: var("VGPU_QEMU")?.into(),
+            qemu_data: var("VGPU_QEMU_DATA")?.split(':').map(PathBuf::from).collect(),
+            kernel: var("VGPU_KERNEL")?.into(),
+            kernel_release: var("VGPU_KERNEL_RELEASE")?,
+            kmod: var("VGPU_KMOD")?.into(),
+            busybox: var("VGPU_BUSYBOX")?.into(),
+            host_bin: var("VGPU_HOST_BIN")?.into(),
+            guest_bin: var("VGPU_GUEST_BIN")?.into(),
+            work: var("VGPU_WORK")?.into(),
+            accel: env::var("VGPU_ACCEL").unwrap_or_else(|_| "tcg,thread=multi".into()),
+        })
+    }
+}
+
+/// One simulated GPU: its identity, as given to vgpu-host and expected in the guest.
+#[derive(Clone)]
+struct Gpu {
+    name: &'static str,
+    uuid: &'static str,
+    total_memory: u64,
+    compute_capability: &'static str,
+    multiprocessors: u32,
+    driver_version: &'static str,
+    cuda_driver_version: u32,
+    /// Extra (test-only) vgpu-host flags.
+    extra: Vec<&'static str>,
+}
+
+fn h100() -> Gpu {
+    Gpu {
+        name: "NVIDIA H100 80GB HBM3",
+        uuid: "GPU-56475055-1111-4222-8333-444455556666",
+        total_memory: 85_899_345_920,
+        compute_capability: "9.0",
+        multiprocessors: 132,
+        driver_version: "580.95.05",
+        cuda_driver_version: 13000,
+        extra: vec![],
+    }
+}
+
+fn l4() -> Gpu {
+    Gpu {
+        name: "NVIDIA L4 (vgpu test ü)",
+        uuid: "GPU-0a0b0c0d-0e0f-4011-8213-141516171819",
+        total_memory: 24_152_899_584,
+        compute_capability: "8.9",
+        multiprocessors: 58,
+        driver_version: "575.51.03",
+        cuda_driver_version: 12090,
+        extra: vec![],
+    }
+}
+
+struct Scenario {
+    name: &'static str,
+    gpus: Vec<Gpu>,
+    /// Shell lines the guest's init runs.
+    steps: String,
+    /// Extra `/etc/vgpu-expect` lines.
+    expect: Vec<String>,
+}
+
+const WAIT_NODE: &str = "i=0; while [ ! -e /dev/vgpu0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done";
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "two-devices",
+            gpus: vec![h100(), l4()],
+            steps: format!(
+                "modprobe vgpu && echo '@@RESULT modprobe PASS 0ms modprobe vgpu succeeded' || echo '@@RESULT modprobe FAIL 0ms modprobe vgpu failed'\n{WAIT_NODE}\n\
+                 vgpu-guest info\n\
+                 vgpu-guest test bind identity echo device-errors ioctl-sweep rmmod-busy identity host-kill dmesg-clean\n"
+            ),
+            expect: vec![],
+        },
+        Scenario {
+            name: "refused-devices",
+            gpus: vec![
+                Gpu { extra: vec!["--magic", "0x12345678"], ..h100() },
+                Gpu { extra: vec!["--abi-version", "0x00020000"], ..l4() },
+            ],
+            steps: "modprobe vgpu; sleep 1\nvgpu-guest test refused dmesg-clean\n".into(),
+            expect: vec![
+                "refuse.magic=refusing device: magic 0x12345678, expected 0x55504756".into(),
+                "refuse.abi=refusing device: ABI version 2.0, this driver speaks 1.x".into(),
+            ],
+        },
+    ]
+}
+
+fn demo() -> Scenario {
+    Scenario {
+        name: "demo",
+        gpus: vec![h100()],
+        steps: format!("modprobe vgpu\n{WAIT_NODE}\nls -l /dev/vgpu*\nvgpu-guest info\n"),
+        expect: vec![],
+    }
+}
+
+fn expect_file(s: &Scenario) -> String {
+    let mut out = format!("devices={}\n", s.gpus.len());
+    for (i, g) in s.gpus.iter().enumerate() {
+        out += &format!(
+            "dev{i}.name={}\ndev{i}.uuid={}\ndev{i}.total_memory={}\ndev{i}.compute_capability={}\ndev{i}.multiprocessors={}\ndev{i}.driver_version={}\ndev{i}.cuda_driver_version={}\n",
+            g.name, g.uuid.to_lowercase(), g.total_memory, g.compute_capability, g.multiprocessors, g.driver_version, g.cuda_driver_version
+        );
+    }
+    for e in &s.expect {
+        out += e;
+        out.push('\n');
+    }
+    out
+}
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+export PATH=/bin:/sbin
+echo "@@BOOTED"
+. /etc/vgpu-steps
+echo "@@DONE"
+poweroff -f
+"#;
+
+fn run_cmd(cmd: &mut Command) -> Result<(), String> {
+    let st = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if st.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {st}")) }
+}
+
+/// Builds the guest initramfs for `s` (an uncompressed newc cpio).
+fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, String> {
+    let root = dir.join("root");
+    let _ = fs::remove_dir_all(&root);
+    let moddir = root.join("lib/modules").join(&env.kernel_release);
+    for d in ["bin", "sbin", "etc", "proc", "sys", "dev", "tmp"] {
+        fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
+    }
+    fs::create_dir_all(moddir.join("extra")).map_err(|e| e.to_string())?;
+    let copy = |from: &Path, to: PathBuf| fs::copy(from, &to).map(|_| ()).map_err(|e| format!("{}: {e}", from.display()));
+    copy(&env.busybox, root.join("bin/busybox"))?;
+    copy(&env.guest_bin, root.join("bin/vgpu-guest"))?;
+    copy(&env.kmod, moddir.join("extra/vgpu.ko"))?;
+    fs::write(root.join("init"), INIT).map_err(|e| e.to_string())?;
+    fs::write(root.join("etc/vgpu-steps"), &s.steps).map_err(|e| e.to_string())?;
+    fs::write(root.join("etc/vgpu-expect"), expect_file(s)).map_err(|e| e.to_string())?;
+    run_cmd(Command::new("chmod").args(["0755"]).arg(root.join("init")).arg(root.join("bin/busybox")).arg(root.join("bin/vgpu-guest")))?;
+    run_cmd(Command::new("depmod").arg("-b").arg(&root).arg(&env.kernel_release))?;
+    let cpio = dir.join("initramfs.cpio");
+    run_cmd(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find . | cpio -o -H newc --quiet > '{}'",
+        root.display(),
+        cpio.display()
+    )))?;
+    Ok(cpio)
+}
+
+struct Host {
+    child: Child,
+    socket: PathBuf,
+}
+
+fn start_host(env: &Env, g: &Gpu, socket: &Path, log: &Path) -> Result<Host, String> {
+    let _ = fs::remove_file(socket);
+    let logf = fs::File::create(log).map_err(|e| e.to_string())?;
+    let child = Command::new(&env.host_bin)
+        .arg("--socket").arg(socket)
+        .args(["--executor", "sim", "--name", g.name, "--uuid", g.uuid])
+        .args(["--total-memory", &g.total_memory.to_string()])
+        .args(["--compute-capability", g.compute_capability])
+        .args(["--multiprocessors", &g.multiprocessors.to_string()])
+        .args(["--driver-version", g.driver_version])
+        .args(["--cuda-driver-version", &g.cuda_driver_version.to_string()])
+        .args(&g.extra)
+        .stdout(Stdio::null())
+        .stderr(logf)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", env.host_bin.display()))?;
+    let t0 = Instant::now();
+    while !socket.exists() {
+        if t0.elapsed() > Duration::from_secs(10) {
+            return Err(format!("vgpu-host did not create {} (log: {})", socket.display(), log.display()));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Host { child, socket: socket.to_path_buf() })
+}
+
+/// What one boot produced.
+struct Boot {
+    results: Vec<(String, bool, String)>,
+    log: String,
+    done: bool,
+}
+
+fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
+    let dir = env.work.join(s.name);
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let initramfs = build_initramfs(env, s, &dir)?;
+    let mut hosts = Vec::new();
+    for (i, g) in s.gpus.iter().enumerate() {
+        hosts.push(start_host(env, g, &dir.join(format!("vgpu{i}.sock")), &dir.join(format!("vgpu-host{i}.log")))?);
+    }
+    let mut qemu = Command::new(&env.qemu);
+    for d in &env.qemu_data {
+        qemu.arg("-L").arg(d);
+    }
+    qemu.args(["-machine", "pc,memory-backend=mem0", "-accel", &env.accel, "-cpu", "max", "-smp", "2", "-m", "512M"])
+        .args(["-object", "memory-backend-memfd,id=mem0,size=512M,share=on"])
+        .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"])
+        .arg("-kernel").arg(&env.kernel)
+        .arg("-initrd").arg(&initramfs)
+        .args(["-append", "console=ttyS0 panic=-1 loglevel=5"]);
+    for h in &hosts {
+        qemu.arg("-device").arg(format!(
+            r#"{{"driver":"vfio-user-pci","socket":{{"type":"unix","path":"{}"}}}}"#,
+            h.socket.display()
+        ));
+    }
+    let mut child = qemu
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", env.qemu.display()))?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let out = child.stdout.take().ok_or("no qemu stdout")?;
+    let err = child.stderr.take().ok_or("no qemu stderr")?;
+    let tx2 = tx.clone();
+    thread::spawn(move || BufReader::new(out).lines().map_while(Result::ok).for_each(|l| { let _ = tx.send(l); }));
+    thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).for_each(|l| { let _ = tx2.send(format!("qemu: {l}")); }));
+
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut log = String::new();
+    let mut results = Vec::new();
+    let mut done = false;
+    loop {
+        let line = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(l) => l,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() > deadline {
+                    log += "runner: guest timed out\n";
+                    break;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let line = line.trim_end_matches('\r').to_string();
+        if echo && !line.starts_with("@@") {
+            println!("{line}");
+        }
+        log += &line;
+        log.push('\n');
+        if let Some(rest) = line.strip_prefix("@@RESULT ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (name, verdict, detail) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            results.push((format!("{}/{name}", s.name), verdict == "PASS", detail.to_string()));
+        } else if let Some(i) = line.strip_prefix("@@KILL-HOST ") {
+            if let Some(h) = i.trim().parse::<usize>().ok().and_then(|i| hosts.get_mut(i)) {
+                let _ = h.child.kill();
+                let _ = h.child.wait();
+                log += "runner: killed vgpu-host\n";
+            }
+        } else if line == "@@DONE" {
+            done = true;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for mut h in hosts {
+        let _ = h.child.kill();
+        let _ = h.child.wait();
+    }
+    fs::write(dir.join("serial.log"), &log).map_err(|e| e.to_string())?;
+    Ok(Boot { results, log, done })
+}
+
+/// Kernel trouble in the serial log (the console sees every oops, even one
+/// that kills the guest before it can run dmesg).
+fn kernel_trouble(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| !l.starts_with("@@") && !l.starts_with("qemu:"))
+        .filter(|l| ["Oops", "BUG:", "WARNING:", "Call Trace", "Kernel panic", "general protection"].iter().any(|p| l.contains(p)))
+        .map(str::to_string)
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let env = match Env::from_env() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("vm-runner: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mode = env::args().nth(1).unwrap_or_default();
+    let only: Option<String> = env::args().nth(2);
+    if mode == "demo" {
+        return match boot(&env, &demo(), true) {
+            Ok(b) if b.done && kernel_trouble(&b.log).is_empty() => ExitCode::SUCCESS,
+            Ok(_) => {
+                eprintln!("vm-runner: the demo boot did not finish cleanly (serial log in {}/demo)", env.work.display());
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("vm-runner: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if mode != "test" {
+        eprintln!("usage: vm-runner demo | vm-runner test [SCENARIO]");
+        return ExitCode::from(2);
+    }
+    let mut all: BTreeMap<String, (bool, String)> = BTreeMap::new();
+    for s in scenarios().into_iter().filter(|s| only.as_deref().is_none_or(|o| o == s.name)) {
+        let t0 = Instant::now();
+        let b = match boot(&env, &s, false) {
+            Ok(b) => b,
+            Err(e) => {
+                all.insert(format!("{}/boot", s.name), (false, e));
+                continue;
+            }
+        };
+        let trouble = kernel_trouble(&b.log);
+        all.insert(format!("{}/kernel-log", s.name), (trouble.is_empty(), if trouble.is_empty() { "no oops/BUG/WARN on the console".into() } else { trouble.join(" | ") }));
+        all.insert(format!("{}/boot", s.name), (b.done, format!("{} in {:.1} s", if b.done { "guest finished" } else { "guest did not finish" }, t0.elapsed().as_secs_f64())));
+        for (name, ok, detail) in b.results {
+            all.insert(name, (ok, detail));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, (ok, detail)) in &all {
+        let _ = writeln!(out, "{} {name}: {detail}", if *ok { "PASS" } else { "FAIL" });
+        if *ok { passed += 1 } else { failed += 1 }
+    }
+    let _ = writeln!(out, "vm: {passed} passed, {failed} failed");
+    if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+//! Commands: opcodes and their request/response bodies.
+//!
+//! A request body is what the submission's request buffer holds, a response
+//! body what the device writes into the response buffer. Bodies are the
+//! `#[repr(C)]` structs below; later opcodes add their own.
+
+/// Command opcodes. 0 is never valid.
+#[repr(u16)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opcode {
+    /// No request; response [`DeviceInfo`]: identity and limits of the GPU.
+    GetDeviceInfo = 1,
+    /// Response = request, byte for byte. Exercises the data path.
+    Echo = 2,
+    /// Request [`SleepRequest`]; completes after the given time, or with
+    /// `ABORTED` if the queue stops first. No response. A diagnostic for
+    /// waits, timeouts and device loss.
+    Sleep = 3,
+}
+
+impl Opcode {
+    /// Decodes a wire value.
+    pub const fn from_u16(v: u16) -> Option<Self> {
+        Some(match v {
+            1 => Self::GetDeviceInfo,
+            2 => Self::Echo,
+            3 => Self::Sleep,
+            _ => return None,
+        })
+    }
+}
+
+/// Longest [`Opcode::Sleep`] the device accepts, in milliseconds.
+pub const MAX_SLEEP_MS: u32 = 60_000;
+
+/// Identity and limits of the GPU behind the device, as CUDA and NVML report it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Marketing name, UTF-8, NUL-padded (`cuDeviceGetName`).
+    pub name: [u8; 96],
+    /// The 16 UUID bytes (`cuDeviceGetUuid`; NVML prints them as `GPU-…`).
+    pub uuid: [u8; 16],
+    /// Host driver version string, NUL-padded (e.g. `580.95.05`).
+    pub driver_version: [u8; 32],
+    /// Total device memory in bytes.
+    pub total_memory: u64,
+    /// CUDA driver API version, as `cuDriverGetVersion` (e.g. 13000).
+    pub cuda_driver_version: u32,
+    /// Compute capability, major.
+    pub compute_major: u32,
+    /// Compute capability, minor.
+    pub compute_minor: u32,
+    /// Streaming multiprocessors.
+    pub multiprocessor_count: u32,
+}
+
+impl Default for DeviceInfo {
+    fn default() -> Self {
+        Self {
+            name: [0; 96],
+            uuid: [0; 16],
+            driver_version: [0; 32],
+            total_memory: 0,
+            cuda_driver_version: 0,
+            compute_major: 0,
+            compute_minor: 0,
+            multiprocessor_count: 0,
+        }
+    }
+}
+
+/// Request of [`Opcode::Sleep`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SleepRequest {
+    /// Milliseconds, at most [`MAX_SLEEP_MS`].
+    pub millis: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
+
+/// Copies `s` into a NUL-padded fixed field, cutting at a character boundary
+/// so that at least one NUL remains.
+pub fn fill_str(field: &mut [u8], s: &str) {
+    field.fill(0);
+    let mut n = s.len().min(field.len().saturating_sub(1));
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    field[..n].copy_from_slice(&s.as_bytes()[..n]);
+}
+
+/// The text of a NUL-padded fixed field, or `None` if it is not UTF-8.
+pub fn field_str(field: &[u8]) -> Option<&str> {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    core::str::from_utf8(&field[..end]).ok()
+}
+
+const _: () = assert!(core::mem::size_of::<DeviceInfo>() == 168);
+const _: () = assert!(core::mem::size_of::<SleepRequest>() == 8);

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+//! ioctls of `/dev/vgpuN`.
+//!
+//! Each open file is one client: the driver gives it a queue of its own on the
+//! device. Every pointer is a user virtual address in a `u64`; every struct has
+//! explicit padding so 32-bit callers (compat ioctl) see the same layout.
+//! Errors: `ENOTTY` for an unknown number or a size that does not match,
+//! `EFAULT` for unreadable or unwritable memory, `EINVAL` for bad fields,
+//! `EAGAIN` when the queue is full, `ETIMEDOUT`, `EINTR`, and `ENODEV` once the
+//! device is gone.
+
+use super::cmd::DeviceInfo;
+
+/// The ioctl type byte of this driver.
+pub const IOCTL_TYPE: u32 = b'V' as u32;
+
+const IOC_NONE: u32 = 0;
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+/// Linux `_IOC`.
+pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32 & 0x3fff) << 16) | (IOCTL_TYPE << 8) | nr
+}
+/// Linux `_IO`.
+pub const fn io(nr: u32) -> u32 {
+    ioc(IOC_NONE, nr, 0)
+}
+/// Linux `_IOR` (the kernel writes the struct).
+pub const fn ior<T>(nr: u32) -> u32 {
+    ioc(IOC_READ, nr, core::mem::size_of::<T>())
+}
+/// Linux `_IOWR`.
+pub const fn iowr<T>(nr: u32) -> u32 {
+    ioc(IOC_READ | IOC_WRITE, nr, core::mem::size_of::<T>())
+}
+
+/// Identity and limits of the device behind this file.
+pub const VGPU_IOCTL_GET_INFO: u32 = ior::<InfoArgs>(0x00);
+/// Queue commands; returns the number queued (all of them, or fails).
+pub const VGPU_IOCTL_SUBMIT: u32 = iowr::<SubmitArgs>(0x01);
+/// Wait for one submitted command and collect its response.
+pub const VGPU_IOCTL_WAIT: u32 = iowr::<WaitArgs>(0x02);
+
+/// Most commands one [`VGPU_IOCTL_SUBMIT`] takes.
+pub const MAX_BATCH: u32 = 64;
+/// Commands a client may have submitted and not yet collected.
+pub const CLIENT_QUEUE_DEPTH: u32 = 64;
+/// Largest request or response body one command may carry through the driver.
+pub const MAX_PAYLOAD: u32 = 1 << 20;
+
+/// Result of [`VGPU_IOCTL_GET_INFO`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoArgs {
+    /// Identity, exactly as the device reported it.
+    pub device: DeviceInfo,
+    /// Index N of `/dev/vgpuN`.
+    pub index: u32,
+    /// Device ABI version ([`super::ABI_VERSION`] layout).
+    pub abi_version: u32,
+    /// Device feature bits ([`super::regs::features`]).
+    pub features: u32,
+    /// PCI domain of the stub in the guest.
+    pub pci_domain: u32,
+    /// PCI bus number.
+    pub pci_bus: u8,
+    /// PCI device number.
+    pub pci_device: u8,
+    /// PCI function number.
+    pub pci_function: u8,
+    /// Zero.
+    pub reserved0: u8,
+    /// Largest request/response body per command, in bytes.
+    pub max_payload: u32,
+}
+
+/// Argument of [`VGPU_IOCTL_SUBMIT`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubmitArgs {
+    /// Address of `count` [`Command`]s; the driver writes each one's `seq`.
+    pub commands: u64,
+    /// 1..=[`MAX_BATCH`].
+    pub count: u32,
+    /// Must be zero.
+    pub flags: u32,
+}
+
+/// One command of a [`SubmitArgs`] batch.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Command {
+    /// [`super::cmd::Opcode`] value (checked by the device).
+    pub opcode: u16,
+    /// Must be zero.
+    pub flags: u16,
+    /// Request length, at most [`MAX_PAYLOAD`].
+    pub req_len: u32,
+    /// Request address (ignored when `req_len` is 0).
+    pub req_ptr: u64,
+    /// Response capacity the device may fill, at most [`MAX_PAYLOAD`].
+    pub resp_capacity: u32,
+    /// Must be zero.
+    pub reserved: u32,
+    /// Out: the sequence number to wait on.
+    pub seq: u64,
+}
+
+/// Argument of [`VGPU_IOCTL_WAIT`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitArgs {
+    /// A `seq` from [`VGPU_IOCTL_SUBMIT`], not yet collected.
+    pub seq: u64,
+    /// Where to copy the response (up to `resp_capacity` bytes).
+    pub resp_ptr: u64,
+    /// Capacity of `resp_ptr`.
+    pub resp_capacity: u32,
+    /// Milliseconds to wait; 0 waits without limit (but not past device loss).
+    pub timeout_ms: u32,
+    /// Out: [`super::status::Status`] of the command.
+    pub status: u32,
+    /// Out: response length the device wrote (may exceed what was copied).
+    pub resp_len: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<InfoArgs>() == 192);
+const _: () = assert!(core::mem::size_of::<SubmitArgs>() == 16);
+const _: () = assert!(core::mem::size_of::<Command>() == 32);
+const _: () = assert!(core::mem::size_of::<WaitArgs>() == 32);

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+//! Byte views of the contract's structs, for userspace.
+//!
+//! The kernel module uses its own `transmute` traits instead; this module is
+//! what the device model and the guest libraries use to read and write these
+//! structs from untrusted bytes without any dependency.
+
+/// A plain-old-data struct of the contract.
+///
+/// # Safety
+///
+/// Implementors are `#[repr(C)]`, contain only integers and arrays of
+/// integers, and have no padding, so every byte pattern is a valid value and
+/// every byte of a value is initialised.
+pub unsafe trait Wire: Copy + Default {
+    /// The value's bytes.
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `Self` has no padding (trait contract), so all
+        // `size_of::<Self>()` bytes are initialised.
+        unsafe {
+            core::slice::from_raw_parts(
+                (self as *const Self).cast::<u8>(),
+                core::mem::size_of::<Self>(),
+            )
+        }
+    }
+
+    /// The value's bytes, writable.
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and every byte pattern is a valid `Self`.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                (self as *mut Self).cast::<u8>(),
+                core::mem::size_of::<Self>(),
+            )
+        }
+    }
+
+    /// Reads a value from the start of `bytes`; `None` if it is too short.
+    fn read_from(bytes: &[u8]) -> Option<Self> {
+        let mut v = Self::default();
+        let n = core::mem::size_of::<Self>();
+        v.as_bytes_mut().copy_from_slice(bytes.get(..n)?);
+        Some(v)
+    }
+}
+
+macro_rules! wire {
+    ($($t:ty),* $(,)?) => {
+        // SAFETY: each of these is `#[repr(C)]`, made of integers and integer
+        // arrays, and its size equals the sum of its fields' sizes (asserted
+        // beside its definition), so it has no padding.
+        $(unsafe impl Wire for $t {})*
+    };
+}
+
+wire!(
+    super::ring::SubmissionEntry,
+    super::ring::SgEntry,
+    super::ring::CompletionEntry,
+    super::ring::QueueControl,
+    super::ring::StatusPage,
+    super::cmd::DeviceInfo,
+    super::cmd::SleepRequest,
+    super::ioctl::InfoArgs,
+    super::ioctl::SubmitArgs,
+    super::ioctl::Command,
+    super::ioctl::WaitArgs,
+);

@@ -1,0 +1,177 @@
+//! The `/dev/vgpuN` transport: thin, checked wrappers over the ioctls of
+//! `uapi::ioctl`. One open file is one client on the device.
+
+use std::{
+    ffi::CString,
+    fmt,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::Path,
+};
+
+use uapi::ioctl::{
+    Command, InfoArgs, SubmitArgs, WaitArgs, VGPU_IOCTL_GET_INFO, VGPU_IOCTL_SUBMIT,
+    VGPU_IOCTL_WAIT,
+};
+
+/// An errno from the driver, with the operation that got it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevError {
+    /// What was attempted.
+    pub op: &'static str,
+    /// The errno.
+    pub errno: i32,
+}
+
+impl fmt::Display for DevError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            self.op,
+            std::io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+impl std::error::Error for DevError {}
+
+/// The result of a finished command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    /// `uapi::status::Status` value.
+    pub status: u32,
+    /// Response bytes the device wrote (may exceed the buffer given to `wait`).
+    pub resp_len: u32,
+}
+
+/// An open `/dev/vgpuN`.
+#[derive(Debug)]
+pub struct VgpuFile {
+    fd: OwnedFd,
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+impl VgpuFile {
+    /// Opens a device node (`/dev/vgpu0`, ...).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, DevError> {
+        let path = CString::new(path.as_ref().as_os_str().as_encoded_bytes()).map_err(|_| {
+            DevError {
+                op: "open",
+                errno: libc::EINVAL,
+            }
+        })?;
+        // SAFETY: `path` is a valid NUL-terminated string.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(DevError {
+                op: "open",
+                errno: last_errno(),
+            });
+        }
+        // SAFETY: `fd` was just opened and is owned by nobody else.
+        Ok(Self {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Issues a raw ioctl; for tests that probe the driver's validation.
+    ///
+    /// # Safety
+    ///
+    /// `arg` is passed to the kernel as is: if it points to memory, that
+    /// memory must be valid for whatever the request reads or writes.
+    pub unsafe fn raw_ioctl(&self, request: u32, arg: usize) -> Result<i32, DevError> {
+        // SAFETY: the caller vouches for `arg`.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), request as _, arg) };
+        if r < 0 {
+            return Err(DevError {
+                op: "ioctl",
+                errno: last_errno(),
+            });
+        }
+        Ok(r)
+    }
+
+    fn ioctl<T>(&self, op: &'static str, request: u32, arg: &mut T) -> Result<i32, DevError> {
+        // SAFETY: `arg` is a live, exclusive `T`, the struct the request's
+        // encoded size and direction describe.
+        unsafe { self.raw_ioctl(request, arg as *mut T as usize) }
+            .map_err(|e| DevError { op, errno: e.errno })
+    }
+
+    /// Identity and limits of the device.
+    pub fn info(&self) -> Result<InfoArgs, DevError> {
+        let mut info = InfoArgs::default();
+        self.ioctl("get info", VGPU_IOCTL_GET_INFO, &mut info)?;
+        Ok(info)
+    }
+
+    /// Submits `commands` (their request pointers must be valid); fills in
+    /// each `seq`.
+    pub fn submit(&self, commands: &mut [Command]) -> Result<(), DevError> {
+        let mut args = SubmitArgs {
+            commands: commands.as_mut_ptr() as u64,
+            count: u32::try_from(commands.len()).map_err(|_| DevError {
+                op: "submit",
+                errno: libc::EINVAL,
+            })?,
+            flags: 0,
+        };
+        self.ioctl("submit", VGPU_IOCTL_SUBMIT, &mut args)?;
+        Ok(())
+    }
+
+    /// Submits one command with `request` as its body and room for
+    /// `resp_capacity` response bytes; returns its sequence number.
+    pub fn submit_one(
+        &self,
+        opcode: u16,
+        request: &[u8],
+        resp_capacity: u32,
+    ) -> Result<u64, DevError> {
+        let mut cmd = [Command {
+            opcode,
+            req_len: u32::try_from(request.len()).map_err(|_| DevError {
+                op: "submit",
+                errno: libc::EINVAL,
+            })?,
+            req_ptr: request.as_ptr() as u64,
+            resp_capacity,
+            ..Default::default()
+        }];
+        self.submit(&mut cmd)?;
+        Ok(cmd[0].seq)
+    }
+
+    /// Waits for `seq` (0 ms = no limit) and copies its response into `resp`.
+    pub fn wait(&self, seq: u64, resp: &mut [u8], timeout_ms: u32) -> Result<Completion, DevError> {
+        let mut args = WaitArgs {
+            seq,
+            resp_ptr: resp.as_mut_ptr() as u64,
+            resp_capacity: u32::try_from(resp.len()).unwrap_or(u32::MAX),
+            timeout_ms,
+            ..Default::default()
+        };
+        self.ioctl("wait", VGPU_IOCTL_WAIT, &mut args)?;
+        Ok(Completion {
+            status: args.status,
+            resp_len: args.resp_len,
+        })
+    }
+
+    /// Submits one command and waits for it.
+    pub fn call(
+        &self,
+        opcode: u16,
+        request: &[u8],
+        resp: &mut [u8],
+        timeout_ms: u32,
+    ) -> Result<Completion, DevError> {
+        let resp_capacity = u32::try_from(resp.len()).unwrap_or(u32::MAX);
+        let seq = self.submit_one(opcode, request, resp_capacity)?;
+        self.wait(seq, resp, timeout_ms)
+    }
+}

@@ -1,0 +1,4 @@
+//! How guest libraries reach the device.
+mod dev;
+
+pub use dev::{Completion, DevError, VgpuFile};
