@@ -294,12 +294,16 @@ impl Client {
         while st.cq_head != tail {
             let index = (st.cq_head % CLIENT_QUEUE_DEPTH) as usize;
             st.cq_head = st.cq_head.wrapping_add(1);
-            let Ok(entry) = (|| -> Result<CompletionEntry> {
-                Ok(kernel::dma_read!(self.cq, [try: index]))
-            })() else {
+            let Ok(entry) =
+                (|| -> Result<CompletionEntry> { Ok(kernel::dma_read!(self.cq, [try: index])) })()
+            else {
                 continue;
             };
-            match st.slots.iter_mut().find(|s| s.seq != 0 && s.seq == entry.tag && !s.done) {
+            match st
+                .slots
+                .iter_mut()
+                .find(|s| s.seq != 0 && s.seq == entry.tag && !s.done)
+            {
                 Some(slot) => {
                     slot.done = true;
                     slot.status = entry.status;
@@ -368,9 +372,9 @@ impl Client {
             if !self.shared.check_alive() {
                 return Err(ENODEV);
             }
-            let mut slice = WAIT_SLICE_MS as i64;
+            let mut slice = i64::from(WAIT_SLICE_MS);
             if timeout_ms != 0 {
-                let left = timeout_ms as i64 - start.elapsed().as_millis();
+                let left = i64::from(timeout_ms) - start.elapsed().as_millis();
                 if left <= 0 {
                     return Err(ETIMEDOUT);
                 }

@@ -219,13 +219,24 @@ impl pci::Driver for VgpuDriver {
             regs::write(&bar, DEVICE_CONTROL, device_control::RESET)?;
 
             let status_page = Coherent::<StatusPage>::zeroed(pdev.as_ref(), GFP_KERNEL)?;
-            regs::write_addr(&bar, STATUS_PAGE_LO, STATUS_PAGE_HI, status_page.dma_handle())?;
+            regs::write_addr(
+                &bar,
+                STATUS_PAGE_LO,
+                STATUS_PAGE_HI,
+                status_page.dma_handle(),
+            )?;
 
             let index = DeviceIndex::alloc().inspect_err(|_| {
                 dev_err!(pdev, "too many vgpu devices\n");
             })?;
             let shared = Arc::pin_init(
-                Shared::new(pdev.into(), bar.into_devres()?, index.get(), limits, status_page),
+                Shared::new(
+                    pdev.into(),
+                    bar.into_devres()?,
+                    index.get(),
+                    limits,
+                    status_page,
+                ),
                 GFP_KERNEL,
             )?;
 

@@ -9,18 +9,16 @@ use crate::{
         Prepared, //
     },
     misc::MiscNode,
-    uapi::{
-        ioctl::{
-            Command,
-            InfoArgs,
-            SubmitArgs,
-            WaitArgs,
-            MAX_BATCH,
-            MAX_PAYLOAD,
-            VGPU_IOCTL_GET_INFO,
-            VGPU_IOCTL_SUBMIT,
-            VGPU_IOCTL_WAIT, //
-        },
+    uapi::ioctl::{
+        Command,
+        InfoArgs,
+        SubmitArgs,
+        WaitArgs,
+        MAX_BATCH,
+        MAX_PAYLOAD,
+        VGPU_IOCTL_GET_INFO,
+        VGPU_IOCTL_SUBMIT,
+        VGPU_IOCTL_WAIT, //
     },
 };
 use kernel::{
@@ -79,7 +77,11 @@ fn get_info(client: &Client, user: UserSlice) -> Result<isize> {
     // SAFETY: `pci::Device` is a transparent wrapper of `struct pci_dev`,
     // alive as long as the `ARef` we borrow it from.
     let domain = unsafe {
-        vgpu_pci_domain(core::ptr::from_ref(pdev).cast::<core::ffi::c_void>().cast_mut())
+        vgpu_pci_domain(
+            core::ptr::from_ref(pdev)
+                .cast::<core::ffi::c_void>()
+                .cast_mut(),
+        )
     };
     let bdf = pdev.dev_id();
     let info = InfoArgs {
@@ -122,7 +124,10 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
     }
     let mut batch: KVec<Prepared> = KVec::with_capacity(count, GFP_KERNEL)?;
     for cmd in cmds.iter() {
-        let req_user = UserSlice::new(UserPtr::from_addr(cmd.req_ptr as usize), cmd.req_len as usize);
+        let req_user = UserSlice::new(
+            UserPtr::from_addr(cmd.req_ptr as usize),
+            cmd.req_len as usize,
+        );
         let prepared = client.prepare(
             cmd.opcode,
             cmd.req_len as usize,
@@ -155,7 +160,9 @@ fn wait(client: &Client, user: UserSlice) -> Result<isize> {
     // buffers fault gets EFAULT and can wait again.
     client.wait(args.seq, args.timeout_ms, |status, resp_len, resp| {
         if let Some(resp) = resp {
-            let n = (args.resp_capacity as usize).min(resp_len as usize).min(resp.len());
+            let n = (args.resp_capacity as usize)
+                .min(resp_len as usize)
+                .min(resp.len());
             if n > 0 {
                 resp_user.writer().write_dma(resp, 0, n)?;
             }

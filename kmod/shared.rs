@@ -23,9 +23,7 @@ use crate::{
 use kernel::{
     devres::Devres,
     dma::Coherent,
-    new_condvar,
-    new_mutex,
-    pci,
+    new_condvar, new_mutex, pci,
     prelude::*,
     sync::{
         aref::ARef,

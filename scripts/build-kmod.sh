@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Builds vgpu.ko against the cached guest kernel; prints the path of the .ko.
+# Builds vgpu.ko against the cached guest kernel, with the kernel's clippy
+# lints, and fails on any compiler or clippy warning. Prints the .ko path.
 source "$(dirname "$0")/common.sh"
 kdir=${KDIR:-$("$REPO_ROOT/scripts/build-kernel.sh")}
-make -C "$kdir" M="$REPO_ROOT" LLVM=$LLVM_SUFFIX -j"$(nproc)" modules >&2 \
-    || die "vgpu.ko did not build"
+build_log="$VGPU_CACHE/kmod-build.log"
+make -C "$kdir" M="$REPO_ROOT" LLVM=$LLVM_SUFFIX CLIPPY=1 -j"$(nproc)" modules >"$build_log" 2>&1 \
+    || { cat "$build_log" >&2; die "vgpu.ko did not build"; }
+if grep -qE '^(warning|error)' "$build_log"; then
+    cat "$build_log" >&2
+    die "vgpu.ko builds with warnings"
+fi
 echo "$REPO_ROOT/vgpu.ko"

@@ -32,11 +32,19 @@ if [ -z "$src_dir" ]; then
 fi
 src_dir=${src_dir%/}
 ver=${src_dir##*/qemu-src-}
-key=$(printf '%s\n' "${configure_flags[@]}" | sha256sum | cut -c1-12)
+# Fixes we carry for QEMU bugs that break the test bed (each patch says why).
+patches=("$REPO_ROOT"/tests/vm/qemu-patches/*.patch)
+key=$( { printf '%s\n' "${configure_flags[@]}"; cat "${patches[@]}"; } | sha256sum | cut -c1-12)
 out="$VGPU_CACHE/qemu-$ver-$key"
 if [ -x "$out/qemu-system-x86_64" ]; then echo "$out/qemu-system-x86_64"; exit 0; fi
 
 log "building QEMU $ver in $out"
+rm -rf "$out.src"
+cp -a "$src_dir" "$out.src"
+for p in "${patches[@]}"; do
+    patch -d "$out.src" -p1 --quiet <"$p" || die "QEMU patch $(basename "$p") does not apply"
+done
+src_dir="$out.src"
 # The +ds tarball lacks firmware blobs that configure insists on; we use
 # Debian's seabios at run time, so empty placeholders are enough.
 for f in $(grep -ho "edk2-[a-z0-9_.-]*\.fd" "$src_dir/pc-bios/meson.build" | sort -u); do
@@ -49,6 +57,6 @@ rm -rf "$out.build"; mkdir -p "$out.build"
     || { tail -n 30 "$out.build/build.log" >&2; die "QEMU build failed"; }
 mkdir -p "$out"
 strip -o "$out/qemu-system-x86_64" "$out.build/qemu-system-x86_64"
-rm -rf "$out.build"
+rm -rf "$out.build" "$out.src"
 log "QEMU ready: $out/qemu-system-x86_64"
 echo "$out/qemu-system-x86_64"

@@ -7,6 +7,7 @@ cd "$REPO_ROOT"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
+rustfmt --check --edition 2021 --config-path kmod/.rustfmt.toml kmod/vgpu_main.rs
 log "cargo clippy"
 cargo clippy -q --workspace --all-targets -- -D warnings
 log "unit and host-side tests"

@@ -30,3 +30,50 @@ pub const ABI_VERSION: u32 = ((ABI_MAJOR as u32) << 16) | ABI_MINOR as u32;
 pub const fn abi_major(version: u32) -> u16 {
     (version >> 16) as u16
 }
+
+#[cfg(test)]
+mod tests {
+    use super::cmd::{field_str, fill_str, Opcode};
+    use super::ioctl;
+    use super::status::{QueueError, Status};
+
+    #[test]
+    fn ioctl_numbers_use_the_linux_encoding() {
+        // _IOR('V', 0, 192 bytes) and _IOWR('V', 1/2, 16/32 bytes) as Linux computes them.
+        assert_eq!(ioctl::VGPU_IOCTL_GET_INFO, 0x80c0_5600);
+        assert_eq!(ioctl::VGPU_IOCTL_SUBMIT, 0xc010_5601);
+        assert_eq!(ioctl::VGPU_IOCTL_WAIT, 0xc020_5602);
+    }
+
+    #[test]
+    fn wire_codes_round_trip() {
+        for v in 0..32 {
+            if let Some(s) = Status::from_u32(v) {
+                assert_eq!(s as u32, v);
+            }
+            if let Some(e) = QueueError::from_u32(v) {
+                assert_eq!(e as u32, v);
+            }
+            if let Some(o) = Opcode::from_u16(v as u16) {
+                assert_eq!(o as u16, v as u16);
+            }
+        }
+        assert_eq!(Status::from_u32(9), None);
+        assert_eq!(Opcode::from_u16(0), None);
+    }
+
+    #[test]
+    fn fixed_strings_keep_a_nul_and_whole_characters() {
+        let mut f = [0xffu8; 8];
+        fill_str(&mut f, "abc");
+        assert_eq!(&f, b"abc\0\0\0\0\0");
+        assert_eq!(field_str(&f), Some("abc"));
+        // Seven bytes fit; the eighth stays NUL.
+        fill_str(&mut f, "abcdefghij");
+        assert_eq!(field_str(&f), Some("abcdefg"));
+        // "ü" is two bytes: cut before it rather than through it.
+        fill_str(&mut f, "abcdefü");
+        assert_eq!(field_str(&f), Some("abcdef"));
+        assert_eq!(field_str(&[0xc3, 0x28, 0]), None);
+    }
+}

@@ -19,7 +19,7 @@ pub unsafe trait Wire: Copy + Default {
         // `size_of::<Self>()` bytes are initialised.
         unsafe {
             core::slice::from_raw_parts(
-                (self as *const Self).cast::<u8>(),
+                core::ptr::from_ref(self).cast::<u8>(),
                 core::mem::size_of::<Self>(),
             )
         }
@@ -30,7 +30,7 @@ pub unsafe trait Wire: Copy + Default {
         // SAFETY: as above, and every byte pattern is a valid `Self`.
         unsafe {
             core::slice::from_raw_parts_mut(
-                (self as *mut Self).cast::<u8>(),
+                core::ptr::from_mut(self).cast::<u8>(),
                 core::mem::size_of::<Self>(),
             )
         }

@@ -94,7 +94,8 @@ fn info_cmd() -> ExitCode {
 /// Expected identities, written by the runner into the initramfs as
 /// `devN.key=value` lines.
 fn expectations() -> Result<BTreeMap<String, String>, String> {
-    let text = fs::read_to_string("/etc/vgpu-expect").map_err(|e| format!("/etc/vgpu-expect: {e}"))?;
+    let text =
+        fs::read_to_string("/etc/vgpu-expect").map_err(|e| format!("/etc/vgpu-expect: {e}"))?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -125,37 +126,65 @@ fn test_bind() -> TestResult {
     check(!bound.is_empty(), || "no device bound to vgpu".into())?;
     for b in &bound {
         let id = |f: &str| fs::read_to_string(format!("{drv}/{b}/{f}")).unwrap_or_default();
-        check(id("vendor").trim() == "0x10de" && id("device").trim() == "0x2331", || {
-            format!("{b}: bound device is {}:{}", id("vendor").trim(), id("device").trim())
+        check(
+            id("vendor").trim() == "0x10de" && id("device").trim() == "0x2331",
+            || {
+                format!(
+                    "{b}: bound device is {}:{}",
+                    id("vendor").trim(),
+                    id("device").trim()
+                )
+            },
+        )?;
+        check(id("class").trim() == "0x030200", || {
+            format!("{b}: class {}", id("class").trim())
         })?;
-        check(id("class").trim() == "0x030200", || format!("{b}: class {}", id("class").trim()))?;
     }
     let meta = fs::metadata("/dev/vgpu0").map_err(|e| format!("/dev/vgpu0: {e}"))?;
-    check(meta.file_type().is_char_device(), || "/dev/vgpu0 is not a character device".into())?;
+    check(meta.file_type().is_char_device(), || {
+        "/dev/vgpu0 is not a character device".into()
+    })?;
     Ok(format!("bound: {}", bound.join(" ")))
 }
 
 fn test_identity() -> TestResult {
     let want = expectations()?;
-    let count: usize = want.get("devices").and_then(|v| v.parse().ok()).ok_or("no device count")?;
+    let count: usize = want
+        .get("devices")
+        .and_then(|v| v.parse().ok())
+        .ok_or("no device count")?;
     let nodes = device_nodes();
-    check(nodes.len() == count, || format!("expected {count} device nodes, found {nodes:?}"))?;
+    check(nodes.len() == count, || {
+        format!("expected {count} device nodes, found {nodes:?}")
+    })?;
     for (n, node) in nodes.iter().enumerate() {
-        let info = VgpuFile::open(node).and_then(|f| f.info()).map_err(|e| format!("{node}: {e}"))?;
+        let info = VgpuFile::open(node)
+            .and_then(|f| f.info())
+            .map_err(|e| format!("{node}: {e}"))?;
         let d = &info.device;
         let got = [
             ("name", field_str(&d.name).unwrap_or("").to_string()),
             ("uuid", uuid_text(&d.uuid)),
             ("total_memory", d.total_memory.to_string()),
-            ("compute_capability", format!("{}.{}", d.compute_major, d.compute_minor)),
+            (
+                "compute_capability",
+                format!("{}.{}", d.compute_major, d.compute_minor),
+            ),
             ("multiprocessors", d.multiprocessor_count.to_string()),
-            ("driver_version", field_str(&d.driver_version).unwrap_or("").to_string()),
+            (
+                "driver_version",
+                field_str(&d.driver_version).unwrap_or("").to_string(),
+            ),
             ("cuda_driver_version", d.cuda_driver_version.to_string()),
             ("index", info.index.to_string()),
         ];
         for (key, value) in got {
             let k = format!("dev{n}.{key}");
-            let expected = if key == "index" { Some(n.to_string()) } else { want.get(&k).cloned() };
+            let expected = if key == "index" {
+                Some(n.to_string())
+            } else {
+                want.get(&k).cloned()
+            };
             check(expected.as_deref() == Some(value.as_str()), || {
                 format!("{node} {key}: got {value:?}, host configured {expected:?}")
             })?;
@@ -169,10 +198,13 @@ fn test_echo() -> TestResult {
     // One command.
     let req: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
     let mut resp = vec![0u8; 4096];
-    let c = f.call(Opcode::Echo as u16, &req, &mut resp, 5000).map_err(|e| e.to_string())?;
-    check(c.status == Status::Ok as u32 && c.resp_len == 4096 && resp == req, || {
-        format!("echo: status {} len {}", c.status, c.resp_len)
-    })?;
+    let c = f
+        .call(Opcode::Echo as u16, &req, &mut resp, 5000)
+        .map_err(|e| e.to_string())?;
+    check(
+        c.status == Status::Ok as u32 && c.resp_len == 4096 && resp == req,
+        || format!("echo: status {} len {}", c.status, c.resp_len),
+    )?;
     // A full batch in one submit, collected out of order.
     let depth = ioctl::MAX_BATCH as usize;
     let bodies: Vec<Vec<u8>> = (0..depth).map(|i| vec![i as u8; 64 + i]).collect();
@@ -189,42 +221,70 @@ fn test_echo() -> TestResult {
     f.submit(&mut cmds).map_err(|e| e.to_string())?;
     // The queue is full now: one more must be refused, not lost.
     let more = f.submit_one(Opcode::Echo as u16, b"x", 1);
-    check(more.map_err(|e| e.errno) == Err(libc::EAGAIN), || format!("submit on a full queue: {more:?}"))?;
+    check(more.map_err(|e| e.errno) == Err(libc::EAGAIN), || {
+        format!("submit on a full queue: {more:?}")
+    })?;
     for i in (0..depth).rev() {
         let mut out = vec![0u8; 256];
-        let c = f.wait(cmds[i].seq, &mut out, 5000).map_err(|e| e.to_string())?;
-        check(c.status == 0 && out[..c.resp_len as usize] == bodies[i][..], || {
-            format!("batch echo {i}: status {} len {}", c.status, c.resp_len)
-        })?;
+        let c = f
+            .wait(cmds[i].seq, &mut out, 5000)
+            .map_err(|e| e.to_string())?;
+        check(
+            c.status == 0 && out[..c.resp_len as usize] == bodies[i][..],
+            || format!("batch echo {i}: status {} len {}", c.status, c.resp_len),
+        )?;
     }
     // Collected seqs are gone.
     let again = f.wait(cmds[0].seq, &mut [], 10);
-    check(again.map_err(|e| e.errno) == Err(libc::EINVAL), || format!("second wait on a seq: {again:?}"))?;
+    check(again.map_err(|e| e.errno) == Err(libc::EINVAL), || {
+        format!("second wait on a seq: {again:?}")
+    })?;
     Ok(format!("echo 4 KiB and a batch of {depth}"))
 }
 
 fn test_device_errors() -> TestResult {
     let f = open0()?;
-    let c = f.call(0x7777, b"", &mut [], 5000).map_err(|e| e.to_string())?;
-    check(c.status == Status::InvalidOpcode as u32, || format!("unknown opcode: status {}", c.status))?;
+    let c = f
+        .call(0x7777, b"", &mut [], 5000)
+        .map_err(|e| e.to_string())?;
+    check(c.status == Status::InvalidOpcode as u32, || {
+        format!("unknown opcode: status {}", c.status)
+    })?;
     let mut small = [0u8; 8];
-    let c = f.call(Opcode::GetDeviceInfo as u16, b"", &mut small, 5000).map_err(|e| e.to_string())?;
+    let c = f
+        .call(Opcode::GetDeviceInfo as u16, b"", &mut small, 5000)
+        .map_err(|e| e.to_string())?;
     check(
         c.status == Status::ResponseTooSmall as u32
             && c.resp_len as usize == std::mem::size_of::<uapi::cmd::DeviceInfo>(),
         || format!("small response: status {} len {}", c.status, c.resp_len),
     )?;
-    let bad = SleepRequest { millis: 1, reserved: 9 };
-    let c = f.call(Opcode::Sleep as u16, bad.as_bytes(), &mut [], 5000).map_err(|e| e.to_string())?;
-    check(c.status == Status::InvalidField as u32, || format!("bad sleep: status {}", c.status))?;
+    let bad = SleepRequest {
+        millis: 1,
+        reserved: 9,
+    };
+    let c = f
+        .call(Opcode::Sleep as u16, bad.as_bytes(), &mut [], 5000)
+        .map_err(|e| e.to_string())?;
+    check(c.status == Status::InvalidField as u32, || {
+        format!("bad sleep: status {}", c.status)
+    })?;
     // The client still works after errors.
     let mut out = [0u8; 3];
-    let c = f.call(Opcode::Echo as u16, b"abc", &mut out, 5000).map_err(|e| e.to_string())?;
-    check(c.status == 0 && &out == b"abc", || "echo after errors failed".into())?;
+    let c = f
+        .call(Opcode::Echo as u16, b"abc", &mut out, 5000)
+        .map_err(|e| e.to_string())?;
+    check(c.status == 0 && &out == b"abc", || {
+        "echo after errors failed".into()
+    })?;
     Ok("invalid opcode, short response and bad fields reported; client carries on".into())
 }
 
-fn expect_errno(what: &str, r: Result<i32, vgpu_userlib::transport::DevError>, errno: i32) -> Result<(), String> {
+fn expect_errno(
+    what: &str,
+    r: Result<i32, vgpu_userlib::transport::DevError>,
+    errno: i32,
+) -> Result<(), String> {
     match r {
         Err(e) if e.errno == errno => Ok(()),
         other => Err(format!("{what}: expected errno {errno}, got {other:?}")),
@@ -241,29 +301,73 @@ fn test_ioctl_sweep() -> TestResult {
     unsafe {
         // Unknown numbers, other type bytes, no-argument and wrong-size forms.
         for nr in [0x03u32, 0x10, 0x7f, 0xff] {
-            expect_errno("unknown nr", f.raw_ioctl(ioctl::ioc(3, nr, 64), p), libc::ENOTTY)?;
+            expect_errno(
+                "unknown nr",
+                f.raw_ioctl(ioctl::ioc(3, nr, 64), p),
+                libc::ENOTTY,
+            )?;
         }
-        expect_errno("foreign type", f.raw_ioctl((b'T' as u32) << 8 | 1, p), libc::ENOTTY)?;
+        expect_errno(
+            "foreign type",
+            f.raw_ioctl((b'T' as u32) << 8 | 1, p),
+            libc::ENOTTY,
+        )?;
         expect_errno("no-arg form", f.raw_ioctl(ioctl::io(0), p), libc::ENOTTY)?;
         for size in [0usize, 8, 191, 193, 4096] {
-            expect_errno("get info wrong size", f.raw_ioctl(ioctl::ior::<()>(0) | (size as u32) << 16, p), libc::ENOTTY)?;
+            expect_errno(
+                "get info wrong size",
+                f.raw_ioctl(ioctl::ior::<()>(0) | (size as u32) << 16, p),
+                libc::ENOTTY,
+            )?;
         }
         // Bad pointers.
-        for bad in [0usize, 8, 0xffff_8880_0000_0000, 0x7fff_ffff_f000, usize::MAX - 64] {
-            expect_errno("get info bad pointer", f.raw_ioctl(ioctl::VGPU_IOCTL_GET_INFO, bad), libc::EFAULT)?;
-            expect_errno("submit bad pointer", f.raw_ioctl(ioctl::VGPU_IOCTL_SUBMIT, bad), libc::EFAULT)?;
-            expect_errno("wait bad pointer", f.raw_ioctl(ioctl::VGPU_IOCTL_WAIT, bad), libc::EFAULT)?;
+        for bad in [
+            0usize,
+            8,
+            0xffff_8880_0000_0000,
+            0x7fff_ffff_f000,
+            usize::MAX - 64,
+        ] {
+            expect_errno(
+                "get info bad pointer",
+                f.raw_ioctl(ioctl::VGPU_IOCTL_GET_INFO, bad),
+                libc::EFAULT,
+            )?;
+            expect_errno(
+                "submit bad pointer",
+                f.raw_ioctl(ioctl::VGPU_IOCTL_SUBMIT, bad),
+                libc::EFAULT,
+            )?;
+            expect_errno(
+                "wait bad pointer",
+                f.raw_ioctl(ioctl::VGPU_IOCTL_WAIT, bad),
+                libc::EFAULT,
+            )?;
         }
         // Garbage in submit arguments.
-        let good = Command { opcode: Opcode::Echo as u16, req_len: 1, req_ptr: b"z".as_ptr() as u64, resp_capacity: 1, ..Default::default() };
+        let good = Command {
+            opcode: Opcode::Echo as u16,
+            req_len: 1,
+            req_ptr: b"z".as_ptr() as u64,
+            resp_capacity: 1,
+            ..Default::default()
+        };
         let mut cmds = [good; 2];
         let sub = |count: u32, flags: u32, cmds_ptr: u64| {
-            let mut a = SubmitArgs { commands: cmds_ptr, count, flags };
+            let mut a = SubmitArgs {
+                commands: cmds_ptr,
+                count,
+                flags,
+            };
             f.raw_ioctl(ioctl::VGPU_IOCTL_SUBMIT, &mut a as *mut SubmitArgs as usize)
         };
         let cp = cmds.as_mut_ptr() as u64;
         expect_errno("submit count 0", sub(0, 0, cp), libc::EINVAL)?;
-        expect_errno("submit count too big", sub(ioctl::MAX_BATCH + 1, 0, cp), libc::EINVAL)?;
+        expect_errno(
+            "submit count too big",
+            sub(ioctl::MAX_BATCH + 1, 0, cp),
+            libc::EINVAL,
+        )?;
         expect_errno("submit count huge", sub(u32::MAX, 0, cp), libc::EINVAL)?;
         expect_errno("submit flags", sub(1, 1, cp), libc::EINVAL)?;
         expect_errno("submit bad commands pointer", sub(1, 0, 0x10), libc::EFAULT)?;
@@ -279,23 +383,60 @@ fn test_ioctl_sweep() -> TestResult {
             cmds = [good; 2];
             v(&mut cmds[1]);
             let want = if i >= 4 { libc::EFAULT } else { libc::EINVAL };
-            expect_errno("submit bad command", sub(2, 0, cmds.as_mut_ptr() as u64), want)?;
+            expect_errno(
+                "submit bad command",
+                sub(2, 0, cmds.as_mut_ptr() as u64),
+                want,
+            )?;
         }
         // Garbage in wait arguments.
-        let mut w = WaitArgs { seq: 999_999, timeout_ms: 10, ..Default::default() };
-        expect_errno("wait unknown seq", f.raw_ioctl(ioctl::VGPU_IOCTL_WAIT, &mut w as *mut WaitArgs as usize), libc::EINVAL)?;
+        let mut w = WaitArgs {
+            seq: 999_999,
+            timeout_ms: 10,
+            ..Default::default()
+        };
+        expect_errno(
+            "wait unknown seq",
+            f.raw_ioctl(ioctl::VGPU_IOCTL_WAIT, &mut w as *mut WaitArgs as usize),
+            libc::EINVAL,
+        )?;
         w.seq = 0;
-        expect_errno("wait seq 0", f.raw_ioctl(ioctl::VGPU_IOCTL_WAIT, &mut w as *mut WaitArgs as usize), libc::EINVAL)?;
+        expect_errno(
+            "wait seq 0",
+            f.raw_ioctl(ioctl::VGPU_IOCTL_WAIT, &mut w as *mut WaitArgs as usize),
+            libc::EINVAL,
+        )?;
         // A response pointer that faults: EFAULT, and the response is kept.
-        let seq = f.submit_one(Opcode::Echo as u16, b"keep", 4).map_err(|e| e.to_string())?;
-        let mut w = WaitArgs { seq, resp_ptr: 0x10, resp_capacity: 4, timeout_ms: 5000, ..Default::default() };
-        expect_errno("wait bad response pointer", f.raw_ioctl(ioctl::VGPU_IOCTL_WAIT, &mut w as *mut WaitArgs as usize), libc::EFAULT)?;
+        let seq = f
+            .submit_one(Opcode::Echo as u16, b"keep", 4)
+            .map_err(|e| e.to_string())?;
+        let mut w = WaitArgs {
+            seq,
+            resp_ptr: 0x10,
+            resp_capacity: 4,
+            timeout_ms: 5000,
+            ..Default::default()
+        };
+        expect_errno(
+            "wait bad response pointer",
+            f.raw_ioctl(ioctl::VGPU_IOCTL_WAIT, &mut w as *mut WaitArgs as usize),
+            libc::EFAULT,
+        )?;
         let mut out = [0u8; 4];
-        let c = f.wait(seq, &mut out, 5000).map_err(|e| format!("wait after EFAULT: {e}"))?;
-        check(c.status == 0 && &out == b"keep", || "response lost after EFAULT".into())?;
+        let c = f
+            .wait(seq, &mut out, 5000)
+            .map_err(|e| format!("wait after EFAULT: {e}"))?;
+        check(c.status == 0 && &out == b"keep", || {
+            "response lost after EFAULT".into()
+        })?;
         // Timeouts.
-        let sleep = SleepRequest { millis: 2000, reserved: 0 };
-        let seq = f.submit_one(Opcode::Sleep as u16, sleep.as_bytes(), 0).map_err(|e| e.to_string())?;
+        let sleep = SleepRequest {
+            millis: 2000,
+            reserved: 0,
+        };
+        let seq = f
+            .submit_one(Opcode::Sleep as u16, sleep.as_bytes(), 0)
+            .map_err(|e| e.to_string())?;
         let r = f.wait(seq, &mut [], 50).map(|_| 0);
         expect_errno("wait timeout", r, libc::ETIMEDOUT)?;
         let c = f.wait(seq, &mut [], 10_000).map_err(|e| e.to_string())?;
@@ -310,7 +451,13 @@ fn test_ioctl_sweep() -> TestResult {
             rng ^= rng << 17;
             rng
         };
-        let allowed = [libc::ENOTTY, libc::EINVAL, libc::EFAULT, libc::EAGAIN, libc::ETIMEDOUT];
+        let allowed = [
+            libc::ENOTTY,
+            libc::EINVAL,
+            libc::EFAULT,
+            libc::EAGAIN,
+            libc::ETIMEDOUT,
+        ];
         let mut buf = [0u64; 64];
         for i in 0..3000 {
             buf.iter_mut().for_each(|w| *w = next());
@@ -322,10 +469,17 @@ fn test_ioctl_sweep() -> TestResult {
             let r = next();
             let nr = (r % 8) as u32;
             let dir = ((r >> 8) % 4) as u32;
-            let size = match (r >> 16) % 4 { 0 => 16, 1 => 32, 2 => 192, _ => ((r >> 24) % 512) as usize };
+            let size = match (r >> 16) % 4 {
+                0 => 16,
+                1 => 32,
+                2 => 192,
+                _ => ((r >> 24) % 512) as usize,
+            };
             let req = ioctl::ioc(dir, nr, size);
             // Wait args: a random seq never matches; keep timeouts short.
-            if req == ioctl::VGPU_IOCTL_WAIT { buf[2] = 5 << 32; }
+            if req == ioctl::VGPU_IOCTL_WAIT {
+                buf[2] = 5 << 32;
+            }
             match f.raw_ioctl(req, buf.as_mut_ptr() as usize) {
                 Ok(_) => {}
                 Err(e) if allowed.contains(&e.errno) => {}
@@ -334,7 +488,9 @@ fn test_ioctl_sweep() -> TestResult {
         }
     }
     // Collect anything the random submits queued, so the queue is clean.
-    let c = f.call(Opcode::Echo as u16, b"ok", &mut [0u8; 2], 5000).map_err(|e| e.to_string());
+    let c = f
+        .call(Opcode::Echo as u16, b"ok", &mut [0u8; 2], 5000)
+        .map_err(|e| e.to_string());
     let _ = c;
     Ok("unknown numbers, wrong sizes, bad pointers and garbage fields rejected; 3000 random ioctls".into())
 }
@@ -345,19 +501,34 @@ fn test_rmmod_busy() -> TestResult {
     // SAFETY: `name` is a valid string; O_NONBLOCK asks for an error instead of waiting.
     let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
     let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    check(r != 0 && (errno == libc::EBUSY || errno == libc::EWOULDBLOCK), || {
-        format!("rmmod with /dev/vgpu0 open: returned {r}, errno {errno}")
-    })?;
+    check(
+        r != 0 && (errno == libc::EBUSY || errno == libc::EWOULDBLOCK),
+        || format!("rmmod with /dev/vgpu0 open: returned {r}, errno {errno}"),
+    )?;
     // The file still works.
     let mut out = [0u8; 2];
-    let c = f.call(Opcode::Echo as u16, b"hi", &mut out, 5000).map_err(|e| e.to_string())?;
-    check(c.status == 0 && &out == b"hi", || "file broken after refused rmmod".into())?;
+    let c = f
+        .call(Opcode::Echo as u16, b"hi", &mut out, 5000)
+        .map_err(|e| e.to_string())?;
+    check(c.status == 0 && &out == b"hi", || {
+        "file broken after refused rmmod".into()
+    })?;
     drop(f);
     // SAFETY: as above.
     let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    check(r == 0, || format!("rmmod after close failed: {}", std::io::Error::last_os_error()))?;
-    check(!std::path::Path::new("/dev/vgpu0").exists(), || "/dev/vgpu0 still there after rmmod".into())?;
-    let st = std::process::Command::new("modprobe").arg("vgpu").status().map_err(|e| e.to_string())?;
+    check(r == 0, || {
+        format!(
+            "rmmod after close failed: {}",
+            std::io::Error::last_os_error()
+        )
+    })?;
+    check(!std::path::Path::new("/dev/vgpu0").exists(), || {
+        "/dev/vgpu0 still there after rmmod".into()
+    })?;
+    let st = std::process::Command::new("modprobe")
+        .arg("vgpu")
+        .status()
+        .map_err(|e| e.to_string())?;
     check(st.success(), || "modprobe vgpu after rmmod failed".into())?;
     // devtmpfs creates the node asynchronously.
     let t0 = Instant::now();
@@ -365,15 +536,22 @@ fn test_rmmod_busy() -> TestResult {
         std::thread::sleep(Duration::from_millis(50));
     }
     let f = open0()?;
-    let c = f.call(Opcode::Echo as u16, b"hi", &mut out, 5000).map_err(|e| e.to_string())?;
+    let c = f
+        .call(Opcode::Echo as u16, b"hi", &mut out, 5000)
+        .map_err(|e| e.to_string())?;
     check(c.status == 0, || "device broken after reload".into())?;
     Ok("rmmod refused while open, allowed after close; reload works".into())
 }
 
 fn test_host_kill() -> TestResult {
     let f = open0()?;
-    let sleep = SleepRequest { millis: 60_000, reserved: 0 };
-    let seq = f.submit_one(Opcode::Sleep as u16, sleep.as_bytes(), 0).map_err(|e| e.to_string())?;
+    let sleep = SleepRequest {
+        millis: 60_000,
+        reserved: 0,
+    };
+    let seq = f
+        .submit_one(Opcode::Sleep as u16, sleep.as_bytes(), 0)
+        .map_err(|e| e.to_string())?;
     // The runner kills vgpu-host 0 when it reads this line.
     println!("@@KILL-HOST 0");
     let t0 = Instant::now();
@@ -381,47 +559,102 @@ fn test_host_kill() -> TestResult {
     let took = t0.elapsed();
     match r {
         Err(e) if e.errno == libc::ENODEV => {}
-        other => return Err(format!("wait returned {other:?} after {took:?}, expected ENODEV")),
+        other => {
+            return Err(format!(
+                "wait returned {other:?} after {took:?}, expected ENODEV"
+            ))
+        }
     }
-    check(took < Duration::from_secs(5), || format!("wait failed only after {took:?}"))?;
+    check(took < Duration::from_secs(5), || {
+        format!("wait failed only after {took:?}")
+    })?;
     // Later calls fail promptly too.
     let t1 = Instant::now();
     let r = f.submit_one(Opcode::Echo as u16, b"x", 1);
-    check(r.map_err(|e| e.errno) == Err(libc::ENODEV) && t1.elapsed() < Duration::from_secs(5), || {
-        "submit after device loss did not fail with ENODEV".into()
-    })?;
+    check(
+        r.map_err(|e| e.errno) == Err(libc::ENODEV) && t1.elapsed() < Duration::from_secs(5),
+        || "submit after device loss did not fail with ENODEV".into(),
+    )?;
     drop(f);
-    Ok(format!("wait failed with ENODEV {:.2} s after the kill request", took.as_secs_f64()))
+    Ok(format!(
+        "wait failed with ENODEV {:.2} s after the kill request",
+        took.as_secs_f64()
+    ))
+}
+
+/// What the kernel prints when something went wrong in it.
+const KERNEL_TROUBLE: [&str; 6] = [
+    "Oops",
+    "BUG:",
+    "WARNING:",
+    "Call Trace",
+    "Kernel panic",
+    "general protection",
+];
+
+/// After vgpu-host 0 died, device 1 (another host) still serves.
+fn test_other_device_alive() -> TestResult {
+    let f = VgpuFile::open("/dev/vgpu1").map_err(|e| format!("/dev/vgpu1: {e}"))?;
+    let mut out = [0u8; 5];
+    let c = f
+        .call(Opcode::Echo as u16, b"alive", &mut out, 5000)
+        .map_err(|e| e.to_string())?;
+    check(c.status == 0 && &out == b"alive", || {
+        format!("echo on vgpu1: status {}", c.status)
+    })?;
+    let info = f.info().map_err(|e| e.to_string())?;
+    check(info.index == 1, || {
+        format!("vgpu1 reports index {}", info.index)
+    })?;
+    Ok("/dev/vgpu1 still serves after its neighbour's host died".into())
 }
 
 fn test_dmesg_clean() -> TestResult {
-    let out = std::process::Command::new("dmesg").output().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("dmesg")
+        .output()
+        .map_err(|e| e.to_string())?;
     let log = String::from_utf8_lossy(&out.stdout);
     let bad: Vec<&str> = log
         .lines()
-        .filter(|l| ["Oops", "BUG:", "WARNING:", "Call Trace", "RIP:", "panic"].iter().any(|p| l.contains(p)))
+        .filter(|l| KERNEL_TROUBLE.iter().any(|p| l.contains(p)))
         .collect();
-    check(bad.is_empty(), || format!("kernel log: {}", bad.join(" | ")))?;
+    check(bad.is_empty(), || {
+        format!("kernel log: {}", bad.join(" | "))
+    })?;
     Ok("no oops, BUG or WARN in the kernel log".into())
 }
 
 fn test_refused() -> TestResult {
-    let out = std::process::Command::new("dmesg").output().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new("dmesg")
+        .output()
+        .map_err(|e| e.to_string())?;
     let log = String::from_utf8_lossy(&out.stdout);
     let want = expectations()?;
-    let needles: Vec<&String> = want.iter().filter(|(k, _)| k.starts_with("refuse")).map(|(_, v)| v).collect();
+    let needles: Vec<&String> = want
+        .iter()
+        .filter(|(k, _)| k.starts_with("refuse"))
+        .map(|(_, v)| v)
+        .collect();
     check(!needles.is_empty(), || "no refusal expectations".into())?;
     for n in &needles {
-        check(log.lines().any(|l| l.contains(n.as_str())), || format!("no kernel line containing {n:?}"))?;
+        check(log.lines().any(|l| l.contains(n.as_str())), || {
+            format!("no kernel line containing {n:?}")
+        })?;
     }
-    check(device_nodes().is_empty(), || format!("refused devices got nodes: {:?}", device_nodes()))?;
-    Ok(format!("{} device(s) refused at probe with a clear line", needles.len()))
+    check(device_nodes().is_empty(), || {
+        format!("refused devices got nodes: {:?}", device_nodes())
+    })?;
+    Ok(format!(
+        "{} device(s) refused at probe with a clear line",
+        needles.len()
+    ))
 }
 
 fn run(name: &str) -> TestResult {
     match name {
         "bind" => test_bind(),
-        "identity" => test_identity(),
+        "identity" | "identity-after-reload" => test_identity(),
+        "other-device-alive" => test_other_device_alive(),
         "echo" => test_echo(),
         "device-errors" => test_device_errors(),
         "ioctl-sweep" => test_ioctl_sweep(),
@@ -451,7 +684,11 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         _ => {
             eprintln!("usage: vgpu-guest info | vgpu-guest test NAME...");

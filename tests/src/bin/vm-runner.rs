@@ -39,7 +39,10 @@ impl Env {
     fn from_env() -> Result<Self, String> {
         Ok(Self {
             qemu: var("VGPU_QEMU")?.into(),
-            qemu_data: var("VGPU_QEMU_DATA")?.split(':').map(PathBuf::from).collect(),
+            qemu_data: var("VGPU_QEMU_DATA")?
+                .split(':')
+                .map(PathBuf::from)
+                .collect(),
             kernel: var("VGPU_KERNEL")?.into(),
             kernel_release: var("VGPU_KERNEL_RELEASE")?,
             kmod: var("VGPU_KMOD")?.into(),
@@ -64,6 +67,8 @@ struct Gpu {
     cuda_driver_version: u32,
     /// Extra (test-only) vgpu-host flags.
     extra: Vec<&'static str>,
+    /// Extra properties of QEMU's vfio-user-pci device, as JSON members.
+    qemu_props: &'static str,
 }
 
 fn h100() -> Gpu {
@@ -76,6 +81,7 @@ fn h100() -> Gpu {
         driver_version: "580.95.05",
         cuda_driver_version: 13000,
         extra: vec![],
+        qemu_props: "",
     }
 }
 
@@ -89,6 +95,7 @@ fn l4() -> Gpu {
         driver_version: "575.51.03",
         cuda_driver_version: 12090,
         extra: vec![],
+        qemu_props: "",
     }
 }
 
@@ -101,7 +108,8 @@ struct Scenario {
     expect: Vec<String>,
 }
 
-const WAIT_NODE: &str = "i=0; while [ ! -e /dev/vgpu0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done";
+const WAIT_NODE: &str =
+    "i=0; while [ ! -e /dev/vgpu0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done";
 
 fn scenarios() -> Vec<Scenario> {
     vec![
@@ -111,7 +119,7 @@ fn scenarios() -> Vec<Scenario> {
             steps: format!(
                 "modprobe vgpu && echo '@@RESULT modprobe PASS 0ms modprobe vgpu succeeded' || echo '@@RESULT modprobe FAIL 0ms modprobe vgpu failed'\n{WAIT_NODE}\n\
                  vgpu-guest info\n\
-                 vgpu-guest test bind identity echo device-errors ioctl-sweep rmmod-busy identity host-kill dmesg-clean\n"
+                 vgpu-guest test bind identity echo device-errors ioctl-sweep rmmod-busy identity-after-reload host-kill other-device-alive dmesg-clean\n"
             ),
             expect: vec![],
         },
@@ -120,11 +128,14 @@ fn scenarios() -> Vec<Scenario> {
             gpus: vec![
                 Gpu { extra: vec!["--magic", "0x12345678"], ..h100() },
                 Gpu { extra: vec!["--abi-version", "0x00020000"], ..l4() },
+                // What a passed-through H100 looks like: same ids, other subsystem.
+                Gpu { qemu_props: r#","x-pci-sub-device-id":5793"#, ..h100() },
             ],
             steps: "modprobe vgpu; sleep 1\nvgpu-guest test refused dmesg-clean\n".into(),
             expect: vec![
                 "refuse.magic=refusing device: magic 0x12345678, expected 0x55504756".into(),
                 "refuse.abi=refusing device: ABI version 2.0, this driver speaks 1.x".into(),
+                "refuse.subsystem=subsystem 10de:16a1 is not a VGPU-STUB; leaving the device alone".into(),
             ],
         },
     ]
@@ -139,12 +150,17 @@ fn demo() -> Scenario {
     }
 }
 
+/// `GPU-` and lower-case hex: how the guest prints a UUID.
+fn canonical_uuid(u: &str) -> String {
+    format!("GPU-{}", u.trim_start_matches("GPU-").to_lowercase())
+}
+
 fn expect_file(s: &Scenario) -> String {
     let mut out = format!("devices={}\n", s.gpus.len());
     for (i, g) in s.gpus.iter().enumerate() {
         out += &format!(
             "dev{i}.name={}\ndev{i}.uuid={}\ndev{i}.total_memory={}\ndev{i}.compute_capability={}\ndev{i}.multiprocessors={}\ndev{i}.driver_version={}\ndev{i}.cuda_driver_version={}\n",
-            g.name, g.uuid.to_lowercase(), g.total_memory, g.compute_capability, g.multiprocessors, g.driver_version, g.cuda_driver_version
+            g.name, canonical_uuid(g.uuid), g.total_memory, g.compute_capability, g.multiprocessors, g.driver_version, g.cuda_driver_version
         );
     }
     for e in &s.expect {
@@ -168,7 +184,11 @@ poweroff -f
 
 fn run_cmd(cmd: &mut Command) -> Result<(), String> {
     let st = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if st.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {st}")) }
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {st}"))
+    }
 }
 
 /// Builds the guest initramfs for `s` (an uncompressed newc cpio).
@@ -180,15 +200,38 @@ fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, Strin
         fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
     }
     fs::create_dir_all(moddir.join("extra")).map_err(|e| e.to_string())?;
-    let copy = |from: &Path, to: PathBuf| fs::copy(from, &to).map(|_| ()).map_err(|e| format!("{}: {e}", from.display()));
+    let copy = |from: &Path, to: PathBuf| {
+        fs::copy(from, &to)
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", from.display()))
+    };
     copy(&env.busybox, root.join("bin/busybox"))?;
     copy(&env.guest_bin, root.join("bin/vgpu-guest"))?;
     copy(&env.kmod, moddir.join("extra/vgpu.ko"))?;
     fs::write(root.join("init"), INIT).map_err(|e| e.to_string())?;
     fs::write(root.join("etc/vgpu-steps"), &s.steps).map_err(|e| e.to_string())?;
     fs::write(root.join("etc/vgpu-expect"), expect_file(s)).map_err(|e| e.to_string())?;
-    run_cmd(Command::new("chmod").args(["0755"]).arg(root.join("init")).arg(root.join("bin/busybox")).arg(root.join("bin/vgpu-guest")))?;
-    run_cmd(Command::new("depmod").arg("-b").arg(&root).arg(&env.kernel_release))?;
+    run_cmd(
+        Command::new("chmod")
+            .args(["0755"])
+            .arg(root.join("init"))
+            .arg(root.join("bin/busybox"))
+            .arg(root.join("bin/vgpu-guest")),
+    )?;
+    // depmod wants these lists; a test root has no built-in modules.
+    for f in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        fs::write(moddir.join(f), "").map_err(|e| e.to_string())?;
+    }
+    run_cmd(
+        Command::new("depmod")
+            .arg("-b")
+            .arg(&root)
+            .arg(&env.kernel_release),
+    )?;
     let cpio = dir.join("initramfs.cpio");
     run_cmd(Command::new("sh").arg("-c").arg(format!(
         "cd '{}' && find . | cpio -o -H newc --quiet > '{}'",
@@ -207,7 +250,8 @@ fn start_host(env: &Env, g: &Gpu, socket: &Path, log: &Path) -> Result<Host, Str
     let _ = fs::remove_file(socket);
     let logf = fs::File::create(log).map_err(|e| e.to_string())?;
     let child = Command::new(&env.host_bin)
-        .arg("--socket").arg(socket)
+        .arg("--socket")
+        .arg(socket)
         .args(["--executor", "sim", "--name", g.name, "--uuid", g.uuid])
         .args(["--total-memory", &g.total_memory.to_string()])
         .args(["--compute-capability", g.compute_capability])
@@ -222,11 +266,18 @@ fn start_host(env: &Env, g: &Gpu, socket: &Path, log: &Path) -> Result<Host, Str
     let t0 = Instant::now();
     while !socket.exists() {
         if t0.elapsed() > Duration::from_secs(10) {
-            return Err(format!("vgpu-host did not create {} (log: {})", socket.display(), log.display()));
+            return Err(format!(
+                "vgpu-host did not create {} (log: {})",
+                socket.display(),
+                log.display()
+            ));
         }
         thread::sleep(Duration::from_millis(20));
     }
-    Ok(Host { child, socket: socket.to_path_buf() })
+    Ok(Host {
+        child,
+        socket: socket.to_path_buf(),
+    })
 }
 
 /// What one boot produced.
@@ -242,22 +293,48 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     let initramfs = build_initramfs(env, s, &dir)?;
     let mut hosts = Vec::new();
     for (i, g) in s.gpus.iter().enumerate() {
-        hosts.push(start_host(env, g, &dir.join(format!("vgpu{i}.sock")), &dir.join(format!("vgpu-host{i}.log")))?);
+        hosts.push(start_host(
+            env,
+            g,
+            &dir.join(format!("vgpu{i}.sock")),
+            &dir.join(format!("vgpu-host{i}.log")),
+        )?);
     }
     let mut qemu = Command::new(&env.qemu);
     for d in &env.qemu_data {
         qemu.arg("-L").arg(d);
     }
-    qemu.args(["-machine", "pc,memory-backend=mem0", "-accel", &env.accel, "-cpu", "max", "-smp", "2", "-m", "512M"])
-        .args(["-object", "memory-backend-memfd,id=mem0,size=512M,share=on"])
-        .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"])
-        .arg("-kernel").arg(&env.kernel)
-        .arg("-initrd").arg(&initramfs)
-        .args(["-append", "console=ttyS0 panic=-1 loglevel=5"]);
-    for h in &hosts {
+    qemu.args([
+        "-machine",
+        "pc,memory-backend=mem0",
+        "-accel",
+        &env.accel,
+        "-cpu",
+        "max",
+        "-smp",
+        "2",
+        "-m",
+        "512M",
+    ])
+    .args(["-object", "memory-backend-memfd,id=mem0,size=512M,share=on"])
+    .args([
+        "-nodefaults",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(&env.kernel)
+    .arg("-initrd")
+    .arg(&initramfs)
+    .args(["-append", "console=ttyS0 panic=-1 loglevel=5"]);
+    for (h, g) in hosts.iter().zip(&s.gpus) {
         qemu.arg("-device").arg(format!(
-            r#"{{"driver":"vfio-user-pci","socket":{{"type":"unix","path":"{}"}}}}"#,
-            h.socket.display()
+            r#"{{"driver":"vfio-user-pci","socket":{{"type":"unix","path":"{}"}}{}}}"#,
+            h.socket.display(),
+            g.qemu_props
         ));
     }
     let mut child = qemu
@@ -270,8 +347,22 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     let out = child.stdout.take().ok_or("no qemu stdout")?;
     let err = child.stderr.take().ok_or("no qemu stderr")?;
     let tx2 = tx.clone();
-    thread::spawn(move || BufReader::new(out).lines().map_while(Result::ok).for_each(|l| { let _ = tx.send(l); }));
-    thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).for_each(|l| { let _ = tx2.send(format!("qemu: {l}")); }));
+    thread::spawn(move || {
+        BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| {
+                let _ = tx.send(l);
+            })
+    });
+    thread::spawn(move || {
+        BufReader::new(err)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| {
+                let _ = tx2.send(format!("qemu: {l}"));
+            })
+    });
 
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut log = String::new();
@@ -297,10 +388,23 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
         log.push('\n');
         if let Some(rest) = line.strip_prefix("@@RESULT ") {
             let mut parts = rest.splitn(3, ' ');
-            let (name, verdict, detail) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            results.push((format!("{}/{name}", s.name), verdict == "PASS", detail.to_string()));
+            let (name, verdict, detail) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            results.push((
+                format!("{}/{name}", s.name),
+                verdict == "PASS",
+                detail.to_string(),
+            ));
         } else if let Some(i) = line.strip_prefix("@@KILL-HOST ") {
-            if let Some(h) = i.trim().parse::<usize>().ok().and_then(|i| hosts.get_mut(i)) {
+            if let Some(h) = i
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| hosts.get_mut(i))
+            {
                 let _ = h.child.kill();
                 let _ = h.child.wait();
                 log += "runner: killed vgpu-host\n";
@@ -324,7 +428,18 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
 fn kernel_trouble(log: &str) -> Vec<String> {
     log.lines()
         .filter(|l| !l.starts_with("@@") && !l.starts_with("qemu:"))
-        .filter(|l| ["Oops", "BUG:", "WARNING:", "Call Trace", "Kernel panic", "general protection"].iter().any(|p| l.contains(p)))
+        .filter(|l| {
+            [
+                "Oops",
+                "BUG:",
+                "WARNING:",
+                "Call Trace",
+                "Kernel panic",
+                "general protection",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
+        })
         .map(str::to_string)
         .collect()
 }
@@ -343,7 +458,10 @@ fn main() -> ExitCode {
         return match boot(&env, &demo(), true) {
             Ok(b) if b.done && kernel_trouble(&b.log).is_empty() => ExitCode::SUCCESS,
             Ok(_) => {
-                eprintln!("vm-runner: the demo boot did not finish cleanly (serial log in {}/demo)", env.work.display());
+                eprintln!(
+                    "vm-runner: the demo boot did not finish cleanly (serial log in {}/demo)",
+                    env.work.display()
+                );
                 ExitCode::FAILURE
             }
             Err(e) => {
@@ -357,7 +475,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut all: BTreeMap<String, (bool, String)> = BTreeMap::new();
-    for s in scenarios().into_iter().filter(|s| only.as_deref().is_none_or(|o| o == s.name)) {
+    for s in scenarios()
+        .into_iter()
+        .filter(|s| only.as_deref().is_none_or(|o| o == s.name))
+    {
         let t0 = Instant::now();
         let b = match boot(&env, &s, false) {
             Ok(b) => b,
@@ -367,8 +488,32 @@ fn main() -> ExitCode {
             }
         };
         let trouble = kernel_trouble(&b.log);
-        all.insert(format!("{}/kernel-log", s.name), (trouble.is_empty(), if trouble.is_empty() { "no oops/BUG/WARN on the console".into() } else { trouble.join(" | ") }));
-        all.insert(format!("{}/boot", s.name), (b.done, format!("{} in {:.1} s", if b.done { "guest finished" } else { "guest did not finish" }, t0.elapsed().as_secs_f64())));
+        all.insert(
+            format!("{}/kernel-log", s.name),
+            (
+                trouble.is_empty(),
+                if trouble.is_empty() {
+                    "no oops/BUG/WARN on the console".into()
+                } else {
+                    trouble.join(" | ")
+                },
+            ),
+        );
+        all.insert(
+            format!("{}/boot", s.name),
+            (
+                b.done,
+                format!(
+                    "{} in {:.1} s",
+                    if b.done {
+                        "guest finished"
+                    } else {
+                        "guest did not finish"
+                    },
+                    t0.elapsed().as_secs_f64()
+                ),
+            ),
+        );
         for (name, ok, detail) in b.results {
             all.insert(name, (ok, detail));
         }
@@ -376,9 +521,21 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     let (mut passed, mut failed) = (0, 0);
     for (name, (ok, detail)) in &all {
-        let _ = writeln!(out, "{} {name}: {detail}", if *ok { "PASS" } else { "FAIL" });
-        if *ok { passed += 1 } else { failed += 1 }
+        let _ = writeln!(
+            out,
+            "{} {name}: {detail}",
+            if *ok { "PASS" } else { "FAIL" }
+        );
+        if *ok {
+            passed += 1
+        } else {
+            failed += 1
+        }
     }
     let _ = writeln!(out, "vm: {passed} passed, {failed} failed");
-    if failed == 0 && passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 && passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -51,18 +51,19 @@ pub struct VgpuFile {
 }
 
 fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 impl VgpuFile {
     /// Opens a device node (`/dev/vgpu0`, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DevError> {
-        let path = CString::new(path.as_ref().as_os_str().as_encoded_bytes()).map_err(|_| {
-            DevError {
+        let path =
+            CString::new(path.as_ref().as_os_str().as_encoded_bytes()).map_err(|_| DevError {
                 op: "open",
                 errno: libc::EINVAL,
-            }
-        })?;
+            })?;
         // SAFETY: `path` is a valid NUL-terminated string.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
         if fd < 0 {
