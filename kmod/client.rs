@@ -47,6 +47,8 @@ const WAIT_SLICE_MS: u32 = 100;
 struct Slot {
     /// 0 when free.
     seq: u64,
+    /// Nobody waits for it: freed when it completes.
+    detached: bool,
     req: Option<Coherent<[u8]>>,
     resp: Option<Coherent<[u8]>>,
     done: bool,
@@ -58,6 +60,7 @@ impl Slot {
     const fn free() -> Self {
         Self {
             seq: 0,
+            detached: false,
             req: None,
             resp: None,
             done: false,
@@ -81,6 +84,7 @@ struct ClientState {
 /// A command ready to post: its buffers are filled.
 pub(crate) struct Prepared {
     pub(crate) opcode: u16,
+    pub(crate) detached: bool,
     req: Option<Coherent<[u8]>>,
     resp: Option<Coherent<[u8]>>,
 }
@@ -187,6 +191,7 @@ impl Client {
     pub(crate) fn prepare(
         &self,
         opcode: u16,
+        detached: bool,
         req_len: usize,
         resp_capacity: usize,
         fill: impl FnOnce(&mut [u8]) -> Result,
@@ -212,25 +217,53 @@ impl Client {
             // else accesses it.
             fill(unsafe { req.as_mut() })?;
         }
-        Ok(Prepared { opcode, req, resp })
+        Ok(Prepared {
+            opcode,
+            detached,
+            req,
+            resp,
+        })
     }
 
     /// Posts prepared commands with one doorbell; returns their sequence
-    /// numbers in order. Fails with `EAGAIN` (posting nothing) if they do not
-    /// all fit.
-    pub(crate) fn post(&self, batch: KVec<Prepared>, seqs: &mut KVec<u64>) -> Result {
-        let mut st = self.state.lock();
-        if st.broken {
-            return Err(EIO);
-        }
-        if self.shared.state.lock().dead {
-            return Err(ENODEV);
-        }
-        let free = st.slots.iter().filter(|s| s.seq == 0).count();
-        if batch.len() > free {
-            return Err(EAGAIN);
-        }
+    /// numbers in order. If they do not all fit the free slots, fails with
+    /// `EAGAIN` (posting nothing) or, with `wait_for_space`, waits for room.
+    pub(crate) fn post(
+        &self,
+        batch: KVec<Prepared>,
+        seqs: &mut KVec<u64>,
+        wait_for_space: bool,
+    ) -> Result {
         seqs.reserve(batch.len(), GFP_KERNEL)?;
+        loop {
+            let generation = *self.shared.irq_generation.lock();
+            {
+                let mut st = self.state.lock();
+                if st.broken {
+                    return Err(EIO);
+                }
+                if self.shared.state.lock().dead {
+                    return Err(ENODEV);
+                }
+                self.reap(&mut st);
+                let free = st.slots.iter().filter(|s| s.seq == 0).count();
+                if batch.len() <= free {
+                    return self.post_locked(&mut st, batch, seqs);
+                }
+                if !wait_for_space {
+                    return Err(EAGAIN);
+                }
+            }
+            self.sleep_for_interrupt(generation, None)?;
+        }
+    }
+
+    fn post_locked(
+        &self,
+        st: &mut ClientState,
+        batch: KVec<Prepared>,
+        seqs: &mut KVec<u64>,
+    ) -> Result {
         for cmd in batch {
             let seq = st.next_seq;
             st.next_seq += 1;
@@ -246,10 +279,11 @@ impl Client {
             let index = (st.sq_tail % CLIENT_QUEUE_DEPTH) as usize;
             kernel::dma_write!(self.sq, [try: index], entry);
             st.sq_tail = st.sq_tail.wrapping_add(1);
-            // PANIC: cannot fail, `free` counted at least one free slot per command.
+            // The caller counted a free slot for every command.
             let slot = st.slots.iter_mut().find(|s| s.seq == 0).ok_or(EAGAIN)?;
             *slot = Slot {
                 seq,
+                detached: cmd.detached,
                 req: cmd.req,
                 resp: cmd.resp,
                 ..Slot::free()
@@ -262,16 +296,48 @@ impl Client {
             .with_bar(|bar| regs::write(bar, regs::queue(self.queue, queue::DOORBELL), tail))
     }
 
+    /// Sleeps until an interrupt moves the generation past `generation`, a
+    /// slice passes, or `deadline_ms` (since `start`) runs out. Fails with
+    /// `ENODEV` once the device is gone, `EINTR` on a signal, `ETIMEDOUT`.
+    fn sleep_for_interrupt(
+        &self,
+        generation: u64,
+        deadline: Option<(Instant<Monotonic>, u32)>,
+    ) -> Result {
+        if !self.shared.check_alive() {
+            return Err(ENODEV);
+        }
+        let mut slice = i64::from(WAIT_SLICE_MS);
+        if let Some((start, timeout_ms)) = deadline {
+            let left = i64::from(timeout_ms) - start.elapsed().as_millis();
+            if left <= 0 {
+                return Err(ETIMEDOUT);
+            }
+            slice = slice.min(left);
+        }
+        let mut g = self.shared.irq_generation.lock();
+        if *g == generation {
+            let r = self
+                .shared
+                .irq_wait
+                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(slice as u32));
+            if matches!(r, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
+                return Err(EINTR);
+            }
+        }
+        Ok(())
+    }
+
     /// Convenience for the driver's own commands.
     pub(crate) fn submit_one(&self, opcode: u16, req: &[u8], resp_capacity: usize) -> Result<u64> {
-        let prepared = self.prepare(opcode, req.len(), resp_capacity, |buf| {
+        let prepared = self.prepare(opcode, false, req.len(), resp_capacity, |buf| {
             buf.copy_from_slice(req);
             Ok(())
         })?;
         let mut batch = KVec::new();
         batch.push(prepared, GFP_KERNEL)?;
         let mut seqs = KVec::new();
-        self.post(batch, &mut seqs)?;
+        self.post(batch, &mut seqs, false)?;
         seqs.first().copied().ok_or(EIO)
     }
 
@@ -304,6 +370,7 @@ impl Client {
                 .iter_mut()
                 .find(|s| s.seq != 0 && s.seq == entry.tag && !s.done)
             {
+                Some(slot) if slot.detached => *slot = Slot::free(),
                 Some(slot) => {
                     slot.done = true;
                     slot.status = entry.status;
@@ -330,6 +397,10 @@ impl Client {
     fn fail_all(&self, st: &mut ClientState, status: u32) {
         st.broken = true;
         for slot in st.slots.iter_mut().filter(|s| s.seq != 0 && !s.done) {
+            if slot.detached {
+                *slot = Slot::free();
+                continue;
+            }
             slot.done = true;
             slot.status = if status == Status::Ok as u32 {
                 Status::BadRingIndex as u32
@@ -360,7 +431,7 @@ impl Client {
                 let slot = st
                     .slots
                     .iter_mut()
-                    .find(|s| s.seq != 0 && s.seq == seq)
+                    .find(|s| s.seq != 0 && s.seq == seq && !s.detached)
                     .ok_or(EINVAL)?;
                 if slot.done {
                     let deliver = deliver.take().ok_or(EINVAL)?;
@@ -369,27 +440,8 @@ impl Client {
                     return Ok(());
                 }
             }
-            if !self.shared.check_alive() {
-                return Err(ENODEV);
-            }
-            let mut slice = i64::from(WAIT_SLICE_MS);
-            if timeout_ms != 0 {
-                let left = i64::from(timeout_ms) - start.elapsed().as_millis();
-                if left <= 0 {
-                    return Err(ETIMEDOUT);
-                }
-                slice = slice.min(left);
-            }
-            let mut g = self.shared.irq_generation.lock();
-            if *g == generation {
-                let r = self
-                    .shared
-                    .irq_wait
-                    .wait_interruptible_timeout(&mut g, msecs_to_jiffies(slice as u32));
-                if matches!(r, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
-                    return Err(EINTR);
-                }
-            }
+            let deadline = (timeout_ms != 0).then_some((start, timeout_ms));
+            self.sleep_for_interrupt(generation, deadline)?;
         }
     }
 }

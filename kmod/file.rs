@@ -10,6 +10,8 @@ use crate::{
     },
     misc::MiscNode,
     uapi::ioctl::{
+        command_flags,
+        submit_flags,
         Command,
         InfoArgs,
         SubmitArgs,
@@ -102,7 +104,7 @@ fn get_info(client: &Client, user: UserSlice) -> Result<isize> {
 
 fn submit(client: &Client, user: UserSlice) -> Result<isize> {
     let args: SubmitArgs = user.reader().read()?;
-    if args.flags != 0 || args.count == 0 || args.count > MAX_BATCH {
+    if args.flags & !submit_flags::ALL != 0 || args.count == 0 || args.count > MAX_BATCH {
         return Err(EINVAL);
     }
     let max_payload = MAX_PAYLOAD.min(client.shared().limits.max_transfer);
@@ -113,7 +115,9 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
     let mut cmds = KVec::with_capacity(count, GFP_KERNEL)?;
     for _ in 0..count {
         let cmd: Command = reader.read()?;
-        if cmd.flags != 0
+        let detached = cmd.flags & command_flags::DETACHED != 0;
+        if cmd.flags & !command_flags::ALL != 0
+            || (detached && cmd.resp_capacity != 0)
             || cmd.reserved != 0
             || cmd.req_len > max_payload
             || cmd.resp_capacity > max_payload
@@ -130,6 +134,7 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
         );
         let prepared = client.prepare(
             cmd.opcode,
+            cmd.flags & command_flags::DETACHED != 0,
             cmd.req_len as usize,
             cmd.resp_capacity as usize,
             |buf| req_user.reader().read_slice(buf),
@@ -137,7 +142,11 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
         batch.push(prepared, GFP_KERNEL)?;
     }
     let mut seqs = KVec::new();
-    client.post(batch, &mut seqs)?;
+    client.post(
+        batch,
+        &mut seqs,
+        args.flags & submit_flags::WAIT_FOR_SPACE != 0,
+    )?;
     // Report the sequence numbers. The commands are in flight whatever
     // happens here; a caller that cannot take them back gets EFAULT and
     // their slots return when the file closes.

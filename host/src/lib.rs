@@ -9,6 +9,7 @@
 pub mod cancel;
 pub mod config;
 pub mod config_space;
+pub mod cuda;
 pub mod device;
 pub mod executor;
 pub mod guest_memory;

@@ -75,6 +75,25 @@ pub struct InfoArgs {
     pub max_payload: u32,
 }
 
+/// Bits of [`SubmitArgs::flags`].
+pub mod submit_flags {
+    /// When the batch does not fit the free slots, wait (interruptibly, as a
+    /// `VGPU_IOCTL_WAIT` would) until it does instead of failing with `EAGAIN`.
+    pub const WAIT_FOR_SPACE: u32 = 1 << 0;
+    /// All defined bits.
+    pub const ALL: u32 = WAIT_FOR_SPACE;
+}
+
+/// Bits of [`Command::flags`].
+pub mod command_flags {
+    /// Nobody will wait for this command: its slot is freed as soon as the
+    /// device completes it. `resp_capacity` must be 0. For asynchronous work,
+    /// whose errors the device reports at the client's next command.
+    pub const DETACHED: u16 = 1 << 0;
+    /// All defined bits.
+    pub const ALL: u16 = DETACHED;
+}
+
 /// Argument of [`VGPU_IOCTL_SUBMIT`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,7 +102,7 @@ pub struct SubmitArgs {
     pub commands: u64,
     /// 1..=[`MAX_BATCH`].
     pub count: u32,
-    /// Must be zero.
+    /// [`submit_flags`].
     pub flags: u32,
 }
 
@@ -91,9 +110,9 @@ pub struct SubmitArgs {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Command {
-    /// [`super::cmd::Opcode`] value (checked by the device).
+    /// [`super::cmd::Opcode`] or [`super::cuda::op`] value (checked by the device).
     pub opcode: u16,
-    /// Must be zero.
+    /// [`command_flags`].
     pub flags: u16,
     /// Request length, at most [`MAX_PAYLOAD`].
     pub req_len: u32,

@@ -12,10 +12,12 @@
 #![no_std]
 
 pub mod cmd;
+pub mod cuda;
 pub mod ioctl;
 pub mod pci;
 pub mod regs;
 pub mod ring;
+pub mod socket;
 pub mod status;
 pub mod wire;
 

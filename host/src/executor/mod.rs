@@ -8,6 +8,7 @@
 //! ([`sim::SimExecutor`]) needs no per-client state.
 
 pub mod command;
+pub mod cuda;
 pub mod sim;
 
 pub use command::Command;

@@ -119,7 +119,7 @@ fn scenarios() -> Vec<Scenario> {
             steps: format!(
                 "modprobe vgpu && echo '@@RESULT modprobe PASS 0ms modprobe vgpu succeeded' || echo '@@RESULT modprobe FAIL 0ms modprobe vgpu failed'\n{WAIT_NODE}\n\
                  vgpu-guest info\n\
-                 vgpu-guest test bind identity echo device-errors ioctl-sweep rmmod-busy identity-after-reload host-kill other-device-alive dmesg-clean\n"
+                 vgpu-guest test bind identity echo detached device-errors ioctl-sweep rmmod-busy identity-after-reload host-kill other-device-alive dmesg-clean\n"
             ),
             expect: vec![],
         },

@@ -1,0 +1,114 @@
+//! What an executor must provide to run CUDA commands for one client.
+//!
+//! [`super::client::CudaClient`] decodes and validates requests, keeps the
+//! deferred and sticky errors, and calls one of these methods per command.
+//! Errors are `CUresult` codes (`uapi::cuda::result`). Handles are the
+//! backend's own non-zero `u64`s; the backend checks that each one belongs
+//! to this client (an unknown one is `INVALID_HANDLE`, or `INVALID_CONTEXT`
+//! for contexts). Context 0 is the client's primary context.
+
+use uapi::cuda::{Copy2dRequest, LaunchRequest, MemsetRequest, ParamInfo};
+
+/// A `CUresult` error code.
+pub type CuError = u32;
+/// Result of a backend call.
+pub type CuResult<T> = Result<T, CuError>;
+
+/// One client's CUDA state on an executor. Dropped when the client goes
+/// away: it must release everything the client still holds.
+pub trait CudaBackend: Send {
+    /// `CUdevice_attribute` values, index = attribute (`ATTRIBUTE_COUNT` entries; unknown ones 0).
+    fn device_attributes(&mut self, device: i32) -> CuResult<Vec<i32>>;
+    /// Free and total device memory.
+    fn mem_get_info(&mut self, ctx: u64) -> CuResult<(u64, u64)>;
+
+    /// Creates a context; returns its handle.
+    fn ctx_create(&mut self, flags: u32, device: i32) -> CuResult<u64>;
+    /// Destroys a context and everything created in it.
+    fn ctx_destroy(&mut self, ctx: u64) -> CuResult<()>;
+    /// Retains the primary context; returns its handle.
+    fn primary_ctx_retain(&mut self, device: i32) -> CuResult<u64>;
+    /// Releases the primary context.
+    fn primary_ctx_release(&mut self, device: i32) -> CuResult<()>;
+    /// Destroys everything in the primary context.
+    fn primary_ctx_reset(&mut self, device: i32) -> CuResult<()>;
+    /// Waits for all work of a context.
+    fn ctx_synchronize(&mut self, ctx: u64) -> CuResult<()>;
+
+    /// Allocates device memory.
+    fn mem_alloc(&mut self, ctx: u64, size: u64) -> CuResult<u64>;
+    /// Frees an allocation (by its base address).
+    fn mem_free(&mut self, ctx: u64, dptr: u64) -> CuResult<()>;
+    /// Base and size of the allocation holding `dptr`.
+    fn mem_get_address_range(&mut self, ctx: u64, dptr: u64) -> CuResult<(u64, u64)>;
+
+    /// Copies host bytes to device memory, in stream order if `is_async`.
+    fn memcpy_htod(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        dst: u64,
+        data: &[u8],
+        is_async: bool,
+    ) -> CuResult<()>;
+    /// Copies device memory into `out` (synchronous with respect to `stream`).
+    fn memcpy_dtoh(&mut self, ctx: u64, stream: u64, src: u64, out: &mut [u8]) -> CuResult<()>;
+    /// Copies device to device.
+    fn memcpy_dtod(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        dst: u64,
+        src: u64,
+        len: u64,
+        is_async: bool,
+    ) -> CuResult<()>;
+    /// 1D or 2D memset (`req` is validated: elem_size 1/2/4, pitch ≥ width × elem_size when height > 1).
+    fn memset(&mut self, req: &MemsetRequest) -> CuResult<()>;
+    /// 2D copy; host rows are packed in `input` (HTOD) or `output` (DTOH).
+    fn memcpy_2d(&mut self, req: &Copy2dRequest, input: &[u8], output: &mut [u8]) -> CuResult<()>;
+
+    /// Loads a module image (cubin, fatbin, PTX); returns its handle.
+    fn module_load(&mut self, ctx: u64, image: &[u8]) -> CuResult<u64>;
+    /// Unloads a module.
+    fn module_unload(&mut self, ctx: u64, module: u64) -> CuResult<()>;
+    /// Looks up a kernel; returns its handle and parameter layout.
+    fn module_get_function(
+        &mut self,
+        ctx: u64,
+        module: u64,
+        name: &str,
+    ) -> CuResult<(u64, Vec<ParamInfo>)>;
+    /// Looks up a module variable; returns its address and size.
+    fn module_get_global(&mut self, ctx: u64, module: u64, name: &str) -> CuResult<(u64, u64)>;
+    /// Launches a kernel in stream order. `params` has been checked against
+    /// the function's layout (its length equals the layout's end).
+    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
+
+    /// Creates a stream.
+    fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64>;
+    /// Destroys a stream (after its work).
+    fn stream_destroy(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
+    /// Waits for a stream's work.
+    fn stream_synchronize(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
+    /// `Ok` if the stream is idle, `Err(NOT_READY)` if not.
+    fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
+    /// Makes `stream` wait for `event`.
+    fn stream_wait_event(&mut self, ctx: u64, stream: u64, event: u64, flags: u32) -> CuResult<()>;
+
+    /// Creates an event.
+    fn event_create(&mut self, ctx: u64, flags: u32) -> CuResult<u64>;
+    /// Destroys an event.
+    fn event_destroy(&mut self, ctx: u64, event: u64) -> CuResult<()>;
+    /// Records an event in stream order.
+    fn event_record(&mut self, ctx: u64, event: u64, stream: u64) -> CuResult<()>;
+    /// `Ok` if the event completed, `Err(NOT_READY)` if not.
+    fn event_query(&mut self, ctx: u64, event: u64) -> CuResult<()>;
+    /// Waits for an event.
+    fn event_synchronize(&mut self, ctx: u64, event: u64) -> CuResult<()>;
+    /// Milliseconds between two completed events.
+    fn event_elapsed_time(&mut self, ctx: u64, start: u64, end: u64) -> CuResult<f32>;
+
+    /// Function parameter layout, for checking launches; `None` if unknown.
+    fn function_layout(&self, function: u64) -> Option<&[ParamInfo]>;
+}

@@ -1,0 +1,549 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+//! CUDA commands: the driver API carried over the rings.
+//!
+//! Every CUDA request body starts with the guest context handle it runs in
+//! (`ctx`, 0 = the client's primary context) and every response body starts
+//! with a [`ResultHeader`] holding a `CUresult`. Handles (contexts, modules,
+//! functions, streams, events) are opaque non-zero `u64`s the device hands out
+//! per client; device pointers are real device addresses. Variable-length data
+//! (copy payloads, module images, names, kernel parameters) follows the fixed
+//! request struct (`tail`), or the fixed response struct.
+//!
+//! Commands marked *async* are submitted detached by the guest library (no
+//! response is collected); an error they hit is kept by the device and
+//! returned by the client's next command that has a response, as CUDA reports
+//! asynchronous errors at the next synchronising call. Launch faults
+//! (`ILLEGAL_ADDRESS`, `LAUNCH_FAILED`) are sticky: every later command of
+//! that context fails with them.
+
+/// `CUresult` values used across the stack (numbering of `cuda.h`).
+pub mod result {
+    #![allow(missing_docs)]
+    pub const SUCCESS: u32 = 0;
+    pub const INVALID_VALUE: u32 = 1;
+    pub const OUT_OF_MEMORY: u32 = 2;
+    pub const NOT_INITIALIZED: u32 = 3;
+    pub const DEINITIALIZED: u32 = 4;
+    pub const NO_DEVICE: u32 = 100;
+    pub const INVALID_DEVICE: u32 = 101;
+    pub const INVALID_IMAGE: u32 = 200;
+    pub const INVALID_CONTEXT: u32 = 201;
+    pub const NO_BINARY_FOR_GPU: u32 = 209;
+    pub const INVALID_PTX: u32 = 218;
+    pub const UNSUPPORTED_PTX_VERSION: u32 = 222;
+    pub const INVALID_SOURCE: u32 = 300;
+    pub const INVALID_HANDLE: u32 = 400;
+    pub const ILLEGAL_STATE: u32 = 401;
+    pub const NOT_FOUND: u32 = 500;
+    pub const NOT_READY: u32 = 600;
+    pub const ILLEGAL_ADDRESS: u32 = 700;
+    pub const LAUNCH_OUT_OF_RESOURCES: u32 = 701;
+    pub const LAUNCH_TIMEOUT: u32 = 702;
+    pub const PRIMARY_CONTEXT_ACTIVE: u32 = 708;
+    pub const CONTEXT_IS_DESTROYED: u32 = 709;
+    pub const LAUNCH_FAILED: u32 = 719;
+    pub const NOT_PERMITTED: u32 = 800;
+    pub const NOT_SUPPORTED: u32 = 801;
+    pub const UNKNOWN: u32 = 999;
+
+    /// `cuGetErrorName` / `cuGetErrorString` text for a code, if known.
+    pub const fn describe(code: u32) -> Option<(&'static str, &'static str)> {
+        Some(match code {
+            SUCCESS => ("CUDA_SUCCESS", "no error"),
+            INVALID_VALUE => ("CUDA_ERROR_INVALID_VALUE", "invalid argument"),
+            OUT_OF_MEMORY => ("CUDA_ERROR_OUT_OF_MEMORY", "out of memory"),
+            NOT_INITIALIZED => ("CUDA_ERROR_NOT_INITIALIZED", "initialization error"),
+            DEINITIALIZED => ("CUDA_ERROR_DEINITIALIZED", "driver shutting down"),
+            NO_DEVICE => ("CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"),
+            INVALID_DEVICE => ("CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"),
+            INVALID_IMAGE => ("CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"),
+            INVALID_CONTEXT => ("CUDA_ERROR_INVALID_CONTEXT", "invalid device context"),
+            NO_BINARY_FOR_GPU => (
+                "CUDA_ERROR_NO_BINARY_FOR_GPU",
+                "no kernel image is available for execution on the device",
+            ),
+            INVALID_PTX => ("CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"),
+            UNSUPPORTED_PTX_VERSION => (
+                "CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
+                "the provided PTX was compiled with an unsupported toolchain.",
+            ),
+            INVALID_SOURCE => (
+                "CUDA_ERROR_INVALID_SOURCE",
+                "device kernel image is invalid",
+            ),
+            INVALID_HANDLE => ("CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"),
+            ILLEGAL_STATE => (
+                "CUDA_ERROR_ILLEGAL_STATE",
+                "the operation is not permitted in the current state",
+            ),
+            NOT_FOUND => ("CUDA_ERROR_NOT_FOUND", "named symbol not found"),
+            NOT_READY => ("CUDA_ERROR_NOT_READY", "device not ready"),
+            ILLEGAL_ADDRESS => (
+                "CUDA_ERROR_ILLEGAL_ADDRESS",
+                "an illegal memory access was encountered",
+            ),
+            LAUNCH_OUT_OF_RESOURCES => (
+                "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+                "too many resources requested for launch",
+            ),
+            LAUNCH_TIMEOUT => (
+                "CUDA_ERROR_LAUNCH_TIMEOUT",
+                "the launch timed out and was terminated",
+            ),
+            PRIMARY_CONTEXT_ACTIVE => (
+                "CUDA_ERROR_PRIMARY_CONTEXT_ACTIVE",
+                "primary context active",
+            ),
+            CONTEXT_IS_DESTROYED => ("CUDA_ERROR_CONTEXT_IS_DESTROYED", "context is destroyed"),
+            LAUNCH_FAILED => ("CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"),
+            NOT_PERMITTED => ("CUDA_ERROR_NOT_PERMITTED", "operation not permitted"),
+            NOT_SUPPORTED => ("CUDA_ERROR_NOT_SUPPORTED", "operation not supported"),
+            UNKNOWN => ("CUDA_ERROR_UNKNOWN", "unknown error"),
+            _ => return None,
+        })
+    }
+}
+
+/// CUDA opcodes (values of [`super::cmd::Opcode`]'s space, from 0x100).
+pub mod op {
+    #![allow(missing_docs)]
+    pub const CTX_CREATE: u16 = 0x100;
+    pub const CTX_DESTROY: u16 = 0x101;
+    pub const PRIMARY_CTX_RETAIN: u16 = 0x102;
+    pub const PRIMARY_CTX_RELEASE: u16 = 0x103;
+    pub const PRIMARY_CTX_RESET: u16 = 0x104;
+    pub const CTX_SYNCHRONIZE: u16 = 0x105;
+    pub const DEVICE_GET_ATTRIBUTES: u16 = 0x110;
+    pub const MEM_GET_INFO: u16 = 0x111;
+    pub const MEM_ALLOC: u16 = 0x120;
+    pub const MEM_FREE: u16 = 0x121;
+    pub const MEM_GET_ADDRESS_RANGE: u16 = 0x122;
+    pub const MEMCPY_HTOD: u16 = 0x130;
+    pub const MEMCPY_DTOH: u16 = 0x131;
+    pub const MEMCPY_DTOD: u16 = 0x132;
+    pub const MEMSET: u16 = 0x133;
+    pub const MEMCPY_2D: u16 = 0x134;
+    pub const MODULE_LOAD: u16 = 0x140;
+    pub const MODULE_UNLOAD: u16 = 0x141;
+    pub const MODULE_GET_FUNCTION: u16 = 0x142;
+    pub const MODULE_GET_GLOBAL: u16 = 0x143;
+    pub const LAUNCH: u16 = 0x150;
+    pub const STREAM_CREATE: u16 = 0x160;
+    pub const STREAM_DESTROY: u16 = 0x161;
+    pub const STREAM_SYNCHRONIZE: u16 = 0x162;
+    pub const STREAM_QUERY: u16 = 0x163;
+    pub const STREAM_WAIT_EVENT: u16 = 0x164;
+    pub const EVENT_CREATE: u16 = 0x170;
+    pub const EVENT_DESTROY: u16 = 0x171;
+    pub const EVENT_RECORD: u16 = 0x172;
+    pub const EVENT_QUERY: u16 = 0x173;
+    pub const EVENT_SYNCHRONIZE: u16 = 0x174;
+    pub const EVENT_ELAPSED_TIME: u16 = 0x175;
+
+    /// Whether `opcode` is a CUDA command.
+    pub const fn is_cuda(opcode: u16) -> bool {
+        opcode >= 0x100 && opcode < 0x200
+    }
+}
+
+/// Stream handle 0: the legacy default stream. `CU_STREAM_LEGACY` (1) and
+/// `CU_STREAM_PER_THREAD` (2) are accepted wherever a stream is and mean the
+/// same default stream.
+pub const DEFAULT_STREAM: u64 = 0;
+
+/// Number of entries in [`DEVICE_GET_ATTRIBUTES`](op::DEVICE_GET_ATTRIBUTES)'s
+/// table: index = `CUdevice_attribute` value.
+pub const ATTRIBUTE_COUNT: usize = 160;
+
+/// Most parameters a kernel may have in a layout.
+pub const MAX_PARAMS: usize = 512;
+/// Largest kernel parameter buffer (CUDA 12.1+: 32 KiB).
+pub const MAX_PARAM_BYTES: u32 = 32764;
+/// Longest symbol name.
+pub const MAX_NAME: u32 = 4096;
+
+/// First 8 bytes of every CUDA response.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResultHeader {
+    /// `CUresult`.
+    pub result: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// Response carrying one handle or address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandleResponse {
+    /// `CUresult`.
+    pub result: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// The handle or device address.
+    pub handle: u64,
+}
+
+/// Request naming only a context (CTX_DESTROY, CTX_SYNCHRONIZE, MEM_GET_INFO).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtxRequest {
+    /// Context.
+    pub ctx: u64,
+}
+
+/// CTX_CREATE.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtxCreateRequest {
+    /// Unused (contexts are created from nothing); zero.
+    pub ctx: u64,
+    /// `CUctx_flags`.
+    pub flags: u32,
+    /// Device ordinal (always 0: one GPU per device).
+    pub device: i32,
+}
+
+/// PRIMARY_CTX_RETAIN / RELEASE / RESET and DEVICE_GET_ATTRIBUTES.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceRequest {
+    /// Zero.
+    pub ctx: u64,
+    /// Device ordinal.
+    pub device: i32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// MEM_GET_INFO response.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemInfoResponse {
+    /// `CUresult`.
+    pub result: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Free device memory, bytes.
+    pub free: u64,
+    /// Total device memory, bytes.
+    pub total: u64,
+}
+
+/// MEM_ALLOC.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemAllocRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Bytes (> 0).
+    pub size: u64,
+}
+
+/// MEM_FREE and MEM_GET_ADDRESS_RANGE.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PtrRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Device address.
+    pub dptr: u64,
+}
+
+/// MEM_GET_ADDRESS_RANGE response.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddressRangeResponse {
+    /// `CUresult`.
+    pub result: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Allocation base.
+    pub base: u64,
+    /// Allocation size.
+    pub size: u64,
+}
+
+/// Bits of [`CopyRequest::flags`] and friends.
+pub mod copy_flags {
+    /// Stream-ordered (the `*Async` variants): submitted detached.
+    pub const ASYNC: u32 = 1 << 0;
+}
+
+/// MEMCPY_HTOD (tail: `len` bytes), MEMCPY_DTOH (response tail: `len`
+/// bytes after the [`ResultHeader`]), MEMCPY_DTOD.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Stream.
+    pub stream: u64,
+    /// Destination device address (HTOD, DTOD).
+    pub dst: u64,
+    /// Source device address (DTOH, DTOD).
+    pub src: u64,
+    /// Bytes.
+    pub len: u64,
+    /// [`copy_flags`].
+    pub flags: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// MEMSET: `height` rows of `width` elements of `elem_size` bytes, rows
+/// `pitch` bytes apart (1D: height 1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemsetRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Stream.
+    pub stream: u64,
+    /// Destination device address.
+    pub dst: u64,
+    /// Row pitch in bytes.
+    pub pitch: u64,
+    /// Elements per row.
+    pub width: u64,
+    /// Rows.
+    pub height: u64,
+    /// Value (low `elem_size` bytes used).
+    pub value: u32,
+    /// 1, 2 or 4.
+    pub elem_size: u32,
+    /// [`copy_flags`].
+    pub flags: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// Directions of [`Copy2dRequest::kind`].
+pub mod copy_kind {
+    /// Host to device: rows packed in the request tail.
+    pub const HTOD: u32 = 1;
+    /// Device to host: rows packed in the response tail.
+    pub const DTOH: u32 = 2;
+    /// Device to device.
+    pub const DTOD: u32 = 3;
+}
+
+/// MEMCPY_2D: `height` rows of `width` bytes. Host-side rows travel packed
+/// (`width` bytes each); the guest library applies the host pitch.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Copy2dRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Stream.
+    pub stream: u64,
+    /// Destination device address (HTOD, DTOD).
+    pub dst: u64,
+    /// Destination pitch.
+    pub dst_pitch: u64,
+    /// Source device address (DTOH, DTOD).
+    pub src: u64,
+    /// Source pitch.
+    pub src_pitch: u64,
+    /// Bytes per row.
+    pub width: u64,
+    /// Rows.
+    pub height: u64,
+    /// [`copy_kind`].
+    pub kind: u32,
+    /// [`copy_flags`].
+    pub flags: u32,
+}
+
+/// MODULE_LOAD (tail: the image: cubin ELF, fatbin, or NUL-terminated PTX).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModuleLoadRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Image bytes in the tail.
+    pub image_len: u64,
+}
+
+/// MODULE_UNLOAD.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModuleRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Module.
+    pub module: u64,
+}
+
+/// MODULE_GET_FUNCTION and MODULE_GET_GLOBAL (tail: `name_len` bytes, no NUL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SymbolRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Module.
+    pub module: u64,
+    /// Name length.
+    pub name_len: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// MODULE_GET_FUNCTION response; followed by `param_count` [`ParamInfo`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FunctionResponse {
+    /// `CUresult`.
+    pub result: u32,
+    /// Parameters in the layout.
+    pub param_count: u32,
+    /// Function handle.
+    pub function: u64,
+}
+
+/// One kernel parameter's place in the packed parameter buffer
+/// (`cuFuncGetParamInfo`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// Byte offset.
+    pub offset: u32,
+    /// Byte size.
+    pub size: u32,
+}
+
+/// MODULE_GET_GLOBAL response.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GlobalResponse {
+    /// `CUresult`.
+    pub result: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Device address.
+    pub dptr: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// LAUNCH (async; tail: `param_bytes` of packed parameters).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaunchRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Stream.
+    pub stream: u64,
+    /// Function.
+    pub function: u64,
+    /// Grid dimensions.
+    pub grid: [u32; 3],
+    /// Block dimensions.
+    pub block: [u32; 3],
+    /// Dynamic shared memory bytes.
+    pub shared_bytes: u32,
+    /// Parameter bytes in the tail.
+    pub param_bytes: u32,
+}
+
+/// STREAM_CREATE.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamCreateRequest {
+    /// Context.
+    pub ctx: u64,
+    /// `CUstream_flags`.
+    pub flags: u32,
+    /// Priority.
+    pub priority: i32,
+}
+
+/// STREAM_DESTROY, STREAM_SYNCHRONIZE, STREAM_QUERY.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Stream.
+    pub stream: u64,
+}
+
+/// STREAM_WAIT_EVENT (async) and EVENT_RECORD (async).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamEventRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Stream.
+    pub stream: u64,
+    /// Event.
+    pub event: u64,
+    /// Flags (zero).
+    pub flags: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// EVENT_CREATE.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCreateRequest {
+    /// Context.
+    pub ctx: u64,
+    /// `CUevent_flags`.
+    pub flags: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+/// EVENT_DESTROY, EVENT_QUERY, EVENT_SYNCHRONIZE.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Event.
+    pub event: u64,
+}
+
+/// EVENT_ELAPSED_TIME.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ElapsedRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Start event.
+    pub start: u64,
+    /// End event.
+    pub end: u64,
+}
+
+/// EVENT_ELAPSED_TIME response.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ElapsedResponse {
+    /// `CUresult`.
+    pub result: u32,
+    /// Milliseconds as `f32` bits.
+    pub millis_bits: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<ResultHeader>() == 8);
+const _: () = assert!(core::mem::size_of::<HandleResponse>() == 16);
+const _: () = assert!(core::mem::size_of::<CtxCreateRequest>() == 16);
+const _: () = assert!(core::mem::size_of::<DeviceRequest>() == 16);
+const _: () = assert!(core::mem::size_of::<MemInfoResponse>() == 24);
+const _: () = assert!(core::mem::size_of::<AddressRangeResponse>() == 24);
+const _: () = assert!(core::mem::size_of::<CopyRequest>() == 48);
+const _: () = assert!(core::mem::size_of::<MemsetRequest>() == 64);
+const _: () = assert!(core::mem::size_of::<Copy2dRequest>() == 72);
+const _: () = assert!(core::mem::size_of::<SymbolRequest>() == 24);
+const _: () = assert!(core::mem::size_of::<FunctionResponse>() == 16);
+const _: () = assert!(core::mem::size_of::<ParamInfo>() == 8);
+const _: () = assert!(core::mem::size_of::<GlobalResponse>() == 24);
+const _: () = assert!(core::mem::size_of::<LaunchRequest>() == 56);
+const _: () = assert!(core::mem::size_of::<StreamCreateRequest>() == 16);
+const _: () = assert!(core::mem::size_of::<StreamEventRequest>() == 32);
+const _: () = assert!(core::mem::size_of::<EventCreateRequest>() == 16);
+const _: () = assert!(core::mem::size_of::<ElapsedRequest>() == 24);
+const _: () = assert!(core::mem::size_of::<ElapsedResponse>() == 8);
