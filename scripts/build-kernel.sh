@@ -3,6 +3,8 @@
 # the repo's config fragment. Cached in $VGPU_CACHE/linux-<version>-<hash>;
 # prints that directory (the build tree out-of-tree modules build against).
 source "$(dirname "$0")/common.sh"
+# stdout carries only the result path; everything else goes to stderr.
+exec 3>&1 1>&2
 
 fragment="$REPO_ROOT/tests/vm/kernel.config"
 src_dir=$(ls -d "$VGPU_CACHE"/linux-source-$KERNEL_SERIES.*/ 2>/dev/null | sort -V | tail -n1 || true)
@@ -23,7 +25,7 @@ src_dir=${src_dir%/}
 ver=${src_dir##*/linux-source-}
 key=$(config_hash "$fragment" <(rustc --version) <(bindgen --version))
 out="$VGPU_CACHE/linux-$ver-$key"
-if [ -f "$out/.vgpu-built" ] && [ -f "$out/Module.symvers" ]; then echo "$out"; exit 0; fi
+if [ -f "$out/.vgpu-built" ] && [ -f "$out/Module.symvers" ]; then echo "$out" >&3; exit 0; fi
 
 log "building Linux $ver (config $key) in $out"
 mkdir -p "$out"
@@ -46,4 +48,4 @@ done <"$fragment"
 mk bzImage modules >"$out/build.log" 2>&1 || { tail -n 40 "$out/build.log" >&2; die "kernel build failed"; }
 touch "$out/.vgpu-built"
 log "kernel ready: $out/arch/x86/boot/bzImage"
-echo "$out"
+echo "$out" >&3

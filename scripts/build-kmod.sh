@@ -2,6 +2,8 @@
 # Builds vgpu.ko against the cached guest kernel, with the kernel's clippy
 # lints, and fails on any compiler or clippy warning. Prints the .ko path.
 source "$(dirname "$0")/common.sh"
+# stdout carries only the result path; everything else goes to stderr.
+exec 3>&1 1>&2
 kdir=${KDIR:-$("$REPO_ROOT/scripts/build-kernel.sh")}
 build_log="$VGPU_CACHE/kmod-build.log"
 make -C "$kdir" M="$REPO_ROOT" LLVM=$LLVM_SUFFIX CLIPPY=1 -j"$(nproc)" modules >"$build_log" 2>&1 \
@@ -10,4 +12,4 @@ if grep -qE '^(warning|error)' "$build_log"; then
     cat "$build_log" >&2
     die "vgpu.ko builds with warnings"
 fi
-echo "$REPO_ROOT/vgpu.ko"
+echo "$REPO_ROOT/vgpu.ko" >&3

@@ -3,6 +3,8 @@
 # Debian's qemu source package. Cached in $VGPU_CACHE/qemu-<version>-<hash>;
 # prints the path of the binary.
 source "$(dirname "$0")/common.sh"
+# stdout carries only the result path; everything else goes to stderr.
+exec 3>&1 1>&2
 
 configure_flags=(--target-list=x86_64-softmmu --without-default-features
     --enable-kvm --enable-tcg --enable-slirp --enable-virtfs --enable-attr
@@ -36,7 +38,7 @@ ver=${src_dir##*/qemu-src-}
 patches=("$REPO_ROOT"/tests/vm/qemu-patches/*.patch)
 key=$( { printf '%s\n' "${configure_flags[@]}"; cat "${patches[@]}"; } | sha256sum | cut -c1-12)
 out="$VGPU_CACHE/qemu-$ver-$key"
-if [ -x "$out/qemu-system-x86_64" ]; then echo "$out/qemu-system-x86_64"; exit 0; fi
+if [ -x "$out/qemu-system-x86_64" ]; then echo "$out/qemu-system-x86_64" >&3; exit 0; fi
 
 log "building QEMU $ver in $out"
 rm -rf "$out.src"
@@ -59,4 +61,4 @@ mkdir -p "$out"
 strip -o "$out/qemu-system-x86_64" "$out.build/qemu-system-x86_64"
 rm -rf "$out.build" "$out.src"
 log "QEMU ready: $out/qemu-system-x86_64"
-echo "$out/qemu-system-x86_64"
+echo "$out/qemu-system-x86_64" >&3

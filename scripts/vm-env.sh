@@ -9,7 +9,8 @@ VGPU_QEMU=$("$REPO_ROOT/scripts/build-qemu.sh")
 VGPU_KMOD=$("$REPO_ROOT/scripts/build-kmod.sh")
 
 log "building vgpu-host, vm-runner and the static guest test program"
-(cd "$REPO_ROOT" && cargo build -q --release -p vgpu-host -p vgpu-tests --bin vgpu-host --bin vm-runner)
+(cd "$REPO_ROOT" && cargo build -q --release -p vgpu-host -p vgpu-userlib -p vgpu-tests \
+    --bin vgpu-host --bin vm-runner --bin cuda-suite --lib)
 # The guest has no libc of ours: link the guest program statically. A
 # separate --target keeps these flags away from the host build's cache.
 (cd "$REPO_ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
@@ -23,5 +24,7 @@ export VGPU_BUSYBOX=/bin/busybox
 export VGPU_HOST_BIN="$REPO_ROOT/target/release/vgpu-host"
 export VGPU_GUEST_BIN="$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/vgpu-guest"
 export VGPU_RUNNER="$REPO_ROOT/target/release/vm-runner"
+export VGPU_LIBCUDA="$REPO_ROOT/target/release/libcuda.so"
+export VGPU_CUDA_SUITE="$REPO_ROOT/target/release/cuda-suite"
 export VGPU_WORK=${VGPU_WORK:-$REPO_ROOT/target/vm}
 mkdir -p "$VGPU_WORK"

@@ -39,10 +39,17 @@ pub struct Cli {
     /// Path of the vfio-user UNIX socket to listen on.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+    /// Also (or only) serve clients directly on this UNIX socket, without a
+    /// VM: the guest library's socket transport (development, containers).
+    #[arg(long, value_name = "PATH")]
+    pub direct_socket: Option<PathBuf>,
+    /// CUDA device ordinal the "cuda" executor uses.
+    #[arg(long, value_name = "N")]
+    pub cuda_device: Option<i32>,
     /// Remove a stale socket file at that path before listening.
     #[arg(long)]
     pub force: bool,
-    /// What runs commands: "sim" (simulated GPU). "cuda" is planned.
+    /// What runs commands: "sim" (simulated GPU) or "cuda" (the host's GPU).
     #[arg(long, value_name = "KIND")]
     pub executor: Option<String>,
     /// Simulated GPU name (at most 95 bytes).
@@ -88,6 +95,8 @@ fn parse_u32(text: &str) -> Result<u32, String> {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     socket: Option<PathBuf>,
+    direct_socket: Option<PathBuf>,
+    cuda_device: Option<i32>,
     force: Option<bool>,
     executor: Option<String>,
     #[serde(default)]
@@ -148,6 +157,8 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
 pub enum ExecutorKind {
     /// The simulator.
     Sim,
+    /// The host's GPU through its libcuda.so.1.
+    Cuda,
 }
 
 /// The simulated GPU's identity, validated.
@@ -192,8 +203,12 @@ impl SimIdentity {
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Socket path.
+    /// vfio-user socket path (empty: serve the direct socket only).
     pub socket: PathBuf,
+    /// Direct socket transport path, if configured.
+    pub direct_socket: Option<PathBuf>,
+    /// CUDA device ordinal for the "cuda" executor.
+    pub cuda_device: i32,
     /// Remove a stale socket file first.
     pub force: bool,
     /// Executor.
@@ -227,14 +242,28 @@ impl Config {
     }
 
     fn merge(file: FileConfig, cli: &Cli) -> Result<Self, ConfigError> {
-        let socket = cli.socket.clone().or(file.socket).ok_or_else(|| {
-            invalid(
-                "socket",
-                "no socket path given (--socket or `socket` in the file)",
-            )
-        })?;
-        if socket.as_os_str().is_empty() {
-            return Err(invalid("socket", "empty path"));
+        let direct_socket = cli.direct_socket.clone().or(file.direct_socket);
+        let socket = cli.socket.clone().or(file.socket);
+        if direct_socket
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(invalid("direct_socket", "empty path"));
+        }
+        let socket = match socket {
+            Some(s) if s.as_os_str().is_empty() => return Err(invalid("socket", "empty path")),
+            Some(s) => s,
+            None if direct_socket.is_some() => PathBuf::new(),
+            None => {
+                return Err(invalid(
+                    "socket",
+                    "no socket path given (--socket, --direct-socket, or `socket` in the file)",
+                ))
+            }
+        };
+        let cuda_device = cli.cuda_device.or(file.cuda_device).unwrap_or(0);
+        if cuda_device < 0 {
+            return Err(invalid("cuda_device", "must not be negative"));
         }
         let executor = match cli
             .executor
@@ -243,16 +272,11 @@ impl Config {
             .unwrap_or("sim")
         {
             "sim" => ExecutorKind::Sim,
-            "cuda" => {
-                return Err(invalid(
-                    "executor",
-                    "\"cuda\" is not available yet; use \"sim\"",
-                ));
-            }
+            "cuda" => ExecutorKind::Cuda,
             other => {
                 return Err(invalid(
                     "executor",
-                    format!("unknown executor {other:?}; use \"sim\""),
+                    format!("unknown executor {other:?}; use \"sim\" or \"cuda\""),
                 ))
             }
         };
@@ -299,6 +323,8 @@ impl Config {
         let defaults = Identification::default();
         Ok(Self {
             socket,
+            direct_socket,
+            cuda_device,
             force: cli.force || file.force.unwrap_or(false),
             executor,
             sim: SimIdentity {
@@ -524,7 +550,7 @@ mod tests {
                 vec!["--socket", "s", "--driver-version", &long],
                 "sim.driver_version",
             ),
-            (vec!["--socket", "s", "--executor", "cuda"], "executor"),
+            (vec!["--socket", "s", "--cuda-device=-1"], "cuda_device"),
             (vec!["--socket", "s", "--executor", "opencl"], "executor"),
         ];
         for (args, field) in cases {
@@ -539,10 +565,23 @@ mod tests {
     }
 
     #[test]
-    fn cuda_is_rejected_with_a_clear_message() {
-        let err = Config::from_toml("executor = \"cuda\"\nsocket = \"s\"", &Cli::default());
+    fn executors_and_the_direct_socket_are_configurable() {
+        let config = Config::from_toml(
+            "executor = \"cuda\"\ndirect_socket = \"d.sock\"\ncuda_device = 1",
+            &Cli::default(),
+        );
+        let config = config.expect("valid");
+        assert_eq!(config.executor, ExecutorKind::Cuda);
+        assert_eq!(config.direct_socket, Some(PathBuf::from("d.sock")));
+        assert_eq!(config.cuda_device, 1);
+        let empty = Config::from_toml("direct_socket = \"\"", &Cli::default());
+        assert_eq!(field_of(empty), "direct_socket");
+        // Without any socket there is nothing to serve.
+        let none = Config::from_toml("", &Cli::default());
+        assert_eq!(field_of(none), "socket");
+        let err = Config::from_toml("executor = \"opencl\"\nsocket = \"s\"", &Cli::default());
         let message = err.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("not available yet"), "{message}");
+        assert!(message.contains("\"sim\" or \"cuda\""), "{message}");
     }
 
     #[test]

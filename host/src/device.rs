@@ -163,5 +163,5 @@ impl Drop for Device {
 
 /// The register offset of an aligned 32-bit BAR0 access, if it is one.
 fn bar0_register(offset: u64, len: usize) -> Option<u32> {
-    (len == 4 && offset % 4 == 0 && offset < REGS_BAR_SIZE).then_some(offset as u32)
+    (len == 4 && offset.is_multiple_of(4) && offset < REGS_BAR_SIZE).then_some(offset as u32)
 }

@@ -121,7 +121,7 @@ impl GuestMemory {
     }
 
     fn check_atomic(&self, gpa: u64, size: u64) -> Result<(), MemoryError> {
-        if gpa % size != 0 {
+        if !gpa.is_multiple_of(size) {
             return Err(MemoryError::Misaligned { gpa, align: size });
         }
         if !self.contains(gpa, size) {

@@ -24,7 +24,7 @@ impl Heartbeat {
     /// entirely inside guest RAM.
     pub fn page_is_valid(shared: &DeviceShared, gpa: u64) -> bool {
         let size = core::mem::size_of::<StatusPage>() as u64;
-        gpa % size == 0 && shared.ram.snapshot().contains(gpa, size)
+        gpa.is_multiple_of(size) && shared.ram.snapshot().contains(gpa, size)
     }
 
     /// Starts bumping the heartbeat of the status page at `gpa`.

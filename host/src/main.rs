@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 use vgpu_host::config::{Cli, Config, ExecutorKind};
 use vgpu_host::device::{Device, DeviceOptions};
+use vgpu_host::executor::cuda::{CudaDriver, CudaExecutor};
 use vgpu_host::executor::sim::SimExecutor;
 use vgpu_host::executor::Executor;
 use vgpu_host::irq::EventfdInterrupts;
@@ -54,9 +55,18 @@ fn run(config: &Config) -> Result<(), String> {
     // inherits the mask and only the signal thread receives them.
     let signals = block_termination_signals()?;
 
-    let executor: Arc<dyn Executor> = match config.executor {
-        ExecutorKind::Sim => Arc::new(SimExecutor::new(config.sim.device_info())),
-    };
+    let executor = make_executor(config)?;
+    if let Some(path) = &config.direct_socket {
+        vgpu_host::direct::spawn(path, config.force, executor.clone())
+            .map_err(|e| format!("direct socket {}: {e}", path.display()))?;
+    }
+    if config.socket.as_os_str().is_empty() {
+        // Direct clients only: the signal thread ends the process.
+        spawn_signal_thread(signals, config.direct_socket.iter().cloned().collect())?;
+        loop {
+            std::thread::park();
+        }
+    }
     let interrupts = Arc::new(EventfdInterrupts::new());
     let options = DeviceOptions {
         ident: config.ident,
@@ -72,11 +82,28 @@ fn run(config: &Config) -> Result<(), String> {
         "vgpu-host listening"
     );
 
-    spawn_signal_thread(signals, config.socket.clone())?;
+    let sockets = std::iter::once(config.socket.clone()).chain(config.direct_socket.clone());
+    spawn_signal_thread(signals, sockets.collect())?;
     let stop = AtomicBool::new(false);
     let mut backend = vfio::Backend::new(device, interrupts);
     vfio::serve(&server, &mut backend, &stop);
     Ok(())
+}
+
+fn make_executor(config: &Config) -> Result<Arc<dyn Executor>, String> {
+    Ok(match config.executor {
+        ExecutorKind::Sim => Arc::new(SimExecutor::new(config.sim.device_info())),
+        ExecutorKind::Cuda => {
+            let driver = CudaDriver::load()?;
+            let executor = CudaExecutor::new(driver, config.cuda_device, String::new())?;
+            tracing::info!(
+                gpu = uapi::cmd::field_str(&executor.device_info().name).unwrap_or("?"),
+                device = config.cuda_device,
+                "CUDA executor ready"
+            );
+            Arc::new(executor)
+        }
+    })
 }
 
 fn block_termination_signals() -> Result<libc::sigset_t, String> {
@@ -98,7 +125,7 @@ fn block_termination_signals() -> Result<libc::sigset_t, String> {
 /// Waits for SIGTERM/SIGINT, removes the socket and exits. The serve loop
 /// blocks in `accept`/`recv`, which a signal cannot interrupt cleanly; exiting
 /// from here ends the process, and its workers with it.
-fn spawn_signal_thread(set: libc::sigset_t, socket: PathBuf) -> Result<(), String> {
+fn spawn_signal_thread(set: libc::sigset_t, sockets: Vec<PathBuf>) -> Result<(), String> {
     std::thread::Builder::new()
         .name("vgpu-signals".into())
         .spawn(move || {
@@ -110,8 +137,10 @@ fn spawn_signal_thread(set: libc::sigset_t, socket: PathBuf) -> Result<(), Strin
                 return;
             }
             tracing::info!(signal, "termination signal received; shutting down");
-            if let Err(error) = std::fs::remove_file(&socket) {
-                tracing::warn!(%error, "cannot remove the socket");
+            for socket in &sockets {
+                if let Err(error) = std::fs::remove_file(socket) {
+                    tracing::warn!(%error, socket = %socket.display(), "cannot remove the socket");
+                }
             }
             std::process::exit(0);
         })

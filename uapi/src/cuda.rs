@@ -24,6 +24,7 @@ pub mod result {
     pub const OUT_OF_MEMORY: u32 = 2;
     pub const NOT_INITIALIZED: u32 = 3;
     pub const DEINITIALIZED: u32 = 4;
+    pub const DEVICE_UNAVAILABLE: u32 = 46;
     pub const NO_DEVICE: u32 = 100;
     pub const INVALID_DEVICE: u32 = 101;
     pub const INVALID_IMAGE: u32 = 200;
@@ -32,6 +33,7 @@ pub mod result {
     pub const INVALID_PTX: u32 = 218;
     pub const UNSUPPORTED_PTX_VERSION: u32 = 222;
     pub const INVALID_SOURCE: u32 = 300;
+    pub const FILE_NOT_FOUND: u32 = 301;
     pub const INVALID_HANDLE: u32 = 400;
     pub const ILLEGAL_STATE: u32 = 401;
     pub const NOT_FOUND: u32 = 500;
@@ -39,6 +41,7 @@ pub mod result {
     pub const ILLEGAL_ADDRESS: u32 = 700;
     pub const LAUNCH_OUT_OF_RESOURCES: u32 = 701;
     pub const LAUNCH_TIMEOUT: u32 = 702;
+    pub const INVALID_ADDRESS_SPACE: u32 = 717;
     pub const PRIMARY_CONTEXT_ACTIVE: u32 = 708;
     pub const CONTEXT_IS_DESTROYED: u32 = 709;
     pub const LAUNCH_FAILED: u32 = 719;
@@ -54,6 +57,10 @@ pub mod result {
             OUT_OF_MEMORY => ("CUDA_ERROR_OUT_OF_MEMORY", "out of memory"),
             NOT_INITIALIZED => ("CUDA_ERROR_NOT_INITIALIZED", "initialization error"),
             DEINITIALIZED => ("CUDA_ERROR_DEINITIALIZED", "driver shutting down"),
+            DEVICE_UNAVAILABLE => (
+                "CUDA_ERROR_DEVICE_UNAVAILABLE",
+                "CUDA-capable device(s) is/are busy or unavailable",
+            ),
             NO_DEVICE => ("CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"),
             INVALID_DEVICE => ("CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"),
             INVALID_IMAGE => ("CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"),
@@ -71,6 +78,7 @@ pub mod result {
                 "CUDA_ERROR_INVALID_SOURCE",
                 "device kernel image is invalid",
             ),
+            FILE_NOT_FOUND => ("CUDA_ERROR_FILE_NOT_FOUND", "file not found"),
             INVALID_HANDLE => ("CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"),
             ILLEGAL_STATE => (
                 "CUDA_ERROR_ILLEGAL_STATE",
@@ -89,6 +97,10 @@ pub mod result {
             LAUNCH_TIMEOUT => (
                 "CUDA_ERROR_LAUNCH_TIMEOUT",
                 "the launch timed out and was terminated",
+            ),
+            INVALID_ADDRESS_SPACE => (
+                "CUDA_ERROR_INVALID_ADDRESS_SPACE",
+                "operation not supported on global/shared address space",
             ),
             PRIMARY_CONTEXT_ACTIVE => (
                 "CUDA_ERROR_PRIMARY_CONTEXT_ACTIVE",

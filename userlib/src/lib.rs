@@ -1,5 +1,15 @@
-//! Guest userspace of vgpu.
+//! `libcuda.so.1` for vgpu guests: the CUDA driver API, forwarding GPU work
+//! as commands (`uapi::cuda`) to the device model through `/dev/vgpuN` (or,
+//! by explicit configuration, a socket; see [`transport`]).
 //!
-//! Today: the transport to `/dev/vgpuN` (open, identity, submit, wait), used
-//! by the guest tests and, next, by `libcuda.so.1` and `libnvidia-ml.so.1`.
+//! - [`transport`]: the ways to the device (`/dev/vgpuN` ioctls, socket frames).
+//! - `driver`: the driver API by area (device, context, memory, module,
+//!   launch, stream, event, error), on one process-wide client whose batch
+//!   carries asynchronous work without round trips.
+//! - `exports`: the one declaration list of every exported `cu*` symbol.
+//!
+//! Set `VGPU_LOG` (an `EnvFilter` directive, e.g. `warn` or `debug`) to get
+//! diagnostics on stderr; by default the library prints nothing.
+mod driver;
+pub mod exports;
 pub mod transport;

@@ -3,3 +3,7 @@
 //! implement ([`backend`]).
 
 pub mod backend;
+pub mod client;
+
+pub use backend::{CuError, CuResult, CudaBackend};
+pub use client::CudaClient;

@@ -19,6 +19,15 @@ pub enum Command<'a> {
         /// Milliseconds to wait.
         millis: u32,
     },
+    /// A CUDA command (`uapi::cuda`), validated by [`crate::cuda::CudaClient`].
+    Cuda {
+        /// Opcode.
+        opcode: u16,
+        /// Request body.
+        request: &'a [u8],
+        /// Bytes the response may have.
+        resp_capacity: usize,
+    },
 }
 
 impl<'a> Command<'a> {
@@ -26,7 +35,14 @@ impl<'a> Command<'a> {
     ///
     /// Unknown opcode → [`Status::InvalidOpcode`]; a body of the wrong length
     /// or with invalid fields → [`Status::InvalidField`].
-    pub fn decode(opcode: u16, request: &'a [u8]) -> Result<Self, Status> {
+    pub fn decode(opcode: u16, request: &'a [u8], resp_capacity: u64) -> Result<Self, Status> {
+        if uapi::cuda::op::is_cuda(opcode) {
+            return Ok(Self::Cuda {
+                opcode,
+                request,
+                resp_capacity: usize::try_from(resp_capacity).unwrap_or(usize::MAX),
+            });
+        }
         match Opcode::from_u16(opcode).ok_or(Status::InvalidOpcode)? {
             Opcode::GetDeviceInfo if request.is_empty() => Ok(Self::GetDeviceInfo),
             Opcode::GetDeviceInfo => Err(Status::InvalidField),
@@ -49,7 +65,7 @@ impl<'a> Command<'a> {
     /// Whether the command may take long, so that completions already
     /// posted should be signalled before it runs.
     pub fn may_block(&self) -> bool {
-        matches!(self, Self::Sleep { .. })
+        matches!(self, Self::Sleep { .. } | Self::Cuda { .. })
     }
 
     /// Short name for logs.
@@ -58,6 +74,7 @@ impl<'a> Command<'a> {
             Self::GetDeviceInfo => "GET_DEVICE_INFO",
             Self::Echo(_) => "ECHO",
             Self::Sleep { .. } => "SLEEP",
+            Self::Cuda { .. } => "CUDA",
         }
     }
 }
@@ -72,36 +89,36 @@ mod tests {
 
     #[test]
     fn decodes_known_opcodes() {
-        assert_eq!(Command::decode(1, &[]), Ok(Command::GetDeviceInfo));
-        assert_eq!(Command::decode(2, b"abc"), Ok(Command::Echo(b"abc")));
+        assert_eq!(Command::decode(1, &[], 0), Ok(Command::GetDeviceInfo));
+        assert_eq!(Command::decode(2, b"abc", 0), Ok(Command::Echo(b"abc")));
         assert_eq!(
-            Command::decode(3, &sleep_body(5, 0)),
+            Command::decode(3, &sleep_body(5, 0), 0),
             Ok(Command::Sleep { millis: 5 })
         );
     }
 
     #[test]
     fn rejects_unknown_opcodes() {
-        assert_eq!(Command::decode(0, &[]), Err(Status::InvalidOpcode));
-        assert_eq!(Command::decode(4, &[]), Err(Status::InvalidOpcode));
-        assert_eq!(Command::decode(0xffff, &[]), Err(Status::InvalidOpcode));
+        assert_eq!(Command::decode(0, &[], 0), Err(Status::InvalidOpcode));
+        assert_eq!(Command::decode(4, &[], 0), Err(Status::InvalidOpcode));
+        assert_eq!(Command::decode(0xffff, &[], 0), Err(Status::InvalidOpcode));
     }
 
     #[test]
     fn rejects_malformed_bodies() {
-        assert_eq!(Command::decode(1, &[0]), Err(Status::InvalidField));
-        assert_eq!(Command::decode(3, &[0; 4]), Err(Status::InvalidField));
-        assert_eq!(Command::decode(3, &[0; 9]), Err(Status::InvalidField));
+        assert_eq!(Command::decode(1, &[0], 0), Err(Status::InvalidField));
+        assert_eq!(Command::decode(3, &[0; 4], 0), Err(Status::InvalidField));
+        assert_eq!(Command::decode(3, &[0; 9], 0), Err(Status::InvalidField));
         assert_eq!(
-            Command::decode(3, &sleep_body(1, 1)),
+            Command::decode(3, &sleep_body(1, 1), 0),
             Err(Status::InvalidField)
         );
         assert_eq!(
-            Command::decode(3, &sleep_body(MAX_SLEEP_MS + 1, 0)),
+            Command::decode(3, &sleep_body(MAX_SLEEP_MS + 1, 0), 0),
             Err(Status::InvalidField)
         );
         assert_eq!(
-            Command::decode(3, &sleep_body(MAX_SLEEP_MS, 0)),
+            Command::decode(3, &sleep_body(MAX_SLEEP_MS, 0), 0),
             Ok(Command::Sleep {
                 millis: MAX_SLEEP_MS
             })

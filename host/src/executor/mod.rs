@@ -14,8 +14,11 @@ pub mod sim;
 pub use command::Command;
 
 use crate::cancel::CancelToken;
+use crate::cuda::CudaClient;
+use std::time::Duration;
 use uapi::cmd::DeviceInfo;
 use uapi::status::Status;
+use uapi::wire::Wire;
 
 /// The device-wide side of an executor.
 pub trait Executor: Send + Sync {
@@ -34,4 +37,39 @@ pub trait ClientSession: Send {
     /// complete it with. Long work must watch `cancel` and return
     /// [`Status::Aborted`] soon after it is cancelled.
     fn execute(&mut self, command: Command<'_>, cancel: &CancelToken) -> Result<Vec<u8>, Status>;
+}
+
+/// The session both executors open: the generic commands answered here,
+/// CUDA commands through a [`CudaClient`] over the executor's backend.
+pub struct CudaSession {
+    info: DeviceInfo,
+    cuda: CudaClient,
+}
+
+impl CudaSession {
+    /// A session reporting `info`, running CUDA commands through `cuda`.
+    pub fn new(info: DeviceInfo, cuda: CudaClient) -> Self {
+        Self { info, cuda }
+    }
+}
+
+impl ClientSession for CudaSession {
+    fn execute(&mut self, command: Command<'_>, cancel: &CancelToken) -> Result<Vec<u8>, Status> {
+        match command {
+            Command::GetDeviceInfo => Ok(self.info.as_bytes().to_vec()),
+            Command::Echo(request) => Ok(request.to_vec()),
+            Command::Sleep { millis } => {
+                if cancel.sleep(Duration::from_millis(u64::from(millis))) {
+                    Ok(Vec::new())
+                } else {
+                    Err(Status::Aborted)
+                }
+            }
+            Command::Cuda {
+                opcode,
+                request,
+                resp_capacity,
+            } => self.cuda.execute(opcode, request, resp_capacity),
+        }
+    }
 }

@@ -244,7 +244,9 @@ impl Worker {
         {
             return Err(fail(Status::InvalidField));
         }
-        if uapi::cmd::Opcode::from_u16(entry.opcode).is_none() {
+        if uapi::cmd::Opcode::from_u16(entry.opcode).is_none()
+            && !uapi::cuda::op::is_cuda(entry.opcode)
+        {
             return Err(fail(Status::InvalidOpcode));
         }
         let max = self.shared.limits.max_transfer;
@@ -265,7 +267,8 @@ impl Worker {
         )
         .map_err(fail)?;
         let request_bytes = request.gather(mem).map_err(fail)?;
-        let command = Command::decode(entry.opcode, &request_bytes).map_err(fail)?;
+        let command =
+            Command::decode(entry.opcode, &request_bytes, response.capacity()).map_err(fail)?;
         let session = session.as_mut().map_err(|status| fail(*status))?;
         if command.may_block() {
             self.flush_irq();

@@ -29,6 +29,19 @@ struct Env {
     guest_bin: PathBuf,
     work: PathBuf,
     accel: String,
+    /// Our libcuda.so (installed in the guest as libcuda.so.1).
+    libcuda: PathBuf,
+    /// The driver-API test program (dynamically linked).
+    cuda_suite: PathBuf,
+    /// Size of the CUDA round-trip case, MiB.
+    roundtrip_mib: u32,
+    /// Executor vgpu-host runs ("sim", or "cuda" on the GPU machine).
+    executor: String,
+    /// Use the initramfs images already in the work directory (GPU machine:
+    /// they were built where the tools to build them are).
+    prebuilt: bool,
+    /// A static ldconfig for the guest.
+    ldconfig: PathBuf,
 }
 
 fn var(name: &str) -> Result<String, String> {
@@ -51,6 +64,17 @@ impl Env {
             guest_bin: var("VGPU_GUEST_BIN")?.into(),
             work: var("VGPU_WORK")?.into(),
             accel: env::var("VGPU_ACCEL").unwrap_or_else(|_| "tcg,thread=multi".into()),
+            libcuda: var("VGPU_LIBCUDA")?.into(),
+            cuda_suite: var("VGPU_CUDA_SUITE")?.into(),
+            roundtrip_mib: env::var("VGPU_ROUNDTRIP_MIB")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1024),
+            executor: env::var("VGPU_EXECUTOR").unwrap_or_else(|_| "sim".into()),
+            prebuilt: env::var("VGPU_PREBUILT").is_ok_and(|v| v == "1"),
+            ldconfig: env::var("VGPU_LDCONFIG")
+                .unwrap_or_else(|_| "/sbin/ldconfig".into())
+                .into(),
         })
     }
 }
@@ -106,6 +130,8 @@ struct Scenario {
     steps: String,
     /// Extra `/etc/vgpu-expect` lines.
     expect: Vec<String>,
+    /// Guest RAM, MiB.
+    memory_mib: u32,
 }
 
 const WAIT_NODE: &str =
@@ -122,6 +148,7 @@ fn scenarios() -> Vec<Scenario> {
                  vgpu-guest test bind identity echo detached device-errors ioctl-sweep rmmod-busy identity-after-reload host-kill other-device-alive dmesg-clean\n"
             ),
             expect: vec![],
+            memory_mib: 512,
         },
         Scenario {
             name: "refused-devices",
@@ -137,6 +164,20 @@ fn scenarios() -> Vec<Scenario> {
                 "refuse.abi=refusing device: ABI version 2.0, this driver speaks 1.x".into(),
                 "refuse.subsystem=subsystem 10de:16a1 is not a VGPU-STUB; leaving the device alone".into(),
             ],
+            memory_mib: 512,
+        },
+        Scenario {
+            name: "cuda",
+            gpus: vec![h100()],
+            // ldconfig registers our libcuda.so.1 as an installation would;
+            // the suite then finds it with a plain dlopen("libcuda.so.1").
+            steps: format!(
+                "ldconfig\nmodprobe vgpu\n{WAIT_NODE}\n\
+                 /bin/cuda-suite --roundtrip-mib $(cat /etc/vgpu-roundtrip-mib) | sed -e 's/^CASE /@@CASE /'\n\
+                 vgpu-guest test dmesg-clean\n"
+            ),
+            expect: vec![],
+            memory_mib: 3072,
         },
     ]
 }
@@ -147,6 +188,7 @@ fn demo() -> Scenario {
         gpus: vec![h100()],
         steps: format!("modprobe vgpu\n{WAIT_NODE}\nls -l /dev/vgpu*\nvgpu-guest info\n"),
         expect: vec![],
+        memory_mib: 512,
     }
 }
 
@@ -193,6 +235,14 @@ fn run_cmd(cmd: &mut Command) -> Result<(), String> {
 
 /// Builds the guest initramfs for `s` (an uncompressed newc cpio).
 fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, String> {
+    if env.prebuilt {
+        let cpio = dir.join("initramfs.cpio");
+        return if cpio.exists() {
+            Ok(cpio)
+        } else {
+            Err(format!("VGPU_PREBUILT=1 but {} is missing", cpio.display()))
+        };
+    }
     let root = dir.join("root");
     let _ = fs::remove_dir_all(&root);
     let moddir = root.join("lib/modules").join(&env.kernel_release);
@@ -208,6 +258,34 @@ fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, Strin
     copy(&env.busybox, root.join("bin/busybox"))?;
     copy(&env.guest_bin, root.join("bin/vgpu-guest"))?;
     copy(&env.kmod, moddir.join("extra/vgpu.ko"))?;
+    // Dynamically linked programs: the suite and our libcuda.so.1 with the
+    // host's glibc, and a static ldconfig to build the loader cache.
+    let libdir = root.join("usr/lib/x86_64-linux-gnu");
+    fs::create_dir_all(&libdir).map_err(|e| e.to_string())?;
+    copy(&env.cuda_suite, root.join("bin/cuda-suite"))?;
+    copy(&env.libcuda, libdir.join("libcuda.so.1"))?;
+    std::os::unix::fs::symlink("libcuda.so.1", libdir.join("libcuda.so"))
+        .map_err(|e| e.to_string())?;
+    copy(&env.ldconfig, root.join("sbin/ldconfig"))?;
+    fs::write(
+        root.join("etc/ld.so.conf"),
+        "/usr/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n",
+    )
+    .map_err(|e| e.to_string())?;
+    fs::write(
+        root.join("etc/vgpu-roundtrip-mib"),
+        env.roundtrip_mib.to_string(),
+    )
+    .map_err(|e| e.to_string())?;
+    for lib in shared_libraries(&[&env.cuda_suite, &env.libcuda])? {
+        let to = root.join(lib.strip_prefix("/").map_err(|e| e.to_string())?);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        if !to.exists() {
+            copy(&lib, to)?;
+        }
+    }
     fs::write(root.join("init"), INIT).map_err(|e| e.to_string())?;
     fs::write(root.join("etc/vgpu-steps"), &s.steps).map_err(|e| e.to_string())?;
     fs::write(root.join("etc/vgpu-expect"), expect_file(s)).map_err(|e| e.to_string())?;
@@ -216,7 +294,8 @@ fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, Strin
             .args(["0755"])
             .arg(root.join("init"))
             .arg(root.join("bin/busybox"))
-            .arg(root.join("bin/vgpu-guest")),
+            .arg(root.join("bin/vgpu-guest"))
+            .arg(root.join("bin/cuda-suite")),
     )?;
     // depmod wants these lists; a test root has no built-in modules.
     for f in [
@@ -241,6 +320,37 @@ fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, Strin
     Ok(cpio)
 }
 
+/// The shared libraries `binaries` load (resolved by the host's loader), plus the loader.
+fn shared_libraries(binaries: &[&Path]) -> Result<Vec<PathBuf>, String> {
+    let mut libs = std::collections::BTreeSet::new();
+    for b in binaries {
+        let out = Command::new("ldd")
+            .arg(b)
+            .output()
+            .map_err(|e| format!("ldd: {e}"))?;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+            let path = line
+                .split("=>")
+                .last()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            if path.starts_with('/') {
+                libs.insert(PathBuf::from(path));
+            }
+        }
+    }
+    // The loader's own path may be a symlink; keep both it and its target.
+    let resolved: Vec<PathBuf> = libs
+        .iter()
+        .filter_map(|l| fs::canonicalize(l).ok())
+        .collect();
+    libs.extend(resolved);
+    Ok(libs.into_iter().collect())
+}
+
 struct Host {
     child: Child,
     socket: PathBuf,
@@ -252,7 +362,14 @@ fn start_host(env: &Env, g: &Gpu, socket: &Path, log: &Path) -> Result<Host, Str
     let child = Command::new(&env.host_bin)
         .arg("--socket")
         .arg(socket)
-        .args(["--executor", "sim", "--name", g.name, "--uuid", g.uuid])
+        .args([
+            "--executor",
+            &env.executor,
+            "--name",
+            g.name,
+            "--uuid",
+            g.uuid,
+        ])
         .args(["--total-memory", &g.total_memory.to_string()])
         .args(["--compute-capability", g.compute_capability])
         .args(["--multiprocessors", &g.multiprocessors.to_string()])
@@ -304,6 +421,7 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     for d in &env.qemu_data {
         qemu.arg("-L").arg(d);
     }
+    let mem = format!("{}M", s.memory_mib);
     qemu.args([
         "-machine",
         "pc,memory-backend=mem0",
@@ -314,9 +432,12 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
         "-smp",
         "2",
         "-m",
-        "512M",
+        &mem,
     ])
-    .args(["-object", "memory-backend-memfd,id=mem0,size=512M,share=on"])
+    .args([
+        "-object",
+        &format!("memory-backend-memfd,id=mem0,size={mem},share=on"),
+    ])
     .args([
         "-nodefaults",
         "-display",
@@ -398,6 +519,18 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
                 verdict == "PASS",
                 detail.to_string(),
             ));
+        } else if let Some(rest) = line.strip_prefix("@@CASE ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (name, verdict, detail) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            results.push((
+                format!("{}/cuda-{name}", s.name),
+                verdict == "PASS",
+                detail.to_string(),
+            ));
         } else if let Some(i) = line.strip_prefix("@@KILL-HOST ") {
             if let Some(h) = i
                 .trim()
@@ -421,6 +554,78 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     }
     fs::write(dir.join("serial.log"), &log).map_err(|e| e.to_string())?;
     Ok(Boot { results, log, done })
+}
+
+/// Runs the driver-API suite natively against vgpu-host's direct socket
+/// transport (no VM): the same programs, the same commands, in seconds.
+fn native_socket(env: &Env) -> Result<Vec<(String, bool, String)>, String> {
+    let dir = env.work.join("native-socket");
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let socket = dir.join("direct.sock");
+    let _ = fs::remove_file(&socket);
+    let libdir = dir.join("lib");
+    fs::create_dir_all(&libdir).map_err(|e| e.to_string())?;
+    let link = libdir.join("libcuda.so.1");
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(&env.libcuda, &link).map_err(|e| e.to_string())?;
+    let log = fs::File::create(dir.join("vgpu-host.log")).map_err(|e| e.to_string())?;
+    let g = h100();
+    let mut host = Command::new(&env.host_bin)
+        .arg("--direct-socket")
+        .arg(&socket)
+        .args([
+            "--executor",
+            &env.executor,
+            "--name",
+            g.name,
+            "--uuid",
+            g.uuid,
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", env.host_bin.display()))?;
+    let t0 = Instant::now();
+    while !socket.exists() && t0.elapsed() < Duration::from_secs(10) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = Command::new(&env.cuda_suite)
+        .args(["--roundtrip-mib", &env.roundtrip_mib.to_string()])
+        .env("VGPU_SOCKET", &socket)
+        .env("LD_LIBRARY_PATH", &libdir)
+        .output();
+    let _ = host.kill();
+    let _ = host.wait();
+    let out = out.map_err(|e| format!("{}: {e}", env.cuda_suite.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    fs::write(
+        dir.join("suite.log"),
+        format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut results: Vec<(String, bool, String)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("CASE "))
+        .map(|rest| {
+            let mut parts = rest.splitn(3, ' ');
+            let (name, verdict, detail) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            (
+                format!("native-socket/cuda-{name}"),
+                verdict == "PASS",
+                detail.to_string(),
+            )
+        })
+        .collect();
+    results.push((
+        "native-socket/exit".into(),
+        out.status.success(),
+        format!("cuda-suite exited with {}", out.status),
+    ));
+    Ok(results)
 }
 
 /// Kernel trouble in the serial log (the console sees every oops, even one
@@ -470,8 +675,21 @@ fn main() -> ExitCode {
             }
         };
     }
+    if mode == "build-initramfs" {
+        for s in scenarios() {
+            let dir = env.work.join(s.name);
+            if let Err(e) = fs::create_dir_all(&dir)
+                .map_err(|e| e.to_string())
+                .and_then(|()| build_initramfs(&env, &s, &dir))
+            {
+                eprintln!("vm-runner: {}: {e}", s.name);
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     if mode != "test" {
-        eprintln!("usage: vm-runner demo | vm-runner test [SCENARIO]");
+        eprintln!("usage: vm-runner demo | vm-runner test [SCENARIO] | vm-runner build-initramfs");
         return ExitCode::from(2);
     }
     let mut all: BTreeMap<String, (bool, String)> = BTreeMap::new();
@@ -516,6 +734,18 @@ fn main() -> ExitCode {
         );
         for (name, ok, detail) in b.results {
             all.insert(name, (ok, detail));
+        }
+    }
+    if only.as_deref().is_none_or(|o| o == "native-socket") {
+        match native_socket(&env) {
+            Ok(results) => {
+                for (name, ok, detail) in results {
+                    all.insert(name, (ok, detail));
+                }
+            }
+            Err(e) => {
+                all.insert("native-socket/run".into(), (false, e));
+            }
         }
     }
     let mut out = std::io::stdout().lock();

@@ -113,13 +113,18 @@ impl VgpuFile {
     /// Submits `commands` (their request pointers must be valid); fills in
     /// each `seq`.
     pub fn submit(&self, commands: &mut [Command]) -> Result<(), DevError> {
+        self.submit_with_flags(commands, 0)
+    }
+
+    /// Submits `commands` with [`uapi::ioctl::submit_flags`] `flags`.
+    pub fn submit_with_flags(&self, commands: &mut [Command], flags: u32) -> Result<(), DevError> {
         let mut args = SubmitArgs {
             commands: commands.as_mut_ptr() as u64,
             count: u32::try_from(commands.len()).map_err(|_| DevError {
                 op: "submit",
                 errno: libc::EINVAL,
             })?,
-            flags: 0,
+            flags,
         };
         self.ioctl("submit", VGPU_IOCTL_SUBMIT, &mut args)?;
         Ok(())
@@ -174,5 +179,64 @@ impl VgpuFile {
         let resp_capacity = u32::try_from(resp.len()).unwrap_or(u32::MAX);
         let seq = self.submit_one(opcode, request, resp_capacity)?;
         self.wait(seq, resp, timeout_ms)
+    }
+}
+
+impl super::Transport for VgpuFile {
+    fn describe(&mut self) -> Result<super::TransportInfo, DevError> {
+        let i = self.info()?;
+        Ok(super::TransportInfo {
+            device: i.device,
+            pci: Some(super::PciLocation {
+                domain: i.pci_domain,
+                bus: i.pci_bus,
+                device: i.pci_device,
+                function: i.pci_function,
+            }),
+            max_payload: i.max_payload.min(uapi::ioctl::MAX_PAYLOAD),
+        })
+    }
+
+    fn submit(&mut self, reqs: &[super::Request<'_>]) -> Result<Vec<u64>, DevError> {
+        let mut cmds = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            cmds.push(Command {
+                opcode: r.opcode,
+                flags: if r.detached {
+                    uapi::ioctl::command_flags::DETACHED
+                } else {
+                    0
+                },
+                req_len: u32::try_from(r.body.len()).map_err(|_| DevError {
+                    op: "submit",
+                    errno: libc::EINVAL,
+                })?,
+                req_ptr: r.body.as_ptr() as u64,
+                resp_capacity: if r.detached { 0 } else { r.resp_capacity },
+                ..Default::default()
+            });
+        }
+        loop {
+            match self.submit_with_flags(&mut cmds, uapi::ioctl::submit_flags::WAIT_FOR_SPACE) {
+                Err(e) if e.errno == libc::EINTR => continue,
+                Err(e) => return Err(e),
+                Ok(()) => break,
+            }
+        }
+        Ok(reqs
+            .iter()
+            .zip(&cmds)
+            .filter(|(r, _)| !r.detached)
+            .map(|(_, c)| c.seq)
+            .collect())
+    }
+
+    fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {
+        loop {
+            match VgpuFile::wait(self, ticket, resp, 0) {
+                Err(e) if e.errno == libc::EINTR => continue,
+                r => return r,
+            }
+        }
     }
 }

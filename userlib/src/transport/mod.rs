@@ -1,4 +1,132 @@
-//! How guest libraries reach the device.
+//! How guest libraries reach the device: `/dev/vgpuN` (the default) or, by
+//! explicit configuration only, a UNIX socket straight to `vgpu-host`.
+//!
+//! Selection ([`open`]): the environment variable `VGPU_SOCKET` (for tests),
+//! else a line `socket = /path/to.sock` in `/etc/vgpu/client.conf`, else
+//! `/dev/vgpu0`. No environment is needed in a VM.
 mod dev;
+mod socket;
+
+use std::path::PathBuf;
 
 pub use dev::{Completion, DevError, VgpuFile};
+pub use socket::SocketClient;
+use uapi::cmd::DeviceInfo;
+
+/// The system configuration file of the guest library.
+pub const CONFIG_FILE: &str = "/etc/vgpu/client.conf";
+/// Environment variable naming a socket (tests, development on the GPU host).
+pub const SOCKET_ENV: &str = "VGPU_SOCKET";
+/// The default device node.
+pub const DEFAULT_DEVICE: &str = "/dev/vgpu0";
+
+/// PCI location of the device as the guest sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PciLocation {
+    /// Domain.
+    pub domain: u32,
+    /// Bus.
+    pub bus: u8,
+    /// Device.
+    pub device: u8,
+    /// Function.
+    pub function: u8,
+}
+
+/// Identity and limits of the device behind a transport.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportInfo {
+    /// Identity, as the device reports it.
+    pub device: DeviceInfo,
+    /// The guest PCI location (`None` on the socket transport).
+    pub pci: Option<PciLocation>,
+    /// Largest request or response body of one command.
+    pub max_payload: u32,
+}
+
+/// One command to submit.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Opcode.
+    pub opcode: u16,
+    /// Request body.
+    pub body: &'a [u8],
+    /// Response capacity (ignored, and sent as 0, when detached).
+    pub resp_capacity: u32,
+    /// Nobody waits for it; its error surfaces at the next command.
+    pub detached: bool,
+}
+
+/// A way to the device: ordered submission of commands, waits for those
+/// that have a response. One transport is one client on the device.
+pub trait Transport: Send {
+    /// Identity and limits.
+    fn describe(&mut self) -> Result<TransportInfo, DevError>;
+    /// Queues `reqs` (at most [`uapi::ioctl::MAX_BATCH`]) in order, waiting
+    /// for room if needed; returns one ticket per request that is not
+    /// detached, in order.
+    fn submit(&mut self, reqs: &[Request<'_>]) -> Result<Vec<u64>, DevError>;
+    /// Waits for a ticket and copies its response into `resp`.
+    fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError>;
+}
+
+/// Where [`open`] will connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A device node.
+    Device(PathBuf),
+    /// A UNIX socket of `vgpu-host`.
+    Socket(PathBuf),
+}
+
+/// Parses `client.conf`: `key = value` lines, `#` comments; returns the
+/// `socket` value if there is one.
+pub fn parse_config(text: &str) -> Option<PathBuf> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| k.trim() == "socket")
+        .map(|(_, v)| PathBuf::from(v.trim().trim_matches('"')))
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+/// The configured endpoint: `VGPU_SOCKET`, else [`CONFIG_FILE`], else
+/// [`DEFAULT_DEVICE`].
+pub fn endpoint() -> Endpoint {
+    if let Some(s) = std::env::var_os(SOCKET_ENV).filter(|s| !s.is_empty()) {
+        return Endpoint::Socket(s.into());
+    }
+    if let Some(p) = std::fs::read_to_string(CONFIG_FILE)
+        .ok()
+        .and_then(|t| parse_config(&t))
+    {
+        return Endpoint::Socket(p);
+    }
+    Endpoint::Device(DEFAULT_DEVICE.into())
+}
+
+/// Opens the configured transport.
+pub fn open() -> Result<(Box<dyn Transport>, Endpoint), DevError> {
+    let ep = endpoint();
+    let t: Box<dyn Transport> = match &ep {
+        Endpoint::Device(p) => Box::new(VgpuFile::open(p)?),
+        Endpoint::Socket(p) => Box::new(SocketClient::connect(p)?),
+    };
+    Ok((t, ep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_names_a_socket() {
+        assert_eq!(parse_config(""), None);
+        assert_eq!(parse_config("# socket = /x\n"), None);
+        assert_eq!(
+            parse_config("foo = 1\n socket = /run/vgpu.sock # dev\n"),
+            Some(PathBuf::from("/run/vgpu.sock"))
+        );
+        assert_eq!(parse_config("socket ="), None);
+    }
+}

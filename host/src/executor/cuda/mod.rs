@@ -1,2 +1,315 @@
 //! The CUDA executor: runs commands on the host's real GPU through its
 //! `libcuda.so.1`, loaded at run time (no link-time CUDA dependency).
+//!
+//! - [`driver`]: the library and its entry points ([`CudaDriver`]).
+//! - [`backend`]: [`GpuClient`], one guest client's contexts and objects,
+//!   implementing [`CudaBackend`].
+//! - [`handles`]: tagged per-client handle tables.
+//! - [`staging`]: host buffers that keep async copy sources alive.
+
+pub mod backend;
+pub mod driver;
+#[cfg(test)]
+mod fake;
+pub mod handles;
+pub mod staging;
+
+pub use backend::GpuClient;
+pub use driver::CudaDriver;
+
+use super::{ClientSession, CudaSession, Executor};
+use crate::cuda::backend::CudaBackend;
+use driver::{check, CUdevice};
+use std::ffi::{c_char, c_int};
+use std::sync::Arc;
+use uapi::cmd::{fill_str, DeviceInfo};
+use uapi::cuda::result::INVALID_DEVICE;
+use uapi::cuda::ATTRIBUTE_COUNT;
+use uapi::status::Status;
+
+/// Where the kernel module reports its version.
+const PROC_VERSION: &str = "/proc/driver/nvidia/version";
+
+/// Serves guest clients from one host GPU.
+pub struct CudaExecutor {
+    driver: Arc<CudaDriver>,
+    device: CUdevice,
+    info: DeviceInfo,
+    attributes: Arc<[i32]>,
+    pci_bus_id: String,
+}
+
+impl std::fmt::Debug for CudaExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaExecutor")
+            .field("device", &self.device)
+            .field("pci_bus_id", &self.pci_bus_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CudaExecutor {
+    /// Opens GPU `device_ordinal` of `driver` and reads its identity.
+    /// `driver_version` is the NVML-style version (`580.95.05`); when empty
+    /// it is read from `/proc/driver/nvidia/version`.
+    pub fn new(
+        driver: Arc<CudaDriver>,
+        device_ordinal: i32,
+        driver_version: String,
+    ) -> Result<Self, String> {
+        let api = *driver.api();
+        let fail = |what: &str, rc| format!("{what} failed: {}", driver.error_name(rc));
+        let mut device: CUdevice = 0;
+        // SAFETY: valid out-pointer.
+        check(unsafe { (api.device_get)(&mut device, device_ordinal) })
+            .map_err(|rc| fail(&format!("cuDeviceGet({device_ordinal})"), rc))?;
+
+        let mut info = DeviceInfo::default();
+        let mut name = [0 as c_char; 256];
+        // SAFETY: the buffer holds `len` bytes.
+        check(unsafe { (api.device_get_name)(name.as_mut_ptr(), name.len() as c_int, device) })
+            .map_err(|rc| fail("cuDeviceGetName", rc))?;
+        fill_str(&mut info.name, &c_buf_to_string(&name));
+        // SAFETY: 16-byte out-buffer.
+        check(unsafe { (api.device_get_uuid)(&mut info.uuid, device) })
+            .map_err(|rc| fail("cuDeviceGetUuid", rc))?;
+        let mut total = 0usize;
+        // SAFETY: valid out-pointer.
+        check(unsafe { (api.device_total_mem)(&mut total, device) })
+            .map_err(|rc| fail("cuDeviceTotalMem", rc))?;
+        info.total_memory = total as u64;
+        let mut version: c_int = 0;
+        // SAFETY: valid out-pointer.
+        check(unsafe { (api.driver_get_version)(&mut version) })
+            .map_err(|rc| fail("cuDriverGetVersion", rc))?;
+        info.cuda_driver_version = version as u32;
+
+        let mut attributes = vec![0i32; ATTRIBUTE_COUNT];
+        for (attr, slot) in attributes.iter_mut().enumerate().skip(1) {
+            let mut v: c_int = 0;
+            // SAFETY: valid out-pointer; unknown attributes return an error.
+            if unsafe { (api.device_get_attribute)(&mut v, attr as c_int, device) } == 0 {
+                *slot = v;
+            }
+        }
+        // Not carried by the protocol: virtual memory management (102) and
+        // memory pools (115). Reporting them as absent keeps ggml on plain
+        // allocations, which are.
+        for masked in [102, 115] {
+            attributes[masked] = 0;
+        }
+        let attr = |a: c_int| attributes[a as usize].max(0) as u32;
+        info.compute_major = attr(driver::ATTR_COMPUTE_CAPABILITY_MAJOR);
+        info.compute_minor = attr(driver::ATTR_COMPUTE_CAPABILITY_MINOR);
+        info.multiprocessor_count = attr(driver::ATTR_MULTIPROCESSOR_COUNT);
+
+        let driver_version = if driver_version.is_empty() {
+            std::fs::read_to_string(PROC_VERSION)
+                .ok()
+                .and_then(|text| parse_proc_version(&text))
+                .unwrap_or_else(|| {
+                    tracing::warn!("no driver version given and none readable from {PROC_VERSION}");
+                    String::new()
+                })
+        } else {
+            driver_version
+        };
+        fill_str(&mut info.driver_version, &driver_version);
+
+        let mut pci_bus_id = String::new();
+        if let Some(bus_id) = api.device_get_pci_bus_id {
+            let mut buf = [0 as c_char; 64];
+            // SAFETY: the buffer holds `len` bytes.
+            if unsafe { bus_id(buf.as_mut_ptr(), buf.len() as c_int, device) } == 0 {
+                pci_bus_id = c_buf_to_string(&buf);
+            }
+        }
+        tracing::info!(
+            name = %c_buf_to_string(&name),
+            pci = %pci_bus_id,
+            cuda = version,
+            driver = %driver_version,
+            "CUDA executor on device {device_ordinal}"
+        );
+        Ok(Self {
+            driver,
+            device,
+            info,
+            attributes: attributes.into(),
+            pci_bus_id,
+        })
+    }
+
+    /// Identity and limits of the GPU.
+    pub fn device_info(&self) -> DeviceInfo {
+        self.info
+    }
+
+    /// The GPU's PCI bus id (`0000:3b:00.0`), empty if unknown.
+    pub fn pci_bus_id(&self) -> &str {
+        &self.pci_bus_id
+    }
+
+    /// The `CUdevice_attribute` table (index = attribute, unknown ones 0).
+    pub fn attributes(&self) -> &[i32] {
+        &self.attributes
+    }
+
+    /// The loaded driver.
+    pub fn driver(&self) -> &Arc<CudaDriver> {
+        &self.driver
+    }
+
+    /// The state of a new guest client. No host context exists until the
+    /// client first uses one.
+    pub fn new_client(&self) -> Result<Box<dyn CudaBackend>, u32> {
+        if self.device < 0 {
+            return Err(INVALID_DEVICE);
+        }
+        Ok(Box::new(GpuClient::new(
+            Arc::clone(&self.driver),
+            self.device,
+            Arc::clone(&self.attributes),
+        )))
+    }
+}
+
+impl Executor for CudaExecutor {
+    fn device_info(&self) -> DeviceInfo {
+        self.info
+    }
+
+    fn open_session(&self, queue: u32) -> Result<Box<dyn ClientSession>, Status> {
+        let backend = self.new_client().map_err(|code| {
+            tracing::warn!(queue, code, "cannot open a CUDA client");
+            Status::ExecutorError
+        })?;
+        Ok(Box::new(CudaSession::new(
+            self.info,
+            crate::cuda::CudaClient::new(backend),
+        )))
+    }
+}
+
+/// Text of a NUL-terminated C buffer.
+fn c_buf_to_string(buf: &[c_char]) -> String {
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The driver version from `/proc/driver/nvidia/version`, whose first line
+/// reads like `NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.95.05  Thu …`
+/// (or `… Open Kernel Module for x86_64  580.95.05  Release Build …`).
+pub fn parse_proc_version(text: &str) -> Option<String> {
+    let line = text.lines().next()?;
+    let after = &line[line.find("Kernel Module")? + "Kernel Module".len()..];
+    after
+        .split_whitespace()
+        .find(|t| {
+            t.contains('.')
+                && t.starts_with(|c: char| c.is_ascii_digit())
+                && t.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::driver::CudaMemcpy2D;
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn memcpy2d_matches_cuda_h() {
+        assert_eq!(size_of::<CudaMemcpy2D>(), 128);
+        assert_eq!(offset_of!(CudaMemcpy2D, srcXInBytes), 0);
+        assert_eq!(offset_of!(CudaMemcpy2D, srcY), 8);
+        assert_eq!(offset_of!(CudaMemcpy2D, srcMemoryType), 16);
+        assert_eq!(offset_of!(CudaMemcpy2D, srcHost), 24);
+        assert_eq!(offset_of!(CudaMemcpy2D, srcDevice), 32);
+        assert_eq!(offset_of!(CudaMemcpy2D, srcArray), 40);
+        assert_eq!(offset_of!(CudaMemcpy2D, srcPitch), 48);
+        assert_eq!(offset_of!(CudaMemcpy2D, dstXInBytes), 56);
+        assert_eq!(offset_of!(CudaMemcpy2D, dstY), 64);
+        assert_eq!(offset_of!(CudaMemcpy2D, dstMemoryType), 72);
+        assert_eq!(offset_of!(CudaMemcpy2D, dstHost), 80);
+        assert_eq!(offset_of!(CudaMemcpy2D, dstDevice), 88);
+        assert_eq!(offset_of!(CudaMemcpy2D, dstArray), 96);
+        assert_eq!(offset_of!(CudaMemcpy2D, dstPitch), 104);
+        assert_eq!(offset_of!(CudaMemcpy2D, WidthInBytes), 112);
+        assert_eq!(offset_of!(CudaMemcpy2D, Height), 120);
+    }
+
+    #[test]
+    fn missing_library_is_a_clean_error() {
+        let err = CudaDriver::load_from("/nonexistent/vgpu-test/libcuda.so.1")
+            .expect_err("no such library");
+        assert!(err.contains("cannot load the CUDA driver library"), "{err}");
+        assert!(err.contains("/nonexistent/vgpu-test/libcuda.so.1"), "{err}");
+    }
+
+    #[test]
+    fn a_library_without_cuda_symbols_is_refused() {
+        // The C library loads fine but exports no cuInit.
+        if let Err(err) = CudaDriver::load_from("libc.so.6") {
+            assert!(err.contains("cuInit"), "{err}");
+        } else {
+            panic!("libc.so.6 taken for a CUDA driver");
+        }
+    }
+
+    #[test]
+    fn symbol_list_holds_the_versioned_names() {
+        let first: Vec<&str> = driver::Api::SYMBOLS.iter().map(|n| n[0]).collect();
+        for name in [
+            "cuMemAlloc_v2",
+            "cuMemcpyHtoDAsync_v2",
+            "cuMemsetD2D32Async",
+            "cuMemcpy2DAsync_v2",
+            "cuEventElapsedTime_v2",
+            "cuFuncGetParamInfo",
+            "cuDeviceGetUuid_v2",
+            "cuCtxCreate_v2",
+        ] {
+            assert!(first.contains(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn identity_comes_from_the_driver() {
+        let ex = CudaExecutor::new(fake::driver(), 0, "580.95.05".into()).expect("executor");
+        let info = ex.device_info();
+        assert_eq!(uapi::cmd::field_str(&info.name), Some("Fake GPU"));
+        assert_eq!(
+            uapi::cmd::field_str(&info.driver_version),
+            Some("580.95.05")
+        );
+        assert_eq!(info.uuid, [7; 16]);
+        assert_eq!(info.total_memory, 1 << 30);
+        assert_eq!(info.cuda_driver_version, 13000);
+        assert_eq!(info.compute_major, 750);
+        assert_eq!(info.compute_minor, 760);
+        assert_eq!(info.multiprocessor_count, 160);
+        assert_eq!(ex.attributes()[0], 0);
+        assert_eq!(ex.attributes()[1], 10);
+        let mut client = ex.new_client().expect("client");
+        assert_eq!(client.device_attributes(0).map(|a| a[2]), Ok(20));
+    }
+
+    #[test]
+    fn proc_version_parsing() {
+        let proprietary = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.95.05  Thu Sep 23 2025\nGCC version: gcc 12\n";
+        assert_eq!(
+            parse_proc_version(proprietary).as_deref(),
+            Some("580.95.05")
+        );
+        let open = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.82.07  Release Build  (dvs-builder@U16)  Wed Aug 27 2025\n";
+        assert_eq!(parse_proc_version(open).as_deref(), Some("580.82.07"));
+        assert_eq!(parse_proc_version("garbage"), None);
+        assert_eq!(parse_proc_version(""), None);
+    }
+}

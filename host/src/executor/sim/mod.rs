@@ -1,22 +1,38 @@
-//! The simulated executor: answers from a configured identity, no GPU.
+//! The simulated executor: a CPU model of a GPU for GPU-less CI and demos.
+//! Device memory lives in host RAM at realistic device addresses; kernels
+//! run from PTX through [`crate::ptx`]; work runs in submission order.
 
-use super::{ClientSession, Command, Executor};
-use crate::cancel::CancelToken;
-use std::time::Duration;
+mod attributes;
+mod backend;
+mod image;
+mod memory;
+
+pub use backend::SimBackend;
+pub use memory::AddressSpace;
+
+use super::{ClientSession, CudaSession, Executor};
+use crate::cuda::CudaClient;
+use std::sync::Arc;
 use uapi::cmd::DeviceInfo;
 use uapi::status::Status;
-use uapi::wire::Wire;
 
-/// Serves `GetDeviceInfo`, `Echo` and `Sleep` without any hardware.
+/// Serves every command without any hardware.
 #[derive(Clone, Debug)]
 pub struct SimExecutor {
     info: DeviceInfo,
+    attributes: Arc<Vec<i32>>,
+    space: Arc<AddressSpace>,
 }
 
 impl SimExecutor {
-    /// An executor reporting `info` as its identity.
+    /// An executor reporting `info` as its identity, with
+    /// `info.total_memory` bytes of (lazily backed) device memory.
     pub fn new(info: DeviceInfo) -> Self {
-        Self { info }
+        Self {
+            info,
+            attributes: Arc::new(attributes::table(&info)),
+            space: Arc::new(AddressSpace::new(info.total_memory)),
+        }
     }
 }
 
@@ -26,35 +42,21 @@ impl Executor for SimExecutor {
     }
 
     fn open_session(&self, _queue: u32) -> Result<Box<dyn ClientSession>, Status> {
-        Ok(Box::new(SimSession { info: self.info }))
-    }
-}
-
-/// A simulated client; holds nothing but the identity it reports.
-struct SimSession {
-    info: DeviceInfo,
-}
-
-impl ClientSession for SimSession {
-    fn execute(&mut self, command: Command<'_>, cancel: &CancelToken) -> Result<Vec<u8>, Status> {
-        match command {
-            Command::GetDeviceInfo => Ok(self.info.as_bytes().to_vec()),
-            Command::Echo(request) => Ok(request.to_vec()),
-            Command::Sleep { millis } => {
-                if cancel.sleep(Duration::from_millis(u64::from(millis))) {
-                    Ok(Vec::new())
-                } else {
-                    Err(Status::Aborted)
-                }
-            }
-        }
+        let backend = SimBackend::new(self.info, self.attributes.clone(), self.space.clone());
+        Ok(Box::new(CudaSession::new(
+            self.info,
+            CudaClient::new(Box::new(backend)),
+        )))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cancel::CancelToken;
+    use crate::executor::Command;
     use uapi::cmd::fill_str;
+    use uapi::wire::Wire;
 
     #[test]
     fn reports_its_identity_and_aborts_cancelled_sleeps() {

@@ -1,0 +1,133 @@
+//! The direct socket transport: the same commands as the rings, framed on a
+//! UNIX stream socket (`uapi::socket`), one client per connection. For
+//! development on the GPU machine without a VM, and for containers. Only
+//! started when configured (`--direct-socket`).
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::cancel::CancelToken;
+use crate::executor::{Command, Executor};
+use uapi::socket::{frame_flags, RequestFrame, ResponseFrame, MAX_FRAME_PAYLOAD};
+use uapi::status::Status;
+use uapi::wire::Wire;
+
+/// Client ids for logs; the rings use queue indices, these start above them.
+static NEXT_CLIENT: AtomicU32 = AtomicU32::new(1 << 16);
+
+/// Binds `path` (removing a stale socket if `force`) and serves connections
+/// on a thread of their own each, until the process ends.
+pub fn spawn(path: &Path, force: bool, executor: Arc<dyn Executor>) -> std::io::Result<()> {
+    if force
+        && std::fs::symlink_metadata(path).is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_socket()
+        })
+    {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    tracing::info!(socket = %path.display(), "direct socket transport listening");
+    std::thread::Builder::new()
+        .name("vgpu-direct".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                match stream {
+                    Ok(stream) => {
+                        let executor = executor.clone();
+                        let id = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
+                        let spawned = std::thread::Builder::new()
+                            .name(format!("vgpu-direct-{id}"))
+                            .spawn(move || serve(id, stream, executor.as_ref()));
+                        if let Err(error) = spawned {
+                            tracing::error!(%error, "cannot start a client thread");
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "accept failed"),
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn read_exact_or_eof(stream: &mut UnixStream, buf: &mut [u8]) -> std::io::Result<bool> {
+    match stream.read_exact(buf) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Serves one client until it disconnects; its session (and every object
+/// it created) is dropped then.
+fn serve(id: u32, mut stream: UnixStream, executor: &dyn Executor) {
+    let mut session = match executor.open_session(id) {
+        Ok(s) => s,
+        Err(status) => {
+            tracing::warn!(client = id, ?status, "cannot open a session");
+            return;
+        }
+    };
+    tracing::info!(client = id, "direct client connected");
+    let cancel = CancelToken::new();
+    let mut request = Vec::new();
+    loop {
+        let mut head = RequestFrame::default();
+        match read_exact_or_eof(&mut stream, head.as_bytes_mut()) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => {
+                tracing::debug!(client = id, %error, "read failed");
+                break;
+            }
+        }
+        if head.req_len > MAX_FRAME_PAYLOAD || head.resp_capacity > MAX_FRAME_PAYLOAD {
+            // The stream cannot be trusted past a frame we will not read.
+            tracing::warn!(
+                client = id,
+                req_len = head.req_len,
+                "oversized frame; closing"
+            );
+            break;
+        }
+        request.resize(head.req_len as usize, 0);
+        if !matches!(read_exact_or_eof(&mut stream, &mut request), Ok(true)) {
+            break;
+        }
+        let outcome = if head.reserved != 0 || head.flags & !frame_flags::DETACHED != 0 {
+            Err(Status::InvalidField)
+        } else {
+            Command::decode(head.opcode, &request, u64::from(head.resp_capacity))
+                .and_then(|c| session.execute(c, &cancel))
+        };
+        let (status, body) = match outcome {
+            Ok(body) if body.len() > head.resp_capacity as usize => {
+                (Status::ResponseTooSmall, Vec::new())
+            }
+            Ok(body) => (Status::Ok, body),
+            Err(status) => (status, Vec::new()),
+        };
+        if head.flags & frame_flags::DETACHED != 0 {
+            continue;
+        }
+        let frame = ResponseFrame {
+            status: status as u32,
+            resp_len: if status == Status::ResponseTooSmall {
+                0
+            } else {
+                body.len() as u32
+            },
+        };
+        if stream
+            .write_all(frame.as_bytes())
+            .and_then(|()| stream.write_all(&body))
+            .is_err()
+        {
+            break;
+        }
+    }
+    tracing::info!(client = id, "direct client disconnected");
+}

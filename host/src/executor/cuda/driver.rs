@@ -1,0 +1,377 @@
+//! The host's `libcuda.so.1`, opened at run time, and the entry points the
+//! executor calls. Types are declared here from `cuda.h` (no CUDA headers or
+//! link-time dependency).
+
+use libloading::Library;
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use std::sync::Arc;
+
+/// `CUresult`.
+pub type CUresult = u32;
+/// `CUdevice`: an ordinal.
+pub type CUdevice = c_int;
+/// `CUdeviceptr` (64-bit hosts).
+pub type CUdeviceptr = u64;
+/// `CUcontext`.
+pub type CUcontext = *mut c_void;
+/// `CUmodule`.
+pub type CUmodule = *mut c_void;
+/// `CUfunction`.
+pub type CUfunction = *mut c_void;
+/// `CUstream`.
+pub type CUstream = *mut c_void;
+/// `CUevent`.
+pub type CUevent = *mut c_void;
+/// `CUarray`.
+pub type CUarray = *mut c_void;
+
+/// `CUDA_SUCCESS`.
+pub const CUDA_SUCCESS: CUresult = 0;
+/// `CU_MEMORYTYPE_HOST`.
+pub const CU_MEMORYTYPE_HOST: u32 = 1;
+/// `CU_MEMORYTYPE_DEVICE`.
+pub const CU_MEMORYTYPE_DEVICE: u32 = 2;
+/// `CU_EVENT_DISABLE_TIMING`.
+pub const CU_EVENT_DISABLE_TIMING: c_uint = 0x2;
+/// `CU_MEMHOSTREGISTER_PORTABLE`: pinned for every context.
+pub const CU_MEMHOSTREGISTER_PORTABLE: c_uint = 0x1;
+/// `CU_LAUNCH_PARAM_END`.
+pub const CU_LAUNCH_PARAM_END: usize = 0x0;
+/// `CU_LAUNCH_PARAM_BUFFER_POINTER`.
+pub const CU_LAUNCH_PARAM_BUFFER_POINTER: usize = 0x1;
+/// `CU_LAUNCH_PARAM_BUFFER_SIZE`.
+pub const CU_LAUNCH_PARAM_BUFFER_SIZE: usize = 0x2;
+/// `CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT`.
+pub const ATTR_MULTIPROCESSOR_COUNT: c_int = 16;
+/// `CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR`.
+pub const ATTR_COMPUTE_CAPABILITY_MAJOR: c_int = 75;
+/// `CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR`.
+pub const ATTR_COMPUTE_CAPABILITY_MINOR: c_int = 76;
+
+/// `CUDA_MEMCPY2D_v2` (`cuda.h`, `struct CUDA_MEMCPY2D_st`): 128 bytes on
+/// 64-bit hosts; each `CUmemorytype` is a 4-byte enum followed by 4 bytes of
+/// padding before the next pointer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+#[allow(non_snake_case)]
+pub struct CudaMemcpy2D {
+    /// Source X in bytes.
+    pub srcXInBytes: usize,
+    /// Source row.
+    pub srcY: usize,
+    /// `CUmemorytype` of the source.
+    pub srcMemoryType: u32,
+    /// Source host pointer.
+    pub srcHost: *const c_void,
+    /// Source device pointer.
+    pub srcDevice: CUdeviceptr,
+    /// Source array.
+    pub srcArray: CUarray,
+    /// Source pitch.
+    pub srcPitch: usize,
+    /// Destination X in bytes.
+    pub dstXInBytes: usize,
+    /// Destination row.
+    pub dstY: usize,
+    /// `CUmemorytype` of the destination.
+    pub dstMemoryType: u32,
+    /// Destination host pointer.
+    pub dstHost: *mut c_void,
+    /// Destination device pointer.
+    pub dstDevice: CUdeviceptr,
+    /// Destination array.
+    pub dstArray: CUarray,
+    /// Destination pitch.
+    pub dstPitch: usize,
+    /// Bytes per row.
+    pub WidthInBytes: usize,
+    /// Rows.
+    pub Height: usize,
+}
+
+impl CudaMemcpy2D {
+    /// All fields zero / NULL.
+    pub fn zeroed() -> Self {
+        Self {
+            srcXInBytes: 0,
+            srcY: 0,
+            srcMemoryType: 0,
+            srcHost: std::ptr::null(),
+            srcDevice: 0,
+            srcArray: std::ptr::null_mut(),
+            srcPitch: 0,
+            dstXInBytes: 0,
+            dstY: 0,
+            dstMemoryType: 0,
+            dstHost: std::ptr::null_mut(),
+            dstDevice: 0,
+            dstArray: std::ptr::null_mut(),
+            dstPitch: 0,
+            WidthInBytes: 0,
+            Height: 0,
+        }
+    }
+}
+
+/// Declares the function table: each entry is a field holding the C function
+/// pointer, resolved from the first of its names that the library exports.
+macro_rules! cuda_api {
+    (
+        required { $( $field:ident [$($name:literal),+] : fn($($arg:ty),*); )* }
+        optional { $( $ofield:ident [$($oname:literal),+] : fn($($oarg:ty),*); )* }
+    ) => {
+        /// Entry points of the host driver (`extern "C"`, as `CUDAAPI` is on Linux).
+        #[derive(Clone, Copy)]
+        pub struct Api {
+            $( #[doc = concat!("`", $($name, " ",)+ "`")]
+               pub $field: unsafe extern "C" fn($($arg),*) -> CUresult, )*
+            $( #[doc = concat!("`", $($oname, " ",)+ "` (absent in older drivers)")]
+               pub $ofield: Option<unsafe extern "C" fn($($oarg),*) -> CUresult>, )*
+        }
+
+        impl Api {
+            /// Names of every entry point resolved (first choice of each).
+            pub const SYMBOLS: &'static [&'static [&'static str]] = &[
+                $( &[$($name),+], )*
+                $( &[$($oname),+], )*
+            ];
+
+            /// Resolves every entry point; a missing required one is an error.
+            ///
+            /// # Safety
+            /// `lib` must be NVIDIA's `libcuda.so.1`, whose exports have the
+            /// signatures declared here.
+            unsafe fn resolve(lib: &Library) -> Result<Self, String> {
+                Ok(Self {
+                    $( $field: {
+                        let names: &[&str] = &[$($name),+];
+                        let mut found = None;
+                        for name in names {
+                            if let Some(f) = lookup::<unsafe extern "C" fn($($arg),*) -> CUresult>(lib, name) {
+                                found = Some(f);
+                                break;
+                            }
+                        }
+                        found.ok_or_else(|| format!(
+                            "the CUDA driver library exports none of {names:?}; a driver of R580 or newer is needed"
+                        ))?
+                    }, )*
+                    $( $ofield: {
+                        let names: &[&str] = &[$($oname),+];
+                        let mut found = None;
+                        for name in names {
+                            if let Some(f) = lookup::<unsafe extern "C" fn($($oarg),*) -> CUresult>(lib, name) {
+                                found = Some(f);
+                                break;
+                            }
+                        }
+                        found
+                    }, )*
+                })
+            }
+        }
+    };
+}
+
+/// Looks up one symbol; `None` if absent.
+///
+/// # Safety
+/// `T` must be the symbol's true type.
+unsafe fn lookup<T: Copy>(lib: &Library, name: &str) -> Option<T> {
+    let mut cname = Vec::with_capacity(name.len() + 1);
+    cname.extend_from_slice(name.as_bytes());
+    cname.push(0);
+    // SAFETY: the caller vouches for `T`; the value is a plain function
+    // pointer copied out of the symbol, valid while `lib` stays loaded.
+    unsafe { lib.get::<T>(&cname).ok().map(|s| *s) }
+}
+
+cuda_api! {
+    required {
+        init ["cuInit"]: fn(c_uint);
+        driver_get_version ["cuDriverGetVersion"]: fn(*mut c_int);
+        device_get ["cuDeviceGet"]: fn(*mut CUdevice, c_int);
+        device_get_attribute ["cuDeviceGetAttribute"]: fn(*mut c_int, c_int, CUdevice);
+        device_get_name ["cuDeviceGetName"]: fn(*mut c_char, c_int, CUdevice);
+        device_get_uuid ["cuDeviceGetUuid_v2", "cuDeviceGetUuid"]: fn(*mut [u8; 16], CUdevice);
+        device_total_mem ["cuDeviceTotalMem_v2"]: fn(*mut usize, CUdevice);
+        ctx_destroy ["cuCtxDestroy_v2"]: fn(CUcontext);
+        ctx_set_current ["cuCtxSetCurrent"]: fn(CUcontext);
+        ctx_synchronize ["cuCtxSynchronize"]: fn();
+        mem_alloc ["cuMemAlloc_v2"]: fn(*mut CUdeviceptr, usize);
+        mem_free ["cuMemFree_v2"]: fn(CUdeviceptr);
+        mem_get_info ["cuMemGetInfo_v2"]: fn(*mut usize, *mut usize);
+        mem_get_address_range ["cuMemGetAddressRange_v2"]: fn(*mut CUdeviceptr, *mut usize, CUdeviceptr);
+        memcpy_htod ["cuMemcpyHtoD_v2"]: fn(CUdeviceptr, *const c_void, usize);
+        memcpy_htod_async ["cuMemcpyHtoDAsync_v2"]: fn(CUdeviceptr, *const c_void, usize, CUstream);
+        memcpy_dtoh ["cuMemcpyDtoH_v2"]: fn(*mut c_void, CUdeviceptr, usize);
+        memcpy_dtoh_async ["cuMemcpyDtoHAsync_v2"]: fn(*mut c_void, CUdeviceptr, usize, CUstream);
+        memcpy_dtod ["cuMemcpyDtoD_v2"]: fn(CUdeviceptr, CUdeviceptr, usize);
+        memcpy_dtod_async ["cuMemcpyDtoDAsync_v2"]: fn(CUdeviceptr, CUdeviceptr, usize, CUstream);
+        memset_d8 ["cuMemsetD8_v2"]: fn(CUdeviceptr, u8, usize);
+        memset_d16 ["cuMemsetD16_v2"]: fn(CUdeviceptr, u16, usize);
+        memset_d32 ["cuMemsetD32_v2"]: fn(CUdeviceptr, u32, usize);
+        memset_d8_async ["cuMemsetD8Async"]: fn(CUdeviceptr, u8, usize, CUstream);
+        memset_d16_async ["cuMemsetD16Async"]: fn(CUdeviceptr, u16, usize, CUstream);
+        memset_d32_async ["cuMemsetD32Async"]: fn(CUdeviceptr, u32, usize, CUstream);
+        memset_d2d8 ["cuMemsetD2D8_v2"]: fn(CUdeviceptr, usize, u8, usize, usize);
+        memset_d2d16 ["cuMemsetD2D16_v2"]: fn(CUdeviceptr, usize, u16, usize, usize);
+        memset_d2d32 ["cuMemsetD2D32_v2"]: fn(CUdeviceptr, usize, u32, usize, usize);
+        memset_d2d8_async ["cuMemsetD2D8Async"]: fn(CUdeviceptr, usize, u8, usize, usize, CUstream);
+        memset_d2d16_async ["cuMemsetD2D16Async"]: fn(CUdeviceptr, usize, u16, usize, usize, CUstream);
+        memset_d2d32_async ["cuMemsetD2D32Async"]: fn(CUdeviceptr, usize, u32, usize, usize, CUstream);
+        memcpy_2d ["cuMemcpy2D_v2"]: fn(*const CudaMemcpy2D);
+        memcpy_2d_async ["cuMemcpy2DAsync_v2"]: fn(*const CudaMemcpy2D, CUstream);
+        module_load_data ["cuModuleLoadData"]: fn(*mut CUmodule, *const c_void);
+        module_unload ["cuModuleUnload"]: fn(CUmodule);
+        module_get_function ["cuModuleGetFunction"]: fn(*mut CUfunction, CUmodule, *const c_char);
+        module_get_global ["cuModuleGetGlobal_v2"]: fn(*mut CUdeviceptr, *mut usize, CUmodule, *const c_char);
+        launch_kernel ["cuLaunchKernel"]: fn(
+            CUfunction, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint,
+            CUstream, *mut *mut c_void, *mut *mut c_void
+        );
+        stream_create_with_priority ["cuStreamCreateWithPriority"]: fn(*mut CUstream, c_uint, c_int);
+        stream_destroy ["cuStreamDestroy_v2"]: fn(CUstream);
+        stream_synchronize ["cuStreamSynchronize"]: fn(CUstream);
+        stream_query ["cuStreamQuery"]: fn(CUstream);
+        stream_wait_event ["cuStreamWaitEvent"]: fn(CUstream, CUevent, c_uint);
+        event_create ["cuEventCreate"]: fn(*mut CUevent, c_uint);
+        event_destroy ["cuEventDestroy_v2"]: fn(CUevent);
+        event_record ["cuEventRecord"]: fn(CUevent, CUstream);
+        event_query ["cuEventQuery"]: fn(CUevent);
+        event_synchronize ["cuEventSynchronize"]: fn(CUevent);
+        event_elapsed_time ["cuEventElapsedTime_v2", "cuEventElapsedTime"]: fn(*mut f32, CUevent, CUevent);
+        get_error_name ["cuGetErrorName"]: fn(CUresult, *mut *const c_char);
+    }
+    optional {
+        device_get_pci_bus_id ["cuDeviceGetPCIBusId"]: fn(*mut c_char, c_int, CUdevice);
+        ctx_create_v2 ["cuCtxCreate_v2"]: fn(*mut CUcontext, c_uint, CUdevice);
+        ctx_create_v4 ["cuCtxCreate_v4"]: fn(*mut CUcontext, *mut c_void, c_uint, CUdevice);
+        ctx_pop_current ["cuCtxPopCurrent_v2"]: fn(*mut CUcontext);
+        primary_ctx_retain ["cuDevicePrimaryCtxRetain"]: fn(*mut CUcontext, CUdevice);
+        primary_ctx_release ["cuDevicePrimaryCtxRelease_v2"]: fn(CUdevice);
+        primary_ctx_reset ["cuDevicePrimaryCtxReset_v2"]: fn(CUdevice);
+        func_get_param_info ["cuFuncGetParamInfo"]: fn(CUfunction, usize, *mut usize, *mut usize);
+        mem_host_register ["cuMemHostRegister_v2"]: fn(*mut c_void, usize, c_uint);
+        mem_host_unregister ["cuMemHostUnregister"]: fn(*mut c_void);
+    }
+}
+
+/// The loaded driver: the library handle and its entry points.
+pub struct CudaDriver {
+    api: Api,
+    // Keeps the code behind `api` mapped; dropped last. `None` only for the
+    // in-process fake driver of the tests.
+    _lib: Option<Library>,
+}
+
+// SAFETY: `Api` holds plain function pointers into a library that stays
+// loaded as long as `self`; the CUDA driver API is thread-safe.
+unsafe impl Send for CudaDriver {}
+// SAFETY: as above; `&CudaDriver` only hands out copies of the pointers.
+unsafe impl Sync for CudaDriver {}
+
+impl std::fmt::Debug for CudaDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaDriver").finish_non_exhaustive()
+    }
+}
+
+impl CudaDriver {
+    /// The soname of NVIDIA's driver library.
+    pub const SONAME: &'static str = "libcuda.so.1";
+
+    /// Opens the host's `libcuda.so.1` and calls `cuInit(0)`.
+    pub fn load() -> Result<Arc<Self>, String> {
+        Self::load_from(Self::SONAME)
+    }
+
+    /// Opens the driver library at `path` (a soname or a file) and calls `cuInit(0)`.
+    pub fn load_from(path: &str) -> Result<Arc<Self>, String> {
+        // SAFETY: loading NVIDIA's driver runs its initialisers, which have no
+        // preconditions on us.
+        let lib = unsafe { Library::new(path) }.map_err(|e| {
+            format!(
+                "cannot load the CUDA driver library {path}: {e} \
+                 (is the NVIDIA driver installed on this host?)"
+            )
+        })?;
+        // SAFETY: `lib` is the CUDA driver; the declared signatures follow cuda.h.
+        let api = unsafe { Api::resolve(&lib) }.map_err(|e| format!("{path}: {e}"))?;
+        if api.ctx_create_v2.is_none() && api.ctx_create_v4.is_none() {
+            return Err(format!(
+                "{path}: exports neither cuCtxCreate_v2 nor cuCtxCreate_v4"
+            ));
+        }
+        let driver = Arc::new(Self {
+            api,
+            _lib: Some(lib),
+        });
+        // SAFETY: cuInit takes flags by value.
+        let rc = unsafe { (driver.api.init)(0) };
+        if rc != CUDA_SUCCESS {
+            return Err(format!("cuInit failed: {}", driver.error_name(rc)));
+        }
+        Ok(driver)
+    }
+
+    /// A driver made of in-process functions (tests).
+    #[cfg(test)]
+    pub(crate) fn from_api(api: Api) -> Arc<Self> {
+        Arc::new(Self { api, _lib: None })
+    }
+
+    /// The entry points.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// `cuGetErrorName` of `code` with its number, e.g. `CUDA_ERROR_OUT_OF_MEMORY (2)`.
+    pub fn error_name(&self, code: CUresult) -> String {
+        let mut p: *const c_char = std::ptr::null();
+        // SAFETY: `p` is a valid out-pointer; on success it points to a static string.
+        let rc = unsafe { (self.api.get_error_name)(code, &mut p) };
+        if rc == CUDA_SUCCESS && !p.is_null() {
+            // SAFETY: NUL-terminated static string owned by the driver.
+            let name = unsafe { CStr::from_ptr(p) }.to_string_lossy();
+            format!("{name} ({code})")
+        } else {
+            format!("CUresult {code}")
+        }
+    }
+
+    /// Creates a context on `dev` with `flags` (`cuCtxCreate_v2`, else `_v4`
+    /// with no parameters). The new context is pushed on the calling
+    /// thread's stack; it is popped again when `cuCtxPopCurrent_v2` exists,
+    /// so the caller's current context is unchanged.
+    pub fn ctx_create(&self, flags: c_uint, dev: CUdevice) -> Result<CUcontext, CUresult> {
+        let mut ctx: CUcontext = std::ptr::null_mut();
+        // SAFETY: valid out-pointer; NULL create-params selects a regular context.
+        let rc = unsafe {
+            match (self.api.ctx_create_v2, self.api.ctx_create_v4) {
+                (Some(f), _) => f(&mut ctx, flags, dev),
+                (None, Some(f)) => f(&mut ctx, std::ptr::null_mut(), flags, dev),
+                (None, None) => uapi::cuda::result::NOT_SUPPORTED,
+            }
+        };
+        check(rc)?;
+        if ctx.is_null() {
+            return Err(uapi::cuda::result::UNKNOWN);
+        }
+        if let Some(pop) = self.api.ctx_pop_current {
+            let mut popped: CUcontext = std::ptr::null_mut();
+            // SAFETY: valid out-pointer; pops the context just pushed.
+            let _ = unsafe { pop(&mut popped) };
+        }
+        Ok(ctx)
+    }
+}
+
+/// `Ok` for `CUDA_SUCCESS`, else the code.
+pub fn check(rc: CUresult) -> Result<(), CUresult> {
+    if rc == CUDA_SUCCESS {
+        Ok(())
+    } else {
+        Err(rc)
+    }
+}

@@ -1,0 +1,576 @@
+//! An in-process fake of the driver entry points, per test thread, so that
+//! [`super::GpuClient`] can be exercised without a GPU: contexts, device
+//! memory (host vectors), modules with a fixed parameter layout, launches.
+
+#![allow(clippy::missing_safety_doc)]
+
+use super::driver::{
+    Api, CUcontext, CUdevice, CUdeviceptr, CUevent, CUfunction, CUmodule, CUresult, CUstream,
+    CudaDriver, CudaMemcpy2D, CU_MEMORYTYPE_HOST,
+};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::sync::Arc;
+
+const INVALID_VALUE: CUresult = 1;
+const INVALID_CONTEXT: CUresult = 201;
+const INVALID_HANDLE: CUresult = 400;
+
+/// What the fake driver saw and holds, for the current test thread.
+#[derive(Default)]
+pub struct Fake {
+    next: usize,
+    pub live_ctx: HashSet<usize>,
+    pub current: usize,
+    pub set_current_calls: usize,
+    /// base → (context, bytes)
+    pub memory: HashMap<u64, (usize, Vec<u8>)>,
+    next_dptr: u64,
+    pub modules: HashSet<usize>,
+    pub streams: HashSet<usize>,
+    pub events: HashSet<usize>,
+    pub registered: HashSet<usize>,
+    /// Parameters, grid+block, stream of the last launch.
+    pub last_launch: Option<(Vec<u8>, [u32; 6], usize)>,
+}
+
+thread_local! {
+    static FAKE: RefCell<Fake> = RefCell::new(Fake::default());
+}
+
+/// Runs `f` on this thread's fake state.
+pub fn with<R>(f: impl FnOnce(&mut Fake) -> R) -> R {
+    FAKE.with(|s| f(&mut s.borrow_mut()))
+}
+
+fn new_ptr(s: &mut Fake) -> usize {
+    s.next += 0x10;
+    0x1000 + s.next
+}
+
+fn need_ctx(s: &Fake) -> Result<(), CUresult> {
+    if s.current != 0 && s.live_ctx.contains(&s.current) {
+        Ok(())
+    } else {
+        Err(INVALID_CONTEXT)
+    }
+}
+
+/// The bytes `[dptr, dptr + n)` of device memory.
+fn dev<R>(dptr: u64, n: usize, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, CUresult> {
+    with(|s| {
+        need_ctx(s)?;
+        for (&base, (_, bytes)) in s.memory.iter_mut() {
+            if dptr >= base && dptr - base + n as u64 <= bytes.len() as u64 {
+                let off = (dptr - base) as usize;
+                return Ok(f(&mut bytes[off..off + n]));
+            }
+        }
+        Err(INVALID_VALUE)
+    })
+}
+
+fn rc(r: Result<(), CUresult>) -> CUresult {
+    r.err().unwrap_or(0)
+}
+
+unsafe extern "C" fn init(_: c_uint) -> CUresult {
+    0
+}
+unsafe extern "C" fn driver_get_version(v: *mut c_int) -> CUresult {
+    *v = 13000;
+    0
+}
+unsafe extern "C" fn device_get(d: *mut CUdevice, o: c_int) -> CUresult {
+    *d = o;
+    0
+}
+unsafe extern "C" fn device_get_attribute(v: *mut c_int, a: c_int, _: CUdevice) -> CUresult {
+    *v = a * 10;
+    0
+}
+unsafe extern "C" fn device_get_name(n: *mut c_char, len: c_int, _: CUdevice) -> CUresult {
+    let name = b"Fake GPU\0";
+    for (i, &b) in name.iter().enumerate().take(len as usize) {
+        *n.add(i) = b as c_char;
+    }
+    0
+}
+unsafe extern "C" fn device_get_uuid(u: *mut [u8; 16], _: CUdevice) -> CUresult {
+    *u = [7; 16];
+    0
+}
+unsafe extern "C" fn device_total_mem(b: *mut usize, _: CUdevice) -> CUresult {
+    *b = 1 << 30;
+    0
+}
+unsafe extern "C" fn ctx_create_v2(c: *mut CUcontext, _: c_uint, _: CUdevice) -> CUresult {
+    with(|s| {
+        let p = new_ptr(s);
+        s.live_ctx.insert(p);
+        // Pushed: becomes current.
+        s.current = p;
+        *c = p as CUcontext;
+    });
+    0
+}
+unsafe extern "C" fn ctx_pop_current(c: *mut CUcontext) -> CUresult {
+    with(|s| {
+        *c = s.current as CUcontext;
+        s.current = 0;
+    });
+    0
+}
+unsafe extern "C" fn ctx_destroy(c: CUcontext) -> CUresult {
+    with(|s| {
+        let c = c as usize;
+        if !s.live_ctx.remove(&c) {
+            return INVALID_CONTEXT;
+        }
+        s.memory.retain(|_, (ctx, _)| *ctx != c);
+        if s.current == c {
+            s.current = 0;
+        }
+        0
+    })
+}
+unsafe extern "C" fn ctx_set_current(c: CUcontext) -> CUresult {
+    with(|s| {
+        s.set_current_calls += 1;
+        if !s.live_ctx.contains(&(c as usize)) {
+            return INVALID_CONTEXT;
+        }
+        s.current = c as usize;
+        0
+    })
+}
+unsafe extern "C" fn ctx_synchronize() -> CUresult {
+    with(|s| rc(need_ctx(s)))
+}
+unsafe extern "C" fn mem_alloc(d: *mut CUdeviceptr, n: usize) -> CUresult {
+    with(|s| {
+        if let Err(e) = need_ctx(s) {
+            return e;
+        }
+        s.next_dptr += 0x1_0000_0000;
+        let base = 0x7f00_0000_0000 + s.next_dptr;
+        s.memory.insert(base, (s.current, vec![0; n]));
+        *d = base;
+        0
+    })
+}
+unsafe extern "C" fn mem_free(d: CUdeviceptr) -> CUresult {
+    with(|s| match s.memory.remove(&d) {
+        Some(_) => 0,
+        None => INVALID_VALUE,
+    })
+}
+unsafe extern "C" fn mem_get_info(f: *mut usize, t: *mut usize) -> CUresult {
+    *f = 1 << 29;
+    *t = 1 << 30;
+    0
+}
+unsafe extern "C" fn mem_get_address_range(
+    b: *mut CUdeviceptr,
+    n: *mut usize,
+    d: CUdeviceptr,
+) -> CUresult {
+    with(|s| {
+        for (&base, (_, bytes)) in &s.memory {
+            if d >= base && d < base + bytes.len() as u64 {
+                *b = base;
+                *n = bytes.len();
+                return 0;
+            }
+        }
+        500
+    })
+}
+unsafe extern "C" fn memcpy_htod(d: CUdeviceptr, src: *const c_void, n: usize) -> CUresult {
+    let data = std::slice::from_raw_parts(src.cast::<u8>(), n);
+    rc(dev(d, n, |m| m.copy_from_slice(data)))
+}
+unsafe extern "C" fn memcpy_htod_async(
+    d: CUdeviceptr,
+    src: *const c_void,
+    n: usize,
+    _: CUstream,
+) -> CUresult {
+    memcpy_htod(d, src, n)
+}
+unsafe extern "C" fn memcpy_dtoh(dst: *mut c_void, d: CUdeviceptr, n: usize) -> CUresult {
+    let out = std::slice::from_raw_parts_mut(dst.cast::<u8>(), n);
+    rc(dev(d, n, |m| out.copy_from_slice(m)))
+}
+unsafe extern "C" fn memcpy_dtoh_async(
+    dst: *mut c_void,
+    d: CUdeviceptr,
+    n: usize,
+    _: CUstream,
+) -> CUresult {
+    memcpy_dtoh(dst, d, n)
+}
+unsafe extern "C" fn memcpy_dtod(d: CUdeviceptr, s: CUdeviceptr, n: usize) -> CUresult {
+    let mut tmp = vec![0u8; n];
+    if let Err(e) = dev(s, n, |m| tmp.copy_from_slice(m)) {
+        return e;
+    }
+    rc(dev(d, n, |m| m.copy_from_slice(&tmp)))
+}
+unsafe extern "C" fn memcpy_dtod_async(
+    d: CUdeviceptr,
+    s: CUdeviceptr,
+    n: usize,
+    _: CUstream,
+) -> CUresult {
+    memcpy_dtod(d, s, n)
+}
+unsafe extern "C" fn memset_d8(d: CUdeviceptr, v: u8, n: usize) -> CUresult {
+    rc(dev(d, n, |m| m.fill(v)))
+}
+unsafe extern "C" fn memset_d16(d: CUdeviceptr, v: u16, n: usize) -> CUresult {
+    rc(dev(d, n * 2, |m| {
+        m.chunks_mut(2)
+            .for_each(|c| c.copy_from_slice(&v.to_le_bytes()))
+    }))
+}
+unsafe extern "C" fn memset_d32(d: CUdeviceptr, v: u32, n: usize) -> CUresult {
+    rc(dev(d, n * 4, |m| {
+        m.chunks_mut(4)
+            .for_each(|c| c.copy_from_slice(&v.to_le_bytes()))
+    }))
+}
+unsafe extern "C" fn memset_d8_async(d: CUdeviceptr, v: u8, n: usize, _: CUstream) -> CUresult {
+    memset_d8(d, v, n)
+}
+unsafe extern "C" fn memset_d16_async(d: CUdeviceptr, v: u16, n: usize, _: CUstream) -> CUresult {
+    memset_d16(d, v, n)
+}
+unsafe extern "C" fn memset_d32_async(d: CUdeviceptr, v: u32, n: usize, _: CUstream) -> CUresult {
+    memset_d32(d, v, n)
+}
+unsafe extern "C" fn memset_d2d8(d: CUdeviceptr, p: usize, v: u8, w: usize, h: usize) -> CUresult {
+    for row in 0..h {
+        let r = memset_d8(d + (row * p) as u64, v, w);
+        if r != 0 {
+            return r;
+        }
+    }
+    0
+}
+unsafe extern "C" fn memset_d2d16(
+    _: CUdeviceptr,
+    _: usize,
+    _: u16,
+    _: usize,
+    _: usize,
+) -> CUresult {
+    0
+}
+unsafe extern "C" fn memset_d2d32(
+    _: CUdeviceptr,
+    _: usize,
+    _: u32,
+    _: usize,
+    _: usize,
+) -> CUresult {
+    0
+}
+unsafe extern "C" fn memset_d2d8_async(
+    d: CUdeviceptr,
+    p: usize,
+    v: u8,
+    w: usize,
+    h: usize,
+    _: CUstream,
+) -> CUresult {
+    memset_d2d8(d, p, v, w, h)
+}
+unsafe extern "C" fn memset_d2d16_async(
+    _: CUdeviceptr,
+    _: usize,
+    _: u16,
+    _: usize,
+    _: usize,
+    _: CUstream,
+) -> CUresult {
+    0
+}
+unsafe extern "C" fn memset_d2d32_async(
+    _: CUdeviceptr,
+    _: usize,
+    _: u32,
+    _: usize,
+    _: usize,
+    _: CUstream,
+) -> CUresult {
+    0
+}
+unsafe extern "C" fn memcpy_2d(p: *const CudaMemcpy2D) -> CUresult {
+    let p = &*p;
+    for row in 0..p.Height {
+        let r = if p.srcMemoryType == CU_MEMORYTYPE_HOST {
+            let src = p.srcHost.cast::<u8>().add(row * p.srcPitch);
+            memcpy_htod(
+                p.dstDevice + (row * p.dstPitch) as u64,
+                src.cast(),
+                p.WidthInBytes,
+            )
+        } else if p.dstMemoryType == CU_MEMORYTYPE_HOST {
+            let dst = p.dstHost.cast::<u8>().add(row * p.dstPitch);
+            memcpy_dtoh(
+                dst.cast(),
+                p.srcDevice + (row * p.srcPitch) as u64,
+                p.WidthInBytes,
+            )
+        } else {
+            memcpy_dtod(
+                p.dstDevice + (row * p.dstPitch) as u64,
+                p.srcDevice + (row * p.srcPitch) as u64,
+                p.WidthInBytes,
+            )
+        };
+        if r != 0 {
+            return r;
+        }
+    }
+    0
+}
+unsafe extern "C" fn memcpy_2d_async(p: *const CudaMemcpy2D, _: CUstream) -> CUresult {
+    memcpy_2d(p)
+}
+unsafe extern "C" fn module_load_data(m: *mut CUmodule, _: *const c_void) -> CUresult {
+    with(|s| {
+        if let Err(e) = need_ctx(s) {
+            return e;
+        }
+        let p = new_ptr(s);
+        s.modules.insert(p);
+        *m = p as CUmodule;
+        0
+    })
+}
+unsafe extern "C" fn module_unload(m: CUmodule) -> CUresult {
+    with(|s| {
+        if s.modules.remove(&(m as usize)) {
+            0
+        } else {
+            INVALID_HANDLE
+        }
+    })
+}
+unsafe extern "C" fn module_get_function(
+    f: *mut CUfunction,
+    m: CUmodule,
+    name: *const c_char,
+) -> CUresult {
+    let name = std::ffi::CStr::from_ptr(name);
+    with(|s| {
+        if !s.modules.contains(&(m as usize)) {
+            return INVALID_HANDLE;
+        }
+        if name.to_bytes() != b"kern" {
+            return 500;
+        }
+        *f = (m as usize + 1) as CUfunction;
+        0
+    })
+}
+unsafe extern "C" fn module_get_global(
+    d: *mut CUdeviceptr,
+    n: *mut usize,
+    _: CUmodule,
+    _: *const c_char,
+) -> CUresult {
+    mem_alloc(d, 64);
+    *n = 64;
+    0
+}
+/// Layout of every fake kernel: a pointer and an int.
+unsafe extern "C" fn func_get_param_info(
+    _: CUfunction,
+    i: usize,
+    off: *mut usize,
+    size: *mut usize,
+) -> CUresult {
+    match i {
+        0 => (*off, *size) = (0, 8),
+        1 => (*off, *size) = (8, 4),
+        _ => return INVALID_VALUE,
+    }
+    0
+}
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn launch_kernel(
+    _: CUfunction,
+    gx: c_uint,
+    gy: c_uint,
+    gz: c_uint,
+    bx: c_uint,
+    by: c_uint,
+    bz: c_uint,
+    _: c_uint,
+    s: CUstream,
+    params: *mut *mut c_void,
+    extra: *mut *mut c_void,
+) -> CUresult {
+    if !params.is_null() {
+        return INVALID_VALUE;
+    }
+    let mut bytes = Vec::new();
+    if !extra.is_null() {
+        // {BUFFER_POINTER, p, BUFFER_SIZE, &size, END}
+        if *extra as usize != 1 || *extra.add(2) as usize != 2 || !(*extra.add(4)).is_null() {
+            return INVALID_VALUE;
+        }
+        let size = *(*extra.add(3)).cast::<usize>();
+        let buf = *extra.add(1);
+        if !(buf as usize).is_multiple_of(8) {
+            return INVALID_VALUE;
+        }
+        bytes = std::slice::from_raw_parts(buf.cast::<u8>(), size).to_vec();
+    }
+    with(|st| st.last_launch = Some((bytes, [gx, gy, gz, bx, by, bz], s as usize)));
+    0
+}
+unsafe extern "C" fn stream_create(st: *mut CUstream, _: c_uint, _: c_int) -> CUresult {
+    with(|s| {
+        let p = new_ptr(s);
+        s.streams.insert(p);
+        *st = p as CUstream;
+    });
+    0
+}
+unsafe extern "C" fn stream_destroy(st: CUstream) -> CUresult {
+    with(|s| {
+        if s.streams.remove(&(st as usize)) {
+            0
+        } else {
+            INVALID_HANDLE
+        }
+    })
+}
+unsafe extern "C" fn stream_op(_: CUstream) -> CUresult {
+    0
+}
+unsafe extern "C" fn stream_wait_event(_: CUstream, _: CUevent, _: c_uint) -> CUresult {
+    0
+}
+unsafe extern "C" fn event_create(e: *mut CUevent, _: c_uint) -> CUresult {
+    with(|s| {
+        let p = new_ptr(s);
+        s.events.insert(p);
+        *e = p as CUevent;
+    });
+    0
+}
+unsafe extern "C" fn event_destroy(e: CUevent) -> CUresult {
+    with(|s| {
+        if s.events.remove(&(e as usize)) {
+            0
+        } else {
+            INVALID_HANDLE
+        }
+    })
+}
+unsafe extern "C" fn event_record(e: CUevent, _: CUstream) -> CUresult {
+    with(|s| {
+        if s.events.contains(&(e as usize)) {
+            0
+        } else {
+            INVALID_HANDLE
+        }
+    })
+}
+unsafe extern "C" fn event_op(e: CUevent) -> CUresult {
+    event_record(e, std::ptr::null_mut())
+}
+unsafe extern "C" fn event_elapsed_time(ms: *mut f32, _: CUevent, _: CUevent) -> CUresult {
+    *ms = 1.5;
+    0
+}
+unsafe extern "C" fn get_error_name(_: CUresult, p: *mut *const c_char) -> CUresult {
+    *p = c"CUDA_ERROR_FAKE".as_ptr();
+    0
+}
+unsafe extern "C" fn mem_host_register(p: *mut c_void, _: usize, _: c_uint) -> CUresult {
+    with(|s| s.registered.insert(p as usize));
+    0
+}
+unsafe extern "C" fn mem_host_unregister(p: *mut c_void) -> CUresult {
+    with(|s| {
+        if s.registered.remove(&(p as usize)) {
+            0
+        } else {
+            INVALID_VALUE
+        }
+    })
+}
+
+/// A driver whose entry points are this module's fakes.
+pub fn driver() -> Arc<CudaDriver> {
+    CudaDriver::from_api(Api {
+        init,
+        driver_get_version,
+        device_get,
+        device_get_attribute,
+        device_get_name,
+        device_get_uuid,
+        device_total_mem,
+        ctx_destroy,
+        ctx_set_current,
+        ctx_synchronize,
+        mem_alloc,
+        mem_free,
+        mem_get_info,
+        mem_get_address_range,
+        memcpy_htod,
+        memcpy_htod_async,
+        memcpy_dtoh,
+        memcpy_dtoh_async,
+        memcpy_dtod,
+        memcpy_dtod_async,
+        memset_d8,
+        memset_d16,
+        memset_d32,
+        memset_d8_async,
+        memset_d16_async,
+        memset_d32_async,
+        memset_d2d8,
+        memset_d2d16,
+        memset_d2d32,
+        memset_d2d8_async,
+        memset_d2d16_async,
+        memset_d2d32_async,
+        memcpy_2d,
+        memcpy_2d_async,
+        module_load_data,
+        module_unload,
+        module_get_function,
+        module_get_global,
+        launch_kernel,
+        stream_create_with_priority: stream_create,
+        stream_destroy,
+        stream_synchronize: stream_op,
+        stream_query: stream_op,
+        stream_wait_event,
+        event_create,
+        event_destroy,
+        event_record,
+        event_query: event_op,
+        event_synchronize: event_op,
+        event_elapsed_time,
+        get_error_name,
+        device_get_pci_bus_id: None,
+        ctx_create_v2: Some(ctx_create_v2),
+        ctx_create_v4: None,
+        ctx_pop_current: Some(ctx_pop_current),
+        primary_ctx_retain: None,
+        primary_ctx_release: None,
+        primary_ctx_reset: None,
+        func_get_param_info: Some(func_get_param_info),
+        mem_host_register: Some(mem_host_register),
+        mem_host_unregister: Some(mem_host_unregister),
+    })
+}

@@ -1,0 +1,67 @@
+//! Module images the simulator can run: PTX text, alone or inside a fatbin.
+//! SASS (cubin ELF, or fatbin entries of kind ELF) cannot run on a CPU model.
+
+use uapi::cuda::result;
+
+const FATBIN_MAGIC: u32 = 0xBA55_ED50;
+const ENTRY_PTX: u16 = 1;
+const FLAG_COMPRESSED: u64 = 0x2000 | 0x8000;
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The PTX text of an image, or the `CUresult` that refuses it.
+pub fn ptx_text(image: &[u8]) -> Result<String, u32> {
+    if image.starts_with(b"\x7fELF") {
+        tracing::warn!("the simulator cannot run SASS (cubin); ship PTX");
+        return Err(result::NO_BINARY_FOR_GPU);
+    }
+    if u32_at(image, 0) == Some(FATBIN_MAGIC) {
+        return fatbin_ptx(image);
+    }
+    let text = image.split(|&b| b == 0).next().unwrap_or_default();
+    String::from_utf8(text.to_vec()).map_err(|_| result::INVALID_IMAGE)
+}
+
+/// The first uncompressed PTX entry of a fatbin.
+fn fatbin_ptx(image: &[u8]) -> Result<String, u32> {
+    let bad = result::INVALID_IMAGE;
+    let header_size = usize::from(u16_at(image, 6).ok_or(bad)?);
+    let files_size = usize::try_from(u64_at(image, 8).ok_or(bad)?).map_err(|_| bad)?;
+    let end = header_size
+        .checked_add(files_size)
+        .ok_or(bad)?
+        .min(image.len());
+    let mut at = header_size;
+    let mut saw_compressed = false;
+    while at + 16 <= end {
+        let kind = u16_at(image, at).ok_or(bad)?;
+        let entry_header = usize::try_from(u32_at(image, at + 4).ok_or(bad)?).map_err(|_| bad)?;
+        let payload = usize::try_from(u32_at(image, at + 8).ok_or(bad)?).map_err(|_| bad)?;
+        let flags = u64_at(image, at + 24).unwrap_or(0);
+        let start = at.checked_add(entry_header).ok_or(bad)?;
+        let stop = start.checked_add(payload).ok_or(bad)?;
+        if kind == ENTRY_PTX {
+            if flags & FLAG_COMPRESSED != 0 {
+                saw_compressed = true;
+            } else if let Some(bytes) = image.get(start..stop) {
+                return ptx_text(bytes);
+            }
+        }
+        if stop <= at {
+            break;
+        }
+        at = stop;
+    }
+    if saw_compressed {
+        tracing::warn!("the simulator does not decompress fatbin entries; ship uncompressed PTX");
+    }
+    Err(result::NO_BINARY_FOR_GPU)
+}

@@ -1,0 +1,36 @@
+//! PTX interpreter: the kernel-execution engine of the simulator.
+//!
+//! [`Module::parse`] reads a PTX text module (as `nvcc -ptx` emits it for
+//! sm_90 / PTX ISA 8.x) and pre-decodes every instruction with resolved
+//! registers, symbols and branch targets; [`launch`] runs one kernel of it
+//! over a grid against the executor's [`DeviceMemory`].
+//!
+//! Semantics in brief (see `docs` in the report for the full subset):
+//! * Blocks run one after another; inside a block threads run one at a time
+//!   until a barrier or exit, so barriers, shared memory and atomics are
+//!   exact and deterministic. Shared memory is zeroed per block.
+//! * IEEE operations (add/sub/mul/div/fma/sqrt/rcp with `.rn .rz .rm .rp`,
+//!   conversions) are bit-exact, including `.ftz`, `.sat` and the GPU's
+//!   canonical f32 NaN. `.approx` operations (sin, cos, ex2, lg2, rsqrt,
+//!   tanh, `div.approx/.full`, `rcp.approx`) use the host's libm and are
+//!   **not** bit-exact with the GPU's special function unit.
+//! * Instructions outside the subset parse as unknown and fail the launch
+//!   with [`LaunchError::Unsupported`] only when executed.
+//! * Warp-synchronous instructions (`shfl`, `vote`, `match`, `redux`,
+//!   `activemask`) are not supported: threads do not run in lockstep.
+
+mod ast;
+mod decode;
+mod error;
+mod exec;
+mod float;
+mod instr;
+mod lexer;
+mod memory;
+mod ops;
+mod parse;
+
+pub use ast::{GlobalVar, Kernel, Module, Param, Space};
+pub use error::{Fault, LaunchError, PtxError};
+pub use exec::{launch, LaunchConfig, MAX_BLOCK_THREADS, MAX_SHARED_BYTES};
+pub use memory::{DeviceMemory, FlatMemory, LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};

@@ -1,0 +1,347 @@
+//! The CUDA command path on the simulator, driven the way the guest library
+//! drives it: encoded requests in, encoded responses out, through a session.
+
+use uapi::cmd::{fill_str, DeviceInfo};
+use uapi::cuda::{
+    copy_flags, op, result, CopyRequest, CtxRequest, FunctionResponse, HandleResponse,
+    LaunchRequest, MemAllocRequest, ModuleLoadRequest, ParamInfo, PtrRequest, ResultHeader,
+    StreamCreateRequest, StreamRequest, SymbolRequest,
+};
+use uapi::status::Status;
+use uapi::wire::Wire;
+use vgpu_host::cancel::CancelToken;
+use vgpu_host::executor::sim::SimExecutor;
+use vgpu_host::executor::{ClientSession, Command, Executor};
+
+const VECADD: &str = r#"
+.version 8.0
+.target sm_52
+.address_size 64
+
+.visible .entry vecadd(
+	.param .u64 vecadd_param_0,
+	.param .u64 vecadd_param_1,
+	.param .u64 vecadd_param_2,
+	.param .u32 vecadd_param_3
+)
+{
+	.reg .pred 	%p<2>;
+	.reg .b32 	%r<6>;
+	.reg .f32 	%f<4>;
+	.reg .b64 	%rd<11>;
+
+	ld.param.u64 	%rd1, [vecadd_param_0];
+	ld.param.u64 	%rd2, [vecadd_param_1];
+	ld.param.u64 	%rd3, [vecadd_param_2];
+	ld.param.u32 	%r2, [vecadd_param_3];
+	mov.u32 	%r3, %ctaid.x;
+	mov.u32 	%r4, %ntid.x;
+	mov.u32 	%r5, %tid.x;
+	mad.lo.s32 	%r1, %r3, %r4, %r5;
+	setp.ge.s32 	%p1, %r1, %r2;
+	@%p1 bra 	$L__BB0_2;
+	cvta.to.global.u64 	%rd4, %rd1;
+	mul.wide.s32 	%rd5, %r1, 4;
+	add.s64 	%rd6, %rd4, %rd5;
+	cvta.to.global.u64 	%rd7, %rd2;
+	add.s64 	%rd8, %rd7, %rd5;
+	ld.global.f32 	%f1, [%rd8];
+	ld.global.f32 	%f2, [%rd6];
+	add.f32 	%f3, %f2, %f1;
+	cvta.to.global.u64 	%rd9, %rd3;
+	add.s64 	%rd10, %rd9, %rd5;
+	st.global.f32 	[%rd10], %f3;
+$L__BB0_2:
+	ret;
+}
+"#;
+
+struct Client {
+    session: Box<dyn ClientSession>,
+    cancel: CancelToken,
+}
+
+impl Client {
+    fn new() -> Self {
+        let mut info = DeviceInfo::default();
+        fill_str(&mut info.name, "sim");
+        info.total_memory = 1 << 30;
+        info.compute_major = 9;
+        let session = SimExecutor::new(info).open_session(0).expect("session");
+        Self {
+            session,
+            cancel: CancelToken::new(),
+        }
+    }
+
+    fn call(&mut self, opcode: u16, request: &[u8], capacity: usize) -> Result<Vec<u8>, Status> {
+        self.session.execute(
+            Command::Cuda {
+                opcode,
+                request,
+                resp_capacity: capacity,
+            },
+            &self.cancel,
+        )
+    }
+
+    fn result(&mut self, opcode: u16, request: &[u8]) -> u32 {
+        let out = self.call(opcode, request, 64).expect("status ok");
+        ResultHeader::read_from(&out).expect("header").result
+    }
+
+    fn handle(&mut self, opcode: u16, request: &[u8]) -> (u32, u64) {
+        let out = self.call(opcode, request, 64).expect("status ok");
+        let r = HandleResponse::read_from(&out).expect("handle response");
+        (r.result, r.handle)
+    }
+
+    fn alloc(&mut self, size: u64) -> u64 {
+        let (r, p) = self.handle(op::MEM_ALLOC, MemAllocRequest { ctx: 0, size }.as_bytes());
+        assert_eq!(r, result::SUCCESS);
+        p
+    }
+
+    fn htod(&mut self, dst: u64, data: &[u8], flags: u32) -> Result<Vec<u8>, Status> {
+        let mut req = CopyRequest {
+            dst,
+            len: data.len() as u64,
+            flags,
+            ..Default::default()
+        }
+        .as_bytes()
+        .to_vec();
+        req.extend_from_slice(data);
+        self.call(op::MEMCPY_HTOD, &req, 64)
+    }
+
+    fn dtoh(&mut self, src: u64, len: usize) -> (u32, Vec<u8>) {
+        let req = CopyRequest {
+            src,
+            len: len as u64,
+            ..Default::default()
+        };
+        let out = self
+            .call(op::MEMCPY_DTOH, req.as_bytes(), len + 8)
+            .expect("status ok");
+        (
+            ResultHeader::read_from(&out).expect("header").result,
+            out[8..].to_vec(),
+        )
+    }
+
+    fn load_vecadd(&mut self) -> (u64, Vec<ParamInfo>) {
+        let mut req = ModuleLoadRequest {
+            ctx: 0,
+            image_len: VECADD.len() as u64,
+        }
+        .as_bytes()
+        .to_vec();
+        req.extend_from_slice(VECADD.as_bytes());
+        let (r, module) = self.handle(op::MODULE_LOAD, &req);
+        assert_eq!(r, result::SUCCESS);
+        let name = b"vecadd";
+        let mut req = SymbolRequest {
+            ctx: 0,
+            module,
+            name_len: name.len() as u32,
+            reserved: 0,
+        }
+        .as_bytes()
+        .to_vec();
+        req.extend_from_slice(name);
+        let out = self
+            .call(op::MODULE_GET_FUNCTION, &req, 4096)
+            .expect("status ok");
+        let head = FunctionResponse::read_from(&out).expect("function response");
+        assert_eq!(head.result, result::SUCCESS);
+        let layout = (0..head.param_count as usize)
+            .map(|i| ParamInfo::read_from(&out[16 + 8 * i..]).expect("param"))
+            .collect();
+        (head.function, layout)
+    }
+
+    fn launch(&mut self, function: u64, grid: u32, block: u32, params: &[u8]) -> Vec<u8> {
+        let mut req = LaunchRequest {
+            function,
+            grid: [grid, 1, 1],
+            block: [block, 1, 1],
+            param_bytes: params.len() as u32,
+            ..Default::default()
+        }
+        .as_bytes()
+        .to_vec();
+        req.extend_from_slice(params);
+        self.call(op::LAUNCH, &req, 0).expect("status ok")
+    }
+}
+
+fn vecadd_params(a: u64, b: u64, c: u64, n: u32) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&a.to_le_bytes());
+    p.extend_from_slice(&b.to_le_bytes());
+    p.extend_from_slice(&c.to_le_bytes());
+    p.extend_from_slice(&n.to_le_bytes());
+    p
+}
+
+fn floats(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+#[test]
+fn vector_add_runs_and_matches_the_cpu() {
+    let mut c = Client::new();
+    let n = 1000u32;
+    let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5).collect();
+    let b: Vec<f32> = (0..n).map(|i| 1.0 / (i as f32 + 1.0)).collect();
+    let (da, db, dc) = (c.alloc(4 * 1000), c.alloc(4 * 1000), c.alloc(4 * 1000));
+    assert_eq!(
+        c.htod(da, &floats(&a), 0).map(|r| r[..4].to_vec()),
+        Ok(vec![0; 4])
+    );
+    // Asynchronous copies have no response.
+    assert_eq!(c.htod(db, &floats(&b), copy_flags::ASYNC), Ok(vec![]));
+    let (f, layout) = c.load_vecadd();
+    assert_eq!(
+        layout,
+        vec![
+            ParamInfo { offset: 0, size: 8 },
+            ParamInfo { offset: 8, size: 8 },
+            ParamInfo {
+                offset: 16,
+                size: 8
+            },
+            ParamInfo {
+                offset: 24,
+                size: 4
+            },
+        ]
+    );
+    assert_eq!(
+        c.launch(f, 4, 256, &vecadd_params(da, db, dc, n)),
+        Vec::<u8>::new()
+    );
+    let (r, out) = c.dtoh(dc, 4000);
+    assert_eq!(r, result::SUCCESS);
+    let want: Vec<u8> = floats(&a.iter().zip(&b).map(|(x, y)| x + y).collect::<Vec<_>>());
+    assert_eq!(out, want);
+}
+
+#[test]
+fn errors_match_the_driver_and_the_client_carries_on() {
+    let mut c = Client::new();
+    let buf = c.alloc(64);
+    // Freeing an unknown pointer.
+    assert_eq!(
+        c.result(
+            op::MEM_FREE,
+            PtrRequest {
+                ctx: 0,
+                dptr: buf + 8
+            }
+            .as_bytes()
+        ),
+        result::INVALID_VALUE
+    );
+    // Copying past the end of an allocation.
+    let out = c.htod(buf + 32, &[1; 64], 0).expect("status ok");
+    assert_eq!(
+        ResultHeader::read_from(&out).map(|h| h.result),
+        Some(result::INVALID_VALUE)
+    );
+    // A destroyed stream.
+    let (r, s) = c.handle(
+        op::STREAM_CREATE,
+        StreamCreateRequest {
+            ctx: 0,
+            flags: 0,
+            priority: 0,
+        }
+        .as_bytes(),
+    );
+    assert_eq!(r, result::SUCCESS);
+    assert_eq!(
+        c.result(
+            op::STREAM_DESTROY,
+            StreamRequest { ctx: 0, stream: s }.as_bytes()
+        ),
+        result::SUCCESS
+    );
+    assert_eq!(
+        c.result(
+            op::STREAM_SYNCHRONIZE,
+            StreamRequest { ctx: 0, stream: s }.as_bytes()
+        ),
+        result::INVALID_HANDLE
+    );
+    // Launching an unknown function: asynchronous, reported at the next sync.
+    assert_eq!(c.launch(0xdead, 1, 1, &[]), Vec::<u8>::new());
+    assert_eq!(
+        c.result(op::CTX_SYNCHRONIZE, CtxRequest { ctx: 0 }.as_bytes()),
+        result::INVALID_HANDLE
+    );
+    // Reported once; the client carries on.
+    assert_eq!(
+        c.result(op::CTX_SYNCHRONIZE, CtxRequest { ctx: 0 }.as_bytes()),
+        result::SUCCESS
+    );
+    // A parameter buffer that does not match the layout.
+    let (f, _) = c.load_vecadd();
+    c.launch(f, 1, 1, &[0; 20]);
+    assert_eq!(
+        c.result(op::CTX_SYNCHRONIZE, CtxRequest { ctx: 0 }.as_bytes()),
+        result::INVALID_VALUE
+    );
+}
+
+#[test]
+fn an_illegal_address_is_sticky_and_reported_at_the_next_sync() {
+    let mut c = Client::new();
+    let (f, _) = c.load_vecadd();
+    let ok = c.alloc(16);
+    // Output far outside any allocation.
+    c.launch(f, 1, 4, &vecadd_params(ok, ok, 0x10, 4));
+    assert_eq!(
+        c.result(op::CTX_SYNCHRONIZE, CtxRequest { ctx: 0 }.as_bytes()),
+        result::ILLEGAL_ADDRESS
+    );
+    assert_eq!(
+        c.result(op::CTX_SYNCHRONIZE, CtxRequest { ctx: 0 }.as_bytes()),
+        result::ILLEGAL_ADDRESS
+    );
+    let (r, _) = c.handle(
+        op::MEM_ALLOC,
+        MemAllocRequest { ctx: 0, size: 4 }.as_bytes(),
+    );
+    assert_eq!(r, result::ILLEGAL_ADDRESS);
+}
+
+#[test]
+fn malformed_requests_are_device_errors() {
+    let mut c = Client::new();
+    assert_eq!(
+        c.call(op::MEM_ALLOC, &[0; 3], 64),
+        Err(Status::InvalidField)
+    );
+    assert_eq!(c.call(0x1ff, &[], 64), Err(Status::InvalidOpcode));
+    // A DTOH larger than the response buffer is refused before any allocation.
+    let req = CopyRequest {
+        src: 0,
+        len: 1 << 40,
+        ..Default::default()
+    };
+    assert_eq!(
+        c.call(op::MEMCPY_DTOH, req.as_bytes(), 64),
+        Err(Status::ResponseTooSmall)
+    );
+    // A copy whose length disagrees with its payload.
+    let mut req = CopyRequest {
+        len: 10,
+        ..Default::default()
+    }
+    .as_bytes()
+    .to_vec();
+    req.extend_from_slice(&[0; 4]);
+    assert_eq!(c.call(op::MEMCPY_HTOD, &req, 64), Err(Status::InvalidField));
+}

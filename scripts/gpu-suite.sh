@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The GPU suite, for the accelerator machine (which has the NVIDIA driver and
+# CUDA but nothing of ours, no compilers for it and no network).
+#
+#   scripts/gpu-suite.sh pack   (here) builds everything and packs what the
+#                               GPU machine needs into target/gpu-pack.tar.xz
+#   scripts/gpu-suite.sh run    (there, from the repo root, with the pack
+#                               carried) runs, on the real GPU:
+#       native  the driver-API suite against NVIDIA's own libcuda.so.1
+#       socket  the same suite against our libcuda.so.1 over the direct
+#               socket to vgpu-host with the CUDA executor (no VM)
+#       vm      vgpu-host (CUDA executor) + QEMU (TCG) + guest kernel with
+#               vgpu.ko, the suite inside the guest against our libcuda.so.1
+#   and compares every case's result digest with the native run's.
+# With the device tool: run `bash scripts/gpu-suite.sh run` carrying
+# target/gpu-pack.tar.xz; the report lands in $OUT.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+pack_file="$repo/target/gpu-pack.tar.xz"
+
+pack() {
+    source "$here/vm-env.sh"
+    local stage="$repo/target/gpu-pack"
+    rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/qemu-lib" "$stage/firmware" "$stage/work/cuda"
+    # Only the CUDA scenario boots there; its initramfs is built here.
+    VGPU_WORK="$stage/work" "$VGPU_RUNNER" build-initramfs >/dev/null
+    find "$stage/work" -mindepth 1 -maxdepth 1 ! -name cuda -exec rm -rf {} +
+    rm -rf "$stage/work/cuda/root"
+    for b in "$VGPU_HOST_BIN" "$VGPU_RUNNER" "$VGPU_CUDA_SUITE" "$VGPU_QEMU"; do
+        strip -o "$stage/bin/$(basename "$b")" "$b"
+    done
+    strip -o "$stage/bin/libcuda.so.1" "$VGPU_LIBCUDA"
+    cp "$VGPU_KERNEL" "$stage/bzImage"
+    ldd "$VGPU_QEMU" | awk '/=> \// {print $3}' | grep -v -E '/lib(c|m)\.so' | xargs -I{} cp -L {} "$stage/qemu-lib/"
+    cp /usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin "$stage/firmware/"
+    tar -C "$stage" -cJf "$pack_file" .
+    log "packed $(du -h "$pack_file" | cut -f1) into $pack_file"
+}
+
+# Prints "case digest" pairs of a suite log.
+digests() { awk '$1 == "DIGEST" {print $2, $3}' "$1" | sort; }
+
+run() {
+    local out=${OUT:-$repo/target/gpu-report}
+    mkdir -p "$out"
+    [ -f "$pack_file" ] || { echo "no $pack_file: run 'scripts/gpu-suite.sh pack' and carry it" >&2; exit 2; }
+    local p=/tmp/vgpu-pack
+    rm -rf "$p" && mkdir -p "$p" && tar -C "$p" -xJf "$pack_file"
+    mkdir -p "$p/ourlib" && cp "$p/bin/libcuda.so.1" "$p/ourlib/"
+    cat >"$p/qemu" <<QEMU
+#!/bin/sh
+LD_LIBRARY_PATH=$p/qemu-lib exec $p/bin/qemu-system-x86_64 "\$@"
+QEMU
+    chmod +x "$p/qemu"
+    local mib=${VGPU_ROUNDTRIP_MIB:-1024}
+    {
+        echo "date: $(date -u +%FT%TZ)"
+        nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+    } >"$out/machine.txt"
+
+    echo "== native: NVIDIA's libcuda.so.1" | tee "$out/summary.txt"
+    "$p/bin/cuda-suite" --roundtrip-mib "$mib" >"$out/native.txt" 2>&1 || true
+    tail -n 1 "$out/native.txt" | tee -a "$out/summary.txt"
+
+    echo "== socket: our libcuda.so.1 -> vgpu-host (CUDA executor)" | tee -a "$out/summary.txt"
+    rm -f /tmp/vgpu-direct.sock
+    VGPU_LOG=${VGPU_LOG:-info} setsid "$p/bin/vgpu-host" --executor cuda --direct-socket /tmp/vgpu-direct.sock \
+        2>"$out/host-socket.log" &
+    local host=$!
+    for _ in $(seq 100); do [ -S /tmp/vgpu-direct.sock ] && break; sleep 0.1; done
+    VGPU_SOCKET=/tmp/vgpu-direct.sock LD_LIBRARY_PATH="$p/ourlib" \
+        "$p/bin/cuda-suite" --roundtrip-mib "$mib" >"$out/socket.txt" 2>&1 || true
+    kill "$host" 2>/dev/null || true
+    tail -n 1 "$out/socket.txt" | tee -a "$out/summary.txt"
+
+    echo "== vm: guest (TCG) -> vgpu.ko -> vgpu-host (CUDA executor)" | tee -a "$out/summary.txt"
+    VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage" \
+        VGPU_KERNEL_RELEASE=unused VGPU_KMOD=unused VGPU_BUSYBOX=unused VGPU_GUEST_BIN=unused \
+        VGPU_HOST_BIN="$p/bin/vgpu-host" VGPU_LIBCUDA="$p/bin/libcuda.so.1" \
+        VGPU_CUDA_SUITE="$p/bin/cuda-suite" VGPU_WORK="$p/work" VGPU_PREBUILT=1 \
+        VGPU_EXECUTOR=cuda VGPU_ROUNDTRIP_MIB="$mib" \
+        "$p/bin/vm-runner" test cuda >"$out/vm.txt" 2>&1 || true
+    cp "$p/work/cuda/serial.log" "$out/vm-serial.log" 2>/dev/null || true
+    tail -n 1 "$out/vm.txt" | tee -a "$out/summary.txt"
+
+    echo "== digests against native" | tee -a "$out/summary.txt"
+    sed -e 's/^@@//' "$out/vm-serial.log" 2>/dev/null >"$out/vm-suite.txt" || true
+    local bad=0
+    for run in socket vm-suite; do
+        if diff <(digests "$out/native.txt") <(digests "$out/$run.txt") >"$out/diff-$run.txt"; then
+            echo "$run: $(digests "$out/native.txt" | wc -l) digests identical to native" | tee -a "$out/summary.txt"
+        else
+            echo "$run: digests differ from native (diff-$run.txt)" | tee -a "$out/summary.txt"
+            bad=1
+        fi
+    done
+    return $bad
+}
+
+case "${1:-}" in
+    pack) pack ;;
+    run) run ;;
+    *) echo "usage: $0 pack|run" >&2; exit 2 ;;
+esac

@@ -1,0 +1,296 @@
+//! The per-process client: one transport and the batch of detached
+//! commands in front of it.
+//!
+//! Asynchronous work (launches, `*Async` copies and memsets, event records,
+//! stream waits) is appended to the batch without a round trip. The batch
+//! goes out, one SUBMIT per up to [`MAX_BATCH`] commands, before any command
+//! that waits for a response (sharing that command's submit) and whenever it
+//! is full. The device keeps the errors of detached commands and returns
+//! them with the client's next response, which is how a synchronising call
+//! reports them.
+
+use uapi::{
+    cuda::{result, ResultHeader},
+    ioctl::MAX_BATCH,
+    status::Status,
+    wire::Wire,
+};
+
+use super::CuResult;
+use crate::transport::{DevError, Request, Transport, TransportInfo};
+
+/// A detached command waiting in the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub opcode: u16,
+    pub body: Vec<u8>,
+}
+
+/// A command that waits for its response.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub opcode: u16,
+    pub body: Vec<u8>,
+    pub resp_capacity: usize,
+}
+
+/// Transport failures as `CUresult`s: a device or host that went away is
+/// `DEVICE_UNAVAILABLE`, anything else `UNKNOWN`.
+pub(crate) fn transport_error(e: DevError) -> u32 {
+    tracing::warn!("vgpu transport: {e}");
+    match e.errno {
+        libc::ENODEV | libc::EIO | libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN => {
+            result::DEVICE_UNAVAILABLE
+        }
+        libc::ENOMEM => result::OUT_OF_MEMORY,
+        _ => result::UNKNOWN,
+    }
+}
+
+/// A completion's device status as a `CUresult`.
+pub(crate) fn status_error(status: u32) -> u32 {
+    match Status::from_u32(status) {
+        Some(Status::Ok) => result::SUCCESS,
+        Some(Status::InvalidField | Status::TooLarge | Status::BadAddress) => result::INVALID_VALUE,
+        Some(Status::Aborted | Status::BadRingIndex) => result::DEVICE_UNAVAILABLE,
+        _ => result::UNKNOWN,
+    }
+}
+
+/// The transport and the batch (always used under the state lock).
+pub(crate) struct Client {
+    transport: Box<dyn Transport>,
+    batch: Vec<Pending>,
+    info: TransportInfo,
+}
+
+impl Client {
+    /// Wraps a transport, asking it for identity and limits.
+    pub fn new(mut transport: Box<dyn Transport>) -> Result<Self, DevError> {
+        let info = transport.describe()?;
+        Ok(Self {
+            transport,
+            batch: Vec::new(),
+            info,
+        })
+    }
+
+    /// Identity and limits.
+    pub fn info(&self) -> &TransportInfo {
+        &self.info
+    }
+
+    /// Largest request or response body of one command.
+    pub fn max_payload(&self) -> usize {
+        self.info.max_payload as usize
+    }
+
+    /// Appends a detached command; submits the batch when it is full.
+    pub fn push_async(&mut self, opcode: u16, body: Vec<u8>) -> CuResult {
+        if body.len() > self.max_payload() {
+            return Err(result::INVALID_VALUE);
+        }
+        self.batch.push(Pending { opcode, body });
+        if self.batch.len() >= MAX_BATCH as usize {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Submits every batched command.
+    pub fn flush(&mut self) -> CuResult {
+        self.submit_with(&[]).map(|_| ())
+    }
+
+    /// Submits the batch followed by `calls` (batch first, in order, at most
+    /// [`MAX_BATCH`] per submit); returns the calls' tickets.
+    fn submit_with(&mut self, calls: &[Call]) -> CuResult<Vec<u64>> {
+        let batch = std::mem::take(&mut self.batch);
+        let mut reqs: Vec<Request<'_>> = batch
+            .iter()
+            .map(|p| Request {
+                opcode: p.opcode,
+                body: &p.body,
+                resp_capacity: 0,
+                detached: true,
+            })
+            .collect();
+        reqs.extend(calls.iter().map(|c| Request {
+            opcode: c.opcode,
+            body: &c.body,
+            resp_capacity: u32::try_from(c.resp_capacity).unwrap_or(u32::MAX),
+            detached: false,
+        }));
+        let mut tickets = Vec::with_capacity(calls.len());
+        for chunk in reqs.chunks(MAX_BATCH as usize) {
+            tickets.extend(self.transport.submit(chunk).map_err(transport_error)?);
+        }
+        Ok(tickets)
+    }
+
+    fn collect(&mut self, ticket: u64, capacity: usize) -> CuResult<Vec<u8>> {
+        let mut resp = vec![0u8; capacity.max(core::mem::size_of::<ResultHeader>())];
+        let c = self
+            .transport
+            .wait(ticket, &mut resp)
+            .map_err(transport_error)?;
+        if c.status != Status::Ok as u32 {
+            tracing::warn!("device status {} for a CUDA command", c.status);
+            return Err(status_error(c.status));
+        }
+        resp.truncate((c.resp_len as usize).min(resp.len()));
+        let h = ResultHeader::read_from(&resp).ok_or(result::UNKNOWN)?;
+        if h.result != result::SUCCESS {
+            return Err(h.result);
+        }
+        Ok(resp)
+    }
+
+    /// Submits the batch and one command, waits for its response; returns
+    /// the response (starting with the [`ResultHeader`]) or its `CUresult`.
+    pub fn call(&mut self, opcode: u16, body: &[u8], resp_capacity: usize) -> CuResult<Vec<u8>> {
+        if body.len() > self.max_payload() {
+            return Err(result::INVALID_VALUE);
+        }
+        let call = Call {
+            opcode,
+            body: body.to_vec(),
+            resp_capacity,
+        };
+        let t = self.submit_with(std::slice::from_ref(&call))?;
+        self.collect(t[0], resp_capacity)
+    }
+
+    /// Several calls in flight at once (windows of `window`), each response
+    /// handed to `each` in order. Every submitted call is collected even
+    /// after an error; the first error is returned.
+    pub fn call_pipelined(
+        &mut self,
+        calls: Vec<Call>,
+        window: usize,
+        mut each: impl FnMut(usize, &[u8]) -> CuResult,
+    ) -> CuResult {
+        let mut first_err = None;
+        let mut idx = 0;
+        for group in calls.chunks(window.clamp(1, MAX_BATCH as usize)) {
+            let tickets = match self.submit_with(group) {
+                Ok(t) => t,
+                Err(e) => return Err(first_err.unwrap_or(e)),
+            };
+            for (t, c) in tickets.into_iter().zip(group) {
+                match self.collect(t, c.resp_capacity) {
+                    Ok(r) if first_err.is_none() => {
+                        if let Err(e) = each(idx, &r) {
+                            first_err = Some(e);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                idx += 1;
+            }
+            if first_err.is_some() {
+                break;
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    //! A transport that records commands and answers from a script.
+    use std::{
+        collections::VecDeque,
+        sync::{Arc, Mutex},
+    };
+
+    use uapi::cmd::DeviceInfo;
+
+    use crate::transport::{Completion, DevError, PciLocation, Request, Transport, TransportInfo};
+
+    /// What the fake saw and will answer.
+    #[derive(Default, Debug)]
+    pub struct Script {
+        /// (opcode, detached, body) of every command, in order.
+        pub sent: Vec<(u16, bool, Vec<u8>)>,
+        /// Number of submit calls and their sizes.
+        pub submits: Vec<usize>,
+        /// Responses for non-detached commands, in order; missing ones are
+        /// a bare success header.
+        pub responses: VecDeque<Vec<u8>>,
+    }
+
+    /// The fake transport.
+    pub struct Fake {
+        pub script: Arc<Mutex<Script>>,
+        pub max_payload: u32,
+        next: u64,
+        answers: std::collections::HashMap<u64, Vec<u8>>,
+    }
+
+    impl Fake {
+        pub fn new(max_payload: u32) -> (Self, Arc<Mutex<Script>>) {
+            let s = Arc::new(Mutex::new(Script::default()));
+            (
+                Self {
+                    script: s.clone(),
+                    max_payload,
+                    next: 1,
+                    answers: Default::default(),
+                },
+                s,
+            )
+        }
+    }
+
+    impl Transport for Fake {
+        fn describe(&mut self) -> Result<TransportInfo, DevError> {
+            let mut device = DeviceInfo::default();
+            uapi::cmd::fill_str(&mut device.name, "Fake GPU");
+            device.total_memory = 1 << 30;
+            device.cuda_driver_version = 12080;
+            device.compute_major = 9;
+            Ok(TransportInfo {
+                device,
+                pci: Some(PciLocation {
+                    domain: 0,
+                    bus: 0,
+                    device: 5,
+                    function: 0,
+                }),
+                max_payload: self.max_payload,
+            })
+        }
+
+        fn submit(&mut self, reqs: &[Request<'_>]) -> Result<Vec<u64>, DevError> {
+            assert!(reqs.len() <= 64, "batch of {}", reqs.len());
+            let mut s = self.script.lock().unwrap();
+            s.submits.push(reqs.len());
+            let mut t = Vec::new();
+            for r in reqs {
+                assert!(r.body.len() <= self.max_payload as usize);
+                s.sent.push((r.opcode, r.detached, r.body.to_vec()));
+                if !r.detached {
+                    let a = s.responses.pop_front().unwrap_or_else(|| vec![0; 8]);
+                    self.answers.insert(self.next, a);
+                    t.push(self.next);
+                    self.next += 1;
+                }
+            }
+            Ok(t)
+        }
+
+        fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {
+            let a = self.answers.remove(&ticket).expect("unknown ticket");
+            let n = a.len().min(resp.len());
+            resp[..n].copy_from_slice(&a[..n]);
+            Ok(Completion {
+                status: 0,
+                resp_len: a.len() as u32,
+            })
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Contexts and the primary context. The context stack is thread-local
+//! (`super::with_stack`); commands carry the context's wire handle, 0 for
+//! the primary context.
+
+use std::ffi::{c_int, c_uint, c_void};
+
+use uapi::{
+    cuda::{op, result, CtxCreateRequest, CtxRequest, DeviceRequest, HandleResponse},
+    wire::Wire,
+};
+
+use super::{with_ctx, with_stack, with_state, CuResult, Obj, State};
+
+type CUcontext = *mut c_void;
+
+const RESP: usize = core::mem::size_of::<HandleResponse>();
+/// What cuCtxGetApiVersion reports (the `_v2` context API, as NVIDIA's).
+const API_VERSION: c_uint = 3020;
+
+/// Forgets the objects that lived in context `wire`.
+pub(crate) fn drop_objects_of(s: &mut State, wire: u64) {
+    s.objects.retain(|_, o| match o {
+        Obj::Stream { ctx, .. }
+        | Obj::Event { ctx, .. }
+        | Obj::Module { ctx, .. }
+        | Obj::Function { ctx, .. } => *ctx != wire,
+        Obj::Ctx { .. } => true,
+    });
+}
+
+fn check_dev(dev: c_int) -> CuResult {
+    if dev == 0 {
+        Ok(())
+    } else {
+        Err(result::INVALID_DEVICE)
+    }
+}
+
+pub(crate) unsafe fn ctx_create(pctx: *mut CUcontext, flags: c_uint, dev: c_int) -> CuResult {
+    with_state(|s| {
+        if pctx.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        let req = CtxCreateRequest {
+            ctx: 0,
+            flags,
+            device: dev,
+        };
+        let r = s.client()?.call(op::CTX_CREATE, req.as_bytes(), RESP)?;
+        let host = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+        let h = s.new_handle();
+        s.objects.insert(h, Obj::Ctx { wire: host, flags });
+        with_stack(|st| st.push(h));
+        *pctx = h as CUcontext;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn ctx_create_v3(
+    pctx: *mut CUcontext,
+    params: *mut c_void,
+    num_params: c_int,
+    flags: c_uint,
+    dev: c_int,
+) -> CuResult {
+    if !params.is_null() && num_params > 0 {
+        tracing::warn!("cuCtxCreate_v3: execution affinity parameters ignored");
+    }
+    ctx_create(pctx, flags, dev)
+}
+
+pub(crate) unsafe fn ctx_create_v4(
+    pctx: *mut CUcontext,
+    params: *mut c_void,
+    flags: c_uint,
+    dev: c_int,
+) -> CuResult {
+    if !params.is_null() {
+        tracing::warn!("cuCtxCreate_v4: CUctxCreateParams ignored");
+    }
+    ctx_create(pctx, flags, dev)
+}
+
+pub(crate) unsafe fn ctx_destroy(ctx: CUcontext) -> CuResult {
+    with_state(|s| {
+        if ctx.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let h = ctx as u64;
+        let wire = s.ctx_wire(h)?;
+        if wire == 0 {
+            // The primary context is released, not destroyed.
+            return Err(result::INVALID_CONTEXT);
+        }
+        let req = CtxRequest { ctx: wire };
+        let r = s.client()?.call(op::CTX_DESTROY, req.as_bytes(), 8);
+        s.objects.remove(&h);
+        drop_objects_of(s, wire);
+        with_stack(|st| st.retain(|&c| c != h));
+        r.map(|_| ())
+    })
+}
+
+pub(crate) unsafe fn ctx_push_current(ctx: CUcontext) -> CuResult {
+    with_state(|s| {
+        if ctx.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        s.ctx_wire(ctx as u64)?;
+        with_stack(|st| st.push(ctx as u64));
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn ctx_pop_current(pctx: *mut CUcontext) -> CuResult {
+    with_state(|_| {
+        let c = with_stack(|st| st.pop()).ok_or(result::INVALID_CONTEXT)?;
+        if !pctx.is_null() {
+            *pctx = c as CUcontext;
+        }
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn ctx_set_current(ctx: CUcontext) -> CuResult {
+    with_state(|s| {
+        if ctx.is_null() {
+            with_stack(|st| st.pop());
+            return Ok(());
+        }
+        s.ctx_wire(ctx as u64)?;
+        with_stack(|st| {
+            st.pop();
+            st.push(ctx as u64);
+        });
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn ctx_get_current(pctx: *mut CUcontext) -> CuResult {
+    with_state(|_| {
+        if pctx.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        *pctx = super::current_ctx().unwrap_or(0) as CUcontext;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn ctx_get_device(dev: *mut c_int) -> CuResult {
+    with_ctx(|_, _| {
+        if dev.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        *dev = 0;
+        Ok(())
+    })
+}
+
+/// The wire handle of `ctx`, or of the current context when it is NULL.
+fn ctx_or_current(s: &State, ctx: CUcontext) -> CuResult<u64> {
+    if ctx.is_null() {
+        s.current().map(|(_, w)| w)
+    } else {
+        s.ctx_wire(ctx as u64)
+    }
+}
+
+pub(crate) unsafe fn ctx_get_device_v2(dev: *mut c_int, ctx: CUcontext) -> CuResult {
+    with_state(|s| {
+        if dev.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        ctx_or_current(s, ctx)?;
+        *dev = 0;
+        Ok(())
+    })
+}
+
+fn synchronize(s: &mut State, wire: u64) -> CuResult {
+    let req = CtxRequest { ctx: wire };
+    s.client()?
+        .call(op::CTX_SYNCHRONIZE, req.as_bytes(), 8)
+        .map(|_| ())
+}
+
+pub(crate) unsafe fn ctx_synchronize() -> CuResult {
+    with_ctx(synchronize)
+}
+
+pub(crate) unsafe fn ctx_synchronize_v2(ctx: CUcontext) -> CuResult {
+    with_state(|s| {
+        let w = ctx_or_current(s, ctx)?;
+        synchronize(s, w)
+    })
+}
+
+pub(crate) unsafe fn ctx_get_api_version(ctx: CUcontext, version: *mut c_uint) -> CuResult {
+    with_state(|s| {
+        if version.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        ctx_or_current(s, ctx)?;
+        *version = API_VERSION;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn ctx_get_flags(flags: *mut c_uint) -> CuResult {
+    with_state(|s| {
+        if flags.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let (c, _) = s.current()?;
+        *flags = match s.objects.get(&c) {
+            Some(Obj::Ctx { flags, .. }) => *flags,
+            _ => 0,
+        };
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn ctx_get_stream_priority_range(
+    least: *mut c_int,
+    greatest: *mut c_int,
+) -> CuResult {
+    with_ctx(|_, _| {
+        if !least.is_null() {
+            *least = 0;
+        }
+        if !greatest.is_null() {
+            *greatest = -5;
+        }
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn primary_ctx_retain(pctx: *mut CUcontext, dev: c_int) -> CuResult {
+    with_state(|s| {
+        if pctx.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        if s.primary.retains == 0 {
+            let req = DeviceRequest {
+                ctx: 0,
+                device: dev,
+                reserved: 0,
+            };
+            s.client()?
+                .call(op::PRIMARY_CTX_RETAIN, req.as_bytes(), RESP)?;
+        }
+        if s.primary.handle == 0 {
+            s.primary.handle = s.new_handle();
+        }
+        let flags = s.primary.flags;
+        s.objects
+            .insert(s.primary.handle, Obj::Ctx { wire: 0, flags });
+        s.primary.retains += 1;
+        *pctx = s.primary.handle as CUcontext;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn primary_ctx_release(dev: c_int) -> CuResult {
+    with_state(|s| {
+        check_dev(dev)?;
+        if s.primary.retains == 0 {
+            return Err(result::INVALID_CONTEXT);
+        }
+        s.primary.retains -= 1;
+        if s.primary.retains == 0 {
+            let req = DeviceRequest {
+                ctx: 0,
+                device: dev,
+                reserved: 0,
+            };
+            drop_objects_of(s, 0);
+            s.client()?
+                .call(op::PRIMARY_CTX_RELEASE, req.as_bytes(), 8)?;
+        }
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn primary_ctx_reset(dev: c_int) -> CuResult {
+    with_state(|s| {
+        check_dev(dev)?;
+        let req = DeviceRequest {
+            ctx: 0,
+            device: dev,
+            reserved: 0,
+        };
+        drop_objects_of(s, 0);
+        s.primary.retains = 0;
+        s.primary.flags = 0;
+        s.client()?
+            .call(op::PRIMARY_CTX_RESET, req.as_bytes(), 8)
+            .map(|_| ())
+    })
+}
+
+pub(crate) unsafe fn primary_ctx_get_state(
+    dev: c_int,
+    flags: *mut c_uint,
+    active: *mut c_int,
+) -> CuResult {
+    with_state(|s| {
+        if flags.is_null() || active.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        *flags = s.primary.flags;
+        *active = c_int::from(s.primary.retains > 0);
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn primary_ctx_set_flags(dev: c_int, flags: c_uint) -> CuResult {
+    with_state(|s| {
+        check_dev(dev)?;
+        s.primary.flags = flags;
+        if s.primary.handle != 0 {
+            if let Some(Obj::Ctx { flags: f, .. }) = s.objects.get_mut(&s.primary.handle) {
+                *f = flags;
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::testing::session;
+
+    #[test]
+    fn stack_and_primary() {
+        let sess = session(1 << 20);
+        unsafe {
+            let mut c: CUcontext = std::ptr::null_mut();
+            assert_eq!(ctx_get_device(&mut 0), Err(result::INVALID_CONTEXT));
+            primary_ctx_retain(&mut c, 0).unwrap();
+            let mut c2: CUcontext = std::ptr::null_mut();
+            primary_ctx_retain(&mut c2, 0).unwrap();
+            assert_eq!(c, c2);
+            ctx_set_current(c).unwrap();
+            let mut cur: CUcontext = std::ptr::null_mut();
+            ctx_get_current(&mut cur).unwrap();
+            assert_eq!(cur, c);
+            ctx_synchronize().unwrap();
+            let mut own: CUcontext = std::ptr::null_mut();
+            let mut r = vec![0u8; 8];
+            r.extend_from_slice(&77u64.to_le_bytes());
+            sess.script.lock().unwrap().responses.push_back(r);
+            ctx_create(&mut own, 0, 0).unwrap();
+            ctx_get_current(&mut cur).unwrap();
+            assert_eq!(cur, own);
+            ctx_pop_current(&mut cur).unwrap();
+            assert_eq!(cur, own);
+            ctx_get_current(&mut cur).unwrap();
+            assert_eq!(cur, c);
+            ctx_destroy(own).unwrap();
+            assert_eq!(ctx_push_current(own), Err(result::INVALID_CONTEXT));
+            assert_eq!(ctx_destroy(c), Err(result::INVALID_CONTEXT));
+            let (mut f, mut a) = (0, 0);
+            primary_ctx_get_state(0, &mut f, &mut a).unwrap();
+            assert_eq!(a, 1);
+            primary_ctx_release(0).unwrap();
+            primary_ctx_release(0).unwrap();
+            primary_ctx_get_state(0, &mut f, &mut a).unwrap();
+            assert_eq!(a, 0);
+            assert_eq!(primary_ctx_release(0), Err(result::INVALID_CONTEXT));
+        }
+        let sc = sess.script.lock().unwrap();
+        let ops: Vec<u16> = sc.sent.iter().map(|s| s.0).collect();
+        assert_eq!(
+            ops,
+            [
+                op::PRIMARY_CTX_RETAIN,
+                op::CTX_SYNCHRONIZE,
+                op::CTX_CREATE,
+                op::CTX_DESTROY,
+                op::PRIMARY_CTX_RELEASE
+            ]
+        );
+        // The created context's commands carry the device's handle.
+        assert_eq!(&sc.sent[3].2[..8], &77u64.to_le_bytes());
+    }
+}

@@ -1,0 +1,350 @@
+//! cuInit, the driver version and device queries.
+
+use std::ffi::{c_char, c_int, c_uint, CStr};
+
+use uapi::{
+    cmd::field_str,
+    cuda::{op, result, DeviceRequest, ResultHeader, ATTRIBUTE_COUNT},
+    wire::Wire,
+};
+
+use super::{client::Client, lock, with_state, CuResult};
+use crate::transport;
+
+/// `CUdevice_attribute` values used here.
+#[allow(dead_code)]
+pub(crate) mod attr {
+    pub const MAX_THREADS_PER_BLOCK: usize = 1;
+    pub const MAX_BLOCK_DIM_X: usize = 2;
+    pub const MAX_GRID_DIM_X: usize = 5;
+    pub const MAX_SHARED_MEMORY_PER_BLOCK: usize = 8;
+    pub const TOTAL_CONSTANT_MEMORY: usize = 9;
+    pub const WARP_SIZE: usize = 10;
+    pub const MAX_PITCH: usize = 11;
+    pub const MAX_REGISTERS_PER_BLOCK: usize = 12;
+    pub const CLOCK_RATE: usize = 13;
+    pub const TEXTURE_ALIGNMENT: usize = 14;
+    pub const MULTIPROCESSOR_COUNT: usize = 16;
+    pub const PCI_BUS_ID: usize = 33;
+    pub const PCI_DEVICE_ID: usize = 34;
+    pub const PCI_DOMAIN_ID: usize = 50;
+}
+
+/// Driver version reported before any device is reachable.
+pub(crate) const FALLBACK_DRIVER_VERSION: c_int = 13000;
+
+/// DEVICE_GET_ATTRIBUTES: a [`ResultHeader`] then `ATTRIBUTE_COUNT` `i32`s.
+pub(crate) fn fetch_attributes(c: &mut Client) -> CuResult<Vec<i32>> {
+    let req = DeviceRequest::default();
+    let hdr = core::mem::size_of::<ResultHeader>();
+    let r = c.call(
+        op::DEVICE_GET_ATTRIBUTES,
+        req.as_bytes(),
+        hdr + ATTRIBUTE_COUNT * 4,
+    )?;
+    let mut t: Vec<i32> = r[hdr.min(r.len())..]
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    t.resize(ATTRIBUTE_COUNT, 0);
+    if let Some(p) = c.info().pci {
+        t[attr::PCI_BUS_ID] = p.bus.into();
+        t[attr::PCI_DEVICE_ID] = p.device.into();
+        t[attr::PCI_DOMAIN_ID] = p.domain as i32;
+    }
+    Ok(t)
+}
+
+/// Opens the transport once per process (also used by cuDriverGetVersion).
+fn ensure_open(s: &mut super::State) -> CuResult {
+    if s.client.is_some() {
+        return Ok(());
+    }
+    super::register_atfork();
+    let (t, ep) = transport::open().map_err(|e| {
+        tracing::warn!(
+            "cuInit: no vgpu device ({:?}: {e}); CUDA_ERROR_NO_DEVICE",
+            transport::endpoint()
+        );
+        result::NO_DEVICE
+    })?;
+    let c = Client::new(t).map_err(|e| {
+        tracing::warn!("cuInit: {ep:?} did not describe itself: {e}; CUDA_ERROR_NO_DEVICE");
+        result::NO_DEVICE
+    })?;
+    tracing::debug!(
+        "vgpu: {ep:?}: {}",
+        field_str(&c.info().device.name).unwrap_or("?")
+    );
+    s.client = Some(c);
+    Ok(())
+}
+
+pub(crate) unsafe fn init(flags: c_uint) -> CuResult {
+    if flags != 0 {
+        return Err(result::INVALID_VALUE);
+    }
+    let mut s = lock();
+    ensure_open(&mut s)?;
+    s.initialized = true;
+    Ok(())
+}
+
+pub(crate) unsafe fn driver_get_version(v: *mut c_int) -> CuResult {
+    if v.is_null() {
+        return Err(result::INVALID_VALUE);
+    }
+    let mut s = lock();
+    let ver = match ensure_open(&mut s) {
+        Ok(()) => match s.client()?.info().device.cuda_driver_version {
+            0 => FALLBACK_DRIVER_VERSION,
+            n => n as c_int,
+        },
+        Err(_) => FALLBACK_DRIVER_VERSION,
+    };
+    *v = ver;
+    Ok(())
+}
+
+fn check_dev(dev: c_int) -> CuResult {
+    if dev == 0 {
+        Ok(())
+    } else {
+        Err(result::INVALID_DEVICE)
+    }
+}
+
+pub(crate) unsafe fn device_get(dev: *mut c_int, ordinal: c_int) -> CuResult {
+    with_state(|_| {
+        if dev.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(ordinal)?;
+        *dev = 0;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn device_get_count(count: *mut c_int) -> CuResult {
+    with_state(|_| {
+        if count.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        *count = 1;
+        Ok(())
+    })
+}
+
+/// Copies `text` into a C buffer of `len` bytes, NUL-terminated, truncated.
+unsafe fn put_str(buf: *mut c_char, len: c_int, text: &str) -> CuResult {
+    if buf.is_null() || len <= 0 {
+        return Err(result::INVALID_VALUE);
+    }
+    let n = text.len().min(len as usize - 1);
+    std::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), buf, n);
+    *buf.add(n) = 0;
+    Ok(())
+}
+
+pub(crate) unsafe fn device_get_name(name: *mut c_char, len: c_int, dev: c_int) -> CuResult {
+    with_state(|s| {
+        check_dev(dev)?;
+        let info = s.client()?.info().device;
+        put_str(name, len, field_str(&info.name).unwrap_or("vgpu"))
+    })
+}
+
+pub(crate) unsafe fn device_get_uuid(uuid: *mut [u8; 16], dev: c_int) -> CuResult {
+    with_state(|s| {
+        if uuid.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        *uuid = s.client()?.info().device.uuid;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn device_total_mem(bytes: *mut usize, dev: c_int) -> CuResult {
+    with_state(|s| {
+        if bytes.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        *bytes = s.client()?.info().device.total_memory as usize;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn device_get_attribute(pi: *mut c_int, attrib: c_int, dev: c_int) -> CuResult {
+    with_state(|s| {
+        if pi.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        let t = s.attributes()?;
+        let i = usize::try_from(attrib).map_err(|_| result::INVALID_VALUE)?;
+        // Attributes past the table (newer than the contract) are not known.
+        if i == 0 || i >= t.len() {
+            return Err(result::INVALID_VALUE);
+        }
+        *pi = t[i];
+        Ok(())
+    })
+}
+
+/// `domain:bus:device.function` as CUDA prints it.
+fn bus_id_text(s: &mut super::State) -> CuResult<String> {
+    let t = s.attributes()?;
+    let (dom, bus, dev) = (
+        t[attr::PCI_DOMAIN_ID],
+        t[attr::PCI_BUS_ID],
+        t[attr::PCI_DEVICE_ID],
+    );
+    Ok(format!("{dom:04x}:{bus:02x}:{dev:02x}.0"))
+}
+
+pub(crate) unsafe fn device_get_pci_bus_id(bus: *mut c_char, len: c_int, dev: c_int) -> CuResult {
+    with_state(|s| {
+        check_dev(dev)?;
+        let text = bus_id_text(s)?;
+        put_str(bus, len, &text)
+    })
+}
+
+pub(crate) unsafe fn device_get_by_pci_bus_id(dev: *mut c_int, bus: *const c_char) -> CuResult {
+    with_state(|s| {
+        if dev.is_null() || bus.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let want = CStr::from_ptr(bus).to_string_lossy().to_ascii_lowercase();
+        let ours = bus_id_text(s)?;
+        // Accept "0000:01:00.0", "00000000:01:00.0" and "01:00.0".
+        let norm = |t: &str| -> Option<(u32, u32, u32)> {
+            let (rest, _func) = t.rsplit_once('.')?;
+            let mut p = rest.rsplitn(3, ':');
+            let d = u32::from_str_radix(p.next()?, 16).ok()?;
+            let b = u32::from_str_radix(p.next()?, 16).ok()?;
+            let dom = p
+                .next()
+                .map_or(Some(0), |x| u32::from_str_radix(x, 16).ok())?;
+            Some((dom, b, d))
+        };
+        match (norm(&want), norm(&ours)) {
+            (Some(a), Some(b)) if a == b => {
+                *dev = 0;
+                Ok(())
+            }
+            _ => Err(result::INVALID_DEVICE),
+        }
+    })
+}
+
+pub(crate) unsafe fn device_compute_capability(
+    major: *mut c_int,
+    minor: *mut c_int,
+    dev: c_int,
+) -> CuResult {
+    with_state(|s| {
+        if major.is_null() || minor.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        let i = s.client()?.info().device;
+        *major = i.compute_major as c_int;
+        *minor = i.compute_minor as c_int;
+        Ok(())
+    })
+}
+
+/// `CUdevprop`.
+#[repr(C)]
+pub(crate) struct CuDevprop {
+    max_threads_per_block: c_int,
+    max_threads_dim: [c_int; 3],
+    max_grid_size: [c_int; 3],
+    shared_mem_per_block: c_int,
+    total_constant_memory: c_int,
+    simd_width: c_int,
+    mem_pitch: c_int,
+    regs_per_block: c_int,
+    clock_rate: c_int,
+    texture_align: c_int,
+}
+
+pub(crate) unsafe fn device_get_properties(prop: *mut std::ffi::c_void, dev: c_int) -> CuResult {
+    let prop = prop.cast::<CuDevprop>();
+    with_state(|s| {
+        if prop.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        let t = s.attributes()?;
+        use attr::*;
+        *prop = CuDevprop {
+            max_threads_per_block: t[MAX_THREADS_PER_BLOCK],
+            max_threads_dim: [
+                t[MAX_BLOCK_DIM_X],
+                t[MAX_BLOCK_DIM_X + 1],
+                t[MAX_BLOCK_DIM_X + 2],
+            ],
+            max_grid_size: [
+                t[MAX_GRID_DIM_X],
+                t[MAX_GRID_DIM_X + 1],
+                t[MAX_GRID_DIM_X + 2],
+            ],
+            shared_mem_per_block: t[MAX_SHARED_MEMORY_PER_BLOCK],
+            total_constant_memory: t[TOTAL_CONSTANT_MEMORY],
+            simd_width: t[WARP_SIZE],
+            mem_pitch: t[MAX_PITCH],
+            regs_per_block: t[MAX_REGISTERS_PER_BLOCK],
+            clock_rate: t[CLOCK_RATE],
+            texture_align: t[TEXTURE_ALIGNMENT],
+        };
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::testing::session;
+
+    #[test]
+    fn attributes_are_fetched_once_and_pci_comes_from_the_guest() {
+        let sess = session(1 << 20);
+        let mut resp = vec![0u8; 8];
+        for i in 0..ATTRIBUTE_COUNT as i32 {
+            resp.extend_from_slice(&(i * 10).to_le_bytes());
+        }
+        sess.script.lock().unwrap().responses.push_back(resp);
+        let mut v = 0;
+        unsafe {
+            device_get_attribute(&mut v, attr::MULTIPROCESSOR_COUNT as c_int, 0).unwrap();
+            assert_eq!(v, 160);
+            device_get_attribute(&mut v, attr::PCI_DEVICE_ID as c_int, 0).unwrap();
+            assert_eq!(v, 5);
+            assert_eq!(
+                device_get_attribute(&mut v, 1, 1),
+                Err(result::INVALID_DEVICE)
+            );
+            assert_eq!(
+                device_get_attribute(std::ptr::null_mut(), 1, 0),
+                Err(result::INVALID_VALUE)
+            );
+            let mut buf = [0 as c_char; 32];
+            device_get_pci_bus_id(buf.as_mut_ptr(), 32, 0).unwrap();
+            assert_eq!(
+                CStr::from_ptr(buf.as_ptr()).to_str().unwrap(),
+                "0000:00:05.0"
+            );
+            let mut d = -1;
+            device_get_by_pci_bus_id(&mut d, c"00000000:00:05.0".as_ptr()).unwrap();
+            assert_eq!(d, 0);
+            let mut name = [0 as c_char; 5];
+            device_get_name(name.as_mut_ptr(), 5, 0).unwrap();
+            assert_eq!(CStr::from_ptr(name.as_ptr()).to_str().unwrap(), "Fake");
+        }
+        assert_eq!(sess.script.lock().unwrap().sent.len(), 1);
+    }
+}

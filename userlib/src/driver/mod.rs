@@ -1,0 +1,315 @@
+//! The CUDA driver API, one module per area. Each function takes the C
+//! arguments (already behind the panic guard of `exports`) and returns a
+//! [`CuResult`].
+//!
+//! State: one process-wide [`State`] behind one `Mutex` (the transport, the
+//! batch, the object tables, caches); the context stack is thread-local.
+//! Guest handles (`CUcontext`, `CUstream`, `CUevent`, `CUmodule`,
+//! `CUfunction`) are numbers the guest hands out and maps to the device's
+//! handles, so they are never 0 and never collide with the special streams
+//! `CU_STREAM_LEGACY` / `CU_STREAM_PER_THREAD`.
+
+pub(crate) mod client;
+pub(crate) mod context;
+pub(crate) mod device;
+pub(crate) mod error;
+pub(crate) mod event;
+pub(crate) mod image;
+pub(crate) mod launch;
+pub(crate) mod memory;
+pub(crate) mod module;
+pub(crate) mod stream;
+
+use std::{
+    cell::RefCell,
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, MutexGuard, Once, PoisonError,
+    },
+};
+
+use uapi::cuda::{result, ParamInfo};
+
+use client::Client;
+
+/// A `CUresult` error, or success with a value.
+pub(crate) type CuResult<T = ()> = Result<T, u32>;
+
+/// Special stream handles meaning the default stream.
+pub(crate) const CU_STREAM_LEGACY: u64 = 1;
+pub(crate) const CU_STREAM_PER_THREAD: u64 = 2;
+
+/// An object the guest handed out a handle for.
+#[derive(Debug, Clone)]
+pub(crate) enum Obj {
+    /// A context; `wire` is what commands carry (0 = primary).
+    Ctx {
+        wire: u64,
+        flags: u32,
+    },
+    Stream {
+        host: u64,
+        ctx: u64,
+        flags: u32,
+        priority: i32,
+    },
+    Event {
+        host: u64,
+        ctx: u64,
+    },
+    Module {
+        host: u64,
+        ctx: u64,
+    },
+    Function {
+        host: u64,
+        ctx: u64,
+        module: u64,
+        layout: Vec<ParamInfo>,
+    },
+}
+
+/// The primary context of device 0, as the guest tracks it.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Primary {
+    /// Guest handle (0 until first retained; then stable).
+    pub handle: u64,
+    pub retains: u32,
+    pub flags: u32,
+}
+
+/// Process-wide driver state.
+pub(crate) struct State {
+    pub client: Option<Client>,
+    pub initialized: bool,
+    pub attrs: Option<Vec<i32>>,
+    pub objects: BTreeMap<u64, Obj>,
+    pub primary: Primary,
+    next_handle: u64,
+}
+
+impl State {
+    const fn new() -> Self {
+        Self {
+            client: None,
+            initialized: false,
+            attrs: None,
+            objects: BTreeMap::new(),
+            primary: Primary {
+                handle: 0,
+                retains: 0,
+                flags: 0,
+            },
+            next_handle: 0x7647_0000_1000,
+        }
+    }
+
+    /// A fresh guest handle.
+    pub fn new_handle(&mut self) -> u64 {
+        self.next_handle += 0x10;
+        self.next_handle
+    }
+
+    /// The client (present whenever `initialized`).
+    pub fn client(&mut self) -> CuResult<&mut Client> {
+        self.client.as_mut().ok_or(result::NOT_INITIALIZED)
+    }
+
+    /// What commands carry for guest context `ctx`.
+    pub fn ctx_wire(&self, ctx: u64) -> CuResult<u64> {
+        match self.objects.get(&ctx) {
+            Some(Obj::Ctx { wire, .. }) => Ok(*wire),
+            _ => Err(result::INVALID_CONTEXT),
+        }
+    }
+
+    /// The calling thread's current context: (guest handle, wire handle).
+    pub fn current(&self) -> CuResult<(u64, u64)> {
+        let c = current_ctx().ok_or(result::INVALID_CONTEXT)?;
+        Ok((c, self.ctx_wire(c)?))
+    }
+
+    /// The device's handle of a stream (default streams: 0).
+    pub fn stream_host(&self, stream: u64) -> CuResult<u64> {
+        match stream {
+            0 | CU_STREAM_LEGACY | CU_STREAM_PER_THREAD => Ok(uapi::cuda::DEFAULT_STREAM),
+            s => match self.objects.get(&s) {
+                Some(Obj::Stream { host, .. }) => Ok(*host),
+                _ => Err(result::INVALID_HANDLE),
+            },
+        }
+    }
+
+    /// The device's handle of an event and the wire context it lives in.
+    pub fn event_host(&self, event: u64) -> CuResult<(u64, u64)> {
+        match self.objects.get(&event) {
+            Some(Obj::Event { host, ctx, .. }) => Ok((*host, *ctx)),
+            _ => Err(result::INVALID_HANDLE),
+        }
+    }
+
+    /// Attribute table (fetched once).
+    pub fn attributes(&mut self) -> CuResult<&[i32]> {
+        if self.attrs.is_none() {
+            let t = device::fetch_attributes(self.client()?)?;
+            self.attrs = Some(t);
+        }
+        Ok(self.attrs.as_deref().unwrap_or(&[]))
+    }
+
+    /// Forgets everything (after fork in the child, and in tests).
+    fn reset(&mut self) {
+        *self = Self::new();
+    }
+}
+
+static STATE: Mutex<State> = Mutex::new(State::new());
+/// Bumped in a forked child: context stacks of an older generation are stale.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn lock() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f` on the initialised state.
+pub(crate) fn with_state<T>(f: impl FnOnce(&mut State) -> CuResult<T>) -> CuResult<T> {
+    let mut s = lock();
+    if !s.initialized {
+        return Err(result::NOT_INITIALIZED);
+    }
+    f(&mut s)
+}
+
+/// Runs `f` on the initialised state with the current context's wire handle.
+pub(crate) fn with_ctx<T>(f: impl FnOnce(&mut State, u64) -> CuResult<T>) -> CuResult<T> {
+    with_state(|s| {
+        let (_, wire) = s.current()?;
+        f(s, wire)
+    })
+}
+
+thread_local! {
+    static STACK: RefCell<(u64, Vec<u64>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// Runs `f` on the calling thread's context stack (emptied if stale).
+pub(crate) fn with_stack<T>(f: impl FnOnce(&mut Vec<u64>) -> T) -> T {
+    STACK.with(|s| {
+        let mut s = s.borrow_mut();
+        let g = GENERATION.load(Ordering::Acquire);
+        if s.0 != g {
+            *s = (g, Vec::new());
+        }
+        f(&mut s.1)
+    })
+}
+
+/// The calling thread's current context (guest handle).
+pub(crate) fn current_ctx() -> Option<u64> {
+    with_stack(|s| s.last().copied())
+}
+
+// --- fork ------------------------------------------------------------------
+
+thread_local! {
+    static FORK_GUARD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
+}
+
+extern "C" fn atfork_prepare() {
+    let g = lock();
+    FORK_GUARD.with(|f| *f.borrow_mut() = Some(g));
+}
+
+extern "C" fn atfork_parent() {
+    FORK_GUARD.with(|f| drop(f.borrow_mut().take()));
+}
+
+extern "C" fn atfork_child() {
+    FORK_GUARD.with(|f| {
+        if let Some(mut g) = f.borrow_mut().take() {
+            // The inherited connection belongs to the parent: close our copy
+            // and start over; cuInit is needed again (as with CUDA).
+            g.reset();
+        }
+    });
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+static ATFORK: Once = Once::new();
+
+pub(crate) fn register_atfork() {
+    ATFORK.call_once(|| {
+        // SAFETY: the handlers are `extern "C"` functions that live forever.
+        let r = unsafe {
+            libc::pthread_atfork(
+                Some(atfork_prepare),
+                Some(atfork_parent),
+                Some(atfork_child),
+            )
+        };
+        if r != 0 {
+            tracing::warn!("pthread_atfork failed: {r}");
+        }
+    });
+}
+
+// --- logging ---------------------------------------------------------------
+
+static LOG: Once = Once::new();
+
+/// Installs the `tracing` subscriber once, only if `VGPU_LOG` is set
+/// (an `EnvFilter` directive such as `warn` or `cuda=debug`).
+pub(crate) fn init_logging() {
+    LOG.call_once(|| {
+        if let Some(v) = std::env::var_os("VGPU_LOG") {
+            let v = v.to_string_lossy();
+            let filter = tracing_subscriber::EnvFilter::try_new(v.as_ref())
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .try_init();
+        }
+    });
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Installs a fake transport as the process's client.
+    use std::sync::{Arc, Mutex, MutexGuard};
+
+    use super::{client::fake, lock, with_stack, State};
+
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// Holds the test serialisation lock while a test runs.
+    pub struct Session {
+        _serial: MutexGuard<'static, ()>,
+        pub script: Arc<Mutex<fake::Script>>,
+    }
+
+    /// Resets the state to "cuInit not called" for the duration of a test.
+    pub fn uninitialised() -> MutexGuard<'static, ()> {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        *lock() = State::new();
+        serial
+    }
+
+    /// Resets the state and installs a fake with `max_payload`, initialised.
+    pub fn session(max_payload: u32) -> Session {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (f, script) = fake::Fake::new(max_payload);
+        let mut s = lock();
+        *s = State::new();
+        s.client = Some(super::client::Client::new(Box::new(f)).unwrap());
+        s.initialized = true;
+        drop(s);
+        with_stack(|st| st.clear());
+        Session {
+            _serial: serial,
+            script,
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Modules: images are sized locally and shipped as bytes; the device
+//! answers function lookups with the parameter layout, cached here.
+
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
+
+use uapi::{
+    cuda::{
+        op, result, FunctionResponse, GlobalResponse, HandleResponse, ModuleLoadRequest,
+        ModuleRequest, ParamInfo, SymbolRequest, MAX_NAME, MAX_PARAMS,
+    },
+    wire::Wire,
+};
+
+use super::{image, with_ctx, with_state, CuResult, Obj, State};
+
+type CUmodule = *mut c_void;
+type CUfunction = *mut c_void;
+
+fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
+    let req = ModuleLoadRequest {
+        ctx,
+        image_len: img.len() as u64,
+    };
+    let c = s.client()?;
+    if core::mem::size_of::<ModuleLoadRequest>() + img.len() > c.max_payload() {
+        tracing::warn!(
+            "module image of {} bytes exceeds the transport's {}-byte payload",
+            img.len(),
+            c.max_payload()
+        );
+        return Err(result::NOT_SUPPORTED);
+    }
+    let mut b = Vec::with_capacity(16 + img.len());
+    b.extend_from_slice(req.as_bytes());
+    b.extend_from_slice(img);
+    let r = c.call(op::MODULE_LOAD, &b, core::mem::size_of::<HandleResponse>())?;
+    let host = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+    let h = s.new_handle();
+    s.objects.insert(h, Obj::Module { host, ctx });
+    Ok(h)
+}
+
+unsafe fn load_ptr(module: *mut CUmodule, image: *const c_void) -> CuResult {
+    with_ctx(|s, ctx| {
+        if module.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let img = image::image_bytes(image)?;
+        *module = load(s, ctx, img)? as CUmodule;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn module_load_data(module: *mut CUmodule, image: *const c_void) -> CuResult {
+    load_ptr(module, image)
+}
+
+pub(crate) unsafe fn module_load_data_ex(
+    module: *mut CUmodule,
+    image: *const c_void,
+    _num_options: c_uint,
+    _options: *mut c_int,
+    _values: *mut *mut c_void,
+) -> CuResult {
+    load_ptr(module, image)
+}
+
+pub(crate) unsafe fn module_load_fat_binary(module: *mut CUmodule, fat: *const c_void) -> CuResult {
+    load_ptr(module, fat)
+}
+
+pub(crate) unsafe fn module_load(module: *mut CUmodule, fname: *const c_char) -> CuResult {
+    with_ctx(|s, ctx| {
+        if module.is_null() || fname.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let path = std::ffi::OsStr::from_encoded_bytes_unchecked(CStr::from_ptr(fname).to_bytes());
+        let mut data = std::fs::read(path).map_err(|_| result::FILE_NOT_FOUND)?;
+        let is_binary =
+            data.starts_with(b"\x7fELF") || data.starts_with(&image::FATBIN_MAGIC.to_le_bytes());
+        if !is_binary && data.last() != Some(&0) {
+            data.push(0); // PTX text: NUL-terminated on the wire
+        }
+        *module = load(s, ctx, &data)? as CUmodule;
+        Ok(())
+    })
+}
+
+fn module_host(s: &State, m: u64) -> CuResult<(u64, u64)> {
+    match s.objects.get(&m) {
+        Some(Obj::Module { host, ctx }) => Ok((*host, *ctx)),
+        _ => Err(result::INVALID_HANDLE),
+    }
+}
+
+pub(crate) unsafe fn module_unload(m: CUmodule) -> CuResult {
+    with_state(|s| {
+        let (host, ctx) = module_host(s, m as u64)?;
+        let req = ModuleRequest { ctx, module: host };
+        let r = s.client()?.call(op::MODULE_UNLOAD, req.as_bytes(), 8);
+        let key = m as u64;
+        s.objects.remove(&key);
+        s.objects
+            .retain(|_, o| !matches!(o, Obj::Function { module, .. } if *module == key));
+        r.map(|_| ())
+    })
+}
+
+fn symbol_request(ctx: u64, module: u64, name: &[u8]) -> CuResult<Vec<u8>> {
+    if name.is_empty() || name.len() > MAX_NAME as usize {
+        return Err(result::INVALID_VALUE);
+    }
+    let req = SymbolRequest {
+        ctx,
+        module,
+        name_len: name.len() as u32,
+        reserved: 0,
+    };
+    let mut b = req.as_bytes().to_vec();
+    b.extend_from_slice(name);
+    Ok(b)
+}
+
+pub(crate) unsafe fn module_get_function(
+    f: *mut CUfunction,
+    m: CUmodule,
+    name: *const c_char,
+) -> CuResult {
+    with_state(|s| {
+        if f.is_null() || name.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let (host, ctx) = module_host(s, m as u64)?;
+        let b = symbol_request(ctx, host, CStr::from_ptr(name).to_bytes())?;
+        let hdr = core::mem::size_of::<FunctionResponse>();
+        let r = s.client()?.call(
+            op::MODULE_GET_FUNCTION,
+            &b,
+            hdr + MAX_PARAMS * core::mem::size_of::<ParamInfo>(),
+        )?;
+        let fr = FunctionResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+        let layout: Vec<ParamInfo> = r[hdr..]
+            .chunks_exact(8)
+            .take(fr.param_count as usize)
+            .filter_map(ParamInfo::read_from)
+            .collect();
+        if layout.len() != fr.param_count as usize {
+            return Err(result::UNKNOWN);
+        }
+        let h = s.new_handle();
+        s.objects.insert(
+            h,
+            Obj::Function {
+                host: fr.function,
+                ctx,
+                module: m as u64,
+                layout,
+            },
+        );
+        *f = h as CUfunction;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn module_get_global(
+    dptr: *mut u64,
+    bytes: *mut usize,
+    m: CUmodule,
+    name: *const c_char,
+) -> CuResult {
+    with_state(|s| {
+        if name.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let (host, ctx) = module_host(s, m as u64)?;
+        let b = symbol_request(ctx, host, CStr::from_ptr(name).to_bytes())?;
+        let r = s.client()?.call(
+            op::MODULE_GET_GLOBAL,
+            &b,
+            core::mem::size_of::<GlobalResponse>(),
+        )?;
+        let g = GlobalResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+        if !dptr.is_null() {
+            *dptr = g.dptr;
+        }
+        if !bytes.is_null() {
+            *bytes = g.size as usize;
+        }
+        Ok(())
+    })
+}
+
+/// A function's device handle, context and cached layout.
+pub(crate) fn function(s: &State, f: u64) -> CuResult<(u64, u64, &[ParamInfo])> {
+    match s.objects.get(&f) {
+        Some(Obj::Function {
+            host, ctx, layout, ..
+        }) => Ok((*host, *ctx, layout)),
+        _ => Err(result::INVALID_HANDLE),
+    }
+}
+
+pub(crate) unsafe fn func_get_param_info(
+    f: CUfunction,
+    index: usize,
+    offset: *mut usize,
+    size: *mut usize,
+) -> CuResult {
+    with_state(|s| {
+        let (_, _, layout) = function(s, f as u64)?;
+        let p = layout.get(index).ok_or(result::INVALID_VALUE)?;
+        if !offset.is_null() {
+            *offset = p.offset as usize;
+        }
+        if !size.is_null() {
+            *size = p.size as usize;
+        }
+        Ok(())
+    })
+}

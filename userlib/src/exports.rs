@@ -1,0 +1,568 @@
+//! Every exported `cu*` symbol, in ONE declaration list.
+//!
+//! `implemented` entries give the C signature and the area function they
+//! call (real names, `_v2`/`_v3`/`_v4`, `_ptds`/`_ptsz` variants map to the
+//! same implementation); `unsupported` entries are logging stubs that return
+//! `CUDA_ERROR_NOT_SUPPORTED` (C callers' arguments are ignored, which the
+//! C calling convention allows), so no import a consumer links against is
+//! ever missing. The macro generates the `#[no_mangle] extern "C"`
+//! wrappers, each behind a panic guard, and the name table that
+//! `cuGetProcAddress` serves.
+#![allow(non_snake_case, clippy::missing_safety_doc, clippy::too_many_arguments)]
+
+use std::{
+    collections::BTreeMap,
+    ffi::{c_char, c_int, c_uint, c_void, CStr},
+    panic::{catch_unwind, AssertUnwindSafe},
+    sync::OnceLock,
+};
+
+use uapi::cuda::result;
+
+use crate::driver::{
+    context as ctx, device as dev, error as err, event as ev, init_logging, launch, memory as mem,
+    module as md, stream as st, CuResult,
+};
+
+/// `CUresult`.
+pub type CUresult = u32;
+type Ptr = *mut c_void;
+type CPtr = *const c_void;
+
+/// Runs an implementation: logging once, panics turned into
+/// `CUDA_ERROR_UNKNOWN`, errors traced.
+pub(crate) fn guard(name: &'static str, f: impl FnOnce() -> CuResult) -> CUresult {
+    init_logging();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => result::SUCCESS,
+        Ok(Err(e)) => {
+            tracing::debug!("{name} -> {e}");
+            e
+        }
+        Err(_) => {
+            tracing::error!("{name} panicked");
+            result::UNKNOWN
+        }
+    }
+}
+
+fn not_supported(name: &'static str) -> CUresult {
+    init_logging();
+    tracing::warn!("{name}: not supported by vgpu (CUDA_ERROR_NOT_SUPPORTED)");
+    result::NOT_SUPPORTED
+}
+
+macro_rules! exports {
+    (
+        implemented { $( $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) => $imp:path ; )* }
+        unsupported { $( $stub:ident ),* $(,)? }
+    ) => {
+        $(
+            #[no_mangle]
+            pub unsafe extern "C" fn $name($($arg: $ty),*) -> CUresult {
+                // SAFETY: the C caller's arguments, as the driver API defines them.
+                guard(stringify!($name), move || unsafe { $imp($($arg),*) })
+            }
+        )*
+        $(
+            #[no_mangle]
+            pub unsafe extern "C" fn $stub() -> CUresult {
+                not_supported(stringify!($stub))
+            }
+        )*
+        /// Every exported name → its address.
+        pub(crate) fn table() -> &'static BTreeMap<&'static str, usize> {
+            static T: OnceLock<BTreeMap<&'static str, usize>> = OnceLock::new();
+            T.get_or_init(|| {
+                let mut m = BTreeMap::new();
+                $( m.insert(stringify!($name), $name as *const () as usize); )*
+                $( m.insert(stringify!($stub), $stub as *const () as usize); )*
+                m
+            })
+        }
+        /// Names of the implemented and the stubbed exports.
+        #[allow(dead_code)]
+        pub(crate) const IMPLEMENTED: &[&str] = &[$(stringify!($name)),*];
+        #[allow(dead_code)]
+        pub(crate) const UNSUPPORTED: &[&str] = &[$(stringify!($stub)),*];
+    };
+}
+
+exports! {
+    implemented {
+        cuInit(flags: c_uint) => dev::init;
+        cuDriverGetVersion(v: *mut c_int) => dev::driver_get_version;
+        cuDeviceGet(d: *mut c_int, ordinal: c_int) => dev::device_get;
+        cuDeviceGetCount(n: *mut c_int) => dev::device_get_count;
+        cuDeviceGetName(name: *mut c_char, len: c_int, d: c_int) => dev::device_get_name;
+        cuDeviceGetUuid(u: *mut [u8; 16], d: c_int) => dev::device_get_uuid;
+        cuDeviceGetUuid_v2(u: *mut [u8; 16], d: c_int) => dev::device_get_uuid;
+        cuDeviceTotalMem(b: *mut usize, d: c_int) => dev::device_total_mem;
+        cuDeviceTotalMem_v2(b: *mut usize, d: c_int) => dev::device_total_mem;
+        cuDeviceGetAttribute(pi: *mut c_int, a: c_int, d: c_int) => dev::device_get_attribute;
+        cuDeviceGetPCIBusId(b: *mut c_char, len: c_int, d: c_int) => dev::device_get_pci_bus_id;
+        cuDeviceGetByPCIBusId(d: *mut c_int, b: *const c_char) => dev::device_get_by_pci_bus_id;
+        cuDeviceComputeCapability(ma: *mut c_int, mi: *mut c_int, d: c_int) => dev::device_compute_capability;
+        cuDeviceGetProperties(p: Ptr, d: c_int) => dev::device_get_properties;
+
+        cuCtxCreate(p: *mut Ptr, f: c_uint, d: c_int) => ctx::ctx_create;
+        cuCtxCreate_v2(p: *mut Ptr, f: c_uint, d: c_int) => ctx::ctx_create;
+        cuCtxCreate_v3(p: *mut Ptr, pa: Ptr, n: c_int, f: c_uint, d: c_int) => ctx::ctx_create_v3;
+        cuCtxCreate_v4(p: *mut Ptr, pa: Ptr, f: c_uint, d: c_int) => ctx::ctx_create_v4;
+        cuCtxDestroy(c: Ptr) => ctx::ctx_destroy;
+        cuCtxDestroy_v2(c: Ptr) => ctx::ctx_destroy;
+        cuCtxPushCurrent(c: Ptr) => ctx::ctx_push_current;
+        cuCtxPushCurrent_v2(c: Ptr) => ctx::ctx_push_current;
+        cuCtxPopCurrent(p: *mut Ptr) => ctx::ctx_pop_current;
+        cuCtxPopCurrent_v2(p: *mut Ptr) => ctx::ctx_pop_current;
+        cuCtxSetCurrent(c: Ptr) => ctx::ctx_set_current;
+        cuCtxGetCurrent(p: *mut Ptr) => ctx::ctx_get_current;
+        cuCtxGetDevice(d: *mut c_int) => ctx::ctx_get_device;
+        cuCtxGetDevice_v2(d: *mut c_int, c: Ptr) => ctx::ctx_get_device_v2;
+        cuCtxSynchronize() => ctx::ctx_synchronize;
+        cuCtxSynchronize_v2(c: Ptr) => ctx::ctx_synchronize_v2;
+        cuCtxGetApiVersion(c: Ptr, v: *mut c_uint) => ctx::ctx_get_api_version;
+        cuCtxGetFlags(f: *mut c_uint) => ctx::ctx_get_flags;
+        cuCtxGetStreamPriorityRange(l: *mut c_int, g: *mut c_int) => ctx::ctx_get_stream_priority_range;
+        cuDevicePrimaryCtxRetain(p: *mut Ptr, d: c_int) => ctx::primary_ctx_retain;
+        cuDevicePrimaryCtxRelease(d: c_int) => ctx::primary_ctx_release;
+        cuDevicePrimaryCtxRelease_v2(d: c_int) => ctx::primary_ctx_release;
+        cuDevicePrimaryCtxReset(d: c_int) => ctx::primary_ctx_reset;
+        cuDevicePrimaryCtxReset_v2(d: c_int) => ctx::primary_ctx_reset;
+        cuDevicePrimaryCtxGetState(d: c_int, f: *mut c_uint, a: *mut c_int) => ctx::primary_ctx_get_state;
+        cuDevicePrimaryCtxSetFlags(d: c_int, f: c_uint) => ctx::primary_ctx_set_flags;
+        cuDevicePrimaryCtxSetFlags_v2(d: c_int, f: c_uint) => ctx::primary_ctx_set_flags;
+
+        cuMemAlloc(p: *mut u64, n: usize) => mem::mem_alloc;
+        cuMemAlloc_v2(p: *mut u64, n: usize) => mem::mem_alloc;
+        cuMemFree(p: u64) => mem::mem_free;
+        cuMemFree_v2(p: u64) => mem::mem_free;
+        cuMemGetInfo(f: *mut usize, t: *mut usize) => mem::mem_get_info;
+        cuMemGetInfo_v2(f: *mut usize, t: *mut usize) => mem::mem_get_info;
+        cuMemGetAddressRange(b: *mut u64, s: *mut usize, p: u64) => mem::mem_get_address_range;
+        cuMemGetAddressRange_v2(b: *mut u64, s: *mut usize, p: u64) => mem::mem_get_address_range;
+        cuMemcpyHtoD(d: u64, s: CPtr, n: usize) => mem::memcpy_htod;
+        cuMemcpyHtoD_v2(d: u64, s: CPtr, n: usize) => mem::memcpy_htod;
+        cuMemcpyHtoD_v2_ptds(d: u64, s: CPtr, n: usize) => mem::memcpy_htod;
+        cuMemcpyDtoH(d: Ptr, s: u64, n: usize) => mem::memcpy_dtoh;
+        cuMemcpyDtoH_v2(d: Ptr, s: u64, n: usize) => mem::memcpy_dtoh;
+        cuMemcpyDtoH_v2_ptds(d: Ptr, s: u64, n: usize) => mem::memcpy_dtoh;
+        cuMemcpyDtoD(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
+        cuMemcpyDtoD_v2(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
+        cuMemcpyDtoD_v2_ptds(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
+        cuMemcpy(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
+        cuMemcpy_ptds(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
+        cuMemcpyHtoDAsync(d: u64, s: CPtr, n: usize, h: Ptr) => mem::memcpy_htod_async;
+        cuMemcpyHtoDAsync_v2(d: u64, s: CPtr, n: usize, h: Ptr) => mem::memcpy_htod_async;
+        cuMemcpyHtoDAsync_v2_ptsz(d: u64, s: CPtr, n: usize, h: Ptr) => mem::memcpy_htod_async;
+        cuMemcpyDtoHAsync(d: Ptr, s: u64, n: usize, h: Ptr) => mem::memcpy_dtoh_async;
+        cuMemcpyDtoHAsync_v2(d: Ptr, s: u64, n: usize, h: Ptr) => mem::memcpy_dtoh_async;
+        cuMemcpyDtoHAsync_v2_ptsz(d: Ptr, s: u64, n: usize, h: Ptr) => mem::memcpy_dtoh_async;
+        cuMemcpyDtoDAsync(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
+        cuMemcpyDtoDAsync_v2(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
+        cuMemcpyDtoDAsync_v2_ptsz(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
+        cuMemcpyAsync(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
+        cuMemcpyAsync_ptsz(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
+        cuMemsetD8(d: u64, v: u8, n: usize) => mem::memset_d8;
+        cuMemsetD8_v2(d: u64, v: u8, n: usize) => mem::memset_d8;
+        cuMemsetD8_v2_ptds(d: u64, v: u8, n: usize) => mem::memset_d8;
+        cuMemsetD16(d: u64, v: u16, n: usize) => mem::memset_d16;
+        cuMemsetD16_v2(d: u64, v: u16, n: usize) => mem::memset_d16;
+        cuMemsetD16_v2_ptds(d: u64, v: u16, n: usize) => mem::memset_d16;
+        cuMemsetD32(d: u64, v: u32, n: usize) => mem::memset_d32;
+        cuMemsetD32_v2(d: u64, v: u32, n: usize) => mem::memset_d32;
+        cuMemsetD32_v2_ptds(d: u64, v: u32, n: usize) => mem::memset_d32;
+        cuMemsetD8Async(d: u64, v: u8, n: usize, h: Ptr) => mem::memset_d8_async;
+        cuMemsetD8Async_ptsz(d: u64, v: u8, n: usize, h: Ptr) => mem::memset_d8_async;
+        cuMemsetD16Async(d: u64, v: u16, n: usize, h: Ptr) => mem::memset_d16_async;
+        cuMemsetD16Async_ptsz(d: u64, v: u16, n: usize, h: Ptr) => mem::memset_d16_async;
+        cuMemsetD32Async(d: u64, v: u32, n: usize, h: Ptr) => mem::memset_d32_async;
+        cuMemsetD32Async_ptsz(d: u64, v: u32, n: usize, h: Ptr) => mem::memset_d32_async;
+        cuMemsetD2D8(d: u64, p: usize, v: u8, w: usize, h: usize) => mem::memset_d2d8;
+        cuMemsetD2D8_v2(d: u64, p: usize, v: u8, w: usize, h: usize) => mem::memset_d2d8;
+        cuMemsetD2D8_v2_ptds(d: u64, p: usize, v: u8, w: usize, h: usize) => mem::memset_d2d8;
+        cuMemsetD2D16(d: u64, p: usize, v: u16, w: usize, h: usize) => mem::memset_d2d16;
+        cuMemsetD2D16_v2(d: u64, p: usize, v: u16, w: usize, h: usize) => mem::memset_d2d16;
+        cuMemsetD2D16_v2_ptds(d: u64, p: usize, v: u16, w: usize, h: usize) => mem::memset_d2d16;
+        cuMemsetD2D32(d: u64, p: usize, v: u32, w: usize, h: usize) => mem::memset_d2d32;
+        cuMemsetD2D32_v2(d: u64, p: usize, v: u32, w: usize, h: usize) => mem::memset_d2d32;
+        cuMemsetD2D32_v2_ptds(d: u64, p: usize, v: u32, w: usize, h: usize) => mem::memset_d2d32;
+        cuMemsetD2D8Async(d: u64, p: usize, v: u8, w: usize, h: usize, s: Ptr) => mem::memset_d2d8_async;
+        cuMemsetD2D8Async_ptsz(d: u64, p: usize, v: u8, w: usize, h: usize, s: Ptr) => mem::memset_d2d8_async;
+        cuMemsetD2D16Async(d: u64, p: usize, v: u16, w: usize, h: usize, s: Ptr) => mem::memset_d2d16_async;
+        cuMemsetD2D16Async_ptsz(d: u64, p: usize, v: u16, w: usize, h: usize, s: Ptr) => mem::memset_d2d16_async;
+        cuMemsetD2D32Async(d: u64, p: usize, v: u32, w: usize, h: usize, s: Ptr) => mem::memset_d2d32_async;
+        cuMemsetD2D32Async_ptsz(d: u64, p: usize, v: u32, w: usize, h: usize, s: Ptr) => mem::memset_d2d32_async;
+        cuMemcpy2D(p: CPtr) => mem::memcpy_2d;
+        cuMemcpy2D_v2(p: CPtr) => mem::memcpy_2d;
+        cuMemcpy2D_v2_ptds(p: CPtr) => mem::memcpy_2d;
+        cuMemcpy2DUnaligned(p: CPtr) => mem::memcpy_2d;
+        cuMemcpy2DUnaligned_v2(p: CPtr) => mem::memcpy_2d;
+        cuMemcpy2DUnaligned_v2_ptds(p: CPtr) => mem::memcpy_2d;
+        cuMemcpy2DAsync(p: CPtr, s: Ptr) => mem::memcpy_2d_async;
+        cuMemcpy2DAsync_v2(p: CPtr, s: Ptr) => mem::memcpy_2d_async;
+        cuMemcpy2DAsync_v2_ptsz(p: CPtr, s: Ptr) => mem::memcpy_2d_async;
+        cuMemAllocHost(p: *mut Ptr, n: usize) => mem::mem_alloc_host;
+        cuMemAllocHost_v2(p: *mut Ptr, n: usize) => mem::mem_alloc_host;
+        cuMemHostAlloc(p: *mut Ptr, n: usize, f: c_uint) => mem::mem_host_alloc;
+        cuMemFreeHost(p: Ptr) => mem::mem_free_host;
+        cuMemHostGetFlags(f: *mut c_uint, p: Ptr) => mem::mem_host_get_flags;
+
+        cuModuleLoad(m: *mut Ptr, f: *const c_char) => md::module_load;
+        cuModuleLoadData(m: *mut Ptr, i: CPtr) => md::module_load_data;
+        cuModuleLoadDataEx(m: *mut Ptr, i: CPtr, n: c_uint, o: *mut c_int, v: *mut Ptr) => md::module_load_data_ex;
+        cuModuleLoadFatBinary(m: *mut Ptr, i: CPtr) => md::module_load_fat_binary;
+        cuModuleUnload(m: Ptr) => md::module_unload;
+        cuModuleGetFunction(f: *mut Ptr, m: Ptr, n: *const c_char) => md::module_get_function;
+        cuModuleGetGlobal(d: *mut u64, b: *mut usize, m: Ptr, n: *const c_char) => md::module_get_global;
+        cuModuleGetGlobal_v2(d: *mut u64, b: *mut usize, m: Ptr, n: *const c_char) => md::module_get_global;
+        cuFuncGetParamInfo(f: Ptr, i: usize, o: *mut usize, s: *mut usize) => md::func_get_param_info;
+
+        cuLaunchKernel(f: Ptr, gx: c_uint, gy: c_uint, gz: c_uint, bx: c_uint, by: c_uint, bz: c_uint, sh: c_uint, s: Ptr, p: *mut Ptr, e: *mut Ptr) => launch::launch_kernel;
+        cuLaunchKernel_ptsz(f: Ptr, gx: c_uint, gy: c_uint, gz: c_uint, bx: c_uint, by: c_uint, bz: c_uint, sh: c_uint, s: Ptr, p: *mut Ptr, e: *mut Ptr) => launch::launch_kernel;
+
+        cuStreamCreate(p: *mut Ptr, f: c_uint) => st::stream_create;
+        cuStreamCreateWithPriority(p: *mut Ptr, f: c_uint, pr: c_int) => st::stream_create_with_priority;
+        cuStreamDestroy(s: Ptr) => st::stream_destroy;
+        cuStreamDestroy_v2(s: Ptr) => st::stream_destroy;
+        cuStreamSynchronize(s: Ptr) => st::stream_synchronize;
+        cuStreamSynchronize_ptsz(s: Ptr) => st::stream_synchronize;
+        cuStreamQuery(s: Ptr) => st::stream_query;
+        cuStreamQuery_ptsz(s: Ptr) => st::stream_query;
+        cuStreamWaitEvent(s: Ptr, e: Ptr, f: c_uint) => st::stream_wait_event;
+        cuStreamWaitEvent_ptsz(s: Ptr, e: Ptr, f: c_uint) => st::stream_wait_event;
+        cuStreamGetPriority(s: Ptr, p: *mut c_int) => st::stream_get_priority;
+        cuStreamGetPriority_ptsz(s: Ptr, p: *mut c_int) => st::stream_get_priority;
+        cuStreamGetFlags(s: Ptr, f: *mut c_uint) => st::stream_get_flags;
+        cuStreamGetFlags_ptsz(s: Ptr, f: *mut c_uint) => st::stream_get_flags;
+
+        cuEventCreate(p: *mut Ptr, f: c_uint) => ev::event_create;
+        cuEventDestroy(e: Ptr) => ev::event_destroy;
+        cuEventDestroy_v2(e: Ptr) => ev::event_destroy;
+        cuEventRecord(e: Ptr, s: Ptr) => ev::event_record;
+        cuEventRecord_ptsz(e: Ptr, s: Ptr) => ev::event_record;
+        cuEventQuery(e: Ptr) => ev::event_query;
+        cuEventSynchronize(e: Ptr) => ev::event_synchronize;
+        cuEventElapsedTime(ms: *mut f32, a: Ptr, b: Ptr) => ev::event_elapsed_time;
+        cuEventElapsedTime_v2(ms: *mut f32, a: Ptr, b: Ptr) => ev::event_elapsed_time;
+
+        cuGetErrorName(e: u32, s: *mut *const c_char) => err::get_error_name;
+        cuGetErrorString(e: u32, s: *mut *const c_char) => err::get_error_string;
+        cuGetProcAddress(n: *const c_char, p: *mut Ptr, v: c_int, f: u64) => get_proc_address;
+        cuGetProcAddress_v2(n: *const c_char, p: *mut Ptr, v: c_int, f: u64, st: *mut c_int) => get_proc_address_v2;
+        cuGetExportTable(t: *mut CPtr, id: CPtr) => get_export_table;
+    }
+    unsupported {
+        // device, peers
+        cuDeviceGetLuid, cuDeviceGetTexture1DLinearMaxWidth, cuDeviceGetNvSciSyncAttributes,
+        cuDeviceSetMemPool, cuDeviceGetMemPool, cuDeviceGetDefaultMemPool,
+        cuDeviceGetExecAffinitySupport, cuFlushGPUDirectRDMAWrites, cuDeviceGetP2PAttribute,
+        cuDeviceCanAccessPeer, cuCtxEnablePeerAccess, cuCtxDisablePeerAccess,
+        cuDeviceRegisterAsyncNotification, cuDeviceUnregisterAsyncNotification,
+        cuDeviceGraphMemTrim, cuDeviceGetGraphMemAttribute, cuDeviceSetGraphMemAttribute,
+        cuDeviceGetDevResource,
+        // contexts
+        cuCtxSetFlags, cuCtxGetId, cuCtxGetLimit, cuCtxSetLimit, cuCtxGetCacheConfig,
+        cuCtxSetCacheConfig, cuCtxGetSharedMemConfig, cuCtxSetSharedMemConfig,
+        cuCtxResetPersistingL2Cache, cuCtxGetExecAffinity, cuCtxRecordEvent, cuCtxWaitEvent,
+        cuCtxAttach, cuCtxDetach, cuCtxGetDevResource, cuDevSmResourceSplitByCount,
+        cuDevResourceGenerateDesc, cuGreenCtxCreate, cuGreenCtxDestroy, cuCtxFromGreenCtx,
+        cuGreenCtxGetDevResource, cuGreenCtxRecordEvent, cuGreenCtxWaitEvent,
+        cuStreamGetGreenCtx, cuGreenCtxStreamCreate,
+        // modules, linker, libraries, kernels
+        cuModuleGetTexRef, cuModuleGetSurfRef, cuModuleGetLoadingMode, cuModuleGetFunctionCount,
+        cuModuleEnumerateFunctions, cuLinkCreate, cuLinkCreate_v2, cuLinkAddData,
+        cuLinkAddData_v2, cuLinkAddFile, cuLinkAddFile_v2, cuLinkComplete, cuLinkDestroy,
+        cuLibraryLoadData, cuLibraryLoadFromFile, cuLibraryUnload, cuLibraryGetKernel,
+        cuLibraryGetKernelCount, cuLibraryEnumerateKernels, cuLibraryGetModule,
+        cuKernelGetFunction, cuKernelGetLibrary, cuLibraryGetGlobal, cuLibraryGetManaged,
+        cuLibraryGetUnifiedFunction, cuKernelGetAttribute, cuKernelSetAttribute,
+        cuKernelSetCacheConfig, cuKernelGetName, cuKernelGetParamInfo,
+        // functions, legacy launch, launch variants, occupancy
+        cuFuncGetAttribute, cuFuncSetAttribute, cuFuncSetCacheConfig, cuFuncSetSharedMemConfig,
+        cuFuncGetModule, cuFuncGetName, cuFuncIsLoaded, cuFuncLoad, cuFuncSetBlockShape,
+        cuFuncSetSharedSize, cuParamSetSize, cuParamSeti, cuParamSetf, cuParamSetv,
+        cuParamSetTexRef, cuLaunch, cuLaunchGrid, cuLaunchGridAsync, cuLaunchKernelEx,
+        cuLaunchKernelEx_ptsz, cuLaunchCooperativeKernel, cuLaunchCooperativeKernel_ptsz,
+        cuLaunchCooperativeKernelMultiDevice, cuLaunchHostFunc, cuLaunchHostFunc_ptsz,
+        cuOccupancyMaxActiveBlocksPerMultiprocessor,
+        cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, cuOccupancyMaxPotentialBlockSize,
+        cuOccupancyMaxPotentialBlockSizeWithFlags, cuOccupancyAvailableDynamicSMemPerBlock,
+        cuOccupancyMaxPotentialClusterSize, cuOccupancyMaxActiveClusters,
+        // memory
+        cuMemAllocPitch, cuMemAllocPitch_v2, cuMemAllocManaged, cuMemHostRegister,
+        cuMemHostRegister_v2, cuMemHostUnregister, cuMemHostGetDevicePointer,
+        cuMemHostGetDevicePointer_v2, cuPointerGetAttribute, cuPointerGetAttributes,
+        cuPointerSetAttribute, cuMemcpyPeer, cuMemcpyPeer_ptds, cuMemcpyPeerAsync,
+        cuMemcpyPeerAsync_ptsz, cuMemcpyHtoA, cuMemcpyHtoA_v2, cuMemcpyHtoA_v2_ptds,
+        cuMemcpyAtoH, cuMemcpyAtoH_v2, cuMemcpyAtoH_v2_ptds, cuMemcpyDtoA, cuMemcpyDtoA_v2,
+        cuMemcpyDtoA_v2_ptds, cuMemcpyAtoD, cuMemcpyAtoD_v2, cuMemcpyAtoD_v2_ptds, cuMemcpyAtoA,
+        cuMemcpyAtoA_v2, cuMemcpyAtoA_v2_ptds, cuMemcpyHtoAAsync, cuMemcpyHtoAAsync_v2,
+        cuMemcpyHtoAAsync_v2_ptsz, cuMemcpyAtoHAsync, cuMemcpyAtoHAsync_v2,
+        cuMemcpyAtoHAsync_v2_ptsz, cuMemcpy3D, cuMemcpy3D_v2, cuMemcpy3D_v2_ptds,
+        cuMemcpy3DAsync, cuMemcpy3DAsync_v2, cuMemcpy3DAsync_v2_ptsz, cuMemcpy3DPeer,
+        cuMemcpy3DPeer_ptds, cuMemcpy3DPeerAsync, cuMemcpy3DPeerAsync_ptsz, cuMemcpyBatchAsync,
+        cuMemcpyBatchAsync_ptsz, cuMemcpy3DBatchAsync, cuMemcpy3DBatchAsync_ptsz,
+        cuArrayCreate, cuArrayCreate_v2, cuArrayGetDescriptor, cuArrayGetDescriptor_v2,
+        cuArrayDestroy, cuArray3DCreate, cuArray3DCreate_v2, cuArray3DGetDescriptor,
+        cuArray3DGetDescriptor_v2, cuArrayGetSparseProperties, cuArrayGetMemoryRequirements,
+        cuArrayGetPlane, cuMipmappedArrayCreate, cuMipmappedArrayDestroy,
+        cuMipmappedArrayGetLevel, cuMipmappedArrayGetSparseProperties,
+        cuMipmappedArrayGetMemoryRequirements, cuMemGetHandleForAddressRange, cuMemAdvise,
+        cuMemAdvise_v2, cuMemPrefetchAsync, cuMemPrefetchAsync_ptsz, cuMemPrefetchAsync_v2,
+        cuMemPrefetchAsync_v2_ptsz, cuMemRangeGetAttribute, cuMemRangeGetAttributes,
+        // virtual memory management
+        cuMemAddressReserve, cuMemAddressFree, cuMemCreate, cuMemRelease, cuMemMap,
+        cuMemMapArrayAsync, cuMemMapArrayAsync_ptsz, cuMemUnmap, cuMemSetAccess, cuMemGetAccess,
+        cuMemExportToShareableHandle, cuMemImportFromShareableHandle,
+        cuMemGetAllocationGranularity, cuMemGetAllocationPropertiesFromHandle,
+        cuMemRetainAllocationHandle,
+        // stream-ordered allocator
+        cuMemFreeAsync, cuMemFreeAsync_ptsz, cuMemAllocAsync, cuMemAllocAsync_ptsz,
+        cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync_ptsz, cuMemPoolTrimTo,
+        cuMemPoolSetAttribute, cuMemPoolGetAttribute, cuMemPoolSetAccess, cuMemPoolGetAccess,
+        cuMemPoolCreate, cuMemPoolDestroy, cuMemPoolExportToShareableHandle,
+        cuMemPoolImportFromShareableHandle, cuMemPoolExportPointer, cuMemPoolImportPointer,
+        cuMemGetDefaultMemPool, cuMemGetMemPool, cuMemSetMemPool,
+        cuMulticastCreate, cuMulticastAddDevice, cuMulticastBindMem, cuMulticastBindAddr,
+        cuMulticastUnbind, cuMulticastGetGranularity,
+        // streams, capture, memory operations
+        cuStreamGetCtx, cuStreamGetCtx_ptsz, cuStreamGetCtx_v2, cuStreamGetCtx_v2_ptsz,
+        cuStreamGetId, cuStreamGetId_ptsz, cuStreamGetDevice, cuStreamGetDevice_ptsz,
+        cuStreamAddCallback, cuStreamAddCallback_ptsz, cuStreamBeginCapture,
+        cuStreamBeginCapture_ptsz, cuStreamBeginCapture_v2, cuStreamBeginCapture_v2_ptsz,
+        cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph_ptsz,
+        cuThreadExchangeStreamCaptureMode, cuStreamEndCapture, cuStreamEndCapture_ptsz,
+        cuStreamIsCapturing, cuStreamIsCapturing_ptsz, cuStreamGetCaptureInfo,
+        cuStreamGetCaptureInfo_ptsz, cuStreamGetCaptureInfo_v2, cuStreamGetCaptureInfo_v2_ptsz,
+        cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3_ptsz,
+        cuStreamUpdateCaptureDependencies, cuStreamUpdateCaptureDependencies_ptsz,
+        cuStreamUpdateCaptureDependencies_v2, cuStreamUpdateCaptureDependencies_v2_ptsz,
+        cuStreamAttachMemAsync, cuStreamAttachMemAsync_ptsz, cuStreamCopyAttributes,
+        cuStreamCopyAttributes_ptsz, cuStreamGetAttribute, cuStreamGetAttribute_ptsz,
+        cuStreamSetAttribute, cuStreamSetAttribute_ptsz, cuStreamWaitValue32,
+        cuStreamWaitValue32_ptsz, cuStreamWaitValue32_v2, cuStreamWaitValue32_v2_ptsz,
+        cuStreamWaitValue64, cuStreamWaitValue64_ptsz, cuStreamWaitValue64_v2,
+        cuStreamWaitValue64_v2_ptsz, cuStreamWriteValue32, cuStreamWriteValue32_ptsz,
+        cuStreamWriteValue32_v2, cuStreamWriteValue32_v2_ptsz, cuStreamWriteValue64,
+        cuStreamWriteValue64_ptsz, cuStreamWriteValue64_v2, cuStreamWriteValue64_v2_ptsz,
+        cuStreamBatchMemOp, cuStreamBatchMemOp_ptsz, cuStreamBatchMemOp_v2,
+        cuStreamBatchMemOp_v2_ptsz, cuEventRecordWithFlags, cuEventRecordWithFlags_ptsz,
+        // external resources, IPC
+        cuImportExternalMemory, cuExternalMemoryGetMappedBuffer,
+        cuExternalMemoryGetMappedMipmappedArray, cuDestroyExternalMemory,
+        cuImportExternalSemaphore, cuSignalExternalSemaphoresAsync,
+        cuSignalExternalSemaphoresAsync_ptsz, cuWaitExternalSemaphoresAsync,
+        cuWaitExternalSemaphoresAsync_ptsz, cuDestroyExternalSemaphore, cuIpcGetEventHandle,
+        cuIpcOpenEventHandle, cuIpcGetMemHandle, cuIpcOpenMemHandle, cuIpcOpenMemHandle_v2,
+        cuIpcCloseMemHandle,
+        // graphs
+        cuGraphCreate, cuGraphAddKernelNode, cuGraphAddKernelNode_v2, cuGraphKernelNodeGetParams,
+        cuGraphKernelNodeGetParams_v2, cuGraphKernelNodeSetParams, cuGraphKernelNodeSetParams_v2,
+        cuGraphAddMemcpyNode, cuGraphMemcpyNodeGetParams, cuGraphMemcpyNodeSetParams,
+        cuGraphAddMemsetNode, cuGraphMemsetNodeGetParams, cuGraphMemsetNodeSetParams,
+        cuGraphAddHostNode, cuGraphHostNodeGetParams, cuGraphHostNodeSetParams,
+        cuGraphAddChildGraphNode, cuGraphChildGraphNodeGetGraph, cuGraphAddEmptyNode,
+        cuGraphAddEventRecordNode, cuGraphEventRecordNodeGetEvent,
+        cuGraphEventRecordNodeSetEvent, cuGraphAddEventWaitNode, cuGraphEventWaitNodeGetEvent,
+        cuGraphEventWaitNodeSetEvent, cuGraphAddExternalSemaphoresSignalNode,
+        cuGraphExternalSemaphoresSignalNodeGetParams, cuGraphExternalSemaphoresSignalNodeSetParams,
+        cuGraphAddExternalSemaphoresWaitNode, cuGraphExternalSemaphoresWaitNodeGetParams,
+        cuGraphExternalSemaphoresWaitNodeSetParams, cuGraphExecExternalSemaphoresSignalNodeSetParams,
+        cuGraphExecExternalSemaphoresWaitNodeSetParams, cuGraphAddBatchMemOpNode,
+        cuGraphBatchMemOpNodeGetParams, cuGraphBatchMemOpNodeSetParams,
+        cuGraphExecBatchMemOpNodeSetParams, cuGraphAddMemAllocNode, cuGraphMemAllocNodeGetParams,
+        cuGraphAddMemFreeNode, cuGraphMemFreeNodeGetParams, cuGraphClone, cuGraphNodeFindInClone,
+        cuGraphNodeGetType, cuGraphGetNodes, cuGraphGetRootNodes, cuGraphGetEdges,
+        cuGraphGetEdges_v2, cuGraphNodeGetDependencies, cuGraphNodeGetDependencies_v2,
+        cuGraphNodeGetDependentNodes, cuGraphNodeGetDependentNodes_v2, cuGraphAddDependencies,
+        cuGraphAddDependencies_v2, cuGraphRemoveDependencies, cuGraphRemoveDependencies_v2,
+        cuGraphDestroyNode, cuGraphInstantiate, cuGraphInstantiate_v2,
+        cuGraphInstantiateWithFlags, cuGraphInstantiateWithParams,
+        cuGraphInstantiateWithParams_ptsz, cuGraphExecGetFlags, cuGraphExecKernelNodeSetParams,
+        cuGraphExecKernelNodeSetParams_v2, cuGraphExecMemcpyNodeSetParams,
+        cuGraphExecMemsetNodeSetParams, cuGraphExecHostNodeSetParams,
+        cuGraphExecChildGraphNodeSetParams, cuGraphExecEventRecordNodeSetEvent,
+        cuGraphExecEventWaitNodeSetEvent, cuGraphNodeSetEnabled, cuGraphNodeGetEnabled,
+        cuGraphUpload, cuGraphUpload_ptsz, cuGraphLaunch, cuGraphLaunch_ptsz, cuGraphExecDestroy,
+        cuGraphDestroy, cuGraphExecUpdate, cuGraphExecUpdate_v2, cuGraphKernelNodeCopyAttributes,
+        cuGraphKernelNodeGetAttribute, cuGraphKernelNodeSetAttribute, cuGraphDebugDotPrint,
+        cuUserObjectCreate, cuUserObjectRetain, cuUserObjectRelease, cuGraphRetainUserObject,
+        cuGraphReleaseUserObject, cuGraphAddNode, cuGraphAddNode_v2, cuGraphNodeSetParams,
+        cuGraphExecNodeSetParams, cuGraphConditionalHandleCreate,
+        // textures, surfaces, tensor maps, graphics interop
+        cuTexObjectCreate, cuTexObjectDestroy, cuTexObjectGetResourceDesc,
+        cuTexObjectGetTextureDesc, cuTexObjectGetResourceViewDesc, cuSurfObjectCreate,
+        cuSurfObjectDestroy, cuSurfObjectGetResourceDesc, cuTensorMapEncodeTiled,
+        cuTensorMapEncodeIm2col, cuTensorMapEncodeIm2colWide, cuTensorMapReplaceAddress,
+        cuGraphicsUnregisterResource, cuGraphicsSubResourceGetMappedArray,
+        cuGraphicsResourceGetMappedMipmappedArray, cuGraphicsResourceGetMappedPointer,
+        cuGraphicsResourceGetMappedPointer_v2, cuGraphicsResourceSetMapFlags,
+        cuGraphicsResourceSetMapFlags_v2, cuGraphicsMapResources, cuGraphicsMapResources_ptsz,
+        cuGraphicsUnmapResources, cuGraphicsUnmapResources_ptsz,
+        // tools
+        cuProfilerInitialize, cuProfilerStart, cuProfilerStop, cuCoredumpGetAttribute,
+        cuCoredumpGetAttributeGlobal, cuCoredumpSetAttribute, cuCoredumpSetAttributeGlobal,
+        cuCheckpointProcessGetRestoreThreadId, cuCheckpointProcessGetState,
+        cuCheckpointProcessLock, cuCheckpointProcessCheckpoint, cuCheckpointProcessRestore,
+        cuCheckpointProcessUnlock, cuLogsRegisterCallback, cuLogsUnregisterCallback,
+        cuLogsCurrent, cuLogsDumpToFile, cuLogsDumpToMemory,
+    }
+}
+
+// --- cuGetProcAddress -------------------------------------------------------
+
+const CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM: u64 = 2;
+const SYMBOL_SUCCESS: c_int = 0;
+const SYMBOL_NOT_FOUND: c_int = 1;
+
+/// The export that `symbol` (a base name) resolves to for `version`/`flags`.
+pub(crate) fn resolve(symbol: &str, version: c_int, flags: u64) -> Option<usize> {
+    let t = table();
+    let versioned: String = match symbol {
+        // CUDA 13 changed these ABIs under the same base name.
+        "cuCtxGetDevice" | "cuCtxSynchronize" if version >= 13000 => format!("{symbol}_v2"),
+        "cuCtxGetDevice" | "cuCtxSynchronize" => symbol.to_string(),
+        "cuCtxCreate" if version >= 12050 => "cuCtxCreate_v4".into(),
+        "cuCtxCreate" if version >= 11040 => "cuCtxCreate_v3".into(),
+        "cuCtxCreate" if version >= 3020 => "cuCtxCreate_v2".into(),
+        "cuGetProcAddress" if version >= 12000 => "cuGetProcAddress_v2".into(),
+        "cuGetProcAddress" | "cuCtxCreate" => symbol.to_string(),
+        _ => ["_v4", "_v3", "_v2"]
+            .iter()
+            .map(|v| format!("{symbol}{v}"))
+            .find(|n| t.contains_key(n.as_str()))
+            .unwrap_or_else(|| symbol.to_string()),
+    };
+    if flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM != 0 {
+        for suffix in ["_ptds", "_ptsz"] {
+            if let Some(&f) = t.get(format!("{versioned}{suffix}").as_str()) {
+                return Some(f);
+            }
+        }
+    }
+    t.get(versioned.as_str()).or_else(|| t.get(symbol)).copied()
+}
+
+unsafe fn get_proc_address_v2(
+    symbol: *const c_char,
+    pfn: *mut Ptr,
+    version: c_int,
+    flags: u64,
+    status: *mut c_int,
+) -> CuResult {
+    if symbol.is_null() || pfn.is_null() {
+        return Err(result::INVALID_VALUE);
+    }
+    let name = CStr::from_ptr(symbol).to_string_lossy();
+    match resolve(&name, version, flags) {
+        Some(f) => {
+            *pfn = f as Ptr;
+            if !status.is_null() {
+                *status = SYMBOL_SUCCESS;
+            }
+            Ok(())
+        }
+        None => {
+            tracing::debug!("cuGetProcAddress({name}, {version}): not found");
+            *pfn = std::ptr::null_mut();
+            if !status.is_null() {
+                *status = SYMBOL_NOT_FOUND;
+            }
+            Err(result::NOT_FOUND)
+        }
+    }
+}
+
+unsafe fn get_proc_address(
+    symbol: *const c_char,
+    pfn: *mut Ptr,
+    version: c_int,
+    flags: u64,
+) -> CuResult {
+    get_proc_address_v2(symbol, pfn, version, flags, std::ptr::null_mut())
+}
+
+/// Dark-API tables are not provided yet.
+unsafe fn get_export_table(table: *mut CPtr, id: CPtr) -> CuResult {
+    if !table.is_null() {
+        *table = std::ptr::null();
+    }
+    if !id.is_null() {
+        let u = std::slice::from_raw_parts(id.cast::<u8>(), 16);
+        tracing::debug!("cuGetExportTable({u:02x?}): not provided");
+    }
+    Err(result::INVALID_VALUE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_address_versions() {
+        let t = table();
+        let f = |n: &str| t[n];
+        assert_eq!(resolve("cuMemAlloc", 12000, 0), Some(f("cuMemAlloc_v2")));
+        assert_eq!(
+            resolve("cuCtxSynchronize", 12080, 0),
+            Some(f("cuCtxSynchronize"))
+        );
+        assert_eq!(
+            resolve("cuCtxSynchronize", 13000, 0),
+            Some(f("cuCtxSynchronize_v2"))
+        );
+        assert_eq!(
+            resolve("cuCtxGetDevice", 13010, 0),
+            Some(f("cuCtxGetDevice_v2"))
+        );
+        assert_eq!(resolve("cuCtxCreate", 12000, 0), Some(f("cuCtxCreate_v3")));
+        assert_eq!(
+            resolve("cuLaunchKernel", 12000, 2),
+            Some(f("cuLaunchKernel_ptsz"))
+        );
+        assert_eq!(
+            resolve("cuMemcpyHtoD", 12000, 2),
+            Some(f("cuMemcpyHtoD_v2_ptds"))
+        );
+        assert_eq!(
+            resolve("cuMemcpyHtoD", 12000, 0),
+            Some(f("cuMemcpyHtoD_v2"))
+        );
+        assert_eq!(resolve("cuGraphLaunch", 12000, 0), Some(f("cuGraphLaunch")));
+        assert_eq!(resolve("cuGLGetDevices", 12000, 0), None);
+        let mut p: Ptr = std::ptr::null_mut();
+        let mut s = -1;
+        let r = unsafe { get_proc_address_v2(c"cuNope".as_ptr(), &mut p, 12000, 0, &mut s) };
+        assert_eq!((r, s, p.is_null()), (Err(result::NOT_FOUND), 1, true));
+    }
+
+    #[test]
+    fn error_strings() {
+        let mut s: *const c_char = std::ptr::null();
+        assert_eq!(unsafe { cuGetErrorName(700, &mut s) }, 0);
+        assert_eq!(
+            unsafe { CStr::from_ptr(s) }.to_str().unwrap(),
+            "CUDA_ERROR_ILLEGAL_ADDRESS"
+        );
+        assert_eq!(
+            unsafe { cuGetErrorString(12345, &mut s) },
+            result::INVALID_VALUE
+        );
+        assert!(s.is_null());
+    }
+
+    #[test]
+    fn calls_before_init_are_not_initialized() {
+        let _g = crate::driver::testing::uninitialised();
+        let mut n = 0;
+        assert_eq!(unsafe { cuDeviceGetCount(&mut n) }, result::NOT_INITIALIZED);
+        assert_eq!(unsafe { cuCtxSynchronize() }, result::NOT_INITIALIZED);
+        assert_eq!(
+            unsafe { cuMemAlloc_v2(std::ptr::null_mut(), 1) },
+            result::NOT_INITIALIZED
+        );
+        assert_eq!(unsafe { cuGraphLaunch() }, result::NOT_SUPPORTED);
+        assert_eq!(unsafe { cuInit(1) }, result::INVALID_VALUE);
+    }
+}
