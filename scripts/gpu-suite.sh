@@ -60,7 +60,9 @@ QEMU
     } >"$out/machine.txt"
 
     echo "== native: NVIDIA's libcuda.so.1" | tee "$out/summary.txt"
-    "$p/bin/cuda-suite" --roundtrip-mib "$mib" >"$out/native.txt" 2>&1 || true
+    # --native skips the two checks where NVIDIA's driver is undefined
+    # (a destroyed stream crashes it; it does not check `extra` sizes).
+    "$p/bin/cuda-suite" --native --roundtrip-mib "$mib" >"$out/native.txt" 2>&1 || true
     tail -n 1 "$out/native.txt" | tee -a "$out/summary.txt"
 
     echo "== socket: our libcuda.so.1 -> vgpu-host (CUDA executor)" | tee -a "$out/summary.txt"
@@ -85,13 +87,18 @@ QEMU
     tail -n 1 "$out/vm.txt" | tee -a "$out/summary.txt"
 
     echo "== digests against native" | tee -a "$out/summary.txt"
-    sed -e 's/^@@//' "$out/vm-serial.log" 2>/dev/null >"$out/vm-suite.txt" || true
-    local bad=0
-    for run in socket vm-suite; do
-        if diff <(digests "$out/native.txt") <(digests "$out/$run.txt") >"$out/diff-$run.txt"; then
-            echo "$run: $(digests "$out/native.txt" | wc -l) digests identical to native" | tee -a "$out/summary.txt"
+    local bad=0 n
+    n=$(digests "$out/native.txt" | wc -l)
+    [ "$n" -ge 8 ] || { echo "native run produced only $n digests" | tee -a "$out/summary.txt"; bad=1; }
+    for run in socket vm-serial.log; do
+        local f="$out/$run"; [ -f "$f" ] || f="$out/$run.txt"
+        # Every case the native run has must have the identical digest.
+        local missing
+        missing=$(comm -23 <(digests "$out/native.txt") <(sed -e 's/^@@//' "$f" | digests /dev/stdin))
+        if [ -z "$missing" ]; then
+            echo "$run: all $n native digests identical" | tee -a "$out/summary.txt"
         else
-            echo "$run: digests differ from native (diff-$run.txt)" | tee -a "$out/summary.txt"
+            echo "$run: differs from native in: $missing" | tee -a "$out/summary.txt"
             bad=1
         fi
     done

@@ -620,12 +620,47 @@ fn native_socket(env: &Env) -> Result<Vec<(String, bool, String)>, String> {
             )
         })
         .collect();
+    let (same, detail) = check_digests(&text);
+    if env.roundtrip_mib == 1024 {
+        results.push(("native-socket/digests".into(), same, detail));
+    }
     results.push((
         "native-socket/exit".into(),
         out.status.success(),
         format!("cuda-suite exited with {}", out.status),
     ));
     Ok(results)
+}
+
+/// Compares the `DIGEST case hex` lines of a suite's output with the
+/// digests recorded from NVIDIA's own driver on a GPU
+/// (`tests/vm/gpu-digests.txt`): every recorded case must match bit for bit.
+fn check_digests(output: &str) -> (bool, String) {
+    let reference = include_str!("../../vm/gpu-digests.txt");
+    let got: BTreeMap<&str, &str> = output
+        .lines()
+        .map(|l| l.trim_start_matches("@@"))
+        .filter_map(|l| l.strip_prefix("DIGEST "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(c, d)| (c, d.trim()))
+        .collect();
+    let mut differ = Vec::new();
+    let mut count = 0;
+    for (case, want) in reference
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+    {
+        count += 1;
+        if got.get(case) != Some(&want.trim()) {
+            differ.push(format!("{case} (got {:?}, GPU {want})", got.get(case)));
+        }
+    }
+    if differ.is_empty() && count > 0 {
+        (true, format!("all {count} result digests identical to NVIDIA's driver on an H200"))
+    } else {
+        (false, format!("differ from the GPU: {}", differ.join(", ")))
+    }
 }
 
 /// Kernel trouble in the serial log (the console sees every oops, even one
@@ -734,6 +769,9 @@ fn main() -> ExitCode {
         );
         for (name, ok, detail) in b.results {
             all.insert(name, (ok, detail));
+        }
+        if s.name == "cuda" && env.roundtrip_mib == 1024 {
+            all.insert("cuda/digests".into(), check_digests(&b.log));
         }
     }
     if only.as_deref().is_none_or(|o| o == "native-socket") {
