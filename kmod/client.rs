@@ -11,6 +11,10 @@ use crate::{
     regs,
     shared::Shared,
     uapi::{
+        cmd::{
+            ClientIdentity,
+            Opcode, //
+        },
         ioctl::CLIENT_QUEUE_DEPTH,
         regs::queue,
         ring::{
@@ -38,7 +42,11 @@ use kernel::{
         Instant,
         Monotonic, //
     },
+    transmute::AsBytes,
 };
+
+/// How long open waits for the device to take the client's identity.
+const IDENTIFY_TIMEOUT_MS: u32 = 5000;
 
 /// Longest sleep between checks of the device's heartbeat while waiting.
 const WAIT_SLICE_MS: u32 = 100;
@@ -142,7 +150,26 @@ impl Client {
             GFP_KERNEL,
         )?;
         client.start()?;
+        client.identify()?;
         Ok(client)
+    }
+
+    /// Tells the device which process this client is (for `nvidia-smi`-style
+    /// process lists): the thread group id in the initial pid namespace.
+    fn identify(&self) -> Result {
+        let pid = kernel::current!().tgid_nr_ns(None);
+        let identity = ClientIdentity {
+            pid: u32::try_from(pid).unwrap_or(0),
+            reserved: 0,
+        };
+        let seq = self.submit_one(Opcode::SetClientIdentity as u16, identity.as_bytes(), 0)?;
+        self.wait(seq, IDENTIFY_TIMEOUT_MS, |status, _, _| {
+            if status == Status::Ok as u32 {
+                Ok(())
+            } else {
+                Err(EIO)
+            }
+        })
     }
 
     fn start(&self) -> Result {

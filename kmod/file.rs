@@ -9,6 +9,7 @@ use crate::{
         Prepared, //
     },
     misc::MiscNode,
+    uapi::cmd::Opcode,
     uapi::ioctl::{
         command_flags,
         submit_flags,
@@ -115,6 +116,10 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
     let mut cmds = KVec::with_capacity(count, GFP_KERNEL)?;
     for _ in 0..count {
         let cmd: Command = reader.read()?;
+        // Only the driver says who a client is.
+        if cmd.opcode == Opcode::SetClientIdentity as u16 {
+            return Err(EPERM);
+        }
         let detached = cmd.flags & command_flags::DETACHED != 0;
         if cmd.flags & !command_flags::ALL != 0
             || (detached && cmd.resp_capacity != 0)

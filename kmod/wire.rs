@@ -4,7 +4,10 @@
 //! `Coherent` read and write them.
 
 use crate::uapi::{
-    cmd::DeviceInfo,
+    cmd::{
+        ClientIdentity,
+        DeviceInfo, //
+    },
     ioctl::{
         Command,
         InfoArgs,
@@ -38,6 +41,7 @@ macro_rules! plain_old_data {
 }
 
 plain_old_data!(
+    ClientIdentity,
     DeviceInfo,
     Command,
     InfoArgs,

@@ -53,6 +53,33 @@ pub fn spawn(path: &Path, force: bool, executor: Arc<dyn Executor>) -> std::io::
     Ok(())
 }
 
+/// The connecting process's pid (0 if the kernel will not say).
+fn peer_pid(stream: &UnixStream) -> u32 {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = core::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid out-pointers of the sizes given,
+    // and the fd is the live socket `stream` owns.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        u32::try_from(cred.pid).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 fn read_exact_or_eof(stream: &mut UnixStream, buf: &mut [u8]) -> std::io::Result<bool> {
     match stream.read_exact(buf) {
         Ok(()) => Ok(true),
@@ -71,8 +98,12 @@ fn serve(id: u32, mut stream: UnixStream, executor: &dyn Executor) {
             return;
         }
     };
-    tracing::info!(client = id, "direct client connected");
     let cancel = CancelToken::new();
+    let pid = peer_pid(&stream);
+    if let Err(status) = session.execute(Command::SetClientIdentity { pid }, &cancel) {
+        tracing::warn!(client = id, ?status, "cannot record the client's identity");
+    }
+    tracing::info!(client = id, pid, "direct client connected");
     let mut request = Vec::new();
     loop {
         let mut head = RequestFrame::default();

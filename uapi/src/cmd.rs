@@ -17,6 +17,14 @@ pub enum Opcode {
     /// `ABORTED` if the queue stops first. No response. A diagnostic for
     /// waits, timeouts and device loss.
     Sleep = 3,
+    /// No request; response [`DeviceUsage`]: live memory use of the GPU.
+    GetUsage = 4,
+    /// No request; response: one [`ClientUsage`] per client of the device
+    /// (every guest process with the device open, every socket client).
+    ListClients = 5,
+    /// Request [`ClientIdentity`]: who this client is. Sent by the kernel
+    /// driver when a file is opened; userspace may not send it.
+    SetClientIdentity = 6,
 }
 
 impl Opcode {
@@ -26,6 +34,9 @@ impl Opcode {
             1 => Self::GetDeviceInfo,
             2 => Self::Echo,
             3 => Self::Sleep,
+            4 => Self::GetUsage,
+            5 => Self::ListClients,
+            6 => Self::SetClientIdentity,
             _ => return None,
         })
     }
@@ -81,6 +92,44 @@ pub struct SleepRequest {
     pub reserved: u32,
 }
 
+/// Response of [`Opcode::GetUsage`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceUsage {
+    /// Total device memory, bytes.
+    pub total_memory: u64,
+    /// Memory the clients of this device hold, bytes.
+    pub used_memory: u64,
+    /// Memory still free, bytes.
+    pub free_memory: u64,
+    /// Clients with the device open.
+    pub client_count: u32,
+    /// GPU utilisation in percent, or `u32::MAX` when the executor cannot tell.
+    pub gpu_utilization: u32,
+}
+
+/// One entry of [`Opcode::ListClients`]'s response.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientUsage {
+    /// Process id in the guest (0 when unknown).
+    pub pid: u32,
+    /// Queue (client) index.
+    pub queue: u32,
+    /// Device memory the client holds, bytes.
+    pub used_memory: u64,
+}
+
+/// Request of [`Opcode::SetClientIdentity`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Process id (thread group id) that opened the device.
+    pub pid: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
 /// Copies `s` into a NUL-padded fixed field, cutting at a character boundary
 /// so that at least one NUL remains.
 pub fn fill_str(field: &mut [u8], s: &str) {
@@ -100,3 +149,6 @@ pub fn field_str(field: &[u8]) -> Option<&str> {
 
 const _: () = assert!(core::mem::size_of::<DeviceInfo>() == 168);
 const _: () = assert!(core::mem::size_of::<SleepRequest>() == 8);
+const _: () = assert!(core::mem::size_of::<DeviceUsage>() == 32);
+const _: () = assert!(core::mem::size_of::<ClientUsage>() == 16);
+const _: () = assert!(core::mem::size_of::<ClientIdentity>() == 8);

@@ -62,6 +62,7 @@ mod tests {
         }
         assert_eq!(Status::from_u32(9), None);
         assert_eq!(Opcode::from_u16(0), None);
+        assert_eq!(Opcode::from_u16(7), None);
     }
 
     #[test]

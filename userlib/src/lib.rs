@@ -12,4 +12,4 @@
 //! diagnostics on stderr; by default the library prints nothing.
 mod driver;
 pub mod exports;
-pub mod transport;
+pub use vgpu_transport as transport;

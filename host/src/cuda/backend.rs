@@ -109,6 +109,9 @@ pub trait CudaBackend: Send {
     /// Milliseconds between two completed events.
     fn event_elapsed_time(&mut self, ctx: u64, start: u64, end: u64) -> CuResult<f32>;
 
+    /// Device memory this client holds (allocations), in bytes.
+    fn memory_used(&self) -> u64;
+
     /// Function parameter layout, for checking launches; `None` if unknown.
     fn function_layout(&self, function: u64) -> Option<&[ParamInfo]>;
 }

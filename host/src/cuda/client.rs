@@ -120,6 +120,11 @@ impl CudaClient {
         }
     }
 
+    /// Device memory the client holds.
+    pub fn memory_used(&self) -> u64 {
+        self.backend.memory_used()
+    }
+
     /// Runs one CUDA command; `resp_capacity` bounds DTOH-style responses.
     /// Malformed requests complete with a device status, never reach the backend.
     pub fn execute(

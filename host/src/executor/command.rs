@@ -3,7 +3,7 @@
 //! Every executor sees the same validated [`Command`]; malformed bodies
 //! never reach it.
 
-use uapi::cmd::{Opcode, SleepRequest, MAX_SLEEP_MS};
+use uapi::cmd::{ClientIdentity, Opcode, SleepRequest, MAX_SLEEP_MS};
 use uapi::status::Status;
 use uapi::wire::Wire;
 
@@ -18,6 +18,15 @@ pub enum Command<'a> {
     Sleep {
         /// Milliseconds to wait.
         millis: u32,
+    },
+    /// Report live memory use of the device.
+    GetUsage,
+    /// List the device's clients.
+    ListClients,
+    /// Record who this client is (sent by the guest kernel on open).
+    SetClientIdentity {
+        /// Process id.
+        pid: u32,
     },
     /// A CUDA command (`uapi::cuda`), validated by [`crate::cuda::CudaClient`].
     Cuda {
@@ -47,6 +56,17 @@ impl<'a> Command<'a> {
             Opcode::GetDeviceInfo if request.is_empty() => Ok(Self::GetDeviceInfo),
             Opcode::GetDeviceInfo => Err(Status::InvalidField),
             Opcode::Echo => Ok(Self::Echo(request)),
+            Opcode::GetUsage if request.is_empty() => Ok(Self::GetUsage),
+            Opcode::ListClients if request.is_empty() => Ok(Self::ListClients),
+            Opcode::GetUsage | Opcode::ListClients => Err(Status::InvalidField),
+            Opcode::SetClientIdentity => {
+                let body = (request.len() == core::mem::size_of::<ClientIdentity>())
+                    .then(|| ClientIdentity::read_from(request))
+                    .flatten()
+                    .filter(|b| b.reserved == 0)
+                    .ok_or(Status::InvalidField)?;
+                Ok(Self::SetClientIdentity { pid: body.pid })
+            }
             Opcode::Sleep => {
                 if request.len() != core::mem::size_of::<SleepRequest>() {
                     return Err(Status::InvalidField);
@@ -74,6 +94,9 @@ impl<'a> Command<'a> {
             Self::GetDeviceInfo => "GET_DEVICE_INFO",
             Self::Echo(_) => "ECHO",
             Self::Sleep { .. } => "SLEEP",
+            Self::GetUsage => "GET_USAGE",
+            Self::ListClients => "LIST_CLIENTS",
+            Self::SetClientIdentity { .. } => "SET_CLIENT_IDENTITY",
             Self::Cuda { .. } => "CUDA",
         }
     }
@@ -100,8 +123,32 @@ mod tests {
     #[test]
     fn rejects_unknown_opcodes() {
         assert_eq!(Command::decode(0, &[], 0), Err(Status::InvalidOpcode));
-        assert_eq!(Command::decode(4, &[], 0), Err(Status::InvalidOpcode));
+        assert_eq!(Command::decode(7, &[], 0), Err(Status::InvalidOpcode));
         assert_eq!(Command::decode(0xffff, &[], 0), Err(Status::InvalidOpcode));
+    }
+
+    #[test]
+    fn decodes_usage_and_identity() {
+        assert_eq!(Command::decode(4, &[], 0), Ok(Command::GetUsage));
+        assert_eq!(Command::decode(5, &[], 0), Ok(Command::ListClients));
+        let id = ClientIdentity {
+            pid: 42,
+            reserved: 0,
+        };
+        assert_eq!(
+            Command::decode(6, id.as_bytes(), 0),
+            Ok(Command::SetClientIdentity { pid: 42 })
+        );
+        let bad = ClientIdentity {
+            pid: 42,
+            reserved: 1,
+        };
+        assert_eq!(
+            Command::decode(6, bad.as_bytes(), 0),
+            Err(Status::InvalidField)
+        );
+        assert_eq!(Command::decode(6, &[0; 4], 0), Err(Status::InvalidField));
+        assert_eq!(Command::decode(4, &[0], 0), Err(Status::InvalidField));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod command;
 pub mod cuda;
+pub mod registry;
 pub mod sim;
 
 pub use command::Command;
@@ -44,12 +45,14 @@ pub trait ClientSession: Send {
 pub struct CudaSession {
     info: DeviceInfo,
     cuda: CudaClient,
+    client: registry::ClientGuard,
 }
 
 impl CudaSession {
-    /// A session reporting `info`, running CUDA commands through `cuda`.
-    pub fn new(info: DeviceInfo, cuda: CudaClient) -> Self {
-        Self { info, cuda }
+    /// A session reporting `info`, running CUDA commands through `cuda`,
+    /// listed in the device's registry as `client`.
+    pub fn new(info: DeviceInfo, cuda: CudaClient, client: registry::ClientGuard) -> Self {
+        Self { info, cuda, client }
     }
 }
 
@@ -65,11 +68,32 @@ impl ClientSession for CudaSession {
                     Err(Status::Aborted)
                 }
             }
+            Command::GetUsage => Ok(self
+                .client
+                .registry()
+                .usage(self.info.total_memory)
+                .as_bytes()
+                .to_vec()),
+            Command::ListClients => Ok(self
+                .client
+                .registry()
+                .list()
+                .iter()
+                .flat_map(|c| c.as_bytes().to_vec())
+                .collect()),
+            Command::SetClientIdentity { pid } => {
+                self.client.set_pid(pid);
+                Ok(Vec::new())
+            }
             Command::Cuda {
                 opcode,
                 request,
                 resp_capacity,
-            } => self.cuda.execute(opcode, request, resp_capacity),
+            } => {
+                let reply = self.cuda.execute(opcode, request, resp_capacity);
+                self.client.set_used(self.cuda.memory_used());
+                reply
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use uapi::{
     status::Status,
     wire::Wire,
 };
-use vgpu_userlib::transport::VgpuFile;
+use vgpu_transport::VgpuFile;
 
 type TestResult = Result<String, String>;
 
@@ -365,6 +365,28 @@ fn test_device_errors() -> TestResult {
     check(c.status == Status::InvalidField as u32, || {
         format!("bad sleep: status {}", c.status)
     })?;
+    // Only the driver says which process a client is.
+    let forged = uapi::cmd::ClientIdentity {
+        pid: 1,
+        reserved: 0,
+    };
+    let r = f.submit_one(Opcode::SetClientIdentity as u16, forged.as_bytes(), 0);
+    check(r.map_err(|e| e.errno) == Err(libc::EPERM), || {
+        format!("userspace SetClientIdentity: {r:?}")
+    })?;
+    // The device knows this process as a client.
+    let mut list = [0u8; 16 * 8];
+    let c = f
+        .call(Opcode::ListClients as u16, b"", &mut list, 5000)
+        .map_err(|e| e.to_string())?;
+    let me = std::process::id();
+    let pids: Vec<u32> = list[..c.resp_len as usize]
+        .chunks(16)
+        .map(|e| u32::from_le_bytes([e[0], e[1], e[2], e[3]]))
+        .collect();
+    check(c.status == 0 && pids.contains(&me), || {
+        format!("client list {pids:?} lacks pid {me}")
+    })?;
     // The client still works after errors.
     let mut out = [0u8; 3];
     let c = f
@@ -378,7 +400,7 @@ fn test_device_errors() -> TestResult {
 
 fn expect_errno(
     what: &str,
-    r: Result<i32, vgpu_userlib::transport::DevError>,
+    r: Result<i32, vgpu_transport::DevError>,
     errno: i32,
 ) -> Result<(), String> {
     match r {

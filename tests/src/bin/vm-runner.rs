@@ -657,7 +657,10 @@ fn check_digests(output: &str) -> (bool, String) {
         }
     }
     if differ.is_empty() && count > 0 {
-        (true, format!("all {count} result digests identical to NVIDIA's driver on an H200"))
+        (
+            true,
+            format!("all {count} result digests identical to NVIDIA's driver on an H200"),
+        )
     } else {
         (false, format!("differ from the GPU: {}", differ.join(", ")))
     }

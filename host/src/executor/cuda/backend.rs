@@ -1039,6 +1039,10 @@ impl CudaBackend for GpuClient {
         Ok(ms)
     }
 
+    fn memory_used(&self) -> u64 {
+        self.allocations.values().map(|r| r.size).sum()
+    }
+
     fn function_layout(&self, function: u64) -> Option<&[ParamInfo]> {
         self.functions.get(function).map(|f| f.layout.as_slice())
     }

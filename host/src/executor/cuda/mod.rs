@@ -37,6 +37,7 @@ pub struct CudaExecutor {
     info: DeviceInfo,
     attributes: Arc<[i32]>,
     pci_bus_id: String,
+    clients: Arc<super::registry::ClientRegistry>,
 }
 
 impl std::fmt::Debug for CudaExecutor {
@@ -137,6 +138,7 @@ impl CudaExecutor {
             info,
             attributes: attributes.into(),
             pci_bus_id,
+            clients: super::registry::ClientRegistry::new(),
         })
     }
 
@@ -187,6 +189,7 @@ impl Executor for CudaExecutor {
         Ok(Box::new(CudaSession::new(
             self.info,
             crate::cuda::CudaClient::new(backend),
+            self.clients.join(queue),
         )))
     }
 }

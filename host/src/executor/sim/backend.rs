@@ -555,6 +555,10 @@ impl CudaBackend for SimBackend {
         Ok(ms as f32)
     }
 
+    fn memory_used(&self) -> u64 {
+        self.memory.bytes_held()
+    }
+
     fn function_layout(&self, function: u64) -> Option<&[ParamInfo]> {
         self.functions.get(&function).map(|f| f.layout.as_slice())
     }

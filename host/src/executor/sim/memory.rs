@@ -153,6 +153,11 @@ impl ClientMemory {
         }
     }
 
+    /// Bytes held, module variables included.
+    pub fn bytes_held(&self) -> u64 {
+        self.allocations.values().map(|a| a.data.len() as u64).sum()
+    }
+
     /// Base and size of the allocation holding `addr`.
     pub fn range(&self, addr: u64) -> Option<(u64, u64)> {
         let (base, a) = self.allocations.range(..=addr).next_back()?;

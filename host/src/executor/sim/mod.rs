@@ -10,6 +10,7 @@ mod memory;
 pub use backend::SimBackend;
 pub use memory::AddressSpace;
 
+use super::registry::ClientRegistry;
 use super::{ClientSession, CudaSession, Executor};
 use crate::cuda::CudaClient;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub struct SimExecutor {
     info: DeviceInfo,
     attributes: Arc<Vec<i32>>,
     space: Arc<AddressSpace>,
+    clients: Arc<ClientRegistry>,
 }
 
 impl SimExecutor {
@@ -32,6 +34,7 @@ impl SimExecutor {
             info,
             attributes: Arc::new(attributes::table(&info)),
             space: Arc::new(AddressSpace::new(info.total_memory)),
+            clients: ClientRegistry::new(),
         }
     }
 }
@@ -41,11 +44,12 @@ impl Executor for SimExecutor {
         self.info
     }
 
-    fn open_session(&self, _queue: u32) -> Result<Box<dyn ClientSession>, Status> {
+    fn open_session(&self, queue: u32) -> Result<Box<dyn ClientSession>, Status> {
         let backend = SimBackend::new(self.info, self.attributes.clone(), self.space.clone());
         Ok(Box::new(CudaSession::new(
             self.info,
             CudaClient::new(Box::new(backend)),
+            self.clients.join(queue),
         )))
     }
 }
