@@ -23,10 +23,12 @@ pack() {
     source "$here/vm-env.sh"
     local stage="$repo/target/gpu-pack"
     rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/qemu-lib" "$stage/firmware" "$stage/work/cuda"
-    # Only the CUDA scenario boots there; its initramfs is built here.
+    # Only the CUDA and GPU-guest scenarios boot there; their initramfs
+    # images are built here, where the tools for it are.
     VGPU_WORK="$stage/work" "$VGPU_RUNNER" build-initramfs >/dev/null
-    find "$stage/work" -mindepth 1 -maxdepth 1 ! -name cuda -exec rm -rf {} +
-    rm -rf "$stage/work/cuda/root"
+    find "$stage/work" -mindepth 1 -maxdepth 1 ! -name cuda ! -name gpu-guest -exec rm -rf {} +
+    rm -rf "$stage/work/cuda/root" "$stage/work/gpu-guest/root"
+    cp -r "$VGPU_DIST" "$stage/dist"
     for b in "$VGPU_HOST_BIN" "$VGPU_RUNNER" "$VGPU_CUDA_SUITE" "$VGPU_QEMU"; do
         strip -o "$stage/bin/$(basename "$b")" "$b"
     done
@@ -82,9 +84,20 @@ QEMU
         VGPU_HOST_BIN="$p/bin/vgpu-host" VGPU_LIBCUDA="$p/bin/libcuda.so.1" \
         VGPU_CUDA_SUITE="$p/bin/cuda-suite" VGPU_WORK="$p/work" VGPU_PREBUILT=1 \
         VGPU_EXECUTOR=cuda VGPU_ROUNDTRIP_MIB="$mib" \
+        VGPU_REPO="$repo" VGPU_DIST="$p/dist" VGPU_GUEST_TOOLS=unused \
         "$p/bin/vm-runner" test cuda >"$out/vm.txt" 2>&1 || true
     cp "$p/work/cuda/serial.log" "$out/vm-serial.log" 2>/dev/null || true
     tail -n 1 "$out/vm.txt" | tee -a "$out/summary.txt"
+
+    echo "== gpu-guest: this machine's nvidia-smi and PyTorch in the guest, on our libraries" | tee -a "$out/summary.txt"
+    VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage" \
+        VGPU_KERNEL_RELEASE=unused VGPU_KMOD=unused VGPU_BUSYBOX=unused VGPU_GUEST_BIN=unused \
+        VGPU_HOST_BIN="$p/bin/vgpu-host" VGPU_LIBCUDA="$p/bin/libcuda.so.1" \
+        VGPU_CUDA_SUITE="$p/bin/cuda-suite" VGPU_WORK="$p/work" VGPU_PREBUILT=1 \
+        VGPU_EXECUTOR=cuda VGPU_REPO="$repo" VGPU_DIST="$p/dist" VGPU_GUEST_TOOLS=unused \
+        "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
+    cat "$out/gpu-guest.txt" >>"$out/vm.txt"
+    grep -E '^(PASS|FAIL)' "$out/gpu-guest.txt" | tee -a "$out/summary.txt"
 
     echo "== digests against native" | tee -a "$out/summary.txt"
     local bad=0 n

@@ -10,7 +10,7 @@ VGPU_KMOD=$("$REPO_ROOT/scripts/build-kmod.sh")
 
 log "building vgpu-host, vm-runner and the static guest test program"
 (cd "$REPO_ROOT" && cargo build -q --release -p vgpu-host -p vgpu-userlib -p vgpu-tests \
-    --bin vgpu-host --bin vm-runner --bin cuda-suite --lib)
+    --bin vgpu-host --bin vm-runner --bin cuda-suite --bin nvml-probe --lib)
 # The guest has no libc of ours: link the guest program statically. A
 # separate --target keeps these flags away from the host build's cache.
 (cd "$REPO_ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
@@ -26,5 +26,15 @@ export VGPU_GUEST_BIN="$REPO_ROOT/target/x86_64-unknown-linux-gnu/release/vgpu-g
 export VGPU_RUNNER="$REPO_ROOT/target/release/vm-runner"
 export VGPU_LIBCUDA="$REPO_ROOT/target/release/libcuda.so"
 export VGPU_CUDA_SUITE="$REPO_ROOT/target/release/cuda-suite"
+export VGPU_REPO="$REPO_ROOT"
+# The install tree and the discovery test's tools (seen by the guest through
+# its 9p view of this machine's root).
+export VGPU_DIST=$("$REPO_ROOT/scripts/make-dist.sh")
+export VGPU_GUEST_TOOLS="$REPO_ROOT/target/guest-tools"
+mkdir -p "$VGPU_GUEST_TOOLS"
+cp "$REPO_ROOT/target/release/nvml-probe" "$VGPU_GUEST_TOOLS/"
+if [ ! -f "$VGPU_GUEST_TOOLS/python/pynvml.py" ]; then
+    python3 -m pip install -q --no-deps --target "$VGPU_GUEST_TOOLS/python" nvidia-ml-py
+fi
 export VGPU_WORK=${VGPU_WORK:-$REPO_ROOT/target/vm}
 mkdir -p "$VGPU_WORK"

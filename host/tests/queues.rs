@@ -233,7 +233,7 @@ fn oversized_buffers_are_too_large() {
 fn unknown_opcodes_are_invalid_opcode() {
     let h = Harness::new();
     let mut q = TestQueue::enabled(&h, 0, 8);
-    for opcode in [0u16, 4, 0x7fff] {
+    for opcode in [0u16, 7, 0xff, 0x1ff, 0x7fff] {
         let e = SubmissionEntry {
             opcode,
             tag: u64::from(opcode) + 1,

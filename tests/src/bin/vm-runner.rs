@@ -42,6 +42,12 @@ struct Env {
     prebuilt: bool,
     /// A static ldconfig for the guest.
     ldconfig: PathBuf,
+    /// The repository (seen at the same path in the guest's host-root chroot).
+    repo: PathBuf,
+    /// The install tree (scripts/make-dist.sh).
+    dist: PathBuf,
+    /// Test tools for the discovery scenario (nvml-probe, pynvml).
+    guest_tools: PathBuf,
 }
 
 fn var(name: &str) -> Result<String, String> {
@@ -75,6 +81,9 @@ impl Env {
             ldconfig: env::var("VGPU_LDCONFIG")
                 .unwrap_or_else(|_| "/sbin/ldconfig".into())
                 .into(),
+            repo: var("VGPU_REPO")?.into(),
+            dist: var("VGPU_DIST")?.into(),
+            guest_tools: var("VGPU_GUEST_TOOLS")?.into(),
         })
     }
 }
@@ -132,12 +141,33 @@ struct Scenario {
     expect: Vec<String>,
     /// Guest RAM, MiB.
     memory_mib: u32,
+    /// Share the host's root filesystem read-only (9p) for the guest to
+    /// chroot into with an overlay: its userspace, our dist, the test tools.
+    hostroot: bool,
+    /// Runs only when named (it needs the GPU machine's userspace).
+    on_request: bool,
 }
 
 const WAIT_NODE: &str =
     "i=0; while [ ! -e /dev/vgpu0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done";
 
-fn scenarios() -> Vec<Scenario> {
+/// Guest steps that chroot into the host's root with a tmpfs overlay and
+/// run `command` there (the upper directory is visible at /mnt/vgpu-upper).
+fn in_host_root(command: &str) -> String {
+    format!(
+        "mkdir -p /mnt/host /mnt/ovl /mnt/root\n\
+         mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /mnt/host\n\
+         mount -t tmpfs ovl /mnt/ovl && mkdir -p /mnt/ovl/u /mnt/ovl/w\n\
+         mount -t overlay overlay -o lowerdir=/mnt/host,upperdir=/mnt/ovl/u,workdir=/mnt/ovl/w /mnt/root\n\
+         for d in proc sys dev tmp run; do mkdir -p /mnt/root/$d; done\n\
+         mount -t proc proc /mnt/root/proc && mount -t sysfs sys /mnt/root/sys\n\
+         mount -t devtmpfs dev /mnt/root/dev && mount -t tmpfs tmp /mnt/root/tmp && mount -t tmpfs run /mnt/root/run\n\
+         mkdir -p /mnt/root/mnt/vgpu-upper && mount -o bind /mnt/ovl/u /mnt/root/mnt/vgpu-upper\n\
+         chroot /mnt/root /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {command}\n"
+    )
+}
+
+fn scenarios(env: &Env) -> Vec<Scenario> {
     vec![
         Scenario {
             name: "two-devices",
@@ -149,6 +179,8 @@ fn scenarios() -> Vec<Scenario> {
             ),
             expect: vec![],
             memory_mib: 512,
+            hostroot: false,
+            on_request: false,
         },
         Scenario {
             name: "refused-devices",
@@ -165,6 +197,35 @@ fn scenarios() -> Vec<Scenario> {
                 "refuse.subsystem=subsystem 10de:16a1 is not a VGPU-STUB; leaving the device alone".into(),
             ],
             memory_mib: 512,
+            hostroot: false,
+            on_request: false,
+        },
+        Scenario {
+            name: "discovery",
+            gpus: vec![h100()],
+            steps: in_host_root(&format!(
+                "/bin/bash {}/tests/vm/discovery.sh {} {} /mnt/vgpu-upper",
+                env.repo.display(),
+                env.dist.display(),
+                env.guest_tools.display()
+            )) + "vgpu-guest test dmesg-clean\n",
+            expect: vec![],
+            memory_mib: 1024,
+            hostroot: true,
+            on_request: false,
+        },
+        Scenario {
+            name: "gpu-guest",
+            gpus: vec![h100()],
+            steps: in_host_root(&format!(
+                "/bin/bash {}/tests/vm/gpu-guest.sh {}",
+                env.repo.display(),
+                env.dist.display()
+            )),
+            expect: vec![],
+            memory_mib: 8192,
+            hostroot: true,
+            on_request: true,
         },
         Scenario {
             name: "cuda",
@@ -178,6 +239,8 @@ fn scenarios() -> Vec<Scenario> {
             ),
             expect: vec![],
             memory_mib: 3072,
+            hostroot: false,
+            on_request: false,
         },
     ]
 }
@@ -189,6 +252,8 @@ fn demo() -> Scenario {
         steps: format!("modprobe vgpu\n{WAIT_NODE}\nls -l /dev/vgpu*\nvgpu-guest info\n"),
         expect: vec![],
         memory_mib: 512,
+        hostroot: false,
+        on_request: false,
     }
 }
 
@@ -451,6 +516,12 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     .arg("-initrd")
     .arg(&initramfs)
     .args(["-append", "console=ttyS0 panic=-1 loglevel=5"]);
+    if s.hostroot {
+        qemu.args([
+            "-virtfs",
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on",
+        ]);
+    }
     for (h, g) in hosts.iter().zip(&s.gpus) {
         qemu.arg("-device").arg(format!(
             r#"{{"driver":"vfio-user-pci","socket":{{"type":"unix","path":"{}"}}{}}}"#,
@@ -714,7 +785,7 @@ fn main() -> ExitCode {
         };
     }
     if mode == "build-initramfs" {
-        for s in scenarios() {
+        for s in scenarios(&env) {
             let dir = env.work.join(s.name);
             if let Err(e) = fs::create_dir_all(&dir)
                 .map_err(|e| e.to_string())
@@ -731,9 +802,12 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut all: BTreeMap<String, (bool, String)> = BTreeMap::new();
-    for s in scenarios()
+    for s in scenarios(&env)
         .into_iter()
-        .filter(|s| only.as_deref().is_none_or(|o| o == s.name))
+        .filter(|s| match only.as_deref() {
+            Some(o) => o == s.name,
+            None => !s.on_request,
+        })
     {
         let t0 = Instant::now();
         let b = match boot(&env, &s, false) {

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+//! The C side of the API by area: pointer checks and struct filling over
+//! [`crate::api`]. Each function returns `Result<()>`; `crate::exports`
+//! turns it into an `nvmlReturn_t`.
+
+pub(crate) mod device;
+pub(crate) mod memory;
+pub(crate) mod misc;
+pub(crate) mod process;
+pub(crate) mod system;
+
+use std::ffi::{c_char, c_uint, CStr};
+
+use crate::{
+    api::Device,
+    state::Slot,
+    types::{ret, Error, Result},
+};
+
+/// `nvmlDevice_t`.
+#[allow(non_camel_case_types)]
+pub type nvmlDevice_t = *const Slot;
+
+/// Fails with `INVALID_ARGUMENT` on a null pointer.
+pub(crate) fn nonnull<T>(p: *const T) -> Result {
+    if p.is_null() {
+        Err(Error(ret::INVALID_ARGUMENT))
+    } else {
+        Ok(())
+    }
+}
+
+/// The device a handle stands for.
+pub(crate) fn dev(h: nvmlDevice_t) -> Result<Device> {
+    Device::from_handle(h)
+}
+
+/// Copies `text` and a NUL into a C buffer of `len` bytes; too small is
+/// `INSUFFICIENT_SIZE` (as NVML).
+///
+/// # Safety
+///
+/// `buf` is null or valid for `len` bytes.
+pub(crate) unsafe fn put_str(buf: *mut c_char, len: c_uint, text: &str) -> Result {
+    nonnull(buf)?;
+    if (len as usize) < text.len() + 1 {
+        return Err(Error(ret::INSUFFICIENT_SIZE));
+    }
+    // SAFETY: `buf` has room for the text and the NUL (checked above).
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), buf, text.len());
+        *buf.add(text.len()) = 0;
+    }
+    Ok(())
+}
+
+/// Copies `text` into a fixed C array, NUL-terminated, truncated.
+pub(crate) fn fill(dst: &mut [c_char], text: &str) {
+    dst.fill(0);
+    let n = text.len().min(dst.len().saturating_sub(1));
+    for (d, s) in dst.iter_mut().zip(&text.as_bytes()[..n]) {
+        *d = *s as c_char;
+    }
+}
+
+/// A C string argument.
+///
+/// # Safety
+///
+/// `p` is null or a NUL-terminated string.
+pub(crate) unsafe fn arg_str<'a>(p: *const c_char) -> Result<&'a str> {
+    nonnull(p)?;
+    // SAFETY: the caller passes a C string.
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| Error(ret::INVALID_ARGUMENT))
+}
+
+/// Writes `v` through an out-pointer.
+///
+/// # Safety
+///
+/// `p` is null or valid for a write of `T`.
+pub(crate) unsafe fn put<T>(p: *mut T, v: T) -> Result {
+    nonnull(p)?;
+    // SAFETY: non-null, and the caller vouches for validity.
+    unsafe { p.write(v) };
+    Ok(())
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Removes everything install.sh put in place, as recorded in its manifest,
+# unloads vgpu.ko and refreshes the module and library caches.
+set -euo pipefail
+quiet=${1:-}
+[ "$(id -u)" = 0 ] || { echo "uninstall.sh: run as root" >&2; exit 1; }
+state=/var/lib/vgpu
+manifest=$state/manifest
+[ -f "$manifest" ] || { [ "$quiet" = --quiet ] || echo "vgpu is not installed"; exit 0; }
+if grep -q '^vgpu ' /proc/modules 2>/dev/null; then
+    modprobe -r vgpu || { echo "uninstall.sh: vgpu.ko is in use (close /dev/vgpu*)" >&2; exit 1; }
+fi
+while read -r entry; do
+    case "$entry" in
+        group:*) groupdel "${entry#group:}" 2>/dev/null || true ;;
+        tree:/lib/modules/*) rm -rf "${entry#tree:}" ;;
+        /*) rm -f "$entry" ;;
+    esac
+done <"$manifest"
+rm -rf "$state"
+# The module directory we may have created, if now empty.
+if [ -d "/lib/modules/$(uname -r)" ]; then
+    rmdir "/lib/modules/$(uname -r)/extra" 2>/dev/null || true
+    depmod -a "$(uname -r)" 2>/dev/null || true
+fi
+ldconfig
+[ "$quiet" = --quiet ] || echo "vgpu uninstalled"
