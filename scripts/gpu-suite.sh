@@ -25,10 +25,11 @@ pack() {
     rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/qemu-lib" "$stage/firmware" "$stage/work/cuda"
     # Only the CUDA and GPU-guest scenarios boot there; their initramfs
     # images are built here, where the tools for it are.
-    VGPU_WORK="$stage/work" "$VGPU_RUNNER" build-initramfs >/dev/null
+    VGPU_WORK="$stage/work" VGPU_DIST=/var/tmp/vgpu-pack/dist "$VGPU_RUNNER" build-initramfs >/dev/null
     find "$stage/work" -mindepth 1 -maxdepth 1 ! -name cuda ! -name gpu-guest -exec rm -rf {} +
     rm -rf "$stage/work/cuda/root" "$stage/work/gpu-guest/root"
     cp -r "$VGPU_DIST" "$stage/dist"
+    cp "$repo/tests/vm/gpu-guest.sh" "$stage/dist/"
     for b in "$VGPU_HOST_BIN" "$VGPU_RUNNER" "$VGPU_CUDA_SUITE" "$VGPU_QEMU"; do
         strip -o "$stage/bin/$(basename "$b")" "$b"
     done
@@ -47,7 +48,7 @@ run() {
     local out=${OUT:-$repo/target/gpu-report}
     mkdir -p "$out"
     [ -f "$pack_file" ] || { echo "no $pack_file: run 'scripts/gpu-suite.sh pack' and carry it" >&2; exit 2; }
-    local p=/tmp/vgpu-pack
+    local p=/var/tmp/vgpu-pack   # the initramfs images name this path (the guest masks /tmp)
     rm -rf "$p" && mkdir -p "$p" && tar -C "$p" -xJf "$pack_file"
     mkdir -p "$p/ourlib" && cp "$p/bin/libcuda.so.1" "$p/ourlib/"
     cat >"$p/qemu" <<QEMU
@@ -61,11 +62,17 @@ QEMU
         nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
     } >"$out/machine.txt"
 
-    echo "== native: NVIDIA's libcuda.so.1" | tee "$out/summary.txt"
+    : >"$out/summary.txt"
+    # VGPU_GPU_PARTS picks parts (default: all): native,socket,vm,gpu-guest.
+    local parts=",${VGPU_GPU_PARTS:-native,socket,vm,gpu-guest},"
+    if [[ $parts == *,native,* ]]; then
+    echo "== native: NVIDIA's libcuda.so.1" | tee -a "$out/summary.txt"
     # --native skips the two checks where NVIDIA's driver is undefined
     # (a destroyed stream crashes it; it does not check `extra` sizes).
     "$p/bin/cuda-suite" --native --roundtrip-mib "$mib" >"$out/native.txt" 2>&1 || true
     tail -n 1 "$out/native.txt" | tee -a "$out/summary.txt"
+    fi
+    if [[ $parts == *,socket,* ]]; then
 
     echo "== socket: our libcuda.so.1 -> vgpu-host (CUDA executor)" | tee -a "$out/summary.txt"
     rm -f /tmp/vgpu-direct.sock
@@ -77,6 +84,8 @@ QEMU
         "$p/bin/cuda-suite" --roundtrip-mib "$mib" >"$out/socket.txt" 2>&1 || true
     kill "$host" 2>/dev/null || true
     tail -n 1 "$out/socket.txt" | tee -a "$out/summary.txt"
+    fi
+    if [[ $parts == *,vm,* ]]; then
 
     echo "== vm: guest (TCG) -> vgpu.ko -> vgpu-host (CUDA executor)" | tee -a "$out/summary.txt"
     VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage" \
@@ -88,7 +97,9 @@ QEMU
         "$p/bin/vm-runner" test cuda >"$out/vm.txt" 2>&1 || true
     cp "$p/work/cuda/serial.log" "$out/vm-serial.log" 2>/dev/null || true
     tail -n 1 "$out/vm.txt" | tee -a "$out/summary.txt"
+    fi
 
+    if [[ $parts == *,gpu-guest,* ]]; then
     echo "== gpu-guest: this machine's nvidia-smi and PyTorch in the guest, on our libraries" | tee -a "$out/summary.txt"
     VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage" \
         VGPU_KERNEL_RELEASE=unused VGPU_KMOD=unused VGPU_BUSYBOX=unused VGPU_GUEST_BIN=unused \
@@ -96,8 +107,11 @@ QEMU
         VGPU_CUDA_SUITE="$p/bin/cuda-suite" VGPU_WORK="$p/work" VGPU_PREBUILT=1 \
         VGPU_EXECUTOR=cuda VGPU_REPO="$repo" VGPU_DIST="$p/dist" VGPU_GUEST_TOOLS=unused \
         "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
-    cat "$out/gpu-guest.txt" >>"$out/vm.txt"
     grep -E '^(PASS|FAIL)' "$out/gpu-guest.txt" | tee -a "$out/summary.txt"
+    cp "$p/work/gpu-guest/serial.log" "$out/gpu-guest-serial.log" 2>/dev/null || true
+    grep -q '^FAIL' "$out/gpu-guest.txt" && bad_guest=1
+    fi
+    [[ $parts == *,native,* ]] || return ${bad_guest:-0}
 
     echo "== digests against native" | tee -a "$out/summary.txt"
     local bad=0 n

@@ -35,6 +35,7 @@ kver=$(uname -r)
 install -D -m 0644 "$dist/vgpu.ko" "/lib/modules/$kver/extra/vgpu.ko"
 record "/lib/modules/$kver/extra/vgpu.ko"
 
+[ -d /etc/modprobe.d ] || { mkdir -p /etc/modprobe.d; record dir:/etc/modprobe.d; }
 cat >/etc/modprobe.d/vgpu.conf <<'CONF'
 # vgpu: the VGPU-STUB (10de:2331, subsystem 10de:5647) belongs to vgpu.ko.
 # nouveau and nova-core match every NVIDIA display device; keep them off.
@@ -63,13 +64,21 @@ install -m 0755 "$dist/vgpu-smi" /usr/bin/vgpu-smi
 record /usr/bin/vgpu-smi
 install -m 0755 "$dist/uninstall.sh" "$state/uninstall.sh"
 
-depmod -a "$kver"
+if command -v depmod >/dev/null; then
+    depmod -a "$kver"
+else
+    echo "install.sh: no depmod (kmod) here: vgpu.ko will not load by itself" >&2
+fi
 ldconfig
 have_udev() { command -v udevadm >/dev/null && udevadm control --ping >/dev/null 2>&1; }
 # udev must know the rule before the node appears.
 if have_udev; then udevadm control --reload; fi
 if [ "${1:-}" != "--no-load" ]; then
-    modprobe vgpu
+    if command -v modprobe >/dev/null; then
+        modprobe vgpu
+    elif ! grep -q '^vgpu ' /proc/modules; then
+        insmod "/lib/modules/$kver/extra/vgpu.ko"
+    fi
     if have_udev; then
         udevadm trigger --subsystem-match=misc --action=add
         udevadm settle --timeout=10

@@ -8,12 +8,14 @@ state=/var/lib/vgpu
 manifest=$state/manifest
 [ -f "$manifest" ] || { [ "$quiet" = --quiet ] || echo "vgpu is not installed"; exit 0; }
 if grep -q '^vgpu ' /proc/modules 2>/dev/null; then
-    modprobe -r vgpu || { echo "uninstall.sh: vgpu.ko is in use (close /dev/vgpu*)" >&2; exit 1; }
+    { modprobe -r vgpu 2>/dev/null || rmmod vgpu; } \
+        || { echo "uninstall.sh: vgpu.ko is in use (close /dev/vgpu*)" >&2; exit 1; }
 fi
 while read -r entry; do
     case "$entry" in
         group:*) groupdel "${entry#group:}" 2>/dev/null || true ;;
         tree:/lib/modules/*) rm -rf "${entry#tree:}" ;;
+        dir:*) rmdir "${entry#dir:}" 2>/dev/null || true ;;
         /*) rm -f "$entry" ;;
     esac
 done <"$manifest"
@@ -21,7 +23,7 @@ rm -rf "$state"
 # The module directory we may have created, if now empty.
 if [ -d "/lib/modules/$(uname -r)" ]; then
     rmdir "/lib/modules/$(uname -r)/extra" 2>/dev/null || true
-    depmod -a "$(uname -r)" 2>/dev/null || true
+    ! command -v depmod >/dev/null || depmod -a "$(uname -r)" 2>/dev/null || true
 fi
 ldconfig
 [ "$quiet" = --quiet ] || echo "vgpu uninstalled"

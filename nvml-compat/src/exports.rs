@@ -16,13 +16,13 @@
 
 use std::{
     collections::BTreeMap,
-    ffi::{c_char, c_int, c_uint, c_void},
+    ffi::{c_char, c_int, c_uint, c_ulonglong, c_void},
     panic::{catch_unwind, AssertUnwindSafe},
     sync::OnceLock,
 };
 
 use crate::{
-    ffi::{device as dv, memory as mem, misc, nvmlDevice_t, process as pr, system as sys},
+    ffi::{device as dv, event, memory as mem, misc, nvmlDevice_t, process as pr, system as sys},
     state::init_logging,
     types::{
         error_cstr, nvmlMemory_t, nvmlMemory_v2_t, nvmlPciInfoExt_t, nvmlPciInfo_t,
@@ -164,6 +164,21 @@ exports! {
         nvmlDeviceGetDisplayMode(device: nvmlDevice_t, mode: Out<c_uint>) => misc::disabled;
         nvmlDeviceGetDisplayActive(device: nvmlDevice_t, mode: Out<c_uint>) => misc::disabled;
         nvmlDeviceGetComputeMode(device: nvmlDevice_t, mode: Out<c_uint>) => misc::compute_mode;
+        // A virtual GPU has no InfoROM that could be corrupt.
+        nvmlDeviceValidateInforom(device: nvmlDevice_t) => misc::valid;
+        // Not a MIG device, no MIG slices, and to the guest's own software
+        // the GPU looks like bare metal (virtualization mode NONE), which
+        // keeps nvidia-smi off vGPU-licensing paths.
+        nvmlDeviceIsMigDeviceHandle(device: nvmlDevice_t, is_mig: Out<c_uint>) => misc::zero;
+        nvmlDeviceGetMaxMigDeviceCount(device: nvmlDevice_t, count: Out<c_uint>) => misc::zero;
+        nvmlDeviceGetVirtualizationMode(device: nvmlDevice_t, mode: Out<c_uint>) => misc::zero;
+        // events: sets that never fire
+        nvmlEventSetCreate(set: Out<*const c_void>) => event::create;
+        nvmlEventSetFree(set: *const c_void) => event::free;
+        nvmlDeviceRegisterEvents(device: nvmlDevice_t, types: c_ulonglong, set: *const c_void) => event::register;
+        nvmlDeviceGetSupportedEventTypes(device: nvmlDevice_t, types: Out<c_ulonglong>) => event::supported_types;
+        nvmlEventSetWait(set: *const c_void, data: *mut c_void, timeout: c_uint) => event::wait;
+        nvmlEventSetWait_v2(set: *const c_void, data: *mut c_void, timeout: c_uint) => event::wait;
     }
     device_unsupported {
         nvmlDeviceGetAccountingMode,
@@ -220,7 +235,6 @@ exports! {
         nvmlDeviceGetLastBBXFlushTime,
         nvmlDeviceGetMarginTemperature,
         nvmlDeviceGetMaxClockInfo,
-        nvmlDeviceGetMaxMigDeviceCount,
         nvmlDeviceGetMaxPcieLinkGeneration,
         nvmlDeviceGetMaxPcieLinkWidth,
         nvmlDeviceGetMemClkVfOffset,
@@ -270,8 +284,6 @@ exports! {
         nvmlDeviceGetTotalEnergyConsumption,
         nvmlDeviceGetVbiosVersion,
         nvmlDeviceGetViolationStatus,
-        nvmlDeviceGetVirtualizationMode,
-        nvmlDeviceIsMigDeviceHandle,
     }
     unsupported {
         nvmlComputeInstanceDestroy,
@@ -347,7 +359,6 @@ exports! {
         nvmlDeviceGetRepairStatus,
         nvmlDeviceGetRetiredPages_v2,
         nvmlDeviceGetSramUniqueUncorrectedEccErrorCounts,
-        nvmlDeviceGetSupportedEventTypes,
         nvmlDeviceGetSupportedGraphicsClocks,
         nvmlDeviceGetSupportedMemoryClocks,
         nvmlDeviceGetSupportedVgpus,
@@ -376,7 +387,6 @@ exports! {
         nvmlDeviceQueryDrainState,
         nvmlDeviceReadPRMCounters_v1,
         nvmlDeviceReadWritePRM_v1,
-        nvmlDeviceRegisterEvents,
         nvmlDeviceRemoveGpu,
         nvmlDeviceRemoveGpu_v2,
         nvmlDeviceResetApplicationsClocks,
@@ -420,17 +430,12 @@ exports! {
         nvmlDeviceSetVgpuSchedulerState,
         nvmlDeviceSetVgpuSchedulerState_v2,
         nvmlDeviceSetVirtualizationMode,
-        nvmlDeviceValidateInforom,
         nvmlDeviceVgpuForceGspUnload,
         nvmlDeviceWorkloadPowerProfileClearRequestedProfiles,
         nvmlDeviceWorkloadPowerProfileGetCurrentProfiles,
         nvmlDeviceWorkloadPowerProfileGetProfilesInfo,
         nvmlDeviceWorkloadPowerProfileSetRequestedProfiles,
         nvmlDeviceWorkloadPowerProfileUpdateProfiles_v1,
-        nvmlEventSetCreate,
-        nvmlEventSetFree,
-        nvmlEventSetWait,
-        nvmlEventSetWait_v2,
         nvmlGetExcludedDeviceCount,
         nvmlGetExcludedDeviceInfoByIndex,
         nvmlGetVgpuCompatibility,

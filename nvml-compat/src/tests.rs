@@ -674,7 +674,28 @@ fn unsupported_queries() {
         unsafe { nvmlDeviceGetFanSpeed(std::ptr::null()) },
         ret::INVALID_ARGUMENT
     );
-    assert_eq!(unsafe { nvmlEventSetCreate() }, ret::NOT_SUPPORTED);
+    // Event sets exist (nvidia-smi needs them) but never fire.
+    let mut set: *const std::ffi::c_void = std::ptr::null();
+    assert_eq!(unsafe { nvmlEventSetCreate(&mut set) }, ret::SUCCESS);
+    assert_eq!(
+        unsafe { nvmlDeviceRegisterEvents(h, 0x8, set) },
+        ret::SUCCESS
+    );
+    assert_eq!(
+        unsafe { nvmlDeviceRegisterEvents(h, 0x8, std::ptr::null()) },
+        ret::INVALID_ARGUMENT
+    );
+    let mut types = u64::MAX;
+    assert_eq!(
+        unsafe { nvmlDeviceGetSupportedEventTypes(h, &mut types) },
+        ret::SUCCESS
+    );
+    assert_eq!(types, 0);
+    assert_eq!(
+        unsafe { nvmlEventSetWait_v2(set, std::ptr::null_mut(), 1) },
+        ret::TIMEOUT
+    );
+    assert_eq!(unsafe { nvmlEventSetFree(set) }, ret::SUCCESS);
     assert_eq!(unsafe { nvmlDeviceGetIndex(h, &mut t) }, ret::SUCCESS);
 }
 

@@ -18,12 +18,21 @@ else
 fi
 # NVIDIA's own copies may sit in other library directories: make sure ours
 # are the ones the loader resolves.
+# ldconfig re-points soname links at the newest versioned file, so replace
+# the files themselves (in the overlay; the machine is untouched).
 for lib in libcuda.so.1 libnvidia-ml.so.1; do
     for other in $(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF}'); do
-        cmp -s "$other" "$dist/$lib" || ln -sf "$dist/$lib" "$other"
+        real=$(readlink -f "$other")
+        cmp -s "$real" "$dist/$lib" || cp -f "$dist/$lib" "$real"
     done
 done
 ldconfig
+# What the loader and the device look like, for the log.
+ls -l /dev/vgpu* 2>&1 | sed 's/^/diag| /'
+ldconfig -p | grep -E 'libcuda\.so|libnvidia-ml\.so' | sed 's/^/diag| /'
+VGPU_LOG=debug vgpu-smi -L 2>&1 | head -n 5 | sed 's/^/diag vgpu-smi| /'
+ldd "$(command -v nvidia-smi)" 2>&1 | grep -i nvidia | sed 's/^/diag ldd| /'
+VGPU_LOG=debug nvidia-smi 2>&1 | grep -v ' -> 0$' | tail -n 40 | sed 's/^/diag nvidia-smi| /'
 
 out=$(nvidia-smi 2>&1); rc=$?
 echo "$out" | sed 's/^/nvidia-smi| /'
@@ -36,7 +45,10 @@ out=$(nvidia-smi -L 2>&1)
 echo "$out" | sed 's/^/nvidia-smi -L| /'
 echo "$out" | grep -q '^GPU 0: .*UUID: GPU-' && pass nvidia-smi-list "$out" || fail nvidia-smi-list "$out"
 
-out=$(timeout 480 python3 -c 'import torch; print("DEVICES", torch.cuda.device_count())' 2>&1); rc=$?
+# The machine's PyTorch lives in its own virtual environment.
+python=python3
+[ -x /opt/torch/.venv/bin/python3 ] && python=/opt/torch/.venv/bin/python3
+out=$(timeout 480 "$python" -c 'import torch; print("DEVICES", torch.cuda.device_count())' 2>&1); rc=$?
 echo "$out" | tail -n 5 | sed 's/^/torch| /'
 if echo "$out" | grep -q '^DEVICES 1$'; then
     pass torch-device-count "torch.cuda.device_count() == 1"

@@ -26,3 +26,17 @@ pub(crate) fn unknown(h: nvmlDevice_t) -> Result {
     dev(h)?;
     Err(Error(ret::NOT_SUPPORTED))
 }
+
+/// Checks that pass on any valid device (nvidia-smi's InfoROM check: a
+/// virtual GPU has nothing that could be corrupt).
+pub(crate) fn valid(h: nvmlDevice_t) -> Result {
+    dev(h).map(drop)
+}
+
+/// Queries whose answer on this device is 0 (not a MIG device, no MIG
+/// slices, virtualization mode NONE).
+pub(crate) unsafe fn zero(h: nvmlDevice_t, out: *mut c_uint) -> Result {
+    dev(h)?;
+    // SAFETY: the caller's out-pointer.
+    unsafe { put(out, 0) }
+}

@@ -4,6 +4,7 @@
 //! turns it into an `nvmlReturn_t`.
 
 pub(crate) mod device;
+pub(crate) mod event;
 pub(crate) mod memory;
 pub(crate) mod misc;
 pub(crate) mod process;

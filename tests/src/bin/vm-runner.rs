@@ -217,11 +217,11 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
         Scenario {
             name: "gpu-guest",
             gpus: vec![h100()],
-            steps: in_host_root(&format!(
-                "/bin/bash {}/tests/vm/gpu-guest.sh {}",
-                env.repo.display(),
-                env.dist.display()
-            )),
+            // The script travels in the dist: this scenario runs from a pack
+            // on the GPU machine, where the repository may live anywhere.
+            // Loaded from the initramfs: that machine's image may lack kmod.
+            steps: "modprobe vgpu\n".to_string()
+                + &in_host_root(&format!("/bin/bash {0}/gpu-guest.sh {0}", env.dist.display())),
             expect: vec![],
             memory_mib: 8192,
             hostroot: true,
