@@ -1296,3 +1296,40 @@ fn fuzz_parser_and_launch_never_panic() {
         }
     }
 }
+
+#[test]
+fn the_watchdog_stops_a_kernel_that_never_ends() {
+    let text = r#"
+.version 8.0
+.target sm_52
+.address_size 64
+.visible .entry spin()
+{
+$L__top:
+	bra.uni 	$L__top;
+}
+"#;
+    let module = vgpu_host::ptx::Module::parse(text).expect("parses");
+    let kernel = module.kernel("spin").expect("kernel");
+    let cfg = vgpu_host::ptx::LaunchConfig {
+        grid: [1, 1, 1],
+        block: [1, 1, 1],
+        dynamic_shared_bytes: 0,
+    };
+    let mut mem = vgpu_host::ptx::FlatMemory::new(0x1000);
+    let t0 = std::time::Instant::now();
+    let r = vgpu_host::ptx::launch_within(
+        kernel,
+        &module,
+        &[],
+        &|_| None,
+        &cfg,
+        &mut mem,
+        std::time::Duration::from_millis(200),
+    );
+    assert!(
+        matches!(r, Err(vgpu_host::ptx::LaunchError::Timeout)),
+        "{r:?}"
+    );
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -92,7 +92,10 @@ fn fixed_response_size(opcode: u16) -> usize {
 
 /// Whether an error poisons the client for good.
 fn is_sticky(code: u32) -> bool {
-    matches!(code, result::ILLEGAL_ADDRESS | result::LAUNCH_FAILED)
+    matches!(
+        code,
+        result::ILLEGAL_ADDRESS | result::LAUNCH_FAILED | result::LAUNCH_TIMEOUT
+    )
 }
 
 /// The CUDA side of one client.

@@ -32,6 +32,11 @@ pub struct Fault {
 /// Why a kernel launch failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LaunchError {
+    /// The launch ran longer than [`super::exec::MAX_LAUNCH_TIME`] (a
+    /// watchdog against kernels that never end; maps to
+    /// `CUDA_ERROR_LAUNCH_TIMEOUT`).
+    #[error("the launch ran longer than the watchdog allows")]
+    Timeout,
     /// An instruction outside the supported subset was about to execute
     /// (maps to `CUDA_ERROR_NOT_SUPPORTED`).
     #[error("unsupported PTX instruction at line {line}: {instruction}")]

@@ -28,6 +28,13 @@ pub const MAX_SHARED_BYTES: u64 = 228 * 1024;
 pub const MAX_BLOCK_THREADS: u64 = 1024;
 /// Call depth before a launch fails (guards runaway recursion).
 const MAX_CALL_DEPTH: usize = 1024;
+/// Longest a launch may run before the watchdog stops it. The simulator
+/// runs on the device model's worker thread: a kernel that never ends must
+/// not hang the client (or the queue's teardown) for good.
+pub const MAX_LAUNCH_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+/// How many instructions run between looks at the clock.
+const WATCHDOG_INTERVAL: u64 = 1 << 16;
+
 /// Per-thread local memory (all frames).
 const MAX_LOCAL_BYTES: usize = 1 << 24;
 
@@ -43,6 +50,19 @@ pub fn launch(
     globals: &dyn Fn(&str) -> Option<u64>,
     cfg: &LaunchConfig,
     mem: &mut dyn DeviceMemory,
+) -> Result<(), LaunchError> {
+    launch_within(kernel, module, params, globals, cfg, mem, MAX_LAUNCH_TIME)
+}
+
+/// [`launch`] with a watchdog of `limit` instead of [`MAX_LAUNCH_TIME`].
+pub fn launch_within(
+    kernel: &Kernel,
+    module: &Module,
+    params: &[u8],
+    globals: &dyn Fn(&str) -> Option<u64>,
+    cfg: &LaunchConfig,
+    mem: &mut dyn DeviceMemory,
+    limit: std::time::Duration,
 ) -> Result<(), LaunchError> {
     let invalid = |m: String| Err(LaunchError::InvalidConfig(m));
     if cfg.grid.contains(&0) || cfg.block.contains(&0) {
@@ -80,6 +100,7 @@ pub fn launch(
         ctaid: [0; 3],
         cfg: *cfg,
         nthreads: nthreads as u32,
+        deadline: std::time::Instant::now() + limit,
     };
     let mut threads: Vec<Thread> = (0..nthreads as u32)
         .map(|i| Thread::new(i, cfg.block))
@@ -108,6 +129,7 @@ struct Env<'a> {
     ctaid: [u32; 3],
     cfg: LaunchConfig,
     nthreads: u32,
+    deadline: std::time::Instant,
 }
 
 impl<'a> Env<'a> {
@@ -390,6 +412,11 @@ fn run(th: &mut Thread, env: &mut Env, mem: &mut dyn DeviceMemory) -> Result<Sto
             };
             th.pc += 1;
             th.clock += 1;
+            if th.clock.is_multiple_of(WATCHDOG_INTERVAL)
+                && std::time::Instant::now() > env.deadline
+            {
+                return Err(LaunchError::Timeout);
+            }
             if inst.guard != NO_REG && (th.get(inst.guard) != 0) == inst.neg {
                 continue;
             }

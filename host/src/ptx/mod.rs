@@ -32,5 +32,7 @@ mod parse;
 
 pub use ast::{GlobalVar, Kernel, Module, Param, Space};
 pub use error::{Fault, LaunchError, PtxError};
-pub use exec::{launch, LaunchConfig, MAX_BLOCK_THREADS, MAX_SHARED_BYTES};
+pub use exec::{
+    launch, launch_within, LaunchConfig, MAX_BLOCK_THREADS, MAX_LAUNCH_TIME, MAX_SHARED_BYTES,
+};
 pub use memory::{DeviceMemory, FlatMemory, LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};

@@ -457,6 +457,10 @@ impl CudaBackend for SimBackend {
                 Err(result::INVALID_VALUE)
             }
             Err(LaunchError::Trap) => Err(result::LAUNCH_FAILED),
+            Err(LaunchError::Timeout) => {
+                tracing::warn!(kernel = %kernel.name, "launch stopped by the watchdog");
+                Err(result::LAUNCH_TIMEOUT)
+            }
         }
     }
 
