@@ -345,3 +345,40 @@ fn malformed_requests_are_device_errors() {
     req.extend_from_slice(&[0; 4]);
     assert_eq!(c.call(op::MEMCPY_HTOD, &req, 64), Err(Status::InvalidField));
 }
+
+#[test]
+fn a_module_arrives_in_pieces() {
+    use uapi::cuda::StageRequest;
+    let mut c = Client::new();
+    let image = VECADD.as_bytes();
+    let (first, second) = image.split_at(image.len() / 2);
+    for (offset, piece) in [(0, first), (first.len(), second)] {
+        let mut req = StageRequest {
+            ctx: 0,
+            offset: offset as u64,
+        }
+        .as_bytes()
+        .to_vec();
+        req.extend_from_slice(piece);
+        // Asynchronous: no response.
+        assert_eq!(c.call(op::MODULE_STAGE, &req, 0), Ok(vec![]));
+    }
+    let req = ModuleLoadRequest {
+        ctx: 0,
+        image_len: 0,
+    };
+    let (r, module) = c.handle(op::MODULE_LOAD, req.as_bytes());
+    assert_eq!(r, result::SUCCESS);
+    assert_ne!(module, 0);
+    // The staging buffer is empty again: an empty load has nothing to load.
+    let (r, _) = c.handle(op::MODULE_LOAD, req.as_bytes());
+    assert_eq!(r, result::INVALID_VALUE);
+    // A piece out of order is refused at the next synchronising call.
+    let mut req = StageRequest { ctx: 0, offset: 7 }.as_bytes().to_vec();
+    req.extend_from_slice(b"xyz");
+    assert_eq!(c.call(op::MODULE_STAGE, &req, 0), Ok(vec![]));
+    assert_eq!(
+        c.result(op::CTX_SYNCHRONIZE, CtxRequest { ctx: 0 }.as_bytes()),
+        result::INVALID_VALUE
+    );
+}

@@ -139,6 +139,7 @@ pub mod op {
     pub const MODULE_UNLOAD: u16 = 0x141;
     pub const MODULE_GET_FUNCTION: u16 = 0x142;
     pub const MODULE_GET_GLOBAL: u16 = 0x143;
+    pub const MODULE_STAGE: u16 = 0x144;
     pub const LAUNCH: u16 = 0x150;
     pub const STREAM_CREATE: u16 = 0x160;
     pub const STREAM_DESTROY: u16 = 0x161;
@@ -377,6 +378,21 @@ pub struct ModuleLoadRequest {
     pub image_len: u64,
 }
 
+/// Largest image a client may stage with MODULE_STAGE.
+pub const MAX_STAGED_IMAGE: u64 = 1 << 30;
+
+/// MODULE_STAGE (async; tail: the next bytes of an image too large for one
+/// command). Appends to the client's staging buffer; a MODULE_LOAD with
+/// `image_len == 0` then loads the staged image and empties the buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Where the tail goes in the image: the bytes staged so far.
+    pub offset: u64,
+}
+
 /// MODULE_UNLOAD.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -559,3 +575,4 @@ const _: () = assert!(core::mem::size_of::<StreamEventRequest>() == 32);
 const _: () = assert!(core::mem::size_of::<EventCreateRequest>() == 16);
 const _: () = assert!(core::mem::size_of::<ElapsedRequest>() == 24);
 const _: () = assert!(core::mem::size_of::<ElapsedResponse>() == 8);
+const _: () = assert!(core::mem::size_of::<StageRequest>() == 16);

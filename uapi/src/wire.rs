@@ -85,6 +85,7 @@ wire!(
     super::cuda::Copy2dRequest,
     super::cuda::ModuleLoadRequest,
     super::cuda::ModuleRequest,
+    super::cuda::StageRequest,
     super::cuda::SymbolRequest,
     super::cuda::FunctionResponse,
     super::cuda::ParamInfo,

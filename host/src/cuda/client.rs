@@ -14,8 +14,8 @@ use uapi::cuda::{
     CtxCreateRequest, CtxRequest, DeviceRequest, ElapsedRequest, ElapsedResponse,
     EventCreateRequest, EventRequest, FunctionResponse, GlobalResponse, HandleResponse,
     LaunchRequest, MemAllocRequest, MemInfoResponse, MemsetRequest, ModuleLoadRequest,
-    ModuleRequest, PtrRequest, ResultHeader, StreamCreateRequest, StreamEventRequest,
-    StreamRequest, SymbolRequest, MAX_NAME, MAX_PARAM_BYTES,
+    ModuleRequest, PtrRequest, ResultHeader, StageRequest, StreamCreateRequest, StreamEventRequest,
+    StreamRequest, SymbolRequest, MAX_NAME, MAX_PARAM_BYTES, MAX_STAGED_IMAGE,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -105,6 +105,8 @@ pub struct CudaClient {
     deferred: Option<u32>,
     /// A fault that ends the client's usefulness.
     sticky: Option<u32>,
+    /// A module image arriving in pieces (MODULE_STAGE).
+    staged: Vec<u8>,
 }
 
 /// What a decoded command needs: an answer, or nothing (asynchronous).
@@ -120,6 +122,7 @@ impl CudaClient {
             backend,
             deferred: None,
             sticky: None,
+            staged: Vec::new(),
         }
     }
 
@@ -188,7 +191,7 @@ impl CudaClient {
 
     fn is_async(&self, opcode: u16, request: &[u8]) -> bool {
         match opcode {
-            op::LAUNCH | op::EVENT_RECORD | op::STREAM_WAIT_EVENT => true,
+            op::LAUNCH | op::EVENT_RECORD | op::STREAM_WAIT_EVENT | op::MODULE_STAGE => true,
             op::MEMCPY_HTOD | op::MEMCPY_DTOD => {
                 CopyRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
             }
@@ -217,6 +220,7 @@ impl CudaClient {
             op::MEMSET => exact::<MemsetRequest>(request).map(drop),
             op::MEMCPY_2D => split::<Copy2dRequest>(request).map(drop),
             op::MODULE_LOAD => split::<ModuleLoadRequest>(request).map(drop),
+            op::MODULE_STAGE => split::<StageRequest>(request).map(drop),
             op::MODULE_UNLOAD => exact::<ModuleRequest>(request).map(drop),
             op::MODULE_GET_FUNCTION | op::MODULE_GET_GLOBAL => {
                 split::<SymbolRequest>(request).map(drop)
@@ -424,12 +428,33 @@ impl CudaClient {
                 if image.len() as u64 != r.image_len {
                     return Err(Status::InvalidField);
                 }
-                let got = if image.is_empty() {
-                    Err(result::INVALID_VALUE)
-                } else {
-                    b.module_load(r.ctx, image)
+                let got = match (image.is_empty(), self.staged.is_empty()) {
+                    (false, _) => b.module_load(r.ctx, image),
+                    (true, false) => {
+                        let staged = std::mem::take(&mut self.staged);
+                        b.module_load(r.ctx, &staged)
+                    }
+                    (true, true) => Err(result::INVALID_VALUE),
                 };
                 Response(handle_response(got))
+            }
+            op::MODULE_STAGE => {
+                let (r, bytes) = split::<StageRequest>(request)?;
+                let end = r.offset.checked_add(bytes.len() as u64);
+                Async(if r.offset != self.staged.len() as u64 {
+                    // Pieces arrive in order on one queue; anything else is a
+                    // confused client: start over.
+                    self.staged.clear();
+                    Err(result::INVALID_VALUE)
+                } else if end.is_none_or(|e| e > MAX_STAGED_IMAGE)
+                    || self.staged.try_reserve(bytes.len()).is_err()
+                {
+                    self.staged.clear();
+                    Err(result::OUT_OF_MEMORY)
+                } else {
+                    self.staged.extend_from_slice(bytes);
+                    Ok(())
+                })
             }
             op::MODULE_UNLOAD => {
                 let r = exact::<ModuleRequest>(request)?;

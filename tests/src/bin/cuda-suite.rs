@@ -491,6 +491,27 @@ impl Suite {
         self.vecadd_once("vecadd", 10_000)
     }
 
+    /// A module image far larger than one command of the device (as
+    /// cuBLAS's and ggml's are): the same PTX padded with 3 MiB of comments.
+    fn case_big_module(&mut self) -> CaseResult {
+        let mut text = ptx().into_bytes();
+        text.pop(); // the NUL
+        let pad = b"// padding a large module image, as real libraries have\n";
+        while text.len() < 3 << 20 {
+            text.extend_from_slice(pad);
+        }
+        text.push(0);
+        let mut m = null_mut();
+        // SAFETY: NUL-terminated PTX.
+        self.ck("cuModuleLoadData(3 MiB)", unsafe {
+            (self.api.cuModuleLoadData)(&mut m, text.as_ptr().cast())
+        })?;
+        let small = std::mem::replace(&mut self.module, m);
+        let r = self.vecadd_once("big_module", 4096);
+        self.module = small;
+        r.map(|d| format!("3 MiB image loaded; vecadd from it: {d}"))
+    }
+
     fn saxpy_data(n: usize) -> (Vec<f32>, Vec<f32>) {
         let x = (0..n).map(|i| (i % 97) as f32 * 0.37 - 3.0).collect();
         let y = (0..n).map(|i| (i % 31) as f32 * 1.13 + 0.5).collect();
@@ -1008,6 +1029,7 @@ impl Suite {
 
 const CASES: &[&str] = &[
     "vecadd",
+    "big_module",
     "saxpy",
     "reduction",
     "atomics",
@@ -1116,6 +1138,7 @@ fn main() -> ExitCode {
         }
         let r = match case {
             "vecadd" => suite.case_vecadd(),
+            "big_module" => suite.case_big_module(),
             "saxpy" => suite.case_saxpy(),
             "reduction" => suite.case_reduction(),
             "atomics" => suite.case_atomics(),

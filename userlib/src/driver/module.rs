@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 use uapi::{
     cuda::{
         op, result, FunctionResponse, GlobalResponse, HandleResponse, ModuleLoadRequest,
-        ModuleRequest, ParamInfo, SymbolRequest, MAX_NAME, MAX_PARAMS,
+        ModuleRequest, ParamInfo, StageRequest, SymbolRequest, MAX_NAME, MAX_PARAMS,
     },
     wire::Wire,
 };
@@ -22,17 +22,27 @@ fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
         image_len: img.len() as u64,
     };
     let c = s.client()?;
-    if core::mem::size_of::<ModuleLoadRequest>() + img.len() > c.max_payload() {
-        tracing::warn!(
-            "module image of {} bytes exceeds the transport's {}-byte payload",
-            img.len(),
-            c.max_payload()
-        );
-        return Err(result::NOT_SUPPORTED);
+    let header = core::mem::size_of::<ModuleLoadRequest>();
+    let mut b = Vec::with_capacity(header + img.len().min(c.max_payload()));
+    if header + img.len() > c.max_payload() {
+        // Too large for one command (cuBLAS and ggml images are): ship it
+        // in pieces, in order, then load what was staged.
+        let piece = c.max_payload() - core::mem::size_of::<StageRequest>();
+        for (i, chunk) in img.chunks(piece).enumerate() {
+            let stage = StageRequest {
+                ctx,
+                offset: (i * piece) as u64,
+            };
+            let mut body = Vec::with_capacity(16 + chunk.len());
+            body.extend_from_slice(stage.as_bytes());
+            body.extend_from_slice(chunk);
+            c.push_async(op::MODULE_STAGE, body)?;
+        }
+        b.extend_from_slice(ModuleLoadRequest { ctx, image_len: 0 }.as_bytes());
+    } else {
+        b.extend_from_slice(req.as_bytes());
+        b.extend_from_slice(img);
     }
-    let mut b = Vec::with_capacity(16 + img.len());
-    b.extend_from_slice(req.as_bytes());
-    b.extend_from_slice(img);
     let r = c.call(op::MODULE_LOAD, &b, core::mem::size_of::<HandleResponse>())?;
     let host = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
     let h = s.new_handle();
