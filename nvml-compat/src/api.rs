@@ -24,7 +24,7 @@ pub struct InitFailure {
 
 /// `nvmlInitWithFlags`: the first call opens every device, later ones count.
 pub fn init_with_flags(flags: u32) -> core::result::Result<(), InitFailure> {
-    state::init_logging();
+    vgpu_transport::logging::init();
     let mut s = lock();
     if s.refcount == 0 {
         state::attach(&mut s, flags & NVML_INIT_FLAG_NO_GPUS != 0).map_err(|e| {

@@ -23,7 +23,6 @@ use std::{
 
 use crate::{
     ffi::{device as dv, event, memory as mem, misc, nvmlDevice_t, process as pr, system as sys},
-    state::init_logging,
     types::{
         error_cstr, nvmlMemory_t, nvmlMemory_v2_t, nvmlPciInfoExt_t, nvmlPciInfo_t,
         nvmlPciInfo_v1_t, nvmlProcessInfo_t, nvmlProcessInfo_v1_t, nvmlReturn_t, nvmlUtilization_t,
@@ -34,7 +33,7 @@ use crate::{
 /// Runs an implementation: logging set up once, panics turned into
 /// `NVML_ERROR_UNKNOWN`, errors traced.
 pub(crate) fn guard(name: &'static str, f: impl FnOnce() -> Result) -> nvmlReturn_t {
-    init_logging();
+    vgpu_transport::logging::init();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => ret::SUCCESS,
         Ok(Err(e)) => {
@@ -49,7 +48,7 @@ pub(crate) fn guard(name: &'static str, f: impl FnOnce() -> Result) -> nvmlRetur
 }
 
 fn not_supported(name: &'static str) -> nvmlReturn_t {
-    init_logging();
+    vgpu_transport::logging::init();
     tracing::debug!("{name}: not supported by vgpu (NVML_ERROR_NOT_SUPPORTED)");
     ret::NOT_SUPPORTED
 }

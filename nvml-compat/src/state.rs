@@ -545,23 +545,3 @@ fn register_atfork() {
         }
     });
 }
-
-// --- logging ----------------------------------------------------------------
-
-static LOG: Once = Once::new();
-
-/// Installs the `tracing` subscriber once, only if `VGPU_LOG` is set.
-pub fn init_logging() {
-    LOG.call_once(|| {
-        if let Some(v) = std::env::var_os("VGPU_LOG") {
-            let v = v.to_string_lossy();
-            let filter = tracing_subscriber::EnvFilter::try_new(v.as_ref())
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .try_init();
-        }
-    });
-}

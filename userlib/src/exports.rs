@@ -20,8 +20,8 @@ use std::{
 use uapi::cuda::result;
 
 use crate::driver::{
-    context as ctx, device as dev, error as err, event as ev, init_logging, launch, memory as mem,
-    module as md, stream as st, CuResult,
+    context as ctx, device as dev, error as err, event as ev, launch, memory as mem, module as md,
+    stream as st, CuResult,
 };
 
 /// `CUresult`.
@@ -32,7 +32,7 @@ type CPtr = *const c_void;
 /// Runs an implementation: logging once, panics turned into
 /// `CUDA_ERROR_UNKNOWN`, errors traced.
 pub(crate) fn guard(name: &'static str, f: impl FnOnce() -> CuResult) -> CUresult {
-    init_logging();
+    vgpu_transport::logging::init();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => result::SUCCESS,
         Ok(Err(e)) => {
@@ -47,7 +47,7 @@ pub(crate) fn guard(name: &'static str, f: impl FnOnce() -> CuResult) -> CUresul
 }
 
 fn not_supported(name: &'static str) -> CUresult {
-    init_logging();
+    vgpu_transport::logging::init();
     tracing::warn!("{name}: not supported by vgpu (CUDA_ERROR_NOT_SUPPORTED)");
     result::NOT_SUPPORTED
 }

@@ -462,6 +462,15 @@ fn start_host(env: &Env, g: &Gpu, socket: &Path, log: &Path) -> Result<Host, Str
     })
 }
 
+/// A result line's `name PASS|FAIL detail`, its name prefixed.
+fn verdict(prefix: &str, rest: &str) -> (String, bool, String) {
+    let mut parts = rest.splitn(3, ' ');
+    let name = parts.next().unwrap_or("");
+    let pass = parts.next() == Some("PASS");
+    let detail = parts.next().unwrap_or("").to_string();
+    (format!("{prefix}{name}"), pass, detail)
+}
+
 /// What one boot produced.
 struct Boot {
     results: Vec<(String, bool, String)>,
@@ -579,29 +588,9 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
         log += &line;
         log.push('\n');
         if let Some(rest) = line.strip_prefix("@@RESULT ") {
-            let mut parts = rest.splitn(3, ' ');
-            let (name, verdict, detail) = (
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-            );
-            results.push((
-                format!("{}/{name}", s.name),
-                verdict == "PASS",
-                detail.to_string(),
-            ));
+            results.push(verdict(&format!("{}/", s.name), rest));
         } else if let Some(rest) = line.strip_prefix("@@CASE ") {
-            let mut parts = rest.splitn(3, ' ');
-            let (name, verdict, detail) = (
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-            );
-            results.push((
-                format!("{}/cuda-{name}", s.name),
-                verdict == "PASS",
-                detail.to_string(),
-            ));
+            results.push(verdict(&format!("{}/cuda-", s.name), rest));
         } else if let Some(i) = line.strip_prefix("@@KILL-HOST ") {
             if let Some(h) = i
                 .trim()
@@ -677,19 +666,7 @@ fn native_socket(env: &Env) -> Result<Vec<(String, bool, String)>, String> {
     let mut results: Vec<(String, bool, String)> = text
         .lines()
         .filter_map(|l| l.strip_prefix("CASE "))
-        .map(|rest| {
-            let mut parts = rest.splitn(3, ' ');
-            let (name, verdict, detail) = (
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-            );
-            (
-                format!("native-socket/cuda-{name}"),
-                verdict == "PASS",
-                detail.to_string(),
-            )
-        })
+        .map(|rest| verdict("native-socket/cuda-", rest))
         .collect();
     let (same, detail) = check_digests(&text);
     if env.roundtrip_mib == 1024 {

@@ -7,6 +7,9 @@
 mod dev;
 mod socket;
 
+/// Diagnostics of the guest libraries: silent unless `VGPU_LOG` is set.
+pub mod logging;
+
 use std::path::PathBuf;
 
 pub use dev::{Completion, DevError, VgpuFile};
