@@ -146,6 +146,9 @@ struct Scenario {
     hostroot: bool,
     /// Runs only when named (it needs the GPU machine's userspace).
     on_request: bool,
+    /// Results the guest must report; one that is missing fails (a script
+    /// that never ran must not pass quietly).
+    required: &'static [&'static str],
 }
 
 const WAIT_NODE: &str =
@@ -153,15 +156,17 @@ const WAIT_NODE: &str =
 
 /// Guest steps that chroot into the host's root with a tmpfs overlay and
 /// run `command` there (the upper directory is visible at /mnt/vgpu-upper).
+/// /tmp stays the host's (under the overlay): the repository, and with it
+/// the dist and the test tools, may live there.
 fn in_host_root(command: &str) -> String {
     format!(
         "mkdir -p /mnt/host /mnt/ovl /mnt/root\n\
          mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /mnt/host\n\
          mount -t tmpfs ovl /mnt/ovl && mkdir -p /mnt/ovl/u /mnt/ovl/w\n\
          mount -t overlay overlay -o lowerdir=/mnt/host,upperdir=/mnt/ovl/u,workdir=/mnt/ovl/w /mnt/root\n\
-         for d in proc sys dev tmp run; do mkdir -p /mnt/root/$d; done\n\
+         for d in proc sys dev run; do mkdir -p /mnt/root/$d; done\n\
          mount -t proc proc /mnt/root/proc && mount -t sysfs sys /mnt/root/sys\n\
-         mount -t devtmpfs dev /mnt/root/dev && mount -t tmpfs tmp /mnt/root/tmp && mount -t tmpfs run /mnt/root/run\n\
+         mount -t devtmpfs dev /mnt/root/dev && mount -t tmpfs run /mnt/root/run\n\
          mkdir -p /mnt/root/mnt/vgpu-upper && mount -o bind /mnt/ovl/u /mnt/root/mnt/vgpu-upper\n\
          chroot /mnt/root /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {command}\n"
     )
@@ -181,6 +186,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 512,
             hostroot: false,
             on_request: false,
+            required: &["modprobe", "bind", "identity", "echo", "detached", "device-errors", "ioctl-sweep", "rmmod-busy", "identity-after-reload", "host-kill", "other-device-alive", "dmesg-clean"],
         },
         Scenario {
             name: "refused-devices",
@@ -199,6 +205,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 512,
             hostroot: false,
             on_request: false,
+            required: &["refused", "dmesg-clean"],
         },
         Scenario {
             name: "discovery",
@@ -213,6 +220,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 1024,
             hostroot: true,
             on_request: false,
+            required: &["install", "node-permissions", "loader", "child-discovery", "outside-group", "pynvml", "vgpu-smi-list", "vgpu-smi-table", "concurrent-32", "reload", "uninstall", "unloaded", "loader-clean", "dmesg-clean"],
         },
         Scenario {
             name: "gpu-guest",
@@ -226,6 +234,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 8192,
             hostroot: true,
             on_request: true,
+            required: &["install", "nvidia-smi", "nvidia-smi-list", "torch-device-count"],
         },
         Scenario {
             name: "cuda",
@@ -241,6 +250,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 3072,
             hostroot: false,
             on_request: false,
+            required: &["cuda-setup", "cuda-vecadd", "cuda-big_module", "cuda-saxpy", "cuda-reduction", "cuda-atomics", "cuda-streams_events", "cuda-memset_2d", "cuda-global", "cuda-extra_params", "cuda-bad_input", "cuda-roundtrip", "cuda-async_error", "dmesg-clean"],
         },
     ]
 }
@@ -254,6 +264,7 @@ fn demo() -> Scenario {
         memory_mib: 512,
         hostroot: false,
         on_request: false,
+        required: &[],
     }
 }
 
@@ -821,6 +832,12 @@ fn main() -> ExitCode {
                 ),
             ),
         );
+        for name in s.required {
+            let key = format!("{}/{name}", s.name);
+            if !b.results.iter().any(|(n, _, _)| *n == key) {
+                all.insert(key, (false, "the guest reported no result".into()));
+            }
+        }
         for (name, ok, detail) in b.results {
             all.insert(name, (ok, detail));
         }
