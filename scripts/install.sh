@@ -31,7 +31,11 @@ libdir=/usr/lib/x86_64-linux-gnu
 kver=$(uname -r)
 # A kernel installed without a module tree (e.g. booted directly) gets one;
 # uninstall removes it again.
+modules_dir_existed=yes
+[ -d /lib/modules ] || modules_dir_existed=
 [ -d "/lib/modules/$kver" ] || record "tree:/lib/modules/$kver"
+# Removed after the tree above (the manifest is undone in order).
+[ -n "$modules_dir_existed" ] || record dir:/lib/modules
 install -D -m 0644 "$dist/vgpu.ko" "/lib/modules/$kver/extra/vgpu.ko"
 record "/lib/modules/$kver/extra/vgpu.ko"
 

@@ -155,7 +155,8 @@ const WAIT_NODE: &str =
     "i=0; while [ ! -e /dev/vgpu0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done";
 
 /// Guest steps that chroot into the host's root with a tmpfs overlay and
-/// run `command` there (the upper directory is visible at /mnt/vgpu-upper).
+/// run `command` there (the overlay's upper and lower directories are
+/// visible at /mnt/vgpu-upper and /mnt/vgpu-lower).
 /// /tmp stays the host's (under the overlay): the repository, and with it
 /// the dist and the test tools, may live there.
 fn in_host_root(command: &str) -> String {
@@ -167,7 +168,9 @@ fn in_host_root(command: &str) -> String {
          for d in proc sys dev run; do mkdir -p /mnt/root/$d; done\n\
          mount -t proc proc /mnt/root/proc && mount -t sysfs sys /mnt/root/sys\n\
          mount -t devtmpfs dev /mnt/root/dev && mount -t tmpfs run /mnt/root/run\n\
+         ln -sf /proc/self/fd /mnt/root/dev/fd\n\
          mkdir -p /mnt/root/mnt/vgpu-upper && mount -o bind /mnt/ovl/u /mnt/root/mnt/vgpu-upper\n\
+         mkdir -p /mnt/root/mnt/vgpu-lower && mount -o bind /mnt/host /mnt/root/mnt/vgpu-lower\n\
          chroot /mnt/root /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {command}\n"
     )
 }
