@@ -159,6 +159,22 @@ pub mod op {
     }
 }
 
+/// Module image formats (cuda-driver-abi.md §6): the guest sizes images by
+/// them, the device checks and unpacks them.
+pub mod image {
+    /// First bytes of an ELF cubin.
+    pub const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
+    /// Little-endian first word of a fatbin (`FatbinHeader`).
+    pub const FATBIN_MAGIC: u32 = 0xBA55_ED50;
+    /// Little-endian first word of a `FatbincWrapper` (holds guest pointers;
+    /// the guest library unwraps it, the device refuses it).
+    pub const FATBINC_WRAPPER_MAGIC: u32 = 0x4662_43B1;
+    /// Fatbin entry kind: PTX text.
+    pub const ENTRY_PTX: u16 = 1;
+    /// Fatbin entry flags: compressed payload (LZ4, ZSTD).
+    pub const ENTRY_COMPRESSED: u64 = 0x2000 | 0x8000;
+}
+
 /// Stream handle 0: the legacy default stream. `CU_STREAM_LEGACY` (1) and
 /// `CU_STREAM_PER_THREAD` (2) are accepted wherever a stream is and mean the
 /// same default stream.

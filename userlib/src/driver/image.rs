@@ -3,13 +3,11 @@
 
 use std::ffi::{c_void, CStr};
 
+pub(crate) use uapi::cuda::image::{ELF_MAGIC, FATBINC_WRAPPER_MAGIC, FATBIN_MAGIC};
 use uapi::cuda::result;
 
 use super::CuResult;
 
-pub(crate) const FATBINC_WRAPPER_MAGIC: u32 = 0x466243B1;
-pub(crate) const FATBIN_MAGIC: u32 = 0xBA55ED50;
-const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
 /// Images larger than this are refused as corrupt.
 const MAX_IMAGE: u64 = 1 << 32;
 

@@ -86,8 +86,8 @@ pub(crate) unsafe fn module_load(module: *mut CUmodule, fname: *const c_char) ->
         }
         let path = std::ffi::OsStr::from_encoded_bytes_unchecked(CStr::from_ptr(fname).to_bytes());
         let mut data = std::fs::read(path).map_err(|_| result::FILE_NOT_FOUND)?;
-        let is_binary =
-            data.starts_with(b"\x7fELF") || data.starts_with(&image::FATBIN_MAGIC.to_le_bytes());
+        let is_binary = data.starts_with(&image::ELF_MAGIC)
+            || data.starts_with(&image::FATBIN_MAGIC.to_le_bytes());
         if !is_binary && data.last() != Some(&0) {
             data.push(0); // PTX text: NUL-terminated on the wire
         }

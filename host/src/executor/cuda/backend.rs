@@ -117,8 +117,7 @@ fn to_usize(v: u64) -> CuResult<usize> {
 /// terminator if it lacks one).
 pub(crate) fn check_image(image: &[u8]) -> CuResult<std::borrow::Cow<'_, [u8]>> {
     use std::borrow::Cow;
-    const FATBINC_WRAPPER: u32 = 0x466243B1;
-    const FATBIN: u32 = 0xBA55ED50;
+    use uapi::cuda::image::{ELF_MAGIC, FATBINC_WRAPPER_MAGIC, FATBIN_MAGIC};
     let magic = image
         .get(..4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -141,11 +140,11 @@ pub(crate) fn check_image(image: &[u8]) -> CuResult<std::borrow::Cow<'_, [u8]>> 
     };
     let len = image.len() as u64;
     let within = |off: u64, size: u64| off.checked_add(size).is_some_and(|end| end <= len);
-    if magic == FATBINC_WRAPPER {
+    if magic == FATBINC_WRAPPER_MAGIC {
         // Holds pointers into the guest's address space: never valid here.
         return Err(INVALID_IMAGE);
     }
-    if magic == FATBIN {
+    if magic == FATBIN_MAGIC {
         let header = rd16(6).ok_or(INVALID_IMAGE)?;
         let files = rd64(8).ok_or(INVALID_IMAGE)?;
         if header < 16 || !within(header, files) {
@@ -153,7 +152,7 @@ pub(crate) fn check_image(image: &[u8]) -> CuResult<std::borrow::Cow<'_, [u8]>> 
         }
         return Ok(Cow::Borrowed(image));
     }
-    if image.starts_with(b"\x7fELF") {
+    if image.starts_with(&ELF_MAGIC) {
         // ELF64 little-endian only; program and section headers and every
         // section's contents must lie inside the image.
         if image.get(4) != Some(&2) || image.get(5) != Some(&1) {

@@ -1,11 +1,8 @@
 //! Module images the simulator can run: PTX text, alone or inside a fatbin.
 //! SASS (cubin ELF, or fatbin entries of kind ELF) cannot run on a CPU model.
 
+use uapi::cuda::image::{ELF_MAGIC, ENTRY_COMPRESSED, ENTRY_PTX, FATBIN_MAGIC};
 use uapi::cuda::result;
-
-const FATBIN_MAGIC: u32 = 0xBA55_ED50;
-const ENTRY_PTX: u16 = 1;
-const FLAG_COMPRESSED: u64 = 0x2000 | 0x8000;
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
@@ -19,7 +16,7 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 
 /// The PTX text of an image, or the `CUresult` that refuses it.
 pub fn ptx_text(image: &[u8]) -> Result<String, u32> {
-    if image.starts_with(b"\x7fELF") {
+    if image.starts_with(&ELF_MAGIC) {
         tracing::warn!("the simulator cannot run SASS (cubin); ship PTX");
         return Err(result::NO_BINARY_FOR_GPU);
     }
@@ -49,7 +46,7 @@ fn fatbin_ptx(image: &[u8]) -> Result<String, u32> {
         let start = at.checked_add(entry_header).ok_or(bad)?;
         let stop = start.checked_add(payload).ok_or(bad)?;
         if kind == ENTRY_PTX {
-            if flags & FLAG_COMPRESSED != 0 {
+            if flags & ENTRY_COMPRESSED != 0 {
                 saw_compressed = true;
             } else if let Some(bytes) = image.get(start..stop) {
                 return ptx_text(bytes);
