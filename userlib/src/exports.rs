@@ -12,7 +12,7 @@
 
 use std::{
     collections::BTreeMap,
-    ffi::{c_char, c_int, c_uint, c_void, CStr},
+    ffi::{c_char, c_int, c_uint, c_void},
     panic::{catch_unwind, AssertUnwindSafe},
     sync::OnceLock,
 };
@@ -23,6 +23,7 @@ use crate::driver::{
     context as ctx, device as dev, error as err, event as ev, launch, memory as mem, module as md,
     stream as st, CuResult,
 };
+use crate::proc_address as pa;
 
 /// `CUresult`.
 pub type CUresult = u32;
@@ -248,8 +249,8 @@ exports! {
 
         cuGetErrorName(e: u32, s: *mut *const c_char) => err::get_error_name;
         cuGetErrorString(e: u32, s: *mut *const c_char) => err::get_error_string;
-        cuGetProcAddress(n: *const c_char, p: *mut Ptr, v: c_int, f: u64) => get_proc_address;
-        cuGetProcAddress_v2(n: *const c_char, p: *mut Ptr, v: c_int, f: u64, st: *mut c_int) => get_proc_address_v2;
+        cuGetProcAddress(n: *const c_char, p: *mut Ptr, v: c_int, f: u64) => pa::get_proc_address;
+        cuGetProcAddress_v2(n: *const c_char, p: *mut Ptr, v: c_int, f: u64, st: *mut c_int) => pa::get_proc_address_v2;
         cuGetExportTable(t: *mut CPtr, id: CPtr) => get_export_table;
     }
     unsupported {
@@ -407,80 +408,37 @@ exports! {
         cuCheckpointProcessLock, cuCheckpointProcessCheckpoint, cuCheckpointProcessRestore,
         cuCheckpointProcessUnlock, cuLogsRegisterCallback, cuLogsUnregisterCallback,
         cuLogsCurrent, cuLogsDumpToFile, cuLogsDumpToMemory,
+        // the rest that NVIDIA's driver hands out (proc-address/r580.tsv)
+        cuDeviceGetHostAtomicCapabilities, cuDeviceGetP2PAtomicCapabilities, cuGreenCtxGetId,
+        cuMemBatchDecompressAsync, cuMemBatchDecompressAsync_ptsz, cuMemDiscardBatchAsync,
+        cuMemDiscardBatchAsync_ptsz, cuMemDiscardAndPrefetchBatchAsync,
+        cuMemDiscardAndPrefetchBatchAsync_ptsz, cuMemPrefetchBatchAsync,
+        cuMemPrefetchBatchAsync_ptsz, cuMemcpyBatchAsync_v2, cuMemcpyBatchAsync_v2_ptsz,
+        cuMemcpy3DBatchAsync_v2, cuMemcpy3DBatchAsync_v2_ptsz,
+        cuTexRefCreate, cuTexRefDestroy, cuTexRefGetAddress, cuTexRefGetAddress_v2,
+        cuTexRefGetAddressMode, cuTexRefGetArray, cuTexRefGetBorderColor, cuTexRefGetFilterMode,
+        cuTexRefGetFlags, cuTexRefGetFormat, cuTexRefGetMaxAnisotropy,
+        cuTexRefGetMipmapFilterMode, cuTexRefGetMipmapLevelBias, cuTexRefGetMipmapLevelClamp,
+        cuTexRefGetMipmappedArray, cuTexRefSetAddress, cuTexRefSetAddress_v2,
+        cuTexRefSetAddress2D, cuTexRefSetAddress2D_v2, cuTexRefSetAddress2D_v3,
+        cuTexRefSetAddressMode, cuTexRefSetArray, cuTexRefSetBorderColor, cuTexRefSetFilterMode,
+        cuTexRefSetFlags, cuTexRefSetFormat, cuTexRefSetMaxAnisotropy,
+        cuTexRefSetMipmapFilterMode, cuTexRefSetMipmapLevelBias, cuTexRefSetMipmapLevelClamp,
+        cuTexRefSetMipmappedArray, cuSurfRefGetArray, cuSurfRefSetArray,
+        cuGLInit, cuGLCtxCreate, cuGLCtxCreate_v2, cuGLGetDevices, cuGLGetDevices_v2,
+        cuGLRegisterBufferObject, cuGLUnregisterBufferObject, cuGLMapBufferObject,
+        cuGLMapBufferObject_v2, cuGLMapBufferObject_v2_ptds, cuGLMapBufferObjectAsync,
+        cuGLMapBufferObjectAsync_v2, cuGLMapBufferObjectAsync_v2_ptsz, cuGLUnmapBufferObject,
+        cuGLUnmapBufferObjectAsync, cuGLSetBufferObjectMapFlags, cuGraphicsGLRegisterBuffer,
+        cuGraphicsGLRegisterImage, cuEGLStreamConsumerConnect,
+        cuEGLStreamConsumerConnectWithFlags, cuEGLStreamConsumerDisconnect,
+        cuEGLStreamConsumerAcquireFrame, cuEGLStreamConsumerReleaseFrame,
+        cuEGLStreamProducerConnect, cuEGLStreamProducerDisconnect,
+        cuEGLStreamProducerPresentFrame, cuEGLStreamProducerReturnFrame,
+        cuGraphicsEGLRegisterImage, cuGraphicsResourceGetMappedEglFrame, cuVDPAUGetDevice,
+        cuVDPAUCtxCreate, cuVDPAUCtxCreate_v2, cuGraphicsVDPAURegisterVideoSurface,
+        cuGraphicsVDPAURegisterOutputSurface,
     }
-}
-
-// --- cuGetProcAddress -------------------------------------------------------
-
-const CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM: u64 = 2;
-const SYMBOL_SUCCESS: c_int = 0;
-const SYMBOL_NOT_FOUND: c_int = 1;
-
-/// The export that `symbol` (a base name) resolves to for `version`/`flags`.
-pub(crate) fn resolve(symbol: &str, version: c_int, flags: u64) -> Option<usize> {
-    let t = table();
-    let versioned: String = match symbol {
-        // CUDA 13 changed these ABIs under the same base name.
-        "cuCtxGetDevice" | "cuCtxSynchronize" if version >= 13000 => format!("{symbol}_v2"),
-        "cuCtxGetDevice" | "cuCtxSynchronize" => symbol.to_string(),
-        "cuCtxCreate" if version >= 12050 => "cuCtxCreate_v4".into(),
-        "cuCtxCreate" if version >= 11040 => "cuCtxCreate_v3".into(),
-        "cuCtxCreate" if version >= 3020 => "cuCtxCreate_v2".into(),
-        "cuGetProcAddress" if version >= 12000 => "cuGetProcAddress_v2".into(),
-        "cuGetProcAddress" | "cuCtxCreate" => symbol.to_string(),
-        _ => ["_v4", "_v3", "_v2"]
-            .iter()
-            .map(|v| format!("{symbol}{v}"))
-            .find(|n| t.contains_key(n.as_str()))
-            .unwrap_or_else(|| symbol.to_string()),
-    };
-    if flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM != 0 {
-        for suffix in ["_ptds", "_ptsz"] {
-            if let Some(&f) = t.get(format!("{versioned}{suffix}").as_str()) {
-                return Some(f);
-            }
-        }
-    }
-    t.get(versioned.as_str()).or_else(|| t.get(symbol)).copied()
-}
-
-unsafe fn get_proc_address_v2(
-    symbol: *const c_char,
-    pfn: *mut Ptr,
-    version: c_int,
-    flags: u64,
-    status: *mut c_int,
-) -> CuResult {
-    if symbol.is_null() || pfn.is_null() {
-        return Err(result::INVALID_VALUE);
-    }
-    let name = CStr::from_ptr(symbol).to_string_lossy();
-    match resolve(&name, version, flags) {
-        Some(f) => {
-            *pfn = f as Ptr;
-            if !status.is_null() {
-                *status = SYMBOL_SUCCESS;
-            }
-            Ok(())
-        }
-        None => {
-            tracing::debug!("cuGetProcAddress({name}, {version}): not found");
-            *pfn = std::ptr::null_mut();
-            if !status.is_null() {
-                *status = SYMBOL_NOT_FOUND;
-            }
-            Err(result::NOT_FOUND)
-        }
-    }
-}
-
-unsafe fn get_proc_address(
-    symbol: *const c_char,
-    pfn: *mut Ptr,
-    version: c_int,
-    flags: u64,
-) -> CuResult {
-    get_proc_address_v2(symbol, pfn, version, flags, std::ptr::null_mut())
 }
 
 /// Dark-API tables are not provided yet.
@@ -497,45 +455,9 @@ unsafe fn get_export_table(table: *mut CPtr, id: CPtr) -> CuResult {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::ffi::CStr;
 
-    #[test]
-    fn proc_address_versions() {
-        let t = table();
-        let f = |n: &str| t[n];
-        assert_eq!(resolve("cuMemAlloc", 12000, 0), Some(f("cuMemAlloc_v2")));
-        assert_eq!(
-            resolve("cuCtxSynchronize", 12080, 0),
-            Some(f("cuCtxSynchronize"))
-        );
-        assert_eq!(
-            resolve("cuCtxSynchronize", 13000, 0),
-            Some(f("cuCtxSynchronize_v2"))
-        );
-        assert_eq!(
-            resolve("cuCtxGetDevice", 13010, 0),
-            Some(f("cuCtxGetDevice_v2"))
-        );
-        assert_eq!(resolve("cuCtxCreate", 12000, 0), Some(f("cuCtxCreate_v3")));
-        assert_eq!(
-            resolve("cuLaunchKernel", 12000, 2),
-            Some(f("cuLaunchKernel_ptsz"))
-        );
-        assert_eq!(
-            resolve("cuMemcpyHtoD", 12000, 2),
-            Some(f("cuMemcpyHtoD_v2_ptds"))
-        );
-        assert_eq!(
-            resolve("cuMemcpyHtoD", 12000, 0),
-            Some(f("cuMemcpyHtoD_v2"))
-        );
-        assert_eq!(resolve("cuGraphLaunch", 12000, 0), Some(f("cuGraphLaunch")));
-        assert_eq!(resolve("cuGLGetDevices", 12000, 0), None);
-        let mut p: Ptr = std::ptr::null_mut();
-        let mut s = -1;
-        let r = unsafe { get_proc_address_v2(c"cuNope".as_ptr(), &mut p, 12000, 0, &mut s) };
-        assert_eq!((r, s, p.is_null()), (Err(result::NOT_FOUND), 1, true));
-    }
+    use super::*;
 
     #[test]
     fn error_strings() {
