@@ -3,9 +3,11 @@
 
 use uapi::cmd::{fill_str, DeviceInfo};
 use uapi::cuda::{
-    copy_flags, op, result, CopyRequest, CtxRequest, FunctionResponse, HandleResponse,
-    LaunchRequest, MemAllocRequest, ModuleLoadRequest, ParamInfo, PtrRequest, ResultHeader,
-    StreamCreateRequest, StreamRequest, SymbolRequest,
+    copy_flags, func_attribute, launch_attribute, occupancy, op, result, CopyRequest, CtxRequest,
+    FuncAttributesResponse, FuncSetAttributeRequest, FunctionRequest, FunctionResponse,
+    HandleResponse, LaunchAttribute, LaunchExRequest, LaunchRequest, LimitRequest, MemAllocRequest,
+    ModuleLoadRequest, OccupancyRequest, ParamInfo, PtrRequest, ResultHeader, StreamCreateRequest,
+    StreamRequest, SymbolRequest, ValueResponse, FUNC_ATTRIBUTE_COUNT,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -381,4 +383,283 @@ fn a_module_arrives_in_pieces() {
         c.result(op::CTX_SYNCHRONIZE, CtxRequest { ctx: 0 }.as_bytes()),
         result::INVALID_VALUE
     );
+}
+
+/// A kernel with 1 KiB of static and some dynamic shared memory:
+/// `out[tid] = dyn[tid] + buf[tid]` after each thread wrote `tid` to both.
+const SHMEM: &str = r#"
+.version 9.0
+.target sm_90
+.address_size 64
+.shared .align 4 .b8 buf[1024];
+.extern .shared .align 16 .b8 dyn[];
+
+.visible .entry shmem(
+	.param .u64 shmem_param_0
+)
+{
+	.reg .b32 	%r<6>;
+	.reg .b64 	%rd<4>;
+
+	ld.param.u64 	%rd1, [shmem_param_0];
+	mov.u32 	%r1, %tid.x;
+	shl.b32 	%r2, %r1, 2;
+	mov.u32 	%r3, buf;
+	add.s32 	%r4, %r3, %r2;
+	st.shared.u32 	[%r4], %r1;
+	mov.u32 	%r3, dyn;
+	add.s32 	%r5, %r3, %r2;
+	st.shared.u32 	[%r5], %r1;
+	bar.sync 	0;
+	ld.shared.u32 	%r3, [%r4];
+	ld.shared.u32 	%r4, [%r5];
+	add.s32 	%r3, %r3, %r4;
+	cvta.to.global.u64 	%rd2, %rd1;
+	mul.wide.u32 	%rd3, %r2, 1;
+	add.s64 	%rd2, %rd2, %rd3;
+	st.global.u32 	[%rd2], %r3;
+	ret;
+}
+"#;
+
+impl Client {
+    fn load_function(&mut self, ptx: &str, name: &str) -> u64 {
+        let mut req = ModuleLoadRequest {
+            ctx: 0,
+            image_len: ptx.len() as u64,
+        }
+        .as_bytes()
+        .to_vec();
+        req.extend_from_slice(ptx.as_bytes());
+        let (r, module) = self.handle(op::MODULE_LOAD, &req);
+        assert_eq!(r, result::SUCCESS);
+        let mut req = SymbolRequest {
+            ctx: 0,
+            module,
+            name_len: name.len() as u32,
+            reserved: 0,
+        }
+        .as_bytes()
+        .to_vec();
+        req.extend_from_slice(name.as_bytes());
+        let out = self.call(op::MODULE_GET_FUNCTION, &req, 4096).expect("ok");
+        let head = FunctionResponse::read_from(&out).expect("function response");
+        assert_eq!(head.result, result::SUCCESS);
+        head.function
+    }
+
+    fn attributes(&mut self, function: u64) -> [i32; FUNC_ATTRIBUTE_COUNT] {
+        let out = self
+            .call(
+                op::FUNC_GET_ATTRIBUTES,
+                FunctionRequest { ctx: 0, function }.as_bytes(),
+                128,
+            )
+            .expect("ok");
+        let r = FuncAttributesResponse::read_from(&out).expect("response");
+        assert_eq!(
+            (r.result, r.count as usize),
+            (result::SUCCESS, FUNC_ATTRIBUTE_COUNT)
+        );
+        r.values
+    }
+
+    fn set_attribute(&mut self, function: u64, attribute: i32, value: i32) -> u32 {
+        let req = FuncSetAttributeRequest {
+            ctx: 0,
+            function,
+            attribute,
+            value,
+        };
+        self.result(op::FUNC_SET_ATTRIBUTE, req.as_bytes())
+    }
+
+    fn value(&mut self, opcode: u16, request: &[u8]) -> (u32, u64) {
+        let out = self.call(opcode, request, 64).expect("status ok");
+        let r = ValueResponse::read_from(&out).expect("value response");
+        (r.result, r.value)
+    }
+
+    fn launch_ex(
+        &mut self,
+        function: u64,
+        smem: u32,
+        attrs: &[LaunchAttribute],
+        params: &[u8],
+    ) -> Result<Vec<u8>, Status> {
+        let launch = LaunchRequest {
+            function,
+            grid: [1, 1, 1],
+            block: [64, 1, 1],
+            shared_bytes: smem,
+            param_bytes: params.len() as u32,
+            ..Default::default()
+        };
+        let mut req = LaunchExRequest {
+            launch,
+            attr_count: attrs.len() as u32,
+            reserved: 0,
+        }
+        .as_bytes()
+        .to_vec();
+        attrs
+            .iter()
+            .for_each(|a| req.extend_from_slice(a.as_bytes()));
+        req.extend_from_slice(params);
+        self.call(op::LAUNCH_EX, &req, 0)
+    }
+
+    fn sync(&mut self) -> u32 {
+        self.result(op::CTX_SYNCHRONIZE, CtxRequest { ctx: 0 }.as_bytes())
+    }
+}
+
+fn occupancy(kind: u32, function: u64, block_size: u32, num_blocks: u32) -> OccupancyRequest {
+    OccupancyRequest {
+        function,
+        kind,
+        block_size,
+        num_blocks,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn function_attributes_and_the_dynamic_shared_memory_opt_in() {
+    let mut c = Client::new();
+    let f = c.load_function(SHMEM, "shmem");
+    let a = c.attributes(f);
+    assert_eq!(a[func_attribute::MAX_THREADS_PER_BLOCK as usize], 1024);
+    assert_eq!(a[func_attribute::SHARED_SIZE_BYTES as usize], 1024);
+    assert_eq!(a[func_attribute::PTX_VERSION as usize], 90);
+    assert_eq!(
+        a[func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES as usize],
+        48 * 1024 - 1024
+    );
+    let out = c.alloc(256);
+    let params = out.to_le_bytes();
+    // 64 KiB of dynamic shared memory needs the opt-in first, as on a GPU.
+    c.launch_ex(f, 64 * 1024, &[], &params).expect("status ok");
+    assert_eq!(c.sync(), result::INVALID_VALUE);
+    let dyn_attr = func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES;
+    assert_eq!(c.set_attribute(f, dyn_attr, 300_000), result::INVALID_VALUE);
+    assert_eq!(
+        c.set_attribute(f, func_attribute::NUM_REGS, 8),
+        result::INVALID_VALUE
+    );
+    assert_eq!(c.set_attribute(f, dyn_attr, 64 * 1024), result::SUCCESS);
+    assert_eq!(c.attributes(f)[dyn_attr as usize], 64 * 1024);
+    c.launch_ex(f, 64 * 1024, &[], &params).expect("status ok");
+    assert_eq!(c.sync(), result::SUCCESS);
+    let (r, bytes) = c.dtoh(out, 256);
+    assert_eq!(r, result::SUCCESS);
+    let got: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert_eq!(got, (0..64).map(|t| 2 * t).collect::<Vec<u32>>());
+}
+
+#[test]
+fn occupancy_follows_the_multiprocessor_limits() {
+    let mut c = Client::new();
+    let f = c.load_function(SHMEM, "shmem");
+    let blocks = |c: &mut Client, size| {
+        c.value(
+            op::OCCUPANCY,
+            occupancy(occupancy::MAX_ACTIVE_BLOCKS, f, size, 0).as_bytes(),
+        )
+    };
+    // 2048 threads per multiprocessor bound these.
+    assert_eq!(blocks(&mut c, 256), (result::SUCCESS, 8));
+    assert_eq!(blocks(&mut c, 1024), (result::SUCCESS, 2));
+    assert_eq!(blocks(&mut c, 2048), (result::SUCCESS, 0));
+    let smem = |c: &mut Client, n| {
+        c.value(
+            op::OCCUPANCY,
+            occupancy(occupancy::AVAILABLE_DYNAMIC_SMEM, f, 256, n).as_bytes(),
+        )
+    };
+    assert_eq!(smem(&mut c, 2), (result::SUCCESS, 48 * 1024 - 1024));
+    let dyn_attr = func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES;
+    assert_eq!(c.set_attribute(f, dyn_attr, 200_000), result::SUCCESS);
+    // Half of the 228 KiB less the per-block reserve and the static 1 KiB.
+    assert_eq!(smem(&mut c, 2), (result::SUCCESS, 233_472 / 2 - 2048));
+    assert_eq!(smem(&mut c, 0).0, result::INVALID_VALUE);
+    let bad = occupancy(99, f, 256, 1);
+    assert_eq!(
+        c.value(op::OCCUPANCY, bad.as_bytes()).0,
+        result::INVALID_VALUE
+    );
+    let unknown = occupancy(occupancy::MAX_ACTIVE_BLOCKS, 0x1234, 256, 0);
+    assert_eq!(
+        c.value(op::OCCUPANCY, unknown.as_bytes()).0,
+        result::INVALID_HANDLE
+    );
+}
+
+#[test]
+fn context_limits_are_kept() {
+    let mut c = Client::new();
+    let get = |c: &mut Client, limit| {
+        c.value(
+            op::CTX_GET_LIMIT,
+            LimitRequest {
+                limit,
+                ..Default::default()
+            }
+            .as_bytes(),
+        )
+    };
+    assert_eq!(get(&mut c, 0), (result::SUCCESS, 1024));
+    let set = LimitRequest {
+        limit: 0,
+        value: 4096,
+        ..Default::default()
+    };
+    assert_eq!(c.result(op::CTX_SET_LIMIT, set.as_bytes()), result::SUCCESS);
+    assert_eq!(get(&mut c, 0), (result::SUCCESS, 4096));
+    assert_eq!(get(&mut c, 99).0, result::UNSUPPORTED_LIMIT);
+}
+
+#[test]
+fn extended_launches_carry_hints_and_refuse_what_they_cannot() {
+    let mut c = Client::new();
+    let f = c.load_function(SHMEM, "shmem");
+    let out = c.alloc(256);
+    let params = out.to_le_bytes();
+    let mut priority = LaunchAttribute {
+        id: launch_attribute::PRIORITY,
+        ..Default::default()
+    };
+    priority.value[0] = 1;
+    c.launch_ex(f, 256, &[priority], &params)
+        .expect("status ok");
+    assert_eq!(c.sync(), result::SUCCESS);
+    let mut cluster = LaunchAttribute {
+        id: launch_attribute::CLUSTER_DIMENSION,
+        ..Default::default()
+    };
+    cluster.value[0] = 2 | (1 << 32);
+    cluster.value[1] = 1;
+    c.launch_ex(f, 256, &[cluster], &params).expect("status ok");
+    assert_eq!(c.sync(), result::NOT_SUPPORTED);
+    // An attribute holding a handle (PROGRAMMATIC_EVENT) never travels.
+    let event = LaunchAttribute {
+        id: 7,
+        ..Default::default()
+    };
+    assert_eq!(
+        c.launch_ex(f, 256, &[event], &params),
+        Err(Status::InvalidField)
+    );
+    // A count that disagrees with the tail is malformed.
+    let mut req = LaunchExRequest {
+        attr_count: 1,
+        ..Default::default()
+    }
+    .as_bytes()
+    .to_vec();
+    req.extend_from_slice(&params);
+    assert_eq!(c.call(op::LAUNCH_EX, &req, 0), Err(Status::InvalidField));
 }

@@ -7,7 +7,10 @@
 //! to this client (an unknown one is `INVALID_HANDLE`, or `INVALID_CONTEXT`
 //! for contexts). Context 0 is the client's primary context.
 
-use uapi::cuda::{Copy2dRequest, LaunchRequest, MemsetRequest, ParamInfo};
+use uapi::cuda::{
+    Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, OccupancyRequest, ParamInfo,
+    FUNC_ATTRIBUTE_COUNT,
+};
 
 /// A `CUresult` error code.
 pub type CuError = u32;
@@ -84,6 +87,35 @@ pub trait CudaBackend: Send {
     /// Launches a kernel in stream order. `params` has been checked against
     /// the function's layout (its length equals the layout's end).
     fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
+
+    /// Every `CUfunction_attribute` of a function (index = attribute).
+    fn func_get_attributes(
+        &mut self,
+        ctx: u64,
+        function: u64,
+    ) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]>;
+    /// Sets one `CUfunction_attribute` (`cuFuncSetAttribute`).
+    fn func_set_attribute(
+        &mut self,
+        ctx: u64,
+        function: u64,
+        attribute: i32,
+        value: i32,
+    ) -> CuResult<()>;
+    /// Answers an occupancy question (`req.kind`, see `uapi::cuda::occupancy`).
+    fn occupancy(&mut self, req: &OccupancyRequest) -> CuResult<u64>;
+    /// `cuCtxGetLimit`.
+    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64>;
+    /// `cuCtxSetLimit`.
+    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()>;
+    /// Launches with `cuLaunchKernelEx` attributes (ids already checked to
+    /// be ones a launch may carry); otherwise as [`Self::launch`].
+    fn launch_ex(
+        &mut self,
+        req: &LaunchRequest,
+        attrs: &[LaunchAttribute],
+        params: &[u8],
+    ) -> CuResult<()>;
 
     /// Creates a stream.
     fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64>;

@@ -9,13 +9,16 @@
 //! a response fails with them, as in a CUDA context after such a fault.
 
 use super::backend::{CuResult, CudaBackend};
+use core::mem::size_of;
 use uapi::cuda::{
     copy_flags, copy_kind, op, result, AddressRangeResponse, Copy2dRequest, CopyRequest,
     CtxCreateRequest, CtxRequest, DeviceRequest, ElapsedRequest, ElapsedResponse,
-    EventCreateRequest, EventRequest, FunctionResponse, GlobalResponse, HandleResponse,
-    LaunchRequest, MemAllocRequest, MemInfoResponse, MemsetRequest, ModuleLoadRequest,
-    ModuleRequest, PtrRequest, ResultHeader, StageRequest, StreamCreateRequest, StreamEventRequest,
-    StreamRequest, SymbolRequest, MAX_NAME, MAX_PARAM_BYTES, MAX_STAGED_IMAGE,
+    EventCreateRequest, EventRequest, FuncAttributesResponse, FuncSetAttributeRequest,
+    FunctionRequest, FunctionResponse, GlobalResponse, HandleResponse, LaunchAttribute,
+    LaunchExRequest, LaunchRequest, LimitRequest, MemAllocRequest, MemInfoResponse, MemsetRequest,
+    ModuleLoadRequest, ModuleRequest, OccupancyRequest, PtrRequest, ResultHeader, StageRequest,
+    StreamCreateRequest, StreamEventRequest, StreamRequest, SymbolRequest, ValueResponse,
+    FUNC_ATTRIBUTE_COUNT, MAX_LAUNCH_ATTRIBUTES, MAX_NAME, MAX_PARAM_BYTES, MAX_STAGED_IMAGE,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -59,6 +62,46 @@ fn code<T>(r: &CuResult<T>) -> u32 {
     }
 }
 
+fn value_response(r: CuResult<u64>) -> Vec<u8> {
+    ValueResponse {
+        result: code(&r),
+        reserved: 0,
+        value: r.unwrap_or(0),
+    }
+    .as_bytes()
+    .to_vec()
+}
+
+/// A LAUNCH_EX request's parts: the fixed struct, its attributes (each id
+/// one a launch may carry) and the parameter bytes.
+fn launch_ex_parts(
+    request: &[u8],
+) -> Result<(LaunchExRequest, Vec<LaunchAttribute>, &[u8]), Status> {
+    let (r, tail) = split::<LaunchExRequest>(request)?;
+    if r.attr_count > MAX_LAUNCH_ATTRIBUTES
+        || r.reserved != 0
+        || r.launch.param_bytes > MAX_PARAM_BYTES
+    {
+        return Err(Status::InvalidField);
+    }
+    let attr_bytes = r.attr_count as usize * size_of::<LaunchAttribute>();
+    if tail.len() != attr_bytes + r.launch.param_bytes as usize {
+        return Err(Status::InvalidField);
+    }
+    let (attr_tail, params) = tail.split_at(attr_bytes);
+    let attrs: Vec<LaunchAttribute> = attr_tail
+        .chunks_exact(size_of::<LaunchAttribute>())
+        .filter_map(LaunchAttribute::read_from)
+        .collect();
+    if attrs
+        .iter()
+        .any(|a| a.reserved != 0 || !uapi::cuda::launch_attribute::is_carried(a.id))
+    {
+        return Err(Status::InvalidField);
+    }
+    Ok((r, attrs, params))
+}
+
 fn handle_response(r: CuResult<u64>) -> Vec<u8> {
     HandleResponse {
         result: code(&r),
@@ -73,7 +116,6 @@ fn handle_response(r: CuResult<u64>) -> Vec<u8> {
 /// to it with zeros, so a reader can always decode the struct and look at
 /// its result first.
 fn fixed_response_size(opcode: u16) -> usize {
-    use core::mem::size_of;
     match opcode {
         op::CTX_CREATE
         | op::PRIMARY_CTX_RETAIN
@@ -86,6 +128,8 @@ fn fixed_response_size(opcode: u16) -> usize {
         op::MODULE_GET_FUNCTION => size_of::<FunctionResponse>(),
         op::MODULE_GET_GLOBAL => size_of::<GlobalResponse>(),
         op::EVENT_ELAPSED_TIME => size_of::<ElapsedResponse>(),
+        op::FUNC_GET_ATTRIBUTES => size_of::<FuncAttributesResponse>(),
+        op::OCCUPANCY | op::CTX_GET_LIMIT => size_of::<ValueResponse>(),
         _ => size_of::<ResultHeader>(),
     }
 }
@@ -191,7 +235,11 @@ impl CudaClient {
 
     fn is_async(&self, opcode: u16, request: &[u8]) -> bool {
         match opcode {
-            op::LAUNCH | op::EVENT_RECORD | op::STREAM_WAIT_EVENT | op::MODULE_STAGE => true,
+            op::LAUNCH
+            | op::LAUNCH_EX
+            | op::EVENT_RECORD
+            | op::STREAM_WAIT_EVENT
+            | op::MODULE_STAGE => true,
             op::MEMCPY_HTOD | op::MEMCPY_DTOD => {
                 CopyRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
             }
@@ -238,6 +286,11 @@ impl CudaClient {
                 exact::<EventRequest>(request).map(drop)
             }
             op::EVENT_ELAPSED_TIME => exact::<ElapsedRequest>(request).map(drop),
+            op::FUNC_GET_ATTRIBUTES => exact::<FunctionRequest>(request).map(drop),
+            op::FUNC_SET_ATTRIBUTE => exact::<FuncSetAttributeRequest>(request).map(drop),
+            op::OCCUPANCY => exact::<OccupancyRequest>(request).map(drop),
+            op::CTX_GET_LIMIT | op::CTX_SET_LIMIT => exact::<LimitRequest>(request).map(drop),
+            op::LAUNCH_EX => launch_ex_parts(request).map(drop),
             _ => Err(Status::InvalidOpcode),
         };
         ok
@@ -570,6 +623,50 @@ impl CudaClient {
                     }
                     .as_bytes()
                     .to_vec(),
+                )
+            }
+            op::FUNC_GET_ATTRIBUTES => {
+                let r = exact::<FunctionRequest>(request)?;
+                let got = b.func_get_attributes(r.ctx, r.function);
+                Response(
+                    FuncAttributesResponse {
+                        result: code(&got),
+                        count: FUNC_ATTRIBUTE_COUNT as u32,
+                        values: got.unwrap_or_default(),
+                    }
+                    .as_bytes()
+                    .to_vec(),
+                )
+            }
+            op::FUNC_SET_ATTRIBUTE => {
+                let r = exact::<FuncSetAttributeRequest>(request)?;
+                Response(header(code(&b.func_set_attribute(
+                    r.ctx,
+                    r.function,
+                    r.attribute,
+                    r.value,
+                ))))
+            }
+            op::OCCUPANCY => {
+                let r = exact::<OccupancyRequest>(request)?;
+                if r.reserved != 0 {
+                    return Err(Status::InvalidField);
+                }
+                Response(value_response(b.occupancy(&r)))
+            }
+            op::CTX_GET_LIMIT => {
+                let r = exact::<LimitRequest>(request)?;
+                Response(value_response(b.ctx_get_limit(r.ctx, r.limit)))
+            }
+            op::CTX_SET_LIMIT => {
+                let r = exact::<LimitRequest>(request)?;
+                Response(header(code(&b.ctx_set_limit(r.ctx, r.limit, r.value))))
+            }
+            op::LAUNCH_EX => {
+                let (r, attrs, params) = launch_ex_parts(request)?;
+                Async(
+                    Self::check_launch(b.as_ref(), &r.launch, params)
+                        .and_then(|()| b.launch_ex(&r.launch, &attrs, params)),
                 )
             }
             _ => return Err(Status::InvalidOpcode),

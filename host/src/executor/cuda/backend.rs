@@ -9,8 +9,7 @@
 
 use super::driver::{
     check, CUcontext, CUdevice, CUdeviceptr, CUevent, CUfunction, CUmodule, CUstream, CudaDriver,
-    CudaMemcpy2D, CU_LAUNCH_PARAM_BUFFER_POINTER, CU_LAUNCH_PARAM_BUFFER_SIZE, CU_LAUNCH_PARAM_END,
-    CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST,
+    CudaMemcpy2D, CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST,
 };
 use super::handles::{tag, HandleTable};
 use super::staging::Staging;
@@ -23,7 +22,12 @@ use uapi::cuda::result::{
     INVALID_CONTEXT, INVALID_DEVICE, INVALID_HANDLE, INVALID_IMAGE, INVALID_VALUE, NOT_FOUND,
     NOT_SUPPORTED, OUT_OF_MEMORY, UNKNOWN,
 };
-use uapi::cuda::{copy_flags, copy_kind, Copy2dRequest, LaunchRequest, MemsetRequest, ParamInfo};
+use uapi::cuda::{
+    copy_flags, copy_kind, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest,
+    OccupancyRequest, ParamInfo, FUNC_ATTRIBUTE_COUNT,
+};
+
+mod function;
 
 /// One host context of the client.
 struct Ctx {
@@ -888,57 +892,46 @@ impl CudaBackend for GpuClient {
     }
 
     fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()> {
-        let key = self.enter(req.ctx)?;
-        let raw = match self.functions.get(req.function) {
-            Some(f) if f.ctx == key => f.raw,
-            _ => return Err(INVALID_HANDLE),
-        };
-        let s = self.stream_in(key, req.stream)?;
-        // The driver copies the parameters at launch; an aligned private copy
-        // spares it a guest-controlled alignment.
-        let words = params.len().div_ceil(8);
-        self.param_scratch.clear();
-        self.param_scratch.resize(words, 0);
-        // SAFETY: the scratch holds `words * 8 >= params.len()` bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                params.as_ptr(),
-                self.param_scratch.as_mut_ptr().cast::<u8>(),
-                params.len(),
-            )
-        };
-        let mut size: usize = params.len();
-        let mut extra: [*mut c_void; 5] = [
-            CU_LAUNCH_PARAM_BUFFER_POINTER as *mut c_void,
-            self.param_scratch.as_mut_ptr().cast(),
-            CU_LAUNCH_PARAM_BUFFER_SIZE as *mut c_void,
-            (&mut size as *mut usize).cast(),
-            CU_LAUNCH_PARAM_END as *mut c_void,
-        ];
-        let extra_ptr = if params.is_empty() {
-            std::ptr::null_mut()
-        } else {
-            extra.as_mut_ptr()
-        };
-        let [gx, gy, gz] = req.grid;
-        let [bx, by, bz] = req.block;
-        // SAFETY: live function of the current context; `extra` and the
-        // buffers it points to outlive the call.
-        check(unsafe {
-            (self.driver.api().launch_kernel)(
-                raw,
-                gx,
-                gy,
-                gz,
-                bx,
-                by,
-                bz,
-                req.shared_bytes,
-                s,
-                std::ptr::null_mut(),
-                extra_ptr,
-            )
-        })
+        self.gpu_launch(req, &[], params)
+    }
+
+    fn launch_ex(
+        &mut self,
+        req: &LaunchRequest,
+        attrs: &[LaunchAttribute],
+        params: &[u8],
+    ) -> CuResult<()> {
+        self.gpu_launch(req, attrs, params)
+    }
+
+    fn func_get_attributes(
+        &mut self,
+        ctx: u64,
+        function: u64,
+    ) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]> {
+        self.gpu_func_get_attributes(ctx, function)
+    }
+
+    fn func_set_attribute(
+        &mut self,
+        ctx: u64,
+        function: u64,
+        attribute: i32,
+        value: i32,
+    ) -> CuResult<()> {
+        self.gpu_func_set_attribute(ctx, function, attribute, value)
+    }
+
+    fn occupancy(&mut self, req: &OccupancyRequest) -> CuResult<u64> {
+        self.gpu_occupancy(req)
+    }
+
+    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
+        self.gpu_ctx_get_limit(ctx, limit)
+    }
+
+    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {
+        self.gpu_ctx_set_limit(ctx, limit, value)
     }
 
     fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64> {

@@ -113,6 +113,25 @@ impl CudaMemcpy2D {
     }
 }
 
+/// `CUlaunchConfig` (`cuda.h`): the launch shape, stream and attributes of
+/// `cuLaunchKernelEx`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CuLaunchConfig {
+    /// Grid dimensions.
+    pub grid: [c_uint; 3],
+    /// Block dimensions.
+    pub block: [c_uint; 3],
+    /// Dynamic shared memory bytes.
+    pub shared_mem_bytes: c_uint,
+    /// Stream.
+    pub stream: CUstream,
+    /// `CUlaunchAttribute` array (the wire's `LaunchAttribute` has its layout).
+    pub attrs: *mut uapi::cuda::LaunchAttribute,
+    /// Entries in `attrs`.
+    pub num_attrs: c_uint,
+}
+
 /// Declares the function table: each entry is a field holding the C function
 /// pointer, resolved from the first of its names that the library exports.
 macro_rules! cuda_api {
@@ -254,6 +273,19 @@ cuda_api! {
         func_get_param_info ["cuFuncGetParamInfo"]: fn(CUfunction, usize, *mut usize, *mut usize);
         mem_host_register ["cuMemHostRegister_v2"]: fn(*mut c_void, usize, c_uint);
         mem_host_unregister ["cuMemHostUnregister"]: fn(*mut c_void);
+        func_get_attribute ["cuFuncGetAttribute"]: fn(*mut c_int, c_int, CUfunction);
+        func_set_attribute ["cuFuncSetAttribute"]: fn(CUfunction, c_int, c_int);
+        occupancy_max_active_blocks ["cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags"]:
+            fn(*mut c_int, CUfunction, c_int, usize, c_uint);
+        occupancy_available_dynamic_smem ["cuOccupancyAvailableDynamicSMemPerBlock"]:
+            fn(*mut usize, CUfunction, c_int, c_int);
+        occupancy_max_active_clusters ["cuOccupancyMaxActiveClusters"]:
+            fn(*mut c_int, CUfunction, *const CuLaunchConfig);
+        occupancy_max_potential_cluster_size ["cuOccupancyMaxPotentialClusterSize"]:
+            fn(*mut c_int, CUfunction, *const CuLaunchConfig);
+        ctx_get_limit ["cuCtxGetLimit"]: fn(*mut usize, c_uint);
+        ctx_set_limit ["cuCtxSetLimit"]: fn(c_uint, usize);
+        launch_kernel_ex ["cuLaunchKernelEx"]: fn(*const CuLaunchConfig, CUfunction, *mut *mut c_void, *mut *mut c_void);
     }
 }
 

@@ -33,6 +33,12 @@ pub struct Fake {
     pub registered: HashSet<usize>,
     /// Parameters, grid+block, stream of the last launch.
     pub last_launch: Option<(Vec<u8>, [u32; 6], usize)>,
+    /// Functions handed out by `module_get_function`.
+    pub functions: HashSet<usize>,
+    /// Attributes set, by (function, attribute).
+    pub func_attributes: HashMap<(usize, c_int), c_int>,
+    /// Limits set.
+    pub limits: HashMap<c_uint, usize>,
 }
 
 thread_local! {
@@ -374,6 +380,7 @@ unsafe extern "C" fn module_get_function(
             return 500;
         }
         *f = (m as usize + 1) as CUfunction;
+        s.functions.insert(m as usize + 1);
         0
     })
 }
@@ -508,6 +515,64 @@ unsafe extern "C" fn mem_host_unregister(p: *mut c_void) -> CUresult {
     })
 }
 
+/// Function attributes: the attribute number times 10, or what was set.
+unsafe extern "C" fn func_get_attribute(v: *mut c_int, a: c_int, f: CUfunction) -> CUresult {
+    with(|s| {
+        if !s.functions.contains(&(f as usize)) {
+            return INVALID_HANDLE;
+        }
+        *v = s
+            .func_attributes
+            .get(&(f as usize, a))
+            .copied()
+            .unwrap_or(a * 10);
+        0
+    })
+}
+unsafe extern "C" fn func_set_attribute(f: CUfunction, a: c_int, v: c_int) -> CUresult {
+    with(|s| {
+        if !s.functions.contains(&(f as usize)) {
+            return INVALID_HANDLE;
+        }
+        s.func_attributes.insert((f as usize, a), v);
+        0
+    })
+}
+/// Occupancy: 2048 threads per multiprocessor, nothing else limits.
+unsafe extern "C" fn occupancy_max_active_blocks(
+    n: *mut c_int,
+    f: CUfunction,
+    block: c_int,
+    _smem: usize,
+    _flags: c_uint,
+) -> CUresult {
+    with(|s| {
+        if !s.functions.contains(&(f as usize)) || block <= 0 {
+            return INVALID_VALUE;
+        }
+        *n = 2048 / block;
+        0
+    })
+}
+unsafe extern "C" fn ctx_get_limit(v: *mut usize, l: c_uint) -> CUresult {
+    with(|s| {
+        if let Err(e) = need_ctx(s) {
+            return e;
+        }
+        *v = s.limits.get(&l).copied().unwrap_or(1024);
+        0
+    })
+}
+unsafe extern "C" fn ctx_set_limit(l: c_uint, v: usize) -> CUresult {
+    with(|s| {
+        if let Err(e) = need_ctx(s) {
+            return e;
+        }
+        s.limits.insert(l, v);
+        0
+    })
+}
+
 /// A driver whose entry points are this module's fakes.
 pub fn driver() -> Arc<CudaDriver> {
     CudaDriver::from_api(Api {
@@ -572,5 +637,14 @@ pub fn driver() -> Arc<CudaDriver> {
         func_get_param_info: Some(func_get_param_info),
         mem_host_register: Some(mem_host_register),
         mem_host_unregister: Some(mem_host_unregister),
+        func_get_attribute: Some(func_get_attribute),
+        func_set_attribute: Some(func_set_attribute),
+        occupancy_max_active_blocks: Some(occupancy_max_active_blocks),
+        occupancy_available_dynamic_smem: None,
+        occupancy_max_active_clusters: None,
+        occupancy_max_potential_cluster_size: None,
+        ctx_get_limit: Some(ctx_get_limit),
+        ctx_set_limit: Some(ctx_set_limit),
+        launch_kernel_ex: None,
     })
 }

@@ -11,7 +11,12 @@ use super::memory::{AddressSpace, ClientMemory, Owner};
 use crate::cuda::{CuResult, CudaBackend};
 use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
-use uapi::cuda::{copy_kind, result, Copy2dRequest, LaunchRequest, MemsetRequest, ParamInfo};
+use uapi::cuda::{
+    copy_kind, result, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest,
+    OccupancyRequest, ParamInfo, FUNC_ATTRIBUTE_COUNT,
+};
+
+mod function;
 
 /// Handle kinds, in the top 16 bits of a handle.
 const KIND_CTX: u64 = 0xc7;
@@ -38,6 +43,8 @@ struct SimFunction {
     module: u64,
     kernel: usize,
     layout: Vec<ParamInfo>,
+    /// `CUfunction_attribute` values (some settable).
+    attrs: [i32; FUNC_ATTRIBUTE_COUNT],
 }
 
 struct SimEvent {
@@ -58,6 +65,8 @@ pub struct SimBackend {
     functions: HashMap<u64, SimFunction>,
     streams: HashMap<u64, u64>,
     events: HashMap<u64, SimEvent>,
+    /// `CUlimit` values.
+    limits: [(u32, u64); 7],
 }
 
 impl SimBackend {
@@ -75,6 +84,7 @@ impl SimBackend {
             functions: HashMap::new(),
             streams: HashMap::new(),
             events: HashMap::new(),
+            limits: function::DEFAULT_LIMITS,
         }
     }
 
@@ -393,6 +403,7 @@ impl CudaBackend for SimBackend {
         {
             return Ok((*h, layout));
         }
+        let attrs = function::kernel_attributes(&m.ptx, &m.ptx.kernels()[kernel]);
         let h = self.handle(KIND_FUNCTION);
         self.functions.insert(
             h,
@@ -400,6 +411,7 @@ impl CudaBackend for SimBackend {
                 module,
                 kernel,
                 layout: layout.clone(),
+                attrs,
             },
         );
         Ok((h, layout))
@@ -423,7 +435,10 @@ impl CudaBackend for SimBackend {
             || r.grid[1] > 65535
             || r.grid[2] > 65535
             || r.grid[0] > i32::MAX as u32
-            || r.shared_bytes > MAX_SHARED_BYTES
+            || i64::from(r.shared_bytes)
+                > i64::from(
+                    f.attrs[uapi::cuda::func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES as usize],
+                )
         {
             return Err(result::INVALID_VALUE);
         }
@@ -462,6 +477,45 @@ impl CudaBackend for SimBackend {
                 Err(result::LAUNCH_TIMEOUT)
             }
         }
+    }
+
+    fn func_get_attributes(
+        &mut self,
+        ctx: u64,
+        function: u64,
+    ) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]> {
+        self.sim_func_get_attributes(ctx, function)
+    }
+
+    fn func_set_attribute(
+        &mut self,
+        ctx: u64,
+        function: u64,
+        attribute: i32,
+        value: i32,
+    ) -> CuResult<()> {
+        self.sim_func_set_attribute(ctx, function, attribute, value)
+    }
+
+    fn occupancy(&mut self, req: &OccupancyRequest) -> CuResult<u64> {
+        self.sim_occupancy(req)
+    }
+
+    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
+        self.sim_ctx_get_limit(ctx, limit)
+    }
+
+    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {
+        self.sim_ctx_set_limit(ctx, limit, value)
+    }
+
+    fn launch_ex(
+        &mut self,
+        req: &LaunchRequest,
+        attrs: &[LaunchAttribute],
+        params: &[u8],
+    ) -> CuResult<()> {
+        self.sim_launch_ex(req, attrs, params)
     }
 
     fn stream_create(&mut self, ctx: u64, _flags: u32, _priority: i32) -> CuResult<u64> {
