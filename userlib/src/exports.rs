@@ -20,8 +20,8 @@ use std::{
 use uapi::cuda::result;
 
 use crate::driver::{
-    context as ctx, device as dev, error as err, event as ev, launch, memory as mem, module as md,
-    stream as st, CuResult,
+    context as ctx, device as dev, error as err, event as ev, function as func, launch,
+    library as lib, memory as mem, module as md, stream as st, stream_query as sq, CuResult,
 };
 use crate::proc_address as pa;
 
@@ -222,6 +222,66 @@ exports! {
         cuLaunchKernel(f: Ptr, gx: c_uint, gy: c_uint, gz: c_uint, bx: c_uint, by: c_uint, bz: c_uint, sh: c_uint, s: Ptr, p: *mut Ptr, e: *mut Ptr) => launch::launch_kernel;
         cuLaunchKernel_ptsz(f: Ptr, gx: c_uint, gy: c_uint, gz: c_uint, bx: c_uint, by: c_uint, bz: c_uint, sh: c_uint, s: Ptr, p: *mut Ptr, e: *mut Ptr) => launch::launch_kernel;
 
+        cuLibraryLoadData(l: *mut Ptr, c: CPtr, jo: *mut c_int, jv: *mut Ptr, nj: c_uint, lo: *mut c_int, lv: *mut Ptr, nl: c_uint) => lib::library_load_data;
+        cuLibraryLoadFromFile(l: *mut Ptr, f: *const c_char, jo: *mut c_int, jv: *mut Ptr, nj: c_uint, lo: *mut c_int, lv: *mut Ptr, nl: c_uint) => lib::library_load_from_file;
+        cuLibraryUnload(l: Ptr) => lib::library_unload;
+        cuLibraryGetKernel(k: *mut Ptr, l: Ptr, n: *const c_char) => lib::library_get_kernel;
+        cuLibraryGetModule(m: *mut Ptr, l: Ptr) => lib::library_get_module;
+        cuLibraryGetGlobal(d: *mut u64, b: *mut usize, l: Ptr, n: *const c_char) => lib::library_get_global;
+        cuKernelGetFunction(f: *mut Ptr, k: Ptr) => lib::kernel_get_function;
+        cuKernelGetLibrary(l: *mut Ptr, k: Ptr) => lib::kernel_get_library;
+        cuKernelGetName(n: *mut *const c_char, k: Ptr) => lib::kernel_get_name;
+        cuKernelGetAttribute(v: *mut c_int, a: c_int, k: Ptr, d: c_int) => lib::kernel_get_attribute;
+        cuKernelSetAttribute(a: c_int, v: c_int, k: Ptr, d: c_int) => lib::kernel_set_attribute;
+        cuKernelSetCacheConfig(k: Ptr, c: c_int, d: c_int) => lib::kernel_set_cache_config;
+        cuKernelGetParamInfo(k: Ptr, i: usize, o: *mut usize, s: *mut usize) => lib::kernel_get_param_info;
+
+        cuFuncGetAttribute(v: *mut c_int, a: c_int, f: Ptr) => func::func_get_attribute;
+        cuFuncSetAttribute(f: Ptr, a: c_int, v: c_int) => func::func_set_attribute;
+        cuFuncSetCacheConfig(f: Ptr, c: c_int) => func::func_set_cache_config;
+        cuFuncSetSharedMemConfig(f: Ptr, c: c_int) => func::func_set_shared_mem_config;
+        cuFuncGetModule(m: *mut Ptr, f: Ptr) => func::func_get_module;
+        cuFuncGetName(n: *mut *const c_char, f: Ptr) => func::func_get_name;
+        cuFuncIsLoaded(st: *mut c_int, f: Ptr) => func::func_is_loaded;
+        cuFuncLoad(f: Ptr) => func::func_load;
+        cuOccupancyMaxActiveBlocksPerMultiprocessor(n: *mut c_int, f: Ptr, b: c_int, sm: usize) => func::occupancy_max_active_blocks;
+        cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(n: *mut c_int, f: Ptr, b: c_int, sm: usize, fl: c_uint) => func::occupancy_max_active_blocks_with_flags;
+        cuOccupancyAvailableDynamicSMemPerBlock(n: *mut usize, f: Ptr, nb: c_int, b: c_int) => func::occupancy_available_dynamic_smem;
+        cuOccupancyMaxPotentialBlockSize(g: *mut c_int, b: *mut c_int, f: Ptr, cb: func::BlockToSmem, sm: usize, l: c_int) => func::occupancy_max_potential_block_size;
+        cuOccupancyMaxPotentialBlockSizeWithFlags(g: *mut c_int, b: *mut c_int, f: Ptr, cb: func::BlockToSmem, sm: usize, l: c_int, fl: c_uint) => func::occupancy_max_potential_block_size_with_flags;
+        cuOccupancyMaxActiveClusters(n: *mut c_int, f: Ptr, c: CPtr) => func::occupancy_max_active_clusters;
+        cuOccupancyMaxPotentialClusterSize(n: *mut c_int, f: Ptr, c: CPtr) => func::occupancy_max_potential_cluster_size;
+        cuCtxGetLimit(v: *mut usize, l: c_uint) => func::ctx_get_limit;
+        cuCtxSetLimit(l: c_uint, v: usize) => func::ctx_set_limit;
+        cuCtxGetId(c: Ptr, id: *mut u64) => func::ctx_get_id;
+        cuCtxGetCacheConfig(c: *mut c_int) => func::ctx_get_cache_config;
+        cuCtxSetCacheConfig(c: c_int) => func::ctx_set_cache_config;
+
+        cuLaunchKernelEx(c: CPtr, f: Ptr, p: *mut Ptr, e: *mut Ptr) => launch::launch_kernel_ex;
+        cuLaunchKernelEx_ptsz(c: CPtr, f: Ptr, p: *mut Ptr, e: *mut Ptr) => launch::launch_kernel_ex;
+        cuLaunchCooperativeKernel(f: Ptr, gx: c_uint, gy: c_uint, gz: c_uint, bx: c_uint, by: c_uint, bz: c_uint, sh: c_uint, s: Ptr, p: *mut Ptr) => launch::launch_cooperative_kernel;
+        cuLaunchCooperativeKernel_ptsz(f: Ptr, gx: c_uint, gy: c_uint, gz: c_uint, bx: c_uint, by: c_uint, bz: c_uint, sh: c_uint, s: Ptr, p: *mut Ptr) => launch::launch_cooperative_kernel;
+
+        cuStreamGetCtx(s: Ptr, c: *mut Ptr) => sq::stream_get_ctx;
+        cuStreamGetCtx_ptsz(s: Ptr, c: *mut Ptr) => sq::stream_get_ctx;
+        cuStreamGetCtx_v2(s: Ptr, c: *mut Ptr, g: *mut Ptr) => sq::stream_get_ctx_v2;
+        cuStreamGetCtx_v2_ptsz(s: Ptr, c: *mut Ptr, g: *mut Ptr) => sq::stream_get_ctx_v2;
+        cuStreamGetId(s: Ptr, id: *mut u64) => sq::stream_get_id;
+        cuStreamGetId_ptsz(s: Ptr, id: *mut u64) => sq::stream_get_id;
+        cuStreamGetDevice(s: Ptr, d: *mut c_int) => sq::stream_get_device;
+        cuStreamGetDevice_ptsz(s: Ptr, d: *mut c_int) => sq::stream_get_device;
+        cuStreamIsCapturing(s: Ptr, st: *mut c_int) => sq::stream_is_capturing;
+        cuStreamIsCapturing_ptsz(s: Ptr, st: *mut c_int) => sq::stream_is_capturing;
+        cuStreamGetCaptureInfo(s: Ptr, st: *mut c_int, id: *mut u64) => sq::stream_get_capture_info;
+        cuStreamGetCaptureInfo_ptsz(s: Ptr, st: *mut c_int, id: *mut u64) => sq::stream_get_capture_info;
+        cuStreamGetCaptureInfo_v2(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, n: *mut usize) => sq::stream_get_capture_info_v2;
+        cuStreamGetCaptureInfo_v2_ptsz(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, n: *mut usize) => sq::stream_get_capture_info_v2;
+        cuStreamGetCaptureInfo_v3(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, e: *mut CPtr, n: *mut usize) => sq::stream_get_capture_info_v3;
+        cuStreamGetCaptureInfo_v3_ptsz(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, e: *mut CPtr, n: *mut usize) => sq::stream_get_capture_info_v3;
+        cuThreadExchangeStreamCaptureMode(m: *mut c_int) => sq::thread_exchange_stream_capture_mode;
+        cuEventRecordWithFlags(e: Ptr, s: Ptr, f: c_uint) => ev::event_record_with_flags;
+        cuEventRecordWithFlags_ptsz(e: Ptr, s: Ptr, f: c_uint) => ev::event_record_with_flags;
+
         cuStreamCreate(p: *mut Ptr, f: c_uint) => st::stream_create;
         cuStreamCreateWithPriority(p: *mut Ptr, f: c_uint, pr: c_int) => st::stream_create_with_priority;
         cuStreamDestroy(s: Ptr) => st::stream_destroy;
@@ -263,8 +323,7 @@ exports! {
         cuDeviceGraphMemTrim, cuDeviceGetGraphMemAttribute, cuDeviceSetGraphMemAttribute,
         cuDeviceGetDevResource,
         // contexts
-        cuCtxSetFlags, cuCtxGetId, cuCtxGetLimit, cuCtxSetLimit, cuCtxGetCacheConfig,
-        cuCtxSetCacheConfig, cuCtxGetSharedMemConfig, cuCtxSetSharedMemConfig,
+        cuCtxSetFlags, cuCtxGetSharedMemConfig, cuCtxSetSharedMemConfig,
         cuCtxResetPersistingL2Cache, cuCtxGetExecAffinity, cuCtxRecordEvent, cuCtxWaitEvent,
         cuCtxAttach, cuCtxDetach, cuCtxGetDevResource, cuDevSmResourceSplitByCount,
         cuDevResourceGenerateDesc, cuGreenCtxCreate, cuGreenCtxDestroy, cuCtxFromGreenCtx,
@@ -274,22 +333,11 @@ exports! {
         cuModuleGetTexRef, cuModuleGetSurfRef, cuModuleGetLoadingMode, cuModuleGetFunctionCount,
         cuModuleEnumerateFunctions, cuLinkCreate, cuLinkCreate_v2, cuLinkAddData,
         cuLinkAddData_v2, cuLinkAddFile, cuLinkAddFile_v2, cuLinkComplete, cuLinkDestroy,
-        cuLibraryLoadData, cuLibraryLoadFromFile, cuLibraryUnload, cuLibraryGetKernel,
-        cuLibraryGetKernelCount, cuLibraryEnumerateKernels, cuLibraryGetModule,
-        cuKernelGetFunction, cuKernelGetLibrary, cuLibraryGetGlobal, cuLibraryGetManaged,
-        cuLibraryGetUnifiedFunction, cuKernelGetAttribute, cuKernelSetAttribute,
-        cuKernelSetCacheConfig, cuKernelGetName, cuKernelGetParamInfo,
-        // functions, legacy launch, launch variants, occupancy
-        cuFuncGetAttribute, cuFuncSetAttribute, cuFuncSetCacheConfig, cuFuncSetSharedMemConfig,
-        cuFuncGetModule, cuFuncGetName, cuFuncIsLoaded, cuFuncLoad, cuFuncSetBlockShape,
+        cuLibraryGetKernelCount, cuLibraryEnumerateKernels, cuLibraryGetManaged,
+        cuLibraryGetUnifiedFunction, // functions, legacy launch, launch variants, occupancy
+        cuFuncSetBlockShape,
         cuFuncSetSharedSize, cuParamSetSize, cuParamSeti, cuParamSetf, cuParamSetv,
-        cuParamSetTexRef, cuLaunch, cuLaunchGrid, cuLaunchGridAsync, cuLaunchKernelEx,
-        cuLaunchKernelEx_ptsz, cuLaunchCooperativeKernel, cuLaunchCooperativeKernel_ptsz,
-        cuLaunchCooperativeKernelMultiDevice, cuLaunchHostFunc, cuLaunchHostFunc_ptsz,
-        cuOccupancyMaxActiveBlocksPerMultiprocessor,
-        cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags, cuOccupancyMaxPotentialBlockSize,
-        cuOccupancyMaxPotentialBlockSizeWithFlags, cuOccupancyAvailableDynamicSMemPerBlock,
-        cuOccupancyMaxPotentialClusterSize, cuOccupancyMaxActiveClusters,
+        cuParamSetTexRef, cuLaunch, cuLaunchGrid, cuLaunchGridAsync, cuLaunchCooperativeKernelMultiDevice, cuLaunchHostFunc, cuLaunchHostFunc_ptsz,
         // memory
         cuMemAllocPitch, cuMemAllocPitch_v2, cuMemAllocManaged, cuMemHostRegister,
         cuMemHostRegister_v2, cuMemHostUnregister, cuMemHostGetDevicePointer,
@@ -328,15 +376,10 @@ exports! {
         cuMulticastCreate, cuMulticastAddDevice, cuMulticastBindMem, cuMulticastBindAddr,
         cuMulticastUnbind, cuMulticastGetGranularity,
         // streams, capture, memory operations
-        cuStreamGetCtx, cuStreamGetCtx_ptsz, cuStreamGetCtx_v2, cuStreamGetCtx_v2_ptsz,
-        cuStreamGetId, cuStreamGetId_ptsz, cuStreamGetDevice, cuStreamGetDevice_ptsz,
         cuStreamAddCallback, cuStreamAddCallback_ptsz, cuStreamBeginCapture,
         cuStreamBeginCapture_ptsz, cuStreamBeginCapture_v2, cuStreamBeginCapture_v2_ptsz,
         cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph_ptsz,
-        cuThreadExchangeStreamCaptureMode, cuStreamEndCapture, cuStreamEndCapture_ptsz,
-        cuStreamIsCapturing, cuStreamIsCapturing_ptsz, cuStreamGetCaptureInfo,
-        cuStreamGetCaptureInfo_ptsz, cuStreamGetCaptureInfo_v2, cuStreamGetCaptureInfo_v2_ptsz,
-        cuStreamGetCaptureInfo_v3, cuStreamGetCaptureInfo_v3_ptsz,
+        cuStreamEndCapture, cuStreamEndCapture_ptsz,
         cuStreamUpdateCaptureDependencies, cuStreamUpdateCaptureDependencies_ptsz,
         cuStreamUpdateCaptureDependencies_v2, cuStreamUpdateCaptureDependencies_v2_ptsz,
         cuStreamAttachMemAsync, cuStreamAttachMemAsync_ptsz, cuStreamCopyAttributes,
@@ -348,8 +391,7 @@ exports! {
         cuStreamWriteValue32_v2, cuStreamWriteValue32_v2_ptsz, cuStreamWriteValue64,
         cuStreamWriteValue64_ptsz, cuStreamWriteValue64_v2, cuStreamWriteValue64_v2_ptsz,
         cuStreamBatchMemOp, cuStreamBatchMemOp_ptsz, cuStreamBatchMemOp_v2,
-        cuStreamBatchMemOp_v2_ptsz, cuEventRecordWithFlags, cuEventRecordWithFlags_ptsz,
-        // external resources, IPC
+        cuStreamBatchMemOp_v2_ptsz, // external resources, IPC
         cuImportExternalMemory, cuExternalMemoryGetMappedBuffer,
         cuExternalMemoryGetMappedMipmappedArray, cuDestroyExternalMemory,
         cuImportExternalSemaphore, cuSignalExternalSemaphoresAsync,

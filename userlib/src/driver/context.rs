@@ -24,8 +24,20 @@ pub(crate) fn drop_objects_of(s: &mut State, wire: u64) {
         | Obj::Event { ctx, .. }
         | Obj::Module { ctx, .. }
         | Obj::Function { ctx, .. } => *ctx != wire,
-        Obj::Ctx { .. } => true,
+        Obj::Ctx { .. } | Obj::Library { .. } | Obj::Kernel { .. } => true,
     });
+    // Libraries and kernels outlive contexts; forget what they had in this one.
+    for o in s.objects.values_mut() {
+        match o {
+            Obj::Library { modules, .. } => {
+                modules.remove(&wire);
+            }
+            Obj::Kernel { functions, .. } => {
+                functions.remove(&wire);
+            }
+            _ => {}
+        }
+    }
 }
 
 fn check_dev(dev: c_int) -> CuResult {

@@ -62,6 +62,19 @@ pub(crate) unsafe fn event_synchronize(ev: CUevent) -> CuResult {
 }
 
 pub(crate) unsafe fn event_record(ev: CUevent, stream: *mut c_void) -> CuResult {
+    event_record_with_flags(ev, stream, 0)
+}
+
+/// `CU_EVENT_RECORD_EXTERNAL` (1) only means something inside stream
+/// capture, which vgpu does not do: both flags values record the event.
+pub(crate) unsafe fn event_record_with_flags(
+    ev: CUevent,
+    stream: *mut c_void,
+    flags: c_uint,
+) -> CuResult {
+    if flags > 1 {
+        return Err(result::INVALID_VALUE);
+    }
     with_state(|s| {
         let (host, ctx) = s.event_host(ev as u64)?;
         let st = s.stream_host(stream as u64)?;

@@ -4,11 +4,63 @@
 use std::ffi::{c_uint, c_void};
 
 use uapi::{
-    cuda::{op, result, LaunchRequest, ParamInfo, MAX_PARAM_BYTES},
+    cuda::{
+        launch_attribute, op, result, LaunchAttribute, LaunchExRequest, LaunchRequest, ParamInfo,
+        MAX_LAUNCH_ATTRIBUTES, MAX_PARAM_BYTES,
+    },
     wire::Wire,
 };
 
-use super::{module::function, with_ctx, CuResult};
+use super::{library::resolve_function, module::function, with_ctx, CuResult, State};
+
+/// `CUlaunchConfig` as `cuda.h` lays it out.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LaunchConfig {
+    pub grid: [c_uint; 3],
+    pub block: [c_uint; 3],
+    pub shared_mem_bytes: c_uint,
+    pub stream: *mut c_void,
+    pub attrs: *const LaunchAttribute,
+    pub num_attrs: c_uint,
+}
+
+/// The attributes of `config` (`CUlaunchAttribute` has the wire's layout).
+///
+/// # Safety
+///
+/// `config.attrs` holds `config.num_attrs` entries (or is NULL with none).
+unsafe fn config_attributes(config: &LaunchConfig) -> CuResult<&[LaunchAttribute]> {
+    if config.num_attrs == 0 {
+        return Ok(&[]);
+    }
+    if config.attrs.is_null() || config.num_attrs > MAX_LAUNCH_ATTRIBUTES {
+        return Err(result::INVALID_VALUE);
+    }
+    Ok(std::slice::from_raw_parts(
+        config.attrs,
+        config.num_attrs as usize,
+    ))
+}
+
+/// The cluster dimensions a launch configuration asks for (zeros: none).
+///
+/// # Safety
+///
+/// As [`config_attributes`].
+pub(crate) unsafe fn cluster_dims(config: &LaunchConfig) -> CuResult<[u32; 3]> {
+    let mut dims = [0; 3];
+    for a in config_attributes(config)? {
+        if a.id == launch_attribute::CLUSTER_DIMENSION {
+            dims = [
+                a.value[0] as u32,
+                (a.value[0] >> 32) as u32,
+                a.value[1] as u32,
+            ];
+        }
+    }
+    Ok(dims)
+}
 
 pub(crate) const CU_LAUNCH_PARAM_END: usize = 0x0;
 pub(crate) const CU_LAUNCH_PARAM_BUFFER_POINTER: usize = 0x1;
@@ -51,7 +103,9 @@ pub(crate) unsafe fn pack_params(
 }
 
 /// The `extra` form: `{BUFFER_POINTER, p, BUFFER_SIZE, &size, END}` in any
-/// order. The size must equal the layout's end.
+/// order. The size may exceed the layout's end (callers round it up to
+/// the buffer's alignment); the bytes past the end are no parameter's and
+/// are not sent.
 ///
 /// # Safety
 ///
@@ -80,13 +134,106 @@ pub(crate) unsafe fn extra_params(extra: *const *const c_void, expect: usize) ->
     let (Some(ptr), Some(size)) = (ptr, size) else {
         return Err(result::INVALID_VALUE);
     };
-    if size != expect || (size > 0 && ptr.is_null()) {
+    if size < expect || (expect > 0 && ptr.is_null()) {
         return Err(result::INVALID_VALUE);
     }
-    if size == 0 {
+    if expect == 0 {
         return Ok(Vec::new());
     }
-    Ok(std::slice::from_raw_parts(ptr.cast::<u8>(), size).to_vec())
+    Ok(std::slice::from_raw_parts(ptr.cast::<u8>(), expect).to_vec())
+}
+
+/// What is launched, how large, where.
+struct Shape {
+    /// A `CUfunction` or `CUkernel`.
+    f: u64,
+    grid: [c_uint; 3],
+    block: [c_uint; 3],
+    shared: c_uint,
+    stream: u64,
+}
+
+/// One launch, in the calling thread's current context, with the
+/// attributes of a `cuLaunchKernelEx` (none: a plain LAUNCH).
+///
+/// # Safety
+///
+/// `params` and `extra` are as `cuLaunchKernel` defines them.
+unsafe fn submit_launch(
+    s: &mut State,
+    ctx: u64,
+    shape: Shape,
+    params: *mut *mut c_void,
+    extra: *mut *mut c_void,
+    attrs: &[LaunchAttribute],
+) -> CuResult {
+    let Shape {
+        f,
+        grid,
+        block,
+        shared,
+        stream,
+    } = shape;
+    let f = resolve_function(s, f)?;
+    let (host, _, layout) = function(s, f)?;
+    if !params.is_null() && !extra.is_null() {
+        return Err(result::INVALID_VALUE);
+    }
+    if grid.contains(&0) || block.contains(&0) {
+        return Err(result::INVALID_VALUE);
+    }
+    let buf = if extra.is_null() {
+        pack_params(layout, params.cast())?
+    } else {
+        extra_params(extra.cast(), layout_end(layout))?
+    };
+    if buf.len() > MAX_PARAM_BYTES as usize {
+        return Err(result::INVALID_VALUE);
+    }
+    let st = s.stream_host(stream)?;
+    let launch = LaunchRequest {
+        ctx,
+        stream: st,
+        function: host,
+        grid,
+        block,
+        shared_bytes: shared,
+        param_bytes: buf.len() as u32,
+    };
+    // Only attributes that carry no handle travel; the others would need
+    // translating and are refused, as is an unknown one.
+    let carried: Vec<LaunchAttribute> = attrs
+        .iter()
+        .filter(|a| a.id != launch_attribute::IGNORE)
+        .copied()
+        .map(|mut a| {
+            a.reserved = 0;
+            a
+        })
+        .collect();
+    if let Some(a) = carried.iter().find(|a| !launch_attribute::is_carried(a.id)) {
+        tracing::warn!(
+            id = a.id,
+            "cuLaunchKernelEx: launch attribute not supported by vgpu"
+        );
+        return Err(result::NOT_SUPPORTED);
+    }
+    if carried.is_empty() {
+        let mut b = launch.as_bytes().to_vec();
+        b.extend_from_slice(&buf);
+        return s.client()?.push_async(op::LAUNCH, b);
+    }
+    let req = LaunchExRequest {
+        launch,
+        attr_count: carried.len() as u32,
+        reserved: 0,
+    };
+    let mut b = req.as_bytes().to_vec();
+    carried
+        .iter()
+        .for_each(|a| b.extend_from_slice(a.as_bytes()));
+    b.extend_from_slice(&buf);
+    s.client()?.push_async(op::LAUNCH_EX, b)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -104,34 +251,86 @@ pub(crate) unsafe fn launch_kernel(
     extra: *mut *mut c_void,
 ) -> CuResult {
     with_ctx(|s, ctx| {
-        let (host, _, layout) = function(s, f as u64)?;
-        if !params.is_null() && !extra.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        if [gx, gy, gz, bx, by, bz].contains(&0) {
-            return Err(result::INVALID_VALUE);
-        }
-        let buf = if extra.is_null() {
-            pack_params(layout, params.cast())?
-        } else {
-            extra_params(extra.cast(), layout_end(layout))?
-        };
-        if buf.len() > MAX_PARAM_BYTES as usize {
-            return Err(result::INVALID_VALUE);
-        }
-        let st = s.stream_host(stream as u64)?;
-        let req = LaunchRequest {
+        submit_launch(
+            s,
             ctx,
-            stream: st,
-            function: host,
-            grid: [gx, gy, gz],
-            block: [bx, by, bz],
-            shared_bytes: shared,
-            param_bytes: buf.len() as u32,
-        };
-        let mut b = req.as_bytes().to_vec();
-        b.extend_from_slice(&buf);
-        s.client()?.push_async(op::LAUNCH, b)
+            Shape {
+                f: f as u64,
+                grid: [gx, gy, gz],
+                block: [bx, by, bz],
+                shared,
+                stream: stream as u64,
+            },
+            params,
+            extra,
+            &[],
+        )
+    })
+}
+
+pub(crate) unsafe fn launch_kernel_ex(
+    config: *const c_void,
+    f: *mut c_void,
+    params: *mut *mut c_void,
+    extra: *mut *mut c_void,
+) -> CuResult {
+    with_ctx(|s, ctx| {
+        if config.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let c = &*config.cast::<LaunchConfig>();
+        let attrs = config_attributes(c)?;
+        submit_launch(
+            s,
+            ctx,
+            Shape {
+                f: f as u64,
+                grid: c.grid,
+                block: c.block,
+                shared: c.shared_mem_bytes,
+                stream: c.stream as u64,
+            },
+            params,
+            extra,
+            attrs,
+        )
+    })
+}
+
+/// `cuLaunchCooperativeKernel`: a launch with the COOPERATIVE attribute.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn launch_cooperative_kernel(
+    f: *mut c_void,
+    gx: c_uint,
+    gy: c_uint,
+    gz: c_uint,
+    bx: c_uint,
+    by: c_uint,
+    bz: c_uint,
+    shared: c_uint,
+    stream: *mut c_void,
+    params: *mut *mut c_void,
+) -> CuResult {
+    let mut cooperative = LaunchAttribute {
+        id: launch_attribute::COOPERATIVE,
+        ..LaunchAttribute::default()
+    };
+    cooperative.value[0] = 1;
+    with_ctx(|s, ctx| {
+        submit_launch(
+            s,
+            ctx,
+            Shape {
+                f: f as u64,
+                grid: [gx, gy, gz],
+                block: [bx, by, bz],
+                shared,
+                stream: stream as u64,
+            },
+            params,
+            std::ptr::null_mut(),
+            &[cooperative],
+        )
     })
 }
 
@@ -151,6 +350,8 @@ mod tests {
                 host: 99,
                 ctx: 0,
                 module: 1,
+                name: b"k".to_vec(),
+                attrs: None,
                 layout: vec![
                     ParamInfo { offset: 0, size: 4 },
                     ParamInfo { offset: 4, size: 4 },
@@ -209,9 +410,13 @@ mod tests {
     fn extra_buffer_must_match_the_layout() {
         let sess = session(1 << 20);
         let f = setup() as *mut c_void;
-        let buf = [0u8; 16];
+        let buf = [0u8; 24];
         let null: *mut c_void = std::ptr::null_mut();
-        for (size, want) in [(12usize, Err(result::INVALID_VALUE)), (16, Ok(()))] {
+        for (size, want) in [
+            (12usize, Err(result::INVALID_VALUE)),
+            (16, Ok(())),
+            (24, Ok(())),
+        ] {
             let mut size = size;
             let mut extra: [*mut c_void; 5] = [
                 CU_LAUNCH_PARAM_BUFFER_POINTER as *mut c_void,
@@ -262,6 +467,9 @@ mod tests {
             Err(result::INVALID_HANDLE)
         );
         lock().client().unwrap().flush().unwrap();
-        assert_eq!(sess.script.lock().unwrap().sent.len(), 1);
+        let sc = sess.script.lock().unwrap();
+        // A buffer larger than the layout sends the layout's bytes only.
+        assert_eq!(sc.sent.len(), 2);
+        assert!(sc.sent.iter().all(|(_, _, b)| b.len() == 56 + 16));
     }
 }

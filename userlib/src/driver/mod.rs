@@ -14,11 +14,14 @@ pub(crate) mod context;
 pub(crate) mod device;
 pub(crate) mod error;
 pub(crate) mod event;
+pub(crate) mod function;
 pub(crate) mod image;
 pub(crate) mod launch;
+pub(crate) mod library;
 pub(crate) mod memory;
 pub(crate) mod module;
 pub(crate) mod stream;
+pub(crate) mod stream_query;
 
 use std::{
     cell::RefCell,
@@ -66,7 +69,26 @@ pub(crate) enum Obj {
         host: u64,
         ctx: u64,
         module: u64,
+        /// Mangled name (`cuFuncGetName`).
+        name: Vec<u8>,
         layout: Vec<ParamInfo>,
+        /// `CUfunction_attribute` values, fetched on first use.
+        attrs: Option<[i32; uapi::cuda::FUNC_ATTRIBUTE_COUNT]>,
+    },
+    /// A `CUlibrary`: an image loaded into each context on first use there.
+    Library {
+        /// The image, as the library was loaded from it.
+        image: Vec<u8>,
+        /// Wire context → guest module handle.
+        modules: BTreeMap<u64, u64>,
+    },
+    /// A `CUkernel`: a kernel of a library, resolved per context.
+    Kernel {
+        library: u64,
+        /// Mangled name, NUL-terminated (`cuKernelGetName` hands it out).
+        name: std::ffi::CString,
+        /// Wire context → guest function handle.
+        functions: BTreeMap<u64, u64>,
     },
 }
 

@@ -16,7 +16,8 @@ use super::{image, with_ctx, with_state, CuResult, Obj, State};
 type CUmodule = *mut c_void;
 type CUfunction = *mut c_void;
 
-fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
+/// Loads `img` into wire context `ctx`; returns the new module's guest handle.
+pub(crate) fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
     let req = ModuleLoadRequest {
         ctx,
         image_len: img.len() as u64,
@@ -79,18 +80,25 @@ pub(crate) unsafe fn module_load_fat_binary(module: *mut CUmodule, fat: *const c
     load_ptr(module, fat)
 }
 
+/// Reads an image file as `cuModuleLoad` and `cuLibraryLoadFromFile` do:
+/// PTX text gets its NUL terminator for the wire.
+pub(crate) fn read_image_file(path: &std::ffi::OsStr) -> CuResult<Vec<u8>> {
+    let mut data = std::fs::read(path).map_err(|_| result::FILE_NOT_FOUND)?;
+    let is_binary =
+        data.starts_with(&image::ELF_MAGIC) || data.starts_with(&image::FATBIN_MAGIC.to_le_bytes());
+    if !is_binary && data.last() != Some(&0) {
+        data.push(0);
+    }
+    Ok(data)
+}
+
 pub(crate) unsafe fn module_load(module: *mut CUmodule, fname: *const c_char) -> CuResult {
     with_ctx(|s, ctx| {
         if module.is_null() || fname.is_null() {
             return Err(result::INVALID_VALUE);
         }
         let path = std::ffi::OsStr::from_encoded_bytes_unchecked(CStr::from_ptr(fname).to_bytes());
-        let mut data = std::fs::read(path).map_err(|_| result::FILE_NOT_FOUND)?;
-        let is_binary = data.starts_with(&image::ELF_MAGIC)
-            || data.starts_with(&image::FATBIN_MAGIC.to_le_bytes());
-        if !is_binary && data.last() != Some(&0) {
-            data.push(0); // PTX text: NUL-terminated on the wire
-        }
+        let data = read_image_file(path)?;
         *module = load(s, ctx, &data)? as CUmodule;
         Ok(())
     })
@@ -103,17 +111,19 @@ fn module_host(s: &State, m: u64) -> CuResult<(u64, u64)> {
     }
 }
 
+/// Unloads guest module `key` and forgets its functions.
+pub(crate) fn unload(s: &mut State, key: u64) -> CuResult {
+    let (host, ctx) = module_host(s, key)?;
+    let req = ModuleRequest { ctx, module: host };
+    let r = s.client()?.call(op::MODULE_UNLOAD, req.as_bytes(), 8);
+    s.objects.remove(&key);
+    s.objects
+        .retain(|_, o| !matches!(o, Obj::Function { module, .. } if *module == key));
+    r.map(|_| ())
+}
+
 pub(crate) unsafe fn module_unload(m: CUmodule) -> CuResult {
-    with_state(|s| {
-        let (host, ctx) = module_host(s, m as u64)?;
-        let req = ModuleRequest { ctx, module: host };
-        let r = s.client()?.call(op::MODULE_UNLOAD, req.as_bytes(), 8);
-        let key = m as u64;
-        s.objects.remove(&key);
-        s.objects
-            .retain(|_, o| !matches!(o, Obj::Function { module, .. } if *module == key));
-        r.map(|_| ())
-    })
+    with_state(|s| unload(s, m as u64))
 }
 
 fn symbol_request(ctx: u64, module: u64, name: &[u8]) -> CuResult<Vec<u8>> {
@@ -131,6 +141,41 @@ fn symbol_request(ctx: u64, module: u64, name: &[u8]) -> CuResult<Vec<u8>> {
     Ok(b)
 }
 
+/// Looks up kernel `name` in guest module `m`; returns a new guest
+/// function handle (with the parameter layout the device reported).
+pub(crate) fn get_function(s: &mut State, m: u64, name: &[u8]) -> CuResult<u64> {
+    let (host, ctx) = module_host(s, m)?;
+    let b = symbol_request(ctx, host, name)?;
+    let hdr = core::mem::size_of::<FunctionResponse>();
+    let r = s.client()?.call(
+        op::MODULE_GET_FUNCTION,
+        &b,
+        hdr + MAX_PARAMS * core::mem::size_of::<ParamInfo>(),
+    )?;
+    let fr = FunctionResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+    let layout: Vec<ParamInfo> = r[hdr..]
+        .chunks_exact(8)
+        .take(fr.param_count as usize)
+        .filter_map(ParamInfo::read_from)
+        .collect();
+    if layout.len() != fr.param_count as usize {
+        return Err(result::UNKNOWN);
+    }
+    let h = s.new_handle();
+    s.objects.insert(
+        h,
+        Obj::Function {
+            host: fr.function,
+            ctx,
+            module: m,
+            name: name.to_vec(),
+            layout,
+            attrs: None,
+        },
+    );
+    Ok(h)
+}
+
 pub(crate) unsafe fn module_get_function(
     f: *mut CUfunction,
     m: CUmodule,
@@ -140,36 +185,22 @@ pub(crate) unsafe fn module_get_function(
         if f.is_null() || name.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        let (host, ctx) = module_host(s, m as u64)?;
-        let b = symbol_request(ctx, host, CStr::from_ptr(name).to_bytes())?;
-        let hdr = core::mem::size_of::<FunctionResponse>();
-        let r = s.client()?.call(
-            op::MODULE_GET_FUNCTION,
-            &b,
-            hdr + MAX_PARAMS * core::mem::size_of::<ParamInfo>(),
-        )?;
-        let fr = FunctionResponse::read_from(&r).ok_or(result::UNKNOWN)?;
-        let layout: Vec<ParamInfo> = r[hdr..]
-            .chunks_exact(8)
-            .take(fr.param_count as usize)
-            .filter_map(ParamInfo::read_from)
-            .collect();
-        if layout.len() != fr.param_count as usize {
-            return Err(result::UNKNOWN);
-        }
-        let h = s.new_handle();
-        s.objects.insert(
-            h,
-            Obj::Function {
-                host: fr.function,
-                ctx,
-                module: m as u64,
-                layout,
-            },
-        );
-        *f = h as CUfunction;
+        *f = get_function(s, m as u64, CStr::from_ptr(name).to_bytes())? as CUfunction;
         Ok(())
     })
+}
+
+/// Address and size of variable `name` of guest module `m`.
+pub(crate) fn get_global(s: &mut State, m: u64, name: &[u8]) -> CuResult<(u64, u64)> {
+    let (host, ctx) = module_host(s, m)?;
+    let b = symbol_request(ctx, host, name)?;
+    let r = s.client()?.call(
+        op::MODULE_GET_GLOBAL,
+        &b,
+        core::mem::size_of::<GlobalResponse>(),
+    )?;
+    let g = GlobalResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+    Ok((g.dptr, g.size))
 }
 
 pub(crate) unsafe fn module_get_global(
@@ -182,19 +213,12 @@ pub(crate) unsafe fn module_get_global(
         if name.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        let (host, ctx) = module_host(s, m as u64)?;
-        let b = symbol_request(ctx, host, CStr::from_ptr(name).to_bytes())?;
-        let r = s.client()?.call(
-            op::MODULE_GET_GLOBAL,
-            &b,
-            core::mem::size_of::<GlobalResponse>(),
-        )?;
-        let g = GlobalResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+        let (addr, size) = get_global(s, m as u64, CStr::from_ptr(name).to_bytes())?;
         if !dptr.is_null() {
-            *dptr = g.dptr;
+            *dptr = addr;
         }
         if !bytes.is_null() {
-            *bytes = g.size as usize;
+            *bytes = size as usize;
         }
         Ok(())
     })
@@ -217,7 +241,8 @@ pub(crate) unsafe fn func_get_param_info(
     size: *mut usize,
 ) -> CuResult {
     with_state(|s| {
-        let (_, _, layout) = function(s, f as u64)?;
+        let f = super::library::resolve_function(s, f as u64)?;
+        let (_, _, layout) = function(s, f)?;
         let p = layout.get(index).ok_or(result::INVALID_VALUE)?;
         if !offset.is_null() {
             *offset = p.offset as usize;

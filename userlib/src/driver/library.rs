@@ -1,0 +1,546 @@
+//! The library/kernel API (`cuLibrary*`, `cuKernel*`) that cudart 12/13
+//! loads all device code through. A library keeps its image and is loaded
+//! as a module into each context on first use there; a `CUkernel` resolves
+//! to that context's `CUfunction`, and is accepted wherever a `CUfunction`
+//! is (as NVIDIA's driver accepts it).
+
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+
+use uapi::cuda::result;
+
+use super::{function, image, module, with_state, CuResult, Obj, State};
+
+type CUlibrary = *mut c_void;
+type CUkernel = *mut c_void;
+type CUfunction = *mut c_void;
+type CUmodule = *mut c_void;
+
+/// `CU_LIBRARY_BINARY_IS_PRESERVED`: the caller keeps the image alive. We
+/// copy the image either way, so it changes nothing here.
+const CU_LIBRARY_BINARY_IS_PRESERVED: c_int = 1;
+/// `CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE`.
+const CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE: c_int = 0;
+
+/// The guest module of library `lib` in wire context `wire`, loading it there first if needed.
+pub(crate) fn module_in(s: &mut State, lib: u64, wire: u64) -> CuResult<u64> {
+    let image = match s.objects.get(&lib) {
+        Some(Obj::Library { modules, image }) => match modules.get(&wire) {
+            Some(&m) if s.objects.contains_key(&m) => return Ok(m),
+            _ => image.clone(),
+        },
+        _ => return Err(result::INVALID_HANDLE),
+    };
+    let m = module::load(s, wire, &image)?;
+    if let Some(Obj::Library { modules, .. }) = s.objects.get_mut(&lib) {
+        modules.insert(wire, m);
+    }
+    Ok(m)
+}
+
+/// The guest function of kernel `k` in wire context `wire`.
+fn kernel_function(s: &mut State, k: u64, wire: u64) -> CuResult<u64> {
+    let (lib, name) = match s.objects.get(&k) {
+        Some(Obj::Kernel {
+            library,
+            name,
+            functions,
+        }) => match functions.get(&wire) {
+            Some(&f) if s.objects.contains_key(&f) => return Ok(f),
+            _ => (*library, name.as_bytes().to_vec()),
+        },
+        _ => return Err(result::INVALID_HANDLE),
+    };
+    let m = module_in(s, lib, wire)?;
+    let f = module::get_function(s, m, &name)?;
+    if let Some(Obj::Kernel { functions, .. }) = s.objects.get_mut(&k) {
+        functions.insert(wire, f);
+    }
+    Ok(f)
+}
+
+/// A `CUfunction` or `CUkernel` handle as the guest function to use: a
+/// kernel resolves in the calling thread's current context.
+pub(crate) fn resolve_function(s: &mut State, handle: u64) -> CuResult<u64> {
+    match s.objects.get(&handle) {
+        Some(Obj::Function { .. }) => Ok(handle),
+        Some(Obj::Kernel { .. }) => {
+            let (_, wire) = s.current()?;
+            kernel_function(s, handle, wire)
+        }
+        _ => Err(result::INVALID_HANDLE),
+    }
+}
+
+/// Checks the JIT and library options of a load: we honour none of the JIT
+/// options (the device's driver compiles with its defaults), and of the
+/// library options only the two that change nothing for us.
+unsafe fn check_options(
+    num_jit: c_uint,
+    lib_options: *const c_int,
+    num_lib: c_uint,
+) -> CuResult<()> {
+    if num_jit > 0 {
+        tracing::debug!(num_jit, "cuLibraryLoad*: JIT options ignored");
+    }
+    if num_lib > 0 {
+        if lib_options.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        for i in 0..num_lib as usize {
+            match *lib_options.add(i) {
+                CU_LIBRARY_BINARY_IS_PRESERVED
+                | CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE => {}
+                _ => return Err(result::INVALID_VALUE),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Registers a library made from `image` and loads it into the current
+/// context, if there is one, so that a bad image fails here as it does
+/// with NVIDIA's driver.
+fn new_library(s: &mut State, image: Vec<u8>) -> CuResult<u64> {
+    let h = s.new_handle();
+    s.objects.insert(
+        h,
+        Obj::Library {
+            image,
+            modules: BTreeMap::new(),
+        },
+    );
+    if let Ok((_, wire)) = s.current() {
+        if let Err(e) = module_in(s, h, wire) {
+            s.objects.remove(&h);
+            return Err(e);
+        }
+    }
+    Ok(h)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn library_load_data(
+    library: *mut CUlibrary,
+    code: *const c_void,
+    _jit_options: *mut c_int,
+    _jit_values: *mut *mut c_void,
+    num_jit: c_uint,
+    lib_options: *mut c_int,
+    _lib_values: *mut *mut c_void,
+    num_lib: c_uint,
+) -> CuResult {
+    with_state(|s| {
+        if library.is_null() || code.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_options(num_jit, lib_options, num_lib)?;
+        let img = image::image_bytes(code)?.to_vec();
+        *library = new_library(s, img)? as CUlibrary;
+        Ok(())
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn library_load_from_file(
+    library: *mut CUlibrary,
+    file: *const c_char,
+    _jit_options: *mut c_int,
+    _jit_values: *mut *mut c_void,
+    num_jit: c_uint,
+    lib_options: *mut c_int,
+    _lib_values: *mut *mut c_void,
+    num_lib: c_uint,
+) -> CuResult {
+    with_state(|s| {
+        if library.is_null() || file.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_options(num_jit, lib_options, num_lib)?;
+        let path = std::ffi::OsStr::from_encoded_bytes_unchecked(CStr::from_ptr(file).to_bytes());
+        let data = module::read_image_file(path)?;
+        *library = new_library(s, data)? as CUlibrary;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn library_unload(library: CUlibrary) -> CuResult {
+    with_state(|s| {
+        let key = library as u64;
+        let modules = match s.objects.remove(&key) {
+            Some(Obj::Library { modules, .. }) => modules,
+            Some(other) => {
+                s.objects.insert(key, other);
+                return Err(result::INVALID_HANDLE);
+            }
+            None => return Err(result::INVALID_HANDLE),
+        };
+        s.objects
+            .retain(|_, o| !matches!(o, Obj::Kernel { library, .. } if *library == key));
+        let mut first_err = Ok(());
+        for m in modules.into_values() {
+            if let Err(e) = module::unload(s, m) {
+                first_err = first_err.and(Err(e));
+            }
+        }
+        first_err
+    })
+}
+
+pub(crate) unsafe fn library_get_kernel(
+    kernel: *mut CUkernel,
+    library: CUlibrary,
+    name: *const c_char,
+) -> CuResult {
+    with_state(|s| {
+        if kernel.is_null() || name.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let lib = library as u64;
+        if !matches!(s.objects.get(&lib), Some(Obj::Library { .. })) {
+            return Err(result::INVALID_HANDLE);
+        }
+        let name = CStr::from_ptr(name);
+        // One CUkernel per (library, name), as NVIDIA's driver returns.
+        let existing = s.objects.iter().find_map(|(h, o)| match o {
+            Obj::Kernel {
+                library, name: n, ..
+            } if *library == lib && n.as_c_str() == name => Some(*h),
+            _ => None,
+        });
+        let h = match existing {
+            Some(h) => h,
+            None => {
+                let h = s.new_handle();
+                s.objects.insert(
+                    h,
+                    Obj::Kernel {
+                        library: lib,
+                        name: CString::from(name),
+                        functions: BTreeMap::new(),
+                    },
+                );
+                // Resolve now where a context is current, so that an
+                // unknown name fails here (NOT_FOUND), as it does natively.
+                if let Ok((_, wire)) = s.current() {
+                    if let Err(e) = kernel_function(s, h, wire) {
+                        s.objects.remove(&h);
+                        return Err(e);
+                    }
+                }
+                h
+            }
+        };
+        *kernel = h as CUkernel;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn library_get_module(module: *mut CUmodule, library: CUlibrary) -> CuResult {
+    with_state(|s| {
+        if module.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let (_, wire) = s.current()?;
+        *module = module_in(s, library as u64, wire)? as CUmodule;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn library_get_global(
+    dptr: *mut u64,
+    bytes: *mut usize,
+    library: CUlibrary,
+    name: *const c_char,
+) -> CuResult {
+    with_state(|s| {
+        if name.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        let (_, wire) = s.current()?;
+        let m = module_in(s, library as u64, wire)?;
+        let (addr, size) = module::get_global(s, m, CStr::from_ptr(name).to_bytes())?;
+        if !dptr.is_null() {
+            *dptr = addr;
+        }
+        if !bytes.is_null() {
+            *bytes = size as usize;
+        }
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn kernel_get_function(f: *mut CUfunction, kernel: CUkernel) -> CuResult {
+    with_state(|s| {
+        if f.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        if !matches!(s.objects.get(&(kernel as u64)), Some(Obj::Kernel { .. })) {
+            return Err(result::INVALID_HANDLE);
+        }
+        *f = resolve_function(s, kernel as u64)? as CUfunction;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn kernel_get_library(library: *mut CUlibrary, kernel: CUkernel) -> CuResult {
+    with_state(|s| {
+        if library.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        match s.objects.get(&(kernel as u64)) {
+            Some(Obj::Kernel { library: l, .. }) => {
+                *library = *l as CUlibrary;
+                Ok(())
+            }
+            _ => Err(result::INVALID_HANDLE),
+        }
+    })
+}
+
+pub(crate) unsafe fn kernel_get_name(name: *mut *const c_char, kernel: CUkernel) -> CuResult {
+    with_state(|s| {
+        if name.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        match s.objects.get(&(kernel as u64)) {
+            // The CString lives as long as the kernel, as CUDA promises.
+            Some(Obj::Kernel { name: n, .. }) => {
+                *name = n.as_ptr();
+                Ok(())
+            }
+            _ => Err(result::INVALID_HANDLE),
+        }
+    })
+}
+
+fn check_device(dev: c_int) -> CuResult {
+    if dev == 0 {
+        Ok(())
+    } else {
+        Err(result::INVALID_DEVICE)
+    }
+}
+
+pub(crate) unsafe fn kernel_get_attribute(
+    value: *mut c_int,
+    attribute: c_int,
+    kernel: CUkernel,
+    dev: c_int,
+) -> CuResult {
+    check_device(dev)?;
+    function::func_get_attribute(value, attribute, kernel)
+}
+
+pub(crate) unsafe fn kernel_set_attribute(
+    attribute: c_int,
+    value: c_int,
+    kernel: CUkernel,
+    dev: c_int,
+) -> CuResult {
+    check_device(dev)?;
+    function::func_set_attribute(kernel, attribute, value)
+}
+
+pub(crate) unsafe fn kernel_set_cache_config(
+    kernel: CUkernel,
+    config: c_int,
+    dev: c_int,
+) -> CuResult {
+    check_device(dev)?;
+    function::func_set_cache_config(kernel, config)
+}
+
+pub(crate) unsafe fn kernel_get_param_info(
+    kernel: CUkernel,
+    index: usize,
+    offset: *mut usize,
+    size: *mut usize,
+) -> CuResult {
+    module::func_get_param_info(kernel, index, offset, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{launch::launch_kernel, lock, testing::session, with_stack};
+    use uapi::cuda::{
+        op, FuncAttributesResponse, FunctionResponse, HandleResponse, LaunchRequest, ParamInfo,
+        SymbolRequest, FUNC_ATTRIBUTE_COUNT,
+    };
+    use uapi::wire::Wire;
+
+    const PTX: &[u8] = b".version 9.0\n.target sm_90\n.entry k()\n{\nret;\n}\n\0";
+
+    fn current_primary() {
+        let mut s = lock();
+        let c = s.new_handle();
+        s.objects.insert(c, Obj::Ctx { wire: 0, flags: 0 });
+        drop(s);
+        with_stack(|st| st.push(c));
+    }
+
+    fn function_response(function: u64) -> Vec<u8> {
+        let mut r = FunctionResponse {
+            result: 0,
+            param_count: 1,
+            function,
+        }
+        .as_bytes()
+        .to_vec();
+        r.extend_from_slice(ParamInfo { offset: 0, size: 8 }.as_bytes());
+        r
+    }
+
+    #[test]
+    fn kernels_of_a_library_resolve_per_context_and_launch() {
+        let sess = session(1 << 20);
+        current_primary();
+        {
+            let mut sc = sess.script.lock().unwrap();
+            sc.responses.push_back(
+                HandleResponse {
+                    result: 0,
+                    reserved: 0,
+                    handle: 7,
+                }
+                .as_bytes()
+                .to_vec(),
+            );
+            sc.responses.push_back(function_response(99));
+            let mut attrs = FuncAttributesResponse {
+                result: 0,
+                count: FUNC_ATTRIBUTE_COUNT as u32,
+                values: [0; FUNC_ATTRIBUTE_COUNT],
+            };
+            attrs.values[0] = 768;
+            sc.responses.push_back(attrs.as_bytes().to_vec());
+        }
+        let null = std::ptr::null_mut();
+        let mut lib: CUlibrary = null;
+        let mut k: CUkernel = null;
+        let mut k2: CUkernel = null;
+        let mut f: CUfunction = null;
+        unsafe {
+            library_load_data(
+                &mut lib,
+                PTX.as_ptr().cast(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            )
+            .unwrap();
+            library_get_kernel(&mut k, lib, c"k".as_ptr()).unwrap();
+            library_get_kernel(&mut k2, lib, c"k".as_ptr()).unwrap();
+            kernel_get_function(&mut f, k).unwrap();
+        }
+        assert_eq!(k, k2, "one CUkernel per name");
+        assert_ne!(k, f, "a CUkernel is not its context's CUfunction");
+        let sent: Vec<u16> = sess
+            .script
+            .lock()
+            .unwrap()
+            .sent
+            .iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(sent, [op::MODULE_LOAD, op::MODULE_GET_FUNCTION]);
+        let body = sess.script.lock().unwrap().sent[1].2.clone();
+        let req = SymbolRequest::read_from(&body).unwrap();
+        assert_eq!((req.module, &body[24..]), (7, &b"k"[..]));
+
+        // The kernel launches as its function and answers attributes for it.
+        let mut p = 0u64;
+        let mut params = [(&mut p as *mut u64).cast::<c_void>()];
+        let mut v = 0;
+        unsafe {
+            launch_kernel(
+                k,
+                1,
+                1,
+                1,
+                32,
+                1,
+                1,
+                0,
+                null,
+                params.as_mut_ptr(),
+                null.cast(),
+            )
+            .unwrap();
+            function::func_get_attribute(&mut v, 0, k).unwrap();
+            function::func_get_attribute(&mut v, 0, f).unwrap();
+        }
+        assert_eq!(v, 768);
+        let sc = sess.script.lock().unwrap();
+        let ops: Vec<u16> = sc.sent.iter().map(|c| c.0).collect();
+        assert_eq!(
+            ops,
+            [
+                op::MODULE_LOAD,
+                op::MODULE_GET_FUNCTION,
+                op::LAUNCH,
+                op::FUNC_GET_ATTRIBUTES
+            ],
+            "attributes are fetched once"
+        );
+        assert_eq!(
+            LaunchRequest::read_from(&sc.sent[2].2).unwrap().function,
+            99
+        );
+        drop(sc);
+
+        unsafe {
+            library_unload(lib).unwrap();
+            assert_eq!(kernel_get_function(&mut f, k), Err(result::INVALID_HANDLE));
+            assert_eq!(library_unload(lib), Err(result::INVALID_HANDLE));
+        }
+        let last = sess.script.lock().unwrap().sent.last().map(|c| c.0);
+        assert_eq!(last, Some(op::MODULE_UNLOAD));
+    }
+
+    #[test]
+    fn library_options_and_names_are_checked() {
+        let _sess = session(1 << 20);
+        current_primary();
+        let null = std::ptr::null_mut();
+        let mut lib: CUlibrary = null;
+        let mut bad_option = [7 as c_int];
+        unsafe {
+            assert_eq!(
+                library_load_data(
+                    &mut lib,
+                    PTX.as_ptr().cast(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                    bad_option.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                    1
+                ),
+                Err(result::INVALID_VALUE)
+            );
+            assert_eq!(
+                library_load_data(
+                    null.cast(),
+                    PTX.as_ptr().cast(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                    null.cast(),
+                    std::ptr::null_mut(),
+                    0
+                ),
+                Err(result::INVALID_VALUE)
+            );
+            let mut k: CUkernel = null;
+            assert_eq!(
+                library_get_kernel(&mut k, 0x999 as CUlibrary, c"k".as_ptr()),
+                Err(result::INVALID_HANDLE)
+            );
+        }
+    }
+}
