@@ -25,6 +25,7 @@ type CuRes = u32;
 
 const SUCCESS: u32 = 0;
 const INVALID_VALUE: u32 = 1;
+const LAUNCH_OUT_OF_RESOURCES: u32 = 701;
 const INVALID_HANDLE: u32 = 400;
 const ILLEGAL_ADDRESS: u32 = 700;
 const BLOCK: u32 = 256;
@@ -919,11 +920,18 @@ impl Suite {
                 )
             }
         };
-        // NVIDIA's driver does not check the size: a smaller buffer launches
-        // (reading past it), a larger one fails with LAUNCH_OUT_OF_RESOURCES.
+        // A larger buffer fails with LAUNCH_OUT_OF_RESOURCES on NVIDIA's
+        // driver and ours; a smaller one NVIDIA's launches (reading past
+        // it), so that one is checked on ours only (INVALID_VALUE).
+        let larger = go(32);
+        self.expect(
+            "launch with a 32-byte buffer",
+            larger,
+            LAUNCH_OUT_OF_RESOURCES,
+        )?;
         if !self.native {
-            let wrong = go(32);
-            self.expect("launch with a 32-byte buffer", wrong, INVALID_VALUE)?;
+            let smaller = go(16);
+            self.expect("launch with a 16-byte buffer", smaller, INVALID_VALUE)?;
         }
         let right = go(24);
         self.ck("launch with the 24-byte buffer", right)?;
@@ -939,9 +947,9 @@ impl Suite {
         }
         self.digest("extra_params", &[bytes(&out)]);
         Ok(if self.native {
-            "right size ran (size check skipped: --native)".into()
+            "larger buffer refused, right size ran (smaller one not checked: --native)".into()
         } else {
-            "wrong size refused, right size ran".into()
+            "larger and smaller buffers refused, right size ran".into()
         })
     }
 

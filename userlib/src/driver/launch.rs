@@ -103,9 +103,9 @@ pub(crate) unsafe fn pack_params(
 }
 
 /// The `extra` form: `{BUFFER_POINTER, p, BUFFER_SIZE, &size, END}` in any
-/// order. The size may exceed the layout's end (callers round it up to
-/// the buffer's alignment); the bytes past the end are no parameter's and
-/// are not sent.
+/// order. A buffer larger than the layout is refused with
+/// `LAUNCH_OUT_OF_RESOURCES`, as NVIDIA's driver refuses it; a smaller one
+/// (which NVIDIA's driver launches, reading past it) with `INVALID_VALUE`.
 ///
 /// # Safety
 ///
@@ -134,13 +134,16 @@ pub(crate) unsafe fn extra_params(extra: *const *const c_void, expect: usize) ->
     let (Some(ptr), Some(size)) = (ptr, size) else {
         return Err(result::INVALID_VALUE);
     };
-    if size < expect || (expect > 0 && ptr.is_null()) {
+    if size > expect {
+        return Err(result::LAUNCH_OUT_OF_RESOURCES);
+    }
+    if size < expect || (size > 0 && ptr.is_null()) {
         return Err(result::INVALID_VALUE);
     }
-    if expect == 0 {
+    if size == 0 {
         return Ok(Vec::new());
     }
-    Ok(std::slice::from_raw_parts(ptr.cast::<u8>(), expect).to_vec())
+    Ok(std::slice::from_raw_parts(ptr.cast::<u8>(), size).to_vec())
 }
 
 /// What is launched, how large, where.
@@ -415,7 +418,7 @@ mod tests {
         for (size, want) in [
             (12usize, Err(result::INVALID_VALUE)),
             (16, Ok(())),
-            (24, Ok(())),
+            (24, Err(result::LAUNCH_OUT_OF_RESOURCES)),
         ] {
             let mut size = size;
             let mut extra: [*mut c_void; 5] = [
@@ -468,8 +471,7 @@ mod tests {
         );
         lock().client().unwrap().flush().unwrap();
         let sc = sess.script.lock().unwrap();
-        // A buffer larger than the layout sends the layout's bytes only.
-        assert_eq!(sc.sent.len(), 2);
-        assert!(sc.sent.iter().all(|(_, _, b)| b.len() == 56 + 16));
+        assert_eq!(sc.sent.len(), 1);
+        assert_eq!(sc.sent[0].2.len(), 56 + 16);
     }
 }
