@@ -187,6 +187,10 @@ pub mod image {
     pub const ENTRY_PTX: u16 = 1;
     /// Fatbin entry flags: compressed payload (LZ4, ZSTD).
     pub const ENTRY_COMPRESSED: u64 = 0x2000 | 0x8000;
+    /// Byte offset of the `u64` flags in a fatbin entry header (after kind,
+    /// version, header size, padded payload size, two words, payload
+    /// size... and `sm_version`, `bit_width` and one more word).
+    pub const ENTRY_FLAGS_OFFSET: usize = 40;
 }
 
 /// Stream handle 0: the legacy default stream. `CU_STREAM_LEGACY` (1) and

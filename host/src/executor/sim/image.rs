@@ -1,7 +1,7 @@
 //! Module images the simulator can run: PTX text, alone or inside a fatbin.
 //! SASS (cubin ELF, or fatbin entries of kind ELF) cannot run on a CPU model.
 
-use uapi::cuda::image::{ELF_MAGIC, ENTRY_COMPRESSED, ENTRY_PTX, FATBIN_MAGIC};
+use uapi::cuda::image::{ELF_MAGIC, ENTRY_COMPRESSED, ENTRY_FLAGS_OFFSET, ENTRY_PTX, FATBIN_MAGIC};
 use uapi::cuda::result;
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -42,7 +42,7 @@ fn fatbin_ptx(image: &[u8]) -> Result<String, u32> {
         let kind = u16_at(image, at).ok_or(bad)?;
         let entry_header = usize::try_from(u32_at(image, at + 4).ok_or(bad)?).map_err(|_| bad)?;
         let payload = usize::try_from(u32_at(image, at + 8).ok_or(bad)?).map_err(|_| bad)?;
-        let flags = u64_at(image, at + 24).unwrap_or(0);
+        let flags = u64_at(image, at + ENTRY_FLAGS_OFFSET).unwrap_or(0);
         let start = at.checked_add(entry_header).ok_or(bad)?;
         let stop = start.checked_add(payload).ok_or(bad)?;
         if kind == ENTRY_PTX {
@@ -61,4 +61,42 @@ fn fatbin_ptx(image: &[u8]) -> Result<String, u32> {
         tracing::warn!("the simulator does not decompress fatbin entries; ship uncompressed PTX");
     }
     Err(result::NO_BINARY_FOR_GPU)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fatbin of one PTX entry with `flags` (an entry header of 64 bytes,
+    /// as nvcc 13 writes them).
+    fn fatbin(flags: u64, ptx: &[u8]) -> Vec<u8> {
+        let mut entry = vec![0u8; 64];
+        entry[0..2].copy_from_slice(&ENTRY_PTX.to_le_bytes());
+        entry[4..8].copy_from_slice(&64u32.to_le_bytes());
+        entry[8..12].copy_from_slice(&(ptx.len() as u32).to_le_bytes());
+        // sm_version sits where the flags were once wrongly read.
+        entry[24..28].copy_from_slice(&90u32.to_le_bytes());
+        entry[ENTRY_FLAGS_OFFSET..ENTRY_FLAGS_OFFSET + 8].copy_from_slice(&flags.to_le_bytes());
+        entry.extend_from_slice(ptx);
+        let mut f = FATBIN_MAGIC.to_le_bytes().to_vec();
+        f.extend_from_slice(&1u16.to_le_bytes());
+        f.extend_from_slice(&16u16.to_le_bytes());
+        f.extend_from_slice(&(entry.len() as u64).to_le_bytes());
+        f.extend_from_slice(&entry);
+        f
+    }
+
+    #[test]
+    fn fatbin_entries_are_read_by_their_flags() {
+        let ptx = b".version 9.0\n.target sm_90\n\0";
+        assert_eq!(
+            ptx_text(&fatbin(0x11, ptx)).as_deref(),
+            Ok(".version 9.0\n.target sm_90\n")
+        );
+        // nvcc 13's default: zstd-compressed PTX (flags 0x8011).
+        assert_eq!(
+            ptx_text(&fatbin(0x8011, ptx)),
+            Err(result::NO_BINARY_FOR_GPU)
+        );
+    }
 }
