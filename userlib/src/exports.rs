@@ -21,7 +21,8 @@ use uapi::cuda::result;
 
 use crate::driver::{
     context as ctx, device as dev, error as err, event as ev, function as func, launch,
-    library as lib, memory as mem, module as md, stream as st, stream_query as sq, CuResult,
+    library as lib, memory as mem, module as md, stream as st, stream_query as sq,
+    tensor_map as tm, CuResult,
 };
 use crate::proc_address as pa;
 
@@ -282,6 +283,8 @@ exports! {
         cuEventRecordWithFlags(e: Ptr, s: Ptr, f: c_uint) => ev::event_record_with_flags;
         cuEventRecordWithFlags_ptsz(e: Ptr, s: Ptr, f: c_uint) => ev::event_record_with_flags;
 
+        cuTensorMapEncodeTiled(m: *mut [u64; 16], t: c_uint, r: c_uint, a: Ptr, d: *const u64, s: *const u64, b: *const u32, e: *const u32, i: c_uint, sw: c_uint, l2: c_uint, o: c_uint) => tm::tensor_map_encode_tiled;
+        cuTensorMapReplaceAddress(m: *mut [u64; 16], a: Ptr) => tm::tensor_map_replace_address;
         cuStreamCreate(p: *mut Ptr, f: c_uint) => st::stream_create;
         cuStreamCreateWithPriority(p: *mut Ptr, f: c_uint, pr: c_int) => st::stream_create_with_priority;
         cuStreamDestroy(s: Ptr) => st::stream_destroy;
@@ -436,9 +439,7 @@ exports! {
         // textures, surfaces, tensor maps, graphics interop
         cuTexObjectCreate, cuTexObjectDestroy, cuTexObjectGetResourceDesc,
         cuTexObjectGetTextureDesc, cuTexObjectGetResourceViewDesc, cuSurfObjectCreate,
-        cuSurfObjectDestroy, cuSurfObjectGetResourceDesc, cuTensorMapEncodeTiled,
-        cuTensorMapEncodeIm2col, cuTensorMapEncodeIm2colWide, cuTensorMapReplaceAddress,
-        cuGraphicsUnregisterResource, cuGraphicsSubResourceGetMappedArray,
+        cuSurfObjectDestroy, cuSurfObjectGetResourceDesc, cuTensorMapEncodeIm2col, cuTensorMapEncodeIm2colWide, cuGraphicsUnregisterResource, cuGraphicsSubResourceGetMappedArray,
         cuGraphicsResourceGetMappedMipmappedArray, cuGraphicsResourceGetMappedPointer,
         cuGraphicsResourceGetMappedPointer_v2, cuGraphicsResourceSetMapFlags,
         cuGraphicsResourceSetMapFlags_v2, cuGraphicsMapResources, cuGraphicsMapResources_ptsz,

@@ -9,7 +9,7 @@
 
 use uapi::cuda::{
     Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, OccupancyRequest, ParamInfo,
-    FUNC_ATTRIBUTE_COUNT,
+    TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 /// A `CUresult` error code.
@@ -116,6 +116,19 @@ pub trait CudaBackend: Send {
         attrs: &[LaunchAttribute],
         params: &[u8],
     ) -> CuResult<()>;
+
+    /// `cuTensorMapEncodeTiled` (the request's rank and arrays are checked).
+    fn tensor_map_encode_tiled(
+        &mut self,
+        req: &TensorMapEncodeRequest,
+    ) -> CuResult<[u64; TENSOR_MAP_WORDS]>;
+    /// `cuTensorMapReplaceAddress` on a copy of `map`.
+    fn tensor_map_replace_address(
+        &mut self,
+        ctx: u64,
+        map: &[u64; TENSOR_MAP_WORDS],
+        global_address: u64,
+    ) -> CuResult<[u64; TENSOR_MAP_WORDS]>;
 
     /// Creates a stream.
     fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64>;

@@ -17,8 +17,9 @@ use uapi::cuda::{
     FunctionRequest, FunctionResponse, GlobalResponse, HandleResponse, LaunchAttribute,
     LaunchExRequest, LaunchRequest, LimitRequest, MemAllocRequest, MemInfoResponse, MemsetRequest,
     ModuleLoadRequest, ModuleRequest, OccupancyRequest, PtrRequest, ResultHeader, StageRequest,
-    StreamCreateRequest, StreamEventRequest, StreamRequest, SymbolRequest, ValueResponse,
-    FUNC_ATTRIBUTE_COUNT, MAX_LAUNCH_ATTRIBUTES, MAX_NAME, MAX_PARAM_BYTES, MAX_STAGED_IMAGE,
+    StreamCreateRequest, StreamEventRequest, StreamRequest, SymbolRequest, TensorMapEncodeRequest,
+    TensorMapReplaceRequest, TensorMapResponse, ValueResponse, FUNC_ATTRIBUTE_COUNT,
+    MAX_LAUNCH_ATTRIBUTES, MAX_NAME, MAX_PARAM_BYTES, MAX_STAGED_IMAGE, MAX_TENSOR_RANK,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -102,6 +103,16 @@ fn launch_ex_parts(
     Ok((r, attrs, params))
 }
 
+fn tensor_map_response(r: CuResult<[u64; uapi::cuda::TENSOR_MAP_WORDS]>) -> Vec<u8> {
+    TensorMapResponse {
+        result: code(&r),
+        reserved: 0,
+        map: r.unwrap_or_default(),
+    }
+    .as_bytes()
+    .to_vec()
+}
+
 fn handle_response(r: CuResult<u64>) -> Vec<u8> {
     HandleResponse {
         result: code(&r),
@@ -130,6 +141,9 @@ fn fixed_response_size(opcode: u16) -> usize {
         op::EVENT_ELAPSED_TIME => size_of::<ElapsedResponse>(),
         op::FUNC_GET_ATTRIBUTES => size_of::<FuncAttributesResponse>(),
         op::OCCUPANCY | op::CTX_GET_LIMIT => size_of::<ValueResponse>(),
+        op::TENSOR_MAP_ENCODE_TILED | op::TENSOR_MAP_REPLACE_ADDRESS => {
+            size_of::<TensorMapResponse>()
+        }
         _ => size_of::<ResultHeader>(),
     }
 }
@@ -291,6 +305,8 @@ impl CudaClient {
             op::OCCUPANCY => exact::<OccupancyRequest>(request).map(drop),
             op::CTX_GET_LIMIT | op::CTX_SET_LIMIT => exact::<LimitRequest>(request).map(drop),
             op::LAUNCH_EX => launch_ex_parts(request).map(drop),
+            op::TENSOR_MAP_ENCODE_TILED => exact::<TensorMapEncodeRequest>(request).map(drop),
+            op::TENSOR_MAP_REPLACE_ADDRESS => exact::<TensorMapReplaceRequest>(request).map(drop),
             _ => Err(Status::InvalidOpcode),
         };
         ok
@@ -668,6 +684,20 @@ impl CudaClient {
                     Self::check_launch(b.as_ref(), &r.launch, params)
                         .and_then(|()| b.launch_ex(&r.launch, &attrs, params)),
                 )
+            }
+            op::TENSOR_MAP_ENCODE_TILED => {
+                let r = exact::<TensorMapEncodeRequest>(request)?;
+                let got = if (1..=MAX_TENSOR_RANK as u32).contains(&r.rank) {
+                    b.tensor_map_encode_tiled(&r)
+                } else {
+                    Err(result::INVALID_VALUE)
+                };
+                Response(tensor_map_response(got))
+            }
+            op::TENSOR_MAP_REPLACE_ADDRESS => {
+                let r = exact::<TensorMapReplaceRequest>(request)?;
+                let got = b.tensor_map_replace_address(r.ctx, &r.map, r.global_address);
+                Response(tensor_map_response(got))
             }
             _ => return Err(Status::InvalidOpcode),
         })

@@ -22,6 +22,7 @@ pub(crate) mod memory;
 pub(crate) mod module;
 pub(crate) mod stream;
 pub(crate) mod stream_query;
+pub(crate) mod tensor_map;
 
 use std::{
     cell::RefCell,

@@ -24,10 +24,11 @@ use uapi::cuda::result::{
 };
 use uapi::cuda::{
     copy_flags, copy_kind, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest,
-    OccupancyRequest, ParamInfo, FUNC_ATTRIBUTE_COUNT,
+    OccupancyRequest, ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 mod function;
+mod tensor_map;
 
 /// One host context of the client.
 struct Ctx {
@@ -928,6 +929,22 @@ impl CudaBackend for GpuClient {
 
     fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
         self.gpu_ctx_get_limit(ctx, limit)
+    }
+
+    fn tensor_map_encode_tiled(
+        &mut self,
+        req: &TensorMapEncodeRequest,
+    ) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
+        self.gpu_tensor_map_encode_tiled(req)
+    }
+
+    fn tensor_map_replace_address(
+        &mut self,
+        ctx: u64,
+        map: &[u64; TENSOR_MAP_WORDS],
+        global_address: u64,
+    ) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
+        self.gpu_tensor_map_replace_address(ctx, map, global_address)
     }
 
     fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {

@@ -132,6 +132,11 @@ pub struct CuLaunchConfig {
     pub num_attrs: c_uint,
 }
 
+/// `CUtensorMap`: 128 opaque bytes, 128-aligned.
+#[repr(C, align(128))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TensorMap(pub [u64; uapi::cuda::TENSOR_MAP_WORDS]);
+
 /// Declares the function table: each entry is a field holding the C function
 /// pointer, resolved from the first of its names that the library exports.
 macro_rules! cuda_api {
@@ -285,6 +290,11 @@ cuda_api! {
             fn(*mut c_int, CUfunction, *const CuLaunchConfig);
         ctx_get_limit ["cuCtxGetLimit"]: fn(*mut usize, c_uint);
         ctx_set_limit ["cuCtxSetLimit"]: fn(c_uint, usize);
+        tensor_map_encode_tiled ["cuTensorMapEncodeTiled"]: fn(
+            *mut TensorMap, c_uint, c_uint, *mut c_void, *const u64, *const u64, *const u32,
+            *const u32, c_uint, c_uint, c_uint, c_uint
+        );
+        tensor_map_replace_address ["cuTensorMapReplaceAddress"]: fn(*mut TensorMap, *mut c_void);
         launch_kernel_ex ["cuLaunchKernelEx"]: fn(*const CuLaunchConfig, CUfunction, *mut *mut c_void, *mut *mut c_void);
     }
 }

@@ -645,6 +645,8 @@ pub fn driver() -> Arc<CudaDriver> {
         occupancy_max_potential_cluster_size: None,
         ctx_get_limit: Some(ctx_get_limit),
         ctx_set_limit: Some(ctx_set_limit),
+        tensor_map_encode_tiled: None,
+        tensor_map_replace_address: None,
         launch_kernel_ex: None,
     })
 }

@@ -13,7 +13,7 @@ use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
 use uapi::cuda::{
     copy_kind, result, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest,
-    OccupancyRequest, ParamInfo, FUNC_ATTRIBUTE_COUNT,
+    OccupancyRequest, ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 mod function;
@@ -516,6 +516,25 @@ impl CudaBackend for SimBackend {
         params: &[u8],
     ) -> CuResult<()> {
         self.sim_launch_ex(req, attrs, params)
+    }
+
+    fn tensor_map_encode_tiled(
+        &mut self,
+        req: &TensorMapEncodeRequest,
+    ) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
+        self.ctx(req.ctx)?;
+        tracing::warn!("the simulator has no tensor memory accelerator (cuTensorMapEncodeTiled)");
+        Err(result::NOT_SUPPORTED)
+    }
+
+    fn tensor_map_replace_address(
+        &mut self,
+        ctx: u64,
+        _map: &[u64; TENSOR_MAP_WORDS],
+        _global_address: u64,
+    ) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
+        self.ctx(ctx)?;
+        Err(result::NOT_SUPPORTED)
     }
 
     fn stream_create(&mut self, ctx: u64, _flags: u32, _priority: i32) -> CuResult<u64> {
