@@ -194,15 +194,24 @@ thread_local! {
 }
 
 /// Runs `f` on the calling thread's context stack (emptied if stale).
+/// Once the thread's locals are destroyed (at its exit, and in the main
+/// thread before the process's atexit handlers, from which cudart still
+/// calls the driver) the thread has no context.
 pub(crate) fn with_stack<T>(f: impl FnOnce(&mut Vec<u64>) -> T) -> T {
-    STACK.with(|s| {
+    let mut f = Some(f);
+    let r = STACK.try_with(|s| {
         let mut s = s.borrow_mut();
         let g = GENERATION.load(Ordering::Acquire);
         if s.0 != g {
             *s = (g, Vec::new());
         }
-        f(&mut s.1)
-    })
+        f.take().map(|f| f(&mut s.1))
+    });
+    match (r, f) {
+        (Ok(Some(t)), _) => t,
+        (_, Some(f)) => f(&mut Vec::new()),
+        (_, None) => unreachable!("with_stack: f ran but returned nothing"),
+    }
 }
 
 /// The calling thread's current context (guest handle).
