@@ -20,8 +20,8 @@ use std::{
 use uapi::cuda::result;
 
 use crate::driver::{
-    context as ctx, device as dev, error as err, event as ev, launch, memory as mem, module as md,
-    stream as st, CuResult,
+    context as ctx, dark_api as dark, device as dev, error as err, event as ev, launch,
+    memory as mem, module as md, stream as st, CuResult,
 };
 
 /// `CUresult`.
@@ -250,7 +250,7 @@ exports! {
         cuGetErrorString(e: u32, s: *mut *const c_char) => err::get_error_string;
         cuGetProcAddress(n: *const c_char, p: *mut Ptr, v: c_int, f: u64) => get_proc_address;
         cuGetProcAddress_v2(n: *const c_char, p: *mut Ptr, v: c_int, f: u64, st: *mut c_int) => get_proc_address_v2;
-        cuGetExportTable(t: *mut CPtr, id: CPtr) => get_export_table;
+        cuGetExportTable(t: *mut CPtr, id: CPtr) => dark::get_export_table;
     }
     unsupported {
         // device, peers
@@ -481,18 +481,6 @@ unsafe fn get_proc_address(
     flags: u64,
 ) -> CuResult {
     get_proc_address_v2(symbol, pfn, version, flags, std::ptr::null_mut())
-}
-
-/// Dark-API tables are not provided yet.
-unsafe fn get_export_table(table: *mut CPtr, id: CPtr) -> CuResult {
-    if !table.is_null() {
-        *table = std::ptr::null();
-    }
-    if !id.is_null() {
-        let u = std::slice::from_raw_parts(id.cast::<u8>(), 16);
-        tracing::debug!("cuGetExportTable({u:02x?}): not provided");
-    }
-    Err(result::INVALID_VALUE)
 }
 
 #[cfg(test)]

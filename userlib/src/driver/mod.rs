@@ -11,6 +11,7 @@
 
 pub(crate) mod client;
 pub(crate) mod context;
+pub(crate) mod dark_api;
 pub(crate) mod device;
 pub(crate) mod error;
 pub(crate) mod event;
@@ -86,6 +87,8 @@ pub(crate) struct State {
     pub attrs: Option<Vec<i32>>,
     pub objects: BTreeMap<u64, Obj>,
     pub primary: Primary,
+    /// cudart's context-local storage (a dark-API table).
+    pub cls: dark_api::ContextStorage,
     next_handle: u64,
 }
 
@@ -101,6 +104,7 @@ impl State {
                 retains: 0,
                 flags: 0,
             },
+            cls: dark_api::ContextStorage::new(),
             next_handle: 0x7647_0000_1000,
         }
     }
@@ -276,6 +280,12 @@ pub(crate) mod testing {
     pub struct Session {
         _serial: MutexGuard<'static, ()>,
         pub script: Arc<Mutex<fake::Script>>,
+    }
+
+    /// Whether the process-wide state lock is free right now (false while
+    /// any thread holds it, this one included).
+    pub fn state_lock_free() -> bool {
+        super::STATE.try_lock().is_ok()
     }
 
     /// Resets the state to "cuInit not called" for the duration of a test.
