@@ -213,6 +213,7 @@ exports! {
         cuModuleLoadDataEx(m: *mut Ptr, i: CPtr, n: c_uint, o: *mut c_int, v: *mut Ptr) => md::module_load_data_ex;
         cuModuleLoadFatBinary(m: *mut Ptr, i: CPtr) => md::module_load_fat_binary;
         cuModuleUnload(m: Ptr) => md::module_unload;
+        cuModuleGetLoadingMode(m: *mut c_int) => md::module_get_loading_mode;
         cuModuleGetFunction(f: *mut Ptr, m: Ptr, n: *const c_char) => md::module_get_function;
         cuModuleGetGlobal(d: *mut u64, b: *mut usize, m: Ptr, n: *const c_char) => md::module_get_global;
         cuModuleGetGlobal_v2(d: *mut u64, b: *mut usize, m: Ptr, n: *const c_char) => md::module_get_global;
@@ -270,7 +271,7 @@ exports! {
         cuGreenCtxGetDevResource, cuGreenCtxRecordEvent, cuGreenCtxWaitEvent,
         cuStreamGetGreenCtx, cuGreenCtxStreamCreate,
         // modules, linker, libraries, kernels
-        cuModuleGetTexRef, cuModuleGetSurfRef, cuModuleGetLoadingMode, cuModuleGetFunctionCount,
+        cuModuleGetTexRef, cuModuleGetSurfRef, cuModuleGetFunctionCount,
         cuModuleEnumerateFunctions, cuLinkCreate, cuLinkCreate_v2, cuLinkAddData,
         cuLinkAddData_v2, cuLinkAddFile, cuLinkAddFile_v2, cuLinkComplete, cuLinkDestroy,
         cuLibraryLoadData, cuLibraryLoadFromFile, cuLibraryUnload, cuLibraryGetKernel,
