@@ -20,8 +20,8 @@ use std::{
 use uapi::cuda::result;
 
 use crate::driver::{
-    context as ctx, device as dev, error as err, event as ev, function as func, launch,
-    library as lib, memory as mem, module as md, stream as st, stream_query as sq,
+    context as ctx, dark_api as dark, device as dev, error as err, event as ev, function as func,
+    launch, library as lib, memory as mem, module as md, stream as st, stream_query as sq,
     tensor_map as tm, CuResult,
 };
 use crate::proc_address as pa;
@@ -215,6 +215,7 @@ exports! {
         cuModuleLoadDataEx(m: *mut Ptr, i: CPtr, n: c_uint, o: *mut c_int, v: *mut Ptr) => md::module_load_data_ex;
         cuModuleLoadFatBinary(m: *mut Ptr, i: CPtr) => md::module_load_fat_binary;
         cuModuleUnload(m: Ptr) => md::module_unload;
+        cuModuleGetLoadingMode(m: *mut c_int) => md::module_get_loading_mode;
         cuModuleGetFunction(f: *mut Ptr, m: Ptr, n: *const c_char) => md::module_get_function;
         cuModuleGetGlobal(d: *mut u64, b: *mut usize, m: Ptr, n: *const c_char) => md::module_get_global;
         cuModuleGetGlobal_v2(d: *mut u64, b: *mut usize, m: Ptr, n: *const c_char) => md::module_get_global;
@@ -314,7 +315,7 @@ exports! {
         cuGetErrorString(e: u32, s: *mut *const c_char) => err::get_error_string;
         cuGetProcAddress(n: *const c_char, p: *mut Ptr, v: c_int, f: u64) => pa::get_proc_address;
         cuGetProcAddress_v2(n: *const c_char, p: *mut Ptr, v: c_int, f: u64, st: *mut c_int) => pa::get_proc_address_v2;
-        cuGetExportTable(t: *mut CPtr, id: CPtr) => get_export_table;
+        cuGetExportTable(t: *mut CPtr, id: CPtr) => dark::get_export_table;
     }
     unsupported {
         // device, peers
@@ -333,11 +334,12 @@ exports! {
         cuGreenCtxGetDevResource, cuGreenCtxRecordEvent, cuGreenCtxWaitEvent,
         cuStreamGetGreenCtx, cuGreenCtxStreamCreate,
         // modules, linker, libraries, kernels
-        cuModuleGetTexRef, cuModuleGetSurfRef, cuModuleGetLoadingMode, cuModuleGetFunctionCount,
+        cuModuleGetTexRef, cuModuleGetSurfRef, cuModuleGetFunctionCount,
         cuModuleEnumerateFunctions, cuLinkCreate, cuLinkCreate_v2, cuLinkAddData,
         cuLinkAddData_v2, cuLinkAddFile, cuLinkAddFile_v2, cuLinkComplete, cuLinkDestroy,
         cuLibraryGetKernelCount, cuLibraryEnumerateKernels, cuLibraryGetManaged,
-        cuLibraryGetUnifiedFunction, // functions, legacy launch, launch variants, occupancy
+        cuLibraryGetUnifiedFunction,
+        // functions, legacy launch, launch variants
         cuFuncSetBlockShape,
         cuFuncSetSharedSize, cuParamSetSize, cuParamSeti, cuParamSetf, cuParamSetv,
         cuParamSetTexRef, cuLaunch, cuLaunchGrid, cuLaunchGridAsync, cuLaunchCooperativeKernelMultiDevice, cuLaunchHostFunc, cuLaunchHostFunc_ptsz,
@@ -482,18 +484,6 @@ exports! {
         cuVDPAUCtxCreate, cuVDPAUCtxCreate_v2, cuGraphicsVDPAURegisterVideoSurface,
         cuGraphicsVDPAURegisterOutputSurface,
     }
-}
-
-/// Dark-API tables are not provided yet.
-unsafe fn get_export_table(table: *mut CPtr, id: CPtr) -> CuResult {
-    if !table.is_null() {
-        *table = std::ptr::null();
-    }
-    if !id.is_null() {
-        let u = std::slice::from_raw_parts(id.cast::<u8>(), 16);
-        tracing::debug!("cuGetExportTable({u:02x?}): not provided");
-    }
-    Err(result::INVALID_VALUE)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use uapi::{
     wire::Wire,
 };
 
-use super::{with_ctx, with_stack, with_state, CuResult, Obj, State};
+use super::{dark_api::Doomed, with_ctx, with_stack, with_state, CuResult, Obj, State};
 
 type CUcontext = *mut c_void;
 
@@ -94,17 +94,25 @@ pub(crate) unsafe fn ctx_create_v4(
     ctx_create(pctx, flags, dev)
 }
 
+/// A context `cuCtxDestroy` may destroy: (guest handle, wire handle).
+fn destroyable(s: &State, ctx: CUcontext) -> CuResult<(u64, u64)> {
+    if ctx.is_null() {
+        return Err(result::INVALID_VALUE);
+    }
+    let h = ctx as u64;
+    match s.ctx_wire(h)? {
+        // The primary context is released, not destroyed.
+        0 => Err(result::INVALID_CONTEXT),
+        wire => Ok((h, wire)),
+    }
+}
+
 pub(crate) unsafe fn ctx_destroy(ctx: CUcontext) -> CuResult {
+    // Context-local storage destructors first, while the context still
+    // works, and unlocked: they call back into the driver.
+    with_state(|s| Ok(s.cls.take_context(destroyable(s, ctx)?.0)))?.run();
     with_state(|s| {
-        if ctx.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        let h = ctx as u64;
-        let wire = s.ctx_wire(h)?;
-        if wire == 0 {
-            // The primary context is released, not destroyed.
-            return Err(result::INVALID_CONTEXT);
-        }
+        let (h, wire) = destroyable(s, ctx)?;
         let req = CtxRequest { ctx: wire };
         let r = s.client()?.call(op::CTX_DESTROY, req.as_bytes(), 8);
         s.objects.remove(&h);
@@ -275,7 +283,43 @@ pub(crate) unsafe fn primary_ctx_retain(pctx: *mut CUcontext, dev: c_int) -> CuR
     })
 }
 
+/// The primary context's handle, neither retained nor activated
+/// (CUDART_INTERFACE[2]); the handle a later retain returns.
+pub(crate) unsafe fn primary_ctx_handle(pctx: *mut CUcontext, dev: c_int) -> CuResult {
+    with_state(|s| {
+        if pctx.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_dev(dev)?;
+        if s.primary.handle == 0 {
+            s.primary.handle = s.new_handle();
+        }
+        let flags = s.primary.flags;
+        s.objects
+            .entry(s.primary.handle)
+            .or_insert(Obj::Ctx { wire: 0, flags });
+        *pctx = s.primary.handle as CUcontext;
+        Ok(())
+    })
+}
+
+/// Takes the context-local storage of the primary context if `dying`.
+fn take_primary_storage(s: &mut State, dying: bool) -> Doomed {
+    if dying && s.primary.handle != 0 {
+        s.cls.take_context(s.primary.handle)
+    } else {
+        Doomed::default()
+    }
+}
+
 pub(crate) unsafe fn primary_ctx_release(dev: c_int) -> CuResult {
+    // The last release deactivates the context: its storage destructors run
+    // first, unlocked.
+    with_state(|s| {
+        check_dev(dev)?;
+        Ok(take_primary_storage(s, s.primary.retains == 1))
+    })?
+    .run();
     with_state(|s| {
         check_dev(dev)?;
         if s.primary.retains == 0 {
@@ -297,6 +341,11 @@ pub(crate) unsafe fn primary_ctx_release(dev: c_int) -> CuResult {
 }
 
 pub(crate) unsafe fn primary_ctx_reset(dev: c_int) -> CuResult {
+    with_state(|s| {
+        check_dev(dev)?;
+        Ok(take_primary_storage(s, true))
+    })?
+    .run();
     with_state(|s| {
         check_dev(dev)?;
         let req = DeviceRequest {

@@ -11,6 +11,7 @@
 
 pub(crate) mod client;
 pub(crate) mod context;
+pub(crate) mod dark_api;
 pub(crate) mod device;
 pub(crate) mod error;
 pub(crate) mod event;
@@ -109,6 +110,8 @@ pub(crate) struct State {
     pub attrs: Option<Vec<i32>>,
     pub objects: BTreeMap<u64, Obj>,
     pub primary: Primary,
+    /// cudart's context-local storage (a dark-API table).
+    pub cls: dark_api::ContextStorage,
     next_handle: u64,
 }
 
@@ -124,6 +127,7 @@ impl State {
                 retains: 0,
                 flags: 0,
             },
+            cls: dark_api::ContextStorage::new(),
             next_handle: 0x7647_0000_1000,
         }
     }
@@ -217,15 +221,24 @@ thread_local! {
 }
 
 /// Runs `f` on the calling thread's context stack (emptied if stale).
+/// Once the thread's locals are destroyed (at its exit, and in the main
+/// thread before the process's atexit handlers, from which cudart still
+/// calls the driver) the thread has no context.
 pub(crate) fn with_stack<T>(f: impl FnOnce(&mut Vec<u64>) -> T) -> T {
-    STACK.with(|s| {
+    let mut f = Some(f);
+    let r = STACK.try_with(|s| {
         let mut s = s.borrow_mut();
         let g = GENERATION.load(Ordering::Acquire);
         if s.0 != g {
             *s = (g, Vec::new());
         }
-        f(&mut s.1)
-    })
+        f.take().map(|f| f(&mut s.1))
+    });
+    match (r, f) {
+        (Ok(Some(t)), _) => t,
+        (_, Some(f)) => f(&mut Vec::new()),
+        (_, None) => unreachable!("with_stack: f ran but returned nothing"),
+    }
 }
 
 /// The calling thread's current context (guest handle).
@@ -290,6 +303,12 @@ pub(crate) mod testing {
     pub struct Session {
         _serial: MutexGuard<'static, ()>,
         pub script: Arc<Mutex<fake::Script>>,
+    }
+
+    /// Whether the process-wide state lock is free right now (false while
+    /// any thread holds it, this one included).
+    pub fn state_lock_free() -> bool {
+        super::STATE.try_lock().is_ok()
     }
 
     /// Resets the state to "cuInit not called" for the duration of a test.

@@ -104,6 +104,26 @@ pub(crate) unsafe fn module_load(module: *mut CUmodule, fname: *const c_char) ->
     })
 }
 
+/// `CUmoduleLoadingMode` (cuda.h).
+const CU_MODULE_EAGER_LOADING: c_int = 1;
+const CU_MODULE_LAZY_LOADING: c_int = 2;
+
+/// Lazy unless `CUDA_MODULE_LOADING=EAGER`, as NVIDIA's driver (lazy is its
+/// default since CUDA 12.2). It only steers when cudart loads its modules;
+/// each load is shipped to the device when it is made either way.
+pub(crate) unsafe fn module_get_loading_mode(mode: *mut c_int) -> CuResult {
+    if mode.is_null() {
+        return Err(result::INVALID_VALUE);
+    }
+    let eager = std::env::var_os("CUDA_MODULE_LOADING").is_some_and(|v| v == "EAGER");
+    *mode = if eager {
+        CU_MODULE_EAGER_LOADING
+    } else {
+        CU_MODULE_LAZY_LOADING
+    };
+    Ok(())
+}
+
 fn module_host(s: &State, m: u64) -> CuResult<(u64, u64)> {
     match s.objects.get(&m) {
         Some(Obj::Module { host, ctx }) => Ok((*host, *ctx)),
@@ -252,4 +272,29 @@ pub(crate) unsafe fn func_get_param_info(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loading_mode() {
+        let mut m: c_int = 0;
+        // SAFETY: valid out-pointer, and NULL (refused).
+        unsafe {
+            assert_eq!(
+                module_get_loading_mode(std::ptr::null_mut()),
+                Err(result::INVALID_VALUE)
+            );
+            module_get_loading_mode(&mut m).unwrap();
+        }
+        let eager = std::env::var("CUDA_MODULE_LOADING").as_deref() == Ok("EAGER");
+        let expected = if eager {
+            CU_MODULE_EAGER_LOADING
+        } else {
+            CU_MODULE_LAZY_LOADING
+        };
+        assert_eq!(m, expected);
+    }
 }

@@ -1,0 +1,272 @@
+//! The tables themselves: their ids, layouts and slot assignments.
+//!
+//! Sizes, and which slots NVIDIA leaves NULL, are those of driver R580
+//! (580.159.04, measured on the H200): a table is `[byte size, fn, fn, …]`
+//! except CONTEXT_LOCAL_STORAGE, which starts with its functions and ends
+//! with NULL. Every slot whose meaning we do not know holds a logging stub
+//! ([`unknown_slot`]) returning `CUDA_ERROR_NOT_SUPPORTED` — never NULL,
+//! since cudart calling a NULL slot is a jump to 0 — except the slots that
+//! are NULL in NVIDIA's table too (CUDART_INTERFACE[10],
+//! DEVICE_EXTENDED_RT[30]), which nothing can call.
+
+use std::ffi::c_void;
+
+use uapi::cuda::result;
+
+use super::{context_storage as cls, cudart, integrity, slots};
+
+/// An export table: what `cuGetExportTable` hands out is its address.
+#[repr(transparent)]
+pub(crate) struct Table<const N: usize>([*const c_void; N]);
+
+// SAFETY: the tables are immutable and hold only function addresses and
+// integers.
+unsafe impl<const N: usize> Sync for Table<N> {}
+
+impl<const N: usize> Table<N> {
+    pub(crate) fn start(&'static self) -> *const c_void {
+        self.0.as_ptr().cast()
+    }
+
+    pub(crate) fn slot(&'static self, i: usize) -> *const c_void {
+        self.0[i]
+    }
+
+    #[cfg(test)]
+    pub(crate) fn slots(&'static self) -> &'static [*const c_void; N] {
+        &self.0
+    }
+}
+
+/// Slot 0 of a table of `n` slots: its size in bytes.
+const fn size_of_slots(n: usize) -> *const c_void {
+    (n * core::mem::size_of::<*const c_void>()) as *const c_void
+}
+
+const NULL: *const c_void = core::ptr::null();
+
+/// Indices into [`NAMES`], the tables' names for the logs.
+pub(crate) const CUDART: usize = 0;
+pub(crate) const TOOLS_TLS: usize = 1;
+pub(crate) const TOOLS_HOOKS: usize = 2;
+pub(crate) const CLS: usize = 3;
+pub(crate) const CTX_CREATE_BYPASS: usize = 4;
+pub(crate) const DEVICE_EXT: usize = 5;
+pub(crate) const INTEGRITY: usize = 6;
+pub(crate) const CONTEXT_CHECKS: usize = 7;
+pub(crate) const HYBRID_CUDART: usize = 8;
+
+pub(crate) const NAMES: [&str; 9] = [
+    "CUDART_INTERFACE",
+    "TOOLS_TLS",
+    "TOOLS_RUNTIME_CALLBACK_HOOKS",
+    "CONTEXT_LOCAL_STORAGE_INTERFACE_V0301",
+    "CTX_CREATE_BYPASS",
+    "DEVICE_EXTENDED_RT",
+    "INTEGRITY_CHECK",
+    "CONTEXT_CHECKS",
+    "HYBRID_CUDART",
+];
+
+/// Raw id bytes (the UUID string read left to right).
+pub(crate) mod id {
+    pub(crate) const CUDART_INTERFACE: [u8; 16] = [
+        0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d,
+        0xf9,
+    ];
+    pub(crate) const TOOLS_TLS: [u8; 16] = [
+        0x42, 0xd8, 0x5a, 0x81, 0x23, 0xf6, 0xcb, 0x47, 0x82, 0x98, 0xf6, 0xe7, 0x8a, 0x3a, 0xec,
+        0xdc,
+    ];
+    pub(crate) const TOOLS_RUNTIME_CALLBACK_HOOKS: [u8; 16] = [
+        0xa0, 0x94, 0x79, 0x8c, 0x2e, 0x74, 0x2e, 0x74, 0x93, 0xf2, 0x08, 0x00, 0x20, 0x0c, 0x0a,
+        0x66,
+    ];
+    pub(crate) const CONTEXT_LOCAL_STORAGE_INTERFACE_V0301: [u8; 16] = [
+        0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95,
+        0x93,
+    ];
+    pub(crate) const CTX_CREATE_BYPASS: [u8; 16] = [
+        0x0c, 0xa5, 0x0b, 0x8c, 0x10, 0x04, 0x92, 0x9a, 0x89, 0xa7, 0xd0, 0xdf, 0x10, 0xe7, 0x72,
+        0x86,
+    ];
+    pub(crate) const DEVICE_EXTENDED_RT: [u8; 16] = [
+        0xb1, 0x05, 0x41, 0xe1, 0xf7, 0xc7, 0xc7, 0x4a, 0x9f, 0x64, 0xf2, 0x23, 0xbe, 0x99, 0xf1,
+        0xe2,
+    ];
+    pub(crate) const INTEGRITY_CHECK: [u8; 16] = [
+        0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1,
+        0xf2,
+    ];
+    pub(crate) const CONTEXT_CHECKS: [u8; 16] = [
+        0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 0x61, 0x43, 0x92, 0xf6, 0xbb, 0xd5, 0x00, 0x6d, 0xfa,
+        0x7e,
+    ];
+    pub(crate) const HYBRID_CUDART: [u8; 16] = [
+        0xdd, 0x9e, 0x98, 0xa4, 0xf4, 0x10, 0x48, 0x44, 0x99, 0xb0, 0xe2, 0xae, 0xb7, 0xb4, 0x32,
+        0xb5,
+    ];
+    /// The bootstrap-bypass probe, refused (the `dark_api` module doc says
+    /// why).
+    pub(crate) const BOOTSTRAP_BYPASS: [u8; 16] = [
+        0xf8, 0xcf, 0xf9, 0x51, 0x21, 0x46, 0x8b, 0x4e, 0xb9, 0xe2, 0xfb, 0x46, 0x9e, 0x7c, 0x0d,
+        0xd9,
+    ];
+    /// Known to cudart and ZLUDA, unknown to R580 (INVALID_VALUE there).
+    pub(crate) const HEAP_ACCESS: [u8; 16] = [
+        0x19, 0x5b, 0xcb, 0xf4, 0xd6, 0x7d, 0x02, 0x4a, 0xac, 0xc5, 0x1d, 0x29, 0xce, 0xa6, 0x31,
+        0xae,
+    ];
+}
+
+/// A slot we do not understand: logged, `CUDA_ERROR_NOT_SUPPORTED`. It
+/// takes no arguments, which is harmless under the C calling convention
+/// whatever the caller passes.
+unsafe extern "C" fn unknown_slot<const TABLE: usize, const SLOT: usize>() -> u32 {
+    vgpu_transport::logging::init();
+    tracing::debug!("{}[{SLOT}] called: not supported by vgpu", NAMES[TABLE]);
+    result::NOT_SUPPORTED
+}
+
+/// A tools hook: logged, returns 0 (no tool is attached).
+unsafe extern "C" fn tools_hook<const SLOT: usize>() -> usize {
+    vgpu_transport::logging::init();
+    tracing::debug!("{}[{SLOT}] called: no tool attached, 0", NAMES[TOOLS_HOOKS]);
+    0
+}
+
+macro_rules! f {
+    ($f:path) => {
+        $f as *const c_void
+    };
+}
+
+macro_rules! unknown {
+    ($table:ident, $slot:literal) => {
+        unknown_slot::<$table, $slot> as *const c_void
+    };
+}
+
+pub(crate) static CUDART_INTERFACE: Table<13> = Table([
+    size_of_slots(13),
+    f!(cudart::get_module_from_cubin),
+    f!(cudart::primary_context),
+    unknown!(CUDART, 3),
+    unknown!(CUDART, 4),
+    unknown!(CUDART, 5),
+    f!(cudart::get_module_from_cubin_ext1),
+    f!(cudart::slot7_noop),
+    f!(cudart::get_module_from_cubin_ext2),
+    unknown!(CUDART, 9),
+    NULL,
+    unknown!(CUDART, 11),
+    f!(cudart::load_compilers),
+]);
+
+pub(crate) static TOOLS_TLS_TABLE: Table<3> = Table([
+    size_of_slots(3),
+    unknown!(TOOLS_TLS, 1),
+    unknown!(TOOLS_TLS, 2),
+]);
+
+pub(crate) static TOOLS_RUNTIME_CALLBACK_HOOKS: Table<7> = Table([
+    size_of_slots(7),
+    tools_hook::<1> as *const c_void,
+    f!(slots::tools_buffer1),
+    tools_hook::<3> as *const c_void,
+    tools_hook::<4> as *const c_void,
+    tools_hook::<5> as *const c_void,
+    f!(slots::tools_buffer2),
+]);
+
+/// No size slot; NULL-terminated, as NVIDIA's.
+pub(crate) static CONTEXT_LOCAL_STORAGE: Table<4> =
+    Table([f!(cls::put), f!(cls::delete), f!(cls::get), NULL]);
+
+pub(crate) static CTX_CREATE_BYPASS_TABLE: Table<2> =
+    Table([size_of_slots(2), unknown!(CTX_CREATE_BYPASS, 1)]);
+
+pub(crate) static DEVICE_EXTENDED_RT: Table<31> = Table([
+    size_of_slots(31),
+    unknown!(DEVICE_EXT, 1),
+    unknown!(DEVICE_EXT, 2),
+    unknown!(DEVICE_EXT, 3),
+    unknown!(DEVICE_EXT, 4),
+    f!(slots::device_get_attribute_ext),
+    unknown!(DEVICE_EXT, 6),
+    unknown!(DEVICE_EXT, 7),
+    unknown!(DEVICE_EXT, 8),
+    unknown!(DEVICE_EXT, 9),
+    unknown!(DEVICE_EXT, 10),
+    unknown!(DEVICE_EXT, 11),
+    unknown!(DEVICE_EXT, 12),
+    f!(slots::device_slot13),
+    unknown!(DEVICE_EXT, 14),
+    unknown!(DEVICE_EXT, 15),
+    unknown!(DEVICE_EXT, 16),
+    unknown!(DEVICE_EXT, 17),
+    unknown!(DEVICE_EXT, 18),
+    unknown!(DEVICE_EXT, 19),
+    unknown!(DEVICE_EXT, 20),
+    unknown!(DEVICE_EXT, 21),
+    unknown!(DEVICE_EXT, 22),
+    unknown!(DEVICE_EXT, 23),
+    unknown!(DEVICE_EXT, 24),
+    unknown!(DEVICE_EXT, 25),
+    unknown!(DEVICE_EXT, 26),
+    unknown!(DEVICE_EXT, 27),
+    unknown!(DEVICE_EXT, 28),
+    unknown!(DEVICE_EXT, 29),
+    NULL,
+]);
+
+pub(crate) static INTEGRITY_CHECK: Table<3> = Table([
+    size_of_slots(3),
+    f!(integrity::integrity_check),
+    unknown!(INTEGRITY, 2),
+]);
+
+pub(crate) static CONTEXT_CHECKS_TABLE: Table<15> = Table([
+    size_of_slots(15),
+    unknown!(CONTEXT_CHECKS, 1),
+    f!(slots::context_check),
+    f!(slots::context_check_fn3),
+    unknown!(CONTEXT_CHECKS, 4),
+    unknown!(CONTEXT_CHECKS, 5),
+    unknown!(CONTEXT_CHECKS, 6),
+    unknown!(CONTEXT_CHECKS, 7),
+    unknown!(CONTEXT_CHECKS, 8),
+    unknown!(CONTEXT_CHECKS, 9),
+    unknown!(CONTEXT_CHECKS, 10),
+    unknown!(CONTEXT_CHECKS, 11),
+    unknown!(CONTEXT_CHECKS, 12),
+    unknown!(CONTEXT_CHECKS, 13),
+    unknown!(CONTEXT_CHECKS, 14),
+]);
+
+/// Windows cudart's loader for `nvcudart_hybrid64.dll`; R580 has the table
+/// on Linux too, so it is answered (with stubs) rather than refused.
+pub(crate) static HYBRID_CUDART_TABLE: Table<3> = Table([
+    size_of_slots(3),
+    unknown!(HYBRID_CUDART, 1),
+    unknown!(HYBRID_CUDART, 2),
+]);
+
+/// The table for `id` and its name, if we serve it.
+pub(crate) fn lookup(id: &[u8; 16]) -> Option<(&'static str, *const c_void)> {
+    let t = match *id {
+        id::CUDART_INTERFACE => (NAMES[CUDART], CUDART_INTERFACE.start()),
+        id::TOOLS_TLS => (NAMES[TOOLS_TLS], TOOLS_TLS_TABLE.start()),
+        id::TOOLS_RUNTIME_CALLBACK_HOOKS => {
+            (NAMES[TOOLS_HOOKS], TOOLS_RUNTIME_CALLBACK_HOOKS.start())
+        }
+        id::CONTEXT_LOCAL_STORAGE_INTERFACE_V0301 => (NAMES[CLS], CONTEXT_LOCAL_STORAGE.start()),
+        id::CTX_CREATE_BYPASS => (NAMES[CTX_CREATE_BYPASS], CTX_CREATE_BYPASS_TABLE.start()),
+        id::DEVICE_EXTENDED_RT => (NAMES[DEVICE_EXT], DEVICE_EXTENDED_RT.start()),
+        id::INTEGRITY_CHECK => (NAMES[INTEGRITY], INTEGRITY_CHECK.start()),
+        id::CONTEXT_CHECKS => (NAMES[CONTEXT_CHECKS], CONTEXT_CHECKS_TABLE.start()),
+        id::HYBRID_CUDART => (NAMES[HYBRID_CUDART], HYBRID_CUDART_TABLE.start()),
+        _ => return None,
+    };
+    Some(t)
+}
