@@ -142,10 +142,8 @@ pub fn run_over_socket(
 ) -> Vec<Outcome> {
     let mut all = Vec::new();
     for (program, build) in builds() {
-        let (stdout, exit) = match run_one(programs, &build, socket, libcuda_dir, log_dir) {
-            Ok((stdout, status)) => (stdout, status),
-            Err(e) => (String::new(), Err(e)),
-        };
+        let (stdout, exit) = run_one(programs, &build, socket, libcuda_dir, log_dir)
+            .unwrap_or_else(|e| (String::new(), Err(e)));
         all.extend(parse_output(prefix, program, &build, &stdout));
         let (ok, detail) = match exit {
             Ok(0) => (true, "exited 0".to_string()),
@@ -211,9 +209,11 @@ fn run_one(
     );
     let _ = fs::remove_file(&out_path);
     let _ = fs::remove_file(&err_path);
-    let exit = status
-        .map(|s| s.code().unwrap_or(-1))
-        .map_err(|e| e.to_string());
+    let exit = status.and_then(|s| {
+        use std::os::unix::process::ExitStatusExt;
+        s.code()
+            .ok_or_else(|| format!("killed by signal {}", s.signal().unwrap_or(0)))
+    });
     Ok((stdout, exit))
 }
 
