@@ -382,7 +382,12 @@ fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, Strin
         env.roundtrip_mib.to_string(),
     )
     .map_err(|e| e.to_string())?;
-    let cudart_programs = install_cudart_programs(env, &root, &libdir)?;
+    // Only the cuda scenario runs them; the others boot smaller images.
+    let cudart_programs = if s.name == "cuda" {
+        install_cudart_programs(env, &root, &libdir)?
+    } else {
+        Vec::new()
+    };
     let mut binaries: Vec<&Path> = vec![&env.cuda_suite, &env.libcuda];
     binaries.extend(cudart_programs.iter().map(PathBuf::as_path));
     for lib in shared_libraries(&binaries)? {
