@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# The GPU suite, for the accelerator machine (which has the NVIDIA driver and
-# CUDA but nothing of ours, no compilers for it and no network).
+# The GPU suite, for the accelerator machine (which has the NVIDIA driver,
+# CUDA with nvcc and cuBLAS, PyTorch, nothing of ours and no network).
 #
 #   scripts/gpu-suite.sh pack   (here) builds everything and packs what the
 #                               GPU machine needs into target/gpu-pack.tar.xz
 #   scripts/gpu-suite.sh run    (there, from the repo root, with the pack
 #                               carried) runs, on the real GPU:
-#       native  the driver-API suite against NVIDIA's own libcuda.so.1
-#       socket  the same suite against our libcuda.so.1 over the direct
-#               socket to vgpu-host with the CUDA executor (no VM)
-#       vm      vgpu-host (CUDA executor) + QEMU (TCG) + guest kernel with
-#               vgpu.ko, the suite inside the guest against our libcuda.so.1
-#   and compares every case's result digest with the native run's.
+#       native         the driver-API suite against NVIDIA's own libcuda.so.1
+#       socket         the same suite against our libcuda.so.1 over the direct
+#                      socket to vgpu-host with the CUDA executor (no VM)
+#       cudart         the cudart programs (tests/cuda-programs, nvcc 13.0 from
+#                      PyPI, static and shared cudart) natively and over the socket
+#       vm             vgpu-host (CUDA executor) + QEMU (TCG) + guest kernel with
+#                      vgpu.ko: the suite and the cudart programs in the guest
+#       gpu-guest      that machine's nvidia-smi and PyTorch in the guest
+#       cublas         tests/gpu/cublas-check.cu, built there with its nvcc and
+#                      cuBLAS, natively and over the socket
+#       torch          tests/gpu/torch-check.py natively and over the socket
+#   and compares each run with the native one: every case native passes must
+#   pass, and every result digest must be identical.
 # With the device tool: run `bash scripts/gpu-suite.sh run` carrying
-# target/gpu-pack.tar.xz; the report lands in $OUT.
+# target/gpu-pack.tar.xz; the report lands in $OUT. VGPU_GPU_PARTS picks
+# parts (comma-separated; default all).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -24,12 +32,14 @@ pack() {
     local stage="$repo/target/gpu-pack"
     rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/qemu-lib" "$stage/firmware" "$stage/work/cuda"
     # Only the CUDA and GPU-guest scenarios boot there; their initramfs
-    # images are built here, where the tools for it are.
+    # images are built here, where the tools for it are (the cuda one holds
+    # the cudart programs).
     VGPU_WORK="$stage/work" VGPU_DIST=/var/tmp/vgpu-pack/dist "$VGPU_RUNNER" build-initramfs >/dev/null
     find "$stage/work" -mindepth 1 -maxdepth 1 ! -name cuda ! -name gpu-guest -exec rm -rf {} +
     rm -rf "$stage/work/cuda/root" "$stage/work/gpu-guest/root"
     cp -r "$VGPU_DIST" "$stage/dist"
     cp "$repo/tests/vm/gpu-guest.sh" "$stage/dist/"
+    cp -r "$VGPU_CUDA_PROGRAMS" "$stage/cudart" && rm -f "$stage/cudart/.stamp"
     for b in "$VGPU_HOST_BIN" "$VGPU_RUNNER" "$VGPU_CUDA_SUITE" "$VGPU_QEMU"; do
         strip -o "$stage/bin/$(basename "$b")" "$b"
     done
@@ -41,14 +51,98 @@ pack() {
     log "packed $(du -h "$pack_file" | cut -f1) into $pack_file"
 }
 
-# Prints "case digest" pairs of a suite log.
-digests() { awk '$1 == "DIGEST" {print $2, $3}' "$1" | sort; }
+# "case digest" pairs of a log (guest lines lose their @@).
+digests() { sed -e 's/^@@//' "$1" | awk '$1 == "DIGEST" {print $2, $3}' | sort; }
+# Names of the passing cases of a log: CASE lines, and the guest's @@CASE
+# and @@RESULT lines.
+passes() { sed -e 's/^@@//' "$1" | awk '($1 == "CASE" || $1 == "RESULT") && $3 == "PASS" {print $2}' | sort -u; }
+count_cases() {
+    echo "$(grep -c -E '^CASE [^ ]+ PASS' "$1") passed, $(grep -c -E '^CASE [^ ]+ FAIL' "$1") failed"
+}
+
+# compare LABEL NATIVE-LOG LOG...: each log must pass every case the native
+# run passed and have every native digest, identical. 1 if not.
+compare() {
+    local label=$1 native=$2 f bad=0 n missing differ
+    shift 2
+    n=$(digests "$native" | wc -l)
+    if [ "$n" -lt 1 ]; then
+        echo "$label: the native run produced no digests" | tee -a "$summary"
+        return 1
+    fi
+    for f in "$@"; do
+        [ -f "$f" ] || { echo "$label: $(basename "$f") is missing" | tee -a "$summary"; bad=1; continue; }
+        missing=$(comm -23 <(passes "$native") <(passes "$f") | tr '\n' ' ')
+        differ=$(comm -23 <(digests "$native") <(digests "$f") | awk '{print $1}' | tr '\n' ' ')
+        if [ -z "$missing$differ" ]; then
+            echo "$label: $(basename "$f"): every native case passes, all $n digests identical" | tee -a "$summary"
+        else
+            echo "$label: $(basename "$f"): not passing: ${missing:-none}; digests missing or different: ${differ:-none}" \
+                | tee -a "$summary"
+            bad=1
+        fi
+    done
+    return $bad
+}
+
+# A vgpu-host with the CUDA executor on the direct socket; its log is $1.
+start_host() {
+    rm -f /tmp/vgpu-direct.sock
+    VGPU_LOG=${VGPU_LOG:-info} setsid "$p/bin/vgpu-host" --executor cuda --direct-socket /tmp/vgpu-direct.sock \
+        2>"$1" &
+    host=$!
+    for _ in $(seq 100); do [ -S /tmp/vgpu-direct.sock ] && break; sleep 0.1; done
+}
+stop_host() { kill "$host" 2>/dev/null || true; wait "$host" 2>/dev/null || true; }
+# Sets `ours`, the environment (for env) of a run on our library over the
+# socket: ours first on the loader's path, then $1, then the machine's.
+ours_env() {
+    ours=(VGPU_SOCKET=/tmp/vgpu-direct.sock "LD_LIBRARY_PATH=$p/ourlib$1${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+}
+
+# run_cudart LOG ENV...: every cudart program, its lines renamed
+# cudart-<build>/<case> as in the guest (tests/src/cudart.rs). A program
+# stopped by its timeout, or not run for the part's time budget, reports
+# a failed setup.
+run_cudart() {
+    local log=$1 prog build rc end=$((SECONDS + 150))
+    shift
+    : >"$log"
+    for prog in "$p"/cudart/*-static "$p"/cudart/*-shared; do
+        build=$(basename "$prog")
+        if [ $SECONDS -gt $end ]; then
+            echo "CASE cudart-$build/setup FAIL 0ms not run: the part's time budget ran out" >>"$log"
+            continue
+        fi
+        rc=0
+        env "$@" timeout 30 "$prog" >"$log.one" 2>&1 || rc=$?
+        sed -e "s#^CASE #CASE cudart-$build/#" -e "s#^DIGEST #DIGEST cudart-$build/#" "$log.one" >>"$log"
+        [ $rc = 0 ] || echo "CASE cudart-$build/exit FAIL 0ms exit status $rc" >>"$log"
+    done
+    rm -f "$log.one"
+}
+
+# The machine's cuBLAS: an include directory with cublas_v2.h and, beside
+# it, the libraries (CUDA toolkit, or the nvidia-cublas wheel PyTorch uses).
+find_cublas() {
+    local root lib roots
+    mapfile -t roots < <(dirname "$(dirname "$nvcc")"; echo /usr/local/cuda
+        find /opt /usr/local /usr/lib \( -path '*site-packages/nvidia/cu13' -o -path '*site-packages/nvidia/cublas' \) \
+            -type d 2>/dev/null)
+    for root in "${roots[@]}"; do
+        [ -f "$root/include/cublas_v2.h" ] || continue
+        for lib in "$root/lib64" "$root/lib" "$root/targets/x86_64-linux/lib"; do
+            ls "$lib"/libcublasLt.so* >/dev/null 2>&1 && { echo "$root/include $lib"; return 0; }
+        done
+    done
+    return 1
+}
 
 run() {
     local out=${OUT:-$repo/target/gpu-report}
     mkdir -p "$out"
     [ -f "$pack_file" ] || { echo "no $pack_file: run 'scripts/gpu-suite.sh pack' and carry it" >&2; exit 2; }
-    local p=/var/tmp/vgpu-pack   # the initramfs images name this path (the guest masks /tmp)
+    p=/var/tmp/vgpu-pack   # the initramfs images name this path (the guest masks /tmp)
     rm -rf "$p" && mkdir -p "$p" && tar -C "$p" -xJf "$pack_file"
     mkdir -p "$p/ourlib" && cp "$p/bin/libcuda.so.1" "$p/ourlib/"
     cat >"$p/qemu" <<QEMU
@@ -61,72 +155,118 @@ QEMU
         echo "date: $(date -u +%FT%TZ)"
         nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
     } >"$out/machine.txt"
+    python=python3
+    [ -x /opt/torch/.venv/bin/python3 ] && python=/opt/torch/.venv/bin/python3
+    nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 
-    : >"$out/summary.txt"
-    # VGPU_GPU_PARTS picks parts (default: all): native,socket,vm,gpu-guest.
-    local parts=",${VGPU_GPU_PARTS:-native,socket,vm,gpu-guest},"
+    summary="$out/summary.txt"
+    : >"$summary"
+    local parts=",${VGPU_GPU_PARTS:-native,socket,cudart,vm,gpu-guest,cublas,torch},"
+    local bad=0
+    local vm_env=(VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage"
+        VGPU_KERNEL_RELEASE=unused VGPU_KMOD=unused VGPU_BUSYBOX=unused VGPU_GUEST_BIN=unused
+        VGPU_HOST_BIN="$p/bin/vgpu-host" VGPU_LIBCUDA="$p/bin/libcuda.so.1"
+        VGPU_CUDA_SUITE="$p/bin/cuda-suite" VGPU_CUDA_PROGRAMS="$p/cudart" VGPU_WORK="$p/work"
+        VGPU_PREBUILT=1 VGPU_EXECUTOR=cuda VGPU_ROUNDTRIP_MIB="$mib" VGPU_REPO="$repo"
+        VGPU_DIST="$p/dist" VGPU_GUEST_TOOLS=unused)
+
     if [[ $parts == *,native,* ]]; then
-    echo "== native: NVIDIA's libcuda.so.1" | tee -a "$out/summary.txt"
-    # --native skips the two checks where NVIDIA's driver is undefined
-    # (a destroyed stream crashes it; it does not check `extra` sizes).
-    "$p/bin/cuda-suite" --native --roundtrip-mib "$mib" >"$out/native.txt" 2>&1 || true
-    tail -n 1 "$out/native.txt" | tee -a "$out/summary.txt"
+        echo "== native: NVIDIA's libcuda.so.1" | tee -a "$summary"
+        # --native skips the two checks where NVIDIA's driver is undefined
+        # (a destroyed stream crashes it; it does not check `extra` sizes).
+        "$p/bin/cuda-suite" --native --roundtrip-mib "$mib" >"$out/native.txt" 2>&1 || true
+        tail -n 1 "$out/native.txt" | tee -a "$summary"
     fi
     if [[ $parts == *,socket,* ]]; then
-
-    echo "== socket: our libcuda.so.1 -> vgpu-host (CUDA executor)" | tee -a "$out/summary.txt"
-    rm -f /tmp/vgpu-direct.sock
-    VGPU_LOG=${VGPU_LOG:-info} setsid "$p/bin/vgpu-host" --executor cuda --direct-socket /tmp/vgpu-direct.sock \
-        2>"$out/host-socket.log" &
-    local host=$!
-    for _ in $(seq 100); do [ -S /tmp/vgpu-direct.sock ] && break; sleep 0.1; done
-    VGPU_SOCKET=/tmp/vgpu-direct.sock LD_LIBRARY_PATH="$p/ourlib" \
-        "$p/bin/cuda-suite" --roundtrip-mib "$mib" >"$out/socket.txt" 2>&1 || true
-    kill "$host" 2>/dev/null || true
-    tail -n 1 "$out/socket.txt" | tee -a "$out/summary.txt"
+        echo "== socket: our libcuda.so.1 -> vgpu-host (CUDA executor)" | tee -a "$summary"
+        start_host "$out/host-socket.log"
+        ours_env ""
+        env "${ours[@]}" "$p/bin/cuda-suite" --roundtrip-mib "$mib" >"$out/socket.txt" 2>&1 || true
+        stop_host
+        tail -n 1 "$out/socket.txt" | tee -a "$summary"
+    fi
+    if [[ $parts == *,cudart,* ]]; then
+        echo "== cudart: the cudart programs on NVIDIA's libcuda.so.1, then on ours over the socket" \
+            | tee -a "$summary"
+        run_cudart "$out/cudart-native.txt" "LD_LIBRARY_PATH=$p/cudart/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        echo "cudart native: $(count_cases "$out/cudart-native.txt")" | tee -a "$summary"
+        grep -q '^CASE [^ ]* FAIL' "$out/cudart-native.txt" && bad=1
+        start_host "$out/host-cudart.log"
+        ours_env ":$p/cudart/lib"
+        run_cudart "$out/cudart-socket.txt" "${ours[@]}"
+        stop_host
+        echo "cudart socket: $(count_cases "$out/cudart-socket.txt")" | tee -a "$summary"
     fi
     if [[ $parts == *,vm,* ]]; then
-
-    echo "== vm: guest (TCG) -> vgpu.ko -> vgpu-host (CUDA executor)" | tee -a "$out/summary.txt"
-    VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage" \
-        VGPU_KERNEL_RELEASE=unused VGPU_KMOD=unused VGPU_BUSYBOX=unused VGPU_GUEST_BIN=unused \
-        VGPU_HOST_BIN="$p/bin/vgpu-host" VGPU_LIBCUDA="$p/bin/libcuda.so.1" \
-        VGPU_CUDA_SUITE="$p/bin/cuda-suite" VGPU_WORK="$p/work" VGPU_PREBUILT=1 \
-        VGPU_EXECUTOR=cuda VGPU_ROUNDTRIP_MIB="$mib" \
-        VGPU_REPO="$repo" VGPU_DIST="$p/dist" VGPU_GUEST_TOOLS=unused \
-        "$p/bin/vm-runner" test cuda >"$out/vm.txt" 2>&1 || true
-    cp "$p/work/cuda/serial.log" "$out/vm-serial.log" 2>/dev/null || true
-    tail -n 1 "$out/vm.txt" | tee -a "$out/summary.txt"
+        echo "== vm: guest (TCG) -> vgpu.ko -> vgpu-host (CUDA executor)" | tee -a "$summary"
+        env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S=240 "$p/bin/vm-runner" test cuda >"$out/vm.txt" 2>&1 || true
+        cp "$p/work/cuda/serial.log" "$out/vm-serial.log" 2>/dev/null || true
+        tail -n 1 "$out/vm.txt" | tee -a "$summary"
     fi
-
     if [[ $parts == *,gpu-guest,* ]]; then
-    echo "== gpu-guest: this machine's nvidia-smi and PyTorch in the guest, on our libraries" | tee -a "$out/summary.txt"
-    VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage" \
-        VGPU_KERNEL_RELEASE=unused VGPU_KMOD=unused VGPU_BUSYBOX=unused VGPU_GUEST_BIN=unused \
-        VGPU_HOST_BIN="$p/bin/vgpu-host" VGPU_LIBCUDA="$p/bin/libcuda.so.1" \
-        VGPU_CUDA_SUITE="$p/bin/cuda-suite" VGPU_WORK="$p/work" VGPU_PREBUILT=1 \
-        VGPU_EXECUTOR=cuda VGPU_REPO="$repo" VGPU_DIST="$p/dist" VGPU_GUEST_TOOLS=unused \
-        "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
-    grep -E '^(PASS|FAIL)' "$out/gpu-guest.txt" | tee -a "$out/summary.txt"
-    cp "$p/work/gpu-guest/serial.log" "$out/gpu-guest-serial.log" 2>/dev/null || true
-    grep -q '^FAIL' "$out/gpu-guest.txt" && bad_guest=1
+        echo "== gpu-guest: this machine's nvidia-smi and PyTorch in the guest, on our libraries" | tee -a "$summary"
+        env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S=300 "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
+        grep -E '^(PASS|FAIL)' "$out/gpu-guest.txt" | tee -a "$summary"
+        cp "$p/work/gpu-guest/serial.log" "$out/gpu-guest-serial.log" 2>/dev/null || true
+        grep -q '^FAIL' "$out/gpu-guest.txt" && bad=1
     fi
-    [[ $parts == *,native,* ]] || return ${bad_guest:-0}
-
-    echo "== digests against native" | tee -a "$out/summary.txt"
-    local bad=0 n
-    n=$(digests "$out/native.txt" | wc -l)
-    [ "$n" -ge 8 ] || { echo "native run produced only $n digests" | tee -a "$out/summary.txt"; bad=1; }
-    for run in socket vm-serial.log; do
-        local f="$out/$run"; [ -f "$f" ] || f="$out/$run.txt"
-        # Every case the native run has must have the identical digest.
-        local missing
-        missing=$(comm -23 <(digests "$out/native.txt") <(sed -e 's/^@@//' "$f" | digests /dev/stdin))
-        if [ -z "$missing" ]; then
-            echo "$run: all $n native digests identical" | tee -a "$out/summary.txt"
+    if [[ $parts == *,cublas,* ]]; then
+        echo "== cublas: cuBLAS/cuBLASLt (built here with $nvcc) natively, then on ours over the socket" \
+            | tee -a "$summary"
+        local found inc lib
+        if found=$(find_cublas); then
+            read -r inc lib <<<"$found"
+            if "$nvcc" -std=c++17 -O2 -arch=sm_90 -I"$inc" -L"$lib" -l:libcublas.so.13 -l:libcublasLt.so.13 \
+                -Xlinker -rpath="$lib" "$repo/tests/gpu/cublas-check.cu" -o "$p/cublas-check" \
+                >"$out/cublas-build.txt" 2>&1; then
+                timeout 120 "$p/cublas-check" >"$out/cublas-native.txt" 2>&1 || true
+                echo "cublas native: $(tail -n 1 "$out/cublas-native.txt")" | tee -a "$summary"
+                grep -q '^CASE [^ ]* FAIL' "$out/cublas-native.txt" && bad=1
+                start_host "$out/host-cublas.log"
+                ours_env ""
+                env "${ours[@]}" timeout 120 "$p/cublas-check" >"$out/cublas-socket.txt" 2>&1 || true
+                stop_host
+                echo "cublas socket: $(tail -n 1 "$out/cublas-socket.txt")" | tee -a "$summary"
+            else
+                echo "cublas: did not build (cublas-build.txt)" | tee -a "$summary"
+                bad=1
+            fi
         else
-            echo "$run: differs from native in: $missing" | tee -a "$out/summary.txt"
+            echo "cublas: no cublas_v2.h with its libraries on this machine" | tee -a "$summary"
             bad=1
+        fi
+    fi
+    if [[ $parts == *,torch,* ]]; then
+        echo "== torch: PyTorch natively, then on ours over the socket" | tee -a "$summary"
+        PYTHONUNBUFFERED=1 timeout 180 "$python" "$repo/tests/gpu/torch-check.py" >"$out/torch-native.txt" 2>&1 || true
+        echo "torch native: $(tail -n 1 "$out/torch-native.txt")" | tee -a "$summary"
+        grep -q '^CASE [^ ]* FAIL' "$out/torch-native.txt" && bad=1
+        start_host "$out/host-torch.log"
+        ours_env ""
+        env "${ours[@]}" PYTHONUNBUFFERED=1 timeout 180 "$python" "$repo/tests/gpu/torch-check.py" \
+            >"$out/torch-socket.txt" 2>&1 || true
+        stop_host
+        echo "torch socket: $(tail -n 1 "$out/torch-socket.txt")" | tee -a "$summary"
+    fi
+
+    echo "== against native" | tee -a "$summary"
+    if [[ $parts == *,native,* ]]; then
+        local n
+        n=$(digests "$out/native.txt" | wc -l)
+        [ "$n" -ge 8 ] || { echo "native run produced only $n digests" | tee -a "$summary"; bad=1; }
+        local others=()
+        [[ $parts == *,socket,* ]] && others+=("$out/socket.txt")
+        [[ $parts == *,vm,* ]] && others+=("$out/vm-serial.log")
+        compare "driver-API suite" "$out/native.txt" "${others[@]}" || bad=1
+    fi
+    if [[ $parts == *,cudart,* ]]; then
+        local others=("$out/cudart-socket.txt")
+        [[ $parts == *,vm,* ]] && others+=("$out/vm-serial.log")
+        compare "cudart programs" "$out/cudart-native.txt" "${others[@]}" || bad=1
+    fi
+    for suite in cublas torch; do
+        if [[ $parts == *,$suite,* ]] && [ -f "$out/$suite-native.txt" ]; then
+            compare "$suite" "$out/$suite-native.txt" "$out/$suite-socket.txt" || bad=1
         fi
     done
     return $bad

@@ -7,6 +7,10 @@ KDIR=$("$REPO_ROOT/scripts/build-kernel.sh")
 export KDIR
 VGPU_QEMU=$("$REPO_ROOT/scripts/build-qemu.sh")
 VGPU_KMOD=$("$REPO_ROOT/scripts/build-kmod.sh")
+# NVIDIA's nvcc and cudart (PyPI wheels, cached) and the cudart test
+# programs built with them.
+source "$REPO_ROOT/scripts/cuda-toolkit.sh"
+VGPU_CUDA_PROGRAMS=$("$REPO_ROOT/scripts/build-cuda-programs.sh")
 
 log "building vgpu-host, vm-runner and the static guest test program"
 (cd "$REPO_ROOT" && cargo build -q --release -p vgpu-host -p vgpu-userlib -p vgpu-tests \
@@ -16,7 +20,7 @@ log "building vgpu-host, vm-runner and the static guest test program"
 (cd "$REPO_ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build -q --release -p vgpu-tests --bin vgpu-guest --target x86_64-unknown-linux-gnu)
 
-export VGPU_QEMU VGPU_KMOD
+export VGPU_QEMU VGPU_KMOD VGPU_CUDA_PROGRAMS
 export VGPU_QEMU_DATA=/usr/share/seabios:/usr/share/qemu
 export VGPU_KERNEL="$KDIR/arch/x86/boot/bzImage"
 export VGPU_KERNEL_RELEASE=$(cat "$KDIR/include/config/kernel.release")

@@ -1,1 +1,4 @@
 //! Shared helpers of the test programs.
+
+pub mod cudart;
+pub mod results;

@@ -17,6 +17,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use vgpu_tests::{
+    cudart,
+    results::{check_digests, kernel_trouble, verdict, Outcome},
+};
+
 /// Inputs, from environment variables set by `scripts/vm-env.sh`.
 struct Env {
     qemu: PathBuf,
@@ -48,6 +53,10 @@ struct Env {
     dist: PathBuf,
     /// Test tools for the discovery scenario (nvml-probe, pynvml).
     guest_tools: PathBuf,
+    /// The cudart test programs (scripts/build-cuda-programs.sh).
+    cuda_programs: PathBuf,
+    /// Longest a guest may run before it is stopped, seconds.
+    boot_timeout_s: u64,
 }
 
 fn var(name: &str) -> Result<String, String> {
@@ -84,6 +93,11 @@ impl Env {
             repo: var("VGPU_REPO")?.into(),
             dist: var("VGPU_DIST")?.into(),
             guest_tools: var("VGPU_GUEST_TOOLS")?.into(),
+            cuda_programs: var("VGPU_CUDA_PROGRAMS")?.into(),
+            boot_timeout_s: env::var("VGPU_BOOT_TIMEOUT_S")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(600),
         })
     }
 }
@@ -148,8 +162,15 @@ struct Scenario {
     on_request: bool,
     /// Results the guest must report; one that is missing fails (a script
     /// that never ran must not pass quietly).
-    required: &'static [&'static str],
+    required: Vec<String>,
 }
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|n| n.to_string()).collect()
+}
+
+/// Where the cuda scenario's guest keeps the cudart test programs.
+const GUEST_CUDART_DIR: &str = "/opt/cudart";
 
 const WAIT_NODE: &str =
     "i=0; while [ ! -e /dev/vgpu0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done";
@@ -189,7 +210,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 512,
             hostroot: false,
             on_request: false,
-            required: &["modprobe", "bind", "identity", "echo", "detached", "device-errors", "ioctl-sweep", "rmmod-busy", "identity-after-reload", "host-kill", "other-device-alive", "dmesg-clean"],
+            required: names(&["modprobe", "bind", "identity", "echo", "detached", "device-errors", "ioctl-sweep", "rmmod-busy", "identity-after-reload", "host-kill", "other-device-alive", "dmesg-clean"]),
         },
         Scenario {
             name: "refused-devices",
@@ -208,7 +229,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 512,
             hostroot: false,
             on_request: false,
-            required: &["refused", "dmesg-clean"],
+            required: names(&["refused", "dmesg-clean"]),
         },
         Scenario {
             name: "discovery",
@@ -223,7 +244,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 1024,
             hostroot: true,
             on_request: false,
-            required: &["install", "node-permissions", "loader", "child-discovery", "outside-group", "pynvml", "vgpu-smi-list", "vgpu-smi-table", "concurrent-32", "reload", "uninstall", "unloaded", "loader-clean", "dmesg-clean"],
+            required: names(&["install", "node-permissions", "loader", "child-discovery", "outside-group", "pynvml", "vgpu-smi-list", "vgpu-smi-table", "concurrent-32", "reload", "uninstall", "unloaded", "loader-clean", "dmesg-clean"]),
         },
         Scenario {
             name: "gpu-guest",
@@ -237,7 +258,7 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 8192,
             hostroot: true,
             on_request: true,
-            required: &["install", "nvidia-smi", "nvidia-smi-list", "torch-device-count"],
+            required: names(&["install", "nvidia-smi", "nvidia-smi-list", "torch-device-count"]),
         },
         Scenario {
             name: "cuda",
@@ -247,13 +268,18 @@ fn scenarios(env: &Env) -> Vec<Scenario> {
             steps: format!(
                 "ldconfig\nmodprobe vgpu\n{WAIT_NODE}\n\
                  /bin/cuda-suite --roundtrip-mib $(cat /etc/vgpu-roundtrip-mib) | sed -e 's/^CASE /@@CASE /'\n\
-                 vgpu-guest test dmesg-clean\n"
+                 {}\
+                 vgpu-guest test dmesg-clean\n",
+                cudart::guest_steps(GUEST_CUDART_DIR)
             ),
             expect: vec![],
             memory_mib: 3072,
             hostroot: false,
             on_request: false,
-            required: &["cuda-setup", "cuda-vecadd", "cuda-big_module", "cuda-saxpy", "cuda-reduction", "cuda-atomics", "cuda-streams_events", "cuda-memset_2d", "cuda-global", "cuda-extra_params", "cuda-bad_input", "cuda-roundtrip", "cuda-async_error", "dmesg-clean"],
+            required: names(&["cuda-setup", "cuda-vecadd", "cuda-big_module", "cuda-saxpy", "cuda-reduction", "cuda-atomics", "cuda-streams_events", "cuda-memset_2d", "cuda-global", "cuda-extra_params", "cuda-bad_input", "cuda-roundtrip", "cuda-async_error", "dmesg-clean"])
+                .into_iter()
+                .chain(cudart::expected_results())
+                .collect(),
         },
     ]
 }
@@ -267,7 +293,7 @@ fn demo() -> Scenario {
         memory_mib: 512,
         hostroot: false,
         on_request: false,
-        required: &[],
+        required: vec![],
     }
 }
 
@@ -356,7 +382,15 @@ fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, Strin
         env.roundtrip_mib.to_string(),
     )
     .map_err(|e| e.to_string())?;
-    for lib in shared_libraries(&[&env.cuda_suite, &env.libcuda])? {
+    // Only the cuda scenario runs them; the others boot smaller images.
+    let cudart_programs = if s.name == "cuda" {
+        install_cudart_programs(env, &root, &libdir)?
+    } else {
+        Vec::new()
+    };
+    let mut binaries: Vec<&Path> = vec![&env.cuda_suite, &env.libcuda];
+    binaries.extend(cudart_programs.iter().map(PathBuf::as_path));
+    for lib in shared_libraries(&binaries)? {
         let to = root.join(lib.strip_prefix("/").map_err(|e| e.to_string())?);
         if let Some(parent) = to.parent() {
             fs::create_dir_all(parent).map_err(|e| e.to_string())?;
@@ -397,6 +431,30 @@ fn build_initramfs(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, Strin
         cpio.display()
     )))?;
     Ok(cpio)
+}
+
+/// Copies the cudart test programs that were built into the guest's
+/// [`GUEST_CUDART_DIR`], and NVIDIA's shared cudart into `libdir`; returns
+/// the host paths copied (their own libraries must come too). One that was
+/// not built is left out: the guest then reports it as failed.
+fn install_cudart_programs(env: &Env, root: &Path, libdir: &Path) -> Result<Vec<PathBuf>, String> {
+    let dir = root.join(GUEST_CUDART_DIR.trim_start_matches('/'));
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut copied = Vec::new();
+    let runtime = env.cuda_programs.join("lib").join(cudart::CUDART_LIB);
+    if runtime.exists() {
+        fs::copy(&runtime, libdir.join(cudart::CUDART_LIB))
+            .map_err(|e| format!("{}: {e}", runtime.display()))?;
+        copied.push(runtime);
+    }
+    for (_, build) in cudart::builds() {
+        let from = env.cuda_programs.join(&build);
+        if from.exists() {
+            fs::copy(&from, dir.join(&build)).map_err(|e| format!("{}: {e}", from.display()))?;
+            copied.push(from);
+        }
+    }
+    Ok(copied)
 }
 
 /// The shared libraries `binaries` load (resolved by the host's loader), plus the loader.
@@ -476,18 +534,9 @@ fn start_host(env: &Env, g: &Gpu, socket: &Path, log: &Path) -> Result<Host, Str
     })
 }
 
-/// A result line's `name PASS|FAIL detail`, its name prefixed.
-fn verdict(prefix: &str, rest: &str) -> (String, bool, String) {
-    let mut parts = rest.splitn(3, ' ');
-    let name = parts.next().unwrap_or("");
-    let pass = parts.next() == Some("PASS");
-    let detail = parts.next().unwrap_or("").to_string();
-    (format!("{prefix}{name}"), pass, detail)
-}
-
 /// What one boot produced.
 struct Boot {
-    results: Vec<(String, bool, String)>,
+    results: Vec<Outcome>,
     log: String,
     done: bool,
 }
@@ -579,7 +628,7 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
             })
     });
 
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(env.boot_timeout_s);
     let mut log = String::new();
     let mut results = Vec::new();
     let mut done = false;
@@ -630,9 +679,10 @@ fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     Ok(Boot { results, log, done })
 }
 
-/// Runs the driver-API suite natively against vgpu-host's direct socket
-/// transport (no VM): the same programs, the same commands, in seconds.
-fn native_socket(env: &Env) -> Result<Vec<(String, bool, String)>, String> {
+/// Runs the driver-API suite and the cudart programs natively against
+/// vgpu-host's direct socket transport (no VM): the same programs, the same
+/// commands, in seconds.
+fn native_socket(env: &Env) -> Result<Vec<Outcome>, String> {
     let dir = env.work.join("native-socket");
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let socket = dir.join("direct.sock");
@@ -668,6 +718,8 @@ fn native_socket(env: &Env) -> Result<Vec<(String, bool, String)>, String> {
         .env("VGPU_SOCKET", &socket)
         .env("LD_LIBRARY_PATH", &libdir)
         .output();
+    let cudart_results =
+        cudart::run_over_socket(&env.cuda_programs, &socket, &libdir, &dir, "native-socket/");
     let _ = host.kill();
     let _ = host.wait();
     let out = out.map_err(|e| format!("{}: {e}", env.cuda_suite.display()))?;
@@ -677,7 +729,7 @@ fn native_socket(env: &Env) -> Result<Vec<(String, bool, String)>, String> {
         format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
     )
     .map_err(|e| e.to_string())?;
-    let mut results: Vec<(String, bool, String)> = text
+    let mut results: Vec<Outcome> = text
         .lines()
         .filter_map(|l| l.strip_prefix("CASE "))
         .map(|rest| verdict("native-socket/cuda-", rest))
@@ -691,62 +743,8 @@ fn native_socket(env: &Env) -> Result<Vec<(String, bool, String)>, String> {
         out.status.success(),
         format!("cuda-suite exited with {}", out.status),
     ));
+    results.extend(cudart_results);
     Ok(results)
-}
-
-/// Compares the `DIGEST case hex` lines of a suite's output with the
-/// digests recorded from NVIDIA's own driver on a GPU
-/// (`tests/vm/gpu-digests.txt`): every recorded case must match bit for bit.
-fn check_digests(output: &str) -> (bool, String) {
-    let reference = include_str!("../../vm/gpu-digests.txt");
-    let got: BTreeMap<&str, &str> = output
-        .lines()
-        .map(|l| l.trim_start_matches("@@"))
-        .filter_map(|l| l.strip_prefix("DIGEST "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(c, d)| (c, d.trim()))
-        .collect();
-    let mut differ = Vec::new();
-    let mut count = 0;
-    for (case, want) in reference
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(' '))
-    {
-        count += 1;
-        if got.get(case) != Some(&want.trim()) {
-            differ.push(format!("{case} (got {:?}, GPU {want})", got.get(case)));
-        }
-    }
-    if differ.is_empty() && count > 0 {
-        (
-            true,
-            format!("all {count} result digests identical to NVIDIA's driver on an H200"),
-        )
-    } else {
-        (false, format!("differ from the GPU: {}", differ.join(", ")))
-    }
-}
-
-/// Kernel trouble in the serial log (the console sees every oops, even one
-/// that kills the guest before it can run dmesg).
-fn kernel_trouble(log: &str) -> Vec<String> {
-    log.lines()
-        .filter(|l| !l.starts_with("@@") && !l.starts_with("qemu:"))
-        .filter(|l| {
-            [
-                "Oops",
-                "BUG:",
-                "WARNING:",
-                "Call Trace",
-                "Kernel panic",
-                "general protection",
-            ]
-            .iter()
-            .any(|p| l.contains(p))
-        })
-        .map(str::to_string)
-        .collect()
 }
 
 fn main() -> ExitCode {
@@ -835,7 +833,7 @@ fn main() -> ExitCode {
                 ),
             ),
         );
-        for name in s.required {
+        for name in &s.required {
             let key = format!("{}/{name}", s.name);
             if !b.results.iter().any(|(n, _, _)| *n == key) {
                 all.insert(key, (false, "the guest reported no result".into()));

@@ -1,0 +1,161 @@
+"""PyTorch on whichever libcuda.so.1 the loader finds: NVIDIA's (the
+reference) or ours (over the direct socket, LD_LIBRARY_PATH first). Run by
+scripts/gpu-suite.sh on the GPU machine.
+
+Prints `CASE <name> PASS|FAIL <ms>ms <detail>`, `DIGEST <case> <hex>` (a 64-bit
+BLAKE2b of the result tensors' bytes, so two runs compare bit for bit) and
+`N passed, N failed`; exits non-zero on any failure. Deterministic: fixed
+seeds, deterministic algorithms, CUBLAS_WORKSPACE_CONFIG set before torch
+loads cuBLAS.
+"""
+
+import hashlib
+import os
+import struct
+import sys
+import threading
+import time
+
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+import torch  # noqa: E402
+
+DIGESTS = []
+
+
+def digest(case, *tensors):
+    h = hashlib.blake2b(digest_size=8)
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    DIGESTS.append((case, int.from_bytes(h.digest(), "big")))
+
+
+def float_hex(x):
+    return "%08x" % struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def case_device():
+    if not torch.cuda.is_available():
+        raise AssertionError("torch.cuda.is_available() is False")
+    n = torch.cuda.device_count()
+    if n != 1:
+        raise AssertionError("torch.cuda.device_count() == %d, expected 1" % n)
+    p = torch.cuda.get_device_properties(0)
+    return "%s, cc %d.%d, %d SMs, %d MiB" % (p.name, p.major, p.minor, p.multi_processor_count, p.total_memory >> 20)
+
+
+def case_mlp_training():
+    torch.manual_seed(1234)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+    ).cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    gen = torch.Generator(device="cpu").manual_seed(99)
+    x = torch.randn(256, 64, generator=gen).cuda()
+    y = torch.randn(256, 10, generator=gen).cuda()
+    losses = []
+    for step in range(20):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        print("LOSS %d %s" % (step, float_hex(losses[-1])))
+    digest("mlp_training", torch.tensor(losses), *[p for p in model.parameters()])
+    if not losses[-1] < losses[0]:
+        raise AssertionError("loss did not fall: %r -> %r" % (losses[0], losses[-1]))
+    return "20 SGD steps, loss %.6f -> %.6f" % (losses[0], losses[-1])
+
+
+def case_pinned_copy():
+    src = torch.arange(1 << 20, dtype=torch.int32).pin_memory()
+    if not src.is_pinned():
+        raise AssertionError("pin_memory() gave unpinned memory")
+    dev = src.cuda(non_blocking=True)
+    back = torch.empty_like(src).pin_memory()
+    back.copy_(dev * 3, non_blocking=True)
+    torch.cuda.synchronize()
+    if not torch.equal(back, src * 3):
+        raise AssertionError("pinned round trip differs")
+    digest("pinned_copy", back)
+    return "4 MiB pinned -> device -> pinned, non_blocking"
+
+
+def case_sort():
+    gen = torch.Generator(device="cpu").manual_seed(7)
+    data = torch.randint(-(1 << 20), 1 << 20, (100000,), generator=gen, dtype=torch.int64)
+    values, indices = torch.sort(data.cuda(), stable=True)
+    want_values, want_indices = torch.sort(data, stable=True)
+    if not torch.equal(values.cpu(), want_values) or not torch.equal(indices.cpu(), want_indices):
+        raise AssertionError("GPU sort differs from the CPU's")
+    digest("sort", values, indices)
+    return "100000 int64 sorted, as on the CPU"
+
+
+def case_threads_streams():
+    results = [None, None]
+    errors = []
+
+    def work(i):
+        try:
+            stream = torch.cuda.Stream()
+            gen = torch.Generator(device="cpu").manual_seed(100 + i)
+            a = torch.randint(-4, 5, (512, 512), generator=gen).float()
+            with torch.cuda.stream(stream):
+                d = a.cuda(non_blocking=False)
+                for _ in range(8):
+                    d = (d @ d.T).clamp(-64, 64)
+                results[i] = d.cpu()
+            stream.synchronize()
+        except Exception as e:  # reported below, with the thread's index
+            errors.append("thread %d: %r" % (i, e))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise AssertionError("; ".join(errors))
+    digest("threads_streams", *results)
+    return "2 threads, 8 matmuls each on their own stream"
+
+
+CASES = [
+    ("device", case_device),
+    ("mlp_training", case_mlp_training),
+    ("pinned_copy", case_pinned_copy),
+    ("sort", case_sort),
+    ("threads_streams", case_threads_streams),
+]
+
+
+def main():
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    passed = failed = 0
+    for name, fn in CASES:
+        t0 = time.monotonic()
+        try:
+            detail, ok = fn(), True
+        except Exception as e:  # every failure is a FAIL line, never a crash
+            detail, ok = "%s: %s" % (type(e).__name__, e), False
+        ms = int((time.monotonic() - t0) * 1000)
+        print("CASE %s %s %dms %s" % (name, "PASS" if ok else "FAIL", ms, detail.replace("\n", " ")))
+        for case, h in DIGESTS:
+            print("DIGEST %s %016x" % (case, h))
+        DIGESTS.clear()
+        sys.stdout.flush()
+        passed, failed = (passed + 1, failed) if ok else (passed, failed + 1)
+        if name == "device" and not ok:
+            for rest, _ in CASES[1:]:
+                print("CASE %s FAIL 0ms not run: no CUDA device" % rest)
+                failed += 1
+            break
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
