@@ -42,7 +42,7 @@ fn host_function(s: &State, f: u64) -> CuResult<(u64, u64)> {
 }
 
 /// Every attribute of guest function `f` (a resolved `CUfunction`).
-fn attributes(s: &mut State, f: u64) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]> {
+pub(crate) fn attributes(s: &mut State, f: u64) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]> {
     if let Some(Obj::Function { attrs: Some(a), .. }) = s.objects.get(&f) {
         return Ok(*a);
     }

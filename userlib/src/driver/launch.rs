@@ -5,8 +5,8 @@ use std::ffi::{c_uint, c_void};
 
 use uapi::{
     cuda::{
-        launch_attribute, op, result, LaunchAttribute, LaunchExRequest, LaunchRequest, ParamInfo,
-        MAX_LAUNCH_ATTRIBUTES, MAX_PARAM_BYTES,
+        func_attribute, launch_attribute, op, result, LaunchAttribute, LaunchExRequest,
+        LaunchRequest, ParamInfo, MAX_LAUNCH_ATTRIBUTES, MAX_PARAM_BYTES,
     },
     wire::Wire,
 };
@@ -146,6 +146,50 @@ pub(crate) unsafe fn extra_params(extra: *const *const c_void, expect: usize) ->
     Ok(std::slice::from_raw_parts(ptr.cast::<u8>(), size).to_vec())
 }
 
+/// `CUdevice_attribute`s bounding a launch: MAX_THREADS_PER_BLOCK (1),
+/// MAX_BLOCK_DIM_X..Z (2..4), MAX_GRID_DIM_X..Z (5..7).
+const ATTR_MAX_THREADS_PER_BLOCK: usize = 1;
+const ATTR_MAX_BLOCK_DIM: usize = 2;
+const ATTR_MAX_GRID_DIM: usize = 5;
+
+/// Checks a launch's shape here, where NVIDIA's driver checks it: at the
+/// call, so that `cudaGetLastError()` after `<<<>>>` sees the error (the
+/// launch itself is queued, and a device-side error would surface at some
+/// later, unrelated call). Limits are the device's and the function's.
+fn check_shape(
+    s: &mut State,
+    f: u64,
+    grid: [c_uint; 3],
+    block: [c_uint; 3],
+    shared: c_uint,
+) -> CuResult {
+    if grid.contains(&0) || block.contains(&0) {
+        return Err(result::INVALID_VALUE);
+    }
+    let attrs = s.attributes()?;
+    let limit = |i: usize| {
+        attrs
+            .get(i)
+            .map_or(u64::MAX, |&v| u64::try_from(v).unwrap_or(0))
+    };
+    let threads: u64 = block.iter().map(|&d| u64::from(d)).product();
+    let over = threads > limit(ATTR_MAX_THREADS_PER_BLOCK)
+        || (0..3).any(|i| u64::from(block[i]) > limit(ATTR_MAX_BLOCK_DIM + i))
+        || (0..3).any(|i| u64::from(grid[i]) > limit(ATTR_MAX_GRID_DIM + i));
+    if over {
+        return Err(result::INVALID_VALUE);
+    }
+    let fa = super::function::attributes(s, f)?;
+    let attr = |i: i32| u64::try_from(fa[i as usize]).unwrap_or(0);
+    if threads > attr(func_attribute::MAX_THREADS_PER_BLOCK) {
+        return Err(result::INVALID_VALUE);
+    }
+    if u64::from(shared) > attr(func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES) {
+        return Err(result::INVALID_VALUE);
+    }
+    Ok(())
+}
+
 /// What is launched, how large, where.
 struct Shape {
     /// A `CUfunction` or `CUkernel`.
@@ -178,13 +222,11 @@ unsafe fn submit_launch(
         stream,
     } = shape;
     let f = resolve_function(s, f)?;
-    let (host, _, layout) = function(s, f)?;
     if !params.is_null() && !extra.is_null() {
         return Err(result::INVALID_VALUE);
     }
-    if grid.contains(&0) || block.contains(&0) {
-        return Err(result::INVALID_VALUE);
-    }
+    check_shape(s, f, grid, block, shared)?;
+    let (host, _, layout) = function(s, f)?;
     let buf = if extra.is_null() {
         pack_params(layout, params.cast())?
     } else {
@@ -340,10 +382,11 @@ pub(crate) unsafe fn launch_cooperative_kernel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{lock, testing::session, with_stack, Obj};
+    use crate::driver::{lock, testing, testing::session, with_stack, Obj};
 
     fn setup() -> u64 {
         let mut s = lock();
+        s.attrs = Some(testing::device_attributes());
         let c = s.new_handle();
         s.objects.insert(c, Obj::Ctx { wire: 0, flags: 0 });
         let f = s.new_handle();
@@ -354,7 +397,7 @@ mod tests {
                 ctx: 0,
                 module: 1,
                 name: b"k".to_vec(),
-                attrs: None,
+                attrs: Some(testing::function_attributes()),
                 layout: vec![
                     ParamInfo { offset: 0, size: 4 },
                     ParamInfo { offset: 4, size: 4 },
@@ -473,5 +516,47 @@ mod tests {
         let sc = sess.script.lock().unwrap();
         assert_eq!(sc.sent.len(), 1);
         assert_eq!(sc.sent[0].2.len(), 56 + 16);
+    }
+
+    #[test]
+    fn bad_shapes_fail_at_the_call_not_later() {
+        let sess = session(1 << 20);
+        let f = setup() as *mut c_void;
+        let (mut a, mut b, mut c) = (0u32, 0f32, 0u64);
+        let mut params: [*mut c_void; 3] = [
+            (&mut a as *mut u32).cast(),
+            (&mut b as *mut f32).cast(),
+            (&mut c as *mut u64).cast(),
+        ];
+        let null = std::ptr::null_mut();
+        let go = |g: [c_uint; 3], bl: [c_uint; 3], sh: c_uint, p: &mut [*mut c_void; 3]| unsafe {
+            launch_kernel(
+                f,
+                g[0],
+                g[1],
+                g[2],
+                bl[0],
+                bl[1],
+                bl[2],
+                sh,
+                null,
+                p.as_mut_ptr(),
+                null.cast(),
+            )
+        };
+        let bad = Err(result::INVALID_VALUE);
+        assert_eq!(go([1, 1, 1], [2048, 1, 1], 0, &mut params), bad);
+        assert_eq!(go([1, 1, 1], [1, 1, 65], 0, &mut params), bad);
+        assert_eq!(go([1, 65536, 1], [32, 1, 1], 0, &mut params), bad);
+        assert_eq!(go([0, 1, 1], [32, 1, 1], 0, &mut params), bad);
+        // More dynamic shared memory than the function opted in to.
+        assert_eq!(go([1, 1, 1], [32, 1, 1], 48 * 1024 + 1, &mut params), bad);
+        assert_eq!(go([1, 1, 1], [1024, 1, 1], 48 * 1024, &mut params), Ok(()));
+        lock().client().unwrap().flush().unwrap();
+        assert_eq!(
+            sess.script.lock().unwrap().sent.len(),
+            1,
+            "only the good launch was sent"
+        );
     }
 }

@@ -374,6 +374,7 @@ mod tests {
 
     fn current_primary() {
         let mut s = lock();
+        s.attrs = Some(crate::driver::testing::device_attributes());
         let c = s.new_handle();
         s.objects.insert(c, Obj::Ctx { wire: 0, flags: 0 });
         drop(s);
@@ -482,13 +483,16 @@ mod tests {
             [
                 op::MODULE_LOAD,
                 op::MODULE_GET_FUNCTION,
-                op::LAUNCH,
                 op::FUNC_GET_ATTRIBUTES
             ],
-            "attributes are fetched once"
+            "attributes are fetched once (the launch checked its shape with them)"
         );
+        drop(sc);
+        lock().client().unwrap().flush().unwrap();
+        let sc = sess.script.lock().unwrap();
+        assert_eq!(sc.sent[3].0, op::LAUNCH);
         assert_eq!(
-            LaunchRequest::read_from(&sc.sent[2].2).unwrap().function,
+            LaunchRequest::read_from(&sc.sent[3].2).unwrap().function,
             99
         );
         drop(sc);

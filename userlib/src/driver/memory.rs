@@ -53,6 +53,11 @@ pub(crate) unsafe fn mem_alloc(dptr: *mut u64, size: usize) -> CuResult {
 
 pub(crate) unsafe fn mem_free(dptr: u64) -> CuResult {
     with_ctx(|s, ctx| {
+        // Freeing NULL is a no-op that succeeds, as with NVIDIA's driver
+        // (cudart's cudaFree(nullptr) relies on it).
+        if dptr == 0 {
+            return Ok(());
+        }
         let req = PtrRequest { ctx, dptr };
         s.client()?
             .call(op::MEM_FREE, req.as_bytes(), HDR)

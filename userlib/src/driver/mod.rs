@@ -311,6 +311,21 @@ pub(crate) mod testing {
         super::STATE.try_lock().is_ok()
     }
 
+    /// A device attribute table with an H200's launch limits.
+    pub fn device_attributes() -> Vec<i32> {
+        let mut a = vec![0; uapi::cuda::ATTRIBUTE_COUNT];
+        a[1..8].copy_from_slice(&[1024, 1024, 1024, 64, i32::MAX, 65535, 65535]);
+        a
+    }
+
+    /// Function attributes of a kernel with no shared memory.
+    pub fn function_attributes() -> [i32; uapi::cuda::FUNC_ATTRIBUTE_COUNT] {
+        let mut a = [0; uapi::cuda::FUNC_ATTRIBUTE_COUNT];
+        a[uapi::cuda::func_attribute::MAX_THREADS_PER_BLOCK as usize] = 1024;
+        a[uapi::cuda::func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES as usize] = 48 * 1024;
+        a
+    }
+
     /// Resets the state to "cuInit not called" for the duration of a test.
     pub fn uninitialised() -> MutexGuard<'static, ()> {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
