@@ -14,7 +14,10 @@ static std::string invalid_launch() {
         write_index<<<grid, block>>>(d);
         cudaError_t e = cudaGetLastError();
         codes.push_back(e);
-        expect_error(what, e, cudaErrorInvalidConfiguration);
+        // NVIDIA's driver refuses each at the call; which code cudart then
+        // reports (cudaErrorInvalidValue for 2048 threads on the H200) is
+        // compared with the native run through the digest of all codes.
+        if (e == cudaSuccess) fail(std::string(what) + ": launched, expected an error");
         // The error was not sticky: it was returned once.
         cudaError_t again = cudaGetLastError();
         codes.push_back(again);
@@ -26,7 +29,7 @@ static std::string invalid_launch() {
     launch("empty grid", dim3(0), dim3(32));
     CK(cudaFree(d));
     digest("invalid_launch", {bytes_of(codes)});
-    return "four invalid configurations: cudaErrorInvalidConfiguration, then cudaSuccess";
+    return "four invalid configurations refused at the call, then cudaSuccess";
 }
 
 static std::string bad_arguments() {
@@ -58,7 +61,8 @@ static std::string recovers() {
     int *d;
     CK(cudaMalloc(&d, 4 * 64 * sizeof(int)));
     write_index<<<1, 4096>>>(d);
-    expect_error("invalid launch", cudaGetLastError(), cudaErrorInvalidConfiguration);
+    // cudaErrorInvalidValue, as cudart reports NVIDIA's driver refusing it.
+    expect_error("invalid launch", cudaGetLastError(), cudaErrorInvalidValue);
     write_index<<<4, 64>>>(d);
     CK_LAUNCH();
     CK(cudaDeviceSynchronize());

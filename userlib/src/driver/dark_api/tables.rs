@@ -128,6 +128,15 @@ unsafe extern "C" fn unknown_slot<const TABLE: usize, const SLOT: usize>() -> u3
     result::NOT_SUPPORTED
 }
 
+/// A tools thread-local-storage slot: logged, returns 0 (no tool is
+/// attached). cuBLAS 13 calls slot 2 before each GEMM and gives up with
+/// CUBLAS_STATUS_NOT_SUPPORTED when it fails (measured on the H200).
+unsafe extern "C" fn tools_tls<const SLOT: usize>() -> usize {
+    vgpu_transport::logging::init();
+    tracing::debug!("{}[{SLOT}] called: no tool attached, 0", NAMES[TOOLS_TLS]);
+    0
+}
+
 /// A tools hook: logged, returns 0 (no tool is attached).
 unsafe extern "C" fn tools_hook<const SLOT: usize>() -> usize {
     vgpu_transport::logging::init();
@@ -165,8 +174,8 @@ pub(crate) static CUDART_INTERFACE: Table<13> = Table([
 
 pub(crate) static TOOLS_TLS_TABLE: Table<3> = Table([
     size_of_slots(3),
-    unknown!(TOOLS_TLS, 1),
-    unknown!(TOOLS_TLS, 2),
+    tools_tls::<1> as *const c_void,
+    tools_tls::<2> as *const c_void,
 ]);
 
 pub(crate) static TOOLS_RUNTIME_CALLBACK_HOOKS: Table<7> = Table([

@@ -346,3 +346,15 @@ mod storage {
         assert!(ops.contains(&op::PRIMARY_CTX_RESET) && ops.contains(&op::CTX_DESTROY));
     }
 }
+
+#[test]
+fn tools_tls_slots_report_no_tool() {
+    // cuBLAS 13 calls slot 2 before each GEMM; anything but 0 makes it
+    // give up with CUBLAS_STATUS_NOT_SUPPORTED.
+    let t = table(&id::TOOLS_TLS);
+    for i in 1..3 {
+        // SAFETY: slots 1 and 2 take no arguments we read.
+        let f: unsafe extern "C" fn() -> usize = unsafe { slot(t, i) };
+        assert_eq!(unsafe { f() }, 0, "TOOLS_TLS[{i}]");
+    }
+}
