@@ -33,7 +33,7 @@ gcc -shared -o "$out/libcuda.so.1" "$out"/obj/*.o -Wl,-soname,libcuda.so.1 -Wl,-
     -Wl,--version-script="$here/exports.map" -Wl,-z,now -Wl,-z,relro -ldl -lpthread
 # Triton and others link with -lcuda: give them the unversioned name too.
 ln -sf libcuda.so.1 "$out/libcuda.so"
-gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -o "$out/tracer-test" "$here/tracer-test.c" -ldl
+gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -o "$out/tracer-test" "$here/tracer-test.c" -ldl -lpthread
 gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -Wl,-z,relro -Wl,-z,now \
     -o "$out/fake-driver.so" "$here/fake-driver.c"
 if [ -x "$cuda/bin/nvcc" ]; then

@@ -2,7 +2,8 @@
 # The tracer's self-test, on this machine (no GPU). Builds the tracer, then:
 #   fake    tracer-test against fake-driver.so: every kind of trampoline
 #           passes arguments (registers, stack, floating point) and results
-#           through; the log has the expected C, P, E and S lines
+#           through; the log has the expected C, P, E and S lines; 8 threads
+#           at once get whole lines and one table copy
 #   chain   tracer -> a copy of the tracer -> fake-driver.so: both logs hold
 #           the same answers (compare.sh agrees), a doctored one differs
 #   ours    tracer-test against our libcuda.so, without and with vgpu-host
@@ -57,6 +58,21 @@ expect "$f" "${T}S c693336e 0\$" "S CLS slot 0"
 expect "$f" "${T}S 6bd5fb6c 1\$" "S slot patched in place"
 if grep -Eq "${T}S d4082055 1\$" "$f"; then fail "INTEGRITY_CHECK[1] traced"; else pass "INTEGRITY_CHECK[1] untraced"; fi
 if grep -Evq "${T}[ICcPESXA] " "$f"; then fail "lines of an unknown form:"; grep -Ev "${T}[ICcPESXA] " "$f" | head -3; else pass "every line well formed"; fi
+
+if LD_LIBRARY_PATH=$out VGPU_TRACE_REAL=$fake VGPU_TRACE_OUT=$logs/threads.log \
+    "$out/tracer-test" threads >"$logs/threads.out" 2>&1; then
+    pass "tracer-test threads"
+else
+    fail "tracer-test threads:"; grep -v '^ok' "$logs/threads.out" || true
+fi
+n=$(grep -Ec "${T}C cuDeviceGetAttribute pi=0x[0-9a-f]+ attrib=[0-9]+ dev=0 -> 0 \*pi=[0-9]+\$" "$logs/threads.log" || true)
+if [ "$n" = 8000 ]; then pass "8000 whole lines from 8 threads"; else fail "$n of 8000 lines whole"; fi
+if [ "$(grep -c ' E ' "$logs/threads.log")" = 8 ] &&
+    [ "$(awk '$2 == "C" {print $1}' "$logs/threads.log" | sort -u | wc -l)" = 8 ]; then
+    pass "8 thread ids, 8 E lines"
+else
+    fail "thread ids or E lines"
+fi
 
 echo "== chain: tracer -> tracer -> fake driver"
 mkdir -p "$logs/outer" && cp "$out/libcuda.so.1" "$logs/outer/"

@@ -4,8 +4,10 @@
  *   tracer-test fake <path>  against fake-driver.so at <path>: checks that
  *                            every kind of trampoline passes arguments and
  *                            results through intact; exit 1 on a failure
+ *   tracer-test threads      against fake-driver.so: 8 threads at once
  * It loads "libcuda.so.1" by that name, so LD_LIBRARY_PATH picks the tracer. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,10 +185,47 @@ static int fake(void *h, const char *fake_path)
     return failures ? 1 : 0;
 }
 
+/* Threads calling at once: every line must come out whole, and every
+ * thread must get the same copy of a table first asked for concurrently. */
+static void *lib;
+static const void *seen[8];
+
+static void *hammer(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    table_fn get_table = (table_fn)dlsym(lib, "cuGetExportTable");
+    get_table(&seen[n], CHECKS_ID);
+    attr_fn attr = (attr_fn)dlsym(lib, "cuDeviceGetAttribute");
+    int pi, bad = 0;
+    for (int i = 0; i < 1000; i++)
+        bad += attr(&pi, i, 0) != 0 || pi != i * 10;
+    return (void *)(intptr_t)bad;
+}
+
+static int threads(void *h)
+{
+    lib = h;
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++)
+        pthread_create(&t[i], NULL, hammer, (void *)(intptr_t)i);
+    intptr_t bad = 0;
+    for (int i = 0; i < 8; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        bad += (intptr_t)r;
+    }
+    check(bad == 0, "8 threads x 1000 calls answered right");
+    int same = 1;
+    for (int i = 1; i < 8; i++)
+        same &= seen[i] == seen[0] && seen[0];
+    check(same, "one table copy for all threads");
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || (strcmp(argv[1], "fake") == 0 && argc < 3)) {
-        fprintf(stderr, "usage: tracer-test driver | fake <fake-driver.so>\n");
+        fprintf(stderr, "usage: tracer-test driver | threads | fake <fake-driver.so>\n");
         return 2;
     }
     /* RTLD_GLOBAL, as cudart loads it: the real library's references to its
@@ -196,5 +235,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tracer-test: %s\n", dlerror());
         return 2;
     }
+    if (strcmp(argv[1], "threads") == 0)
+        return threads(h);
     return strcmp(argv[1], "fake") == 0 ? fake(h, argv[2]) : driver(h);
 }
