@@ -17,6 +17,10 @@
 #       cublas         tests/gpu/cublas-check.cu, built there with its nvcc and
 #                      cuBLAS, natively and over the socket
 #       torch          tests/gpu/torch-check.py natively and over the socket
+#       trace          (only when VGPU_GPU_PARTS names it) programs under the
+#                      driver-call tracer, natively and over the socket, and what
+#                      cuGetProcAddress/cuGetExportTable answered on each side
+#                      compared (tests/gpu/tracer/README.md)
 #   and compares each run with the native one: every case native passes must
 #   pass, and every result digest must be identical.
 # With the device tool: run `bash scripts/gpu-suite.sh run` carrying
@@ -44,6 +48,7 @@ pack() {
         strip -o "$stage/bin/$(basename "$b")" "$b"
     done
     strip -o "$stage/bin/libcuda.so.1" "$VGPU_LIBCUDA"
+    bash "$repo/tests/gpu/tracer/build.sh" "$stage/tracer" >/dev/null && rm -rf "$stage/tracer/"{gen,obj}
     cp "$VGPU_KERNEL" "$stage/bzImage"
     ldd "$VGPU_QEMU" | awk '/=> \// {print $3}' | grep -v -E '/lib(c|m)\.so' | xargs -I{} cp -L {} "$stage/qemu-lib/"
     cp /usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin "$stage/firmware/"
@@ -138,6 +143,43 @@ find_cublas() {
     return 1
 }
 
+# The trace part: each program of VGPU_TRACE_PROGS ("name=command;...",
+# default the tracer's driver test and the static and shared cudart
+# samples) under the tracer, against NVIDIA's libcuda.so.1 and against ours
+# over the direct socket; compare.sh says where the answers differ.
+trace_part() {
+    local p=$1 out=$2 t=$1/tracer bad=0 real entry entries name cmd
+    real=$(ldconfig -p | awk '/libcuda\.so\.1 .*x86-64/ {print $NF; exit}')
+    [ -n "$real" ] || { echo "trace: no libcuda.so.1 in ldconfig -p" | tee -a "$out/summary.txt"; return 1; }
+    local progs=${VGPU_TRACE_PROGS:-"driver=$t/tracer-test driver;cudart-static=$t/cudart-static;cudart-shared=$t/cudart-shared"}
+    rm -f /tmp/vgpu-trace.sock
+    VGPU_LOG=${VGPU_LOG:-info} setsid "$p/bin/vgpu-host" --executor cuda --direct-socket /tmp/vgpu-trace.sock \
+        2>"$out/host-trace.log" &
+    local host=$!
+    for _ in $(seq 100); do [ -S /tmp/vgpu-trace.sock ] && break; sleep 0.1; done
+    IFS=';' read -ra entries <<<"$progs"
+    for entry in "${entries[@]}"; do
+        name=${entry%%=*} cmd=${entry#*=}
+        rm -f "$out/trace-$name-native.log" "$out/trace-$name-socket.log"
+        # shellcheck disable=SC2086 # cmd is a command line
+        LD_LIBRARY_PATH=$t:$t/cudart-lib VGPU_TRACE_REAL=$real VGPU_TRACE_OUT=$out/trace-$name-native.log \
+            timeout 300 $cmd >"$out/trace-$name-native.txt" 2>&1 || true
+        # shellcheck disable=SC2086
+        VGPU_SOCKET=/tmp/vgpu-trace.sock LD_LIBRARY_PATH=$t:$t/cudart-lib VGPU_TRACE_REAL=$p/ourlib/libcuda.so.1 \
+            VGPU_TRACE_OUT=$out/trace-$name-socket.log timeout 300 $cmd >"$out/trace-$name-socket.txt" 2>&1 || true
+        if "$repo/tests/gpu/tracer/compare.sh" -v "$out/trace-$name-native.log" "$out/trace-$name-socket.log" \
+            >"$out/trace-$name.cmp" 2>&1; then
+            echo "trace $name: cuGetProcAddress and cuGetExportTable answers identical" | tee -a "$out/summary.txt"
+        else
+            echo "trace $name: $(grep -c '^[-+] [PE] ' "$out/trace-$name.cmp") answers differ (trace-$name.cmp)" |
+                tee -a "$out/summary.txt"
+            bad=1
+        fi
+    done
+    kill "$host" 2>/dev/null || true
+    return $bad
+}
+
 run() {
     local out=${OUT:-$repo/target/gpu-report}
     mkdir -p "$out"
@@ -210,6 +252,10 @@ QEMU
         cp "$p/work/gpu-guest/serial.log" "$out/gpu-guest-serial.log" 2>/dev/null || true
         grep -q '^FAIL' "$out/gpu-guest.txt" && bad=1
     fi
+    if [[ $parts == *,trace,* ]]; then
+        echo "== trace: programs under the driver-call tracer, NVIDIA's libcuda vs ours" | tee -a "$summary"
+        trace_part "$p" "$out" || bad=1
+    fi
     if [[ $parts == *,cublas,* ]]; then
         echo "== cublas: cuBLAS/cuBLASLt (built here with $nvcc) natively, then on ours over the socket" \
             | tee -a "$summary"
@@ -269,7 +315,7 @@ QEMU
             compare "$suite" "$out/$suite-native.txt" "$out/$suite-socket.txt" || bad=1
         fi
     done
-    return $bad
+    return $((bad | ${bad_trace:-0}))
 }
 
 case "${1:-}" in
