@@ -12,5 +12,7 @@ log "cargo clippy"
 cargo clippy -q --workspace --all-targets -- -D warnings
 log "unit and host-side tests"
 cargo test -q --workspace 2>&1
+log "driver-call tracer self-test"
+bash tests/gpu/tracer/selftest.sh
 log "VM tests"
 "$VGPU_RUNNER" test
