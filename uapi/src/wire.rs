@@ -99,3 +99,11 @@ wire!(
     super::cuda::ElapsedRequest,
     super::cuda::ElapsedResponse,
 );
+
+// Stream-ordered allocator.
+wire!(
+    super::cuda::MemAllocAsyncRequest,
+    super::cuda::MemFreeAsyncRequest,
+    super::cuda::MemPoolRequest,
+    super::cuda::MemPoolValueResponse,
+);
