@@ -106,7 +106,8 @@ pub(crate) unsafe fn driver_get_version(v: *mut c_int) -> CuResult {
     Ok(())
 }
 
-fn check_dev(dev: c_int) -> CuResult {
+/// `INVALID_DEVICE` unless `dev` is our device's ordinal.
+pub(crate) fn check_device(dev: c_int) -> CuResult {
     if dev == 0 {
         Ok(())
     } else {
@@ -119,7 +120,7 @@ pub(crate) unsafe fn device_get(dev: *mut c_int, ordinal: c_int) -> CuResult {
         if dev.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(ordinal)?;
+        check_device(ordinal)?;
         *dev = 0;
         Ok(())
     })
@@ -148,7 +149,7 @@ unsafe fn put_str(buf: *mut c_char, len: c_int, text: &str) -> CuResult {
 
 pub(crate) unsafe fn device_get_name(name: *mut c_char, len: c_int, dev: c_int) -> CuResult {
     with_state(|s| {
-        check_dev(dev)?;
+        check_device(dev)?;
         let info = s.client()?.info().device;
         put_str(name, len, field_str(&info.name).unwrap_or("vgpu"))
     })
@@ -159,7 +160,7 @@ pub(crate) unsafe fn device_get_uuid(uuid: *mut [u8; 16], dev: c_int) -> CuResul
         if uuid.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         *uuid = s.client()?.info().device.uuid;
         Ok(())
     })
@@ -170,7 +171,7 @@ pub(crate) unsafe fn device_total_mem(bytes: *mut usize, dev: c_int) -> CuResult
         if bytes.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         *bytes = s.client()?.info().device.total_memory as usize;
         Ok(())
     })
@@ -181,7 +182,7 @@ pub(crate) unsafe fn device_get_attribute(pi: *mut c_int, attrib: c_int, dev: c_
         if pi.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         let t = s.attributes()?;
         let i = usize::try_from(attrib).map_err(|_| result::INVALID_VALUE)?;
         // Attributes past the table (newer than the contract) are not known.
@@ -206,7 +207,7 @@ fn bus_id_text(s: &mut super::State) -> CuResult<String> {
 
 pub(crate) unsafe fn device_get_pci_bus_id(bus: *mut c_char, len: c_int, dev: c_int) -> CuResult {
     with_state(|s| {
-        check_dev(dev)?;
+        check_device(dev)?;
         let text = bus_id_text(s)?;
         put_str(bus, len, &text)
     })
@@ -249,11 +250,44 @@ pub(crate) unsafe fn device_compute_capability(
         if major.is_null() || minor.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         let i = s.client()?.info().device;
         *major = i.compute_major as c_int;
         *minor = i.compute_minor as c_int;
         Ok(())
+    })
+}
+
+/// One device is never its own peer: 0, as NVIDIA's driver answers.
+pub(crate) unsafe fn device_can_access_peer(can: *mut c_int, dev: c_int, peer: c_int) -> CuResult {
+    with_state(|_| {
+        if can.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_device(dev)?;
+        check_device(peer)?;
+        *can = 0;
+        Ok(())
+    })
+}
+
+/// There is no link between two devices here: `INVALID_DEVICE` for every
+/// pair, the same device included (documented, and measured before the
+/// attribute is even looked at).
+pub(crate) unsafe fn device_get_p2p_attribute(
+    value: *mut c_int,
+    attrib: c_int,
+    src: c_int,
+    dst: c_int,
+) -> CuResult {
+    with_state(|_| {
+        check_device(src)?;
+        check_device(dst)?;
+        if src == dst {
+            return Err(result::INVALID_DEVICE);
+        }
+        tracing::debug!("cuDeviceGetP2PAttribute({attrib}) with {value:?}: unreachable");
+        Err(result::INVALID_DEVICE)
     })
 }
 
@@ -278,7 +312,7 @@ pub(crate) unsafe fn device_get_properties(prop: *mut std::ffi::c_void, dev: c_i
         if prop.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         let t = s.attributes()?;
         use attr::*;
         *prop = CuDevprop {
@@ -346,5 +380,33 @@ mod tests {
             assert_eq!(CStr::from_ptr(name.as_ptr()).to_str().unwrap(), "Fake");
         }
         assert_eq!(sess.script.lock().unwrap().sent.len(), 1);
+    }
+
+    #[test]
+    fn a_device_is_not_its_own_peer() {
+        let _s = session(1 << 20);
+        let mut can = 7;
+        unsafe {
+            device_can_access_peer(&mut can, 0, 0).unwrap();
+            assert_eq!(can, 0);
+            assert_eq!(
+                device_can_access_peer(&mut can, 0, 1),
+                Err(result::INVALID_DEVICE)
+            );
+            assert_eq!(
+                device_can_access_peer(std::ptr::null_mut(), 0, 0),
+                Err(result::INVALID_VALUE)
+            );
+            for a in 0..=6 {
+                assert_eq!(
+                    device_get_p2p_attribute(&mut can, a, 0, 0),
+                    Err(result::INVALID_DEVICE)
+                );
+            }
+            assert_eq!(
+                device_get_p2p_attribute(&mut can, 1, 0, 1),
+                Err(result::INVALID_DEVICE)
+            );
+        }
     }
 }

@@ -86,6 +86,10 @@ pub(crate) struct State {
     pub attrs: Option<Vec<i32>>,
     pub objects: BTreeMap<u64, Obj>,
     pub primary: Primary,
+    /// Device and host memory ranges (unified addressing).
+    pub ptrs: memory::registry::Registry,
+    /// Guest handle of the default memory pool (0 until asked for).
+    pub default_pool: u64,
     next_handle: u64,
 }
 
@@ -101,6 +105,8 @@ impl State {
                 retains: 0,
                 flags: 0,
             },
+            ptrs: memory::registry::Registry::new(),
+            default_pool: 0,
             next_handle: 0x7647_0000_1000,
         }
     }

@@ -112,6 +112,7 @@ pub(crate) unsafe fn module_unload(m: CUmodule) -> CuResult {
         s.objects.remove(&key);
         s.objects
             .retain(|_, o| !matches!(o, Obj::Function { module, .. } if *module == key));
+        super::memory::forget_module(s, key);
         r.map(|_| ())
     })
 }
@@ -190,6 +191,7 @@ pub(crate) unsafe fn module_get_global(
             core::mem::size_of::<GlobalResponse>(),
         )?;
         let g = GlobalResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+        super::memory::note_global(s, ctx, m as u64, g.dptr, g.size);
         if !dptr.is_null() {
             *dptr = g.dptr;
         }
