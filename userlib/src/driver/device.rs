@@ -81,13 +81,98 @@ fn ensure_open(s: &mut super::State) -> CuResult {
 }
 
 pub(crate) unsafe fn init(flags: c_uint) -> CuResult {
+    super::check_alive()?;
     if flags != 0 {
         return Err(result::INVALID_VALUE);
     }
     let mut s = lock();
     ensure_open(&mut s)?;
+    if !s.initialized {
+        let uuid = s.client()?.info().device.uuid;
+        let var = std::env::var_os("CUDA_VISIBLE_DEVICES");
+        match visibility(var.as_ref().map(|v| v.to_string_lossy()).as_deref(), &uuid) {
+            Visibility::Visible => {}
+            Visibility::Hidden => {
+                tracing::debug!("cuInit: CUDA_VISIBLE_DEVICES={var:?} hides the device");
+                return Err(result::NO_DEVICE);
+            }
+            Visibility::Duplicate => return Err(result::INVALID_DEVICE),
+        }
+    }
     s.initialized = true;
     Ok(())
+}
+
+/// What `CUDA_VISIBLE_DEVICES` leaves of our one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visibility {
+    Visible,
+    /// No device visible: cuInit is `CUDA_ERROR_NO_DEVICE`.
+    Hidden,
+    /// An index listed twice: cuInit is `CUDA_ERROR_INVALID_DEVICE`.
+    Duplicate,
+}
+
+/// One entry of the list: an index, or a UUID (prefix) naming our device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Index(u64),
+    Ours,
+}
+
+/// Parses an entry as NVIDIA's driver does (measured on R580): blanks
+/// around it are ignored; `GPU-` + a case-insensitive prefix of the UUID
+/// names that GPU; otherwise a decimal number with optional `+` and
+/// trailing junk ("00", "+0", "0x0" are all 0); anything else (negative,
+/// "MIG-…", a UUID without `GPU-`, "GPU-" alone) is invalid.
+fn entry(text: &str, ours: &str) -> Option<Entry> {
+    let t = text.trim();
+    if let Some(prefix) = t.strip_prefix("GPU-") {
+        let prefix = prefix.to_ascii_lowercase();
+        return (!prefix.is_empty() && ours.starts_with(&prefix)).then_some(Entry::Ours);
+    }
+    let digits = t.strip_prefix('+').unwrap_or(t);
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok().map(Entry::Index)
+}
+
+/// NVIDIA's rules (CUDA programming guide, "CUDA_VISIBLE_DEVICES", and
+/// measured): unset shows every device; otherwise devices are listed in
+/// order, and the list ends at the first entry that names no device. Our
+/// device is visible iff the first entry names it ("", "-1", "1" hide it);
+/// an index listed again ("0,0") makes cuInit fail.
+pub(crate) fn visibility(var: Option<&str>, uuid: &[u8; 16]) -> Visibility {
+    let Some(list) = var else {
+        return Visibility::Visible;
+    };
+    let ours = uuid_text(uuid);
+    let mut entries = list.split(',').map(|e| entry(e, &ours));
+    let first = match entries.next().flatten() {
+        Some(e @ (Entry::Index(0) | Entry::Ours)) => e,
+        _ => return Visibility::Hidden,
+    };
+    // The next entry could only name our device again (an index listed
+    // twice fails cuInit) or name none, which ends the list.
+    match entries.next() {
+        Some(Some(Entry::Index(0))) if first == Entry::Index(0) => Visibility::Duplicate,
+        _ => Visibility::Visible,
+    }
+}
+
+/// The UUID as nvidia-smi prints it after `GPU-`, lowercase.
+fn uuid_text(u: &[u8; 16]) -> String {
+    let hex =
+        |r: std::ops::Range<usize>| -> String { u[r].iter().map(|b| format!("{b:02x}")).collect() };
+    format!(
+        "{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    )
 }
 
 pub(crate) unsafe fn driver_get_version(v: *mut c_int) -> CuResult {
@@ -380,6 +465,46 @@ mod tests {
             assert_eq!(CStr::from_ptr(name.as_ptr()).to_str().unwrap(), "Fake");
         }
         assert_eq!(sess.script.lock().unwrap().sent.len(), 1);
+    }
+
+    #[test]
+    fn cuda_visible_devices_as_nvidia_reads_it() {
+        use Visibility::*;
+        // Our UUID: GPU-ab5414ad-893c-910c-4d77-de69a5159412.
+        let u = [
+            0xab, 0x54, 0x14, 0xad, 0x89, 0x3c, 0x91, 0x0c, 0x4d, 0x77, 0xde, 0x69, 0xa5, 0x15,
+            0x94, 0x12,
+        ];
+        assert_eq!(uuid_text(&u), "ab5414ad-893c-910c-4d77-de69a5159412");
+        // Each case as measured against NVIDIA's driver with one GPU.
+        for (var, want) in [
+            (None, Visible),
+            (Some(""), Hidden),
+            (Some("-1"), Hidden),
+            (Some("0"), Visible),
+            (Some("0,1"), Visible),
+            (Some("1"), Hidden),
+            (Some("1,0"), Hidden),
+            (Some("0,0"), Duplicate),
+            (Some("0,-1,1"), Visible),
+            (Some(" 0"), Visible),
+            (Some("0 "), Visible),
+            (Some("GPU-ab5414ad-893c-910c-4d77-de69a5159412"), Visible),
+            (Some("GPU-ab5414ad"), Visible),
+            (Some("GPU-AB5414AD"), Visible),
+            (Some("ab5414ad-893c-910c-4d77-de69a5159412"), Hidden),
+            (Some("GPU-deadbeef"), Hidden),
+            (Some("MIG-abc"), Hidden),
+            (Some("GPU-"), Hidden),
+            (Some("foo"), Hidden),
+            (Some("00"), Visible),
+            (Some("+0"), Visible),
+            (Some("0x0"), Visible),
+            (Some("0,GPU-deadbeef"), Visible),
+            (Some("GPU-ab5414ad,0"), Visible),
+        ] {
+            assert_eq!(visibility(var, &u), want, "{var:?}");
+        }
     }
 
     #[test]

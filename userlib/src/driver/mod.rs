@@ -24,7 +24,7 @@ use std::{
     cell::RefCell,
     collections::BTreeMap,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Mutex, MutexGuard, Once, PoisonError,
     },
 };
@@ -178,8 +178,34 @@ pub(crate) fn lock() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Set when the library is unloaded or the process exits (its `.fini_array`
+/// entry ran): from then on calls fail with `CUDA_ERROR_DEINITIALIZED`, as
+/// NVIDIA's driver answers during teardown (e.g. cudart's exit-time
+/// `__cudaUnregisterFatBinary`).
+static DEINITIALIZED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_unload() {
+    DEINITIALIZED.store(true, Ordering::Release);
+}
+
+// Run by the dynamic loader at exit (after `atexit` handlers registered
+// before the library was loaded) and at `dlclose`.
+#[used]
+#[link_section = ".fini_array"]
+static ON_UNLOAD: extern "C" fn() = on_unload;
+
+/// `CUDA_ERROR_DEINITIALIZED` once the library is being torn down.
+pub(crate) fn check_alive() -> CuResult {
+    if DEINITIALIZED.load(Ordering::Acquire) {
+        Err(result::DEINITIALIZED)
+    } else {
+        Ok(())
+    }
+}
+
 /// Runs `f` on the initialised state.
 pub(crate) fn with_state<T>(f: impl FnOnce(&mut State) -> CuResult<T>) -> CuResult<T> {
+    check_alive()?;
     let mut s = lock();
     if !s.initialized {
         return Err(result::NOT_INITIALIZED);
@@ -200,7 +226,13 @@ thread_local! {
 }
 
 /// Runs `f` on the calling thread's context stack (emptied if stale).
+/// Once the thread's locals are destroyed (at thread or process exit, when
+/// e.g. cudart's exit handlers still call in) the thread has no contexts:
+/// `f` gets an empty stack whose changes are dropped.
 pub(crate) fn with_stack<T>(f: impl FnOnce(&mut Vec<u64>) -> T) -> T {
+    if STACK.try_with(|_| ()).is_err() {
+        return f(&mut Vec::new());
+    }
     STACK.with(|s| {
         let mut s = s.borrow_mut();
         let g = GENERATION.load(Ordering::Acquire);
@@ -296,5 +328,55 @@ pub(crate) mod testing {
             _serial: serial,
             script,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_stack_outlives_thread_locals_as_an_empty_one() {
+        struct Probe;
+        impl Drop for Probe {
+            fn drop(&mut self) {
+                // Runs after STACK's destructor (destructors run in reverse
+                // order of first use): must not panic, sees no context.
+                let seen = with_stack(|st| {
+                    st.push(1);
+                    st.len()
+                });
+                PROBED.store(seen as u64 + 10, Ordering::SeqCst);
+            }
+        }
+        thread_local! { static PROBE: Probe = const { Probe }; }
+        static PROBED: AtomicU64 = AtomicU64::new(0);
+        std::thread::spawn(|| {
+            PROBE.with(|_| ());
+            with_stack(|st| st.push(42));
+            assert_eq!(current_ctx(), Some(42));
+        })
+        .join()
+        .expect("thread exit without a panic");
+        assert_eq!(
+            PROBED.load(Ordering::SeqCst),
+            11,
+            "an empty, throw-away stack"
+        );
+    }
+
+    #[test]
+    fn after_unload_calls_are_deinitialized() {
+        let _serial = testing::uninitialised();
+        lock().initialized = true;
+        assert_eq!(with_state(|_| Ok(())), Ok(()));
+        on_unload();
+        let got = with_state(|_| Ok(()));
+        // SAFETY: cuInit's contract; no pointer arguments.
+        let init = unsafe { device::init(0) };
+        DEINITIALIZED.store(false, Ordering::Release);
+        assert_eq!(got, Err(result::DEINITIALIZED));
+        assert_eq!(init, Err(result::DEINITIALIZED));
+        assert_eq!(with_state(|_| Ok(())), Ok(()));
     }
 }
