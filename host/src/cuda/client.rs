@@ -8,6 +8,8 @@
 //! (`ILLEGAL_ADDRESS`, `LAUNCH_FAILED`) are sticky: every later command with
 //! a response fails with them, as in a CUDA context after such a fault.
 
+mod pool;
+
 use super::backend::{CuResult, CudaBackend};
 use uapi::cuda::{
     copy_flags, copy_kind, op, result, AddressRangeResponse, Copy2dRequest, CopyRequest,
@@ -86,7 +88,7 @@ fn fixed_response_size(opcode: u16) -> usize {
         op::MODULE_GET_FUNCTION => size_of::<FunctionResponse>(),
         op::MODULE_GET_GLOBAL => size_of::<GlobalResponse>(),
         op::EVENT_ELAPSED_TIME => size_of::<ElapsedResponse>(),
-        _ => size_of::<ResultHeader>(),
+        _ => pool::fixed_response_size(opcode).unwrap_or(size_of::<ResultHeader>()),
     }
 }
 
@@ -192,6 +194,7 @@ impl CudaClient {
     fn is_async(&self, opcode: u16, request: &[u8]) -> bool {
         match opcode {
             op::LAUNCH | op::EVENT_RECORD | op::STREAM_WAIT_EVENT | op::MODULE_STAGE => true,
+            _ if pool::is_async(opcode) => true,
             op::MEMCPY_HTOD | op::MEMCPY_DTOD => {
                 CopyRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
             }
@@ -238,7 +241,7 @@ impl CudaClient {
                 exact::<EventRequest>(request).map(drop)
             }
             op::EVENT_ELAPSED_TIME => exact::<ElapsedRequest>(request).map(drop),
-            _ => Err(Status::InvalidOpcode),
+            _ => pool::decode(opcode, request).unwrap_or(Err(Status::InvalidOpcode)),
         };
         ok
     }
@@ -572,7 +575,9 @@ impl CudaClient {
                     .to_vec(),
                 )
             }
-            _ => return Err(Status::InvalidOpcode),
+            _ => {
+                return pool::run(b.as_mut(), opcode, request).unwrap_or(Err(Status::InvalidOpcode))
+            }
         })
     }
 
