@@ -113,66 +113,64 @@ pub(crate) enum Visibility {
     Duplicate,
 }
 
-/// One entry of the list: an index, or a UUID (prefix) naming our device.
+/// One entry of the list that names our device: by index 0, or by UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Entry {
     Index(u64),
-    Ours,
+    Uuid,
 }
 
-/// Parses an entry as NVIDIA's driver does (measured on R580): blanks
-/// around it are ignored; `GPU-` + a case-insensitive prefix of the UUID
-/// names that GPU; otherwise a decimal number with optional `+` and
-/// trailing junk ("00", "+0", "0x0" are all 0); anything else (negative,
-/// "MIG-…", a UUID without `GPU-`, "GPU-" alone) is invalid.
-fn entry(text: &str, ours: &str) -> Option<Entry> {
-    let t = text.trim();
-    if let Some(prefix) = t.strip_prefix("GPU-") {
-        let prefix = prefix.to_ascii_lowercase();
-        return (!prefix.is_empty() && ours.starts_with(&prefix)).then_some(Entry::Ours);
+/// Parses an entry as NVIDIA's driver does (measured on R580, two H200s):
+/// - `GPU-` (exactly; no blanks before it, not `gpu-`) and then the UUID's
+///   hex digits, case-insensitive, dashes anywhere or nowhere; any prefix
+///   of one or more digits names the GPU, and the text after the digits is
+///   ignored (`GPU-6`, `GPU-6ec2326fce05…`, `…f89x` all match);
+/// - otherwise a number as `strtol` reads it: leading blanks, a sign, the
+///   digits, trailing junk ignored (" 0", "00", "+0", "0x0", "0abc" are 0);
+///   no digits or a negative number names nothing.
+fn entry(text: &str, ours_hex: &str) -> Option<Entry> {
+    if let Some(rest) = text.strip_prefix("GPU-") {
+        let digits: String = rest
+            .chars()
+            .filter(|&c| c != '-')
+            .take_while(char::is_ascii_hexdigit)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        return (!digits.is_empty() && ours_hex.starts_with(&digits)).then_some(Entry::Uuid);
     }
-    let digits = t.strip_prefix('+').unwrap_or(t);
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
     let end = digits
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len());
-    digits[..end].parse().ok().map(Entry::Index)
+    let n: u64 = digits[..end].parse().ok()?;
+    (!negative || n == 0).then_some(Entry::Index(n))
 }
 
 /// NVIDIA's rules (CUDA programming guide, "CUDA_VISIBLE_DEVICES", and
 /// measured): unset shows every device; otherwise devices are listed in
 /// order, and the list ends at the first entry that names no device. Our
-/// device is visible iff the first entry names it ("", "-1", "1" hide it);
-/// an index listed again ("0,0") makes cuInit fail.
+/// device is visible iff the first entry names it ("", "-1", "1" hide it).
+/// Naming it again in the same form ("0,0", "0,+0", "GPU-x,GPU-x") makes
+/// cuInit fail; in the other form ("0,GPU-x") it is ignored.
 pub(crate) fn visibility(var: Option<&str>, uuid: &[u8; 16]) -> Visibility {
     let Some(list) = var else {
         return Visibility::Visible;
     };
-    let ours = uuid_text(uuid);
+    let ours: String = uuid.iter().map(|b| format!("{b:02x}")).collect();
     let mut entries = list.split(',').map(|e| entry(e, &ours));
     let first = match entries.next().flatten() {
-        Some(e @ (Entry::Index(0) | Entry::Ours)) => e,
+        Some(e @ (Entry::Index(0) | Entry::Uuid)) => e,
         _ => return Visibility::Hidden,
     };
-    // The next entry could only name our device again (an index listed
-    // twice fails cuInit) or name none, which ends the list.
-    match entries.next() {
-        Some(Some(Entry::Index(0))) if first == Entry::Index(0) => Visibility::Duplicate,
+    match entries.next().flatten() {
+        Some(second) if second == first => Visibility::Duplicate,
         _ => Visibility::Visible,
     }
-}
-
-/// The UUID as nvidia-smi prints it after `GPU-`, lowercase.
-fn uuid_text(u: &[u8; 16]) -> String {
-    let hex =
-        |r: std::ops::Range<usize>| -> String { u[r].iter().map(|b| format!("{b:02x}")).collect() };
-    format!(
-        "{}-{}-{}-{}-{}",
-        hex(0..4),
-        hex(4..6),
-        hex(6..8),
-        hex(8..10),
-        hex(10..16)
-    )
 }
 
 pub(crate) unsafe fn driver_get_version(v: *mut c_int) -> CuResult {
@@ -470,13 +468,14 @@ mod tests {
     #[test]
     fn cuda_visible_devices_as_nvidia_reads_it() {
         use Visibility::*;
-        // Our UUID: GPU-ab5414ad-893c-910c-4d77-de69a5159412.
+        // GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89, one of the H200s measured.
         let u = [
-            0xab, 0x54, 0x14, 0xad, 0x89, 0x3c, 0x91, 0x0c, 0x4d, 0x77, 0xde, 0x69, 0xa5, 0x15,
-            0x94, 0x12,
+            0x6e, 0xc2, 0x32, 0x6f, 0xce, 0x05, 0x25, 0x63, 0xdd, 0xc1, 0x42, 0x9c, 0x7d, 0x67,
+            0x6f, 0x89,
         ];
-        assert_eq!(uuid_text(&u), "ab5414ad-893c-910c-4d77-de69a5159412");
-        // Each case as measured against NVIDIA's driver with one GPU.
+        let full = "GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89";
+        let twice = format!("{full},{full}");
+        // Each case as NVIDIA's R580 driver answered it with one GPU.
         for (var, want) in [
             (None, Visible),
             (Some(""), Hidden),
@@ -486,22 +485,36 @@ mod tests {
             (Some("1"), Hidden),
             (Some("1,0"), Hidden),
             (Some("0,0"), Duplicate),
+            (Some("0, 0"), Duplicate),
+            (Some("0,00"), Duplicate),
+            (Some("0,+0"), Duplicate),
             (Some("0,-1,1"), Visible),
             (Some(" 0"), Visible),
             (Some("0 "), Visible),
-            (Some("GPU-ab5414ad-893c-910c-4d77-de69a5159412"), Visible),
-            (Some("GPU-ab5414ad"), Visible),
-            (Some("GPU-AB5414AD"), Visible),
-            (Some("ab5414ad-893c-910c-4d77-de69a5159412"), Hidden),
-            (Some("GPU-deadbeef"), Hidden),
-            (Some("MIG-abc"), Hidden),
-            (Some("GPU-"), Hidden),
-            (Some("foo"), Hidden),
             (Some("00"), Visible),
             (Some("+0"), Visible),
             (Some("0x0"), Visible),
+            (Some("0abc"), Visible),
+            (Some("foo"), Hidden),
+            (Some(full), Visible),
+            (Some("GPU-6"), Visible),
+            (Some("GPU-6ec2326f"), Visible),
+            (Some("GPU-6ec2326f-"), Visible),
+            (Some("GPU-6ec2326f-ce05-2563-ddc1-429c7d676f8"), Visible),
+            (Some("GPU-6EC2326F-CE05-2563-DDC1-429C7D676F89"), Visible),
+            (Some("GPU-6ec2326fce052563ddc1429c7d676f89"), Visible),
+            (Some("GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89x"), Visible),
+            (Some("GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89 "), Visible),
+            (Some(" GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89"), Hidden),
+            (Some("gpu-6ec2326f-ce05-2563-ddc1-429c7d676f89"), Hidden),
+            (Some("6ec2326f-ce05-2563-ddc1-429c7d676f89"), Hidden),
+            (Some("GPU-deadbeef"), Hidden),
+            (Some("GPU-"), Hidden),
+            (Some("MIG-abc"), Hidden),
+            (Some(twice.as_str()), Duplicate),
+            (Some("GPU-6ec2326f,0"), Visible),
+            (Some("0,GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89"), Visible),
             (Some("0,GPU-deadbeef"), Visible),
-            (Some("GPU-ab5414ad,0"), Visible),
         ] {
             assert_eq!(visibility(var, &u), want, "{var:?}");
         }

@@ -126,7 +126,8 @@ impl GpuClient {
         check(unsafe { trim(p, keep) })
     }
 
-    /// Frees the pool allocations of context `key` (current), after its work.
+    /// Frees the pool allocations of context `key` (current), after its
+    /// work (measured on R580: destroying a context leaves them allocated).
     pub(super) fn free_pooled(&mut self, key: u64) {
         let mine: Vec<u64> = self
             .allocations
@@ -138,14 +139,19 @@ impl GpuClient {
             return;
         }
         let api = *self.driver.api();
-        // SAFETY: the context is current; no implicit synchronisation
-        // happens for pool memory, so wait for its users first.
-        let _ = unsafe { (api.ctx_synchronize)() };
         for b in mine {
-            // SAFETY: a live pool allocation of this client, now unused.
-            let _ = unsafe { (api.mem_free)(b) };
+            // SAFETY: a live pool allocation of this client; freed in stream
+            // order after the work that may use it.
+            let _ = unsafe {
+                match api.mem_free_async {
+                    Some(free) => free(b, std::ptr::null_mut()),
+                    None => (api.mem_free)(b),
+                }
+            };
             self.allocations.remove(&b);
         }
+        // SAFETY: the context is current; the frees complete before it goes.
+        let _ = unsafe { (api.ctx_synchronize)() };
     }
 
     /// Destroys the client's pool (its allocations are freed already).
