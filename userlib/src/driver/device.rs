@@ -100,6 +100,7 @@ pub(crate) unsafe fn init(flags: c_uint) -> CuResult {
         }
     }
     s.initialized = true;
+    super::on_first_init();
     Ok(())
 }
 

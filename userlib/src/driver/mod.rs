@@ -23,6 +23,7 @@ pub(crate) mod stream;
 use std::{
     cell::RefCell,
     collections::BTreeMap,
+    mem::ManuallyDrop,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Mutex, MutexGuard, Once, PoisonError,
@@ -178,21 +179,34 @@ pub(crate) fn lock() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Set when the library is unloaded or the process exits (its `.fini_array`
-/// entry ran): from then on calls fail with `CUDA_ERROR_DEINITIALIZED`, as
-/// NVIDIA's driver answers during teardown (e.g. cudart's exit-time
-/// `__cudaUnregisterFatBinary`).
+/// Set when the process exits or the library is unloaded: from then on
+/// calls fail with `CUDA_ERROR_DEINITIALIZED`. NVIDIA's driver tears down
+/// in an exit handler it registers at `cuInit` (measured: exit handlers
+/// registered before cuInit, such as cudart's `__cudaUnregisterFatBinary`
+/// ones, get DEINITIALIZED; those registered after it still work, with the
+/// context current); [`on_first_init`] registers ours the same way.
 static DEINITIALIZED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_unload() {
     DEINITIALIZED.store(true, Ordering::Release);
 }
 
-// Run by the dynamic loader at exit (after `atexit` handlers registered
-// before the library was loaded) and at `dlclose`.
+// At `dlclose` (and at exit, if cuInit never succeeded).
 #[used]
 #[link_section = ".fini_array"]
 static ON_UNLOAD: extern "C" fn() = on_unload;
+
+static EXIT_HANDLER: Once = Once::new();
+
+/// Registers the exit-time teardown, once, when cuInit first succeeds.
+pub(crate) fn on_first_init() {
+    EXIT_HANDLER.call_once(|| {
+        // SAFETY: `on_unload` is an `extern "C"` function that lives forever.
+        if unsafe { libc::atexit(on_unload) } != 0 {
+            tracing::warn!("atexit failed: teardown only at unload");
+        }
+    });
+}
 
 /// `CUDA_ERROR_DEINITIALIZED` once the library is being torn down.
 pub(crate) fn check_alive() -> CuResult {
@@ -222,22 +236,45 @@ pub(crate) fn with_ctx<T>(f: impl FnOnce(&mut State, u64) -> CuResult<T>) -> CuR
 }
 
 thread_local! {
-    static STACK: RefCell<(u64, Vec<u64>)> = const { RefCell::new((0, Vec::new())) };
+    /// The context stack, with no destructor: the main thread's thread-local
+    /// destructors run at `exit` before the exit handlers, which may still
+    /// use their context (as with NVIDIA's driver); [`StackRelease`] gives
+    /// other threads' stacks back as those threads end.
+    static STACK: RefCell<(u64, ManuallyDrop<Vec<u64>>)> =
+        const { RefCell::new((0, ManuallyDrop::new(Vec::new()))) };
+    static RELEASE: StackRelease = const { StackRelease };
+}
+
+/// Empties the calling thread's stack when the thread ends (not the main
+/// thread, whose stack must last through `exit`).
+struct StackRelease;
+
+impl Drop for StackRelease {
+    fn drop(&mut self) {
+        // SAFETY: plain system calls without arguments.
+        let main = unsafe { libc::gettid() == libc::getpid() };
+        if !main {
+            let _ = STACK.try_with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    drop(std::mem::take(&mut *s.1));
+                }
+            });
+        }
+    }
 }
 
 /// Runs `f` on the calling thread's context stack (emptied if stale).
-/// Once the thread's locals are destroyed (at thread or process exit, when
-/// e.g. cudart's exit handlers still call in) the thread has no contexts:
-/// `f` gets an empty stack whose changes are dropped.
+/// After the thread's destructors (at its end, when e.g. a destructor of
+/// another library still calls in) the stack is empty.
 pub(crate) fn with_stack<T>(f: impl FnOnce(&mut Vec<u64>) -> T) -> T {
-    if STACK.try_with(|_| ()).is_err() {
-        return f(&mut Vec::new());
-    }
+    // Registers the release at the thread's end (a no-op once it ran).
+    let _ = RELEASE.try_with(|_| ());
     STACK.with(|s| {
         let mut s = s.borrow_mut();
         let g = GENERATION.load(Ordering::Acquire);
         if s.0 != g {
-            *s = (g, Vec::new());
+            s.0 = g;
+            s.1.clear();
         }
         f(&mut s.1)
     })
@@ -340,7 +377,7 @@ mod tests {
         struct Probe;
         impl Drop for Probe {
             fn drop(&mut self) {
-                // Runs after STACK's destructor (destructors run in reverse
+                // Runs after the stack's release (destructors run in reverse
                 // order of first use): must not panic, sees no context.
                 let seen = with_stack(|st| {
                     st.push(1);
