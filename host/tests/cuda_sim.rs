@@ -3,11 +3,12 @@
 
 use uapi::cmd::{fill_str, DeviceInfo};
 use uapi::cuda::{
-    copy_flags, func_attribute, launch_attribute, occupancy, op, result, CopyRequest, CtxRequest,
-    FuncAttributesResponse, FuncSetAttributeRequest, FunctionRequest, FunctionResponse,
-    HandleResponse, LaunchAttribute, LaunchExRequest, LaunchRequest, LimitRequest, MemAllocRequest,
-    ModuleLoadRequest, OccupancyRequest, ParamInfo, PtrRequest, ResultHeader, StreamCreateRequest,
-    StreamRequest, SymbolRequest, ValueResponse, FUNC_ATTRIBUTE_COUNT,
+    copy_flags, func_attribute, launch_attribute, occupancy, op, pool_attr, result, CopyRequest,
+    CtxRequest, FuncAttributesResponse, FuncSetAttributeRequest, FunctionRequest, FunctionResponse,
+    HandleResponse, LaunchAttribute, LaunchExRequest, LaunchRequest, LimitRequest,
+    MemAllocAsyncRequest, MemAllocRequest, MemFreeAsyncRequest, MemPoolRequest,
+    MemPoolValueResponse, ModuleLoadRequest, OccupancyRequest, ParamInfo, PtrRequest, ResultHeader,
+    StreamCreateRequest, StreamRequest, SymbolRequest, ValueResponse, FUNC_ATTRIBUTE_COUNT,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -524,6 +525,48 @@ fn occupancy(kind: u32, function: u64, block_size: u32, num_blocks: u32) -> Occu
     }
 }
 
+impl Client {
+    fn alloc_async(&mut self, size: u64, stream: u64) -> (u32, u64) {
+        let req = MemAllocAsyncRequest {
+            stream,
+            size,
+            ..Default::default()
+        };
+        self.handle(op::MEM_ALLOC_ASYNC, req.as_bytes())
+    }
+
+    fn free_async(&mut self, dptr: u64) -> Vec<u8> {
+        let req = MemFreeAsyncRequest {
+            dptr,
+            ..Default::default()
+        };
+        self.call(op::MEM_FREE_ASYNC, req.as_bytes(), 0)
+            .expect("status ok")
+    }
+
+    fn pool_get(&mut self, pool: u64, attr: u32) -> (u32, u64) {
+        let req = MemPoolRequest {
+            pool,
+            attr,
+            ..Default::default()
+        };
+        let out = self
+            .call(op::MEM_POOL_GET_ATTRIBUTE, req.as_bytes(), 64)
+            .expect("status ok");
+        let r = MemPoolValueResponse::read_from(&out).expect("value response");
+        (r.result, r.value)
+    }
+
+    fn pool_set(&mut self, attr: u32, value: u64) -> u32 {
+        let req = MemPoolRequest {
+            attr,
+            value,
+            ..Default::default()
+        };
+        self.result(op::MEM_POOL_SET_ATTRIBUTE, req.as_bytes())
+    }
+}
+
 #[test]
 fn function_attributes_and_the_dynamic_shared_memory_opt_in() {
     let mut c = Client::new();
@@ -662,4 +705,81 @@ fn extended_launches_carry_hints_and_refuse_what_they_cannot() {
     .to_vec();
     req.extend_from_slice(&params);
     assert_eq!(c.call(op::LAUNCH_EX, &req, 0), Err(Status::InvalidField));
+}
+
+#[test]
+fn stream_ordered_allocations_are_device_memory_until_freed() {
+    let mut c = Client::new();
+    let n = 250u32;
+    let a: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let mut bufs = [0u64; 3];
+    for b in &mut bufs {
+        let (r, p) = c.alloc_async(1000, 2);
+        assert_eq!(r, result::SUCCESS);
+        *b = p;
+    }
+    let [da, db, dc] = bufs;
+    assert_eq!(c.pool_get(0, pool_attr::USED_MEM_CURRENT), (0, 3000));
+    // Copies and launches accept pool memory.
+    assert!(c.htod(da, &floats(&a), copy_flags::ASYNC).is_ok());
+    assert!(c.htod(db, &floats(&a), 0).is_ok());
+    let (f, _) = c.load_vecadd();
+    c.launch(f, 1, 256, &vecadd_params(da, db, dc, n));
+    let (r, out) = c.dtoh(dc, 1000);
+    assert_eq!(r, result::SUCCESS);
+    let twice: Vec<f32> = a.iter().map(|x| x * 2.0).collect();
+    assert_eq!(out, floats(&twice));
+    // Freed in stream order: detached, and gone for later commands.
+    assert_eq!(c.free_async(dc), Vec::<u8>::new());
+    assert_eq!(c.dtoh(dc, 4).0, result::INVALID_VALUE);
+    assert_eq!(c.pool_get(0, pool_attr::USED_MEM_CURRENT), (0, 2000));
+    assert_eq!(c.pool_get(0, pool_attr::USED_MEM_HIGH), (0, 3000));
+    // Any allocation may be freed so; an inner address is an error that
+    // the next command with a response reports.
+    let plain = c.alloc(64);
+    assert_eq!(c.free_async(plain), Vec::<u8>::new());
+    assert_eq!(c.free_async(da + 4), Vec::<u8>::new());
+    assert_eq!(
+        c.pool_get(0, pool_attr::USED_MEM_CURRENT).0,
+        result::INVALID_VALUE
+    );
+    assert_eq!(c.pool_get(0, pool_attr::USED_MEM_CURRENT), (0, 2000));
+    assert_eq!(c.alloc_async(0, 0).0, result::INVALID_VALUE);
+}
+
+#[test]
+fn pool_attributes_behave_as_nvidias() {
+    let mut c = Client::new();
+    assert_eq!(c.pool_get(0, pool_attr::REUSE_ALLOW_OPPORTUNISTIC), (0, 1));
+    assert_eq!(c.pool_get(0, pool_attr::RELEASE_THRESHOLD), (0, 0));
+    assert_eq!(c.pool_set(pool_attr::RELEASE_THRESHOLD, u64::MAX), 0);
+    assert_eq!(c.pool_get(0, pool_attr::RELEASE_THRESHOLD), (0, u64::MAX));
+    assert_eq!(c.pool_set(pool_attr::REUSE_ALLOW_OPPORTUNISTIC, 0), 0);
+    assert_eq!(c.pool_get(0, pool_attr::REUSE_ALLOW_OPPORTUNISTIC), (0, 0));
+    assert_eq!(
+        c.pool_set(pool_attr::USED_MEM_CURRENT, 5),
+        result::INVALID_VALUE
+    );
+    assert_eq!(
+        c.pool_set(pool_attr::USED_MEM_HIGH, 5),
+        result::INVALID_VALUE
+    );
+    assert_eq!(c.pool_set(pool_attr::USED_MEM_HIGH, 0), 0);
+    assert_eq!(c.pool_get(0, 0).0, result::INVALID_VALUE);
+    assert_eq!(c.pool_get(0, 9).0, result::INVALID_VALUE);
+    assert_eq!(c.pool_get(5, 1).0, result::INVALID_VALUE, "one pool only");
+    let trim = MemPoolRequest {
+        value: 4096,
+        ..Default::default()
+    };
+    assert_eq!(c.result(op::MEM_POOL_TRIM_TO, trim.as_bytes()), 0);
+    let bad = MemPoolRequest { attr: 1, ..trim };
+    assert_eq!(
+        c.call(op::MEM_POOL_TRIM_TO, bad.as_bytes(), 64),
+        Err(Status::InvalidField)
+    );
+    assert_eq!(
+        c.call(op::MEM_ALLOC_ASYNC, &[0; 8], 64),
+        Err(Status::InvalidField)
+    );
 }

@@ -33,6 +33,7 @@ pub mod result {
     pub const UNSUPPORTED_LIMIT: u32 = 215;
     pub const INVALID_PTX: u32 = 218;
     pub const UNSUPPORTED_PTX_VERSION: u32 = 222;
+    pub const PEER_ACCESS_UNSUPPORTED: u32 = 217;
     pub const INVALID_SOURCE: u32 = 300;
     pub const FILE_NOT_FOUND: u32 = 301;
     pub const INVALID_HANDLE: u32 = 400;
@@ -43,8 +44,12 @@ pub mod result {
     pub const LAUNCH_OUT_OF_RESOURCES: u32 = 701;
     pub const LAUNCH_TIMEOUT: u32 = 702;
     pub const INVALID_ADDRESS_SPACE: u32 = 717;
+    pub const PEER_ACCESS_ALREADY_ENABLED: u32 = 704;
+    pub const PEER_ACCESS_NOT_ENABLED: u32 = 705;
     pub const PRIMARY_CONTEXT_ACTIVE: u32 = 708;
     pub const CONTEXT_IS_DESTROYED: u32 = 709;
+    pub const HOST_MEMORY_ALREADY_REGISTERED: u32 = 712;
+    pub const HOST_MEMORY_NOT_REGISTERED: u32 = 713;
     pub const LAUNCH_FAILED: u32 = 719;
     pub const NOT_PERMITTED: u32 = 800;
     pub const NOT_SUPPORTED: u32 = 801;
@@ -79,6 +84,10 @@ pub mod result {
                 "CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
                 "the provided PTX was compiled with an unsupported toolchain.",
             ),
+            PEER_ACCESS_UNSUPPORTED => (
+                "CUDA_ERROR_PEER_ACCESS_UNSUPPORTED",
+                "peer access is not supported between these two devices",
+            ),
             INVALID_SOURCE => (
                 "CUDA_ERROR_INVALID_SOURCE",
                 "device kernel image is invalid",
@@ -107,11 +116,27 @@ pub mod result {
                 "CUDA_ERROR_INVALID_ADDRESS_SPACE",
                 "operation not supported on global/shared address space",
             ),
+            PEER_ACCESS_ALREADY_ENABLED => (
+                "CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED",
+                "peer access is already enabled",
+            ),
+            PEER_ACCESS_NOT_ENABLED => (
+                "CUDA_ERROR_PEER_ACCESS_NOT_ENABLED",
+                "peer access has not been enabled",
+            ),
             PRIMARY_CONTEXT_ACTIVE => (
                 "CUDA_ERROR_PRIMARY_CONTEXT_ACTIVE",
                 "primary context active",
             ),
             CONTEXT_IS_DESTROYED => ("CUDA_ERROR_CONTEXT_IS_DESTROYED", "context is destroyed"),
+            HOST_MEMORY_ALREADY_REGISTERED => (
+                "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED",
+                "part or all of the requested memory range is already mapped",
+            ),
+            HOST_MEMORY_NOT_REGISTERED => (
+                "CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED",
+                "pointer does not correspond to a registered memory region",
+            ),
             LAUNCH_FAILED => ("CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"),
             NOT_PERMITTED => ("CUDA_ERROR_NOT_PERMITTED", "operation not permitted"),
             NOT_SUPPORTED => ("CUDA_ERROR_NOT_SUPPORTED", "operation not supported"),
@@ -168,6 +193,12 @@ pub mod op {
     pub const LAUNCH_EX: u16 = 0x185;
     pub const TENSOR_MAP_ENCODE_TILED: u16 = 0x186;
     pub const TENSOR_MAP_REPLACE_ADDRESS: u16 = 0x187;
+    // Stream-ordered allocator (0x1A0..0x1AF).
+    pub const MEM_ALLOC_ASYNC: u16 = 0x1A0;
+    pub const MEM_FREE_ASYNC: u16 = 0x1A1;
+    pub const MEM_POOL_GET_ATTRIBUTE: u16 = 0x1A2;
+    pub const MEM_POOL_SET_ATTRIBUTE: u16 = 0x1A3;
+    pub const MEM_POOL_TRIM_TO: u16 = 0x1A4;
 
     /// Whether `opcode` is a CUDA command.
     pub const fn is_cuda(opcode: u16) -> bool {
@@ -194,6 +225,9 @@ pub mod image {
     /// size... and `sm_version`, `bit_width` and one more word).
     pub const ENTRY_FLAGS_OFFSET: usize = 40;
 }
+
+mod pool;
+pub use pool::*;
 
 /// Stream handle 0: the legacy default stream. `CU_STREAM_LEGACY` (1) and
 /// `CU_STREAM_PER_THREAD` (2) are accepted wherever a stream is and mean the

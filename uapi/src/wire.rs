@@ -110,3 +110,11 @@ wire!(
     super::cuda::ElapsedRequest,
     super::cuda::ElapsedResponse,
 );
+
+// Stream-ordered allocator.
+wire!(
+    super::cuda::MemAllocAsyncRequest,
+    super::cuda::MemFreeAsyncRequest,
+    super::cuda::MemPoolRequest,
+    super::cuda::MemPoolValueResponse,
+);

@@ -152,8 +152,8 @@ exports! {
         cuMemcpyDtoD(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
         cuMemcpyDtoD_v2(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
         cuMemcpyDtoD_v2_ptds(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
-        cuMemcpy(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
-        cuMemcpy_ptds(d: u64, s: u64, n: usize) => mem::memcpy_dtod;
+        cuMemcpy(d: u64, s: u64, n: usize) => mem::memcpy;
+        cuMemcpy_ptds(d: u64, s: u64, n: usize) => mem::memcpy;
         cuMemcpyHtoDAsync(d: u64, s: CPtr, n: usize, h: Ptr) => mem::memcpy_htod_async;
         cuMemcpyHtoDAsync_v2(d: u64, s: CPtr, n: usize, h: Ptr) => mem::memcpy_htod_async;
         cuMemcpyHtoDAsync_v2_ptsz(d: u64, s: CPtr, n: usize, h: Ptr) => mem::memcpy_htod_async;
@@ -163,8 +163,8 @@ exports! {
         cuMemcpyDtoDAsync(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
         cuMemcpyDtoDAsync_v2(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
         cuMemcpyDtoDAsync_v2_ptsz(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
-        cuMemcpyAsync(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
-        cuMemcpyAsync_ptsz(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_dtod_async;
+        cuMemcpyAsync(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_async;
+        cuMemcpyAsync_ptsz(d: u64, s: u64, n: usize, h: Ptr) => mem::memcpy_async;
         cuMemsetD8(d: u64, v: u8, n: usize) => mem::memset_d8;
         cuMemsetD8_v2(d: u64, v: u8, n: usize) => mem::memset_d8;
         cuMemsetD8_v2_ptds(d: u64, v: u8, n: usize) => mem::memset_d8;
@@ -209,6 +209,39 @@ exports! {
         cuMemHostAlloc(p: *mut Ptr, n: usize, f: c_uint) => mem::mem_host_alloc;
         cuMemFreeHost(p: Ptr) => mem::mem_free_host;
         cuMemHostGetFlags(f: *mut c_uint, p: Ptr) => mem::mem_host_get_flags;
+        cuMemAllocPitch(p: *mut u64, pi: *mut usize, w: usize, h: usize, e: c_uint) => mem::mem_alloc_pitch;
+        cuMemAllocPitch_v2(p: *mut u64, pi: *mut usize, w: usize, h: usize, e: c_uint) => mem::mem_alloc_pitch;
+        cuMemHostRegister(p: Ptr, n: usize, f: c_uint) => mem::mem_host_register;
+        cuMemHostRegister_v2(p: Ptr, n: usize, f: c_uint) => mem::mem_host_register;
+        cuMemHostUnregister(p: Ptr) => mem::mem_host_unregister;
+        cuMemHostGetDevicePointer(d: *mut u64, p: Ptr, f: c_uint) => mem::mem_host_get_device_pointer;
+        cuMemHostGetDevicePointer_v2(d: *mut u64, p: Ptr, f: c_uint) => mem::mem_host_get_device_pointer;
+        cuPointerGetAttribute(d: Ptr, a: c_int, p: u64) => mem::pointer_get_attribute;
+        cuPointerGetAttributes(n: c_uint, a: *const c_int, d: *mut Ptr, p: u64) => mem::pointer_get_attributes;
+        cuPointerSetAttribute(v: CPtr, a: c_int, p: u64) => mem::pointer_set_attribute;
+        cuMemcpyPeer(d: u64, dc: Ptr, s: u64, sc: Ptr, n: usize) => mem::memcpy_peer;
+        cuMemcpyPeer_ptds(d: u64, dc: Ptr, s: u64, sc: Ptr, n: usize) => mem::memcpy_peer;
+        cuMemcpyPeerAsync(d: u64, dc: Ptr, s: u64, sc: Ptr, n: usize, h: Ptr) => mem::memcpy_peer_async;
+        cuMemcpyPeerAsync_ptsz(d: u64, dc: Ptr, s: u64, sc: Ptr, n: usize, h: Ptr) => mem::memcpy_peer_async;
+        cuDeviceCanAccessPeer(c: *mut c_int, d: c_int, p: c_int) => dev::device_can_access_peer;
+        cuDeviceGetP2PAttribute(v: *mut c_int, a: c_int, s: c_int, d: c_int) => dev::device_get_p2p_attribute;
+        cuCtxEnablePeerAccess(c: Ptr, f: c_uint) => mem::ctx_enable_peer_access;
+        cuCtxDisablePeerAccess(c: Ptr) => mem::ctx_disable_peer_access;
+        cuMemAllocAsync(d: *mut u64, n: usize, h: Ptr) => mem::mem_alloc_async;
+        cuMemAllocAsync_ptsz(d: *mut u64, n: usize, h: Ptr) => mem::mem_alloc_async;
+        cuMemAllocFromPoolAsync(d: *mut u64, n: usize, p: Ptr, h: Ptr) => mem::mem_alloc_from_pool_async;
+        cuMemAllocFromPoolAsync_ptsz(d: *mut u64, n: usize, p: Ptr, h: Ptr) => mem::mem_alloc_from_pool_async;
+        cuMemFreeAsync(d: u64, h: Ptr) => mem::mem_free_async;
+        cuMemFreeAsync_ptsz(d: u64, h: Ptr) => mem::mem_free_async;
+        cuDeviceGetDefaultMemPool(p: *mut Ptr, d: c_int) => mem::device_get_default_mem_pool;
+        cuDeviceGetMemPool(p: *mut Ptr, d: c_int) => mem::device_get_mem_pool;
+        cuDeviceSetMemPool(d: c_int, p: Ptr) => mem::device_set_mem_pool;
+        cuMemGetDefaultMemPool(p: *mut Ptr, l: CPtr, t: c_int) => mem::mem_get_default_mem_pool;
+        cuMemGetMemPool(p: *mut Ptr, l: CPtr, t: c_int) => mem::mem_get_mem_pool;
+        cuMemSetMemPool(l: CPtr, t: c_int, p: Ptr) => mem::mem_set_mem_pool;
+        cuMemPoolGetAttribute(p: Ptr, a: c_int, v: Ptr) => mem::mem_pool_get_attribute;
+        cuMemPoolSetAttribute(p: Ptr, a: c_int, v: Ptr) => mem::mem_pool_set_attribute;
+        cuMemPoolTrimTo(p: Ptr, n: usize) => mem::mem_pool_trim_to;
 
         cuModuleLoad(m: *mut Ptr, f: *const c_char) => md::module_load;
         cuModuleLoadData(m: *mut Ptr, i: CPtr) => md::module_load_data;
@@ -320,9 +353,7 @@ exports! {
     unsupported {
         // device, peers
         cuDeviceGetLuid, cuDeviceGetTexture1DLinearMaxWidth, cuDeviceGetNvSciSyncAttributes,
-        cuDeviceSetMemPool, cuDeviceGetMemPool, cuDeviceGetDefaultMemPool,
-        cuDeviceGetExecAffinitySupport, cuFlushGPUDirectRDMAWrites, cuDeviceGetP2PAttribute,
-        cuDeviceCanAccessPeer, cuCtxEnablePeerAccess, cuCtxDisablePeerAccess,
+        cuDeviceGetExecAffinitySupport, cuFlushGPUDirectRDMAWrites,
         cuDeviceRegisterAsyncNotification, cuDeviceUnregisterAsyncNotification,
         cuDeviceGraphMemTrim, cuDeviceGetGraphMemAttribute, cuDeviceSetGraphMemAttribute,
         cuDeviceGetDevResource,
@@ -344,11 +375,7 @@ exports! {
         cuFuncSetSharedSize, cuParamSetSize, cuParamSeti, cuParamSetf, cuParamSetv,
         cuParamSetTexRef, cuLaunch, cuLaunchGrid, cuLaunchGridAsync, cuLaunchCooperativeKernelMultiDevice, cuLaunchHostFunc, cuLaunchHostFunc_ptsz,
         // memory
-        cuMemAllocPitch, cuMemAllocPitch_v2, cuMemAllocManaged, cuMemHostRegister,
-        cuMemHostRegister_v2, cuMemHostUnregister, cuMemHostGetDevicePointer,
-        cuMemHostGetDevicePointer_v2, cuPointerGetAttribute, cuPointerGetAttributes,
-        cuPointerSetAttribute, cuMemcpyPeer, cuMemcpyPeer_ptds, cuMemcpyPeerAsync,
-        cuMemcpyPeerAsync_ptsz, cuMemcpyHtoA, cuMemcpyHtoA_v2, cuMemcpyHtoA_v2_ptds,
+        cuMemAllocManaged, cuMemcpyHtoA, cuMemcpyHtoA_v2, cuMemcpyHtoA_v2_ptds,
         cuMemcpyAtoH, cuMemcpyAtoH_v2, cuMemcpyAtoH_v2_ptds, cuMemcpyDtoA, cuMemcpyDtoA_v2,
         cuMemcpyDtoA_v2_ptds, cuMemcpyAtoD, cuMemcpyAtoD_v2, cuMemcpyAtoD_v2_ptds, cuMemcpyAtoA,
         cuMemcpyAtoA_v2, cuMemcpyAtoA_v2_ptds, cuMemcpyHtoAAsync, cuMemcpyHtoAAsync_v2,
@@ -372,12 +399,9 @@ exports! {
         cuMemGetAllocationGranularity, cuMemGetAllocationPropertiesFromHandle,
         cuMemRetainAllocationHandle,
         // stream-ordered allocator
-        cuMemFreeAsync, cuMemFreeAsync_ptsz, cuMemAllocAsync, cuMemAllocAsync_ptsz,
-        cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync_ptsz, cuMemPoolTrimTo,
-        cuMemPoolSetAttribute, cuMemPoolGetAttribute, cuMemPoolSetAccess, cuMemPoolGetAccess,
+        cuMemPoolSetAccess, cuMemPoolGetAccess,
         cuMemPoolCreate, cuMemPoolDestroy, cuMemPoolExportToShareableHandle,
         cuMemPoolImportFromShareableHandle, cuMemPoolExportPointer, cuMemPoolImportPointer,
-        cuMemGetDefaultMemPool, cuMemGetMemPool, cuMemSetMemPool,
         cuMulticastCreate, cuMulticastAddDevice, cuMulticastBindMem, cuMulticastBindAddr,
         cuMulticastUnbind, cuMulticastGetGranularity,
         // streams, capture, memory operations

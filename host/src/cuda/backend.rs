@@ -154,6 +154,25 @@ pub trait CudaBackend: Send {
     /// Milliseconds between two completed events.
     fn event_elapsed_time(&mut self, ctx: u64, start: u64, end: u64) -> CuResult<f32>;
 
+    /// Allocates `size` bytes from the client's pool (`uapi::cuda::DEFAULT_POOL`,
+    /// its only one) in stream order; returns the address, which copies,
+    /// memsets and launches may then name.
+    fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64>;
+    /// Frees an allocation (pool or not; by its base address) in stream order.
+    fn mem_free_async(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()>;
+    /// A `CUmemPool_attribute` (1..=8, checked) of the client's pool.
+    fn mem_pool_get_attribute(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64>;
+    /// Sets a `CUmemPool_attribute` (1..=8, checked) of the client's pool.
+    fn mem_pool_set_attribute(
+        &mut self,
+        ctx: u64,
+        pool: u64,
+        attr: u32,
+        value: u64,
+    ) -> CuResult<()>;
+    /// Releases the pool's unused memory down to `keep` bytes.
+    fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()>;
+
     /// Device memory this client holds (allocations), in bytes.
     fn memory_used(&self) -> u64;
 

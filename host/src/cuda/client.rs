@@ -8,6 +8,8 @@
 //! (`ILLEGAL_ADDRESS`, `LAUNCH_FAILED`) are sticky: every later command with
 //! a response fails with them, as in a CUDA context after such a fault.
 
+mod pool;
+
 use super::backend::{CuResult, CudaBackend};
 use core::mem::size_of;
 use uapi::cuda::{
@@ -144,7 +146,7 @@ fn fixed_response_size(opcode: u16) -> usize {
         op::TENSOR_MAP_ENCODE_TILED | op::TENSOR_MAP_REPLACE_ADDRESS => {
             size_of::<TensorMapResponse>()
         }
-        _ => size_of::<ResultHeader>(),
+        _ => pool::fixed_response_size(opcode).unwrap_or(size_of::<ResultHeader>()),
     }
 }
 
@@ -254,6 +256,7 @@ impl CudaClient {
             | op::EVENT_RECORD
             | op::STREAM_WAIT_EVENT
             | op::MODULE_STAGE => true,
+            _ if pool::is_async(opcode) => true,
             op::MEMCPY_HTOD | op::MEMCPY_DTOD => {
                 CopyRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
             }
@@ -307,7 +310,7 @@ impl CudaClient {
             op::LAUNCH_EX => launch_ex_parts(request).map(drop),
             op::TENSOR_MAP_ENCODE_TILED => exact::<TensorMapEncodeRequest>(request).map(drop),
             op::TENSOR_MAP_REPLACE_ADDRESS => exact::<TensorMapReplaceRequest>(request).map(drop),
-            _ => Err(Status::InvalidOpcode),
+            _ => pool::decode(opcode, request).unwrap_or(Err(Status::InvalidOpcode)),
         };
         ok
     }
@@ -699,7 +702,9 @@ impl CudaClient {
                 let got = b.tensor_map_replace_address(r.ctx, &r.map, r.global_address);
                 Response(tensor_map_response(got))
             }
-            _ => return Err(Status::InvalidOpcode),
+            _ => {
+                return pool::run(b.as_mut(), opcode, request).unwrap_or(Err(Status::InvalidOpcode))
+            }
         })
     }
 

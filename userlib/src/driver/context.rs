@@ -449,4 +449,28 @@ mod tests {
         // The created context's commands carry the device's handle.
         assert_eq!(&sc.sent[3].2[..8], &77u64.to_le_bytes());
     }
+
+    #[test]
+    fn set_current_null_pops_as_nvidias_driver_does() {
+        // Measured on R580: with A under B, cuCtxSetCurrent(NULL) leaves A
+        // current (it pops B, as documented), and a pop then returns A.
+        let _sess = session(1 << 20);
+        let mut s = crate::driver::lock();
+        let (a, b) = (s.new_handle(), s.new_handle());
+        s.objects.insert(a, Obj::Ctx { wire: 0, flags: 0 });
+        s.objects.insert(b, Obj::Ctx { wire: 0, flags: 0 });
+        drop(s);
+        unsafe {
+            ctx_push_current(a as CUcontext).unwrap();
+            ctx_push_current(b as CUcontext).unwrap();
+            ctx_set_current(std::ptr::null_mut()).unwrap();
+            let mut cur: CUcontext = std::ptr::null_mut();
+            ctx_get_current(&mut cur).unwrap();
+            assert_eq!(cur as u64, a);
+            ctx_pop_current(&mut cur).unwrap();
+            assert_eq!(cur as u64, a);
+            assert_eq!(ctx_pop_current(&mut cur), Err(result::INVALID_CONTEXT));
+            ctx_set_current(std::ptr::null_mut()).expect("empty stack: a no-op");
+        }
+    }
 }

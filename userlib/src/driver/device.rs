@@ -81,13 +81,97 @@ fn ensure_open(s: &mut super::State) -> CuResult {
 }
 
 pub(crate) unsafe fn init(flags: c_uint) -> CuResult {
+    super::check_alive()?;
     if flags != 0 {
         return Err(result::INVALID_VALUE);
     }
     let mut s = lock();
     ensure_open(&mut s)?;
+    if !s.initialized {
+        let uuid = s.client()?.info().device.uuid;
+        let var = std::env::var_os("CUDA_VISIBLE_DEVICES");
+        match visibility(var.as_ref().map(|v| v.to_string_lossy()).as_deref(), &uuid) {
+            Visibility::Visible => {}
+            Visibility::Hidden => {
+                tracing::debug!("cuInit: CUDA_VISIBLE_DEVICES={var:?} hides the device");
+                return Err(result::NO_DEVICE);
+            }
+            Visibility::Duplicate => return Err(result::INVALID_DEVICE),
+        }
+    }
     s.initialized = true;
+    super::on_first_init();
     Ok(())
+}
+
+/// What `CUDA_VISIBLE_DEVICES` leaves of our one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visibility {
+    Visible,
+    /// No device visible: cuInit is `CUDA_ERROR_NO_DEVICE`.
+    Hidden,
+    /// An index listed twice: cuInit is `CUDA_ERROR_INVALID_DEVICE`.
+    Duplicate,
+}
+
+/// One entry of the list that names our device: by index 0, or by UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Index(u64),
+    Uuid,
+}
+
+/// Parses an entry as NVIDIA's driver does (measured on R580, two H200s):
+/// - `GPU-` (exactly; no blanks before it, not `gpu-`) and then the UUID's
+///   hex digits, case-insensitive, dashes anywhere or nowhere; any prefix
+///   of one or more digits names the GPU, and the text after the digits is
+///   ignored (`GPU-6`, `GPU-6ec2326fce05…`, `…f89x` all match);
+/// - otherwise a number as `strtol` reads it: leading blanks, a sign, the
+///   digits, trailing junk ignored (" 0", "00", "+0", "0x0", "0abc" are 0);
+///   no digits or a negative number names nothing.
+fn entry(text: &str, ours_hex: &str) -> Option<Entry> {
+    if let Some(rest) = text.strip_prefix("GPU-") {
+        let digits: String = rest
+            .chars()
+            .filter(|&c| c != '-')
+            .take_while(char::is_ascii_hexdigit)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        return (!digits.is_empty() && ours_hex.starts_with(&digits)).then_some(Entry::Uuid);
+    }
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let n: u64 = digits[..end].parse().ok()?;
+    (!negative || n == 0).then_some(Entry::Index(n))
+}
+
+/// NVIDIA's rules (CUDA programming guide, "CUDA_VISIBLE_DEVICES", and
+/// measured): unset shows every device; otherwise devices are listed in
+/// order, and the list ends at the first entry that names no device. Our
+/// device is visible iff the first entry names it ("", "-1", "1" hide it).
+/// Naming it again in the same form ("0,0", "0,+0", "GPU-x,GPU-x") makes
+/// cuInit fail; in the other form ("0,GPU-x") it is ignored.
+pub(crate) fn visibility(var: Option<&str>, uuid: &[u8; 16]) -> Visibility {
+    let Some(list) = var else {
+        return Visibility::Visible;
+    };
+    let ours: String = uuid.iter().map(|b| format!("{b:02x}")).collect();
+    let mut entries = list.split(',').map(|e| entry(e, &ours));
+    let first = match entries.next().flatten() {
+        Some(e @ (Entry::Index(0) | Entry::Uuid)) => e,
+        _ => return Visibility::Hidden,
+    };
+    match entries.next().flatten() {
+        Some(second) if second == first => Visibility::Duplicate,
+        _ => Visibility::Visible,
+    }
 }
 
 pub(crate) unsafe fn driver_get_version(v: *mut c_int) -> CuResult {
@@ -106,7 +190,8 @@ pub(crate) unsafe fn driver_get_version(v: *mut c_int) -> CuResult {
     Ok(())
 }
 
-fn check_dev(dev: c_int) -> CuResult {
+/// `INVALID_DEVICE` unless `dev` is our device's ordinal.
+pub(crate) fn check_device(dev: c_int) -> CuResult {
     if dev == 0 {
         Ok(())
     } else {
@@ -119,7 +204,7 @@ pub(crate) unsafe fn device_get(dev: *mut c_int, ordinal: c_int) -> CuResult {
         if dev.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(ordinal)?;
+        check_device(ordinal)?;
         *dev = 0;
         Ok(())
     })
@@ -148,7 +233,7 @@ unsafe fn put_str(buf: *mut c_char, len: c_int, text: &str) -> CuResult {
 
 pub(crate) unsafe fn device_get_name(name: *mut c_char, len: c_int, dev: c_int) -> CuResult {
     with_state(|s| {
-        check_dev(dev)?;
+        check_device(dev)?;
         let info = s.client()?.info().device;
         put_str(name, len, field_str(&info.name).unwrap_or("vgpu"))
     })
@@ -159,7 +244,7 @@ pub(crate) unsafe fn device_get_uuid(uuid: *mut [u8; 16], dev: c_int) -> CuResul
         if uuid.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         *uuid = s.client()?.info().device.uuid;
         Ok(())
     })
@@ -170,7 +255,7 @@ pub(crate) unsafe fn device_total_mem(bytes: *mut usize, dev: c_int) -> CuResult
         if bytes.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         *bytes = s.client()?.info().device.total_memory as usize;
         Ok(())
     })
@@ -181,7 +266,7 @@ pub(crate) unsafe fn device_get_attribute(pi: *mut c_int, attrib: c_int, dev: c_
         if pi.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         let t = s.attributes()?;
         let i = usize::try_from(attrib).map_err(|_| result::INVALID_VALUE)?;
         // Attributes past the table (newer than the contract) are not known.
@@ -206,7 +291,7 @@ fn bus_id_text(s: &mut super::State) -> CuResult<String> {
 
 pub(crate) unsafe fn device_get_pci_bus_id(bus: *mut c_char, len: c_int, dev: c_int) -> CuResult {
     with_state(|s| {
-        check_dev(dev)?;
+        check_device(dev)?;
         let text = bus_id_text(s)?;
         put_str(bus, len, &text)
     })
@@ -249,11 +334,44 @@ pub(crate) unsafe fn device_compute_capability(
         if major.is_null() || minor.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         let i = s.client()?.info().device;
         *major = i.compute_major as c_int;
         *minor = i.compute_minor as c_int;
         Ok(())
+    })
+}
+
+/// One device is never its own peer: 0, as NVIDIA's driver answers.
+pub(crate) unsafe fn device_can_access_peer(can: *mut c_int, dev: c_int, peer: c_int) -> CuResult {
+    with_state(|_| {
+        if can.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        check_device(dev)?;
+        check_device(peer)?;
+        *can = 0;
+        Ok(())
+    })
+}
+
+/// There is no link between two devices here: `INVALID_DEVICE` for every
+/// pair, the same device included (documented, and measured before the
+/// attribute is even looked at).
+pub(crate) unsafe fn device_get_p2p_attribute(
+    value: *mut c_int,
+    attrib: c_int,
+    src: c_int,
+    dst: c_int,
+) -> CuResult {
+    with_state(|_| {
+        check_device(src)?;
+        check_device(dst)?;
+        if src == dst {
+            return Err(result::INVALID_DEVICE);
+        }
+        tracing::debug!("cuDeviceGetP2PAttribute({attrib}) with {value:?}: unreachable");
+        Err(result::INVALID_DEVICE)
     })
 }
 
@@ -278,7 +396,7 @@ pub(crate) unsafe fn device_get_properties(prop: *mut std::ffi::c_void, dev: c_i
         if prop.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        check_dev(dev)?;
+        check_device(dev)?;
         let t = s.attributes()?;
         use attr::*;
         *prop = CuDevprop {
@@ -346,5 +464,88 @@ mod tests {
             assert_eq!(CStr::from_ptr(name.as_ptr()).to_str().unwrap(), "Fake");
         }
         assert_eq!(sess.script.lock().unwrap().sent.len(), 1);
+    }
+
+    #[test]
+    fn cuda_visible_devices_as_nvidia_reads_it() {
+        use Visibility::*;
+        // GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89, one of the H200s measured.
+        let u = [
+            0x6e, 0xc2, 0x32, 0x6f, 0xce, 0x05, 0x25, 0x63, 0xdd, 0xc1, 0x42, 0x9c, 0x7d, 0x67,
+            0x6f, 0x89,
+        ];
+        let full = "GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89";
+        let twice = format!("{full},{full}");
+        // Each case as NVIDIA's R580 driver answered it with one GPU.
+        for (var, want) in [
+            (None, Visible),
+            (Some(""), Hidden),
+            (Some("-1"), Hidden),
+            (Some("0"), Visible),
+            (Some("0,1"), Visible),
+            (Some("1"), Hidden),
+            (Some("1,0"), Hidden),
+            (Some("0,0"), Duplicate),
+            (Some("0, 0"), Duplicate),
+            (Some("0,00"), Duplicate),
+            (Some("0,+0"), Duplicate),
+            (Some("0,-1,1"), Visible),
+            (Some(" 0"), Visible),
+            (Some("0 "), Visible),
+            (Some("00"), Visible),
+            (Some("+0"), Visible),
+            (Some("0x0"), Visible),
+            (Some("0abc"), Visible),
+            (Some("foo"), Hidden),
+            (Some(full), Visible),
+            (Some("GPU-6"), Visible),
+            (Some("GPU-6ec2326f"), Visible),
+            (Some("GPU-6ec2326f-"), Visible),
+            (Some("GPU-6ec2326f-ce05-2563-ddc1-429c7d676f8"), Visible),
+            (Some("GPU-6EC2326F-CE05-2563-DDC1-429C7D676F89"), Visible),
+            (Some("GPU-6ec2326fce052563ddc1429c7d676f89"), Visible),
+            (Some("GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89x"), Visible),
+            (Some("GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89 "), Visible),
+            (Some(" GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89"), Hidden),
+            (Some("gpu-6ec2326f-ce05-2563-ddc1-429c7d676f89"), Hidden),
+            (Some("6ec2326f-ce05-2563-ddc1-429c7d676f89"), Hidden),
+            (Some("GPU-deadbeef"), Hidden),
+            (Some("GPU-"), Hidden),
+            (Some("MIG-abc"), Hidden),
+            (Some(twice.as_str()), Duplicate),
+            (Some("GPU-6ec2326f,0"), Visible),
+            (Some("0,GPU-6ec2326f-ce05-2563-ddc1-429c7d676f89"), Visible),
+            (Some("0,GPU-deadbeef"), Visible),
+        ] {
+            assert_eq!(visibility(var, &u), want, "{var:?}");
+        }
+    }
+
+    #[test]
+    fn a_device_is_not_its_own_peer() {
+        let _s = session(1 << 20);
+        let mut can = 7;
+        unsafe {
+            device_can_access_peer(&mut can, 0, 0).unwrap();
+            assert_eq!(can, 0);
+            assert_eq!(
+                device_can_access_peer(&mut can, 0, 1),
+                Err(result::INVALID_DEVICE)
+            );
+            assert_eq!(
+                device_can_access_peer(std::ptr::null_mut(), 0, 0),
+                Err(result::INVALID_VALUE)
+            );
+            for a in 0..=6 {
+                assert_eq!(
+                    device_get_p2p_attribute(&mut can, a, 0, 0),
+                    Err(result::INVALID_DEVICE)
+                );
+            }
+            assert_eq!(
+                device_get_p2p_attribute(&mut can, 1, 0, 1),
+                Err(result::INVALID_DEVICE)
+            );
+        }
     }
 }

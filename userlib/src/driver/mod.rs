@@ -28,8 +28,9 @@ pub(crate) mod tensor_map;
 use std::{
     cell::RefCell,
     collections::BTreeMap,
+    mem::ManuallyDrop,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Mutex, MutexGuard, Once, PoisonError,
     },
 };
@@ -112,6 +113,10 @@ pub(crate) struct State {
     pub primary: Primary,
     /// cudart's context-local storage (a dark-API table).
     pub cls: dark_api::ContextStorage,
+    /// Device and host memory ranges (unified addressing).
+    pub ptrs: memory::registry::Registry,
+    /// Guest handle of the default memory pool (0 until asked for).
+    pub default_pool: u64,
     next_handle: u64,
 }
 
@@ -128,6 +133,8 @@ impl State {
                 flags: 0,
             },
             cls: dark_api::ContextStorage::new(),
+            ptrs: memory::registry::Registry::new(),
+            default_pool: 0,
             next_handle: 0x7647_0000_1000,
         }
     }
@@ -199,8 +206,47 @@ pub(crate) fn lock() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Set when the process exits or the library is unloaded: from then on
+/// calls fail with `CUDA_ERROR_DEINITIALIZED`. NVIDIA's driver tears down
+/// in an exit handler it registers at `cuInit` (measured: exit handlers
+/// registered before cuInit, such as cudart's `__cudaUnregisterFatBinary`
+/// ones, get DEINITIALIZED; those registered after it still work, with the
+/// context current); [`on_first_init`] registers ours the same way.
+static DEINITIALIZED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_unload() {
+    DEINITIALIZED.store(true, Ordering::Release);
+}
+
+// At `dlclose` (and at exit, if cuInit never succeeded).
+#[used]
+#[link_section = ".fini_array"]
+static ON_UNLOAD: extern "C" fn() = on_unload;
+
+static EXIT_HANDLER: Once = Once::new();
+
+/// Registers the exit-time teardown, once, when cuInit first succeeds.
+pub(crate) fn on_first_init() {
+    EXIT_HANDLER.call_once(|| {
+        // SAFETY: `on_unload` is an `extern "C"` function that lives forever.
+        if unsafe { libc::atexit(on_unload) } != 0 {
+            tracing::warn!("atexit failed: teardown only at unload");
+        }
+    });
+}
+
+/// `CUDA_ERROR_DEINITIALIZED` once the library is being torn down.
+pub(crate) fn check_alive() -> CuResult {
+    if DEINITIALIZED.load(Ordering::Acquire) {
+        Err(result::DEINITIALIZED)
+    } else {
+        Ok(())
+    }
+}
+
 /// Runs `f` on the initialised state.
 pub(crate) fn with_state<T>(f: impl FnOnce(&mut State) -> CuResult<T>) -> CuResult<T> {
+    check_alive()?;
     let mut s = lock();
     if !s.initialized {
         return Err(result::NOT_INITIALIZED);
@@ -217,20 +263,47 @@ pub(crate) fn with_ctx<T>(f: impl FnOnce(&mut State, u64) -> CuResult<T>) -> CuR
 }
 
 thread_local! {
-    static STACK: RefCell<(u64, Vec<u64>)> = const { RefCell::new((0, Vec::new())) };
+    /// The context stack, with no destructor: the main thread's thread-local
+    /// destructors run at `exit` before the exit handlers, which may still
+    /// use their context (as with NVIDIA's driver); [`StackRelease`] gives
+    /// other threads' stacks back as those threads end.
+    static STACK: RefCell<(u64, ManuallyDrop<Vec<u64>>)> =
+        const { RefCell::new((0, ManuallyDrop::new(Vec::new()))) };
+    static RELEASE: StackRelease = const { StackRelease };
+}
+
+/// Empties the calling thread's stack when the thread ends (not the main
+/// thread, whose stack must last through `exit`).
+struct StackRelease;
+
+impl Drop for StackRelease {
+    fn drop(&mut self) {
+        // SAFETY: plain system calls without arguments.
+        let main = unsafe { libc::gettid() == libc::getpid() };
+        if !main {
+            let _ = STACK.try_with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    drop(std::mem::take(&mut *s.1));
+                }
+            });
+        }
+    }
 }
 
 /// Runs `f` on the calling thread's context stack (emptied if stale).
-/// Once the thread's locals are destroyed (at its exit, and in the main
-/// thread before the process's atexit handlers, from which cudart still
-/// calls the driver) the thread has no context.
+/// After the thread's destructors (at its end, when e.g. a destructor of
+/// another library still calls in) the stack is empty; the main thread's
+/// stack is never destroyed, so exit-time calls keep its context.
 pub(crate) fn with_stack<T>(f: impl FnOnce(&mut Vec<u64>) -> T) -> T {
+    // Registers the release at the thread's end (a no-op once it ran).
+    let _ = RELEASE.try_with(|_| ());
     let mut f = Some(f);
     let r = STACK.try_with(|s| {
         let mut s = s.borrow_mut();
         let g = GENERATION.load(Ordering::Acquire);
         if s.0 != g {
-            *s = (g, Vec::new());
+            s.0 = g;
+            s.1.clear();
         }
         f.take().map(|f| f(&mut s.1))
     });
@@ -347,5 +420,55 @@ pub(crate) mod testing {
             _serial: serial,
             script,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_stack_outlives_thread_locals_as_an_empty_one() {
+        struct Probe;
+        impl Drop for Probe {
+            fn drop(&mut self) {
+                // Runs after the stack's release (destructors run in reverse
+                // order of first use): must not panic, sees no context.
+                let seen = with_stack(|st| {
+                    st.push(1);
+                    st.len()
+                });
+                PROBED.store(seen as u64 + 10, Ordering::SeqCst);
+            }
+        }
+        thread_local! { static PROBE: Probe = const { Probe }; }
+        static PROBED: AtomicU64 = AtomicU64::new(0);
+        std::thread::spawn(|| {
+            PROBE.with(|_| ());
+            with_stack(|st| st.push(42));
+            assert_eq!(current_ctx(), Some(42));
+        })
+        .join()
+        .expect("thread exit without a panic");
+        assert_eq!(
+            PROBED.load(Ordering::SeqCst),
+            11,
+            "an empty, throw-away stack"
+        );
+    }
+
+    #[test]
+    fn after_unload_calls_are_deinitialized() {
+        let _serial = testing::uninitialised();
+        lock().initialized = true;
+        assert_eq!(with_state(|_| Ok(())), Ok(()));
+        on_unload();
+        let got = with_state(|_| Ok(()));
+        // SAFETY: cuInit's contract; no pointer arguments.
+        let init = unsafe { device::init(0) };
+        DEINITIALIZED.store(false, Ordering::Release);
+        assert_eq!(got, Err(result::DEINITIALIZED));
+        assert_eq!(init, Err(result::DEINITIALIZED));
+        assert_eq!(with_state(|_| Ok(())), Ok(()));
     }
 }

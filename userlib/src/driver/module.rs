@@ -139,6 +139,7 @@ pub(crate) fn unload(s: &mut State, key: u64) -> CuResult {
     s.objects.remove(&key);
     s.objects
         .retain(|_, o| !matches!(o, Obj::Function { module, .. } if *module == key));
+    super::memory::forget_module(s, key);
     r.map(|_| ())
 }
 
@@ -220,6 +221,8 @@ pub(crate) fn get_global(s: &mut State, m: u64, name: &[u8]) -> CuResult<(u64, u
         core::mem::size_of::<GlobalResponse>(),
     )?;
     let g = GlobalResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+    // Copies to it are device copies: the pointer registry must know it.
+    super::memory::note_global(s, ctx, m, g.dptr, g.size);
     Ok((g.dptr, g.size))
 }
 

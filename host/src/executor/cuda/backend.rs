@@ -5,11 +5,15 @@
 //! two clients never share an address space or a sticky error. Guest handles
 //! map to host objects in per-client [`HandleTable`]s; device pointers are
 //! the real `CUdeviceptr`s, and every pointer range a copy or memset touches
-//! must lie inside one of this client's allocations or module globals.
+//! must lie inside one of this client's allocations (pool ones included) or
+//! module globals. Stream-ordered allocations come from a pool the client
+//! owns (`pool`).
+
+mod pool;
 
 use super::driver::{
-    check, CUcontext, CUdevice, CUdeviceptr, CUevent, CUfunction, CUmodule, CUstream, CudaDriver,
-    CudaMemcpy2D, CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST,
+    check, CUcontext, CUdevice, CUdeviceptr, CUevent, CUfunction, CUmemoryPool, CUmodule, CUstream,
+    CudaDriver, CudaMemcpy2D, CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST,
 };
 use super::handles::{tag, HandleTable};
 use super::staging::Staging;
@@ -67,6 +71,9 @@ struct Region {
     ctx: u64,
     /// The module of a global; 0 for an allocation.
     module: u64,
+    /// From the client's pool: freed explicitly when its context goes
+    /// (pool memory outlives contexts in CUDA, and would leak).
+    pooled: bool,
 }
 
 /// One guest client's CUDA objects on the host GPU.
@@ -90,6 +97,9 @@ pub struct GpuClient {
     globals: BTreeMap<u64, Region>,
     /// 8-aligned copy of the kernel parameters of a launch.
     param_scratch: Vec<u64>,
+    /// The client's memory pool, made on first use (never shared, so no
+    /// client sees another's pool statistics or settings).
+    pool: Option<CUmemoryPool>,
 }
 
 // SAFETY: the raw CUDA handles are process-wide driver objects usable from
@@ -232,6 +242,7 @@ impl GpuClient {
             allocations: BTreeMap::new(),
             globals: BTreeMap::new(),
             param_scratch: Vec::new(),
+            pool: None,
         }
     }
 
@@ -417,6 +428,9 @@ impl GpuClient {
             return;
         };
         let current_ok = self.make_current(raw).is_ok();
+        if current_ok {
+            self.free_pooled(key);
+        }
         if let Some(c) = self.contexts.get_mut(key) {
             if current_ok {
                 if c.staging.has_pending() {
@@ -449,6 +463,7 @@ impl Drop for GpuClient {
         for key in keys {
             self.teardown(key);
         }
+        self.destroy_pool();
     }
 }
 
@@ -537,6 +552,7 @@ impl CudaBackend for GpuClient {
                 size,
                 ctx: key,
                 module: 0,
+                pooled: false,
             },
         );
         Ok(dptr)
@@ -886,6 +902,7 @@ impl CudaBackend for GpuClient {
                     size,
                     ctx: key,
                     module,
+                    pooled: false,
                 },
             );
         }
@@ -1046,6 +1063,32 @@ impl CudaBackend for GpuClient {
         // SAFETY: valid out-pointer; live events of this client.
         check(unsafe { (self.driver.api().event_elapsed_time)(&mut ms, start_raw, end_raw) })?;
         Ok(ms)
+    }
+
+    fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64> {
+        self.pool_alloc(ctx, stream, size, pool)
+    }
+
+    fn mem_free_async(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()> {
+        self.pool_free(ctx, stream, dptr)
+    }
+
+    fn mem_pool_get_attribute(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64> {
+        self.pool_get(ctx, pool, attr)
+    }
+
+    fn mem_pool_set_attribute(
+        &mut self,
+        ctx: u64,
+        pool: u64,
+        attr: u32,
+        value: u64,
+    ) -> CuResult<()> {
+        self.pool_set(ctx, pool, attr, value)
+    }
+
+    fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()> {
+        self.pool_trim(ctx, pool, keep)
     }
 
     fn memory_used(&self) -> u64 {

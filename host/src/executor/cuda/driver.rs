@@ -24,6 +24,8 @@ pub type CUstream = *mut c_void;
 pub type CUevent = *mut c_void;
 /// `CUarray`.
 pub type CUarray = *mut c_void;
+/// `CUmemoryPool`.
+pub type CUmemoryPool = *mut c_void;
 
 /// `CUDA_SUCCESS`.
 pub const CUDA_SUCCESS: CUresult = 0;
@@ -136,6 +138,43 @@ pub struct CuLaunchConfig {
 #[repr(C, align(128))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TensorMap(pub [u64; uapi::cuda::TENSOR_MAP_WORDS]);
+/// `CUmemPoolProps` (`cuda.h`, `struct CUmemPoolProps_st`): 88 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CuMemPoolProps {
+    /// `CUmemAllocationType` (`CU_MEM_ALLOCATION_TYPE_PINNED` = 1).
+    pub alloc_type: c_int,
+    /// `CUmemAllocationHandleType` bits (0: not exportable).
+    pub handle_types: c_int,
+    /// `CUmemLocation.type` (`CU_MEM_LOCATION_TYPE_DEVICE` = 1).
+    pub location_type: c_int,
+    /// `CUmemLocation.id`: the device ordinal.
+    pub location_id: c_int,
+    /// Windows only; NULL.
+    pub win32_security_attributes: *mut c_void,
+    /// 0: the system's default maximum.
+    pub max_size: usize,
+    /// Usage bits; 0.
+    pub usage: u16,
+    /// Zero.
+    pub reserved: [u8; 54],
+}
+
+impl CuMemPoolProps {
+    /// A pinned, non-exportable pool on device `dev`.
+    pub fn device(dev: CUdevice) -> Self {
+        Self {
+            alloc_type: 1,
+            handle_types: 0,
+            location_type: 1,
+            location_id: dev,
+            win32_security_attributes: std::ptr::null_mut(),
+            max_size: 0,
+            usage: 0,
+            reserved: [0; 54],
+        }
+    }
+}
 
 /// Declares the function table: each entry is a field holding the C function
 /// pointer, resolved from the first of its names that the library exports.
@@ -296,6 +335,27 @@ cuda_api! {
         );
         tensor_map_replace_address ["cuTensorMapReplaceAddress"]: fn(*mut TensorMap, *mut c_void);
         launch_kernel_ex ["cuLaunchKernelEx"]: fn(*const CuLaunchConfig, CUfunction, *mut *mut c_void, *mut *mut c_void);
+        // The stream-ordered allocator (CUDA 11.2+), on a pool per client.
+        mem_pool_create ["cuMemPoolCreate"]: fn(*mut CUmemoryPool, *const CuMemPoolProps);
+        mem_pool_destroy ["cuMemPoolDestroy"]: fn(CUmemoryPool);
+        mem_alloc_from_pool_async ["cuMemAllocFromPoolAsync"]: fn(*mut CUdeviceptr, usize, CUmemoryPool, CUstream);
+        mem_free_async ["cuMemFreeAsync"]: fn(CUdeviceptr, CUstream);
+        mem_pool_get_attribute ["cuMemPoolGetAttribute"]: fn(CUmemoryPool, c_int, *mut c_void);
+        mem_pool_set_attribute ["cuMemPoolSetAttribute"]: fn(CUmemoryPool, c_int, *mut c_void);
+        mem_pool_trim_to ["cuMemPoolTrimTo"]: fn(CUmemoryPool, usize);
+    }
+}
+
+impl Api {
+    /// Whether every entry point of the stream-ordered allocator exists.
+    pub fn has_pools(&self) -> bool {
+        self.mem_pool_create.is_some()
+            && self.mem_pool_destroy.is_some()
+            && self.mem_alloc_from_pool_async.is_some()
+            && self.mem_free_async.is_some()
+            && self.mem_pool_get_attribute.is_some()
+            && self.mem_pool_set_attribute.is_some()
+            && self.mem_pool_trim_to.is_some()
     }
 }
 

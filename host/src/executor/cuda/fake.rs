@@ -4,6 +4,8 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod pool;
+
 use super::driver::{
     Api, CUcontext, CUdevice, CUdeviceptr, CUevent, CUfunction, CUmodule, CUresult, CUstream,
     CudaDriver, CudaMemcpy2D, CU_MEMORYTYPE_HOST,
@@ -21,6 +23,13 @@ const INVALID_HANDLE: CUresult = 400;
 #[derive(Default)]
 pub struct Fake {
     next: usize,
+    /// Pools, their attributes, pool allocations, stream-ordered frees.
+    pub pools: HashSet<usize>,
+    pub pool_attrs: HashMap<c_int, u64>,
+    pub pooled: HashSet<u64>,
+    pub freed_async: Vec<u64>,
+    pub trimmed_to: Option<usize>,
+    pub pool_destroyed_while_used: bool,
     pub live_ctx: HashSet<usize>,
     pub current: usize,
     pub set_current_calls: usize,
@@ -134,7 +143,10 @@ unsafe extern "C" fn ctx_destroy(c: CUcontext) -> CUresult {
         if !s.live_ctx.remove(&c) {
             return INVALID_CONTEXT;
         }
-        s.memory.retain(|_, (ctx, _)| *ctx != c);
+        // Pool memory belongs to its pool, not to the context (as in CUDA).
+        let pooled = &s.pooled;
+        s.memory
+            .retain(|b, (ctx, _)| *ctx != c || pooled.contains(b));
         if s.current == c {
             s.current = 0;
         }
@@ -648,5 +660,12 @@ pub fn driver() -> Arc<CudaDriver> {
         tensor_map_encode_tiled: None,
         tensor_map_replace_address: None,
         launch_kernel_ex: None,
+        mem_pool_create: Some(pool::create),
+        mem_pool_destroy: Some(pool::destroy),
+        mem_alloc_from_pool_async: Some(pool::alloc),
+        mem_free_async: Some(pool::free),
+        mem_pool_get_attribute: Some(pool::get_attribute),
+        mem_pool_set_attribute: Some(pool::set_attribute),
+        mem_pool_trim_to: Some(pool::trim_to),
     })
 }

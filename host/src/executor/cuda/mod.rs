@@ -93,12 +93,7 @@ impl CudaExecutor {
                 *slot = v;
             }
         }
-        // Not carried by the protocol: virtual memory management (102) and
-        // memory pools (115). Reporting them as absent keeps ggml on plain
-        // allocations, which are.
-        for masked in [102, 115] {
-            attributes[masked] = 0;
-        }
+        mask_attributes(&mut attributes, api.has_pools());
         let attr = |a: c_int| attributes[a as usize].max(0) as u32;
         info.compute_major = attr(driver::ATTR_COMPUTE_CAPABILITY_MAJOR);
         info.compute_minor = attr(driver::ATTR_COMPUTE_CAPABILITY_MINOR);
@@ -173,6 +168,41 @@ impl CudaExecutor {
             self.device,
             Arc::clone(&self.attributes),
         )))
+    }
+}
+
+/// Device attributes reported as 0 because the guest cannot honour them,
+/// each with the reason. `UNIFIED_ADDRESSING` (41) stays 1: cudart and
+/// PyTorch rely on it, and the guest library keeps the pointer registry
+/// that answers unified addresses.
+pub const MASKED_ATTRIBUTES: &[(usize, &str)] = &[
+    (19, "CAN_MAP_HOST_MEMORY: guest host memory is never device-visible (no zero-copy)"),
+    (83, "MANAGED_MEMORY: cuMemAllocManaged is not provided"),
+    (86, "HOST_NATIVE_ATOMIC_SUPPORTED: no host memory is mapped for the device"),
+    (88, "PAGEABLE_MEMORY_ACCESS: kernels cannot reach the guest's pageable memory"),
+    (89, "CONCURRENT_MANAGED_ACCESS: no managed memory"),
+    (91, "CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM: registered memory has no device address"),
+    (100, "PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES: no pageable access at all"),
+    (101, "DIRECT_MANAGED_MEM_ACCESS_FROM_HOST: no managed memory"),
+    (102, "VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: the cuMem* VMM calls are not carried (ggml then uses plain allocations)"),
+    (119, "MEMPOOL_SUPPORTED_HANDLE_TYPES: pools cannot be exported (no IPC)"),
+];
+
+/// `CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED`.
+pub const ATTR_MEMORY_POOLS_SUPPORTED: usize = 115;
+
+/// Zeroes [`MASKED_ATTRIBUTES`], and `MEMORY_POOLS_SUPPORTED` unless the
+/// host driver has the stream-ordered allocator (`pools`).
+pub fn mask_attributes(attributes: &mut [i32], pools: bool) {
+    for &(a, _) in MASKED_ATTRIBUTES {
+        if let Some(v) = attributes.get_mut(a) {
+            *v = 0;
+        }
+    }
+    if !pools {
+        if let Some(v) = attributes.get_mut(ATTR_MEMORY_POOLS_SUPPORTED) {
+            *v = 0;
+        }
     }
 }
 
@@ -299,8 +329,26 @@ mod tests {
         assert_eq!(info.multiprocessor_count, 160);
         assert_eq!(ex.attributes()[0], 0);
         assert_eq!(ex.attributes()[1], 10);
+        // Masked, and what the host says where it is not.
+        for a in [19, 83, 88, 89, 91, 100, 102, 119] {
+            assert_eq!(ex.attributes()[a], 0, "attribute {a}");
+        }
+        assert_eq!(ex.attributes()[41], 410, "UNIFIED_ADDRESSING stays");
+        assert_eq!(ex.attributes()[115], 1150, "pools: the fake has them");
         let mut client = ex.new_client().expect("client");
         assert_eq!(client.device_attributes(0).map(|a| a[2]), Ok(20));
+    }
+
+    #[test]
+    fn pools_are_masked_without_the_allocator() {
+        let mut t = vec![1; ATTRIBUTE_COUNT];
+        mask_attributes(&mut t, false);
+        assert_eq!(t[ATTR_MEMORY_POOLS_SUPPORTED], 0);
+        assert_eq!(t[41], 1);
+        let mut t = vec![1; ATTRIBUTE_COUNT];
+        mask_attributes(&mut t, true);
+        assert_eq!(t[ATTR_MEMORY_POOLS_SUPPORTED], 1);
+        assert!(MASKED_ATTRIBUTES.iter().all(|&(a, _)| t[a] == 0));
     }
 
     #[test]

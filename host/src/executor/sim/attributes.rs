@@ -6,24 +6,25 @@ use uapi::cuda::ATTRIBUTE_COUNT;
 
 /// `(CUdevice_attribute, value)` pairs that do not depend on the identity.
 const FIXED: &[(usize, i32)] = &[
-    (1, 1024),        // MAX_THREADS_PER_BLOCK
-    (2, 1024),        // MAX_BLOCK_DIM_X
-    (3, 1024),        // MAX_BLOCK_DIM_Y
-    (4, 64),          // MAX_BLOCK_DIM_Z
-    (5, i32::MAX),    // MAX_GRID_DIM_X
-    (6, 65535),       // MAX_GRID_DIM_Y
-    (7, 65535),       // MAX_GRID_DIM_Z
-    (8, 49152),       // MAX_SHARED_MEMORY_PER_BLOCK
-    (9, 65536),       // TOTAL_CONSTANT_MEMORY
-    (10, 32),         // WARP_SIZE
-    (11, i32::MAX),   // MAX_PITCH
-    (12, 65536),      // MAX_REGISTERS_PER_BLOCK
-    (13, 1_755_000),  // CLOCK_RATE (kHz)
-    (14, 512),        // TEXTURE_ALIGNMENT
-    (15, 1),          // GPU_OVERLAP
-    (17, 0),          // KERNEL_EXEC_TIMEOUT
-    (18, 0),          // INTEGRATED
-    (19, 1),          // CAN_MAP_HOST_MEMORY
+    (1, 1024),       // MAX_THREADS_PER_BLOCK
+    (2, 1024),       // MAX_BLOCK_DIM_X
+    (3, 1024),       // MAX_BLOCK_DIM_Y
+    (4, 64),         // MAX_BLOCK_DIM_Z
+    (5, i32::MAX),   // MAX_GRID_DIM_X
+    (6, 65535),      // MAX_GRID_DIM_Y
+    (7, 65535),      // MAX_GRID_DIM_Z
+    (8, 49152),      // MAX_SHARED_MEMORY_PER_BLOCK
+    (9, 65536),      // TOTAL_CONSTANT_MEMORY
+    (10, 32),        // WARP_SIZE
+    (11, i32::MAX),  // MAX_PITCH
+    (12, 65536),     // MAX_REGISTERS_PER_BLOCK
+    (13, 1_755_000), // CLOCK_RATE (kHz)
+    (14, 512),       // TEXTURE_ALIGNMENT
+    (15, 1),         // GPU_OVERLAP
+    (17, 0),         // KERNEL_EXEC_TIMEOUT
+    (18, 0),         // INTEGRATED
+    // CAN_MAP_HOST_MEMORY (19) stays 0: guest host memory is not
+    // device-visible (no zero-copy).
     (20, 0),          // COMPUTE_MODE (default)
     (30, 512),        // SURFACE_ALIGNMENT
     (31, 1),          // CONCURRENT_KERNELS
@@ -41,16 +42,17 @@ const FIXED: &[(usize, i32)] = &[
     (80, 1),          // LOCAL_L1_CACHE_SUPPORTED
     (81, 233_472),    // MAX_SHARED_MEMORY_PER_MULTIPROCESSOR
     (82, 65536),      // MAX_REGISTERS_PER_MULTIPROCESSOR
-    (83, 1),          // MANAGED_MEMORY
-    (84, 0),          // MULTI_GPU_BOARD
-    (87, 2),          // SINGLE_TO_DOUBLE_PRECISION_PERF_RATIO
-    (90, 1),          // COMPUTE_PREEMPTION_SUPPORTED
-    (95, 1),          // COOPERATIVE_LAUNCH
-    (97, 232_448),    // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
-    (99, 1),          // HOST_REGISTER_SUPPORTED
+    // MANAGED_MEMORY (83) stays 0: no cuMemAllocManaged.
+    (84, 0),       // MULTI_GPU_BOARD
+    (87, 2),       // SINGLE_TO_DOUBLE_PRECISION_PERF_RATIO
+    (90, 1),       // COMPUTE_PREEMPTION_SUPPORTED
+    (95, 1),       // COOPERATIVE_LAUNCH
+    (97, 232_448), // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
+    (99, 1),       // HOST_REGISTER_SUPPORTED
     // VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED (102) stays 0: ggml then uses
     // plain allocations instead of the cuMem* VMM calls.
     (106, 32), // MAX_BLOCKS_PER_MULTIPROCESSOR
+    (115, 1),  // MEMORY_POOLS_SUPPORTED (the stream-ordered allocator)
 ];
 
 /// The full table for `info`, index = attribute.
@@ -63,4 +65,24 @@ pub fn table(info: &DeviceInfo) -> Vec<i32> {
     t[75] = i32::try_from(info.compute_major).unwrap_or(0); // COMPUTE_CAPABILITY_MAJOR
     t[76] = i32::try_from(info.compute_minor).unwrap_or(0); // COMPUTE_CAPABILITY_MINOR
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::cuda::{ATTR_MEMORY_POOLS_SUPPORTED, MASKED_ATTRIBUTES};
+
+    #[test]
+    fn agrees_with_what_the_cuda_executor_reports() {
+        let t = table(&DeviceInfo::default());
+        for &(a, why) in MASKED_ATTRIBUTES {
+            assert_eq!(t[a], 0, "attribute {a} ({why})");
+        }
+        assert_eq!(t[ATTR_MEMORY_POOLS_SUPPORTED], 1, "the simulator has pools");
+        assert_eq!(t[41], 1, "UNIFIED_ADDRESSING");
+        assert_eq!(
+            t[14], 512,
+            "TEXTURE_ALIGNMENT, the pitch of cuMemAllocPitch"
+        );
+    }
 }

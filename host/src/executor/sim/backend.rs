@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::image::ptx_text;
 use super::memory::{AddressSpace, ClientMemory, Owner};
+use super::pool::SimPool;
 use crate::cuda::{CuResult, CudaBackend};
 use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
@@ -67,6 +68,7 @@ pub struct SimBackend {
     events: HashMap<u64, SimEvent>,
     /// `CUlimit` values.
     limits: [(u32, u64); 7],
+    pool: SimPool,
 }
 
 impl SimBackend {
@@ -85,6 +87,7 @@ impl SimBackend {
             streams: HashMap::new(),
             events: HashMap::new(),
             limits: function::DEFAULT_LIMITS,
+            pool: SimPool::default(),
         }
     }
 
@@ -122,6 +125,7 @@ impl SimBackend {
     /// Drops everything created in `ctx`.
     fn release_context(&mut self, ctx: u64) {
         self.memory.free_owned(Owner::Context(ctx));
+        self.pool.forget_context(ctx);
         let modules: Vec<u64> = self
             .modules
             .iter()
@@ -215,10 +219,44 @@ impl CudaBackend for SimBackend {
         // Any context of the client may free its allocations, as in CUDA
         // with unified addressing; module variables are not allocations.
         if self.memory.free(dptr, |o| matches!(o, Owner::Context(_))) {
+            self.pool.forget(dptr);
             Ok(())
         } else {
             Err(result::INVALID_VALUE)
         }
+    }
+
+    fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64> {
+        self.stream(ctx, stream)?;
+        let ctx = self.ctx(ctx)?;
+        self.pool.alloc(&mut self.memory, ctx, size, pool)
+    }
+
+    fn mem_free_async(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()> {
+        // In submission order, so at once (any allocation, as in CUDA).
+        self.stream(ctx, stream)?;
+        self.mem_free(ctx, dptr)
+    }
+
+    fn mem_pool_get_attribute(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64> {
+        self.ctx(ctx)?;
+        self.pool.get(pool, attr)
+    }
+
+    fn mem_pool_set_attribute(
+        &mut self,
+        ctx: u64,
+        pool: u64,
+        attr: u32,
+        value: u64,
+    ) -> CuResult<()> {
+        self.ctx(ctx)?;
+        self.pool.set(pool, attr, value)
+    }
+
+    fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, _keep: u64) -> CuResult<()> {
+        self.ctx(ctx)?;
+        self.pool.trim(pool)
     }
 
     fn mem_get_address_range(&mut self, ctx: u64, dptr: u64) -> CuResult<(u64, u64)> {

@@ -6,6 +6,7 @@ mod attributes;
 mod backend;
 mod image;
 mod memory;
+mod pool;
 
 pub use backend::SimBackend;
 pub use memory::AddressSpace;

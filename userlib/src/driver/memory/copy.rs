@@ -1,0 +1,325 @@
+//! 1D copies: explicit directions (`cuMemcpyHtoD`, …) and by pointer
+//! (`cuMemcpy`, `cuMemcpyAsync`: the direction follows from the registry,
+//! as unified addressing defines it).
+
+use std::ffi::c_void;
+
+use uapi::{
+    cuda::{copy_flags, op, result, CopyRequest},
+    wire::Wire,
+};
+
+use super::{body, host_slice, host_slice_mut, is_device, CUstream, COPY_REQ, DTOH_WINDOW, HDR};
+use crate::driver::{client::Call, with_ctx, CuResult, State};
+
+/// Host to device, split into commands of at most the payload limit. All
+/// chunks but a synchronous copy's last are detached; that one waits (and
+/// reports any chunk's error, which the device kept).
+pub(crate) fn htod(
+    s: &mut State,
+    ctx: u64,
+    stream: u64,
+    dst: u64,
+    src: &[u8],
+    is_async: bool,
+) -> CuResult {
+    let c = s.client()?;
+    let chunk = c.max_payload().saturating_sub(COPY_REQ).max(1);
+    let flags = if is_async { copy_flags::ASYNC } else { 0 };
+    let n = src.len().div_ceil(chunk).max(1);
+    for i in 0..n {
+        let part = &src[(i * chunk).min(src.len())..((i + 1) * chunk).min(src.len())];
+        let req = CopyRequest {
+            ctx,
+            stream,
+            dst: dst.wrapping_add((i * chunk) as u64),
+            src: 0,
+            len: part.len() as u64,
+            flags,
+            reserved: 0,
+        };
+        let b = body(&req, part);
+        if is_async || i + 1 < n {
+            c.push_async(op::MEMCPY_HTOD, b)?;
+        } else {
+            c.call(op::MEMCPY_HTOD, &b, HDR)?;
+        }
+    }
+    Ok(())
+}
+
+/// Device to host, chunked, several chunks in flight.
+pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u64) -> CuResult {
+    let c = s.client()?;
+    let chunk = c.max_payload().saturating_sub(HDR.max(COPY_REQ)).max(1);
+    let n = dst.len().div_ceil(chunk).max(1);
+    let calls = (0..n)
+        .map(|i| {
+            let len = chunk.min(dst.len() - (i * chunk).min(dst.len()));
+            let req = CopyRequest {
+                ctx,
+                stream,
+                dst: 0,
+                src: src.wrapping_add((i * chunk) as u64),
+                len: len as u64,
+                flags: 0,
+                reserved: 0,
+            };
+            Call {
+                opcode: op::MEMCPY_DTOH,
+                body: req.as_bytes().to_vec(),
+                resp_capacity: HDR + len,
+            }
+        })
+        .collect();
+    c.call_pipelined(calls, DTOH_WINDOW, |i, r| {
+        let off = i * chunk;
+        let want = chunk.min(dst.len() - off.min(dst.len()));
+        let got = &r[HDR.min(r.len())..];
+        if got.len() < want {
+            return Err(result::UNKNOWN);
+        }
+        dst[off..off + want].copy_from_slice(&got[..want]);
+        Ok(())
+    })
+}
+
+pub(crate) fn dtod(
+    s: &mut State,
+    ctx: u64,
+    stream: u64,
+    dst: u64,
+    src: u64,
+    len: u64,
+    is_async: bool,
+) -> CuResult {
+    let req = CopyRequest {
+        ctx,
+        stream,
+        dst,
+        src,
+        len,
+        flags: if is_async { copy_flags::ASYNC } else { 0 },
+        reserved: 0,
+    };
+    let c = s.client()?;
+    if is_async {
+        c.push_async(op::MEMCPY_DTOD, req.as_bytes().to_vec())
+    } else {
+        c.call(op::MEMCPY_DTOD, req.as_bytes(), HDR).map(|_| ())
+    }
+}
+
+/// A copy between two unified addresses. Device to host is synchronous
+/// even when `is_async` (as `cuMemcpyDtoHAsync` here); host to host is a
+/// plain copy done at once: no queued work of ours touches host memory
+/// later (host sources are captured when enqueued, device-to-host copies
+/// complete before returning), so doing it now keeps stream order.
+pub(crate) fn copy_unified(
+    s: &mut State,
+    ctx: u64,
+    stream: u64,
+    dst: u64,
+    src: u64,
+    n: usize,
+    is_async: bool,
+) -> CuResult {
+    match (is_device(s, dst), is_device(s, src)) {
+        (true, true) => dtod(s, ctx, stream, dst, src, n as u64, is_async),
+        // SAFETY: `src` is host memory of the caller (CUDA's contract).
+        (true, false) => htod(
+            s,
+            ctx,
+            stream,
+            dst,
+            unsafe { host_slice(src as _, n)? },
+            is_async,
+        ),
+        // SAFETY: as above, for `dst`.
+        (false, true) => dtoh(s, ctx, stream, unsafe { host_slice_mut(dst as _, n)? }, src),
+        (false, false) => {
+            if n == 0 {
+                return Ok(());
+            }
+            if dst == 0 || src == 0 {
+                return Err(result::INVALID_VALUE);
+            }
+            // SAFETY: both are the caller's host buffers of `n` bytes; they
+            // may overlap (memmove semantics).
+            unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, n) };
+            Ok(())
+        }
+    }
+}
+
+pub(crate) unsafe fn memcpy(dst: u64, src: u64, n: usize) -> CuResult {
+    with_ctx(|s, ctx| copy_unified(s, ctx, 0, dst, src, n, false))
+}
+
+pub(crate) unsafe fn memcpy_async(dst: u64, src: u64, n: usize, stream: CUstream) -> CuResult {
+    with_ctx(|s, ctx| {
+        let st = s.stream_host(stream as u64)?;
+        copy_unified(s, ctx, st, dst, src, n, true)
+    })
+}
+
+pub(crate) unsafe fn memcpy_htod(dst: u64, src: *const c_void, n: usize) -> CuResult {
+    with_ctx(|s, ctx| htod(s, ctx, 0, dst, host_slice(src, n)?, false))
+}
+
+pub(crate) unsafe fn memcpy_htod_async(
+    dst: u64,
+    src: *const c_void,
+    n: usize,
+    stream: CUstream,
+) -> CuResult {
+    with_ctx(|s, ctx| {
+        let st = s.stream_host(stream as u64)?;
+        htod(s, ctx, st, dst, host_slice(src, n)?, true)
+    })
+}
+
+pub(crate) unsafe fn memcpy_dtoh(dst: *mut c_void, src: u64, n: usize) -> CuResult {
+    with_ctx(|s, ctx| dtoh(s, ctx, 0, host_slice_mut(dst, n)?, src))
+}
+
+/// Synchronous: correct, not overlapped.
+pub(crate) unsafe fn memcpy_dtoh_async(
+    dst: *mut c_void,
+    src: u64,
+    n: usize,
+    stream: CUstream,
+) -> CuResult {
+    with_ctx(|s, ctx| {
+        let st = s.stream_host(stream as u64)?;
+        dtoh(s, ctx, st, host_slice_mut(dst, n)?, src)
+    })
+}
+
+pub(crate) unsafe fn memcpy_dtod(dst: u64, src: u64, n: usize) -> CuResult {
+    with_ctx(|s, ctx| dtod(s, ctx, 0, dst, src, n as u64, false))
+}
+
+pub(crate) unsafe fn memcpy_dtod_async(dst: u64, src: u64, n: usize, stream: CUstream) -> CuResult {
+    with_ctx(|s, ctx| {
+        let st = s.stream_host(stream as u64)?;
+        dtod(s, ctx, st, dst, src, n as u64, true)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{registry::DeviceKind, test_util::*};
+    use super::*;
+    use crate::driver::testing::session;
+
+    #[test]
+    fn htod_is_split_and_only_the_last_chunk_waits() {
+        let sess = session(1024);
+        with_primary();
+        let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        unsafe { memcpy_htod(0x1000, data.as_ptr().cast(), data.len()).unwrap() };
+        let sc = sess.script.lock().unwrap();
+        let chunk = 1024 - COPY_REQ;
+        assert_eq!(sc.sent.len(), 5000usize.div_ceil(chunk));
+        let mut joined = Vec::new();
+        for (i, (opc, detached, b)) in sc.sent.iter().enumerate() {
+            assert_eq!(*opc, op::MEMCPY_HTOD);
+            assert_eq!(*detached, i + 1 < sc.sent.len());
+            let r = CopyRequest::read_from(b).unwrap();
+            assert_eq!(r.dst, 0x1000 + (i * chunk) as u64);
+            assert_eq!(r.len as usize, b.len() - COPY_REQ);
+            joined.extend_from_slice(&b[COPY_REQ..]);
+        }
+        assert_eq!(joined, data);
+        // Everything went in one submit (batch + the waiting chunk).
+        assert_eq!(sc.submits, [sc.sent.len()]);
+    }
+
+    #[test]
+    fn dtoh_chunks_are_reassembled() {
+        let sess = session(100);
+        with_primary();
+        let chunk = 100 - COPY_REQ;
+        let total: usize = 130;
+        {
+            let mut sc = sess.script.lock().unwrap();
+            for i in 0..total.div_ceil(chunk) {
+                let mut r = vec![0u8; 8];
+                let n = chunk.min(total - i * chunk);
+                r.extend((0..n).map(|k| (i * chunk + k) as u8));
+                sc.responses.push_back(r);
+            }
+        }
+        let mut out = vec![0u8; total];
+        unsafe { memcpy_dtoh(out.as_mut_ptr().cast(), 0x2000, total).unwrap() };
+        assert_eq!(out, (0..total).map(|i| i as u8).collect::<Vec<_>>());
+    }
+
+    /// A device range of 4 KiB at `base` owned by the current context.
+    fn device_range(ctx: u64, base: u64) {
+        crate::driver::lock()
+            .ptrs
+            .add_device(base, 4096, ctx, DeviceKind::Alloc);
+    }
+
+    #[test]
+    fn unified_copies_take_their_direction_from_the_pointers() {
+        let sess = session(1 << 20);
+        let ctx = with_primary();
+        let (dev_a, dev_b) = (0x10_0000u64, 0x20_0000u64);
+        device_range(ctx, dev_a);
+        device_range(ctx, dev_b);
+        let src = *b"unified";
+        let mut dst = [0u8; 7];
+        unsafe {
+            // Host to host: a plain copy, no command.
+            memcpy(dst.as_mut_ptr() as u64, src.as_ptr() as u64, 7).unwrap();
+            assert_eq!(&dst, b"unified");
+            // Host to device, device to device (async), device to host.
+            memcpy(dev_a + 8, src.as_ptr() as u64, 7).unwrap();
+            memcpy_async(dev_b, dev_a + 8, 7, std::ptr::null_mut()).unwrap();
+            sess.script.lock().unwrap().responses.push_back({
+                let mut r = vec![0u8; 8];
+                r.extend_from_slice(b"fromdev");
+                r
+            });
+            memcpy(dst.as_mut_ptr() as u64, dev_b, 7).unwrap();
+        }
+        assert_eq!(&dst, b"fromdev");
+        let sc = sess.script.lock().unwrap();
+        let ops: Vec<(u16, bool)> = sc.sent.iter().map(|c| (c.0, c.1)).collect();
+        assert_eq!(
+            ops,
+            [
+                (op::MEMCPY_HTOD, false),
+                (op::MEMCPY_DTOD, true),
+                (op::MEMCPY_DTOH, false)
+            ]
+        );
+        let h = CopyRequest::read_from(&sc.sent[0].2).unwrap();
+        assert_eq!((h.dst, h.len), (dev_a + 8, 7));
+        assert_eq!(&sc.sent[0].2[COPY_REQ..], b"unified");
+        let d = CopyRequest::read_from(&sc.sent[1].2).unwrap();
+        assert_eq!(
+            (d.dst, d.src, d.flags),
+            (dev_b, dev_a + 8, copy_flags::ASYNC)
+        );
+        assert_eq!(CopyRequest::read_from(&sc.sent[2].2).unwrap().src, dev_b);
+    }
+
+    #[test]
+    fn memory_of_a_destroyed_context_is_host_memory_again() {
+        let _sess = session(1 << 20);
+        let ctx = with_primary();
+        device_range(ctx, 0x30_0000);
+        assert!(is_device(&crate::driver::lock(), 0x30_0fff));
+        crate::driver::lock().objects.remove(&ctx);
+        assert!(!is_device(&crate::driver::lock(), 0x30_0000));
+        assert_eq!(
+            unsafe { memcpy(0, 8, 4) },
+            Err(result::INVALID_CONTEXT),
+            "no context left"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Host memory: `cuMemHostAlloc`/`cuMemAllocHost` (page-aligned guest
+//! memory, not pinned on the host and not device-visible), registration
+//! (bookkeeping only: copies from registered memory work as from any other
+//! host memory), and the device pointer of host memory, which does not
+//! exist here: there is no zero-copy access, so the host masks
+//! `CAN_MAP_HOST_MEMORY` and `cuMemHostGetDevicePointer` fails honestly.
+//!
+//! Error codes follow NVIDIA's driver as measured (R580, H200).
+
+use std::ffi::{c_uint, c_void};
+
+use uapi::cuda::result;
+
+use super::{host_at, registry::HostKind, with_current};
+use crate::driver::{with_state, CuResult};
+
+/// `CU_MEMHOSTALLOC_PORTABLE | DEVICEMAP | WRITECOMBINED`.
+const HOST_ALLOC_FLAGS: u32 = 0x7;
+/// `CU_MEMHOSTREGISTER_PORTABLE | DEVICEMAP | IOMEMORY | READ_ONLY`.
+const HOST_REGISTER_FLAGS: u32 = 0xf;
+const HOST_REGISTER_IOMEMORY: u32 = 0x4;
+
+pub(crate) unsafe fn mem_host_alloc(pp: *mut *mut c_void, size: usize, flags: c_uint) -> CuResult {
+    with_current(|s, guest, _| {
+        if pp.is_null() || flags & !HOST_ALLOC_FLAGS != 0 {
+            return Err(result::INVALID_VALUE);
+        }
+        // NVIDIA's driver answers size 0 with success and NULL.
+        if size == 0 {
+            *pp = std::ptr::null_mut();
+            return Ok(());
+        }
+        let mut p: *mut c_void = std::ptr::null_mut();
+        if libc::posix_memalign(&mut p, 4096, size) != 0 || p.is_null() {
+            return Err(result::OUT_OF_MEMORY);
+        }
+        if let Err(e) = s
+            .ptrs
+            .add_host(p as usize, size, flags, guest, HostKind::Allocated)
+        {
+            // Only if the allocator handed out memory we think is registered.
+            libc::free(p);
+            return Err(e);
+        }
+        *pp = p;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn mem_alloc_host(pp: *mut *mut c_void, size: usize) -> CuResult {
+    mem_host_alloc(pp, size, 0)
+}
+
+pub(crate) unsafe fn mem_free_host(p: *mut c_void) -> CuResult {
+    with_state(|s| {
+        match host_at(s, p as usize) {
+            Some((base, r)) if base == p as usize && r.kind == HostKind::Allocated => {}
+            _ => return Err(result::INVALID_VALUE),
+        }
+        s.ptrs.remove_host(p as usize);
+        libc::free(p);
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn mem_host_get_flags(flags: *mut c_uint, p: *mut c_void) -> CuResult {
+    with_state(|s| {
+        if flags.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        // The flags as given: NVIDIA's driver adds DEVICEMAP (all pinned
+        // memory is mapped under UVA there); nothing is mapped here.
+        let (_, r) = host_at(s, p as usize).ok_or(result::INVALID_VALUE)?;
+        *flags = r.flags;
+        Ok(())
+    })
+}
+
+pub(crate) unsafe fn mem_host_register(p: *mut c_void, size: usize, flags: c_uint) -> CuResult {
+    with_current(|s, guest, _| {
+        if p.is_null() || size == 0 || flags & !HOST_REGISTER_FLAGS != 0 {
+            return Err(result::INVALID_VALUE);
+        }
+        if flags & HOST_REGISTER_IOMEMORY != 0 {
+            tracing::warn!("cuMemHostRegister: I/O memory cannot be registered with vgpu");
+            return Err(result::NOT_SUPPORTED);
+        }
+        s.ptrs
+            .add_host(p as usize, size, flags, guest, HostKind::Registered)
+    })
+}
+
+pub(crate) unsafe fn mem_host_unregister(p: *mut c_void) -> CuResult {
+    with_state(|s| {
+        if p.is_null() {
+            return Err(result::INVALID_VALUE);
+        }
+        match host_at(s, p as usize) {
+            Some((base, r)) if base == p as usize && r.kind == HostKind::Registered => {
+                s.ptrs.remove_host(base);
+                Ok(())
+            }
+            // Inside a registration, or pinned memory of ours.
+            Some(_) => Err(result::INVALID_VALUE),
+            None => Err(result::HOST_MEMORY_NOT_REGISTERED),
+        }
+    })
+}
+
+pub(crate) unsafe fn mem_host_get_device_pointer(
+    pdptr: *mut u64,
+    p: *mut c_void,
+    flags: c_uint,
+) -> CuResult {
+    with_current(|s, _, _| {
+        if pdptr.is_null() || flags != 0 {
+            return Err(result::INVALID_VALUE);
+        }
+        if host_at(s, p as usize).is_none() {
+            return Err(result::INVALID_VALUE);
+        }
+        tracing::warn!(
+            "cuMemHostGetDevicePointer: host memory is not device-visible with vgpu \
+             (no zero-copy); CUDA_ERROR_NOT_SUPPORTED"
+        );
+        Err(result::NOT_SUPPORTED)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::with_primary;
+    use super::*;
+    use crate::driver::testing::session;
+
+    #[test]
+    fn pinned_allocations_and_flags() {
+        let _s = session(1 << 20);
+        let mut p: *mut c_void = std::ptr::null_mut();
+        assert_eq!(
+            unsafe { mem_host_alloc(&mut p, 64, 0) },
+            Err(result::INVALID_CONTEXT)
+        );
+        with_primary();
+        unsafe {
+            assert_eq!(mem_host_alloc(&mut p, 64, 8), Err(result::INVALID_VALUE));
+            p = std::ptr::dangling_mut::<c_void>();
+            mem_host_alloc(&mut p, 0, 0).unwrap();
+            assert!(p.is_null(), "size 0 gives NULL");
+            mem_host_alloc(&mut p, 5000, 0x2 | 0x4).unwrap();
+            assert_eq!(p as usize % 4096, 0);
+            let mut f = 0;
+            mem_host_get_flags(&mut f, p.cast::<u8>().add(4999).cast()).unwrap();
+            assert_eq!(f, 6);
+            assert_eq!(
+                mem_host_get_flags(&mut f, p.cast::<u8>().add(5000).cast()),
+                Err(result::INVALID_VALUE)
+            );
+            assert_eq!(
+                mem_free_host(p.cast::<u8>().add(8).cast()),
+                Err(result::INVALID_VALUE)
+            );
+            assert_eq!(mem_host_unregister(p), Err(result::INVALID_VALUE));
+            assert_eq!(mem_host_register(p, 16, 0), Err(result::INVALID_VALUE));
+            mem_free_host(p).unwrap();
+            assert_eq!(mem_free_host(p), Err(result::INVALID_VALUE));
+        }
+    }
+
+    #[test]
+    fn registration_is_bookkeeping_with_cudas_errors() {
+        let _s = session(1 << 20);
+        with_primary();
+        let mut buf = vec![0u8; 3 * 4096];
+        let p = buf.as_mut_ptr().cast::<c_void>();
+        unsafe {
+            assert_eq!(mem_host_register(p, 0, 0), Err(result::INVALID_VALUE));
+            assert_eq!(mem_host_register(p, 16, 0x40), Err(result::INVALID_VALUE));
+            assert_eq!(mem_host_register(p, 16, 0x4), Err(result::NOT_SUPPORTED));
+            mem_host_register(p, 8192, 0x8).unwrap();
+            assert_eq!(
+                mem_host_register(p.cast::<u8>().add(4096).cast(), 4096, 0),
+                Err(result::HOST_MEMORY_ALREADY_REGISTERED)
+            );
+            let mut f = 0;
+            mem_host_get_flags(&mut f, p.cast::<u8>().add(100).cast()).unwrap();
+            assert_eq!(f, 0x8);
+            let mut d = 0u64;
+            assert_eq!(
+                mem_host_get_device_pointer(&mut d, p, 0),
+                Err(result::NOT_SUPPORTED)
+            );
+            assert_eq!(
+                mem_host_get_device_pointer(&mut d, p, 1),
+                Err(result::INVALID_VALUE)
+            );
+            let other = [0u8; 8];
+            assert_eq!(
+                mem_host_get_device_pointer(&mut d, other.as_ptr() as *mut c_void, 0),
+                Err(result::INVALID_VALUE)
+            );
+            assert_eq!(
+                mem_host_unregister(p.cast::<u8>().add(8).cast()),
+                Err(result::INVALID_VALUE)
+            );
+            mem_host_unregister(p).unwrap();
+            assert_eq!(
+                mem_host_unregister(p),
+                Err(result::HOST_MEMORY_NOT_REGISTERED)
+            );
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Memsets: `cuMemsetD8/16/32` and the 2D forms, synchronous or in stream
+//! order.
+
+use uapi::{
+    cuda::{copy_flags, op, MemsetRequest},
+    wire::Wire,
+};
+
+use super::{CUstream, HDR};
+use crate::driver::{with_ctx, CuResult};
+
+#[allow(clippy::too_many_arguments)]
+fn memset(
+    dst: u64,
+    pitch: usize,
+    value: u32,
+    elem_size: u32,
+    width: usize,
+    height: usize,
+    stream: Option<CUstream>,
+) -> CuResult {
+    with_ctx(|s, ctx| {
+        let st = match stream {
+            Some(p) => s.stream_host(p as u64)?,
+            None => 0,
+        };
+        let req = MemsetRequest {
+            ctx,
+            stream: st,
+            dst,
+            pitch: pitch as u64,
+            width: width as u64,
+            height: height as u64,
+            value,
+            elem_size,
+            flags: if stream.is_some() {
+                copy_flags::ASYNC
+            } else {
+                0
+            },
+            reserved: 0,
+        };
+        let c = s.client()?;
+        if stream.is_some() {
+            c.push_async(op::MEMSET, req.as_bytes().to_vec())
+        } else {
+            c.call(op::MEMSET, req.as_bytes(), HDR).map(|_| ())
+        }
+    })
+}
+
+pub(crate) unsafe fn memset_d8(dst: u64, v: u8, n: usize) -> CuResult {
+    memset(dst, n, v.into(), 1, n, 1, None)
+}
+pub(crate) unsafe fn memset_d16(dst: u64, v: u16, n: usize) -> CuResult {
+    memset(dst, n * 2, v.into(), 2, n, 1, None)
+}
+pub(crate) unsafe fn memset_d32(dst: u64, v: u32, n: usize) -> CuResult {
+    memset(dst, n * 4, v, 4, n, 1, None)
+}
+pub(crate) unsafe fn memset_d8_async(dst: u64, v: u8, n: usize, s: CUstream) -> CuResult {
+    memset(dst, n, v.into(), 1, n, 1, Some(s))
+}
+pub(crate) unsafe fn memset_d16_async(dst: u64, v: u16, n: usize, s: CUstream) -> CuResult {
+    memset(dst, n * 2, v.into(), 2, n, 1, Some(s))
+}
+pub(crate) unsafe fn memset_d32_async(dst: u64, v: u32, n: usize, s: CUstream) -> CuResult {
+    memset(dst, n * 4, v, 4, n, 1, Some(s))
+}
+pub(crate) unsafe fn memset_d2d8(dst: u64, pitch: usize, v: u8, w: usize, h: usize) -> CuResult {
+    memset(dst, pitch, v.into(), 1, w, h, None)
+}
+pub(crate) unsafe fn memset_d2d16(dst: u64, pitch: usize, v: u16, w: usize, h: usize) -> CuResult {
+    memset(dst, pitch, v.into(), 2, w, h, None)
+}
+pub(crate) unsafe fn memset_d2d32(dst: u64, pitch: usize, v: u32, w: usize, h: usize) -> CuResult {
+    memset(dst, pitch, v, 4, w, h, None)
+}
+pub(crate) unsafe fn memset_d2d8_async(
+    dst: u64,
+    pitch: usize,
+    v: u8,
+    w: usize,
+    h: usize,
+    s: CUstream,
+) -> CuResult {
+    memset(dst, pitch, v.into(), 1, w, h, Some(s))
+}
+pub(crate) unsafe fn memset_d2d16_async(
+    dst: u64,
+    pitch: usize,
+    v: u16,
+    w: usize,
+    h: usize,
+    s: CUstream,
+) -> CuResult {
+    memset(dst, pitch, v.into(), 2, w, h, Some(s))
+}
+pub(crate) unsafe fn memset_d2d32_async(
+    dst: u64,
+    pitch: usize,
+    v: u32,
+    w: usize,
+    h: usize,
+    s: CUstream,
+) -> CuResult {
+    memset(dst, pitch, v, 4, w, h, Some(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::with_primary;
+    use super::*;
+    use crate::driver::testing::session;
+
+    #[test]
+    fn async_work_is_batched_64_per_submit() {
+        let sess = session(1 << 20);
+        with_primary();
+        for _ in 0..130 {
+            unsafe { memset_d8_async(0x10, 1, 16, std::ptr::null_mut()).unwrap() };
+        }
+        assert_eq!(sess.script.lock().unwrap().submits, [64, 64]);
+        unsafe { memset_d32(0x10, 7, 4).unwrap() };
+        let sc = sess.script.lock().unwrap();
+        assert_eq!(sc.submits, [64, 64, 3]);
+        assert!(sc.sent[..130].iter().all(|c| c.1));
+        assert!(!sc.sent[130].1);
+        let m = MemsetRequest::read_from(&sc.sent[130].2).unwrap();
+        assert_eq!((m.value, m.elem_size, m.width, m.height), (7, 4, 4, 1));
+    }
+}
