@@ -252,10 +252,6 @@ QEMU
         cp "$p/work/gpu-guest/serial.log" "$out/gpu-guest-serial.log" 2>/dev/null || true
         grep -q '^FAIL' "$out/gpu-guest.txt" && bad=1
     fi
-    if [[ $parts == *,trace,* ]]; then
-        echo "== trace: programs under the driver-call tracer, NVIDIA's libcuda vs ours" | tee -a "$summary"
-        trace_part "$p" "$out" || bad=1
-    fi
     if [[ $parts == *,cublas,* ]]; then
         echo "== cublas: cuBLAS/cuBLASLt (built here with $nvcc) natively, then on ours over the socket" \
             | tee -a "$summary"
@@ -293,6 +289,12 @@ QEMU
             >"$out/torch-socket.txt" 2>&1 || true
         stop_host
         echo "torch socket: $(tail -n 1 "$out/torch-socket.txt")" | tee -a "$summary"
+    fi
+
+    # After cublas: VGPU_TRACE_PROGS may name the cublas-check it built.
+    if [[ $parts == *,trace,* ]]; then
+        echo "== trace: programs under the driver-call tracer, NVIDIA's libcuda vs ours" | tee -a "$summary"
+        trace_part "$p" "$out" || bad=1
     fi
 
     echo "== against native" | tee -a "$summary"

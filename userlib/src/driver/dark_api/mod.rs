@@ -10,7 +10,7 @@
 //! | table | slots | what we do |
 //! |---|---|---|
 //! | CUDART_INTERFACE | 13 | [1]/[6]/[8] load a module from a fatbin (as `cuModuleLoadFatBinary`), [2] the primary context without retaining it, [7] no-op, [12] SUCCESS ([`cudart`]) |
-//! | TOOLS_TLS | 3 | unknown slots only |
+//! | TOOLS_TLS | 3 | [1] returns 0, [2] the current context ([`slots`]) |
 //! | TOOLS_RUNTIME_CALLBACK_HOOKS | 7 | [2]/[6] zeroed driver buffers, others return 0 ([`slots`]) |
 //! | CONTEXT_LOCAL_STORAGE_INTERFACE_V0301 | 3 + NULL | per-context key/value store with destructors ([`context_storage`]) |
 //! | CTX_CREATE_BYPASS | 2 | unknown slot only |
@@ -18,6 +18,7 @@
 //! | INTEGRITY_CHECK | 3 | [1] the hash, from our own version/UUID/PCI values ([`integrity`]) |
 //! | CONTEXT_CHECKS | 15 | [2] writes 0, [3] returns 0 ([`slots`]); cuBLAS 13 needs the full table |
 //! | HYBRID_CUDART | 3 | unknown slots only |
+//! | CONTEXT_IDENTITY (`21318c60-…`) | 93 | [4] the context's id, as `cuCtxGetId` ([`slots`]) |
 //!
 //! Slots we do not understand are logging stubs returning
 //! `CUDA_ERROR_NOT_SUPPORTED`. Every request is logged at `debug` by id,

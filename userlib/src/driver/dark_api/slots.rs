@@ -135,3 +135,26 @@ pub(super) unsafe extern "C" fn context_check_fn3() -> u32 {
     tracing::debug!("CONTEXT_CHECKS[3]() -> 0");
     0
 }
+
+/// `TOOLS_TLS[2]`: the calling thread's current context, as
+/// `cuCtxGetCurrent` answers (cuBLAS 13 calls it before each GEMM and gives
+/// up with CUBLAS_STATUS_NOT_SUPPORTED when it fails; measured on the H200).
+pub(super) unsafe extern "C" fn current_context(ctx: *mut *mut c_void) -> u32 {
+    vgpu_transport::logging::init();
+    tracing::debug!("TOOLS_TLS[2](current context)");
+    // SAFETY: cudart's out-pointer; ctx_get_current checks it for NULL.
+    guard("TOOLS_TLS[2]", || unsafe {
+        crate::driver::context::ctx_get_current(ctx.cast())
+    })
+}
+
+/// `CONTEXT_IDENTITY[4]`: `(ctx, *id)`, the context's id as `cuCtxGetId`
+/// gives it (NULL: the current context).
+pub(super) unsafe extern "C" fn context_id(ctx: *mut c_void, id: *mut u64) -> u32 {
+    vgpu_transport::logging::init();
+    tracing::debug!("CONTEXT_IDENTITY[4](ctx {ctx:?})");
+    // SAFETY: cudart's arguments; ctx_get_id checks both.
+    guard("CONTEXT_IDENTITY[4]", || unsafe {
+        crate::driver::function::ctx_get_id(ctx, id)
+    })
+}

@@ -55,8 +55,9 @@ pub(crate) const DEVICE_EXT: usize = 5;
 pub(crate) const INTEGRITY: usize = 6;
 pub(crate) const CONTEXT_CHECKS: usize = 7;
 pub(crate) const HYBRID_CUDART: usize = 8;
+pub(crate) const CONTEXT_IDENTITY: usize = 9;
 
-pub(crate) const NAMES: [&str; 9] = [
+pub(crate) const NAMES: [&str; 10] = [
     "CUDART_INTERFACE",
     "TOOLS_TLS",
     "TOOLS_RUNTIME_CALLBACK_HOOKS",
@@ -66,6 +67,7 @@ pub(crate) const NAMES: [&str; 9] = [
     "INTEGRITY_CHECK",
     "CONTEXT_CHECKS",
     "HYBRID_CUDART",
+    "CONTEXT_IDENTITY",
 ];
 
 /// Raw id bytes (the UUID string read left to right).
@@ -73,6 +75,11 @@ pub(crate) mod id {
     pub(crate) const CUDART_INTERFACE: [u8; 16] = [
         0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d,
         0xf9,
+    ];
+    /// Asked for by cuBLAS 13 before its first GEMM.
+    pub(crate) const CONTEXT_IDENTITY: [u8; 16] = [
+        0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8,
+        0xf2,
     ];
     pub(crate) const TOOLS_TLS: [u8; 16] = [
         0x42, 0xd8, 0x5a, 0x81, 0x23, 0xf6, 0xcb, 0x47, 0x82, 0x98, 0xf6, 0xe7, 0x8a, 0x3a, 0xec,
@@ -128,12 +135,10 @@ unsafe extern "C" fn unknown_slot<const TABLE: usize, const SLOT: usize>() -> u3
     result::NOT_SUPPORTED
 }
 
-/// A tools thread-local-storage slot: logged, returns 0 (no tool is
-/// attached). cuBLAS 13 calls slot 2 before each GEMM and gives up with
-/// CUBLAS_STATUS_NOT_SUPPORTED when it fails (measured on the H200).
-unsafe extern "C" fn tools_tls<const SLOT: usize>() -> usize {
+/// TOOLS_TLS[1]: logged, returns 0 (no tool is attached).
+unsafe extern "C" fn tools_tls_1() -> usize {
     vgpu_transport::logging::init();
-    tracing::debug!("{}[{SLOT}] called: no tool attached, 0", NAMES[TOOLS_TLS]);
+    tracing::debug!("{}[1] called: no tool attached, 0", NAMES[TOOLS_TLS]);
     0
 }
 
@@ -174,8 +179,8 @@ pub(crate) static CUDART_INTERFACE: Table<13> = Table([
 
 pub(crate) static TOOLS_TLS_TABLE: Table<3> = Table([
     size_of_slots(3),
-    tools_tls::<1> as *const c_void,
-    tools_tls::<2> as *const c_void,
+    tools_tls_1 as *const c_void,
+    f!(slots::current_context),
 ]);
 
 pub(crate) static TOOLS_RUNTIME_CALLBACK_HOOKS: Table<7> = Table([
@@ -186,6 +191,104 @@ pub(crate) static TOOLS_RUNTIME_CALLBACK_HOOKS: Table<7> = Table([
     tools_hook::<4> as *const c_void,
     tools_hook::<5> as *const c_void,
     f!(slots::tools_buffer2),
+]);
+
+/// 93 slots on R580 (0x2e8). Known: [4] the context's id, as `cuCtxGetId`
+/// gives it (cuBLAS(Lt) keys its kernel registry by it).
+pub(crate) static CONTEXT_IDENTITY_TABLE: Table<93> = Table([
+    size_of_slots(93),
+    unknown!(CONTEXT_IDENTITY, 1),
+    unknown!(CONTEXT_IDENTITY, 2),
+    unknown!(CONTEXT_IDENTITY, 3),
+    f!(slots::context_id),
+    unknown!(CONTEXT_IDENTITY, 5),
+    unknown!(CONTEXT_IDENTITY, 6),
+    unknown!(CONTEXT_IDENTITY, 7),
+    unknown!(CONTEXT_IDENTITY, 8),
+    unknown!(CONTEXT_IDENTITY, 9),
+    unknown!(CONTEXT_IDENTITY, 10),
+    unknown!(CONTEXT_IDENTITY, 11),
+    unknown!(CONTEXT_IDENTITY, 12),
+    unknown!(CONTEXT_IDENTITY, 13),
+    unknown!(CONTEXT_IDENTITY, 14),
+    unknown!(CONTEXT_IDENTITY, 15),
+    unknown!(CONTEXT_IDENTITY, 16),
+    unknown!(CONTEXT_IDENTITY, 17),
+    unknown!(CONTEXT_IDENTITY, 18),
+    unknown!(CONTEXT_IDENTITY, 19),
+    unknown!(CONTEXT_IDENTITY, 20),
+    unknown!(CONTEXT_IDENTITY, 21),
+    unknown!(CONTEXT_IDENTITY, 22),
+    unknown!(CONTEXT_IDENTITY, 23),
+    unknown!(CONTEXT_IDENTITY, 24),
+    unknown!(CONTEXT_IDENTITY, 25),
+    unknown!(CONTEXT_IDENTITY, 26),
+    unknown!(CONTEXT_IDENTITY, 27),
+    unknown!(CONTEXT_IDENTITY, 28),
+    unknown!(CONTEXT_IDENTITY, 29),
+    unknown!(CONTEXT_IDENTITY, 30),
+    unknown!(CONTEXT_IDENTITY, 31),
+    unknown!(CONTEXT_IDENTITY, 32),
+    unknown!(CONTEXT_IDENTITY, 33),
+    unknown!(CONTEXT_IDENTITY, 34),
+    unknown!(CONTEXT_IDENTITY, 35),
+    unknown!(CONTEXT_IDENTITY, 36),
+    unknown!(CONTEXT_IDENTITY, 37),
+    unknown!(CONTEXT_IDENTITY, 38),
+    unknown!(CONTEXT_IDENTITY, 39),
+    unknown!(CONTEXT_IDENTITY, 40),
+    unknown!(CONTEXT_IDENTITY, 41),
+    unknown!(CONTEXT_IDENTITY, 42),
+    unknown!(CONTEXT_IDENTITY, 43),
+    unknown!(CONTEXT_IDENTITY, 44),
+    unknown!(CONTEXT_IDENTITY, 45),
+    unknown!(CONTEXT_IDENTITY, 46),
+    unknown!(CONTEXT_IDENTITY, 47),
+    unknown!(CONTEXT_IDENTITY, 48),
+    unknown!(CONTEXT_IDENTITY, 49),
+    unknown!(CONTEXT_IDENTITY, 50),
+    unknown!(CONTEXT_IDENTITY, 51),
+    unknown!(CONTEXT_IDENTITY, 52),
+    unknown!(CONTEXT_IDENTITY, 53),
+    unknown!(CONTEXT_IDENTITY, 54),
+    unknown!(CONTEXT_IDENTITY, 55),
+    unknown!(CONTEXT_IDENTITY, 56),
+    unknown!(CONTEXT_IDENTITY, 57),
+    unknown!(CONTEXT_IDENTITY, 58),
+    unknown!(CONTEXT_IDENTITY, 59),
+    unknown!(CONTEXT_IDENTITY, 60),
+    unknown!(CONTEXT_IDENTITY, 61),
+    unknown!(CONTEXT_IDENTITY, 62),
+    unknown!(CONTEXT_IDENTITY, 63),
+    unknown!(CONTEXT_IDENTITY, 64),
+    unknown!(CONTEXT_IDENTITY, 65),
+    unknown!(CONTEXT_IDENTITY, 66),
+    unknown!(CONTEXT_IDENTITY, 67),
+    unknown!(CONTEXT_IDENTITY, 68),
+    unknown!(CONTEXT_IDENTITY, 69),
+    unknown!(CONTEXT_IDENTITY, 70),
+    unknown!(CONTEXT_IDENTITY, 71),
+    unknown!(CONTEXT_IDENTITY, 72),
+    unknown!(CONTEXT_IDENTITY, 73),
+    unknown!(CONTEXT_IDENTITY, 74),
+    unknown!(CONTEXT_IDENTITY, 75),
+    unknown!(CONTEXT_IDENTITY, 76),
+    unknown!(CONTEXT_IDENTITY, 77),
+    unknown!(CONTEXT_IDENTITY, 78),
+    unknown!(CONTEXT_IDENTITY, 79),
+    unknown!(CONTEXT_IDENTITY, 80),
+    unknown!(CONTEXT_IDENTITY, 81),
+    unknown!(CONTEXT_IDENTITY, 82),
+    unknown!(CONTEXT_IDENTITY, 83),
+    unknown!(CONTEXT_IDENTITY, 84),
+    unknown!(CONTEXT_IDENTITY, 85),
+    unknown!(CONTEXT_IDENTITY, 86),
+    unknown!(CONTEXT_IDENTITY, 87),
+    unknown!(CONTEXT_IDENTITY, 88),
+    unknown!(CONTEXT_IDENTITY, 89),
+    unknown!(CONTEXT_IDENTITY, 90),
+    unknown!(CONTEXT_IDENTITY, 91),
+    unknown!(CONTEXT_IDENTITY, 92),
 ]);
 
 /// No size slot; NULL-terminated, as NVIDIA's.
@@ -275,6 +378,7 @@ pub(crate) fn lookup(id: &[u8; 16]) -> Option<(&'static str, *const c_void)> {
         id::INTEGRITY_CHECK => (NAMES[INTEGRITY], INTEGRITY_CHECK.start()),
         id::CONTEXT_CHECKS => (NAMES[CONTEXT_CHECKS], CONTEXT_CHECKS_TABLE.start()),
         id::HYBRID_CUDART => (NAMES[HYBRID_CUDART], HYBRID_CUDART_TABLE.start()),
+        id::CONTEXT_IDENTITY => (NAMES[CONTEXT_IDENTITY], CONTEXT_IDENTITY_TABLE.start()),
         _ => return None,
     };
     Some(t)

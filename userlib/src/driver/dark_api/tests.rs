@@ -30,7 +30,7 @@ unsafe fn slot<F: Copy>(t: Slots, i: usize) -> F {
 #[test]
 fn sizes_and_null_slots_are_nvidias() {
     // (id, slot 0 as R580 reports it, slots NULL in R580's table)
-    let sized: [(&[u8; 16], usize, &[usize]); 8] = [
+    let sized: [(&[u8; 16], usize, &[usize]); 9] = [
         (&id::CUDART_INTERFACE, 0x68, &[10]),
         (&id::TOOLS_TLS, 0x18, &[]),
         (&id::TOOLS_RUNTIME_CALLBACK_HOOKS, 0x38, &[]),
@@ -39,6 +39,7 @@ fn sizes_and_null_slots_are_nvidias() {
         (&id::INTEGRITY_CHECK, 0x18, &[]),
         (&id::CONTEXT_CHECKS, 0x78, &[]),
         (&id::HYBRID_CUDART, 0x18, &[]),
+        (&id::CONTEXT_IDENTITY, 0x2e8, &[]),
     ];
     for (i, size, nulls) in sized {
         let t = table(i);
@@ -348,13 +349,42 @@ mod storage {
 }
 
 #[test]
-fn tools_tls_slots_report_no_tool() {
-    // cuBLAS 13 calls slot 2 before each GEMM; anything but 0 makes it
-    // give up with CUBLAS_STATUS_NOT_SUPPORTED.
+fn tools_tls_slot_1_reports_no_tool() {
     let t = table(&id::TOOLS_TLS);
-    for i in 1..3 {
-        // SAFETY: slots 1 and 2 take no arguments we read.
-        let f: unsafe extern "C" fn() -> usize = unsafe { slot(t, i) };
-        assert_eq!(unsafe { f() }, 0, "TOOLS_TLS[{i}]");
-    }
+    // SAFETY: slot 1 takes no arguments we read.
+    let f: unsafe extern "C" fn() -> usize = unsafe { slot(t, 1) };
+    assert_eq!(unsafe { f() }, 0, "TOOLS_TLS[1]");
+}
+
+#[test]
+fn context_identity_and_tools_tls_answer_for_the_current_context() {
+    let _s = crate::driver::testing::session(1 << 20);
+    let c = {
+        let mut s = crate::driver::lock();
+        let c = s.new_handle();
+        s.objects
+            .insert(c, crate::driver::Obj::Ctx { wire: 0, flags: 0 });
+        c
+    };
+    crate::driver::with_stack(|st| st.push(c));
+    let tls = table(&id::TOOLS_TLS);
+    // SAFETY: slot 2 takes a CUcontext out-pointer.
+    let current: unsafe extern "C" fn(*mut *mut std::ffi::c_void) -> u32 = unsafe { slot(tls, 2) };
+    let mut got = std::ptr::null_mut();
+    assert_eq!(unsafe { current(&mut got) }, 0);
+    assert_eq!(got as u64, c);
+    let t = table(&id::CONTEXT_IDENTITY);
+    // SAFETY: slot 0 is the size.
+    assert_eq!(unsafe { *t } as usize, 0x2e8);
+    // SAFETY: slot 4 takes (ctx, u64*).
+    let ctx_id: unsafe extern "C" fn(*mut std::ffi::c_void, *mut u64) -> u32 =
+        unsafe { slot(t, 4) };
+    let (mut a, mut b) = (0u64, 0u64);
+    assert_eq!(unsafe { ctx_id(std::ptr::null_mut(), &mut a) }, 0);
+    assert_eq!(unsafe { ctx_id(c as *mut std::ffi::c_void, &mut b) }, 0);
+    assert_eq!((a, b), (c, c));
+    assert_eq!(
+        unsafe { ctx_id(0x1234 as *mut std::ffi::c_void, &mut a) },
+        result::INVALID_CONTEXT
+    );
 }
