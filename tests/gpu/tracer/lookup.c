@@ -183,13 +183,19 @@ static const unsigned char CUDART_ID[16] = {0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 
 static const unsigned char INTEGRITY_ID[16] = {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b,
                                                0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2};
 
-TR_HIDDEN void *tr_slot_enter(int id)
+TR_HIDDEN void *tr_slot_enter(int id, const unsigned long *regs)
 {
     const struct table *t = &tables[id / MAX_SLOTS];
     int slot = id % MAX_SLOTS;
     tr_line l;
     tr_begin(&l, "S ");
     tr_printf(&l, "%02x%02x%02x%02x %d", t->id[0], t->id[1], t->id[2], t->id[3], slot);
+    tr_end(&l);
+    /* The slot's first six integer arguments, as they arrived (an "A" line,
+     * so that S lines compare across runs). */
+    tr_begin(&l, "A ");
+    tr_printf(&l, "%02x%02x%02x%02x %d %lx %lx %lx %lx %lx %lx", t->id[0], t->id[1], t->id[2],
+              t->id[3], slot, regs[0], regs[1], regs[2], regs[3], regs[4], regs[5]);
     tr_end(&l);
     return t->real_slot[slot];
 }

@@ -5,7 +5,8 @@
  * function, restores the registers and jumps there with the stack as the
  * caller left it, so arguments passed on the stack and the return address
  * reach the real function unchanged and it returns straight to the caller.
- * r11 carries the stub's number; the ABI passes nothing in it.
+ * r11 carries the stub's number; the ABI passes nothing in it. The C
+ * function also gets the address of the saved rdi..r9 (its second argument).
  *
  * stubs.S (generated) holds one exported stub per untraced-by-type name:
  *     movl $index, %r11d ; jmp tr_generic_common
@@ -36,6 +37,7 @@
     movq %r9, 168(%rsp)
     movq %rax, 176(%rsp)
     movl %r11d, %edi
+    leaq 128(%rsp), %rsi
     call \target
     movq %rax, %r11
     movups 0(%rsp), %xmm0
