@@ -19,6 +19,7 @@
 //! | CONTEXT_CHECKS | 15 | [2] writes 0, [3] returns 0 ([`slots`]); cuBLAS 13 needs the full table |
 //! | HYBRID_CUDART | 3 | unknown slots only |
 //! | CONTEXT_IDENTITY (`21318c60-…`) | 93 | [4] the context's id, as `cuCtxGetId` ([`slots`]) |
+//! | NVJET_SERVICES (`1734dc26-…`) | 17 | unknown slots only: cuBLASLt 13 then uses its prebuilt kernels (measured: results identical to native) |
 //!
 //! Slots we do not understand are logging stubs returning
 //! `CUDA_ERROR_NOT_SUPPORTED`. Every request is logged at `debug` by id,

@@ -56,8 +56,9 @@ pub(crate) const INTEGRITY: usize = 6;
 pub(crate) const CONTEXT_CHECKS: usize = 7;
 pub(crate) const HYBRID_CUDART: usize = 8;
 pub(crate) const CONTEXT_IDENTITY: usize = 9;
+pub(crate) const NVJET_SERVICES: usize = 10;
 
-pub(crate) const NAMES: [&str; 10] = [
+pub(crate) const NAMES: [&str; 11] = [
     "CUDART_INTERFACE",
     "TOOLS_TLS",
     "TOOLS_RUNTIME_CALLBACK_HOOKS",
@@ -68,6 +69,7 @@ pub(crate) const NAMES: [&str; 10] = [
     "CONTEXT_CHECKS",
     "HYBRID_CUDART",
     "CONTEXT_IDENTITY",
+    "NVJET_SERVICES",
 ];
 
 /// Raw id bytes (the UUID string read left to right).
@@ -75,6 +77,11 @@ pub(crate) mod id {
     pub(crate) const CUDART_INTERFACE: [u8; 16] = [
         0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d,
         0xf9,
+    ];
+    /// Asked for by cuBLASLt 13 before it builds an nvjet kernel.
+    pub(crate) const NVJET_SERVICES: [u8; 16] = [
+        0x17, 0x34, 0xdc, 0x26, 0x80, 0x0d, 0x47, 0x45, 0x87, 0x26, 0xc0, 0xf1, 0xe7, 0xdd, 0x8b,
+        0xca,
     ];
     /// Asked for by cuBLAS 13 before its first GEMM.
     pub(crate) const CONTEXT_IDENTITY: [u8; 16] = [
@@ -291,6 +298,30 @@ pub(crate) static CONTEXT_IDENTITY_TABLE: Table<93> = Table([
     unknown!(CONTEXT_IDENTITY, 92),
 ]);
 
+/// 17 slots on R580 (0x88); none understood. cuBLASLt 13 calls [4] and
+/// [13] right before loading a cubin it made for an `nvjet_sm90_*` kernel
+/// (traced on the H200); refusing the table makes it crash, so it gets a
+/// table whose slots refuse.
+pub(crate) static NVJET_SERVICES_TABLE: Table<17> = Table([
+    size_of_slots(17),
+    unknown!(NVJET_SERVICES, 1),
+    unknown!(NVJET_SERVICES, 2),
+    unknown!(NVJET_SERVICES, 3),
+    unknown!(NVJET_SERVICES, 4),
+    unknown!(NVJET_SERVICES, 5),
+    unknown!(NVJET_SERVICES, 6),
+    unknown!(NVJET_SERVICES, 7),
+    unknown!(NVJET_SERVICES, 8),
+    unknown!(NVJET_SERVICES, 9),
+    unknown!(NVJET_SERVICES, 10),
+    unknown!(NVJET_SERVICES, 11),
+    unknown!(NVJET_SERVICES, 12),
+    unknown!(NVJET_SERVICES, 13),
+    unknown!(NVJET_SERVICES, 14),
+    unknown!(NVJET_SERVICES, 15),
+    unknown!(NVJET_SERVICES, 16),
+]);
+
 /// No size slot; NULL-terminated, as NVIDIA's.
 pub(crate) static CONTEXT_LOCAL_STORAGE: Table<4> =
     Table([f!(cls::put), f!(cls::delete), f!(cls::get), NULL]);
@@ -379,6 +410,7 @@ pub(crate) fn lookup(id: &[u8; 16]) -> Option<(&'static str, *const c_void)> {
         id::CONTEXT_CHECKS => (NAMES[CONTEXT_CHECKS], CONTEXT_CHECKS_TABLE.start()),
         id::HYBRID_CUDART => (NAMES[HYBRID_CUDART], HYBRID_CUDART_TABLE.start()),
         id::CONTEXT_IDENTITY => (NAMES[CONTEXT_IDENTITY], CONTEXT_IDENTITY_TABLE.start()),
+        id::NVJET_SERVICES => (NAMES[NVJET_SERVICES], NVJET_SERVICES_TABLE.start()),
         _ => return None,
     };
     Some(t)

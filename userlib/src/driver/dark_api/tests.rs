@@ -30,7 +30,7 @@ unsafe fn slot<F: Copy>(t: Slots, i: usize) -> F {
 #[test]
 fn sizes_and_null_slots_are_nvidias() {
     // (id, slot 0 as R580 reports it, slots NULL in R580's table)
-    let sized: [(&[u8; 16], usize, &[usize]); 9] = [
+    let sized: [(&[u8; 16], usize, &[usize]); 10] = [
         (&id::CUDART_INTERFACE, 0x68, &[10]),
         (&id::TOOLS_TLS, 0x18, &[]),
         (&id::TOOLS_RUNTIME_CALLBACK_HOOKS, 0x38, &[]),
@@ -40,6 +40,7 @@ fn sizes_and_null_slots_are_nvidias() {
         (&id::CONTEXT_CHECKS, 0x78, &[]),
         (&id::HYBRID_CUDART, 0x18, &[]),
         (&id::CONTEXT_IDENTITY, 0x2e8, &[]),
+        (&id::NVJET_SERVICES, 0x88, &[]),
     ];
     for (i, size, nulls) in sized {
         let t = table(i);
