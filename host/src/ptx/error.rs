@@ -61,4 +61,8 @@ pub enum LaunchError {
     /// A `trap` instruction executed (maps to `CUDA_ERROR_LAUNCH_FAILED`).
     #[error("trap instruction executed")]
     Trap,
+    /// Threads wait at barriers or warp-synchronous operations that can
+    /// never complete (a GPU would hang; maps to `CUDA_ERROR_LAUNCH_FAILED`).
+    #[error("deadlock: {0}")]
+    Deadlock(String),
 }

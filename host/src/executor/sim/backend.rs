@@ -9,6 +9,9 @@ use std::time::Instant;
 use super::image::ptx_text;
 use super::memory::{AddressSpace, ClientMemory, Owner};
 use crate::cuda::{CuResult, CudaBackend};
+use crate::ptx::limits::{
+    MAX_BLOCK_DIM_Z, MAX_BLOCK_THREADS, MAX_GRID_DIM_X, MAX_GRID_DIM_YZ, MAX_SHARED_BYTES_PER_BLOCK,
+};
 use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
 use uapi::cuda::{copy_kind, result, Copy2dRequest, LaunchRequest, MemsetRequest, ParamInfo};
@@ -22,10 +25,6 @@ const KIND_EVENT: u64 = 0xe7;
 
 /// The handle of the client's primary context.
 const PRIMARY: u64 = (KIND_CTX << 48) | 1;
-
-/// Largest block the simulated GPU runs.
-const MAX_THREADS_PER_BLOCK: u64 = 1024;
-const MAX_SHARED_BYTES: u32 = 232_448;
 
 struct SimModule {
     ctx: u64,
@@ -418,12 +417,12 @@ impl CudaBackend for SimBackend {
             .get(&r.function)
             .ok_or(result::INVALID_HANDLE)?;
         let threads = r.block.iter().map(|&d| u64::from(d)).product::<u64>();
-        if threads > MAX_THREADS_PER_BLOCK
-            || r.block[2] > 64
-            || r.grid[1] > 65535
-            || r.grid[2] > 65535
-            || r.grid[0] > i32::MAX as u32
-            || r.shared_bytes > MAX_SHARED_BYTES
+        if threads > u64::from(MAX_BLOCK_THREADS)
+            || r.block[2] > MAX_BLOCK_DIM_Z
+            || r.grid[1] > MAX_GRID_DIM_YZ
+            || r.grid[2] > MAX_GRID_DIM_YZ
+            || r.grid[0] > MAX_GRID_DIM_X
+            || r.shared_bytes > MAX_SHARED_BYTES_PER_BLOCK
         {
             return Err(result::INVALID_VALUE);
         }
@@ -457,6 +456,10 @@ impl CudaBackend for SimBackend {
                 Err(result::INVALID_VALUE)
             }
             Err(LaunchError::Trap) => Err(result::LAUNCH_FAILED),
+            Err(LaunchError::Deadlock(why)) => {
+                tracing::warn!(kernel = %kernel.name, %why, "launch fails: deadlock");
+                Err(result::LAUNCH_FAILED)
+            }
             Err(LaunchError::Timeout) => {
                 tracing::warn!(kernel = %kernel.name, "launch stopped by the watchdog");
                 Err(result::LAUNCH_TIMEOUT)
