@@ -331,6 +331,9 @@ impl CudaBackend for SimBackend {
             tracing::warn!(error = %e, "PTX rejected");
             result::INVALID_PTX
         })?;
+        for (line, instruction) in parsed.unsupported_instructions() {
+            tracing::debug!(line, instruction, "outside the simulator's PTX subset");
+        }
         let handle = self.handle(KIND_MODULE);
         let mut globals = HashMap::new();
         for g in parsed.globals() {
