@@ -356,3 +356,73 @@ fn struct_returning_and_recursive_device_functions() {
         assert_eq!(o.i32s(1)[i], fib(t & 15), "fib of {t}");
     }
 }
+
+/// Mutated fixtures (lines dropped, duplicated or swapped, numbers
+/// changed) parse or fail cleanly, and whatever parses launches with
+/// arbitrary arguments without a panic or a hang.
+#[test]
+fn mutated_fixtures_never_panic() {
+    use std::time::Duration;
+    use vgpu_host::ptx::{launch_within, FlatMemory, LaunchConfig, Module};
+    let mut rng = Rng(0x5EED);
+    let mut mem = FlatMemory::new(0x1000);
+    let buf = mem.alloc(1 << 16, 256);
+    let (mut parsed, mut launched) = (0, 0);
+    for name in [
+        "warp.ptx",
+        "shared.ptx",
+        "atomics.ptx",
+        "convert.ptx",
+        "float_ops.ptx",
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/ptx/nvcc13")
+            .join(name);
+        let text = std::fs::read_to_string(path).expect("fixture");
+        let lines: Vec<&str> = text.lines().collect();
+        for _ in 0..60 {
+            let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+            for _ in 0..1 + rng.next() % 3 {
+                let n = l.len() as u64;
+                let (i, j) = ((rng.next() % n) as usize, (rng.next() % n) as usize);
+                match rng.next() % 4 {
+                    0 => {
+                        l.remove(i);
+                    }
+                    1 => {
+                        let dup = l[i].clone();
+                        l.insert(j, dup);
+                    }
+                    2 => l.swap(i, j),
+                    _ => {
+                        let digit = (b'0' + (rng.next() % 10) as u8) as char;
+                        l[i] = l[i].replacen(|c: char| c.is_ascii_digit(), &digit.to_string(), 1);
+                    }
+                }
+            }
+            let Ok(m) = Module::parse(&l.join("\n")) else {
+                continue;
+            };
+            parsed += 1;
+            for k in m.kernels() {
+                let mut p = vec![0u8; k.param_size() as usize];
+                for c in p.chunks_mut(8) {
+                    let v = (buf + rng.next() % (1 << 16)).to_le_bytes();
+                    c.copy_from_slice(&v[..c.len()]);
+                }
+                let cfg = LaunchConfig {
+                    grid: [1 + (rng.next() % 2) as u32, 1, 1],
+                    block: [1 + (rng.next() % 96) as u32, 1, 1],
+                    dynamic_shared_bytes: (rng.next() % 1024) as u32,
+                };
+                let lim = Duration::from_millis(50);
+                let _ = launch_within(k, &m, &p, &|_| Some(buf), &cfg, &mut mem, lim);
+                launched += 1;
+            }
+        }
+    }
+    assert!(
+        parsed > 50 && launched > 50,
+        "{parsed} parsed, {launched} launched"
+    );
+}

@@ -69,7 +69,7 @@ fn int32_reference(x: i32, y: i32) -> [i32; 40] {
         x.wrapping_mul(y),
         if y != 0 { x.wrapping_div(y) } else { 0 },
         if y != 0 { x.wrapping_rem(y) } else { 0 },
-        if uy != 0 { (ux / uy) as i32 } else { 0 },
+        ux.checked_div(uy).unwrap_or(0) as i32,
         if uy != 0 { (ux % uy) as i32 } else { 0 },
         x / 7,
         x % 10,
@@ -165,7 +165,7 @@ fn int64_arithmetic_division_and_bit_intrinsics() {
             x.wrapping_mul(y),
             if y != 0 { x.wrapping_div(y) } else { 0 },
             if y != 0 { x.wrapping_rem(y) } else { 0 },
-            if uy != 0 { (ux / uy) as i64 } else { 0 },
+            ux.checked_div(uy).unwrap_or(0) as i64,
             if uy != 0 { (ux % uy) as i64 } else { 0 },
             x / 1000,
             x.wrapping_shl(s),
@@ -429,6 +429,8 @@ fn f64_arithmetic_is_bit_exact() {
     }
 }
 
+// The negated comparisons mirror the C++ source (`!(x < y)` is setp.geu).
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 #[test]
 fn comparisons_of_every_kind() {
     let n = 200;

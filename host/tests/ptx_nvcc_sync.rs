@@ -91,7 +91,7 @@ fn syncthreads_count_and_and_or() {
         .collect();
     input[block + 5] = 7; // block 1 has a 7; block 2 none
     for v in &mut input[2 * block..] {
-        *v = (*v).max(-4).min(6);
+        *v = (*v).clamp(-4, 6);
     }
     let o = Launch::new(
         "shared.ptx",
@@ -108,7 +108,7 @@ fn syncthreads_count_and_and_or() {
         let want = [
             vs.iter().filter(|&&v| v > 0).count() as i32,
             vs.iter().all(|&v| v > -5) as i32,
-            vs.iter().any(|&v| v == 7) as i32,
+            vs.contains(&7) as i32,
         ];
         assert_eq!(&got[b * 3..b * 3 + 3], &want, "block {b}");
     }
@@ -185,7 +185,7 @@ fn shared_atomics_and_cas_loops() {
     let got = o.i32s(1);
     for b in 0..grid {
         let vs = &input[b * block..(b + 1) * block];
-        let mut want = vec![0i32; 21];
+        let mut want = [0i32; 21];
         for v in vs {
             want[(v & 15) as usize] += 1;
         }
@@ -194,6 +194,33 @@ fn shared_atomics_and_cas_loops() {
         want[18] = block as i32;
         want[19] = vs.iter().map(|v| v & 7).sum();
         want[20] = 1;
-        assert_eq!(&got[b * 21..(b + 1) * 21], &want[..], "block {b}");
+        assert_eq!(&got[b * 21..(b + 1) * 21], &want, "block {b}");
     }
+}
+
+#[test]
+fn a_spin_lock_contended_within_warps() {
+    let (block, grid) = (64u32, 2u32);
+    let o = Launch::new("atomics.ptx", "spin_lock", grid, block)
+        .out(4)
+        .out(4)
+        .run();
+    assert_eq!(o.u32s(0), [0], "lock released");
+    assert_eq!(
+        o.u32s(1),
+        [block * grid],
+        "one increment per thread, none lost"
+    );
+}
+
+#[test]
+fn legacy_warp_synchronous_code_runs_in_lockstep() {
+    let mut rng = Rng(73);
+    let input: Vec<i32> = (0..96).map(|_| (rng.next() % 1000) as i32).collect();
+    let o = Launch::new("shared.ptx", "warp_synchronous_sum", 3, 32)
+        .buf(bytes_i32(&input))
+        .out(12)
+        .run();
+    let want: Vec<i32> = input.chunks(32).map(|c| c.iter().sum()).collect();
+    assert_eq!(o.i32s(1), want);
 }

@@ -224,9 +224,9 @@ fn a_partial_warp_shuffles_among_its_lanes() {
                     .map(|l| if l + o < lanes { s[l] + s[l + o] } else { s[l] })
                     .collect();
             }
-            for l in 0..lanes {
+            for (l, sum) in s.iter().enumerate() {
                 let i = w * 32 + l;
-                let want = [mask as i32, s[l], v[w * 32]];
+                let want = [mask as i32, *sum, v[w * 32]];
                 assert_eq!(&got[i * 3..i * 3 + 3], &want, "{ptx} thread {i}");
             }
         }

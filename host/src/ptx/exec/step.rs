@@ -22,6 +22,7 @@ pub(super) enum Flow {
 
 /// Executes `inst` (at `th.pc` of function `f`) for `th`; `group` is the
 /// mask of the lanes executing it together.
+#[inline(always)]
 pub(super) fn step(
     th: &mut Thread,
     env: &mut Env,

@@ -27,7 +27,7 @@ use super::Env;
 
 /// Backward branches of one group, while other lanes could run, before the
 /// scheduler lets those lanes run first.
-const SPIN_LIMIT: u32 = 4096;
+const SPIN_LIMIT: u32 = 1024;
 /// Group instructions a warp runs before the block scheduler moves on to
 /// the next warp (so warps waiting on each other's memory progress).
 const SLICE: u32 = 1 << 14;

@@ -103,3 +103,15 @@ extern "C" __global__ void atomics_shared(const int *in, int *out)
     }
     (void)prev;
 }
+
+// A spin lock every thread takes in turn (needs independent thread
+// scheduling: the lanes of a warp that lost the race keep spinning while
+// the winner, in the same warp, must get to release the lock).
+extern "C" __global__ void spin_lock(int *lock, volatile int *counter)
+{
+    while (atomicCAS(lock, 0, 1) != 0)
+        ;
+    *counter = *counter + 1;
+    __threadfence();
+    atomicExch(lock, 0);
+}

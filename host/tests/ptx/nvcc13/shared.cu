@@ -84,3 +84,20 @@ extern "C" __global__ void barrier_reductions(const int *in, int *out)
         out[blockIdx.x * 3 + 2] = o;
     }
 }
+
+// Pre-Volta "warp-synchronous" reduction through volatile shared memory,
+// with no __syncwarp: it relies on the lanes of a warp running together.
+extern "C" __global__ void warp_synchronous_sum(const int *in, int *out)
+{
+    __shared__ volatile int s[64];
+    unsigned t = threadIdx.x;
+    s[t] = in[blockIdx.x * 32 + t];
+    s[t + 32] = 0;
+    s[t] += s[t + 16];
+    s[t] += s[t + 8];
+    s[t] += s[t + 4];
+    s[t] += s[t + 2];
+    s[t] += s[t + 1];
+    if (t == 0)
+        out[blockIdx.x] = s[0];
+}
