@@ -18,6 +18,7 @@ const FIXTURES: &[&str] = &[
     "int_ops.ptx",
     "memory.ptx",
     "params.ptx",
+    "printf.ptx",
     "shared.lineinfo.ptx",
     "shared.ptx",
     "warp.G.ptx",
@@ -354,6 +355,44 @@ fn struct_returning_and_recursive_device_functions() {
             "b of {t}"
         );
         assert_eq!(o.i32s(1)[i], fib(t & 15), "fib of {t}");
+    }
+}
+
+#[test]
+fn device_printf_formats_like_c() {
+    let o = Launch::new("printf.ptx", "hello", 1, 3)
+        .arg(i32a(4))
+        .arg(f32a(1.5))
+        .run();
+    let lines: Vec<String> = (0..3)
+        .map(|t| {
+            let c = (b'A' + t) as char;
+            format!("thread {t} of 4: f=1.500000 3.00e+00 [4   ] str {c} 4398046511104 %\n")
+        })
+        .collect();
+    assert_eq!(o.output, format!("{}plain\n", lines.concat()));
+}
+
+#[test]
+fn a_failed_device_assert_fails_the_launch() {
+    let ok = Launch::new("printf.ptx", "checked", 1, 4)
+        .buf(bytes_i32(&[1, 2, 3, 4]))
+        .out(16)
+        .run();
+    assert_eq!(ok.i32s(1), [2, 4, 6, 8]);
+    let r = Launch::new("printf.ptx", "checked", 1, 4)
+        .buf(bytes_i32(&[1, 2, -3, 4]))
+        .out(16)
+        .try_run();
+    match r {
+        Err(vgpu_host::ptx::LaunchError::Assert(m)) => assert!(
+            m.contains("printf.cu:")
+                && m.contains("thread [2,0,0]")
+                && m.contains("Assertion `x >= 0` failed"),
+            "{m}"
+        ),
+        Err(e) => panic!("expected an assertion failure, got {e}"),
+        Ok(_) => panic!("expected an assertion failure"),
     }
 }
 

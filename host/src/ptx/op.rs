@@ -181,6 +181,18 @@ pub(crate) enum Op {
         args: Box<[Slot]>,
         rets: Box<[Slot]>,
     },
+    /// Device `printf`: the caller-frame slots holding the format string's
+    /// and the argument buffer's generic addresses, and the result's.
+    Printf {
+        fmt: Slot,
+        args: Slot,
+        ret: Option<Slot>,
+    },
+    /// `__assertfail(message, file, line, function, char size)`: the slots
+    /// of the first four.
+    AssertFail {
+        args: Box<[Slot; 4]>,
+    },
     Ret,
     Exit,
     /// CTA barrier `id` (`bar.sync`, `barrier.sync`, `bar.arrive`,

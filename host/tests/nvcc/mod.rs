@@ -158,7 +158,11 @@ impl<'a> Launch<'a> {
             .iter()
             .map(|(n, a, s)| (n.clone(), read(&mut mem, *a, *s as usize)))
             .collect();
-        let out = Outcome { bufs, globals };
+        let out = Outcome {
+            bufs,
+            globals,
+            output: mem.output().to_string(),
+        };
         if let Some(dir) = std::env::var_os("VGPU_PTX_CASES") {
             let names: Vec<&str> = gaddr.iter().map(|g| g.0.as_str()).collect();
             self.record(PathBuf::from(dir), &params, &fixups, &names, &out);
@@ -220,6 +224,8 @@ impl<'a> Launch<'a> {
 pub struct Outcome {
     pub bufs: Vec<Vec<u8>>,
     pub globals: Vec<(String, Vec<u8>)>,
+    /// What the kernel printed.
+    pub output: String,
 }
 
 impl Outcome {

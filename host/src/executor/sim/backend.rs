@@ -23,6 +23,9 @@ const KIND_FUNCTION: u64 = 0xf0;
 const KIND_STREAM: u64 = 0x57;
 const KIND_EVENT: u64 = 0xe7;
 
+/// `CUDA_ERROR_ASSERT`: a device-side assert failed (not in uapi's table).
+const CUDA_ERROR_ASSERT: u32 = 710;
+
 /// The handle of the client's primary context.
 const PRIMARY: u64 = (KIND_CTX << 48) | 1;
 
@@ -459,6 +462,10 @@ impl CudaBackend for SimBackend {
                 Err(result::INVALID_VALUE)
             }
             Err(LaunchError::Trap) => Err(result::LAUNCH_FAILED),
+            Err(LaunchError::Assert(why)) => {
+                tracing::info!(kernel = %kernel.name, %why, "device assertion failed");
+                Err(CUDA_ERROR_ASSERT)
+            }
             Err(LaunchError::Deadlock(why)) => {
                 tracing::warn!(kernel = %kernel.name, %why, "launch fails: deadlock");
                 Err(result::LAUNCH_FAILED)

@@ -11,6 +11,7 @@
 //! barrier or shuffle some thread never reaches), the launch fails with
 //! [`LaunchError::Deadlock`].
 
+mod builtin;
 mod step;
 mod thread;
 mod warp;

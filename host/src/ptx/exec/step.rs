@@ -5,6 +5,7 @@ use super::super::error::LaunchError;
 use super::super::instr::{BoolOp, Cmp, Inst, Op, NO_REG};
 use super::super::memory::{classify, window, DeviceMemory, Target};
 use super::super::ops;
+use super::builtin;
 use super::thread::{BarWait, Frame, State, Thread, WarpWait};
 use super::{unsupported, Env, MAX_CALL_DEPTH, MAX_LOCAL_BYTES};
 
@@ -390,6 +391,8 @@ pub(super) fn step(
             th.pb = pb;
             return Ok(Flow::Jump);
         }
+        Op::Printf { fmt, args, ret } => builtin::printf(th, env, mem, *fmt, *args, *ret)?,
+        Op::AssertFail { args } => return Err(builtin::assert_fail(th, env, mem, args)),
         Op::Ret => {
             return Ok(if th.ret(env)? { Flow::Exit } else { Flow::Jump });
         }

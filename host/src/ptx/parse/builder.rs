@@ -189,6 +189,22 @@ impl Resolve for Res<'_> {
     }
 }
 
+/// A call of a function the CUDA runtime provides outside the module:
+/// `vprintf` (device printf) and `__assertfail` (a failed `assert`).
+fn builtin(name: &str, args: &[Slot], rets: &[Slot]) -> Option<Op> {
+    match (name, args, rets) {
+        ("vprintf", [fmt, list], [] | [_]) => Some(Op::Printf {
+            fmt: *fmt,
+            args: *list,
+            ret: rets.first().copied(),
+        }),
+        ("__assertfail", [msg, file, line, func, _], []) => Some(Op::AssertFail {
+            args: Box::new([*msg, *file, *line, *func]),
+        }),
+        _ => None,
+    }
+}
+
 impl ModB {
     /// A not-yet-defined function named `name`.
     pub(super) fn placeholder(&mut self, name: &str) -> u32 {
@@ -213,6 +229,12 @@ impl ModB {
             for inst in &mut f.code {
                 if let Op::Call { func, args, rets } = &inst.op {
                     let (defined, np, nr, name) = &sigs[*func as usize];
+                    if !defined {
+                        if let Some(op) = builtin(name, args, rets) {
+                            inst.op = op;
+                            continue;
+                        }
+                    }
                     if !defined || *np != args.len() || *nr != rets.len() {
                         let why = if *defined {
                             "signature mismatch"
