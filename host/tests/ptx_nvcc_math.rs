@@ -184,6 +184,44 @@ fn int64_arithmetic_division_and_bit_intrinsics() {
     }
 }
 
+#[test]
+fn carry_chains_for_128_bit_arithmetic() {
+    let n = 100;
+    let mut rng = Rng(77);
+    let mut words = |k: usize| -> Vec<u64> {
+        (0..2 * n)
+            .map(|i| match (i / 2 + k) % 4 {
+                0 => u64::MAX,
+                1 => 0,
+                _ => rng.next(),
+            })
+            .collect()
+    };
+    let (a, b) = (words(0), words(1));
+    let o = Launch::new("int_ops.ptx", "wide_ops", 1, 128)
+        .buf(a.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .buf(b.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .out(n * 48)
+        .arg(i32a(n as i32))
+        .run();
+    let got = o.u64s(2);
+    for i in 0..n {
+        let x = (a[2 * i + 1] as u128) << 64 | a[2 * i] as u128;
+        let y = (b[2 * i + 1] as u128) << 64 | b[2 * i] as u128;
+        let p = a[2 * i] as u128 * b[2 * i] as u128;
+        let (s, d) = (x.wrapping_add(y), x.wrapping_sub(y));
+        let want = [
+            s as u64,
+            (s >> 64) as u64,
+            d as u64,
+            (d >> 64) as u64,
+            p as u64,
+            (p >> 64) as u64,
+        ];
+        assert_eq!(&got[6 * i..6 * i + 6], &want, "{x:#x} and {y:#x}");
+    }
+}
+
 /// The f32 bits a GPU stores: its arithmetic gives one canonical NaN.
 fn c32(x: f32) -> u32 {
     if x.is_nan() {

@@ -32,6 +32,9 @@ pub(crate) enum Ty {
     /// pack in the upper half.
     F16x2,
     BF16x2,
+    /// Two 16-bit integers in one 32-bit register (SIMD `add`/`min`...).
+    U16x2,
+    S16x2,
     F32,
     F64,
     Pred,
@@ -57,6 +60,8 @@ impl Ty {
             "bf16" => Ty::BF16,
             "f16x2" => Ty::F16x2,
             "bf16x2" => Ty::BF16x2,
+            "u16x2" => Ty::U16x2,
+            "s16x2" => Ty::S16x2,
             "f32" => Ty::F32,
             "f64" => Ty::F64,
             "pred" => Ty::Pred,
@@ -79,7 +84,8 @@ impl Ty {
             Ty::Pred => 1,
             Ty::B8 | Ty::U8 | Ty::S8 => 8,
             Ty::B16 | Ty::U16 | Ty::S16 | Ty::F16 | Ty::BF16 => 16,
-            Ty::B32 | Ty::U32 | Ty::S32 | Ty::F32 | Ty::F16x2 | Ty::BF16x2 => 32,
+            Ty::B32 | Ty::U32 | Ty::S32 | Ty::F32 => 32,
+            Ty::F16x2 | Ty::BF16x2 | Ty::U16x2 | Ty::S16x2 => 32,
             Ty::B64 | Ty::U64 | Ty::S64 | Ty::F64 => 64,
         }
     }
@@ -381,4 +387,13 @@ pub(crate) enum HOp {
     Max,
     Neg,
     Abs,
+}
+
+/// Carry-chain arithmetic (`add.cc addc sub.cc subc mad.cc madc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CarryOp {
+    Add,
+    Sub,
+    MadLo,
+    MadHi,
 }

@@ -3,8 +3,8 @@
 
 use super::ast::Space;
 use super::instr::{
-    Addr, AtomOp, BarRed, BoolOp, Cmp, FMode, FOp, FUn, HOp, IOp, IUn, MadMode, Operand, Reg, Rnd,
-    Slot, TestKind, Ty, WarpKind,
+    Addr, AtomOp, BarRed, BoolOp, CarryOp, Cmp, FMode, FOp, FUn, HOp, IOp, IUn, MadMode, Operand,
+    Reg, Rnd, Slot, TestKind, Ty, WarpKind,
 };
 
 /// One decoded operation.
@@ -222,6 +222,26 @@ pub(crate) enum Op {
     /// `activemask.b32`: the lanes executing this instruction together.
     ActiveMask {
         d: Reg,
+    },
+    /// Integer arithmetic through the carry flag: `cin` adds (subtracts)
+    /// it, `cout` (`.cc`) sets it from the carry (borrow) out.
+    Carry {
+        op: CarryOp,
+        ty: Ty,
+        cin: bool,
+        cout: bool,
+        d: Reg,
+        a: Operand,
+        b: Operand,
+        c: Operand,
+    },
+    /// `add sub min max` on `u16x2`/`s16x2`: `op` per 16-bit lane.
+    Simd2 {
+        op: IOp,
+        signed: bool,
+        d: Reg,
+        a: Operand,
+        b: Operand,
     },
     /// Funnel shift `shf.{l,r}.{wrap,clamp}.b32`.
     Shf {

@@ -6,7 +6,8 @@ use super::{bad, count, unsupported, Dec, Issue, Mods, Raw, DR};
 pub(super) fn decode(name: &str, m: &mut Mods, ops: &[Raw], d: &mut Dec) -> DR<Op> {
     Ok(match name {
         "add" | "sub" | "mul" | "div" | "rem" | "min" | "max" => arith(name, m, ops, d)?,
-        "mad" | "fma" => mad(name, m, ops, d)?,
+        "mad" | "fma" if !m.items.contains(&"cc") => mad(name, m, ops, d)?,
+        "mad" | "addc" | "subc" | "madc" => carry(name, m, ops, d)?,
         "setp" | "set" => setp(name == "set", m, ops, d)?,
         "shf" | "sad" | "bfind" | "copysign" | "testp" | "dp4a" | "dp2a" => extra(name, m, ops, d)?,
         "abs" | "neg" => {
@@ -196,10 +197,32 @@ fn arith(name: &str, m: &mut Mods, ops: &[Raw], d: &mut Dec) -> DR<Op> {
             b: d.src(&ops[2], ty)?,
         });
     }
+    if matches!(name, "add" | "sub") && m.items.contains(&"cc") {
+        return carry(name, m, ops, d);
+    }
     let ty = m.one_type()?;
     count(ops, 3)?;
     if ty == Ty::Pred {
         return bad("arithmetic on predicates");
+    }
+    if matches!(ty, Ty::U16x2 | Ty::S16x2) {
+        let sat = m.has("sat");
+        let op = match (name, sat) {
+            ("add", false) => IOp::Add,
+            ("sub", false) => IOp::Sub,
+            ("add", true) => IOp::AddSat,
+            ("sub", true) => IOp::SubSat,
+            ("min", false) => IOp::Min,
+            ("max", false) => IOp::Max,
+            _ => return unsupported(format!("{name} on 16x2")),
+        };
+        return Ok(Op::Simd2 {
+            op,
+            signed: ty == Ty::S16x2,
+            d: d.reg(&ops[0])?,
+            a: d.src(&ops[1], Ty::B32)?,
+            b: d.src(&ops[2], Ty::B32)?,
+        });
     }
     if ty.is_float() {
         if ty.is_half() {
@@ -375,6 +398,40 @@ fn setp(is_set: bool, m: &mut Mods, ops: &[Raw], d: &mut Dec) -> DR<Op> {
         b: d.src(&ops[2], ty)?,
         comb,
         set,
+    })
+}
+
+/// `add.cc addc sub.cc subc mad{.lo,.hi}.cc madc`.
+fn carry(name: &str, m: &mut Mods, ops: &[Raw], d: &mut Dec) -> DR<Op> {
+    let cout = m.has("cc");
+    let (op, cin) = match name {
+        "add" | "addc" => (CarryOp::Add, name == "addc"),
+        "sub" | "subc" => (CarryOp::Sub, name == "subc"),
+        _ if m.has("hi") => (CarryOp::MadHi, name == "madc"),
+        _ => {
+            m.has("lo");
+            (CarryOp::MadLo, name == "madc")
+        }
+    };
+    let ty = m.one_type()?;
+    if !matches!(ty, Ty::U32 | Ty::S32 | Ty::U64 | Ty::S64) {
+        return bad("carry arithmetic needs a 32- or 64-bit integer type");
+    }
+    let mad = matches!(op, CarryOp::MadLo | CarryOp::MadHi);
+    count(ops, if mad { 4 } else { 3 })?;
+    Ok(Op::Carry {
+        op,
+        ty,
+        cin,
+        cout,
+        d: d.reg(&ops[0])?,
+        a: d.src(&ops[1], ty)?,
+        b: d.src(&ops[2], ty)?,
+        c: if mad {
+            d.src(&ops[3], ty)?
+        } else {
+            Operand::Imm(0)
+        },
     })
 }
 

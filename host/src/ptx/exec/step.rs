@@ -103,6 +103,33 @@ pub(super) fn step(
             let v = ops::lop3(th.val(a, env)?, th.val(b, env)?, th.val(c, env)?, *lut);
             th.set(*d, v);
         }
+        Op::Carry {
+            op,
+            ty,
+            cin,
+            cout,
+            d,
+            a,
+            b,
+            c,
+        } => {
+            let (a, b, c) = (th.val(a, env)?, th.val(b, env)?, th.val(c, env)?);
+            let (v, out) = ops::carry(*op, *ty, *cin && th.carry, a, b, c);
+            th.set(*d, v);
+            if *cout {
+                th.carry = out;
+            }
+        }
+        Op::Simd2 {
+            op,
+            signed,
+            d,
+            a,
+            b,
+        } => {
+            let v = ops::simd2(*op, *signed, th.val(a, env)?, th.val(b, env)?);
+            th.set(*d, v);
+        }
         Op::Shf {
             left,
             clamp,

@@ -67,6 +67,8 @@ pub(super) struct Thread {
     pub lb: usize,
     pub pb: usize,
     pub clock: u64,
+    /// The condition code's carry flag (`.cc`).
+    pub carry: bool,
     pub state: State,
     pub bar: BarWait,
     pub warp: WarpWait,
@@ -92,6 +94,7 @@ impl Thread {
             lb: 0,
             pb: 0,
             clock: 0,
+            carry: false,
             state: State::Run,
             bar: BarWait::default(),
             warp: WarpWait {
@@ -121,6 +124,7 @@ impl Thread {
         self.lb = 0;
         self.pb = 0;
         self.clock = 0;
+        self.carry = false;
         self.state = State::Run;
     }
 

@@ -16,7 +16,7 @@ pub(crate) use fp::{compare, copysign, flt_bin, flt_un, fma, testp};
 pub(crate) use half::half;
 
 use super::float::{canon32, canon64, ftz32};
-use super::instr::{AtomOp, IOp, IUn, MadMode, Ty};
+use super::instr::{AtomOp, CarryOp, IOp, IUn, MadMode, Ty};
 
 #[inline]
 pub(crate) fn mask(bits: u32) -> u64 {
@@ -237,6 +237,55 @@ pub(crate) fn lop3(a: u64, b: u64, c: u64, lut: u8) -> u64 {
     d
 }
 
+/// Carry-chain arithmetic: the result and the carry (borrow) out.
+pub(crate) fn carry(op: CarryOp, ty: Ty, cf: bool, a: u64, b: u64, c: u64) -> (u64, bool) {
+    let bits = ty.bits();
+    let m = mask(bits) as u128;
+    let (a, b, c, cf) = (a as u128 & m, b as u128 & m, c as u128 & m, cf as u128);
+    let (r, out) = match op {
+        CarryOp::Add => {
+            let r = a + b + cf;
+            (r, r > m)
+        }
+        CarryOp::Sub => {
+            let sub = b + cf;
+            (a.wrapping_sub(sub), sub > a)
+        }
+        CarryOp::MadLo | CarryOp::MadHi => {
+            let p = a * b;
+            let part = if op == CarryOp::MadHi {
+                p >> bits
+            } else {
+                p & m
+            };
+            let r = part + c + cf;
+            (r, r > m)
+        }
+    };
+    (fin(ty, r as u64 & m as u64), out)
+}
+
+/// `add sub min max` (`.sat`) on two 16-bit lanes.
+pub(crate) fn simd2(op: IOp, signed: bool, a: u64, b: u64) -> u64 {
+    let ty = if signed { Ty::S16 } else { Ty::U16 };
+    let lane = |i: u32| {
+        let (x, y) = ((a >> (16 * i)) & 0xFFFF, (b >> (16 * i)) & 0xFFFF);
+        let r = match op {
+            IOp::AddSat | IOp::SubSat if !signed => {
+                let v = if op == IOp::AddSat {
+                    x as i64 + y as i64
+                } else {
+                    x as i64 - y as i64
+                };
+                v.clamp(0, 0xFFFF) as u64
+            }
+            _ => int_bin(op, ty, x, y),
+        };
+        r & 0xFFFF
+    };
+    lane(1) << 16 | lane(0)
+}
+
 /// `shf.l` / `shf.r` (funnel shift) of the 64-bit value `b:a`.
 pub(crate) fn shf(left: bool, clamp: bool, a: u64, b: u64, c: u64) -> u64 {
     let c = c & 0xFFFF_FFFF;
@@ -372,6 +421,33 @@ mod tests {
             i32::MIN
         );
         assert_eq!(int_bin(IOp::Rem, Ty::S32, 0x8000_0000, 0xFFFF_FFFF), 0);
+    }
+
+    #[test]
+    fn carry_chains() {
+        // 0xFFFFFFFF + 1 carries; the next word adds it.
+        assert_eq!(
+            carry(CarryOp::Add, Ty::U32, false, 0xFFFF_FFFF, 1, 0),
+            (0, true)
+        );
+        assert_eq!(carry(CarryOp::Add, Ty::U32, true, 5, 6, 0), (12, false));
+        // 3 - 5 borrows; the next word subtracts it.
+        assert_eq!(
+            carry(CarryOp::Sub, Ty::U32, false, 3, 5, 0),
+            (0xFFFF_FFFE, true)
+        );
+        assert_eq!(carry(CarryOp::Sub, Ty::U32, true, 7, 2, 0), (4, false));
+        let (hi, c) = carry(CarryOp::MadHi, Ty::U32, true, 0xFFFF_FFFF, 0xFFFF_FFFF, 1);
+        assert_eq!((hi, c), (0, true));
+        assert_eq!(
+            simd2(IOp::Add, false, 0xFFFF_0001, 0x0001_0002),
+            0x0000_0003
+        );
+        assert_eq!(
+            simd2(IOp::AddSat, true, 0x7FFF_8000, 0x0001_FFFF),
+            0x7FFF_8000
+        );
+        assert_eq!(simd2(IOp::Max, true, 0x8000_0001, 0x0001_0002), 0x0001_0002);
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl Parser<'_> {
                     }
                 }
                 Tok::Word(w) => match w.as_str() {
-                    ".reg" => self.reg_decl(fb)?,
+                    w if w == ".reg" || w.starts_with(".reg.") => self.reg_decl(fb)?,
                     ".local" => {
                         let d = self.var_decl()?;
                         self.expect(';')?;

@@ -80,3 +80,41 @@ extern "C" __global__ void int64_ops(const long long *a, const long long *b, lon
     r[14] = min(x, y) ^ max(ux, uy);
     r[15] = (long long)(int)x * (int)y;
 }
+
+// 128-bit arithmetic through the carry flag (inline PTX, as bignum code
+// and libdevice's trigonometric range reduction use it).
+extern "C" __global__ void wide_ops(const unsigned long long *a, const unsigned long long *b,
+                                    unsigned long long *out, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    unsigned long long al = a[2 * i], ah = a[2 * i + 1], bl = b[2 * i], bh = b[2 * i + 1];
+    unsigned long long sl, sh, dl, dh;
+    asm("add.cc.u64 %0, %2, %4;\n\taddc.u64 %1, %3, %5;"
+        : "=l"(sl), "=l"(sh) : "l"(al), "l"(ah), "l"(bl), "l"(bh));
+    asm("sub.cc.u64 %0, %2, %4;\n\tsubc.u64 %1, %3, %5;"
+        : "=l"(dl), "=l"(dh) : "l"(al), "l"(ah), "l"(bl), "l"(bh));
+    // Low 128 bits of the product of the low halves, in 32-bit limbs.
+    unsigned x0 = (unsigned)al, x1 = (unsigned)(al >> 32), y0 = (unsigned)bl,
+             y1 = (unsigned)(bl >> 32);
+    unsigned p0, p1, p2, p3;
+    asm("{\n\t"
+        "mul.lo.u32 %0, %4, %6;\n\t"
+        "mul.hi.u32 %1, %4, %6;\n\t"
+        "mad.lo.cc.u32 %1, %4, %7, %1;\n\t"
+        "madc.hi.u32 %2, %4, %7, 0;\n\t"
+        "mad.lo.cc.u32 %1, %5, %6, %1;\n\t"
+        "madc.hi.cc.u32 %2, %5, %6, %2;\n\t"
+        "madc.hi.u32 %3, %5, %7, 0;\n\t"
+        "mad.lo.cc.u32 %2, %5, %7, %2;\n\t"
+        "addc.u32 %3, %3, 0;\n\t"
+        "}"
+        : "=r"(p0), "=r"(p1), "=r"(p2), "=r"(p3) : "r"(x0), "r"(x1), "r"(y0), "r"(y1));
+    out[6 * i] = sl;
+    out[6 * i + 1] = sh;
+    out[6 * i + 2] = dl;
+    out[6 * i + 3] = dh;
+    out[6 * i + 4] = (unsigned long long)p1 << 32 | p0;
+    out[6 * i + 5] = (unsigned long long)p3 << 32 | p2;
+}
