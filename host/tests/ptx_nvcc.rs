@@ -1,9 +1,9 @@
 //! The PTX nvcc 13.0 emits for ordinary CUDA C++ (the fixtures in
 //! `tests/ptx/nvcc13`, sources beside them) runs on the simulator with the
 //! results a GPU computes: indexing, memory widths and vectors, module
-//! variables, parameters and device calls. Arithmetic is in
-//! `ptx_nvcc_math.rs`, shared memory, atomics and warps in
-//! `ptx_nvcc_sync.rs`.
+//! variables, parameters, device calls, printf and assert. Arithmetic is
+//! in `ptx_nvcc_math.rs` and `ptx_nvcc_convert.rs`, shared memory and
+//! atomics in `ptx_nvcc_sync.rs`, warps in `ptx_nvcc_warp.rs`.
 
 mod nvcc;
 
