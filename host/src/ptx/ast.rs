@@ -3,7 +3,7 @@
 //! bodies they own.
 
 use super::error::PtxError;
-use super::instr::{Inst, Slot};
+use super::instr::{Inst, Op, Slot};
 
 /// A PTX state space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -129,5 +129,24 @@ impl Module {
     /// Module-scope `.global`/`.const` variables.
     pub fn globals(&self) -> &[GlobalVar] {
         &self.globals
+    }
+
+    /// The instructions outside the simulator's subset (source line and
+    /// text), which fail a launch that reaches them.
+    pub fn unsupported_instructions(&self) -> Vec<(usize, &str)> {
+        let bodies = self
+            .kernels
+            .iter()
+            .map(|k| &k.body)
+            .chain(self.funcs.iter().filter(|f| f.defined));
+        let mut out: Vec<(usize, &str)> = bodies
+            .flat_map(|f| &f.code)
+            .filter_map(|i| match &i.op {
+                Op::Unknown(text) => Some((i.line as usize, &**text)),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out
     }
 }

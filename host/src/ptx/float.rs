@@ -12,6 +12,8 @@ pub(crate) const F32_NAN: u32 = 0x7FFF_FFFF;
 pub(crate) const F64_NAN: u64 = 0x7FFF_FFFF_FFFF_FFFF;
 /// The canonical binary16 NaN.
 pub(crate) const F16_NAN: u16 = 0x7FFF;
+/// The canonical bfloat16 NaN.
+pub(crate) const BF16_NAN: u16 = 0x7FFF;
 
 /// `.ftz`: a subnormal becomes a zero of the same sign.
 #[inline]
@@ -287,22 +289,74 @@ pub(crate) fn f16_to_f64(h: u16) -> f64 {
     }
 }
 
+/// A binary16-like storage format: significand bits after the point,
+/// exponent range and canonical NaN.
+struct Small {
+    mant: i32,
+    emin: i32,
+    emax: i32,
+    nan: u16,
+}
+
+const F16: Small = Small {
+    mant: 10,
+    emin: -14,
+    emax: 15,
+    nan: F16_NAN,
+};
+
+const BF16: Small = Small {
+    mant: 7,
+    emin: -126,
+    emax: 127,
+    nan: BF16_NAN,
+};
+
 /// f64 to binary16 bits with one rounding in direction `rnd`.
 pub(crate) fn f64_to_f16(x: f64, rnd: Rnd) -> u16 {
+    f64_to_small(x, rnd, &F16)
+}
+
+/// f64 to bfloat16 bits with one rounding in direction `rnd`.
+pub(crate) fn f64_to_bf16(x: f64, rnd: Rnd) -> u16 {
+    f64_to_small(x, rnd, &BF16)
+}
+
+/// bfloat16 bits to an (exact) f64.
+pub(crate) fn bf16_to_f64(h: u16) -> f64 {
+    f32::from_bits((h as u32) << 16) as f64
+}
+
+/// The f64 nearest `s + e` that rounds like it to any format of at most 51
+/// significand bits ("round to odd": an inexact sum gets an odd last bit),
+/// so one more rounding of the result is a correct rounding of `s + e`.
+pub(crate) fn round_to_odd(s: f64, e: f64) -> f64 {
+    if e == 0.0 || !s.is_finite() || s.to_bits() & 1 == 1 {
+        return s;
+    }
+    if (e > 0.0) == (s > 0.0) {
+        f64::from_bits(s.to_bits() + 1)
+    } else {
+        f64::from_bits(s.to_bits() - 1)
+    }
+}
+
+fn f64_to_small(x: f64, rnd: Rnd, f: &Small) -> u16 {
     if x.is_nan() {
-        return F16_NAN;
+        return f.nan;
     }
     let neg = x.is_sign_negative();
     let sign: u16 = if neg { 0x8000 } else { 0 };
+    let inf = (((f.emax + f.emax + 1) as u16) << f.mant) & 0x7FFF;
     let a = x.abs();
     if a.is_infinite() {
-        return sign | 0x7C00;
+        return sign | inf;
     }
     if a == 0.0 {
         return sign;
     }
-    let e = (((a.to_bits() >> 52) & 0x7FF) as i32 - 1023).clamp(-14, 15);
-    let ulp = pow2(e - 10);
+    let e = (((a.to_bits() >> 52) & 0x7FF) as i32 - 1023).clamp(f.emin, f.emax);
+    let ulp = pow2(e - f.mant);
     let q = a / ulp;
     let qr = match rnd {
         Rnd::Rn => q.round_ties_even(),
@@ -313,24 +367,26 @@ pub(crate) fn f64_to_f16(x: f64, rnd: Rnd) -> u16 {
         Rnd::Rp => q.ceil(),
     };
     let m = qr * ulp;
-    if m > 65504.0 {
+    let max = (2.0 - pow2(-f.mant)) * pow2(f.emax);
+    if m > max {
         let to_inf = match rnd {
             Rnd::Rn => true,
             Rnd::Rz => false,
             Rnd::Rm => neg,
             Rnd::Rp => !neg,
         };
-        return sign | if to_inf { 0x7C00 } else { 0x7BFF };
+        return sign | if to_inf { inf } else { inf - 1 };
     }
     if m == 0.0 {
         return sign;
     }
     let b = m.to_bits();
     let ex = ((b >> 52) & 0x7FF) as i32 - 1023;
-    if ex < -14 {
-        sign | (m / pow2(-24)) as u16
+    if ex < f.emin {
+        sign | (m / pow2(f.emin - f.mant)) as u16
     } else {
-        sign | (((ex + 15) as u16) << 10) | ((b >> 42) & 0x3FF) as u16
+        let field = ((ex + f.emax) as u16) << f.mant;
+        sign | field | ((b >> (52 - f.mant)) as u16 & ((1u16 << f.mant) - 1))
     }
 }
 
@@ -374,6 +430,32 @@ mod tests {
             if !v.is_nan() {
                 assert_eq!(f64_to_f16(v, Rnd::Rn), h);
             }
+            let w = bf16_to_f64(h);
+            if !w.is_nan() {
+                assert_eq!(f64_to_bf16(w, Rnd::Rn), h);
+            }
         }
+    }
+
+    #[test]
+    fn bf16_rounding() {
+        assert_eq!(f64_to_bf16(1.0, Rnd::Rn), 0x3F80);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even.
+        assert_eq!(f64_to_bf16(1.0 + 2f64.powi(-8), Rnd::Rn), 0x3F80);
+        assert_eq!(f64_to_bf16(1.0 + 3.0 * 2f64.powi(-8), Rnd::Rn), 0x3F82);
+        assert_eq!(f64_to_bf16(1.0 + 2f64.powi(-9), Rnd::Rp), 0x3F81);
+        assert_eq!(f64_to_bf16(-1.0 - 2f64.powi(-9), Rnd::Rz), 0xBF80);
+        assert_eq!(f64_to_bf16(f32::MAX as f64, Rnd::Rn), 0x7F80);
+        assert_eq!(f64_to_bf16(f32::MAX as f64, Rnd::Rz), 0x7F7F);
+        assert_eq!(f64_to_bf16(2f64.powi(-133), Rnd::Rn), 0x0001);
+    }
+
+    #[test]
+    fn round_to_odd_keeps_the_rounding() {
+        // 1 + 2^-11 + tiny: nearest binary16 is 1 + 2^-10, not the tie's 1.
+        let s = 1.0 + 2f64.powi(-11);
+        assert_eq!(f64_to_f16(round_to_odd(s, 1e-30), Rnd::Rn), 0x3C01);
+        assert_eq!(f64_to_f16(round_to_odd(s, -1e-30), Rnd::Rn), 0x3C00);
+        assert_eq!(f64_to_f16(round_to_odd(s, 0.0), Rnd::Rn), 0x3C00);
     }
 }

@@ -1,8 +1,9 @@
 //! Decoded instruction representation: every operand is resolved at parse
 //! time (register indices, symbol kinds, branch targets) so the interpreter
-//! never looks a name up while running.
+//! never looks a name up while running. The operation enum itself is in
+//! [`super::op`].
 
-use super::ast::Space;
+pub(crate) use super::op::{Inst, Op};
 
 /// Index of a virtual register in the current function's register frame.
 pub(crate) type Reg = u32;
@@ -25,6 +26,15 @@ pub(crate) enum Ty {
     S32,
     S64,
     F16,
+    /// bfloat16 (8-bit significand, f32's exponent range).
+    BF16,
+    /// Two f16 (or bf16) in one 32-bit register, the first operand of a
+    /// pack in the upper half.
+    F16x2,
+    BF16x2,
+    /// Two 16-bit integers in one 32-bit register (SIMD `add`/`min`...).
+    U16x2,
+    S16x2,
     F32,
     F64,
     Pred,
@@ -47,6 +57,11 @@ impl Ty {
             "s32" => Ty::S32,
             "s64" => Ty::S64,
             "f16" => Ty::F16,
+            "bf16" => Ty::BF16,
+            "f16x2" => Ty::F16x2,
+            "bf16x2" => Ty::BF16x2,
+            "u16x2" => Ty::U16x2,
+            "s16x2" => Ty::S16x2,
             "f32" => Ty::F32,
             "f64" => Ty::F64,
             "pred" => Ty::Pred,
@@ -59,17 +74,7 @@ impl Ty {
         Ty::parse(s).is_some()
             || matches!(
                 s,
-                "b128"
-                    | "f16x2"
-                    | "bf16"
-                    | "bf16x2"
-                    | "tf32"
-                    | "e4m3"
-                    | "e5m2"
-                    | "e4m3x2"
-                    | "e5m2x2"
-                    | "s16x2"
-                    | "u16x2"
+                "b128" | "tf32" | "e4m3" | "e5m2" | "e4m3x2" | "e5m2x2" | "s16x2" | "u16x2"
             )
     }
 
@@ -78,8 +83,9 @@ impl Ty {
         match self {
             Ty::Pred => 1,
             Ty::B8 | Ty::U8 | Ty::S8 => 8,
-            Ty::B16 | Ty::U16 | Ty::S16 | Ty::F16 => 16,
+            Ty::B16 | Ty::U16 | Ty::S16 | Ty::F16 | Ty::BF16 => 16,
             Ty::B32 | Ty::U32 | Ty::S32 | Ty::F32 => 32,
+            Ty::F16x2 | Ty::BF16x2 | Ty::U16x2 | Ty::S16x2 => 32,
             Ty::B64 | Ty::U64 | Ty::S64 | Ty::F64 => 64,
         }
     }
@@ -93,8 +99,14 @@ impl Ty {
         matches!(self, Ty::S8 | Ty::S16 | Ty::S32 | Ty::S64)
     }
 
+    /// A scalar floating-point type (the packed x2 types are not).
     pub(crate) fn is_float(self) -> bool {
-        matches!(self, Ty::F16 | Ty::F32 | Ty::F64)
+        matches!(self, Ty::F16 | Ty::BF16 | Ty::F32 | Ty::F64)
+    }
+
+    /// f16 or bf16, scalar or packed: the types of the half-precision ALU.
+    pub(crate) fn is_half(self) -> bool {
+        matches!(self, Ty::F16 | Ty::BF16 | Ty::F16x2 | Ty::BF16x2)
     }
 }
 
@@ -302,195 +314,86 @@ pub(crate) struct Slot {
     pub size: u32,
 }
 
-/// One decoded operation.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Op {
-    Mov {
-        d: Reg,
-        a: Operand,
-    },
-    /// `mov.b64 %rd, {%r1, %r2}`: low part first.
-    Pack {
-        d: Reg,
-        parts: Box<[Operand]>,
-        bits: u32,
-    },
-    /// `mov.b64 {%r1, %r2}, %rd`; `NO_REG` for `_`.
-    Unpack {
-        ds: Box<[Reg]>,
-        a: Operand,
-        bits: u32,
-    },
-    Int {
-        op: IOp,
-        ty: Ty,
-        d: Reg,
-        a: Operand,
-        b: Operand,
-    },
-    IntUn {
-        op: IUn,
-        ty: Ty,
-        d: Reg,
-        a: Operand,
-    },
-    /// `mul.wide`; `ty` is the source type.
-    MulWide {
-        ty: Ty,
-        d: Reg,
-        a: Operand,
-        b: Operand,
-    },
-    /// Integer `mad.lo/.hi/.wide`; for `.wide` `ty` is the source type.
-    Mad {
-        mode: MadMode,
-        ty: Ty,
-        d: Reg,
-        a: Operand,
-        b: Operand,
-        c: Operand,
-    },
-    Bfe {
-        ty: Ty,
-        d: Reg,
-        a: Operand,
-        b: Operand,
-        c: Operand,
-    },
-    Bfi {
-        ty: Ty,
-        d: Reg,
-        ops: Box<[Operand; 4]>,
-    },
-    Prmt {
-        d: Reg,
-        a: Operand,
-        b: Operand,
-        c: Operand,
-    },
-    Lop3 {
-        d: Reg,
-        a: Operand,
-        b: Operand,
-        c: Operand,
-        lut: u8,
-    },
-    Flt {
-        op: FOp,
-        ty: Ty,
-        m: FMode,
-        d: Reg,
-        a: Operand,
-        b: Operand,
-    },
-    FltUn {
-        op: FUn,
-        ty: Ty,
-        m: FMode,
-        d: Reg,
-        a: Operand,
-    },
-    Fma {
-        ty: Ty,
-        m: FMode,
-        d: Reg,
-        a: Operand,
-        b: Operand,
-        c: Operand,
-    },
-    Setp {
-        cmp: Cmp,
-        ty: Ty,
-        ftz: bool,
-        d: Reg,
-        d2: Reg,
-        a: Operand,
-        b: Operand,
-        comb: Option<(BoolOp, Operand)>,
-    },
-    Selp {
-        d: Reg,
-        a: Operand,
-        b: Operand,
-        c: Operand,
-    },
-    /// `slct.dtype.ctype d, a, b, c`: `c >= 0 ? a : b`.
-    Slct {
-        cty: Ty,
-        ftz: bool,
-        d: Reg,
-        a: Operand,
-        b: Operand,
-        c: Operand,
-    },
-    Cvt {
-        dt: Ty,
-        st: Ty,
-        rnd: Option<Rnd>,
-        irnd: Option<Rnd>,
-        ftz: bool,
-        sat: bool,
-        d: Reg,
-        a: Operand,
-    },
-    Cvta {
-        to: bool,
-        space: Space,
-        d: Reg,
-        a: Operand,
-    },
-    Ld {
-        space: Space,
-        ty: Ty,
-        n: u8,
-        ds: [Reg; 4],
-        addr: Addr,
-    },
-    St {
-        space: Space,
-        ty: Ty,
-        n: u8,
-        srcs: [Operand; 4],
-        addr: Addr,
-    },
-    /// `atom` (`d` = old value) or `red` (`d` = `NO_REG`).
-    Atom {
-        space: Space,
-        op: AtomOp,
-        ty: Ty,
-        d: Reg,
-        addr: Addr,
-        b: Operand,
-        c: Operand,
-    },
-    /// Branch; `target` is an instruction index once the body is finished.
-    Bra {
-        target: u32,
-    },
-    /// Direct call of module function `func`; slots are caller-frame relative.
-    Call {
-        func: u32,
-        args: Box<[Slot]>,
-        rets: Box<[Slot]>,
-    },
-    Ret,
-    Exit,
-    /// Block-wide barrier (`bar.sync`, `barrier.sync`, `bar.cta.sync`).
-    Bar,
-    Trap,
-    /// Ordering/hint instructions with no effect in this model.
-    Nop,
-    /// Anything outside the subset; fails the launch when executed.
-    Unknown(Box<str>),
+/// `shfl` modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ShflMode {
+    Up,
+    Down,
+    Bfly,
+    Idx,
 }
 
-/// An instruction with its guard predicate and source line.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Inst {
-    pub op: Op,
-    /// Guard predicate register, or `NO_REG`.
-    pub guard: Reg,
-    /// `@!%p`: execute when the predicate is false.
-    pub neg: bool,
-    pub line: u32,
+/// `vote` modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VoteMode {
+    All,
+    Any,
+    Uni,
+    Ballot,
+}
+
+/// `redux.sync` operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReduxOp {
+    Add,
+    Min,
+    Max,
+    And,
+    Or,
+    Xor,
+}
+
+/// What the lanes of one warp-synchronous operation must agree on: lanes
+/// waiting with the same kind and member mask complete together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WarpKind {
+    Shfl(ShflMode),
+    Vote(VoteMode),
+    MatchAny,
+    MatchAll,
+    /// The operation and its (signed or unsigned) 32-bit type.
+    Redux(ReduxOp, Ty),
+    /// `bar.warp.sync`.
+    Sync,
+}
+
+/// `bar.red` reductions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BarRed {
+    Popc,
+    And,
+    Or,
+}
+
+/// `testp` properties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TestKind {
+    Finite,
+    Infinite,
+    Number,
+    NotANumber,
+    Normal,
+    Subnormal,
+}
+
+/// Half-precision (f16/bf16, scalar or x2) operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HOp {
+    Add,
+    Sub,
+    Mul,
+    Fma,
+    Min,
+    Max,
+    Neg,
+    Abs,
+}
+
+/// Carry-chain arithmetic (`add.cc addc sub.cc subc mad.cc madc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CarryOp {
+    Add,
+    Sub,
+    MadLo,
+    MadHi,
 }

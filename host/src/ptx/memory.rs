@@ -25,6 +25,12 @@ pub trait DeviceMemory {
     fn read(&mut self, addr: u64, out: &mut [u8]) -> Result<(), Fault>;
     /// Writes `data` at device address `addr`.
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), Fault>;
+
+    /// Text a kernel printed (device `printf`, failed `assert` messages).
+    /// CUDA delivers it to the program's stdout; by default it is logged.
+    fn kernel_output(&mut self, text: &str) {
+        tracing::info!(target: "vgpu::kernel_printf", "{}", text.trim_end_matches('\n'));
+    }
 }
 
 /// Generic address of shared offset 0.
@@ -109,6 +115,7 @@ pub(crate) fn slice_rw(store: &mut [u8], off: u64, buf: &mut [u8], write: bool) 
 pub struct FlatMemory {
     base: u64,
     bytes: Vec<u8>,
+    output: String,
 }
 
 impl FlatMemory {
@@ -117,6 +124,7 @@ impl FlatMemory {
         FlatMemory {
             base,
             bytes: Vec::new(),
+            output: String::new(),
         }
     }
 
@@ -137,6 +145,11 @@ impl FlatMemory {
         let off = (addr - self.base) as usize;
         self.bytes[off..off + data.len()].copy_from_slice(data);
         addr
+    }
+
+    /// Everything kernels printed so far.
+    pub fn output(&self) -> &str {
+        &self.output
     }
 
     fn range(&self, addr: u64, len: usize) -> Result<std::ops::Range<usize>, Fault> {
@@ -162,6 +175,10 @@ impl DeviceMemory for FlatMemory {
         let r = self.range(addr, data.len())?;
         self.bytes[r].copy_from_slice(data);
         Ok(())
+    }
+
+    fn kernel_output(&mut self, text: &str) {
+        self.output.push_str(text);
     }
 }
 

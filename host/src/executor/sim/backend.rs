@@ -10,6 +10,9 @@ use super::image::ptx_text;
 use super::memory::{AddressSpace, ClientMemory, Owner};
 use super::pool::SimPool;
 use crate::cuda::{CuResult, CudaBackend};
+use crate::ptx::limits::{
+    MAX_BLOCK_DIM_Z, MAX_BLOCK_THREADS, MAX_GRID_DIM_X, MAX_GRID_DIM_YZ, MAX_SHARED_BYTES_PER_BLOCK,
+};
 use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
 use uapi::cuda::{
@@ -26,12 +29,11 @@ const KIND_FUNCTION: u64 = 0xf0;
 const KIND_STREAM: u64 = 0x57;
 const KIND_EVENT: u64 = 0xe7;
 
+/// `CUDA_ERROR_ASSERT`: a device-side assert failed (not in uapi's table).
+const CUDA_ERROR_ASSERT: u32 = 710;
+
 /// The handle of the client's primary context.
 const PRIMARY: u64 = (KIND_CTX << 48) | 1;
-
-/// Largest block the simulated GPU runs.
-const MAX_THREADS_PER_BLOCK: u64 = 1024;
-const MAX_SHARED_BYTES: u32 = 232_448;
 
 struct SimModule {
     ctx: u64,
@@ -380,6 +382,9 @@ impl CudaBackend for SimBackend {
             tracing::warn!(error = %e, "PTX rejected");
             result::INVALID_PTX
         })?;
+        for (line, instruction) in parsed.unsupported_instructions() {
+            tracing::debug!(line, instruction, "outside the simulator's PTX subset");
+        }
         let handle = self.handle(KIND_MODULE);
         let mut globals = HashMap::new();
         for g in parsed.globals() {
@@ -468,11 +473,12 @@ impl CudaBackend for SimBackend {
             .get(&r.function)
             .ok_or(result::INVALID_HANDLE)?;
         let threads = r.block.iter().map(|&d| u64::from(d)).product::<u64>();
-        if threads > MAX_THREADS_PER_BLOCK
-            || r.block[2] > 64
-            || r.grid[1] > 65535
-            || r.grid[2] > 65535
-            || r.grid[0] > i32::MAX as u32
+        if threads > u64::from(MAX_BLOCK_THREADS)
+            || r.block[2] > MAX_BLOCK_DIM_Z
+            || r.grid[1] > MAX_GRID_DIM_YZ
+            || r.grid[2] > MAX_GRID_DIM_YZ
+            || r.grid[0] > MAX_GRID_DIM_X
+            || r.shared_bytes > MAX_SHARED_BYTES_PER_BLOCK
             || i64::from(r.shared_bytes)
                 > i64::from(
                     f.attrs[uapi::cuda::func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES as usize],
@@ -510,6 +516,14 @@ impl CudaBackend for SimBackend {
                 Err(result::INVALID_VALUE)
             }
             Err(LaunchError::Trap) => Err(result::LAUNCH_FAILED),
+            Err(LaunchError::Assert(why)) => {
+                tracing::info!(kernel = %kernel.name, %why, "device assertion failed");
+                Err(CUDA_ERROR_ASSERT)
+            }
+            Err(LaunchError::Deadlock(why)) => {
+                tracing::warn!(kernel = %kernel.name, %why, "launch fails: deadlock");
+                Err(result::LAUNCH_FAILED)
+            }
             Err(LaunchError::Timeout) => {
                 tracing::warn!(kernel = %kernel.name, "launch stopped by the watchdog");
                 Err(result::LAUNCH_TIMEOUT)

@@ -3,9 +3,13 @@
 //! only a real compiler knows (registers) is the interpreter's own count,
 //! so those values are the simulator's, not NVIDIA's.
 
-use super::{SimBackend, SimFunction, MAX_SHARED_BYTES, MAX_THREADS_PER_BLOCK};
+use super::{SimBackend, SimFunction};
 use crate::cuda::CuResult;
 use crate::ptx;
+use crate::ptx::limits::{
+    DEFAULT_SHARED_BYTES_PER_BLOCK, MAX_BLOCK_THREADS, MAX_SHARED_BYTES_PER_BLOCK,
+    MAX_SHARED_BYTES_PER_SM, WARP_SIZE,
+};
 use uapi::cuda::{
     func_attribute as fa, launch_attribute, occupancy, result, LaunchAttribute, LaunchRequest,
     OccupancyRequest, FUNC_ATTRIBUTE_COUNT,
@@ -18,11 +22,11 @@ const BLOCKS_PER_SM: u64 = 32;
 /// 32-bit registers per multiprocessor.
 const REGISTERS_PER_SM: u64 = 65536;
 /// Shared memory per multiprocessor, bytes.
-const SHARED_PER_SM: u64 = 233_472;
+const SHARED_PER_SM: u64 = MAX_SHARED_BYTES_PER_SM as u64;
 /// Shared memory the hardware reserves per resident block, bytes.
 const SHARED_RESERVED_PER_BLOCK: u64 = 1024;
 /// Dynamic shared memory a function may use before opting in, bytes.
-const DEFAULT_DYNAMIC_SHARED: u64 = 48 * 1024;
+const DEFAULT_DYNAMIC_SHARED: u64 = DEFAULT_SHARED_BYTES_PER_BLOCK as u64;
 /// Multiprocessors of the simulated device (its attribute table's value).
 const ATTR_MULTIPROCESSOR_COUNT: usize = 16;
 
@@ -51,7 +55,7 @@ pub(super) fn kernel_attributes(
         .map(|g| g.size)
         .sum();
     let mut a = [0i32; FUNC_ATTRIBUTE_COUNT];
-    a[fa::MAX_THREADS_PER_BLOCK as usize] = clamp(MAX_THREADS_PER_BLOCK);
+    a[fa::MAX_THREADS_PER_BLOCK as usize] = clamp(u64::from(MAX_BLOCK_THREADS));
     a[fa::SHARED_SIZE_BYTES as usize] = clamp(static_shared);
     a[fa::CONST_SIZE_BYTES as usize] = clamp(const_bytes);
     a[fa::LOCAL_SIZE_BYTES as usize] = clamp(u64::from(kernel.body.local_size));
@@ -66,7 +70,7 @@ pub(super) fn kernel_attributes(
 }
 
 fn warps(threads: u64) -> u64 {
-    threads.div_ceil(32)
+    threads.div_ceil(u64::from(WARP_SIZE))
 }
 
 impl SimBackend {
@@ -115,9 +119,8 @@ impl SimBackend {
             .ok_or(result::INVALID_HANDLE)?;
         let static_shared = u64::try_from(f.attrs[fa::SHARED_SIZE_BYTES as usize]).unwrap_or(0);
         let ok = match attribute {
-            fa::MAX_DYNAMIC_SHARED_SIZE_BYTES => {
-                u64::try_from(value).is_ok_and(|v| v + static_shared <= u64::from(MAX_SHARED_BYTES))
-            }
+            fa::MAX_DYNAMIC_SHARED_SIZE_BYTES => u64::try_from(value)
+                .is_ok_and(|v| v + static_shared <= u64::from(MAX_SHARED_BYTES_PER_BLOCK)),
             fa::PREFERRED_SHARED_MEMORY_CARVEOUT => (-1..=100).contains(&value),
             fa::REQUIRED_CLUSTER_WIDTH
             | fa::REQUIRED_CLUSTER_HEIGHT
