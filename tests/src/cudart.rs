@@ -225,7 +225,8 @@ fn run_one(
 pub fn guest_steps(dir: &str) -> String {
     let builds: Vec<String> = builds().into_iter().map(|(_, b)| b).collect();
     format!(
-        "for build in {}; do\n\
+        "[ -s /etc/vgpu-log ] && export VGPU_LOG=$(cat /etc/vgpu-log)\n\
+         for build in {}; do\n\
          timeout {TIMEOUT_S} {dir}/$build >/tmp/cudart.out 2>&1; rc=$?\n\
          sed -n -e \"s#^CASE #@@RESULT cudart-$build/#p\" -e \"s#^DIGEST #@@DIGEST cudart-$build/#p\" /tmp/cudart.out\n\
          grep -v -e '^CASE ' -e '^DIGEST ' /tmp/cudart.out | sed -e \"s#^#cudart-$build| #\"\n\
