@@ -146,65 +146,11 @@ pub mod result {
     }
 }
 
-/// CUDA opcodes (values of [`super::cmd::Opcode`]'s space, from 0x100).
-pub mod op {
-    #![allow(missing_docs)]
-    pub const CTX_CREATE: u16 = 0x100;
-    pub const CTX_DESTROY: u16 = 0x101;
-    pub const PRIMARY_CTX_RETAIN: u16 = 0x102;
-    pub const PRIMARY_CTX_RELEASE: u16 = 0x103;
-    pub const PRIMARY_CTX_RESET: u16 = 0x104;
-    pub const CTX_SYNCHRONIZE: u16 = 0x105;
-    pub const DEVICE_GET_ATTRIBUTES: u16 = 0x110;
-    pub const MEM_GET_INFO: u16 = 0x111;
-    pub const MEM_ALLOC: u16 = 0x120;
-    pub const MEM_FREE: u16 = 0x121;
-    pub const MEM_GET_ADDRESS_RANGE: u16 = 0x122;
-    pub const MEMCPY_HTOD: u16 = 0x130;
-    pub const MEMCPY_DTOH: u16 = 0x131;
-    pub const MEMCPY_DTOD: u16 = 0x132;
-    pub const MEMSET: u16 = 0x133;
-    pub const MEMCPY_2D: u16 = 0x134;
-    pub const MODULE_LOAD: u16 = 0x140;
-    pub const MODULE_UNLOAD: u16 = 0x141;
-    pub const MODULE_GET_FUNCTION: u16 = 0x142;
-    pub const MODULE_GET_GLOBAL: u16 = 0x143;
-    pub const MODULE_STAGE: u16 = 0x144;
-    pub const LAUNCH: u16 = 0x150;
-    pub const STREAM_CREATE: u16 = 0x160;
-    pub const STREAM_DESTROY: u16 = 0x161;
-    pub const STREAM_SYNCHRONIZE: u16 = 0x162;
-    pub const STREAM_QUERY: u16 = 0x163;
-    pub const STREAM_WAIT_EVENT: u16 = 0x164;
-    pub const EVENT_CREATE: u16 = 0x170;
-    pub const EVENT_DESTROY: u16 = 0x171;
-    pub const EVENT_RECORD: u16 = 0x172;
-    pub const EVENT_QUERY: u16 = 0x173;
-    pub const EVENT_SYNCHRONIZE: u16 = 0x174;
-    pub const EVENT_ELAPSED_TIME: u16 = 0x175;
-
-    // Functions, occupancy, limits and the extended launch (what cudart 12/13,
-    // cuBLAS and cuBLASLt ask beyond the module API).
-    pub const FUNC_GET_ATTRIBUTES: u16 = 0x180;
-    pub const FUNC_SET_ATTRIBUTE: u16 = 0x181;
-    pub const OCCUPANCY: u16 = 0x182;
-    pub const CTX_GET_LIMIT: u16 = 0x183;
-    pub const CTX_SET_LIMIT: u16 = 0x184;
-    pub const LAUNCH_EX: u16 = 0x185;
-    pub const TENSOR_MAP_ENCODE_TILED: u16 = 0x186;
-    pub const TENSOR_MAP_REPLACE_ADDRESS: u16 = 0x187;
-    // Stream-ordered allocator (0x1A0..0x1AF).
-    pub const MEM_ALLOC_ASYNC: u16 = 0x1A0;
-    pub const MEM_FREE_ASYNC: u16 = 0x1A1;
-    pub const MEM_POOL_GET_ATTRIBUTE: u16 = 0x1A2;
-    pub const MEM_POOL_SET_ATTRIBUTE: u16 = 0x1A3;
-    pub const MEM_POOL_TRIM_TO: u16 = 0x1A4;
-
-    /// Whether `opcode` is a CUDA command.
-    pub const fn is_cuda(opcode: u16) -> bool {
-        opcode >= 0x100 && opcode < 0x200
-    }
-}
+mod commands;
+// The kernel module includes this crate as a private module and names none
+// of these; everything else does.
+#[allow(unused_imports)]
+pub use commands::*;
 
 /// Module image formats (cuda-driver-abi.md §6): the guest sizes images by
 /// them, the device checks and unpacks them.
