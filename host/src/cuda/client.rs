@@ -13,15 +13,16 @@ mod pool;
 use super::backend::{CuResult, CudaBackend};
 use core::mem::size_of;
 use uapi::cuda::{
-    copy_flags, copy_kind, op, result, AddressRangeResponse, Copy2dRequest, CopyRequest,
+    command, copy_flags, copy_kind, op, result, AddressRangeResponse, Copy2dRequest, CopyRequest,
     CtxCreateRequest, CtxRequest, DeviceRequest, ElapsedRequest, ElapsedResponse,
     EventCreateRequest, EventRequest, FuncAttributesResponse, FuncSetAttributeRequest,
     FunctionRequest, FunctionResponse, GlobalResponse, HandleResponse, LaunchAttribute,
     LaunchExRequest, LaunchRequest, LimitRequest, MemAllocRequest, MemInfoResponse, MemsetRequest,
     ModuleLoadRequest, ModuleRequest, OccupancyRequest, PtrRequest, ResultHeader, StageRequest,
-    StreamCreateRequest, StreamEventRequest, StreamRequest, SymbolRequest, TensorMapEncodeRequest,
-    TensorMapReplaceRequest, TensorMapResponse, ValueResponse, FUNC_ATTRIBUTE_COUNT,
-    MAX_LAUNCH_ATTRIBUTES, MAX_NAME, MAX_PARAM_BYTES, MAX_STAGED_IMAGE, MAX_TENSOR_RANK,
+    StreamCreateRequest, StreamEventRequest, StreamRequest, Submission, SymbolRequest,
+    TensorMapEncodeRequest, TensorMapReplaceRequest, TensorMapResponse, ValueResponse,
+    FUNC_ATTRIBUTE_COUNT, MAX_LAUNCH_ATTRIBUTES, MAX_NAME, MAX_PARAM_BYTES, MAX_STAGED_IMAGE,
+    MAX_TENSOR_RANK,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -129,25 +130,7 @@ fn handle_response(r: CuResult<u64>) -> Vec<u8> {
 /// to it with zeros, so a reader can always decode the struct and look at
 /// its result first.
 fn fixed_response_size(opcode: u16) -> usize {
-    match opcode {
-        op::CTX_CREATE
-        | op::PRIMARY_CTX_RETAIN
-        | op::MEM_ALLOC
-        | op::MODULE_LOAD
-        | op::STREAM_CREATE
-        | op::EVENT_CREATE => size_of::<HandleResponse>(),
-        op::MEM_GET_INFO => size_of::<MemInfoResponse>(),
-        op::MEM_GET_ADDRESS_RANGE => size_of::<AddressRangeResponse>(),
-        op::MODULE_GET_FUNCTION => size_of::<FunctionResponse>(),
-        op::MODULE_GET_GLOBAL => size_of::<GlobalResponse>(),
-        op::EVENT_ELAPSED_TIME => size_of::<ElapsedResponse>(),
-        op::FUNC_GET_ATTRIBUTES => size_of::<FuncAttributesResponse>(),
-        op::OCCUPANCY | op::CTX_GET_LIMIT => size_of::<ValueResponse>(),
-        op::TENSOR_MAP_ENCODE_TILED | op::TENSOR_MAP_REPLACE_ADDRESS => {
-            size_of::<TensorMapResponse>()
-        }
-        _ => pool::fixed_response_size(opcode).unwrap_or(size_of::<ResultHeader>()),
-    }
+    command(opcode).map_or(size_of::<ResultHeader>(), |c| c.response_size)
 }
 
 /// Whether an error poisons the client for good.
@@ -250,20 +233,15 @@ impl CudaClient {
     }
 
     fn is_async(&self, opcode: u16, request: &[u8]) -> bool {
-        match opcode {
-            op::LAUNCH
-            | op::LAUNCH_EX
-            | op::EVENT_RECORD
-            | op::STREAM_WAIT_EVENT
-            | op::MODULE_STAGE => true,
-            _ if pool::is_async(opcode) => true,
-            op::MEMCPY_HTOD | op::MEMCPY_DTOD => {
-                CopyRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
-            }
-            op::MEMSET => {
+        match command(opcode).map(|c| c.submission) {
+            Some(Submission::Detached) => true,
+            Some(Submission::DetachedIfAsync) if opcode == op::MEMSET => {
                 MemsetRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
             }
-            _ => false,
+            Some(Submission::DetachedIfAsync) => {
+                CopyRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
+            }
+            Some(Submission::Call) | None => false,
         }
     }
 

@@ -10,23 +10,6 @@ use uapi::cuda::{
 use uapi::status::Status;
 use uapi::wire::Wire;
 
-/// Whether `opcode` is one of these and has no response.
-pub(super) fn is_async(opcode: u16) -> bool {
-    opcode == op::MEM_FREE_ASYNC
-}
-
-/// Size of the fixed part of the response, for these opcodes.
-pub(super) fn fixed_response_size(opcode: u16) -> Option<usize> {
-    match opcode {
-        op::MEM_ALLOC_ASYNC => Some(core::mem::size_of::<uapi::cuda::HandleResponse>()),
-        op::MEM_POOL_GET_ATTRIBUTE => Some(core::mem::size_of::<MemPoolValueResponse>()),
-        op::MEM_POOL_SET_ATTRIBUTE | op::MEM_POOL_TRIM_TO => {
-            Some(core::mem::size_of::<uapi::cuda::ResultHeader>())
-        }
-        _ => None,
-    }
-}
-
 /// Checks the request's shape; `None` if `opcode` is not one of these.
 pub(super) fn decode(opcode: u16, request: &[u8]) -> Option<Result<(), Status>> {
     Some(match opcode {
