@@ -10,7 +10,7 @@
 //! reports them.
 
 use uapi::{
-    cuda::{result, ResultHeader},
+    cuda::{result, CudaCommand, ResultHeader, Submission},
     ioctl::MAX_BATCH,
     status::Status,
     wire::Wire,
@@ -144,6 +144,41 @@ impl Client {
             return Err(h.result);
         }
         Ok(resp)
+    }
+
+    /// Calls command `C` with `req` followed by `tail`, allowing `resp_tail`
+    /// bytes after its response struct; returns the struct and those bytes.
+    pub fn call_cmd<C: CudaCommand>(
+        &mut self,
+        req: &C::Request,
+        tail: &[u8],
+        resp_tail: usize,
+    ) -> CuResult<(C::Response, Vec<u8>)> {
+        debug_assert!(
+            C::SUBMISSION != Submission::Detached,
+            "a detached command has no response"
+        );
+        debug_assert!(
+            C::REQUEST_TAIL || tail.is_empty(),
+            "no tail follows this request"
+        );
+        let mut body = req.as_bytes().to_vec();
+        body.extend_from_slice(tail);
+        let fixed = core::mem::size_of::<C::Response>();
+        let r = self.call(C::OPCODE, &body, fixed + resp_tail)?;
+        let resp = C::Response::read_from(&r).ok_or(result::UNKNOWN)?;
+        Ok((resp, r.get(fixed..).unwrap_or_default().to_vec()))
+    }
+
+    /// Queues command `C` (detached) with `req` followed by `tail`.
+    pub fn push_cmd<C: CudaCommand>(&mut self, req: &C::Request, tail: &[u8]) -> CuResult {
+        debug_assert!(
+            C::SUBMISSION != Submission::Call,
+            "a call has a response to collect"
+        );
+        let mut body = req.as_bytes().to_vec();
+        body.extend_from_slice(tail);
+        self.push_async(C::OPCODE, body)
     }
 
     /// Submits the batch and one command, waits for its response; returns

@@ -6,13 +6,9 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
-use uapi::{
-    cuda::{
-        func_attribute as fa, occupancy, op, result, FuncAttributesResponse,
-        FuncSetAttributeRequest, FunctionRequest, LimitRequest, OccupancyRequest, ValueResponse,
-        FUNC_ATTRIBUTE_COUNT,
-    },
-    wire::Wire,
+use uapi::cuda::{
+    cmds, func_attribute as fa, occupancy, result, FuncSetAttributeRequest, FunctionRequest,
+    LimitRequest, OccupancyRequest, FUNC_ATTRIBUTE_COUNT,
 };
 
 use super::{
@@ -48,12 +44,9 @@ pub(crate) fn attributes(s: &mut State, f: u64) -> CuResult<[i32; FUNC_ATTRIBUTE
     }
     let (function, ctx) = host_function(s, f)?;
     let req = FunctionRequest { ctx, function };
-    let r = s.client()?.call(
-        op::FUNC_GET_ATTRIBUTES,
-        req.as_bytes(),
-        core::mem::size_of::<FuncAttributesResponse>(),
-    )?;
-    let r = FuncAttributesResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+    let (r, _) = s
+        .client()?
+        .call_cmd::<cmds::FuncGetAttributes>(&req, &[], 0)?;
     if r.count as usize != FUNC_ATTRIBUTE_COUNT {
         return Err(result::UNKNOWN);
     }
@@ -93,7 +86,7 @@ pub(crate) unsafe fn func_set_attribute(f: CUfunction, attribute: c_int, value: 
             value,
         };
         s.client()?
-            .call(op::FUNC_SET_ATTRIBUTE, req.as_bytes(), 8)?;
+            .call_cmd::<cmds::FuncSetAttribute>(&req, &[], 0)?;
         // Setting one attribute can change others (the dynamic shared
         // memory limit and the carveout): read them all again when asked.
         if let Some(Obj::Function { attrs, .. }) = s.objects.get_mut(&f) {
@@ -194,12 +187,8 @@ fn ask(s: &mut State, f: CUfunction, mut req: OccupancyRequest) -> CuResult<u64>
     let (function, ctx) = host_function(s, f)?;
     req.ctx = ctx;
     req.function = function;
-    let r = s.client()?.call(
-        op::OCCUPANCY,
-        req.as_bytes(),
-        core::mem::size_of::<ValueResponse>(),
-    )?;
-    Ok(ValueResponse::read_from(&r).ok_or(result::UNKNOWN)?.value)
+    let (r, _) = s.client()?.call_cmd::<cmds::Occupancy>(&req, &[], 0)?;
+    Ok(r.value)
 }
 
 fn to_int(v: u64) -> CuResult<c_int> {
@@ -391,13 +380,8 @@ pub(crate) unsafe fn ctx_get_limit(value: *mut usize, limit: c_uint) -> CuResult
             limit,
             ..LimitRequest::default()
         };
-        let r = s.client()?.call(
-            op::CTX_GET_LIMIT,
-            req.as_bytes(),
-            core::mem::size_of::<ValueResponse>(),
-        )?;
-        let v = ValueResponse::read_from(&r).ok_or(result::UNKNOWN)?.value;
-        *value = usize::try_from(v).map_err(|_| result::UNKNOWN)?;
+        let (r, _) = s.client()?.call_cmd::<cmds::CtxGetLimit>(&req, &[], 0)?;
+        *value = usize::try_from(r.value).map_err(|_| result::UNKNOWN)?;
         Ok(())
     })
 }
@@ -411,7 +395,7 @@ pub(crate) unsafe fn ctx_set_limit(limit: c_uint, value: usize) -> CuResult {
             value: value as u64,
         };
         s.client()?
-            .call(op::CTX_SET_LIMIT, req.as_bytes(), 8)
+            .call_cmd::<cmds::CtxSetLimit>(&req, &[], 0)
             .map(drop)
     })
 }

@@ -5,7 +5,7 @@ use std::ffi::{c_uint, c_void};
 
 use uapi::{
     cuda::{
-        func_attribute, launch_attribute, op, result, LaunchAttribute, LaunchExRequest,
+        cmds, func_attribute, launch_attribute, result, LaunchAttribute, LaunchExRequest,
         LaunchRequest, ParamInfo, MAX_LAUNCH_ATTRIBUTES, MAX_PARAM_BYTES,
     },
     wire::Wire,
@@ -264,21 +264,16 @@ unsafe fn submit_launch(
         return Err(result::NOT_SUPPORTED);
     }
     if carried.is_empty() {
-        let mut b = launch.as_bytes().to_vec();
-        b.extend_from_slice(&buf);
-        return s.client()?.push_async(op::LAUNCH, b);
+        return s.client()?.push_cmd::<cmds::Launch>(&launch, &buf);
     }
     let req = LaunchExRequest {
         launch,
         attr_count: carried.len() as u32,
         reserved: 0,
     };
-    let mut b = req.as_bytes().to_vec();
-    carried
-        .iter()
-        .for_each(|a| b.extend_from_slice(a.as_bytes()));
-    b.extend_from_slice(&buf);
-    s.client()?.push_async(op::LAUNCH_EX, b)
+    let mut tail: Vec<u8> = carried.iter().flat_map(|a| a.as_bytes().to_vec()).collect();
+    tail.extend_from_slice(&buf);
+    s.client()?.push_cmd::<cmds::LaunchEx>(&req, &tail)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -383,6 +378,7 @@ pub(crate) unsafe fn launch_cooperative_kernel(
 mod tests {
     use super::*;
     use crate::driver::{lock, testing, testing::session, with_stack, Obj};
+    use uapi::cuda::op;
 
     fn setup() -> u64 {
         let mut s = lock();

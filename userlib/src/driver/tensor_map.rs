@@ -4,22 +4,12 @@
 
 use std::ffi::{c_uint, c_void};
 
-use uapi::{
-    cuda::{
-        op, result, TensorMapEncodeRequest, TensorMapReplaceRequest, TensorMapResponse,
-        MAX_TENSOR_RANK, TENSOR_MAP_WORDS,
-    },
-    wire::Wire,
+use uapi::cuda::{
+    cmds, result, TensorMapEncodeRequest, TensorMapReplaceRequest, MAX_TENSOR_RANK,
+    TENSOR_MAP_WORDS,
 };
 
 use super::{with_ctx, CuResult};
-
-fn exchange(s: &mut super::State, opcode: u16, body: &[u8]) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
-    let r = s
-        .client()?
-        .call(opcode, body, core::mem::size_of::<TensorMapResponse>())?;
-    Ok(TensorMapResponse::read_from(&r).ok_or(result::UNKNOWN)?.map)
-}
 
 /// Copies `n` entries of a C array into a fixed array.
 ///
@@ -72,7 +62,10 @@ pub(crate) unsafe fn tensor_map_encode_tiled(
     };
     with_ctx(|s, ctx| {
         req.ctx = ctx;
-        *map = exchange(s, op::TENSOR_MAP_ENCODE_TILED, req.as_bytes())?;
+        let (r, _) = s
+            .client()?
+            .call_cmd::<cmds::TensorMapEncodeTiled>(&req, &[], 0)?;
+        *map = r.map;
         Ok(())
     })
 }
@@ -90,7 +83,10 @@ pub(crate) unsafe fn tensor_map_replace_address(
             global_address: global_address as u64,
             map: *map,
         };
-        *map = exchange(s, op::TENSOR_MAP_REPLACE_ADDRESS, req.as_bytes())?;
+        let (r, _) = s
+            .client()?
+            .call_cmd::<cmds::TensorMapReplaceAddress>(&req, &[], 0)?;
+        *map = r.map;
         Ok(())
     })
 }
@@ -99,6 +95,10 @@ pub(crate) unsafe fn tensor_map_replace_address(
 mod tests {
     use super::*;
     use crate::driver::{lock, testing::session, with_stack, Obj};
+    use uapi::{
+        cuda::{op, TensorMapResponse},
+        wire::Wire,
+    };
 
     #[test]
     fn a_tiled_map_travels_with_its_arrays_and_comes_back_encoded() {
