@@ -235,11 +235,13 @@ impl CudaClient {
     fn is_async(&self, opcode: u16, request: &[u8]) -> bool {
         match command(opcode).map(|c| c.submission) {
             Some(Submission::Detached) => true,
-            Some(Submission::DetachedIfAsync) if opcode == op::MEMSET => {
-                MemsetRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
-            }
             Some(Submission::DetachedIfAsync) => {
-                CopyRequest::read_from(request).is_some_and(|r| r.flags & copy_flags::ASYNC != 0)
+                let flags = match opcode {
+                    op::MEMSET => MemsetRequest::read_from(request).map(|r| r.flags),
+                    op::MEMCPY_2D => Copy2dRequest::read_from(request).map(|r| r.flags),
+                    _ => CopyRequest::read_from(request).map(|r| r.flags),
+                };
+                flags.is_some_and(|f| f & copy_flags::ASYNC != 0)
             }
             Some(Submission::Call) | None => false,
         }

@@ -150,7 +150,7 @@ cuda_commands! {
     MemcpyDtoh(MEMCPY_DTOH = 0x131): CopyRequest => ResultHeader + tail;
     MemcpyDtod(MEMCPY_DTOD = 0x132): CopyRequest => ResultHeader, detached_if_async;
     Memset(MEMSET = 0x133): MemsetRequest => ResultHeader, detached_if_async;
-    Memcpy2d(MEMCPY_2D = 0x134): Copy2dRequest + tail => ResultHeader + tail;
+    Memcpy2d(MEMCPY_2D = 0x134): Copy2dRequest + tail => ResultHeader + tail, detached_if_async;
     ModuleLoad(MODULE_LOAD = 0x140): ModuleLoadRequest + tail => HandleResponse;
     ModuleUnload(MODULE_UNLOAD = 0x141): ModuleRequest => ResultHeader;
     /// Response tail: `ParamInfo × param_count`.
