@@ -4,16 +4,12 @@
 
 use std::ffi::{c_int, c_uint, c_void};
 
-use uapi::{
-    cuda::{op, result, CtxCreateRequest, CtxRequest, DeviceRequest, HandleResponse},
-    wire::Wire,
-};
+use uapi::cuda::{cmds, result, CtxCreateRequest, CtxRequest, DeviceRequest};
 
 use super::{dark_api::Doomed, with_ctx, with_stack, with_state, CuResult, Obj, State};
 
 type CUcontext = *mut c_void;
 
-const RESP: usize = core::mem::size_of::<HandleResponse>();
 /// What cuCtxGetApiVersion reports (the `_v2` context API, as NVIDIA's).
 const API_VERSION: c_uint = 3020;
 
@@ -59,8 +55,11 @@ pub(crate) unsafe fn ctx_create(pctx: *mut CUcontext, flags: c_uint, dev: c_int)
             flags,
             device: dev,
         };
-        let r = s.client()?.call(op::CTX_CREATE, req.as_bytes(), RESP)?;
-        let host = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+        let host = s
+            .client()?
+            .call_cmd::<cmds::CtxCreate>(&req, &[], 0)?
+            .0
+            .handle;
         let h = s.new_handle();
         s.objects.insert(h, Obj::Ctx { wire: host, flags });
         with_stack(|st| st.push(h));
@@ -114,7 +113,7 @@ pub(crate) unsafe fn ctx_destroy(ctx: CUcontext) -> CuResult {
     with_state(|s| {
         let (h, wire) = destroyable(s, ctx)?;
         let req = CtxRequest { ctx: wire };
-        let r = s.client()?.call(op::CTX_DESTROY, req.as_bytes(), 8);
+        let r = s.client()?.call_cmd::<cmds::CtxDestroy>(&req, &[], 0);
         s.objects.remove(&h);
         drop_objects_of(s, wire);
         with_stack(|st| st.retain(|&c| c != h));
@@ -201,8 +200,8 @@ pub(crate) unsafe fn ctx_get_device_v2(dev: *mut c_int, ctx: CUcontext) -> CuRes
 fn synchronize(s: &mut State, wire: u64) -> CuResult {
     let req = CtxRequest { ctx: wire };
     s.client()?
-        .call(op::CTX_SYNCHRONIZE, req.as_bytes(), 8)
-        .map(|_| ())
+        .call_cmd::<cmds::CtxSynchronize>(&req, &[], 0)
+        .map(drop)
 }
 
 pub(crate) unsafe fn ctx_synchronize() -> CuResult {
@@ -269,7 +268,7 @@ pub(crate) unsafe fn primary_ctx_retain(pctx: *mut CUcontext, dev: c_int) -> CuR
                 reserved: 0,
             };
             s.client()?
-                .call(op::PRIMARY_CTX_RETAIN, req.as_bytes(), RESP)?;
+                .call_cmd::<cmds::PrimaryCtxRetain>(&req, &[], 0)?;
         }
         if s.primary.handle == 0 {
             s.primary.handle = s.new_handle();
@@ -334,7 +333,7 @@ pub(crate) unsafe fn primary_ctx_release(dev: c_int) -> CuResult {
             };
             drop_objects_of(s, 0);
             s.client()?
-                .call(op::PRIMARY_CTX_RELEASE, req.as_bytes(), 8)?;
+                .call_cmd::<cmds::PrimaryCtxRelease>(&req, &[], 0)?;
         }
         Ok(())
     })
@@ -357,8 +356,8 @@ pub(crate) unsafe fn primary_ctx_reset(dev: c_int) -> CuResult {
         s.primary.retains = 0;
         s.primary.flags = 0;
         s.client()?
-            .call(op::PRIMARY_CTX_RESET, req.as_bytes(), 8)
-            .map(|_| ())
+            .call_cmd::<cmds::PrimaryCtxReset>(&req, &[], 0)
+            .map(drop)
     })
 }
 
@@ -395,6 +394,7 @@ pub(crate) unsafe fn primary_ctx_set_flags(dev: c_int, flags: c_uint) -> CuResul
 mod tests {
     use super::*;
     use crate::driver::testing::session;
+    use uapi::cuda::op;
 
     #[test]
     fn stack_and_primary() {

@@ -2,12 +2,8 @@
 
 use std::ffi::{c_uint, c_void};
 
-use uapi::{
-    cuda::{
-        op, result, ElapsedRequest, ElapsedResponse, EventCreateRequest, EventRequest,
-        HandleResponse, StreamEventRequest,
-    },
-    wire::Wire,
+use uapi::cuda::{
+    cmds, result, CudaCommand, ElapsedRequest, EventCreateRequest, EventRequest, StreamEventRequest,
 };
 
 use super::{with_ctx, with_state, CuResult, Obj};
@@ -24,12 +20,11 @@ pub(crate) unsafe fn event_create(ph: *mut CUevent, flags: c_uint) -> CuResult {
             flags,
             reserved: 0,
         };
-        let r = s.client()?.call(
-            op::EVENT_CREATE,
-            req.as_bytes(),
-            core::mem::size_of::<HandleResponse>(),
-        )?;
-        let host = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+        let host = s
+            .client()?
+            .call_cmd::<cmds::EventCreate>(&req, &[], 0)?
+            .0
+            .handle;
         let h = s.new_handle();
         s.objects.insert(h, Obj::Event { host, ctx });
         *ph = h as CUevent;
@@ -37,16 +32,17 @@ pub(crate) unsafe fn event_create(ph: *mut CUevent, flags: c_uint) -> CuResult {
     })
 }
 
-fn simple(opcode: u16, ev: CUevent) -> CuResult {
+/// A command that names only an event.
+fn simple<C: CudaCommand<Request = EventRequest>>(ev: CUevent) -> CuResult {
     with_state(|s| {
         let (host, ctx) = s.event_host(ev as u64)?;
         let req = EventRequest { ctx, event: host };
-        s.client()?.call(opcode, req.as_bytes(), 8).map(|_| ())
+        s.client()?.call_cmd::<C>(&req, &[], 0).map(drop)
     })
 }
 
 pub(crate) unsafe fn event_destroy(ev: CUevent) -> CuResult {
-    let r = simple(op::EVENT_DESTROY, ev);
+    let r = simple::<cmds::EventDestroy>(ev);
     if r.is_ok() || r == Err(result::INVALID_HANDLE) {
         super::lock().objects.remove(&(ev as u64));
     }
@@ -54,11 +50,11 @@ pub(crate) unsafe fn event_destroy(ev: CUevent) -> CuResult {
 }
 
 pub(crate) unsafe fn event_query(ev: CUevent) -> CuResult {
-    simple(op::EVENT_QUERY, ev)
+    simple::<cmds::EventQuery>(ev)
 }
 
 pub(crate) unsafe fn event_synchronize(ev: CUevent) -> CuResult {
-    simple(op::EVENT_SYNCHRONIZE, ev)
+    simple::<cmds::EventSynchronize>(ev)
 }
 
 pub(crate) unsafe fn event_record(ev: CUevent, stream: *mut c_void) -> CuResult {
@@ -85,8 +81,7 @@ pub(crate) unsafe fn event_record_with_flags(
             flags: 0,
             reserved: 0,
         };
-        s.client()?
-            .push_async(op::EVENT_RECORD, req.as_bytes().to_vec())
+        s.client()?.push_cmd::<cmds::EventRecord>(&req, &[])
     })
 }
 
@@ -102,16 +97,10 @@ pub(crate) unsafe fn event_elapsed_time(ms: *mut f32, start: CUevent, end: CUeve
             start: a,
             end: b,
         };
-        let r = s.client()?.call(
-            op::EVENT_ELAPSED_TIME,
-            req.as_bytes(),
-            core::mem::size_of::<ElapsedResponse>(),
-        )?;
-        *ms = f32::from_bits(
-            ElapsedResponse::read_from(&r)
-                .ok_or(result::UNKNOWN)?
-                .millis_bits,
-        );
+        let (r, _) = s
+            .client()?
+            .call_cmd::<cmds::EventElapsedTime>(&req, &[], 0)?;
+        *ms = f32::from_bits(r.millis_bits);
         Ok(())
     })
 }

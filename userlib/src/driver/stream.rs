@@ -3,9 +3,8 @@
 
 use std::ffi::{c_int, c_uint, c_void};
 
-use uapi::{
-    cuda::{op, result, HandleResponse, StreamCreateRequest, StreamEventRequest, StreamRequest},
-    wire::Wire,
+use uapi::cuda::{
+    cmds, result, CudaCommand, StreamCreateRequest, StreamEventRequest, StreamRequest,
 };
 
 use super::{with_ctx, with_state, CuResult, Obj, State};
@@ -26,12 +25,11 @@ pub(crate) unsafe fn stream_create_with_priority(
             flags,
             priority,
         };
-        let r = s.client()?.call(
-            op::STREAM_CREATE,
-            req.as_bytes(),
-            core::mem::size_of::<HandleResponse>(),
-        )?;
-        let host = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+        let host = s
+            .client()?
+            .call_cmd::<cmds::StreamCreate>(&req, &[], 0)?
+            .0
+            .handle;
         let h = s.new_handle();
         s.objects.insert(
             h,
@@ -64,11 +62,12 @@ fn stream_ctx(s: &State, stream: CUstream) -> CuResult<(u64, u64)> {
     }
 }
 
-fn simple(opcode: u16, stream: CUstream) -> CuResult {
+/// A command that names only a stream.
+fn simple<C: CudaCommand<Request = StreamRequest>>(stream: CUstream) -> CuResult {
     with_state(|s| {
         let (host, ctx) = stream_ctx(s, stream)?;
         let req = StreamRequest { ctx, stream: host };
-        s.client()?.call(opcode, req.as_bytes(), 8).map(|_| ())
+        s.client()?.call_cmd::<C>(&req, &[], 0).map(drop)
     })
 }
 
@@ -79,18 +78,18 @@ pub(crate) unsafe fn stream_destroy(stream: CUstream) -> CuResult {
             return Err(result::INVALID_HANDLE);
         };
         let req = StreamRequest { ctx, stream: host };
-        let r = s.client()?.call(op::STREAM_DESTROY, req.as_bytes(), 8);
+        let r = s.client()?.call_cmd::<cmds::StreamDestroy>(&req, &[], 0);
         s.objects.remove(&h);
-        r.map(|_| ())
+        r.map(drop)
     })
 }
 
 pub(crate) unsafe fn stream_synchronize(stream: CUstream) -> CuResult {
-    simple(op::STREAM_SYNCHRONIZE, stream)
+    simple::<cmds::StreamSynchronize>(stream)
 }
 
 pub(crate) unsafe fn stream_query(stream: CUstream) -> CuResult {
-    simple(op::STREAM_QUERY, stream)
+    simple::<cmds::StreamQuery>(stream)
 }
 
 pub(crate) unsafe fn stream_wait_event(
@@ -108,8 +107,7 @@ pub(crate) unsafe fn stream_wait_event(
             flags,
             reserved: 0,
         };
-        s.client()?
-            .push_async(op::STREAM_WAIT_EVENT, req.as_bytes().to_vec())
+        s.client()?.push_cmd::<cmds::StreamWaitEvent>(&req, &[])
     })
 }
 
