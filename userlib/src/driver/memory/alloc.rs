@@ -4,30 +4,23 @@
 
 use std::ffi::c_uint;
 
-use uapi::{
-    cuda::{
-        op, result, AddressRangeResponse, CtxRequest, HandleResponse, MemAllocRequest,
-        MemInfoResponse, PtrRequest,
-    },
-    wire::Wire,
-};
+use uapi::cuda::{cmds, result, CtxRequest, MemAllocRequest, PtrRequest};
 
 use super::{
     host_at,
     registry::{DeviceKind, HostKind},
-    with_current, HDR,
+    with_current,
 };
 use crate::driver::{device::attr, with_ctx, CuResult, Obj, State};
 
 /// Allocates `size` device bytes in the current context and records them.
 fn alloc(s: &mut State, guest: u64, wire: u64, size: u64) -> CuResult<u64> {
     let req = MemAllocRequest { ctx: wire, size };
-    let r = s.client()?.call(
-        op::MEM_ALLOC,
-        req.as_bytes(),
-        core::mem::size_of::<HandleResponse>(),
-    )?;
-    let dptr = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+    let dptr = s
+        .client()?
+        .call_cmd::<cmds::MemAlloc>(&req, &[], 0)?
+        .0
+        .handle;
     s.ptrs.add_device(dptr, size, guest, DeviceKind::Alloc);
     Ok(dptr)
 }
@@ -90,7 +83,7 @@ pub(crate) unsafe fn mem_free(dptr: u64) -> CuResult {
             return Ok(());
         }
         let req = PtrRequest { ctx, dptr };
-        s.client()?.call(op::MEM_FREE, req.as_bytes(), HDR)?;
+        s.client()?.call_cmd::<cmds::MemFree>(&req, &[], 0)?;
         s.ptrs.remove_device(dptr);
         Ok(())
     })
@@ -102,12 +95,7 @@ pub(crate) unsafe fn mem_get_info(free: *mut usize, total: *mut usize) -> CuResu
             return Err(result::INVALID_VALUE);
         }
         let req = CtxRequest { ctx };
-        let r = s.client()?.call(
-            op::MEM_GET_INFO,
-            req.as_bytes(),
-            core::mem::size_of::<MemInfoResponse>(),
-        )?;
-        let m = MemInfoResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+        let (m, _) = s.client()?.call_cmd::<cmds::MemGetInfo>(&req, &[], 0)?;
         *free = m.free as usize;
         *total = m.total as usize;
         Ok(())
@@ -126,12 +114,9 @@ pub(crate) unsafe fn mem_get_address_range(
             Some((b, r)) if r.kind == HostKind::Allocated => (b as u64, r.size as u64),
             _ => {
                 let req = PtrRequest { ctx, dptr };
-                let r = s.client()?.call(
-                    op::MEM_GET_ADDRESS_RANGE,
-                    req.as_bytes(),
-                    core::mem::size_of::<AddressRangeResponse>(),
-                )?;
-                let a = AddressRangeResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+                let (a, _) = s
+                    .client()?
+                    .call_cmd::<cmds::MemGetAddressRange>(&req, &[], 0)?;
                 (a.base, a.size)
             }
         };
@@ -175,6 +160,7 @@ mod tests {
     use super::super::{device_at, test_util::*};
     use super::*;
     use crate::driver::testing::session;
+    use uapi::{cuda::op, wire::Wire};
 
     #[test]
     fn pitch_rounds_to_the_texture_alignment() {
