@@ -319,6 +319,10 @@ exports! {
 
         cuTensorMapEncodeTiled(m: *mut [u64; 16], t: c_uint, r: c_uint, a: Ptr, d: *const u64, s: *const u64, b: *const u32, e: *const u32, i: c_uint, sw: c_uint, l2: c_uint, o: c_uint) => tm::tensor_map_encode_tiled;
         cuTensorMapReplaceAddress(m: *mut [u64; 16], a: Ptr) => tm::tensor_map_replace_address;
+        cuLaunchHostFunc(s: Ptr, f: st::HostFn, d: Ptr) => st::launch_host_func;
+        cuLaunchHostFunc_ptsz(s: Ptr, f: st::HostFn, d: Ptr) => st::launch_host_func;
+        cuStreamAddCallback(s: Ptr, cb: st::StreamCallback, d: Ptr, f: c_uint) => st::stream_add_callback;
+        cuStreamAddCallback_ptsz(s: Ptr, cb: st::StreamCallback, d: Ptr, f: c_uint) => st::stream_add_callback;
         cuStreamCreate(p: *mut Ptr, f: c_uint) => st::stream_create;
         cuStreamCreateWithPriority(p: *mut Ptr, f: c_uint, pr: c_int) => st::stream_create_with_priority;
         cuStreamDestroy(s: Ptr) => st::stream_destroy;
@@ -373,8 +377,7 @@ exports! {
         // functions, legacy launch, launch variants
         cuFuncSetBlockShape,
         cuFuncSetSharedSize, cuParamSetSize, cuParamSeti, cuParamSetf, cuParamSetv,
-        cuParamSetTexRef, cuLaunch, cuLaunchGrid, cuLaunchGridAsync, cuLaunchCooperativeKernelMultiDevice, cuLaunchHostFunc, cuLaunchHostFunc_ptsz,
-        // memory
+        cuParamSetTexRef, cuLaunch, cuLaunchGrid, cuLaunchGridAsync, cuLaunchCooperativeKernelMultiDevice, // memory
         cuMemAllocManaged, cuMemcpyHtoA, cuMemcpyHtoA_v2, cuMemcpyHtoA_v2_ptds,
         cuMemcpyAtoH, cuMemcpyAtoH_v2, cuMemcpyAtoH_v2_ptds, cuMemcpyDtoA, cuMemcpyDtoA_v2,
         cuMemcpyDtoA_v2_ptds, cuMemcpyAtoD, cuMemcpyAtoD_v2, cuMemcpyAtoD_v2_ptds, cuMemcpyAtoA,
@@ -405,7 +408,7 @@ exports! {
         cuMulticastCreate, cuMulticastAddDevice, cuMulticastBindMem, cuMulticastBindAddr,
         cuMulticastUnbind, cuMulticastGetGranularity,
         // streams, capture, memory operations
-        cuStreamAddCallback, cuStreamAddCallback_ptsz, cuStreamBeginCapture,
+        cuStreamBeginCapture,
         cuStreamBeginCapture_ptsz, cuStreamBeginCapture_v2, cuStreamBeginCapture_v2_ptsz,
         cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph_ptsz,
         cuStreamEndCapture, cuStreamEndCapture_ptsz,

@@ -142,3 +142,135 @@ pub(crate) unsafe fn stream_get_flags(stream: CUstream, flags: *mut c_uint) -> C
         Ok(())
     })
 }
+
+/// `CUhostFn`.
+pub(crate) type HostFn = Option<unsafe extern "C" fn(*mut c_void)>;
+/// `CUstreamCallback`: (stream, status, user data).
+pub(crate) type StreamCallback = Option<unsafe extern "C" fn(CUstream, u32, *mut c_void)>;
+
+/// `cuLaunchHostFunc`: the host function runs once the stream's earlier
+/// work is done and before its later work starts. vgpu has no channel for
+/// the device to call back into the guest yet, so it waits for the stream
+/// here and runs the function in the calling thread, with none of our locks
+/// held (it may call CUDA), before returning; CUDA runs it on a thread of
+/// its own, later. Stream order is the same; the caller is blocked meanwhile.
+pub(crate) unsafe fn launch_host_func(stream: CUstream, f: HostFn, data: *mut c_void) -> CuResult {
+    let f = f.ok_or(result::INVALID_VALUE)?;
+    stream_synchronize(stream)?;
+    f(data);
+    Ok(())
+}
+
+/// `cuStreamAddCallback` (flags must be 0): as [`launch_host_func`]; the
+/// callback is told the stream's status, an error of its earlier work
+/// included (then it still runs, as in CUDA).
+pub(crate) unsafe fn stream_add_callback(
+    stream: CUstream,
+    cb: StreamCallback,
+    data: *mut c_void,
+    flags: c_uint,
+) -> CuResult {
+    let cb = cb.ok_or(result::INVALID_VALUE)?;
+    if flags != 0 {
+        return Err(result::INVALID_VALUE);
+    }
+    let status = match stream_synchronize(stream) {
+        Ok(()) => result::SUCCESS,
+        Err(e) if e == result::INVALID_HANDLE || e == result::INVALID_CONTEXT => return Err(e),
+        Err(e) => e,
+    };
+    cb(stream, status, data);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{lock, testing::session, with_stack};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use uapi::cuda::op;
+
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+
+    unsafe extern "C" fn host_fn(data: *mut c_void) {
+        // Calls back into the driver: no lock of ours may be held here.
+        let mut dev = -1;
+        let r = crate::driver::context::ctx_get_device(&mut dev);
+        assert_eq!(r, Ok(()));
+        SEEN.fetch_add(*(data as *const u32), Ordering::SeqCst);
+    }
+
+    unsafe extern "C" fn callback(_: CUstream, status: u32, data: *mut c_void) {
+        SEEN.fetch_add(status + *(data as *const u32), Ordering::SeqCst);
+    }
+
+    #[test]
+    fn host_functions_run_after_the_stream_and_unlocked() {
+        let sess = session(1 << 20);
+        {
+            let mut s = lock();
+            let c = s.new_handle();
+            s.objects.insert(c, Obj::Ctx { wire: 0, flags: 0 });
+            drop(s);
+            with_stack(|st| st.push(c));
+        }
+        let mut seven = 7u32;
+        SEEN.store(0, Ordering::SeqCst);
+        unsafe {
+            launch_host_func(
+                std::ptr::null_mut(),
+                Some(host_fn),
+                (&mut seven as *mut u32).cast(),
+            )
+            .unwrap();
+        }
+        assert_eq!(SEEN.load(Ordering::SeqCst), 7);
+        let sent: Vec<u16> = sess
+            .script
+            .lock()
+            .unwrap()
+            .sent
+            .iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(
+            sent,
+            [op::STREAM_SYNCHRONIZE],
+            "the stream is waited for first"
+        );
+        // A stream error reaches the callback as its status.
+        let err = uapi::cuda::ResultHeader {
+            result: result::ILLEGAL_ADDRESS,
+            ..Default::default()
+        };
+        sess.script
+            .lock()
+            .unwrap()
+            .responses
+            .push_back(uapi::wire::Wire::as_bytes(&err).to_vec());
+        let mut one = 1u32;
+        unsafe {
+            stream_add_callback(
+                std::ptr::null_mut(),
+                Some(callback),
+                (&mut one as *mut u32).cast(),
+                0,
+            )
+            .unwrap();
+            assert_eq!(
+                stream_add_callback(
+                    std::ptr::null_mut(),
+                    Some(callback),
+                    std::ptr::null_mut(),
+                    1
+                ),
+                Err(result::INVALID_VALUE)
+            );
+            assert_eq!(
+                launch_host_func(std::ptr::null_mut(), None, std::ptr::null_mut()),
+                Err(result::INVALID_VALUE)
+            );
+        }
+        assert_eq!(SEEN.load(Ordering::SeqCst), 7 + result::ILLEGAL_ADDRESS + 1);
+    }
+}
