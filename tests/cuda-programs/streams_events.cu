@@ -115,11 +115,45 @@ static std::string queries() {
     return "cudaStreamQuery cudaSuccess after synchronize; default-stream copy ordered after the stream";
 }
 
+// What the host function and the stream callback saw.
+static int host_fn_saw = -1;
+static int callback_status = -1;
+static int *callback_buf = nullptr;
+
+static void CUDART_CB read_back(void *) { host_fn_saw = callback_buf[N - 1]; }
+static void CUDART_CB note_status(cudaStream_t, cudaError_t status, void *) {
+    callback_status = static_cast<int>(status);
+}
+
+static std::string host_callbacks() {
+    cudaStream_t s;
+    CK(cudaStreamCreate(&s));
+    int *d;
+    CK(cudaMalloc(&d, N * sizeof(int)));
+    CK(cudaMallocHost(&callback_buf, N * sizeof(int)));
+    std::memset(callback_buf, 0, N * sizeof(int));
+    affine<<<N / 256, 256, 0, s>>>(d, nullptr, N, 5, 2);
+    CK_LAUNCH();
+    CK(cudaMemcpyAsync(callback_buf, d, N * sizeof(int), cudaMemcpyDeviceToHost, s));
+    // Runs after the copy, in stream order.
+    CK(cudaLaunchHostFunc(s, read_back, nullptr));
+    CK(cudaStreamAddCallback(s, note_status, nullptr, 0));
+    CK(cudaStreamSynchronize(s));
+    std::vector<int> seen = {host_fn_saw, callback_status};
+    CK(cudaFreeHost(callback_buf));
+    CK(cudaFree(d));
+    CK(cudaStreamDestroy(s));
+    digest("host_callbacks", {bytes_of(seen)});
+    expect_equal("host function and callback", seen, std::vector<int>{(N - 1) * 5 + 2, 0});
+    return "cudaLaunchHostFunc saw the copied result; cudaStreamAddCallback status cudaSuccess";
+}
+
 int main() {
     return run_program({
         {"two_streams", two_streams},
         {"wait_event", wait_event},
         {"elapsed_time", elapsed_time},
         {"queries", queries},
+        {"host_callbacks", host_callbacks},
     });
 }

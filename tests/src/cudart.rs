@@ -66,7 +66,13 @@ pub const PROGRAMS: &[Program] = &[
     },
     Program {
         name: "streams_events",
-        cases: &["two_streams", "wait_event", "elapsed_time", "queries"],
+        cases: &[
+            "two_streams",
+            "wait_event",
+            "elapsed_time",
+            "queries",
+            "host_callbacks",
+        ],
     },
     Program {
         name: "symbols",
