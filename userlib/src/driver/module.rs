@@ -5,8 +5,8 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 
 use uapi::{
     cuda::{
-        op, result, FunctionResponse, GlobalResponse, HandleResponse, ModuleLoadRequest,
-        ModuleRequest, ParamInfo, StageRequest, SymbolRequest, MAX_NAME, MAX_PARAMS,
+        cmds, result, ModuleLoadRequest, ModuleRequest, ParamInfo, StageRequest, SymbolRequest,
+        MAX_NAME, MAX_PARAMS,
     },
     wire::Wire,
 };
@@ -18,14 +18,9 @@ type CUfunction = *mut c_void;
 
 /// Loads `img` into wire context `ctx`; returns the new module's guest handle.
 pub(crate) fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
-    let req = ModuleLoadRequest {
-        ctx,
-        image_len: img.len() as u64,
-    };
     let c = s.client()?;
     let header = core::mem::size_of::<ModuleLoadRequest>();
-    let mut b = Vec::with_capacity(header + img.len().min(c.max_payload()));
-    if header + img.len() > c.max_payload() {
+    let (req, tail) = if header + img.len() > c.max_payload() {
         // Too large for one command (cuBLAS and ggml images are): ship it
         // in pieces, in order, then load what was staged.
         let piece = c.max_payload() - core::mem::size_of::<StageRequest>();
@@ -34,18 +29,17 @@ pub(crate) fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
                 ctx,
                 offset: (i * piece) as u64,
             };
-            let mut body = Vec::with_capacity(16 + chunk.len());
-            body.extend_from_slice(stage.as_bytes());
-            body.extend_from_slice(chunk);
-            c.push_async(op::MODULE_STAGE, body)?;
+            c.push_cmd::<cmds::ModuleStage>(&stage, chunk)?;
         }
-        b.extend_from_slice(ModuleLoadRequest { ctx, image_len: 0 }.as_bytes());
+        (ModuleLoadRequest { ctx, image_len: 0 }, &[][..])
     } else {
-        b.extend_from_slice(req.as_bytes());
-        b.extend_from_slice(img);
-    }
-    let r = c.call(op::MODULE_LOAD, &b, core::mem::size_of::<HandleResponse>())?;
-    let host = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+        let req = ModuleLoadRequest {
+            ctx,
+            image_len: img.len() as u64,
+        };
+        (req, img)
+    };
+    let host = c.call_cmd::<cmds::ModuleLoad>(&req, tail, 0)?.0.handle;
     let h = s.new_handle();
     s.objects.insert(h, Obj::Module { host, ctx });
     Ok(h)
@@ -135,46 +129,42 @@ fn module_host(s: &State, m: u64) -> CuResult<(u64, u64)> {
 pub(crate) fn unload(s: &mut State, key: u64) -> CuResult {
     let (host, ctx) = module_host(s, key)?;
     let req = ModuleRequest { ctx, module: host };
-    let r = s.client()?.call(op::MODULE_UNLOAD, req.as_bytes(), 8);
+    let r = s.client()?.call_cmd::<cmds::ModuleUnload>(&req, &[], 0);
     s.objects.remove(&key);
     s.objects
         .retain(|_, o| !matches!(o, Obj::Function { module, .. } if *module == key));
     super::memory::forget_module(s, key);
-    r.map(|_| ())
+    r.map(drop)
 }
 
 pub(crate) unsafe fn module_unload(m: CUmodule) -> CuResult {
     with_state(|s| unload(s, m as u64))
 }
 
-fn symbol_request(ctx: u64, module: u64, name: &[u8]) -> CuResult<Vec<u8>> {
+/// The request naming symbol `name` of `module` (the name follows it).
+fn symbol_request(ctx: u64, module: u64, name: &[u8]) -> CuResult<SymbolRequest> {
     if name.is_empty() || name.len() > MAX_NAME as usize {
         return Err(result::INVALID_VALUE);
     }
-    let req = SymbolRequest {
+    Ok(SymbolRequest {
         ctx,
         module,
         name_len: name.len() as u32,
         reserved: 0,
-    };
-    let mut b = req.as_bytes().to_vec();
-    b.extend_from_slice(name);
-    Ok(b)
+    })
 }
 
 /// Looks up kernel `name` in guest module `m`; returns a new guest
 /// function handle (with the parameter layout the device reported).
 pub(crate) fn get_function(s: &mut State, m: u64, name: &[u8]) -> CuResult<u64> {
     let (host, ctx) = module_host(s, m)?;
-    let b = symbol_request(ctx, host, name)?;
-    let hdr = core::mem::size_of::<FunctionResponse>();
-    let r = s.client()?.call(
-        op::MODULE_GET_FUNCTION,
-        &b,
-        hdr + MAX_PARAMS * core::mem::size_of::<ParamInfo>(),
+    let req = symbol_request(ctx, host, name)?;
+    let (fr, tail) = s.client()?.call_cmd::<cmds::ModuleGetFunction>(
+        &req,
+        name,
+        MAX_PARAMS * core::mem::size_of::<ParamInfo>(),
     )?;
-    let fr = FunctionResponse::read_from(&r).ok_or(result::UNKNOWN)?;
-    let layout: Vec<ParamInfo> = r[hdr..]
+    let layout: Vec<ParamInfo> = tail
         .chunks_exact(8)
         .take(fr.param_count as usize)
         .filter_map(ParamInfo::read_from)
@@ -214,13 +204,10 @@ pub(crate) unsafe fn module_get_function(
 /// Address and size of variable `name` of guest module `m`.
 pub(crate) fn get_global(s: &mut State, m: u64, name: &[u8]) -> CuResult<(u64, u64)> {
     let (host, ctx) = module_host(s, m)?;
-    let b = symbol_request(ctx, host, name)?;
-    let r = s.client()?.call(
-        op::MODULE_GET_GLOBAL,
-        &b,
-        core::mem::size_of::<GlobalResponse>(),
-    )?;
-    let g = GlobalResponse::read_from(&r).ok_or(result::UNKNOWN)?;
+    let req = symbol_request(ctx, host, name)?;
+    let (g, _) = s
+        .client()?
+        .call_cmd::<cmds::ModuleGetGlobal>(&req, name, 0)?;
     // Copies to it are device copies: the pointer registry must know it.
     super::memory::note_global(s, ctx, m, g.dptr, g.size);
     Ok((g.dptr, g.size))
