@@ -5,11 +5,11 @@
 use std::ffi::c_void;
 
 use uapi::{
-    cuda::{copy_flags, op, result, CopyRequest},
+    cuda::{cmds, copy_flags, op, result, CopyRequest},
     wire::Wire,
 };
 
-use super::{body, host_slice, host_slice_mut, is_device, CUstream, COPY_REQ, DTOH_WINDOW, HDR};
+use super::{host_slice, host_slice_mut, is_device, CUstream, COPY_REQ, DTOH_WINDOW, HDR};
 use crate::driver::{client::Call, with_ctx, CuResult, State};
 
 /// Host to device, split into commands of at most the payload limit. All
@@ -38,11 +38,10 @@ pub(crate) fn htod(
             flags,
             reserved: 0,
         };
-        let b = body(&req, part);
         if is_async || i + 1 < n {
-            c.push_async(op::MEMCPY_HTOD, b)?;
+            c.push_cmd::<cmds::MemcpyHtod>(&req, part)?;
         } else {
-            c.call(op::MEMCPY_HTOD, &b, HDR)?;
+            c.call_cmd::<cmds::MemcpyHtod>(&req, part, 0)?;
         }
     }
     Ok(())
@@ -104,9 +103,9 @@ pub(crate) fn dtod(
     };
     let c = s.client()?;
     if is_async {
-        c.push_async(op::MEMCPY_DTOD, req.as_bytes().to_vec())
+        c.push_cmd::<cmds::MemcpyDtod>(&req, &[])
     } else {
-        c.call(op::MEMCPY_DTOD, req.as_bytes(), HDR).map(|_| ())
+        c.call_cmd::<cmds::MemcpyDtod>(&req, &[], 0).map(drop)
     }
 }
 

@@ -1,12 +1,9 @@
 //! Memsets: `cuMemsetD8/16/32` and the 2D forms, synchronous or in stream
 //! order.
 
-use uapi::{
-    cuda::{copy_flags, op, MemsetRequest},
-    wire::Wire,
-};
+use uapi::cuda::{cmds, copy_flags, MemsetRequest};
 
-use super::{CUstream, HDR};
+use super::CUstream;
 use crate::driver::{with_ctx, CuResult};
 
 #[allow(clippy::too_many_arguments)]
@@ -42,9 +39,9 @@ fn memset(
         };
         let c = s.client()?;
         if stream.is_some() {
-            c.push_async(op::MEMSET, req.as_bytes().to_vec())
+            c.push_cmd::<cmds::Memset>(&req, &[])
         } else {
-            c.call(op::MEMSET, req.as_bytes(), HDR).map(|_| ())
+            c.call_cmd::<cmds::Memset>(&req, &[], 0).map(drop)
         }
     })
 }
@@ -112,6 +109,7 @@ mod tests {
     use super::super::test_util::with_primary;
     use super::*;
     use crate::driver::testing::session;
+    use uapi::wire::Wire;
 
     #[test]
     fn async_work_is_batched_64_per_submit() {

@@ -34,10 +34,7 @@ pub(crate) use pool::*;
 
 use std::ffi::c_void;
 
-use uapi::{
-    cuda::{result, Copy2dRequest, CopyRequest, ResultHeader},
-    wire::Wire,
-};
+use uapi::cuda::{result, Copy2dRequest, CopyRequest, ResultHeader};
 
 use super::{with_state, CuResult, Obj, State};
 use registry::{DeviceRange, HostRange};
@@ -49,13 +46,6 @@ const COPY_REQ: usize = core::mem::size_of::<CopyRequest>();
 const COPY2D_REQ: usize = core::mem::size_of::<Copy2dRequest>();
 /// Device-to-host chunks in flight at once.
 const DTOH_WINDOW: usize = 8;
-
-fn body(head: &impl Wire, tail: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(core::mem::size_of_val(head) + tail.len());
-    v.extend_from_slice(head.as_bytes());
-    v.extend_from_slice(tail);
-    v
-}
 
 /// Runs `f` with the current context's guest handle and wire handle.
 fn with_current<T>(f: impl FnOnce(&mut State, u64, u64) -> CuResult<T>) -> CuResult<T> {
