@@ -133,17 +133,17 @@ impl Client {
         )
     }
 
-    fn load_vecadd(&mut self) -> (u64, Vec<ParamInfo>) {
+    /// Loads `ptx` and looks up kernel `name`: its handle and layout.
+    fn load_kernel(&mut self, ptx: &str, name: &str) -> (u64, Vec<ParamInfo>) {
         let mut req = ModuleLoadRequest {
             ctx: 0,
-            image_len: VECADD.len() as u64,
+            image_len: ptx.len() as u64,
         }
         .as_bytes()
         .to_vec();
-        req.extend_from_slice(VECADD.as_bytes());
+        req.extend_from_slice(ptx.as_bytes());
         let (r, module) = self.handle(op::MODULE_LOAD, &req);
         assert_eq!(r, result::SUCCESS);
-        let name = b"vecadd";
         let mut req = SymbolRequest {
             ctx: 0,
             module,
@@ -152,7 +152,7 @@ impl Client {
         }
         .as_bytes()
         .to_vec();
-        req.extend_from_slice(name);
+        req.extend_from_slice(name.as_bytes());
         let out = self
             .call(op::MODULE_GET_FUNCTION, &req, 4096)
             .expect("status ok");
@@ -162,6 +162,10 @@ impl Client {
             .map(|i| ParamInfo::read_from(&out[16 + 8 * i..]).expect("param"))
             .collect();
         (head.function, layout)
+    }
+
+    fn load_vecadd(&mut self) -> (u64, Vec<ParamInfo>) {
+        self.load_kernel(VECADD, "vecadd")
     }
 
     fn launch(&mut self, function: u64, grid: u32, block: u32, params: &[u8]) -> Vec<u8> {
@@ -425,28 +429,7 @@ const SHMEM: &str = r#"
 
 impl Client {
     fn load_function(&mut self, ptx: &str, name: &str) -> u64 {
-        let mut req = ModuleLoadRequest {
-            ctx: 0,
-            image_len: ptx.len() as u64,
-        }
-        .as_bytes()
-        .to_vec();
-        req.extend_from_slice(ptx.as_bytes());
-        let (r, module) = self.handle(op::MODULE_LOAD, &req);
-        assert_eq!(r, result::SUCCESS);
-        let mut req = SymbolRequest {
-            ctx: 0,
-            module,
-            name_len: name.len() as u32,
-            reserved: 0,
-        }
-        .as_bytes()
-        .to_vec();
-        req.extend_from_slice(name.as_bytes());
-        let out = self.call(op::MODULE_GET_FUNCTION, &req, 4096).expect("ok");
-        let head = FunctionResponse::read_from(&out).expect("function response");
-        assert_eq!(head.result, result::SUCCESS);
-        head.function
+        self.load_kernel(ptx, name).0
     }
 
     fn attributes(&mut self, function: u64) -> [i32; FUNC_ATTRIBUTE_COUNT] {
