@@ -20,6 +20,7 @@
 //! | HYBRID_CUDART | 3 | unknown slots only |
 //! | CONTEXT_IDENTITY (`21318c60-…`) | 93 | [4] the context's id, as `cuCtxGetId` ([`slots`]) |
 //! | NVJET_SERVICES (`1734dc26-…`) | 17 | unknown slots only: cuBLASLt 13 then uses its prebuilt kernels (measured: results identical to native) |
+//! | BOOTSTRAP (`f8cff951-…`) | 3 | unknown slots only (see below) |
 //!
 //! Slots we do not understand are logging stubs returning
 //! `CUDA_ERROR_NOT_SUPPORTED`. Every request is logged at `debug` by id,
@@ -28,16 +29,14 @@
 //! An id no driver knows gets `CUDA_ERROR_INVALID_VALUE` and `*table =
 //! NULL`, as on R580; so does HEAP_ACCESS, which R580 does not know either.
 //!
-//! The "bootstrap-bypass" probe `f8cff951-2146-8b4e-b9e2-fb469e7c0dd9`,
-//! cudart's first request (before `cuInit`), is refused with
-//! `CUDA_ERROR_NOT_FOUND` and NULL. R580 answers it with a table of two
-//! functions of unknown meaning (followed in its memory by other tables,
-//! one a copy of CONTEXT_CHECKS). smolvm found that success makes cudart
-//! skip its normal bootstrap through CUDART_INTERFACE — the path we
-//! implement — and that a driver without the table must say NOT_FOUND;
-//! lupine answers INVALID_VALUE and has a report of cudart hanging right
-//! after it (lupine #740, Windows). cudart 13.0 on Linux goes on with
-//! either (tried); NOT_FOUND is the answer with a working precedent.
+//! BOOTSTRAP `f8cff951-2146-8b4e-b9e2-fb469e7c0dd9` is cudart's first
+//! request (before `cuInit`). R580 serves it with slot 0 = 0x18 and two
+//! functions of unknown meaning; traced on the H200, neither static cudart
+//! 13 nor cuBLAS 13 calls them, and cudart then bootstraps through
+//! CUDART_INTERFACE as usual. So it is served like R580, with stubs: the
+//! answer is what cudart reads. (Earlier we refused it with NOT_FOUND, which
+//! cudart 13.0 on Linux also accepts; smolvm and lupine report other
+//! runtimes, on Windows, behaving differently.)
 
 mod context_storage;
 mod cudart;
@@ -69,7 +68,6 @@ fn uuid_text(id: &[u8; 16]) -> String {
 /// What we answer for ids we do not serve.
 fn refusal(id: &[u8; 16]) -> (&'static str, u32) {
     match *id {
-        tables::id::BOOTSTRAP_BYPASS => ("bootstrap-bypass probe", result::NOT_FOUND),
         tables::id::HEAP_ACCESS => ("HEAP_ACCESS", result::INVALID_VALUE),
         _ => ("unknown", result::INVALID_VALUE),
     }

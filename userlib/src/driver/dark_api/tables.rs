@@ -57,8 +57,9 @@ pub(crate) const CONTEXT_CHECKS: usize = 7;
 pub(crate) const HYBRID_CUDART: usize = 8;
 pub(crate) const CONTEXT_IDENTITY: usize = 9;
 pub(crate) const NVJET_SERVICES: usize = 10;
+pub(crate) const BOOTSTRAP: usize = 11;
 
-pub(crate) const NAMES: [&str; 11] = [
+pub(crate) const NAMES: [&str; 12] = [
     "CUDART_INTERFACE",
     "TOOLS_TLS",
     "TOOLS_RUNTIME_CALLBACK_HOOKS",
@@ -70,6 +71,7 @@ pub(crate) const NAMES: [&str; 11] = [
     "HYBRID_CUDART",
     "CONTEXT_IDENTITY",
     "NVJET_SERVICES",
+    "BOOTSTRAP",
 ];
 
 /// Raw id bytes (the UUID string read left to right).
@@ -120,9 +122,9 @@ pub(crate) mod id {
         0xdd, 0x9e, 0x98, 0xa4, 0xf4, 0x10, 0x48, 0x44, 0x99, 0xb0, 0xe2, 0xae, 0xb7, 0xb4, 0x32,
         0xb5,
     ];
-    /// The bootstrap-bypass probe, refused (the `dark_api` module doc says
-    /// why).
-    pub(crate) const BOOTSTRAP_BYPASS: [u8; 16] = [
+    /// cudart's first request, before `cuInit` (the `dark_api` module doc
+    /// says what is known of it).
+    pub(crate) const BOOTSTRAP: [u8; 16] = [
         0xf8, 0xcf, 0xf9, 0x51, 0x21, 0x46, 0x8b, 0x4e, 0xb9, 0xe2, 0xfb, 0x46, 0x9e, 0x7c, 0x0d,
         0xd9,
     ];
@@ -395,6 +397,16 @@ pub(crate) static HYBRID_CUDART_TABLE: Table<3> = Table([
     unknown!(HYBRID_CUDART, 2),
 ]);
 
+/// cudart's first request. R580 serves 3 slots (size 0x18) that neither
+/// static cudart 13 nor cuBLAS 13 was seen calling (tracer, H200): the
+/// table's presence is what they read, so it is answered like R580, with
+/// logging stubs.
+pub(crate) static BOOTSTRAP_TABLE: Table<3> = Table([
+    size_of_slots(3),
+    unknown!(BOOTSTRAP, 1),
+    unknown!(BOOTSTRAP, 2),
+]);
+
 /// The table for `id` and its name, if we serve it.
 pub(crate) fn lookup(id: &[u8; 16]) -> Option<(&'static str, *const c_void)> {
     let t = match *id {
@@ -411,6 +423,7 @@ pub(crate) fn lookup(id: &[u8; 16]) -> Option<(&'static str, *const c_void)> {
         id::HYBRID_CUDART => (NAMES[HYBRID_CUDART], HYBRID_CUDART_TABLE.start()),
         id::CONTEXT_IDENTITY => (NAMES[CONTEXT_IDENTITY], CONTEXT_IDENTITY_TABLE.start()),
         id::NVJET_SERVICES => (NAMES[NVJET_SERVICES], NVJET_SERVICES_TABLE.start()),
+        id::BOOTSTRAP => (NAMES[BOOTSTRAP], BOOTSTRAP_TABLE.start()),
         _ => return None,
     };
     Some(t)
