@@ -42,7 +42,7 @@ pack() {
     find "$stage/work" -mindepth 1 -maxdepth 1 ! -name cuda ! -name gpu-guest -exec rm -rf {} +
     rm -rf "$stage/work/cuda/root" "$stage/work/gpu-guest/root"
     cp -r "$VGPU_DIST" "$stage/dist"
-    cp "$repo/tests/vm/gpu-guest.sh" "$stage/dist/"
+    cp "$repo/tests/vm/gpu-guest.sh" "$repo/tests/gpu/torch-check.py" "$stage/dist/"
     cp -r "$VGPU_CUDA_PROGRAMS" "$stage/cudart" && rm -f "$stage/cudart/.stamp"
     for b in "$VGPU_HOST_BIN" "$VGPU_RUNNER" "$VGPU_CUDA_SUITE" "$VGPU_QEMU"; do
         strip -o "$stage/bin/$(basename "$b")" "$b"
@@ -212,6 +212,24 @@ QEMU
         VGPU_PREBUILT=1 VGPU_EXECUTOR=cuda VGPU_ROUNDTRIP_MIB="$mib" VGPU_REPO="$repo"
         VGPU_DIST="$p/dist" VGPU_GUEST_TOOLS=unused)
 
+    # cuBLAS's check is built first, with this machine's nvcc and cuBLAS:
+    # the cublas step runs it natively and over the socket, the gpu-guest
+    # step in the guest (from the dist, which the guest sees).
+    if [[ $parts == *,cublas,* || $parts == *,gpu-guest,* ]]; then
+        local found inc lib
+        rm -f "$p/dist/cublas-check"
+        if ! found=$(find_cublas); then
+            echo "cublas: no cublas_v2.h with its libraries on this machine" | tee -a "$summary"
+            bad=1
+        else
+            read -r inc lib <<<"$found"
+            "$nvcc" -std=c++17 -O2 -arch=sm_90 -I"$inc" -L"$lib" -l:libcublas.so.13 -l:libcublasLt.so.13 \
+                -Xlinker -rpath="$lib" "$repo/tests/gpu/cublas-check.cu" -o "$p/dist/cublas-check" \
+                >"$out/cublas-build.txt" 2>&1 \
+                || { echo "cublas: did not build (cublas-build.txt)" | tee -a "$summary"; bad=1; }
+        fi
+    fi
+
     if [[ $parts == *,native,* ]]; then
         echo "== native: NVIDIA's libcuda.so.1" | tee -a "$summary"
         # --native skips the two checks where NVIDIA's driver is undefined
@@ -247,34 +265,29 @@ QEMU
     fi
     if [[ $parts == *,gpu-guest,* ]]; then
         echo "== gpu-guest: this machine's nvidia-smi and PyTorch in the guest, on our libraries" | tee -a "$summary"
-        env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S=300 "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
+        env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S=480 "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
         grep -E '^(PASS|FAIL)' "$out/gpu-guest.txt" | tee -a "$summary"
         cp "$p/work/gpu-guest/serial.log" "$out/gpu-guest-serial.log" 2>/dev/null || true
+        # The guest's cuBLAS and PyTorch cases, in the native logs' form.
+        for suite in cublas torch; do
+            sed -n -e "\\#^@@RESULT $suite/exit #d" -e "s#^@@RESULT $suite/#CASE #p" -e "s#^@@DIGEST $suite/#DIGEST #p" \
+                "$out/gpu-guest-serial.log" >"$out/$suite-guest.txt" 2>/dev/null || true
+        done
         grep -q '^FAIL' "$out/gpu-guest.txt" && bad=1
     fi
     if [[ $parts == *,cublas,* ]]; then
         echo "== cublas: cuBLAS/cuBLASLt (built here with $nvcc) natively, then on ours over the socket" \
             | tee -a "$summary"
-        local found inc lib
-        if found=$(find_cublas); then
-            read -r inc lib <<<"$found"
-            if "$nvcc" -std=c++17 -O2 -arch=sm_90 -I"$inc" -L"$lib" -l:libcublas.so.13 -l:libcublasLt.so.13 \
-                -Xlinker -rpath="$lib" "$repo/tests/gpu/cublas-check.cu" -o "$p/cublas-check" \
-                >"$out/cublas-build.txt" 2>&1; then
-                timeout 120 "$p/cublas-check" >"$out/cublas-native.txt" 2>&1 || true
-                echo "cublas native: $(tail -n 1 "$out/cublas-native.txt")" | tee -a "$summary"
-                grep -q '^CASE [^ ]* FAIL' "$out/cublas-native.txt" && bad=1
-                start_host "$out/host-cublas.log"
-                ours_env ""
-                env "${ours[@]}" timeout 120 "$p/cublas-check" >"$out/cublas-socket.txt" 2>&1 || true
-                stop_host
-                echo "cublas socket: $(tail -n 1 "$out/cublas-socket.txt")" | tee -a "$summary"
-            else
-                echo "cublas: did not build (cublas-build.txt)" | tee -a "$summary"
-                bad=1
-            fi
+        if [ -x "$p/dist/cublas-check" ]; then
+            timeout 120 "$p/dist/cublas-check" >"$out/cublas-native.txt" 2>&1 || true
+            echo "cublas native: $(tail -n 1 "$out/cublas-native.txt")" | tee -a "$summary"
+            grep -q '^CASE [^ ]* FAIL' "$out/cublas-native.txt" && bad=1
+            start_host "$out/host-cublas.log"
+            ours_env ""
+            env "${ours[@]}" timeout 120 "$p/dist/cublas-check" >"$out/cublas-socket.txt" 2>&1 || true
+            stop_host
+            echo "cublas socket: $(tail -n 1 "$out/cublas-socket.txt")" | tee -a "$summary"
         else
-            echo "cublas: no cublas_v2.h with its libraries on this machine" | tee -a "$summary"
             bad=1
         fi
     fi
@@ -314,7 +327,9 @@ QEMU
     fi
     for suite in cublas torch; do
         if [[ $parts == *,$suite,* ]] && [ -f "$out/$suite-native.txt" ]; then
-            compare "$suite" "$out/$suite-native.txt" "$out/$suite-socket.txt" || bad=1
+            local others=("$out/$suite-socket.txt")
+            [[ $parts == *,gpu-guest,* ]] && others+=("$out/$suite-guest.txt")
+            compare "$suite" "$out/$suite-native.txt" "${others[@]}" || bad=1
         fi
     done
     return $((bad | ${bad_trace:-0}))

@@ -3,6 +3,10 @@
 # chroot of the GPU machine's own userspace (9p root + overlay): install our
 # libraries over NVIDIA's (as a guest has no NVIDIA driver, only ours), then
 # run that machine's nvidia-smi and PyTorch against them.
+# Then, when the dist holds them (scripts/gpu-suite.sh puts them there), the
+# cuBLAS check built on that machine and the PyTorch check: their CASE and
+# DIGEST lines become @@RESULT/@@DIGEST lines named cublas/<case> and
+# torch/<case>, which the suite compares with the native run.
 # Usage: gpu-guest.sh DIST
 set -uo pipefail
 dist=$1
@@ -56,4 +60,24 @@ if echo "$out" | grep -q '^DEVICES 1$'; then
     pass torch-device-count "torch.cuda.device_count() == 1"
 else
     fail torch-device-count "exit $rc: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+fi
+
+# guest_check NAME TIMEOUT COMMAND...: runs a check program, reports its cases.
+guest_check() {
+    local name=$1 limit=$2 rc
+    shift 2
+    PYTHONUNBUFFERED=1 timeout "$limit" "$@" >/tmp/$name.out 2>&1; rc=$?
+    sed -n -e "s#^CASE #@@RESULT $name/#p" -e "s#^DIGEST #@@DIGEST $name/#p" /tmp/$name.out
+    grep -v -e '^CASE ' -e '^DIGEST ' /tmp/$name.out | tail -n 40 | sed -e "s#^#$name| #"
+    if [ $rc = 0 ]; then pass "$name/exit" "exited 0"; else fail "$name/exit" "exit status $rc"; fi
+}
+if [ -x "$dist/cublas-check" ]; then
+    guest_check cublas 180 "$dist/cublas-check"
+else
+    fail cublas/exit "no cublas-check in $dist (it is built by the suite's cublas step)"
+fi
+if [ -f "$dist/torch-check.py" ]; then
+    guest_check torch 300 "$python" "$dist/torch-check.py"
+else
+    fail torch/exit "no torch-check.py in $dist"
 fi
