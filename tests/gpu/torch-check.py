@@ -43,7 +43,11 @@ def case_device():
     p = torch.cuda.get_device_properties(0)
     # Every property but the PCI location, which is the guest's own in a VM.
     fields = sorted(f for f in dir(p) if not f.startswith("_") and not f.startswith("pci_"))
-    text = "; ".join("%s=%r" % (f, getattr(p, f)) for f in fields if not callable(getattr(p, f)))
+    # (the UUID object's repr is its address: its text form is compared)
+    values = [(f, getattr(p, f)) for f in fields]
+    text = "; ".join(
+        "%s=%s" % (f, str(v) if f == "uuid" else repr(v)) for f, v in values if not callable(v)
+    )
     h = hashlib.blake2b(text.encode(), digest_size=8)
     DIGESTS.append(("device", int.from_bytes(h.digest(), "big")))
     print("PROPS %s" % text)
