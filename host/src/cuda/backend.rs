@@ -17,14 +17,22 @@ pub type CuError = u32;
 /// Result of a backend call.
 pub type CuResult<T> = Result<T, CuError>;
 
-/// One client's CUDA state on an executor. Dropped when the client goes
-/// away: it must release everything the client still holds.
-pub trait CudaBackend: Send {
+/// One client's CUDA state on an executor, by area (each area trait is
+/// implemented in its own file of each executor). Dropped when the client
+/// goes away: it must release everything the client still holds.
+pub trait CudaBackend:
+    ContextBackend + MemoryBackend + ModuleBackend + StreamBackend + Send
+{
+}
+
+impl<T: ContextBackend + MemoryBackend + ModuleBackend + StreamBackend + Send> CudaBackend for T {}
+
+/// Devices, contexts and their limits.
+pub trait ContextBackend {
     /// `CUdevice_attribute` values, index = attribute (`ATTRIBUTE_COUNT` entries; unknown ones 0).
     fn device_attributes(&mut self, device: i32) -> CuResult<Vec<i32>>;
     /// Free and total device memory.
     fn mem_get_info(&mut self, ctx: u64) -> CuResult<(u64, u64)>;
-
     /// Creates a context; returns its handle.
     fn ctx_create(&mut self, flags: u32, device: i32) -> CuResult<u64>;
     /// Destroys a context and everything created in it.
@@ -37,14 +45,20 @@ pub trait CudaBackend: Send {
     fn primary_ctx_reset(&mut self, device: i32) -> CuResult<()>;
     /// Waits for all work of a context.
     fn ctx_synchronize(&mut self, ctx: u64) -> CuResult<()>;
+    /// `cuCtxGetLimit`.
+    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64>;
+    /// `cuCtxSetLimit`.
+    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()>;
+}
 
+/// Device memory: allocations, copies, memsets, the stream-ordered pool.
+pub trait MemoryBackend {
     /// Allocates device memory.
     fn mem_alloc(&mut self, ctx: u64, size: u64) -> CuResult<u64>;
     /// Frees an allocation (by its base address).
     fn mem_free(&mut self, ctx: u64, dptr: u64) -> CuResult<()>;
     /// Base and size of the allocation holding `dptr`.
     fn mem_get_address_range(&mut self, ctx: u64, dptr: u64) -> CuResult<(u64, u64)>;
-
     /// Copies host bytes to device memory, in stream order if `is_async`.
     fn memcpy_htod(
         &mut self,
@@ -70,90 +84,6 @@ pub trait CudaBackend: Send {
     fn memset(&mut self, req: &MemsetRequest) -> CuResult<()>;
     /// 2D copy; host rows are packed in `input` (HTOD) or `output` (DTOH).
     fn memcpy_2d(&mut self, req: &Copy2dRequest, input: &[u8], output: &mut [u8]) -> CuResult<()>;
-
-    /// Loads a module image (cubin, fatbin, PTX); returns its handle.
-    fn module_load(&mut self, ctx: u64, image: &[u8]) -> CuResult<u64>;
-    /// Unloads a module.
-    fn module_unload(&mut self, ctx: u64, module: u64) -> CuResult<()>;
-    /// Looks up a kernel; returns its handle and parameter layout.
-    fn module_get_function(
-        &mut self,
-        ctx: u64,
-        module: u64,
-        name: &str,
-    ) -> CuResult<(u64, Vec<ParamInfo>)>;
-    /// Looks up a module variable; returns its address and size.
-    fn module_get_global(&mut self, ctx: u64, module: u64, name: &str) -> CuResult<(u64, u64)>;
-    /// Launches a kernel in stream order. `params` has been checked against
-    /// the function's layout (its length equals the layout's end).
-    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
-
-    /// Every `CUfunction_attribute` of a function (index = attribute).
-    fn func_get_attributes(
-        &mut self,
-        ctx: u64,
-        function: u64,
-    ) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]>;
-    /// Sets one `CUfunction_attribute` (`cuFuncSetAttribute`).
-    fn func_set_attribute(
-        &mut self,
-        ctx: u64,
-        function: u64,
-        attribute: i32,
-        value: i32,
-    ) -> CuResult<()>;
-    /// Answers an occupancy question (`req.kind`, see `uapi::cuda::occupancy`).
-    fn occupancy(&mut self, req: &OccupancyRequest) -> CuResult<u64>;
-    /// `cuCtxGetLimit`.
-    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64>;
-    /// `cuCtxSetLimit`.
-    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()>;
-    /// Launches with `cuLaunchKernelEx` attributes (ids already checked to
-    /// be ones a launch may carry); otherwise as [`Self::launch`].
-    fn launch_ex(
-        &mut self,
-        req: &LaunchRequest,
-        attrs: &[LaunchAttribute],
-        params: &[u8],
-    ) -> CuResult<()>;
-
-    /// `cuTensorMapEncodeTiled` (the request's rank and arrays are checked).
-    fn tensor_map_encode_tiled(
-        &mut self,
-        req: &TensorMapEncodeRequest,
-    ) -> CuResult<[u64; TENSOR_MAP_WORDS]>;
-    /// `cuTensorMapReplaceAddress` on a copy of `map`.
-    fn tensor_map_replace_address(
-        &mut self,
-        ctx: u64,
-        map: &[u64; TENSOR_MAP_WORDS],
-        global_address: u64,
-    ) -> CuResult<[u64; TENSOR_MAP_WORDS]>;
-
-    /// Creates a stream.
-    fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64>;
-    /// Destroys a stream (after its work).
-    fn stream_destroy(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
-    /// Waits for a stream's work.
-    fn stream_synchronize(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
-    /// `Ok` if the stream is idle, `Err(NOT_READY)` if not.
-    fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
-    /// Makes `stream` wait for `event`.
-    fn stream_wait_event(&mut self, ctx: u64, stream: u64, event: u64, flags: u32) -> CuResult<()>;
-
-    /// Creates an event.
-    fn event_create(&mut self, ctx: u64, flags: u32) -> CuResult<u64>;
-    /// Destroys an event.
-    fn event_destroy(&mut self, ctx: u64, event: u64) -> CuResult<()>;
-    /// Records an event in stream order.
-    fn event_record(&mut self, ctx: u64, event: u64, stream: u64) -> CuResult<()>;
-    /// `Ok` if the event completed, `Err(NOT_READY)` if not.
-    fn event_query(&mut self, ctx: u64, event: u64) -> CuResult<()>;
-    /// Waits for an event.
-    fn event_synchronize(&mut self, ctx: u64, event: u64) -> CuResult<()>;
-    /// Milliseconds between two completed events.
-    fn event_elapsed_time(&mut self, ctx: u64, start: u64, end: u64) -> CuResult<f32>;
-
     /// Allocates `size` bytes from the client's pool (`uapi::cuda::DEFAULT_POOL`,
     /// its only one) in stream order; returns the address, which copies,
     /// memsets and launches may then name.
@@ -172,10 +102,90 @@ pub trait CudaBackend: Send {
     ) -> CuResult<()>;
     /// Releases the pool's unused memory down to `keep` bytes.
     fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()>;
-
     /// Device memory this client holds (allocations), in bytes.
     fn memory_used(&self) -> u64;
+}
 
+/// Modules, functions, launches and tensor maps.
+pub trait ModuleBackend {
+    /// Loads a module image (cubin, fatbin, PTX); returns its handle.
+    fn module_load(&mut self, ctx: u64, image: &[u8]) -> CuResult<u64>;
+    /// Unloads a module.
+    fn module_unload(&mut self, ctx: u64, module: u64) -> CuResult<()>;
+    /// Looks up a kernel; returns its handle and parameter layout.
+    fn module_get_function(
+        &mut self,
+        ctx: u64,
+        module: u64,
+        name: &str,
+    ) -> CuResult<(u64, Vec<ParamInfo>)>;
+    /// Looks up a module variable; returns its address and size.
+    fn module_get_global(&mut self, ctx: u64, module: u64, name: &str) -> CuResult<(u64, u64)>;
+    /// Launches a kernel in stream order. `params` has been checked against
+    /// the function's layout (its length equals the layout's end).
+    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
+    /// Launches with `cuLaunchKernelEx` attributes (ids already checked to
+    /// be ones a launch may carry); otherwise as [`Self::launch`].
+    fn launch_ex(
+        &mut self,
+        req: &LaunchRequest,
+        attrs: &[LaunchAttribute],
+        params: &[u8],
+    ) -> CuResult<()>;
+    /// Every `CUfunction_attribute` of a function (index = attribute).
+    fn func_get_attributes(
+        &mut self,
+        ctx: u64,
+        function: u64,
+    ) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]>;
+    /// Sets one `CUfunction_attribute` (`cuFuncSetAttribute`).
+    fn func_set_attribute(
+        &mut self,
+        ctx: u64,
+        function: u64,
+        attribute: i32,
+        value: i32,
+    ) -> CuResult<()>;
+    /// Answers an occupancy question (`req.kind`, see `uapi::cuda::occupancy`).
+    fn occupancy(&mut self, req: &OccupancyRequest) -> CuResult<u64>;
+    /// `cuTensorMapEncodeTiled` (the request's rank and arrays are checked).
+    fn tensor_map_encode_tiled(
+        &mut self,
+        req: &TensorMapEncodeRequest,
+    ) -> CuResult<[u64; TENSOR_MAP_WORDS]>;
+    /// `cuTensorMapReplaceAddress` on a copy of `map`.
+    fn tensor_map_replace_address(
+        &mut self,
+        ctx: u64,
+        map: &[u64; TENSOR_MAP_WORDS],
+        global_address: u64,
+    ) -> CuResult<[u64; TENSOR_MAP_WORDS]>;
     /// Function parameter layout, for checking launches; `None` if unknown.
     fn function_layout(&self, function: u64) -> Option<&[ParamInfo]>;
+}
+
+/// Streams and events.
+pub trait StreamBackend {
+    /// Creates a stream.
+    fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64>;
+    /// Destroys a stream (after its work).
+    fn stream_destroy(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
+    /// Waits for a stream's work.
+    fn stream_synchronize(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
+    /// `Ok` if the stream is idle, `Err(NOT_READY)` if not.
+    fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
+    /// Makes `stream` wait for `event`.
+    fn stream_wait_event(&mut self, ctx: u64, stream: u64, event: u64, flags: u32) -> CuResult<()>;
+    /// Creates an event.
+    fn event_create(&mut self, ctx: u64, flags: u32) -> CuResult<u64>;
+    /// Destroys an event.
+    fn event_destroy(&mut self, ctx: u64, event: u64) -> CuResult<()>;
+    /// Records an event in stream order.
+    fn event_record(&mut self, ctx: u64, event: u64, stream: u64) -> CuResult<()>;
+    /// `Ok` if the event completed, `Err(NOT_READY)` if not.
+    fn event_query(&mut self, ctx: u64, event: u64) -> CuResult<()>;
+    /// Waits for an event.
+    fn event_synchronize(&mut self, ctx: u64, event: u64) -> CuResult<()>;
+    /// Milliseconds between two completed events.
+    fn event_elapsed_time(&mut self, ctx: u64, start: u64, end: u64) -> CuResult<f32>;
 }

@@ -4,7 +4,7 @@
 //! guest submits it detached. From this list come the opcode constants
 //! ([`op`]), one marker type per command ([`cmds`]) with its [`CudaCommand`]
 //! impl (for typed calls), and the [`COMMANDS`] table the device model and
-//! the docs test read; [`cuda_command_list!`] hands the list to other crates
+//! the docs test read; [`crate::cuda_command_list!`] hands the list to other crates
 //! (the host generates its typed decoder from it). Adding a command starts here.
 
 /// How the guest library submits a command.

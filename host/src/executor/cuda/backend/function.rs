@@ -213,7 +213,7 @@ impl GpuClient {
 mod tests {
     use super::super::super::fake;
     use super::*;
-    use crate::cuda::CudaBackend;
+    use crate::cuda::backend::{ContextBackend, ModuleBackend};
 
     fn client_with_function() -> (GpuClient, u64) {
         let mut c = GpuClient::new(

@@ -181,7 +181,7 @@ fn is_int(attr: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cuda::backend::CudaBackend;
+    use crate::cuda::backend::{ContextBackend, MemoryBackend};
     use crate::executor::cuda::fake;
 
     fn client() -> GpuClient {

@@ -219,6 +219,6 @@ impl SimBackend {
         }
         // Every other carried attribute is a scheduling hint the in-order
         // simulator satisfies as it is.
-        crate::cuda::CudaBackend::launch(self, req, params)
+        crate::cuda::backend::ModuleBackend::launch(self, req, params)
     }
 }
