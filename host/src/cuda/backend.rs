@@ -21,13 +21,31 @@ pub type CuResult<T> = Result<T, CuError>;
 /// implemented in its own file of each executor). Dropped when the client
 /// goes away: it must release everything the client still holds.
 pub trait CudaBackend:
-    ContextBackend + MemoryBackend + ModuleBackend + StreamBackend + Send
+    ContextBackend
+    + MemoryBackend
+    + PoolBackend
+    + ModuleBackend
+    + LaunchBackend
+    + TensorMapBackend
+    + StreamBackend
+    + Send
 {
 }
 
-impl<T: ContextBackend + MemoryBackend + ModuleBackend + StreamBackend + Send> CudaBackend for T {}
+impl<
+        T: ContextBackend
+            + MemoryBackend
+            + PoolBackend
+            + ModuleBackend
+            + LaunchBackend
+            + TensorMapBackend
+            + StreamBackend
+            + Send,
+    > CudaBackend for T
+{
+}
 
-/// Devices, contexts and their limits.
+/// Devices and contexts.
 pub trait ContextBackend {
     /// `CUdevice_attribute` values, index = attribute (`ATTRIBUTE_COUNT` entries; unknown ones 0).
     fn device_attributes(&mut self, device: i32) -> CuResult<Vec<i32>>;
@@ -45,13 +63,9 @@ pub trait ContextBackend {
     fn primary_ctx_reset(&mut self, device: i32) -> CuResult<()>;
     /// Waits for all work of a context.
     fn ctx_synchronize(&mut self, ctx: u64) -> CuResult<()>;
-    /// `cuCtxGetLimit`.
-    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64>;
-    /// `cuCtxSetLimit`.
-    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()>;
 }
 
-/// Device memory: allocations, copies, memsets, the stream-ordered pool.
+/// Device memory: allocations, copies, memsets.
 pub trait MemoryBackend {
     /// Allocates device memory.
     fn mem_alloc(&mut self, ctx: u64, size: u64) -> CuResult<u64>;
@@ -84,6 +98,12 @@ pub trait MemoryBackend {
     fn memset(&mut self, req: &MemsetRequest) -> CuResult<()>;
     /// 2D copy; host rows are packed in `input` (HTOD) or `output` (DTOH).
     fn memcpy_2d(&mut self, req: &Copy2dRequest, input: &[u8], output: &mut [u8]) -> CuResult<()>;
+    /// Device memory this client holds (allocations), in bytes.
+    fn memory_used(&self) -> u64;
+}
+
+/// The stream-ordered allocator (the client's one pool).
+pub trait PoolBackend {
     /// Allocates `size` bytes from the client's pool (`uapi::cuda::DEFAULT_POOL`,
     /// its only one) in stream order; returns the address, which copies,
     /// memsets and launches may then name.
@@ -102,11 +122,9 @@ pub trait MemoryBackend {
     ) -> CuResult<()>;
     /// Releases the pool's unused memory down to `keep` bytes.
     fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()>;
-    /// Device memory this client holds (allocations), in bytes.
-    fn memory_used(&self) -> u64;
 }
 
-/// Modules, functions, launches and tensor maps.
+/// Modules and what they hold.
 pub trait ModuleBackend {
     /// Loads a module image (cubin, fatbin, PTX); returns its handle.
     fn module_load(&mut self, ctx: u64, image: &[u8]) -> CuResult<u64>;
@@ -121,17 +139,12 @@ pub trait ModuleBackend {
     ) -> CuResult<(u64, Vec<ParamInfo>)>;
     /// Looks up a module variable; returns its address and size.
     fn module_get_global(&mut self, ctx: u64, module: u64, name: &str) -> CuResult<(u64, u64)>;
-    /// Launches a kernel in stream order. `params` has been checked against
-    /// the function's layout (its length equals the layout's end).
-    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
-    /// Launches with `cuLaunchKernelEx` attributes (ids already checked to
-    /// be ones a launch may carry); otherwise as [`Self::launch`].
-    fn launch_ex(
-        &mut self,
-        req: &LaunchRequest,
-        attrs: &[LaunchAttribute],
-        params: &[u8],
-    ) -> CuResult<()>;
+    /// Function parameter layout, for checking launches; `None` if unknown.
+    fn function_layout(&self, function: u64) -> Option<&[ParamInfo]>;
+}
+
+/// Functions, occupancy, launch limits and launches.
+pub trait LaunchBackend {
     /// Every `CUfunction_attribute` of a function (index = attribute).
     fn func_get_attributes(
         &mut self,
@@ -148,6 +161,25 @@ pub trait ModuleBackend {
     ) -> CuResult<()>;
     /// Answers an occupancy question (`req.kind`, see `uapi::cuda::occupancy`).
     fn occupancy(&mut self, req: &OccupancyRequest) -> CuResult<u64>;
+    /// `cuCtxGetLimit`.
+    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64>;
+    /// `cuCtxSetLimit`.
+    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()>;
+    /// Launches a kernel in stream order. `params` has been checked against
+    /// the function's layout (its length equals the layout's end).
+    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
+    /// Launches with `cuLaunchKernelEx` attributes (ids already checked to
+    /// be ones a launch may carry); otherwise as [`Self::launch`].
+    fn launch_ex(
+        &mut self,
+        req: &LaunchRequest,
+        attrs: &[LaunchAttribute],
+        params: &[u8],
+    ) -> CuResult<()>;
+}
+
+/// Tensor maps (`cuTensorMap*`).
+pub trait TensorMapBackend {
     /// `cuTensorMapEncodeTiled` (the request's rank and arrays are checked).
     fn tensor_map_encode_tiled(
         &mut self,
@@ -160,8 +192,6 @@ pub trait ModuleBackend {
         map: &[u64; TENSOR_MAP_WORDS],
         global_address: u64,
     ) -> CuResult<[u64; TENSOR_MAP_WORDS]>;
-    /// Function parameter layout, for checking launches; `None` if unknown.
-    fn function_layout(&self, function: u64) -> Option<&[ParamInfo]>;
 }
 
 /// Streams and events.

@@ -160,10 +160,4 @@ impl ContextBackend for GpuClient {
         }
         check(rc)
     }
-    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
-        self.gpu_ctx_get_limit(ctx, limit)
-    }
-    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {
-        self.gpu_ctx_set_limit(ctx, limit, value)
-    }
 }

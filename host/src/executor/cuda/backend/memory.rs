@@ -342,27 +342,6 @@ impl MemoryBackend for GpuClient {
             _ => Err(INVALID_VALUE),
         }
     }
-    fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64> {
-        self.pool_alloc(ctx, stream, size, pool)
-    }
-    fn mem_free_async(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()> {
-        self.pool_free(ctx, stream, dptr)
-    }
-    fn mem_pool_get_attribute(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64> {
-        self.pool_get(ctx, pool, attr)
-    }
-    fn mem_pool_set_attribute(
-        &mut self,
-        ctx: u64,
-        pool: u64,
-        attr: u32,
-        value: u64,
-    ) -> CuResult<()> {
-        self.pool_set(ctx, pool, attr, value)
-    }
-    fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()> {
-        self.pool_trim(ctx, pool, keep)
-    }
     fn memory_used(&self) -> u64 {
         self.allocations.values().map(|r| r.size).sum()
     }

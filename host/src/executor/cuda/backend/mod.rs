@@ -26,7 +26,10 @@ use super::driver::{
 };
 use super::handles::{tag, HandleTable};
 use super::staging::Staging;
-use crate::cuda::backend::{ContextBackend, CuResult, MemoryBackend, ModuleBackend, StreamBackend};
+use crate::cuda::backend::{
+    ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, PoolBackend,
+    StreamBackend, TensorMapBackend,
+};
 use image::check_image;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_void, CString};
@@ -36,10 +39,7 @@ use uapi::cuda::result::{
     INVALID_CONTEXT, INVALID_DEVICE, INVALID_HANDLE, INVALID_IMAGE, INVALID_VALUE, NOT_FOUND,
     NOT_SUPPORTED, OUT_OF_MEMORY, UNKNOWN,
 };
-use uapi::cuda::{
-    copy_flags, copy_kind, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest,
-    OccupancyRequest, ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
-};
+use uapi::cuda::{copy_flags, copy_kind, Copy2dRequest, MemsetRequest, ParamInfo};
 
 /// One host context of the client.
 struct Ctx {

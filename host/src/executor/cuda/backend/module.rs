@@ -102,50 +102,6 @@ impl ModuleBackend for GpuClient {
         }
         Ok((dptr, size))
     }
-    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()> {
-        self.gpu_launch(req, &[], params)
-    }
-    fn launch_ex(
-        &mut self,
-        req: &LaunchRequest,
-        attrs: &[LaunchAttribute],
-        params: &[u8],
-    ) -> CuResult<()> {
-        self.gpu_launch(req, attrs, params)
-    }
-    fn func_get_attributes(
-        &mut self,
-        ctx: u64,
-        function: u64,
-    ) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]> {
-        self.gpu_func_get_attributes(ctx, function)
-    }
-    fn func_set_attribute(
-        &mut self,
-        ctx: u64,
-        function: u64,
-        attribute: i32,
-        value: i32,
-    ) -> CuResult<()> {
-        self.gpu_func_set_attribute(ctx, function, attribute, value)
-    }
-    fn occupancy(&mut self, req: &OccupancyRequest) -> CuResult<u64> {
-        self.gpu_occupancy(req)
-    }
-    fn tensor_map_encode_tiled(
-        &mut self,
-        req: &TensorMapEncodeRequest,
-    ) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
-        self.gpu_tensor_map_encode_tiled(req)
-    }
-    fn tensor_map_replace_address(
-        &mut self,
-        ctx: u64,
-        map: &[u64; TENSOR_MAP_WORDS],
-        global_address: u64,
-    ) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
-        self.gpu_tensor_map_replace_address(ctx, map, global_address)
-    }
     fn function_layout(&self, function: u64) -> Option<&[ParamInfo]> {
         self.functions.get(function).map(|f| f.layout.as_slice())
     }

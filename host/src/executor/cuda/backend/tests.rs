@@ -1,4 +1,5 @@
 use super::*;
+use uapi::cuda::LaunchRequest;
 
 #[test]
 fn default_streams() {

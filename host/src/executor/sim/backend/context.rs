@@ -46,10 +46,4 @@ impl ContextBackend for SimBackend {
     fn ctx_synchronize(&mut self, ctx: u64) -> CuResult<()> {
         self.ctx(ctx).map(drop)
     }
-    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
-        self.sim_ctx_get_limit(ctx, limit)
-    }
-    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {
-        self.sim_ctx_set_limit(ctx, limit, value)
-    }
 }

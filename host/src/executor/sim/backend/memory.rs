@@ -128,6 +128,12 @@ impl MemoryBackend for SimBackend {
         }
         Ok(())
     }
+    fn memory_used(&self) -> u64 {
+        self.memory.bytes_held()
+    }
+}
+
+impl PoolBackend for SimBackend {
     fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64> {
         self.stream(ctx, stream)?;
         let ctx = self.ctx(ctx)?;
@@ -155,8 +161,5 @@ impl MemoryBackend for SimBackend {
     fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, _keep: u64) -> CuResult<()> {
         self.ctx(ctx)?;
         self.pool.trim(pool)
-    }
-    fn memory_used(&self) -> u64 {
-        self.memory.bytes_held()
     }
 }

@@ -9,15 +9,16 @@ use std::time::Instant;
 use super::image::ptx_text;
 use super::memory::{AddressSpace, ClientMemory, Owner};
 use super::pool::SimPool;
-use crate::cuda::backend::{ContextBackend, CuResult, MemoryBackend, ModuleBackend, StreamBackend};
-use crate::ptx::limits::{
-    MAX_BLOCK_DIM_Z, MAX_BLOCK_THREADS, MAX_GRID_DIM_X, MAX_GRID_DIM_YZ, MAX_SHARED_BYTES_PER_BLOCK,
+use crate::cuda::backend::{
+    ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, PoolBackend,
+    StreamBackend, TensorMapBackend,
 };
+use crate::ptx::limits::{MAX_BLOCK_DIM_Z, MAX_GRID_DIM_X, MAX_GRID_DIM_YZ};
 use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
 use uapi::cuda::{
-    copy_kind, result, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest,
-    OccupancyRequest, ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
+    copy_kind, result, Copy2dRequest, MemsetRequest, ParamInfo, TensorMapEncodeRequest,
+    FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 mod context;

@@ -90,97 +90,12 @@ impl ModuleBackend for SimBackend {
         let m = self.modules.get(&module).ok_or(result::INVALID_HANDLE)?;
         m.globals.get(name).copied().ok_or(result::NOT_FOUND)
     }
-    fn launch(&mut self, r: &LaunchRequest, params: &[u8]) -> CuResult<()> {
-        self.stream(r.ctx, r.stream)?;
-        let f = self
-            .functions
-            .get(&r.function)
-            .ok_or(result::INVALID_HANDLE)?;
-        let threads = r.block.iter().map(|&d| u64::from(d)).product::<u64>();
-        if threads > u64::from(MAX_BLOCK_THREADS)
-            || r.block[2] > MAX_BLOCK_DIM_Z
-            || r.grid[1] > MAX_GRID_DIM_YZ
-            || r.grid[2] > MAX_GRID_DIM_YZ
-            || r.grid[0] > MAX_GRID_DIM_X
-            || r.shared_bytes > MAX_SHARED_BYTES_PER_BLOCK
-            || i64::from(r.shared_bytes)
-                > i64::from(
-                    f.attrs[uapi::cuda::func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES as usize],
-                )
-        {
-            return Err(result::INVALID_VALUE);
-        }
-        let m = self.modules.get(&f.module).ok_or(result::INVALID_HANDLE)?;
-        let module = m.ptx.clone();
-        let kernel = &module.kernels()[f.kernel];
-        let globals = m.globals.clone();
-        let resolve = |name: &str| globals.get(name).map(|(addr, _)| *addr);
-        let cfg = LaunchConfig {
-            grid: r.grid,
-            block: r.block,
-            dynamic_shared_bytes: r.shared_bytes,
-        };
-        match ptx::launch(kernel, &module, params, &resolve, &cfg, &mut self.memory) {
-            Ok(()) => Ok(()),
-            Err(LaunchError::Unsupported { instruction, line }) => {
-                tracing::warn!(
-                    kernel = %kernel.name,
-                    line,
-                    %instruction,
-                    "launch fails: instruction outside the simulator's PTX subset"
-                );
-                Err(result::NOT_SUPPORTED)
-            }
-            Err(LaunchError::IllegalAddress { addr }) => {
-                tracing::info!(kernel = %kernel.name, addr = format_args!("{addr:#x}"), "illegal address");
-                Err(result::ILLEGAL_ADDRESS)
-            }
-            Err(LaunchError::InvalidConfig(why)) => {
-                tracing::info!(kernel = %kernel.name, %why, "invalid launch");
-                Err(result::INVALID_VALUE)
-            }
-            Err(LaunchError::Trap) => Err(result::LAUNCH_FAILED),
-            Err(LaunchError::Assert(why)) => {
-                tracing::info!(kernel = %kernel.name, %why, "device assertion failed");
-                Err(CUDA_ERROR_ASSERT)
-            }
-            Err(LaunchError::Deadlock(why)) => {
-                tracing::warn!(kernel = %kernel.name, %why, "launch fails: deadlock");
-                Err(result::LAUNCH_FAILED)
-            }
-            Err(LaunchError::Timeout) => {
-                tracing::warn!(kernel = %kernel.name, "launch stopped by the watchdog");
-                Err(result::LAUNCH_TIMEOUT)
-            }
-        }
+    fn function_layout(&self, function: u64) -> Option<&[ParamInfo]> {
+        self.functions.get(&function).map(|f| f.layout.as_slice())
     }
-    fn launch_ex(
-        &mut self,
-        req: &LaunchRequest,
-        attrs: &[LaunchAttribute],
-        params: &[u8],
-    ) -> CuResult<()> {
-        self.sim_launch_ex(req, attrs, params)
-    }
-    fn func_get_attributes(
-        &mut self,
-        ctx: u64,
-        function: u64,
-    ) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]> {
-        self.sim_func_get_attributes(ctx, function)
-    }
-    fn func_set_attribute(
-        &mut self,
-        ctx: u64,
-        function: u64,
-        attribute: i32,
-        value: i32,
-    ) -> CuResult<()> {
-        self.sim_func_set_attribute(ctx, function, attribute, value)
-    }
-    fn occupancy(&mut self, req: &OccupancyRequest) -> CuResult<u64> {
-        self.sim_occupancy(req)
-    }
+}
+
+impl TensorMapBackend for SimBackend {
     fn tensor_map_encode_tiled(
         &mut self,
         req: &TensorMapEncodeRequest,
@@ -197,8 +112,5 @@ impl ModuleBackend for SimBackend {
     ) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
         self.ctx(ctx)?;
         Err(result::NOT_SUPPORTED)
-    }
-    fn function_layout(&self, function: u64) -> Option<&[ParamInfo]> {
-        self.functions.get(&function).map(|f| f.layout.as_slice())
     }
 }
