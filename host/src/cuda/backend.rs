@@ -17,14 +17,40 @@ pub type CuError = u32;
 /// Result of a backend call.
 pub type CuResult<T> = Result<T, CuError>;
 
-/// One client's CUDA state on an executor. Dropped when the client goes
-/// away: it must release everything the client still holds.
-pub trait CudaBackend: Send {
+/// One client's CUDA state on an executor, by area (each area trait is
+/// implemented in its own file of each executor). Dropped when the client
+/// goes away: it must release everything the client still holds.
+pub trait CudaBackend:
+    ContextBackend
+    + MemoryBackend
+    + PoolBackend
+    + ModuleBackend
+    + LaunchBackend
+    + TensorMapBackend
+    + StreamBackend
+    + Send
+{
+}
+
+impl<
+        T: ContextBackend
+            + MemoryBackend
+            + PoolBackend
+            + ModuleBackend
+            + LaunchBackend
+            + TensorMapBackend
+            + StreamBackend
+            + Send,
+    > CudaBackend for T
+{
+}
+
+/// Devices and contexts.
+pub trait ContextBackend {
     /// `CUdevice_attribute` values, index = attribute (`ATTRIBUTE_COUNT` entries; unknown ones 0).
     fn device_attributes(&mut self, device: i32) -> CuResult<Vec<i32>>;
     /// Free and total device memory.
     fn mem_get_info(&mut self, ctx: u64) -> CuResult<(u64, u64)>;
-
     /// Creates a context; returns its handle.
     fn ctx_create(&mut self, flags: u32, device: i32) -> CuResult<u64>;
     /// Destroys a context and everything created in it.
@@ -37,14 +63,16 @@ pub trait CudaBackend: Send {
     fn primary_ctx_reset(&mut self, device: i32) -> CuResult<()>;
     /// Waits for all work of a context.
     fn ctx_synchronize(&mut self, ctx: u64) -> CuResult<()>;
+}
 
+/// Device memory: allocations, copies, memsets.
+pub trait MemoryBackend {
     /// Allocates device memory.
     fn mem_alloc(&mut self, ctx: u64, size: u64) -> CuResult<u64>;
     /// Frees an allocation (by its base address).
     fn mem_free(&mut self, ctx: u64, dptr: u64) -> CuResult<()>;
     /// Base and size of the allocation holding `dptr`.
     fn mem_get_address_range(&mut self, ctx: u64, dptr: u64) -> CuResult<(u64, u64)>;
-
     /// Copies host bytes to device memory, in stream order if `is_async`.
     fn memcpy_htod(
         &mut self,
@@ -70,7 +98,34 @@ pub trait CudaBackend: Send {
     fn memset(&mut self, req: &MemsetRequest) -> CuResult<()>;
     /// 2D copy; host rows are packed in `input` (HTOD) or `output` (DTOH).
     fn memcpy_2d(&mut self, req: &Copy2dRequest, input: &[u8], output: &mut [u8]) -> CuResult<()>;
+    /// Device memory this client holds (allocations), in bytes.
+    fn memory_used(&self) -> u64;
+}
 
+/// The stream-ordered allocator (the client's one pool).
+pub trait PoolBackend {
+    /// Allocates `size` bytes from the client's pool (`uapi::cuda::DEFAULT_POOL`,
+    /// its only one) in stream order; returns the address, which copies,
+    /// memsets and launches may then name.
+    fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64>;
+    /// Frees an allocation (pool or not; by its base address) in stream order.
+    fn mem_free_async(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()>;
+    /// A `CUmemPool_attribute` (1..=8, checked) of the client's pool.
+    fn mem_pool_get_attribute(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64>;
+    /// Sets a `CUmemPool_attribute` (1..=8, checked) of the client's pool.
+    fn mem_pool_set_attribute(
+        &mut self,
+        ctx: u64,
+        pool: u64,
+        attr: u32,
+        value: u64,
+    ) -> CuResult<()>;
+    /// Releases the pool's unused memory down to `keep` bytes.
+    fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()>;
+}
+
+/// Modules and what they hold.
+pub trait ModuleBackend {
     /// Loads a module image (cubin, fatbin, PTX); returns its handle.
     fn module_load(&mut self, ctx: u64, image: &[u8]) -> CuResult<u64>;
     /// Unloads a module.
@@ -84,10 +139,12 @@ pub trait CudaBackend: Send {
     ) -> CuResult<(u64, Vec<ParamInfo>)>;
     /// Looks up a module variable; returns its address and size.
     fn module_get_global(&mut self, ctx: u64, module: u64, name: &str) -> CuResult<(u64, u64)>;
-    /// Launches a kernel in stream order. `params` has been checked against
-    /// the function's layout (its length equals the layout's end).
-    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
+    /// Function parameter layout, for checking launches; `None` if unknown.
+    fn function_layout(&self, function: u64) -> Option<&[ParamInfo]>;
+}
 
+/// Functions, occupancy, launch limits and launches.
+pub trait LaunchBackend {
     /// Every `CUfunction_attribute` of a function (index = attribute).
     fn func_get_attributes(
         &mut self,
@@ -108,6 +165,9 @@ pub trait CudaBackend: Send {
     fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64>;
     /// `cuCtxSetLimit`.
     fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()>;
+    /// Launches a kernel in stream order. `params` has been checked against
+    /// the function's layout (its length equals the layout's end).
+    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
     /// Launches with `cuLaunchKernelEx` attributes (ids already checked to
     /// be ones a launch may carry); otherwise as [`Self::launch`].
     fn launch_ex(
@@ -116,7 +176,10 @@ pub trait CudaBackend: Send {
         attrs: &[LaunchAttribute],
         params: &[u8],
     ) -> CuResult<()>;
+}
 
+/// Tensor maps (`cuTensorMap*`).
+pub trait TensorMapBackend {
     /// `cuTensorMapEncodeTiled` (the request's rank and arrays are checked).
     fn tensor_map_encode_tiled(
         &mut self,
@@ -129,7 +192,10 @@ pub trait CudaBackend: Send {
         map: &[u64; TENSOR_MAP_WORDS],
         global_address: u64,
     ) -> CuResult<[u64; TENSOR_MAP_WORDS]>;
+}
 
+/// Streams and events.
+pub trait StreamBackend {
     /// Creates a stream.
     fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64>;
     /// Destroys a stream (after its work).
@@ -140,7 +206,6 @@ pub trait CudaBackend: Send {
     fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
     /// Makes `stream` wait for `event`.
     fn stream_wait_event(&mut self, ctx: u64, stream: u64, event: u64, flags: u32) -> CuResult<()>;
-
     /// Creates an event.
     fn event_create(&mut self, ctx: u64, flags: u32) -> CuResult<u64>;
     /// Destroys an event.
@@ -153,29 +218,4 @@ pub trait CudaBackend: Send {
     fn event_synchronize(&mut self, ctx: u64, event: u64) -> CuResult<()>;
     /// Milliseconds between two completed events.
     fn event_elapsed_time(&mut self, ctx: u64, start: u64, end: u64) -> CuResult<f32>;
-
-    /// Allocates `size` bytes from the client's pool (`uapi::cuda::DEFAULT_POOL`,
-    /// its only one) in stream order; returns the address, which copies,
-    /// memsets and launches may then name.
-    fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64>;
-    /// Frees an allocation (pool or not; by its base address) in stream order.
-    fn mem_free_async(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()>;
-    /// A `CUmemPool_attribute` (1..=8, checked) of the client's pool.
-    fn mem_pool_get_attribute(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64>;
-    /// Sets a `CUmemPool_attribute` (1..=8, checked) of the client's pool.
-    fn mem_pool_set_attribute(
-        &mut self,
-        ctx: u64,
-        pool: u64,
-        attr: u32,
-        value: u64,
-    ) -> CuResult<()>;
-    /// Releases the pool's unused memory down to `keep` bytes.
-    fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()>;
-
-    /// Device memory this client holds (allocations), in bytes.
-    fn memory_used(&self) -> u64;
-
-    /// Function parameter layout, for checking launches; `None` if unknown.
-    fn function_layout(&self, function: u64) -> Option<&[ParamInfo]>;
 }

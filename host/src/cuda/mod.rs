@@ -1,9 +1,11 @@
-//! CUDA commands on the device side: decoding and validation of requests,
-//! deferred and sticky errors ([`client`]), and the interface executors
-//! implement ([`backend`]).
+//! CUDA commands on the device side: requests decoded once into a typed
+//! [`call::CudaCall`], deferred and sticky errors and the one dispatch
+//! `match` ([`client`]), and the interface executors implement ([`backend`]).
 
 pub mod backend;
+pub mod call;
 pub mod client;
 
 pub use backend::{CuError, CuResult, CudaBackend};
+pub use call::CudaCall;
 pub use client::CudaClient;

@@ -4,7 +4,8 @@
 //! guest submits it detached. From this list come the opcode constants
 //! ([`op`]), one marker type per command ([`cmds`]) with its [`CudaCommand`]
 //! impl (for typed calls), and the [`COMMANDS`] table the device model and
-//! the docs test read. Adding a command starts here.
+//! the docs test read; [`crate::cuda_command_list!`] hands the list to other crates
+//! (the host generates its typed decoder from it). Adding a command starts here.
 
 /// How the guest library submits a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +134,14 @@ macro_rules! cuda_commands {
     };
 }
 
-cuda_commands! {
+/// The command list itself, handed to `$callback` (a `macro_rules!` taking
+/// the same rows as `cuda_commands!`), so that other crates can generate
+/// their own per-command code from it: the host's typed decoder is made
+/// this way, so a command declared here without a host arm does not compile.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! cuda_command_list {
+    ($callback:ident) => { $callback! {
     CtxCreate(CTX_CREATE = 0x100): CtxCreateRequest => HandleResponse;
     CtxDestroy(CTX_DESTROY = 0x101): CtxRequest => ResultHeader;
     PrimaryCtxRetain(PRIMARY_CTX_RETAIN = 0x102): DeviceRequest => HandleResponse;
@@ -186,7 +194,10 @@ cuda_commands! {
     MemPoolGetAttribute(MEM_POOL_GET_ATTRIBUTE = 0x1A2): MemPoolRequest => MemPoolValueResponse;
     MemPoolSetAttribute(MEM_POOL_SET_ATTRIBUTE = 0x1A3): MemPoolRequest => ResultHeader;
     MemPoolTrimTo(MEM_POOL_TRIM_TO = 0x1A4): MemPoolRequest => ResultHeader;
+    } };
 }
+
+cuda_command_list!(cuda_commands);
 
 /// The command with `opcode`, if any.
 pub const fn command(opcode: u16) -> Option<&'static Command> {

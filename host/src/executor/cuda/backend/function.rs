@@ -2,6 +2,8 @@
 //! `cuLaunchKernelEx`) on the host GPU: each forwards to NVIDIA's driver in
 //! the function's own context.
 
+use super::*;
+
 use super::GpuClient;
 use crate::cuda::backend::CuResult;
 use crate::executor::cuda::driver::{
@@ -26,8 +28,10 @@ impl GpuClient {
         self.enter_key(key)?;
         Ok(raw)
     }
+}
 
-    pub(super) fn gpu_func_get_attributes(
+impl LaunchBackend for GpuClient {
+    fn func_get_attributes(
         &mut self,
         ctx: u64,
         function: u64,
@@ -41,8 +45,7 @@ impl GpuClient {
         }
         Ok(values)
     }
-
-    pub(super) fn gpu_func_set_attribute(
+    fn func_set_attribute(
         &mut self,
         ctx: u64,
         function: u64,
@@ -54,8 +57,7 @@ impl GpuClient {
         // SAFETY: live function; the driver validates attribute and value.
         check(unsafe { set(raw, attribute, value) })
     }
-
-    pub(super) fn gpu_occupancy(&mut self, r: &OccupancyRequest) -> CuResult<u64> {
+    fn occupancy(&mut self, r: &OccupancyRequest) -> CuResult<u64> {
         let raw = self.enter_function(r.ctx, r.function)?;
         let api = *self.driver.api();
         let block = c_int::try_from(r.block_size).map_err(|_| INVALID_VALUE)?;
@@ -112,8 +114,7 @@ impl GpuClient {
             _ => Err(INVALID_VALUE),
         }
     }
-
-    pub(super) fn gpu_ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
+    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
         self.enter(ctx)?;
         let get = self.driver.api().ctx_get_limit.ok_or(NOT_SUPPORTED)?;
         let mut v: usize = 0;
@@ -121,18 +122,16 @@ impl GpuClient {
         check(unsafe { get(&mut v, limit) })?;
         Ok(v as u64)
     }
-
-    pub(super) fn gpu_ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {
+    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {
         self.enter(ctx)?;
         let set = self.driver.api().ctx_set_limit.ok_or(NOT_SUPPORTED)?;
         let value = usize::try_from(value).map_err(|_| INVALID_VALUE)?;
         // SAFETY: by-value arguments; the driver validates them.
         check(unsafe { set(limit, value) })
     }
-
     /// Launches `req` with `cuLaunchKernel`, or with `cuLaunchKernelEx`
     /// when there are attributes.
-    pub(super) fn gpu_launch(
+    fn launch_ex(
         &mut self,
         req: &LaunchRequest,
         attrs: &[LaunchAttribute],
@@ -207,13 +206,16 @@ impl GpuClient {
         // the call.
         check(unsafe { launch_ex(&config, raw, std::ptr::null_mut(), extra_ptr) })
     }
+    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()> {
+        self.launch_ex(req, &[], params)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::super::fake;
     use super::*;
-    use crate::cuda::CudaBackend;
+    use crate::cuda::backend::{LaunchBackend, ModuleBackend};
 
     fn client_with_function() -> (GpuClient, u64) {
         let mut c = GpuClient::new(

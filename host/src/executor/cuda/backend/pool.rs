@@ -10,6 +10,8 @@
 //! their context, so the context's teardown does, and the pool goes with
 //! the client.
 
+use super::*;
+
 use super::{GpuClient, Region};
 use crate::cuda::backend::CuResult;
 use crate::executor::cuda::driver::{check, CUdeviceptr, CUmemoryPool, CuMemPoolProps};
@@ -35,97 +37,6 @@ impl GpuClient {
         self.pool = Some(p);
         Ok(p)
     }
-
-    pub(super) fn pool_alloc(
-        &mut self,
-        ctx: u64,
-        stream: u64,
-        size: u64,
-        pool: u64,
-    ) -> CuResult<u64> {
-        let key = self.enter(ctx)?;
-        let s = self.stream_in(key, stream)?;
-        let p = self.client_pool(pool)?;
-        let alloc = self
-            .driver
-            .api()
-            .mem_alloc_from_pool_async
-            .ok_or(NOT_SUPPORTED)?;
-        let len = usize::try_from(size).map_err(|_| INVALID_VALUE)?;
-        let mut dptr: CUdeviceptr = 0;
-        // SAFETY: valid out-pointer; our pool; a stream of the current context.
-        check(unsafe { alloc(&mut dptr, len, p, s) })?;
-        self.allocations.insert(
-            dptr,
-            Region {
-                size,
-                ctx: key,
-                module: 0,
-                pooled: true,
-            },
-        );
-        Ok(dptr)
-    }
-
-    /// Frees any allocation of the client (CUDA allows `cuMemAlloc`'s too).
-    pub(super) fn pool_free(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()> {
-        if !self.allocations.contains_key(&dptr) {
-            return Err(INVALID_VALUE);
-        }
-        let key = self.enter(ctx)?;
-        let s = self.stream_in(key, stream)?;
-        let free = self.driver.api().mem_free_async.ok_or(NOT_SUPPORTED)?;
-        // SAFETY: a live allocation of this client; a stream of the current context.
-        check(unsafe { free(dptr, s) })?;
-        self.allocations.remove(&dptr);
-        Ok(())
-    }
-
-    pub(super) fn pool_get(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64> {
-        self.enter(ctx)?;
-        let p = self.client_pool(pool)?;
-        let get = self
-            .driver
-            .api()
-            .mem_pool_get_attribute
-            .ok_or(NOT_SUPPORTED)?;
-        let a = known(attr)?;
-        // Large enough for either value type (int or cuuint64_t).
-        let mut v = 0u64;
-        // SAFETY: our pool; `v` holds the attribute's type (checked above).
-        check(unsafe { get(p, a, (&mut v as *mut u64).cast::<c_void>()) })?;
-        Ok(if is_int(attr) { u64::from(v as u32) } else { v })
-    }
-
-    pub(super) fn pool_set(&mut self, ctx: u64, pool: u64, attr: u32, value: u64) -> CuResult<()> {
-        self.enter(ctx)?;
-        let p = self.client_pool(pool)?;
-        let set = self
-            .driver
-            .api()
-            .mem_pool_set_attribute
-            .ok_or(NOT_SUPPORTED)?;
-        let a = known(attr)?;
-        let mut int = value as u32 as i32;
-        let mut wide = value;
-        let arg: *mut c_void = if is_int(attr) {
-            (&mut int as *mut i32).cast()
-        } else {
-            (&mut wide as *mut u64).cast()
-        };
-        // SAFETY: our pool; `arg` points to the attribute's type.
-        check(unsafe { set(p, a, arg) })
-    }
-
-    pub(super) fn pool_trim(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()> {
-        self.enter(ctx)?;
-        let p = self.client_pool(pool)?;
-        let trim = self.driver.api().mem_pool_trim_to.ok_or(NOT_SUPPORTED)?;
-        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
-        // SAFETY: our pool.
-        check(unsafe { trim(p, keep) })
-    }
-
     /// Frees the pool allocations of context `key` (current), after its
     /// work (measured on R580: destroying a context leaves them allocated).
     pub(super) fn free_pooled(&mut self, key: u64) {
@@ -153,13 +64,100 @@ impl GpuClient {
         // SAFETY: the context is current; the frees complete before it goes.
         let _ = unsafe { (api.ctx_synchronize)() };
     }
-
     /// Destroys the client's pool (its allocations are freed already).
     pub(super) fn destroy_pool(&mut self) {
         if let (Some(p), Some(destroy)) = (self.pool.take(), self.driver.api().mem_pool_destroy) {
             // SAFETY: our pool; nothing allocated from it is live.
             let _ = unsafe { destroy(p) };
         }
+    }
+}
+
+impl PoolBackend for GpuClient {
+    fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64> {
+        let key = self.enter(ctx)?;
+        let s = self.stream_in(key, stream)?;
+        let p = self.client_pool(pool)?;
+        let alloc = self
+            .driver
+            .api()
+            .mem_alloc_from_pool_async
+            .ok_or(NOT_SUPPORTED)?;
+        let len = usize::try_from(size).map_err(|_| INVALID_VALUE)?;
+        let mut dptr: CUdeviceptr = 0;
+        // SAFETY: valid out-pointer; our pool; a stream of the current context.
+        check(unsafe { alloc(&mut dptr, len, p, s) })?;
+        self.allocations.insert(
+            dptr,
+            Region {
+                size,
+                ctx: key,
+                module: 0,
+                pooled: true,
+            },
+        );
+        Ok(dptr)
+    }
+    /// Frees any allocation of the client (CUDA allows `cuMemAlloc`'s too).
+    fn mem_free_async(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()> {
+        if !self.allocations.contains_key(&dptr) {
+            return Err(INVALID_VALUE);
+        }
+        let key = self.enter(ctx)?;
+        let s = self.stream_in(key, stream)?;
+        let free = self.driver.api().mem_free_async.ok_or(NOT_SUPPORTED)?;
+        // SAFETY: a live allocation of this client; a stream of the current context.
+        check(unsafe { free(dptr, s) })?;
+        self.allocations.remove(&dptr);
+        Ok(())
+    }
+    fn mem_pool_get_attribute(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64> {
+        self.enter(ctx)?;
+        let p = self.client_pool(pool)?;
+        let get = self
+            .driver
+            .api()
+            .mem_pool_get_attribute
+            .ok_or(NOT_SUPPORTED)?;
+        let a = known(attr)?;
+        // Large enough for either value type (int or cuuint64_t).
+        let mut v = 0u64;
+        // SAFETY: our pool; `v` holds the attribute's type (checked above).
+        check(unsafe { get(p, a, (&mut v as *mut u64).cast::<c_void>()) })?;
+        Ok(if is_int(attr) { u64::from(v as u32) } else { v })
+    }
+    fn mem_pool_set_attribute(
+        &mut self,
+        ctx: u64,
+        pool: u64,
+        attr: u32,
+        value: u64,
+    ) -> CuResult<()> {
+        self.enter(ctx)?;
+        let p = self.client_pool(pool)?;
+        let set = self
+            .driver
+            .api()
+            .mem_pool_set_attribute
+            .ok_or(NOT_SUPPORTED)?;
+        let a = known(attr)?;
+        let mut int = value as u32 as i32;
+        let mut wide = value;
+        let arg: *mut c_void = if is_int(attr) {
+            (&mut int as *mut i32).cast()
+        } else {
+            (&mut wide as *mut u64).cast()
+        };
+        // SAFETY: our pool; `arg` points to the attribute's type.
+        check(unsafe { set(p, a, arg) })
+    }
+    fn mem_pool_trim_to(&mut self, ctx: u64, pool: u64, keep: u64) -> CuResult<()> {
+        self.enter(ctx)?;
+        let p = self.client_pool(pool)?;
+        let trim = self.driver.api().mem_pool_trim_to.ok_or(NOT_SUPPORTED)?;
+        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+        // SAFETY: our pool.
+        check(unsafe { trim(p, keep) })
     }
 }
 
@@ -181,7 +179,7 @@ fn is_int(attr: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cuda::backend::CudaBackend;
+    use crate::cuda::backend::{ContextBackend, MemoryBackend};
     use crate::executor::cuda::fake;
 
     fn client() -> GpuClient {

@@ -1,6 +1,8 @@
 //! Tensor maps (TMA descriptors) encoded by NVIDIA's driver. A map names a
 //! global address: it must lie in this client's memory.
 
+use super::*;
+
 use super::GpuClient;
 use crate::cuda::backend::CuResult;
 use crate::executor::cuda::driver::{check, TensorMap};
@@ -8,8 +10,8 @@ use std::ffi::c_void;
 use uapi::cuda::result::NOT_SUPPORTED;
 use uapi::cuda::{TensorMapEncodeRequest, TENSOR_MAP_WORDS};
 
-impl GpuClient {
-    pub(super) fn gpu_tensor_map_encode_tiled(
+impl TensorMapBackend for GpuClient {
+    fn tensor_map_encode_tiled(
         &mut self,
         r: &TensorMapEncodeRequest,
     ) -> CuResult<[u64; TENSOR_MAP_WORDS]> {
@@ -41,8 +43,7 @@ impl GpuClient {
         })?;
         Ok(map.0)
     }
-
-    pub(super) fn gpu_tensor_map_replace_address(
+    fn tensor_map_replace_address(
         &mut self,
         ctx: u64,
         map: &[u64; TENSOR_MAP_WORDS],

@@ -3,6 +3,8 @@
 //! only a real compiler knows (registers) is the interpreter's own count,
 //! so those values are the simulator's, not NVIDIA's.
 
+use super::*;
+
 use super::{SimBackend, SimFunction};
 use crate::cuda::CuResult;
 use crate::ptx;
@@ -78,7 +80,6 @@ impl SimBackend {
         self.ctx(ctx)?;
         self.functions.get(&function).ok_or(result::INVALID_HANDLE)
     }
-
     /// Blocks of `f` that fit on one multiprocessor.
     fn blocks_per_sm(f: &SimFunction, block_size: u64, dynamic_smem: u64) -> u64 {
         let attr = |i: i32| u64::try_from(f.attrs[i as usize]).unwrap_or(0);
@@ -96,16 +97,17 @@ impl SimBackend {
             .min(by_shared)
             .min(BLOCKS_PER_SM)
     }
+}
 
-    pub(super) fn sim_func_get_attributes(
+impl LaunchBackend for SimBackend {
+    fn func_get_attributes(
         &mut self,
         ctx: u64,
         function: u64,
     ) -> CuResult<[i32; FUNC_ATTRIBUTE_COUNT]> {
         Ok(self.sim_function(ctx, function)?.attrs)
     }
-
-    pub(super) fn sim_func_set_attribute(
+    fn func_set_attribute(
         &mut self,
         ctx: u64,
         function: u64,
@@ -135,8 +137,7 @@ impl SimBackend {
         f.attrs[attribute as usize] = value;
         Ok(())
     }
-
-    pub(super) fn sim_occupancy(&mut self, r: &OccupancyRequest) -> CuResult<u64> {
+    fn occupancy(&mut self, r: &OccupancyRequest) -> CuResult<u64> {
         let f = self.sim_function(r.ctx, r.function)?;
         let sms = self
             .attributes
@@ -175,8 +176,7 @@ impl SimBackend {
             _ => Err(result::INVALID_VALUE),
         }
     }
-
-    pub(super) fn sim_ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
+    fn ctx_get_limit(&mut self, ctx: u64, limit: u32) -> CuResult<u64> {
         self.ctx(ctx)?;
         self.limits
             .iter()
@@ -184,8 +184,7 @@ impl SimBackend {
             .map(|(_, v)| *v)
             .ok_or(result::UNSUPPORTED_LIMIT)
     }
-
-    pub(super) fn sim_ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {
+    fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()> {
         self.ctx(ctx)?;
         let slot = self
             .limits
@@ -195,8 +194,7 @@ impl SimBackend {
         slot.1 = value;
         Ok(())
     }
-
-    pub(super) fn sim_launch_ex(
+    fn launch_ex(
         &mut self,
         req: &LaunchRequest,
         attrs: &[LaunchAttribute],
@@ -219,6 +217,70 @@ impl SimBackend {
         }
         // Every other carried attribute is a scheduling hint the in-order
         // simulator satisfies as it is.
-        crate::cuda::CudaBackend::launch(self, req, params)
+        LaunchBackend::launch(self, req, params)
+    }
+    fn launch(&mut self, r: &LaunchRequest, params: &[u8]) -> CuResult<()> {
+        self.stream(r.ctx, r.stream)?;
+        let f = self
+            .functions
+            .get(&r.function)
+            .ok_or(result::INVALID_HANDLE)?;
+        let threads = r.block.iter().map(|&d| u64::from(d)).product::<u64>();
+        if threads > u64::from(MAX_BLOCK_THREADS)
+            || r.block[2] > MAX_BLOCK_DIM_Z
+            || r.grid[1] > MAX_GRID_DIM_YZ
+            || r.grid[2] > MAX_GRID_DIM_YZ
+            || r.grid[0] > MAX_GRID_DIM_X
+            || r.shared_bytes > MAX_SHARED_BYTES_PER_BLOCK
+            || i64::from(r.shared_bytes)
+                > i64::from(
+                    f.attrs[uapi::cuda::func_attribute::MAX_DYNAMIC_SHARED_SIZE_BYTES as usize],
+                )
+        {
+            return Err(result::INVALID_VALUE);
+        }
+        let m = self.modules.get(&f.module).ok_or(result::INVALID_HANDLE)?;
+        let module = m.ptx.clone();
+        let kernel = &module.kernels()[f.kernel];
+        let globals = m.globals.clone();
+        let resolve = |name: &str| globals.get(name).map(|(addr, _)| *addr);
+        let cfg = LaunchConfig {
+            grid: r.grid,
+            block: r.block,
+            dynamic_shared_bytes: r.shared_bytes,
+        };
+        match ptx::launch(kernel, &module, params, &resolve, &cfg, &mut self.memory) {
+            Ok(()) => Ok(()),
+            Err(LaunchError::Unsupported { instruction, line }) => {
+                tracing::warn!(
+                    kernel = %kernel.name,
+                    line,
+                    %instruction,
+                    "launch fails: instruction outside the simulator's PTX subset"
+                );
+                Err(result::NOT_SUPPORTED)
+            }
+            Err(LaunchError::IllegalAddress { addr }) => {
+                tracing::info!(kernel = %kernel.name, addr = format_args!("{addr:#x}"), "illegal address");
+                Err(result::ILLEGAL_ADDRESS)
+            }
+            Err(LaunchError::InvalidConfig(why)) => {
+                tracing::info!(kernel = %kernel.name, %why, "invalid launch");
+                Err(result::INVALID_VALUE)
+            }
+            Err(LaunchError::Trap) => Err(result::LAUNCH_FAILED),
+            Err(LaunchError::Assert(why)) => {
+                tracing::info!(kernel = %kernel.name, %why, "device assertion failed");
+                Err(CUDA_ERROR_ASSERT)
+            }
+            Err(LaunchError::Deadlock(why)) => {
+                tracing::warn!(kernel = %kernel.name, %why, "launch fails: deadlock");
+                Err(result::LAUNCH_FAILED)
+            }
+            Err(LaunchError::Timeout) => {
+                tracing::warn!(kernel = %kernel.name, "launch stopped by the watchdog");
+                Err(result::LAUNCH_TIMEOUT)
+            }
+        }
     }
 }

@@ -1,0 +1,310 @@
+use super::*;
+use uapi::cuda::LaunchRequest;
+
+#[test]
+fn default_streams() {
+    assert!(is_default_stream(0) && is_default_stream(1) && is_default_stream(2));
+    assert!(!is_default_stream(3));
+}
+
+#[test]
+fn span_2d_rows() {
+    assert_eq!(span_2d(256, 100, 0), Ok(0));
+    assert_eq!(span_2d(256, 100, 1), Ok(100));
+    assert_eq!(span_2d(256, 100, 3), Ok(612));
+    assert_eq!(span_2d(u64::MAX, 1, 3), Err(INVALID_VALUE));
+}
+
+#[test]
+fn images_with_host_pointers_or_bad_sizes_are_refused() {
+    // Fatbin wrapper: carries pointers.
+    let wrapper = [0xB1, 0x43, 0x62, 0x46, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(check_image(&wrapper).err(), Some(INVALID_IMAGE));
+    // Fatbin header claiming more bytes than sent.
+    let mut fatbin = vec![0x50, 0xED, 0x55, 0xBA, 1, 0, 16, 0];
+    fatbin.extend_from_slice(&100u64.to_le_bytes());
+    assert_eq!(check_image(&fatbin).err(), Some(INVALID_IMAGE));
+    fatbin.resize(116, 0);
+    assert!(check_image(&fatbin).is_ok());
+    // Truncated ELF header.
+    assert_eq!(check_image(b"\x7fELF\x02\x01").err(), Some(INVALID_IMAGE));
+    assert_eq!(check_image(b"ab").err(), Some(INVALID_IMAGE));
+    // ELF whose section table lies past the end.
+    let mut elf = vec![0u8; 64];
+    elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    elf[0x28..0x30].copy_from_slice(&1000u64.to_le_bytes());
+    elf[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
+    elf[0x3C..0x3E].copy_from_slice(&1u16.to_le_bytes());
+    assert_eq!(check_image(&elf).err(), Some(INVALID_IMAGE));
+    // A minimal header-only ELF is accepted.
+    elf[0x28..0x30].copy_from_slice(&0u64.to_le_bytes());
+    elf[0x3C..0x3E].copy_from_slice(&0u16.to_le_bytes());
+    assert!(check_image(&elf).is_ok());
+}
+
+use crate::executor::cuda::fake;
+
+fn client() -> GpuClient {
+    GpuClient::new(
+        fake::driver(),
+        0,
+        vec![0; uapi::cuda::ATTRIBUTE_COUNT].into(),
+    )
+}
+
+fn live_ctx() -> usize {
+    fake::with(|f| f.live_ctx.len())
+}
+
+#[test]
+fn memory_round_trips_and_everything_is_freed_on_drop() {
+    let mut c = client();
+    assert_eq!(live_ctx(), 0, "no context before first use");
+    let a = c.mem_alloc(0, 4096).expect("alloc");
+    assert_eq!(live_ctx(), 1);
+    let data: Vec<u8> = (0..=255).collect();
+    c.memcpy_htod(0, 0, a, &data, false).expect("htod");
+    let mut out = vec![0u8; 256];
+    c.memcpy_dtoh(0, 0, a, &mut out).expect("dtoh");
+    assert_eq!(out, data);
+    // Async, staged; large enough to be page-locked.
+    let big = vec![0x5au8; 2 << 20];
+    let b = c.mem_alloc(0, big.len() as u64).expect("alloc");
+    c.memcpy_htod(0, 0, b, &big, true).expect("htod async");
+    assert_eq!(fake::with(|f| f.registered.len()), 1);
+    let mut back = vec![0u8; big.len()];
+    c.memcpy_dtoh(0, 0, b, &mut back).expect("dtoh");
+    assert!(back == big);
+    // Inside one allocation only.
+    assert_eq!(
+        c.memcpy_htod(0, 0, a + 4000, &data, false),
+        Err(INVALID_VALUE)
+    );
+    assert_eq!(c.memcpy_dtod(0, 0, a, b, 8192, true), Err(INVALID_VALUE));
+    c.memcpy_dtod(0, 0, a + 256, a, 256, false).expect("dtod");
+    // Memsets, 1D and 2D.
+    let req = MemsetRequest {
+        dst: a,
+        width: 4,
+        height: 1,
+        value: 0x0102_0304,
+        elem_size: 4,
+        ..Default::default()
+    };
+    c.memset(&req).expect("memset 1d");
+    let mut four = [0u8; 16];
+    c.memcpy_dtoh(0, 0, a, &mut four).expect("dtoh");
+    assert_eq!(&four[..4], &[4, 3, 2, 1]);
+    let req2 = MemsetRequest {
+        dst: a,
+        pitch: 16,
+        width: 2,
+        height: 3,
+        value: 0xee,
+        elem_size: 1,
+        flags: copy_flags::ASYNC,
+        ..Default::default()
+    };
+    c.memset(&req2).expect("memset 2d");
+    let mut rows = [0u8; 48];
+    c.memcpy_dtoh(0, 0, a, &mut rows).expect("dtoh");
+    assert_eq!(&rows[16..19], &[0xee, 0xee, 18]);
+    let too_far = MemsetRequest {
+        height: 300,
+        ..req2
+    };
+    assert_eq!(c.memset(&too_far), Err(INVALID_VALUE));
+    // 2D copies with packed host rows.
+    let up = Copy2dRequest {
+        dst: a + 1024,
+        dst_pitch: 64,
+        width: 3,
+        height: 2,
+        kind: copy_kind::HTOD,
+        flags: copy_flags::ASYNC,
+        ..Default::default()
+    };
+    c.memcpy_2d(&up, &[1, 2, 3, 4, 5, 6], &mut [])
+        .expect("2d htod");
+    let down = Copy2dRequest {
+        src: a + 1024,
+        src_pitch: 64,
+        width: 3,
+        height: 2,
+        kind: copy_kind::DTOH,
+        ..Default::default()
+    };
+    let mut packed = [0u8; 6];
+    c.memcpy_2d(&down, &[], &mut packed).expect("2d dtoh");
+    assert_eq!(packed, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(c.mem_get_address_range(0, a + 5), Ok((a, 4096)));
+    assert_eq!(c.mem_get_address_range(0, 0x10), Err(NOT_FOUND));
+    assert_eq!(c.mem_free(0, a + 1), Err(INVALID_VALUE));
+    c.mem_free(0, a).expect("free");
+    assert_eq!(c.mem_free(0, a), Err(INVALID_VALUE));
+    drop(c);
+    fake::with(|f| {
+        assert!(f.live_ctx.is_empty());
+        assert!(f.memory.is_empty());
+        assert!(f.registered.is_empty(), "staging unregistered");
+        assert!(f.events.is_empty(), "staging events destroyed");
+    });
+}
+
+#[test]
+fn clients_cannot_reach_each_other() {
+    let mut a = client();
+    let mut b = client();
+    let pa = a.mem_alloc(0, 64).expect("alloc");
+    let _pb = b.mem_alloc(0, 64).expect("alloc");
+    assert_eq!(live_ctx(), 2, "one host context per client");
+    let mut out = [0u8; 8];
+    assert_eq!(b.memcpy_dtoh(0, 0, pa, &mut out), Err(INVALID_VALUE));
+    assert_eq!(b.memcpy_htod(0, 0, pa, &out, false), Err(INVALID_VALUE));
+    assert_eq!(b.mem_free(0, pa), Err(INVALID_VALUE));
+    let sa = a.stream_create(0, 0, 0).expect("stream");
+    assert_eq!(b.stream_synchronize(0, sa), Err(INVALID_HANDLE));
+    let ea = a.event_create(0, 0).expect("event");
+    assert_eq!(b.event_query(0, ea), Err(INVALID_HANDLE));
+    assert_eq!(
+        b.stream_synchronize(0, ea),
+        Err(INVALID_HANDLE),
+        "wrong kind"
+    );
+    assert_eq!(b.mem_get_info(0x1234), Err(INVALID_CONTEXT));
+    drop(a);
+    assert_eq!(live_ctx(), 1);
+    let mut keep = [0u8; 8];
+    assert_eq!(b.memcpy_dtoh(0, 0, pa, &mut keep), Err(INVALID_VALUE));
+}
+
+#[test]
+fn modules_functions_and_launches() {
+    let mut c = client();
+    let m = c
+        .module_load(0, b".version 8.0\n.entry kern()\n")
+        .expect("load");
+    let (f, layout) = c.module_get_function(0, m, "kern").expect("function");
+    assert_eq!(
+        layout,
+        vec![
+            ParamInfo { offset: 0, size: 8 },
+            ParamInfo { offset: 8, size: 4 }
+        ]
+    );
+    assert_eq!(c.module_get_function(0, m, "kern").map(|r| r.0), Ok(f));
+    assert_eq!(c.module_get_function(0, m, "nope").err(), Some(NOT_FOUND));
+    assert_eq!(c.module_get_function(0, m, "a\0b").err(), Some(NOT_FOUND));
+    assert_eq!(c.function_layout(f).map(<[ParamInfo]>::len), Some(2));
+    // Parameters from a misaligned slice arrive 8-aligned and intact.
+    let mut raw = [0u8; 13];
+    for (i, b) in raw.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    let s = c.stream_create(0, 1, 0).expect("stream");
+    let req = LaunchRequest {
+        stream: s,
+        function: f,
+        grid: [2, 1, 1],
+        block: [32, 1, 1],
+        param_bytes: 12,
+        ..Default::default()
+    };
+    c.launch(&req, &raw[1..]).expect("launch");
+    let (bytes, dims, stream) = fake::with(|st| st.last_launch.clone()).expect("launched");
+    assert_eq!(bytes, raw[1..].to_vec());
+    assert_eq!(dims, [2, 1, 1, 32, 1, 1]);
+    assert_ne!(stream, 0);
+    c.launch(&LaunchRequest { stream: 0, ..req }, &[])
+        .expect("launch");
+    let (bytes, _, stream) = fake::with(|st| st.last_launch.clone()).expect("launched");
+    assert!(bytes.is_empty());
+    assert_eq!(stream, 0);
+    assert_eq!(
+        c.launch(&LaunchRequest { function: m, ..req }, &raw[1..]),
+        Err(INVALID_HANDLE)
+    );
+    let (g, size) = c.module_get_global(0, m, "var").expect("global");
+    assert_eq!(size, 64);
+    c.memcpy_htod(0, 0, g, &[1; 64], false)
+        .expect("global is writable");
+    c.module_unload(0, m).expect("unload");
+    assert!(c.function_layout(f).is_none());
+    assert_eq!(c.memcpy_htod(0, 0, g, &[1; 64], false), Err(INVALID_VALUE));
+    assert_eq!(c.module_unload(0, m), Err(INVALID_HANDLE));
+    assert_eq!(
+        c.module_load(0, &[0xB1, 0x43, 0x62, 0x46, 1, 0, 0, 0]),
+        Err(INVALID_IMAGE)
+    );
+}
+
+#[test]
+fn contexts_primary_and_current_caching() {
+    let mut c = client();
+    assert_eq!(c.primary_ctx_retain(1), Err(INVALID_DEVICE));
+    let p = c.primary_ctx_retain(0).expect("retain");
+    assert_eq!(live_ctx(), 1);
+    assert_eq!(c.primary_ctx_retain(0), Ok(p));
+    // ctx 0 and the primary handle are the same context.
+    let x = c.mem_alloc(p, 16).expect("alloc");
+    c.mem_free(0, x).expect("free through ctx 0");
+    let calls = fake::with(|f| f.set_current_calls);
+    for _ in 0..5 {
+        c.mem_get_info(0).expect("info");
+    }
+    assert_eq!(fake::with(|f| f.set_current_calls), calls, "cached");
+
+    let k = c.ctx_create(0, 0).expect("create");
+    assert_eq!(live_ctx(), 2);
+    let y = c.mem_alloc(k, 16).expect("alloc");
+    let s = c.stream_create(k, 0, 0).expect("stream");
+    // A stream of context k is not one of the primary's.
+    assert_eq!(c.memcpy_htod(0, s, y, &[0; 4], true), Err(INVALID_HANDLE));
+    c.memcpy_htod(k, s, y, &[0; 4], true).expect("same context");
+    assert_eq!(c.ctx_destroy(0), Err(INVALID_CONTEXT));
+    assert_eq!(c.ctx_destroy(p), Err(INVALID_CONTEXT));
+    c.ctx_destroy(k).expect("destroy");
+    assert_eq!(live_ctx(), 1);
+    assert_eq!(c.ctx_destroy(k), Err(INVALID_CONTEXT));
+    assert_eq!(c.mem_free(0, y), Err(INVALID_VALUE));
+    assert_eq!(c.stream_query(0, s), Err(INVALID_HANDLE));
+    assert_eq!(c.mem_alloc(k, 16), Err(INVALID_CONTEXT));
+
+    let e1 = c.event_create(0, 0).expect("event");
+    let e2 = c.event_create(0, 0).expect("event");
+    c.event_record(0, e1, 0).expect("record");
+    c.event_record(0, e2, 0).expect("record");
+    assert_eq!(c.event_elapsed_time(0, e1, e2), Ok(1.5));
+    c.event_destroy(0, e1).expect("destroy");
+    assert_eq!(c.event_query(0, e1), Err(INVALID_HANDLE));
+
+    c.primary_ctx_release(0).expect("release");
+    assert_eq!(live_ctx(), 1, "still retained once");
+    c.primary_ctx_release(0).expect("release");
+    assert_eq!(live_ctx(), 0, "destroyed at zero");
+    assert_eq!(c.primary_ctx_release(0), Err(INVALID_CONTEXT));
+    assert_eq!(c.event_query(0, e2), Err(INVALID_HANDLE), "gone with it");
+    // The same primary handle comes back to life on use.
+    assert_eq!(c.primary_ctx_retain(0), Ok(p));
+    assert_eq!(live_ctx(), 1);
+    c.mem_alloc(0, 8).expect("alloc");
+    c.primary_ctx_reset(0).expect("reset");
+    assert_eq!(live_ctx(), 0);
+    assert_eq!(
+        c.device_attributes(0).map(|a| a.len()),
+        Ok(uapi::cuda::ATTRIBUTE_COUNT)
+    );
+}
+
+#[test]
+fn ptx_gets_a_terminator() {
+    let ptx = b".version 8.0\n.target sm_90\n";
+    let out = check_image(ptx).expect("ptx");
+    assert_eq!(out.last(), Some(&0));
+    assert_eq!(&out[..ptx.len()], ptx);
+    let terminated = b".version 8.0\n\0";
+    assert!(matches!(
+        check_image(terminated),
+        Ok(std::borrow::Cow::Borrowed(_))
+    ));
+}

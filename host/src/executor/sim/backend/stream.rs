@@ -1,0 +1,90 @@
+//! Streams and events on the simulator (work runs at submission).
+
+use super::*;
+
+impl StreamBackend for SimBackend {
+    fn stream_create(&mut self, ctx: u64, _flags: u32, _priority: i32) -> CuResult<u64> {
+        let ctx = self.ctx(ctx)?;
+        let h = self.handle(KIND_STREAM);
+        self.streams.insert(h, ctx);
+        Ok(h)
+    }
+    fn stream_destroy(&mut self, ctx: u64, stream: u64) -> CuResult<()> {
+        self.ctx(ctx)?;
+        self.streams
+            .remove(&stream)
+            .map(drop)
+            .ok_or(result::INVALID_HANDLE)
+    }
+    fn stream_synchronize(&mut self, ctx: u64, stream: u64) -> CuResult<()> {
+        self.stream(ctx, stream)
+    }
+    fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()> {
+        self.stream(ctx, stream)
+    }
+    fn stream_wait_event(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        event: u64,
+        _flags: u32,
+    ) -> CuResult<()> {
+        self.stream(ctx, stream)?;
+        self.events
+            .get(&event)
+            .map(drop)
+            .ok_or(result::INVALID_HANDLE)
+    }
+    fn event_create(&mut self, ctx: u64, _flags: u32) -> CuResult<u64> {
+        let ctx = self.ctx(ctx)?;
+        let h = self.handle(KIND_EVENT);
+        self.events.insert(
+            h,
+            SimEvent {
+                ctx,
+                recorded: None,
+            },
+        );
+        Ok(h)
+    }
+    fn event_destroy(&mut self, ctx: u64, event: u64) -> CuResult<()> {
+        self.ctx(ctx)?;
+        self.events
+            .remove(&event)
+            .map(drop)
+            .ok_or(result::INVALID_HANDLE)
+    }
+    fn event_record(&mut self, ctx: u64, event: u64, stream: u64) -> CuResult<()> {
+        self.stream(ctx, stream)?;
+        let e = self.events.get_mut(&event).ok_or(result::INVALID_HANDLE)?;
+        e.recorded = Some(Instant::now());
+        Ok(())
+    }
+    fn event_query(&mut self, ctx: u64, event: u64) -> CuResult<()> {
+        self.ctx(ctx)?;
+        self.events
+            .get(&event)
+            .map(drop)
+            .ok_or(result::INVALID_HANDLE)
+    }
+    fn event_synchronize(&mut self, ctx: u64, event: u64) -> CuResult<()> {
+        self.event_query(ctx, event)
+    }
+    fn event_elapsed_time(&mut self, ctx: u64, start: u64, end: u64) -> CuResult<f32> {
+        self.ctx(ctx)?;
+        let at = |e: u64| {
+            self.events
+                .get(&e)
+                .ok_or(result::INVALID_HANDLE)?
+                .recorded
+                .ok_or(result::INVALID_HANDLE)
+        };
+        let (s, e) = (at(start)?, at(end)?);
+        let ms = if e >= s {
+            e.duration_since(s).as_secs_f64() * 1e3
+        } else {
+            -(s.duration_since(e).as_secs_f64() * 1e3)
+        };
+        Ok(ms as f32)
+    }
+}
