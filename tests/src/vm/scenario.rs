@@ -4,7 +4,7 @@
 
 use super::env::Env;
 use super::gpu::{expected_identities, h100, l4, Gpu};
-use crate::cudart;
+use crate::{cudart, suite};
 
 pub struct Scenario {
     pub name: &'static str,
@@ -62,22 +62,12 @@ pub const GUEST_SCRIPTS: [(&str, &str); 3] = [
 /// The guest's `/init`: mounts, then runs `/etc/vgpu-steps`.
 pub const INIT: &str = include_str!("../../vm/guest/init.sh");
 
-/// The cuda scenario's cases of `cuda-suite` (its `CASES` table, plus setup).
-const SUITE_RESULTS: [&str; 13] = [
-    "cuda-setup",
-    "cuda-vecadd",
-    "cuda-big_module",
-    "cuda-saxpy",
-    "cuda-reduction",
-    "cuda-atomics",
-    "cuda-streams_events",
-    "cuda-memset_2d",
-    "cuda-global",
-    "cuda-extra_params",
-    "cuda-bad_input",
-    "cuda-roundtrip",
-    "cuda-async_error",
-];
+/// The results the cuda scenario's run of `cuda-suite` must report.
+fn suite_results() -> impl Iterator<Item = String> {
+    std::iter::once("setup")
+        .chain(suite::CASES.iter().map(|c| c.name))
+        .map(|case| format!("cuda-{case}"))
+}
 
 pub fn scenarios(env: &Env) -> Vec<Scenario> {
     vec![
@@ -171,8 +161,7 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             memory_mib: 3072,
             hostroot: false,
             on_request: false,
-            required: names(&SUITE_RESULTS)
-                .into_iter()
+            required: suite_results()
                 .chain(std::iter::once("dmesg-clean".to_string()))
                 .chain(cudart::expected_results())
                 .collect(),
