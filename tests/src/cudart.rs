@@ -223,22 +223,16 @@ fn run_one(
     Ok((stdout, exit))
 }
 
-/// Guest shell lines that run every build from `dir` (the shared runtime
-/// installed where the loader finds it): its results become
+/// The guest shell line that runs every build from `dir` (the shared
+/// runtime installed where the loader finds it) through the guest's
+/// `run-cudart` script (`tests/vm/guest/run-cudart.sh`): its results become
 /// `@@RESULT cudart-<build>/<case>`, its digests `@@DIGEST cudart-<build>/<case>`,
 /// its other output `cudart-<build>| …` lines, and its exit status
 /// `@@RESULT cudart-<build>/exit`.
 pub fn guest_steps(dir: &str) -> String {
     let builds: Vec<String> = builds().into_iter().map(|(_, b)| b).collect();
     format!(
-        "[ -s /etc/vgpu-log ] && export VGPU_LOG=$(cat /etc/vgpu-log)\n\
-         for build in {}; do\n\
-         timeout {TIMEOUT_S} {dir}/$build >/tmp/cudart.out 2>&1; rc=$?\n\
-         sed -n -e \"s#^CASE #@@RESULT cudart-$build/#p\" -e \"s#^DIGEST #@@DIGEST cudart-$build/#p\" /tmp/cudart.out\n\
-         grep -v -e '^CASE ' -e '^DIGEST ' /tmp/cudart.out | sed -e \"s#^#cudart-$build| #\"\n\
-         if [ $rc = 0 ]; then echo \"@@RESULT cudart-$build/exit PASS 0ms exited 0\"; \
-         else echo \"@@RESULT cudart-$build/exit FAIL 0ms exit status $rc\"; fi\n\
-         done\n",
+        "CUDART_TIMEOUT_S={TIMEOUT_S} run-cudart {dir} {}\n",
         builds.join(" ")
     )
 }
@@ -317,6 +311,6 @@ mod tests {
         for (_, b) in builds() {
             assert!(steps.contains(&format!(" {b}")), "{b}");
         }
-        assert!(steps.contains("@@RESULT cudart-$build/exit"));
+        assert!(steps.starts_with("CUDART_TIMEOUT_S=300 run-cudart /opt/cudart "));
     }
 }

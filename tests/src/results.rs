@@ -48,23 +48,22 @@ pub fn check_digests(output: &str) -> (bool, String) {
     }
 }
 
+/// What the kernel prints when something went wrong in it.
+pub const KERNEL_TROUBLE: [&str; 6] = [
+    "Oops",
+    "BUG:",
+    "WARNING:",
+    "Call Trace",
+    "Kernel panic",
+    "general protection",
+];
+
 /// Kernel trouble in the serial log (the console sees every oops, even one
 /// that kills the guest before it can run dmesg).
 pub fn kernel_trouble(log: &str) -> Vec<String> {
     log.lines()
         .filter(|l| !l.starts_with("@@") && !l.starts_with("qemu:"))
-        .filter(|l| {
-            [
-                "Oops",
-                "BUG:",
-                "WARNING:",
-                "Call Trace",
-                "Kernel panic",
-                "general protection",
-            ]
-            .iter()
-            .any(|p| l.contains(p))
-        })
+        .filter(|l| KERNEL_TROUBLE.iter().any(|p| l.contains(p)))
         .map(str::to_string)
         .collect()
 }

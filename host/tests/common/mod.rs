@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod commands;
+pub mod ptx;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,62 @@
+//! Guest-side test program of the VM test bed, statically linked and run
+//! inside the guest by the initramfs. `vgpu-guest info` prints every device
+//! as the guest sees it; `vgpu-guest test NAME...` runs tests and prints one
+//! `@@RESULT <name> PASS|FAIL <detail>` line each for the runner.
+
+mod commands;
+mod device;
+mod identity;
+mod ioctl_sweep;
+mod lifecycle;
+
+use std::{process::ExitCode, time::Instant};
+
+use device::{info_cmd, TestResult};
+
+fn run(name: &str) -> TestResult {
+    match name {
+        "bind" => identity::bind(),
+        "identity" | "identity-after-reload" => identity::identity(),
+        "other-device-alive" => identity::other_device_alive(),
+        "refused" => identity::refused(),
+        "echo" => commands::echo(),
+        "detached" => commands::detached(),
+        "device-errors" => commands::device_errors(),
+        "ioctl-sweep" => ioctl_sweep::ioctl_sweep(),
+        "rmmod-busy" => lifecycle::rmmod_busy(),
+        "host-kill" => lifecycle::host_kill(),
+        "dmesg-clean" => lifecycle::dmesg_clean(),
+        _ => Err(format!("unknown test {name}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("info") => info_cmd(),
+        Some("test") => {
+            let mut failed = false;
+            for name in &args[1..] {
+                let t0 = Instant::now();
+                let r = run(name);
+                let ms = t0.elapsed().as_millis();
+                match r {
+                    Ok(d) => println!("@@RESULT {name} PASS {ms}ms {d}"),
+                    Err(d) => {
+                        failed = true;
+                        println!("@@RESULT {name} FAIL {ms}ms {d}")
+                    }
+                }
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        _ => {
+            eprintln!("usage: vgpu-guest info | vgpu-guest test NAME...");
+            ExitCode::from(2)
+        }
+    }
+}

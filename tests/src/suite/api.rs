@@ -1,0 +1,98 @@
+//! The driver API entry points the suite calls, looked up by name in
+//! whatever `libcuda.so.1` the loader finds (ours or NVIDIA's).
+#![allow(non_snake_case)] // the driver API's own names
+
+use std::ffi::{c_char, c_int, c_uint, c_void};
+
+use libloading::Library;
+
+pub type Ptr = *mut c_void;
+pub type CuRes = u32;
+
+macro_rules! api {
+    ($($name:ident = fn($($t:ty),*);)*) => {
+        #[allow(non_snake_case)]
+        pub struct Api {
+            _lib: Library,
+            $(pub $name: unsafe extern "C" fn($($t),*) -> CuRes,)*
+        }
+        impl Api {
+            pub fn load() -> Result<Self, String> {
+                // SAFETY: loading the CUDA driver runs its initialisers only.
+                let lib = unsafe { Library::new("libcuda.so.1") }
+                    .map_err(|e| format!("libcuda.so.1: {e}"))?;
+                $(
+                    // SAFETY: the driver API's documented signature.
+                    let $name = *unsafe {
+                        lib.get::<unsafe extern "C" fn($($t),*) -> CuRes>(
+                            concat!(stringify!($name), "\0").as_bytes(),
+                        )
+                    }
+                    .map_err(|e| format!("{}: {e}", stringify!($name)))?;
+                )*
+                Ok(Self { _lib: lib, $($name),* })
+            }
+        }
+    };
+}
+
+api! {
+    cuInit = fn(c_uint);
+    cuDriverGetVersion = fn(*mut c_int);
+    cuDeviceGet = fn(*mut c_int, c_int);
+    cuDeviceGetName = fn(*mut c_char, c_int, c_int);
+    cuDevicePrimaryCtxRetain = fn(*mut Ptr, c_int);
+    cuCtxSetCurrent = fn(Ptr);
+    cuCtxSynchronize = fn();
+    cuGetErrorName = fn(u32, *mut *const c_char);
+    cuModuleLoadData = fn(*mut Ptr, *const c_void);
+    cuModuleGetFunction = fn(*mut Ptr, Ptr, *const c_char);
+    cuModuleGetGlobal_v2 = fn(*mut u64, *mut usize, Ptr, *const c_char);
+    cuMemAlloc_v2 = fn(*mut u64, usize);
+    cuMemFree_v2 = fn(u64);
+    cuMemcpyHtoD_v2 = fn(u64, *const c_void, usize);
+    cuMemcpyDtoH_v2 = fn(*mut c_void, u64, usize);
+    cuMemcpyHtoDAsync_v2 = fn(u64, *const c_void, usize, Ptr);
+    cuMemcpy2D_v2 = fn(*const Memcpy2d);
+    cuMemsetD8_v2 = fn(u64, u8, usize);
+    cuMemsetD16_v2 = fn(u64, u16, usize);
+    cuMemsetD32_v2 = fn(u64, u32, usize);
+    cuMemsetD2D32_v2 = fn(u64, usize, u32, usize, usize);
+    cuLaunchKernel = fn(Ptr, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, Ptr, *mut Ptr, *mut Ptr);
+    cuStreamCreate = fn(*mut Ptr, c_uint);
+    cuStreamDestroy_v2 = fn(Ptr);
+    cuStreamSynchronize = fn(Ptr);
+    cuStreamQuery = fn(Ptr);
+    cuStreamWaitEvent = fn(Ptr, Ptr, c_uint);
+    cuEventCreate = fn(*mut Ptr, c_uint);
+    cuEventRecord = fn(Ptr, Ptr);
+    cuEventQuery = fn(Ptr);
+    cuEventSynchronize = fn(Ptr);
+    cuEventElapsedTime = fn(*mut f32, Ptr, Ptr);
+    cuEventDestroy_v2 = fn(Ptr);
+}
+
+/// `CUDA_MEMCPY2D`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Memcpy2d {
+    pub src_x: usize,
+    pub src_y: usize,
+    pub src_type: u32,
+    pub src_host: *const c_void,
+    pub src_device: u64,
+    pub src_array: Ptr,
+    pub src_pitch: usize,
+    pub dst_x: usize,
+    pub dst_y: usize,
+    pub dst_type: u32,
+    pub dst_host: Ptr,
+    pub dst_device: u64,
+    pub dst_array: Ptr,
+    pub dst_pitch: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+pub const MT_HOST: u32 = 1;
+pub const MT_DEVICE: u32 = 2;

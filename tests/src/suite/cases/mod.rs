@@ -1,0 +1,6 @@
+//! The cases, by area; each is a `Suite` method listed in `CASES`.
+
+mod errors;
+mod kernels;
+mod memory;
+mod streams;

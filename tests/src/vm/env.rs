@@ -1,0 +1,98 @@
+//! The test bed's inputs: paths and settings from the environment that
+//! `scripts/vm-env.sh` exports.
+
+use std::{env, path::PathBuf};
+
+/// Inputs, from environment variables set by `scripts/vm-env.sh`.
+pub struct Env {
+    pub qemu: PathBuf,
+    pub qemu_data: Vec<PathBuf>,
+    pub kernel: PathBuf,
+    pub kernel_release: String,
+    pub kmod: PathBuf,
+    pub busybox: PathBuf,
+    pub host_bin: PathBuf,
+    pub guest_bin: PathBuf,
+    pub work: PathBuf,
+    pub accel: String,
+    /// Our libcuda.so (installed in the guest as libcuda.so.1).
+    pub libcuda: PathBuf,
+    /// The driver-API test program (dynamically linked).
+    pub cuda_suite: PathBuf,
+    /// Size of the CUDA round-trip case, MiB.
+    pub roundtrip_mib: u32,
+    /// Executor vgpu-host runs ("sim", or "cuda" on the GPU machine).
+    pub executor: String,
+    /// Use the initramfs images already in the work directory (GPU machine:
+    /// they were built where the tools to build them are).
+    pub prebuilt: bool,
+    /// A static ldconfig for the guest.
+    pub ldconfig: PathBuf,
+    /// The repository (seen at the same path in the guest's host-root chroot).
+    pub repo: PathBuf,
+    /// The install tree (scripts/make-dist.sh).
+    pub dist: PathBuf,
+    /// Test tools for the discovery scenario (nvml-probe, pynvml).
+    pub guest_tools: PathBuf,
+    /// The cudart test programs (scripts/build-cuda-programs.sh).
+    pub cuda_programs: PathBuf,
+    /// Longest a guest may run before it is stopped, seconds.
+    pub boot_timeout_s: u64,
+    /// A log filter for our libraries in the guest's CUDA programs
+    /// (`VGPU_GUEST_LOG`), for debugging a guest-only failure.
+    pub guest_log: Option<String>,
+}
+
+/// The round-trip size the recorded GPU digests were taken with, MiB; a run
+/// with another size cannot be compared with them.
+pub const DIGEST_ROUNDTRIP_MIB: u32 = 1024;
+
+fn var(name: &str) -> Result<String, String> {
+    env::var(name).map_err(|_| format!("{name} is not set (run through scripts/vm-env.sh)"))
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+impl Env {
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            qemu: var("VGPU_QEMU")?.into(),
+            qemu_data: var("VGPU_QEMU_DATA")?
+                .split(':')
+                .map(PathBuf::from)
+                .collect(),
+            kernel: var("VGPU_KERNEL")?.into(),
+            kernel_release: var("VGPU_KERNEL_RELEASE")?,
+            kmod: var("VGPU_KMOD")?.into(),
+            busybox: var("VGPU_BUSYBOX")?.into(),
+            host_bin: var("VGPU_HOST_BIN")?.into(),
+            guest_bin: var("VGPU_GUEST_BIN")?.into(),
+            work: var("VGPU_WORK")?.into(),
+            accel: env::var("VGPU_ACCEL").unwrap_or_else(|_| "tcg,thread=multi".into()),
+            libcuda: var("VGPU_LIBCUDA")?.into(),
+            cuda_suite: var("VGPU_CUDA_SUITE")?.into(),
+            roundtrip_mib: number("VGPU_ROUNDTRIP_MIB", DIGEST_ROUNDTRIP_MIB),
+            executor: env::var("VGPU_EXECUTOR").unwrap_or_else(|_| "sim".into()),
+            prebuilt: env::var("VGPU_PREBUILT").is_ok_and(|v| v == "1"),
+            ldconfig: env::var("VGPU_LDCONFIG")
+                .unwrap_or_else(|_| "/sbin/ldconfig".into())
+                .into(),
+            repo: var("VGPU_REPO")?.into(),
+            dist: var("VGPU_DIST")?.into(),
+            guest_tools: var("VGPU_GUEST_TOOLS")?.into(),
+            cuda_programs: var("VGPU_CUDA_PROGRAMS")?.into(),
+            boot_timeout_s: number("VGPU_BOOT_TIMEOUT_S", 600),
+            guest_log: env::var("VGPU_GUEST_LOG").ok(),
+        })
+    }
+
+    /// Whether this run's digests can be compared with the recorded ones.
+    pub fn digests_comparable(&self) -> bool {
+        self.roundtrip_mib == DIGEST_ROUNDTRIP_MIB
+    }
+}

@@ -1,0 +1,161 @@
+//! One boot of a scenario: its hosts, QEMU (TCG) with one `vfio-user-pci`
+//! device per host, and the guest's serial console read line by line.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader, Read},
+    path::Path,
+    process::{Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use super::env::Env;
+use super::host::{Host, Transport};
+use super::initramfs;
+use super::scenario::Scenario;
+use crate::results::{verdict, Outcome};
+
+/// What one boot produced.
+pub struct Boot {
+    pub results: Vec<Outcome>,
+    pub log: String,
+    pub done: bool,
+}
+
+fn qemu_command(env: &Env, s: &Scenario, initramfs: &Path, hosts: &[Host]) -> Command {
+    let mut qemu = Command::new(&env.qemu);
+    for d in &env.qemu_data {
+        qemu.arg("-L").arg(d);
+    }
+    let mem = format!("{}M", s.memory_mib);
+    qemu.args([
+        "-machine",
+        "pc,memory-backend=mem0",
+        "-accel",
+        &env.accel,
+        "-cpu",
+        "max",
+        "-smp",
+        "2",
+        "-m",
+        &mem,
+    ])
+    .args([
+        "-object",
+        &format!("memory-backend-memfd,id=mem0,size={mem},share=on"),
+    ])
+    .args([
+        "-nodefaults",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(&env.kernel)
+    .arg("-initrd")
+    .arg(initramfs)
+    .args(["-append", "console=ttyS0 panic=-1 loglevel=5"]);
+    if s.hostroot {
+        qemu.args([
+            "-virtfs",
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on",
+        ]);
+    }
+    for (h, g) in hosts.iter().zip(&s.gpus) {
+        qemu.arg("-device").arg(format!(
+            r#"{{"driver":"vfio-user-pci","socket":{{"type":"unix","path":"{}"}}{}}}"#,
+            h.socket.display(),
+            g.qemu_props
+        ));
+    }
+    qemu
+}
+
+/// Sends every line of `from` to `to`, prefixed.
+fn forward_lines(from: impl Read + Send + 'static, prefix: &'static str, to: mpsc::Sender<String>) {
+    thread::spawn(move || {
+        BufReader::new(from)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| {
+                let _ = to.send(format!("{prefix}{l}"));
+            })
+    });
+}
+
+/// Boots `s` and collects its results; `echo` prints the console (not the
+/// `@@` protocol lines) as it comes.
+pub fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
+    let dir = env.work.join(s.name);
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let initramfs = initramfs::build(env, s, &dir)?;
+    let mut hosts = Vec::new();
+    for (i, g) in s.gpus.iter().enumerate() {
+        hosts.push(Host::start(
+            env,
+            g,
+            Transport::VfioUser,
+            &dir.join(format!("vgpu{i}.sock")),
+            &dir.join(format!("vgpu-host{i}.log")),
+        )?);
+    }
+    let mut child = qemu_command(env, s, &initramfs, &hosts)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", env.qemu.display()))?;
+    let (tx, rx) = mpsc::channel::<String>();
+    forward_lines(child.stdout.take().ok_or("no qemu stdout")?, "", tx.clone());
+    forward_lines(child.stderr.take().ok_or("no qemu stderr")?, "qemu: ", tx);
+
+    let deadline = Instant::now() + Duration::from_secs(env.boot_timeout_s);
+    let mut log = String::new();
+    let mut results = Vec::new();
+    let mut done = false;
+    loop {
+        let line = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(l) => l,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() > deadline {
+                    log += "runner: guest timed out\n";
+                    break;
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let line = line.trim_end_matches('\r').to_string();
+        if echo && !line.starts_with("@@") {
+            println!("{line}");
+        }
+        log += &line;
+        log.push('\n');
+        if let Some(rest) = line.strip_prefix("@@RESULT ") {
+            results.push(verdict(&format!("{}/", s.name), rest));
+        } else if let Some(rest) = line.strip_prefix("@@CASE ") {
+            results.push(verdict(&format!("{}/cuda-", s.name), rest));
+        } else if let Some(i) = line.strip_prefix("@@KILL-HOST ") {
+            if let Some(h) = i
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| hosts.get_mut(i))
+            {
+                h.kill();
+                log += "runner: killed vgpu-host\n";
+            }
+        } else if line == "@@DONE" {
+            done = true;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(hosts);
+    fs::write(dir.join("serial.log"), &log).map_err(|e| e.to_string())?;
+    Ok(Boot { results, log, done })
+}

@@ -1,0 +1,62 @@
+//! The native socket run: the driver-API suite and the cudart programs on
+//! this machine against vgpu-host's direct socket transport (no VM): the
+//! same programs, the same commands, in seconds.
+
+use std::{fs, process::Command};
+
+use super::env::Env;
+use super::gpu::h100;
+use super::host::{Host, Transport};
+use crate::cudart;
+use crate::results::{check_digests, verdict, Outcome};
+
+/// Prefix of this run's result names.
+pub const PREFIX: &str = "native-socket/";
+
+pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
+    let dir = env.work.join("native-socket");
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let libdir = dir.join("lib");
+    fs::create_dir_all(&libdir).map_err(|e| e.to_string())?;
+    let link = libdir.join("libcuda.so.1");
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(&env.libcuda, &link).map_err(|e| e.to_string())?;
+    let mut host = Host::start(
+        env,
+        &h100(),
+        Transport::Direct,
+        &dir.join("direct.sock"),
+        &dir.join("vgpu-host.log"),
+    )?;
+    let out = Command::new(&env.cuda_suite)
+        .args(["--roundtrip-mib", &env.roundtrip_mib.to_string()])
+        .env("VGPU_SOCKET", &host.socket)
+        .env("LD_LIBRARY_PATH", &libdir)
+        .output();
+    let cudart_results =
+        cudart::run_over_socket(&env.cuda_programs, &host.socket, &libdir, &dir, PREFIX);
+    host.kill();
+    let out = out.map_err(|e| format!("{}: {e}", env.cuda_suite.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    fs::write(
+        dir.join("suite.log"),
+        format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut results: Vec<Outcome> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("CASE "))
+        .map(|rest| verdict(&format!("{PREFIX}cuda-"), rest))
+        .collect();
+    if env.digests_comparable() {
+        let (same, detail) = check_digests(&text);
+        results.push((format!("{PREFIX}digests"), same, detail));
+    }
+    results.push((
+        format!("{PREFIX}exit"),
+        out.status.success(),
+        format!("cuda-suite exited with {}", out.status),
+    ));
+    results.extend(cudart_results);
+    Ok(results)
+}
