@@ -321,46 +321,22 @@ pub(crate) fn current_ctx() -> Option<u64> {
 
 // --- fork ------------------------------------------------------------------
 
-thread_local! {
-    static FORK_GUARD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
-}
+impl vgpu_transport::fork::ForkSafe for State {
+    fn lock() -> MutexGuard<'static, State> {
+        lock()
+    }
 
-extern "C" fn atfork_prepare() {
-    let g = lock();
-    FORK_GUARD.with(|f| *f.borrow_mut() = Some(g));
+    fn in_child(&mut self) {
+        // The inherited connection belongs to the parent: close our copy
+        // and start over; cuInit is needed again (as with CUDA).
+        self.reset();
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+    }
 }
-
-extern "C" fn atfork_parent() {
-    FORK_GUARD.with(|f| drop(f.borrow_mut().take()));
-}
-
-extern "C" fn atfork_child() {
-    FORK_GUARD.with(|f| {
-        if let Some(mut g) = f.borrow_mut().take() {
-            // The inherited connection belongs to the parent: close our copy
-            // and start over; cuInit is needed again (as with CUDA).
-            g.reset();
-        }
-    });
-    GENERATION.fetch_add(1, Ordering::AcqRel);
-}
-
-static ATFORK: Once = Once::new();
 
 pub(crate) fn register_atfork() {
-    ATFORK.call_once(|| {
-        // SAFETY: the handlers are `extern "C"` functions that live forever.
-        let r = unsafe {
-            libc::pthread_atfork(
-                Some(atfork_prepare),
-                Some(atfork_parent),
-                Some(atfork_child),
-            )
-        };
-        if r != 0 {
-            tracing::warn!("pthread_atfork failed: {r}");
-        }
-    });
+    static ATFORK: Once = Once::new();
+    vgpu_transport::fork::register_atfork::<State>(&ATFORK);
 }
 
 #[cfg(test)]
@@ -368,7 +344,9 @@ pub(crate) mod testing {
     //! Installs a fake transport as the process's client.
     use std::sync::{Arc, Mutex, MutexGuard};
 
-    use super::{client::fake, lock, with_stack, State};
+    use vgpu_transport::testing as fake;
+
+    use super::{lock, with_stack, State};
 
     static SERIAL: Mutex<()> = Mutex::new(());
 

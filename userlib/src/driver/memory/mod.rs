@@ -34,16 +34,13 @@ pub(crate) use pool::*;
 
 use std::ffi::c_void;
 
-use uapi::cuda::{result, Copy2dRequest, CopyRequest, ResultHeader};
+use uapi::cuda::result;
 
 use super::{with_state, CuResult, Obj, State};
 use registry::{DeviceRange, HostRange};
 
 type CUstream = *mut c_void;
 
-const HDR: usize = core::mem::size_of::<ResultHeader>();
-const COPY_REQ: usize = core::mem::size_of::<CopyRequest>();
-const COPY2D_REQ: usize = core::mem::size_of::<Copy2dRequest>();
 /// Device-to-host chunks in flight at once.
 const DTOH_WINDOW: usize = 8;
 

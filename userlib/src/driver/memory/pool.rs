@@ -12,15 +12,12 @@
 
 use std::ffi::{c_int, c_void};
 
-use uapi::{
-    cuda::{
-        op, pool_attr, result, HandleResponse, MemAllocAsyncRequest, MemFreeAsyncRequest,
-        MemPoolRequest, MemPoolValueResponse, DEFAULT_POOL,
-    },
-    wire::Wire,
+use uapi::cuda::{
+    cmds, pool_attr, result, MemAllocAsyncRequest, MemFreeAsyncRequest, MemPoolRequest,
+    DEFAULT_POOL,
 };
 
-use super::{device_at, registry::DeviceKind, with_current, CUstream, HDR};
+use super::{device_at, registry::DeviceKind, with_current, CUstream};
 use crate::driver::{device::check_device, with_state, CuResult, State};
 
 type CUmemoryPool = *mut c_void;
@@ -142,12 +139,8 @@ fn alloc_async(
         size: size as u64,
         pool: DEFAULT_POOL,
     };
-    let r = s.client()?.call(
-        op::MEM_ALLOC_ASYNC,
-        req.as_bytes(),
-        core::mem::size_of::<HandleResponse>(),
-    )?;
-    let dptr = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+    let (r, _) = s.client()?.call_cmd::<cmds::MemAllocAsync>(&req, &[], 0)?;
+    let dptr = r.handle;
     s.ptrs
         .add_device(dptr, size as u64, guest, DeviceKind::Pool);
     Ok(dptr)
@@ -194,8 +187,7 @@ pub(crate) unsafe fn mem_free_async(dptr: u64, stream: CUstream) -> CuResult {
             stream,
             dptr,
         };
-        s.client()?
-            .push_async(op::MEM_FREE_ASYNC, req.as_bytes().to_vec())?;
+        s.client()?.push_cmd::<cmds::MemFreeAsync>(&req, &[])?;
         s.ptrs.remove_device(dptr);
         Ok(())
     })
@@ -224,14 +216,10 @@ pub(crate) unsafe fn mem_pool_get_attribute(
             reserved: 0,
             value: 0,
         };
-        let r = s.client()?.call(
-            op::MEM_POOL_GET_ATTRIBUTE,
-            req.as_bytes(),
-            core::mem::size_of::<MemPoolValueResponse>(),
-        )?;
-        let v = MemPoolValueResponse::read_from(&r)
-            .ok_or(result::UNKNOWN)?
-            .value;
+        let (r, _) = s
+            .client()?
+            .call_cmd::<cmds::MemPoolGetAttribute>(&req, &[], 0)?;
+        let v = r.value;
         if a <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
             value.cast::<i32>().write_unaligned(v as i32);
         } else {
@@ -265,7 +253,7 @@ pub(crate) unsafe fn mem_pool_set_attribute(
             value: v,
         };
         s.client()?
-            .call(op::MEM_POOL_SET_ATTRIBUTE, req.as_bytes(), HDR)
+            .call_cmd::<cmds::MemPoolSetAttribute>(&req, &[], 0)
             .map(drop)
     })
 }
@@ -281,13 +269,15 @@ pub(crate) unsafe fn mem_pool_trim_to(pool: CUmemoryPool, keep: usize) -> CuResu
             value: keep as u64,
         };
         s.client()?
-            .call(op::MEM_POOL_TRIM_TO, req.as_bytes(), HDR)
+            .call_cmd::<cmds::MemPoolTrimTo>(&req, &[], 0)
             .map(drop)
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use uapi::{cuda::op, wire::Wire};
+
     use super::super::test_util::{handle_response, with_primary};
     use super::*;
     use crate::driver::testing::session;
