@@ -414,7 +414,7 @@ mod tests {
             let mut own: CUcontext = std::ptr::null_mut();
             let mut r = vec![0u8; 8];
             r.extend_from_slice(&77u64.to_le_bytes());
-            sess.script.lock().unwrap().responses.push_back(r);
+            sess.respond(r);
             ctx_create(&mut own, 0, 0).unwrap();
             ctx_get_current(&mut cur).unwrap();
             assert_eq!(cur, own);

@@ -408,7 +408,7 @@ mod tests {
         for i in 0..ATTRIBUTE_COUNT as i32 {
             resp.extend_from_slice(&(i * 10).to_le_bytes());
         }
-        sess.script.lock().unwrap().responses.push_back(resp);
+        sess.respond(resp);
         let mut v = 0;
         unsafe {
             device_get_attribute(&mut v, attr::MULTIPROCESSOR_COUNT as c_int, 0).unwrap();

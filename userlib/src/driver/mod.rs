@@ -356,6 +356,33 @@ pub(crate) mod testing {
         pub script: Arc<Mutex<fake::Script>>,
     }
 
+    impl Session {
+        /// The opcodes sent so far, in order.
+        pub fn opcodes(&self) -> Vec<u16> {
+            let sc = self.script.lock().unwrap_or_else(|e| e.into_inner());
+            sc.sent.iter().map(|c| c.0).collect()
+        }
+
+        /// Queues the answer to the next command with a response.
+        pub fn respond(&self, r: Vec<u8>) {
+            self.script
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .responses
+                .push_back(r);
+        }
+    }
+
+    /// Makes a primary-like context (wire 0) current; returns its handle.
+    pub fn with_primary() -> u64 {
+        let mut s = lock();
+        let h = s.new_handle();
+        s.objects.insert(h, super::Obj::Ctx { wire: 0, flags: 0 });
+        drop(s);
+        with_stack(|st| st.push(h));
+        h
+    }
+
     /// Whether the process-wide state lock is free right now (false while
     /// any thread holds it, this one included).
     pub fn state_lock_free() -> bool {

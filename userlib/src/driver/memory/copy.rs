@@ -273,7 +273,7 @@ mod tests {
             // Host to device, device to device (async), device to host.
             memcpy(dev_a + 8, src.as_ptr() as u64, 7).unwrap();
             memcpy_async(dev_b, dev_a + 8, 7, std::ptr::null_mut()).unwrap();
-            sess.script.lock().unwrap().responses.push_back({
+            sess.respond({
                 let mut r = vec![0u8; 8];
                 r.extend_from_slice(b"fromdev");
                 r

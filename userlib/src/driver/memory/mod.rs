@@ -111,17 +111,7 @@ unsafe fn host_slice_mut<'a>(p: *mut c_void, n: usize) -> CuResult<&'a mut [u8]>
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    use crate::driver::{with_stack, Obj};
-
-    /// Makes a primary-like context (wire 0) current; returns its handle.
-    pub fn with_primary() -> u64 {
-        let mut s = crate::driver::lock();
-        let h = s.new_handle();
-        s.objects.insert(h, Obj::Ctx { wire: 0, flags: 0 });
-        drop(s);
-        with_stack(|st| st.push(h));
-        h
-    }
+    pub use crate::driver::testing::with_primary;
 
     /// A success response carrying one `u64` (handles, addresses).
     pub fn handle_response(v: u64) -> Vec<u8> {

@@ -198,24 +198,36 @@ fn any_ctx(s: &State) -> u64 {
     s.current().map_or(0, |(_, wire)| wire)
 }
 
+/// The request of an attribute get/set (value 0): a known attribute and
+/// a value pointer are required.
+fn pool_attribute_request(
+    s: &mut State,
+    pool: CUmemoryPool,
+    a: c_int,
+    value: *mut c_void,
+) -> CuResult<MemPoolRequest> {
+    let pool = wire_pool(s, pool)?;
+    let attr = u32::try_from(a).map_err(|_| result::INVALID_VALUE)?;
+    if value.is_null() || !pool_attr::is_known(attr) {
+        return Err(result::INVALID_VALUE);
+    }
+    Ok(MemPoolRequest {
+        ctx: any_ctx(s),
+        pool,
+        attr,
+        reserved: 0,
+        value: 0,
+    })
+}
+
 pub(crate) unsafe fn mem_pool_get_attribute(
     pool: CUmemoryPool,
     a: c_int,
     value: *mut c_void,
 ) -> CuResult {
     with_state(|s| {
-        let pool = wire_pool(s, pool)?;
-        let a = u32::try_from(a).map_err(|_| result::INVALID_VALUE)?;
-        if value.is_null() || !pool_attr::is_known(a) {
-            return Err(result::INVALID_VALUE);
-        }
-        let req = MemPoolRequest {
-            ctx: any_ctx(s),
-            pool,
-            attr: a,
-            reserved: 0,
-            value: 0,
-        };
+        let req = pool_attribute_request(s, pool, a, value)?;
+        let a = req.attr;
         let (r, _) = s
             .client()?
             .call_cmd::<cmds::MemPoolGetAttribute>(&req, &[], 0)?;
@@ -235,22 +247,11 @@ pub(crate) unsafe fn mem_pool_set_attribute(
     value: *mut c_void,
 ) -> CuResult {
     with_state(|s| {
-        let pool = wire_pool(s, pool)?;
-        let a = u32::try_from(a).map_err(|_| result::INVALID_VALUE)?;
-        if value.is_null() || !pool_attr::is_known(a) {
-            return Err(result::INVALID_VALUE);
-        }
-        let v = if a <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
+        let mut req = pool_attribute_request(s, pool, a, value)?;
+        req.value = if req.attr <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
             u64::from(value.cast::<i32>().read_unaligned() as u32)
         } else {
             value.cast::<u64>().read_unaligned()
-        };
-        let req = MemPoolRequest {
-            ctx: any_ctx(s),
-            pool,
-            attr: a,
-            reserved: 0,
-            value: v,
         };
         s.client()?
             .call_cmd::<cmds::MemPoolSetAttribute>(&req, &[], 0)
@@ -286,11 +287,7 @@ mod tests {
     fn alloc_and_free_in_stream_order() {
         let sess = session(1 << 20);
         let ctx = with_primary();
-        sess.script
-            .lock()
-            .unwrap()
-            .responses
-            .push_back(handle_response(0x3_0200_0000));
+        sess.respond(handle_response(0x3_0200_0000));
         let mut p = 7u64;
         unsafe {
             mem_alloc_async(&mut p, 0, std::ptr::null_mut()).unwrap();
@@ -369,7 +366,7 @@ mod tests {
             );
             let mut r = vec![0u8; 8];
             r.extend_from_slice(&1u64.to_le_bytes());
-            sess.script.lock().unwrap().responses.push_back(r);
+            sess.respond(r);
             let mut got = [0xaau8; 8];
             mem_pool_get_attribute(pool, 1, got.as_mut_ptr().cast()).unwrap();
             assert_eq!(got, [1, 0, 0, 0, 0xaa, 0xaa, 0xaa, 0xaa], "an int");
