@@ -7,8 +7,7 @@ use std::ffi::{c_int, c_uint, c_void};
 use uapi::cuda::{cmds, result, CtxCreateRequest, CtxRequest, DeviceRequest};
 
 use super::{dark_api::Doomed, with_ctx, with_stack, with_state, CuResult, Obj, State};
-
-type CUcontext = *mut c_void;
+use crate::driver::abi::CUcontext;
 
 /// What cuCtxGetApiVersion reports (the `_v2` context API, as NVIDIA's).
 const API_VERSION: c_uint = 3020;

@@ -9,6 +9,7 @@ use uapi::{
 use vgpu_transport::device;
 
 use super::{client::Client, lock, with_state, CuResult};
+use crate::driver::abi::CuDevprop;
 use crate::transport;
 
 pub(crate) use vgpu_transport::device::attr;
@@ -344,21 +345,6 @@ pub(crate) unsafe fn device_get_p2p_attribute(
         tracing::debug!("cuDeviceGetP2PAttribute({attrib}) with {value:?}: unreachable");
         Err(result::INVALID_DEVICE)
     })
-}
-
-/// `CUdevprop`.
-#[repr(C)]
-pub(crate) struct CuDevprop {
-    max_threads_per_block: c_int,
-    max_threads_dim: [c_int; 3],
-    max_grid_size: [c_int; 3],
-    shared_mem_per_block: c_int,
-    total_constant_memory: c_int,
-    simd_width: c_int,
-    mem_pitch: c_int,
-    regs_per_block: c_int,
-    clock_rate: c_int,
-    texture_align: c_int,
 }
 
 pub(crate) unsafe fn device_get_properties(prop: *mut std::ffi::c_void, dev: c_int) -> CuResult {

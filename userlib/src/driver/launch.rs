@@ -12,18 +12,9 @@ use uapi::{
 };
 
 use super::{library::resolve_function, module::function, with_ctx, CuResult, State};
-
-/// `CUlaunchConfig` as `cuda.h` lays it out.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LaunchConfig {
-    pub grid: [c_uint; 3],
-    pub block: [c_uint; 3],
-    pub shared_mem_bytes: c_uint,
-    pub stream: *mut c_void,
-    pub attrs: *const LaunchAttribute,
-    pub num_attrs: c_uint,
-}
+use crate::driver::abi::{
+    LaunchConfig, CU_LAUNCH_PARAM_BUFFER_POINTER, CU_LAUNCH_PARAM_BUFFER_SIZE, CU_LAUNCH_PARAM_END,
+};
 
 /// The attributes of `config` (`CUlaunchAttribute` has the wire's layout).
 ///
@@ -61,10 +52,6 @@ pub(crate) unsafe fn cluster_dims(config: &LaunchConfig) -> CuResult<[u32; 3]> {
     }
     Ok(dims)
 }
-
-pub(crate) const CU_LAUNCH_PARAM_END: usize = 0x0;
-pub(crate) const CU_LAUNCH_PARAM_BUFFER_POINTER: usize = 0x1;
-pub(crate) const CU_LAUNCH_PARAM_BUFFER_SIZE: usize = 0x2;
 
 /// Size of the packed buffer of `layout`.
 pub(crate) fn layout_end(layout: &[ParamInfo]) -> usize {

@@ -10,17 +10,10 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use uapi::cuda::result;
 
 use super::{function, image, module, with_state, CuResult, Obj, State};
-
-type CUlibrary = *mut c_void;
-type CUkernel = *mut c_void;
-type CUfunction = *mut c_void;
-type CUmodule = *mut c_void;
-
-/// `CU_LIBRARY_BINARY_IS_PRESERVED`: the caller keeps the image alive. We
-/// copy the image either way, so it changes nothing here.
-const CU_LIBRARY_BINARY_IS_PRESERVED: c_int = 1;
-/// `CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE`.
-const CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE: c_int = 0;
+use crate::driver::abi::{
+    CUfunction, CUkernel, CUlibrary, CUmodule, CU_LIBRARY_BINARY_IS_PRESERVED,
+    CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE,
+};
 
 /// The guest module of library `lib` in wire context `wire`, loading it there first if needed.
 pub(crate) fn module_in(s: &mut State, lib: u64, wire: u64) -> CuResult<u64> {

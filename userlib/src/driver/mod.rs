@@ -8,7 +8,12 @@
 //! `CUfunction`) are numbers the guest hands out and maps to the device's
 //! handles, so they are never 0 and never collide with the special streams
 //! `CU_STREAM_LEGACY` / `CU_STREAM_PER_THREAD`.
+//!
+//! [`abi`] declares the ABI once (result type, handle types, ids, the C
+//! structs the guest reads); [`client`] makes every call typed by its
+//! `uapi::cuda::cmds` declaration.
 
+pub(crate) mod abi;
 pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod dark_api;
@@ -39,12 +44,7 @@ use uapi::cuda::{result, ParamInfo};
 
 use client::Client;
 
-/// A `CUresult` error, or success with a value.
-pub(crate) type CuResult<T = ()> = Result<T, u32>;
-
-/// Special stream handles meaning the default stream.
-pub(crate) const CU_STREAM_LEGACY: u64 = 1;
-pub(crate) const CU_STREAM_PER_THREAD: u64 = 2;
+pub(crate) use abi::{CuResult, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD};
 
 /// An object the guest handed out a handle for.
 #[derive(Debug, Clone)]

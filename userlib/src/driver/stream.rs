@@ -8,8 +8,7 @@ use uapi::cuda::{
 };
 
 use super::{with_ctx, with_state, CuResult, Obj, State};
-
-type CUstream = *mut c_void;
+use crate::driver::abi::CUstream;
 
 pub(crate) unsafe fn stream_create_with_priority(
     ph: *mut CUstream,

@@ -7,34 +7,10 @@ use std::ffi::c_void;
 use uapi::cuda::{cmds, copy_flags, copy_kind, result, Copy2dRequest};
 
 use super::{copy::dtoh, copy::htod, is_device, CUstream, DTOH_WINDOW};
+use crate::driver::abi::{
+    CudaMemcpy2d, MEMORYTYPE_ARRAY, MEMORYTYPE_DEVICE, MEMORYTYPE_HOST, MEMORYTYPE_UNIFIED,
+};
 use crate::driver::{with_ctx, CuResult, State};
-
-/// `CUDA_MEMCPY2D`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CudaMemcpy2d {
-    pub src_x_in_bytes: usize,
-    pub src_y: usize,
-    pub src_memory_type: u32,
-    pub src_host: *const c_void,
-    pub src_device: u64,
-    pub src_array: *mut c_void,
-    pub src_pitch: usize,
-    pub dst_x_in_bytes: usize,
-    pub dst_y: usize,
-    pub dst_memory_type: u32,
-    pub dst_host: *mut c_void,
-    pub dst_device: u64,
-    pub dst_array: *mut c_void,
-    pub dst_pitch: usize,
-    pub width_in_bytes: usize,
-    pub height: usize,
-}
-
-const MEMTYPE_HOST: u32 = 1;
-const MEMTYPE_DEVICE: u32 = 2;
-const MEMTYPE_ARRAY: u32 = 3;
-const MEMTYPE_UNIFIED: u32 = 4;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Side {
@@ -54,15 +30,15 @@ fn side(
         .and_then(|o| o.checked_add(x))
         .ok_or(result::INVALID_VALUE)?;
     match kind {
-        MEMTYPE_HOST => {
+        MEMORYTYPE_HOST => {
             if host == 0 {
                 return Err(result::INVALID_VALUE);
             }
             Ok(Side::Host(host.wrapping_add(off)))
         }
-        MEMTYPE_DEVICE => Ok(Side::Device(dev.wrapping_add(off as u64))),
+        MEMORYTYPE_DEVICE => Ok(Side::Device(dev.wrapping_add(off as u64))),
         // A unified address is in the `*Device` field (cuda.h).
-        MEMTYPE_UNIFIED => {
+        MEMORYTYPE_UNIFIED => {
             let at = dev.wrapping_add(off as u64);
             if is_device(s, at) {
                 Ok(Side::Device(at))
@@ -72,7 +48,7 @@ fn side(
                 Ok(Side::Host(at as usize))
             }
         }
-        MEMTYPE_ARRAY => {
+        MEMORYTYPE_ARRAY => {
             tracing::warn!("cuMemcpy2D: CUarray operands are not supported");
             Err(result::NOT_SUPPORTED)
         }
@@ -295,11 +271,11 @@ mod tests {
         let host: Vec<u8> = (0..20).collect();
         let p = CudaMemcpy2d {
             src_x_in_bytes: 1,
-            src_memory_type: MEMTYPE_HOST,
+            src_memory_type: MEMORYTYPE_HOST,
             src_host: host.as_ptr().cast(),
             src_pitch: 5,
             dst_y: 1,
-            dst_memory_type: MEMTYPE_DEVICE,
+            dst_memory_type: MEMORYTYPE_DEVICE,
             dst_device: 0x1000,
             dst_pitch: 64,
             width_in_bytes: 3,
@@ -329,10 +305,10 @@ mod tests {
         let mut back = vec![0u8; 12];
         // Unified host source into a unified device destination, async.
         let up = CudaMemcpy2d {
-            src_memory_type: MEMTYPE_UNIFIED,
+            src_memory_type: MEMORYTYPE_UNIFIED,
             src_device: host.as_ptr() as u64,
             src_pitch: 4,
-            dst_memory_type: MEMTYPE_UNIFIED,
+            dst_memory_type: MEMORYTYPE_UNIFIED,
             dst_device: 0x40_0000,
             dst_pitch: 256,
             width_in_bytes: 4,

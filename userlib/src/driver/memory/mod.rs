@@ -37,9 +37,8 @@ use std::ffi::c_void;
 use uapi::cuda::result;
 
 use super::{with_state, CuResult, Obj, State};
+use crate::driver::abi::CUstream;
 use registry::{DeviceRange, HostRange};
-
-type CUstream = *mut c_void;
 
 /// Device-to-host chunks in flight at once.
 const DTOH_WINDOW: usize = 8;

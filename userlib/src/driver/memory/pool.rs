@@ -18,17 +18,8 @@ use uapi::cuda::{
 };
 
 use super::{device_at, registry::DeviceKind, with_current, CUstream};
+use crate::driver::abi::{CUmemoryPool, CuMemLocation};
 use crate::driver::{device::check_device, with_state, CuResult, State};
-
-type CUmemoryPool = *mut c_void;
-
-/// `CUmemLocation`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CuMemLocation {
-    pub kind: c_int,
-    pub id: c_int,
-}
 
 const LOCATION_DEVICE: c_int = 1;
 const ALLOCATION_PINNED: c_int = 1;
