@@ -98,25 +98,16 @@ impl Backend for SystemBackend {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(0);
-                let nodes = [(minor, location)];
-                let mut out = Vec::new();
-                let mut first_err = None;
-                for (minor, location) in nodes {
-                    match vgpu_transport::VgpuFile::open(&location) {
-                        Ok(f) => out.push(Opened {
-                            transport: Box::new(f),
-                            minor,
-                            location,
-                        }),
-                        Err(error) => {
-                            tracing::debug!("{location}: {error}");
-                            first_err.get_or_insert(OpenFailure { location, error });
-                        }
+                match vgpu_transport::VgpuFile::open(&location) {
+                    Ok(f) => Ok(vec![Opened {
+                        transport: Box::new(f),
+                        minor,
+                        location,
+                    }]),
+                    Err(error) => {
+                        tracing::debug!("{location}: {error}");
+                        Err(OpenFailure { location, error })
                     }
-                }
-                match (out.is_empty(), first_err) {
-                    (true, Some(e)) => Err(e),
-                    _ => Ok(out),
                 }
             }
         }

@@ -78,7 +78,10 @@ impl Transport for Fake {
             if !r.detached {
                 // Unscripted: success, as long as the device would answer.
                 let a = s.responses.pop_front().unwrap_or_else(|| {
-                    let n = uapi::cuda::command(r.opcode).map_or(8, |c| c.response_size);
+                    let n = uapi::cuda::command(r.opcode)
+                        .map_or(core::mem::size_of::<uapi::cuda::ResultHeader>(), |c| {
+                            c.response_size
+                        });
                     vec![0; n]
                 });
                 self.answers.insert(self.next, a);
