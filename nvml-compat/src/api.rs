@@ -146,12 +146,7 @@ pub struct Device(usize);
 pub fn parse_bus_id(t: &str) -> Option<(u32, u32, u32, u32)> {
     let t = t.trim().trim_end_matches('\0');
     let (rest, func) = t.rsplit_once('.').unwrap_or((t, "0"));
-    let mut p = rest.rsplitn(3, ':');
-    let d = u32::from_str_radix(p.next()?, 16).ok()?;
-    let b = u32::from_str_radix(p.next()?, 16).ok()?;
-    let dom = p
-        .next()
-        .map_or(Some(0), |x| u32::from_str_radix(x, 16).ok())?;
+    let (dom, b, d) = vgpu_transport::device::parse_domain_bus_device(rest)?;
     let f = u32::from_str_radix(func, 16).ok()?;
     Some((dom, b, d, f))
 }
@@ -297,7 +292,11 @@ impl Device {
     pub fn processes(self) -> Result<Vec<Process>> {
         let clients = with_init(|s| {
             let t = conn(s, self.0)?;
-            let r = state::call(t, Opcode::ListClients as u16, &[], 64 * 16)?;
+            // Room for this many clients first; the call grows the buffer
+            // when the device has more.
+            const FIRST_GUESS: usize = 64;
+            let capacity = FIRST_GUESS * core::mem::size_of::<ClientUsage>();
+            let r = state::call(t, Opcode::ListClients as u16, &[], capacity)?;
             Ok(r.chunks_exact(core::mem::size_of::<ClientUsage>())
                 .filter_map(ClientUsage::read_from)
                 .collect::<Vec<_>>())

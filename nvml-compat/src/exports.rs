@@ -17,7 +17,6 @@
 use std::{
     collections::BTreeMap,
     ffi::{c_char, c_int, c_uint, c_ulonglong, c_void},
-    panic::{catch_unwind, AssertUnwindSafe},
     sync::OnceLock,
 };
 
@@ -33,18 +32,7 @@ use crate::{
 /// Runs an implementation: logging set up once, panics turned into
 /// `NVML_ERROR_UNKNOWN`, errors traced.
 pub(crate) fn guard(name: &'static str, f: impl FnOnce() -> Result) -> nvmlReturn_t {
-    vgpu_transport::logging::init();
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => ret::SUCCESS,
-        Ok(Err(e)) => {
-            tracing::debug!("{name} -> {e}");
-            e.0
-        }
-        Err(_) => {
-            tracing::error!("{name} panicked");
-            ret::UNKNOWN
-        }
-    }
+    vgpu_transport::export::guard(name, ret::SUCCESS, ret::UNKNOWN, f)
 }
 
 fn not_supported(name: &'static str) -> nvmlReturn_t {

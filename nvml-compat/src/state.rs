@@ -9,18 +9,19 @@
 //! connection (one client queue) per device; the last `nvmlShutdown` closes
 //! them; a forked child drops its copies and reconnects on first use.
 
-use std::{
-    cell::RefCell,
-    sync::{Arc, Mutex, MutexGuard, Once, PoisonError},
-};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
 use uapi::{
     cmd::{field_str, DeviceInfo},
-    cuda::{op, DeviceRequest, ResultHeader, ATTRIBUTE_COUNT},
+    cuda::{cmds, result, CudaCommand, DeviceRequest, ResultHeader},
     status::Status,
     wire::Wire,
 };
-use vgpu_transport::{DevError, Endpoint, Request, Transport, TransportInfo};
+use vgpu_transport::{
+    device::{self, attr},
+    fork::ForkSafe,
+    DevError, Endpoint, Request, Transport, TransportInfo,
+};
 
 use crate::types::{ret, Error, Result};
 
@@ -70,22 +71,7 @@ pub trait Backend: Send + Sync {
 /// (one device); otherwise the device libcuda.so.1 uses (`/dev/vgpu0`).
 pub struct SystemBackend;
 
-/// The `/dev/vgpuN` nodes present, sorted by N.
-pub fn device_nodes() -> Vec<(u32, String)> {
-    let mut v: Vec<(u32, String)> = std::fs::read_dir("/dev")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let name = e.file_name().into_string().ok()?;
-                    let n: u32 = name.strip_prefix("vgpu")?.parse().ok()?;
-                    Some((n, format!("/dev/{name}")))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
+pub use vgpu_transport::device_nodes;
 
 impl Backend for SystemBackend {
     fn open_all(&self) -> core::result::Result<Vec<Opened>, OpenFailure> {
@@ -112,25 +98,16 @@ impl Backend for SystemBackend {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(0);
-                let nodes = [(minor, location)];
-                let mut out = Vec::new();
-                let mut first_err = None;
-                for (minor, location) in nodes {
-                    match vgpu_transport::VgpuFile::open(&location) {
-                        Ok(f) => out.push(Opened {
-                            transport: Box::new(f),
-                            minor,
-                            location,
-                        }),
-                        Err(error) => {
-                            tracing::debug!("{location}: {error}");
-                            first_err.get_or_insert(OpenFailure { location, error });
-                        }
+                match vgpu_transport::VgpuFile::open(&location) {
+                    Ok(f) => Ok(vec![Opened {
+                        transport: Box::new(f),
+                        minor,
+                        location,
+                    }]),
+                    Err(error) => {
+                        tracing::debug!("{location}: {error}");
+                        Err(OpenFailure { location, error })
                     }
-                }
-                match (out.is_empty(), first_err) {
-                    (true, Some(e)) => Err(e),
-                    _ => Ok(out),
                 }
             }
         }
@@ -237,16 +214,7 @@ impl Identity {
 
 /// `GPU-` and the UUID bytes in the 8-4-4-4-12 layout, lowercase.
 pub fn uuid_string(u: &[u8; 16]) -> String {
-    let h =
-        |r: std::ops::Range<usize>| -> String { u[r].iter().map(|b| format!("{b:02x}")).collect() };
-    format!(
-        "GPU-{}-{}-{}-{}-{}",
-        h(0..4),
-        h(4..6),
-        h(6..8),
-        h(8..10),
-        h(10..16)
-    )
+    vgpu_transport::uuid::gpu_uuid(u)
 }
 
 /// One device while initialised.
@@ -398,27 +366,44 @@ pub(crate) fn call(
     Err(Error(ret::UNKNOWN))
 }
 
+/// Calls CUDA command `C` with `req`, allowing `resp_tail` bytes after its
+/// response struct; returns the struct and those bytes. A CUDA error is
+/// `UNKNOWN` (NVML has no such codes).
+pub(crate) fn call_cmd<C: CudaCommand>(
+    t: &mut dyn Transport,
+    req: &C::Request,
+    resp_tail: usize,
+) -> Result<(C::Response, Vec<u8>)> {
+    let fixed = core::mem::size_of::<C::Response>();
+    let mut r = call(t, C::OPCODE, req.as_bytes(), fixed + resp_tail)?;
+    let code = ResultHeader::read_from(&r).map_or(result::UNKNOWN, |h| h.result);
+    if code != result::SUCCESS {
+        tracing::debug!("opcode {:#x}: CUresult {code}", C::OPCODE);
+        return Err(Error(ret::UNKNOWN));
+    }
+    let resp = C::Response::read_from(&r).ok_or(Error(ret::UNKNOWN))?;
+    Ok((resp, r.split_off(fixed)))
+}
+
 /// PCI bus/device/domain from the CUDA attribute table (socket transport,
 /// where the guest has no PCI function): what libcuda reports too.
 fn pci_from_attributes(t: &mut dyn Transport) -> Pci {
-    let hdr = core::mem::size_of::<ResultHeader>();
-    let r = call(
+    let r = call_cmd::<cmds::DeviceGetAttributes>(
         t,
-        op::DEVICE_GET_ATTRIBUTES,
-        DeviceRequest::default().as_bytes(),
-        hdr + ATTRIBUTE_COUNT * 4,
+        &DeviceRequest::default(),
+        device::ATTRIBUTE_TABLE_BYTES,
     );
-    let at = |v: &[u8], i: usize| -> u32 {
-        v.get(hdr + i * 4..hdr + i * 4 + 4)
-            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
     match r {
-        Ok(v) => Pci {
-            domain: at(&v, 50),
-            bus: at(&v, 33),
-            device: at(&v, 34),
-            function: 0,
-        },
+        Ok((_, tail)) => {
+            let a = device::attribute_table(&tail);
+            let at = |i: usize| a[i] as u32;
+            Pci {
+                domain: at(attr::PCI_DOMAIN_ID),
+                bus: at(attr::PCI_BUS_ID),
+                device: at(attr::PCI_DEVICE_ID),
+                function: 0,
+            }
+        }
         Err(e) => {
             tracing::debug!("DEVICE_GET_ATTRIBUTES: {e}");
             Pci::default()
@@ -502,46 +487,22 @@ pub(crate) fn conn(s: &mut State, index: usize) -> Result<&mut (dyn Transport + 
 
 // --- fork -------------------------------------------------------------------
 
-thread_local! {
-    static FORK_GUARD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
-}
+impl ForkSafe for State {
+    fn lock() -> MutexGuard<'static, State> {
+        lock()
+    }
 
-extern "C" fn atfork_prepare() {
-    let g = lock();
-    FORK_GUARD.with(|f| *f.borrow_mut() = Some(g));
-}
-
-extern "C" fn atfork_parent() {
-    FORK_GUARD.with(|f| drop(f.borrow_mut().take()));
-}
-
-extern "C" fn atfork_child() {
-    FORK_GUARD.with(|f| {
-        if let Some(mut g) = f.borrow_mut().take() {
-            // The connections belong to the parent: close our copies; the
-            // next call that needs the device reconnects as a client of
-            // its own. The init count and identities stay valid.
-            for d in &mut g.devices {
-                d.conn = None;
-            }
+    fn in_child(&mut self) {
+        // The connections belong to the parent: close our copies; the
+        // next call that needs the device reconnects as a client of its
+        // own. The init count and identities stay valid.
+        for d in &mut self.devices {
+            d.conn = None;
         }
-    });
+    }
 }
-
-static ATFORK: Once = Once::new();
 
 fn register_atfork() {
-    ATFORK.call_once(|| {
-        // SAFETY: the handlers are `extern "C"` functions that live forever.
-        let r = unsafe {
-            libc::pthread_atfork(
-                Some(atfork_prepare),
-                Some(atfork_parent),
-                Some(atfork_child),
-            )
-        };
-        if r != 0 {
-            tracing::warn!("pthread_atfork failed: {r}");
-        }
-    });
+    static ATFORK: Once = Once::new();
+    vgpu_transport::fork::register_atfork::<State>(&ATFORK);
 }

@@ -97,6 +97,12 @@ pub fn error_string(code: u32) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Error(pub u32);
 
+impl From<Error> for u32 {
+    fn from(e: Error) -> u32 {
+        e.0
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", error_string(self.0), self.0)

@@ -13,7 +13,6 @@
 use std::{
     collections::BTreeMap,
     ffi::{c_char, c_int, c_uint, c_void},
-    panic::{catch_unwind, AssertUnwindSafe},
     sync::OnceLock,
 };
 
@@ -34,18 +33,7 @@ type CPtr = *const c_void;
 /// Runs an implementation: logging once, panics turned into
 /// `CUDA_ERROR_UNKNOWN`, errors traced.
 pub(crate) fn guard(name: &'static str, f: impl FnOnce() -> CuResult) -> CUresult {
-    vgpu_transport::logging::init();
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => result::SUCCESS,
-        Ok(Err(e)) => {
-            tracing::debug!("{name} -> {e}");
-            e
-        }
-        Err(_) => {
-            tracing::error!("{name} panicked");
-            result::UNKNOWN
-        }
-    }
+    vgpu_transport::export::guard(name, result::SUCCESS, result::UNKNOWN, f)
 }
 
 fn not_supported(name: &'static str) -> CUresult {

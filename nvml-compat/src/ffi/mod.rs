@@ -10,7 +10,9 @@ pub(crate) mod misc;
 pub(crate) mod process;
 pub(crate) mod system;
 
-use std::ffi::{c_char, c_uint, CStr};
+use std::ffi::{c_char, c_uint};
+
+use vgpu_transport::ptr;
 
 use crate::{
     api::Device,
@@ -43,16 +45,13 @@ pub(crate) fn dev(h: nvmlDevice_t) -> Result<Device> {
 ///
 /// `buf` is null or valid for `len` bytes.
 pub(crate) unsafe fn put_str(buf: *mut c_char, len: c_uint, text: &str) -> Result {
-    nonnull(buf)?;
-    if (len as usize) < text.len() + 1 {
-        return Err(Error(ret::INSUFFICIENT_SIZE));
-    }
-    // SAFETY: `buf` has room for the text and the NUL (checked above).
-    unsafe {
-        std::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), buf, text.len());
-        *buf.add(text.len()) = 0;
-    }
-    Ok(())
+    // SAFETY: the caller's contract.
+    unsafe { ptr::put_str_whole(buf, len as usize, text) }.map_err(|e| {
+        Error(match e {
+            ptr::StrError::Null => ret::INVALID_ARGUMENT,
+            ptr::StrError::TooSmall => ret::INSUFFICIENT_SIZE,
+        })
+    })
 }
 
 /// Copies `text` into a fixed C array, NUL-terminated, truncated.
@@ -70,11 +69,10 @@ pub(crate) fn fill(dst: &mut [c_char], text: &str) {
 ///
 /// `p` is null or a NUL-terminated string.
 pub(crate) unsafe fn arg_str<'a>(p: *const c_char) -> Result<&'a str> {
-    nonnull(p)?;
-    // SAFETY: the caller passes a C string.
-    unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .map_err(|_| Error(ret::INVALID_ARGUMENT))
+    // SAFETY: the caller's contract.
+    unsafe { ptr::c_str(p) }
+        .and_then(|s| s.to_str().ok())
+        .ok_or(Error(ret::INVALID_ARGUMENT))
 }
 
 /// Writes `v` through an out-pointer.
@@ -83,8 +81,6 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char) -> Result<&'a str> {
 ///
 /// `p` is null or valid for a write of `T`.
 pub(crate) unsafe fn put<T>(p: *mut T, v: T) -> Result {
-    nonnull(p)?;
-    // SAFETY: non-null, and the caller vouches for validity.
-    unsafe { p.write(v) };
-    Ok(())
+    // SAFETY: the caller's contract.
+    unsafe { ptr::write(p, v) }.ok_or(Error(ret::INVALID_ARGUMENT))
 }

@@ -21,17 +21,17 @@ use crate::transport::{DevError, Request, Transport, TransportInfo};
 
 /// A detached command waiting in the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pending {
+struct Pending {
     pub opcode: u16,
     pub body: Vec<u8>,
 }
 
 /// A command that waits for its response.
 #[derive(Debug, Clone)]
-pub(crate) struct Call {
-    pub opcode: u16,
-    pub body: Vec<u8>,
-    pub resp_capacity: usize,
+struct Call {
+    opcode: u16,
+    body: Vec<u8>,
+    resp_capacity: usize,
 }
 
 /// Transport failures as `CUresult`s: a device or host that went away is
@@ -85,8 +85,15 @@ impl Client {
         self.info.max_payload as usize
     }
 
+    /// Most variable-length bytes command `C` carries in one go: the
+    /// payload limit less the larger of its request and response structs.
+    pub fn max_tail<C: CudaCommand>(&self) -> usize {
+        let fixed = core::mem::size_of::<C::Request>().max(core::mem::size_of::<C::Response>());
+        self.max_payload().saturating_sub(fixed)
+    }
+
     /// Appends a detached command; submits the batch when it is full.
-    pub fn push_async(&mut self, opcode: u16, body: Vec<u8>) -> CuResult {
+    fn push_async(&mut self, opcode: u16, body: Vec<u8>) -> CuResult {
         if body.len() > self.max_payload() {
             return Err(result::INVALID_VALUE);
         }
@@ -185,7 +192,7 @@ impl Client {
 
     /// Submits the batch and one command, waits for its response; returns
     /// the response (starting with the [`ResultHeader`]) or its `CUresult`.
-    pub fn call(&mut self, opcode: u16, body: &[u8], resp_capacity: usize) -> CuResult<Vec<u8>> {
+    fn call(&mut self, opcode: u16, body: &[u8], resp_capacity: usize) -> CuResult<Vec<u8>> {
         if body.len() > self.max_payload() {
             return Err(result::INVALID_VALUE);
         }
@@ -198,10 +205,40 @@ impl Client {
         self.collect(t[0], resp_capacity)
     }
 
+    /// Several calls of command `C` in flight at once (windows of
+    /// `window`): each `(request, resp_tail)` allows `resp_tail` bytes after
+    /// the response struct, and `each` gets the call's index, the struct and
+    /// those bytes, in order. Every submitted call is collected even after
+    /// an error; the first error is returned.
+    pub fn call_pipelined_cmd<C: CudaCommand>(
+        &mut self,
+        calls: impl IntoIterator<Item = (C::Request, usize)>,
+        window: usize,
+        mut each: impl FnMut(usize, &C::Response, &[u8]) -> CuResult,
+    ) -> CuResult {
+        debug_assert!(
+            C::SUBMISSION != Submission::Detached,
+            "a detached command has no response"
+        );
+        let fixed = core::mem::size_of::<C::Response>();
+        let calls: Vec<Call> = calls
+            .into_iter()
+            .map(|(req, resp_tail)| Call {
+                opcode: C::OPCODE,
+                body: req.as_bytes().to_vec(),
+                resp_capacity: fixed + resp_tail,
+            })
+            .collect();
+        self.call_pipelined(calls, window, |i, r| {
+            let resp = C::Response::read_from(r).ok_or(result::UNKNOWN)?;
+            each(i, &resp, &r[fixed.min(r.len())..])
+        })
+    }
+
     /// Several calls in flight at once (windows of `window`), each response
     /// handed to `each` in order. Every submitted call is collected even
     /// after an error; the first error is returned.
-    pub fn call_pipelined(
+    fn call_pipelined(
         &mut self,
         calls: Vec<Call>,
         window: usize,
@@ -233,105 +270,5 @@ impl Client {
             }
         }
         first_err.map_or(Ok(()), Err)
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod fake {
-    //! A transport that records commands and answers from a script.
-    use std::{
-        collections::VecDeque,
-        sync::{Arc, Mutex},
-    };
-
-    use uapi::cmd::DeviceInfo;
-
-    use crate::transport::{Completion, DevError, PciLocation, Request, Transport, TransportInfo};
-
-    /// What the fake saw and will answer.
-    #[derive(Default, Debug)]
-    pub struct Script {
-        /// (opcode, detached, body) of every command, in order.
-        pub sent: Vec<(u16, bool, Vec<u8>)>,
-        /// Number of submit calls and their sizes.
-        pub submits: Vec<usize>,
-        /// Responses for non-detached commands, in order; missing ones are
-        /// a bare success header.
-        pub responses: VecDeque<Vec<u8>>,
-    }
-
-    /// The fake transport.
-    pub struct Fake {
-        pub script: Arc<Mutex<Script>>,
-        pub max_payload: u32,
-        next: u64,
-        answers: std::collections::HashMap<u64, Vec<u8>>,
-    }
-
-    impl Fake {
-        pub fn new(max_payload: u32) -> (Self, Arc<Mutex<Script>>) {
-            let s = Arc::new(Mutex::new(Script::default()));
-            (
-                Self {
-                    script: s.clone(),
-                    max_payload,
-                    next: 1,
-                    answers: Default::default(),
-                },
-                s,
-            )
-        }
-    }
-
-    impl Transport for Fake {
-        fn describe(&mut self) -> Result<TransportInfo, DevError> {
-            let mut device = DeviceInfo::default();
-            uapi::cmd::fill_str(&mut device.name, "Fake GPU");
-            device.total_memory = 1 << 30;
-            device.cuda_driver_version = 12080;
-            device.compute_major = 9;
-            Ok(TransportInfo {
-                device,
-                pci: Some(PciLocation {
-                    domain: 0,
-                    bus: 0,
-                    device: 5,
-                    function: 0,
-                }),
-                max_payload: self.max_payload,
-            })
-        }
-
-        fn submit(&mut self, reqs: &[Request<'_>]) -> Result<Vec<u64>, DevError> {
-            assert!(reqs.len() <= 64, "batch of {}", reqs.len());
-            let mut s = self.script.lock().unwrap();
-            s.submits.push(reqs.len());
-            let mut t = Vec::new();
-            for r in reqs {
-                assert!(r.body.len() <= self.max_payload as usize);
-                s.sent.push((r.opcode, r.detached, r.body.to_vec()));
-                if !r.detached {
-                    // Unscripted: success, as long as the device would answer.
-                    let a = s.responses.pop_front().unwrap_or_else(|| {
-                        let n = uapi::cuda::command(r.opcode).map_or(8, |c| c.response_size);
-                        vec![0; n]
-                    });
-                    self.answers.insert(self.next, a);
-                    t.push(self.next);
-                    self.next += 1;
-                }
-            }
-            Ok(t)
-        }
-
-        fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {
-            let a = self.answers.remove(&ticket).expect("unknown ticket");
-            let n = a.len().min(resp.len());
-            resp[..n].copy_from_slice(&a[..n]);
-            Ok(Completion {
-                status: 0,
-                resp_len: a.len() as u32,
-            })
-        }
     }
 }

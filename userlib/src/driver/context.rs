@@ -7,8 +7,7 @@ use std::ffi::{c_int, c_uint, c_void};
 use uapi::cuda::{cmds, result, CtxCreateRequest, CtxRequest, DeviceRequest};
 
 use super::{dark_api::Doomed, with_ctx, with_stack, with_state, CuResult, Obj, State};
-
-type CUcontext = *mut c_void;
+use crate::driver::abi::CUcontext;
 
 /// What cuCtxGetApiVersion reports (the `_v2` context API, as NVIDIA's).
 const API_VERSION: c_uint = 3020;
@@ -414,7 +413,7 @@ mod tests {
             let mut own: CUcontext = std::ptr::null_mut();
             let mut r = vec![0u8; 8];
             r.extend_from_slice(&77u64.to_le_bytes());
-            sess.script.lock().unwrap().responses.push_back(r);
+            sess.respond(r);
             ctx_create(&mut own, 0, 0).unwrap();
             ctx_get_current(&mut cur).unwrap();
             assert_eq!(cur, own);

@@ -4,49 +4,28 @@ use std::ffi::{c_char, c_int, c_uint, CStr};
 
 use uapi::{
     cmd::field_str,
-    cuda::{op, result, DeviceRequest, ResultHeader, ATTRIBUTE_COUNT},
-    wire::Wire,
+    cuda::{cmds, result, DeviceRequest},
 };
+use vgpu_transport::device;
 
 use super::{client::Client, lock, with_state, CuResult};
+use crate::driver::abi::CuDevprop;
 use crate::transport;
 
-/// `CUdevice_attribute` values used here.
-#[allow(dead_code)]
-pub(crate) mod attr {
-    pub const MAX_THREADS_PER_BLOCK: usize = 1;
-    pub const MAX_BLOCK_DIM_X: usize = 2;
-    pub const MAX_GRID_DIM_X: usize = 5;
-    pub const MAX_SHARED_MEMORY_PER_BLOCK: usize = 8;
-    pub const TOTAL_CONSTANT_MEMORY: usize = 9;
-    pub const WARP_SIZE: usize = 10;
-    pub const MAX_PITCH: usize = 11;
-    pub const MAX_REGISTERS_PER_BLOCK: usize = 12;
-    pub const CLOCK_RATE: usize = 13;
-    pub const TEXTURE_ALIGNMENT: usize = 14;
-    pub const MULTIPROCESSOR_COUNT: usize = 16;
-    pub const PCI_BUS_ID: usize = 33;
-    pub const PCI_DEVICE_ID: usize = 34;
-    pub const PCI_DOMAIN_ID: usize = 50;
-}
+pub(crate) use vgpu_transport::device::attr;
 
 /// Driver version reported before any device is reachable.
 pub(crate) const FALLBACK_DRIVER_VERSION: c_int = 13000;
 
-/// DEVICE_GET_ATTRIBUTES: a [`ResultHeader`] then `ATTRIBUTE_COUNT` `i32`s.
+/// DEVICE_GET_ATTRIBUTES: the attribute table, with the guest's PCI
+/// location where the transport knows it.
 pub(crate) fn fetch_attributes(c: &mut Client) -> CuResult<Vec<i32>> {
-    let req = DeviceRequest::default();
-    let hdr = core::mem::size_of::<ResultHeader>();
-    let r = c.call(
-        op::DEVICE_GET_ATTRIBUTES,
-        req.as_bytes(),
-        hdr + ATTRIBUTE_COUNT * 4,
+    let (_, tail) = c.call_cmd::<cmds::DeviceGetAttributes>(
+        &DeviceRequest::default(),
+        &[],
+        device::ATTRIBUTE_TABLE_BYTES,
     )?;
-    let mut t: Vec<i32> = r[hdr.min(r.len())..]
-        .chunks_exact(4)
-        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    t.resize(ATTRIBUTE_COUNT, 0);
+    let mut t = device::attribute_table(&tail);
     if let Some(p) = c.info().pci {
         t[attr::PCI_BUS_ID] = p.bus.into();
         t[attr::PCI_DEVICE_ID] = p.device.into();
@@ -162,7 +141,7 @@ pub(crate) fn visibility(var: Option<&str>, uuid: &[u8; 16]) -> Visibility {
     let Some(list) = var else {
         return Visibility::Visible;
     };
-    let ours: String = uuid.iter().map(|b| format!("{b:02x}")).collect();
+    let ours = vgpu_transport::uuid::hex(uuid);
     let mut entries = list.split(',').map(|e| entry(e, &ours));
     let first = match entries.next().flatten() {
         Some(e @ (Entry::Index(0) | Entry::Uuid)) => e,
@@ -221,14 +200,13 @@ pub(crate) unsafe fn device_get_count(count: *mut c_int) -> CuResult {
 }
 
 /// Copies `text` into a C buffer of `len` bytes, NUL-terminated, truncated.
+///
+/// # Safety
+/// `buf` is null or valid for writes of `len` bytes.
 unsafe fn put_str(buf: *mut c_char, len: c_int, text: &str) -> CuResult {
-    if buf.is_null() || len <= 0 {
-        return Err(result::INVALID_VALUE);
-    }
-    let n = text.len().min(len as usize - 1);
-    std::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), buf, n);
-    *buf.add(n) = 0;
-    Ok(())
+    let cap = usize::try_from(len).map_err(|_| result::INVALID_VALUE)?;
+    // SAFETY: the caller's contract.
+    unsafe { vgpu_transport::ptr::put_str_cut(buf, cap, text) }.ok_or(result::INVALID_VALUE)
 }
 
 pub(crate) unsafe fn device_get_name(name: *mut c_char, len: c_int, dev: c_int) -> CuResult {
@@ -307,13 +285,7 @@ pub(crate) unsafe fn device_get_by_pci_bus_id(dev: *mut c_int, bus: *const c_cha
         // Accept "0000:01:00.0", "00000000:01:00.0" and "01:00.0".
         let norm = |t: &str| -> Option<(u32, u32, u32)> {
             let (rest, _func) = t.rsplit_once('.')?;
-            let mut p = rest.rsplitn(3, ':');
-            let d = u32::from_str_radix(p.next()?, 16).ok()?;
-            let b = u32::from_str_radix(p.next()?, 16).ok()?;
-            let dom = p
-                .next()
-                .map_or(Some(0), |x| u32::from_str_radix(x, 16).ok())?;
-            Some((dom, b, d))
+            device::parse_domain_bus_device(rest)
         };
         match (norm(&want), norm(&ours)) {
             (Some(a), Some(b)) if a == b => {
@@ -375,21 +347,6 @@ pub(crate) unsafe fn device_get_p2p_attribute(
     })
 }
 
-/// `CUdevprop`.
-#[repr(C)]
-pub(crate) struct CuDevprop {
-    max_threads_per_block: c_int,
-    max_threads_dim: [c_int; 3],
-    max_grid_size: [c_int; 3],
-    shared_mem_per_block: c_int,
-    total_constant_memory: c_int,
-    simd_width: c_int,
-    mem_pitch: c_int,
-    regs_per_block: c_int,
-    clock_rate: c_int,
-    texture_align: c_int,
-}
-
 pub(crate) unsafe fn device_get_properties(prop: *mut std::ffi::c_void, dev: c_int) -> CuResult {
     let prop = prop.cast::<CuDevprop>();
     with_state(|s| {
@@ -425,6 +382,8 @@ pub(crate) unsafe fn device_get_properties(prop: *mut std::ffi::c_void, dev: c_i
 
 #[cfg(test)]
 mod tests {
+    use uapi::cuda::ATTRIBUTE_COUNT;
+
     use super::*;
     use crate::driver::testing::session;
 
@@ -435,7 +394,7 @@ mod tests {
         for i in 0..ATTRIBUTE_COUNT as i32 {
             resp.extend_from_slice(&(i * 10).to_le_bytes());
         }
-        sess.script.lock().unwrap().responses.push_back(resp);
+        sess.respond(resp);
         let mut v = 0;
         unsafe {
             device_get_attribute(&mut v, attr::MULTIPROCESSOR_COUNT as c_int, 0).unwrap();

@@ -7,8 +7,7 @@ use uapi::cuda::{
 };
 
 use super::{with_ctx, with_state, CuResult, Obj};
-
-type CUevent = *mut c_void;
+use crate::driver::abi::CUevent;
 
 pub(crate) unsafe fn event_create(ph: *mut CUevent, flags: c_uint) -> CuResult {
     with_ctx(|s, ctx| {

@@ -12,20 +12,12 @@ use uapi::cuda::{
 };
 
 use super::{
-    launch::{cluster_dims, LaunchConfig},
-    library::resolve_function,
-    with_ctx, with_state, CuResult, Obj, State,
+    launch::cluster_dims, library::resolve_function, with_ctx, with_state, CuResult, Obj, State,
 };
+use crate::driver::abi::{attr, CUfunction, CUmodule, LaunchConfig, CU_FUNCTION_LOADED};
 
-type CUfunction = *mut c_void;
-type CUmodule = *mut c_void;
-
-/// `CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT`.
-const ATTR_MULTIPROCESSOR_COUNT: usize = 16;
 /// `CU_FUNC_CACHE_PREFER_*` values run from NONE (0) to EQUAL (3).
 const MAX_CACHE_CONFIG: c_int = 3;
-/// `CU_FUNCTION_LOADED`.
-const CU_FUNCTION_LOADED: c_int = 1;
 /// `CU_OCCUPANCY_DISABLE_CACHING_OVERRIDE` is the only occupancy flag.
 const OCCUPANCY_FLAGS: c_uint = 1;
 
@@ -312,7 +304,7 @@ pub(crate) unsafe fn occupancy_max_potential_block_size_with_flags(
         let max = attributes(s, g)?[fa::MAX_THREADS_PER_BLOCK as usize];
         let sms = s
             .attributes()?
-            .get(ATTR_MULTIPROCESSOR_COUNT)
+            .get(attr::MULTIPROCESSOR_COUNT)
             .copied()
             .unwrap_or(1);
         Ok((max, sms))

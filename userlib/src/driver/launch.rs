@@ -12,18 +12,9 @@ use uapi::{
 };
 
 use super::{library::resolve_function, module::function, with_ctx, CuResult, State};
-
-/// `CUlaunchConfig` as `cuda.h` lays it out.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LaunchConfig {
-    pub grid: [c_uint; 3],
-    pub block: [c_uint; 3],
-    pub shared_mem_bytes: c_uint,
-    pub stream: *mut c_void,
-    pub attrs: *const LaunchAttribute,
-    pub num_attrs: c_uint,
-}
+use crate::driver::abi::{
+    LaunchConfig, CU_LAUNCH_PARAM_BUFFER_POINTER, CU_LAUNCH_PARAM_BUFFER_SIZE, CU_LAUNCH_PARAM_END,
+};
 
 /// The attributes of `config` (`CUlaunchAttribute` has the wire's layout).
 ///
@@ -61,10 +52,6 @@ pub(crate) unsafe fn cluster_dims(config: &LaunchConfig) -> CuResult<[u32; 3]> {
     }
     Ok(dims)
 }
-
-pub(crate) const CU_LAUNCH_PARAM_END: usize = 0x0;
-pub(crate) const CU_LAUNCH_PARAM_BUFFER_POINTER: usize = 0x1;
-pub(crate) const CU_LAUNCH_PARAM_BUFFER_SIZE: usize = 0x2;
 
 /// Size of the packed buffer of `layout`.
 pub(crate) fn layout_end(layout: &[ParamInfo]) -> usize {
@@ -282,6 +269,33 @@ unsafe fn submit_launch(
     s.client()?.push_cmd::<cmds::LaunchEx>(&req, &tail)
 }
 
+/// A launch from the classic argument list (`cuLaunchKernel` and its
+/// cooperative twin), with `attrs`.
+///
+/// # Safety
+/// `params`/`extra` as `cuLaunchKernel` defines them.
+unsafe fn launch_classic(
+    f: *mut c_void,
+    grid: [c_uint; 3],
+    block: [c_uint; 3],
+    shared: c_uint,
+    stream: *mut c_void,
+    (params, extra): (*mut *mut c_void, *mut *mut c_void),
+    attrs: &[LaunchAttribute],
+) -> CuResult {
+    with_ctx(|s, ctx| {
+        let shape = Shape {
+            f: f as u64,
+            grid,
+            block,
+            shared,
+            stream: stream as u64,
+        };
+        // SAFETY: the caller's contract.
+        unsafe { submit_launch(s, ctx, shape, params, extra, attrs) }
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn launch_kernel(
     f: *mut c_void,
@@ -296,22 +310,9 @@ pub(crate) unsafe fn launch_kernel(
     params: *mut *mut c_void,
     extra: *mut *mut c_void,
 ) -> CuResult {
-    with_ctx(|s, ctx| {
-        submit_launch(
-            s,
-            ctx,
-            Shape {
-                f: f as u64,
-                grid: [gx, gy, gz],
-                block: [bx, by, bz],
-                shared,
-                stream: stream as u64,
-            },
-            params,
-            extra,
-            &[],
-        )
-    })
+    let (grid, block) = ([gx, gy, gz], [bx, by, bz]);
+    // SAFETY: the caller's contract.
+    unsafe { launch_classic(f, grid, block, shared, stream, (params, extra), &[]) }
 }
 
 pub(crate) unsafe fn launch_kernel_ex(
@@ -362,22 +363,27 @@ pub(crate) unsafe fn launch_cooperative_kernel(
         ..LaunchAttribute::default()
     };
     cooperative.value[0] = 1;
-    with_ctx(|s, ctx| {
-        submit_launch(
-            s,
-            ctx,
-            Shape {
-                f: f as u64,
-                grid: [gx, gy, gz],
-                block: [bx, by, bz],
-                shared,
-                stream: stream as u64,
-            },
-            params,
-            std::ptr::null_mut(),
-            &[cooperative],
-        )
-    })
+    let (grid, block) = ([gx, gy, gz], [bx, by, bz]);
+    let args = (params, std::ptr::null_mut());
+    // SAFETY: the caller's contract.
+    unsafe { launch_classic(f, grid, block, shared, stream, args, &[cooperative]) }
+}
+
+/// `cuLaunchKernel` of `f` on a 1D grid of 1D blocks, default stream, no
+/// dynamic shared memory (tests).
+///
+/// # Safety
+/// `params` as `cuLaunchKernel` defines it.
+#[cfg(test)]
+pub(crate) unsafe fn launch_1d(
+    f: *mut c_void,
+    grid: c_uint,
+    block: c_uint,
+    params: *mut *mut c_void,
+) -> CuResult {
+    let null = std::ptr::null_mut();
+    // SAFETY: the caller's contract.
+    unsafe { launch_kernel(f, grid, 1, 1, block, 1, 1, 0, null, params, null.cast()) }
 }
 
 #[cfg(test)]
@@ -422,23 +428,7 @@ mod tests {
             (&mut a as *mut f32).cast(),
             (&mut p as *mut u64).cast(),
         ];
-        let null = std::ptr::null_mut();
-        unsafe {
-            launch_kernel(
-                f,
-                2,
-                1,
-                1,
-                32,
-                1,
-                1,
-                0,
-                null,
-                params.as_mut_ptr(),
-                null.cast(),
-            )
-            .unwrap();
-        }
+        unsafe { launch_1d(f, 2, 32, params.as_mut_ptr()).unwrap() };
         let sc = sess.script.lock().unwrap();
         assert!(sc.sent.is_empty(), "a launch is batched, not sent");
         drop(sc);

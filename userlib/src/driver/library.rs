@@ -10,17 +10,10 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use uapi::cuda::result;
 
 use super::{function, image, module, with_state, CuResult, Obj, State};
-
-type CUlibrary = *mut c_void;
-type CUkernel = *mut c_void;
-type CUfunction = *mut c_void;
-type CUmodule = *mut c_void;
-
-/// `CU_LIBRARY_BINARY_IS_PRESERVED`: the caller keeps the image alive. We
-/// copy the image either way, so it changes nothing here.
-const CU_LIBRARY_BINARY_IS_PRESERVED: c_int = 1;
-/// `CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE`.
-const CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE: c_int = 0;
+use crate::driver::abi::{
+    CUfunction, CUkernel, CUlibrary, CUmodule, CU_LIBRARY_BINARY_IS_PRESERVED,
+    CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE,
+};
 
 /// The guest module of library `lib` in wire context `wire`, loading it there first if needed.
 pub(crate) fn module_in(s: &mut State, lib: u64, wire: u64) -> CuResult<u64> {
@@ -119,6 +112,31 @@ fn new_library(s: &mut State, image: Vec<u8>) -> CuResult<u64> {
     Ok(h)
 }
 
+/// What both loaders share: the checks, then a library from the image
+/// `read` returns.
+///
+/// # Safety
+/// `library` is null or valid for a write; `lib_options` as
+/// `cuLibraryLoadData` defines it.
+unsafe fn load_library(
+    library: *mut CUlibrary,
+    source_is_null: bool,
+    (num_jit, lib_options, num_lib): (c_uint, *mut c_int, c_uint),
+    read: impl FnOnce() -> CuResult<Vec<u8>>,
+) -> CuResult {
+    with_state(|s| {
+        if library.is_null() || source_is_null {
+            return Err(result::INVALID_VALUE);
+        }
+        // SAFETY: the caller's contract.
+        unsafe { check_options(num_jit, lib_options, num_lib)? };
+        let h = new_library(s, read()?)?;
+        // SAFETY: non-null, and the caller's out-pointer.
+        unsafe { *library = h as CUlibrary };
+        Ok(())
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn library_load_data(
     library: *mut CUlibrary,
@@ -130,15 +148,11 @@ pub(crate) unsafe fn library_load_data(
     _lib_values: *mut *mut c_void,
     num_lib: c_uint,
 ) -> CuResult {
-    with_state(|s| {
-        if library.is_null() || code.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        check_options(num_jit, lib_options, num_lib)?;
-        let img = image::image_bytes(code)?.to_vec();
-        *library = new_library(s, img)? as CUlibrary;
-        Ok(())
-    })
+    let options = (num_jit, lib_options, num_lib);
+    // SAFETY: `code` is an image in memory (cuLibraryLoadData's contract).
+    let read = || Ok(unsafe { image::image_bytes(code) }?.to_vec());
+    // SAFETY: the caller's contract.
+    unsafe { load_library(library, code.is_null(), options, read) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -152,16 +166,16 @@ pub(crate) unsafe fn library_load_from_file(
     _lib_values: *mut *mut c_void,
     num_lib: c_uint,
 ) -> CuResult {
-    with_state(|s| {
-        if library.is_null() || file.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        check_options(num_jit, lib_options, num_lib)?;
-        let path = std::ffi::OsStr::from_encoded_bytes_unchecked(CStr::from_ptr(file).to_bytes());
-        let data = module::read_image_file(path)?;
-        *library = new_library(s, data)? as CUlibrary;
-        Ok(())
-    })
+    let options = (num_jit, lib_options, num_lib);
+    let read = || {
+        // SAFETY: `file` is a C string (cuLibraryLoadFromFile's contract).
+        let name = unsafe { CStr::from_ptr(file) }.to_bytes();
+        // SAFETY: the bytes are a path as the C caller spelt it.
+        let path = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(name) };
+        module::read_image_file(path)
+    };
+    // SAFETY: the caller's contract.
+    unsafe { load_library(library, file.is_null(), options, read) }
 }
 
 pub(crate) unsafe fn library_unload(library: CUlibrary) -> CuResult {
@@ -283,18 +297,21 @@ pub(crate) unsafe fn kernel_get_function(f: *mut CUfunction, kernel: CUkernel) -
     })
 }
 
+/// The library of a `CUkernel` and its NUL-terminated name.
+fn kernel_of(s: &State, kernel: CUkernel) -> CuResult<(u64, *const c_char)> {
+    match s.objects.get(&(kernel as u64)) {
+        Some(Obj::Kernel { library, name, .. }) => Ok((*library, name.as_ptr())),
+        _ => Err(result::INVALID_HANDLE),
+    }
+}
+
 pub(crate) unsafe fn kernel_get_library(library: *mut CUlibrary, kernel: CUkernel) -> CuResult {
     with_state(|s| {
         if library.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        match s.objects.get(&(kernel as u64)) {
-            Some(Obj::Kernel { library: l, .. }) => {
-                *library = *l as CUlibrary;
-                Ok(())
-            }
-            _ => Err(result::INVALID_HANDLE),
-        }
+        *library = kernel_of(s, kernel)?.0 as CUlibrary;
+        Ok(())
     })
 }
 
@@ -303,14 +320,9 @@ pub(crate) unsafe fn kernel_get_name(name: *mut *const c_char, kernel: CUkernel)
         if name.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        match s.objects.get(&(kernel as u64)) {
-            // The CString lives as long as the kernel, as CUDA promises.
-            Some(Obj::Kernel { name: n, .. }) => {
-                *name = n.as_ptr();
-                Ok(())
-            }
-            _ => Err(result::INVALID_HANDLE),
-        }
+        // The CString lives as long as the kernel, as CUDA promises.
+        *name = kernel_of(s, kernel)?.1;
+        Ok(())
     })
 }
 
@@ -363,7 +375,7 @@ pub(crate) unsafe fn kernel_get_param_info(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{launch::launch_kernel, lock, testing::session, with_stack};
+    use crate::driver::{launch::launch_1d, lock, testing::session, with_stack};
     use uapi::cuda::{
         op, FuncAttributesResponse, FunctionResponse, HandleResponse, LaunchRequest, ParamInfo,
         SymbolRequest, FUNC_ATTRIBUTE_COUNT,
@@ -440,14 +452,7 @@ mod tests {
         }
         assert_eq!(k, k2, "one CUkernel per name");
         assert_ne!(k, f, "a CUkernel is not its context's CUfunction");
-        let sent: Vec<u16> = sess
-            .script
-            .lock()
-            .unwrap()
-            .sent
-            .iter()
-            .map(|c| c.0)
-            .collect();
+        let sent = sess.opcodes();
         assert_eq!(sent, [op::MODULE_LOAD, op::MODULE_GET_FUNCTION]);
         let body = sess.script.lock().unwrap().sent[1].2.clone();
         let req = SymbolRequest::read_from(&body).unwrap();
@@ -458,20 +463,7 @@ mod tests {
         let mut params = [(&mut p as *mut u64).cast::<c_void>()];
         let mut v = 0;
         unsafe {
-            launch_kernel(
-                k,
-                1,
-                1,
-                1,
-                32,
-                1,
-                1,
-                0,
-                null,
-                params.as_mut_ptr(),
-                null.cast(),
-            )
-            .unwrap();
+            launch_1d(k, 1, 32, params.as_mut_ptr()).unwrap();
             function::func_get_attribute(&mut v, 0, k).unwrap();
             function::func_get_attribute(&mut v, 0, f).unwrap();
         }

@@ -8,7 +8,12 @@
 //! `CUfunction`) are numbers the guest hands out and maps to the device's
 //! handles, so they are never 0 and never collide with the special streams
 //! `CU_STREAM_LEGACY` / `CU_STREAM_PER_THREAD`.
+//!
+//! [`abi`] declares the ABI once (result type, handle types, ids, the C
+//! structs the guest reads); [`client`] makes every call typed by its
+//! `uapi::cuda::cmds` declaration.
 
+pub(crate) mod abi;
 pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod dark_api;
@@ -39,12 +44,7 @@ use uapi::cuda::{result, ParamInfo};
 
 use client::Client;
 
-/// A `CUresult` error, or success with a value.
-pub(crate) type CuResult<T = ()> = Result<T, u32>;
-
-/// Special stream handles meaning the default stream.
-pub(crate) const CU_STREAM_LEGACY: u64 = 1;
-pub(crate) const CU_STREAM_PER_THREAD: u64 = 2;
+pub(crate) use abi::{CuResult, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD};
 
 /// An object the guest handed out a handle for.
 #[derive(Debug, Clone)]
@@ -321,46 +321,22 @@ pub(crate) fn current_ctx() -> Option<u64> {
 
 // --- fork ------------------------------------------------------------------
 
-thread_local! {
-    static FORK_GUARD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
-}
+impl vgpu_transport::fork::ForkSafe for State {
+    fn lock() -> MutexGuard<'static, State> {
+        lock()
+    }
 
-extern "C" fn atfork_prepare() {
-    let g = lock();
-    FORK_GUARD.with(|f| *f.borrow_mut() = Some(g));
+    fn in_child(&mut self) {
+        // The inherited connection belongs to the parent: close our copy
+        // and start over; cuInit is needed again (as with CUDA).
+        self.reset();
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+    }
 }
-
-extern "C" fn atfork_parent() {
-    FORK_GUARD.with(|f| drop(f.borrow_mut().take()));
-}
-
-extern "C" fn atfork_child() {
-    FORK_GUARD.with(|f| {
-        if let Some(mut g) = f.borrow_mut().take() {
-            // The inherited connection belongs to the parent: close our copy
-            // and start over; cuInit is needed again (as with CUDA).
-            g.reset();
-        }
-    });
-    GENERATION.fetch_add(1, Ordering::AcqRel);
-}
-
-static ATFORK: Once = Once::new();
 
 pub(crate) fn register_atfork() {
-    ATFORK.call_once(|| {
-        // SAFETY: the handlers are `extern "C"` functions that live forever.
-        let r = unsafe {
-            libc::pthread_atfork(
-                Some(atfork_prepare),
-                Some(atfork_parent),
-                Some(atfork_child),
-            )
-        };
-        if r != 0 {
-            tracing::warn!("pthread_atfork failed: {r}");
-        }
-    });
+    static ATFORK: Once = Once::new();
+    vgpu_transport::fork::register_atfork::<State>(&ATFORK);
 }
 
 #[cfg(test)]
@@ -368,7 +344,9 @@ pub(crate) mod testing {
     //! Installs a fake transport as the process's client.
     use std::sync::{Arc, Mutex, MutexGuard};
 
-    use super::{client::fake, lock, with_stack, State};
+    use vgpu_transport::testing as fake;
+
+    use super::{lock, with_stack, State};
 
     static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -376,6 +354,33 @@ pub(crate) mod testing {
     pub struct Session {
         _serial: MutexGuard<'static, ()>,
         pub script: Arc<Mutex<fake::Script>>,
+    }
+
+    impl Session {
+        /// The opcodes sent so far, in order.
+        pub fn opcodes(&self) -> Vec<u16> {
+            let sc = self.script.lock().unwrap_or_else(|e| e.into_inner());
+            sc.sent.iter().map(|c| c.0).collect()
+        }
+
+        /// Queues the answer to the next command with a response.
+        pub fn respond(&self, r: Vec<u8>) {
+            self.script
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .responses
+                .push_back(r);
+        }
+    }
+
+    /// Makes a primary-like context (wire 0) current; returns its handle.
+    pub fn with_primary() -> u64 {
+        let mut s = lock();
+        let h = s.new_handle();
+        s.objects.insert(h, super::Obj::Ctx { wire: 0, flags: 0 });
+        drop(s);
+        with_stack(|st| st.push(h));
+        h
     }
 
     /// Whether the process-wide state lock is free right now (false while

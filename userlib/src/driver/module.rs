@@ -12,9 +12,7 @@ use uapi::{
 };
 
 use super::{image, with_ctx, with_state, CuResult, Obj, State};
-
-type CUmodule = *mut c_void;
-type CUfunction = *mut c_void;
+use crate::driver::abi::{CUfunction, CUmodule, CU_MODULE_EAGER_LOADING, CU_MODULE_LAZY_LOADING};
 
 /// Loads `img` into wire context `ctx`; returns the new module's guest handle.
 pub(crate) fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
@@ -97,10 +95,6 @@ pub(crate) unsafe fn module_load(module: *mut CUmodule, fname: *const c_char) ->
         Ok(())
     })
 }
-
-/// `CUmoduleLoadingMode` (cuda.h).
-const CU_MODULE_EAGER_LOADING: c_int = 1;
-const CU_MODULE_LAZY_LOADING: c_int = 2;
 
 /// Lazy unless `CUDA_MODULE_LOADING=EAGER`, as NVIDIA's driver (lazy is its
 /// default since CUDA 12.2). It only steers when cudart loads its modules;

@@ -8,8 +8,7 @@ use uapi::cuda::{
 };
 
 use super::{with_ctx, with_state, CuResult, Obj, State};
-
-type CUstream = *mut c_void;
+use crate::driver::abi::CUstream;
 
 pub(crate) unsafe fn stream_create_with_priority(
     ph: *mut CUstream,
@@ -186,7 +185,7 @@ pub(crate) unsafe fn stream_add_callback(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{lock, testing::session, with_stack};
+    use crate::driver::testing::session;
     use std::sync::atomic::{AtomicU32, Ordering};
     use uapi::cuda::op;
 
@@ -207,13 +206,7 @@ mod tests {
     #[test]
     fn host_functions_run_after_the_stream_and_unlocked() {
         let sess = session(1 << 20);
-        {
-            let mut s = lock();
-            let c = s.new_handle();
-            s.objects.insert(c, Obj::Ctx { wire: 0, flags: 0 });
-            drop(s);
-            with_stack(|st| st.push(c));
-        }
+        crate::driver::testing::with_primary();
         let mut seven = 7u32;
         SEEN.store(0, Ordering::SeqCst);
         unsafe {
@@ -225,14 +218,7 @@ mod tests {
             .unwrap();
         }
         assert_eq!(SEEN.load(Ordering::SeqCst), 7);
-        let sent: Vec<u16> = sess
-            .script
-            .lock()
-            .unwrap()
-            .sent
-            .iter()
-            .map(|c| c.0)
-            .collect();
+        let sent = sess.opcodes();
         assert_eq!(
             sent,
             [op::STREAM_SYNCHRONIZE],
@@ -243,11 +229,7 @@ mod tests {
             result: result::ILLEGAL_ADDRESS,
             ..Default::default()
         };
-        sess.script
-            .lock()
-            .unwrap()
-            .responses
-            .push_back(uapi::wire::Wire::as_bytes(&err).to_vec());
+        sess.respond(uapi::wire::Wire::as_bytes(&err).to_vec());
         let mut one = 1u32;
         unsafe {
             stream_add_callback(

@@ -10,9 +10,7 @@ use std::ffi::{c_int, c_void};
 use uapi::cuda::result;
 
 use super::{with_state, CuResult, Obj, State, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD};
-
-type CUstream = *mut c_void;
-type CUcontext = *mut c_void;
+use crate::driver::abi::{CUcontext, CUstream};
 
 /// `CU_STREAM_CAPTURE_STATUS_NONE`.
 const CAPTURE_STATUS_NONE: c_int = 0;

@@ -94,7 +94,7 @@ pub(crate) unsafe fn tensor_map_replace_address(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{lock, testing::session, with_stack, Obj};
+    use crate::driver::testing::session;
     use uapi::{
         cuda::{op, TensorMapResponse},
         wire::Wire,
@@ -103,20 +103,10 @@ mod tests {
     #[test]
     fn a_tiled_map_travels_with_its_arrays_and_comes_back_encoded() {
         let sess = session(1 << 20);
-        {
-            let mut s = lock();
-            let c = s.new_handle();
-            s.objects.insert(c, Obj::Ctx { wire: 0, flags: 0 });
-            drop(s);
-            with_stack(|st| st.push(c));
-        }
+        crate::driver::testing::with_primary();
         let mut encoded = TensorMapResponse::default();
         encoded.map[3] = 0xabcd;
-        sess.script
-            .lock()
-            .unwrap()
-            .responses
-            .push_back(encoded.as_bytes().to_vec());
+        sess.respond(encoded.as_bytes().to_vec());
         let dims = [64u64, 32];
         let strides = [256u64];
         let boxes = [16u32, 8];

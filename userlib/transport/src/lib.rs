@@ -1,14 +1,28 @@
-//! How guest libraries reach the device: `/dev/vgpuN` (the default) or, by
-//! explicit configuration only, a UNIX socket straight to `vgpu-host`.
+//! What the guest libraries (`libcuda.so.1`, `libnvidia-ml.so.1`) and the
+//! guest test programs share.
 //!
-//! Selection ([`open`]): the environment variable `VGPU_SOCKET` (for tests),
-//! else a line `socket = /path/to.sock` in `/etc/vgpu/client.conf`, else
-//! `/dev/vgpu0`. No environment is needed in a VM.
+//! - The transport: how they reach the device, `/dev/vgpuN` (the default)
+//!   or, by explicit configuration only, a UNIX socket straight to
+//!   `vgpu-host`. Selection ([`open`]): the environment variable
+//!   `VGPU_SOCKET` (for tests), else a line `socket = /path/to.sock` in
+//!   `/etc/vgpu/client.conf`, else `/dev/vgpu0`. No environment is needed
+//!   in a VM.
+//! - [`logging`]; [`export::guard`], the panic guard of every export;
+//!   [`ptr`], C pointer arguments; [`fork`], fork safety of a library's
+//!   state; [`uuid`] and [`device`], the identity both libraries report;
+//!   `testing` (feature `testing`), a scripted transport for unit tests.
 mod dev;
 mod socket;
 
+pub mod device;
+pub mod export;
+pub mod fork;
 /// Diagnostics of the guest libraries: silent unless `VGPU_LOG` is set.
 pub mod logging;
+pub mod ptr;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod uuid;
 
 use std::path::PathBuf;
 
@@ -116,6 +130,23 @@ pub fn open() -> Result<(Box<dyn Transport>, Endpoint), DevError> {
         Endpoint::Socket(p) => Box::new(SocketClient::connect(p)?),
     };
     Ok((t, ep))
+}
+
+/// The `/dev/vgpuN` nodes present, sorted by N.
+pub fn device_nodes() -> Vec<(u32, String)> {
+    let mut v: Vec<(u32, String)> = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    let n: u32 = name.strip_prefix("vgpu")?.parse().ok()?;
+                    Some((n, format!("/dev/{name}")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 #[cfg(test)]

@@ -6,12 +6,11 @@ use std::ffi::{c_int, c_uint, c_void};
 
 use uapi::cuda::result;
 
+use crate::driver::abi::CUmodule;
 use crate::{
     driver::{context, module, CuResult},
     exports::guard,
 };
-
-type CUmodule = *mut c_void;
 
 /// The optional arguments of the `_ext` loads are not understood; ZLUDA
 /// refuses non-zero ones too.

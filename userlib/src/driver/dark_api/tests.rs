@@ -337,7 +337,7 @@ mod storage {
             // cuCtxDestroy.
             let mut r = vec![0u8; 8];
             r.extend_from_slice(&77u64.to_le_bytes());
-            _s.script.lock().unwrap().responses.push_back(r);
+            _s.respond(r);
             let mut own = NULL;
             context::ctx_create(&mut own, 0, 0).unwrap();
             assert_eq!(put(NULL, p(5), p(50), Some(destructor)), 0);

@@ -177,11 +177,7 @@ mod tests {
     fn allocations_join_and_leave_the_registry() {
         let sess = session(1 << 20);
         let ctx = with_primary();
-        sess.script
-            .lock()
-            .unwrap()
-            .responses
-            .push_back(handle_response(0x7000_0000));
+        sess.respond(handle_response(0x7000_0000));
         let mut p = 0u64;
         unsafe { mem_alloc(&mut p, 1000).unwrap() };
         let s = crate::driver::lock();

@@ -4,13 +4,10 @@
 
 use std::ffi::c_void;
 
-use uapi::{
-    cuda::{cmds, copy_flags, op, result, CopyRequest},
-    wire::Wire,
-};
+use uapi::cuda::{cmds, copy_flags, result, CopyRequest};
 
-use super::{host_slice, host_slice_mut, is_device, CUstream, COPY_REQ, DTOH_WINDOW, HDR};
-use crate::driver::{client::Call, with_ctx, CuResult, State};
+use super::{host_slice, host_slice_mut, is_device, CUstream, DTOH_WINDOW};
+use crate::driver::{with_ctx, CuResult, State};
 
 /// Host to device, split into commands of at most the payload limit. All
 /// chunks but a synchronous copy's last are detached; that one waits (and
@@ -24,7 +21,7 @@ pub(crate) fn htod(
     is_async: bool,
 ) -> CuResult {
     let c = s.client()?;
-    let chunk = c.max_payload().saturating_sub(COPY_REQ).max(1);
+    let chunk = c.max_tail::<cmds::MemcpyHtod>().max(1);
     let flags = if is_async { copy_flags::ASYNC } else { 0 };
     let n = src.len().div_ceil(chunk).max(1);
     for i in 0..n {
@@ -50,31 +47,25 @@ pub(crate) fn htod(
 /// Device to host, chunked, several chunks in flight.
 pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u64) -> CuResult {
     let c = s.client()?;
-    let chunk = c.max_payload().saturating_sub(HDR.max(COPY_REQ)).max(1);
-    let n = dst.len().div_ceil(chunk).max(1);
-    let calls = (0..n)
-        .map(|i| {
-            let len = chunk.min(dst.len() - (i * chunk).min(dst.len()));
-            let req = CopyRequest {
-                ctx,
-                stream,
-                dst: 0,
-                src: src.wrapping_add((i * chunk) as u64),
-                len: len as u64,
-                flags: 0,
-                reserved: 0,
-            };
-            Call {
-                opcode: op::MEMCPY_DTOH,
-                body: req.as_bytes().to_vec(),
-                resp_capacity: HDR + len,
-            }
-        })
-        .collect();
-    c.call_pipelined(calls, DTOH_WINDOW, |i, r| {
+    let chunk = c.max_tail::<cmds::MemcpyDtoh>().max(1);
+    let total = dst.len();
+    let n = total.div_ceil(chunk).max(1);
+    let calls = (0..n).map(|i| {
+        let len = chunk.min(total - (i * chunk).min(total));
+        let req = CopyRequest {
+            ctx,
+            stream,
+            dst: 0,
+            src: src.wrapping_add((i * chunk) as u64),
+            len: len as u64,
+            flags: 0,
+            reserved: 0,
+        };
+        (req, len)
+    });
+    c.call_pipelined_cmd::<cmds::MemcpyDtoh>(calls, DTOH_WINDOW, |i, _, got| {
         let off = i * chunk;
-        let want = chunk.min(dst.len() - off.min(dst.len()));
-        let got = &r[HDR.min(r.len())..];
+        let want = chunk.min(total - off.min(total));
         if got.len() < want {
             return Err(result::UNKNOWN);
         }
@@ -208,8 +199,12 @@ pub(crate) unsafe fn memcpy_dtod_async(dst: u64, src: u64, n: usize, stream: CUs
 
 #[cfg(test)]
 mod tests {
+    use uapi::{cuda::op, wire::Wire};
+
     use super::super::{registry::DeviceKind, test_util::*};
     use super::*;
+
+    const COPY_REQ: usize = core::mem::size_of::<CopyRequest>();
     use crate::driver::testing::session;
 
     #[test]
@@ -278,7 +273,7 @@ mod tests {
             // Host to device, device to device (async), device to host.
             memcpy(dev_a + 8, src.as_ptr() as u64, 7).unwrap();
             memcpy_async(dev_b, dev_a + 8, 7, std::ptr::null_mut()).unwrap();
-            sess.script.lock().unwrap().responses.push_back({
+            sess.respond({
                 let mut r = vec![0u8; 8];
                 r.extend_from_slice(b"fromdev");
                 r

@@ -4,40 +4,13 @@
 
 use std::ffi::c_void;
 
-use uapi::{
-    cuda::{copy_flags, copy_kind, op, result, Copy2dRequest},
-    wire::Wire,
+use uapi::cuda::{cmds, copy_flags, copy_kind, result, Copy2dRequest};
+
+use super::{copy::dtoh, copy::htod, is_device, CUstream, DTOH_WINDOW};
+use crate::driver::abi::{
+    CudaMemcpy2d, MEMORYTYPE_ARRAY, MEMORYTYPE_DEVICE, MEMORYTYPE_HOST, MEMORYTYPE_UNIFIED,
 };
-
-use super::{copy::dtoh, copy::htod, is_device, CUstream, COPY2D_REQ, DTOH_WINDOW, HDR};
-use crate::driver::{client::Call, with_ctx, CuResult, State};
-
-/// `CUDA_MEMCPY2D`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CudaMemcpy2d {
-    pub src_x_in_bytes: usize,
-    pub src_y: usize,
-    pub src_memory_type: u32,
-    pub src_host: *const c_void,
-    pub src_device: u64,
-    pub src_array: *mut c_void,
-    pub src_pitch: usize,
-    pub dst_x_in_bytes: usize,
-    pub dst_y: usize,
-    pub dst_memory_type: u32,
-    pub dst_host: *mut c_void,
-    pub dst_device: u64,
-    pub dst_array: *mut c_void,
-    pub dst_pitch: usize,
-    pub width_in_bytes: usize,
-    pub height: usize,
-}
-
-const MEMTYPE_HOST: u32 = 1;
-const MEMTYPE_DEVICE: u32 = 2;
-const MEMTYPE_ARRAY: u32 = 3;
-const MEMTYPE_UNIFIED: u32 = 4;
+use crate::driver::{with_ctx, CuResult, State};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Side {
@@ -57,15 +30,15 @@ fn side(
         .and_then(|o| o.checked_add(x))
         .ok_or(result::INVALID_VALUE)?;
     match kind {
-        MEMTYPE_HOST => {
+        MEMORYTYPE_HOST => {
             if host == 0 {
                 return Err(result::INVALID_VALUE);
             }
             Ok(Side::Host(host.wrapping_add(off)))
         }
-        MEMTYPE_DEVICE => Ok(Side::Device(dev.wrapping_add(off as u64))),
+        MEMORYTYPE_DEVICE => Ok(Side::Device(dev.wrapping_add(off as u64))),
         // A unified address is in the `*Device` field (cuda.h).
-        MEMTYPE_UNIFIED => {
+        MEMORYTYPE_UNIFIED => {
             let at = dev.wrapping_add(off as u64);
             if is_device(s, at) {
                 Ok(Side::Device(at))
@@ -75,7 +48,7 @@ fn side(
                 Ok(Side::Host(at as usize))
             }
         }
-        MEMTYPE_ARRAY => {
+        MEMORYTYPE_ARRAY => {
             tracing::warn!("cuMemcpy2D: CUarray operands are not supported");
             Err(result::NOT_SUPPORTED)
         }
@@ -117,7 +90,7 @@ pub(crate) fn copy_2d(
     )?;
     let (sp, dp) = (p.src_pitch, p.dst_pitch);
     let flags = if is_async { copy_flags::ASYNC } else { 0 };
-    let max = s.client()?.max_payload();
+    let max_tail = s.client()?.max_tail::<cmds::Memcpy2d>();
     match (src, dst) {
         (Side::Host(a), Side::Host(b)) => {
             for r in 0..h {
@@ -143,13 +116,13 @@ pub(crate) fn copy_2d(
             };
             let c = s.client()?;
             if is_async {
-                c.push_async(op::MEMCPY_2D, req.as_bytes().to_vec())
+                c.push_cmd::<cmds::Memcpy2d>(&req, &[])
             } else {
-                c.call(op::MEMCPY_2D, req.as_bytes(), HDR).map(|_| ())
+                c.call_cmd::<cmds::Memcpy2d>(&req, &[], 0).map(drop)
             }
         }
         (Side::Host(a), Side::Device(b)) => {
-            let rows = max.saturating_sub(COPY2D_REQ) / w;
+            let rows = max_tail / w;
             if rows == 0 {
                 for r in 0..h {
                     // SAFETY: as above.
@@ -173,25 +146,24 @@ pub(crate) fn copy_2d(
                     kind: copy_kind::HTOD,
                     flags,
                 };
-                let mut v = Vec::with_capacity(COPY2D_REQ + n * w);
-                v.extend_from_slice(req.as_bytes());
+                let mut packed = Vec::with_capacity(n * w);
                 for r in r0..r0 + n {
                     // SAFETY: as above.
-                    v.extend_from_slice(unsafe {
+                    packed.extend_from_slice(unsafe {
                         std::slice::from_raw_parts((a + r * sp) as *const u8, w)
                     });
                 }
                 let c = s.client()?;
                 if is_async || g + 1 < groups {
-                    c.push_async(op::MEMCPY_2D, v)?;
+                    c.push_cmd::<cmds::Memcpy2d>(&req, &packed)?;
                 } else {
-                    c.call(op::MEMCPY_2D, &v, HDR)?;
+                    c.call_cmd::<cmds::Memcpy2d>(&req, &packed, 0)?;
                 }
             }
             Ok(())
         }
         (Side::Device(a), Side::Host(b)) => {
-            let rows = max.saturating_sub(HDR.max(COPY2D_REQ)) / w;
+            let rows = max_tail / w;
             if rows == 0 {
                 for r in 0..h {
                     // SAFETY: as above.
@@ -201,31 +173,25 @@ pub(crate) fn copy_2d(
                 return Ok(());
             }
             let groups = h.div_ceil(rows);
-            let calls = (0..groups)
-                .map(|g| {
-                    let (r0, n) = (g * rows, rows.min(h - g * rows));
-                    let req = Copy2dRequest {
-                        ctx,
-                        stream,
-                        dst: 0,
-                        dst_pitch: w as u64,
-                        src: a + (r0 * sp) as u64,
-                        src_pitch: sp as u64,
-                        width: w as u64,
-                        height: n as u64,
-                        kind: copy_kind::DTOH,
-                        flags: 0,
-                    };
-                    Call {
-                        opcode: op::MEMCPY_2D,
-                        body: req.as_bytes().to_vec(),
-                        resp_capacity: HDR + n * w,
-                    }
-                })
-                .collect();
-            s.client()?.call_pipelined(calls, DTOH_WINDOW, |g, r| {
+            let calls = (0..groups).map(|g| {
                 let (r0, n) = (g * rows, rows.min(h - g * rows));
-                let data = &r[HDR.min(r.len())..];
+                let req = Copy2dRequest {
+                    ctx,
+                    stream,
+                    dst: 0,
+                    dst_pitch: w as u64,
+                    src: a + (r0 * sp) as u64,
+                    src_pitch: sp as u64,
+                    width: w as u64,
+                    height: n as u64,
+                    kind: copy_kind::DTOH,
+                    flags: 0,
+                };
+                (req, n * w)
+            });
+            let c = s.client()?;
+            c.call_pipelined_cmd::<cmds::Memcpy2d>(calls, DTOH_WINDOW, |g, _, data| {
+                let (r0, n) = (g * rows, rows.min(h - g * rows));
                 if data.len() < n * w {
                     return Err(result::UNKNOWN);
                 }
@@ -268,8 +234,12 @@ pub(crate) unsafe fn memcpy_2d_async(p: *const c_void, stream: CUstream) -> CuRe
 
 #[cfg(test)]
 mod tests {
+    use uapi::wire::Wire;
+
     use super::super::{registry::DeviceKind, test_util::with_primary};
     use super::*;
+
+    const COPY2D_REQ: usize = core::mem::size_of::<Copy2dRequest>();
     use crate::driver::testing::session;
 
     fn plain() -> CudaMemcpy2d {
@@ -301,11 +271,11 @@ mod tests {
         let host: Vec<u8> = (0..20).collect();
         let p = CudaMemcpy2d {
             src_x_in_bytes: 1,
-            src_memory_type: MEMTYPE_HOST,
+            src_memory_type: MEMORYTYPE_HOST,
             src_host: host.as_ptr().cast(),
             src_pitch: 5,
             dst_y: 1,
-            dst_memory_type: MEMTYPE_DEVICE,
+            dst_memory_type: MEMORYTYPE_DEVICE,
             dst_device: 0x1000,
             dst_pitch: 64,
             width_in_bytes: 3,
@@ -335,10 +305,10 @@ mod tests {
         let mut back = vec![0u8; 12];
         // Unified host source into a unified device destination, async.
         let up = CudaMemcpy2d {
-            src_memory_type: MEMTYPE_UNIFIED,
+            src_memory_type: MEMORYTYPE_UNIFIED,
             src_device: host.as_ptr() as u64,
             src_pitch: 4,
-            dst_memory_type: MEMTYPE_UNIFIED,
+            dst_memory_type: MEMORYTYPE_UNIFIED,
             dst_device: 0x40_0000,
             dst_pitch: 256,
             width_in_bytes: 4,

@@ -34,16 +34,12 @@ pub(crate) use pool::*;
 
 use std::ffi::c_void;
 
-use uapi::cuda::{result, Copy2dRequest, CopyRequest, ResultHeader};
+use uapi::cuda::result;
 
 use super::{with_state, CuResult, Obj, State};
+use crate::driver::abi::CUstream;
 use registry::{DeviceRange, HostRange};
 
-type CUstream = *mut c_void;
-
-const HDR: usize = core::mem::size_of::<ResultHeader>();
-const COPY_REQ: usize = core::mem::size_of::<CopyRequest>();
-const COPY2D_REQ: usize = core::mem::size_of::<Copy2dRequest>();
 /// Device-to-host chunks in flight at once.
 const DTOH_WINDOW: usize = 8;
 
@@ -114,17 +110,7 @@ unsafe fn host_slice_mut<'a>(p: *mut c_void, n: usize) -> CuResult<&'a mut [u8]>
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    use crate::driver::{with_stack, Obj};
-
-    /// Makes a primary-like context (wire 0) current; returns its handle.
-    pub fn with_primary() -> u64 {
-        let mut s = crate::driver::lock();
-        let h = s.new_handle();
-        s.objects.insert(h, Obj::Ctx { wire: 0, flags: 0 });
-        drop(s);
-        with_stack(|st| st.push(h));
-        h
-    }
+    pub use crate::driver::testing::with_primary;
 
     /// A success response carrying one `u64` (handles, addresses).
     pub fn handle_response(v: u64) -> Vec<u8> {

@@ -6,14 +6,13 @@
 //! device are device-to-device copies. (`cuDeviceCanAccessPeer` and
 //! `cuDeviceGetP2PAttribute` are in `device`.)
 
-use std::ffi::{c_uint, c_void};
+use std::ffi::c_uint;
 
 use uapi::cuda::result;
 
 use super::{copy::dtod, CUstream};
+use crate::driver::abi::CUcontext;
 use crate::driver::{with_state, CuResult, Obj, State};
-
-type CUcontext = *mut c_void;
 
 /// The wire handle of a (non-NULL) guest context, else `INVALID_CONTEXT`.
 fn wire_of(s: &State, ctx: CUcontext) -> CuResult<u64> {

@@ -20,37 +20,11 @@ use std::ffi::{c_int, c_uint, c_void};
 use uapi::cuda::result;
 
 use super::{device_at, host_at, registry::DeviceKind};
+use crate::driver::abi::{MEMORYTYPE_DEVICE, MEMORYTYPE_HOST};
 use crate::driver::{with_state, CuResult, State};
 
-/// `CUpointer_attribute` values.
-#[allow(dead_code)]
-pub(crate) mod attr {
-    use std::ffi::c_int;
-    pub const CONTEXT: c_int = 1;
-    pub const MEMORY_TYPE: c_int = 2;
-    pub const DEVICE_POINTER: c_int = 3;
-    pub const HOST_POINTER: c_int = 4;
-    pub const P2P_TOKENS: c_int = 5;
-    pub const SYNC_MEMOPS: c_int = 6;
-    pub const BUFFER_ID: c_int = 7;
-    pub const IS_MANAGED: c_int = 8;
-    pub const DEVICE_ORDINAL: c_int = 9;
-    pub const IS_LEGACY_CUDA_IPC_CAPABLE: c_int = 10;
-    pub const RANGE_START_ADDR: c_int = 11;
-    pub const RANGE_SIZE: c_int = 12;
-    pub const MAPPED: c_int = 13;
-    pub const ALLOWED_HANDLE_TYPES: c_int = 14;
-    pub const IS_GPU_DIRECT_RDMA_CAPABLE: c_int = 15;
-    pub const ACCESS_FLAGS: c_int = 16;
-    pub const MEMPOOL_HANDLE: c_int = 17;
-    pub const MAPPING_SIZE: c_int = 18;
-    pub const MAPPING_BASE_ADDR: c_int = 19;
-    pub const MEMORY_BLOCK_ID: c_int = 20;
-    pub const IS_HW_DECOMPRESS_CAPABLE: c_int = 21;
-}
+use crate::driver::abi::pointer_attr as attr;
 
-const MEMORYTYPE_HOST: u32 = 1;
-const MEMORYTYPE_DEVICE: u32 = 2;
 const ACCESS_NONE: u32 = 0;
 const ACCESS_READWRITE: u32 = 3;
 /// `cudaInvalidDeviceId`, the ordinal of unknown memory.

@@ -12,26 +12,14 @@
 
 use std::ffi::{c_int, c_void};
 
-use uapi::{
-    cuda::{
-        op, pool_attr, result, HandleResponse, MemAllocAsyncRequest, MemFreeAsyncRequest,
-        MemPoolRequest, MemPoolValueResponse, DEFAULT_POOL,
-    },
-    wire::Wire,
+use uapi::cuda::{
+    cmds, pool_attr, result, MemAllocAsyncRequest, MemFreeAsyncRequest, MemPoolRequest,
+    DEFAULT_POOL,
 };
 
-use super::{device_at, registry::DeviceKind, with_current, CUstream, HDR};
+use super::{device_at, registry::DeviceKind, with_current, CUstream};
+use crate::driver::abi::{CUmemoryPool, CuMemLocation};
 use crate::driver::{device::check_device, with_state, CuResult, State};
-
-type CUmemoryPool = *mut c_void;
-
-/// `CUmemLocation`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CuMemLocation {
-    pub kind: c_int,
-    pub id: c_int,
-}
 
 const LOCATION_DEVICE: c_int = 1;
 const ALLOCATION_PINNED: c_int = 1;
@@ -142,12 +130,8 @@ fn alloc_async(
         size: size as u64,
         pool: DEFAULT_POOL,
     };
-    let r = s.client()?.call(
-        op::MEM_ALLOC_ASYNC,
-        req.as_bytes(),
-        core::mem::size_of::<HandleResponse>(),
-    )?;
-    let dptr = HandleResponse::read_from(&r).ok_or(result::UNKNOWN)?.handle;
+    let (r, _) = s.client()?.call_cmd::<cmds::MemAllocAsync>(&req, &[], 0)?;
+    let dptr = r.handle;
     s.ptrs
         .add_device(dptr, size as u64, guest, DeviceKind::Pool);
     Ok(dptr)
@@ -194,8 +178,7 @@ pub(crate) unsafe fn mem_free_async(dptr: u64, stream: CUstream) -> CuResult {
             stream,
             dptr,
         };
-        s.client()?
-            .push_async(op::MEM_FREE_ASYNC, req.as_bytes().to_vec())?;
+        s.client()?.push_cmd::<cmds::MemFreeAsync>(&req, &[])?;
         s.ptrs.remove_device(dptr);
         Ok(())
     })
@@ -206,32 +189,40 @@ fn any_ctx(s: &State) -> u64 {
     s.current().map_or(0, |(_, wire)| wire)
 }
 
+/// The request of an attribute get/set (value 0): a known attribute and
+/// a value pointer are required.
+fn pool_attribute_request(
+    s: &mut State,
+    pool: CUmemoryPool,
+    a: c_int,
+    value: *mut c_void,
+) -> CuResult<MemPoolRequest> {
+    let pool = wire_pool(s, pool)?;
+    let attr = u32::try_from(a).map_err(|_| result::INVALID_VALUE)?;
+    if value.is_null() || !pool_attr::is_known(attr) {
+        return Err(result::INVALID_VALUE);
+    }
+    Ok(MemPoolRequest {
+        ctx: any_ctx(s),
+        pool,
+        attr,
+        reserved: 0,
+        value: 0,
+    })
+}
+
 pub(crate) unsafe fn mem_pool_get_attribute(
     pool: CUmemoryPool,
     a: c_int,
     value: *mut c_void,
 ) -> CuResult {
     with_state(|s| {
-        let pool = wire_pool(s, pool)?;
-        let a = u32::try_from(a).map_err(|_| result::INVALID_VALUE)?;
-        if value.is_null() || !pool_attr::is_known(a) {
-            return Err(result::INVALID_VALUE);
-        }
-        let req = MemPoolRequest {
-            ctx: any_ctx(s),
-            pool,
-            attr: a,
-            reserved: 0,
-            value: 0,
-        };
-        let r = s.client()?.call(
-            op::MEM_POOL_GET_ATTRIBUTE,
-            req.as_bytes(),
-            core::mem::size_of::<MemPoolValueResponse>(),
-        )?;
-        let v = MemPoolValueResponse::read_from(&r)
-            .ok_or(result::UNKNOWN)?
-            .value;
+        let req = pool_attribute_request(s, pool, a, value)?;
+        let a = req.attr;
+        let (r, _) = s
+            .client()?
+            .call_cmd::<cmds::MemPoolGetAttribute>(&req, &[], 0)?;
+        let v = r.value;
         if a <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
             value.cast::<i32>().write_unaligned(v as i32);
         } else {
@@ -247,25 +238,14 @@ pub(crate) unsafe fn mem_pool_set_attribute(
     value: *mut c_void,
 ) -> CuResult {
     with_state(|s| {
-        let pool = wire_pool(s, pool)?;
-        let a = u32::try_from(a).map_err(|_| result::INVALID_VALUE)?;
-        if value.is_null() || !pool_attr::is_known(a) {
-            return Err(result::INVALID_VALUE);
-        }
-        let v = if a <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
+        let mut req = pool_attribute_request(s, pool, a, value)?;
+        req.value = if req.attr <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
             u64::from(value.cast::<i32>().read_unaligned() as u32)
         } else {
             value.cast::<u64>().read_unaligned()
         };
-        let req = MemPoolRequest {
-            ctx: any_ctx(s),
-            pool,
-            attr: a,
-            reserved: 0,
-            value: v,
-        };
         s.client()?
-            .call(op::MEM_POOL_SET_ATTRIBUTE, req.as_bytes(), HDR)
+            .call_cmd::<cmds::MemPoolSetAttribute>(&req, &[], 0)
             .map(drop)
     })
 }
@@ -281,13 +261,15 @@ pub(crate) unsafe fn mem_pool_trim_to(pool: CUmemoryPool, keep: usize) -> CuResu
             value: keep as u64,
         };
         s.client()?
-            .call(op::MEM_POOL_TRIM_TO, req.as_bytes(), HDR)
+            .call_cmd::<cmds::MemPoolTrimTo>(&req, &[], 0)
             .map(drop)
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use uapi::{cuda::op, wire::Wire};
+
     use super::super::test_util::{handle_response, with_primary};
     use super::*;
     use crate::driver::testing::session;
@@ -296,11 +278,7 @@ mod tests {
     fn alloc_and_free_in_stream_order() {
         let sess = session(1 << 20);
         let ctx = with_primary();
-        sess.script
-            .lock()
-            .unwrap()
-            .responses
-            .push_back(handle_response(0x3_0200_0000));
+        sess.respond(handle_response(0x3_0200_0000));
         let mut p = 7u64;
         unsafe {
             mem_alloc_async(&mut p, 0, std::ptr::null_mut()).unwrap();
@@ -379,7 +357,7 @@ mod tests {
             );
             let mut r = vec![0u8; 8];
             r.extend_from_slice(&1u64.to_le_bytes());
-            sess.script.lock().unwrap().responses.push_back(r);
+            sess.respond(r);
             let mut got = [0xaau8; 8];
             mem_pool_get_attribute(pool, 1, got.as_mut_ptr().cast()).unwrap();
             assert_eq!(got, [1, 0, 0, 0, 0xaa, 0xaa, 0xaa, 0xaa], "an int");

@@ -1,0 +1,104 @@
+//! A transport for tests of the guest libraries: it records every command
+//! and answers the ones with a response from a script (feature `testing`).
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
+
+use uapi::cmd::DeviceInfo;
+
+use crate::{Completion, DevError, PciLocation, Request, Transport, TransportInfo};
+
+/// What the fake saw and will answer.
+#[derive(Default, Debug)]
+pub struct Script {
+    /// (opcode, detached, body) of every command, in order.
+    pub sent: Vec<(u16, bool, Vec<u8>)>,
+    /// Number of submit calls and their sizes.
+    pub submits: Vec<usize>,
+    /// Responses for non-detached commands, in order; missing ones are
+    /// a bare success header.
+    pub responses: VecDeque<Vec<u8>>,
+}
+
+/// The fake transport.
+pub struct Fake {
+    /// What it saw and will answer (shared with the test).
+    pub script: Arc<Mutex<Script>>,
+    /// The payload limit it reports.
+    pub max_payload: u32,
+    next: u64,
+    answers: std::collections::HashMap<u64, Vec<u8>>,
+}
+
+impl Fake {
+    /// A fake with `max_payload`, and its script.
+    pub fn new(max_payload: u32) -> (Self, Arc<Mutex<Script>>) {
+        let s = Arc::new(Mutex::new(Script::default()));
+        (
+            Self {
+                script: s.clone(),
+                max_payload,
+                next: 1,
+                answers: Default::default(),
+            },
+            s,
+        )
+    }
+}
+
+impl Transport for Fake {
+    fn describe(&mut self) -> Result<TransportInfo, DevError> {
+        let mut device = DeviceInfo::default();
+        uapi::cmd::fill_str(&mut device.name, "Fake GPU");
+        device.total_memory = 1 << 30;
+        device.cuda_driver_version = 12080;
+        device.compute_major = 9;
+        Ok(TransportInfo {
+            device,
+            pci: Some(PciLocation {
+                domain: 0,
+                bus: 0,
+                device: 5,
+                function: 0,
+            }),
+            max_payload: self.max_payload,
+        })
+    }
+
+    fn submit(&mut self, reqs: &[Request<'_>]) -> Result<Vec<u64>, DevError> {
+        assert!(reqs.len() <= 64, "batch of {}", reqs.len());
+        let mut s = self.script.lock().unwrap();
+        s.submits.push(reqs.len());
+        let mut t = Vec::new();
+        for r in reqs {
+            assert!(r.body.len() <= self.max_payload as usize);
+            s.sent.push((r.opcode, r.detached, r.body.to_vec()));
+            if !r.detached {
+                // Unscripted: success, as long as the device would answer.
+                let a = s.responses.pop_front().unwrap_or_else(|| {
+                    let n = uapi::cuda::command(r.opcode)
+                        .map_or(core::mem::size_of::<uapi::cuda::ResultHeader>(), |c| {
+                            c.response_size
+                        });
+                    vec![0; n]
+                });
+                self.answers.insert(self.next, a);
+                t.push(self.next);
+                self.next += 1;
+            }
+        }
+        Ok(t)
+    }
+
+    fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {
+        let a = self.answers.remove(&ticket).expect("unknown ticket");
+        let n = a.len().min(resp.len());
+        resp[..n].copy_from_slice(&a[..n]);
+        Ok(Completion {
+            status: 0,
+            resp_len: a.len() as u32,
+        })
+    }
+}
