@@ -34,6 +34,7 @@ use kernel::{
         MiscDeviceRegistration, //
     },
     prelude::*,
+    transmute::AsBytes,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -95,9 +96,13 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
     let cmds_len = count * size_of::<Command>();
     let cmds_user = UserSlice::new(UserPtr::from_addr(args.commands as usize), cmds_len);
     let (mut reader, mut writer) = cmds_user.reader_writer();
+    // One copy of the whole array: every later decision uses this copy.
     let mut cmds = KVec::with_capacity(count, GFP_KERNEL)?;
     for _ in 0..count {
-        let cmd: Command = reader.read()?;
+        cmds.push(Command::default(), GFP_KERNEL)?;
+    }
+    reader.read_slice(cmds.as_mut_slice().as_bytes_mut())?;
+    for cmd in cmds.iter() {
         // Only the driver says who a client is.
         if cmd.opcode == Opcode::SetClientIdentity as u16 {
             return Err(EPERM);
@@ -111,7 +116,6 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
         {
             return Err(EINVAL);
         }
-        cmds.push(cmd, GFP_KERNEL)?;
     }
     let size_of_cmd = |cmd: &Command| CommandSize {
         req_len: cmd.req_len as usize,
@@ -143,8 +147,8 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
     // their slots return when the file closes.
     for (cmd, seq) in cmds.iter_mut().zip(seqs.iter()) {
         cmd.seq = *seq;
-        writer.write(cmd)?;
     }
+    writer.write_slice(cmds.as_slice().as_bytes())?;
     Ok(count as isize)
 }
 

@@ -17,13 +17,7 @@ use kernel::{
 
 // The contract shared with userspace and the device model. It is written for
 // userspace too, so not every item is used here, and its items are `pub`.
-#[allow(
-    dead_code,
-    unreachable_pub,
-    missing_docs,
-    unused_attributes,
-    clippy::all
-)]
+#[allow(dead_code, unreachable_pub, missing_docs, unused_attributes)]
 #[path = "../uapi/src/lib.rs"]
 mod uapi;
 
