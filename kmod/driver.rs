@@ -28,20 +28,7 @@ use crate::{
             SUBSYSTEM_DEVICE_ID,
             SUBSYSTEM_VENDOR_ID, //
         },
-        regs::{
-            device_control,
-            device_status,
-            features,
-            ABI_VERSION,
-            DEVICE_CONTROL,
-            DEVICE_STATUS,
-            FEATURES,
-            MAGIC,
-            MAGIC_VALUE,
-            MAX_QUEUES,
-            MAX_QUEUE_DEPTH,
-            MAX_TRANSFER, //
-        },
+        regs::MAGIC_VALUE,
         ring::StatusPage,
         status::Status,
     },
@@ -56,6 +43,7 @@ use kernel::{
         Device as _,
         DmaMask, //
     },
+    io::Io,
     irq::{
         self,
         IrqReturn,
@@ -123,7 +111,7 @@ fn check_identity(pdev: &pci::Device<Core<'_>>) -> Result {
 }
 
 fn read_limits(pdev: &pci::Device<Core<'_>>, bar: &pci::Bar<'_, BAR0_SIZE>) -> Result<Limits> {
-    let magic = regs::read(bar, MAGIC)?;
+    let magic = bar.read(regs::MAGIC).value().get();
     if magic != MAGIC_VALUE {
         dev_err!(
             pdev,
@@ -133,25 +121,26 @@ fn read_limits(pdev: &pci::Device<Core<'_>>, bar: &pci::Bar<'_, BAR0_SIZE>) -> R
         );
         return Err(ENODEV);
     }
-    let abi_version = regs::read(bar, ABI_VERSION)?;
-    if uapi::abi_major(abi_version) != uapi::ABI_MAJOR {
+    let abi = bar.read(regs::ABI_VERSION);
+    if abi.major().get() != u32::from(uapi::ABI_MAJOR) {
         dev_err!(
             pdev,
             "refusing device: ABI version {}.{}, this driver speaks {}.x\n",
-            uapi::abi_major(abi_version),
-            abi_version & 0xffff,
+            abi.major().get(),
+            abi.minor().get(),
             uapi::ABI_MAJOR
         );
         return Err(ENODEV);
     }
+    let features = bar.read(regs::FEATURES);
     let limits = Limits {
-        abi_version,
-        features: regs::read(bar, FEATURES)?,
-        max_queues: regs::read(bar, MAX_QUEUES)?,
-        max_queue_depth: regs::read(bar, MAX_QUEUE_DEPTH)?,
-        max_transfer: regs::read(bar, MAX_TRANSFER)?,
+        abi_version: u32::from(abi),
+        features: u32::from(features),
+        max_queues: bar.read(regs::MAX_QUEUES).value().get(),
+        max_queue_depth: bar.read(regs::MAX_QUEUE_DEPTH).value().get(),
+        max_transfer: bar.read(regs::MAX_TRANSFER).value().get(),
     };
-    if limits.features & features::HEARTBEAT == 0
+    if !features.heartbeat()
         || limits.max_queues == 0
         || limits.max_queue_depth < uapi::ioctl::CLIENT_QUEUE_DEPTH
     {
@@ -165,7 +154,7 @@ fn read_limits(pdev: &pci::Device<Core<'_>>, bar: &pci::Bar<'_, BAR0_SIZE>) -> R
         );
         return Err(ENODEV);
     }
-    if regs::read(bar, DEVICE_STATUS)? & device_status::READY == 0 {
+    if !bar.read(regs::DEVICE_STATUS).ready() {
         dev_err!(pdev, "refusing device: not ready\n");
         return Err(ENODEV);
     }
@@ -218,8 +207,8 @@ impl pci::Driver for VgpuDriver {
             let limits = read_limits(pdev, &bar)?;
             // Whatever a previous driver instance left running stops before
             // the device may master the bus again.
-            regs::write(&bar, DEVICE_CONTROL, device_control::RESET)?;
-            regs::read(&bar, DEVICE_STATUS)?;
+            bar.write_reg(regs::DEVICE_CONTROL::zeroed().with_reset(true));
+            let _ = bar.read(regs::DEVICE_STATUS);
 
             let status_page = Coherent::<StatusPage>::zeroed(pdev.as_ref(), GFP_KERNEL)?;
 

@@ -11,18 +11,7 @@ use crate::{
         self,
         Bar0, //
     },
-    uapi::{
-        cmd::DeviceInfo,
-        regs::{
-            device_control,
-            DEVICE_CONTROL,
-            DEVICE_STATUS,
-            HEARTBEAT_PERIOD_MS,
-            STATUS_PAGE_HI,
-            STATUS_PAGE_LO, //
-        },
-        ring::StatusPage,
-    },
+    uapi::{cmd::DeviceInfo, regs::HEARTBEAT_PERIOD_MS, ring::StatusPage},
 };
 use kernel::{
     device::{
@@ -31,6 +20,7 @@ use kernel::{
     },
     devres::Devres,
     dma::Coherent,
+    io::Io,
     new_condvar, new_mutex, pci,
     prelude::*,
     sync::{
@@ -205,12 +195,12 @@ impl Shared {
     /// once `Shared` exists, so that its drop stops the heartbeat again.
     pub(crate) fn start_heartbeat(&self) -> Result {
         let binding = self.bind()?;
-        regs::write_addr(
-            binding.bar()?,
-            STATUS_PAGE_LO,
-            STATUS_PAGE_HI,
-            self.status_page.dma_handle(),
-        )
+        let bar = binding.bar()?;
+        let addr = self.status_page.dma_handle();
+        // CAST: the low and high halves, truncation intended; high commits.
+        bar.write_reg(regs::STATUS_PAGE_LO::zeroed().with_value(addr as u32));
+        bar.write_reg(regs::STATUS_PAGE_HI::zeroed().with_value((addr >> 32) as u32));
+        Ok(())
     }
 
     /// Registers a client's DMA state, so that unbind can release it.
@@ -288,11 +278,9 @@ impl Shared {
     /// heartbeat), a read that returns only once it took effect, and bus
     /// mastering off.
     fn quiesce(&self, bar: &Bar0) {
-        if let Err(e) = regs::write(bar, DEVICE_CONTROL, device_control::RESET)
-            .and_then(|()| regs::read(bar, DEVICE_STATUS))
-        {
-            dev_err!(self.pdev, "device reset failed: {:?}\n", e);
-        }
+        bar.write_reg(regs::DEVICE_CONTROL::zeroed().with_reset(true));
+        // The read completes only after the reset did (non-posted).
+        let _ = bar.read(regs::DEVICE_STATUS);
         helpers::clear_master(&self.pdev);
     }
 
