@@ -62,9 +62,13 @@ use kernel::{
 // TIMEOUT: one command round trip; generous for TCG guests.
 const IDENTIFY_TIMEOUT_MS: u32 = 5000;
 
-/// Longest sleep between checks of the heartbeat and the queue's status.
-// TIMEOUT: a queue error or a dead device is seen within this.
+/// Longest sleep between checks of the heartbeat (a DMA read).
+// TIMEOUT: a dead device is seen within this after `DEAD_AFTER_MS`.
 const WAIT_SLICE_MS: u32 = 100;
+
+/// How often a waiter reads its queue's status register (an MMIO round trip).
+// TIMEOUT: a queue the device stopped without a completion is seen within this.
+const QUEUE_CHECK_MS: i64 = 500;
 
 // A full batch must fit an empty queue, or WAIT_FOR_SPACE could never succeed.
 const _: () = assert!(MAX_BATCH <= CLIENT_QUEUE_DEPTH);
@@ -361,8 +365,8 @@ impl Client {
 
     /// Sleeps until an interrupt moves the generation past `generation`, a
     /// slice passes, or `deadline` (start, timeout in ms) runs out. Every
-    /// slice of waiting (`last_check`) it also reads the queue's status: the
-    /// device may stop a queue without posting a completion. Fails with
+    /// [`QUEUE_CHECK_MS`] of waiting (`last_check`) it also reads the queue's
+    /// status: the device may stop a queue without posting a completion. Fails with
     /// `ENODEV` once the device is gone, `ERESTARTSYS` on a signal (`EINTR`
     /// with a deadline, which a restart would extend), `ETIMEDOUT`.
     fn sleep_for_interrupt(
@@ -375,7 +379,7 @@ impl Client {
         if !shared.check_alive() {
             return Err(ENODEV);
         }
-        if last_check.elapsed().as_millis() >= i64::from(WAIT_SLICE_MS) {
+        if last_check.elapsed().as_millis() >= QUEUE_CHECK_MS {
             *last_check = Instant::now();
             self.check_queue();
         }
