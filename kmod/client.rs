@@ -353,6 +353,10 @@ impl Client {
                 resp_len: cmd.resp.as_ref().map_or(0, |b| b.len() as u32),
                 ..Default::default()
             };
+            // Neither can fail: the reservation guarantees a free slot and
+            // `write_entry` indexes modulo the ring length. Were one to, the
+            // commands before it stay in their slots (never on a rung ring)
+            // until close: nothing is freed that the device could see.
             st.slots.occupy(seq, cmd.detached, cmd.req, cmd.resp)?;
             ring.write_entry(tail, entry)?;
             tail = tail.wrapping_add(1);
@@ -504,7 +508,8 @@ impl Client {
         let shared = self.shared();
         let q = self.queue.get();
         let binding = shared.bind()?;
-        ring::disable(binding.bar()?, q).inspect_err(|e| {
+        let patient = !shared.state.lock().dead;
+        ring::disable(binding.bar()?, q, patient).inspect_err(|e| {
             dev_err!(
                 shared.pdev,
                 "queue {} did not stop ({:?}); keeping its buffers\n",
@@ -588,21 +593,20 @@ impl PinnedDrop for Client {
             return;
         };
         let q = self.queue.get();
-        let stopped = binding.bar().and_then(|bar| ring::disable(bar, q));
-        let mut st = self.dma.state.lock();
-        match stopped {
-            Ok(()) => st.release_all(Status::Aborted as u32),
-            Err(e) => {
-                dev_warn!(
-                    shared.pdev,
-                    "queue {} did not stop ({:?}); leaking its DMA memory\n",
-                    q,
-                    e
-                );
-                st.leak_all();
-            }
+        let patient = !shared.state.lock().dead;
+        let stopped = binding.bar().and_then(|bar| ring::disable(bar, q, patient));
+        if let Err(e) = stopped {
+            // The device may still use the rings and buffers: they stay on
+            // the client list, and unbind frees them after its reset.
+            dev_warn!(
+                shared.pdev,
+                "queue {} did not stop ({:?}); keeping its DMA memory until unbind\n",
+                q,
+                e
+            );
+            return;
         }
-        drop(st);
+        self.dma.state.lock().release_all(Status::Aborted as u32);
         drop(binding);
         shared.remove_client(&self.dma);
     }

@@ -117,14 +117,17 @@ impl Ring {
 }
 
 /// Stops queue `q` and waits until the device reports it DISABLED, the proof
-/// that it no longer touches the rings or any buffer of the queue.
-pub(crate) fn disable(bar: &Bar0, q: u32) -> Result {
+/// that it no longer touches the rings or any buffer of the queue. With
+/// `patient` false (the device stopped its heartbeat) it reads the status
+/// once: a dead device would only make the caller wait the full timeout.
+pub(crate) fn disable(bar: &Bar0, q: u32, patient: bool) -> Result {
     regs::write(bar, regs::queue(q, queue::ENABLE), queue::ENABLE_OFF)?;
+    let timeout_ms = if patient { DISABLE_TIMEOUT_MS } else { 0 };
     read_poll_timeout(
         || regs::queue_state(bar, q),
         |state| *state == QueueState::Disabled,
         Delta::from_millis(1),
-        Delta::from_millis(DISABLE_TIMEOUT_MS),
+        Delta::from_millis(timeout_ms),
     )
     .map(|_| ())
 }

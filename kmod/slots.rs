@@ -40,7 +40,7 @@ pub(crate) enum Stage {
 ///
 /// While `stage == InFlight` the device may own `req` and `resp`: they are
 /// dropped only after its completion, or after the queue read back DISABLED
-/// or the device was reset. Otherwise they are parked or leaked.
+/// or the device was reset. Otherwise they are parked, never freed early.
 pub(crate) struct Slot {
     pub(crate) stage: Stage,
     seq: u64,
@@ -68,7 +68,8 @@ fn len_of(buf: &Option<Coherent<[u8]>>) -> usize {
 
 /// Mutable state of one client, under its mutex.
 pub(crate) struct ClientState {
-    /// `None` once unbind freed the DMA memory (or it was leaked).
+    /// `None` once the DMA memory is freed (close proved the queue stopped,
+    /// or unbind reset the device).
     pub(crate) ring: Option<Ring>,
     pub(crate) slots: SlotTable,
     /// Submissions posted so far (free-running).
@@ -101,15 +102,6 @@ impl ClientState {
         self.slots.fail_in_flight(status, true);
         self.slots.release_done(status);
         self.ring = None;
-    }
-
-    /// Gives rings and buffers up for good: the device may still use them,
-    /// and leaking is better than handing its pages to the allocator.
-    pub(crate) fn leak_all(&mut self) {
-        if let Some(ring) = self.ring.take() {
-            core::mem::forget(ring);
-        }
-        self.slots.leak_all();
     }
 }
 
@@ -277,18 +269,6 @@ impl SlotTable {
                 slot.req = None;
                 slot.resp = None;
             }
-        }
-        self.used_bytes = 0;
-    }
-
-    fn leak_all(&mut self) {
-        for slot in self.slots.iter_mut() {
-            for buf in [slot.req.take(), slot.resp.take()].into_iter().flatten() {
-                core::mem::forget(buf);
-            }
-        }
-        for buf in core::mem::take(&mut self.parked) {
-            core::mem::forget(buf);
         }
         self.used_bytes = 0;
     }
