@@ -4,37 +4,50 @@
 //! it has submitted and not yet collected.
 //!
 //! Every command gets a slot (at most `CLIENT_QUEUE_DEPTH`), a sequence number
-//! (its tag on the ring) and DMA buffers for request and response. The slot
-//! lives until the response is collected by a wait, or the client closes.
+//! (its tag on the ring) and DMA buffers for request and response. A slot is
+//! reserved, with its bytes charged to the client's budget, before any buffer
+//! is allocated; it lives until the response is collected by a wait, or the
+//! client closes. No buffer the device may still use is ever freed: only a
+//! completion, a queue that reads back DISABLED, or a device reset (unbind)
+//! releases one.
 
 use crate::{
-    regs,
-    shared::Shared,
+    regs::QueueState,
+    ring::{
+        self,
+        Ring, //
+    },
+    shared::{
+        QueueIndex,
+        Shared, //
+    },
+    slots::{
+        ClientState,
+        Stage, //
+    },
     uapi::{
         cmd::{
             ClientIdentity,
             Opcode, //
         },
-        ioctl::CLIENT_QUEUE_DEPTH,
-        regs::queue,
-        ring::{
-            CompletionEntry,
-            QueueControl,
-            SubmissionEntry, //
+        ioctl::{
+            CLIENT_QUEUE_DEPTH,
+            MAX_BATCH, //
         },
+        ring::SubmissionEntry,
         status::Status,
     },
 };
 use kernel::{
-    device::{
-        Bound,
-        Device, //
+    dma::{
+        Coherent,
+        CoherentBox, //
     },
-    dma::Coherent,
     new_mutex,
     prelude::*,
     sync::{
         Arc,
+        CondVarTimeoutResult,
         Mutex, //
     },
     time::{
@@ -45,48 +58,52 @@ use kernel::{
     transmute::AsBytes,
 };
 
-/// How long open waits for the device to take the client's identity.
+/// How long bring-up waits for the device to take the client's identity.
+// TIMEOUT: one command round trip; generous for TCG guests.
 const IDENTIFY_TIMEOUT_MS: u32 = 5000;
 
-/// Longest sleep between checks of the device's heartbeat while waiting.
+/// Longest sleep between checks of the heartbeat (a DMA read).
+// TIMEOUT: a dead device is seen within this after `DEAD_AFTER_MS`.
 const WAIT_SLICE_MS: u32 = 100;
 
-/// A command waiting for, or holding, its completion.
-struct Slot {
-    /// 0 when free.
-    seq: u64,
-    /// Nobody waits for it: freed when it completes.
-    detached: bool,
-    req: Option<Coherent<[u8]>>,
-    resp: Option<Coherent<[u8]>>,
-    done: bool,
-    status: u32,
-    resp_len: u32,
+/// How often a waiter reads its queue's status register (an MMIO round trip).
+// TIMEOUT: a queue the device stopped without a completion is seen within this.
+const QUEUE_CHECK_MS: i64 = 500;
+
+// A full batch must fit an empty queue, or WAIT_FOR_SPACE could never succeed.
+const _: () = assert!(MAX_BATCH <= CLIENT_QUEUE_DEPTH);
+
+/// The DMA state of one client: shared with [`Shared`]'s client list so that
+/// unbind can free it while the device is still bound.
+#[pin_data]
+pub(crate) struct ClientDma {
+    #[pin]
+    state: Mutex<ClientState>,
 }
 
-impl Slot {
-    const fn free() -> Self {
-        Self {
-            seq: 0,
-            detached: false,
-            req: None,
-            resp: None,
-            done: false,
-            status: 0,
-            resp_len: 0,
-        }
+impl ClientDma {
+    /// Frees every DMA buffer. Only after a device reset proved that the
+    /// device no longer uses them (unbind).
+    pub(crate) fn release(&self) {
+        self.state.lock().release_all(Status::Aborted as u32);
     }
 }
 
-struct ClientState {
-    /// Submissions posted so far (free-running).
-    sq_tail: u32,
-    /// Completions consumed so far (free-running).
-    cq_head: u32,
-    next_seq: u64,
-    slots: KVec<Slot>,
-    /// The device stopped this queue; every command failed.
-    broken: bool,
+/// Where the client's bring-up (deferred from open to the first ioctl) is.
+#[derive(Clone, Copy)]
+enum Bringup {
+    New,
+    /// The identity command was posted; its wait was interrupted.
+    Identifying(u64),
+    Ready,
+    Failed(Error),
+}
+
+/// The sizes of one command to be submitted.
+#[derive(Clone, Copy)]
+pub(crate) struct CommandSize {
+    pub(crate) req_len: usize,
+    pub(crate) resp_capacity: usize,
 }
 
 /// A command ready to post: its buffers are filled.
@@ -97,153 +114,200 @@ pub(crate) struct Prepared {
     resp: Option<Coherent<[u8]>>,
 }
 
-#[pin_data(PinnedDrop)]
-pub(crate) struct Client {
-    shared: Arc<Shared>,
-    queue: u32,
-    sq: Coherent<[SubmissionEntry]>,
-    cq: Coherent<[CompletionEntry]>,
-    ctrl: Coherent<QueueControl>,
-    #[pin]
-    state: Mutex<ClientState>,
+/// Slots and budget reserved for one batch; returned on drop unless posted.
+pub(crate) struct Reservation<'a> {
+    client: &'a Client,
+    slots: usize,
+    bytes: usize,
 }
 
-fn dma_addr_of<T: kernel::ptr::KnownSize + ?Sized>(c: &Option<Coherent<T>>) -> u64 {
-    c.as_ref().map_or(0, |c| c.dma_handle())
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut st = self.client.dma.state.lock();
+        st.slots.unreserve(self.slots, self.bytes);
+        let space_waiters = st.space_waiters;
+        drop(st);
+        if space_waiters != 0 {
+            self.client.shared().wake_all();
+        }
+    }
+}
+
+/// An open `/dev/vgpuN`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Client {
+    queue: QueueIndex,
+    dma: Arc<ClientDma>,
+    #[pin]
+    bringup: Mutex<Bringup>,
 }
 
 impl Client {
-    /// Opens a client on `shared`: takes a queue, allocates its rings and
-    /// starts it on the device. `dev` proves the device is bound.
-    pub(crate) fn new(shared: Arc<Shared>, dev: &Device<Bound>) -> Result<Pin<KBox<Self>>> {
-        let depth = CLIENT_QUEUE_DEPTH as usize;
-        let sq = Coherent::<SubmissionEntry>::zeroed_slice(dev, depth, GFP_KERNEL)?;
-        let cq = Coherent::<CompletionEntry>::zeroed_slice(dev, depth, GFP_KERNEL)?;
-        let ctrl = Coherent::<QueueControl>::zeroed(dev, GFP_KERNEL)?;
-        let mut slots = KVec::with_capacity(depth, GFP_KERNEL)?;
-        for _ in 0..depth {
-            slots.push(Slot::free(), GFP_KERNEL)?;
-        }
-        let queue = {
-            let mut st = shared.state.lock();
-            if st.dead {
-                return Err(ENODEV);
-            }
-            shared.alloc_queue(&mut st)?
+    /// Opens a client on `shared`: takes a queue and allocates its rings.
+    /// Nothing reaches the device yet (open runs under the global misc lock):
+    /// the queue starts on the first command, see [`Self::ensure_started`].
+    pub(crate) fn open(shared: Arc<Shared>) -> Result<Pin<KBox<Self>>> {
+        let queue = QueueIndex::alloc(shared.clone())?;
+        let ring = {
+            let binding = shared.bind_alive()?;
+            Ring::new(binding.dev())?
         };
-        // From here on, dropping the client releases the queue.
-        let client = KBox::pin_init(
-            try_pin_init!(Self {
-                shared,
-                queue,
-                sq,
-                cq,
-                ctrl,
-                state <- new_mutex!(ClientState {
-                    sq_tail: 0,
-                    cq_head: 0,
-                    next_seq: 1,
-                    slots,
-                    broken: false,
-                }),
+        let state = ClientState::new(ring)?;
+        let dma = Arc::pin_init(
+            pin_init!(ClientDma {
+                state <- new_mutex!(state),
             }),
             GFP_KERNEL,
         )?;
-        client.start()?;
-        client.identify()?;
-        Ok(client)
+        // On failure below, `dma` is freed here: the queue never started.
+        let listed = dma.clone();
+        shared.add_client(dma.clone())?;
+        KBox::pin_init(
+            try_pin_init!(Self {
+                queue,
+                dma,
+                bringup <- new_mutex!(Bringup::New),
+            }),
+            GFP_KERNEL,
+        )
+        .inspect_err(|_| shared.remove_client(&listed))
     }
 
-    /// Tells the device which process this client is (for `nvidia-smi`-style
-    /// process lists): the thread group id in the initial pid namespace.
-    fn identify(&self) -> Result {
-        let pid = kernel::current!().tgid_nr_ns(None);
-        let identity = ClientIdentity {
-            pid: u32::try_from(pid).unwrap_or(0),
-            reserved: 0,
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        self.queue.shared()
+    }
+
+    /// Starts the queue and tells the device who the client is, once.
+    pub(crate) fn ensure_started(&self) -> Result {
+        let mut bringup = self.bringup.lock();
+        let seq = match *bringup {
+            Bringup::Ready => return Ok(()),
+            Bringup::Failed(e) => return Err(e),
+            Bringup::Identifying(seq) => seq,
+            Bringup::New => match self.start().and_then(|()| self.post_identity()) {
+                Ok(seq) => seq,
+                Err(e) => {
+                    *bringup = Bringup::Failed(e);
+                    return Err(e);
+                }
+            },
         };
-        let seq = self.submit_one(Opcode::SetClientIdentity as u16, identity.as_bytes(), 0)?;
-        self.wait(seq, IDENTIFY_TIMEOUT_MS, |status, _, _| {
+        let done = self.wait(seq, IDENTIFY_TIMEOUT_MS, |status, _, _| {
             if status == Status::Ok as u32 {
                 Ok(())
             } else {
                 Err(EIO)
             }
-        })
+        });
+        *bringup = match done {
+            Ok(()) => Bringup::Ready,
+            Err(e) if e == EINTR || e == ERESTARTSYS => Bringup::Identifying(seq),
+            Err(e) => Bringup::Failed(e),
+        };
+        done
     }
 
     fn start(&self) -> Result {
-        let q = self.queue;
-        let status = self.shared.with_bar(|bar| {
-            regs::write_addr(
-                bar,
-                regs::queue(q, queue::SQ_BASE_LO),
-                regs::queue(q, queue::SQ_BASE_HI),
-                self.sq.dma_handle(),
-            )?;
-            regs::write_addr(
-                bar,
-                regs::queue(q, queue::CQ_BASE_LO),
-                regs::queue(q, queue::CQ_BASE_HI),
-                self.cq.dma_handle(),
-            )?;
-            regs::write_addr(
-                bar,
-                regs::queue(q, queue::CTRL_BASE_LO),
-                regs::queue(q, queue::CTRL_BASE_HI),
-                self.ctrl.dma_handle(),
-            )?;
-            regs::write(bar, regs::queue(q, queue::DEPTH), CLIENT_QUEUE_DEPTH)?;
-            regs::write(bar, regs::queue(q, queue::VECTOR), 0)?;
-            regs::write(bar, regs::queue(q, queue::ENABLE), queue::ENABLE_ON)?;
-            regs::read(bar, regs::queue(q, queue::STATUS))
-        })?;
-        if status & queue::status::STATE_MASK != queue::status::ENABLED {
-            dev_err!(
-                self.shared.pdev,
-                "queue {} did not start: status {:#x}\n",
-                q,
-                status
-            );
+        let q = self.queue.get();
+        let shared = self.shared();
+        let st = self.dma.state.lock();
+        let binding = shared.bind_alive()?;
+        let ring = st.ring.as_ref().ok_or(ENODEV)?;
+        let state = ring.start(binding.bar()?, q)?;
+        if state != QueueState::Enabled {
+            dev_err!(shared.pdev, "queue {} did not start: {:?}\n", q, state);
             return Err(EIO);
         }
         Ok(())
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// Posts the identity of the calling process: its thread group id in the
+    /// initial pid namespace (for `nvidia-smi`-style process lists).
+    fn post_identity(&self) -> Result<u64> {
+        let pid = kernel::current!().tgid_nr_ns(None);
+        let identity = ClientIdentity {
+            pid: u32::try_from(pid).unwrap_or(0),
+            reserved: 0,
+        };
+        self.submit_one(Opcode::SetClientIdentity as u16, identity.as_bytes(), 0)
     }
 
-    /// Allocates the DMA buffers of one command; `fill` writes the request.
+    /// Reserves slots and DMA budget for a batch of `sizes`. If they do not
+    /// fit now, fails with `EAGAIN`, or with `wait_for_space` waits until
+    /// they do. It never waits for what only this caller could free.
+    pub(crate) fn reserve(
+        &self,
+        sizes: impl Iterator<Item = CommandSize> + Clone,
+        wait_for_space: bool,
+    ) -> Result<Reservation<'_>> {
+        let slots = sizes.clone().count();
+        let bytes = sizes.fold(0usize, |sum, s| {
+            sum.saturating_add(s.req_len)
+                .saturating_add(s.resp_capacity)
+        });
+        let mut last_check = Instant::<Monotonic>::now();
+        loop {
+            let generation = *self.shared().irq_generation.lock();
+            {
+                let mut st = self.dma.state.lock();
+                self.check_usable(&mut st)?;
+                self.reap(&mut st);
+                self.check_usable(&mut st)?;
+                if st.slots.fits(slots, bytes) {
+                    st.slots.reserve(slots, bytes);
+                    return Ok(Reservation {
+                        client: self,
+                        slots,
+                        bytes,
+                    });
+                }
+                if !wait_for_space || !st.slots.can_make_room() {
+                    return Err(EAGAIN);
+                }
+                st.space_waiters += 1;
+            }
+            let woke = self.sleep_for_interrupt(generation, None, &mut last_check);
+            let mut st = self.dma.state.lock();
+            st.space_waiters = st.space_waiters.saturating_sub(1);
+            drop(st);
+            woke?;
+        }
+    }
+
+    /// Fails with `EIO` once the queue is broken, `ENODEV` once the device is gone.
+    fn check_usable(&self, st: &mut ClientState) -> Result {
+        if self.shared().state.lock().dead {
+            return Err(ENODEV);
+        }
+        if st.broken.is_some() {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// Allocates the DMA buffers of one command of a reservation; `fill`
+    /// writes the request. No lock is held: allocation may take time.
     pub(crate) fn prepare(
         &self,
         opcode: u16,
         detached: bool,
-        req_len: usize,
-        resp_capacity: usize,
+        size: CommandSize,
         fill: impl FnOnce(&mut [u8]) -> Result,
     ) -> Result<Prepared> {
-        let st = self.shared.state.lock();
-        if !st.bound || st.dead {
-            return Err(ENODEV);
-        }
-        // SAFETY: `st.bound` is true and we hold the state lock, which unbind
-        // takes to clear it before the driver core releases the device.
-        let dev = unsafe { self.shared.pdev.as_ref().as_bound() };
-        let req = match req_len {
+        let binding = self.shared().bind_alive()?;
+        let dev = binding.dev();
+        let req = match size.req_len {
             0 => None,
-            n => Some(Coherent::<u8>::zeroed_slice(dev, n, GFP_KERNEL)?),
+            n => {
+                let mut buf = CoherentBox::<[u8]>::zeroed_slice(dev, n, GFP_KERNEL_ACCOUNT)?;
+                fill(&mut buf)?;
+                Some(buf.into())
+            }
         };
-        let resp = match resp_capacity {
+        let resp = match size.resp_capacity {
             0 => None,
-            n => Some(Coherent::<u8>::zeroed_slice(dev, n, GFP_KERNEL)?),
+            n => Some(Coherent::<u8>::zeroed_slice(dev, n, GFP_KERNEL_ACCOUNT)?),
         };
-        drop(st);
-        if let Some(req) = &req {
-            // SAFETY: the buffer is not yet known to the device, so nothing
-            // else accesses it.
-            fill(unsafe { req.as_mut() })?;
-        }
         Ok(Prepared {
             opcode,
             detached,
@@ -252,87 +316,76 @@ impl Client {
         })
     }
 
-    /// Posts prepared commands with one doorbell; returns their sequence
-    /// numbers in order. If they do not all fit the free slots, fails with
-    /// `EAGAIN` (posting nothing) or, with `wait_for_space`, waits for room.
+    /// Posts a reserved, prepared batch with one doorbell; returns the
+    /// sequence numbers in order.
     pub(crate) fn post(
         &self,
+        reservation: Reservation<'_>,
         batch: KVec<Prepared>,
         seqs: &mut KVec<u64>,
-        wait_for_space: bool,
     ) -> Result {
         seqs.reserve(batch.len(), GFP_KERNEL)?;
-        loop {
-            let generation = *self.shared.irq_generation.lock();
-            {
-                let mut st = self.state.lock();
-                if st.broken {
-                    return Err(EIO);
-                }
-                if self.shared.state.lock().dead {
-                    return Err(ENODEV);
-                }
-                self.reap(&mut st);
-                let free = st.slots.iter().filter(|s| s.seq == 0).count();
-                if batch.len() <= free {
-                    return self.post_locked(&mut st, batch, seqs);
-                }
-                if !wait_for_space {
-                    return Err(EAGAIN);
-                }
-            }
-            self.sleep_for_interrupt(generation, None)?;
+        if batch.len() != reservation.slots {
+            return Err(EINVAL);
         }
-    }
-
-    fn post_locked(
-        &self,
-        st: &mut ClientState,
-        batch: KVec<Prepared>,
-        seqs: &mut KVec<u64>,
-    ) -> Result {
+        let mut st = self.dma.state.lock();
+        let binding = self.shared().bind_alive()?;
+        self.check_usable(&mut st)?;
+        // The slots are taken below; the reservation ends here.
+        st.slots.unreserve(reservation.slots, reservation.bytes);
+        core::mem::forget(reservation);
+        let st = &mut *st;
+        let ring = st.ring.as_ref().ok_or(ENODEV)?;
+        let mut tail = st.sq_tail;
         for cmd in batch {
             let seq = st.next_seq;
-            st.next_seq += 1;
+            st.next_seq = seq.wrapping_add(1);
+            // Claim the slot first: an entry on the ring always has a slot
+            // that keeps its buffers alive.
             let entry = SubmissionEntry {
                 opcode: cmd.opcode,
+                // CAST: buffers are at most MAX_PAYLOAD (1 MiB) long.
                 req_len: cmd.req.as_ref().map_or(0, |b| b.len() as u32),
                 tag: seq,
-                req_addr: dma_addr_of(&cmd.req),
-                resp_addr: dma_addr_of(&cmd.resp),
+                req_addr: cmd.req.as_ref().map_or(0, |b| b.dma_handle()),
+                resp_addr: cmd.resp.as_ref().map_or(0, |b| b.dma_handle()),
+                // CAST: as above.
                 resp_len: cmd.resp.as_ref().map_or(0, |b| b.len() as u32),
                 ..Default::default()
             };
-            let index = (st.sq_tail % CLIENT_QUEUE_DEPTH) as usize;
-            kernel::dma_write!(self.sq, [try: index], entry);
-            st.sq_tail = st.sq_tail.wrapping_add(1);
-            // The caller counted a free slot for every command.
-            let slot = st.slots.iter_mut().find(|s| s.seq == 0).ok_or(EAGAIN)?;
-            *slot = Slot {
-                seq,
-                detached: cmd.detached,
-                req: cmd.req,
-                resp: cmd.resp,
-                ..Slot::free()
-            };
+            // Neither can fail: the reservation guarantees a free slot and
+            // `write_entry` indexes modulo the ring length. Were one to, the
+            // commands before it stay in their slots (never on a rung ring)
+            // until close: nothing is freed that the device could see.
+            st.slots.occupy(seq, cmd.detached, cmd.req, cmd.resp)?;
+            ring.write_entry(tail, entry)?;
+            tail = tail.wrapping_add(1);
+            // PANIC: cannot fail, the capacity was reserved above.
             seqs.push(seq, GFP_KERNEL)?;
         }
-        let tail = st.sq_tail;
-        // The MMIO write orders after the ring writes above (writel semantics).
-        self.shared
-            .with_bar(|bar| regs::write(bar, regs::queue(self.queue, queue::DOORBELL), tail))
+        st.sq_tail = tail;
+        Ring::ring_doorbell(binding.bar()?, self.queue.get(), tail)
     }
 
     /// Sleeps until an interrupt moves the generation past `generation`, a
-    /// slice passes, or `deadline_ms` (since `start`) runs out. Fails with
-    /// `ENODEV` once the device is gone, `EINTR` on a signal, `ETIMEDOUT`.
+    /// slice passes, or `deadline` (start, timeout in ms) runs out. Every
+    /// [`QUEUE_CHECK_MS`] of waiting (`last_check`) it also reads the queue's
+    /// status: the device may stop a queue without posting a completion. Fails with
+    /// `ENODEV` once the device is gone, `ERESTARTSYS` on a signal (`EINTR`
+    /// with a deadline, which a restart would extend), `ETIMEDOUT`.
     fn sleep_for_interrupt(
         &self,
         generation: u64,
         deadline: Option<(Instant<Monotonic>, u32)>,
+        last_check: &mut Instant<Monotonic>,
     ) -> Result {
-        if !self.shared.check_alive() {
+        let shared = self.shared();
+        if !shared.check_alive() {
             return Err(ENODEV);
+        }
+        if last_check.elapsed().as_millis() >= QUEUE_CHECK_MS {
+            *last_check = Instant::now();
+            self.check_queue();
         }
         let mut slice = i64::from(WAIT_SLICE_MS);
         if let Some((start, timeout_ms)) = deadline {
@@ -342,106 +395,162 @@ impl Client {
             }
             slice = slice.min(left);
         }
-        let mut g = self.shared.irq_generation.lock();
-        if *g == generation {
-            let r = self
-                .shared
-                .irq_wait
-                .wait_interruptible_timeout(&mut g, msecs_to_jiffies(slice as u32));
-            if matches!(r, kernel::sync::CondVarTimeoutResult::Signal { .. }) {
-                return Err(EINTR);
-            }
+        let mut g = shared.irq_generation.lock();
+        if *g != generation {
+            return Ok(());
         }
-        Ok(())
+        // CAST: 1..=WAIT_SLICE_MS.
+        match shared
+            .irq_wait
+            .wait_interruptible_timeout(&mut g, msecs_to_jiffies(slice as u32))
+        {
+            CondVarTimeoutResult::Signal { .. } if deadline.is_some() => Err(EINTR),
+            CondVarTimeoutResult::Signal { .. } => Err(ERESTARTSYS),
+            CondVarTimeoutResult::Timeout | CondVarTimeoutResult::Woken { .. } => Ok(()),
+        }
     }
 
     /// Convenience for the driver's own commands.
     pub(crate) fn submit_one(&self, opcode: u16, req: &[u8], resp_capacity: usize) -> Result<u64> {
-        let prepared = self.prepare(opcode, false, req.len(), resp_capacity, |buf| {
+        let size = || CommandSize {
+            req_len: req.len(),
+            resp_capacity,
+        };
+        let reservation = self.reserve(core::iter::once(size()), false)?;
+        let prepared = self.prepare(opcode, false, size(), |buf| {
             buf.copy_from_slice(req);
             Ok(())
         })?;
         let mut batch = KVec::new();
         batch.push(prepared, GFP_KERNEL)?;
         let mut seqs = KVec::new();
-        self.post(batch, &mut seqs, false)?;
+        self.post(reservation, batch, &mut seqs)?;
         seqs.first().copied().ok_or(EIO)
     }
 
-    /// Moves completions from the ring into their slots.
+    /// Moves completions from the ring into their slots; stops the queue
+    /// if the device breaks the ring protocol.
     fn reap(&self, st: &mut ClientState) {
-        let tail = kernel::dma_read!(self.ctrl, .cq_tail);
-        // x86 keeps loads in order, and these accesses are volatile: the
-        // entries below are read after the tail that published them.
+        if st.broken.is_some() {
+            return;
+        }
+        let Some(ring) = st.ring.as_ref() else {
+            return;
+        };
+        let tail = ring.cq_tail();
         if tail.wrapping_sub(st.cq_head) > CLIENT_QUEUE_DEPTH {
             dev_err!(
-                self.shared.pdev,
-                "queue {}: completion tail {} out of range (head {})\n",
-                self.queue,
+                self.shared().pdev,
+                "queue {}: completion tail {} out of range (head {}); stopping it\n",
+                self.queue.get(),
                 tail,
                 st.cq_head
             );
-            self.fail_all(st, Status::BadRingIndex as u32);
+            self.stop_queue(st, Status::BadRingIndex as u32);
             return;
         }
-        while st.cq_head != tail {
-            let index = (st.cq_head % CLIENT_QUEUE_DEPTH) as usize;
-            st.cq_head = st.cq_head.wrapping_add(1);
-            let Ok(entry) =
-                (|| -> Result<CompletionEntry> { Ok(kernel::dma_read!(self.cq, [try: index])) })()
-            else {
-                continue;
+        let head_before = st.cq_head;
+        let mut head = st.cq_head;
+        let mut fault = None;
+        while head != tail {
+            let entry = match ring.completion(head) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    fault = Some((0, e.to_errno() as u32));
+                    break;
+                }
             };
-            match st
-                .slots
-                .iter_mut()
-                .find(|s| s.seq != 0 && s.seq == entry.tag && !s.done)
-            {
-                Some(slot) if slot.detached => *slot = Slot::free(),
-                Some(slot) => {
-                    slot.done = true;
-                    slot.status = entry.status;
-                    slot.resp_len = entry.resp_len;
-                    // The device is done with the request buffer.
-                    slot.req = None;
-                }
-                None => {
-                    // Tag 0 or unknown: the device stopped the queue.
-                    dev_err!(
-                        self.shared.pdev,
-                        "queue {}: device reported status {} for tag {}; queue stopped\n",
-                        self.queue,
-                        entry.status,
-                        entry.tag
-                    );
-                    self.fail_all(st, entry.status);
-                }
+            head = head.wrapping_add(1);
+            if !st.slots.complete(entry.tag, entry.status, entry.resp_len) {
+                // Tag 0 or unknown: the device says the queue stopped, or lies.
+                fault = Some((entry.tag, entry.status));
+                break;
             }
         }
-        kernel::dma_write!(self.ctrl, .cq_head, st.cq_head);
+        ring.publish_head(head);
+        st.cq_head = head;
+        if let Some((tag, status)) = fault {
+            dev_err!(
+                self.shared().pdev,
+                "queue {}: device reported status {} for tag {}; stopping it\n",
+                self.queue.get(),
+                status,
+                tag
+            );
+            self.stop_queue(st, status);
+        }
+        // Completions freed slots or budget: wake submitters waiting for room.
+        if head != head_before && st.space_waiters != 0 {
+            self.shared().wake_all();
+        }
     }
 
-    fn fail_all(&self, st: &mut ClientState, status: u32) {
-        st.broken = true;
-        for slot in st.slots.iter_mut().filter(|s| s.seq != 0 && !s.done) {
-            if slot.detached {
-                *slot = Slot::free();
-                continue;
+    /// Marks the queue broken and fails every command in flight. Their
+    /// buffers are freed only if the queue reads back DISABLED; otherwise
+    /// they stay allocated until the client closes (or longer).
+    fn stop_queue(&self, st: &mut ClientState, status: u32) {
+        if st.broken.is_some() {
+            return;
+        }
+        let status = if status == Status::Ok as u32 {
+            Status::BadRingIndex as u32
+        } else {
+            status
+        };
+        st.broken = Some(status);
+        let stopped = self.disable_queue();
+        st.slots.fail_in_flight(status, stopped.is_ok());
+        self.shared().wake_all();
+    }
+
+    /// `ENABLE_OFF` and the read-back that proves it; logs a failure.
+    fn disable_queue(&self) -> Result {
+        let shared = self.shared();
+        let q = self.queue.get();
+        let binding = shared.bind()?;
+        let patient = !shared.state.lock().dead;
+        ring::disable(binding.bar()?, q, patient).inspect_err(|e| {
+            dev_err!(
+                shared.pdev,
+                "queue {} did not stop ({:?}); keeping its buffers\n",
+                q,
+                e
+            )
+        })
+    }
+
+    /// Reads the queue's status and stops it if the device put it in error.
+    fn check_queue(&self) {
+        let shared = self.shared();
+        let q = self.queue.get();
+        let Ok(binding) = shared.bind() else {
+            return;
+        };
+        let Ok(state) = binding
+            .bar()
+            .and_then(|bar| crate::regs::queue_state(bar, q))
+        else {
+            return;
+        };
+        drop(binding);
+        if let QueueState::Error(code) = state {
+            let mut st = self.dma.state.lock();
+            if st.broken.is_none() {
+                dev_err!(
+                    shared.pdev,
+                    "queue {}: device stopped it (error {})\n",
+                    q,
+                    code
+                );
+                self.stop_queue(&mut st, Status::BadRingIndex as u32);
             }
-            slot.done = true;
-            slot.status = if status == Status::Ok as u32 {
-                Status::BadRingIndex as u32
-            } else {
-                status
-            };
-            slot.resp_len = 0;
         }
     }
 
     /// Waits for command `seq` and hands its status, response length and
-    /// response buffer to
-    /// `deliver`; the slot is freed only if `deliver` succeeds.
-    /// `timeout_ms == 0` waits until completion or device loss.
+    /// response buffer to `deliver`; the slot is freed only if `deliver`
+    /// succeeds. `timeout_ms == 0` waits until completion, a queue error or
+    /// device loss.
     pub(crate) fn wait(
         &self,
         seq: u64,
@@ -449,26 +558,27 @@ impl Client {
         deliver: impl FnOnce(u32, u32, Option<&Coherent<[u8]>>) -> Result,
     ) -> Result {
         let start = Instant::<Monotonic>::now();
+        let mut last_check = start;
         let mut deliver = Some(deliver);
         loop {
-            let generation = *self.shared.irq_generation.lock();
+            let generation = *self.shared().irq_generation.lock();
             {
-                let mut st = self.state.lock();
+                let mut st = self.dma.state.lock();
                 self.reap(&mut st);
-                let slot = st
-                    .slots
-                    .iter_mut()
-                    .find(|s| s.seq != 0 && s.seq == seq && !s.detached)
-                    .ok_or(EINVAL)?;
-                if slot.done {
+                let slot = st.slots.find_waitable(seq).ok_or(EINVAL)?;
+                if let Stage::Done { status, resp_len } = slot.stage {
                     let deliver = deliver.take().ok_or(EINVAL)?;
-                    deliver(slot.status, slot.resp_len, slot.resp.as_ref())?;
-                    *slot = Slot::free();
+                    deliver(status, resp_len, slot.resp.as_ref())?;
+                    st.slots.free(seq);
+                    if st.space_waiters != 0 {
+                        drop(st);
+                        self.shared().wake_all();
+                    }
                     return Ok(());
                 }
             }
             let deadline = (timeout_ms != 0).then_some((start, timeout_ms));
-            self.sleep_for_interrupt(generation, deadline)?;
+            self.sleep_for_interrupt(generation, deadline, &mut last_check)?;
         }
     }
 }
@@ -476,15 +586,28 @@ impl Client {
 #[pinned_drop]
 impl PinnedDrop for Client {
     fn drop(self: Pin<&mut Self>) {
-        let q = self.queue;
-        // Stop the queue and make sure the device is done with the rings
-        // (the status read returns only after the disable took effect)
-        // before they are freed. Nothing to do if the binding is gone: unbind
-        // reset the device.
-        let _ = self.shared.with_bar(|bar| {
-            regs::write(bar, regs::queue(q, queue::ENABLE), queue::ENABLE_OFF)?;
-            regs::read(bar, regs::queue(q, queue::STATUS))
-        });
-        self.shared.free_queue(q);
+        let shared = self.queue.shared().clone();
+        let Ok(binding) = shared.bind() else {
+            // Unbind has begun: `shut_down` resets the device and then frees
+            // our DMA memory through its client list, which keeps it alive.
+            return;
+        };
+        let q = self.queue.get();
+        let patient = !shared.state.lock().dead;
+        let stopped = binding.bar().and_then(|bar| ring::disable(bar, q, patient));
+        if let Err(e) = stopped {
+            // The device may still use the rings and buffers: they stay on
+            // the client list, and unbind frees them after its reset.
+            dev_warn!(
+                shared.pdev,
+                "queue {} did not stop ({:?}); keeping its DMA memory until unbind\n",
+                q,
+                e
+            );
+            return;
+        }
+        self.dma.state.lock().release_all(Status::Aborted as u32);
+        drop(binding);
+        shared.remove_client(&self.dma);
     }
 }

@@ -28,22 +28,7 @@ use crate::{
             SUBSYSTEM_DEVICE_ID,
             SUBSYSTEM_VENDOR_ID, //
         },
-        regs::{
-            device_control,
-            device_status,
-            features,
-            ABI_VERSION,
-            DEVICE_CONTROL,
-            DEVICE_STATUS,
-            FEATURES,
-            MAGIC,
-            MAGIC_VALUE,
-            MAX_QUEUES,
-            MAX_QUEUE_DEPTH,
-            MAX_TRANSFER,
-            STATUS_PAGE_HI,
-            STATUS_PAGE_LO, //
-        },
+        regs::MAGIC_VALUE,
         ring::StatusPage,
         status::Status,
     },
@@ -58,6 +43,7 @@ use kernel::{
         Device as _,
         DmaMask, //
     },
+    io::Io,
     irq::{
         self,
         IrqReturn,
@@ -70,6 +56,7 @@ use kernel::{
 };
 
 /// How long probe waits for the device to answer its first command.
+// TIMEOUT: one command round trip; generous for TCG guests.
 const PROBE_TIMEOUT_MS: u32 = 5000;
 
 pub(crate) struct VgpuDriver;
@@ -124,7 +111,7 @@ fn check_identity(pdev: &pci::Device<Core<'_>>) -> Result {
 }
 
 fn read_limits(pdev: &pci::Device<Core<'_>>, bar: &pci::Bar<'_, BAR0_SIZE>) -> Result<Limits> {
-    let magic = regs::read(bar, MAGIC)?;
+    let magic = bar.read(regs::MAGIC).value().get();
     if magic != MAGIC_VALUE {
         dev_err!(
             pdev,
@@ -134,25 +121,26 @@ fn read_limits(pdev: &pci::Device<Core<'_>>, bar: &pci::Bar<'_, BAR0_SIZE>) -> R
         );
         return Err(ENODEV);
     }
-    let abi_version = regs::read(bar, ABI_VERSION)?;
-    if uapi::abi_major(abi_version) != uapi::ABI_MAJOR {
+    let abi = bar.read(regs::ABI_VERSION);
+    if abi.major().get() != u32::from(uapi::ABI_MAJOR) {
         dev_err!(
             pdev,
             "refusing device: ABI version {}.{}, this driver speaks {}.x\n",
-            abi_version >> 16,
-            abi_version & 0xffff,
+            abi.major().get(),
+            abi.minor().get(),
             uapi::ABI_MAJOR
         );
         return Err(ENODEV);
     }
+    let features = bar.read(regs::FEATURES);
     let limits = Limits {
-        abi_version,
-        features: regs::read(bar, FEATURES)?,
-        max_queues: regs::read(bar, MAX_QUEUES)?,
-        max_queue_depth: regs::read(bar, MAX_QUEUE_DEPTH)?,
-        max_transfer: regs::read(bar, MAX_TRANSFER)?,
+        abi_version: u32::from(abi),
+        features: u32::from(features),
+        max_queues: bar.read(regs::MAX_QUEUES).value().get(),
+        max_queue_depth: bar.read(regs::MAX_QUEUE_DEPTH).value().get(),
+        max_transfer: bar.read(regs::MAX_TRANSFER).value().get(),
     };
-    if limits.features & features::HEARTBEAT == 0
+    if !features.heartbeat()
         || limits.max_queues == 0
         || limits.max_queue_depth < uapi::ioctl::CLIENT_QUEUE_DEPTH
     {
@@ -166,7 +154,7 @@ fn read_limits(pdev: &pci::Device<Core<'_>>, bar: &pci::Bar<'_, BAR0_SIZE>) -> R
         );
         return Err(ENODEV);
     }
-    if regs::read(bar, DEVICE_STATUS)? & device_status::READY == 0 {
+    if !bar.read(regs::DEVICE_STATUS).ready() {
         dev_err!(pdev, "refusing device: not ready\n");
         return Err(ENODEV);
     }
@@ -174,8 +162,9 @@ fn read_limits(pdev: &pci::Device<Core<'_>>, bar: &pci::Bar<'_, BAR0_SIZE>) -> R
 }
 
 /// Asks the device who it is, through a client queue of the driver's own.
-fn fetch_identity(shared: &Arc<Shared>, dev: &kernel::device::Device<Bound>) -> Result {
-    let client = Client::new(shared.clone(), dev)?;
+fn fetch_identity(shared: &Arc<Shared>) -> Result {
+    let client = Client::open(shared.clone())?;
+    client.ensure_started()?;
     let seq = client.submit_one(Opcode::GetDeviceInfo as u16, &[], size_of::<DeviceInfo>())?;
     let mut info = DeviceInfo::default();
     client.wait(seq, PROBE_TIMEOUT_MS, |status, _resp_len, resp| {
@@ -184,13 +173,14 @@ fn fetch_identity(shared: &Arc<Shared>, dev: &kernel::device::Device<Bound>) -> 
             return Err(EIO);
         }
         let resp = resp.ok_or(EIO)?;
-        // SAFETY: the device completed the command, so it no longer writes
-        // the buffer, and `DeviceInfo` accepts any bytes.
-        let bytes = unsafe { resp.as_ref() };
-        let info_bytes = bytes.get(..size_of::<DeviceInfo>()).ok_or(EIO)?;
-        // SAFETY: `info_bytes` is exactly `size_of::<DeviceInfo>()` readable
-        // bytes and `DeviceInfo` is plain old data.
-        info = unsafe { core::ptr::read_unaligned(info_bytes.as_ptr().cast::<DeviceInfo>()) };
+        if resp.len() < size_of::<DeviceInfo>() {
+            return Err(EIO);
+        }
+        // SAFETY: `resp` is a live allocation of at least
+        // `size_of::<DeviceInfo>()` bytes, page-aligned (coherent allocations
+        // are), and `DeviceInfo` accepts any bytes. A volatile read creates no
+        // reference to memory the device might still write.
+        info = unsafe { resp.as_ptr().cast::<DeviceInfo>().read_volatile() };
         Ok(())
     })?;
     shared.state.lock().info = info;
@@ -210,21 +200,17 @@ impl pci::Driver for VgpuDriver {
         pin_init::pin_init_scope(move || {
             check_identity(pdev)?;
             pdev.enable_device_mem()?;
-            pdev.set_master();
             // SAFETY: no DMA mappings or allocations exist for this device yet.
             unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())? };
 
             let bar = pdev.iomap_region_sized::<BAR0_SIZE>(REGS_BAR, c"vgpu")?;
             let limits = read_limits(pdev, &bar)?;
-            regs::write(&bar, DEVICE_CONTROL, device_control::RESET)?;
+            // Whatever a previous driver instance left running stops before
+            // the device may master the bus again.
+            bar.write_reg(regs::DEVICE_CONTROL::zeroed().with_reset(true));
+            let _ = bar.read(regs::DEVICE_STATUS);
 
             let status_page = Coherent::<StatusPage>::zeroed(pdev.as_ref(), GFP_KERNEL)?;
-            regs::write_addr(
-                &bar,
-                STATUS_PAGE_LO,
-                STATUS_PAGE_HI,
-                status_page.dma_handle(),
-            )?;
 
             let index = DeviceIndex::alloc().inspect_err(|_| {
                 dev_err!(pdev, "too many vgpu devices\n");
@@ -239,6 +225,10 @@ impl pci::Driver for VgpuDriver {
                 ),
                 GFP_KERNEL,
             )?;
+            // From here on, dropping `shared` (any error below) resets the
+            // device and clears bus mastering before the status page is freed.
+            pdev.set_master();
+            shared.start_heartbeat()?;
 
             let vectors = pdev.alloc_irq_vectors(
                 1,
@@ -260,7 +250,7 @@ impl pci::Driver for VgpuDriver {
                     Ok::<_, Error>(handler),
                 ),
                 _: {
-                    fetch_identity(&shared, pdev.as_ref())
+                    fetch_identity(&shared)
                         .inspect_err(|e| dev_err!(pdev, "device did not answer: {:?}\n", e))?;
                 },
                 node <- MiscNode::register(index, shared.clone()),
@@ -269,8 +259,8 @@ impl pci::Driver for VgpuDriver {
         })
     }
 
-    fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        this.shared.shut_down();
+    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        this.shared.shut_down(pdev.as_ref());
     }
 }
 

@@ -6,8 +6,10 @@
 use crate::{
     client::{
         Client,
+        CommandSize,
         Prepared, //
     },
+    helpers,
     misc::MiscNode,
     uapi::cmd::Opcode,
     uapi::ioctl::{
@@ -32,34 +34,21 @@ use kernel::{
         MiscDeviceRegistration, //
     },
     prelude::*,
+    transmute::AsBytes,
     uaccess::{
         UserPtr,
         UserSlice, //
     },
 };
 
-unsafe extern "C" {
-    /// `pci_domain_nr(pdev->bus)`; `pdev` is a `struct pci_dev *`.
-    fn vgpu_pci_domain(pdev: *mut core::ffi::c_void) -> core::ffi::c_int;
-}
-
 #[vtable]
 impl MiscDevice for Client {
     type Ptr = Pin<KBox<Client>>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
-        let shared = MiscNode::shared_of(misc);
-        let st = shared.state.lock();
-        if !st.bound || st.dead {
-            return Err(ENODEV);
-        }
-        // SAFETY: bound, and unbind cannot clear that while we hold the lock.
-        let dev = unsafe { shared.pdev.as_ref().as_bound() };
-        drop(st);
-        // Unbind may start now; the client then fails with ENODEV on use,
-        // and its DMA memory is freed like any `Coherent` that outlives a
-        // binding.
-        Client::new(shared.clone(), dev)
+        // `open` runs under the global `misc_mtx`: only cheap work here. The
+        // queue starts on the first SUBMIT or WAIT.
+        Client::open(MiscNode::shared_of(misc))
     }
 
     fn ioctl(me: Pin<&Client>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -77,22 +66,15 @@ impl MiscDevice for Client {
 fn get_info(client: &Client, user: UserSlice) -> Result<isize> {
     let shared = client.shared();
     let pdev = &*shared.pdev;
-    // SAFETY: `pci::Device` is a transparent wrapper of `struct pci_dev`,
-    // alive as long as the `ARef` we borrow it from.
-    let domain = unsafe {
-        vgpu_pci_domain(
-            core::ptr::from_ref(pdev)
-                .cast::<core::ffi::c_void>()
-                .cast_mut(),
-        )
-    };
+    let domain = helpers::pci_domain(pdev);
     let bdf = pdev.dev_id();
     let info = InfoArgs {
         device: shared.state.lock().info,
         index: shared.index,
         abi_version: shared.limits.abi_version,
         features: shared.limits.features,
-        pci_domain: domain as u32,
+        pci_domain: domain,
+        // CAST: the bus, device and function fields of the devfn word.
         pci_bus: (bdf >> 8) as u8,
         pci_device: ((bdf >> 3) & 0x1f) as u8,
         pci_function: (bdf & 0x7) as u8,
@@ -108,14 +90,19 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
     if args.flags & !submit_flags::ALL != 0 || args.count == 0 || args.count > MAX_BATCH {
         return Err(EINVAL);
     }
+    client.ensure_started()?;
     let max_payload = MAX_PAYLOAD.min(client.shared().limits.max_transfer);
     let count = args.count as usize;
     let cmds_len = count * size_of::<Command>();
     let cmds_user = UserSlice::new(UserPtr::from_addr(args.commands as usize), cmds_len);
     let (mut reader, mut writer) = cmds_user.reader_writer();
+    // One copy of the whole array: every later decision uses this copy.
     let mut cmds = KVec::with_capacity(count, GFP_KERNEL)?;
     for _ in 0..count {
-        let cmd: Command = reader.read()?;
+        cmds.push(Command::default(), GFP_KERNEL)?;
+    }
+    reader.read_slice(cmds.as_mut_slice().as_bytes_mut())?;
+    for cmd in cmds.iter() {
         // Only the driver says who a client is.
         if cmd.opcode == Opcode::SetClientIdentity as u16 {
             return Err(EPERM);
@@ -129,8 +116,16 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
         {
             return Err(EINVAL);
         }
-        cmds.push(cmd, GFP_KERNEL)?;
     }
+    let size_of_cmd = |cmd: &Command| CommandSize {
+        req_len: cmd.req_len as usize,
+        resp_capacity: cmd.resp_capacity as usize,
+    };
+    // Room first, then memory: a full queue costs no allocation.
+    let reservation = client.reserve(
+        cmds.iter().map(size_of_cmd),
+        args.flags & submit_flags::WAIT_FOR_SPACE != 0,
+    )?;
     let mut batch: KVec<Prepared> = KVec::with_capacity(count, GFP_KERNEL)?;
     for cmd in cmds.iter() {
         let req_user = UserSlice::new(
@@ -140,25 +135,20 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
         let prepared = client.prepare(
             cmd.opcode,
             cmd.flags & command_flags::DETACHED != 0,
-            cmd.req_len as usize,
-            cmd.resp_capacity as usize,
+            size_of_cmd(cmd),
             |buf| req_user.reader().read_slice(buf),
         )?;
         batch.push(prepared, GFP_KERNEL)?;
     }
     let mut seqs = KVec::new();
-    client.post(
-        batch,
-        &mut seqs,
-        args.flags & submit_flags::WAIT_FOR_SPACE != 0,
-    )?;
+    client.post(reservation, batch, &mut seqs)?;
     // Report the sequence numbers. The commands are in flight whatever
     // happens here; a caller that cannot take them back gets EFAULT and
     // their slots return when the file closes.
     for (cmd, seq) in cmds.iter_mut().zip(seqs.iter()) {
         cmd.seq = *seq;
-        writer.write(cmd)?;
     }
+    writer.write_slice(cmds.as_slice().as_bytes())?;
     Ok(count as isize)
 }
 
@@ -166,6 +156,7 @@ fn wait(client: &Client, user: UserSlice) -> Result<isize> {
     let (reader, mut writer) = user.reader_writer();
     let mut reader = reader;
     let mut args: WaitArgs = reader.read()?;
+    client.ensure_started()?;
     let resp_user = UserSlice::new(
         UserPtr::from_addr(args.resp_ptr as usize),
         args.resp_capacity as usize,

@@ -84,12 +84,23 @@ unsafe impl Sync for FileOperations {}
 
 static FILE_OPERATIONS: FileOperations = FileOperations(UnsafeCell::new(pin_init::zeroed()));
 
+// The open shim casts `file->private_data` (our bare `struct miscdevice *`) to
+// `&MiscDeviceRegistration<Client>`: sound only while that type stays a
+// transparent wrapper of the C struct.
+const _: () =
+    assert!(size_of::<MiscDeviceRegistration<Client>>() == size_of::<bindings::miscdevice>());
+
 /// Fills [`FILE_OPERATIONS`]: the Rust misc callbacks of [`Client`], owned by `module`.
-pub(crate) fn init_file_operations(module: &'static kernel::ThisModule) {
+///
+/// # Safety
+///
+/// Called once, from module init, before the PCI driver registers (so
+/// before any `MiscNode` can read [`FILE_OPERATIONS`]).
+pub(crate) unsafe fn init_file_operations(module: &'static kernel::ThisModule) {
     let template = MiscDeviceOptions { name: c"vgpu" }.into_raw::<Client>();
-    // SAFETY: called once from module init, before the PCI driver registers
-    // and so before anything reads `FILE_OPERATIONS`; `template.fops` points
-    // to a static `file_operations`.
+    // SAFETY: by the caller's contract nothing reads `FILE_OPERATIONS` yet
+    // and nobody else writes it; `template.fops` points to a static
+    // `file_operations`.
     unsafe {
         let fops = FILE_OPERATIONS.0.get();
         core::ptr::copy_nonoverlapping(template.fops, fops, 1);

@@ -17,22 +17,19 @@ use kernel::{
 
 // The contract shared with userspace and the device model. It is written for
 // userspace too, so not every item is used here, and its items are `pub`.
-#[allow(
-    dead_code,
-    unreachable_pub,
-    missing_docs,
-    unused_attributes,
-    clippy::all
-)]
+#[allow(dead_code, unreachable_pub, missing_docs, unused_attributes)]
 #[path = "../uapi/src/lib.rs"]
 mod uapi;
 
 mod client;
 mod driver;
 mod file;
+mod helpers;
 mod misc;
 mod regs;
+mod ring;
 mod shared;
+mod slots;
 mod wire;
 
 pub(crate) const MODULE_NAME: &CStr = <LocalModule as kernel::ModuleMetadata>::NAME;
@@ -45,7 +42,8 @@ struct VgpuModule {
 
 impl InPlaceModule for VgpuModule {
     fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
-        misc::init_file_operations(module);
+        // SAFETY: module init runs once, and the driver registers below.
+        unsafe { misc::init_file_operations(module) };
         try_pin_init!(Self {
             _driver <- Registration::new(MODULE_NAME, module),
         })

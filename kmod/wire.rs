@@ -30,9 +30,10 @@ macro_rules! plain_old_data {
     ($($t:ty),* $(,)?) => {
         $(
             // SAFETY: `uapi` defines this type `#[repr(C)]` with integer and
-            // integer-array fields only, and asserts at compile time that its
-            // size is the sum of its fields: any bit pattern is valid and no
-            // byte is padding.
+            // integer-array fields only, and asserts its total size at
+            // compile time; that size is the sum of the field sizes (checked
+            // by inspection, not by the compiler), so any bit pattern is
+            // valid and no byte is padding.
             unsafe impl FromBytes for $t {}
             // SAFETY: as above, every byte is initialised.
             unsafe impl AsBytes for $t {}
