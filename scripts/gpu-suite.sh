@@ -17,6 +17,10 @@
 #       cublas         tests/gpu/cublas-check.cu, built there with its nvcc and
 #                      cuBLAS, natively and over the socket
 #       torch          tests/gpu/torch-check.py natively and over the socket
+#       isolation      cuda-suite --isolation: one client process's kernel on
+#                      another's memory, a core-dump context that faults, a
+#                      kernel that never ends; natively (the first only) and
+#                      over the socket (the vm part runs it in the guest)
 #       trace          (only when VGPU_GPU_PARTS names it) programs under the
 #                      driver-call tracer, natively and over the socket, and what
 #                      cuGetProcAddress/cuGetExportTable answered on each side
@@ -83,6 +87,26 @@ compare() {
             echo "$label: $(basename "$f"): every native case passes, all $n digests identical" | tee -a "$summary"
         else
             echo "$label: $(basename "$f"): not passing: ${missing:-none}; digests missing or different: ${differ:-none}" \
+                | tee -a "$summary"
+            bad=1
+        fi
+    done
+    return $bad
+}
+
+# compare_cases LABEL NATIVE-LOG LOG...: for checks without digests: each log
+# passes every case the native run passed, and fails none. 1 if not.
+compare_cases() {
+    local label=$1 native=$2 f bad=0 missing failing
+    shift 2
+    for f in "$@"; do
+        [ -f "$f" ] || { echo "$label: $(basename "$f") is missing" | tee -a "$summary"; bad=1; continue; }
+        missing=$(comm -23 <(passes "$native") <(passes "$f") | tr '\n' ' ')
+        failing=$(sed -e 's/^@@//' "$f" | awk '$1 == "CASE" && $3 != "PASS" {print $2}' | tr '\n' ' ')
+        if [ -z "$missing$failing" ] && [ "$(passes "$f" | wc -l)" -gt 0 ]; then
+            echo "$label: $(basename "$f"): every native case passes, $(passes "$f" | wc -l) passed" | tee -a "$summary"
+        else
+            echo "$label: $(basename "$f"): native cases not passing: ${missing:-none}; failing: ${failing:-none}" \
                 | tee -a "$summary"
             bad=1
         fi
@@ -203,7 +227,7 @@ QEMU
 
     summary="$out/summary.txt"
     : >"$summary"
-    local parts=",${VGPU_GPU_PARTS:-native,socket,cudart,vm,gpu-guest,cublas,torch},"
+    local parts=",${VGPU_GPU_PARTS:-native,socket,cudart,isolation,vm,gpu-guest,cublas,torch},"
     local bad=0
     local vm_env=(VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage"
         VGPU_KERNEL_RELEASE=unused VGPU_KMOD=unused VGPU_BUSYBOX=unused VGPU_GUEST_BIN=unused
@@ -257,10 +281,23 @@ QEMU
         stop_host
         echo "cudart socket: $(count_cases "$out/cudart-socket.txt")" | tee -a "$summary"
     fi
+    if [[ $parts == *,isolation,* ]]; then
+        echo "== isolation: client processes against each other, natively and over the socket" | tee -a "$summary"
+        timeout 300 "$p/bin/cuda-suite" --isolation --native >"$out/isolation-native.txt" 2>&1 || true
+        echo "isolation native: $(tail -n 1 "$out/isolation-native.txt")" | tee -a "$summary"
+        start_host "$out/host-isolation.log"
+        ours_env ""
+        env "${ours[@]}" timeout 300 "$p/bin/cuda-suite" --isolation --hang-timeout-s 120 \
+            >"$out/isolation-socket.txt" 2>&1 || true
+        stop_host
+        echo "isolation socket: $(tail -n 1 "$out/isolation-socket.txt")" | tee -a "$summary"
+        grep -q '^CASE [^ ]* FAIL' "$out/isolation-socket.txt" && bad=1
+    fi
     if [[ $parts == *,vm,* ]]; then
         echo "== vm: guest (TCG) -> vgpu.ko -> vgpu-host (CUDA executor)" | tee -a "$summary"
         env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S=240 "$p/bin/vm-runner" test cuda >"$out/vm.txt" 2>&1 || true
         cp "$p/work/cuda/serial.log" "$out/vm-serial.log" 2>/dev/null || true
+        sed -n -e "s#^@@RESULT isolation/#CASE #p" "$out/vm-serial.log" >"$out/isolation-guest.txt" 2>/dev/null || true
         tail -n 1 "$out/vm.txt" | tee -a "$summary"
     fi
     if [[ $parts == *,gpu-guest,* ]]; then
@@ -324,6 +361,11 @@ QEMU
         local others=("$out/cudart-socket.txt")
         [[ $parts == *,vm,* ]] && others+=("$out/vm-serial.log")
         compare "cudart programs" "$out/cudart-native.txt" "${others[@]}" || bad=1
+    fi
+    if [[ $parts == *,isolation,* ]]; then
+        local others=("$out/isolation-socket.txt")
+        [[ $parts == *,vm,* ]] && others+=("$out/isolation-guest.txt")
+        compare_cases "isolation" "$out/isolation-native.txt" "${others[@]}" || bad=1
     fi
     for suite in cublas torch; do
         if [[ $parts == *,$suite,* ]] && [ -f "$out/$suite-native.txt" ]; then

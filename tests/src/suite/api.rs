@@ -43,6 +43,7 @@ api! {
     cuDeviceGetName = fn(*mut c_char, c_int, c_int);
     cuDevicePrimaryCtxRetain = fn(*mut Ptr, c_int);
     cuCtxSetCurrent = fn(Ptr);
+    cuCtxCreate_v2 = fn(*mut Ptr, c_uint, c_int);
     cuCtxSynchronize = fn();
     cuGetErrorName = fn(u32, *mut *const c_char);
     cuModuleLoadData = fn(*mut Ptr, *const c_void);

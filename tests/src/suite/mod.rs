@@ -8,7 +8,7 @@
 //! `tests/kernels/suite.ptx`. A run prints `CASE <name> PASS|FAIL <detail>`,
 //! `DIGEST <case> <hex>` and a final `N passed, N failed`.
 
-mod api;
+pub mod api;
 mod cases;
 
 use std::{

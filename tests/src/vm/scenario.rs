@@ -4,7 +4,7 @@
 
 use super::env::Env;
 use super::gpu::{expected_identities, h100, l4, Gpu};
-use crate::{cudart, suite};
+use crate::{cudart, isolation, suite};
 
 pub struct Scenario {
     pub name: &'static str,
@@ -154,6 +154,7 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
                  [ -s /etc/vgpu-log ] && export VGPU_LOG=$(cat /etc/vgpu-log)\n\
                  {}\
                  /bin/cuda-suite --roundtrip-mib $(cat /etc/vgpu-roundtrip-mib) | sed -e 's/^CASE /@@CASE /'\n\
+                 /bin/cuda-suite --isolation | sed -e 's#^CASE #@@RESULT isolation/#'\n\
                  vgpu-guest test dmesg-clean\n",
                 cudart::guest_steps(GUEST_CUDART_DIR)
             ),
@@ -163,6 +164,7 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             on_request: false,
             required: suite_results()
                 .chain(std::iter::once("dmesg-clean".to_string()))
+                .chain(isolation::CASES.iter().map(|c| format!("isolation/{c}")))
                 .chain(cudart::expected_results())
                 .collect(),
         },

@@ -35,6 +35,11 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
         .output();
     let cudart_results =
         cudart::run_over_socket(&env.cuda_programs, &host.socket, &libdir, &dir, PREFIX);
+    let isolation = Command::new(&env.cuda_suite)
+        .arg("--isolation")
+        .env("VGPU_SOCKET", &host.socket)
+        .env("LD_LIBRARY_PATH", &libdir)
+        .output();
     host.kill();
     let out = out.map_err(|e| format!("{}: {e}", env.cuda_suite.display()))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -58,5 +63,21 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
         format!("cuda-suite exited with {}", out.status),
     ));
     results.extend(cudart_results);
+    let isolation =
+        isolation.map_err(|e| format!("{} --isolation: {e}", env.cuda_suite.display()))?;
+    let text = String::from_utf8_lossy(&isolation.stdout).into_owned();
+    fs::write(dir.join("isolation.log"), &text).map_err(|e| e.to_string())?;
+    let got: Vec<Outcome> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("CASE "))
+        .map(|rest| verdict(&format!("{PREFIX}isolation/"), rest))
+        .collect();
+    for case in crate::isolation::CASES {
+        let name = format!("{PREFIX}isolation/{case}");
+        if !got.iter().any(|(n, _, _)| *n == name) {
+            results.push((name, false, "not reported by cuda-suite --isolation".into()));
+        }
+    }
+    results.extend(got);
     Ok(results)
 }
