@@ -274,7 +274,7 @@ unsafe fn submit_launch(
 ///
 /// # Safety
 /// `params`/`extra` as `cuLaunchKernel` defines them.
-unsafe fn launch_classic(
+fn launch_classic(
     f: *mut c_void,
     grid: [c_uint; 3],
     block: [c_uint; 3],
@@ -297,7 +297,7 @@ unsafe fn launch_classic(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn launch_kernel(
+pub(crate) fn launch_kernel(
     f: *mut c_void,
     gx: c_uint,
     gy: c_uint,
@@ -311,8 +311,7 @@ pub(crate) unsafe fn launch_kernel(
     extra: *mut *mut c_void,
 ) -> CuResult {
     let (grid, block) = ([gx, gy, gz], [bx, by, bz]);
-    // SAFETY: the caller's contract.
-    unsafe { launch_classic(f, grid, block, shared, stream, (params, extra), &[]) }
+    launch_classic(f, grid, block, shared, stream, (params, extra), &[])
 }
 
 pub(crate) unsafe fn launch_kernel_ex(
@@ -346,7 +345,7 @@ pub(crate) unsafe fn launch_kernel_ex(
 
 /// `cuLaunchCooperativeKernel`: a launch with the COOPERATIVE attribute.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn launch_cooperative_kernel(
+pub(crate) fn launch_cooperative_kernel(
     f: *mut c_void,
     gx: c_uint,
     gy: c_uint,
@@ -365,8 +364,7 @@ pub(crate) unsafe fn launch_cooperative_kernel(
     cooperative.value[0] = 1;
     let (grid, block) = ([gx, gy, gz], [bx, by, bz]);
     let args = (params, std::ptr::null_mut());
-    // SAFETY: the caller's contract.
-    unsafe { launch_classic(f, grid, block, shared, stream, args, &[cooperative]) }
+    launch_classic(f, grid, block, shared, stream, args, &[cooperative])
 }
 
 /// `cuLaunchKernel` of `f` on a 1D grid of 1D blocks, default stream, no
@@ -375,15 +373,14 @@ pub(crate) unsafe fn launch_cooperative_kernel(
 /// # Safety
 /// `params` as `cuLaunchKernel` defines it.
 #[cfg(test)]
-pub(crate) unsafe fn launch_1d(
+pub(crate) fn launch_1d(
     f: *mut c_void,
     grid: c_uint,
     block: c_uint,
     params: *mut *mut c_void,
 ) -> CuResult {
     let null = std::ptr::null_mut();
-    // SAFETY: the caller's contract.
-    unsafe { launch_kernel(f, grid, 1, 1, block, 1, 1, 0, null, params, null.cast()) }
+    launch_kernel(f, grid, 1, 1, block, 1, 1, 0, null, params, null.cast())
 }
 
 #[cfg(test)]
@@ -428,7 +425,7 @@ mod tests {
             (&mut a as *mut f32).cast(),
             (&mut p as *mut u64).cast(),
         ];
-        unsafe { launch_1d(f, 2, 32, params.as_mut_ptr()).unwrap() };
+        launch_1d(f, 2, 32, params.as_mut_ptr()).unwrap();
         let sc = sess.script.lock().unwrap();
         assert!(sc.sent.is_empty(), "a launch is batched, not sent");
         drop(sc);
@@ -463,7 +460,7 @@ mod tests {
                 (&mut size as *mut usize).cast(),
                 CU_LAUNCH_PARAM_END as *mut c_void,
             ];
-            let r = unsafe {
+            let r = {
                 launch_kernel(
                     f,
                     1,
@@ -483,11 +480,11 @@ mod tests {
         let mut p = [null; 3];
         let mut e = [null; 1];
         assert_eq!(
-            unsafe { launch_kernel(f, 1, 1, 1, 1, 1, 1, 0, null, p.as_mut_ptr(), e.as_mut_ptr()) },
+            launch_kernel(f, 1, 1, 1, 1, 1, 1, 0, null, p.as_mut_ptr(), e.as_mut_ptr()),
             Err(result::INVALID_VALUE)
         );
         assert_eq!(
-            unsafe {
+            {
                 launch_kernel(
                     0x1234 as *mut c_void,
                     1,
@@ -521,7 +518,7 @@ mod tests {
             (&mut c as *mut u64).cast(),
         ];
         let null = std::ptr::null_mut();
-        let go = |g: [c_uint; 3], bl: [c_uint; 3], sh: c_uint, p: &mut [*mut c_void; 3]| unsafe {
+        let go = |g: [c_uint; 3], bl: [c_uint; 3], sh: c_uint, p: &mut [*mut c_void; 3]| {
             launch_kernel(
                 f,
                 g[0],
