@@ -322,7 +322,7 @@ pub(crate) fn device_get_p2p_attribute(
     })
 }
 
-pub(crate) fn device_get_properties(prop: Out<'_, c_void>, dev: c_int) -> CuResult {
+pub(crate) unsafe fn device_get_properties(prop: Out<'_, c_void>, dev: c_int) -> CuResult {
     with_state(|s| {
         // SAFETY: `prop` points to a `CUdevprop` (the API's contract).
         let prop = unsafe { prop.cast::<CuDevprop>() }.get()?;

@@ -274,7 +274,7 @@ unsafe fn submit_launch(
 ///
 /// # Safety
 /// `params`/`extra` as `cuLaunchKernel` defines them.
-fn launch_classic(
+unsafe fn launch_classic(
     f: *mut c_void,
     grid: [c_uint; 3],
     block: [c_uint; 3],
@@ -297,7 +297,7 @@ fn launch_classic(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn launch_kernel(
+pub(crate) unsafe fn launch_kernel(
     f: *mut c_void,
     gx: c_uint,
     gy: c_uint,
@@ -345,7 +345,7 @@ pub(crate) unsafe fn launch_kernel_ex(
 
 /// `cuLaunchCooperativeKernel`: a launch with the COOPERATIVE attribute.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn launch_cooperative_kernel(
+pub(crate) unsafe fn launch_cooperative_kernel(
     f: *mut c_void,
     gx: c_uint,
     gy: c_uint,
@@ -380,7 +380,7 @@ pub(crate) fn launch_1d(
     params: *mut *mut c_void,
 ) -> CuResult {
     let null = std::ptr::null_mut();
-    launch_kernel(f, grid, 1, 1, block, 1, 1, 0, null, params, null.cast())
+    unsafe { launch_kernel(f, grid, 1, 1, block, 1, 1, 0, null, params, null.cast()) }
 }
 
 #[cfg(test)]
@@ -461,43 +461,47 @@ mod tests {
                 CU_LAUNCH_PARAM_END as *mut c_void,
             ];
             let r = {
-                launch_kernel(
-                    f,
-                    1,
-                    1,
-                    1,
-                    1,
-                    1,
-                    1,
-                    0,
-                    null,
-                    null.cast(),
-                    extra.as_mut_ptr(),
-                )
+                unsafe {
+                    launch_kernel(
+                        f,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        0,
+                        null,
+                        null.cast(),
+                        extra.as_mut_ptr(),
+                    )
+                }
             };
             assert_eq!(r, want);
         }
         let mut p = [null; 3];
         let mut e = [null; 1];
         assert_eq!(
-            launch_kernel(f, 1, 1, 1, 1, 1, 1, 0, null, p.as_mut_ptr(), e.as_mut_ptr()),
+            unsafe { launch_kernel(f, 1, 1, 1, 1, 1, 1, 0, null, p.as_mut_ptr(), e.as_mut_ptr()) },
             Err(result::INVALID_VALUE)
         );
         assert_eq!(
             {
-                launch_kernel(
-                    0x1234 as *mut c_void,
-                    1,
-                    1,
-                    1,
-                    1,
-                    1,
-                    1,
-                    0,
-                    null,
-                    p.as_mut_ptr(),
-                    null.cast(),
-                )
+                unsafe {
+                    launch_kernel(
+                        0x1234 as *mut c_void,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        0,
+                        null,
+                        p.as_mut_ptr(),
+                        null.cast(),
+                    )
+                }
             },
             Err(result::INVALID_HANDLE)
         );
@@ -518,7 +522,7 @@ mod tests {
             (&mut c as *mut u64).cast(),
         ];
         let null = std::ptr::null_mut();
-        let go = |g: [c_uint; 3], bl: [c_uint; 3], sh: c_uint, p: &mut [*mut c_void; 3]| {
+        let go = |g: [c_uint; 3], bl: [c_uint; 3], sh: c_uint, p: &mut [*mut c_void; 3]| unsafe {
             launch_kernel(
                 f,
                 g[0],

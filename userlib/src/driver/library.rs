@@ -119,7 +119,7 @@ fn new_library(s: &mut State, image: Vec<u8>) -> CuResult<u64> {
 /// # Safety
 /// `library` is null or valid for a write; `lib_options` as
 /// `cuLibraryLoadData` defines it.
-fn load_library(
+unsafe fn load_library(
     library: Out<'_, CUlibrary>,
     source_is_null: bool,
     (num_jit, lib_options, num_lib): (c_uint, *mut c_int, c_uint),
@@ -139,7 +139,7 @@ fn load_library(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn library_load_data(
+pub(crate) unsafe fn library_load_data(
     library: Out<'_, CUlibrary>,
     code: *const c_void,
     _jit_options: *mut c_int,
@@ -156,7 +156,7 @@ pub(crate) fn library_load_data(
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn library_load_from_file(
+pub(crate) unsafe fn library_load_from_file(
     library: Out<'_, CUlibrary>,
     file: In<'_, c_char>,
     _jit_options: *mut c_int,
@@ -415,16 +415,18 @@ mod tests {
         let mut k2: CUkernel = null;
         let mut f: CUfunction = null;
         {
-            library_load_data(
-                (&mut lib).into(),
-                PTX.as_ptr().cast(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
-            )
+            unsafe {
+                library_load_data(
+                    (&mut lib).into(),
+                    PTX.as_ptr().cast(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                )
+            }
             .unwrap();
             library_get_kernel((&mut k).into(), lib, c"k".into()).unwrap();
             library_get_kernel((&mut k2).into(), lib, c"k".into()).unwrap();
@@ -490,29 +492,33 @@ mod tests {
         let mut bad_option = [7 as c_int];
         {
             assert_eq!(
-                library_load_data(
-                    (&mut lib).into(),
-                    PTX.as_ptr().cast(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    0,
-                    bad_option.as_mut_ptr(),
-                    std::ptr::null_mut(),
-                    1
-                ),
+                unsafe {
+                    library_load_data(
+                        (&mut lib).into(),
+                        PTX.as_ptr().cast(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        0,
+                        bad_option.as_mut_ptr(),
+                        std::ptr::null_mut(),
+                        1,
+                    )
+                },
                 Err(result::INVALID_VALUE)
             );
             assert_eq!(
-                library_load_data(
-                    Out::null(),
-                    PTX.as_ptr().cast(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    0,
-                    null.cast(),
-                    std::ptr::null_mut(),
-                    0
-                ),
+                unsafe {
+                    library_load_data(
+                        Out::null(),
+                        PTX.as_ptr().cast(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        0,
+                        null.cast(),
+                        std::ptr::null_mut(),
+                        0,
+                    )
+                },
                 Err(result::INVALID_VALUE)
             );
             let mut k: CUkernel = null;

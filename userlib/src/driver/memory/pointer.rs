@@ -120,7 +120,7 @@ fn answer(s: &State, a: c_int, ptr: u64, bulk: bool) -> Answer {
 ///
 /// # Safety
 /// `data` must be valid for a write of the attribute's C type.
-fn store(data: *mut c_void, v: Value) {
+unsafe fn store(data: *mut c_void, v: Value) {
     // SAFETY: the caller's contract; C callers need not align these.
     unsafe {
         match v {
@@ -132,7 +132,7 @@ fn store(data: *mut c_void, v: Value) {
     }
 }
 
-pub(crate) fn pointer_get_attribute(data: *mut c_void, a: c_int, ptr: u64) -> CuResult {
+pub(crate) unsafe fn pointer_get_attribute(data: *mut c_void, a: c_int, ptr: u64) -> CuResult {
     with_state(|s| {
         if data.is_null() {
             return Err(result::INVALID_VALUE);
@@ -216,7 +216,7 @@ mod tests {
 
     fn single(a: c_int, ptr: u64) -> (CuResult, [u8; 16]) {
         let mut b = [0xaau8; 16];
-        let r = pointer_get_attribute(b.as_mut_ptr().cast(), a, ptr);
+        let r = unsafe { pointer_get_attribute(b.as_mut_ptr().cast(), a, ptr) };
         (r, b)
     }
 
