@@ -17,6 +17,7 @@ use std::{
 };
 
 use uapi::cuda::result;
+use vgpu_transport::arg::FromC;
 
 use crate::driver::{
     context as ctx, dark_api as dark, device as dev, error as err, event as ev, function as func,
@@ -49,9 +50,12 @@ macro_rules! exports {
     ) => {
         $(
             #[no_mangle]
+            #[allow(unused_unsafe)]
             pub unsafe extern "C" fn $name($($arg: $ty),*) -> CUresult {
-                // SAFETY: the C caller's arguments, as the driver API defines them.
-                guard(stringify!($name), move || unsafe { $imp($($arg),*) })
+                // SAFETY: the C caller's arguments, as the driver API
+                // defines them, converted once to the area function's
+                // typed arguments (`vgpu_transport::arg`).
+                guard(stringify!($name), move || unsafe { $imp($(FromC::from_c($arg)),*) })
             }
         )*
         $(

@@ -11,6 +11,26 @@ use uapi::cuda::LaunchAttribute;
 /// A `CUresult` error, or success with a value.
 pub(crate) type CuResult<T = ()> = Result<T, u32>;
 
+/// The CUDA driver ABI for the typed arguments of `vgpu_transport::arg`:
+/// a NULL pointer argument is `CUDA_ERROR_INVALID_VALUE`.
+pub(crate) struct Cuda;
+
+impl vgpu_transport::arg::Abi for Cuda {
+    type Error = u32;
+    const NULL: u32 = uapi::cuda::result::INVALID_VALUE;
+}
+
+/// An out-pointer argument (`T *out`).
+pub(crate) type Out<'a, T> = vgpu_transport::arg::Out<'a, T, Cuda>;
+/// A pointer argument the function reads and writes (`T *inout`).
+pub(crate) type InOut<'a, T> = vgpu_transport::arg::InOut<'a, T, Cuda>;
+/// An input pointer argument (`const T *in`; `In<c_char>` is a C string).
+pub(crate) type In<'a, T> = vgpu_transport::arg::In<'a, T, Cuda>;
+/// A buffer argument the function fills, with its length argument.
+pub(crate) type OutBuf<'a, T> = vgpu_transport::arg::OutBuf<'a, T, Cuda>;
+/// A buffer argument the function reads, with its length argument.
+pub(crate) type InBuf<'a, T> = vgpu_transport::arg::InBuf<'a, T, Cuda>;
+
 /// `CUcontext`.
 pub(crate) type CUcontext = *mut c_void;
 /// `CUstream`.

@@ -2,6 +2,7 @@
 //! (`super::with_stack`); commands carry the context's wire handle, 0 for
 //! the primary context.
 
+use crate::driver::abi::Out;
 use std::ffi::{c_int, c_uint, c_void};
 
 use uapi::cuda::{cmds, result, CtxCreateRequest, CtxRequest, DeviceRequest};
@@ -43,11 +44,9 @@ fn check_dev(dev: c_int) -> CuResult {
     }
 }
 
-pub(crate) unsafe fn ctx_create(pctx: *mut CUcontext, flags: c_uint, dev: c_int) -> CuResult {
+pub(crate) fn ctx_create(pctx: Out<'_, CUcontext>, flags: c_uint, dev: c_int) -> CuResult {
     with_state(|s| {
-        if pctx.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let pctx = pctx.get()?;
         check_dev(dev)?;
         let req = CtxCreateRequest {
             ctx: 0,
@@ -62,13 +61,13 @@ pub(crate) unsafe fn ctx_create(pctx: *mut CUcontext, flags: c_uint, dev: c_int)
         let h = s.new_handle();
         s.objects.insert(h, Obj::Ctx { wire: host, flags });
         with_stack(|st| st.push(h));
-        *pctx = h as CUcontext;
+        pctx.write(h as CUcontext);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn ctx_create_v3(
-    pctx: *mut CUcontext,
+pub(crate) fn ctx_create_v3(
+    pctx: Out<'_, CUcontext>,
     params: *mut c_void,
     num_params: c_int,
     flags: c_uint,
@@ -80,8 +79,8 @@ pub(crate) unsafe fn ctx_create_v3(
     ctx_create(pctx, flags, dev)
 }
 
-pub(crate) unsafe fn ctx_create_v4(
-    pctx: *mut CUcontext,
+pub(crate) fn ctx_create_v4(
+    pctx: Out<'_, CUcontext>,
     params: *mut c_void,
     flags: c_uint,
     dev: c_int,
@@ -105,7 +104,7 @@ fn destroyable(s: &State, ctx: CUcontext) -> CuResult<(u64, u64)> {
     }
 }
 
-pub(crate) unsafe fn ctx_destroy(ctx: CUcontext) -> CuResult {
+pub(crate) fn ctx_destroy(ctx: CUcontext) -> CuResult {
     // Context-local storage destructors first, while the context still
     // works, and unlocked: they call back into the driver.
     with_state(|s| Ok(s.cls.take_context(destroyable(s, ctx)?.0)))?.run();
@@ -120,7 +119,7 @@ pub(crate) unsafe fn ctx_destroy(ctx: CUcontext) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn ctx_push_current(ctx: CUcontext) -> CuResult {
+pub(crate) fn ctx_push_current(ctx: CUcontext) -> CuResult {
     with_state(|s| {
         if ctx.is_null() {
             return Err(result::INVALID_VALUE);
@@ -131,17 +130,15 @@ pub(crate) unsafe fn ctx_push_current(ctx: CUcontext) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn ctx_pop_current(pctx: *mut CUcontext) -> CuResult {
+pub(crate) fn ctx_pop_current(pctx: Out<'_, CUcontext>) -> CuResult {
     with_state(|_| {
         let c = with_stack(|st| st.pop()).ok_or(result::INVALID_CONTEXT)?;
-        if !pctx.is_null() {
-            *pctx = c as CUcontext;
-        }
+        pctx.write_optional(c as CUcontext);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn ctx_set_current(ctx: CUcontext) -> CuResult {
+pub(crate) fn ctx_set_current(ctx: CUcontext) -> CuResult {
     with_state(|s| {
         if ctx.is_null() {
             with_stack(|st| st.pop());
@@ -156,22 +153,18 @@ pub(crate) unsafe fn ctx_set_current(ctx: CUcontext) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn ctx_get_current(pctx: *mut CUcontext) -> CuResult {
+pub(crate) fn ctx_get_current(pctx: Out<'_, CUcontext>) -> CuResult {
     with_state(|_| {
-        if pctx.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *pctx = super::current_ctx().unwrap_or(0) as CUcontext;
+        let pctx = pctx.get()?;
+        pctx.write(super::current_ctx().unwrap_or(0) as CUcontext);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn ctx_get_device(dev: *mut c_int) -> CuResult {
+pub(crate) fn ctx_get_device(dev: Out<'_, c_int>) -> CuResult {
     with_ctx(|_, _| {
-        if dev.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *dev = 0;
+        let dev = dev.get()?;
+        dev.write(0);
         Ok(())
     })
 }
@@ -185,13 +178,11 @@ fn ctx_or_current(s: &State, ctx: CUcontext) -> CuResult<u64> {
     }
 }
 
-pub(crate) unsafe fn ctx_get_device_v2(dev: *mut c_int, ctx: CUcontext) -> CuResult {
+pub(crate) fn ctx_get_device_v2(dev: Out<'_, c_int>, ctx: CUcontext) -> CuResult {
     with_state(|s| {
-        if dev.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let dev = dev.get()?;
         ctx_or_current(s, ctx)?;
-        *dev = 0;
+        dev.write(0);
         Ok(())
     })
 }
@@ -203,62 +194,52 @@ fn synchronize(s: &mut State, wire: u64) -> CuResult {
         .map(drop)
 }
 
-pub(crate) unsafe fn ctx_synchronize() -> CuResult {
+pub(crate) fn ctx_synchronize() -> CuResult {
     with_ctx(synchronize)
 }
 
-pub(crate) unsafe fn ctx_synchronize_v2(ctx: CUcontext) -> CuResult {
+pub(crate) fn ctx_synchronize_v2(ctx: CUcontext) -> CuResult {
     with_state(|s| {
         let w = ctx_or_current(s, ctx)?;
         synchronize(s, w)
     })
 }
 
-pub(crate) unsafe fn ctx_get_api_version(ctx: CUcontext, version: *mut c_uint) -> CuResult {
+pub(crate) fn ctx_get_api_version(ctx: CUcontext, version: Out<'_, c_uint>) -> CuResult {
     with_state(|s| {
-        if version.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let version = version.get()?;
         ctx_or_current(s, ctx)?;
-        *version = API_VERSION;
+        version.write(API_VERSION);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn ctx_get_flags(flags: *mut c_uint) -> CuResult {
+pub(crate) fn ctx_get_flags(flags: Out<'_, c_uint>) -> CuResult {
     with_state(|s| {
-        if flags.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let flags = flags.get()?;
         let (c, _) = s.current()?;
-        *flags = match s.objects.get(&c) {
+        flags.write(match s.objects.get(&c) {
             Some(Obj::Ctx { flags, .. }) => *flags,
             _ => 0,
-        };
+        });
         Ok(())
     })
 }
 
-pub(crate) unsafe fn ctx_get_stream_priority_range(
-    least: *mut c_int,
-    greatest: *mut c_int,
+pub(crate) fn ctx_get_stream_priority_range(
+    least: Out<'_, c_int>,
+    greatest: Out<'_, c_int>,
 ) -> CuResult {
     with_ctx(|_, _| {
-        if !least.is_null() {
-            *least = 0;
-        }
-        if !greatest.is_null() {
-            *greatest = -5;
-        }
+        least.write_optional(0);
+        greatest.write_optional(-5);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn primary_ctx_retain(pctx: *mut CUcontext, dev: c_int) -> CuResult {
+pub(crate) fn primary_ctx_retain(pctx: Out<'_, CUcontext>, dev: c_int) -> CuResult {
     with_state(|s| {
-        if pctx.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let pctx = pctx.get()?;
         check_dev(dev)?;
         if s.primary.retains == 0 {
             let req = DeviceRequest {
@@ -276,18 +257,16 @@ pub(crate) unsafe fn primary_ctx_retain(pctx: *mut CUcontext, dev: c_int) -> CuR
         s.objects
             .insert(s.primary.handle, Obj::Ctx { wire: 0, flags });
         s.primary.retains += 1;
-        *pctx = s.primary.handle as CUcontext;
+        pctx.write(s.primary.handle as CUcontext);
         Ok(())
     })
 }
 
 /// The primary context's handle, neither retained nor activated
 /// (CUDART_INTERFACE[2]); the handle a later retain returns.
-pub(crate) unsafe fn primary_ctx_handle(pctx: *mut CUcontext, dev: c_int) -> CuResult {
+pub(crate) fn primary_ctx_handle(pctx: Out<'_, CUcontext>, dev: c_int) -> CuResult {
     with_state(|s| {
-        if pctx.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let pctx = pctx.get()?;
         check_dev(dev)?;
         if s.primary.handle == 0 {
             s.primary.handle = s.new_handle();
@@ -296,7 +275,7 @@ pub(crate) unsafe fn primary_ctx_handle(pctx: *mut CUcontext, dev: c_int) -> CuR
         s.objects
             .entry(s.primary.handle)
             .or_insert(Obj::Ctx { wire: 0, flags });
-        *pctx = s.primary.handle as CUcontext;
+        pctx.write(s.primary.handle as CUcontext);
         Ok(())
     })
 }
@@ -310,7 +289,7 @@ fn take_primary_storage(s: &mut State, dying: bool) -> Doomed {
     }
 }
 
-pub(crate) unsafe fn primary_ctx_release(dev: c_int) -> CuResult {
+pub(crate) fn primary_ctx_release(dev: c_int) -> CuResult {
     // The last release deactivates the context: its storage destructors run
     // first, unlocked.
     with_state(|s| {
@@ -338,7 +317,7 @@ pub(crate) unsafe fn primary_ctx_release(dev: c_int) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn primary_ctx_reset(dev: c_int) -> CuResult {
+pub(crate) fn primary_ctx_reset(dev: c_int) -> CuResult {
     with_state(|s| {
         check_dev(dev)?;
         Ok(take_primary_storage(s, true))
@@ -360,23 +339,22 @@ pub(crate) unsafe fn primary_ctx_reset(dev: c_int) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn primary_ctx_get_state(
+pub(crate) fn primary_ctx_get_state(
     dev: c_int,
-    flags: *mut c_uint,
-    active: *mut c_int,
+    flags: Out<'_, c_uint>,
+    active: Out<'_, c_int>,
 ) -> CuResult {
     with_state(|s| {
-        if flags.is_null() || active.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let flags = flags.get()?;
+        let active = active.get()?;
         check_dev(dev)?;
-        *flags = s.primary.flags;
-        *active = c_int::from(s.primary.retains > 0);
+        flags.write(s.primary.flags);
+        active.write(c_int::from(s.primary.retains > 0));
         Ok(())
     })
 }
 
-pub(crate) unsafe fn primary_ctx_set_flags(dev: c_int, flags: c_uint) -> CuResult {
+pub(crate) fn primary_ctx_set_flags(dev: c_int, flags: c_uint) -> CuResult {
     with_state(|s| {
         check_dev(dev)?;
         s.primary.flags = flags;
@@ -398,38 +376,41 @@ mod tests {
     #[test]
     fn stack_and_primary() {
         let sess = session(1 << 20);
-        unsafe {
+        {
             let mut c: CUcontext = std::ptr::null_mut();
-            assert_eq!(ctx_get_device(&mut 0), Err(result::INVALID_CONTEXT));
-            primary_ctx_retain(&mut c, 0).unwrap();
+            assert_eq!(
+                ctx_get_device((&mut 0).into()),
+                Err(result::INVALID_CONTEXT)
+            );
+            primary_ctx_retain((&mut c).into(), 0).unwrap();
             let mut c2: CUcontext = std::ptr::null_mut();
-            primary_ctx_retain(&mut c2, 0).unwrap();
+            primary_ctx_retain((&mut c2).into(), 0).unwrap();
             assert_eq!(c, c2);
             ctx_set_current(c).unwrap();
             let mut cur: CUcontext = std::ptr::null_mut();
-            ctx_get_current(&mut cur).unwrap();
+            ctx_get_current((&mut cur).into()).unwrap();
             assert_eq!(cur, c);
             ctx_synchronize().unwrap();
             let mut own: CUcontext = std::ptr::null_mut();
             let mut r = vec![0u8; 8];
             r.extend_from_slice(&77u64.to_le_bytes());
             sess.respond(r);
-            ctx_create(&mut own, 0, 0).unwrap();
-            ctx_get_current(&mut cur).unwrap();
+            ctx_create((&mut own).into(), 0, 0).unwrap();
+            ctx_get_current((&mut cur).into()).unwrap();
             assert_eq!(cur, own);
-            ctx_pop_current(&mut cur).unwrap();
+            ctx_pop_current((&mut cur).into()).unwrap();
             assert_eq!(cur, own);
-            ctx_get_current(&mut cur).unwrap();
+            ctx_get_current((&mut cur).into()).unwrap();
             assert_eq!(cur, c);
             ctx_destroy(own).unwrap();
             assert_eq!(ctx_push_current(own), Err(result::INVALID_CONTEXT));
             assert_eq!(ctx_destroy(c), Err(result::INVALID_CONTEXT));
             let (mut f, mut a) = (0, 0);
-            primary_ctx_get_state(0, &mut f, &mut a).unwrap();
+            primary_ctx_get_state(0, (&mut f).into(), (&mut a).into()).unwrap();
             assert_eq!(a, 1);
             primary_ctx_release(0).unwrap();
             primary_ctx_release(0).unwrap();
-            primary_ctx_get_state(0, &mut f, &mut a).unwrap();
+            primary_ctx_get_state(0, (&mut f).into(), (&mut a).into()).unwrap();
             assert_eq!(a, 0);
             assert_eq!(primary_ctx_release(0), Err(result::INVALID_CONTEXT));
         }
@@ -459,16 +440,19 @@ mod tests {
         s.objects.insert(a, Obj::Ctx { wire: 0, flags: 0 });
         s.objects.insert(b, Obj::Ctx { wire: 0, flags: 0 });
         drop(s);
-        unsafe {
+        {
             ctx_push_current(a as CUcontext).unwrap();
             ctx_push_current(b as CUcontext).unwrap();
             ctx_set_current(std::ptr::null_mut()).unwrap();
             let mut cur: CUcontext = std::ptr::null_mut();
-            ctx_get_current(&mut cur).unwrap();
+            ctx_get_current((&mut cur).into()).unwrap();
             assert_eq!(cur as u64, a);
-            ctx_pop_current(&mut cur).unwrap();
+            ctx_pop_current((&mut cur).into()).unwrap();
             assert_eq!(cur as u64, a);
-            assert_eq!(ctx_pop_current(&mut cur), Err(result::INVALID_CONTEXT));
+            assert_eq!(
+                ctx_pop_current((&mut cur).into()),
+                Err(result::INVALID_CONTEXT)
+            );
             ctx_set_current(std::ptr::null_mut()).expect("empty stack: a no-op");
         }
     }

@@ -1,6 +1,6 @@
 //! cuInit, the driver version and device queries.
 
-use std::ffi::{c_char, c_int, c_uint, CStr};
+use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use uapi::{
     cmd::field_str,
@@ -9,7 +9,7 @@ use uapi::{
 use vgpu_transport::device;
 
 use super::{client::Client, lock, with_state, CuResult};
-use crate::driver::abi::CuDevprop;
+use crate::driver::abi::{CuDevprop, In, Out, OutBuf};
 use crate::transport;
 
 pub(crate) use vgpu_transport::device::attr;
@@ -59,7 +59,7 @@ fn ensure_open(s: &mut super::State) -> CuResult {
     Ok(())
 }
 
-pub(crate) unsafe fn init(flags: c_uint) -> CuResult {
+pub(crate) fn init(flags: c_uint) -> CuResult {
     super::check_alive()?;
     if flags != 0 {
         return Err(result::INVALID_VALUE);
@@ -153,10 +153,8 @@ pub(crate) fn visibility(var: Option<&str>, uuid: &[u8; 16]) -> Visibility {
     }
 }
 
-pub(crate) unsafe fn driver_get_version(v: *mut c_int) -> CuResult {
-    if v.is_null() {
-        return Err(result::INVALID_VALUE);
-    }
+pub(crate) fn driver_get_version(v: Out<'_, c_int>) -> CuResult {
+    let v = v.get()?;
     let mut s = lock();
     let ver = match ensure_open(&mut s) {
         Ok(()) => match s.client()?.info().device.cuda_driver_version {
@@ -165,7 +163,7 @@ pub(crate) unsafe fn driver_get_version(v: *mut c_int) -> CuResult {
         },
         Err(_) => FALLBACK_DRIVER_VERSION,
     };
-    *v = ver;
+    v.write(ver);
     Ok(())
 }
 
@@ -178,38 +176,26 @@ pub(crate) fn check_device(dev: c_int) -> CuResult {
     }
 }
 
-pub(crate) unsafe fn device_get(dev: *mut c_int, ordinal: c_int) -> CuResult {
+pub(crate) fn device_get(dev: Out<'_, c_int>, ordinal: c_int) -> CuResult {
     with_state(|_| {
-        if dev.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let dev = dev.get()?;
         check_device(ordinal)?;
-        *dev = 0;
+        dev.write(0);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn device_get_count(count: *mut c_int) -> CuResult {
-    with_state(|_| {
-        if count.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *count = 1;
-        Ok(())
-    })
+pub(crate) fn device_get_count(count: Out<'_, c_int>) -> CuResult {
+    with_state(|_| count.write(1))
 }
 
 /// Copies `text` into a C buffer of `len` bytes, NUL-terminated, truncated.
-///
-/// # Safety
-/// `buf` is null or valid for writes of `len` bytes.
-unsafe fn put_str(buf: *mut c_char, len: c_int, text: &str) -> CuResult {
+fn put_str(buf: OutBuf<'_, c_char>, len: c_int, text: &str) -> CuResult {
     let cap = usize::try_from(len).map_err(|_| result::INVALID_VALUE)?;
-    // SAFETY: the caller's contract.
-    unsafe { vgpu_transport::ptr::put_str_cut(buf, cap, text) }.ok_or(result::INVALID_VALUE)
+    buf.put_str_cut(cap, text).ok_or(result::INVALID_VALUE)
 }
 
-pub(crate) unsafe fn device_get_name(name: *mut c_char, len: c_int, dev: c_int) -> CuResult {
+pub(crate) fn device_get_name(name: OutBuf<'_, c_char>, len: c_int, dev: c_int) -> CuResult {
     with_state(|s| {
         check_device(dev)?;
         let info = s.client()?.info().device;
@@ -217,33 +203,27 @@ pub(crate) unsafe fn device_get_name(name: *mut c_char, len: c_int, dev: c_int) 
     })
 }
 
-pub(crate) unsafe fn device_get_uuid(uuid: *mut [u8; 16], dev: c_int) -> CuResult {
+pub(crate) fn device_get_uuid(uuid: Out<'_, [u8; 16]>, dev: c_int) -> CuResult {
     with_state(|s| {
-        if uuid.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let uuid = uuid.get()?;
         check_device(dev)?;
-        *uuid = s.client()?.info().device.uuid;
+        uuid.write(s.client()?.info().device.uuid);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn device_total_mem(bytes: *mut usize, dev: c_int) -> CuResult {
+pub(crate) fn device_total_mem(bytes: Out<'_, usize>, dev: c_int) -> CuResult {
     with_state(|s| {
-        if bytes.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let bytes = bytes.get()?;
         check_device(dev)?;
-        *bytes = s.client()?.info().device.total_memory as usize;
+        bytes.write(s.client()?.info().device.total_memory as usize);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn device_get_attribute(pi: *mut c_int, attrib: c_int, dev: c_int) -> CuResult {
+pub(crate) fn device_get_attribute(pi: Out<'_, c_int>, attrib: c_int, dev: c_int) -> CuResult {
     with_state(|s| {
-        if pi.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let pi = pi.get()?;
         check_device(dev)?;
         let t = s.attributes()?;
         let i = usize::try_from(attrib).map_err(|_| result::INVALID_VALUE)?;
@@ -251,7 +231,7 @@ pub(crate) unsafe fn device_get_attribute(pi: *mut c_int, attrib: c_int, dev: c_
         if i == 0 || i >= t.len() {
             return Err(result::INVALID_VALUE);
         }
-        *pi = t[i];
+        pi.write(t[i]);
         Ok(())
     })
 }
@@ -267,7 +247,7 @@ fn bus_id_text(s: &mut super::State) -> CuResult<String> {
     Ok(format!("{dom:04x}:{bus:02x}:{dev:02x}.0"))
 }
 
-pub(crate) unsafe fn device_get_pci_bus_id(bus: *mut c_char, len: c_int, dev: c_int) -> CuResult {
+pub(crate) fn device_get_pci_bus_id(bus: OutBuf<'_, c_char>, len: c_int, dev: c_int) -> CuResult {
     with_state(|s| {
         check_device(dev)?;
         let text = bus_id_text(s)?;
@@ -275,12 +255,11 @@ pub(crate) unsafe fn device_get_pci_bus_id(bus: *mut c_char, len: c_int, dev: c_
     })
 }
 
-pub(crate) unsafe fn device_get_by_pci_bus_id(dev: *mut c_int, bus: *const c_char) -> CuResult {
+pub(crate) fn device_get_by_pci_bus_id(dev: Out<'_, c_int>, bus: In<'_, c_char>) -> CuResult {
     with_state(|s| {
-        if dev.is_null() || bus.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        let want = CStr::from_ptr(bus).to_string_lossy().to_ascii_lowercase();
+        let dev = dev.get()?;
+        let bus = bus.c_str()?;
+        let want = bus.to_string_lossy().to_ascii_lowercase();
         let ours = bus_id_text(s)?;
         // Accept "0000:01:00.0", "00000000:01:00.0" and "01:00.0".
         let norm = |t: &str| -> Option<(u32, u32, u32)> {
@@ -289,7 +268,7 @@ pub(crate) unsafe fn device_get_by_pci_bus_id(dev: *mut c_int, bus: *const c_cha
         };
         match (norm(&want), norm(&ours)) {
             (Some(a), Some(b)) if a == b => {
-                *dev = 0;
+                dev.write(0);
                 Ok(())
             }
             _ => Err(result::INVALID_DEVICE),
@@ -297,32 +276,28 @@ pub(crate) unsafe fn device_get_by_pci_bus_id(dev: *mut c_int, bus: *const c_cha
     })
 }
 
-pub(crate) unsafe fn device_compute_capability(
-    major: *mut c_int,
-    minor: *mut c_int,
+pub(crate) fn device_compute_capability(
+    major: Out<'_, c_int>,
+    minor: Out<'_, c_int>,
     dev: c_int,
 ) -> CuResult {
     with_state(|s| {
-        if major.is_null() || minor.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let (major, minor) = (major.get()?, minor.get()?);
         check_device(dev)?;
         let i = s.client()?.info().device;
-        *major = i.compute_major as c_int;
-        *minor = i.compute_minor as c_int;
+        major.write(i.compute_major as c_int);
+        minor.write(i.compute_minor as c_int);
         Ok(())
     })
 }
 
 /// One device is never its own peer: 0, as NVIDIA's driver answers.
-pub(crate) unsafe fn device_can_access_peer(can: *mut c_int, dev: c_int, peer: c_int) -> CuResult {
+pub(crate) fn device_can_access_peer(can: Out<'_, c_int>, dev: c_int, peer: c_int) -> CuResult {
     with_state(|_| {
-        if can.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let can = can.get()?;
         check_device(dev)?;
         check_device(peer)?;
-        *can = 0;
+        can.write(0);
         Ok(())
     })
 }
@@ -330,8 +305,8 @@ pub(crate) unsafe fn device_can_access_peer(can: *mut c_int, dev: c_int, peer: c
 /// There is no link between two devices here: `INVALID_DEVICE` for every
 /// pair, the same device included (documented, and measured before the
 /// attribute is even looked at).
-pub(crate) unsafe fn device_get_p2p_attribute(
-    value: *mut c_int,
+pub(crate) fn device_get_p2p_attribute(
+    value: Out<'_, c_int>,
     attrib: c_int,
     src: c_int,
     dst: c_int,
@@ -347,16 +322,14 @@ pub(crate) unsafe fn device_get_p2p_attribute(
     })
 }
 
-pub(crate) unsafe fn device_get_properties(prop: *mut std::ffi::c_void, dev: c_int) -> CuResult {
-    let prop = prop.cast::<CuDevprop>();
+pub(crate) unsafe fn device_get_properties(prop: Out<'_, c_void>, dev: c_int) -> CuResult {
     with_state(|s| {
-        if prop.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        // SAFETY: `prop` points to a `CUdevprop` (the API's contract).
+        let prop = unsafe { prop.cast::<CuDevprop>() }.get()?;
         check_device(dev)?;
         let t = s.attributes()?;
         use attr::*;
-        *prop = CuDevprop {
+        prop.write(CuDevprop {
             max_threads_per_block: t[MAX_THREADS_PER_BLOCK],
             max_threads_dim: [
                 t[MAX_BLOCK_DIM_X],
@@ -375,13 +348,15 @@ pub(crate) unsafe fn device_get_properties(prop: *mut std::ffi::c_void, dev: c_i
             regs_per_block: t[MAX_REGISTERS_PER_BLOCK],
             clock_rate: t[CLOCK_RATE],
             texture_align: t[TEXTURE_ALIGNMENT],
-        };
+        });
         Ok(())
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CStr;
+
     use uapi::cuda::ATTRIBUTE_COUNT;
 
     use super::*;
@@ -397,29 +372,29 @@ mod tests {
         sess.respond(resp);
         let mut v = 0;
         unsafe {
-            device_get_attribute(&mut v, attr::MULTIPROCESSOR_COUNT as c_int, 0).unwrap();
+            device_get_attribute((&mut v).into(), attr::MULTIPROCESSOR_COUNT as c_int, 0).unwrap();
             assert_eq!(v, 160);
-            device_get_attribute(&mut v, attr::PCI_DEVICE_ID as c_int, 0).unwrap();
+            device_get_attribute((&mut v).into(), attr::PCI_DEVICE_ID as c_int, 0).unwrap();
             assert_eq!(v, 5);
             assert_eq!(
-                device_get_attribute(&mut v, 1, 1),
+                device_get_attribute((&mut v).into(), 1, 1),
                 Err(result::INVALID_DEVICE)
             );
             assert_eq!(
-                device_get_attribute(std::ptr::null_mut(), 1, 0),
+                device_get_attribute(Out::null(), 1, 0),
                 Err(result::INVALID_VALUE)
             );
             let mut buf = [0 as c_char; 32];
-            device_get_pci_bus_id(buf.as_mut_ptr(), 32, 0).unwrap();
+            device_get_pci_bus_id((&mut buf[..]).into(), 32, 0).unwrap();
             assert_eq!(
                 CStr::from_ptr(buf.as_ptr()).to_str().unwrap(),
                 "0000:00:05.0"
             );
             let mut d = -1;
-            device_get_by_pci_bus_id(&mut d, c"00000000:00:05.0".as_ptr()).unwrap();
+            device_get_by_pci_bus_id((&mut d).into(), c"00000000:00:05.0".into()).unwrap();
             assert_eq!(d, 0);
             let mut name = [0 as c_char; 5];
-            device_get_name(name.as_mut_ptr(), 5, 0).unwrap();
+            device_get_name((&mut name[..]).into(), 5, 0).unwrap();
             assert_eq!(CStr::from_ptr(name.as_ptr()).to_str().unwrap(), "Fake");
         }
         assert_eq!(sess.script.lock().unwrap().sent.len(), 1);
@@ -484,25 +459,25 @@ mod tests {
     fn a_device_is_not_its_own_peer() {
         let _s = session(1 << 20);
         let mut can = 7;
-        unsafe {
-            device_can_access_peer(&mut can, 0, 0).unwrap();
+        {
+            device_can_access_peer((&mut can).into(), 0, 0).unwrap();
             assert_eq!(can, 0);
             assert_eq!(
-                device_can_access_peer(&mut can, 0, 1),
+                device_can_access_peer((&mut can).into(), 0, 1),
                 Err(result::INVALID_DEVICE)
             );
             assert_eq!(
-                device_can_access_peer(std::ptr::null_mut(), 0, 0),
+                device_can_access_peer(Out::null(), 0, 0),
                 Err(result::INVALID_VALUE)
             );
             for a in 0..=6 {
                 assert_eq!(
-                    device_get_p2p_attribute(&mut can, a, 0, 0),
+                    device_get_p2p_attribute((&mut can).into(), a, 0, 0),
                     Err(result::INVALID_DEVICE)
                 );
             }
             assert_eq!(
-                device_get_p2p_attribute(&mut can, 1, 0, 1),
+                device_get_p2p_attribute((&mut can).into(), 1, 0, 1),
                 Err(result::INVALID_DEVICE)
             );
         }

@@ -1,5 +1,6 @@
 //! Events.
 
+use crate::driver::abi::Out;
 use std::ffi::{c_uint, c_void};
 
 use uapi::cuda::{
@@ -9,11 +10,9 @@ use uapi::cuda::{
 use super::{with_ctx, with_state, CuResult, Obj};
 use crate::driver::abi::CUevent;
 
-pub(crate) unsafe fn event_create(ph: *mut CUevent, flags: c_uint) -> CuResult {
+pub(crate) fn event_create(ph: Out<'_, CUevent>, flags: c_uint) -> CuResult {
     with_ctx(|s, ctx| {
-        if ph.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let ph = ph.get()?;
         let req = EventCreateRequest {
             ctx,
             flags,
@@ -26,7 +25,7 @@ pub(crate) unsafe fn event_create(ph: *mut CUevent, flags: c_uint) -> CuResult {
             .handle;
         let h = s.new_handle();
         s.objects.insert(h, Obj::Event { host, ctx });
-        *ph = h as CUevent;
+        ph.write(h as CUevent);
         Ok(())
     })
 }
@@ -40,7 +39,7 @@ fn simple<C: CudaCommand<Request = EventRequest>>(ev: CUevent) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn event_destroy(ev: CUevent) -> CuResult {
+pub(crate) fn event_destroy(ev: CUevent) -> CuResult {
     let r = simple::<cmds::EventDestroy>(ev);
     if r.is_ok() || r == Err(result::INVALID_HANDLE) {
         super::lock().objects.remove(&(ev as u64));
@@ -48,25 +47,21 @@ pub(crate) unsafe fn event_destroy(ev: CUevent) -> CuResult {
     r
 }
 
-pub(crate) unsafe fn event_query(ev: CUevent) -> CuResult {
+pub(crate) fn event_query(ev: CUevent) -> CuResult {
     simple::<cmds::EventQuery>(ev)
 }
 
-pub(crate) unsafe fn event_synchronize(ev: CUevent) -> CuResult {
+pub(crate) fn event_synchronize(ev: CUevent) -> CuResult {
     simple::<cmds::EventSynchronize>(ev)
 }
 
-pub(crate) unsafe fn event_record(ev: CUevent, stream: *mut c_void) -> CuResult {
+pub(crate) fn event_record(ev: CUevent, stream: *mut c_void) -> CuResult {
     event_record_with_flags(ev, stream, 0)
 }
 
 /// `CU_EVENT_RECORD_EXTERNAL` (1) only means something inside stream
 /// capture, which vgpu does not do: both flags values record the event.
-pub(crate) unsafe fn event_record_with_flags(
-    ev: CUevent,
-    stream: *mut c_void,
-    flags: c_uint,
-) -> CuResult {
+pub(crate) fn event_record_with_flags(ev: CUevent, stream: *mut c_void, flags: c_uint) -> CuResult {
     if flags > 1 {
         return Err(result::INVALID_VALUE);
     }
@@ -84,11 +79,9 @@ pub(crate) unsafe fn event_record_with_flags(
     })
 }
 
-pub(crate) unsafe fn event_elapsed_time(ms: *mut f32, start: CUevent, end: CUevent) -> CuResult {
+pub(crate) fn event_elapsed_time(ms: Out<'_, f32>, start: CUevent, end: CUevent) -> CuResult {
     with_state(|s| {
-        if ms.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let ms = ms.get()?;
         let (a, ctx) = s.event_host(start as u64)?;
         let (b, _) = s.event_host(end as u64)?;
         let req = ElapsedRequest {
@@ -99,7 +92,7 @@ pub(crate) unsafe fn event_elapsed_time(ms: *mut f32, start: CUevent, end: CUeve
         let (r, _) = s
             .client()?
             .call_cmd::<cmds::EventElapsedTime>(&req, &[], 0)?;
-        *ms = f32::from_bits(r.millis_bits);
+        ms.write(f32::from_bits(r.millis_bits));
         Ok(())
     })
 }

@@ -4,6 +4,7 @@
 //! block-size search of `cuOccupancyMaxPotentialBlockSize`, which runs here
 //! because it calls back into the application (never under our lock).
 
+use crate::driver::abi::Out;
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use uapi::cuda::{
@@ -48,26 +49,24 @@ pub(crate) fn attributes(s: &mut State, f: u64) -> CuResult<[i32; FUNC_ATTRIBUTE
     Ok(r.values)
 }
 
-pub(crate) unsafe fn func_get_attribute(
-    value: *mut c_int,
+pub(crate) fn func_get_attribute(
+    value: Out<'_, c_int>,
     attribute: c_int,
     f: CUfunction,
 ) -> CuResult {
     with_state(|s| {
-        if value.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let value = value.get()?;
         let index = usize::try_from(attribute)
             .ok()
             .filter(|&i| i < FUNC_ATTRIBUTE_COUNT)
             .ok_or(result::INVALID_VALUE)?;
         let f = resolve_function(s, f as u64)?;
-        *value = attributes(s, f)?[index];
+        value.write(attributes(s, f)?[index]);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn func_set_attribute(f: CUfunction, attribute: c_int, value: c_int) -> CuResult {
+pub(crate) fn func_set_attribute(f: CUfunction, attribute: c_int, value: c_int) -> CuResult {
     with_state(|s| {
         let f = resolve_function(s, f as u64)?;
         let (function, ctx) = host_function(s, f)?;
@@ -91,7 +90,7 @@ pub(crate) unsafe fn func_set_attribute(f: CUfunction, attribute: c_int, value: 
 /// A cache preference is a hint the device's driver may ignore, and
 /// Hopper's L1/shared split follows the carveout attribute instead: it is
 /// checked and kept nowhere, as a hint the driver ignores.
-pub(crate) unsafe fn func_set_cache_config(f: CUfunction, config: c_int) -> CuResult {
+pub(crate) fn func_set_cache_config(f: CUfunction, config: c_int) -> CuResult {
     with_state(|s| {
         resolve_function(s, f as u64)?;
         if !(0..=MAX_CACHE_CONFIG).contains(&config) {
@@ -103,7 +102,7 @@ pub(crate) unsafe fn func_set_cache_config(f: CUfunction, config: c_int) -> CuRe
 
 /// `cuFuncSetSharedMemConfig`: deprecated, and without effect on devices
 /// of compute capability 8.0 and newer.
-pub(crate) unsafe fn func_set_shared_mem_config(f: CUfunction, config: c_int) -> CuResult {
+pub(crate) fn func_set_shared_mem_config(f: CUfunction, config: c_int) -> CuResult {
     with_state(|s| {
         resolve_function(s, f as u64)?;
         if !(0..=2).contains(&config) {
@@ -113,15 +112,13 @@ pub(crate) unsafe fn func_set_shared_mem_config(f: CUfunction, config: c_int) ->
     })
 }
 
-pub(crate) unsafe fn func_get_module(module: *mut CUmodule, f: CUfunction) -> CuResult {
+pub(crate) fn func_get_module(module: Out<'_, CUmodule>, f: CUfunction) -> CuResult {
     with_state(|s| {
-        if module.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let module = module.get()?;
         let f = resolve_function(s, f as u64)?;
         match s.objects.get(&f) {
             Some(Obj::Function { module: m, .. }) => {
-                *module = *m as CUmodule;
+                module.write(*m as CUmodule);
                 Ok(())
             }
             _ => Err(result::INVALID_HANDLE),
@@ -158,18 +155,16 @@ pub(crate) unsafe fn func_get_name(name: *mut *const c_char, f: CUfunction) -> C
 }
 
 /// Functions are loaded with their module: always LOADED.
-pub(crate) unsafe fn func_is_loaded(state: *mut c_int, f: CUfunction) -> CuResult {
+pub(crate) fn func_is_loaded(state: Out<'_, c_int>, f: CUfunction) -> CuResult {
     with_state(|s| {
-        if state.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let state = state.get()?;
         resolve_function(s, f as u64)?;
-        *state = CU_FUNCTION_LOADED;
+        state.write(CU_FUNCTION_LOADED);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn func_load(f: CUfunction) -> CuResult {
+pub(crate) fn func_load(f: CUfunction) -> CuResult {
     with_state(|s| resolve_function(s, f as u64).map(drop))
 }
 
@@ -187,8 +182,8 @@ fn to_int(v: u64) -> CuResult<c_int> {
     c_int::try_from(v).map_err(|_| result::UNKNOWN)
 }
 
-pub(crate) unsafe fn occupancy_max_active_blocks_with_flags(
-    num_blocks: *mut c_int,
+pub(crate) fn occupancy_max_active_blocks_with_flags(
+    num_blocks: Out<'_, c_int>,
     f: CUfunction,
     block_size: c_int,
     dynamic_smem: usize,
@@ -205,13 +200,13 @@ pub(crate) unsafe fn occupancy_max_active_blocks_with_flags(
             dynamic_smem: dynamic_smem as u64,
             ..OccupancyRequest::default()
         };
-        *num_blocks = to_int(ask(s, f, req)?)?;
+        num_blocks.write(to_int(ask(s, f, req)?)?)?;
         Ok(())
     })
 }
 
-pub(crate) unsafe fn occupancy_max_active_blocks(
-    num_blocks: *mut c_int,
+pub(crate) fn occupancy_max_active_blocks(
+    num_blocks: Out<'_, c_int>,
     f: CUfunction,
     block_size: c_int,
     dynamic_smem: usize,
@@ -219,30 +214,28 @@ pub(crate) unsafe fn occupancy_max_active_blocks(
     occupancy_max_active_blocks_with_flags(num_blocks, f, block_size, dynamic_smem, 0)
 }
 
-pub(crate) unsafe fn occupancy_available_dynamic_smem(
-    bytes: *mut usize,
+pub(crate) fn occupancy_available_dynamic_smem(
+    bytes: Out<'_, usize>,
     f: CUfunction,
     num_blocks: c_int,
     block_size: c_int,
 ) -> CuResult {
     with_state(|s| {
-        if bytes.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let bytes = bytes.get()?;
         let req = OccupancyRequest {
             kind: occupancy::AVAILABLE_DYNAMIC_SMEM,
             num_blocks: u32::try_from(num_blocks).map_err(|_| result::INVALID_VALUE)?,
             block_size: u32::try_from(block_size).map_err(|_| result::INVALID_VALUE)?,
             ..OccupancyRequest::default()
         };
-        *bytes = usize::try_from(ask(s, f, req)?).map_err(|_| result::UNKNOWN)?;
+        bytes.write(usize::try_from(ask(s, f, req)?).map_err(|_| result::UNKNOWN)?);
         Ok(())
     })
 }
 
 /// A cluster question about the launch `config` describes.
 unsafe fn cluster_question(
-    out: *mut c_int,
+    out: Out<'_, c_int>,
     f: CUfunction,
     config: *const c_void,
     kind: u32,
@@ -260,13 +253,13 @@ unsafe fn cluster_question(
             cluster: cluster_dims(c)?,
             ..OccupancyRequest::default()
         };
-        *out = to_int(ask(s, f, req)?)?;
+        out.write(to_int(ask(s, f, req)?)?)?;
         Ok(())
     })
 }
 
 pub(crate) unsafe fn occupancy_max_active_clusters(
-    n: *mut c_int,
+    n: Out<'_, c_int>,
     f: CUfunction,
     config: *const c_void,
 ) -> CuResult {
@@ -274,7 +267,7 @@ pub(crate) unsafe fn occupancy_max_active_clusters(
 }
 
 pub(crate) unsafe fn occupancy_max_potential_cluster_size(
-    n: *mut c_int,
+    n: Out<'_, c_int>,
     f: CUfunction,
     config: *const c_void,
 ) -> CuResult {
@@ -288,8 +281,8 @@ pub(crate) type BlockToSmem = Option<unsafe extern "C" fn(c_int) -> usize>;
 /// of the warp size, at most `limit`) with the most resident threads per
 /// multiprocessor, the largest among equals, as CUDA's own search picks.
 pub(crate) unsafe fn occupancy_max_potential_block_size_with_flags(
-    min_grid: *mut c_int,
-    block: *mut c_int,
+    min_grid: Out<'_, c_int>,
+    block: Out<'_, c_int>,
     f: CUfunction,
     to_smem: BlockToSmem,
     dynamic_smem: usize,
@@ -338,14 +331,14 @@ pub(crate) unsafe fn occupancy_max_potential_block_size_with_flags(
         }
         size -= warp;
     }
-    *block = best_block;
-    *min_grid = best_blocks * sms;
+    block.write(best_block)?;
+    min_grid.write(best_blocks * sms)?;
     Ok(())
 }
 
 pub(crate) unsafe fn occupancy_max_potential_block_size(
-    min_grid: *mut c_int,
-    block: *mut c_int,
+    min_grid: Out<'_, c_int>,
+    block: Out<'_, c_int>,
     f: CUfunction,
     to_smem: BlockToSmem,
     dynamic_smem: usize,
@@ -362,23 +355,21 @@ pub(crate) unsafe fn occupancy_max_potential_block_size(
     )
 }
 
-pub(crate) unsafe fn ctx_get_limit(value: *mut usize, limit: c_uint) -> CuResult {
+pub(crate) fn ctx_get_limit(value: Out<'_, usize>, limit: c_uint) -> CuResult {
     with_ctx(|s, ctx| {
-        if value.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let value = value.get()?;
         let req = LimitRequest {
             ctx,
             limit,
             ..LimitRequest::default()
         };
         let (r, _) = s.client()?.call_cmd::<cmds::CtxGetLimit>(&req, &[], 0)?;
-        *value = usize::try_from(r.value).map_err(|_| result::UNKNOWN)?;
+        value.write(usize::try_from(r.value).map_err(|_| result::UNKNOWN)?);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn ctx_set_limit(limit: c_uint, value: usize) -> CuResult {
+pub(crate) fn ctx_set_limit(limit: c_uint, value: usize) -> CuResult {
     with_ctx(|s, ctx| {
         let req = LimitRequest {
             ctx,
@@ -393,35 +384,31 @@ pub(crate) unsafe fn ctx_set_limit(limit: c_uint, value: usize) -> CuResult {
 }
 
 /// `cuCtxGetId`: a context's process-unique id is its guest handle.
-pub(crate) unsafe fn ctx_get_id(ctx: *mut c_void, id: *mut u64) -> CuResult {
+pub(crate) fn ctx_get_id(ctx: *mut c_void, id: Out<'_, u64>) -> CuResult {
     with_state(|s| {
-        if id.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let id = id.get()?;
         let c = if ctx.is_null() {
             s.current()?.0
         } else {
             ctx as u64
         };
         s.ctx_wire(c)?;
-        *id = c;
+        id.write(c);
         Ok(())
     })
 }
 
 /// `cuCtxGetCacheConfig`: no preference was ever passed on (see
 /// [`func_set_cache_config`]), so the answer is `CU_FUNC_CACHE_PREFER_NONE`.
-pub(crate) unsafe fn ctx_get_cache_config(config: *mut c_int) -> CuResult {
+pub(crate) fn ctx_get_cache_config(config: Out<'_, c_int>) -> CuResult {
     with_ctx(|_, _| {
-        if config.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *config = 0;
+        let config = config.get()?;
+        config.write(0);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn ctx_set_cache_config(config: c_int) -> CuResult {
+pub(crate) fn ctx_set_cache_config(config: c_int) -> CuResult {
     with_ctx(|_, _| {
         if (0..=MAX_CACHE_CONFIG).contains(&config) {
             Ok(())

@@ -311,8 +311,7 @@ pub(crate) unsafe fn launch_kernel(
     extra: *mut *mut c_void,
 ) -> CuResult {
     let (grid, block) = ([gx, gy, gz], [bx, by, bz]);
-    // SAFETY: the caller's contract.
-    unsafe { launch_classic(f, grid, block, shared, stream, (params, extra), &[]) }
+    launch_classic(f, grid, block, shared, stream, (params, extra), &[])
 }
 
 pub(crate) unsafe fn launch_kernel_ex(
@@ -365,8 +364,7 @@ pub(crate) unsafe fn launch_cooperative_kernel(
     cooperative.value[0] = 1;
     let (grid, block) = ([gx, gy, gz], [bx, by, bz]);
     let args = (params, std::ptr::null_mut());
-    // SAFETY: the caller's contract.
-    unsafe { launch_classic(f, grid, block, shared, stream, args, &[cooperative]) }
+    launch_classic(f, grid, block, shared, stream, args, &[cooperative])
 }
 
 /// `cuLaunchKernel` of `f` on a 1D grid of 1D blocks, default stream, no
@@ -375,14 +373,13 @@ pub(crate) unsafe fn launch_cooperative_kernel(
 /// # Safety
 /// `params` as `cuLaunchKernel` defines it.
 #[cfg(test)]
-pub(crate) unsafe fn launch_1d(
+pub(crate) fn launch_1d(
     f: *mut c_void,
     grid: c_uint,
     block: c_uint,
     params: *mut *mut c_void,
 ) -> CuResult {
     let null = std::ptr::null_mut();
-    // SAFETY: the caller's contract.
     unsafe { launch_kernel(f, grid, 1, 1, block, 1, 1, 0, null, params, null.cast()) }
 }
 
@@ -428,7 +425,7 @@ mod tests {
             (&mut a as *mut f32).cast(),
             (&mut p as *mut u64).cast(),
         ];
-        unsafe { launch_1d(f, 2, 32, params.as_mut_ptr()).unwrap() };
+        launch_1d(f, 2, 32, params.as_mut_ptr()).unwrap();
         let sc = sess.script.lock().unwrap();
         assert!(sc.sent.is_empty(), "a launch is batched, not sent");
         drop(sc);
@@ -463,20 +460,22 @@ mod tests {
                 (&mut size as *mut usize).cast(),
                 CU_LAUNCH_PARAM_END as *mut c_void,
             ];
-            let r = unsafe {
-                launch_kernel(
-                    f,
-                    1,
-                    1,
-                    1,
-                    1,
-                    1,
-                    1,
-                    0,
-                    null,
-                    null.cast(),
-                    extra.as_mut_ptr(),
-                )
+            let r = {
+                unsafe {
+                    launch_kernel(
+                        f,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        0,
+                        null,
+                        null.cast(),
+                        extra.as_mut_ptr(),
+                    )
+                }
             };
             assert_eq!(r, want);
         }
@@ -487,20 +486,22 @@ mod tests {
             Err(result::INVALID_VALUE)
         );
         assert_eq!(
-            unsafe {
-                launch_kernel(
-                    0x1234 as *mut c_void,
-                    1,
-                    1,
-                    1,
-                    1,
-                    1,
-                    1,
-                    0,
-                    null,
-                    p.as_mut_ptr(),
-                    null.cast(),
-                )
+            {
+                unsafe {
+                    launch_kernel(
+                        0x1234 as *mut c_void,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        0,
+                        null,
+                        p.as_mut_ptr(),
+                        null.cast(),
+                    )
+                }
             },
             Err(result::INVALID_HANDLE)
         );

@@ -4,8 +4,9 @@
 //! to that context's `CUfunction`, and is accepted wherever a `CUfunction`
 //! is (as NVIDIA's driver accepts it).
 
+use crate::driver::abi::{In, Out};
 use std::collections::BTreeMap;
-use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_uint, c_void, CString};
 
 use uapi::cuda::result;
 
@@ -119,7 +120,7 @@ fn new_library(s: &mut State, image: Vec<u8>) -> CuResult<u64> {
 /// `library` is null or valid for a write; `lib_options` as
 /// `cuLibraryLoadData` defines it.
 unsafe fn load_library(
-    library: *mut CUlibrary,
+    library: Out<'_, CUlibrary>,
     source_is_null: bool,
     (num_jit, lib_options, num_lib): (c_uint, *mut c_int, c_uint),
     read: impl FnOnce() -> CuResult<Vec<u8>>,
@@ -132,14 +133,14 @@ unsafe fn load_library(
         unsafe { check_options(num_jit, lib_options, num_lib)? };
         let h = new_library(s, read()?)?;
         // SAFETY: non-null, and the caller's out-pointer.
-        unsafe { *library = h as CUlibrary };
+        library.write(h as CUlibrary)?;
         Ok(())
     })
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn library_load_data(
-    library: *mut CUlibrary,
+    library: Out<'_, CUlibrary>,
     code: *const c_void,
     _jit_options: *mut c_int,
     _jit_values: *mut *mut c_void,
@@ -151,14 +152,13 @@ pub(crate) unsafe fn library_load_data(
     let options = (num_jit, lib_options, num_lib);
     // SAFETY: `code` is an image in memory (cuLibraryLoadData's contract).
     let read = || Ok(unsafe { image::image_bytes(code) }?.to_vec());
-    // SAFETY: the caller's contract.
-    unsafe { load_library(library, code.is_null(), options, read) }
+    load_library(library, code.is_null(), options, read)
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn library_load_from_file(
-    library: *mut CUlibrary,
-    file: *const c_char,
+    library: Out<'_, CUlibrary>,
+    file: In<'_, c_char>,
     _jit_options: *mut c_int,
     _jit_values: *mut *mut c_void,
     num_jit: c_uint,
@@ -168,17 +168,15 @@ pub(crate) unsafe fn library_load_from_file(
 ) -> CuResult {
     let options = (num_jit, lib_options, num_lib);
     let read = || {
-        // SAFETY: `file` is a C string (cuLibraryLoadFromFile's contract).
-        let name = unsafe { CStr::from_ptr(file) }.to_bytes();
+        let name = file.c_str()?.to_bytes();
         // SAFETY: the bytes are a path as the C caller spelt it.
         let path = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(name) };
         module::read_image_file(path)
     };
-    // SAFETY: the caller's contract.
-    unsafe { load_library(library, file.is_null(), options, read) }
+    load_library(library, file.is_null(), options, read)
 }
 
-pub(crate) unsafe fn library_unload(library: CUlibrary) -> CuResult {
+pub(crate) fn library_unload(library: CUlibrary) -> CuResult {
     with_state(|s| {
         let key = library as u64;
         let modules = match s.objects.remove(&key) {
@@ -201,20 +199,18 @@ pub(crate) unsafe fn library_unload(library: CUlibrary) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn library_get_kernel(
-    kernel: *mut CUkernel,
+pub(crate) fn library_get_kernel(
+    kernel: Out<'_, CUkernel>,
     library: CUlibrary,
-    name: *const c_char,
+    name: In<'_, c_char>,
 ) -> CuResult {
     with_state(|s| {
-        if kernel.is_null() || name.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let kernel = kernel.get()?;
+        let name = name.c_str()?;
         let lib = library as u64;
         if !matches!(s.objects.get(&lib), Some(Obj::Library { .. })) {
             return Err(result::INVALID_HANDLE);
         }
-        let name = CStr::from_ptr(name);
         // One CUkernel per (library, name), as NVIDIA's driver returns.
         let existing = s.objects.iter().find_map(|(h, o)| match o {
             Obj::Kernel {
@@ -245,54 +241,44 @@ pub(crate) unsafe fn library_get_kernel(
                 h
             }
         };
-        *kernel = h as CUkernel;
+        kernel.write(h as CUkernel);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn library_get_module(module: *mut CUmodule, library: CUlibrary) -> CuResult {
+pub(crate) fn library_get_module(module: Out<'_, CUmodule>, library: CUlibrary) -> CuResult {
     with_state(|s| {
-        if module.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let module = module.get()?;
         let (_, wire) = s.current()?;
-        *module = module_in(s, library as u64, wire)? as CUmodule;
+        module.write(module_in(s, library as u64, wire)? as CUmodule);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn library_get_global(
-    dptr: *mut u64,
-    bytes: *mut usize,
+pub(crate) fn library_get_global(
+    dptr: Out<'_, u64>,
+    bytes: Out<'_, usize>,
     library: CUlibrary,
-    name: *const c_char,
+    name: In<'_, c_char>,
 ) -> CuResult {
     with_state(|s| {
-        if name.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let name = name.c_str()?;
         let (_, wire) = s.current()?;
         let m = module_in(s, library as u64, wire)?;
-        let (addr, size) = module::get_global(s, m, CStr::from_ptr(name).to_bytes())?;
-        if !dptr.is_null() {
-            *dptr = addr;
-        }
-        if !bytes.is_null() {
-            *bytes = size as usize;
-        }
+        let (addr, size) = module::get_global(s, m, name.to_bytes())?;
+        dptr.write_optional(addr);
+        bytes.write_optional(size as usize);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn kernel_get_function(f: *mut CUfunction, kernel: CUkernel) -> CuResult {
+pub(crate) fn kernel_get_function(f: Out<'_, CUfunction>, kernel: CUkernel) -> CuResult {
     with_state(|s| {
-        if f.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let f = f.get()?;
         if !matches!(s.objects.get(&(kernel as u64)), Some(Obj::Kernel { .. })) {
             return Err(result::INVALID_HANDLE);
         }
-        *f = resolve_function(s, kernel as u64)? as CUfunction;
+        f.write(resolve_function(s, kernel as u64)? as CUfunction);
         Ok(())
     })
 }
@@ -305,12 +291,10 @@ fn kernel_of(s: &State, kernel: CUkernel) -> CuResult<(u64, *const c_char)> {
     }
 }
 
-pub(crate) unsafe fn kernel_get_library(library: *mut CUlibrary, kernel: CUkernel) -> CuResult {
+pub(crate) fn kernel_get_library(library: Out<'_, CUlibrary>, kernel: CUkernel) -> CuResult {
     with_state(|s| {
-        if library.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *library = kernel_of(s, kernel)?.0 as CUlibrary;
+        let library = library.get()?;
+        library.write(kernel_of(s, kernel)?.0 as CUlibrary);
         Ok(())
     })
 }
@@ -334,8 +318,8 @@ fn check_device(dev: c_int) -> CuResult {
     }
 }
 
-pub(crate) unsafe fn kernel_get_attribute(
-    value: *mut c_int,
+pub(crate) fn kernel_get_attribute(
+    value: Out<'_, c_int>,
     attribute: c_int,
     kernel: CUkernel,
     dev: c_int,
@@ -344,7 +328,7 @@ pub(crate) unsafe fn kernel_get_attribute(
     function::func_get_attribute(value, attribute, kernel)
 }
 
-pub(crate) unsafe fn kernel_set_attribute(
+pub(crate) fn kernel_set_attribute(
     attribute: c_int,
     value: c_int,
     kernel: CUkernel,
@@ -354,20 +338,16 @@ pub(crate) unsafe fn kernel_set_attribute(
     function::func_set_attribute(kernel, attribute, value)
 }
 
-pub(crate) unsafe fn kernel_set_cache_config(
-    kernel: CUkernel,
-    config: c_int,
-    dev: c_int,
-) -> CuResult {
+pub(crate) fn kernel_set_cache_config(kernel: CUkernel, config: c_int, dev: c_int) -> CuResult {
     check_device(dev)?;
     function::func_set_cache_config(kernel, config)
 }
 
-pub(crate) unsafe fn kernel_get_param_info(
+pub(crate) fn kernel_get_param_info(
     kernel: CUkernel,
     index: usize,
-    offset: *mut usize,
-    size: *mut usize,
+    offset: Out<'_, usize>,
+    size: Out<'_, usize>,
 ) -> CuResult {
     module::func_get_param_info(kernel, index, offset, size)
 }
@@ -434,21 +414,23 @@ mod tests {
         let mut k: CUkernel = null;
         let mut k2: CUkernel = null;
         let mut f: CUfunction = null;
-        unsafe {
-            library_load_data(
-                &mut lib,
-                PTX.as_ptr().cast(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
-            )
+        {
+            unsafe {
+                library_load_data(
+                    (&mut lib).into(),
+                    PTX.as_ptr().cast(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                )
+            }
             .unwrap();
-            library_get_kernel(&mut k, lib, c"k".as_ptr()).unwrap();
-            library_get_kernel(&mut k2, lib, c"k".as_ptr()).unwrap();
-            kernel_get_function(&mut f, k).unwrap();
+            library_get_kernel((&mut k).into(), lib, c"k".into()).unwrap();
+            library_get_kernel((&mut k2).into(), lib, c"k".into()).unwrap();
+            kernel_get_function((&mut f).into(), k).unwrap();
         }
         assert_eq!(k, k2, "one CUkernel per name");
         assert_ne!(k, f, "a CUkernel is not its context's CUfunction");
@@ -462,10 +444,10 @@ mod tests {
         let mut p = 0u64;
         let mut params = [(&mut p as *mut u64).cast::<c_void>()];
         let mut v = 0;
-        unsafe {
+        {
             launch_1d(k, 1, 32, params.as_mut_ptr()).unwrap();
-            function::func_get_attribute(&mut v, 0, k).unwrap();
-            function::func_get_attribute(&mut v, 0, f).unwrap();
+            function::func_get_attribute((&mut v).into(), 0, k).unwrap();
+            function::func_get_attribute((&mut v).into(), 0, f).unwrap();
         }
         assert_eq!(v, 768);
         let sc = sess.script.lock().unwrap();
@@ -489,9 +471,12 @@ mod tests {
         );
         drop(sc);
 
-        unsafe {
+        {
             library_unload(lib).unwrap();
-            assert_eq!(kernel_get_function(&mut f, k), Err(result::INVALID_HANDLE));
+            assert_eq!(
+                kernel_get_function((&mut f).into(), k),
+                Err(result::INVALID_HANDLE)
+            );
             assert_eq!(library_unload(lib), Err(result::INVALID_HANDLE));
         }
         let last = sess.script.lock().unwrap().sent.last().map(|c| c.0);
@@ -505,36 +490,40 @@ mod tests {
         let null = std::ptr::null_mut();
         let mut lib: CUlibrary = null;
         let mut bad_option = [7 as c_int];
-        unsafe {
+        {
             assert_eq!(
-                library_load_data(
-                    &mut lib,
-                    PTX.as_ptr().cast(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    0,
-                    bad_option.as_mut_ptr(),
-                    std::ptr::null_mut(),
-                    1
-                ),
+                unsafe {
+                    library_load_data(
+                        (&mut lib).into(),
+                        PTX.as_ptr().cast(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        0,
+                        bad_option.as_mut_ptr(),
+                        std::ptr::null_mut(),
+                        1,
+                    )
+                },
                 Err(result::INVALID_VALUE)
             );
             assert_eq!(
-                library_load_data(
-                    null.cast(),
-                    PTX.as_ptr().cast(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    0,
-                    null.cast(),
-                    std::ptr::null_mut(),
-                    0
-                ),
+                unsafe {
+                    library_load_data(
+                        Out::null(),
+                        PTX.as_ptr().cast(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        0,
+                        null.cast(),
+                        std::ptr::null_mut(),
+                        0,
+                    )
+                },
                 Err(result::INVALID_VALUE)
             );
             let mut k: CUkernel = null;
             assert_eq!(
-                library_get_kernel(&mut k, 0x999 as CUlibrary, c"k".as_ptr()),
+                library_get_kernel((&mut k).into(), 0x999 as CUlibrary, c"k".into()),
                 Err(result::INVALID_HANDLE)
             );
         }

@@ -469,8 +469,7 @@ mod tests {
         assert_eq!(with_state(|_| Ok(())), Ok(()));
         on_unload();
         let got = with_state(|_| Ok(()));
-        // SAFETY: cuInit's contract; no pointer arguments.
-        let init = unsafe { device::init(0) };
+        let init = device::init(0);
         DEINITIALIZED.store(false, Ordering::Release);
         assert_eq!(got, Err(result::DEINITIALIZED));
         assert_eq!(init, Err(result::DEINITIALIZED));

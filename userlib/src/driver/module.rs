@@ -1,7 +1,8 @@
 //! Modules: images are sized locally and shipped as bytes; the device
 //! answers function lookups with the parameter layout, cached here.
 
-use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use crate::driver::abi::{In, Out};
+use std::ffi::{c_char, c_int, c_uint, c_void};
 
 use uapi::{
     cuda::{
@@ -43,23 +44,21 @@ pub(crate) fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
     Ok(h)
 }
 
-unsafe fn load_ptr(module: *mut CUmodule, image: *const c_void) -> CuResult {
+unsafe fn load_ptr(module: Out<'_, CUmodule>, image: *const c_void) -> CuResult {
     with_ctx(|s, ctx| {
-        if module.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let module = module.get()?;
         let img = image::image_bytes(image)?;
-        *module = load(s, ctx, img)? as CUmodule;
+        module.write(load(s, ctx, img)? as CUmodule);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn module_load_data(module: *mut CUmodule, image: *const c_void) -> CuResult {
+pub(crate) unsafe fn module_load_data(module: Out<'_, CUmodule>, image: *const c_void) -> CuResult {
     load_ptr(module, image)
 }
 
 pub(crate) unsafe fn module_load_data_ex(
-    module: *mut CUmodule,
+    module: Out<'_, CUmodule>,
     image: *const c_void,
     _num_options: c_uint,
     _options: *mut c_int,
@@ -68,7 +67,10 @@ pub(crate) unsafe fn module_load_data_ex(
     load_ptr(module, image)
 }
 
-pub(crate) unsafe fn module_load_fat_binary(module: *mut CUmodule, fat: *const c_void) -> CuResult {
+pub(crate) unsafe fn module_load_fat_binary(
+    module: Out<'_, CUmodule>,
+    fat: *const c_void,
+) -> CuResult {
     load_ptr(module, fat)
 }
 
@@ -84,14 +86,13 @@ pub(crate) fn read_image_file(path: &std::ffi::OsStr) -> CuResult<Vec<u8>> {
     Ok(data)
 }
 
-pub(crate) unsafe fn module_load(module: *mut CUmodule, fname: *const c_char) -> CuResult {
+pub(crate) unsafe fn module_load(module: Out<'_, CUmodule>, fname: In<'_, c_char>) -> CuResult {
     with_ctx(|s, ctx| {
-        if module.is_null() || fname.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        let path = std::ffi::OsStr::from_encoded_bytes_unchecked(CStr::from_ptr(fname).to_bytes());
+        let module = module.get()?;
+        let fname = fname.c_str()?;
+        let path = std::ffi::OsStr::from_encoded_bytes_unchecked(fname.to_bytes());
         let data = read_image_file(path)?;
-        *module = load(s, ctx, &data)? as CUmodule;
+        module.write(load(s, ctx, &data)? as CUmodule);
         Ok(())
     })
 }
@@ -99,16 +100,14 @@ pub(crate) unsafe fn module_load(module: *mut CUmodule, fname: *const c_char) ->
 /// Lazy unless `CUDA_MODULE_LOADING=EAGER`, as NVIDIA's driver (lazy is its
 /// default since CUDA 12.2). It only steers when cudart loads its modules;
 /// each load is shipped to the device when it is made either way.
-pub(crate) unsafe fn module_get_loading_mode(mode: *mut c_int) -> CuResult {
-    if mode.is_null() {
-        return Err(result::INVALID_VALUE);
-    }
+pub(crate) fn module_get_loading_mode(mode: Out<'_, c_int>) -> CuResult {
+    let mode = mode.get()?;
     let eager = std::env::var_os("CUDA_MODULE_LOADING").is_some_and(|v| v == "EAGER");
-    *mode = if eager {
+    mode.write(if eager {
         CU_MODULE_EAGER_LOADING
     } else {
         CU_MODULE_LAZY_LOADING
-    };
+    });
     Ok(())
 }
 
@@ -131,7 +130,7 @@ pub(crate) fn unload(s: &mut State, key: u64) -> CuResult {
     r.map(drop)
 }
 
-pub(crate) unsafe fn module_unload(m: CUmodule) -> CuResult {
+pub(crate) fn module_unload(m: CUmodule) -> CuResult {
     with_state(|s| unload(s, m as u64))
 }
 
@@ -181,16 +180,15 @@ pub(crate) fn get_function(s: &mut State, m: u64, name: &[u8]) -> CuResult<u64> 
     Ok(h)
 }
 
-pub(crate) unsafe fn module_get_function(
-    f: *mut CUfunction,
+pub(crate) fn module_get_function(
+    f: Out<'_, CUfunction>,
     m: CUmodule,
-    name: *const c_char,
+    name: In<'_, c_char>,
 ) -> CuResult {
     with_state(|s| {
-        if f.is_null() || name.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *f = get_function(s, m as u64, CStr::from_ptr(name).to_bytes())? as CUfunction;
+        let f = f.get()?;
+        let name = name.c_str()?;
+        f.write(get_function(s, m as u64, name.to_bytes())? as CUfunction);
         Ok(())
     })
 }
@@ -207,23 +205,17 @@ pub(crate) fn get_global(s: &mut State, m: u64, name: &[u8]) -> CuResult<(u64, u
     Ok((g.dptr, g.size))
 }
 
-pub(crate) unsafe fn module_get_global(
-    dptr: *mut u64,
-    bytes: *mut usize,
+pub(crate) fn module_get_global(
+    dptr: Out<'_, u64>,
+    bytes: Out<'_, usize>,
     m: CUmodule,
-    name: *const c_char,
+    name: In<'_, c_char>,
 ) -> CuResult {
     with_state(|s| {
-        if name.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        let (addr, size) = get_global(s, m as u64, CStr::from_ptr(name).to_bytes())?;
-        if !dptr.is_null() {
-            *dptr = addr;
-        }
-        if !bytes.is_null() {
-            *bytes = size as usize;
-        }
+        let name = name.c_str()?;
+        let (addr, size) = get_global(s, m as u64, name.to_bytes())?;
+        dptr.write_optional(addr);
+        bytes.write_optional(size as usize);
         Ok(())
     })
 }
@@ -238,22 +230,18 @@ pub(crate) fn function(s: &State, f: u64) -> CuResult<(u64, u64, &[ParamInfo])> 
     }
 }
 
-pub(crate) unsafe fn func_get_param_info(
+pub(crate) fn func_get_param_info(
     f: CUfunction,
     index: usize,
-    offset: *mut usize,
-    size: *mut usize,
+    offset: Out<'_, usize>,
+    size: Out<'_, usize>,
 ) -> CuResult {
     with_state(|s| {
         let f = super::library::resolve_function(s, f as u64)?;
         let (_, _, layout) = function(s, f)?;
         let p = layout.get(index).ok_or(result::INVALID_VALUE)?;
-        if !offset.is_null() {
-            *offset = p.offset as usize;
-        }
-        if !size.is_null() {
-            *size = p.size as usize;
-        }
+        offset.write_optional(p.offset as usize);
+        size.write_optional(p.size as usize);
         Ok(())
     })
 }
@@ -265,13 +253,12 @@ mod tests {
     #[test]
     fn loading_mode() {
         let mut m: c_int = 0;
-        // SAFETY: valid out-pointer, and NULL (refused).
-        unsafe {
+        {
             assert_eq!(
-                module_get_loading_mode(std::ptr::null_mut()),
+                module_get_loading_mode(Out::null()),
                 Err(result::INVALID_VALUE)
             );
-            module_get_loading_mode(&mut m).unwrap();
+            module_get_loading_mode((&mut m).into()).unwrap();
         }
         let eager = std::env::var("CUDA_MODULE_LOADING").as_deref() == Ok("EAGER");
         let expected = if eager {

@@ -1,6 +1,7 @@
 //! Streams. Streams 0, `CU_STREAM_LEGACY` and `CU_STREAM_PER_THREAD` are the
 //! default stream (0 on the wire).
 
+use crate::driver::abi::Out;
 use std::ffi::{c_int, c_uint, c_void};
 
 use uapi::cuda::{
@@ -10,15 +11,13 @@ use uapi::cuda::{
 use super::{with_ctx, with_state, CuResult, Obj, State};
 use crate::driver::abi::CUstream;
 
-pub(crate) unsafe fn stream_create_with_priority(
-    ph: *mut CUstream,
+pub(crate) fn stream_create_with_priority(
+    ph: Out<'_, CUstream>,
     flags: c_uint,
     priority: c_int,
 ) -> CuResult {
     with_ctx(|s, ctx| {
-        if ph.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let ph = ph.get()?;
         let req = StreamCreateRequest {
             ctx,
             flags,
@@ -39,12 +38,12 @@ pub(crate) unsafe fn stream_create_with_priority(
                 priority,
             },
         );
-        *ph = h as CUstream;
+        ph.write(h as CUstream);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn stream_create(ph: *mut CUstream, flags: c_uint) -> CuResult {
+pub(crate) fn stream_create(ph: Out<'_, CUstream>, flags: c_uint) -> CuResult {
     stream_create_with_priority(ph, flags, 0)
 }
 
@@ -70,7 +69,7 @@ fn simple<C: CudaCommand<Request = StreamRequest>>(stream: CUstream) -> CuResult
     })
 }
 
-pub(crate) unsafe fn stream_destroy(stream: CUstream) -> CuResult {
+pub(crate) fn stream_destroy(stream: CUstream) -> CuResult {
     with_state(|s| {
         let h = stream as u64;
         let Some(Obj::Stream { host, ctx, .. }) = s.objects.get(&h).cloned() else {
@@ -83,19 +82,15 @@ pub(crate) unsafe fn stream_destroy(stream: CUstream) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn stream_synchronize(stream: CUstream) -> CuResult {
+pub(crate) fn stream_synchronize(stream: CUstream) -> CuResult {
     simple::<cmds::StreamSynchronize>(stream)
 }
 
-pub(crate) unsafe fn stream_query(stream: CUstream) -> CuResult {
+pub(crate) fn stream_query(stream: CUstream) -> CuResult {
     simple::<cmds::StreamQuery>(stream)
 }
 
-pub(crate) unsafe fn stream_wait_event(
-    stream: CUstream,
-    event: *mut c_void,
-    flags: c_uint,
-) -> CuResult {
+pub(crate) fn stream_wait_event(stream: CUstream, event: *mut c_void, flags: c_uint) -> CuResult {
     with_state(|s| {
         let (host, ctx) = stream_ctx(s, stream)?;
         let (ev, _) = s.event_host(event as u64)?;
@@ -110,34 +105,30 @@ pub(crate) unsafe fn stream_wait_event(
     })
 }
 
-pub(crate) unsafe fn stream_get_priority(stream: CUstream, priority: *mut c_int) -> CuResult {
+pub(crate) fn stream_get_priority(stream: CUstream, priority: Out<'_, c_int>) -> CuResult {
     with_state(|s| {
-        if priority.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *priority = match s.objects.get(&(stream as u64)) {
+        let priority = priority.get()?;
+        priority.write(match s.objects.get(&(stream as u64)) {
             Some(Obj::Stream { priority, .. }) => *priority,
             _ => {
                 stream_ctx(s, stream)?;
                 0
             }
-        };
+        });
         Ok(())
     })
 }
 
-pub(crate) unsafe fn stream_get_flags(stream: CUstream, flags: *mut c_uint) -> CuResult {
+pub(crate) fn stream_get_flags(stream: CUstream, flags: Out<'_, c_uint>) -> CuResult {
     with_state(|s| {
-        if flags.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *flags = match s.objects.get(&(stream as u64)) {
+        let flags = flags.get()?;
+        flags.write(match s.objects.get(&(stream as u64)) {
             Some(Obj::Stream { flags, .. }) => *flags,
             _ => {
                 stream_ctx(s, stream)?;
                 0
             }
-        };
+        });
         Ok(())
     })
 }
@@ -194,7 +185,7 @@ mod tests {
     unsafe extern "C" fn host_fn(data: *mut c_void) {
         // Calls back into the driver: no lock of ours may be held here.
         let mut dev = -1;
-        let r = crate::driver::context::ctx_get_device(&mut dev);
+        let r = crate::driver::context::ctx_get_device((&mut dev).into());
         assert_eq!(r, Ok(()));
         SEEN.fetch_add(*(data as *const u32), Ordering::SeqCst);
     }

@@ -4,6 +4,7 @@
 //! capturing and every capture query answers `CU_STREAM_CAPTURE_STATUS_NONE`
 //! for a valid stream. The capture mode is kept per thread, as CUDA's is.
 
+use crate::driver::abi::{InOut, Out};
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 
@@ -37,12 +38,10 @@ fn stream_context(s: &State, stream: u64) -> CuResult<u64> {
         .ok_or(result::INVALID_CONTEXT)
 }
 
-pub(crate) unsafe fn stream_get_ctx(stream: CUstream, pctx: *mut CUcontext) -> CuResult {
+pub(crate) fn stream_get_ctx(stream: CUstream, pctx: Out<'_, CUcontext>) -> CuResult {
     with_state(|s| {
-        if pctx.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *pctx = stream_context(s, stream as u64)? as CUcontext;
+        let pctx = pctx.get()?;
+        pctx.write(stream_context(s, stream as u64)? as CUcontext);
         Ok(())
     })
 }
@@ -51,7 +50,7 @@ pub(crate) unsafe fn stream_get_ctx(stream: CUstream, pctx: *mut CUcontext) -> C
 /// context out-parameter is always NULL.
 pub(crate) unsafe fn stream_get_ctx_v2(
     stream: CUstream,
-    pctx: *mut CUcontext,
+    pctx: Out<'_, CUcontext>,
     pgreen: *mut *mut c_void,
 ) -> CuResult {
     if pctx.is_null() || pgreen.is_null() {
@@ -64,52 +63,44 @@ pub(crate) unsafe fn stream_get_ctx_v2(
 
 /// A stream's process-unique id: its guest handle (the default streams'
 /// ids are their special handles, as each names one stream per context).
-pub(crate) unsafe fn stream_get_id(stream: CUstream, id: *mut u64) -> CuResult {
+pub(crate) fn stream_get_id(stream: CUstream, id: Out<'_, u64>) -> CuResult {
     with_state(|s| {
-        if id.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let id = id.get()?;
         stream_context(s, stream as u64)?;
-        *id = match stream as u64 {
+        id.write(match stream as u64 {
             0 => CU_STREAM_LEGACY,
             h => h,
-        };
+        });
         Ok(())
     })
 }
 
-pub(crate) unsafe fn stream_get_device(stream: CUstream, dev: *mut c_int) -> CuResult {
+pub(crate) fn stream_get_device(stream: CUstream, dev: Out<'_, c_int>) -> CuResult {
     with_state(|s| {
-        if dev.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let dev = dev.get()?;
         stream_context(s, stream as u64)?;
-        *dev = 0;
+        dev.write(0);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn stream_is_capturing(stream: CUstream, status: *mut c_int) -> CuResult {
+pub(crate) fn stream_is_capturing(stream: CUstream, status: Out<'_, c_int>) -> CuResult {
     with_state(|s| {
-        if status.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let status = status.get()?;
         stream_context(s, stream as u64)?;
-        *status = CAPTURE_STATUS_NONE;
+        status.write(CAPTURE_STATUS_NONE);
         Ok(())
     })
 }
 
 /// `cuStreamGetCaptureInfo` (CUDA 10.1 ABI): status and id.
-pub(crate) unsafe fn stream_get_capture_info(
+pub(crate) fn stream_get_capture_info(
     stream: CUstream,
-    status: *mut c_int,
-    id: *mut u64,
+    status: Out<'_, c_int>,
+    id: Out<'_, u64>,
 ) -> CuResult {
     stream_is_capturing(stream, status)?;
-    if !id.is_null() {
-        *id = 0;
-    }
+    id.write_optional(0);
     Ok(())
 }
 
@@ -117,11 +108,11 @@ pub(crate) unsafe fn stream_get_capture_info(
 /// which are only defined while capturing.
 pub(crate) unsafe fn stream_get_capture_info_v2(
     stream: CUstream,
-    status: *mut c_int,
-    id: *mut u64,
+    status: Out<'_, c_int>,
+    id: Out<'_, u64>,
     graph: *mut *mut c_void,
     deps: *mut *const c_void,
-    num_deps: *mut usize,
+    num_deps: Out<'_, usize>,
 ) -> CuResult {
     stream_get_capture_info_v3(
         stream,
@@ -138,12 +129,12 @@ pub(crate) unsafe fn stream_get_capture_info_v2(
 /// also the dependencies' edge data.
 pub(crate) unsafe fn stream_get_capture_info_v3(
     stream: CUstream,
-    status: *mut c_int,
-    id: *mut u64,
+    status: Out<'_, c_int>,
+    id: Out<'_, u64>,
     graph: *mut *mut c_void,
     deps: *mut *const c_void,
     edges: *mut *const c_void,
-    num_deps: *mut usize,
+    num_deps: Out<'_, usize>,
 ) -> CuResult {
     stream_get_capture_info(stream, status, id)?;
     if !graph.is_null() {
@@ -155,14 +146,13 @@ pub(crate) unsafe fn stream_get_capture_info_v3(
     if !edges.is_null() {
         *edges = std::ptr::null();
     }
-    if !num_deps.is_null() {
-        *num_deps = 0;
-    }
+    num_deps.write_optional(0);
     Ok(())
 }
 
-pub(crate) unsafe fn thread_exchange_stream_capture_mode(mode: *mut c_int) -> CuResult {
-    if mode.is_null() || !(0..=MAX_CAPTURE_MODE).contains(&*mode) {
+pub(crate) fn thread_exchange_stream_capture_mode(mode: InOut<'_, c_int>) -> CuResult {
+    let mode = mode.get()?;
+    if !(0..=MAX_CAPTURE_MODE).contains(mode) {
         return Err(result::INVALID_VALUE);
     }
     *mode = CAPTURE_MODE.with(|m| m.replace(*mode));

@@ -2,6 +2,7 @@
 //! NVIDIA's driver encodes on the CPU. They name device addresses, so the
 //! device's driver encodes them; the guest copies the result back.
 
+use crate::driver::abi::{InOut, Out};
 use std::ffi::{c_uint, c_void};
 
 use uapi::cuda::{
@@ -29,7 +30,7 @@ unsafe fn take<T: Copy + Default>(p: *const T, n: usize) -> CuResult<[T; MAX_TEN
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn tensor_map_encode_tiled(
-    map: *mut [u64; TENSOR_MAP_WORDS],
+    map: Out<'_, [u64; TENSOR_MAP_WORDS]>,
     data_type: c_uint,
     rank: c_uint,
     global_address: *mut c_void,
@@ -65,18 +66,16 @@ pub(crate) unsafe fn tensor_map_encode_tiled(
         let (r, _) = s
             .client()?
             .call_cmd::<cmds::TensorMapEncodeTiled>(&req, &[], 0)?;
-        *map = r.map;
+        map.write(r.map)?;
         Ok(())
     })
 }
 
-pub(crate) unsafe fn tensor_map_replace_address(
-    map: *mut [u64; TENSOR_MAP_WORDS],
+pub(crate) fn tensor_map_replace_address(
+    map: InOut<'_, [u64; TENSOR_MAP_WORDS]>,
     global_address: *mut c_void,
 ) -> CuResult {
-    if map.is_null() {
-        return Err(result::INVALID_VALUE);
-    }
+    let map = map.get()?;
     with_ctx(|s, ctx| {
         let req = TensorMapReplaceRequest {
             ctx,
@@ -114,7 +113,7 @@ mod tests {
         let mut map = [0u64; TENSOR_MAP_WORDS];
         unsafe {
             tensor_map_encode_tiled(
-                &mut map,
+                (&mut map).into(),
                 7,
                 2,
                 0x7000_0000 as *mut c_void,
@@ -144,7 +143,7 @@ mod tests {
         assert_eq!(
             unsafe {
                 tensor_map_encode_tiled(
-                    &mut map,
+                    (&mut map).into(),
                     7,
                     6,
                     null as *mut c_void,

@@ -73,9 +73,8 @@ impl VgpuFile {
             });
         }
         // SAFETY: `fd` was just opened and is owned by nobody else.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { fd })
     }
 
     /// Issues a raw ioctl; for tests that probe the driver's validation.

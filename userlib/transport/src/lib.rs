@@ -8,12 +8,14 @@
 //!   `/etc/vgpu/client.conf`, else `/dev/vgpu0`. No environment is needed
 //!   in a VM.
 //! - [`logging`]; [`export::guard`], the panic guard of every export;
-//!   [`ptr`], C pointer arguments; [`fork`], fork safety of a library's
+//!   [`arg`], the typed C arguments of the exports, and [`ptr`], the
+//!   copies behind them; [`fork`], fork safety of a library's
 //!   state; [`uuid`] and [`device`], the identity both libraries report;
 //!   `testing` (feature `testing`), a scripted transport for unit tests.
 mod dev;
 mod socket;
 
+pub mod arg;
 pub mod device;
 pub mod export;
 pub mod fork;

@@ -6,7 +6,7 @@ use std::ffi::{c_int, c_uint, c_void};
 
 use uapi::cuda::result;
 
-use crate::driver::abi::CUmodule;
+use crate::driver::abi::{CUmodule, Out};
 use crate::{
     driver::{context, module, CuResult},
     exports::guard,
@@ -33,7 +33,7 @@ pub(super) unsafe extern "C" fn get_module_from_cubin(
     // SAFETY: cudart's arguments; the image is sized by its format.
     guard("CUDART_INTERFACE[1]", || unsafe {
         tracing::debug!("CUDART_INTERFACE[1](wrapper {wrapper:?})");
-        module::module_load_fat_binary(module, wrapper)
+        module::module_load_fat_binary(Out::new(module), wrapper)
     })
 }
 
@@ -49,7 +49,7 @@ pub(super) unsafe extern "C" fn get_module_from_cubin_ext1(
     guard("CUDART_INTERFACE[6]", || unsafe {
         tracing::debug!("CUDART_INTERFACE[6](wrapper {wrapper:?})");
         plain_load("6", a3, a4, a5)?;
-        module::module_load_fat_binary(module, wrapper)
+        module::module_load_fat_binary(Out::new(module), wrapper)
     })
 }
 
@@ -65,7 +65,7 @@ pub(super) unsafe extern "C" fn get_module_from_cubin_ext2(
     guard("CUDART_INTERFACE[8]", || unsafe {
         tracing::debug!("CUDART_INTERFACE[8](fatbin {fatbin:?})");
         plain_load("8", a3, a4, a5)?;
-        module::module_load_fat_binary(module, fatbin)
+        module::module_load_fat_binary(Out::new(module), fatbin)
     })
 }
 
@@ -76,7 +76,7 @@ pub(super) unsafe extern "C" fn primary_context(pctx: *mut *mut c_void, dev: c_i
     // SAFETY: cudart's out-pointer, checked for NULL there.
     guard("CUDART_INTERFACE[2]", || unsafe {
         tracing::debug!("CUDART_INTERFACE[2](dev {dev})");
-        context::primary_ctx_handle(pctx, dev)
+        context::primary_ctx_handle(Out::new(pctx), dev)
     })
 }
 

@@ -187,10 +187,10 @@ pub(super) fn hash(inputs: &Inputs, devices: &[DeviceRecord]) -> [u64; 2] {
 /// Our device 0 as `cuDeviceGetUuid` and `cuDeviceGetAttribute` report it.
 unsafe fn device_record() -> CuResult<DeviceRecord> {
     let mut uuid = [0u8; 16];
-    device::device_get_uuid(&mut uuid, 0)?;
+    device::device_get_uuid((&mut uuid).into(), 0)?;
     let attribute = |a: usize| -> CuResult<i32> {
         let mut v: c_int = 0;
-        device::device_get_attribute(&mut v, a as c_int, 0)?;
+        device::device_get_attribute((&mut v).into(), a as c_int, 0)?;
         Ok(v)
     };
     Ok(DeviceRecord {
@@ -206,9 +206,9 @@ unsafe fn integrity_check_impl(version: c_uint, unix_seconds: u64, out: *mut [u6
         return Err(result::INVALID_VALUE);
     }
     let mut driver_version: c_int = 0;
-    device::driver_get_version(&mut driver_version)?;
+    device::driver_get_version((&mut driver_version).into())?;
     let mut count: c_int = 0;
-    device::device_get_count(&mut count)?;
+    device::device_get_count((&mut count).into())?;
     let devices = (0..count)
         .map(|_| device_record())
         .collect::<CuResult<Vec<_>>>()?;

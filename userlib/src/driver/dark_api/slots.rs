@@ -9,6 +9,8 @@ use std::{
 
 use uapi::cuda::result;
 
+use crate::driver::abi::Out;
+
 use crate::{
     driver::{device, CuResult},
     exports::guard,
@@ -79,7 +81,7 @@ unsafe fn device_get_attribute_ext_impl(
     }
     let attribute = c_int::try_from(attribute).map_err(|_| result::INVALID_VALUE)?;
     let mut value: c_int = 0;
-    device::device_get_attribute(&mut value, attribute, dev)?;
+    device::device_get_attribute((&mut value).into(), attribute, dev)?;
     *out = [1, value as usize];
     Ok(())
 }
@@ -144,7 +146,7 @@ pub(super) unsafe extern "C" fn current_context(ctx: *mut *mut c_void) -> u32 {
     tracing::debug!("TOOLS_TLS[2](current context)");
     // SAFETY: cudart's out-pointer; ctx_get_current checks it for NULL.
     guard("TOOLS_TLS[2]", || unsafe {
-        crate::driver::context::ctx_get_current(ctx.cast())
+        crate::driver::context::ctx_get_current(Out::new(ctx.cast()))
     })
 }
 
@@ -155,6 +157,6 @@ pub(super) unsafe extern "C" fn context_id(ctx: *mut c_void, id: *mut u64) -> u3
     tracing::debug!("CONTEXT_IDENTITY[4](ctx {ctx:?})");
     // SAFETY: cudart's arguments; ctx_get_id checks both.
     guard("CONTEXT_IDENTITY[4]", || unsafe {
-        crate::driver::function::ctx_get_id(ctx, id)
+        crate::driver::function::ctx_get_id(ctx, Out::new(id))
     })
 }

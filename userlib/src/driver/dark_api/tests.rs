@@ -176,16 +176,16 @@ fn cudart_fn2_gives_the_primary_context_inactive() {
         assert!(!dark.is_null());
         assert_eq!(f(&mut dark, 1), result::INVALID_DEVICE);
         let (mut flags, mut active) = (9, 9);
-        context::primary_ctx_get_state(0, &mut flags, &mut active).unwrap();
+        context::primary_ctx_get_state(0, (&mut flags).into(), (&mut active).into()).unwrap();
         assert_eq!((flags, active), (0, 0));
         assert!(
             sess.script.lock().unwrap().sent.is_empty(),
             "fn2 sent commands"
         );
-        let mut retained = std::ptr::null_mut();
-        context::primary_ctx_retain(&mut retained, 0).unwrap();
+        let mut retained: crate::driver::abi::CUcontext = std::ptr::null_mut();
+        context::primary_ctx_retain((&mut retained).into(), 0).unwrap();
         assert_eq!(retained, dark);
-        context::primary_ctx_get_state(0, &mut flags, &mut active).unwrap();
+        context::primary_ctx_get_state(0, (&mut flags).into(), (&mut active).into()).unwrap();
         assert_eq!(active, 1);
     }
 }
@@ -274,7 +274,7 @@ mod storage {
 
     unsafe fn current_primary() -> *mut c_void {
         let mut c = NULL;
-        context::primary_ctx_retain(&mut c, 0).unwrap();
+        context::primary_ctx_retain((&mut c).into(), 0).unwrap();
         context::ctx_set_current(c).unwrap();
         c
     }
@@ -320,7 +320,7 @@ mod storage {
             // The last release deactivates: destructors run, entries go.
             assert_eq!(put(NULL, p(2), p(20), Some(destructor)), 0);
             let mut again = NULL;
-            context::primary_ctx_retain(&mut again, 0).unwrap();
+            context::primary_ctx_retain((&mut again).into(), 0).unwrap();
             context::primary_ctx_release(0).unwrap();
             assert!(ran().is_empty(), "a release that leaves it active");
             context::primary_ctx_release(0).unwrap();
@@ -339,7 +339,7 @@ mod storage {
             r.extend_from_slice(&77u64.to_le_bytes());
             _s.respond(r);
             let mut own = NULL;
-            context::ctx_create(&mut own, 0, 0).unwrap();
+            context::ctx_create((&mut own).into(), 0, 0).unwrap();
             assert_eq!(put(NULL, p(5), p(50), Some(destructor)), 0);
             context::ctx_destroy(own).unwrap();
             assert_eq!(ran(), [(own as usize, 5, 50, true, 0)]);

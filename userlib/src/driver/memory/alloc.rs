@@ -2,6 +2,7 @@
 //! cuMemGetInfo, cuMemGetAddressRange; module globals join the registry
 //! from here too.
 
+use crate::driver::abi::Out;
 use std::ffi::c_uint;
 
 use uapi::cuda::{cmds, result, CtxRequest, MemAllocRequest, PtrRequest};
@@ -25,12 +26,12 @@ fn alloc(s: &mut State, guest: u64, wire: u64, size: u64) -> CuResult<u64> {
     Ok(dptr)
 }
 
-pub(crate) unsafe fn mem_alloc(dptr: *mut u64, size: usize) -> CuResult {
+pub(crate) fn mem_alloc(dptr: Out<'_, u64>, size: usize) -> CuResult {
     with_current(|s, guest, wire| {
         if dptr.is_null() || size == 0 {
             return Err(result::INVALID_VALUE);
         }
-        *dptr = alloc(s, guest, wire, size as u64)?;
+        dptr.write(alloc(s, guest, wire, size as u64)?)?;
         Ok(())
     })
 }
@@ -47,9 +48,9 @@ fn pitch_of(width: usize, texture_alignment: i32) -> Option<usize> {
     width.checked_next_multiple_of(align)
 }
 
-pub(crate) unsafe fn mem_alloc_pitch(
-    dptr: *mut u64,
-    pitch: *mut usize,
+pub(crate) fn mem_alloc_pitch(
+    dptr: Out<'_, u64>,
+    pitch: Out<'_, usize>,
     width: usize,
     height: usize,
     elem_size: c_uint,
@@ -69,13 +70,13 @@ pub(crate) unsafe fn mem_alloc_pitch(
             return Err(result::INVALID_VALUE);
         }
         let size = p.checked_mul(height).ok_or(result::INVALID_VALUE)?;
-        *dptr = alloc(s, guest, wire, size as u64)?;
-        *pitch = p;
+        dptr.write(alloc(s, guest, wire, size as u64)?)?;
+        pitch.write(p)?;
         Ok(())
     })
 }
 
-pub(crate) unsafe fn mem_free(dptr: u64) -> CuResult {
+pub(crate) fn mem_free(dptr: u64) -> CuResult {
     with_ctx(|s, ctx| {
         // Freeing NULL is a no-op that succeeds, as with NVIDIA's driver
         // (cudart's cudaFree(nullptr) relies on it).
@@ -89,22 +90,21 @@ pub(crate) unsafe fn mem_free(dptr: u64) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn mem_get_info(free: *mut usize, total: *mut usize) -> CuResult {
+pub(crate) fn mem_get_info(free: Out<'_, usize>, total: Out<'_, usize>) -> CuResult {
     with_ctx(|s, ctx| {
-        if free.is_null() || total.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let free = free.get()?;
+        let total = total.get()?;
         let req = CtxRequest { ctx };
         let (m, _) = s.client()?.call_cmd::<cmds::MemGetInfo>(&req, &[], 0)?;
-        *free = m.free as usize;
-        *total = m.total as usize;
+        free.write(m.free as usize);
+        total.write(m.total as usize);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn mem_get_address_range(
-    base: *mut u64,
-    size: *mut usize,
+pub(crate) fn mem_get_address_range(
+    base: Out<'_, u64>,
+    size: Out<'_, usize>,
     dptr: u64,
 ) -> CuResult {
     with_ctx(|s, ctx| {
@@ -120,12 +120,8 @@ pub(crate) unsafe fn mem_get_address_range(
                 (a.base, a.size)
             }
         };
-        if !base.is_null() {
-            *base = b;
-        }
-        if !size.is_null() {
-            *size = n as usize;
-        }
+        base.write_optional(b);
+        size.write_optional(n as usize);
         Ok(())
     })
 }
@@ -179,7 +175,7 @@ mod tests {
         let ctx = with_primary();
         sess.respond(handle_response(0x7000_0000));
         let mut p = 0u64;
-        unsafe { mem_alloc(&mut p, 1000).unwrap() };
+        mem_alloc((&mut p).into(), 1000).unwrap();
         let s = crate::driver::lock();
         let (base, r) = device_at(&s, p + 999).expect("known");
         assert_eq!(
@@ -188,7 +184,7 @@ mod tests {
         );
         assert!(device_at(&s, p + 1000).is_none());
         drop(s);
-        unsafe { mem_free(p).unwrap() };
+        mem_free(p).unwrap();
         assert!(device_at(&crate::driver::lock(), p).is_none());
     }
 
@@ -213,15 +209,15 @@ mod tests {
         let (mut p, mut pitch) = (0u64, 0usize);
         for bad in [1, 2, 32] {
             assert_eq!(
-                unsafe { mem_alloc_pitch(&mut p, &mut pitch, 100, 3, bad) },
+                mem_alloc_pitch((&mut p).into(), (&mut pitch).into(), 100, 3, bad),
                 Err(result::INVALID_VALUE)
             );
         }
         assert_eq!(
-            unsafe { mem_alloc_pitch(&mut p, &mut pitch, 0, 3, 4) },
+            mem_alloc_pitch((&mut p).into(), (&mut pitch).into(), 0, 3, 4),
             Err(result::INVALID_VALUE)
         );
-        unsafe { mem_alloc_pitch(&mut p, &mut pitch, 513, 3, 16).unwrap() };
+        mem_alloc_pitch((&mut p).into(), (&mut pitch).into(), 513, 3, 16).unwrap();
         assert_eq!((p, pitch), (0x7100_0000, 1024));
         let sc = sess.script.lock().unwrap();
         let last = sc.sent.last().unwrap();

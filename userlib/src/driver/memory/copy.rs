@@ -7,7 +7,10 @@ use std::ffi::c_void;
 use uapi::cuda::{cmds, copy_flags, result, CopyRequest};
 
 use super::{host_slice, host_slice_mut, is_device, CUstream, DTOH_WINDOW};
-use crate::driver::{with_ctx, CuResult, State};
+use crate::driver::{
+    abi::{InBuf, OutBuf},
+    with_ctx, CuResult, State,
+};
 
 /// Host to device, split into commands of at most the payload limit. All
 /// chunks but a synchronous copy's last are detached; that one waits (and
@@ -153,44 +156,44 @@ pub(crate) unsafe fn memcpy_async(dst: u64, src: u64, n: usize, stream: CUstream
     })
 }
 
-pub(crate) unsafe fn memcpy_htod(dst: u64, src: *const c_void, n: usize) -> CuResult {
-    with_ctx(|s, ctx| htod(s, ctx, 0, dst, host_slice(src, n)?, false))
+pub(crate) fn memcpy_htod(dst: u64, src: InBuf<'_, c_void>, n: usize) -> CuResult {
+    with_ctx(|s, ctx| htod(s, ctx, 0, dst, src.bytes(n)?, false))
 }
 
-pub(crate) unsafe fn memcpy_htod_async(
+pub(crate) fn memcpy_htod_async(
     dst: u64,
-    src: *const c_void,
+    src: InBuf<'_, c_void>,
     n: usize,
     stream: CUstream,
 ) -> CuResult {
     with_ctx(|s, ctx| {
         let st = s.stream_host(stream as u64)?;
-        htod(s, ctx, st, dst, host_slice(src, n)?, true)
+        htod(s, ctx, st, dst, src.bytes(n)?, true)
     })
 }
 
-pub(crate) unsafe fn memcpy_dtoh(dst: *mut c_void, src: u64, n: usize) -> CuResult {
-    with_ctx(|s, ctx| dtoh(s, ctx, 0, host_slice_mut(dst, n)?, src))
+pub(crate) fn memcpy_dtoh(dst: OutBuf<'_, c_void>, src: u64, n: usize) -> CuResult {
+    with_ctx(|s, ctx| dtoh(s, ctx, 0, dst.bytes(n)?, src))
 }
 
 /// Synchronous: correct, not overlapped.
-pub(crate) unsafe fn memcpy_dtoh_async(
-    dst: *mut c_void,
+pub(crate) fn memcpy_dtoh_async(
+    dst: OutBuf<'_, c_void>,
     src: u64,
     n: usize,
     stream: CUstream,
 ) -> CuResult {
     with_ctx(|s, ctx| {
         let st = s.stream_host(stream as u64)?;
-        dtoh(s, ctx, st, host_slice_mut(dst, n)?, src)
+        dtoh(s, ctx, st, dst.bytes(n)?, src)
     })
 }
 
-pub(crate) unsafe fn memcpy_dtod(dst: u64, src: u64, n: usize) -> CuResult {
+pub(crate) fn memcpy_dtod(dst: u64, src: u64, n: usize) -> CuResult {
     with_ctx(|s, ctx| dtod(s, ctx, 0, dst, src, n as u64, false))
 }
 
-pub(crate) unsafe fn memcpy_dtod_async(dst: u64, src: u64, n: usize, stream: CUstream) -> CuResult {
+pub(crate) fn memcpy_dtod_async(dst: u64, src: u64, n: usize, stream: CUstream) -> CuResult {
     with_ctx(|s, ctx| {
         let st = s.stream_host(stream as u64)?;
         dtod(s, ctx, st, dst, src, n as u64, true)
@@ -212,7 +215,7 @@ mod tests {
         let sess = session(1024);
         with_primary();
         let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
-        unsafe { memcpy_htod(0x1000, data.as_ptr().cast(), data.len()).unwrap() };
+        memcpy_htod(0x1000, data[..].into(), data.len()).unwrap();
         let sc = sess.script.lock().unwrap();
         let chunk = 1024 - COPY_REQ;
         assert_eq!(sc.sent.len(), 5000usize.div_ceil(chunk));
@@ -246,7 +249,7 @@ mod tests {
             }
         }
         let mut out = vec![0u8; total];
-        unsafe { memcpy_dtoh(out.as_mut_ptr().cast(), 0x2000, total).unwrap() };
+        memcpy_dtoh(out[..].as_mut().into(), 0x2000, total).unwrap();
         assert_eq!(out, (0..total).map(|i| i as u8).collect::<Vec<_>>());
     }
 

@@ -7,6 +7,7 @@
 //!
 //! Error codes follow NVIDIA's driver as measured (R580, H200).
 
+use crate::driver::abi::Out;
 use std::ffi::{c_uint, c_void};
 
 use uapi::cuda::result;
@@ -63,20 +64,18 @@ pub(crate) unsafe fn mem_free_host(p: *mut c_void) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn mem_host_get_flags(flags: *mut c_uint, p: *mut c_void) -> CuResult {
+pub(crate) fn mem_host_get_flags(flags: Out<'_, c_uint>, p: *mut c_void) -> CuResult {
     with_state(|s| {
-        if flags.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let flags = flags.get()?;
         // The flags as given: NVIDIA's driver adds DEVICEMAP (all pinned
         // memory is mapped under UVA there); nothing is mapped here.
         let (_, r) = host_at(s, p as usize).ok_or(result::INVALID_VALUE)?;
-        *flags = r.flags;
+        flags.write(r.flags);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn mem_host_register(p: *mut c_void, size: usize, flags: c_uint) -> CuResult {
+pub(crate) fn mem_host_register(p: *mut c_void, size: usize, flags: c_uint) -> CuResult {
     with_current(|s, guest, _| {
         if p.is_null() || size == 0 || flags & !HOST_REGISTER_FLAGS != 0 {
             return Err(result::INVALID_VALUE);
@@ -90,7 +89,7 @@ pub(crate) unsafe fn mem_host_register(p: *mut c_void, size: usize, flags: c_uin
     })
 }
 
-pub(crate) unsafe fn mem_host_unregister(p: *mut c_void) -> CuResult {
+pub(crate) fn mem_host_unregister(p: *mut c_void) -> CuResult {
     with_state(|s| {
         if p.is_null() {
             return Err(result::INVALID_VALUE);
@@ -107,8 +106,8 @@ pub(crate) unsafe fn mem_host_unregister(p: *mut c_void) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn mem_host_get_device_pointer(
-    pdptr: *mut u64,
+pub(crate) fn mem_host_get_device_pointer(
+    pdptr: Out<'_, u64>,
     p: *mut c_void,
     flags: c_uint,
 ) -> CuResult {
@@ -150,10 +149,10 @@ mod tests {
             mem_host_alloc(&mut p, 5000, 0x2 | 0x4).unwrap();
             assert_eq!(p as usize % 4096, 0);
             let mut f = 0;
-            mem_host_get_flags(&mut f, p.cast::<u8>().add(4999).cast()).unwrap();
+            mem_host_get_flags((&mut f).into(), p.cast::<u8>().add(4999).cast()).unwrap();
             assert_eq!(f, 6);
             assert_eq!(
-                mem_host_get_flags(&mut f, p.cast::<u8>().add(5000).cast()),
+                mem_host_get_flags((&mut f).into(), p.cast::<u8>().add(5000).cast()),
                 Err(result::INVALID_VALUE)
             );
             assert_eq!(
@@ -183,20 +182,20 @@ mod tests {
                 Err(result::HOST_MEMORY_ALREADY_REGISTERED)
             );
             let mut f = 0;
-            mem_host_get_flags(&mut f, p.cast::<u8>().add(100).cast()).unwrap();
+            mem_host_get_flags((&mut f).into(), p.cast::<u8>().add(100).cast()).unwrap();
             assert_eq!(f, 0x8);
             let mut d = 0u64;
             assert_eq!(
-                mem_host_get_device_pointer(&mut d, p, 0),
+                mem_host_get_device_pointer((&mut d).into(), p, 0),
                 Err(result::NOT_SUPPORTED)
             );
             assert_eq!(
-                mem_host_get_device_pointer(&mut d, p, 1),
+                mem_host_get_device_pointer((&mut d).into(), p, 1),
                 Err(result::INVALID_VALUE)
             );
             let other = [0u8; 8];
             assert_eq!(
-                mem_host_get_device_pointer(&mut d, other.as_ptr() as *mut c_void, 0),
+                mem_host_get_device_pointer((&mut d).into(), other.as_ptr() as *mut c_void, 0),
                 Err(result::INVALID_VALUE)
             );
             assert_eq!(

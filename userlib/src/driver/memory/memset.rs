@@ -46,34 +46,34 @@ fn memset(
     })
 }
 
-pub(crate) unsafe fn memset_d8(dst: u64, v: u8, n: usize) -> CuResult {
+pub(crate) fn memset_d8(dst: u64, v: u8, n: usize) -> CuResult {
     memset(dst, n, v.into(), 1, n, 1, None)
 }
-pub(crate) unsafe fn memset_d16(dst: u64, v: u16, n: usize) -> CuResult {
+pub(crate) fn memset_d16(dst: u64, v: u16, n: usize) -> CuResult {
     memset(dst, n * 2, v.into(), 2, n, 1, None)
 }
-pub(crate) unsafe fn memset_d32(dst: u64, v: u32, n: usize) -> CuResult {
+pub(crate) fn memset_d32(dst: u64, v: u32, n: usize) -> CuResult {
     memset(dst, n * 4, v, 4, n, 1, None)
 }
-pub(crate) unsafe fn memset_d8_async(dst: u64, v: u8, n: usize, s: CUstream) -> CuResult {
+pub(crate) fn memset_d8_async(dst: u64, v: u8, n: usize, s: CUstream) -> CuResult {
     memset(dst, n, v.into(), 1, n, 1, Some(s))
 }
-pub(crate) unsafe fn memset_d16_async(dst: u64, v: u16, n: usize, s: CUstream) -> CuResult {
+pub(crate) fn memset_d16_async(dst: u64, v: u16, n: usize, s: CUstream) -> CuResult {
     memset(dst, n * 2, v.into(), 2, n, 1, Some(s))
 }
-pub(crate) unsafe fn memset_d32_async(dst: u64, v: u32, n: usize, s: CUstream) -> CuResult {
+pub(crate) fn memset_d32_async(dst: u64, v: u32, n: usize, s: CUstream) -> CuResult {
     memset(dst, n * 4, v, 4, n, 1, Some(s))
 }
-pub(crate) unsafe fn memset_d2d8(dst: u64, pitch: usize, v: u8, w: usize, h: usize) -> CuResult {
+pub(crate) fn memset_d2d8(dst: u64, pitch: usize, v: u8, w: usize, h: usize) -> CuResult {
     memset(dst, pitch, v.into(), 1, w, h, None)
 }
-pub(crate) unsafe fn memset_d2d16(dst: u64, pitch: usize, v: u16, w: usize, h: usize) -> CuResult {
+pub(crate) fn memset_d2d16(dst: u64, pitch: usize, v: u16, w: usize, h: usize) -> CuResult {
     memset(dst, pitch, v.into(), 2, w, h, None)
 }
-pub(crate) unsafe fn memset_d2d32(dst: u64, pitch: usize, v: u32, w: usize, h: usize) -> CuResult {
+pub(crate) fn memset_d2d32(dst: u64, pitch: usize, v: u32, w: usize, h: usize) -> CuResult {
     memset(dst, pitch, v, 4, w, h, None)
 }
-pub(crate) unsafe fn memset_d2d8_async(
+pub(crate) fn memset_d2d8_async(
     dst: u64,
     pitch: usize,
     v: u8,
@@ -83,7 +83,7 @@ pub(crate) unsafe fn memset_d2d8_async(
 ) -> CuResult {
     memset(dst, pitch, v.into(), 1, w, h, Some(s))
 }
-pub(crate) unsafe fn memset_d2d16_async(
+pub(crate) fn memset_d2d16_async(
     dst: u64,
     pitch: usize,
     v: u16,
@@ -93,7 +93,7 @@ pub(crate) unsafe fn memset_d2d16_async(
 ) -> CuResult {
     memset(dst, pitch, v.into(), 2, w, h, Some(s))
 }
-pub(crate) unsafe fn memset_d2d32_async(
+pub(crate) fn memset_d2d32_async(
     dst: u64,
     pitch: usize,
     v: u32,
@@ -116,10 +116,10 @@ mod tests {
         let sess = session(1 << 20);
         with_primary();
         for _ in 0..130 {
-            unsafe { memset_d8_async(0x10, 1, 16, std::ptr::null_mut()).unwrap() };
+            memset_d8_async(0x10, 1, 16, std::ptr::null_mut()).unwrap();
         }
         assert_eq!(sess.script.lock().unwrap().submits, [64, 64]);
-        unsafe { memset_d32(0x10, 7, 4).unwrap() };
+        memset_d32(0x10, 7, 4).unwrap();
         let sc = sess.script.lock().unwrap();
         assert_eq!(sc.submits, [64, 64, 3]);
         assert!(sc.sent[..130].iter().all(|c| c.1));

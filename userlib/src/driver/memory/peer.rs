@@ -22,7 +22,7 @@ fn wire_of(s: &State, ctx: CUcontext) -> CuResult<u64> {
     s.ctx_wire(ctx as u64)
 }
 
-pub(crate) unsafe fn ctx_enable_peer_access(peer: CUcontext, flags: c_uint) -> CuResult {
+pub(crate) fn ctx_enable_peer_access(peer: CUcontext, flags: c_uint) -> CuResult {
     with_state(|s| {
         if flags != 0 {
             return Err(result::INVALID_VALUE);
@@ -33,7 +33,7 @@ pub(crate) unsafe fn ctx_enable_peer_access(peer: CUcontext, flags: c_uint) -> C
     })
 }
 
-pub(crate) unsafe fn ctx_disable_peer_access(peer: CUcontext) -> CuResult {
+pub(crate) fn ctx_disable_peer_access(peer: CUcontext) -> CuResult {
     with_state(|s| {
         s.current()?;
         wire_of(s, peer)?;
@@ -41,7 +41,7 @@ pub(crate) unsafe fn ctx_disable_peer_access(peer: CUcontext) -> CuResult {
     })
 }
 
-pub(crate) unsafe fn memcpy_peer(
+pub(crate) fn memcpy_peer(
     dst: u64,
     dst_ctx: CUcontext,
     src: u64,
@@ -55,7 +55,7 @@ pub(crate) unsafe fn memcpy_peer(
     })
 }
 
-pub(crate) unsafe fn memcpy_peer_async(
+pub(crate) fn memcpy_peer_async(
     dst: u64,
     dst_ctx: CUcontext,
     src: u64,
@@ -91,12 +91,12 @@ mod tests {
         let sess = session(1 << 20);
         let null = std::ptr::null_mut();
         assert_eq!(
-            unsafe { ctx_enable_peer_access(null, 0) },
+            ctx_enable_peer_access(null, 0),
             Err(result::INVALID_CONTEXT),
             "no current context"
         );
         let a = with_primary() as CUcontext;
-        unsafe {
+        {
             assert_eq!(ctx_enable_peer_access(a, 1), Err(result::INVALID_VALUE));
             assert_eq!(
                 ctx_enable_peer_access(null, 0),

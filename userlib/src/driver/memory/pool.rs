@@ -10,6 +10,7 @@
 //! allocation is `INVALID_VALUE`, and any allocation (`cuMemAlloc`'s too)
 //! may be freed in stream order.
 
+use crate::driver::abi::Out;
 use std::ffi::{c_int, c_void};
 
 use uapi::cuda::{
@@ -55,23 +56,21 @@ unsafe fn check_location(loc: *const c_void, kind: c_int) -> CuResult {
     }
 }
 
-pub(crate) unsafe fn device_get_default_mem_pool(pool: *mut CUmemoryPool, dev: c_int) -> CuResult {
+pub(crate) fn device_get_default_mem_pool(pool: Out<'_, CUmemoryPool>, dev: c_int) -> CuResult {
     with_state(|s| {
-        if pool.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let pool = pool.get()?;
         check_device(dev)?;
-        *pool = default_pool(s) as CUmemoryPool;
+        pool.write(default_pool(s) as CUmemoryPool);
         Ok(())
     })
 }
 
 /// The current pool is always the default pool.
-pub(crate) unsafe fn device_get_mem_pool(pool: *mut CUmemoryPool, dev: c_int) -> CuResult {
+pub(crate) fn device_get_mem_pool(pool: Out<'_, CUmemoryPool>, dev: c_int) -> CuResult {
     device_get_default_mem_pool(pool, dev)
 }
 
-pub(crate) unsafe fn device_set_mem_pool(dev: c_int, pool: CUmemoryPool) -> CuResult {
+pub(crate) fn device_set_mem_pool(dev: c_int, pool: CUmemoryPool) -> CuResult {
     with_state(|s| {
         check_device(dev)?;
         default_pool(s);
@@ -80,22 +79,20 @@ pub(crate) unsafe fn device_set_mem_pool(dev: c_int, pool: CUmemoryPool) -> CuRe
 }
 
 pub(crate) unsafe fn mem_get_default_mem_pool(
-    pool: *mut CUmemoryPool,
+    pool: Out<'_, CUmemoryPool>,
     loc: *const c_void,
     kind: c_int,
 ) -> CuResult {
     with_state(|s| {
-        if pool.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let pool = pool.get()?;
         check_location(loc, kind)?;
-        *pool = default_pool(s) as CUmemoryPool;
+        pool.write(default_pool(s) as CUmemoryPool);
         Ok(())
     })
 }
 
 pub(crate) unsafe fn mem_get_mem_pool(
-    pool: *mut CUmemoryPool,
+    pool: Out<'_, CUmemoryPool>,
     loc: *const c_void,
     kind: c_int,
 ) -> CuResult {
@@ -137,33 +134,29 @@ fn alloc_async(
     Ok(dptr)
 }
 
-pub(crate) unsafe fn mem_alloc_async(dptr: *mut u64, size: usize, stream: CUstream) -> CuResult {
+pub(crate) fn mem_alloc_async(dptr: Out<'_, u64>, size: usize, stream: CUstream) -> CuResult {
     with_current(|s, guest, wire| {
-        if dptr.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
-        *dptr = alloc_async(s, guest, wire, size, stream)?;
+        let dptr = dptr.get()?;
+        dptr.write(alloc_async(s, guest, wire, size, stream)?);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn mem_alloc_from_pool_async(
-    dptr: *mut u64,
+pub(crate) fn mem_alloc_from_pool_async(
+    dptr: Out<'_, u64>,
     size: usize,
     pool: CUmemoryPool,
     stream: CUstream,
 ) -> CuResult {
     with_current(|s, guest, wire| {
-        if dptr.is_null() {
-            return Err(result::INVALID_VALUE);
-        }
+        let dptr = dptr.get()?;
         wire_pool(s, pool)?;
-        *dptr = alloc_async(s, guest, wire, size, stream)?;
+        dptr.write(alloc_async(s, guest, wire, size, stream)?);
         Ok(())
     })
 }
 
-pub(crate) unsafe fn mem_free_async(dptr: u64, stream: CUstream) -> CuResult {
+pub(crate) fn mem_free_async(dptr: u64, stream: CUstream) -> CuResult {
     with_current(|s, _, wire| {
         if dptr == 0 {
             return Ok(());
@@ -250,7 +243,7 @@ pub(crate) unsafe fn mem_pool_set_attribute(
     })
 }
 
-pub(crate) unsafe fn mem_pool_trim_to(pool: CUmemoryPool, keep: usize) -> CuResult {
+pub(crate) fn mem_pool_trim_to(pool: CUmemoryPool, keep: usize) -> CuResult {
     with_state(|s| {
         let pool = wire_pool(s, pool)?;
         let req = MemPoolRequest {
@@ -280,10 +273,10 @@ mod tests {
         let ctx = with_primary();
         sess.respond(handle_response(0x3_0200_0000));
         let mut p = 7u64;
-        unsafe {
-            mem_alloc_async(&mut p, 0, std::ptr::null_mut()).unwrap();
+        {
+            mem_alloc_async((&mut p).into(), 0, std::ptr::null_mut()).unwrap();
             assert_eq!(p, 0, "size 0: nothing, NULL");
-            mem_alloc_async(&mut p, 1000, 2 as CUstream).unwrap();
+            mem_alloc_async((&mut p).into(), 1000, 2 as CUstream).unwrap();
             assert_eq!(p, 0x3_0200_0000);
             let s = crate::driver::lock();
             let (_, r) = device_at(&s, p + 999).expect("registered");
@@ -326,20 +319,29 @@ mod tests {
         let mut pool: CUmemoryPool = std::ptr::null_mut();
         let mut again: CUmemoryPool = std::ptr::null_mut();
         unsafe {
-            device_get_default_mem_pool(&mut pool, 0).unwrap();
-            device_get_mem_pool(&mut again, 0).unwrap();
+            device_get_default_mem_pool((&mut pool).into(), 0).unwrap();
+            device_get_mem_pool((&mut again).into(), 0).unwrap();
             assert!(!pool.is_null());
             assert_eq!(pool, again);
             assert_eq!(
-                device_get_default_mem_pool(&mut again, 1),
+                device_get_default_mem_pool((&mut again).into(), 1),
                 Err(result::INVALID_DEVICE)
             );
             let loc = CuMemLocation { kind: 1, id: 0 };
-            mem_get_default_mem_pool(&mut again, (&loc as *const CuMemLocation).cast(), 1).unwrap();
+            mem_get_default_mem_pool(
+                (&mut again).into(),
+                (&loc as *const CuMemLocation).cast(),
+                1,
+            )
+            .unwrap();
             assert_eq!(pool, again);
             let host = CuMemLocation { kind: 2, id: 0 };
             assert_eq!(
-                mem_get_mem_pool(&mut again, (&host as *const CuMemLocation).cast(), 1),
+                mem_get_mem_pool(
+                    (&mut again).into(),
+                    (&host as *const CuMemLocation).cast(),
+                    1
+                ),
                 Err(result::NOT_SUPPORTED)
             );
             device_set_mem_pool(0, pool).unwrap();
