@@ -175,7 +175,13 @@ trace_part() {
     local p=$1 out=$2 t=$1/tracer bad=0 real entry entries name cmd
     real=$(ldconfig -p | awk '/libcuda\.so\.1 .*x86-64/ {print $NF; exit}')
     [ -n "$real" ] || { echo "trace: no libcuda.so.1 in ldconfig -p" | tee -a "$out/summary.txt"; return 1; }
-    local progs=${VGPU_TRACE_PROGS:-"driver=$t/tracer-test driver;cudart-static=$t/cudart-static;cudart-shared=$t/cudart-shared"}
+    # By default every program of the runtime's "done when": a driver-API
+    # sample, static and shared cudart, cuBLAS (built by the cublas step)
+    # and PyTorch.
+    local default="driver=$t/tracer-test driver;cudart-static=$t/cudart-static;cudart-shared=$t/cudart-shared"
+    [ -x "$p/dist/cublas-check" ] && default+=";cublas=$p/dist/cublas-check"
+    default+=";torch=$python $repo/tests/gpu/torch-check.py"
+    local progs=${VGPU_TRACE_PROGS:-$default}
     rm -f /tmp/vgpu-trace.sock
     VGPU_LOG=${VGPU_LOG:-info} setsid "$p/bin/vgpu-host" --executor cuda --direct-socket /tmp/vgpu-trace.sock \
         2>"$out/host-trace.log" &
