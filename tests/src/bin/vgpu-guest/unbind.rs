@@ -18,6 +18,7 @@ use uapi::{
     wire::Wire,
 };
 use vgpu_tests::results::KERNEL_TROUBLE;
+use vgpu_transport::{Completion, DevError, VgpuFile};
 
 use crate::device::{check, open0, TestResult};
 use crate::threads::{bounded, gettid, wait_in_ioctl};
@@ -94,6 +95,24 @@ pub fn unbind_wait() -> TestResult {
     bounded(Duration::from_secs(30), move || {
         driver_op("unbind", &unbind_bdf)
     })??;
+    let unbound = unbound_checks(t0, waiter, &bdf, log_before);
+    // Rebind whatever the checks found: later tests need the device.
+    let rebound = rebind(&bdf);
+    let detail = unbound?;
+    rebound?;
+    Ok(format!("{detail}, rebind works"))
+}
+
+type Waiter = thread::JoinHandle<(Result<Completion, DevError>, Instant, VgpuFile)>;
+
+/// What must hold once unbind returned (it began at `t0`): the wait failed,
+/// the file fails and closes, bus mastering is off, the log is clean.
+fn unbound_checks(
+    t0: Instant,
+    waiter: Waiter,
+    bdf: &str,
+    log_before: usize,
+) -> Result<String, String> {
     let unbind_took = t0.elapsed();
     let (r, woke, f) = bounded(Duration::from_secs(10), move || waiter.join())?
         .map_err(|_| "waiter panicked".to_string())?;
@@ -104,6 +123,7 @@ pub fn unbind_wait() -> TestResult {
         Err(e) => e.errno == libc::ENODEV,
         Ok(c) => c.status == Status::Aborted as u32,
     };
+    let how = if r.is_err() { "ENODEV" } else { "ABORTED" };
     check(failed, || {
         format!("blocked wait across unbind: {r:?}, expected ENODEV")
     })?;
@@ -117,7 +137,7 @@ pub fn unbind_wait() -> TestResult {
     let t1 = Instant::now();
     bounded(Duration::from_secs(10), move || drop(f))?;
     let close_took = t1.elapsed();
-    check(pci_command(&bdf)? & COMMAND_MASTER == 0, || {
+    check(pci_command(bdf)? & COMMAND_MASTER == 0, || {
         format!("{bdf}: bus mastering still on after unbind")
     })?;
     let new_lines: Vec<String> = kernel_log()?
@@ -128,13 +148,22 @@ pub fn unbind_wait() -> TestResult {
     check(new_lines.is_empty(), || {
         format!("kernel log after unbind: {}", new_lines.join(" | "))
     })?;
+    Ok(format!(
+        "wait failed ({how}) {:.0} ms into the unbind ({:.0} ms), close {:.0} ms, bus master off, log clean",
+        waited.as_secs_f64() * 1000.0,
+        unbind_took.as_secs_f64() * 1000.0,
+        close_took.as_secs_f64() * 1000.0
+    ))
+}
 
-    driver_op("bind", &bdf)?;
-    let t2 = Instant::now();
-    while !Path::new("/dev/vgpu0").exists() && t2.elapsed() < Duration::from_secs(10) {
+/// Binds the driver to `bdf` again and checks that the device works.
+fn rebind(bdf: &str) -> Result<(), String> {
+    driver_op("bind", bdf)?;
+    let t0 = Instant::now();
+    while !Path::new("/dev/vgpu0").exists() && t0.elapsed() < Duration::from_secs(10) {
         thread::sleep(Duration::from_millis(50));
     }
-    check(pci_command(&bdf)? & COMMAND_MASTER != 0, || {
+    check(pci_command(bdf)? & COMMAND_MASTER != 0, || {
         format!("{bdf}: bus mastering off after rebind")
     })?;
     let f = open0()?;
@@ -144,11 +173,5 @@ pub fn unbind_wait() -> TestResult {
         .map_err(|e| format!("echo after rebind: {e}"))?;
     check(c.status == Status::Ok as u32 && &out == b"ok", || {
         format!("echo after rebind: status {}", c.status)
-    })?;
-    Ok(format!(
-        "wait failed {:.0} ms into the unbind ({:.0} ms), close {:.0} ms, bus master off, rebind works",
-        waited.as_secs_f64() * 1000.0,
-        unbind_took.as_secs_f64() * 1000.0,
-        close_took.as_secs_f64() * 1000.0
-    ))
+    })
 }
