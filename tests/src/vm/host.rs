@@ -85,11 +85,51 @@ impl Host {
         Ok(host)
     }
 
+    /// Freezes (SIGSTOP) or resumes (SIGCONT) the process and every process
+    /// it started (a host may serve clients from child processes).
+    pub fn signal_tree(&self, signal: libc::c_int) {
+        let mut pids = vec![self.child.id()];
+        let mut i = 0;
+        while let Some(&parent) = pids.get(i) {
+            pids.extend(children_of(parent));
+            i += 1;
+        }
+        for pid in pids {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill has no memory preconditions; `pid` is a
+                // process of ours (the host or one of its children).
+                unsafe { libc::kill(pid, signal) };
+            }
+        }
+    }
+
     /// Stops the process (the guest asked for it, or the run is over).
     pub fn kill(&mut self) {
+        // Children of a stopped host must run to see it gone.
+        self.signal_tree(libc::SIGCONT);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The processes whose parent is `parent`, from `/proc/*/stat`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // The fields after the command's closing parenthesis: state, ppid, ...
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = stat.rsplit_once(')')?.1.to_string();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
 }
 
 impl Drop for Host {

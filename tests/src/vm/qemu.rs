@@ -87,6 +87,17 @@ fn forward_lines(from: impl Read + Send + 'static, prefix: &'static str, to: mps
     });
 }
 
+/// A guest's request to freeze or resume host `i`: `@@STOP-HOST i` or
+/// `@@CONT-HOST i`.
+fn stop_request(line: &str) -> Option<(usize, libc::c_int, &'static str)> {
+    let (rest, signal, what) = if let Some(rest) = line.strip_prefix("@@STOP-HOST ") {
+        (rest, libc::SIGSTOP, "stopped")
+    } else {
+        (line.strip_prefix("@@CONT-HOST ")?, libc::SIGCONT, "resumed")
+    };
+    Some((rest.trim().parse().ok()?, signal, what))
+}
+
 /// Boots `s` and collects its results; `echo` prints the console (not the
 /// `@@` protocol lines) as it comes.
 pub fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
@@ -148,6 +159,11 @@ pub fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
             {
                 h.kill();
                 log += "runner: killed vgpu-host\n";
+            }
+        } else if let Some((i, signal, what)) = stop_request(&line) {
+            if let Some(h) = hosts.get(i) {
+                h.signal_tree(signal);
+                log += &format!("runner: {what} vgpu-host {i}\n");
             }
         } else if line == "@@DONE" {
             done = true;

@@ -8,6 +8,10 @@ mod device;
 mod identity;
 mod ioctl_sweep;
 mod lifecycle;
+mod signals;
+mod space;
+mod threads;
+mod unbind;
 
 use std::{process::ExitCode, time::Instant};
 
@@ -25,6 +29,12 @@ fn run(name: &str) -> TestResult {
         "ioctl-sweep" => ioctl_sweep::ioctl_sweep(),
         "rmmod-busy" => lifecycle::rmmod_busy(),
         "host-kill" => lifecycle::host_kill(),
+        "host-stop" => lifecycle::host_stop(),
+        "space-deadlock" => space::space_deadlock(),
+        "space-wakeup" => space::space_wakeup(),
+        "room-before-memory" => space::room_before_memory(),
+        "wait-signal" => signals::wait_signal(),
+        "unbind-wait" => unbind::unbind_wait(),
         "dmesg-clean" => lifecycle::dmesg_clean(),
         _ => Err(format!("unknown test {name}")),
     }
