@@ -49,6 +49,13 @@ pub struct Cli {
     /// Remove a stale socket file at that path before listening.
     #[arg(long)]
     pub force: bool,
+    /// Serve every client from a thread of this process instead of a worker
+    /// process of its own (debugging only: no isolation between clients).
+    #[arg(long)]
+    pub worker_threads: bool,
+    /// Private writable memory (RLIMIT_DATA) each worker process may hold, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub worker_memory_limit: Option<u64>,
     /// What runs commands: "sim" (simulated GPU) or "cuda" (the host's GPU).
     #[arg(long, value_name = "KIND")]
     pub executor: Option<String>,
@@ -99,6 +106,8 @@ struct FileConfig {
     cuda_device: Option<i32>,
     force: Option<bool>,
     executor: Option<String>,
+    worker_threads: Option<bool>,
+    worker_memory_limit: Option<u64>,
     #[serde(default)]
     sim: FileSim,
 }
@@ -213,6 +222,10 @@ pub struct Config {
     pub force: bool,
     /// Executor.
     pub executor: ExecutorKind,
+    /// Serve clients from threads of this process (no worker processes).
+    pub worker_threads: bool,
+    /// RLIMIT_DATA of each worker process, bytes.
+    pub worker_memory_limit: Option<u64>,
     /// Identity of the simulated GPU.
     pub sim: SimIdentity,
     /// What the BAR0 identification registers read.
@@ -327,6 +340,8 @@ impl Config {
             cuda_device,
             force: cli.force || file.force.unwrap_or(false),
             executor,
+            worker_threads: cli.worker_threads || file.worker_threads.unwrap_or(false),
+            worker_memory_limit: cli.worker_memory_limit.or(file.worker_memory_limit),
             sim: SimIdentity {
                 name,
                 total_memory,

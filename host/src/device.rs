@@ -2,14 +2,16 @@
 //!
 //! [`Device`] is what the vfio-user backend forwards to, one method per
 //! message, and what tests drive directly. Region accesses take the device
-//! lock; queue workers never do.
+//! lock; queue workers never do (a worker process cannot).
 
 use crate::config_space::ConfigSpace;
+use crate::executor::registry::ClientRegistry;
 use crate::executor::Executor;
 use crate::guest_memory::{GuestMemory, GuestRam, MemoryError};
 use crate::irq::InterruptSink;
 use crate::regs::{Identification, RegisterFile};
 use crate::shared::{DeviceShared, Limits};
+use crate::worker::Sessions;
 use std::fs::File;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -37,10 +39,21 @@ pub struct Device {
 }
 
 impl Device {
-    /// A device in its power-on state with no guest RAM.
+    /// A device in its power-on state with no guest RAM, whose clients are
+    /// served by threads of this process on `executor`.
     pub fn new(
         options: DeviceOptions,
         executor: Arc<dyn Executor>,
+        interrupts: Arc<dyn InterruptSink>,
+    ) -> Self {
+        Self::with_sessions(options, Sessions::Threads(executor), interrupts)
+    }
+
+    /// A device in its power-on state with no guest RAM, whose clients are
+    /// served as `sessions` says (worker processes in the binary).
+    pub fn with_sessions(
+        options: DeviceOptions,
+        sessions: Sessions,
         interrupts: Arc<dyn InterruptSink>,
     ) -> Self {
         let limits = Limits {
@@ -48,10 +61,11 @@ impl Device {
             ..options.limits
         };
         let shared = Arc::new(DeviceShared {
-            ram: GuestRam::new(),
+            ram: Arc::new(GuestRam::new()),
             interrupts,
             irq_status: AtomicU32::new(0),
-            executor,
+            sessions,
+            clients: ClientRegistry::new(),
             limits,
         });
         Self {
@@ -121,17 +135,43 @@ impl Device {
         file: File,
         file_offset: u64,
     ) -> Result<(), MemoryError> {
-        self.shared.ram.map(gpa, len, file, file_offset)
+        self.shared.ram.map(gpa, len, file, file_offset)?;
+        self.memory_changed();
+        Ok(())
     }
 
     /// Removes the DMA mappings overlapping `[gpa, gpa + len)`; returns how many.
     pub fn dma_unmap(&self, gpa: u64, len: u64) -> usize {
-        self.shared.ram.unmap(gpa, len)
+        let removed = self.shared.ram.unmap(gpa, len);
+        self.memory_changed();
+        removed
     }
 
     /// Removes every DMA mapping.
     pub fn dma_unmap_all(&self) {
         self.shared.ram.unmap_all();
+        self.memory_changed();
+    }
+
+    /// Worker processes map guest RAM themselves: hand them the new set.
+    fn memory_changed(&self) {
+        self.lock().registers.memory_changed(&self.shared);
+    }
+
+    /// The interrupt eventfds changed (vfio `SET_IRQS`): hand worker
+    /// processes the eventfds of their vectors.
+    pub fn interrupts_changed(&self) {
+        self.lock().registers.interrupts_changed(&self.shared);
+    }
+
+    /// The device's clients, with the host process serving each.
+    pub fn clients(&self) -> &Arc<ClientRegistry> {
+        &self.shared.clients
+    }
+
+    /// The worker process serving queue `index`, if it runs in one.
+    pub fn worker_pid(&self, index: u32) -> Option<u32> {
+        self.lock().registers.worker_pid(index)
     }
 
     /// The current view of guest RAM.

@@ -1,7 +1,10 @@
 //! The direct socket transport: the same commands as the rings, framed on a
 //! UNIX stream socket (`uapi::socket`), one client per connection. For
 //! development on the GPU machine without a VM, and for containers. Only
-//! started when configured (`--direct-socket`).
+//! started when configured (`--direct-socket`). Each connection is served by
+//! a worker process of its own (the stream is handed to it, so no byte
+//! passes through this process), or by a thread with `--worker-threads`.
+//! Direct clients have a registry of their own: they never see the VM's.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -10,7 +13,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::cancel::CancelToken;
-use crate::executor::{Command, Executor};
+use crate::client_page::ClientPage;
+use crate::executor::registry::ClientRegistry;
+use crate::executor::Command;
+use crate::session::{Directory, Session};
+use crate::worker::process::ProcessWorker;
+use crate::worker::{Role, Sessions, Setup};
+use std::os::fd::AsRawFd;
 use uapi::socket::{frame_flags, RequestFrame, ResponseFrame, MAX_FRAME_PAYLOAD};
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -18,9 +27,9 @@ use uapi::wire::Wire;
 /// Client ids for logs; the rings use queue indices, these start above them.
 static NEXT_CLIENT: AtomicU32 = AtomicU32::new(1 << 16);
 
-/// Binds `path` (removing a stale socket if `force`) and serves connections
-/// on a thread of their own each, until the process ends.
-pub fn spawn(path: &Path, force: bool, executor: Arc<dyn Executor>) -> std::io::Result<()> {
+/// Binds `path` (removing a stale socket if `force`) and serves connections,
+/// each by a worker of its own, until the process ends.
+pub fn spawn(path: &Path, force: bool, sessions: Sessions) -> std::io::Result<()> {
     if force
         && std::fs::symlink_metadata(path).is_ok_and(|m| {
             use std::os::unix::fs::FileTypeExt;
@@ -31,25 +40,70 @@ pub fn spawn(path: &Path, force: bool, executor: Arc<dyn Executor>) -> std::io::
     }
     let listener = UnixListener::bind(path)?;
     tracing::info!(socket = %path.display(), "direct socket transport listening");
+    let registry = ClientRegistry::new();
     std::thread::Builder::new()
         .name("vgpu-direct".into())
         .spawn(move || {
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => {
-                        let executor = executor.clone();
                         let id = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
-                        let spawned = std::thread::Builder::new()
-                            .name(format!("vgpu-direct-{id}"))
-                            .spawn(move || serve(id, stream, executor.as_ref()));
-                        if let Err(error) = spawned {
-                            tracing::error!(%error, "cannot start a client thread");
+                        if let Err(error) = start_client(id, stream, &sessions, &registry) {
+                            tracing::error!(client = id, %error, "cannot start a client worker");
                         }
                     }
                     Err(error) => tracing::warn!(%error, "accept failed"),
                 }
             }
         })?;
+    Ok(())
+}
+
+/// Starts the worker of one connection.
+fn start_client(
+    id: u32,
+    stream: UnixStream,
+    sessions: &Sessions,
+    registry: &Arc<ClientRegistry>,
+) -> std::io::Result<()> {
+    let page = Arc::new(ClientPage::new()?);
+    let guard = registry.join(id, page.clone());
+    match sessions {
+        Sessions::Threads(executor) => {
+            let executor = executor.clone();
+            let registry = registry.clone();
+            std::thread::Builder::new()
+                .name(format!("vgpu-direct-{id}"))
+                .spawn(move || {
+                    let _guard = guard;
+                    match Session::open(executor.as_ref(), page, Directory::Local(registry)) {
+                        Ok(mut session) => serve(id, stream, &mut session),
+                        Err(status) => {
+                            tracing::warn!(client = id, ?status, "cannot open a session")
+                        }
+                    }
+                })?;
+        }
+        Sessions::Processes(launcher) => {
+            let setup = Setup {
+                index: id,
+                role: Role::Direct,
+                spec: launcher.spec,
+                max_transfer: 0,
+                memory_limit: launcher.memory_limit.unwrap_or(0),
+            };
+            let fds = [page.file().as_raw_fd(), stream.as_raw_fd()];
+            let worker =
+                ProcessWorker::spawn(launcher, &setup, &fds, &[], guard, Box::new(|_| {}))?;
+            tracing::info!(
+                client = id,
+                worker_pid = worker.pid(),
+                "direct client handed to its worker"
+            );
+            // The worker ends with the connection; its supervisor reaps it.
+            worker.detach();
+        }
+    }
     Ok(())
 }
 
@@ -88,16 +142,9 @@ fn read_exact_or_eof(stream: &mut UnixStream, buf: &mut [u8]) -> std::io::Result
     }
 }
 
-/// Serves one client until it disconnects; its session (and every object
-/// it created) is dropped then.
-fn serve(id: u32, mut stream: UnixStream, executor: &dyn Executor) {
-    let mut session = match executor.open_session(id) {
-        Ok(s) => s,
-        Err(status) => {
-            tracing::warn!(client = id, ?status, "cannot open a session");
-            return;
-        }
-    };
+/// Serves one client until it disconnects; the caller drops its session
+/// (and every object it created) then.
+pub fn serve(id: u32, mut stream: UnixStream, session: &mut Session) {
     let cancel = CancelToken::new();
     let pid = peer_pid(&stream);
     if let Err(status) = session.execute(Command::SetClientIdentity { pid }, &cancel) {

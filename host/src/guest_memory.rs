@@ -186,23 +186,8 @@ impl GuestRam {
     /// Maps `len` bytes of `file` from `file_offset` at guest address `gpa`,
     /// shared and writable. A mapping overlapping older ones replaces them.
     pub fn map(&self, gpa: u64, len: u64, file: File, file_offset: u64) -> Result<(), MemoryError> {
-        let map_error = |reason: String| MemoryError::Map { gpa, len, reason };
-        if len == 0 {
-            return Err(map_error("zero length".into()));
-        }
-        let end = gpa
-            .checked_add(len)
-            .ok_or_else(|| map_error("address overflows".into()))?;
-        let size = usize::try_from(len).map_err(|_| map_error("too large".into()))?;
-        let mmap = MmapRegionBuilder::new(size)
-            .with_file_offset(FileOffset::new(file, file_offset))
-            .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
-            .with_mmap_flags(libc::MAP_SHARED | libc::MAP_NORESERVE)
-            .build()
-            .map_err(|e| map_error(e.to_string()))?;
-        let region = GuestRegionMmap::new(mmap, GuestAddress(gpa))
-            .ok_or_else(|| map_error("region does not fit the address space".into()))?;
-
+        let region = map_region(gpa, len, Arc::new(file), file_offset)?;
+        let end = gpa.saturating_add(len);
         let mut regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
         let overlapping: Vec<u64> = regions
             .iter()
@@ -246,6 +231,50 @@ impl GuestRam {
         doomed.len()
     }
 
+    /// Every mapping with the file behind it, to hand guest RAM to a worker
+    /// process, which maps the same files itself.
+    pub fn regions(&self) -> Vec<RamRegion> {
+        let regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
+        regions
+            .iter()
+            .filter_map(|(&gpa, r)| {
+                let file = r.file_offset()?;
+                Some(RamRegion {
+                    gpa,
+                    len: r.len(),
+                    file: file.arc().clone(),
+                    file_offset: file.start(),
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces every mapping by `regions` at once: a snapshot taken at any
+    /// time sees either the old set or the new one, never a mix or nothing.
+    pub fn replace_all(&self, regions: Vec<RamRegion>) -> Result<(), MemoryError> {
+        let mut mapped = BTreeMap::new();
+        for r in regions {
+            let region = map_region(r.gpa, r.len, r.file, r.file_offset)?;
+            let overlaps = mapped
+                .iter()
+                .any(|(&start, m): (&u64, &Arc<GuestRegionMmap>)| {
+                    start < r.gpa.saturating_add(r.len) && r.gpa < start.saturating_add(m.len())
+                });
+            if overlaps {
+                return Err(MemoryError::Map {
+                    gpa: r.gpa,
+                    len: r.len,
+                    reason: "overlaps another region".into(),
+                });
+            }
+            mapped.insert(r.gpa, Arc::new(region));
+        }
+        let mut current = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
+        *current = mapped;
+        self.publish(&current);
+        Ok(())
+    }
+
     /// Removes every mapping.
     pub fn unmap_all(&self) {
         let mut regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
@@ -272,6 +301,44 @@ impl GuestRam {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = GuestMemory { mem: Arc::new(mem) };
     }
+}
+
+/// One DMA mapping: `len` bytes of `file` from `file_offset`, at `gpa`.
+#[derive(Clone, Debug)]
+pub struct RamRegion {
+    /// Guest-physical start.
+    pub gpa: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// The file QEMU handed over.
+    pub file: Arc<File>,
+    /// Offset of the region in the file.
+    pub file_offset: u64,
+}
+
+/// Maps `len` bytes of `file` from `file_offset` for guest address `gpa`,
+/// shared and writable.
+fn map_region(
+    gpa: u64,
+    len: u64,
+    file: Arc<File>,
+    file_offset: u64,
+) -> Result<GuestRegionMmap, MemoryError> {
+    let map_error = |reason: String| MemoryError::Map { gpa, len, reason };
+    if len == 0 {
+        return Err(map_error("zero length".into()));
+    }
+    gpa.checked_add(len)
+        .ok_or_else(|| map_error("address overflows".into()))?;
+    let size = usize::try_from(len).map_err(|_| map_error("too large".into()))?;
+    let mmap = MmapRegionBuilder::new(size)
+        .with_file_offset(FileOffset::from_arc(file, file_offset))
+        .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
+        .with_mmap_flags(libc::MAP_SHARED | libc::MAP_NORESERVE)
+        .build()
+        .map_err(|e| map_error(e.to_string()))?;
+    GuestRegionMmap::new(mmap, GuestAddress(gpa))
+        .ok_or_else(|| map_error("region does not fit the address space".into()))
 }
 
 /// A `memfd` of `len` bytes, for tests and tools that need fd-backed RAM.

@@ -14,6 +14,12 @@ use vfio_bindings::bindings::vfio::{
 pub trait InterruptSink: Send + Sync {
     /// Raises interrupt vector `vector` (edge-triggered).
     fn raise(&self, vector: u32);
+
+    /// A descriptor that raises `vector` when 1 is written to it, for a
+    /// worker process to raise it itself; `None` if there is none.
+    fn eventfd(&self, _vector: u32) -> Option<File> {
+        None
+    }
 }
 
 /// Most eventfds kept per IRQ index (PCI MSI allows 32, MSI-X 2048).
@@ -112,6 +118,16 @@ fn signal(fd: &File, index: &str, vector: u32) {
 }
 
 impl InterruptSink for EventfdInterrupts {
+    fn eventfd(&self, vector: u32) -> Option<File> {
+        let fds = self.fds.lock().unwrap_or_else(PoisonError::into_inner);
+        let fd = slot(&fds.msix, vector)
+            .or_else(|| slot(&fds.msi, vector))
+            .or_else(|| fds.intx.first().and_then(Option::as_ref))?;
+        fd.try_clone()
+            .map_err(|error| tracing::warn!(%error, vector, "cannot share an interrupt eventfd"))
+            .ok()
+    }
+
     fn raise(&self, vector: u32) {
         let fds = self.fds.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(fd) = slot(&fds.msix, vector) {

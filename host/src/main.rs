@@ -1,5 +1,7 @@
 //! `vgpu-host` binary: loads the configuration, sets up logging and
-//! signals, and serves the device to QEMU until SIGTERM or SIGINT.
+//! signals, and serves the device to QEMU until SIGTERM or SIGINT. Each
+//! client is served by a worker process, this binary re-executed as
+//! `vgpu-host worker` (hidden: only vgpu-host starts it).
 
 use clap::Parser;
 use std::io::IsTerminal;
@@ -10,12 +12,11 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 use vgpu_host::config::{Cli, Config, ExecutorKind};
 use vgpu_host::device::{Device, DeviceOptions};
-use vgpu_host::executor::cuda::{CudaDriver, CudaExecutor};
-use vgpu_host::executor::sim::SimExecutor;
-use vgpu_host::executor::Executor;
+use vgpu_host::executor::ExecutorSpec;
 use vgpu_host::irq::EventfdInterrupts;
 use vgpu_host::shared::Limits;
 use vgpu_host::vfio;
+use vgpu_host::worker::{Sessions, WorkerLauncher};
 
 /// Exit code for configuration errors.
 const EXIT_CONFIG: u8 = 2;
@@ -23,6 +24,10 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_RUNTIME: u8 = 1;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "worker") {
+        init_logging();
+        return vgpu_host::worker::child::main();
+    }
     let cli = Cli::parse();
     init_logging();
     let config = match Config::load(&cli) {
@@ -55,9 +60,9 @@ fn run(config: &Config) -> Result<(), String> {
     // inherits the mask and only the signal thread receives them.
     let signals = block_termination_signals()?;
 
-    let executor = make_executor(config)?;
+    let sessions = make_sessions(config)?;
     if let Some(path) = &config.direct_socket {
-        vgpu_host::direct::spawn(path, config.force, executor.clone())
+        vgpu_host::direct::spawn(path, config.force, sessions.clone())
             .map_err(|e| format!("direct socket {}: {e}", path.display()))?;
     }
     if config.socket.as_os_str().is_empty() {
@@ -72,7 +77,7 @@ fn run(config: &Config) -> Result<(), String> {
         ident: config.ident,
         limits: Limits::default(),
     };
-    let device = Arc::new(Device::new(options, executor, interrupts.clone()));
+    let device = Arc::new(Device::with_sessions(options, sessions, interrupts.clone()));
     let server = vfio::listen(&config.socket, config.force).map_err(|e| e.to_string())?;
     tracing::info!(
         socket = %config.socket.display(),
@@ -90,20 +95,34 @@ fn run(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn make_executor(config: &Config) -> Result<Arc<dyn Executor>, String> {
-    Ok(match config.executor {
-        ExecutorKind::Sim => Arc::new(SimExecutor::new(config.sim.device_info())),
-        ExecutorKind::Cuda => {
-            let driver = CudaDriver::load()?;
-            let executor = CudaExecutor::new(driver, config.cuda_device, String::new())?;
-            tracing::info!(
-                gpu = uapi::cmd::field_str(&executor.device_info().name).unwrap_or("?"),
-                device = config.cuda_device,
-                "CUDA executor ready"
-            );
-            Arc::new(executor)
-        }
-    })
+/// Worker processes by default; with `--worker-threads`, one executor in
+/// this process. In process mode the device process never loads the GPU
+/// driver: each worker opens its own.
+fn make_sessions(config: &Config) -> Result<Sessions, String> {
+    let spec = match config.executor {
+        ExecutorKind::Sim => ExecutorSpec::Sim(config.sim.device_info()),
+        ExecutorKind::Cuda => ExecutorSpec::Cuda {
+            device: config.cuda_device,
+        },
+    };
+    if config.worker_threads {
+        let executor = spec.open()?;
+        tracing::info!(
+            gpu = uapi::cmd::field_str(&executor.device_info().name).unwrap_or("?"),
+            "executor ready; clients served by threads of this process"
+        );
+        return Ok(Sessions::Threads(executor));
+    }
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map_err(|e| format!("cannot find this executable for the workers: {e}"))?;
+    let mut launcher = WorkerLauncher::new(exe, spec);
+    launcher.memory_limit = config.worker_memory_limit;
+    tracing::info!(
+        executor = ?config.executor,
+        memory_limit = ?launcher.memory_limit,
+        "clients served by worker processes"
+    );
+    Ok(Sessions::Processes(Arc::new(launcher)))
 }
 
 fn block_termination_signals() -> Result<libc::sigset_t, String> {

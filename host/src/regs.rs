@@ -64,7 +64,12 @@ impl RegisterFile {
             r::DEVICE_STATUS => device_status::READY,
             r::STATUS_PAGE_LO => self.status_page as u32,
             r::STATUS_PAGE_HI => (self.status_page >> 32) as u32,
-            r::IRQ_STATUS => shared.irq_status.load(Ordering::Acquire),
+            r::IRQ_STATUS => self
+                .queues
+                .iter()
+                .fold(shared.irq_status.load(Ordering::Acquire), |causes, q| {
+                    causes | q.irq_cause()
+                }),
             _ => match self.queue_of(offset) {
                 Some((queue, reg)) => queue.read(reg),
                 None => 0,
@@ -88,6 +93,9 @@ impl RegisterFile {
             }
             r::IRQ_ACK => {
                 shared.irq_status.fetch_and(!value, Ordering::AcqRel);
+                for queue in &self.queues {
+                    queue.ack(value);
+                }
             }
             _ => {
                 let Some(index) = self.queue_index(offset) else {
@@ -116,6 +124,25 @@ impl RegisterFile {
         let index = self.queue_index(offset)?;
         let reg = (offset - r::QUEUE_BASE) % r::QUEUE_STRIDE;
         Some((self.queues.get(index)?, reg))
+    }
+
+    /// See [`QueueSlot::memory_changed`].
+    pub fn memory_changed(&self, shared: &DeviceShared) {
+        for queue in &self.queues {
+            queue.memory_changed(shared);
+        }
+    }
+
+    /// See [`QueueSlot::interrupts_changed`].
+    pub fn interrupts_changed(&self, shared: &DeviceShared) {
+        for queue in &self.queues {
+            queue.interrupts_changed(shared);
+        }
+    }
+
+    /// See [`QueueSlot::worker_pid`].
+    pub fn worker_pid(&self, index: u32) -> Option<u32> {
+        self.queues.get(usize::try_from(index).ok()?)?.worker_pid()
     }
 
     fn set_status_page(&mut self, gpa: u64, shared: &Arc<DeviceShared>) {

@@ -2,11 +2,13 @@
 //!
 //! Nothing here needs the device lock: workers reach guest RAM through
 //! snapshots, raise interrupts through the sink, and set interrupt causes
-//! with atomic operations.
+//! with atomic operations (in their client page, which a worker process
+//! shares too).
 
-use crate::executor::Executor;
+use crate::executor::registry::ClientRegistry;
 use crate::guest_memory::GuestRam;
 use crate::irq::InterruptSink;
+use crate::worker::Sessions;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -34,13 +36,15 @@ impl Default for Limits {
 /// What every part of the device may touch without the device lock.
 pub struct DeviceShared {
     /// Guest RAM mappings.
-    pub ram: GuestRam,
+    pub ram: Arc<GuestRam>,
     /// Interrupt delivery.
     pub interrupts: Arc<dyn InterruptSink>,
     /// `IRQ_STATUS` bits.
     pub irq_status: AtomicU32,
-    /// Runs commands.
-    pub executor: Arc<dyn Executor>,
+    /// Who serves clients: worker threads or worker processes.
+    pub sessions: Sessions,
+    /// The device's clients (`GetUsage`, `ListClients`).
+    pub clients: Arc<ClientRegistry>,
     /// Advertised limits.
     pub limits: Limits,
 }

@@ -88,6 +88,7 @@ impl Backend {
     pub fn disconnect(&mut self) {
         self.device.disconnect();
         self.interrupts.clear();
+        self.device.interrupts_changed();
     }
 }
 
@@ -159,6 +160,7 @@ impl ServerBackend for Backend {
         fds: Vec<File>,
     ) -> std::io::Result<()> {
         self.interrupts.set_irqs(index, flags, start, count, fds);
+        self.device.interrupts_changed();
         Ok(())
     }
 }

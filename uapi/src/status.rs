@@ -76,6 +76,9 @@ pub enum QueueError {
     BadSubmissionIndex = 4,
     /// The completion head is outside what the device posted.
     BadCompletionIndex = 5,
+    /// The host process serving the queue ended unexpectedly (a crash, a
+    /// fault that aborts it, the memory limit); other queues go on.
+    ExecutorLost = 6,
 }
 
 impl QueueError {
@@ -88,6 +91,7 @@ impl QueueError {
             3 => Self::BadVector,
             4 => Self::BadSubmissionIndex,
             5 => Self::BadCompletionIndex,
+            6 => Self::ExecutorLost,
             _ => return None,
         })
     }

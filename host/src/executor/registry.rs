@@ -1,16 +1,21 @@
 //! Who uses the device: one entry per client (queue or socket connection),
-//! with the guest process id and the device memory it holds. Shared by all
-//! sessions of an executor; answers `GetUsage` and `ListClients`.
+//! with the guest process id and the device memory it holds. Kept by the
+//! device process; the values live in each client's [`ClientPage`], which the
+//! client's worker (a thread or a process of its own) writes, so the registry
+//! answers `GetUsage` and `ListClients` across processes.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::client_page::ClientPage;
 use uapi::cmd::{ClientUsage, DeviceUsage};
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Entry {
-    pid: u32,
-    used: u64,
+    page: Arc<ClientPage>,
+    /// Host process serving the client (this process for a worker thread).
+    worker_pid: u32,
 }
 
 /// The device's clients.
@@ -29,9 +34,11 @@ impl ClientRegistry {
         f(&mut self.clients.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Registers client `id`; the returned guard removes it when dropped.
-    pub fn join(self: &Arc<Self>, id: u32) -> ClientGuard {
-        self.with(|c| c.insert(id, Entry::default()));
+    /// Registers client `id`, whose values are in `page`; the returned guard
+    /// removes it when dropped.
+    pub fn join(self: &Arc<Self>, id: u32, page: Arc<ClientPage>) -> ClientGuard {
+        let worker_pid = std::process::id();
+        self.with(|c| c.insert(id, Entry { page, worker_pid }));
         ClientGuard {
             registry: self.clone(),
             id,
@@ -41,7 +48,10 @@ impl ClientRegistry {
     /// Live usage of a device of `total` bytes.
     pub fn usage(&self, total: u64) -> DeviceUsage {
         self.with(|c| {
-            let used: u64 = c.values().map(|e| e.used).sum();
+            let used: u64 = c
+                .values()
+                .map(|e| e.page.used.load(Ordering::Acquire))
+                .fold(0, u64::saturating_add);
             DeviceUsage {
                 total_memory: total,
                 used_memory: used,
@@ -57,12 +67,18 @@ impl ClientRegistry {
         self.with(|c| {
             c.iter()
                 .map(|(id, e)| ClientUsage {
-                    pid: e.pid,
+                    pid: e.page.pid.load(Ordering::Acquire),
                     queue: *id,
-                    used_memory: e.used,
+                    used_memory: e.page.used.load(Ordering::Acquire),
                 })
                 .collect()
         })
+    }
+
+    /// The host process serving each client, by client id (for tests and
+    /// diagnostics: the guest's `ListClients` carries guest pids only).
+    pub fn worker_pids(&self) -> Vec<(u32, u32)> {
+        self.with(|c| c.iter().map(|(id, e)| (*id, e.worker_pid)).collect())
     }
 }
 
@@ -74,20 +90,17 @@ pub struct ClientGuard {
 }
 
 impl ClientGuard {
-    /// Records the client's process id.
-    pub fn set_pid(&self, pid: u32) {
-        self.registry
-            .with(|c| c.entry(self.id).or_default().pid = pid);
-    }
-
-    /// Records the device memory the client holds.
-    pub fn set_used(&self, used: u64) {
-        self.registry
-            .with(|c| c.entry(self.id).or_default().used = used);
+    /// Records the host process that serves the client.
+    pub fn set_worker_pid(&self, pid: u32) {
+        self.registry.with(|c| {
+            if let Some(e) = c.get_mut(&self.id) {
+                e.worker_pid = pid;
+            }
+        });
     }
 
     /// The registry.
-    pub fn registry(&self) -> &ClientRegistry {
+    pub fn registry(&self) -> &Arc<ClientRegistry> {
         &self.registry
     }
 }
@@ -102,14 +115,19 @@ impl Drop for ClientGuard {
 mod tests {
     use super::*;
 
+    fn page() -> Arc<ClientPage> {
+        Arc::new(ClientPage::new().unwrap_or_else(|e| panic!("page: {e}")))
+    }
+
     #[test]
     fn clients_come_and_go_with_their_usage() {
         let r = ClientRegistry::new();
-        let a = r.join(0);
-        let b = r.join(7);
-        a.set_pid(100);
-        a.set_used(1 << 20);
-        b.set_used(3 << 20);
+        let (pa, pb) = (page(), page());
+        let _a = r.join(0, pa.clone());
+        let b = r.join(7, pb.clone());
+        pa.pid.store(100, Ordering::Release);
+        pa.used.store(1 << 20, Ordering::Release);
+        pb.used.store(3 << 20, Ordering::Release);
         let u = r.usage(16 << 20);
         assert_eq!(
             (u.used_memory, u.free_memory, u.client_count),
@@ -123,6 +141,8 @@ mod tests {
                 used_memory: 1 << 20
             }
         );
+        b.set_worker_pid(4242);
+        assert_eq!(r.worker_pids()[1], (7, 4242));
         drop(b);
         assert_eq!(r.usage(16 << 20).client_count, 1);
         assert_eq!(r.list().len(), 1);

@@ -1,22 +1,24 @@
 //! Queues: one per guest client. A [`QueueSlot`] is one queue block of BAR0
-//! (its registers and state); enabling it validates the rings and starts a
-//! worker thread, disabling it stops and joins that worker.
+//! (its registers and state); enabling it validates the rings and starts the
+//! client's worker (a process of its own, or a thread), disabling it stops
+//! that worker and waits until it is gone.
 
 mod buffers;
+mod client;
 mod layout;
-mod worker;
+pub mod worker;
 
 pub use buffers::GuestBuffer;
 pub use layout::{QueueConfig, RingLayout};
 
 use crate::shared::DeviceShared;
+use client::QueueClient;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use uapi::regs::{irq, queue as reg};
 use uapi::status::QueueError;
-use worker::WorkerHandle;
 
-/// One queue block: registers, status and the worker when enabled.
+/// One queue block: registers, status and the client when enabled.
 #[derive(Debug)]
 pub struct QueueSlot {
     index: u32,
@@ -24,9 +26,10 @@ pub struct QueueSlot {
     /// Low halves written but not yet committed by their high half:
     /// SQ, CQ, CTRL.
     staged_low: [u32; 3],
-    /// The STATUS register, shared with the worker.
-    status: Arc<AtomicU32>,
-    worker: Option<WorkerHandle>,
+    /// STATUS while no client runs (DISABLED, or ERROR from validation).
+    idle_status: AtomicU32,
+    /// The running client; its page holds STATUS while it exists.
+    client: Option<QueueClient>,
 }
 
 impl QueueSlot {
@@ -36,14 +39,50 @@ impl QueueSlot {
             index,
             config: QueueConfig::default(),
             staged_low: [0; 3],
-            status: Arc::new(AtomicU32::new(reg::status::DISABLED)),
-            worker: None,
+            idle_status: AtomicU32::new(reg::status::DISABLED),
+            client: None,
         }
     }
 
     /// The STATUS register.
     pub fn status(&self) -> u32 {
-        self.status.load(Ordering::Acquire)
+        match &self.client {
+            Some(client) => client.page().status.load(Ordering::Acquire),
+            None => self.idle_status.load(Ordering::Acquire),
+        }
+    }
+
+    /// `IRQ_STATUS` causes the client's worker set.
+    pub fn irq_cause(&self) -> u32 {
+        self.client
+            .as_ref()
+            .map_or(0, |c| c.page().irq_cause.load(Ordering::Acquire))
+    }
+
+    /// Clears acknowledged `IRQ_STATUS` causes.
+    pub fn ack(&self, causes: u32) {
+        if let Some(client) = &self.client {
+            client.page().irq_cause.fetch_and(!causes, Ordering::AcqRel);
+        }
+    }
+
+    /// The worker process serving the queue, if it runs in one.
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.client.as_ref().and_then(QueueClient::worker_pid)
+    }
+
+    /// Guest RAM changed: a worker process maps the new set.
+    pub fn memory_changed(&self, shared: &DeviceShared) {
+        if let Some(client) = &self.client {
+            client.memory_changed(shared);
+        }
+    }
+
+    /// The interrupt eventfds changed: a worker process gets its vector's.
+    pub fn interrupts_changed(&self, shared: &DeviceShared) {
+        if let Some(client) = &self.client {
+            client.interrupts_changed(shared);
+        }
     }
 
     fn state(&self) -> u32 {
@@ -78,8 +117,8 @@ impl QueueSlot {
                 reg::ENABLE_OFF => self.disable(),
                 _ => tracing::warn!(queue, value, "invalid ENABLE value ignored"),
             },
-            reg::DOORBELL => match &self.worker {
-                Some(worker) if self.state() == reg::status::ENABLED => worker.ring(value),
+            reg::DOORBELL => match &self.client {
+                Some(client) if self.state() == reg::status::ENABLED => client.ring(value),
                 _ => tracing::debug!(queue, tail = value, "doorbell on a stopped queue ignored"),
             },
             reg::STATUS => tracing::debug!(queue, "write to read-only STATUS ignored"),
@@ -116,7 +155,7 @@ impl QueueSlot {
             tracing::warn!(queue, "ENABLE_ON on an enabled queue ignored");
             return;
         }
-        self.stop_worker();
+        self.stop_client();
         let mem = shared.ram.snapshot();
         let layout = match self
             .config
@@ -130,40 +169,43 @@ impl QueueSlot {
                 return;
             }
         };
-        self.status.store(reg::status::ENABLED, Ordering::Release);
-        match WorkerHandle::spawn(queue, layout, shared.clone(), self.status.clone()) {
-            Ok(worker) => {
+        match QueueClient::start(queue, layout, shared) {
+            Ok(client) => {
                 tracing::info!(
                     queue,
                     depth = layout.depth,
                     vector = layout.vector,
+                    worker_pid = client.worker_pid(),
                     "queue enabled"
                 );
-                self.worker = Some(worker);
+                self.client = Some(client);
             }
             Err(error) => {
                 tracing::error!(queue, %error, "cannot start queue worker");
-                self.status.store(reg::status::DISABLED, Ordering::Release);
+                self.idle_status
+                    .store(reg::status::DISABLED, Ordering::Release);
             }
         }
     }
 
     fn set_error(&self, error: QueueError) {
         let value = reg::status::ERROR | ((error as u32) << reg::status::ERROR_SHIFT);
-        self.status.store(value, Ordering::Release);
+        self.idle_status.store(value, Ordering::Release);
     }
 
-    fn stop_worker(&mut self) {
-        if let Some(mut worker) = self.worker.take() {
-            worker.stop();
+    /// Stops the client's worker and waits until it is gone.
+    fn stop_client(&mut self) {
+        if let Some(mut client) = self.client.take() {
+            client.stop();
         }
     }
 
-    /// ENABLE_OFF: stop the worker, join it, drop the client, DISABLED.
+    /// ENABLE_OFF: stop the worker, wait for it, drop the client, DISABLED.
     pub fn disable(&mut self) {
-        let was_running = self.worker.is_some();
-        self.stop_worker();
-        self.status.store(reg::status::DISABLED, Ordering::Release);
+        let was_running = self.client.is_some();
+        self.stop_client();
+        self.idle_status
+            .store(reg::status::DISABLED, Ordering::Release);
         if was_running {
             tracing::info!(queue = self.index, "queue disabled");
         }

@@ -1,96 +1,107 @@
-//! The worker thread of one enabled queue: reads submissions up to the
-//! doorbell tail, runs them through the client's session, posts completions
-//! and raises the queue's vector.
+//! The loop of one enabled queue: reads submissions up to the doorbell tail,
+//! runs them through the client's session, posts completions and raises the
+//! queue's vector. It runs on a worker thread ([`ThreadWorker`]) or as the
+//! main thread of the client's worker process (`crate::worker`); both wake
+//! it through the doorbell eventfd and stop it through the client page.
 
 use super::buffers::GuestBuffer;
 use super::layout::RingLayout;
 use crate::cancel::CancelToken;
-use crate::executor::{ClientSession, Command};
-use crate::guest_memory::GuestMemory;
-use crate::shared::DeviceShared;
-use std::sync::atomic::{fence, AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use crate::client_page::ClientPage;
+use crate::executor::Command;
+use crate::guest_memory::{GuestMemory, GuestRam};
+use crate::irq::InterruptSink;
+use crate::session::Session;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use uapi::regs::{irq, queue::status as qstatus};
+use uapi::regs::irq;
 use uapi::ring::{control_offsets, entry_flags, CompletionEntry, SubmissionEntry};
 use uapi::status::{QueueError, Status};
+use vmm_sys_util::eventfd::EventFd;
 
-/// Doorbell state the register file hands to the worker.
-#[derive(Debug, Default)]
-struct Doorbell {
-    /// Last tail written to the doorbell.
-    tail: u32,
-    /// The queue is being disabled.
-    stop: bool,
+/// What a queue's loop runs on.
+pub struct QueueEnv {
+    /// Queue index (for logs).
+    pub index: u32,
+    /// The validated rings.
+    pub layout: RingLayout,
+    /// Guest RAM as this process maps it.
+    pub ram: Arc<GuestRam>,
+    /// Largest request or response buffer.
+    pub max_transfer: u32,
+    /// STATUS, doorbell tail, stop flag and interrupt causes.
+    pub page: Arc<ClientPage>,
+    /// Written once per doorbell register write (and on stop).
+    pub doorbell: Arc<EventFd>,
+    /// Where the queue's vector is raised.
+    pub interrupts: Arc<dyn InterruptSink>,
+    /// Cancelled when the queue stops, so that long commands end early.
+    pub cancel: CancelToken,
 }
 
-/// The register file's side of a worker.
-#[derive(Debug, Default)]
-struct WorkerControl {
-    doorbell: Mutex<Doorbell>,
-    wake: Condvar,
-    cancel: CancelToken,
+/// Runs the queue until it is stopped or faults.
+pub fn run(env: QueueEnv, session: Result<Session, Status>) {
+    let mut worker = Worker {
+        env,
+        sq_head: 0,
+        cq_tail: 0,
+        irq_pending: false,
+    };
+    worker.run(session);
 }
 
-impl WorkerControl {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Doorbell> {
-        self.doorbell.lock().unwrap_or_else(PoisonError::into_inner)
+/// Asks a queue's loop to stop: the flag first, then a wake-up, then the
+/// cancellation of a command in progress.
+pub fn request_stop(page: &ClientPage, doorbell: &EventFd, cancel: &CancelToken) {
+    page.stop.store(1, Ordering::Release);
+    cancel.cancel();
+    if let Err(error) = doorbell.write(1) {
+        tracing::warn!(%error, "cannot wake the queue worker");
     }
-
-    fn stopping(&self) -> bool {
-        self.lock().stop
-    }
 }
 
-/// Handle on a running worker thread.
+/// A queue served by a thread of this process (`--worker-threads`, tests).
 #[derive(Debug)]
-pub struct WorkerHandle {
-    control: Arc<WorkerControl>,
+pub struct ThreadWorker {
+    page: Arc<ClientPage>,
+    doorbell: Arc<EventFd>,
+    cancel: CancelToken,
     thread: Option<JoinHandle<()>>,
 }
 
-impl WorkerHandle {
-    /// Starts the worker of queue `index` on `layout`. `status` is the
-    /// queue's STATUS register, which the worker sets on a queue error.
+impl ThreadWorker {
+    /// Starts the loop of `env` on a thread; the session is opened there.
     pub fn spawn(
-        index: u32,
-        layout: RingLayout,
-        shared: Arc<DeviceShared>,
-        status: Arc<AtomicU32>,
+        env: QueueEnv,
+        open: impl FnOnce() -> Result<Session, Status> + Send + 'static,
     ) -> std::io::Result<Self> {
-        let control = Arc::new(WorkerControl::default());
-        let worker = Worker {
-            index,
-            layout,
-            shared,
-            status,
-            control: control.clone(),
-            sq_head: 0,
-            cq_tail: 0,
-            irq_pending: false,
-        };
+        let (page, doorbell, cancel) = (env.page.clone(), env.doorbell.clone(), env.cancel.clone());
         let thread = std::thread::Builder::new()
-            .name(format!("vgpu-queue-{index}"))
-            .spawn(move || worker.run())?;
+            .name(format!("vgpu-queue-{}", env.index))
+            .spawn(move || {
+                let session = open();
+                if let Err(status) = &session {
+                    tracing::error!(
+                        queue = env.index,
+                        status = status.name(),
+                        "cannot open client session"
+                    );
+                }
+                run(env, session);
+            })?;
         Ok(Self {
-            control,
+            page,
+            doorbell,
+            cancel,
             thread: Some(thread),
         })
     }
 
-    /// Records a new submission tail and wakes the worker. Never blocks on
-    /// command execution.
-    pub fn ring(&self, tail: u32) {
-        self.control.lock().tail = tail;
-        self.control.wake.notify_one();
-    }
-
-    /// Stops the worker, cancelling a command in progress, and waits until
-    /// it no longer touches the rings.
+    /// Stops the loop, cancelling a command in progress, and waits until it
+    /// no longer touches the rings.
     pub fn stop(&mut self) {
-        self.control.lock().stop = true;
-        self.control.cancel.cancel();
-        self.control.wake.notify_one();
+        request_stop(&self.page, &self.doorbell, &self.cancel);
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 tracing::error!("queue worker panicked");
@@ -99,7 +110,7 @@ impl WorkerHandle {
     }
 }
 
-impl Drop for WorkerHandle {
+impl Drop for ThreadWorker {
     fn drop(&mut self) {
         self.stop();
     }
@@ -110,11 +121,7 @@ impl Drop for WorkerHandle {
 struct QueueFault(QueueError);
 
 struct Worker {
-    index: u32,
-    layout: RingLayout,
-    shared: Arc<DeviceShared>,
-    status: Arc<AtomicU32>,
-    control: Arc<WorkerControl>,
+    env: QueueEnv,
     /// Submissions consumed.
     sq_head: u32,
     /// Completions posted.
@@ -124,13 +131,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self) {
-        let queue = self.index;
+    fn run(&mut self, mut session: Result<Session, Status>) {
+        let queue = self.env.index;
         tracing::debug!(queue, "worker started");
-        let mut session = self.shared.executor.open_session(queue);
-        if let Err(status) = &session {
-            tracing::error!(queue, status = status.name(), "cannot open client session");
-        }
         while let Some(tail) = self.wait_for_doorbell() {
             if let Err(QueueFault(error)) = self.process(tail, &mut session) {
                 self.flush_irq();
@@ -144,35 +147,45 @@ impl Worker {
     }
 
     /// Waits until the doorbell differs from the device head; `None` once
-    /// the queue is stopping.
+    /// the queue is stopping. The tail is read after the eventfd, and the
+    /// register file writes it before the eventfd, so no doorbell is lost.
     fn wait_for_doorbell(&self) -> Option<u32> {
-        let mut doorbell = self.control.lock();
         loop {
-            if doorbell.stop {
+            if self.env.page.stopping() {
                 return None;
             }
-            if doorbell.tail != self.sq_head {
-                return Some(doorbell.tail);
+            let tail = self.env.page.doorbell.load(Ordering::Acquire);
+            if tail != self.sq_head {
+                return Some(tail);
             }
-            doorbell = self
-                .control
-                .wake
-                .wait(doorbell)
-                .unwrap_or_else(PoisonError::into_inner);
+            if let Err(error) = self.env.doorbell.read() {
+                tracing::error!(queue = self.env.index, %error, "cannot wait for the doorbell");
+                return None;
+            }
         }
     }
 
     fn fail(&self, error: QueueError) {
-        let value = qstatus::ERROR | ((error as u32) << qstatus::ERROR_SHIFT);
-        self.status.store(value, Ordering::Release);
-        tracing::warn!(queue = self.index, ?error, "queue stopped with an error");
-        self.shared.signal(irq::QUEUE_ERROR, self.layout.vector);
+        self.env.page.set_error(error);
+        tracing::warn!(
+            queue = self.env.index,
+            ?error,
+            "queue stopped with an error"
+        );
+        self.signal(irq::QUEUE_ERROR);
+    }
+
+    /// Sets the `IRQ_STATUS` cause (the register file reads it from the
+    /// page) and raises the queue's vector.
+    fn signal(&self, cause: u32) {
+        self.env.page.irq_cause.fetch_or(cause, Ordering::AcqRel);
+        self.env.interrupts.raise(self.env.layout.vector);
     }
 
     fn flush_irq(&mut self) {
         if self.irq_pending {
             self.irq_pending = false;
-            self.shared.signal(irq::COMPLETION, self.layout.vector);
+            self.signal(irq::COMPLETION);
         }
     }
 
@@ -180,15 +193,15 @@ impl Worker {
     fn process(
         &mut self,
         tail: u32,
-        session: &mut Result<Box<dyn ClientSession>, Status>,
+        session: &mut Result<Session, Status>,
     ) -> Result<(), QueueFault> {
-        let mem = self.shared.ram.snapshot();
-        if tail.wrapping_sub(self.sq_head) > self.layout.depth {
+        let mem = self.env.ram.snapshot();
+        if tail.wrapping_sub(self.sq_head) > self.env.layout.depth {
             tracing::warn!(
-                queue = self.index,
+                queue = self.env.index,
                 head = self.sq_head,
                 tail,
-                depth = self.layout.depth,
+                depth = self.env.layout.depth,
                 "doorbell tail out of range"
             );
             // Best effort: tell the driver why, if the completion ring has room.
@@ -198,15 +211,15 @@ impl Worker {
             return Err(QueueFault(QueueError::BadSubmissionIndex));
         }
         while self.sq_head != tail {
-            if self.control.stopping() {
+            if self.env.page.stopping() {
                 return Ok(());
             }
             let entry: SubmissionEntry = mem
-                .read_obj(self.layout.sq_slot(self.sq_head))
+                .read_obj(self.env.layout.sq_slot(self.sq_head))
                 .map_err(|_| QueueFault(QueueError::BadRingAddress))?;
             let (status, resp_len) = self.run_entry(&mem, &entry, session);
             tracing::debug!(
-                queue = self.index,
+                queue = self.env.index,
                 opcode = entry.opcode,
                 tag = entry.tag,
                 status = status.name(),
@@ -225,7 +238,7 @@ impl Worker {
         &mut self,
         mem: &GuestMemory,
         entry: &SubmissionEntry,
-        session: &mut Result<Box<dyn ClientSession>, Status>,
+        session: &mut Result<Session, Status>,
     ) -> (Status, u32) {
         match self.try_run_entry(mem, entry, session) {
             Ok(len) => (Status::Ok, len),
@@ -237,7 +250,7 @@ impl Worker {
         &mut self,
         mem: &GuestMemory,
         entry: &SubmissionEntry,
-        session: &mut Result<Box<dyn ClientSession>, Status>,
+        session: &mut Result<Session, Status>,
     ) -> Result<u32, (Status, u32)> {
         let fail = |status: Status| (status, 0);
         if entry.flags & !entry_flags::ALL != 0 || entry.reserved0 != 0 || entry.reserved1 != [0; 3]
@@ -249,7 +262,7 @@ impl Worker {
         {
             return Err(fail(Status::InvalidOpcode));
         }
-        let max = self.shared.limits.max_transfer;
+        let max = self.env.max_transfer;
         let request = GuestBuffer::parse(
             mem,
             entry.flags & entry_flags::REQ_SGL != 0,
@@ -273,9 +286,7 @@ impl Worker {
         if command.may_block() {
             self.flush_irq();
         }
-        let reply = session
-            .execute(command, &self.control.cancel)
-            .map_err(fail)?;
+        let reply = session.execute(command, &self.env.cancel).map_err(fail)?;
         let needed = u32::try_from(reply.len()).map_err(|_| fail(Status::ExecutorError))?;
         if u64::from(needed) > response.capacity() {
             return Err((Status::ResponseTooSmall, needed));
@@ -289,12 +300,12 @@ impl Worker {
     /// cause), is a queue fault.
     fn completion_room(&self, mem: &GuestMemory) -> Result<(), QueueFault> {
         let cq_head = mem
-            .load_u32(self.layout.ctrl_field(control_offsets::CQ_HEAD))
+            .load_u32(self.env.layout.ctrl_field(control_offsets::CQ_HEAD))
             .map_err(|_| QueueFault(QueueError::BadRingAddress))?;
         let used = self.cq_tail.wrapping_sub(cq_head);
-        if used >= self.layout.depth {
+        if used >= self.env.layout.depth {
             tracing::warn!(
-                queue = self.index,
+                queue = self.env.index,
                 cq_head,
                 cq_tail = self.cq_tail,
                 "completion head out of range or completion ring full"
@@ -322,17 +333,17 @@ impl Worker {
             reserved: [0; 3],
         };
         let ring_fault = |_| QueueFault(QueueError::BadRingAddress);
-        mem.write_obj(self.layout.cq_slot(self.cq_tail), &completion)
+        mem.write_obj(self.env.layout.cq_slot(self.cq_tail), &completion)
             .map_err(ring_fault)?;
         self.cq_tail = self.cq_tail.wrapping_add(1);
         fence(Ordering::Release);
         mem.store_u32(
-            self.layout.ctrl_field(control_offsets::SQ_HEAD),
+            self.env.layout.ctrl_field(control_offsets::SQ_HEAD),
             self.sq_head,
         )
         .map_err(ring_fault)?;
         mem.store_u32(
-            self.layout.ctrl_field(control_offsets::CQ_TAIL),
+            self.env.layout.ctrl_field(control_offsets::CQ_TAIL),
             self.cq_tail,
         )
         .map_err(ring_fault)?;

@@ -1,12 +1,18 @@
 //! Test harness: a `Device` over two memfd-backed RAM regions with a hole
 //! between them, a counting interrupt sink, and a driver-side view of one
-//! queue (rings in guest memory, registers through `region_write`).
+//! queue (rings in guest memory, registers through `region_write`). Clients
+//! are served by worker threads ([`Harness::new`]) or by worker processes,
+//! the `vgpu-host` binary re-executed ([`Harness::with_workers`]).
 
 #![allow(dead_code)]
 
 pub mod commands;
 pub mod ptx;
 
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::FromRawFd;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +21,11 @@ use uapi::ring::{control_offsets, CompletionEntry, SubmissionEntry};
 use vgpu_host::config::{Cli, Config};
 use vgpu_host::device::{Device, DeviceOptions};
 use vgpu_host::executor::sim::SimExecutor;
+use vgpu_host::executor::ExecutorSpec;
 use vgpu_host::guest_memory::{memfd, GuestMemory};
 use vgpu_host::irq::InterruptSink;
 use vgpu_host::regs::Identification;
+use vgpu_host::worker::{Sessions, WorkerLauncher};
 
 /// First RAM region: `[RAM_A, RAM_A + RAM_SIZE)`.
 pub const RAM_A: u64 = 0x10_0000;
@@ -30,17 +38,43 @@ pub const HOLE: u64 = RAM_A + RAM_SIZE;
 /// BAR0 region index.
 pub const BAR0: u32 = 0;
 
-/// Counts raises per vector.
-#[derive(Default)]
+/// Counts raises per vector: those of worker threads directly, those of
+/// worker processes through one eventfd per vector.
 pub struct CountingSink {
     counts: [AtomicU64; 4],
+    eventfds: Vec<File>,
+}
+
+impl Default for CountingSink {
+    fn default() -> Self {
+        let eventfds = (0..4)
+            .map(|_| {
+                // SAFETY: plain system call; the result is checked.
+                let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+                assert!(fd >= 0, "eventfd failed");
+                // SAFETY: a fresh descriptor nothing else owns.
+                unsafe { File::from_raw_fd(fd) }
+            })
+            .collect();
+        Self {
+            counts: Default::default(),
+            eventfds,
+        }
+    }
 }
 
 impl CountingSink {
     pub fn count(&self, vector: u32) -> u64 {
-        self.counts
-            .get(vector as usize)
-            .map_or(0, |c| c.load(Ordering::SeqCst))
+        let Some(c) = self.counts.get(vector as usize) else {
+            return 0;
+        };
+        let mut buf = [0u8; 8];
+        if let Some(mut fd) = self.eventfds.get(vector as usize) {
+            if let Ok(8) = fd.read(&mut buf) {
+                c.fetch_add(u64::from_ne_bytes(buf), Ordering::SeqCst);
+            }
+        }
+        c.load(Ordering::SeqCst)
     }
 }
 
@@ -49,6 +83,10 @@ impl InterruptSink for CountingSink {
         if let Some(c) = self.counts.get(vector as usize) {
             c.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    fn eventfd(&self, vector: u32) -> Option<File> {
+        self.eventfds.get(vector as usize)?.try_clone().ok()
     }
 }
 
@@ -78,6 +116,25 @@ impl Harness {
     }
 
     pub fn with(args: &[&str]) -> Self {
+        Self::build(args, false)
+    }
+
+    /// Like [`Self::new`], each client served by a worker process.
+    pub fn with_workers() -> Self {
+        Self::build(
+            &[
+                "--socket",
+                "unused",
+                "--name",
+                "Harness GPU",
+                "--multiprocessors",
+                "7",
+            ],
+            true,
+        )
+    }
+
+    fn build(args: &[&str], processes: bool) -> Self {
         let mut argv = vec!["vgpu-host"];
         argv.extend_from_slice(args);
         let cli = ok(<Cli as clap::Parser>::try_parse_from(argv), "cli");
@@ -87,11 +144,12 @@ impl Harness {
             ident: config.ident,
             ..DeviceOptions::default()
         };
-        let device = Arc::new(Device::new(
-            options,
-            Arc::new(SimExecutor::new(config.sim.device_info())),
-            irqs.clone(),
-        ));
+        let sessions = if processes {
+            Sessions::Processes(Arc::new(worker_launcher(&config)))
+        } else {
+            Sessions::Threads(Arc::new(SimExecutor::new(config.sim.device_info())))
+        };
+        let device = Arc::new(Device::with_sessions(options, sessions, irqs.clone()));
         let harness = Self {
             device,
             irqs,
@@ -145,6 +203,19 @@ impl Harness {
         ok(self.mem().read(gpa, &mut buf), "guest read");
         buf
     }
+}
+
+/// Worker processes of the `vgpu-host` binary on the configured simulator.
+pub fn worker_launcher(config: &Config) -> WorkerLauncher {
+    WorkerLauncher::new(
+        PathBuf::from(env!("CARGO_BIN_EXE_vgpu-host")),
+        ExecutorSpec::Sim(config.sim.device_info()),
+    )
+}
+
+/// Whether process `pid` exists (a zombie counts: it was not reaped).
+pub fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Polls `f` until it returns `Some` or five seconds pass.

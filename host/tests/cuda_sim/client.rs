@@ -13,7 +13,8 @@ use uapi::status::Status;
 use uapi::wire::Wire;
 use vgpu_host::cancel::CancelToken;
 use vgpu_host::executor::sim::SimExecutor;
-use vgpu_host::executor::{ClientSession, Command, Executor};
+use vgpu_host::executor::Command;
+use vgpu_host::session::{Keep, Session};
 
 /// The driver-API suite's module (`tests/kernels/suite.ptx`), for its `vecadd`.
 pub const VECADD: &str = include_str!("../../../tests/kernels/suite.ptx");
@@ -22,8 +23,9 @@ pub const VECADD: &str = include_str!("../../../tests/kernels/suite.ptx");
 pub const SHMEM: &str = include_str!("../kernels/shmem.ptx");
 
 pub struct Client {
-    pub session: Box<dyn ClientSession>,
+    pub session: Session,
     pub cancel: CancelToken,
+    _listed: Keep,
 }
 
 impl Client {
@@ -32,10 +34,11 @@ impl Client {
         fill_str(&mut info.name, "sim");
         info.total_memory = 1 << 30;
         info.compute_major = 9;
-        let session = SimExecutor::new(info).open_session(0).expect("session");
+        let (session, listed) = Session::standalone(&SimExecutor::new(info), 0).expect("session");
         Self {
             session,
             cancel: CancelToken::new(),
+            _listed: listed,
         }
     }
 

@@ -17,7 +17,7 @@ pub mod staging;
 pub use backend::GpuClient;
 pub use driver::CudaDriver;
 
-use super::{ClientSession, CudaSession, Executor};
+use super::Executor;
 use crate::cuda::backend::CudaBackend;
 use driver::{check, CUdevice};
 use std::ffi::{c_char, c_int};
@@ -37,7 +37,6 @@ pub struct CudaExecutor {
     info: DeviceInfo,
     attributes: Arc<[i32]>,
     pci_bus_id: String,
-    clients: Arc<super::registry::ClientRegistry>,
 }
 
 impl std::fmt::Debug for CudaExecutor {
@@ -133,7 +132,6 @@ impl CudaExecutor {
             info,
             attributes: attributes.into(),
             pci_bus_id,
-            clients: super::registry::ClientRegistry::new(),
         })
     }
 
@@ -211,16 +209,11 @@ impl Executor for CudaExecutor {
         self.info
     }
 
-    fn open_session(&self, queue: u32) -> Result<Box<dyn ClientSession>, Status> {
-        let backend = self.new_client().map_err(|code| {
-            tracing::warn!(queue, code, "cannot open a CUDA client");
+    fn new_backend(&self) -> Result<Box<dyn CudaBackend>, Status> {
+        self.new_client().map_err(|code| {
+            tracing::warn!(code, "cannot open a CUDA client");
             Status::ExecutorError
-        })?;
-        Ok(Box::new(CudaSession::new(
-            self.info,
-            crate::cuda::CudaClient::new(backend),
-            self.clients.join(queue),
-        )))
+        })
     }
 }
 

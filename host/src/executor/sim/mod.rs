@@ -11,9 +11,8 @@ mod pool;
 pub use backend::SimBackend;
 pub use memory::AddressSpace;
 
-use super::registry::ClientRegistry;
-use super::{ClientSession, CudaSession, Executor};
-use crate::cuda::CudaClient;
+use super::Executor;
+use crate::cuda::CudaBackend;
 use std::sync::Arc;
 use uapi::cmd::DeviceInfo;
 use uapi::status::Status;
@@ -24,7 +23,6 @@ pub struct SimExecutor {
     info: DeviceInfo,
     attributes: Arc<Vec<i32>>,
     space: Arc<AddressSpace>,
-    clients: Arc<ClientRegistry>,
 }
 
 impl SimExecutor {
@@ -35,7 +33,6 @@ impl SimExecutor {
             info,
             attributes: Arc::new(attributes::table(&info)),
             space: Arc::new(AddressSpace::new(info.total_memory)),
-            clients: ClientRegistry::new(),
         }
     }
 }
@@ -45,12 +42,11 @@ impl Executor for SimExecutor {
         self.info
     }
 
-    fn open_session(&self, queue: u32) -> Result<Box<dyn ClientSession>, Status> {
-        let backend = SimBackend::new(self.info, self.attributes.clone(), self.space.clone());
-        Ok(Box::new(CudaSession::new(
+    fn new_backend(&self) -> Result<Box<dyn CudaBackend>, Status> {
+        Ok(Box::new(SimBackend::new(
             self.info,
-            CudaClient::new(Box::new(backend)),
-            self.clients.join(queue),
+            self.attributes.clone(),
+            self.space.clone(),
         )))
     }
 }
@@ -68,9 +64,9 @@ mod tests {
         let mut info = DeviceInfo::default();
         fill_str(&mut info.name, "Test GPU");
         let executor = SimExecutor::new(info);
-        let mut session = match executor.open_session(0) {
+        let (mut session, _keep) = match crate::session::Session::standalone(&executor, 0) {
             Ok(session) => session,
-            Err(status) => panic!("open_session failed: {status:?}"),
+            Err(status) => panic!("Session::open failed: {status:?}"),
         };
         let cancel = CancelToken::new();
         let reply = session.execute(Command::GetDeviceInfo, &cancel);

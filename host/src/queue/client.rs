@@ -1,0 +1,180 @@
+//! The client of one enabled queue, as the device process holds it: its
+//! page, its doorbell eventfd, and its worker (a thread or a process).
+
+use super::layout::RingLayout;
+use super::worker::{QueueEnv, ThreadWorker};
+use crate::cancel::CancelToken;
+use crate::client_page::ClientPage;
+use crate::executor::registry::ClientGuard;
+use crate::irq::InterruptSink;
+use crate::session::{Directory, Session};
+use crate::shared::DeviceShared;
+use crate::worker::process::{memory_message, ProcessWorker};
+use crate::worker::proto::{tag, Encoder};
+use crate::worker::{Role, Sessions, Setup};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use uapi::regs::{irq, queue::status as qstatus};
+use uapi::status::QueueError;
+use vmm_sys_util::eventfd::{EventFd, EFD_CLOEXEC};
+
+#[derive(Debug)]
+enum Worker {
+    /// A thread of this process, listed in the registry while it runs.
+    Thread {
+        thread: ThreadWorker,
+        _listed: ClientGuard,
+    },
+    /// A process of its own (it holds its registry entry).
+    Process(ProcessWorker),
+}
+
+/// A running queue client.
+#[derive(Debug)]
+pub struct QueueClient {
+    page: Arc<ClientPage>,
+    doorbell: Arc<EventFd>,
+    cancel: CancelToken,
+    vector: u32,
+    worker: Worker,
+}
+
+impl QueueClient {
+    /// Starts the worker of queue `index` on `layout`.
+    pub fn start(index: u32, layout: RingLayout, shared: &DeviceShared) -> std::io::Result<Self> {
+        let page = Arc::new(ClientPage::new()?);
+        page.status.store(qstatus::ENABLED, Ordering::Release);
+        let doorbell = Arc::new(EventFd::new(EFD_CLOEXEC)?);
+        let cancel = CancelToken::new();
+        let guard = shared.clients.join(index, page.clone());
+        let worker = match &shared.sessions {
+            Sessions::Threads(executor) => {
+                let env = QueueEnv {
+                    index,
+                    layout,
+                    ram: shared.ram.clone(),
+                    max_transfer: shared.limits.max_transfer,
+                    page: page.clone(),
+                    doorbell: doorbell.clone(),
+                    interrupts: shared.interrupts.clone(),
+                    cancel: cancel.clone(),
+                };
+                let (executor, session_page) = (executor.clone(), page.clone());
+                let registry = guard.registry().clone();
+                let thread = ThreadWorker::spawn(env, move || {
+                    Session::open(executor.as_ref(), session_page, Directory::Local(registry))
+                })?;
+                Worker::Thread {
+                    thread,
+                    _listed: guard,
+                }
+            }
+            Sessions::Processes(launcher) => {
+                let setup = Setup {
+                    index,
+                    role: Role::Queue(layout),
+                    spec: launcher.spec,
+                    max_transfer: shared.limits.max_transfer,
+                    memory_limit: launcher.memory_limit.unwrap_or(0),
+                };
+                let regions = shared.ram.regions();
+                let irq_fd = shared.interrupts.eventfd(layout.vector);
+                let follow = vec![
+                    memory_message(&regions),
+                    (
+                        Encoder::new(tag::IRQ).0,
+                        irq_fd
+                            .iter()
+                            .map(AsRawFd::as_raw_fd)
+                            .collect::<Vec<RawFd>>(),
+                    ),
+                ];
+                let fds = [page.file().as_raw_fd(), doorbell.as_raw_fd()];
+                let on_death = {
+                    let (page, interrupts) = (page.clone(), shared.interrupts.clone());
+                    Box::new(move |status| {
+                        worker_died(index, layout.vector, &page, interrupts.as_ref(), status)
+                    })
+                };
+                Worker::Process(ProcessWorker::spawn(
+                    launcher, &setup, &fds, &follow, guard, on_death,
+                )?)
+            }
+        };
+        Ok(Self {
+            page,
+            doorbell,
+            cancel,
+            vector: layout.vector,
+            worker,
+        })
+    }
+
+    /// The client's page (STATUS, interrupt causes).
+    pub fn page(&self) -> &ClientPage {
+        &self.page
+    }
+
+    /// The worker process's id, when there is one.
+    pub fn worker_pid(&self) -> Option<u32> {
+        match &self.worker {
+            Worker::Thread { .. } => None,
+            Worker::Process(p) => Some(p.pid()),
+        }
+    }
+
+    /// Records a new submission tail and wakes the worker. Never blocks on
+    /// command execution.
+    pub fn ring(&self, tail: u32) {
+        self.page.doorbell.store(tail, Ordering::Release);
+        if let Err(error) = self.doorbell.write(1) {
+            tracing::warn!(%error, "cannot ring the worker's doorbell");
+        }
+    }
+
+    /// See [`super::QueueSlot::memory_changed`].
+    pub fn memory_changed(&self, shared: &DeviceShared) {
+        if let Worker::Process(p) = &self.worker {
+            p.set_memory(&shared.ram.regions());
+        }
+    }
+
+    /// See [`super::QueueSlot::interrupts_changed`].
+    pub fn interrupts_changed(&self, shared: &DeviceShared) {
+        if let Worker::Process(p) = &self.worker {
+            p.set_interrupt(shared.interrupts.eventfd(self.vector).as_ref());
+        }
+    }
+
+    /// Stops the worker; it no longer touches guest RAM when this returns.
+    pub fn stop(&mut self) {
+        super::worker::request_stop(&self.page, &self.doorbell, &self.cancel);
+        match &mut self.worker {
+            Worker::Thread { thread, .. } => thread.stop(),
+            Worker::Process(process) => process.stop(),
+        }
+    }
+}
+
+impl Drop for QueueClient {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A worker process ended on its own: the queue reports it, the others go on.
+fn worker_died(
+    index: u32,
+    vector: u32,
+    page: &ClientPage,
+    interrupts: &dyn InterruptSink,
+    status: std::process::ExitStatus,
+) {
+    tracing::warn!(queue = index, %status, "queue worker process died; queue in ERROR");
+    if page.status.load(Ordering::Acquire) & qstatus::STATE_MASK != qstatus::ERROR {
+        page.set_error(QueueError::ExecutorLost);
+    }
+    page.irq_cause.fetch_or(irq::QUEUE_ERROR, Ordering::AcqRel);
+    interrupts.raise(vector);
+}

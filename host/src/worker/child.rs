@@ -1,0 +1,278 @@
+//! The worker process (`vgpu-host worker`): serves one client with its own
+//! executor, then exits. Started by [`super::process::ProcessWorker`] with
+//! its control socket at descriptor 3 and its query socket at 4.
+
+use super::process::{CONTROL_FD, QUERY_FD};
+use super::proto::{self, tag, Decoder};
+use super::{Role, Setup};
+use crate::cancel::CancelToken;
+use crate::client_page::ClientPage;
+use crate::guest_memory::{GuestRam, RamRegion};
+use crate::irq::InterruptSink;
+use crate::queue::worker::{self as queue_loop, QueueEnv};
+use crate::session::{Directory, Session};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use uapi::status::Status;
+use vmm_sys_util::eventfd::EventFd;
+
+/// The worker's entry point.
+pub fn main() -> ExitCode {
+    if let Err(error) = harden() {
+        tracing::error!(%error, "cannot drop privileges");
+        return ExitCode::from(1);
+    }
+    // SAFETY: the device process placed our two sockets at these numbers;
+    // nothing else in this process owns them.
+    let (control, query) = unsafe {
+        (
+            UnixDatagram::from_raw_fd(CONTROL_FD),
+            UnixDatagram::from_raw_fd(QUERY_FD),
+        )
+    };
+    match serve(control, query) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "worker failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// No core dumps (they would hold guest data), not ptrace-able by other
+/// processes of the user, and no descriptor but the standard ones and our
+/// two sockets.
+fn harden() -> io::Result<()> {
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls with valid arguments.
+    unsafe {
+        if libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) != 0
+            || libc::setrlimit(libc::RLIMIT_CORE, &no_core) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open.into_iter().filter(|&fd| fd > QUERY_FD) {
+        // SAFETY: closes a descriptor nothing in this fresh process uses
+        // (the directory's own one is already closed: EBADF is harmless).
+        unsafe {
+            libc::close(fd);
+        }
+    }
+    Ok(())
+}
+
+fn set_memory_limit(bytes: u64) -> io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: plain system call with a valid argument.
+    if unsafe { libc::setrlimit(libc::RLIMIT_DATA, &limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
+fn expect(control: &UnixDatagram) -> io::Result<(Vec<u8>, Vec<File>)> {
+    proto::recv(control)?.ok_or_else(|| invalid("device process closed the control socket"))
+}
+
+fn serve(control: UnixDatagram, query: UnixDatagram) -> io::Result<()> {
+    let (bytes, mut fds) = expect(&control)?;
+    let setup = Setup::decode(&bytes)?;
+    if setup.memory_limit != 0 {
+        set_memory_limit(setup.memory_limit)?;
+    }
+    if fds.len() != 2 {
+        return Err(invalid("setup needs two descriptors"));
+    }
+    let second = fds.pop().ok_or_else(|| invalid("descriptor"))?;
+    let page = Arc::new(ClientPage::from_file(
+        fds.pop().ok_or_else(|| invalid("page"))?,
+    )?);
+    let open = || -> Result<Session, Status> {
+        let executor = setup.spec.open().map_err(|error| {
+            tracing::error!(%error, "cannot open the executor");
+            Status::ExecutorError
+        })?;
+        let directory = Directory::Remote(proto::QueryChannel(query));
+        Session::open(executor.as_ref(), page.clone(), directory)
+    };
+    match setup.role {
+        Role::Direct => {
+            std::thread::Builder::new()
+                .name("vgpu-control".into())
+                .spawn(move || direct_control(&control))?;
+            let stream = UnixStream::from(std::os::fd::OwnedFd::from(second));
+            match open() {
+                Ok(mut session) => crate::direct::serve(setup.index, stream, &mut session),
+                Err(status) => {
+                    tracing::warn!(client = setup.index, ?status, "cannot open a session")
+                }
+            }
+            Ok(())
+        }
+        Role::Queue(layout) => {
+            // SAFETY: the descriptor is the doorbell eventfd, received and owned by us.
+            let doorbell = Arc::new(unsafe { EventFd::from_raw_fd(second.into_raw_fd()) });
+            let ram = Arc::new(GuestRam::new());
+            apply_memory(&ram, expect(&control)?)?;
+            let interrupts = Arc::new(VectorInterrupt::default());
+            interrupts.apply(expect(&control)?)?;
+            let cancel = CancelToken::new();
+            let (stopped_tx, stopped) = mpsc::channel();
+            {
+                let (ram, irq, page, doorbell, cancel) = (
+                    ram.clone(),
+                    interrupts.clone(),
+                    page.clone(),
+                    doorbell.clone(),
+                    cancel.clone(),
+                );
+                std::thread::Builder::new()
+                    .name("vgpu-control".into())
+                    .spawn(move || {
+                        queue_control(&control, &ram, &irq, || {
+                            queue_loop::request_stop(&page, &doorbell, &cancel);
+                            let _ = stopped_tx.send(());
+                        })
+                    })?;
+            }
+            let session = open();
+            if let Err(status) = &session {
+                tracing::error!(
+                    queue = setup.index,
+                    status = status.name(),
+                    "cannot open client session"
+                );
+            }
+            let env = QueueEnv {
+                index: setup.index,
+                layout,
+                ram,
+                max_transfer: setup.max_transfer,
+                page: page.clone(),
+                doorbell,
+                interrupts,
+                cancel,
+            };
+            queue_loop::run(env, session);
+            // A queue that stopped on a ring fault stays in ERROR, served by
+            // nobody, until the device process stops it: exiting now would
+            // read as a crash.
+            if !page.stopping() {
+                let _ = stopped.recv();
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A direct client's control socket: stop or the device's death ends the
+/// process at once (the connection goes with it).
+fn direct_control(control: &UnixDatagram) {
+    loop {
+        match proto::recv(control) {
+            Ok(Some((bytes, _))) if Decoder::new(&bytes).u32().ok() != Some(tag::STOP) => continue,
+            _ => break,
+        }
+    }
+    // SAFETY: ends the process without running destructors, which another
+    // thread may be using.
+    unsafe { libc::_exit(0) }
+}
+
+/// A queue's control socket: guest RAM and interrupt updates, stop.
+fn queue_control(
+    control: &UnixDatagram,
+    ram: &GuestRam,
+    irq: &VectorInterrupt,
+    mut stop: impl FnMut(),
+) {
+    loop {
+        let message = match proto::recv(control) {
+            Ok(Some(message)) => message,
+            Ok(None) | Err(_) => {
+                // The device process is gone: nobody to serve.
+                // SAFETY: as in `direct_control`.
+                unsafe { libc::_exit(0) }
+            }
+        };
+        let result = match Decoder::new(&message.0).u32() {
+            Ok(tag::MEMORY) => apply_memory(ram, message),
+            Ok(tag::IRQ) => irq.apply(message),
+            Ok(tag::STOP) => {
+                stop();
+                Ok(())
+            }
+            _ => Err(invalid("unknown control message")),
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "bad control message");
+        }
+    }
+}
+
+fn apply_memory(ram: &GuestRam, (bytes, files): (Vec<u8>, Vec<File>)) -> io::Result<()> {
+    let mut d = Decoder::new(&bytes);
+    if d.u32()? != tag::MEMORY {
+        return Err(invalid("expected guest RAM"));
+    }
+    let count = d.u32()? as usize;
+    if count != files.len() {
+        return Err(invalid("one descriptor per region"));
+    }
+    let mut regions = Vec::with_capacity(count);
+    for file in files {
+        regions.push(RamRegion {
+            gpa: d.u64()?,
+            len: d.u64()?,
+            file_offset: d.u64()?,
+            file: Arc::new(file),
+        });
+    }
+    ram.replace_all(regions).map_err(io::Error::other)
+}
+
+/// The eventfd of the queue's vector.
+#[derive(Debug, Default)]
+struct VectorInterrupt {
+    fd: Mutex<Option<File>>,
+}
+
+impl VectorInterrupt {
+    fn apply(&self, (bytes, mut files): (Vec<u8>, Vec<File>)) -> io::Result<()> {
+        if Decoder::new(&bytes).u32()? != tag::IRQ || files.len() > 1 {
+            return Err(invalid("expected an interrupt"));
+        }
+        *self.fd.lock().unwrap_or_else(PoisonError::into_inner) = files.pop();
+        Ok(())
+    }
+}
+
+impl InterruptSink for VectorInterrupt {
+    fn raise(&self, vector: u32) {
+        let fd = self.fd.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut fd) = fd.as_ref() {
+            if let Err(error) = fd.write_all(&1u64.to_ne_bytes()) {
+                tracing::warn!(%error, vector, "cannot write interrupt eventfd");
+            }
+        }
+    }
+}
