@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod call;
 pub mod client;
+pub mod options;
 
 pub use backend::{CuError, CuResult, CudaBackend};
 pub use call::CudaCall;

@@ -5,6 +5,7 @@
 
 mod attributes;
 mod client;
+mod options;
 mod pools;
 
 use uapi::cuda::{

@@ -134,7 +134,7 @@ impl CudaClient {
         use Outcome::{Async, Response};
         let b = &mut self.backend;
         Ok(match call {
-            C::CtxCreate(r) => handle(b.ctx_create(r.flags, r.device)),
+            C::CtxCreate((r, flags)) => handle(flags.and_then(|f| b.ctx_create(f, r.device))),
             C::CtxDestroy(r) => status(b.ctx_destroy(r.ctx)),
             C::CtxSynchronize(r) => status(b.ctx_synchronize(r.ctx)),
             C::PrimaryCtxRetain(r) => handle(b.primary_ctx_retain(r.device)),
@@ -286,12 +286,16 @@ impl CudaClient {
                 check_launch(b.as_ref(), &req.launch, params)
                     .and_then(|()| b.launch_ex(&req.launch, &attrs, params)),
             ),
-            C::StreamCreate(r) => handle(b.stream_create(r.ctx, r.flags, r.priority)),
+            C::StreamCreate((r, flags)) => {
+                handle(flags.and_then(|f| b.stream_create(r.ctx, f, r.priority)))
+            }
             C::StreamDestroy(r) => status(b.stream_destroy(r.ctx, r.stream)),
             C::StreamSynchronize(r) => status(b.stream_synchronize(r.ctx, r.stream)),
             C::StreamQuery(r) => status(b.stream_query(r.ctx, r.stream)),
-            C::StreamWaitEvent(r) => Async(b.stream_wait_event(r.ctx, r.stream, r.event, r.flags)),
-            C::EventCreate(r) => handle(b.event_create(r.ctx, r.flags)),
+            C::StreamWaitEvent((r, flags)) => {
+                Async(flags.and_then(|f| b.stream_wait_event(r.ctx, r.stream, r.event, f)))
+            }
+            C::EventCreate((r, flags)) => handle(flags.and_then(|f| b.event_create(r.ctx, f))),
             C::EventDestroy(r) => status(b.event_destroy(r.ctx, r.event)),
             C::EventRecord(r) => Async(b.event_record(r.ctx, r.event, r.stream)),
             C::EventQuery(r) => status(b.event_query(r.ctx, r.event)),
@@ -311,12 +315,14 @@ impl CudaClient {
                     values: got.unwrap_or_default(),
                 })
             }
-            C::FuncSetAttribute(r) => {
-                status(b.func_set_attribute(r.ctx, r.function, r.attribute, r.value))
-            }
-            C::Occupancy(r) => value(b.occupancy(&r)),
+            C::FuncSetAttribute((r, ok)) => status(
+                ok.and_then(|()| b.func_set_attribute(r.ctx, r.function, r.attribute, r.value)),
+            ),
+            C::Occupancy((r, ok)) => value(ok.and_then(|()| b.occupancy(&r))),
             C::CtxGetLimit(r) => value(b.ctx_get_limit(r.ctx, r.limit)),
-            C::CtxSetLimit(r) => status(b.ctx_set_limit(r.ctx, r.limit, r.value)),
+            C::CtxSetLimit((r, ok)) => {
+                status(ok.and_then(|()| b.ctx_set_limit(r.ctx, r.limit, r.value)))
+            }
             C::TensorMapEncodeTiled(r) => {
                 tensor_map(if (1..=MAX_TENSOR_RANK as u32).contains(&r.rank) {
                     b.tensor_map_encode_tiled(&r)
