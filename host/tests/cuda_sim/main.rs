@@ -4,6 +4,7 @@
 //! stream-ordered allocation and pools in `pools.rs`.
 
 mod attributes;
+mod bounds;
 mod client;
 mod options;
 mod pools;
