@@ -45,6 +45,11 @@ pub const MAX_LAUNCH_TIME: std::time::Duration = std::time::Duration::from_secs(
 const WATCHDOG_INTERVAL: u64 = 1 << 16;
 /// Per-thread local memory (all frames).
 const MAX_LOCAL_BYTES: usize = 1 << 24;
+/// Host memory for the thread state of one block (registers, local memory
+/// and call frames of all its threads; blocks run one at a time and reuse
+/// it). Each thread gets an even share, so what a launch can make the
+/// interpreter allocate does not grow with the block size.
+const MAX_BLOCK_STATE_BYTES: u64 = 256 << 20;
 /// CTA barriers (`bar.sync 0` to `bar.sync 15`).
 const BARRIERS: usize = 16;
 
@@ -103,6 +108,13 @@ pub fn launch_within(
     if kernel.static_shared > max || shared > max {
         return invalid(format!("{shared} bytes of shared memory exceed {max}"));
     }
+    let thread_budget = MAX_BLOCK_STATE_BYTES / nthreads;
+    let entry = frame_bytes(&kernel.body, 0, 0, 0);
+    if entry > thread_budget {
+        return Err(LaunchError::OutOfResources(format!(
+            "{nthreads} threads of {entry} bytes of registers and local memory each"
+        )));
+    }
     let mut env = Env {
         kernel,
         module,
@@ -114,6 +126,7 @@ pub fn launch_within(
         nthreads: nthreads as u32,
         deadline: std::time::Instant::now() + limit,
         steps: 0,
+        thread_budget,
         arrived: [0; BARRIERS],
     };
     let mut threads: Vec<Thread> = (0..nthreads as u32)
@@ -147,6 +160,8 @@ pub(super) struct Env<'a> {
     deadline: std::time::Instant,
     /// Thread-instructions so far (for the watchdog).
     steps: u64,
+    /// Host bytes one thread's state may take (see [`MAX_BLOCK_STATE_BYTES`]).
+    thread_budget: u64,
     /// `bar.arrive` arrivals at each barrier since it last completed.
     arrived: [u32; BARRIERS],
 }
@@ -187,6 +202,16 @@ impl<'a> Env<'a> {
             g.space == Space::Const && a.is_some_and(|a| addr.wrapping_sub(a) < g.size)
         })
     }
+}
+
+/// Host bytes of a thread's state once `f`'s frame sits on top of frames
+/// taking `regs` registers, `local` and `scratch` bytes.
+fn frame_bytes(f: &Function, regs: usize, local: usize, scratch: usize) -> u64 {
+    (regs as u64 + u64::from(f.nregs)) * 8
+        + local as u64
+        + u64::from(f.local_size)
+        + scratch as u64
+        + u64::from(f.scratch_size)
 }
 
 fn unsupported(text: &str, line: u32) -> LaunchError {

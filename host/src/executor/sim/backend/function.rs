@@ -268,6 +268,10 @@ impl LaunchBackend for SimBackend {
                 tracing::info!(kernel = %kernel.name, %why, "invalid launch");
                 Err(result::INVALID_VALUE)
             }
+            Err(LaunchError::OutOfResources(why)) => {
+                tracing::debug!(%why, "launch out of resources");
+                Err(result::LAUNCH_OUT_OF_RESOURCES)
+            }
             Err(LaunchError::Trap) => Err(result::LAUNCH_FAILED),
             Err(LaunchError::Assert(why)) => {
                 tracing::info!(kernel = %kernel.name, %why, "device assertion failed");
