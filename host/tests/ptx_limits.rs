@@ -116,3 +116,54 @@ fn module_variables_take_host_memory_only_for_their_initialisers() {
     );
     assert_eq!(g[1].image().len(), 4 << 20);
 }
+
+fn grid(x: u32, y: u32, z: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid: [x, y, z],
+        block: [1, 1, 1],
+        dynamic_shared_bytes: 0,
+    }
+}
+
+#[test]
+fn the_watchdog_covers_the_whole_grid_not_one_block() {
+    use std::time::{Duration, Instant};
+    // Each block ends at once; the grid has 2.8e14 of them.
+    for body in [
+        ".visible .entry k()\n{\n\tret;\n}\n",
+        ".visible .entry k()\n{\n}\n",
+    ] {
+        let m = module(body);
+        let k = m.kernel("k").expect("kernel");
+        let mut mem = FlatMemory::new(0x1000);
+        let t0 = Instant::now();
+        let r = vgpu_host::ptx::launch_within(
+            k,
+            &m,
+            &[],
+            &|_| None,
+            &grid(i32::MAX as u32, 65535, 65535),
+            &mut mem,
+            Duration::from_millis(200),
+        );
+        assert_eq!(r, Err(LaunchError::Timeout), "{body}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{body}");
+    }
+}
+
+#[test]
+fn a_cancelled_launch_stops_promptly() {
+    use std::time::{Duration, Instant};
+    let m = module(".visible .entry spin()\n{\n$L__top:\n\tbra.uni \t$L__top;\n}\n");
+    let k = m.kernel("spin").expect("kernel");
+    let mut mem = FlatMemory::new(0x1000);
+    let t0 = Instant::now();
+    let watchdog = vgpu_host::ptx::Watchdog {
+        limit: Duration::from_secs(600),
+        cancelled: &|| t0.elapsed() > Duration::from_millis(100),
+    };
+    let r =
+        vgpu_host::ptx::launch_watched(k, &m, &[], &|_| None, &threads(64), &mut mem, &watchdog);
+    assert_eq!(r, Err(LaunchError::Cancelled));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}

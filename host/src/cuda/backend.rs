@@ -8,6 +8,7 @@
 //! for contexts). Context 0 is the client's primary context.
 
 use super::options::{CtxFlags, EventFlags, StreamFlags, WaitFlags};
+use crate::cancel::CancelToken;
 use uapi::cuda::{
     Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, OccupancyRequest, ParamInfo,
     TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
@@ -167,8 +168,10 @@ pub trait LaunchBackend {
     /// `cuCtxSetLimit`.
     fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()>;
     /// Launches a kernel in stream order. `params` has been checked against
-    /// the function's layout (its length equals the layout's end).
-    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
+    /// the function's layout (its length equals the layout's end). An
+    /// executor that runs the kernel before returning stops it soon after
+    /// `cancel` is cancelled (its queue is stopping).
+    fn launch(&mut self, req: &LaunchRequest, params: &[u8], cancel: &CancelToken) -> CuResult<()>;
     /// Launches with `cuLaunchKernelEx` attributes (ids already checked to
     /// be ones a launch may carry); otherwise as [`Self::launch`].
     fn launch_ex(
@@ -176,6 +179,7 @@ pub trait LaunchBackend {
         req: &LaunchRequest,
         attrs: &[LaunchAttribute],
         params: &[u8],
+        cancel: &CancelToken,
     ) -> CuResult<()>;
 }
 

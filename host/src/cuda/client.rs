@@ -12,6 +12,7 @@ mod run;
 
 use super::backend::{CuResult, CudaBackend};
 use super::call::CudaCall;
+use crate::cancel::CancelToken;
 use core::mem::size_of;
 use uapi::cuda::{command, result, ResultHeader};
 use uapi::status::Status;
@@ -74,13 +75,15 @@ impl CudaClient {
         self.backend.memory_used()
     }
 
-    /// Runs one CUDA command; `resp_capacity` bounds DTOH-style responses.
+    /// Runs one CUDA command; `resp_capacity` bounds DTOH-style responses,
+    /// `cancel` stops a launch the executor runs in place.
     /// Malformed requests complete with a device status, never reach the backend.
     pub fn execute(
         &mut self,
         opcode: u16,
         request: &[u8],
         resp_capacity: usize,
+        cancel: &CancelToken,
     ) -> Result<Vec<u8>, Status> {
         // Errors owed to the client are reported by its next command with a
         // response, which does not run (CUDA reports them instead of running it).
@@ -100,7 +103,7 @@ impl CudaClient {
             return Ok(Vec::new());
         }
         let call = CudaCall::decode(opcode, request)?;
-        let outcome = match self.run(call, resp_capacity)? {
+        let outcome = match self.run(call, resp_capacity, cancel)? {
             Outcome::Response(bytes) if !has_response => {
                 let code = ResultHeader::read_from(&bytes).map_or(result::SUCCESS, |h| h.result);
                 Outcome::Async(if code == result::SUCCESS {

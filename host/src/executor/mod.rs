@@ -90,7 +90,7 @@ impl ClientSession for CudaSession {
                 request,
                 resp_capacity,
             } => {
-                let reply = self.cuda.execute(opcode, request, resp_capacity);
+                let reply = self.cuda.execute(opcode, request, resp_capacity, cancel);
                 self.client.set_used(self.cuda.memory_used());
                 reply
             }

@@ -37,6 +37,10 @@ pub enum LaunchError {
     /// `CUDA_ERROR_LAUNCH_TIMEOUT`).
     #[error("the launch ran longer than the watchdog allows")]
     Timeout,
+    /// The launch was cancelled (its queue is stopping; maps to
+    /// `CUDA_ERROR_LAUNCH_FAILED`).
+    #[error("the launch was cancelled")]
+    Cancelled,
     /// An instruction outside the supported subset was about to execute
     /// (maps to `CUDA_ERROR_NOT_SUPPORTED`).
     #[error("unsupported PTX instruction at line {line}: {instruction}")]

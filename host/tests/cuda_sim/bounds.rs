@@ -83,3 +83,24 @@ fn a_2d_copy_larger_than_its_allocations_takes_no_host_memory() {
         assert_eq!(*v, if i % 64 < 16 { 7 } else { 0 }, "byte {i}");
     }
 }
+
+#[test]
+fn stopping_the_queue_cancels_a_running_launch() {
+    use std::time::{Duration, Instant};
+    let mut c = Client::new();
+    let spin = ".version 8.0\n.target sm_90\n.address_size 64\n\
+                .visible .entry spin()\n{\n$L__top:\n\tbra.uni \t$L__top;\n}\n";
+    let f = c.load_function(spin, "spin");
+    let cancel = c.cancel.clone();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        cancel.cancel();
+    });
+    let t0 = Instant::now();
+    // The simulator runs the launch at submission; without the token it
+    // ran until the 60 s watchdog, holding up the queue's teardown.
+    assert_eq!(c.launch(f, 1, 32, &[]), Vec::<u8>::new());
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    stopper.join().expect("stopper");
+    assert_eq!(c.sync(), result::LAUNCH_FAILED);
+}

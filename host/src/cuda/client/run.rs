@@ -3,6 +3,7 @@
 //! uapi has to get an arm here before the host compiles.
 
 use super::{header, CudaClient, Outcome};
+use crate::cancel::CancelToken;
 use crate::cuda::backend::{CuResult, CudaBackend};
 use crate::cuda::call::{Copy2d, CudaCall, LaunchEx};
 use uapi::cuda::{
@@ -129,6 +130,7 @@ impl CudaClient {
         &mut self,
         call: CudaCall<'_>,
         resp_capacity: usize,
+        cancel: &CancelToken,
     ) -> Result<Outcome, Status> {
         use CudaCall as C;
         use Outcome::{Async, Response};
@@ -279,12 +281,12 @@ impl CudaClient {
                     size,
                 })
             }
-            C::Launch((r, params)) => {
-                Async(check_launch(b.as_ref(), &r, params).and_then(|()| b.launch(&r, params)))
-            }
+            C::Launch((r, params)) => Async(
+                check_launch(b.as_ref(), &r, params).and_then(|()| b.launch(&r, params, cancel)),
+            ),
             C::LaunchEx(LaunchEx { req, attrs, params }) => Async(
                 check_launch(b.as_ref(), &req.launch, params)
-                    .and_then(|()| b.launch_ex(&req.launch, &attrs, params)),
+                    .and_then(|()| b.launch_ex(&req.launch, &attrs, params, cancel)),
             ),
             C::StreamCreate((r, flags)) => {
                 handle(flags.and_then(|f| b.stream_create(r.ctx, f, r.priority)))

@@ -53,6 +53,17 @@ const MAX_BLOCK_STATE_BYTES: u64 = 256 << 20;
 /// CTA barriers (`bar.sync 0` to `bar.sync 15`).
 const BARRIERS: usize = 16;
 
+/// What stops a launch before it ends: a time limit for the whole grid,
+/// and a cancellation check (the queue's token: a stopping queue must not
+/// wait for the kernel). Both are looked at every [`WATCHDOG_INTERVAL`]
+/// thread-instructions and blocks, so no grid shape evades them.
+pub struct Watchdog<'a> {
+    /// Longest the whole launch may run.
+    pub limit: std::time::Duration,
+    /// Whether the launch is no longer wanted.
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
 /// Runs `kernel` of `module` over the whole grid.
 ///
 /// `params` is the packed parameter buffer ([`Kernel::params`] layout);
@@ -78,6 +89,23 @@ pub fn launch_within(
     cfg: &LaunchConfig,
     mem: &mut dyn DeviceMemory,
     limit: std::time::Duration,
+) -> Result<(), LaunchError> {
+    let watchdog = Watchdog {
+        limit,
+        cancelled: &|| false,
+    };
+    launch_watched(kernel, module, params, globals, cfg, mem, &watchdog)
+}
+
+/// [`launch`] under `watchdog`.
+pub fn launch_watched(
+    kernel: &Kernel,
+    module: &Module,
+    params: &[u8],
+    globals: &dyn Fn(&str) -> Option<u64>,
+    cfg: &LaunchConfig,
+    mem: &mut dyn DeviceMemory,
+    watchdog: &Watchdog,
 ) -> Result<(), LaunchError> {
     let invalid = |m: String| Err(LaunchError::InvalidConfig(m));
     if cfg.grid.contains(&0) || cfg.block.contains(&0) {
@@ -124,7 +152,8 @@ pub fn launch_within(
         ctaid: [0; 3],
         cfg: *cfg,
         nthreads: nthreads as u32,
-        deadline: std::time::Instant::now() + limit,
+        deadline: std::time::Instant::now() + watchdog.limit,
+        cancelled: watchdog.cancelled,
         steps: 0,
         thread_budget,
         arrived: [0; BARRIERS],
@@ -135,6 +164,9 @@ pub fn launch_within(
     for z in 0..cfg.grid[2] {
         for y in 0..cfg.grid[1] {
             for x in 0..cfg.grid[0] {
+                // A block counts as a step: a grid of blocks that end at
+                // once (or run nothing) still meets the watchdog.
+                env.tick()?;
                 env.ctaid = [x, y, z];
                 env.shared.fill(0);
                 env.arrived = [0; BARRIERS];
@@ -158,6 +190,7 @@ pub(super) struct Env<'a> {
     cfg: LaunchConfig,
     nthreads: u32,
     deadline: std::time::Instant,
+    cancelled: &'a dyn Fn() -> bool,
     /// Thread-instructions so far (for the watchdog).
     steps: u64,
     /// Host bytes one thread's state may take (see [`MAX_BLOCK_STATE_BYTES`]).
@@ -181,13 +214,18 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// Counts one thread-instruction; fails once the watchdog expired.
+    /// Counts one thread-instruction (or block); fails once the watchdog
+    /// expired or the launch was cancelled.
     #[inline(always)]
     fn tick(&mut self) -> Result<(), LaunchError> {
         self.steps += 1;
-        if self.steps.is_multiple_of(WATCHDOG_INTERVAL) && std::time::Instant::now() > self.deadline
-        {
-            return Err(LaunchError::Timeout);
+        if self.steps.is_multiple_of(WATCHDOG_INTERVAL) {
+            if (self.cancelled)() {
+                return Err(LaunchError::Cancelled);
+            }
+            if std::time::Instant::now() > self.deadline {
+                return Err(LaunchError::Timeout);
+            }
         }
         Ok(())
     }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::cancel::CancelToken;
 use crate::cuda::options::{CtxFlags, EventFlags, StreamFlags};
 use uapi::cuda::LaunchRequest;
 
@@ -217,18 +218,27 @@ fn modules_functions_and_launches() {
         param_bytes: 12,
         ..Default::default()
     };
-    c.launch(&req, &raw[1..]).expect("launch");
+    c.launch(&req, &raw[1..], &CancelToken::new())
+        .expect("launch");
     let (bytes, dims, stream) = fake::with(|st| st.last_launch.clone()).expect("launched");
     assert_eq!(bytes, raw[1..].to_vec());
     assert_eq!(dims, [2, 1, 1, 32, 1, 1]);
     assert_ne!(stream, 0);
-    c.launch(&LaunchRequest { stream: 0, ..req }, &[])
-        .expect("launch");
+    c.launch(
+        &LaunchRequest { stream: 0, ..req },
+        &[],
+        &CancelToken::new(),
+    )
+    .expect("launch");
     let (bytes, _, stream) = fake::with(|st| st.last_launch.clone()).expect("launched");
     assert!(bytes.is_empty());
     assert_eq!(stream, 0);
     assert_eq!(
-        c.launch(&LaunchRequest { function: m, ..req }, &raw[1..]),
+        c.launch(
+            &LaunchRequest { function: m, ..req },
+            &raw[1..],
+            &CancelToken::new()
+        ),
         Err(INVALID_HANDLE)
     );
     let (g, size) = c.module_get_global(0, m, "var").expect("global");
