@@ -211,6 +211,8 @@ impl Decode for cmds::Memcpy2d {
         let (req, tail) = split::<uapi::cuda::Copy2dRequest>(request)?;
         let rows = req.width.checked_mul(req.height).ok_or(Status::TooLarge)?;
         let rows = usize::try_from(rows).map_err(|_| Status::TooLarge)?;
+        // The response carries the rows after its 8-byte header.
+        rows.checked_add(8).ok_or(Status::TooLarge)?;
         let (input, output_len) = match req.kind {
             copy_kind::HTOD if tail.len() == rows => (tail, 0),
             copy_kind::DTOH if tail.is_empty() => (tail, rows),

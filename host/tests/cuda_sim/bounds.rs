@@ -104,3 +104,21 @@ fn stopping_the_queue_cancels_a_running_launch() {
     stopper.join().expect("stopper");
     assert_eq!(c.sync(), result::LAUNCH_FAILED);
 }
+
+#[test]
+fn a_2d_copy_to_the_host_whose_size_overflows_is_too_large() {
+    use uapi::status::Status;
+    let mut c = Client::new();
+    let copy = Copy2dRequest {
+        width: 0xFFFF_FFFF_FFFF_FFF8,
+        height: 1,
+        kind: copy_kind::DTOH,
+        ..Default::default()
+    };
+    // The response size (rows + its 8-byte header) overflowed: a panic in
+    // debug builds, a truncated header and an out-of-range slice in release.
+    assert_eq!(
+        c.call(op::MEMCPY_2D, copy.as_bytes(), 64),
+        Err(Status::TooLarge)
+    );
+}
