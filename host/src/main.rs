@@ -57,7 +57,7 @@ fn run(config: &Config) -> Result<(), String> {
 
     let executor = make_executor(config)?;
     if let Some(path) = &config.direct_socket {
-        vgpu_host::direct::spawn(path, config.force, executor.clone())
+        vgpu_host::direct::spawn_with(path, config.force, executor.clone(), &config.direct_access)
             .map_err(|e| format!("direct socket {}: {e}", path.display()))?;
     }
     if config.socket.as_os_str().is_empty() {
