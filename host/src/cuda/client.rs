@@ -12,8 +12,10 @@ mod run;
 
 use super::backend::{CuResult, CudaBackend};
 use super::call::CudaCall;
+use super::stage::{StageBudget, StagedImage, MAX_STAGED_PER_EXECUTOR};
 use crate::cancel::CancelToken;
 use core::mem::size_of;
+use std::sync::Arc;
 use uapi::cuda::{command, result, ResultHeader};
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -50,7 +52,7 @@ pub struct CudaClient {
     /// A fault that ends the client's usefulness.
     sticky: Option<u32>,
     /// A module image arriving in pieces (MODULE_STAGE).
-    staged: Vec<u8>,
+    staged: StagedImage,
 }
 
 /// What a decoded command needs: an answer, or nothing (asynchronous).
@@ -60,13 +62,19 @@ enum Outcome {
 }
 
 impl CudaClient {
-    /// Wraps a backend.
+    /// Wraps a backend, with a staging budget of its own.
     pub fn new(backend: Box<dyn CudaBackend>) -> Self {
+        Self::with_stage_budget(backend, StageBudget::new(MAX_STAGED_PER_EXECUTOR))
+    }
+
+    /// Wraps a backend; staged images are charged to `budget` (one per
+    /// executor, shared by its clients).
+    pub fn with_stage_budget(backend: Box<dyn CudaBackend>, budget: Arc<StageBudget>) -> Self {
         Self {
             backend,
             deferred: None,
             sticky: None,
-            staged: Vec::new(),
+            staged: StagedImage::new(budget),
         }
     }
 

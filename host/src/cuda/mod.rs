@@ -6,6 +6,7 @@ pub mod backend;
 pub mod call;
 pub mod client;
 pub mod options;
+pub mod stage;
 
 pub use backend::{CuError, CuResult, CudaBackend};
 pub use call::CudaCall;

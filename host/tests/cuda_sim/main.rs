@@ -8,6 +8,7 @@ mod bounds;
 mod client;
 mod options;
 mod pools;
+mod stage_quota;
 
 use uapi::cuda::{
     copy_flags, op, result, CopyRequest, CtxRequest, MemAllocRequest, ModuleLoadRequest, ParamInfo,

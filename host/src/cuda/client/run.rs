@@ -10,7 +10,7 @@ use uapi::cuda::{
     copy_flags, copy_kind, pool_attr, result, AddressRangeResponse, Copy2dRequest, ElapsedResponse,
     FuncAttributesResponse, FunctionResponse, GlobalResponse, HandleResponse, LaunchRequest,
     MemInfoResponse, MemPoolValueResponse, MemsetRequest, TensorMapResponse, ValueResponse,
-    DEFAULT_POOL, FUNC_ATTRIBUTE_COUNT, MAX_STAGED_IMAGE, MAX_TENSOR_RANK, TENSOR_MAP_WORDS,
+    DEFAULT_POOL, FUNC_ATTRIBUTE_COUNT, MAX_TENSOR_RANK, TENSOR_MAP_WORDS,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -228,29 +228,12 @@ impl CudaClient {
             }
             C::ModuleLoad((r, image)) => handle(match (image.is_empty(), self.staged.is_empty()) {
                 (false, _) => b.module_load(r.ctx, image),
-                (true, false) => {
-                    let staged = std::mem::take(&mut self.staged);
-                    b.module_load(r.ctx, &staged)
-                }
+                (true, false) => self.staged.consume(|image| b.module_load(r.ctx, image)),
                 (true, true) => Err(result::INVALID_VALUE),
             }),
-            C::ModuleStage((r, bytes)) => {
-                let end = r.offset.checked_add(bytes.len() as u64);
-                Async(if r.offset != self.staged.len() as u64 {
-                    // Pieces arrive in order on one queue; anything else is a
-                    // confused client: start over.
-                    self.staged.clear();
-                    Err(result::INVALID_VALUE)
-                } else if end.is_none_or(|e| e > MAX_STAGED_IMAGE)
-                    || self.staged.try_reserve(bytes.len()).is_err()
-                {
-                    self.staged.clear();
-                    Err(result::OUT_OF_MEMORY)
-                } else {
-                    self.staged.extend_from_slice(bytes);
-                    Ok(())
-                })
-            }
+            // Pieces arrive in order on one queue; anything else is a
+            // confused client, which starts over.
+            C::ModuleStage((r, bytes)) => Async(self.staged.append(r.offset, bytes)),
             C::ModuleUnload(r) => status(b.module_unload(r.ctx, r.module)),
             C::ModuleGetFunction((r, name)) => match b.module_get_function(r.ctx, r.module, name) {
                 Ok((function, layout)) => {

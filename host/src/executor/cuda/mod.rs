@@ -38,6 +38,8 @@ pub struct CudaExecutor {
     attributes: Arc<[i32]>,
     pci_bus_id: String,
     clients: Arc<super::registry::ClientRegistry>,
+    /// Host memory all clients' staged module images may take.
+    staged: Arc<crate::cuda::stage::StageBudget>,
 }
 
 impl std::fmt::Debug for CudaExecutor {
@@ -134,6 +136,9 @@ impl CudaExecutor {
             attributes: attributes.into(),
             pci_bus_id,
             clients: super::registry::ClientRegistry::new(),
+            staged: crate::cuda::stage::StageBudget::new(
+                crate::cuda::stage::MAX_STAGED_PER_EXECUTOR,
+            ),
         })
     }
 
@@ -218,7 +223,7 @@ impl Executor for CudaExecutor {
         })?;
         Ok(Box::new(CudaSession::new(
             self.info,
-            crate::cuda::CudaClient::new(backend),
+            crate::cuda::CudaClient::with_stage_budget(backend, self.staged.clone()),
             self.clients.join(queue),
         )))
     }

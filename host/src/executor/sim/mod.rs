@@ -13,6 +13,7 @@ pub use memory::AddressSpace;
 
 use super::registry::ClientRegistry;
 use super::{ClientSession, CudaSession, Executor};
+use crate::cuda::stage::{StageBudget, MAX_STAGED_PER_EXECUTOR};
 use crate::cuda::CudaClient;
 use std::sync::Arc;
 use uapi::cmd::DeviceInfo;
@@ -25,6 +26,8 @@ pub struct SimExecutor {
     attributes: Arc<Vec<i32>>,
     space: Arc<AddressSpace>,
     clients: Arc<ClientRegistry>,
+    /// Host memory all clients' staged module images may take.
+    staged: Arc<StageBudget>,
 }
 
 impl SimExecutor {
@@ -36,6 +39,7 @@ impl SimExecutor {
             attributes: Arc::new(attributes::table(&info)),
             space: Arc::new(AddressSpace::new(info.total_memory)),
             clients: ClientRegistry::new(),
+            staged: StageBudget::new(MAX_STAGED_PER_EXECUTOR),
         }
     }
 }
@@ -49,7 +53,7 @@ impl Executor for SimExecutor {
         let backend = SimBackend::new(self.info, self.attributes.clone(), self.space.clone());
         Ok(Box::new(CudaSession::new(
             self.info,
-            CudaClient::new(Box::new(backend)),
+            CudaClient::with_stage_budget(Box::new(backend), self.staged.clone()),
             self.clients.join(queue),
         )))
     }
