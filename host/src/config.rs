@@ -110,6 +110,8 @@ struct FileConfig {
     worker_memory_limit: Option<u64>,
     #[serde(default)]
     sim: FileSim,
+    #[serde(default)]
+    direct: crate::direct::DirectAccess,
 }
 
 /// The `[sim]` table.
@@ -216,6 +218,8 @@ pub struct Config {
     pub socket: PathBuf,
     /// Direct socket transport path, if configured.
     pub direct_socket: Option<PathBuf>,
+    /// Who may connect to the direct socket.
+    pub direct_access: crate::direct::DirectAccess,
     /// CUDA device ordinal for the "cuda" executor.
     pub cuda_device: i32,
     /// Remove a stale socket file first.
@@ -337,6 +341,7 @@ impl Config {
         Ok(Self {
             socket,
             direct_socket,
+            direct_access: file.direct,
             cuda_device,
             force: cli.force || file.force.unwrap_or(false),
             executor,
@@ -588,6 +593,12 @@ mod tests {
         let config = config.expect("valid");
         assert_eq!(config.executor, ExecutorKind::Cuda);
         assert_eq!(config.direct_socket, Some(PathBuf::from("d.sock")));
+        let open = Config::from_toml(
+            "direct_socket = \"d.sock\"\n[direct]\ngroup = 7\nuids = [1000]",
+            &Cli::default(),
+        );
+        let open = open.map(|c| c.direct_access);
+        assert!(open.is_ok_and(|a| a.group == Some(7) && a.uids == [1000] && a.gids.is_empty()));
         assert_eq!(config.cuda_device, 1);
         let empty = Config::from_toml("direct_socket = \"\"", &Cli::default());
         assert_eq!(field_of(empty), "direct_socket");

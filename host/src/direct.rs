@@ -27,9 +27,47 @@ use uapi::wire::Wire;
 /// Client ids for logs; the rings use queue indices, these start above them.
 static NEXT_CLIENT: AtomicU32 = AtomicU32::new(1 << 16);
 
-/// Binds `path` (removing a stale socket if `force`) and serves connections,
-/// each by a worker of its own, until the process ends.
+/// Who may use the direct socket (the `[direct]` table of the
+/// configuration file). vgpu-host's own effective uid always may; by
+/// default nobody else (the socket is 0600).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectAccess {
+    /// Group the socket is given (mode 0660 then), whose members (by their
+    /// effective gid, which is what SO_PEERCRED reports) are admitted.
+    pub group: Option<u32>,
+    /// Further uids admitted.
+    pub uids: Vec<u32>,
+    /// Further effective gids admitted.
+    pub gids: Vec<u32>,
+}
+
+impl DirectAccess {
+    /// Whether a peer of effective `uid` and `gid` is admitted.
+    pub fn admits(&self, uid: u32, gid: u32) -> bool {
+        // SAFETY: geteuid has no preconditions.
+        let own = unsafe { libc::geteuid() };
+        uid == own
+            || self.uids.contains(&uid)
+            || self.gids.contains(&gid)
+            || self.group == Some(gid)
+    }
+}
+
+/// [`spawn_with`] admitting vgpu-host's own user only.
 pub fn spawn(path: &Path, force: bool, sessions: Sessions) -> std::io::Result<()> {
+    spawn_with(path, force, sessions, &DirectAccess::default())
+}
+
+/// Binds `path` (removing a stale socket if `force`), restricts it to
+/// `access` (mode 0600, or 0660 and its group), and serves each admitted
+/// connection by a worker of its own, until the process ends.
+pub fn spawn_with(
+    path: &Path,
+    force: bool,
+    sessions: Sessions,
+    access: &DirectAccess,
+) -> std::io::Result<()> {
     if force
         && std::fs::symlink_metadata(path).is_ok_and(|m| {
             use std::os::unix::fs::FileTypeExt;
@@ -39,7 +77,11 @@ pub fn spawn(path: &Path, force: bool, sessions: Sessions) -> std::io::Result<()
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
-    tracing::info!(socket = %path.display(), "direct socket transport listening");
+    // The umask decided the mode at bind; a peer that connected before the
+    // chmod still meets the credential check below.
+    restrict(path, access.group)?;
+    tracing::info!(socket = %path.display(), ?access, "direct socket transport listening");
+    let access = access.clone();
     let registry = ClientRegistry::new();
     std::thread::Builder::new()
         .name("vgpu-direct".into())
@@ -47,6 +89,11 @@ pub fn spawn(path: &Path, force: bool, sessions: Sessions) -> std::io::Result<()
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => {
+                        let cred = peer_cred(&stream);
+                        if !cred.is_some_and(|c| access.admits(c.uid, c.gid)) {
+                            tracing::warn!(?cred, "direct socket peer refused");
+                            continue;
+                        }
                         let id = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
                         if let Err(error) = start_client(id, stream, &sessions, &registry) {
                             tracing::error!(client = id, %error, "cannot start a client worker");
@@ -107,9 +154,18 @@ fn start_client(
     Ok(())
 }
 
-/// The connecting process's pid (0 if the kernel will not say).
-fn peer_pid(stream: &UnixStream) -> u32 {
-    use std::os::fd::AsRawFd;
+/// Mode 0600, or 0660 with group `group`.
+fn restrict(path: &Path, group: Option<u32>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid))?;
+    }
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// The connecting process's credentials, if the kernel will say.
+fn peer_cred(stream: &UnixStream) -> Option<libc::ucred> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -127,11 +183,12 @@ fn peer_pid(stream: &UnixStream) -> u32 {
             &mut len,
         )
     };
-    if rc == 0 {
-        u32::try_from(cred.pid).unwrap_or(0)
-    } else {
-        0
-    }
+    (rc == 0).then_some(cred)
+}
+
+/// The connecting process's pid (0 if the kernel will not say).
+fn peer_pid(stream: &UnixStream) -> u32 {
+    peer_cred(stream).map_or(0, |c| u32::try_from(c.pid).unwrap_or(0))
 }
 
 fn read_exact_or_eof(stream: &mut UnixStream, buf: &mut [u8]) -> std::io::Result<bool> {

@@ -62,7 +62,7 @@ fn run(config: &Config) -> Result<(), String> {
 
     let sessions = make_sessions(config)?;
     if let Some(path) = &config.direct_socket {
-        vgpu_host::direct::spawn(path, config.force, sessions.clone())
+        vgpu_host::direct::spawn_with(path, config.force, sessions.clone(), &config.direct_access)
             .map_err(|e| format!("direct socket {}: {e}", path.display()))?;
     }
     if config.socket.as_os_str().is_empty() {

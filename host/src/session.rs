@@ -66,7 +66,7 @@ impl Session {
         let backend = executor.new_backend()?;
         Ok(Self {
             info: executor.device_info(),
-            cuda: CudaClient::new(backend),
+            cuda: CudaClient::with_stage_budget(backend, executor.stage_budget()),
             page,
             directory,
         })
@@ -115,7 +115,7 @@ impl Session {
                 request,
                 resp_capacity,
             } => {
-                let reply = self.cuda.execute(opcode, request, resp_capacity);
+                let reply = self.cuda.execute(opcode, request, resp_capacity, cancel);
                 self.page
                     .used
                     .store(self.cuda.memory_used(), Ordering::Release);

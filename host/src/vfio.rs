@@ -9,6 +9,7 @@ use crate::config_space::CONFIG_SPACE_SIZE;
 use crate::device::Device;
 use crate::irq::EventfdInterrupts;
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +73,28 @@ pub fn irqs() -> Vec<IrqInfo> {
         .collect()
 }
 
+/// Whether `file` backs `size` bytes from `offset`: a mapping past its end
+/// would raise SIGBUS in vgpu-host at the device's first access there. A
+/// file not sealed against shrinking could still be truncated later by the
+/// peer (QEMU seals its memfds by default); that is logged.
+fn check_backing(file: &File, offset: u64, size: u64) -> Result<(), String> {
+    let len = file.metadata().map_err(|e| format!("fstat: {e}"))?.len();
+    let end = offset
+        .checked_add(size)
+        .ok_or_else(|| "offset + size overflows".to_string())?;
+    if end > len {
+        return Err(format!(
+            "the file has {len:#x} bytes, the map needs {end:#x}"
+        ));
+    }
+    // SAFETY: F_GET_SEALS only reads the flags of a descriptor we own.
+    let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals < 0 || seals & libc::F_SEAL_SHRINK == 0 {
+        tracing::debug!("DMA map of a file not sealed against shrinking");
+    }
+    Ok(())
+}
+
 /// Forwards vfio-user messages to the device.
 pub struct Backend {
     device: Arc<Device>,
@@ -119,6 +142,10 @@ impl ServerBackend for Backend {
         };
         if !flags.contains(DmaMapFlags::READ_WRITE) {
             tracing::debug!(%range, ?flags, "read-only DMA map ignored");
+            return Ok(());
+        }
+        if let Err(why) = check_backing(&file, offset, size) {
+            tracing::warn!(%range, offset = format_args!("{offset:#x}"), %why, "DMA map refused");
             return Ok(());
         }
         match self.device.dma_map(address, size, file, offset) {

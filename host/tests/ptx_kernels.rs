@@ -194,14 +194,14 @@ fn module_globals_through_resolver() {
     let names: Vec<&str> = m.globals().iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["counter", "table", "coef", "big"]);
     assert_eq!(m.globals()[1].init, [1, 0, 0, 0, 2, 0, 0, 0]);
-    assert_eq!(m.globals()[0].init, [0; 4]);
+    assert_eq!(m.globals()[0].image(), [0; 4]);
     assert_eq!(m.globals()[2].space, vgpu_host::ptx::Space::Const);
     assert_eq!(m.globals()[3].init, 0x0123_4567_89AB_CDEFu64.to_le_bytes());
     let mut mem = FlatMemory::new(0x1000);
     let addrs: Vec<(String, u64)> = m
         .globals()
         .iter()
-        .map(|g| (g.name.clone(), mem.alloc_bytes(&g.init)))
+        .map(|g| (g.name.clone(), mem.alloc_bytes(&g.image())))
         .collect();
     let resolve = |n: &str| addrs.iter().find(|(a, _)| a == n).map(|x| x.1);
     let bump = m.kernel("_Z4bumpv").unwrap();

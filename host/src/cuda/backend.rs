@@ -7,6 +7,8 @@
 //! to this client (an unknown one is `INVALID_HANDLE`, or `INVALID_CONTEXT`
 //! for contexts). Context 0 is the client's primary context.
 
+use super::options::{CtxFlags, EventFlags, StreamFlags, WaitFlags};
+use crate::cancel::CancelToken;
 use uapi::cuda::{
     Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, OccupancyRequest, ParamInfo,
     TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
@@ -52,7 +54,7 @@ pub trait ContextBackend {
     /// Free and total device memory.
     fn mem_get_info(&mut self, ctx: u64) -> CuResult<(u64, u64)>;
     /// Creates a context; returns its handle.
-    fn ctx_create(&mut self, flags: u32, device: i32) -> CuResult<u64>;
+    fn ctx_create(&mut self, flags: CtxFlags, device: i32) -> CuResult<u64>;
     /// Destroys a context and everything created in it.
     fn ctx_destroy(&mut self, ctx: u64) -> CuResult<()>;
     /// Retains the primary context; returns its handle.
@@ -166,8 +168,10 @@ pub trait LaunchBackend {
     /// `cuCtxSetLimit`.
     fn ctx_set_limit(&mut self, ctx: u64, limit: u32, value: u64) -> CuResult<()>;
     /// Launches a kernel in stream order. `params` has been checked against
-    /// the function's layout (its length equals the layout's end).
-    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()>;
+    /// the function's layout (its length equals the layout's end). An
+    /// executor that runs the kernel before returning stops it soon after
+    /// `cancel` is cancelled (its queue is stopping).
+    fn launch(&mut self, req: &LaunchRequest, params: &[u8], cancel: &CancelToken) -> CuResult<()>;
     /// Launches with `cuLaunchKernelEx` attributes (ids already checked to
     /// be ones a launch may carry); otherwise as [`Self::launch`].
     fn launch_ex(
@@ -175,6 +179,7 @@ pub trait LaunchBackend {
         req: &LaunchRequest,
         attrs: &[LaunchAttribute],
         params: &[u8],
+        cancel: &CancelToken,
     ) -> CuResult<()>;
 }
 
@@ -197,7 +202,7 @@ pub trait TensorMapBackend {
 /// Streams and events.
 pub trait StreamBackend {
     /// Creates a stream.
-    fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64>;
+    fn stream_create(&mut self, ctx: u64, flags: StreamFlags, priority: i32) -> CuResult<u64>;
     /// Destroys a stream (after its work).
     fn stream_destroy(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
     /// Waits for a stream's work.
@@ -205,9 +210,15 @@ pub trait StreamBackend {
     /// `Ok` if the stream is idle, `Err(NOT_READY)` if not.
     fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
     /// Makes `stream` wait for `event`.
-    fn stream_wait_event(&mut self, ctx: u64, stream: u64, event: u64, flags: u32) -> CuResult<()>;
+    fn stream_wait_event(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        event: u64,
+        flags: WaitFlags,
+    ) -> CuResult<()>;
     /// Creates an event.
-    fn event_create(&mut self, ctx: u64, flags: u32) -> CuResult<u64>;
+    fn event_create(&mut self, ctx: u64, flags: EventFlags) -> CuResult<u64>;
     /// Destroys an event.
     fn event_destroy(&mut self, ctx: u64, event: u64) -> CuResult<()>;
     /// Records an event in stream order.

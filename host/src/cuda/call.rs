@@ -15,6 +15,8 @@
 //! executor. What CUDA itself rejects (`CUresult` codes) is checked later,
 //! by the client or the executor.
 
+use super::backend::CuResult;
+use super::options::{self, CtxFlags, EventFlags, StreamFlags, WaitFlags};
 use core::mem::size_of;
 use uapi::cuda::{
     cmds, copy_flags, copy_kind, op, CudaCommand, LaunchAttribute, MAX_LAUNCH_ATTRIBUTES, MAX_NAME,
@@ -126,7 +128,6 @@ macro_rules! decode_exact {
 }
 
 decode_exact!(
-    CtxCreate,
     CtxDestroy,
     PrimaryCtxRetain,
     PrimaryCtxRelease,
@@ -138,19 +139,15 @@ decode_exact!(
     MemFree,
     MemGetAddressRange,
     ModuleUnload,
-    StreamCreate,
     StreamDestroy,
     StreamSynchronize,
     StreamQuery,
-    EventCreate,
     EventDestroy,
     EventQuery,
     EventSynchronize,
     EventElapsedTime,
     FuncGetAttributes,
-    FuncSetAttribute,
     CtxGetLimit,
-    CtxSetLimit,
     TensorMapEncodeTiled,
     TensorMapReplaceAddress,
     MemAllocAsync,
@@ -214,6 +211,8 @@ impl Decode for cmds::Memcpy2d {
         let (req, tail) = split::<uapi::cuda::Copy2dRequest>(request)?;
         let rows = req.width.checked_mul(req.height).ok_or(Status::TooLarge)?;
         let rows = usize::try_from(rows).map_err(|_| Status::TooLarge)?;
+        // The response carries the rows after its 8-byte header.
+        rows.checked_add(8).ok_or(Status::TooLarge)?;
         let (input, output_len) = match req.kind {
             copy_kind::HTOD if tail.len() == rows => (tail, 0),
             copy_kind::DTOH if tail.is_empty() => (tail, rows),
@@ -311,12 +310,59 @@ impl Decode for cmds::LaunchEx {
     }
 }
 
+/// A request and what the allow-list made of its guest-chosen option: the
+/// checked value, or the `CUresult` NVIDIA's driver gives for a value it
+/// does not know (or one vgpu refuses, see [`options`]).
+pub type Checked<R, T = ()> = (R, CuResult<T>);
+
 impl Decode for cmds::StreamWaitEvent {
-    type Args<'a> = uapi::cuda::StreamEventRequest;
+    type Args<'a> = Checked<uapi::cuda::StreamEventRequest, WaitFlags>;
     fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
         let r = exact::<uapi::cuda::StreamEventRequest>(request)?;
         field(r.reserved == 0)?;
-        Ok(r)
+        Ok((r, WaitFlags::new(r.flags)))
+    }
+}
+
+impl Decode for cmds::CtxCreate {
+    type Args<'a> = Checked<uapi::cuda::CtxCreateRequest, CtxFlags>;
+    fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+        let r = exact::<uapi::cuda::CtxCreateRequest>(request)?;
+        field(r.ctx == 0)?;
+        Ok((r, CtxFlags::new(r.flags)))
+    }
+}
+
+impl Decode for cmds::StreamCreate {
+    type Args<'a> = Checked<uapi::cuda::StreamCreateRequest, StreamFlags>;
+    fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+        let r = exact::<uapi::cuda::StreamCreateRequest>(request)?;
+        Ok((r, StreamFlags::new(r.flags)))
+    }
+}
+
+impl Decode for cmds::EventCreate {
+    type Args<'a> = Checked<uapi::cuda::EventCreateRequest, EventFlags>;
+    fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+        let r = exact::<uapi::cuda::EventCreateRequest>(request)?;
+        field(r.reserved == 0)?;
+        Ok((r, EventFlags::new(r.flags)))
+    }
+}
+
+impl Decode for cmds::FuncSetAttribute {
+    type Args<'a> = Checked<uapi::cuda::FuncSetAttributeRequest>;
+    fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+        let r = exact::<uapi::cuda::FuncSetAttributeRequest>(request)?;
+        Ok((r, options::check_settable_func_attribute(r.attribute)))
+    }
+}
+
+impl Decode for cmds::CtxSetLimit {
+    type Args<'a> = Checked<uapi::cuda::LimitRequest>;
+    fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+        let r = exact::<uapi::cuda::LimitRequest>(request)?;
+        Ok((r, options::check_settable_limit(r.limit)))
     }
 }
 
@@ -331,11 +377,11 @@ impl Decode for cmds::EventRecord {
 }
 
 impl Decode for cmds::Occupancy {
-    type Args<'a> = uapi::cuda::OccupancyRequest;
+    type Args<'a> = Checked<uapi::cuda::OccupancyRequest>;
     fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
         let r = exact::<uapi::cuda::OccupancyRequest>(request)?;
         field(r.reserved == 0)?;
-        Ok(r)
+        Ok((r, options::check_occupancy_flags(r.flags)))
     }
 }
 
@@ -410,7 +456,7 @@ mod tests {
         ));
         assert!(matches!(
             CudaCall::decode(op::STREAM_WAIT_EVENT, record.as_bytes()),
-            Ok(CudaCall::StreamWaitEvent(_))
+            Ok(CudaCall::StreamWaitEvent((_, Ok(_))))
         ));
     }
 

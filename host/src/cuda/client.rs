@@ -12,7 +12,10 @@ mod run;
 
 use super::backend::{CuResult, CudaBackend};
 use super::call::CudaCall;
+use super::stage::{StageBudget, StagedImage, MAX_STAGED_PER_EXECUTOR};
+use crate::cancel::CancelToken;
 use core::mem::size_of;
+use std::sync::Arc;
 use uapi::cuda::{command, result, ResultHeader};
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -49,7 +52,7 @@ pub struct CudaClient {
     /// A fault that ends the client's usefulness.
     sticky: Option<u32>,
     /// A module image arriving in pieces (MODULE_STAGE).
-    staged: Vec<u8>,
+    staged: StagedImage,
 }
 
 /// What a decoded command needs: an answer, or nothing (asynchronous).
@@ -59,13 +62,19 @@ enum Outcome {
 }
 
 impl CudaClient {
-    /// Wraps a backend.
+    /// Wraps a backend, with a staging budget of its own.
     pub fn new(backend: Box<dyn CudaBackend>) -> Self {
+        Self::with_stage_budget(backend, StageBudget::new(MAX_STAGED_PER_EXECUTOR))
+    }
+
+    /// Wraps a backend; staged images are charged to `budget` (one per
+    /// executor, shared by its clients).
+    pub fn with_stage_budget(backend: Box<dyn CudaBackend>, budget: Arc<StageBudget>) -> Self {
         Self {
             backend,
             deferred: None,
             sticky: None,
-            staged: Vec::new(),
+            staged: StagedImage::new(budget),
         }
     }
 
@@ -74,13 +83,15 @@ impl CudaClient {
         self.backend.memory_used()
     }
 
-    /// Runs one CUDA command; `resp_capacity` bounds DTOH-style responses.
+    /// Runs one CUDA command; `resp_capacity` bounds DTOH-style responses,
+    /// `cancel` stops a launch the executor runs in place.
     /// Malformed requests complete with a device status, never reach the backend.
     pub fn execute(
         &mut self,
         opcode: u16,
         request: &[u8],
         resp_capacity: usize,
+        cancel: &CancelToken,
     ) -> Result<Vec<u8>, Status> {
         // Errors owed to the client are reported by its next command with a
         // response, which does not run (CUDA reports them instead of running it).
@@ -100,7 +111,7 @@ impl CudaClient {
             return Ok(Vec::new());
         }
         let call = CudaCall::decode(opcode, request)?;
-        let outcome = match self.run(call, resp_capacity)? {
+        let outcome = match self.run(call, resp_capacity, cancel)? {
             Outcome::Response(bytes) if !has_response => {
                 let code = ResultHeader::read_from(&bytes).map_or(result::SUCCESS, |h| h.result);
                 Outcome::Async(if code == result::SUCCESS {

@@ -5,6 +5,8 @@
 pub mod backend;
 pub mod call;
 pub mod client;
+pub mod options;
+pub mod stage;
 
 pub use backend::{CuError, CuResult, CudaBackend};
 pub use call::CudaCall;

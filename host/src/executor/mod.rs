@@ -29,6 +29,9 @@ pub trait Executor: Send + Sync {
     /// The backend of a new client. An error makes every command of that
     /// client complete with it.
     fn new_backend(&self) -> Result<Box<dyn CudaBackend>, Status>;
+
+    /// The host memory its clients' staged module images share.
+    fn stage_budget(&self) -> Arc<crate::cuda::stage::StageBudget>;
 }
 
 /// Which executor a client runs on, in a form a worker process can be

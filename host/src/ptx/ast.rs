@@ -35,10 +35,20 @@ pub struct GlobalVar {
     pub name: String,
     pub size: u64,
     pub align: u32,
-    /// Initial bytes, `size` long (zeros without an initializer).
+    /// Initial bytes given by the initializer, at most `size` long; the
+    /// rest is zero (so zeros take no host memory until placed).
     pub init: Vec<u8>,
     /// [`Space::Global`] or [`Space::Const`].
     pub space: Space,
+}
+
+impl GlobalVar {
+    /// The variable's full initial contents, `size` bytes.
+    pub fn image(&self) -> Vec<u8> {
+        let mut bytes = self.init.clone();
+        bytes.resize(usize::try_from(self.size).unwrap_or(bytes.len()), 0);
+        bytes
+    }
 }
 
 /// A `.shared` variable (module scope or function scope).

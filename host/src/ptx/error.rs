@@ -37,6 +37,10 @@ pub enum LaunchError {
     /// `CUDA_ERROR_LAUNCH_TIMEOUT`).
     #[error("the launch ran longer than the watchdog allows")]
     Timeout,
+    /// The launch was cancelled (its queue is stopping; maps to
+    /// `CUDA_ERROR_LAUNCH_FAILED`).
+    #[error("the launch was cancelled")]
+    Cancelled,
     /// An instruction outside the supported subset was about to execute
     /// (maps to `CUDA_ERROR_NOT_SUPPORTED`).
     #[error("unsupported PTX instruction at line {line}: {instruction}")]
@@ -58,6 +62,11 @@ pub enum LaunchError {
     /// `CUDA_ERROR_INVALID_VALUE`).
     #[error("invalid launch: {0}")]
     InvalidConfig(String),
+    /// The launch needs more host memory for thread state (registers,
+    /// local memory, call frames) than the interpreter grants one launch
+    /// (maps to `CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES`).
+    #[error("too many resources requested for launch: {0}")]
+    OutOfResources(String),
     /// A `trap` instruction executed (maps to `CUDA_ERROR_LAUNCH_FAILED`).
     #[error("trap instruction executed")]
     Trap,

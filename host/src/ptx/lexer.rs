@@ -35,10 +35,17 @@ fn is_word_cont(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.')
 }
 
+/// Host bytes the tokens of one module may take. A token costs some
+/// 56 bytes plus its text, up to one per byte of source, so the budget, not
+/// the image size, bounds lexing (legitimate PTX runs at about one token per
+/// five bytes: some 30 MiB of source fit).
+const MAX_TOKEN_BYTES: usize = 256 << 20;
+
 /// Splits `text` into tokens.
 pub(crate) fn lex(text: &str) -> Result<Vec<Token>, PtxError> {
     let b = text.as_bytes();
     let mut out = Vec::new();
+    let mut spent = 0usize;
     let mut i = 0;
     let mut line = 1;
     while i < b.len() {
@@ -139,6 +146,20 @@ pub(crate) fn lex(text: &str) -> Result<Vec<Token>, PtxError> {
                 return Err(PtxError::new(line, format!("unexpected character {ch:?}")));
             }
         };
+        spent += core::mem::size_of::<Token>()
+            + match &tok {
+                Tok::Word(t) | Tok::Num(t) | Tok::Str(t) => t.len(),
+                Tok::Punct(_) => 0,
+            };
+        if spent > MAX_TOKEN_BYTES {
+            return Err(PtxError::new(
+                line,
+                format!(
+                    "module too large: its tokens need more than {} MiB",
+                    MAX_TOKEN_BYTES >> 20
+                ),
+            ));
+        }
         out.push(Token {
             tok,
             line,

@@ -36,5 +36,5 @@ mod parse;
 
 pub use ast::{GlobalVar, Kernel, Module, Param, Space};
 pub use error::{Fault, LaunchError, PtxError};
-pub use exec::{launch, launch_within, LaunchConfig, MAX_LAUNCH_TIME};
+pub use exec::{launch, launch_watched, launch_within, LaunchConfig, Watchdog, MAX_LAUNCH_TIME};
 pub use memory::{DeviceMemory, FlatMemory, LOCAL_WINDOW, PARAM_WINDOW, SHARED_WINDOW};

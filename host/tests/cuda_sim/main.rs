@@ -4,8 +4,11 @@
 //! stream-ordered allocation and pools in `pools.rs`.
 
 mod attributes;
+mod bounds;
 mod client;
+mod options;
 mod pools;
+mod stage_quota;
 
 use uapi::cuda::{
     copy_flags, op, result, CopyRequest, CtxRequest, MemAllocRequest, ModuleLoadRequest, ParamInfo,

@@ -118,7 +118,7 @@ impl<'a> Launch<'a> {
                 .globals
                 .iter()
                 .find(|(n, _)| *n == g.name)
-                .map_or(g.init.clone(), |(_, b)| b.clone());
+                .map_or_else(|| g.image(), |(_, b)| b.clone());
             assert_eq!(init.len() as u64, g.size, "size of {}", g.name);
             gaddr.push((g.name.clone(), mem.alloc_bytes(&init), g.size));
         }

@@ -3,13 +3,14 @@
 //! uapi has to get an arm here before the host compiles.
 
 use super::{header, CudaClient, Outcome};
+use crate::cancel::CancelToken;
 use crate::cuda::backend::{CuResult, CudaBackend};
 use crate::cuda::call::{Copy2d, CudaCall, LaunchEx};
 use uapi::cuda::{
     copy_flags, copy_kind, pool_attr, result, AddressRangeResponse, Copy2dRequest, ElapsedResponse,
     FuncAttributesResponse, FunctionResponse, GlobalResponse, HandleResponse, LaunchRequest,
     MemInfoResponse, MemPoolValueResponse, MemsetRequest, TensorMapResponse, ValueResponse,
-    DEFAULT_POOL, FUNC_ATTRIBUTE_COUNT, MAX_STAGED_IMAGE, MAX_TENSOR_RANK, TENSOR_MAP_WORDS,
+    DEFAULT_POOL, FUNC_ATTRIBUTE_COUNT, MAX_TENSOR_RANK, TENSOR_MAP_WORDS,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -129,12 +130,13 @@ impl CudaClient {
         &mut self,
         call: CudaCall<'_>,
         resp_capacity: usize,
+        cancel: &CancelToken,
     ) -> Result<Outcome, Status> {
         use CudaCall as C;
         use Outcome::{Async, Response};
         let b = &mut self.backend;
         Ok(match call {
-            C::CtxCreate(r) => handle(b.ctx_create(r.flags, r.device)),
+            C::CtxCreate((r, flags)) => handle(flags.and_then(|f| b.ctx_create(f, r.device))),
             C::CtxDestroy(r) => status(b.ctx_destroy(r.ctx)),
             C::CtxSynchronize(r) => status(b.ctx_synchronize(r.ctx)),
             C::PrimaryCtxRetain(r) => handle(b.primary_ctx_retain(r.device)),
@@ -226,29 +228,12 @@ impl CudaClient {
             }
             C::ModuleLoad((r, image)) => handle(match (image.is_empty(), self.staged.is_empty()) {
                 (false, _) => b.module_load(r.ctx, image),
-                (true, false) => {
-                    let staged = std::mem::take(&mut self.staged);
-                    b.module_load(r.ctx, &staged)
-                }
+                (true, false) => self.staged.consume(|image| b.module_load(r.ctx, image)),
                 (true, true) => Err(result::INVALID_VALUE),
             }),
-            C::ModuleStage((r, bytes)) => {
-                let end = r.offset.checked_add(bytes.len() as u64);
-                Async(if r.offset != self.staged.len() as u64 {
-                    // Pieces arrive in order on one queue; anything else is a
-                    // confused client: start over.
-                    self.staged.clear();
-                    Err(result::INVALID_VALUE)
-                } else if end.is_none_or(|e| e > MAX_STAGED_IMAGE)
-                    || self.staged.try_reserve(bytes.len()).is_err()
-                {
-                    self.staged.clear();
-                    Err(result::OUT_OF_MEMORY)
-                } else {
-                    self.staged.extend_from_slice(bytes);
-                    Ok(())
-                })
-            }
+            // Pieces arrive in order on one queue; anything else is a
+            // confused client, which starts over.
+            C::ModuleStage((r, bytes)) => Async(self.staged.append(r.offset, bytes)),
             C::ModuleUnload(r) => status(b.module_unload(r.ctx, r.module)),
             C::ModuleGetFunction((r, name)) => match b.module_get_function(r.ctx, r.module, name) {
                 Ok((function, layout)) => {
@@ -279,19 +264,23 @@ impl CudaClient {
                     size,
                 })
             }
-            C::Launch((r, params)) => {
-                Async(check_launch(b.as_ref(), &r, params).and_then(|()| b.launch(&r, params)))
-            }
+            C::Launch((r, params)) => Async(
+                check_launch(b.as_ref(), &r, params).and_then(|()| b.launch(&r, params, cancel)),
+            ),
             C::LaunchEx(LaunchEx { req, attrs, params }) => Async(
                 check_launch(b.as_ref(), &req.launch, params)
-                    .and_then(|()| b.launch_ex(&req.launch, &attrs, params)),
+                    .and_then(|()| b.launch_ex(&req.launch, &attrs, params, cancel)),
             ),
-            C::StreamCreate(r) => handle(b.stream_create(r.ctx, r.flags, r.priority)),
+            C::StreamCreate((r, flags)) => {
+                handle(flags.and_then(|f| b.stream_create(r.ctx, f, r.priority)))
+            }
             C::StreamDestroy(r) => status(b.stream_destroy(r.ctx, r.stream)),
             C::StreamSynchronize(r) => status(b.stream_synchronize(r.ctx, r.stream)),
             C::StreamQuery(r) => status(b.stream_query(r.ctx, r.stream)),
-            C::StreamWaitEvent(r) => Async(b.stream_wait_event(r.ctx, r.stream, r.event, r.flags)),
-            C::EventCreate(r) => handle(b.event_create(r.ctx, r.flags)),
+            C::StreamWaitEvent((r, flags)) => {
+                Async(flags.and_then(|f| b.stream_wait_event(r.ctx, r.stream, r.event, f)))
+            }
+            C::EventCreate((r, flags)) => handle(flags.and_then(|f| b.event_create(r.ctx, f))),
             C::EventDestroy(r) => status(b.event_destroy(r.ctx, r.event)),
             C::EventRecord(r) => Async(b.event_record(r.ctx, r.event, r.stream)),
             C::EventQuery(r) => status(b.event_query(r.ctx, r.event)),
@@ -311,12 +300,14 @@ impl CudaClient {
                     values: got.unwrap_or_default(),
                 })
             }
-            C::FuncSetAttribute(r) => {
-                status(b.func_set_attribute(r.ctx, r.function, r.attribute, r.value))
-            }
-            C::Occupancy(r) => value(b.occupancy(&r)),
+            C::FuncSetAttribute((r, ok)) => status(
+                ok.and_then(|()| b.func_set_attribute(r.ctx, r.function, r.attribute, r.value)),
+            ),
+            C::Occupancy((r, ok)) => value(ok.and_then(|()| b.occupancy(&r))),
             C::CtxGetLimit(r) => value(b.ctx_get_limit(r.ctx, r.limit)),
-            C::CtxSetLimit(r) => status(b.ctx_set_limit(r.ctx, r.limit, r.value)),
+            C::CtxSetLimit((r, ok)) => {
+                status(ok.and_then(|()| b.ctx_set_limit(r.ctx, r.limit, r.value)))
+            }
             C::TensorMapEncodeTiled(r) => {
                 tensor_map(if (1..=MAX_TENSOR_RANK as u32).contains(&r.rank) {
                     b.tensor_map_encode_tiled(&r)

@@ -37,6 +37,9 @@ pub struct CudaExecutor {
     info: DeviceInfo,
     attributes: Arc<[i32]>,
     pci_bus_id: String,
+    /// Host memory all clients' staged module images may take (per
+    /// executor: per client in process-per-client mode).
+    staged: Arc<crate::cuda::stage::StageBudget>,
 }
 
 impl std::fmt::Debug for CudaExecutor {
@@ -132,6 +135,9 @@ impl CudaExecutor {
             info,
             attributes: attributes.into(),
             pci_bus_id,
+            staged: crate::cuda::stage::StageBudget::new(
+                crate::cuda::stage::MAX_STAGED_PER_EXECUTOR,
+            ),
         })
     }
 
@@ -214,6 +220,10 @@ impl Executor for CudaExecutor {
             tracing::warn!(code, "cannot open a CUDA client");
             Status::ExecutorError
         })
+    }
+
+    fn stage_budget(&self) -> Arc<crate::cuda::stage::StageBudget> {
+        self.staged.clone()
     }
 }
 

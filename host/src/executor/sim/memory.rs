@@ -199,6 +199,20 @@ impl ClientMemory {
         }
     }
 
+    /// Fills `len` bytes at `addr` with `pattern` repeated; `false` if any
+    /// byte is outside one allocation.
+    pub fn fill(&mut self, addr: u64, len: usize, pattern: &[u8]) -> bool {
+        match self.slice_mut(addr, len) {
+            Some(s) if !pattern.is_empty() => {
+                for chunk in s.chunks_mut(pattern.len()) {
+                    chunk.copy_from_slice(&pattern[..chunk.len()]);
+                }
+                true
+            }
+            _ => len == 0,
+        }
+    }
+
     /// Copies within device memory (the ranges may overlap, as memmove).
     pub fn copy(&mut self, dst: u64, src: u64, len: usize) -> bool {
         let Some(bytes) = self.slice(src, len).map(<[u8]>::to_vec) else {

@@ -12,6 +12,7 @@ pub use backend::SimBackend;
 pub use memory::AddressSpace;
 
 use super::Executor;
+use crate::cuda::stage::{StageBudget, MAX_STAGED_PER_EXECUTOR};
 use crate::cuda::CudaBackend;
 use std::sync::Arc;
 use uapi::cmd::DeviceInfo;
@@ -23,6 +24,9 @@ pub struct SimExecutor {
     info: DeviceInfo,
     attributes: Arc<Vec<i32>>,
     space: Arc<AddressSpace>,
+    /// Host memory all clients' staged module images may take (per
+    /// executor: per client in process-per-client mode).
+    staged: Arc<StageBudget>,
 }
 
 impl SimExecutor {
@@ -33,6 +37,7 @@ impl SimExecutor {
             info,
             attributes: Arc::new(attributes::table(&info)),
             space: Arc::new(AddressSpace::new(info.total_memory)),
+            staged: StageBudget::new(MAX_STAGED_PER_EXECUTOR),
         }
     }
 }
@@ -48,6 +53,10 @@ impl Executor for SimExecutor {
             self.attributes.clone(),
             self.space.clone(),
         )))
+    }
+
+    fn stage_budget(&self) -> Arc<crate::cuda::stage::StageBudget> {
+        self.staged.clone()
     }
 }
 

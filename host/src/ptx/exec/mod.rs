@@ -45,8 +45,24 @@ pub const MAX_LAUNCH_TIME: std::time::Duration = std::time::Duration::from_secs(
 const WATCHDOG_INTERVAL: u64 = 1 << 16;
 /// Per-thread local memory (all frames).
 const MAX_LOCAL_BYTES: usize = 1 << 24;
+/// Host memory for the thread state of one block (registers, local memory
+/// and call frames of all its threads; blocks run one at a time and reuse
+/// it). Each thread gets an even share, so what a launch can make the
+/// interpreter allocate does not grow with the block size.
+const MAX_BLOCK_STATE_BYTES: u64 = 256 << 20;
 /// CTA barriers (`bar.sync 0` to `bar.sync 15`).
 const BARRIERS: usize = 16;
+
+/// What stops a launch before it ends: a time limit for the whole grid,
+/// and a cancellation check (the queue's token: a stopping queue must not
+/// wait for the kernel). Both are looked at every [`WATCHDOG_INTERVAL`]
+/// thread-instructions and blocks, so no grid shape evades them.
+pub struct Watchdog<'a> {
+    /// Longest the whole launch may run.
+    pub limit: std::time::Duration,
+    /// Whether the launch is no longer wanted.
+    pub cancelled: &'a dyn Fn() -> bool,
+}
 
 /// Runs `kernel` of `module` over the whole grid.
 ///
@@ -73,6 +89,23 @@ pub fn launch_within(
     cfg: &LaunchConfig,
     mem: &mut dyn DeviceMemory,
     limit: std::time::Duration,
+) -> Result<(), LaunchError> {
+    let watchdog = Watchdog {
+        limit,
+        cancelled: &|| false,
+    };
+    launch_watched(kernel, module, params, globals, cfg, mem, &watchdog)
+}
+
+/// [`launch`] under `watchdog`.
+pub fn launch_watched(
+    kernel: &Kernel,
+    module: &Module,
+    params: &[u8],
+    globals: &dyn Fn(&str) -> Option<u64>,
+    cfg: &LaunchConfig,
+    mem: &mut dyn DeviceMemory,
+    watchdog: &Watchdog,
 ) -> Result<(), LaunchError> {
     let invalid = |m: String| Err(LaunchError::InvalidConfig(m));
     if cfg.grid.contains(&0) || cfg.block.contains(&0) {
@@ -103,6 +136,13 @@ pub fn launch_within(
     if kernel.static_shared > max || shared > max {
         return invalid(format!("{shared} bytes of shared memory exceed {max}"));
     }
+    let thread_budget = MAX_BLOCK_STATE_BYTES / nthreads;
+    let entry = frame_bytes(&kernel.body, 0, 0, 0);
+    if entry > thread_budget {
+        return Err(LaunchError::OutOfResources(format!(
+            "{nthreads} threads of {entry} bytes of registers and local memory each"
+        )));
+    }
     let mut env = Env {
         kernel,
         module,
@@ -112,8 +152,10 @@ pub fn launch_within(
         ctaid: [0; 3],
         cfg: *cfg,
         nthreads: nthreads as u32,
-        deadline: std::time::Instant::now() + limit,
+        deadline: std::time::Instant::now() + watchdog.limit,
+        cancelled: watchdog.cancelled,
         steps: 0,
+        thread_budget,
         arrived: [0; BARRIERS],
     };
     let mut threads: Vec<Thread> = (0..nthreads as u32)
@@ -122,6 +164,9 @@ pub fn launch_within(
     for z in 0..cfg.grid[2] {
         for y in 0..cfg.grid[1] {
             for x in 0..cfg.grid[0] {
+                // A block counts as a step: a grid of blocks that end at
+                // once (or run nothing) still meets the watchdog.
+                env.tick()?;
                 env.ctaid = [x, y, z];
                 env.shared.fill(0);
                 env.arrived = [0; BARRIERS];
@@ -145,8 +190,11 @@ pub(super) struct Env<'a> {
     cfg: LaunchConfig,
     nthreads: u32,
     deadline: std::time::Instant,
+    cancelled: &'a dyn Fn() -> bool,
     /// Thread-instructions so far (for the watchdog).
     steps: u64,
+    /// Host bytes one thread's state may take (see [`MAX_BLOCK_STATE_BYTES`]).
+    thread_budget: u64,
     /// `bar.arrive` arrivals at each barrier since it last completed.
     arrived: [u32; BARRIERS],
 }
@@ -166,13 +214,18 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// Counts one thread-instruction; fails once the watchdog expired.
+    /// Counts one thread-instruction (or block); fails once the watchdog
+    /// expired or the launch was cancelled.
     #[inline(always)]
     fn tick(&mut self) -> Result<(), LaunchError> {
         self.steps += 1;
-        if self.steps.is_multiple_of(WATCHDOG_INTERVAL) && std::time::Instant::now() > self.deadline
-        {
-            return Err(LaunchError::Timeout);
+        if self.steps.is_multiple_of(WATCHDOG_INTERVAL) {
+            if (self.cancelled)() {
+                return Err(LaunchError::Cancelled);
+            }
+            if std::time::Instant::now() > self.deadline {
+                return Err(LaunchError::Timeout);
+            }
         }
         Ok(())
     }
@@ -187,6 +240,16 @@ impl<'a> Env<'a> {
             g.space == Space::Const && a.is_some_and(|a| addr.wrapping_sub(a) < g.size)
         })
     }
+}
+
+/// Host bytes of a thread's state once `f`'s frame sits on top of frames
+/// taking `regs` registers, `local` and `scratch` bytes.
+fn frame_bytes(f: &Function, regs: usize, local: usize, scratch: usize) -> u64 {
+    (regs as u64 + u64::from(f.nregs)) * 8
+        + local as u64
+        + u64::from(f.local_size)
+        + scratch as u64
+        + u64::from(f.scratch_size)
 }
 
 fn unsupported(text: &str, line: u32) -> LaunchError {

@@ -7,7 +7,7 @@ use super::super::memory::{classify, window, DeviceMemory, Target};
 use super::super::ops;
 use super::builtin;
 use super::thread::{BarWait, Frame, State, Thread, WarpWait};
-use super::{unsupported, Env, MAX_CALL_DEPTH, MAX_LOCAL_BYTES};
+use super::{frame_bytes, unsupported, Env, MAX_CALL_DEPTH, MAX_LOCAL_BYTES};
 
 /// How an instruction left the thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -395,6 +395,13 @@ pub(super) fn step(
             );
             if lb + callee.local_size as usize > MAX_LOCAL_BYTES {
                 return Err(unsupported("call (local memory exhausted)", inst.line));
+            }
+            let bytes = frame_bytes(callee, rb, lb, pb);
+            if bytes > env.thread_budget {
+                return Err(LaunchError::OutOfResources(format!(
+                    "call depth {}: {bytes} bytes of thread state",
+                    th.frames.len() + 1
+                )));
             }
             grow(&mut th.regs, rb + callee.nregs as usize);
             grow(&mut th.local, lb + callee.local_size as usize);

@@ -154,7 +154,7 @@ impl Parser<'_> {
             self.mb.syms.insert(d.name, ModSym::Shared(id));
         } else {
             let mut init = d.init.unwrap_or_default();
-            init.resize(d.size as usize, 0);
+            init.truncate(d.size as usize);
             let _ = d.ty;
             let id = self.mb.globals.len() as u32;
             self.mb.globals.push(GlobalVar {

@@ -1,6 +1,7 @@
 //! Contexts: the client's host contexts, which one is current, teardown.
 
 use super::*;
+use crate::cuda::options::CtxFlags;
 impl GpuClient {
     pub(super) fn check_device(device: i32) -> CuResult<()> {
         if device == 0 {
@@ -109,9 +110,9 @@ impl ContextBackend for GpuClient {
         check(unsafe { (self.driver.api().mem_get_info)(&mut free, &mut total) })?;
         Ok((free as u64, total as u64))
     }
-    fn ctx_create(&mut self, flags: u32, device: i32) -> CuResult<u64> {
+    fn ctx_create(&mut self, flags: CtxFlags, device: i32) -> CuResult<u64> {
         Self::check_device(device)?;
-        let raw = self.driver.ctx_create(flags, self.device)?;
+        let raw = self.driver.ctx_create(flags.bits(), self.device)?;
         self.current = None;
         Ok(self.contexts.insert(Ctx {
             raw: Some(raw),

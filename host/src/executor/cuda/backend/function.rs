@@ -5,6 +5,7 @@
 use super::*;
 
 use super::GpuClient;
+use crate::cancel::CancelToken;
 use crate::cuda::backend::CuResult;
 use crate::executor::cuda::driver::{
     check, CUfunction, CuLaunchConfig, CU_LAUNCH_PARAM_BUFFER_POINTER, CU_LAUNCH_PARAM_BUFFER_SIZE,
@@ -130,12 +131,15 @@ impl LaunchBackend for GpuClient {
         check(unsafe { set(limit, value) })
     }
     /// Launches `req` with `cuLaunchKernel`, or with `cuLaunchKernelEx`
-    /// when there are attributes.
+    /// when there are attributes. The launch is asynchronous: nothing runs
+    /// here for `cancel` to stop (a running GPU kernel stops only with its
+    /// process, see the per-client worker).
     fn launch_ex(
         &mut self,
         req: &LaunchRequest,
         attrs: &[LaunchAttribute],
         params: &[u8],
+        _cancel: &CancelToken,
     ) -> CuResult<()> {
         let key = self.enter(req.ctx)?;
         let raw = match self.functions.get(req.function) {
@@ -206,8 +210,8 @@ impl LaunchBackend for GpuClient {
         // the call.
         check(unsafe { launch_ex(&config, raw, std::ptr::null_mut(), extra_ptr) })
     }
-    fn launch(&mut self, req: &LaunchRequest, params: &[u8]) -> CuResult<()> {
-        self.launch_ex(req, &[], params)
+    fn launch(&mut self, req: &LaunchRequest, params: &[u8], cancel: &CancelToken) -> CuResult<()> {
+        self.launch_ex(req, &[], params, cancel)
     }
 }
 
@@ -282,7 +286,13 @@ mod tests {
         };
         // The fake driver has no cuLaunchKernelEx; without attributes the
         // plain launch runs.
-        assert_eq!(c.launch_ex(&req, &[a], &[0; 12]), Err(NOT_SUPPORTED));
-        assert_eq!(c.launch_ex(&req, &[], &[0; 12]), Ok(()));
+        assert_eq!(
+            c.launch_ex(&req, &[a], &[0; 12], &CancelToken::new()),
+            Err(NOT_SUPPORTED)
+        );
+        assert_eq!(
+            c.launch_ex(&req, &[], &[0; 12], &CancelToken::new()),
+            Ok(())
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Streams and events.
 
 use super::*;
+use crate::cuda::options::{EventFlags, StreamFlags, WaitFlags};
 impl GpuClient {
     /// A stream of context `key` (default stream → NULL).
     pub(super) fn stream_in(&self, key: u64, stream: u64) -> CuResult<CUstream> {
@@ -40,12 +41,12 @@ impl GpuClient {
 }
 
 impl StreamBackend for GpuClient {
-    fn stream_create(&mut self, ctx: u64, flags: u32, priority: i32) -> CuResult<u64> {
+    fn stream_create(&mut self, ctx: u64, flags: StreamFlags, priority: i32) -> CuResult<u64> {
         let key = self.enter(ctx)?;
         let mut raw: CUstream = std::ptr::null_mut();
         // SAFETY: valid out-pointer; the context is current.
         check(unsafe {
-            (self.driver.api().stream_create_with_priority)(&mut raw, flags, priority)
+            (self.driver.api().stream_create_with_priority)(&mut raw, flags.bits(), priority)
         })?;
         Ok(self.streams.insert(Stream { raw, ctx: key }))
     }
@@ -70,7 +71,13 @@ impl StreamBackend for GpuClient {
         // SAFETY: as above.
         check(unsafe { (self.driver.api().stream_query)(raw) })
     }
-    fn stream_wait_event(&mut self, ctx: u64, stream: u64, event: u64, flags: u32) -> CuResult<()> {
+    fn stream_wait_event(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        event: u64,
+        flags: WaitFlags,
+    ) -> CuResult<()> {
         let ev = self
             .events
             .get(event)
@@ -78,13 +85,13 @@ impl StreamBackend for GpuClient {
             .ok_or(INVALID_HANDLE)?;
         let raw = self.enter_stream(ctx, stream)?;
         // SAFETY: live stream and event of this client (events may cross contexts).
-        check(unsafe { (self.driver.api().stream_wait_event)(raw, ev, flags) })
+        check(unsafe { (self.driver.api().stream_wait_event)(raw, ev, flags.bits()) })
     }
-    fn event_create(&mut self, ctx: u64, flags: u32) -> CuResult<u64> {
+    fn event_create(&mut self, ctx: u64, flags: EventFlags) -> CuResult<u64> {
         let key = self.enter(ctx)?;
         let mut raw: CUevent = std::ptr::null_mut();
         // SAFETY: valid out-pointer; the context is current.
-        check(unsafe { (self.driver.api().event_create)(&mut raw, flags) })?;
+        check(unsafe { (self.driver.api().event_create)(&mut raw, flags.bits()) })?;
         Ok(self.events.insert(Event { raw, ctx: key }))
     }
     fn event_destroy(&mut self, ctx: u64, event: u64) -> CuResult<()> {

@@ -1,5 +1,11 @@
 use super::*;
+use crate::cancel::CancelToken;
+use crate::cuda::options::{CtxFlags, EventFlags, StreamFlags};
 use uapi::cuda::LaunchRequest;
+
+fn stream_flags(raw: u32) -> StreamFlags {
+    StreamFlags::new(raw).expect("flags")
+}
 
 #[test]
 fn default_streams() {
@@ -162,9 +168,11 @@ fn clients_cannot_reach_each_other() {
     assert_eq!(b.memcpy_dtoh(0, 0, pa, &mut out), Err(INVALID_VALUE));
     assert_eq!(b.memcpy_htod(0, 0, pa, &out, false), Err(INVALID_VALUE));
     assert_eq!(b.mem_free(0, pa), Err(INVALID_VALUE));
-    let sa = a.stream_create(0, 0, 0).expect("stream");
+    let sa = a.stream_create(0, stream_flags(0), 0).expect("stream");
     assert_eq!(b.stream_synchronize(0, sa), Err(INVALID_HANDLE));
-    let ea = a.event_create(0, 0).expect("event");
+    let ea = a
+        .event_create(0, EventFlags::new(0).expect("flags"))
+        .expect("event");
     assert_eq!(b.event_query(0, ea), Err(INVALID_HANDLE));
     assert_eq!(
         b.stream_synchronize(0, ea),
@@ -201,7 +209,7 @@ fn modules_functions_and_launches() {
     for (i, b) in raw.iter_mut().enumerate() {
         *b = i as u8;
     }
-    let s = c.stream_create(0, 1, 0).expect("stream");
+    let s = c.stream_create(0, stream_flags(1), 0).expect("stream");
     let req = LaunchRequest {
         stream: s,
         function: f,
@@ -210,18 +218,27 @@ fn modules_functions_and_launches() {
         param_bytes: 12,
         ..Default::default()
     };
-    c.launch(&req, &raw[1..]).expect("launch");
+    c.launch(&req, &raw[1..], &CancelToken::new())
+        .expect("launch");
     let (bytes, dims, stream) = fake::with(|st| st.last_launch.clone()).expect("launched");
     assert_eq!(bytes, raw[1..].to_vec());
     assert_eq!(dims, [2, 1, 1, 32, 1, 1]);
     assert_ne!(stream, 0);
-    c.launch(&LaunchRequest { stream: 0, ..req }, &[])
-        .expect("launch");
+    c.launch(
+        &LaunchRequest { stream: 0, ..req },
+        &[],
+        &CancelToken::new(),
+    )
+    .expect("launch");
     let (bytes, _, stream) = fake::with(|st| st.last_launch.clone()).expect("launched");
     assert!(bytes.is_empty());
     assert_eq!(stream, 0);
     assert_eq!(
-        c.launch(&LaunchRequest { function: m, ..req }, &raw[1..]),
+        c.launch(
+            &LaunchRequest { function: m, ..req },
+            &raw[1..],
+            &CancelToken::new()
+        ),
         Err(INVALID_HANDLE)
     );
     let (g, size) = c.module_get_global(0, m, "var").expect("global");
@@ -254,10 +271,12 @@ fn contexts_primary_and_current_caching() {
     }
     assert_eq!(fake::with(|f| f.set_current_calls), calls, "cached");
 
-    let k = c.ctx_create(0, 0).expect("create");
+    let k = c
+        .ctx_create(CtxFlags::new(0).expect("flags"), 0)
+        .expect("create");
     assert_eq!(live_ctx(), 2);
     let y = c.mem_alloc(k, 16).expect("alloc");
-    let s = c.stream_create(k, 0, 0).expect("stream");
+    let s = c.stream_create(k, stream_flags(0), 0).expect("stream");
     // A stream of context k is not one of the primary's.
     assert_eq!(c.memcpy_htod(0, s, y, &[0; 4], true), Err(INVALID_HANDLE));
     c.memcpy_htod(k, s, y, &[0; 4], true).expect("same context");
@@ -270,8 +289,12 @@ fn contexts_primary_and_current_caching() {
     assert_eq!(c.stream_query(0, s), Err(INVALID_HANDLE));
     assert_eq!(c.mem_alloc(k, 16), Err(INVALID_CONTEXT));
 
-    let e1 = c.event_create(0, 0).expect("event");
-    let e2 = c.event_create(0, 0).expect("event");
+    let e1 = c
+        .event_create(0, EventFlags::new(0).expect("flags"))
+        .expect("event");
+    let e2 = c
+        .event_create(0, EventFlags::new(0).expect("flags"))
+        .expect("event");
     c.event_record(0, e1, 0).expect("record");
     c.event_record(0, e2, 0).expect("record");
     assert_eq!(c.event_elapsed_time(0, e1, e2), Ok(1.5));

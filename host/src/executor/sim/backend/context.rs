@@ -1,6 +1,7 @@
 //! Contexts and their limits on the simulator.
 
 use super::*;
+use crate::cuda::options::CtxFlags;
 
 impl ContextBackend for SimBackend {
     fn device_attributes(&mut self, device: i32) -> CuResult<Vec<i32>> {
@@ -12,7 +13,7 @@ impl ContextBackend for SimBackend {
         let total = self.space.total();
         Ok((total.saturating_sub(self.space.used()), total))
     }
-    fn ctx_create(&mut self, _flags: u32, device: i32) -> CuResult<u64> {
+    fn ctx_create(&mut self, _flags: CtxFlags, device: i32) -> CuResult<u64> {
         self.device(device)?;
         let h = self.handle(KIND_CTX);
         self.contexts.insert(h, ());

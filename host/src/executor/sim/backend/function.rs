@@ -6,6 +6,7 @@
 use super::*;
 
 use super::{SimBackend, SimFunction};
+use crate::cancel::CancelToken;
 use crate::cuda::CuResult;
 use crate::ptx;
 use crate::ptx::limits::{
@@ -199,6 +200,7 @@ impl LaunchBackend for SimBackend {
         req: &LaunchRequest,
         attrs: &[LaunchAttribute],
         params: &[u8],
+        cancel: &CancelToken,
     ) -> CuResult<()> {
         for a in attrs {
             if a.id == launch_attribute::CLUSTER_DIMENSION
@@ -217,9 +219,9 @@ impl LaunchBackend for SimBackend {
         }
         // Every other carried attribute is a scheduling hint the in-order
         // simulator satisfies as it is.
-        LaunchBackend::launch(self, req, params)
+        LaunchBackend::launch(self, req, params, cancel)
     }
-    fn launch(&mut self, r: &LaunchRequest, params: &[u8]) -> CuResult<()> {
+    fn launch(&mut self, r: &LaunchRequest, params: &[u8], cancel: &CancelToken) -> CuResult<()> {
         self.stream(r.ctx, r.stream)?;
         let f = self
             .functions
@@ -249,7 +251,19 @@ impl LaunchBackend for SimBackend {
             block: r.block,
             dynamic_shared_bytes: r.shared_bytes,
         };
-        match ptx::launch(kernel, &module, params, &resolve, &cfg, &mut self.memory) {
+        let watchdog = ptx::Watchdog {
+            limit: ptx::MAX_LAUNCH_TIME,
+            cancelled: &|| cancel.is_cancelled(),
+        };
+        match ptx::launch_watched(
+            kernel,
+            &module,
+            params,
+            &resolve,
+            &cfg,
+            &mut self.memory,
+            &watchdog,
+        ) {
             Ok(()) => Ok(()),
             Err(LaunchError::Unsupported { instruction, line }) => {
                 tracing::warn!(
@@ -267,6 +281,14 @@ impl LaunchBackend for SimBackend {
             Err(LaunchError::InvalidConfig(why)) => {
                 tracing::info!(kernel = %kernel.name, %why, "invalid launch");
                 Err(result::INVALID_VALUE)
+            }
+            Err(LaunchError::OutOfResources(why)) => {
+                tracing::debug!(%why, "launch out of resources");
+                Err(result::LAUNCH_OUT_OF_RESOURCES)
+            }
+            Err(LaunchError::Cancelled) => {
+                tracing::info!(kernel = %kernel.name, "launch cancelled: the queue is stopping");
+                Err(result::LAUNCH_FAILED)
             }
             Err(LaunchError::Trap) => Err(result::LAUNCH_FAILED),
             Err(LaunchError::Assert(why)) => {

@@ -2,6 +2,23 @@
 
 use super::*;
 
+impl SimBackend {
+    /// `INVALID_VALUE` unless `height` rows of `row_len` bytes, `pitch`
+    /// apart from `base`, all lie in the one allocation holding `base`.
+    fn check_rows(&self, base: u64, pitch: u64, row_len: u64, height: u64) -> CuResult<()> {
+        let end = height
+            .checked_sub(1)
+            .and_then(|rows| rows.checked_mul(pitch))
+            .and_then(|o| o.checked_add(row_len))
+            .and_then(|o| base.checked_add(o))
+            .ok_or(result::INVALID_VALUE)?;
+        match self.memory.range(base) {
+            Some((b, size)) if end <= b + size => Ok(()),
+            _ => Err(result::INVALID_VALUE),
+        }
+    }
+}
+
 impl MemoryBackend for SimBackend {
     fn mem_alloc(&mut self, ctx: u64, size: u64) -> CuResult<u64> {
         let ctx = self.ctx(ctx)?;
@@ -67,63 +84,58 @@ impl MemoryBackend for SimBackend {
     fn memset(&mut self, r: &MemsetRequest) -> CuResult<()> {
         self.stream(r.ctx, r.stream)?;
         let elem = r.elem_size as usize;
-        let width = usize::try_from(r.width).map_err(|_| result::INVALID_VALUE)?;
-        let row_len = width.checked_mul(elem).ok_or(result::INVALID_VALUE)?;
-        let pattern = &r.value.to_le_bytes()[..elem];
-        let row: Vec<u8> = pattern.iter().copied().cycle().take(row_len).collect();
-        // Check every row first so a failing memset writes nothing.
-        for y in 0..r.height {
-            let addr = r
-                .dst
-                .checked_add(y.checked_mul(r.pitch).ok_or(result::INVALID_VALUE)?);
-            let addr = addr.ok_or(result::INVALID_VALUE)?;
-            if self
-                .memory
-                .range(addr)
-                .is_none_or(|(b, s)| addr + row_len as u64 > b + s)
-                && row_len > 0
-            {
-                return Err(result::INVALID_VALUE);
-            }
+        let row_len = r
+            .width
+            .checked_mul(elem as u64)
+            .ok_or(result::INVALID_VALUE)?;
+        if row_len == 0 {
+            return Ok(());
         }
+        // All rows lie in the allocation at `dst` (checked before any is
+        // written), so the loop is bounded by the guest's own memory.
+        self.check_rows(r.dst, r.pitch, row_len, r.height)?;
+        let row_len = usize::try_from(row_len).map_err(|_| result::INVALID_VALUE)?;
+        let pattern = &r.value.to_le_bytes()[..elem];
         for y in 0..r.height {
-            self.memory.write(r.dst + y * r.pitch, &row);
+            self.memory.fill(r.dst + y * r.pitch, row_len, pattern);
         }
         Ok(())
     }
     fn memcpy_2d(&mut self, r: &Copy2dRequest, input: &[u8], output: &mut [u8]) -> CuResult<()> {
         self.stream(r.ctx, r.stream)?;
-        let width = usize::try_from(r.width).map_err(|_| result::INVALID_VALUE)?;
-        let rows = usize::try_from(r.height).map_err(|_| result::INVALID_VALUE)?;
-        let at = |base: u64, pitch: u64, y: usize| -> CuResult<u64> {
-            (y as u64)
-                .checked_mul(pitch)
-                .and_then(|o| base.checked_add(o))
-                .ok_or(result::INVALID_VALUE)
-        };
-        // Stage the whole copy, then write, so a fault writes nothing.
-        let mut staged = Vec::with_capacity(rows);
-        for y in 0..rows {
-            let row = match r.kind {
-                copy_kind::HTOD => input
-                    .get(y * width..(y + 1) * width)
-                    .ok_or(result::INVALID_VALUE)?
-                    .to_vec(),
-                _ => self.read_device(at(r.src, r.src_pitch, y)?, width)?,
-            };
-            staged.push(row);
+        if r.width == 0 || r.height == 0 {
+            return Ok(());
         }
-        for (y, row) in staged.iter().enumerate() {
-            match r.kind {
+        // Device rows are checked against their allocations before any
+        // byte moves (so a fault writes nothing, and the loop is bounded by
+        // the guest's memory); host rows are the request's or response's.
+        if r.kind != copy_kind::HTOD {
+            self.check_rows(r.src, r.src_pitch, r.width, r.height)?;
+        }
+        if r.kind != copy_kind::DTOH {
+            self.check_rows(r.dst, r.dst_pitch, r.width, r.height)?;
+        }
+        let width = usize::try_from(r.width).map_err(|_| result::INVALID_VALUE)?;
+        let host_row = |y: u64| -> CuResult<std::ops::Range<usize>> {
+            let start = usize::try_from(y)
+                .ok()
+                .and_then(|y| y.checked_mul(width))
+                .ok_or(result::INVALID_VALUE)?;
+            Ok(start..start + width)
+        };
+        for y in 0..r.height {
+            let (src, dst) = (r.src + y * r.src_pitch, r.dst + y * r.dst_pitch);
+            let done = match r.kind {
+                copy_kind::HTOD => input
+                    .get(host_row(y)?)
+                    .is_some_and(|row| self.memory.write(dst, row)),
                 copy_kind::DTOH => output
-                    .get_mut(y * width..(y + 1) * width)
-                    .ok_or(result::INVALID_VALUE)?
-                    .copy_from_slice(row),
-                _ => {
-                    if !self.memory.write(at(r.dst, r.dst_pitch, y)?, row) {
-                        return Err(result::INVALID_VALUE);
-                    }
-                }
+                    .get_mut(host_row(y)?)
+                    .is_some_and(|row| self.memory.read(src, row)),
+                _ => self.memory.copy(dst, src, width),
+            };
+            if !done {
+                return Err(result::INVALID_VALUE);
             }
         }
         Ok(())

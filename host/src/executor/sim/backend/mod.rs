@@ -151,15 +151,6 @@ impl SimBackend {
         self.functions.retain(|_, f| f.module != module);
         self.memory.free_owned(Owner::Module(module));
     }
-
-    fn read_device(&self, addr: u64, len: usize) -> CuResult<Vec<u8>> {
-        let mut buf = vec![0; len];
-        if self.memory.read(addr, &mut buf) {
-            Ok(buf)
-        } else {
-            Err(result::INVALID_VALUE)
-        }
-    }
 }
 
 impl SimBackend {

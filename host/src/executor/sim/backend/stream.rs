@@ -1,9 +1,10 @@
 //! Streams and events on the simulator (work runs at submission).
 
 use super::*;
+use crate::cuda::options::{EventFlags, StreamFlags, WaitFlags};
 
 impl StreamBackend for SimBackend {
-    fn stream_create(&mut self, ctx: u64, _flags: u32, _priority: i32) -> CuResult<u64> {
+    fn stream_create(&mut self, ctx: u64, _flags: StreamFlags, _priority: i32) -> CuResult<u64> {
         let ctx = self.ctx(ctx)?;
         let h = self.handle(KIND_STREAM);
         self.streams.insert(h, ctx);
@@ -27,7 +28,7 @@ impl StreamBackend for SimBackend {
         ctx: u64,
         stream: u64,
         event: u64,
-        _flags: u32,
+        _flags: WaitFlags,
     ) -> CuResult<()> {
         self.stream(ctx, stream)?;
         self.events
@@ -35,7 +36,7 @@ impl StreamBackend for SimBackend {
             .map(drop)
             .ok_or(result::INVALID_HANDLE)
     }
-    fn event_create(&mut self, ctx: u64, _flags: u32) -> CuResult<u64> {
+    fn event_create(&mut self, ctx: u64, _flags: EventFlags) -> CuResult<u64> {
         let ctx = self.ctx(ctx)?;
         let h = self.handle(KIND_EVENT);
         self.events.insert(
