@@ -47,6 +47,11 @@ pub const SIZES: [usize; 7] = [
 /// The benchmark groups, in the order they run.
 pub const GROUPS: [&str; 3] = ["sync", "launch", "copy"];
 
+/// The `CASE` name of a group's result line.
+pub fn case_name(group: &str) -> String {
+    format!("bench-{group}")
+}
+
 /// What to measure and how long.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
@@ -383,11 +388,11 @@ pub fn run(o: &Options) -> bool {
         match r {
             Ok(d) => {
                 passed += 1;
-                println!("CASE bench-{group} PASS {ms}ms {d}");
+                println!("CASE {} PASS {ms}ms {d}", case_name(group));
             }
             Err(e) => {
                 failed += 1;
-                println!("CASE bench-{group} FAIL {ms}ms {e}");
+                println!("CASE {} FAIL {ms}ms {e}", case_name(group));
                 let _ = bench.sync();
             }
         }
