@@ -7,6 +7,8 @@ in the same run (scripts/gpu-suite.sh's bench parts), and writes
 - JSON: {"date", "commit", "gpu", "driver", "accel", "command", "results":
   [{"name", "path": "socket"|"vm", "unit", "native", "vgpu", "ratio"}],
   "failures": {role: [CASE lines that failed]}, "history": [older runs]}.
+  The vm path is measured against --vm-native when given (a second run of
+  the suite, when the parts did not fit one command), else --native.
   Ratios are oriented so that 1.0 is native and more is better: vgpu/native
   for rates, native/vgpu for times (units us, ms, s). A figure missing on
   one side has a null ratio. With --history, the runs of that file are kept
@@ -15,8 +17,8 @@ in the same run (scripts/gpu-suite.sh's bench parts), and writes
 - Markdown: a section with one row per benchmark and the issue's targets.
 
 Python 3 standard library only (it runs on the GPU machine).
-Usage: bench-report.py --native FILE [--socket FILE] [--vm FILE] (each may
-repeat) [--date D --commit C --gpu G --driver V --accel A --command CMD]
+Usage: bench-report.py --native FILE [--socket FILE] [--vm FILE]
+[--vm-native FILE] (each may repeat) [--date D --commit C --gpu G --driver V --accel A --command CMD]
 [--history JSON] [--json OUT] [--markdown OUT]
 """
 
@@ -103,13 +105,14 @@ def met(result):
     return got >= want if op == ">=" else got <= want
 
 
-def results(native, paths):
-    """The result rows: per path given, every figure of either side."""
+def results(natives, paths):
+    """The result rows: per path given, every figure of either side, against
+    that path's native run."""
     rows = []
     for path in PATHS:
         if path not in paths:
             continue
-        vgpu = paths[path]
+        native, vgpu = natives[path], paths[path]
         names = list(native) + [n for n in vgpu if n not in native]
         for name in names:
             n = native.get(name)
@@ -214,6 +217,9 @@ def markdown(report):
 def build(args):
     native, native_failed = read(args.native)
     paths, failures = {}, {"native": native_failed}
+    natives = {p: native for p in PATHS}
+    if args.vm_native:
+        natives["vm"], failures["vm-native"] = read(args.vm_native)
     for path in PATHS:
         files = getattr(args, path)
         if files:
@@ -225,7 +231,7 @@ def build(args):
         "driver": args.driver,
         "accel": args.accel,
         "command": args.command,
-        "results": results(native, paths),
+        "results": results(natives, paths),
         "failures": failures,
     }
     old = None
@@ -244,6 +250,12 @@ def main(argv=None):
     ap.add_argument("--native", action="append", required=True)
     ap.add_argument("--socket", action="append")
     ap.add_argument("--vm", action="append")
+    ap.add_argument(
+        "--vm-native",
+        action="append",
+        help="the native run the vm path is measured against (default --native), "
+        "to combine two runs of the suite",
+    )
     for name in ("date", "commit", "gpu", "driver", "accel", "command"):
         ap.add_argument("--" + name, default="unknown")
     ap.add_argument("--history", help="an existing benchmarks.json whose runs are kept")

@@ -121,6 +121,13 @@ class BenchReport(unittest.TestCase):
         self.assertNotIn("history", second["history"][0])
         self.assertIn("results", second["history"][0])
 
+    def test_the_vm_path_may_have_its_own_native_run(self):
+        other = write(self.dir, "native2.txt", "BENCH sync_idle 0.320 us\n")
+        report, _ = self.run_report("--vm-native", other)
+        self.assertEqual(self.row(report, "sync_idle", "vm")["ratio"], 0.005)
+        self.assertEqual(self.row(report, "sync_idle", "socket")["native"], 0.64)
+        self.assertIsNone(self.row(report, "htod_pageable_1GiB", "vm")["native"])
+
     def test_a_missing_history_file_starts_a_new_one(self):
         report, _ = self.run_report("--history", os.path.join(self.dir, "none.json"))
         self.assertEqual(report["history"], [])
