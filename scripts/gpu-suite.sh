@@ -21,6 +21,15 @@
 #                      another's memory, a core-dump context that faults, a
 #                      kernel that never ends; natively (the first only) and
 #                      over the socket (the vm part runs it in the guest)
+#       bench          (only when named) the benchmarks: cuda-suite --bench,
+#                      tests/gpu/gemm-bench.cu (built there) and
+#                      tests/gpu/torch-bench.py, natively and over the socket;
+#                      scripts/bench-report.py turns them into ratios in
+#                      $OUT/benchmarks.json and $OUT/benchmarks.md
+#       bench-vm       (only when named) cuda-suite --bench in the guest (the
+#                      bench scenario), against the same native run; with
+#                      gpu-guest named too, the GEMM and PyTorch benchmarks
+#                      run in that guest as well
 #       trace          (only when VGPU_GPU_PARTS names it) programs under the
 #                      driver-call tracer, natively and over the socket, and what
 #                      cuGetProcAddress/cuGetExportTable answered on each side
@@ -43,8 +52,11 @@ pack() {
     # images are built here, where the tools for it are (the cuda one holds
     # the cudart programs).
     VGPU_WORK="$stage/work" VGPU_DIST=/var/tmp/vgpu-pack/dist "$VGPU_RUNNER" build-initramfs >/dev/null
-    find "$stage/work" -mindepth 1 -maxdepth 1 ! -name cuda ! -name gpu-guest -exec rm -rf {} +
-    rm -rf "$stage/work/cuda/root" "$stage/work/gpu-guest/root"
+    find "$stage/work" -mindepth 1 -maxdepth 1 ! -name cuda ! -name gpu-guest ! -name bench -exec rm -rf {} +
+    rm -rf "$stage/work/cuda/root" "$stage/work/gpu-guest/root" "$stage/work/bench/root"
+    # The commit packed, for the benchmark report (the GPU machine has no .git).
+    { git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >"$stage/commit"
+    git -C "$repo" diff --quiet HEAD 2>/dev/null || echo -n "-dirty" >>"$stage/commit"
     cp -r "$VGPU_DIST" "$stage/dist"
     cp "$repo/tests/vm/gpu-guest.sh" "$repo/tests/gpu/torch-check.py" "$stage/dist/"
     cp -r "$VGPU_CUDA_PROGRAMS" "$stage/cudart" && rm -f "$stage/cudart/.stamp"
@@ -210,6 +222,78 @@ trace_part() {
     return $bad
 }
 
+# bench_one LOG LIMIT NAME COMMAND...: one benchmark program, its output
+# appended to LOG, run with the environment in the array `bench_env`; a
+# non-zero exit (or its timeout) adds a failed CASE line.
+bench_one() {
+    local log=$1 limit=$2 name=$3 rc=0
+    shift 3
+    env ${bench_env[@]+"${bench_env[@]}"} PYTHONUNBUFFERED=1 timeout "$limit" "$@" >>"$log" 2>&1 || rc=$?
+    [ $rc = 0 ] || echo "CASE $name/exit FAIL 0ms exit status $rc" >>"$log"
+}
+
+# bench_all LOG: every benchmark on the host side (cuda-suite --bench with
+# VGPU_BENCH_ARGS, the GEMM one with VGPU_BENCH_GEMM_ARGS, the PyTorch one
+# with VGPU_BENCH_TORCH_ARGS), with `bench_env`.
+bench_all() {
+    local log=$1
+    : >"$log"
+    # shellcheck disable=SC2086 # the arguments are word lists
+    bench_one "$log" 300 bench-suite "$p/bin/cuda-suite" --bench ${VGPU_BENCH_ARGS:-}
+    if [ -x "$p/bench/gemm-bench" ]; then
+        # shellcheck disable=SC2086
+        bench_one "$log" 240 bench-gemm "$p/bench/gemm-bench" ${VGPU_BENCH_GEMM_ARGS:-}
+    else
+        echo "CASE bench-gemm FAIL 0ms gemm-bench was not built" >>"$log"
+    fi
+    # shellcheck disable=SC2086
+    bench_one "$log" 300 bench-torch "$python" "$repo/tests/gpu/torch-bench.py" ${VGPU_BENCH_TORCH_ARGS:-}
+}
+
+# bench_part OUT PARTS: the bench parts: natively, over the socket (bench),
+# in the guest (bench-vm, and gpu-guest's benchmarks when it ran them),
+# then scripts/bench-report.py on all of it. 1 if the report failed.
+bench_part() {
+    local out=$1 parts=$2 gpu driver
+    local args=(--native "$out/bench-native.txt")
+    echo "== bench: native (NVIDIA's libcuda.so.1)" | tee -a "$summary"
+    bench_env=()
+    bench_all "$out/bench-native.txt"
+    grep -E '^CASE [^ ]+ (PASS|FAIL)' "$out/bench-native.txt" | cut -c1-160 | tee -a "$summary" || true
+    if [[ $parts == *,bench,* ]]; then
+        echo "== bench: socket (our libcuda.so.1 -> vgpu-host, CUDA executor)" | tee -a "$summary"
+        start_host "$out/host-bench.log"
+        ours_env ""
+        bench_env=("${ours[@]}")
+        bench_all "$out/bench-socket.txt"
+        stop_host
+        grep -E '^CASE [^ ]+ (PASS|FAIL)' "$out/bench-socket.txt" | cut -c1-160 | tee -a "$summary" || true
+        args+=(--socket "$out/bench-socket.txt")
+    fi
+    if [[ $parts == *,bench-vm,* ]]; then
+        echo "== bench: vm (guest, TCG -> vgpu.ko -> vgpu-host, CUDA executor)" | tee -a "$summary"
+        env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S="${VGPU_BENCH_BOOT_TIMEOUT_S:-420}" "$p/bin/vm-runner" test bench \
+            >"$out/bench-vm-runner.txt" 2>&1 || true
+        cp "$p/work/bench/serial.log" "$out/bench-vm-serial.log" 2>/dev/null || true
+        grep -E '^@@(BENCH|RESULT) ' "$out/bench-vm-serial.log" >"$out/bench-vm.txt" 2>/dev/null || true
+        tail -n 1 "$out/bench-vm-runner.txt" | tee -a "$summary"
+        args+=(--vm "$out/bench-vm.txt")
+        if [ -f "$out/gpu-guest-serial.log" ] && grep -q '^@@BENCH ' "$out/gpu-guest-serial.log"; then
+            grep -E '^@@(BENCH |RESULT bench/)' "$out/gpu-guest-serial.log" >"$out/bench-gpu-guest.txt" || true
+            args+=(--vm "$out/bench-gpu-guest.txt")
+        fi
+    fi
+    IFS=, read -r gpu driver _ < <(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
+        2>/dev/null | head -n 1 | sed -e 's/, */,/g') || true
+    echo "== bench: report ($out/benchmarks.json, $out/benchmarks.md)" | tee -a "$summary"
+    python3 "$repo/scripts/bench-report.py" "${args[@]}" --date "$(date -u +%F)" \
+        --commit "$(cat "$p/commit" 2>/dev/null || echo unknown)" --gpu "${gpu:-unknown}" --driver "${driver:-unknown}" \
+        --accel "${VGPU_ACCEL:-tcg,thread=multi}" \
+        --command "VGPU_GPU_PARTS=${VGPU_GPU_PARTS:-} VGPU_BENCH_ARGS=${VGPU_BENCH_ARGS:-} bash scripts/gpu-suite.sh run" \
+        --history "$repo/docs/benchmarks.json" --json "$out/benchmarks.json" --markdown "$out/benchmarks.md" \
+        2>&1 | tee -a "$summary"
+}
+
 run() {
     local out=${OUT:-$repo/target/gpu-report}
     mkdir -p "$out"
@@ -244,8 +328,12 @@ QEMU
 
     # cuBLAS's check is built first, with this machine's nvcc and cuBLAS:
     # the cublas step runs it natively and over the socket, the gpu-guest
-    # step in the guest (from the dist, which the guest sees).
-    if [[ $parts == *,cublas,* || $parts == *,gpu-guest,* ]]; then
+    # step in the guest (from the dist, which the guest sees). The GEMM
+    # benchmark is built the same way for the bench parts.
+    local want_cublas=0 benching=0
+    [[ $parts == *,cublas,* || $parts == *,gpu-guest,* ]] && want_cublas=1
+    [[ $parts == *,bench,* || $parts == *,bench-vm,* ]] && benching=1
+    if [ $want_cublas = 1 ] || [ $benching = 1 ]; then
         local found inc lib
         rm -f "$p/dist/cublas-check"
         if ! found=$(find_cublas); then
@@ -253,11 +341,26 @@ QEMU
             bad=1
         else
             read -r inc lib <<<"$found"
-            "$nvcc" -std=c++17 -O2 -arch=sm_90 -I"$inc" -L"$lib" -l:libcublas.so.13 -l:libcublasLt.so.13 \
-                -Xlinker -rpath="$lib" "$repo/tests/gpu/cublas-check.cu" -o "$p/dist/cublas-check" \
-                >"$out/cublas-build.txt" 2>&1 \
-                || { echo "cublas: did not build (cublas-build.txt)" | tee -a "$summary"; bad=1; }
+            if [ $want_cublas = 1 ]; then
+                "$nvcc" -std=c++17 -O2 -arch=sm_90 -I"$inc" -L"$lib" -l:libcublas.so.13 -l:libcublasLt.so.13 \
+                    -Xlinker -rpath="$lib" "$repo/tests/gpu/cublas-check.cu" -o "$p/dist/cublas-check" \
+                    >"$out/cublas-build.txt" 2>&1 \
+                    || { echo "cublas: did not build (cublas-build.txt)" | tee -a "$summary"; bad=1; }
+            fi
+            if [ $benching = 1 ]; then
+                mkdir -p "$p/bench"
+                "$nvcc" -std=c++17 -O2 -arch=sm_90 -I"$inc" -L"$lib" -l:libcublas.so.13 -l:libcublasLt.so.13 \
+                    -Xlinker -rpath="$lib" "$repo/tests/gpu/gemm-bench.cu" -o "$p/bench/gemm-bench" \
+                    >"$out/gemm-bench-build.txt" 2>&1 \
+                    || { echo "bench: gemm-bench did not build (gemm-bench-build.txt)" | tee -a "$summary"; bad=1; }
+            fi
         fi
+    fi
+    # With bench-vm and gpu-guest both named, the GEMM and PyTorch
+    # benchmarks run in that guest too (gpu-guest.sh runs what the dist has).
+    if [[ $parts == *,bench-vm,* && $parts == *,gpu-guest,* ]]; then
+        [ -x "$p/bench/gemm-bench" ] && cp "$p/bench/gemm-bench" "$p/dist/"
+        cp "$repo/tests/gpu/torch-bench.py" "$p/dist/"
     fi
 
     if [[ $parts == *,native,* ]]; then
@@ -308,7 +411,7 @@ QEMU
     fi
     if [[ $parts == *,gpu-guest,* ]]; then
         echo "== gpu-guest: this machine's nvidia-smi and PyTorch in the guest, on our libraries" | tee -a "$summary"
-        env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S=480 "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
+        env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S="${VGPU_GPU_GUEST_TIMEOUT_S:-480}" "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
         grep -E '^(PASS|FAIL)' "$out/gpu-guest.txt" | tee -a "$summary"
         cp "$p/work/gpu-guest/serial.log" "$out/gpu-guest-serial.log" 2>/dev/null || true
         # The guest's cuBLAS and PyTorch cases, in the native logs' form.
@@ -351,6 +454,10 @@ QEMU
     if [[ $parts == *,trace,* ]]; then
         echo "== trace: programs under the driver-call tracer, NVIDIA's libcuda vs ours" | tee -a "$summary"
         trace_part "$p" "$out" || bad=1
+    fi
+
+    if [ $benching = 1 ]; then
+        bench_part "$out" "$parts" || bad=1
     fi
 
     echo "== against native" | tee -a "$summary"

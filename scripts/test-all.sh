@@ -14,5 +14,7 @@ log "unit and host-side tests"
 cargo test -q --workspace 2>&1
 log "driver-call tracer self-test"
 bash tests/gpu/tracer/selftest.sh
+log "benchmark report (scripts/bench-report.py) on canned output"
+PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s scripts -p 'test_*.py'
 log "VM tests"
 "$VGPU_RUNNER" test

@@ -81,3 +81,21 @@ if [ -f "$dist/torch-check.py" ]; then
 else
     fail torch/exit "no torch-check.py in $dist"
 fi
+
+# Benchmarks, when the dist holds them (scripts/gpu-suite.sh puts them there
+# when its bench-vm and gpu-guest parts are both named): BENCH lines become
+# @@BENCH lines, their CASE lines @@RESULT bench/<case>.
+guest_bench() {
+    local name=$1 limit=$2 rc
+    shift 2
+    PYTHONUNBUFFERED=1 timeout "$limit" "$@" >/tmp/$name.out 2>&1; rc=$?
+    sed -n -e 's#^BENCH #@@BENCH #p' -e 's#^CASE #@@RESULT bench/#p' /tmp/$name.out
+    grep -v -e '^CASE ' -e '^BENCH ' /tmp/$name.out | tail -n 20 | sed -e "s#^#$name| #"
+    [ $rc = 0 ] || fail "bench/$name-exit" "exit status $rc"
+}
+if [ -x "$dist/gemm-bench" ]; then
+    guest_bench gemm-bench 240 "$dist/gemm-bench"
+fi
+if [ -f "$dist/torch-bench.py" ]; then
+    guest_bench torch-bench 480 "$python" "$dist/torch-bench.py"
+fi

@@ -14,11 +14,15 @@
 //! isolation check between client processes instead
 //! ([`vgpu_tests::isolation`]); it runs this binary again for its roles
 //! (`cuda-suite --isolation-role victim|healthy|spinner|attacker ADDR [FLAGS]`).
+//!
+//! `cuda-suite --bench [--quick] [--launches N] [--iters N] [--max-mib N]
+//! [--min-time-ms N] [--only sync,launch,copy]` runs the benchmarks instead
+//! ([`vgpu_tests::bench`]): `BENCH <name> <value> <unit> <detail>` lines.
 
 use std::{process::ExitCode, time::Duration};
 
-use vgpu_tests::isolation;
 use vgpu_tests::suite::{self, case_names, Options, CASES};
+use vgpu_tests::{bench, isolation};
 
 fn parse_u64(s: &str) -> Option<u64> {
     match s.strip_prefix("0x") {
@@ -81,11 +85,24 @@ fn isolation_check(args: &[String]) -> ExitCode {
     }
 }
 
+/// `--bench [FLAGS]`.
+fn bench_run(args: &[String]) -> ExitCode {
+    match bench::Options::parse(args) {
+        Ok(o) if bench::run(&o) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{e}\n{}", bench::USAGE);
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let all: Vec<String> = std::env::args().skip(1).collect();
     match all.first().map(String::as_str) {
         Some("--isolation-role") => return isolation_role(&all[1..]),
         Some("--isolation") => return isolation_check(&all[1..]),
+        Some("--bench") => return bench_run(&all[1..]),
         _ => {}
     }
     let mut options = Options {

@@ -51,6 +51,9 @@ api! {
     cuModuleGetGlobal_v2 = fn(*mut u64, *mut usize, Ptr, *const c_char);
     cuMemAlloc_v2 = fn(*mut u64, usize);
     cuMemFree_v2 = fn(u64);
+    cuMemGetInfo_v2 = fn(*mut usize, *mut usize);
+    cuMemAllocHost_v2 = fn(*mut Ptr, usize);
+    cuMemFreeHost = fn(Ptr);
     cuMemcpyHtoD_v2 = fn(u64, *const c_void, usize);
     cuMemcpyDtoH_v2 = fn(*mut c_void, u64, usize);
     cuMemcpyHtoDAsync_v2 = fn(u64, *const c_void, usize, Ptr);

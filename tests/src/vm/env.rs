@@ -41,6 +41,9 @@ pub struct Env {
     /// A log filter for our libraries in the guest's CUDA programs
     /// (`VGPU_GUEST_LOG`), for debugging a guest-only failure.
     pub guest_log: Option<String>,
+    /// Arguments of the bench scenario's `cuda-suite --bench`
+    /// (`VGPU_BENCH_GUEST_ARGS`, e.g. `--quick`; none: the full run).
+    pub bench_args: String,
 }
 
 /// The round-trip size the recorded GPU digests were taken with, MiB; a run
@@ -88,6 +91,7 @@ impl Env {
             cuda_programs: var("VGPU_CUDA_PROGRAMS")?.into(),
             boot_timeout_s: number("VGPU_BOOT_TIMEOUT_S", 600),
             guest_log: env::var("VGPU_GUEST_LOG").ok(),
+            bench_args: env::var("VGPU_BENCH_GUEST_ARGS").unwrap_or_default(),
         })
     }
 

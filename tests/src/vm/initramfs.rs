@@ -73,6 +73,7 @@ pub fn build(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, String> {
         &root.join("etc/vgpu-roundtrip-mib"),
         env.roundtrip_mib.to_string(),
     )?;
+    write(&root.join("etc/vgpu-bench"), &env.bench_args)?;
     if let Some(filter) = &env.guest_log {
         write(&root.join("etc/vgpu-log"), filter)?;
     }

@@ -4,7 +4,7 @@
 
 use super::env::Env;
 use super::gpu::{expected_identities, h100, l4, Gpu};
-use crate::{cudart, isolation, suite};
+use crate::{bench, cudart, isolation, suite};
 
 pub struct Scenario {
     pub name: &'static str,
@@ -168,7 +168,34 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
                 .chain(cudart::expected_results())
                 .collect(),
         },
+        bench_scenario(),
     ]
+}
+
+/// The benchmarks in a guest (`cuda-suite --bench`, run by the GPU suite's
+/// `bench-vm` part): on request only, in a boot of its own, so that a fresh
+/// vgpu-host serves it and the cuda scenario stays as long as it was.
+/// `/etc/vgpu-bench` holds its arguments (`VGPU_BENCH_GUEST_ARGS` when the
+/// image was built); `BENCH` lines reach the serial log as `@@BENCH`.
+fn bench_scenario() -> Scenario {
+    Scenario {
+        name: "bench",
+        gpus: vec![h100()],
+        steps: "ldconfig\nmodprobe vgpu\nwait-node\n\
+                [ -s /etc/vgpu-log ] && export VGPU_LOG=$(cat /etc/vgpu-log)\n\
+                /bin/cuda-suite --bench $(cat /etc/vgpu-bench) | sed -e 's/^CASE /@@RESULT /' -e 's/^BENCH /@@BENCH /'\n\
+                vgpu-guest test dmesg-clean\n"
+            .into(),
+        expect: vec![],
+        // One host buffer of the largest copy (1 GiB) at a time, and room.
+        memory_mib: 4096,
+        hostroot: false,
+        on_request: true,
+        required: std::iter::once("setup".to_string())
+            .chain(bench::GROUPS.iter().map(|g| bench::case_name(g)))
+            .chain(std::iter::once("dmesg-clean".to_string()))
+            .collect(),
+    }
 }
 
 /// `vm-runner demo`: one device, listed as the guest sees it.
@@ -182,5 +209,24 @@ pub fn demo() -> Scenario {
         hostroot: false,
         on_request: false,
         required: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bench_scenario_runs_on_request_and_requires_every_group() {
+        let s = bench_scenario();
+        assert!(s.on_request && !s.runs_cuda());
+        assert!(s
+            .steps
+            .contains("/bin/cuda-suite --bench $(cat /etc/vgpu-bench)"));
+        assert!(s.steps.contains("s/^BENCH /@@BENCH /"));
+        for g in bench::GROUPS {
+            assert!(s.required.contains(&bench::case_name(g)), "{g}");
+        }
+        assert!(s.required.contains(&"setup".to_string()));
     }
 }

@@ -1,6 +1,7 @@
-//! The native socket run: the driver-API suite and the cudart programs on
-//! this machine against vgpu-host's direct socket transport (no VM): the
-//! same programs, the same commands, in seconds.
+//! The native socket run: the driver-API suite, the cudart programs, the
+//! isolation check and a short benchmark run on this machine against
+//! vgpu-host's direct socket transport (no VM): the same programs, the same
+//! commands, in seconds.
 
 use std::{fs, process::Command};
 
@@ -40,6 +41,13 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
         .env("VGPU_SOCKET", &host.socket)
         .env("LD_LIBRARY_PATH", &libdir)
         .output();
+    // The benchmarks, short: they must keep running (the GPU suite's bench
+    // parts use them); the simulator's figures mean nothing.
+    let bench = Command::new(&env.cuda_suite)
+        .args(["--bench", "--quick"])
+        .env("VGPU_SOCKET", &host.socket)
+        .env("LD_LIBRARY_PATH", &libdir)
+        .output();
     host.kill();
     let out = out.map_err(|e| format!("{}: {e}", env.cuda_suite.display()))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -76,6 +84,26 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
         let name = format!("{PREFIX}isolation/{case}");
         if !got.iter().any(|(n, _, _)| *n == name) {
             results.push((name, false, "not reported by cuda-suite --isolation".into()));
+        }
+    }
+    results.extend(got);
+    let bench = bench.map_err(|e| format!("{} --bench: {e}", env.cuda_suite.display()))?;
+    let text = String::from_utf8_lossy(&bench.stdout).into_owned();
+    fs::write(dir.join("bench.log"), &text).map_err(|e| e.to_string())?;
+    let got: Vec<Outcome> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("CASE "))
+        .map(|rest| verdict(&format!("{PREFIX}bench/"), rest))
+        .collect();
+    let expected = std::iter::once("setup".to_string()).chain(
+        crate::bench::GROUPS
+            .iter()
+            .map(|g| crate::bench::case_name(g)),
+    );
+    for case in expected {
+        let name = format!("{PREFIX}bench/{case}");
+        if !got.iter().any(|(n, _, _)| *n == name) {
+            results.push((name, false, "not reported by cuda-suite --bench".into()));
         }
     }
     results.extend(got);
