@@ -56,6 +56,11 @@ pub struct Cli {
     /// Private writable memory (RLIMIT_DATA) each worker process may hold, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub worker_memory_limit: Option<u64>,
+    /// Longest one command of a client may run (a kernel that never ends,
+    /// waited for) before that client's worker process is ended, in
+    /// seconds; 0 for no limit. Default 60.
+    #[arg(long, value_name = "SECONDS")]
+    pub command_timeout_s: Option<u64>,
     /// What runs commands: "sim" (simulated GPU) or "cuda" (the host's GPU).
     #[arg(long, value_name = "KIND")]
     pub executor: Option<String>,
@@ -97,6 +102,9 @@ fn parse_u32(text: &str) -> Result<u32, String> {
     parsed.map_err(|e| format!("{text:?} is not a u32: {e}"))
 }
 
+/// Default of `command_timeout_s`: the simulator's own launch watchdog.
+pub const DEFAULT_COMMAND_TIMEOUT_S: u64 = 60;
+
 /// The TOML file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +116,7 @@ struct FileConfig {
     executor: Option<String>,
     worker_threads: Option<bool>,
     worker_memory_limit: Option<u64>,
+    command_timeout_s: Option<u64>,
     #[serde(default)]
     sim: FileSim,
     #[serde(default)]
@@ -230,6 +239,8 @@ pub struct Config {
     pub worker_threads: bool,
     /// RLIMIT_DATA of each worker process, bytes.
     pub worker_memory_limit: Option<u64>,
+    /// Longest one command may run in a worker process (`None`: no limit).
+    pub command_timeout: Option<std::time::Duration>,
     /// Identity of the simulated GPU.
     pub sim: SimIdentity,
     /// What the BAR0 identification registers read.
@@ -347,6 +358,14 @@ impl Config {
             executor,
             worker_threads: cli.worker_threads || file.worker_threads.unwrap_or(false),
             worker_memory_limit: cli.worker_memory_limit.or(file.worker_memory_limit),
+            command_timeout: match cli
+                .command_timeout_s
+                .or(file.command_timeout_s)
+                .unwrap_or(DEFAULT_COMMAND_TIMEOUT_S)
+            {
+                0 => None,
+                s => Some(std::time::Duration::from_secs(s)),
+            },
             sim: SimIdentity {
                 name,
                 total_memory,

@@ -138,6 +138,7 @@ fn start_client(
                 spec: launcher.spec,
                 max_transfer: 0,
                 memory_limit: launcher.memory_limit.unwrap_or(0),
+                command_timeout_ms: launcher.command_timeout_ms(),
             };
             let fds = [page.file().as_raw_fd(), stream.as_raw_fd()];
             let worker =

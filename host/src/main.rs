@@ -117,9 +117,11 @@ fn make_sessions(config: &Config) -> Result<Sessions, String> {
         .map_err(|e| format!("cannot find this executable for the workers: {e}"))?;
     let mut launcher = WorkerLauncher::new(exe, spec);
     launcher.memory_limit = config.worker_memory_limit;
+    launcher.command_timeout = config.command_timeout;
     tracing::info!(
         executor = ?config.executor,
         memory_limit = ?launcher.memory_limit,
+        command_timeout = ?launcher.command_timeout,
         "clients served by worker processes"
     );
     Ok(Sessions::Processes(Arc::new(launcher)))

@@ -12,9 +12,9 @@ use crate::client_page::ClientPage;
 use crate::cuda::CudaClient;
 use crate::executor::registry::ClientRegistry;
 use crate::executor::{Command, Executor};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uapi::cmd::{DeviceInfo, DeviceUsage};
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -47,12 +47,53 @@ impl Directory {
     }
 }
 
+/// Since when a session has been running its current command: what a
+/// worker's watchdog reads ([`crate::worker::child`]).
+#[derive(Clone, Debug)]
+pub struct BusyClock {
+    base: Instant,
+    /// Milliseconds after `base` + 1 when the running command began; 0 idle.
+    since: Arc<AtomicU64>,
+}
+
+impl BusyClock {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            since: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn start(&self) {
+        self.since.store(self.now_ms() + 1, Ordering::Release);
+    }
+
+    fn stop(&self) {
+        self.since.store(0, Ordering::Release);
+    }
+
+    /// How long the running command has run, if one is running.
+    pub fn busy_for(&self) -> Option<Duration> {
+        match self.since.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(Duration::from_millis(
+                self.now_ms().saturating_sub(since - 1),
+            )),
+        }
+    }
+}
+
 /// The state of one client.
 pub struct Session {
     info: DeviceInfo,
     cuda: CudaClient,
     page: Arc<ClientPage>,
     directory: Directory,
+    busy: BusyClock,
 }
 
 impl Session {
@@ -69,7 +110,13 @@ impl Session {
             cuda: CudaClient::with_stage_budget(backend, executor.stage_budget()),
             page,
             directory,
+            busy: BusyClock::new(),
         })
+    }
+
+    /// The clock of the command this session is running.
+    pub fn busy_clock(&self) -> BusyClock {
+        self.busy.clone()
     }
 
     /// A session registered as client `id` of a registry of its own (tests,
@@ -115,7 +162,9 @@ impl Session {
                 request,
                 resp_capacity,
             } => {
+                self.busy.start();
                 let reply = self.cuda.execute(opcode, request, resp_capacity, cancel);
+                self.busy.stop();
                 self.page
                     .used
                     .store(self.cuda.memory_used(), Ordering::Release);

@@ -13,8 +13,9 @@
 //! - a *spinner* launches a kernel that never ends and waits for it.
 //!
 //! Cases (`CASE <name> PASS|FAIL <ms>ms <detail>`, then `N passed, N failed`):
-//! - `cross_client`: the attacker's launch fails, the victim's data is
-//!   unchanged and the victim keeps working;
+//! - `cross_client`: the attacker does not read the victim's data (its
+//!   launch fails, or reaches only memory of its own at that address), the
+//!   victim's data is unchanged and the victim keeps working;
 //! - `coredump_fault` (ours only: NVIDIA's driver writes a core file and
 //!   aborts the faulting process, by design): the attacker with
 //!   `CU_CTX_COREDUMP_ENABLE | CU_CTX_USER_COREDUMP_ENABLE` is refused or
@@ -40,6 +41,8 @@ pub const ISOLATION_PTX: &str = include_str!("../kernels/isolation.ptx");
 
 /// What the victim's buffer holds.
 const PATTERN: u32 = 0x5a17_c0de;
+/// Bytes the victim allocates before its buffer.
+const SPACER: usize = 64 << 20;
 /// Words in the victim's buffer.
 const WORDS: usize = 1024;
 /// `CU_CTX_COREDUMP_ENABLE | CU_CTX_USER_COREDUMP_ENABLE` (cuda.h 12.1+).
@@ -184,6 +187,10 @@ fn ck(api: &Api, what: &str, r: CuRes) -> Result<(), String> {
 /// Role `victim`: serves `check` lines on stdin until EOF.
 pub fn victim() -> Result<(), String> {
     let c = Client::open(None)?;
+    // Allocations of different processes may sit at the same addresses (each
+    // has its own address space): a spacer first puts the victim's buffer
+    // where the attacker has nothing of its own.
+    let _spacer = c.alloc(SPACER)?;
     let buf = c.alloc(WORDS * 4)?;
     c.fill(buf, PATTERN, WORDS)?;
     let scratch = c.alloc(WORDS * 4)?;
@@ -349,6 +356,16 @@ fn run_child(args: &[&str], limit: Duration) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Whether an attacker's output shows it reached the victim's data: its
+/// kernel ran and read the victim's pattern. (A kernel that ran without
+/// reading the pattern touched memory of its own that happens to sit at
+/// the same address: each process has its own GPU address space, and
+/// allocations of different processes may coincide, natively too.)
+fn reached_victim(out: &str) -> bool {
+    out.lines().any(|l| l == "RESULT 0 CUDA_SUCCESS")
+        && out.lines().any(|l| l == format!("READ {PATTERN:#x}"))
+}
+
 fn case_cross_client(v: &mut Victim) -> Result<String, String> {
     let addr = format!("{:#x}", v.addr);
     let out = run_child(&["attacker", &addr], Duration::from_secs(120))?;
@@ -356,17 +373,27 @@ fn case_cross_client(v: &mut Victim) -> Result<String, String> {
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
         .ok_or_else(|| format!("attacker said {:?}", out.trim()))?;
-    if result.starts_with("0 ") {
+    if reached_victim(&out) {
         return Err(format!(
-            "the attacker's kernel ran: {}",
+            "the attacker read the victim's data: {}",
             out.trim().replace('\n', "; ")
         ));
     }
     v.check()?;
-    Ok(format!(
-        "attacker's launch failed ({}); victim's data unchanged, victim works",
-        result.split_whitespace().nth(1).unwrap_or(result)
-    ))
+    let what = if result.starts_with("0 ") {
+        format!(
+            "the attacker's kernel touched only its own memory at that address ({})",
+            out.lines()
+                .find(|l| l.starts_with("READ "))
+                .unwrap_or("READ ?")
+        )
+    } else {
+        format!(
+            "the attacker's launch failed ({})",
+            result.split_whitespace().nth(1).unwrap_or(result)
+        )
+    };
+    Ok(format!("{what}; victim's data unchanged, victim works"))
 }
 
 fn case_coredump_fault(v: &mut Victim) -> Result<String, String> {
@@ -378,8 +405,8 @@ fn case_coredump_fault(v: &mut Victim) -> Result<String, String> {
         .find(|l| l.starts_with("RESULT ") || l.starts_with("REFUSED "))
         .ok_or_else(|| format!("attacker said {:?}", out.trim()))?
         .to_string();
-    if what.starts_with("RESULT 0 ") {
-        return Err(format!("the attacker's kernel ran: {what}"));
+    if reached_victim(&out) {
+        return Err(format!("the attacker read the victim's data: {what}"));
     }
     v.check()?;
     let fresh = run_child(&["healthy"], Duration::from_secs(120))?;

@@ -77,6 +77,7 @@ impl QueueClient {
                     spec: launcher.spec,
                     max_transfer: shared.limits.max_transfer,
                     memory_limit: launcher.memory_limit.unwrap_or(0),
+                    command_timeout_ms: launcher.command_timeout_ms(),
                 };
                 let regions = shared.ram.regions();
                 let irq_fd = shared.interrupts.eventfd(layout.vector);

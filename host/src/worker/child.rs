@@ -10,7 +10,7 @@ use crate::client_page::ClientPage;
 use crate::guest_memory::{GuestRam, RamRegion};
 use crate::irq::InterruptSink;
 use crate::queue::worker::{self as queue_loop, QueueEnv};
-use crate::session::{Directory, Session};
+use crate::session::{BusyClock, Directory, Session};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, IntoRawFd};
@@ -18,6 +18,7 @@ use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use uapi::status::Status;
 use vmm_sys_util::eventfd::EventFd;
 
@@ -112,7 +113,14 @@ fn serve(control: UnixDatagram, query: UnixDatagram) -> io::Result<()> {
             Status::ExecutorError
         })?;
         let directory = Directory::Remote(proto::QueryChannel(query));
-        Session::open(executor.as_ref(), page.clone(), directory)
+        let session = Session::open(executor.as_ref(), page.clone(), directory)?;
+        if setup.command_timeout_ms != 0 {
+            watch(
+                session.busy_clock(),
+                Duration::from_millis(setup.command_timeout_ms),
+            );
+        }
+        Ok(session)
     };
     match setup.role {
         Role::Direct => {
@@ -183,6 +191,38 @@ fn serve(control: UnixDatagram, query: UnixDatagram) -> io::Result<()> {
         }
     }
 }
+
+/// Ends this worker when one command has run longer than `limit`: a kernel
+/// that never ends (or a wait on one) cannot be interrupted inside NVIDIA's
+/// driver, but ending the process frees its context and stops its work on
+/// the GPU. The device process then sees the worker gone (the client's queue
+/// reads ERROR, a direct client's connection closes); other clients are
+/// untouched.
+fn watch(clock: BusyClock, limit: Duration) {
+    let tick = (limit / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let spawned = std::thread::Builder::new()
+        .name("vgpu-watchdog".into())
+        .spawn(move || loop {
+            std::thread::sleep(tick);
+            if let Some(busy) = clock.busy_for().filter(|&b| b > limit) {
+                tracing::error!(
+                    busy_ms = busy.as_millis() as u64,
+                    limit_ms = limit.as_millis() as u64,
+                    "a command ran past the command timeout (a kernel that never ends?); \
+                     ending this client's worker"
+                );
+                // SAFETY: ends the process without running destructors, which
+                // the thread stuck in the driver may be using.
+                unsafe { libc::_exit(EXIT_COMMAND_TIMEOUT) }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the command watchdog");
+    }
+}
+
+/// Exit status of a worker ended by its command watchdog.
+pub const EXIT_COMMAND_TIMEOUT: i32 = 124;
 
 /// A direct client's control socket: stop or the device's death ends the
 /// process at once (the connection goes with it).

@@ -58,9 +58,19 @@ pub struct WorkerLauncher {
     pub memory_limit: Option<u64>,
     /// How long a worker may take to stop before it is killed.
     pub grace: Duration,
+    /// Longest one command may run before the worker ends itself (a kernel
+    /// that never ends must not hold the client, or the GPU, forever).
+    pub command_timeout: Option<Duration>,
 }
 
 impl WorkerLauncher {
+    /// [`Setup::command_timeout_ms`] of this launcher's workers.
+    pub fn command_timeout_ms(&self) -> u64 {
+        self.command_timeout.map_or(0, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+        })
+    }
+
     /// A launcher of `exe` for `spec`, with no memory limit.
     pub fn new(exe: PathBuf, spec: ExecutorSpec) -> Self {
         Self {
@@ -68,6 +78,7 @@ impl WorkerLauncher {
             spec,
             memory_limit: None,
             grace: DEFAULT_GRACE,
+            command_timeout: None,
         }
     }
 }
@@ -94,6 +105,8 @@ pub struct Setup {
     pub max_transfer: u32,
     /// `RLIMIT_DATA`, 0 for none.
     pub memory_limit: u64,
+    /// Longest one command may run, milliseconds; 0 for no limit.
+    pub command_timeout_ms: u64,
 }
 
 const ROLE_QUEUE: u32 = 1;
@@ -107,7 +120,8 @@ impl Setup {
         let mut e = Encoder::new(proto::tag::SETUP);
         e.u32(self.index)
             .u32(self.max_transfer)
-            .u64(self.memory_limit);
+            .u64(self.memory_limit)
+            .u64(self.command_timeout_ms);
         match self.role {
             Role::Queue(l) => {
                 e.u32(ROLE_QUEUE)
@@ -142,6 +156,7 @@ impl Setup {
         let index = d.u32()?;
         let max_transfer = d.u32()?;
         let memory_limit = d.u64()?;
+        let command_timeout_ms = d.u64()?;
         let role = match d.u32()? {
             ROLE_QUEUE => Role::Queue(RingLayout {
                 sq_base: d.u64()?,
@@ -169,6 +184,7 @@ impl Setup {
             spec,
             max_transfer,
             memory_limit,
+            command_timeout_ms,
         })
     }
 }
@@ -196,6 +212,7 @@ mod tests {
                 spec: ExecutorSpec::Sim(info),
                 max_transfer: 1 << 20,
                 memory_limit: 1 << 32,
+                command_timeout_ms: 60_000,
             },
             Setup {
                 index: 1 << 16,
@@ -203,6 +220,7 @@ mod tests {
                 spec: ExecutorSpec::Cuda { device: -1 },
                 max_transfer: 0,
                 memory_limit: 0,
+                command_timeout_ms: 0,
             },
         ] {
             assert_eq!(Setup::decode(&setup.encode()).ok(), Some(setup));

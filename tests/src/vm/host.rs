@@ -53,6 +53,11 @@ impl Host {
             g.name,
             "--uuid",
             g.uuid,
+            // Shorter than the default (60 s): the isolation check's endless
+            // kernel then ends its worker in seconds, and no test command
+            // comes near it.
+            "--command-timeout-s",
+            "20",
         ]);
         if let Transport::VfioUser = transport {
             cmd.args(["--total-memory", &g.total_memory.to_string()])

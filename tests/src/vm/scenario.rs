@@ -154,7 +154,7 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
                  [ -s /etc/vgpu-log ] && export VGPU_LOG=$(cat /etc/vgpu-log)\n\
                  {}\
                  /bin/cuda-suite --roundtrip-mib $(cat /etc/vgpu-roundtrip-mib) | sed -e 's/^CASE /@@CASE /'\n\
-                 /bin/cuda-suite --isolation | sed -e 's#^CASE #@@RESULT isolation/#'\n\
+                 /bin/cuda-suite --isolation --hang-timeout-s 45 | sed -e 's#^CASE #@@RESULT isolation/#'\n\
                  vgpu-guest test dmesg-clean\n",
                 cudart::guest_steps(GUEST_CUDART_DIR)
             ),
