@@ -8,6 +8,7 @@ mod device;
 mod identity;
 mod ioctl_sweep;
 mod lifecycle;
+mod zero_copy;
 
 use std::{process::ExitCode, time::Instant};
 
@@ -26,6 +27,8 @@ fn run(name: &str) -> TestResult {
         "rmmod-busy" => lifecycle::rmmod_busy(),
         "host-kill" => lifecycle::host_kill(),
         "dmesg-clean" => lifecycle::dmesg_clean(),
+        "zero-copy" => zero_copy::zero_copy(),
+        "zero-copy-used" => zero_copy::zero_copy_used(),
         _ => Err(format!("unknown test {name}")),
     }
 }
