@@ -22,7 +22,9 @@ use crate::{
         Shared, //
     },
     slots::{
+        Buffer,
         ClientState,
+        PinnedIo,
         Stage, //
     },
     uapi::{
@@ -34,15 +36,11 @@ use crate::{
             CLIENT_QUEUE_DEPTH,
             MAX_BATCH, //
         },
-        ring::SubmissionEntry,
         status::Status,
     },
 };
 use kernel::{
-    dma::{
-        Coherent,
-        CoherentBox, //
-    },
+    dma::Coherent,
     new_mutex,
     prelude::*,
     sync::{
@@ -78,7 +76,7 @@ const _: () = assert!(MAX_BATCH <= CLIENT_QUEUE_DEPTH);
 #[pin_data]
 pub(crate) struct ClientDma {
     #[pin]
-    state: Mutex<ClientState>,
+    pub(crate) state: Mutex<ClientState>,
 }
 
 impl ClientDma {
@@ -99,45 +97,11 @@ enum Bringup {
     Failed(Error),
 }
 
-/// The sizes of one command to be submitted.
-#[derive(Clone, Copy)]
-pub(crate) struct CommandSize {
-    pub(crate) req_len: usize,
-    pub(crate) resp_capacity: usize,
-}
-
-/// A command ready to post: its buffers are filled.
-pub(crate) struct Prepared {
-    pub(crate) opcode: u16,
-    pub(crate) detached: bool,
-    req: Option<Coherent<[u8]>>,
-    resp: Option<Coherent<[u8]>>,
-}
-
-/// Slots and budget reserved for one batch; returned on drop unless posted.
-pub(crate) struct Reservation<'a> {
-    client: &'a Client,
-    slots: usize,
-    bytes: usize,
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        let mut st = self.client.dma.state.lock();
-        st.slots.unreserve(self.slots, self.bytes);
-        let space_waiters = st.space_waiters;
-        drop(st);
-        if space_waiters != 0 {
-            self.client.shared().wake_all();
-        }
-    }
-}
-
 /// An open `/dev/vgpuN`.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Client {
-    queue: QueueIndex,
-    dma: Arc<ClientDma>,
+    pub(crate) queue: QueueIndex,
+    pub(crate) dma: Arc<ClientDma>,
     #[pin]
     bringup: Mutex<Bringup>,
 }
@@ -232,50 +196,8 @@ impl Client {
         self.submit_one(Opcode::SetClientIdentity as u16, identity.as_bytes(), 0)
     }
 
-    /// Reserves slots and DMA budget for a batch of `sizes`. If they do not
-    /// fit now, fails with `EAGAIN`, or with `wait_for_space` waits until
-    /// they do. It never waits for what only this caller could free.
-    pub(crate) fn reserve(
-        &self,
-        sizes: impl Iterator<Item = CommandSize> + Clone,
-        wait_for_space: bool,
-    ) -> Result<Reservation<'_>> {
-        let slots = sizes.clone().count();
-        let bytes = sizes.fold(0usize, |sum, s| {
-            sum.saturating_add(s.req_len)
-                .saturating_add(s.resp_capacity)
-        });
-        let mut last_check = Instant::<Monotonic>::now();
-        loop {
-            let generation = *self.shared().irq_generation.lock();
-            {
-                let mut st = self.dma.state.lock();
-                self.check_usable(&mut st)?;
-                self.reap(&mut st);
-                self.check_usable(&mut st)?;
-                if st.slots.fits(slots, bytes) {
-                    st.slots.reserve(slots, bytes);
-                    return Ok(Reservation {
-                        client: self,
-                        slots,
-                        bytes,
-                    });
-                }
-                if !wait_for_space || !st.slots.can_make_room() {
-                    return Err(EAGAIN);
-                }
-                st.space_waiters += 1;
-            }
-            let woke = self.sleep_for_interrupt(generation, None, &mut last_check);
-            let mut st = self.dma.state.lock();
-            st.space_waiters = st.space_waiters.saturating_sub(1);
-            drop(st);
-            woke?;
-        }
-    }
-
     /// Fails with `EIO` once the queue is broken, `ENODEV` once the device is gone.
-    fn check_usable(&self, st: &mut ClientState) -> Result {
+    pub(crate) fn check_usable(&self, st: &mut ClientState) -> Result {
         if self.shared().state.lock().dead {
             return Err(ENODEV);
         }
@@ -285,95 +207,13 @@ impl Client {
         Ok(())
     }
 
-    /// Allocates the DMA buffers of one command of a reservation; `fill`
-    /// writes the request. No lock is held: allocation may take time.
-    pub(crate) fn prepare(
-        &self,
-        opcode: u16,
-        detached: bool,
-        size: CommandSize,
-        fill: impl FnOnce(&mut [u8]) -> Result,
-    ) -> Result<Prepared> {
-        let binding = self.shared().bind_alive()?;
-        let dev = binding.dev();
-        let req = match size.req_len {
-            0 => None,
-            n => {
-                let mut buf = CoherentBox::<[u8]>::zeroed_slice(dev, n, GFP_KERNEL_ACCOUNT)?;
-                fill(&mut buf)?;
-                Some(buf.into())
-            }
-        };
-        let resp = match size.resp_capacity {
-            0 => None,
-            n => Some(Coherent::<u8>::zeroed_slice(dev, n, GFP_KERNEL_ACCOUNT)?),
-        };
-        Ok(Prepared {
-            opcode,
-            detached,
-            req,
-            resp,
-        })
-    }
-
-    /// Posts a reserved, prepared batch with one doorbell; returns the
-    /// sequence numbers in order.
-    pub(crate) fn post(
-        &self,
-        reservation: Reservation<'_>,
-        batch: KVec<Prepared>,
-        seqs: &mut KVec<u64>,
-    ) -> Result {
-        seqs.reserve(batch.len(), GFP_KERNEL)?;
-        if batch.len() != reservation.slots {
-            return Err(EINVAL);
-        }
-        let mut st = self.dma.state.lock();
-        let binding = self.shared().bind_alive()?;
-        self.check_usable(&mut st)?;
-        // The slots are taken below; the reservation ends here.
-        st.slots.unreserve(reservation.slots, reservation.bytes);
-        core::mem::forget(reservation);
-        let st = &mut *st;
-        let ring = st.ring.as_ref().ok_or(ENODEV)?;
-        let mut tail = st.sq_tail;
-        for cmd in batch {
-            let seq = st.next_seq;
-            st.next_seq = seq.wrapping_add(1);
-            // Claim the slot first: an entry on the ring always has a slot
-            // that keeps its buffers alive.
-            let entry = SubmissionEntry {
-                opcode: cmd.opcode,
-                // CAST: buffers are at most MAX_PAYLOAD (1 MiB) long.
-                req_len: cmd.req.as_ref().map_or(0, |b| b.len() as u32),
-                tag: seq,
-                req_addr: cmd.req.as_ref().map_or(0, |b| b.dma_handle()),
-                resp_addr: cmd.resp.as_ref().map_or(0, |b| b.dma_handle()),
-                // CAST: as above.
-                resp_len: cmd.resp.as_ref().map_or(0, |b| b.len() as u32),
-                ..Default::default()
-            };
-            // Neither can fail: the reservation guarantees a free slot and
-            // `write_entry` indexes modulo the ring length. Were one to, the
-            // commands before it stay in their slots (never on a rung ring)
-            // until close: nothing is freed that the device could see.
-            st.slots.occupy(seq, cmd.detached, cmd.req, cmd.resp)?;
-            ring.write_entry(tail, entry)?;
-            tail = tail.wrapping_add(1);
-            // PANIC: cannot fail, the capacity was reserved above.
-            seqs.push(seq, GFP_KERNEL)?;
-        }
-        st.sq_tail = tail;
-        Ring::ring_doorbell(binding.bar()?, self.queue.get(), tail)
-    }
-
     /// Sleeps until an interrupt moves the generation past `generation`, a
     /// slice passes, or `deadline` (start, timeout in ms) runs out. Every
     /// [`QUEUE_CHECK_MS`] of waiting (`last_check`) it also reads the queue's
     /// status: the device may stop a queue without posting a completion. Fails with
     /// `ENODEV` once the device is gone, `ERESTARTSYS` on a signal (`EINTR`
     /// with a deadline, which a restart would extend), `ETIMEDOUT`.
-    fn sleep_for_interrupt(
+    pub(crate) fn sleep_for_interrupt(
         &self,
         generation: u64,
         deadline: Option<(Instant<Monotonic>, u32)>,
@@ -410,27 +250,9 @@ impl Client {
         }
     }
 
-    /// Convenience for the driver's own commands.
-    pub(crate) fn submit_one(&self, opcode: u16, req: &[u8], resp_capacity: usize) -> Result<u64> {
-        let size = || CommandSize {
-            req_len: req.len(),
-            resp_capacity,
-        };
-        let reservation = self.reserve(core::iter::once(size()), false)?;
-        let prepared = self.prepare(opcode, false, size(), |buf| {
-            buf.copy_from_slice(req);
-            Ok(())
-        })?;
-        let mut batch = KVec::new();
-        batch.push(prepared, GFP_KERNEL)?;
-        let mut seqs = KVec::new();
-        self.post(reservation, batch, &mut seqs)?;
-        seqs.first().copied().ok_or(EIO)
-    }
-
     /// Moves completions from the ring into their slots; stops the queue
     /// if the device breaks the ring protocol.
-    fn reap(&self, st: &mut ClientState) {
+    pub(crate) fn reap(&self, st: &mut ClientState) {
         if st.broken.is_some() {
             return;
         }
@@ -547,6 +369,12 @@ impl Client {
         }
     }
 
+    /// Bytes pinned now and the zero-copy counters of this client.
+    pub(crate) fn pinned_io(&self) -> (usize, PinnedIo) {
+        let st = self.dma.state.lock();
+        (st.slots.pinned_bytes(), st.pinned_io)
+    }
+
     /// Waits for command `seq` and hands its status, response length and
     /// response buffer to `deliver`; the slot is freed only if `deliver`
     /// succeeds. `timeout_ms == 0` waits until completion, a queue error or
@@ -568,7 +396,11 @@ impl Client {
                 let slot = st.slots.find_waitable(seq).ok_or(EINVAL)?;
                 if let Stage::Done { status, resp_len } = slot.stage {
                     let deliver = deliver.take().ok_or(EINVAL)?;
-                    deliver(status, resp_len, slot.resp.as_ref())?;
+                    deliver(
+                        status,
+                        resp_len,
+                        slot.resp.as_ref().and_then(Buffer::header),
+                    )?;
                     st.slots.free(seq);
                     if st.space_waiters != 0 {
                         drop(st);

@@ -4,27 +4,36 @@
 //! and validated here before they reach it.
 
 use crate::{
-    client::{
-        Client,
-        CommandSize,
-        Prepared, //
-    },
+    client::Client,
     helpers,
     misc::MiscNode,
+    slots::CLIENT_PIN_LIMIT,
+    submit::{
+        CommandSize,
+        PinnedRanges,
+        Prepared, //
+    },
     uapi::cmd::Opcode,
     uapi::ioctl::{
         command_flags,
         submit_flags,
         Command,
+        DataCommand,
+        DataInfo,
         InfoArgs,
         SubmitArgs,
         WaitArgs,
         MAX_BATCH,
         MAX_PAYLOAD,
+        VGPU_IOCTL_DATA_INFO,
         VGPU_IOCTL_GET_INFO,
         VGPU_IOCTL_SUBMIT,
+        VGPU_IOCTL_SUBMIT_DATA,
         VGPU_IOCTL_WAIT, //
     },
+    uapi::regs::features,
+    uapi::ring::MAX_SG_ENTRIES,
+    userdma,
 };
 use kernel::{
     fs::File,
@@ -33,8 +42,8 @@ use kernel::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
+    page::PAGE_SIZE,
     prelude::*,
-    transmute::AsBytes,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -56,7 +65,9 @@ impl MiscDevice for Client {
         let size = _IOC_SIZE(cmd);
         match cmd {
             VGPU_IOCTL_GET_INFO => get_info(&me, UserSlice::new(arg, size)),
-            VGPU_IOCTL_SUBMIT => submit(&me, UserSlice::new(arg, size)),
+            VGPU_IOCTL_SUBMIT => submit(&me, UserSlice::new(arg, size), false),
+            VGPU_IOCTL_SUBMIT_DATA => submit(&me, UserSlice::new(arg, size), true),
+            VGPU_IOCTL_DATA_INFO => data_info(&me, UserSlice::new(arg, size)),
             VGPU_IOCTL_WAIT => wait(&me, UserSlice::new(arg, size)),
             _ => Err(ENOTTY),
         }
@@ -85,58 +96,158 @@ fn get_info(client: &Client, user: UserSlice) -> Result<isize> {
     Ok(0)
 }
 
-fn submit(client: &Client, user: UserSlice) -> Result<isize> {
+/// Request data below this is copied with the header rather than pinned:
+/// pinning and mapping cost more than copying a few pages.
+const MIN_PINNED: u32 = 64 << 10;
+
+/// Largest data of one [`DataCommand`]: what the device moves in one
+/// buffer after a header of up to `MAX_PAYLOAD`, and what fits one SG list
+/// (an entry per page, the header's and a partial page's). 0 without SGLs.
+fn max_data(client: &Client) -> u32 {
+    let limits = &client.shared().limits;
+    if limits.features & features::SGL == 0 {
+        return 0;
+    }
+    let by_list = (MAX_SG_ENTRIES as usize - 2).saturating_mul(PAGE_SIZE);
+    let by_transfer = limits.max_transfer.saturating_sub(MAX_PAYLOAD) as usize;
+    // CAST: at most `by_transfer`, a u32.
+    by_list.min(by_transfer) as u32
+}
+
+fn data_info(client: &Client, user: UserSlice) -> Result<isize> {
+    let (pinned, mine) = client.pinned_io();
+    let all = client.shared().state.lock().pinned_io;
+    // CAST: usize fits u64.
+    let pinned = pinned as u64;
+    let info = DataInfo {
+        max_data: max_data(client),
+        min_pinned: MIN_PINNED,
+        pin_limit: (CLIENT_PIN_LIMIT as u64).min(pinned.saturating_add(userdma::memlock_room())),
+        pinned,
+        sgl_commands: mine.commands,
+        sgl_bytes: mine.bytes,
+        device_sgl_commands: all.commands,
+        device_sgl_bytes: all.bytes,
+        reserved: 0,
+    };
+    user.writer().write(&info)?;
+    Ok(0)
+}
+
+/// Reads the batch of a SUBMIT (`data`: of a SUBMIT_DATA) as `DataCommand`s.
+fn read_batch(args: &SubmitArgs, data: bool) -> Result<KVec<DataCommand>> {
+    let count = args.count as usize;
+    let mut reader = user_commands(args, data).reader();
+    let mut cmds = KVec::with_capacity(count, GFP_KERNEL)?;
+    for _ in 0..count {
+        let cmd = if data {
+            reader.read()?
+        } else {
+            DataCommand {
+                cmd: reader.read()?,
+                ..Default::default()
+            }
+        };
+        cmds.push(cmd, GFP_KERNEL)?;
+    }
+    Ok(cmds)
+}
+
+/// Checks one command; returns its sizes and what to pin.
+fn check_command(
+    c: &DataCommand,
+    max_payload: u32,
+    max_data: u32,
+) -> Result<(CommandSize, PinnedRanges)> {
+    let cmd = &c.cmd;
+    // Only the driver says who a client is.
+    if cmd.opcode == Opcode::SetClientIdentity as u16 {
+        return Err(EPERM);
+    }
+    let detached = cmd.flags & command_flags::DETACHED != 0;
+    let data_limit = max_data.max(MIN_PINNED - 1);
+    if cmd.flags & !command_flags::ALL != 0
+        || (detached && (cmd.resp_capacity != 0 || c.resp_data_len != 0))
+        || cmd.reserved != 0
+        || c.reserved != 0
+        || cmd.req_len > max_payload
+        || cmd.resp_capacity > max_payload
+        || c.data_len > data_limit
+        || c.resp_data_len > max_data
+    {
+        return Err(EINVAL);
+    }
+    let range = |ptr: u64, len: u32| -> Result<(usize, usize)> {
+        Ok((usize::try_from(ptr).map_err(|_| EFAULT)?, len as usize))
+    };
+    let mut pinned = PinnedRanges::default();
+    let mut size = CommandSize {
+        req_len: cmd.req_len as usize,
+        resp_capacity: cmd.resp_capacity as usize,
+        pin_pages: 0,
+    };
+    if c.data_len >= MIN_PINNED {
+        let r = range(c.data_ptr, c.data_len)?;
+        size.pin_pages += userdma::pages_spanned(r.0, r.1)?;
+        pinned.req = Some(r);
+    } else {
+        // The copy holds header and data: both within the copy limit.
+        size.req_len += c.data_len as usize;
+        if size.req_len > max_payload as usize {
+            return Err(EINVAL);
+        }
+    }
+    if c.resp_data_len != 0 {
+        let r = range(c.resp_data_ptr, c.resp_data_len)?;
+        size.pin_pages += userdma::pages_spanned(r.0, r.1)?;
+        pinned.resp = Some(r);
+    }
+    Ok((size, pinned))
+}
+
+fn submit(client: &Client, user: UserSlice, data: bool) -> Result<isize> {
     let args: SubmitArgs = user.reader().read()?;
     if args.flags & !submit_flags::ALL != 0 || args.count == 0 || args.count > MAX_BATCH {
         return Err(EINVAL);
     }
     client.ensure_started()?;
     let max_payload = MAX_PAYLOAD.min(client.shared().limits.max_transfer);
+    let max_data = if data { max_data(client) } else { 0 };
     let count = args.count as usize;
-    let cmds_len = count * size_of::<Command>();
-    let cmds_user = UserSlice::new(UserPtr::from_addr(args.commands as usize), cmds_len);
-    let (mut reader, mut writer) = cmds_user.reader_writer();
     // One copy of the whole array: every later decision uses this copy.
-    let mut cmds = KVec::with_capacity(count, GFP_KERNEL)?;
-    for _ in 0..count {
-        cmds.push(Command::default(), GFP_KERNEL)?;
+    let mut cmds = read_batch(&args, data)?;
+    let mut plans = KVec::with_capacity(count, GFP_KERNEL)?;
+    for c in cmds.iter() {
+        plans.push(check_command(c, max_payload, max_data)?, GFP_KERNEL)?;
     }
-    reader.read_slice(cmds.as_mut_slice().as_bytes_mut())?;
-    for cmd in cmds.iter() {
-        // Only the driver says who a client is.
-        if cmd.opcode == Opcode::SetClientIdentity as u16 {
-            return Err(EPERM);
-        }
-        let detached = cmd.flags & command_flags::DETACHED != 0;
-        if cmd.flags & !command_flags::ALL != 0
-            || (detached && cmd.resp_capacity != 0)
-            || cmd.reserved != 0
-            || cmd.req_len > max_payload
-            || cmd.resp_capacity > max_payload
-        {
-            return Err(EINVAL);
-        }
-    }
-    let size_of_cmd = |cmd: &Command| CommandSize {
-        req_len: cmd.req_len as usize,
-        resp_capacity: cmd.resp_capacity as usize,
-    };
     // Room first, then memory: a full queue costs no allocation.
     let reservation = client.reserve(
-        cmds.iter().map(size_of_cmd),
+        plans.iter().map(|(size, _)| *size),
         args.flags & submit_flags::WAIT_FOR_SPACE != 0,
     )?;
     let mut batch: KVec<Prepared> = KVec::with_capacity(count, GFP_KERNEL)?;
-    for cmd in cmds.iter() {
-        let req_user = UserSlice::new(
+    for (c, (size, pinned)) in cmds.iter().zip(plans.iter()) {
+        let cmd = &c.cmd;
+        let header = UserSlice::new(
             UserPtr::from_addr(cmd.req_ptr as usize),
             cmd.req_len as usize,
         );
+        // Data too small to pin is copied after the header.
+        let copied_data = match pinned.req {
+            None => c.data_len as usize,
+            Some(_) => 0,
+        };
+        let data_user = UserSlice::new(UserPtr::from_addr(c.data_ptr as usize), copied_data);
         let prepared = client.prepare(
             cmd.opcode,
             cmd.flags & command_flags::DETACHED != 0,
-            size_of_cmd(cmd),
-            |buf| req_user.reader().read_slice(buf),
+            *size,
+            |buf| {
+                let (head, rest) = buf.split_at_mut((cmd.req_len as usize).min(buf.len()));
+                header.reader().read_slice(head)?;
+                data_user.reader().read_slice(rest)
+            },
+            *pinned,
         )?;
         batch.push(prepared, GFP_KERNEL)?;
     }
@@ -145,11 +256,31 @@ fn submit(client: &Client, user: UserSlice) -> Result<isize> {
     // Report the sequence numbers. The commands are in flight whatever
     // happens here; a caller that cannot take them back gets EFAULT and
     // their slots return when the file closes.
-    for (cmd, seq) in cmds.iter_mut().zip(seqs.iter()) {
-        cmd.seq = *seq;
+    for (c, seq) in cmds.iter_mut().zip(seqs.iter()) {
+        c.cmd.seq = *seq;
     }
-    writer.write_slice(cmds.as_slice().as_bytes())?;
+    let mut writer = user_commands(&args, data).writer();
+    for c in cmds.iter() {
+        if data {
+            writer.write(c)?;
+        } else {
+            writer.write(&c.cmd)?;
+        }
+    }
     Ok(count as isize)
+}
+
+/// The command array of a SUBMIT (`data`: of a SUBMIT_DATA).
+fn user_commands(args: &SubmitArgs, data: bool) -> UserSlice {
+    let item = if data {
+        size_of::<DataCommand>()
+    } else {
+        size_of::<Command>()
+    };
+    UserSlice::new(
+        UserPtr::from_addr(args.commands as usize),
+        args.count as usize * item,
+    )
 }
 
 fn wait(client: &Client, user: UserSlice) -> Result<isize> {

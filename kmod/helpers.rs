@@ -23,7 +23,7 @@ unsafe extern "C" {
 }
 
 /// The `struct pci_dev` behind `pdev`.
-fn raw(pdev: &pci::Device) -> *mut bindings::pci_dev {
+pub(crate) fn raw(pdev: &pci::Device) -> *mut bindings::pci_dev {
     // `pci::Device` is `#[repr(transparent)]` over `Opaque<struct pci_dev>`.
     core::ptr::from_ref(pdev)
         .cast::<bindings::pci_dev>()

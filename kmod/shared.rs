@@ -11,6 +11,7 @@ use crate::{
         self,
         Bar0, //
     },
+    slots::PinnedIo,
     uapi::{cmd::DeviceInfo, regs::HEARTBEAT_PERIOD_MS, ring::StatusPage},
 };
 use kernel::{
@@ -72,6 +73,8 @@ pub(crate) struct DevState {
     queues_used: [u64; 2],
     last_heartbeat: u64,
     last_heartbeat_at: Instant<Monotonic>,
+    /// Zero-copy counters of every client since probe.
+    pub(crate) pinned_io: PinnedIo,
 }
 
 /// One VGPU-STUB, shared by the driver binding, its IRQ handler and open files.
@@ -163,6 +166,7 @@ impl Shared {
                 queues_used: [0; 2],
                 last_heartbeat: 0,
                 last_heartbeat_at: Instant::now(),
+                pinned_io: PinnedIo::default(),
             }),
             users_gone <- new_condvar!(),
             clients <- new_mutex!(KVec::new()),

@@ -9,9 +9,11 @@ use crate::{
         CLIENT_QUEUE_DEPTH,
         MAX_PAYLOAD, //
     },
+    userdma::UserDma,
 };
 use kernel::{
     dma::Coherent,
+    page::PAGE_SIZE,
     prelude::*, //
 };
 
@@ -20,6 +22,81 @@ use kernel::{
 /// is `max(budget, MAX_BATCH * 2 * MAX_PAYLOAD)`; every byte is also charged
 /// to the caller's memory cgroup.
 const CLIENT_DMA_BUDGET: usize = 64 * MAX_PAYLOAD as usize;
+
+/// Bytes of user memory one client may keep pinned for the device; the
+/// caller's `RLIMIT_MEMLOCK` may allow less.
+pub(crate) const CLIENT_PIN_LIMIT: usize = 256 << 20;
+const CLIENT_PIN_PAGES: usize = CLIENT_PIN_LIMIT / PAGE_SIZE;
+
+/// A request or response buffer the device may own.
+pub(crate) enum Buffer {
+    /// A kernel copy.
+    Bounce(Coherent<[u8]>),
+    /// A header copy and the caller's pinned pages, as an SG list.
+    Pinned(UserDma),
+}
+
+impl Buffer {
+    /// DMA-coherent bytes it holds (charged to the DMA budget).
+    fn dma_bytes(&self) -> usize {
+        match self {
+            Self::Bounce(b) => b.len(),
+            Self::Pinned(p) => p.dma_bytes(),
+        }
+    }
+
+    /// User pages it keeps pinned.
+    fn pinned_pages(&self) -> usize {
+        match self {
+            Self::Bounce(_) => 0,
+            Self::Pinned(p) => p.pinned_pages(),
+        }
+    }
+
+    /// How a submission entry describes it: (SG list?, address, length or
+    /// entry count).
+    pub(crate) fn descriptor(&self) -> (bool, u64, u32) {
+        match self {
+            // CAST: bounce buffers are at most 2 * MAX_PAYLOAD long.
+            Self::Bounce(b) => (false, b.dma_handle(), b.len() as u32),
+            Self::Pinned(p) => {
+                let (addr, entries) = p.descriptor();
+                (true, addr, entries)
+            }
+        }
+    }
+
+    /// What WAIT copies out to the caller: all of a bounce, the header of
+    /// a pinned buffer (its data is already in the caller's pages).
+    pub(crate) fn header(&self) -> Option<&Coherent<[u8]>> {
+        match self {
+            Self::Bounce(b) => Some(b),
+            Self::Pinned(p) => p.header(),
+        }
+    }
+
+    /// Bytes of pinned data (0 for a bounce).
+    pub(crate) fn pinned_data(&self) -> usize {
+        match self {
+            Self::Bounce(_) => 0,
+            Self::Pinned(p) => p.data_len(),
+        }
+    }
+}
+
+/// What a slot holds: DMA bytes and pinned pages.
+#[derive(Clone, Copy, Default)]
+struct Held {
+    bytes: usize,
+    pins: usize,
+}
+
+fn held_by(buf: &Option<Buffer>) -> Held {
+    buf.as_ref().map_or(Held::default(), |b| Held {
+        bytes: b.dma_bytes(),
+        pins: b.pinned_pages(),
+    })
+}
 
 /// Where a slot is in its life.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,8 +123,8 @@ pub(crate) struct Slot {
     seq: u64,
     /// Nobody waits for it: freed when it completes.
     detached: bool,
-    req: Option<Coherent<[u8]>>,
-    pub(crate) resp: Option<Coherent<[u8]>>,
+    req: Option<Buffer>,
+    pub(crate) resp: Option<Buffer>,
 }
 
 impl Slot {
@@ -60,10 +137,6 @@ impl Slot {
             resp: None,
         }
     }
-}
-
-fn len_of(buf: &Option<Coherent<[u8]>>) -> usize {
-    buf.as_ref().map_or(0, |b| b.len())
 }
 
 /// Mutable state of one client, under its mutex.
@@ -81,6 +154,24 @@ pub(crate) struct ClientState {
     pub(crate) broken: Option<u32>,
     /// Submitters sleeping for room; whoever frees room wakes them.
     pub(crate) space_waiters: u32,
+    /// Data that went to the device by pinned pages.
+    pub(crate) pinned_io: PinnedIo,
+}
+
+/// Counters of the zero-copy path.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PinnedIo {
+    /// Commands posted with pinned data.
+    pub(crate) commands: u64,
+    /// Their data bytes.
+    pub(crate) bytes: u64,
+}
+
+impl PinnedIo {
+    pub(crate) fn add(&mut self, other: PinnedIo) {
+        self.commands = self.commands.wrapping_add(other.commands);
+        self.bytes = self.bytes.wrapping_add(other.bytes);
+    }
 }
 
 impl ClientState {
@@ -93,6 +184,7 @@ impl ClientState {
             next_seq: 1,
             broken: None,
             space_waiters: 0,
+            pinned_io: PinnedIo::default(),
         })
     }
 
@@ -110,11 +202,11 @@ pub(crate) struct SlotTable {
     slots: KVec<Slot>,
     /// Buffers of failed commands the device may still use; kept until the
     /// queue is proven stopped. Capacity for every buffer is reserved upfront.
-    parked: KVec<Coherent<[u8]>>,
+    parked: KVec<Buffer>,
     reserved_slots: usize,
-    reserved_bytes: usize,
-    /// Bytes of the buffers held by slots.
-    used_bytes: usize,
+    reserved: Held,
+    /// What the buffers held by slots take.
+    used: Held,
 }
 
 impl SlotTable {
@@ -128,8 +220,8 @@ impl SlotTable {
             slots,
             parked: KVec::with_capacity(2 * depth, GFP_KERNEL)?,
             reserved_slots: 0,
-            reserved_bytes: 0,
-            used_bytes: 0,
+            reserved: Held::default(),
+            used: Held::default(),
         })
     }
 
@@ -137,11 +229,25 @@ impl SlotTable {
         self.slots.iter().filter(|s| s.stage == Stage::Free).count()
     }
 
-    /// Whether `slots` more commands of `bytes` fit now.
-    pub(crate) fn fits(&self, slots: usize, bytes: usize) -> bool {
-        let held = self.used_bytes.saturating_add(self.reserved_bytes);
+    /// Whether `slots` more commands of `bytes` and `pins` pinned pages fit
+    /// now. Pins must always fit the limit; bytes may exceed the budget when
+    /// nothing else is held.
+    pub(crate) fn fits(&self, slots: usize, bytes: usize, pins: usize) -> bool {
+        let held = self.used.bytes.saturating_add(self.reserved.bytes);
+        let pinned = self.used.pins.saturating_add(self.reserved.pins);
         self.free_slots().saturating_sub(self.reserved_slots) >= slots
             && (held == 0 || held.saturating_add(bytes) <= CLIENT_DMA_BUDGET)
+            && pinned.saturating_add(pins) <= CLIENT_PIN_PAGES
+    }
+
+    /// Whether a batch pinning `pins` pages could ever fit.
+    pub(crate) fn can_pin(pins: usize) -> bool {
+        pins <= CLIENT_PIN_PAGES
+    }
+
+    /// Bytes of user memory pinned now.
+    pub(crate) fn pinned_bytes(&self) -> usize {
+        self.used.pins.saturating_mul(PAGE_SIZE)
     }
 
     /// Whether room can appear without the caller collecting anything:
@@ -150,14 +256,26 @@ impl SlotTable {
         self.reserved_slots != 0 || self.slots.iter().any(|s| s.stage == Stage::InFlight)
     }
 
-    pub(crate) fn reserve(&mut self, slots: usize, bytes: usize) {
+    pub(crate) fn reserve(&mut self, slots: usize, bytes: usize, pins: usize) {
         self.reserved_slots = self.reserved_slots.saturating_add(slots);
-        self.reserved_bytes = self.reserved_bytes.saturating_add(bytes);
+        self.reserved.bytes = self.reserved.bytes.saturating_add(bytes);
+        self.reserved.pins = self.reserved.pins.saturating_add(pins);
     }
 
-    pub(crate) fn unreserve(&mut self, slots: usize, bytes: usize) {
+    pub(crate) fn unreserve(&mut self, slots: usize, bytes: usize, pins: usize) {
         self.reserved_slots = self.reserved_slots.saturating_sub(slots);
-        self.reserved_bytes = self.reserved_bytes.saturating_sub(bytes);
+        self.reserved.bytes = self.reserved.bytes.saturating_sub(bytes);
+        self.reserved.pins = self.reserved.pins.saturating_sub(pins);
+    }
+
+    fn hold(&mut self, h: Held) {
+        self.used.bytes = self.used.bytes.saturating_add(h.bytes);
+        self.used.pins = self.used.pins.saturating_add(h.pins);
+    }
+
+    fn unhold(&mut self, h: Held) {
+        self.used.bytes = self.used.bytes.saturating_sub(h.bytes);
+        self.used.pins = self.used.pins.saturating_sub(h.pins);
     }
 
     /// Puts a command about to be posted into a free slot.
@@ -165,18 +283,15 @@ impl SlotTable {
         &mut self,
         seq: u64,
         detached: bool,
-        req: Option<Coherent<[u8]>>,
-        resp: Option<Coherent<[u8]>>,
+        req: Option<Buffer>,
+        resp: Option<Buffer>,
     ) -> Result {
         let slot = self
             .slots
             .iter_mut()
             .find(|s| s.stage == Stage::Free)
             .ok_or(EAGAIN)?;
-        self.used_bytes = self
-            .used_bytes
-            .saturating_add(len_of(&req))
-            .saturating_add(len_of(&resp));
+        let (req_held, resp_held) = (held_by(&req), held_by(&resp));
         // INVARIANT: the buffers stay in the slot while it is in flight.
         *slot = Slot {
             stage: Stage::InFlight,
@@ -185,6 +300,8 @@ impl SlotTable {
             req,
             resp,
         };
+        self.hold(req_held);
+        self.hold(resp_held);
         Ok(())
     }
 
@@ -197,16 +314,20 @@ impl SlotTable {
         else {
             return false;
         };
-        // The device is done with both buffers.
-        let freed = if slot.detached {
-            let freed = len_of(&slot.req) + len_of(&slot.resp);
+        // The device is done with both buffers: the request goes now (a
+        // pinned one is unmapped and unpinned), the response at collection.
+        let req = slot.req.take();
+        let mut freed = held_by(&req);
+        if slot.detached {
+            let resp = held_by(&slot.resp);
+            freed.bytes += resp.bytes;
+            freed.pins += resp.pins;
             *slot = Slot::free();
-            freed
         } else {
             slot.stage = Stage::Done { status, resp_len };
-            len_of(&slot.req.take())
-        };
-        self.used_bytes = self.used_bytes.saturating_sub(freed);
+        }
+        drop(req);
+        self.unhold(freed);
         true
     }
 
@@ -224,17 +345,22 @@ impl SlotTable {
             .iter_mut()
             .find(|s| matches!(s.stage, Stage::Done { .. }) && s.seq == seq)
         {
-            let freed = len_of(&slot.req) + len_of(&slot.resp);
+            let (req, resp) = (held_by(&slot.req), held_by(&slot.resp));
             *slot = Slot::free();
-            self.used_bytes = self.used_bytes.saturating_sub(freed);
+            self.unhold(req);
+            self.unhold(resp);
         }
     }
 
     /// Fails every command in flight with `status`. With `stopped` (the
     /// queue read back DISABLED) their buffers are freed, else parked.
     pub(crate) fn fail_in_flight(&mut self, status: u32, stopped: bool) {
+        let mut freed = Held::default();
         for slot in self.slots.iter_mut().filter(|s| s.stage == Stage::InFlight) {
-            let freed = len_of(&slot.req) + len_of(&slot.resp);
+            for h in [held_by(&slot.req), held_by(&slot.resp)] {
+                freed.bytes += h.bytes;
+                freed.pins += h.pins;
+            }
             for buf in [slot.req.take(), slot.resp.take()].into_iter().flatten() {
                 if !stopped {
                     if let Err(e) = self.parked.push_within_capacity(buf) {
@@ -242,7 +368,6 @@ impl SlotTable {
                     }
                 }
             }
-            self.used_bytes = self.used_bytes.saturating_sub(freed);
             if slot.detached {
                 *slot = Slot::free();
             } else {
@@ -252,6 +377,7 @@ impl SlotTable {
                 };
             }
         }
+        self.unhold(freed);
         if stopped {
             self.parked.clear();
         }
@@ -270,6 +396,6 @@ impl SlotTable {
                 slot.resp = None;
             }
         }
-        self.used_bytes = 0;
+        self.used = Held::default();
     }
 }

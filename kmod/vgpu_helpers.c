@@ -3,7 +3,13 @@
  * C helpers for vgpu.ko where the Rust abstractions of 7.2 stop: inline
  * functions and macros that have no rust_helper_* export.
  */
+#include <linux/capability.h>
+#include <linux/dma-mapping.h>
+#include <linux/mm.h>
 #include <linux/pci.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/scatterlist.h>
 #include <asm/barrier.h>
 
 int vgpu_pci_domain(struct pci_dev *pdev);
@@ -25,4 +31,78 @@ void vgpu_dma_rmb(void)
 void vgpu_dma_mb(void)
 {
 	dma_mb();
+}
+
+/*
+ * Pinned-page accounting, as ib_umem does it: pages pinned long term count
+ * against the caller's RLIMIT_MEMLOCK through mm->pinned_vm, unless it has
+ * CAP_IPC_LOCK. The mm is grabbed so that the pages are uncharged from the
+ * mm that was charged, whoever releases them.
+ */
+struct mm_struct *vgpu_pin_charge(unsigned long npages);
+void vgpu_pin_uncharge(struct mm_struct *mm, unsigned long npages);
+unsigned long vgpu_pin_room(void);
+unsigned int vgpu_dma_max_segment(struct pci_dev *pdev);
+int vgpu_dma_map_sgtable(struct pci_dev *pdev, struct sg_table *sgt, bool to_device);
+void vgpu_dma_unmap_sgtable(struct pci_dev *pdev, struct sg_table *sgt, bool to_device);
+
+/* Charges @npages to current->mm; NULL if over the limit (or no mm). */
+struct mm_struct *vgpu_pin_charge(unsigned long npages)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	s64 pinned;
+
+	if (!mm)
+		return NULL;
+	pinned = atomic64_add_return(npages, &mm->pinned_vm);
+	if (pinned > limit && !capable(CAP_IPC_LOCK)) {
+		atomic64_sub(npages, &mm->pinned_vm);
+		return NULL;
+	}
+	mmgrab(mm);
+	return mm;
+}
+
+/* Undoes vgpu_pin_charge(). */
+void vgpu_pin_uncharge(struct mm_struct *mm, unsigned long npages)
+{
+	atomic64_sub(npages, &mm->pinned_vm);
+	mmdrop(mm);
+}
+
+/* Pages current may still pin under RLIMIT_MEMLOCK (ULONG_MAX if unlimited). */
+unsigned long vgpu_pin_room(void)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK);
+	s64 pinned;
+
+	if (!mm)
+		return 0;
+	if (limit == RLIM_INFINITY || ns_capable_noaudit(&init_user_ns, CAP_IPC_LOCK))
+		return ULONG_MAX;
+	pinned = atomic64_read(&mm->pinned_vm);
+	limit >>= PAGE_SHIFT;
+	return pinned >= (s64)limit ? 0 : limit - pinned;
+}
+
+/* Longest CPU segment worth building: what one mapping and one device segment take. */
+unsigned int vgpu_dma_max_segment(struct pci_dev *pdev)
+{
+	size_t max = min_t(size_t, dma_max_mapping_size(&pdev->dev),
+			   dma_get_max_seg_size(&pdev->dev));
+
+	max = min_t(size_t, max, UINT_MAX) & PAGE_MASK;
+	return max ? max : PAGE_SIZE;
+}
+
+int vgpu_dma_map_sgtable(struct pci_dev *pdev, struct sg_table *sgt, bool to_device)
+{
+	return dma_map_sgtable(&pdev->dev, sgt, to_device ? DMA_TO_DEVICE : DMA_FROM_DEVICE, 0);
+}
+
+void vgpu_dma_unmap_sgtable(struct pci_dev *pdev, struct sg_table *sgt, bool to_device)
+{
+	dma_unmap_sgtable(&pdev->dev, sgt, to_device ? DMA_TO_DEVICE : DMA_FROM_DEVICE, 0);
 }

@@ -30,6 +30,8 @@ mod regs;
 mod ring;
 mod shared;
 mod slots;
+mod submit;
+mod userdma;
 mod wire;
 
 pub(crate) const MODULE_NAME: &CStr = <LocalModule as kernel::ModuleMetadata>::NAME;

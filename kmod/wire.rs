@@ -10,6 +10,8 @@ use crate::uapi::{
     },
     ioctl::{
         Command,
+        DataCommand,
+        DataInfo,
         InfoArgs,
         SubmitArgs,
         WaitArgs, //
@@ -17,6 +19,7 @@ use crate::uapi::{
     ring::{
         CompletionEntry,
         QueueControl,
+        SgEntry,
         StatusPage,
         SubmissionEntry, //
     },
@@ -45,11 +48,14 @@ plain_old_data!(
     ClientIdentity,
     DeviceInfo,
     Command,
+    DataCommand,
+    DataInfo,
     InfoArgs,
     SubmitArgs,
     WaitArgs,
     CompletionEntry,
     QueueControl,
+    SgEntry,
     StatusPage,
     SubmissionEntry,
 );

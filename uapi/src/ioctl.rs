@@ -41,6 +41,12 @@ pub const VGPU_IOCTL_GET_INFO: u32 = ior::<InfoArgs>(0x00);
 pub const VGPU_IOCTL_SUBMIT: u32 = iowr::<SubmitArgs>(0x01);
 /// Wait for one submitted command and collect its response.
 pub const VGPU_IOCTL_WAIT: u32 = iowr::<WaitArgs>(0x02);
+/// Queue [`DataCommand`]s: commands whose bulk data is given by pointer,
+/// apart from the header the device parses. Same [`SubmitArgs`]; its
+/// `commands` points at `DataCommand`s. Returns the number queued.
+pub const VGPU_IOCTL_SUBMIT_DATA: u32 = iowr::<SubmitArgs>(0x03);
+/// Limits and counters of the data path ([`DataInfo`]).
+pub const VGPU_IOCTL_DATA_INFO: u32 = ior::<DataInfo>(0x04);
 
 /// Most commands one [`VGPU_IOCTL_SUBMIT`] takes.
 pub const MAX_BATCH: u32 = 64;
@@ -126,6 +132,69 @@ pub struct Command {
     pub seq: u64,
 }
 
+/// One command of a [`VGPU_IOCTL_SUBMIT_DATA`] batch: a [`Command`] (its
+/// `req_ptr`/`req_len` is the header, copied at submit so that the caller
+/// cannot change what the device parses; `resp_capacity` is the response
+/// header, copied out by [`VGPU_IOCTL_WAIT`]) plus bulk data by pointer.
+///
+/// The device sees the request `header ++ data` and writes its response
+/// `header ++ data`: the first `resp_capacity` bytes go to the header (as
+/// for a [`Command`]), the rest straight into `resp_data_ptr`. Data of
+/// [`DataInfo::min_pinned`] bytes and more is not copied: the driver pins
+/// the caller's pages and hands the device their addresses (userspace never
+/// gives one). The caller must leave `data` unchanged and `resp_data`
+/// untouched until the command is collected (for a detached one: until a
+/// later command of the file is). `WaitArgs::resp_len` is the whole
+/// response length, data included.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataCommand {
+    /// The command and its headers; `req_len` and `resp_capacity` at most
+    /// [`MAX_PAYLOAD`].
+    pub cmd: Command,
+    /// Request data address (ignored when `data_len` is 0).
+    pub data_ptr: u64,
+    /// Request data length, at most [`DataInfo::max_data`].
+    pub data_len: u32,
+    /// Response data capacity, at most [`DataInfo::max_data`]; 0 for a
+    /// detached command.
+    pub resp_data_len: u32,
+    /// Where the device writes the response data (ignored when `resp_data_len` is 0).
+    pub resp_data_ptr: u64,
+    /// Must be zero.
+    pub reserved: u64,
+}
+
+/// Result of [`VGPU_IOCTL_DATA_INFO`]: limits of the data path of this file,
+/// and counters that show which path data took.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataInfo {
+    /// Largest `data_len` or `resp_data_len` of one [`DataCommand`]; 0 when
+    /// the device takes no scatter-gather lists (then only data below
+    /// `min_pinned` is accepted, and copied).
+    pub max_data: u32,
+    /// Request data of this many bytes and more is pinned; smaller request
+    /// data is copied. Response data is always pinned.
+    pub min_pinned: u32,
+    /// Bytes this file may keep pinned at once: the driver's per-file limit,
+    /// or less under the caller's `RLIMIT_MEMLOCK` (pages pinned by others
+    /// in the process count there too).
+    pub pin_limit: u64,
+    /// Bytes this file has pinned now.
+    pub pinned: u64,
+    /// Commands of this file whose data went to the device by pinned pages.
+    pub sgl_commands: u64,
+    /// Data bytes of those commands (request and response capacity).
+    pub sgl_bytes: u64,
+    /// The same two counters for every file of the device since probe.
+    pub device_sgl_commands: u64,
+    /// See `device_sgl_commands`.
+    pub device_sgl_bytes: u64,
+    /// Zero.
+    pub reserved: u64,
+}
+
 /// Argument of [`VGPU_IOCTL_WAIT`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -148,3 +217,5 @@ const _: () = assert!(core::mem::size_of::<InfoArgs>() == 192);
 const _: () = assert!(core::mem::size_of::<SubmitArgs>() == 16);
 const _: () = assert!(core::mem::size_of::<Command>() == 32);
 const _: () = assert!(core::mem::size_of::<WaitArgs>() == 32);
+const _: () = assert!(core::mem::size_of::<DataCommand>() == 64);
+const _: () = assert!(core::mem::size_of::<DataInfo>() == 64);

@@ -45,6 +45,8 @@ mod tests {
         assert_eq!(ioctl::VGPU_IOCTL_GET_INFO, 0x80c0_5600);
         assert_eq!(ioctl::VGPU_IOCTL_SUBMIT, 0xc010_5601);
         assert_eq!(ioctl::VGPU_IOCTL_WAIT, 0xc020_5602);
+        assert_eq!(ioctl::VGPU_IOCTL_SUBMIT_DATA, 0xc010_5603);
+        assert_eq!(ioctl::VGPU_IOCTL_DATA_INFO, 0x8040_5604);
     }
 
     #[test]

@@ -69,6 +69,8 @@ wire!(
     super::ioctl::SubmitArgs,
     super::ioctl::Command,
     super::ioctl::WaitArgs,
+    super::ioctl::DataCommand,
+    super::ioctl::DataInfo,
     super::socket::RequestFrame,
     super::socket::ResponseFrame,
     super::cuda::ResultHeader,

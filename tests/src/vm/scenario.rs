@@ -77,13 +77,13 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             steps: "modprobe vgpu && echo '@@RESULT modprobe PASS 0ms modprobe vgpu succeeded' || echo '@@RESULT modprobe FAIL 0ms modprobe vgpu failed'\n\
                     wait-node\n\
                     vgpu-guest info\n\
-                    vgpu-guest test bind identity echo detached device-errors ioctl-sweep space-deadlock space-wakeup room-before-memory wait-signal unbind-wait host-stop rmmod-busy identity-after-reload host-kill other-device-alive dmesg-clean\n"
+                    vgpu-guest test bind identity echo zero-copy detached device-errors ioctl-sweep space-deadlock space-wakeup room-before-memory wait-signal unbind-wait host-stop rmmod-busy identity-after-reload host-kill other-device-alive dmesg-clean\n"
                 .into(),
             expect: vec![],
             memory_mib: 512,
             hostroot: false,
             on_request: false,
-            required: names(&["modprobe", "bind", "identity", "echo", "detached", "device-errors", "ioctl-sweep", "space-deadlock", "space-wakeup", "room-before-memory", "wait-signal", "unbind-wait", "host-stop", "rmmod-busy", "identity-after-reload", "host-kill", "other-device-alive", "dmesg-clean"]),
+            required: names(&["modprobe", "bind", "identity", "echo", "zero-copy", "detached", "device-errors", "ioctl-sweep", "space-deadlock", "space-wakeup", "room-before-memory", "wait-signal", "unbind-wait", "host-stop", "rmmod-busy", "identity-after-reload", "host-kill", "other-device-alive", "dmesg-clean"]),
         },
         Scenario {
             name: "refused-devices",
@@ -154,6 +154,7 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
                  [ -s /etc/vgpu-log ] && export VGPU_LOG=$(cat /etc/vgpu-log)\n\
                  {}\
                  /bin/cuda-suite --roundtrip-mib $(cat /etc/vgpu-roundtrip-mib) | sed -e 's/^CASE /@@CASE /'\n\
+                 vgpu-guest test zero-copy-used\n\
                  /bin/cuda-suite --isolation --hang-timeout-s 45 | sed -e 's#^CASE #@@RESULT isolation/#'\n\
                  vgpu-guest test dmesg-clean\n",
                 cudart::guest_steps(GUEST_CUDART_DIR)
@@ -163,7 +164,7 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             hostroot: false,
             on_request: false,
             required: suite_results()
-                .chain(std::iter::once("dmesg-clean".to_string()))
+                .chain(["zero-copy-used", "dmesg-clean"].map(String::from))
                 .chain(isolation::CASES.iter().map(|c| format!("isolation/{c}")))
                 .chain(cudart::expected_results())
                 .collect(),

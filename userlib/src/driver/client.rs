@@ -17,7 +17,18 @@ use uapi::{
 };
 
 use super::CuResult;
-use crate::transport::{DevError, Request, Transport, TransportInfo};
+use crate::transport::{DataPath, DataRequest, DevError, Request, Transport, TransportInfo};
+
+/// Most data calls in flight at once (within the transport's pin limit).
+const DATA_WINDOW: usize = 8;
+
+/// Where the bulk data of one call of [`Client::call_pipelined_data`] is.
+pub(crate) enum Data<'a> {
+    /// Sent after the request struct.
+    In(&'a [u8]),
+    /// Filled from the response after its struct.
+    Out(&'a mut [u8]),
+}
 
 /// A detached command waiting in the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,17 +73,28 @@ pub(crate) struct Client {
     transport: Box<dyn Transport>,
     batch: Vec<Pending>,
     info: TransportInfo,
+    data_path: Option<DataPath>,
 }
 
 impl Client {
     /// Wraps a transport, asking it for identity and limits.
     pub fn new(mut transport: Box<dyn Transport>) -> Result<Self, DevError> {
         let info = transport.describe()?;
+        let data_path = transport.data_path();
         Ok(Self {
             transport,
             batch: Vec::new(),
             info,
+            data_path,
         })
+    }
+
+    /// Chunk size for copies whose data can go by pointer (not copied on
+    /// the way), if the transport offers that for copies of `len` bytes.
+    pub fn data_chunk(&self, len: usize) -> Option<usize> {
+        let p = self.data_path?;
+        let chunk = (p.max_data as u64).min(p.pin_limit) as usize & !0xfff;
+        (len >= p.min_pinned as usize && chunk >= p.min_pinned as usize).then_some(chunk)
     }
 
     /// Identity and limits.
@@ -136,6 +158,12 @@ impl Client {
     }
 
     fn collect(&mut self, ticket: u64, capacity: usize) -> CuResult<Vec<u8>> {
+        self.collect_len(ticket, capacity).map(|(resp, _)| resp)
+    }
+
+    /// [`Self::collect`], also returning the whole response length the
+    /// device reported (data written past `capacity` included).
+    fn collect_len(&mut self, ticket: u64, capacity: usize) -> CuResult<(Vec<u8>, usize)> {
         let mut resp = vec![0u8; capacity.max(core::mem::size_of::<ResultHeader>())];
         let c = self
             .transport
@@ -150,7 +178,83 @@ impl Client {
         if h.result != result::SUCCESS {
             return Err(h.result);
         }
-        Ok(resp)
+        Ok((resp, c.resp_len as usize))
+    }
+
+    /// Calls of command `C` whose bulk data goes by pointer (needs
+    /// [`Self::data_chunk`]), several in flight. Each call's data is at most
+    /// the chunk; `each` gets the call's index, its response struct and the
+    /// response data bytes written into its [`Data::Out`]. Every submitted
+    /// call is collected even after an error; the first error is returned.
+    pub fn call_pipelined_data<C: CudaCommand>(
+        &mut self,
+        mut calls: Vec<(C::Request, Data<'_>)>,
+        mut each: impl FnMut(usize, &C::Response, usize) -> CuResult,
+    ) -> CuResult {
+        let path = self.data_path.ok_or(result::NOT_SUPPORTED)?;
+        let chunk = calls.iter().map(|(_, d)| match d {
+            Data::In(d) => d.len(),
+            Data::Out(d) => d.len(),
+        });
+        let largest = chunk.max().unwrap_or(0).max(1);
+        if largest > path.max_data as usize {
+            return Err(result::INVALID_VALUE);
+        }
+        let window = usize::try_from(path.pin_limit / largest as u64)
+            .unwrap_or(usize::MAX)
+            .clamp(1, DATA_WINDOW);
+        // Queued detached work goes first: the device runs in order.
+        self.flush()?;
+        let fixed = core::mem::size_of::<C::Response>();
+        let mut first_err = None;
+        let mut idx = 0;
+        for group in calls.chunks_mut(window) {
+            let reqs: Vec<DataRequest<'_>> = group
+                .iter_mut()
+                .map(|(req, data)| {
+                    let (data, resp_data, resp_data_len) = match data {
+                        Data::In(d) => (*d, std::ptr::null_mut(), 0),
+                        Data::Out(d) => (&[][..], d.as_mut_ptr(), d.len() as u32),
+                    };
+                    DataRequest {
+                        opcode: C::OPCODE,
+                        body: req.as_bytes(),
+                        data,
+                        resp_capacity: fixed as u32,
+                        resp_data,
+                        resp_data_len,
+                    }
+                })
+                .collect();
+            // SAFETY: `calls` borrows every data slice (the `Out` ones
+            // mutably) for this whole function, and each ticket is waited
+            // for below before the next group or the return.
+            let tickets = match unsafe { self.transport.submit_data(&reqs) } {
+                Ok(t) => t,
+                Err(e) => return Err(first_err.unwrap_or(transport_error(e))),
+            };
+            for t in tickets {
+                match self.collect_len(t, fixed) {
+                    Ok((r, len)) if first_err.is_none() => {
+                        let resp = C::Response::read_from(&r).ok_or(result::UNKNOWN);
+                        if let Err(e) =
+                            resp.and_then(|resp| each(idx, &resp, len.saturating_sub(fixed)))
+                        {
+                            first_err = Some(e);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                idx += 1;
+            }
+            if first_err.is_some() {
+                break;
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Calls command `C` with `req` followed by `tail`, allowing `resp_tail`

@@ -413,8 +413,14 @@ pub(crate) mod testing {
 
     /// Resets the state and installs a fake with `max_payload`, initialised.
     pub fn session(max_payload: u32) -> Session {
+        session_with_data(max_payload, None)
+    }
+
+    /// [`session`] with a fake that offers `data` as its data path.
+    pub fn session_with_data(max_payload: u32, data: Option<vgpu_transport::DataPath>) -> Session {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let (f, script) = fake::Fake::new(max_payload);
+        let (mut f, script) = fake::Fake::new(max_payload);
+        f.data = data;
         let mut s = lock();
         *s = State::new();
         s.client = Some(super::client::Client::new(Box::new(f)).unwrap());

@@ -9,8 +9,8 @@ use std::{
 };
 
 use uapi::ioctl::{
-    Command, InfoArgs, SubmitArgs, WaitArgs, VGPU_IOCTL_GET_INFO, VGPU_IOCTL_SUBMIT,
-    VGPU_IOCTL_WAIT,
+    Command, DataCommand, DataInfo, InfoArgs, SubmitArgs, WaitArgs, VGPU_IOCTL_DATA_INFO,
+    VGPU_IOCTL_GET_INFO, VGPU_IOCTL_SUBMIT, VGPU_IOCTL_SUBMIT_DATA, VGPU_IOCTL_WAIT,
 };
 
 /// An errno from the driver, with the operation that got it.
@@ -107,6 +107,42 @@ impl VgpuFile {
         let mut info = InfoArgs::default();
         self.ioctl("get info", VGPU_IOCTL_GET_INFO, &mut info)?;
         Ok(info)
+    }
+
+    /// Limits and counters of the data path (`ENOTTY` from a driver
+    /// without one).
+    pub fn data_info(&self) -> Result<DataInfo, DevError> {
+        let mut info = DataInfo::default();
+        self.ioctl("data info", VGPU_IOCTL_DATA_INFO, &mut info)?;
+        Ok(info)
+    }
+
+    /// Submits `commands` with their data by pointer, waiting for room;
+    /// fills in each `seq`.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `commands` is valid for what the command does with
+    /// it (reads of requests and request data, device writes of response
+    /// data) until the command is collected (see [`DataCommand`]).
+    pub unsafe fn submit_data_commands(
+        &self,
+        commands: &mut [DataCommand],
+    ) -> Result<(), DevError> {
+        let mut args = SubmitArgs {
+            commands: commands.as_mut_ptr() as u64,
+            count: u32::try_from(commands.len()).map_err(|_| DevError {
+                op: "submit data",
+                errno: libc::EINVAL,
+            })?,
+            flags: uapi::ioctl::submit_flags::WAIT_FOR_SPACE,
+        };
+        loop {
+            match self.ioctl("submit data", VGPU_IOCTL_SUBMIT_DATA, &mut args) {
+                Err(e) if e.errno == libc::EINTR => continue,
+                r => return r.map(drop),
+            }
+        }
     }
 
     /// Submits `commands` (their request pointers must be valid); fills in
@@ -237,5 +273,46 @@ impl super::Transport for VgpuFile {
                 r => return r,
             }
         }
+    }
+
+    fn data_path(&mut self) -> Option<super::DataPath> {
+        let info = self.data_info().ok()?;
+        (info.max_data != 0).then_some(super::DataPath {
+            max_data: info.max_data,
+            min_pinned: info.min_pinned,
+            pin_limit: info.pin_limit,
+        })
+    }
+
+    unsafe fn submit_data(
+        &mut self,
+        reqs: &[super::DataRequest<'_>],
+    ) -> Result<Vec<u64>, DevError> {
+        let len = |n: usize| {
+            u32::try_from(n).map_err(|_| DevError {
+                op: "submit data",
+                errno: libc::EINVAL,
+            })
+        };
+        let mut cmds = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            cmds.push(DataCommand {
+                cmd: Command {
+                    opcode: r.opcode,
+                    req_len: len(r.body.len())?,
+                    req_ptr: r.body.as_ptr() as u64,
+                    resp_capacity: r.resp_capacity,
+                    ..Default::default()
+                },
+                data_ptr: r.data.as_ptr() as u64,
+                data_len: len(r.data.len())?,
+                resp_data_len: r.resp_data_len,
+                resp_data_ptr: r.resp_data as u64,
+                reserved: 0,
+            });
+        }
+        // SAFETY: the caller's contract is the driver's (see `DataCommand`).
+        unsafe { self.submit_data_commands(&mut cmds)? };
+        Ok(cmds.iter().map(|c| c.cmd.seq).collect())
     }
 }

@@ -76,6 +76,37 @@ pub struct Request<'a> {
     pub detached: bool,
 }
 
+/// Limits of a transport's by-pointer data path ([`Transport::submit_data`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataPath {
+    /// Largest request or response data of one command.
+    pub max_data: u32,
+    /// Data of this size and up is not copied on the way.
+    pub min_pinned: u32,
+    /// Data bytes the client may have in flight at once.
+    pub pin_limit: u64,
+}
+
+/// A command whose bulk data travels by pointer, apart from its header.
+/// The device sees `body ++ data`; of its response, the first
+/// `resp_capacity` bytes are the header [`Transport::wait`] returns, the
+/// rest lands in `resp_data`.
+#[derive(Debug, Clone, Copy)]
+pub struct DataRequest<'a> {
+    /// Opcode.
+    pub opcode: u16,
+    /// Request header.
+    pub body: &'a [u8],
+    /// Request data.
+    pub data: &'a [u8],
+    /// Response header capacity.
+    pub resp_capacity: u32,
+    /// Where response data goes (`resp_data_len` bytes; unused when 0).
+    pub resp_data: *mut u8,
+    /// Response data capacity.
+    pub resp_data_len: u32,
+}
+
 /// A way to the device: ordered submission of commands, waits for those
 /// that have a response. One transport is one client on the device.
 pub trait Transport: Send {
@@ -87,6 +118,26 @@ pub trait Transport: Send {
     fn submit(&mut self, reqs: &[Request<'_>]) -> Result<Vec<u64>, DevError>;
     /// Waits for a ticket and copies its response into `resp`.
     fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError>;
+    /// The by-pointer data path, if this transport has one.
+    fn data_path(&mut self) -> Option<DataPath> {
+        None
+    }
+    /// Queues `reqs` (at most [`uapi::ioctl::MAX_BATCH`], each waited for
+    /// by ticket) with their data by pointer; returns their tickets. Only
+    /// where [`Self::data_path`] is `Some`.
+    ///
+    /// # Safety
+    ///
+    /// Each `resp_data` is valid for writes of `resp_data_len` bytes; it and
+    /// each `data` stay valid and untouched by anyone else until the
+    /// request's ticket has been waited for, or the transport is dropped.
+    unsafe fn submit_data(&mut self, reqs: &[DataRequest<'_>]) -> Result<Vec<u64>, DevError> {
+        let _ = reqs;
+        Err(DevError {
+            op: "submit data",
+            errno: libc::EOPNOTSUPP,
+        })
+    }
 }
 
 /// Where [`open`] will connect.

@@ -8,7 +8,9 @@ use std::{
 
 use uapi::cmd::DeviceInfo;
 
-use crate::{Completion, DevError, PciLocation, Request, Transport, TransportInfo};
+use crate::{
+    Completion, DataPath, DataRequest, DevError, PciLocation, Request, Transport, TransportInfo,
+};
 
 /// What the fake saw and will answer.
 #[derive(Default, Debug)]
@@ -20,6 +22,8 @@ pub struct Script {
     /// Responses for non-detached commands, in order; missing ones are
     /// a bare success header.
     pub responses: VecDeque<Vec<u8>>,
+    /// Of `sent`, the indices that went by the data path (body ++ data).
+    pub by_pointer: Vec<usize>,
 }
 
 /// The fake transport.
@@ -28,6 +32,8 @@ pub struct Fake {
     pub script: Arc<Mutex<Script>>,
     /// The payload limit it reports.
     pub max_payload: u32,
+    /// The data path it offers (none unless set).
+    pub data: Option<DataPath>,
     next: u64,
     answers: std::collections::HashMap<u64, Vec<u8>>,
 }
@@ -40,6 +46,7 @@ impl Fake {
             Self {
                 script: s.clone(),
                 max_payload,
+                data: None,
                 next: 1,
                 answers: Default::default(),
             },
@@ -88,6 +95,48 @@ impl Transport for Fake {
                 t.push(self.next);
                 self.next += 1;
             }
+        }
+        Ok(t)
+    }
+
+    fn data_path(&mut self) -> Option<DataPath> {
+        self.data
+    }
+
+    unsafe fn submit_data(&mut self, reqs: &[DataRequest<'_>]) -> Result<Vec<u64>, DevError> {
+        let path = self.data.expect("no data path offered");
+        assert!(reqs.len() <= 64, "batch of {}", reqs.len());
+        let mut s = self.script.lock().unwrap();
+        s.submits.push(reqs.len());
+        let mut t = Vec::new();
+        for r in reqs {
+            assert!(r.body.len() <= self.max_payload as usize);
+            assert!(r.data.len() <= path.max_data as usize);
+            assert!(r.resp_data_len <= path.max_data);
+            let index = s.sent.len();
+            s.by_pointer.push(index);
+            s.sent.push((r.opcode, false, [r.body, r.data].concat()));
+            let mut a = s
+                .responses
+                .pop_front()
+                .unwrap_or_else(|| vec![0; r.resp_capacity as usize]);
+            // The header stays for `wait`; the rest goes to `resp_data`.
+            let head = a.len().min(r.resp_capacity as usize);
+            let tail = &a[head..];
+            assert!(
+                tail.len() <= r.resp_data_len as usize,
+                "response data overflows"
+            );
+            if !tail.is_empty() {
+                // SAFETY: the caller vouches for `resp_data_len` bytes at `resp_data`.
+                unsafe { std::ptr::copy_nonoverlapping(tail.as_ptr(), r.resp_data, tail.len()) };
+            }
+            let total = a.len();
+            a.truncate(head);
+            a.resize(total, 0);
+            self.answers.insert(self.next, a);
+            t.push(self.next);
+            self.next += 1;
         }
         Ok(t)
     }

@@ -12,6 +12,7 @@ mod signals;
 mod space;
 mod threads;
 mod unbind;
+mod zero_copy;
 
 use std::{process::ExitCode, time::Instant};
 
@@ -36,6 +37,8 @@ fn run(name: &str) -> TestResult {
         "wait-signal" => signals::wait_signal(),
         "unbind-wait" => unbind::unbind_wait(),
         "dmesg-clean" => lifecycle::dmesg_clean(),
+        "zero-copy" => zero_copy::zero_copy(),
+        "zero-copy-used" => zero_copy::zero_copy_used(),
         _ => Err(format!("unknown test {name}")),
     }
 }

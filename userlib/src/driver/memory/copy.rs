@@ -9,6 +9,7 @@ use uapi::cuda::{cmds, copy_flags, result, CopyRequest};
 use super::{host_slice, host_slice_mut, is_device, CUstream, DTOH_WINDOW};
 use crate::driver::{
     abi::{InBuf, OutBuf},
+    client::Data,
     with_ctx, CuResult, State,
 };
 
@@ -24,6 +25,27 @@ pub(crate) fn htod(
     is_async: bool,
 ) -> CuResult {
     let c = s.client()?;
+    // A synchronous copy can hand the device the caller's pages: they stay
+    // put until it returns. An asynchronous one is captured now.
+    if let Some(chunk) = c.data_chunk(src.len()).filter(|_| !is_async) {
+        let calls = src
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, part)| {
+                let req = CopyRequest {
+                    ctx,
+                    stream,
+                    dst: dst.wrapping_add((i * chunk) as u64),
+                    src: 0,
+                    len: part.len() as u64,
+                    flags: 0,
+                    reserved: 0,
+                };
+                (req, Data::In(part))
+            })
+            .collect();
+        return c.call_pipelined_data::<cmds::MemcpyHtod>(calls, |_, _, _| Ok(()));
+    }
     let chunk = c.max_tail::<cmds::MemcpyHtod>().max(1);
     let flags = if is_async { copy_flags::ASYNC } else { 0 };
     let n = src.len().div_ceil(chunk).max(1);
@@ -50,6 +72,32 @@ pub(crate) fn htod(
 /// Device to host, chunked, several chunks in flight.
 pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u64) -> CuResult {
     let c = s.client()?;
+    // The device writes straight into the caller's pages.
+    if let Some(chunk) = c.data_chunk(dst.len()) {
+        let total = dst.len();
+        let calls = dst
+            .chunks_mut(chunk)
+            .enumerate()
+            .map(|(i, part)| {
+                let req = CopyRequest {
+                    ctx,
+                    stream,
+                    dst: 0,
+                    src: src.wrapping_add((i * chunk) as u64),
+                    len: part.len() as u64,
+                    flags: 0,
+                    reserved: 0,
+                };
+                (req, Data::Out(part))
+            })
+            .collect();
+        return c.call_pipelined_data::<cmds::MemcpyDtoh>(calls, |i, _, got| {
+            if got < chunk.min(total - (i * chunk).min(total)) {
+                return Err(result::UNKNOWN);
+            }
+            Ok(())
+        });
+    }
     let chunk = c.max_tail::<cmds::MemcpyDtoh>().max(1);
     let total = dst.len();
     let n = total.div_ceil(chunk).max(1);
@@ -251,6 +299,86 @@ mod tests {
         let mut out = vec![0u8; total];
         memcpy_dtoh(out[..].as_mut().into(), 0x2000, total).unwrap();
         assert_eq!(out, (0..total).map(|i| i as u8).collect::<Vec<_>>());
+    }
+
+    const PATH: vgpu_transport::DataPath = vgpu_transport::DataPath {
+        max_data: 64 << 10,
+        min_pinned: 16 << 10,
+        pin_limit: 128 << 10,
+    };
+
+    #[test]
+    fn large_synchronous_copies_go_by_pointer_in_data_chunks() {
+        use crate::driver::testing::session_with_data;
+        let sess = session_with_data(4096, Some(PATH));
+        with_primary();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13) as u8).collect();
+        memcpy_htod(0x1000, data[..].into(), data.len()).unwrap();
+        // Too small for the data path: copied, as before.
+        memcpy_htod(0x1000, data[..].into(), 100).unwrap();
+        // Asynchronous: captured now, so copied.
+        let async_part = &data[..20_000];
+        memcpy_htod_async(
+            0x1000,
+            async_part.into(),
+            async_part.len(),
+            std::ptr::null_mut(),
+        )
+        .unwrap();
+        let sc = sess.script.lock().unwrap();
+        let chunks = data.len().div_ceil(64 << 10);
+        assert_eq!(sc.by_pointer, (0..chunks).collect::<Vec<_>>());
+        let mut joined = Vec::new();
+        for (i, (opc, detached, b)) in sc.sent[..chunks].iter().enumerate() {
+            assert_eq!((*opc, *detached), (op::MEMCPY_HTOD, false));
+            let r = CopyRequest::read_from(b).unwrap();
+            assert_eq!(r.dst, 0x1000 + (i as u64) * (64 << 10));
+            assert_eq!(r.len as usize, b.len() - COPY_REQ);
+            joined.extend_from_slice(&b[COPY_REQ..]);
+        }
+        assert_eq!(joined, data);
+        // Two calls in flight at once (pin limit / chunk), windows of two.
+        assert_eq!(sc.submits[..2], [2, 2]);
+        assert!(
+            sc.sent.len() > chunks,
+            "the small and async copies were sent copied"
+        );
+    }
+
+    #[test]
+    fn large_device_to_host_copies_land_in_the_callers_buffer() {
+        use crate::driver::testing::session_with_data;
+        let sess = session_with_data(4096, Some(PATH));
+        with_primary();
+        let total = 150_000usize;
+        let expected: Vec<u8> = (0..total).map(|i| (i * 7 + 1) as u8).collect();
+        {
+            let mut sc = sess.script.lock().unwrap();
+            for part in expected.chunks(64 << 10) {
+                let mut r = vec![0u8; 8];
+                r.extend_from_slice(part);
+                sc.responses.push_back(r);
+            }
+        }
+        let mut out = vec![0u8; total];
+        memcpy_dtoh(out[..].as_mut().into(), 0x2000, total).unwrap();
+        assert!(out == expected, "device-to-host data differs");
+        let sc = sess.script.lock().unwrap();
+        assert_eq!(sc.by_pointer.len(), total.div_ceil(64 << 10));
+        let r = CopyRequest::read_from(&sc.sent[1].2).unwrap();
+        assert_eq!((r.src, r.len), (0x2000 + (64 << 10), 64 << 10));
+    }
+
+    #[test]
+    fn a_short_device_answer_fails_the_copy() {
+        use crate::driver::testing::session_with_data;
+        let sess = session_with_data(4096, Some(PATH));
+        with_primary();
+        sess.respond(vec![0u8; 8 + 100]);
+        let mut out = vec![0u8; 20_000];
+        let n = out.len();
+        let r = memcpy_dtoh(out[..].as_mut().into(), 0x2000, n);
+        assert_eq!(r, Err(result::UNKNOWN));
     }
 
     /// A device range of 4 KiB at `base` owned by the current context.
