@@ -6,6 +6,7 @@
 mod attributes;
 mod client;
 mod pools;
+mod vmm;
 
 use uapi::cuda::{
     copy_flags, op, result, CopyRequest, CtxRequest, MemAllocRequest, ModuleLoadRequest, ParamInfo,

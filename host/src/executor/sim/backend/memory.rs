@@ -77,12 +77,7 @@ impl MemoryBackend for SimBackend {
                 .dst
                 .checked_add(y.checked_mul(r.pitch).ok_or(result::INVALID_VALUE)?);
             let addr = addr.ok_or(result::INVALID_VALUE)?;
-            if self
-                .memory
-                .range(addr)
-                .is_none_or(|(b, s)| addr + row_len as u64 > b + s)
-                && row_len > 0
-            {
+            if !self.memory.writable(addr, row_len) {
                 return Err(result::INVALID_VALUE);
             }
         }
@@ -129,7 +124,7 @@ impl MemoryBackend for SimBackend {
         Ok(())
     }
     fn memory_used(&self) -> u64 {
-        self.memory.bytes_held()
+        self.memory.bytes_held() + self.vmm.bytes_held()
     }
 }
 
