@@ -76,5 +76,6 @@ mod memory;
 mod module;
 mod stream;
 mod tensor_map;
+mod vmm;
 #[allow(unused_imports)]
-pub use {context::*, launch::*, memory::*, module::*, stream::*, tensor_map::*};
+pub use {context::*, launch::*, memory::*, module::*, stream::*, tensor_map::*, vmm::*};

@@ -120,3 +120,15 @@ wire!(
     super::cuda::MemPoolRequest,
     super::cuda::MemPoolValueResponse,
 );
+
+// Virtual memory management.
+wire!(
+    super::cuda::AllocationProp,
+    super::cuda::MemAddressReserveRequest,
+    super::cuda::VmmRangeRequest,
+    super::cuda::MemCreateRequest,
+    super::cuda::MemHandleRequest,
+    super::cuda::MemMapRequest,
+    super::cuda::MemSetAccessRequest,
+    super::cuda::MemGetAccessRequest,
+);

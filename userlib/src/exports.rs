@@ -234,6 +234,17 @@ exports! {
         cuMemPoolGetAttribute(p: Ptr, a: c_int, v: Ptr) => mem::mem_pool_get_attribute;
         cuMemPoolSetAttribute(p: Ptr, a: c_int, v: Ptr) => mem::mem_pool_set_attribute;
         cuMemPoolTrimTo(p: Ptr, n: usize) => mem::mem_pool_trim_to;
+        cuMemAddressReserve(p: *mut u64, n: usize, a: usize, h: u64, f: u64) => mem::mem_address_reserve;
+        cuMemAddressFree(p: u64, n: usize) => mem::mem_address_free;
+        cuMemCreate(h: *mut u64, n: usize, p: CPtr, f: u64) => mem::mem_create;
+        cuMemRelease(h: u64) => mem::mem_release;
+        cuMemMap(p: u64, n: usize, o: usize, h: u64, f: u64) => mem::mem_map;
+        cuMemUnmap(p: u64, n: usize) => mem::mem_unmap;
+        cuMemSetAccess(p: u64, n: usize, d: CPtr, c: usize) => mem::mem_set_access;
+        cuMemGetAccess(f: *mut u64, l: CPtr, p: u64) => mem::mem_get_access;
+        cuMemGetAllocationGranularity(g: *mut usize, p: CPtr, o: c_int) => mem::mem_get_allocation_granularity;
+        cuMemRetainAllocationHandle(h: *mut u64, a: Ptr) => mem::mem_retain_allocation_handle;
+        cuMemGetAllocationPropertiesFromHandle(p: Ptr, h: u64) => mem::mem_get_allocation_properties_from_handle;
 
         cuModuleLoad(m: *mut Ptr, f: *const c_char) => md::module_load;
         cuModuleLoadData(m: *mut Ptr, i: CPtr) => md::module_load_data;
@@ -388,11 +399,8 @@ exports! {
         cuMemAdvise_v2, cuMemPrefetchAsync, cuMemPrefetchAsync_ptsz, cuMemPrefetchAsync_v2,
         cuMemPrefetchAsync_v2_ptsz, cuMemRangeGetAttribute, cuMemRangeGetAttributes,
         // virtual memory management
-        cuMemAddressReserve, cuMemAddressFree, cuMemCreate, cuMemRelease, cuMemMap,
-        cuMemMapArrayAsync, cuMemMapArrayAsync_ptsz, cuMemUnmap, cuMemSetAccess, cuMemGetAccess,
+        cuMemMapArrayAsync, cuMemMapArrayAsync_ptsz,
         cuMemExportToShareableHandle, cuMemImportFromShareableHandle,
-        cuMemGetAllocationGranularity, cuMemGetAllocationPropertiesFromHandle,
-        cuMemRetainAllocationHandle,
         // stream-ordered allocator
         cuMemPoolSetAccess, cuMemPoolGetAccess,
         cuMemPoolCreate, cuMemPoolDestroy, cuMemPoolExportToShareableHandle,

@@ -10,8 +10,8 @@
 use super::options::{CtxFlags, EventFlags, StreamFlags, WaitFlags};
 use crate::cancel::CancelToken;
 use uapi::cuda::{
-    Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, OccupancyRequest, ParamInfo,
-    TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
+    AllocationProp, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, OccupancyRequest,
+    ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 /// A `CUresult` error code.
@@ -30,6 +30,7 @@ pub trait CudaBackend:
     + LaunchBackend
     + TensorMapBackend
     + StreamBackend
+    + VmmBackend
     + Send
 {
 }
@@ -42,6 +43,7 @@ impl<
             + LaunchBackend
             + TensorMapBackend
             + StreamBackend
+            + VmmBackend
             + Send,
     > CudaBackend for T
 {
@@ -229,4 +231,38 @@ pub trait StreamBackend {
     fn event_synchronize(&mut self, ctx: u64, event: u64) -> CuResult<()>;
     /// Milliseconds between two completed events.
     fn event_elapsed_time(&mut self, ctx: u64, start: u64, end: u64) -> CuResult<f32>;
+}
+
+/// Virtual memory management (`cuMemAddressReserve`, `cuMemCreate`,
+/// `cuMemMap`, …). The client has checked what does not depend on the
+/// executor's state (`super::client::vmm`): sizes and addresses are
+/// multiples of `uapi::cuda::VMM_GRANULARITY`, flags are 0, properties are
+/// a pinned, non-exportable allocation on device 0, locations are device 0.
+/// Handles are the backend's own (unknown ones `INVALID_VALUE`, as CUDA
+/// answers); every address must be in this client's reservations.
+pub trait VmmBackend {
+    /// Reserves `size` bytes of address space (no memory); `addr` is a hint.
+    fn mem_address_reserve(
+        &mut self,
+        ctx: u64,
+        size: u64,
+        alignment: u64,
+        addr: u64,
+    ) -> CuResult<u64>;
+    /// Frees a whole reservation.
+    fn mem_address_free(&mut self, ctx: u64, ptr: u64, size: u64) -> CuResult<()>;
+    /// Allocates `size` bytes of device memory; returns its handle.
+    fn mem_create(&mut self, ctx: u64, size: u64, prop: &AllocationProp) -> CuResult<u64>;
+    /// Drops a reference to a handle (its memory goes once unmapped too).
+    fn mem_release(&mut self, ctx: u64, handle: u64) -> CuResult<()>;
+    /// Maps `size` bytes of `handle` from `offset` at `ptr`.
+    fn mem_map(&mut self, ctx: u64, ptr: u64, size: u64, offset: u64, handle: u64) -> CuResult<()>;
+    /// Unmaps the whole mappings in `[ptr, ptr + size)`.
+    fn mem_unmap(&mut self, ctx: u64, ptr: u64, size: u64) -> CuResult<()>;
+    /// Sets the device's access (`CUmemAccess_flags`) to a mapped range.
+    fn mem_set_access(&mut self, ctx: u64, ptr: u64, size: u64, flags: u32) -> CuResult<()>;
+    /// The device's access flags at a mapped address.
+    fn mem_get_access(&mut self, ctx: u64, ptr: u64) -> CuResult<u32>;
+    /// One more reference to the handle mapped at `ptr`; returns it.
+    fn mem_retain_allocation_handle(&mut self, ctx: u64, ptr: u64) -> CuResult<u64>;
 }

@@ -152,7 +152,24 @@ decode_exact!(
     TensorMapReplaceAddress,
     MemAllocAsync,
     MemFreeAsync,
+    MemAddressReserve,
+    MemAddressFree,
+    MemCreate,
+    MemRelease,
+    MemMap,
+    MemUnmap,
+    MemGetAccess,
+    MemRetainAllocationHandle,
 );
+
+impl Decode for cmds::MemSetAccess {
+    type Args<'a> = uapi::cuda::MemSetAccessRequest;
+    fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+        let r = exact::<uapi::cuda::MemSetAccessRequest>(request)?;
+        field(r.reserved == 0)?;
+        Ok(r)
+    }
+}
 
 /// The bytes to copy follow the request.
 impl Decode for cmds::MemcpyHtod {

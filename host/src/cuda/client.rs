@@ -9,6 +9,7 @@
 //! a response fails with them, as in a CUDA context after such a fault.
 
 mod run;
+mod vmm;
 
 use super::backend::{CuResult, CudaBackend};
 use super::call::CudaCall;

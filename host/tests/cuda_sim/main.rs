@@ -9,6 +9,7 @@ mod client;
 mod options;
 mod pools;
 mod stage_quota;
+mod vmm;
 
 use uapi::cuda::{
     copy_flags, op, result, CopyRequest, CtxRequest, MemAllocRequest, ModuleLoadRequest, ParamInfo,

@@ -74,7 +74,20 @@ api! {
     cuEventSynchronize = fn(Ptr);
     cuEventElapsedTime = fn(*mut f32, Ptr, Ptr);
     cuEventDestroy_v2 = fn(Ptr);
+    cuMemGetAllocationGranularity = fn(*mut usize, *const AllocationProp, c_int);
+    cuMemAddressReserve = fn(*mut u64, usize, usize, u64, u64);
+    cuMemAddressFree = fn(u64, usize);
+    cuMemCreate = fn(*mut u64, usize, *const AllocationProp, u64);
+    cuMemRelease = fn(u64);
+    cuMemMap = fn(u64, usize, usize, u64, u64);
+    cuMemUnmap = fn(u64, usize);
+    cuMemSetAccess = fn(u64, usize, *const AccessDesc, usize);
+    cuMemGetAccess = fn(*mut u64, *const c_void, u64);
+    cuMemRetainAllocationHandle = fn(*mut u64, *mut c_void);
+    cuMemGetAllocationPropertiesFromHandle = fn(*mut AllocationProp, u64);
 }
+
+pub use super::cases::{AccessDesc, AllocationProp};
 
 /// `CUDA_MEMCPY2D`.
 #[repr(C)]

@@ -80,6 +80,10 @@ pub const CASES: &[Case] = &[
         run: Suite::case_bad_input,
     },
     Case {
+        name: "vmm",
+        run: Suite::case_vmm,
+    },
+    Case {
         name: "roundtrip",
         run: Suite::case_roundtrip,
     },

@@ -194,6 +194,16 @@ macro_rules! cuda_command_list {
     MemPoolGetAttribute(MEM_POOL_GET_ATTRIBUTE = 0x1A2): MemPoolRequest => MemPoolValueResponse;
     MemPoolSetAttribute(MEM_POOL_SET_ATTRIBUTE = 0x1A3): MemPoolRequest => ResultHeader;
     MemPoolTrimTo(MEM_POOL_TRIM_TO = 0x1A4): MemPoolRequest => ResultHeader;
+    // Virtual memory management (`cuMemAddressReserve`, `cuMemCreate`, `cuMemMap`, …).
+    MemAddressReserve(MEM_ADDRESS_RESERVE = 0x1B0): MemAddressReserveRequest => HandleResponse;
+    MemAddressFree(MEM_ADDRESS_FREE = 0x1B1): VmmRangeRequest => ResultHeader;
+    MemCreate(MEM_CREATE = 0x1B2): MemCreateRequest => HandleResponse;
+    MemRelease(MEM_RELEASE = 0x1B3): MemHandleRequest => ResultHeader;
+    MemMap(MEM_MAP = 0x1B4): MemMapRequest => ResultHeader;
+    MemUnmap(MEM_UNMAP = 0x1B5): VmmRangeRequest => ResultHeader;
+    MemSetAccess(MEM_SET_ACCESS = 0x1B6): MemSetAccessRequest => ResultHeader;
+    MemGetAccess(MEM_GET_ACCESS = 0x1B7): MemGetAccessRequest => ValueResponse;
+    MemRetainAllocationHandle(MEM_RETAIN_ALLOCATION_HANDLE = 0x1B8): PtrRequest => HandleResponse;
     } };
 }
 

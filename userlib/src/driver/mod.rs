@@ -117,6 +117,8 @@ pub(crate) struct State {
     pub ptrs: memory::registry::Registry,
     /// Guest handle of the default memory pool (0 until asked for).
     pub default_pool: u64,
+    /// Virtual memory management handles and their properties.
+    pub vmm: memory::VmmHandles,
     next_handle: u64,
 }
 
@@ -135,6 +137,7 @@ impl State {
             cls: dark_api::ContextStorage::new(),
             ptrs: memory::registry::Registry::new(),
             default_pool: 0,
+            vmm: memory::VmmHandles::new(),
             next_handle: 0x7647_0000_1000,
         }
     }

@@ -2,7 +2,7 @@
 //! backend and what its response holds. Exhaustive, so a command declared in
 //! uapi has to get an arm here before the host compiles.
 
-use super::{header, CudaClient, Outcome};
+use super::{header, vmm, CudaClient, Outcome};
 use crate::cancel::CancelToken;
 use crate::cuda::backend::{CuResult, CudaBackend};
 use crate::cuda::call::{Copy2d, CudaCall, LaunchEx};
@@ -340,6 +340,39 @@ impl CudaClient {
             C::MemPoolTrimTo(r) => status(
                 check_pool(r.pool, None).and_then(|()| b.mem_pool_trim_to(r.ctx, r.pool, r.value)),
             ),
+            C::MemAddressReserve(r) => handle(
+                vmm::check_reserve(&r)
+                    .and_then(|()| b.mem_address_reserve(r.ctx, r.size, r.alignment, r.addr)),
+            ),
+            C::MemAddressFree(r) => status(
+                vmm::check_range(r.ptr, r.size)
+                    .and_then(|()| b.mem_address_free(r.ctx, r.ptr, r.size)),
+            ),
+            C::MemCreate(r) => {
+                handle(vmm::check_create(&r).and_then(|()| b.mem_create(r.ctx, r.size, &r.prop)))
+            }
+            C::MemRelease(r) => status(b.mem_release(r.ctx, r.handle)),
+            C::MemMap(r) => status(
+                vmm::check_map(&r)
+                    .and_then(|()| b.mem_map(r.ctx, r.ptr, r.size, r.offset, r.handle)),
+            ),
+            C::MemUnmap(r) => status(
+                vmm::check_range(r.ptr, r.size).and_then(|()| b.mem_unmap(r.ctx, r.ptr, r.size)),
+            ),
+            C::MemSetAccess(r) => status(
+                vmm::check_range(r.ptr, r.size)
+                    .and_then(|()| vmm::check_location(r.location_type, r.location_id))
+                    .and_then(|()| vmm::check_access(r.flags))
+                    .and_then(|()| b.mem_set_access(r.ctx, r.ptr, r.size, r.flags)),
+            ),
+            C::MemGetAccess(r) => value(
+                vmm::check_location(r.location_type, r.location_id)
+                    .and_then(|()| b.mem_get_access(r.ctx, r.ptr))
+                    .map(u64::from),
+            ),
+            C::MemRetainAllocationHandle(r) => {
+                handle(b.mem_retain_allocation_handle(r.ctx, r.dptr))
+            }
         })
     }
 }

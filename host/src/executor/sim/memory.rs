@@ -1,6 +1,8 @@
 //! Simulated device memory: one client's allocations, kept in host RAM at
 //! realistic, never-reused device addresses with unmapped gaps between them,
 //! so out-of-bounds accesses fault instead of landing in a neighbour.
+//! Accesses walk across adjacent regions: virtual memory management maps
+//! chunks side by side, and a buffer spanning them is one buffer.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,17 +44,36 @@ impl AddressSpace {
 
     /// Reserves `size` bytes; `None` when the device is full.
     fn reserve(&self, size: u64) -> Option<u64> {
+        if !self.charge(size) {
+            return None;
+        }
+        let base = self.addresses(size);
+        if base.is_none() {
+            self.release(size);
+        }
+        base
+    }
+
+    /// Counts `size` bytes as used; `false` (nothing counted) beyond the total.
+    pub(super) fn charge(&self, size: u64) -> bool {
         let mut used = self.used.load(Ordering::Relaxed);
         loop {
-            let new = used.checked_add(size).filter(|&n| n <= self.total)?;
+            let Some(new) = used.checked_add(size).filter(|&n| n <= self.total) else {
+                return false;
+            };
             match self
                 .used
                 .compare_exchange(used, new, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => break,
+                Ok(_) => return true,
                 Err(now) => used = now,
             }
         }
+    }
+
+    /// `size` bytes of fresh address space (granule-aligned, a guard gap
+    /// after), taking no memory: for allocations and VMM reservations.
+    pub(super) fn addresses(&self, size: u64) -> Option<u64> {
         let span = size
             .div_ceil(GRANULE)
             .checked_add(1)?
@@ -60,7 +81,7 @@ impl AddressSpace {
         Some(self.next.fetch_add(span, Ordering::Relaxed))
     }
 
-    fn release(&self, size: u64) {
+    pub(super) fn release(&self, size: u64) {
         self.used.fetch_sub(size, Ordering::AcqRel);
     }
 }
@@ -68,7 +89,7 @@ impl AddressSpace {
 /// `len` zero bytes, or `None` if the host cannot provide them. Zeroed
 /// allocation leaves untouched pages to the kernel's lazy zero pages, so a
 /// large, sparsely used device allocation costs little host memory.
-fn zeroed_bytes(len: usize) -> Option<Vec<u8>> {
+pub(super) fn zeroed_bytes(len: usize) -> Option<Vec<u8>> {
     if len == 0 {
         return Some(Vec::new());
     }
@@ -91,12 +112,21 @@ pub enum Owner {
     Context(u64),
     /// A module variable.
     Module(u64),
+    /// A VMM allocation handle's bytes, mapped here (`cuMemMap`); its
+    /// memory is counted by the handle, not by this table.
+    Mapping(u64),
 }
+
+/// `CU_MEM_ACCESS_FLAGS_PROT_READ` / `_READWRITE`.
+const ACCESS_READ: u32 = 1;
+const ACCESS_READWRITE: u32 = 3;
 
 #[derive(Debug)]
 struct Allocation {
     data: Vec<u8>,
     owner: Owner,
+    /// `CUmemAccess_flags` (allocations are read-write; mappings start with none).
+    access: u32,
 }
 
 /// One client's allocations.
@@ -123,14 +153,58 @@ impl ClientMemory {
             self.space.release(size);
             return None;
         };
-        self.allocations.insert(base, Allocation { data, owner });
+        self.allocations.insert(
+            base,
+            Allocation {
+                data,
+                owner,
+                access: ACCESS_READWRITE,
+            },
+        );
         Some(base)
+    }
+
+    /// Makes `data` (a VMM handle's bytes) visible at `base`, without
+    /// access until [`Self::set_access`]. The caller checked the range is free.
+    pub fn insert_mapping(&mut self, base: u64, data: Vec<u8>, handle: u64) {
+        let mapping = Allocation {
+            data,
+            owner: Owner::Mapping(handle),
+            access: 0,
+        };
+        self.allocations.insert(base, mapping);
+    }
+
+    /// Takes back the bytes mapped at `base`.
+    pub fn remove_mapping(&mut self, base: u64) -> Option<Vec<u8>> {
+        match self.allocations.get(&base) {
+            Some(a) if matches!(a.owner, Owner::Mapping(_)) => {
+                self.allocations.remove(&base).map(|a| a.data)
+            }
+            _ => None,
+        }
+    }
+
+    /// The access flags of the mapping at `base`.
+    pub fn access(&self, base: u64) -> Option<u32> {
+        self.allocations.get(&base).map(|a| a.access)
+    }
+
+    /// Sets the access flags of the mapping at `base`.
+    pub fn set_access(&mut self, base: u64, flags: u32) -> bool {
+        match self.allocations.get_mut(&base) {
+            Some(a) if matches!(a.owner, Owner::Mapping(_)) => {
+                a.access = flags;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Frees the allocation starting at `base` if `owner` matches.
     pub fn free(&mut self, base: u64, owner_ok: impl Fn(Owner) -> bool) -> bool {
         match self.allocations.get(&base) {
-            Some(a) if owner_ok(a.owner) => {
+            Some(a) if owner_ok(a.owner) && !matches!(a.owner, Owner::Mapping(_)) => {
                 let size = a.data.len() as u64;
                 self.allocations.remove(&base);
                 self.space.release(size);
@@ -153,9 +227,14 @@ impl ClientMemory {
         }
     }
 
-    /// Bytes held, module variables included.
+    /// Bytes held, module variables included (mapped VMM memory is the
+    /// handles' to count).
     pub fn bytes_held(&self) -> u64 {
-        self.allocations.values().map(|a| a.data.len() as u64).sum()
+        self.allocations
+            .values()
+            .filter(|a| !matches!(a.owner, Owner::Mapping(_)))
+            .map(|a| a.data.len() as u64)
+            .sum()
     }
 
     /// Base and size of the allocation holding `addr`.
@@ -165,66 +244,119 @@ impl ClientMemory {
         (addr < base + size.max(1)).then_some((*base, size))
     }
 
-    fn slice(&self, addr: u64, len: usize) -> Option<&[u8]> {
+    /// The bytes from `addr` to the end of its region (at most `len`), if
+    /// the region grants `access`; never empty.
+    fn piece(&self, addr: u64, len: usize, access: u32) -> Option<&[u8]> {
         let (base, a) = self.allocations.range(..=addr).next_back()?;
         let off = usize::try_from(addr - base).ok()?;
-        a.data.get(off..off.checked_add(len)?)
+        let end = off.checked_add(len)?.min(a.data.len());
+        (a.access & access == access && off < end).then(|| &a.data[off..end])
     }
 
-    fn slice_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+    fn piece_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
         let (base, a) = self.allocations.range_mut(..=addr).next_back()?;
         let off = usize::try_from(addr - *base).ok()?;
-        a.data.get_mut(off..off.checked_add(len)?)
+        let end = off.checked_add(len)?.min(a.data.len());
+        (a.access == ACCESS_READWRITE && off < end).then(|| &mut a.data[off..end])
     }
 
-    /// Copies device bytes out; `false` if any byte is outside one allocation.
+    /// Whether every byte of `[addr, addr + len)` lies in regions (adjacent
+    /// ones together) granting `access`.
+    fn covered(&self, addr: u64, len: usize, access: u32) -> bool {
+        let mut done = 0;
+        while done < len {
+            let Some(n) = addr
+                .checked_add(done as u64)
+                .and_then(|a| self.piece(a, len - done, access))
+                .map(<[u8]>::len)
+            else {
+                return false;
+            };
+            done += n;
+        }
+        true
+    }
+
+    /// Whether all of `[addr, addr + len)` may be written (adjacent regions together).
+    pub fn writable(&self, addr: u64, len: usize) -> bool {
+        self.covered(addr, len, ACCESS_READWRITE)
+    }
+
+    /// Copies device bytes out; `false` if any byte is outside the regions
+    /// (adjacent ones together) or not readable.
     pub fn read(&self, addr: u64, out: &mut [u8]) -> bool {
-        match self.slice(addr, out.len()) {
-            Some(s) => {
-                out.copy_from_slice(s);
-                true
-            }
-            None => out.is_empty(),
+        let mut done = 0;
+        while done < out.len() {
+            let Some(p) = addr
+                .checked_add(done as u64)
+                .and_then(|a| self.piece(a, out.len() - done, ACCESS_READ))
+            else {
+                return false;
+            };
+            out[done..done + p.len()].copy_from_slice(p);
+            done += p.len();
         }
+        true
     }
 
-    /// Copies bytes in; `false` if any byte is outside one allocation.
+    /// Copies bytes in; `false` (nothing written) if any byte is outside the
+    /// regions or not writable.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> bool {
-        match self.slice_mut(addr, data.len()) {
-            Some(s) => {
-                s.copy_from_slice(data);
-                true
-            }
-            None => data.is_empty(),
+        if !self.covered(addr, data.len(), ACCESS_READWRITE) {
+            return false;
         }
+        let mut done = 0;
+        while done < data.len() {
+            let Some(p) = self.piece_mut(addr + done as u64, data.len() - done) else {
+                return false;
+            };
+            let n = p.len();
+            p.copy_from_slice(&data[done..done + n]);
+            done += n;
+        }
+        true
     }
 
-    /// Fills `len` bytes at `addr` with `pattern` repeated; `false` if any
-    /// byte is outside one allocation.
+    /// Fills `len` bytes at `addr` with `pattern` repeated; `false` (nothing
+    /// written) if any byte is outside the regions or not writable.
     pub fn fill(&mut self, addr: u64, len: usize, pattern: &[u8]) -> bool {
-        match self.slice_mut(addr, len) {
-            Some(s) if !pattern.is_empty() => {
-                for chunk in s.chunks_mut(pattern.len()) {
-                    chunk.copy_from_slice(&pattern[..chunk.len()]);
-                }
-                true
-            }
-            _ => len == 0,
+        if pattern.is_empty() || !self.covered(addr, len, ACCESS_READWRITE) {
+            return len == 0;
         }
+        // Piece by piece (adjacently mapped chunks), the pattern kept in
+        // phase across them.
+        let mut done = 0;
+        while done < len {
+            let Some(p) = addr
+                .checked_add(done as u64)
+                .and_then(|a| self.piece_mut(a, len - done))
+            else {
+                return false;
+            };
+            let n = p.len();
+            for (i, b) in p.iter_mut().enumerate() {
+                *b = pattern[(done + i) % pattern.len()];
+            }
+            done += n;
+        }
+        true
     }
 
     /// Copies within device memory (the ranges may overlap, as memmove).
     pub fn copy(&mut self, dst: u64, src: u64, len: usize) -> bool {
-        let Some(bytes) = self.slice(src, len).map(<[u8]>::to_vec) else {
-            return len == 0;
-        };
-        self.write(dst, &bytes)
+        let mut bytes = vec![0; len];
+        ClientMemory::read(self, src, &mut bytes) && ClientMemory::write(self, dst, &bytes)
     }
 }
 
 impl Drop for ClientMemory {
     fn drop(&mut self) {
-        let total: u64 = self.allocations.values().map(|a| a.data.len() as u64).sum();
+        let total: u64 = self
+            .allocations
+            .values()
+            .filter(|a| !matches!(a.owner, Owner::Mapping(_)))
+            .map(|a| a.data.len() as u64)
+            .sum();
         self.space.release(total);
     }
 }

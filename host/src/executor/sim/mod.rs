@@ -7,6 +7,7 @@ mod backend;
 mod image;
 mod memory;
 mod pool;
+mod vmm;
 
 pub use backend::SimBackend;
 pub use memory::AddressSpace;

@@ -4,3 +4,6 @@ mod errors;
 mod kernels;
 mod memory;
 mod streams;
+mod vmm;
+
+pub use vmm::{AccessDesc, AllocationProp};

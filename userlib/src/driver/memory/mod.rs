@@ -12,6 +12,7 @@
 //! - `pointer`: cuPointerGetAttribute(s), cuPointerSetAttribute.
 //! - `peer`: peer copies and peer-access answers for one device.
 //! - `pool`: cuMemAllocAsync/FreeAsync and the default memory pool.
+//! - `vmm`: virtual memory management (cuMemAddressReserve, cuMemCreate, cuMemMap, …).
 
 mod alloc;
 mod copy;
@@ -22,6 +23,7 @@ mod peer;
 mod pointer;
 mod pool;
 pub(crate) mod registry;
+mod vmm;
 
 pub(crate) use alloc::*;
 pub(crate) use copy::*;
@@ -31,6 +33,7 @@ pub(crate) use memset::*;
 pub(crate) use peer::*;
 pub(crate) use pointer::*;
 pub(crate) use pool::*;
+pub(crate) use vmm::*;
 
 use std::ffi::c_void;
 

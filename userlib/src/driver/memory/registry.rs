@@ -32,6 +32,8 @@ pub(crate) enum DeviceKind {
     Global { module: u64 },
     /// A stream-ordered allocation from the default pool.
     Pool,
+    /// A `cuMemMap` mapping of an allocation handle.
+    Vmm { handle: u64 },
 }
 
 /// A device range: `[base, base + size)`.
@@ -133,6 +135,14 @@ impl Registry {
 
     pub fn device_mut(&mut self, base: u64) -> Option<&mut DeviceRange> {
         self.device.get_mut(&base)
+    }
+
+    /// Forgets the device ranges starting in `[start, end)` (`cuMemUnmap`).
+    pub fn forget_device_in(&mut self, start: u64, end: u64) {
+        let inside: Vec<u64> = self.device.range(start..end).map(|(&b, _)| b).collect();
+        for b in inside {
+            self.device.remove(&b);
+        }
     }
 
     /// Forgets every device range `drop` selects.

@@ -19,6 +19,7 @@ mod stream;
 mod tensor_map;
 #[cfg(test)]
 mod tests;
+mod vmm;
 
 use super::driver::{
     check, CUcontext, CUdevice, CUdeviceptr, CUevent, CUfunction, CUmemoryPool, CUmodule, CUstream,

@@ -12,9 +12,13 @@ impl SimBackend {
             .and_then(|o| o.checked_add(row_len))
             .and_then(|o| base.checked_add(o))
             .ok_or(result::INVALID_VALUE)?;
-        match self.memory.range(base) {
-            Some((b, size)) if end <= b + size => Ok(()),
-            _ => Err(result::INVALID_VALUE),
+        // The whole span lies in the client's memory (one allocation, or
+        // adjacently mapped VMM chunks), writable.
+        let span = usize::try_from(end - base).map_err(|_| result::INVALID_VALUE)?;
+        if self.memory.writable(base, span) {
+            Ok(())
+        } else {
+            Err(result::INVALID_VALUE)
         }
     }
 }
@@ -141,7 +145,7 @@ impl MemoryBackend for SimBackend {
         Ok(())
     }
     fn memory_used(&self) -> u64 {
-        self.memory.bytes_held()
+        self.memory.bytes_held() + self.vmm.bytes_held()
     }
 }
 

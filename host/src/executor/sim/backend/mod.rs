@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::image::ptx_text;
 use super::memory::{AddressSpace, ClientMemory, Owner};
 use super::pool::SimPool;
+use super::vmm::SimVmm;
 use crate::cuda::backend::{
     ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, PoolBackend,
     StreamBackend, TensorMapBackend,
@@ -26,6 +27,7 @@ mod function;
 mod memory;
 mod module;
 mod stream;
+mod vmm;
 
 /// Handle kinds, in the top 16 bits of a handle.
 const KIND_CTX: u64 = 0xc7;
@@ -76,6 +78,8 @@ pub struct SimBackend {
     /// `CUlimit` values.
     limits: [(u32, u64); 7],
     pool: SimPool,
+    /// Reservations, allocation handles and mappings (`cuMem*` VMM calls).
+    vmm: SimVmm,
 }
 
 impl SimBackend {
@@ -85,6 +89,7 @@ impl SimBackend {
             info,
             attributes,
             memory: ClientMemory::new(space.clone()),
+            vmm: SimVmm::new(space.clone()),
             space,
             next_id: 2,
             contexts: HashMap::new(),
