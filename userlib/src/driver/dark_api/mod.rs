@@ -21,6 +21,7 @@
 //! | CONTEXT_IDENTITY (`21318c60-…`) | 93 | [4] the context's id, as `cuCtxGetId` ([`slots`]) |
 //! | NVJET_SERVICES (`1734dc26-…`) | 17 | unknown slots only: cuBLASLt 13 then uses its prebuilt kernels (measured: results identical to native) |
 //! | BOOTSTRAP (`f8cff951-…`) | 3 | unknown slots only (see below) |
+//! | RUNTIME_SETUP (`69a28e9f-…`) | 34 | unknown slots only: PyTorch's cudart calls three of them during device setup and goes on when they refuse (measured on the H200: every PyTorch digest identical to native) |
 //!
 //! Slots we do not understand are logging stubs returning
 //! `CUDA_ERROR_NOT_SUPPORTED`. Every request is logged at `debug` by id,

@@ -58,8 +58,9 @@ pub(crate) const HYBRID_CUDART: usize = 8;
 pub(crate) const CONTEXT_IDENTITY: usize = 9;
 pub(crate) const NVJET_SERVICES: usize = 10;
 pub(crate) const BOOTSTRAP: usize = 11;
+pub(crate) const RUNTIME_SETUP: usize = 12;
 
-pub(crate) const NAMES: [&str; 12] = [
+pub(crate) const NAMES: [&str; 13] = [
     "CUDART_INTERFACE",
     "TOOLS_TLS",
     "TOOLS_RUNTIME_CALLBACK_HOOKS",
@@ -72,6 +73,7 @@ pub(crate) const NAMES: [&str; 12] = [
     "CONTEXT_IDENTITY",
     "NVJET_SERVICES",
     "BOOTSTRAP",
+    "RUNTIME_SETUP",
 ];
 
 /// Raw id bytes (the UUID string read left to right).
@@ -84,6 +86,11 @@ pub(crate) mod id {
     pub(crate) const NVJET_SERVICES: [u8; 16] = [
         0x17, 0x34, 0xdc, 0x26, 0x80, 0x0d, 0x47, 0x45, 0x87, 0x26, 0xc0, 0xf1, 0xe7, 0xdd, 0x8b,
         0xca,
+    ];
+    /// Asked for by PyTorch 2.11's cudart during device setup.
+    pub(crate) const RUNTIME_SETUP: [u8; 16] = [
+        0x69, 0xa2, 0x8e, 0x9f, 0x24, 0x49, 0x8b, 0x47, 0xb0, 0x30, 0xc5, 0xda, 0x33, 0x0e, 0xa4,
+        0xe9,
     ];
     /// Asked for by cuBLAS 13 before its first GEMM.
     pub(crate) const CONTEXT_IDENTITY: [u8; 16] = [
@@ -407,6 +414,47 @@ pub(crate) static BOOTSTRAP_TABLE: Table<3> = Table([
     unknown!(BOOTSTRAP, 2),
 ]);
 
+/// 34 slots on R580 (0x110); none understood. PyTorch 2.11's cudart calls
+/// [24], [19], [21], [25], then [24]/[25] in turns, during device setup
+/// (traced on the H200); with these refusing slots it calls [24], [19],
+/// [25] and computes bit-identically to native (measured, 2026-12-01).
+pub(crate) static RUNTIME_SETUP_TABLE: Table<34> = Table([
+    size_of_slots(34),
+    unknown!(RUNTIME_SETUP, 1),
+    unknown!(RUNTIME_SETUP, 2),
+    unknown!(RUNTIME_SETUP, 3),
+    unknown!(RUNTIME_SETUP, 4),
+    unknown!(RUNTIME_SETUP, 5),
+    unknown!(RUNTIME_SETUP, 6),
+    unknown!(RUNTIME_SETUP, 7),
+    unknown!(RUNTIME_SETUP, 8),
+    unknown!(RUNTIME_SETUP, 9),
+    unknown!(RUNTIME_SETUP, 10),
+    unknown!(RUNTIME_SETUP, 11),
+    unknown!(RUNTIME_SETUP, 12),
+    unknown!(RUNTIME_SETUP, 13),
+    unknown!(RUNTIME_SETUP, 14),
+    unknown!(RUNTIME_SETUP, 15),
+    unknown!(RUNTIME_SETUP, 16),
+    unknown!(RUNTIME_SETUP, 17),
+    unknown!(RUNTIME_SETUP, 18),
+    unknown!(RUNTIME_SETUP, 19),
+    unknown!(RUNTIME_SETUP, 20),
+    unknown!(RUNTIME_SETUP, 21),
+    unknown!(RUNTIME_SETUP, 22),
+    unknown!(RUNTIME_SETUP, 23),
+    unknown!(RUNTIME_SETUP, 24),
+    unknown!(RUNTIME_SETUP, 25),
+    unknown!(RUNTIME_SETUP, 26),
+    unknown!(RUNTIME_SETUP, 27),
+    unknown!(RUNTIME_SETUP, 28),
+    unknown!(RUNTIME_SETUP, 29),
+    unknown!(RUNTIME_SETUP, 30),
+    unknown!(RUNTIME_SETUP, 31),
+    unknown!(RUNTIME_SETUP, 32),
+    unknown!(RUNTIME_SETUP, 33),
+]);
+
 /// The table for `id` and its name, if we serve it.
 pub(crate) fn lookup(id: &[u8; 16]) -> Option<(&'static str, *const c_void)> {
     let t = match *id {
@@ -424,6 +472,7 @@ pub(crate) fn lookup(id: &[u8; 16]) -> Option<(&'static str, *const c_void)> {
         id::CONTEXT_IDENTITY => (NAMES[CONTEXT_IDENTITY], CONTEXT_IDENTITY_TABLE.start()),
         id::NVJET_SERVICES => (NAMES[NVJET_SERVICES], NVJET_SERVICES_TABLE.start()),
         id::BOOTSTRAP => (NAMES[BOOTSTRAP], BOOTSTRAP_TABLE.start()),
+        id::RUNTIME_SETUP => (NAMES[RUNTIME_SETUP], RUNTIME_SETUP_TABLE.start()),
         _ => return None,
     };
     Some(t)

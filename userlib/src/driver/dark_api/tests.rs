@@ -30,7 +30,7 @@ unsafe fn slot<F: Copy>(t: Slots, i: usize) -> F {
 #[test]
 fn sizes_and_null_slots_are_nvidias() {
     // (id, slot 0 as R580 reports it, slots NULL in R580's table)
-    let sized: [(&[u8; 16], usize, &[usize]); 11] = [
+    let sized: [(&[u8; 16], usize, &[usize]); 12] = [
         (&id::CUDART_INTERFACE, 0x68, &[10]),
         (&id::TOOLS_TLS, 0x18, &[]),
         (&id::TOOLS_RUNTIME_CALLBACK_HOOKS, 0x38, &[]),
@@ -42,6 +42,7 @@ fn sizes_and_null_slots_are_nvidias() {
         (&id::CONTEXT_IDENTITY, 0x2e8, &[]),
         (&id::NVJET_SERVICES, 0x88, &[]),
         (&id::BOOTSTRAP, 0x18, &[]),
+        (&id::RUNTIME_SETUP, 0x110, &[]),
     ];
     for (i, size, nulls) in sized {
         let t = table(i);
