@@ -239,7 +239,8 @@ pub fn replay(data: &[u8]) -> Vec<CompletionEntry> {
     write32(&device, regs::queue_reg(0, qreg::VECTOR), vector);
     write32(&device, regs::queue_reg(0, qreg::ENABLE), qreg::ENABLE_ON);
     let status = || read32(&device, regs::queue_reg(0, qreg::STATUS));
-    if status() == qreg::status::ENABLED && tail != 0 {
+    let enabled = status() == qreg::status::ENABLED;
+    if enabled && tail != 0 {
         write32(&device, regs::queue_reg(0, qreg::DOORBELL), tail);
         let deadline = Instant::now() + DEADLINE;
         let sq_head = ctrl.wrapping_add(control_offsets::SQ_HEAD as u64);
@@ -250,9 +251,13 @@ pub fn replay(data: &[u8]) -> Vec<CompletionEntry> {
             std::thread::yield_now();
         }
     }
-    let posted = mem
-        .load_u32(ctrl.wrapping_add(control_offsets::CQ_TAIL as u64))
-        .unwrap_or(0);
+    // Only a validated layout has a bounded depth to read completions by.
+    let posted = if enabled {
+        mem.load_u32(ctrl.wrapping_add(control_offsets::CQ_TAIL as u64))
+            .unwrap_or(0)
+    } else {
+        0
+    };
     let completions = (0..posted.min(depth))
         .filter_map(|i| mem.read_obj(cq.wrapping_add(u64::from(i) * 32)).ok())
         .collect();
