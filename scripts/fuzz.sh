@@ -9,6 +9,8 @@
 #   scripts/fuzz.sh run-prebuilt DIR SECONDS [TARGET...]
 #                                              fuzz binaries built elsewhere (copy the
 #                                              `build` dir); FUZZ_JOBS in parallel
+#   scripts/fuzz.sh runs-prebuilt DIR COUNT [TARGET...]
+#                                              the same, COUNT executions per target
 #   scripts/fuzz.sh seeds                      rewrite fuzz/corpus/ from fuzz/src/seeds.rs
 #
 # Settings: FUZZ_JOBS (parallel workers, libFuzzer -fork; default 1),
@@ -138,11 +140,19 @@ case "$cmd" in
         shift 2
         run_all "$dir" -max_total_time="$secs" "$@"
         ;;
+    runs-prebuilt)
+        [ $# -ge 2 ] || die "usage: fuzz.sh runs-prebuilt DIR COUNT [TARGET...]"
+        dir=$1 count=$2
+        shift 2
+        run_all "$dir" -runs="$count" "$@"
+        ;;
     seeds)
-        (cd "$FUZZ_DIR" && rm -rf corpus && cargo run -q --example make_seeds -- corpus)
+        # Seeds, and the reproducers of known findings.
+        (cd "$FUZZ_DIR" && rm -rf corpus artifacts-known/cuda_exec artifacts-known/vfio &&
+            cargo run -q --example make_seeds -- corpus artifacts-known)
         ;;
     *)
-        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
