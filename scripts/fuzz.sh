@@ -131,6 +131,9 @@ case "$cmd" in
         run_all "$(bin_dir)" -runs="$count" "$@"
         ;;
     ci)
+        # The harness tests first: every seed still reaches the executor.
+        log "fuzz harness tests"
+        (cd "$FUZZ_DIR" && cargo test -q --lib >&2)
         build
         run_all "$(bin_dir)" -max_total_time="${FUZZ_CI_SECONDS:-20}"
         ;;
