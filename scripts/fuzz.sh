@@ -19,8 +19,8 @@
 # host code is safe Rust but for a few audited unsafe blocks, and ASan
 # halves the rate), VGPU_FUZZ_KNOWN=1 (let inputs of known, unfixed review
 # findings through; see fuzz/artifacts-known/README.md).
-# New corpus entries go to fuzz/work/<target>/ (not committed), crashes to
-# fuzz/artifacts/<target>/, logs to fuzz/work/logs/.
+# New corpus entries go to $FUZZ_WORK/<target>/ (default fuzz/work, not
+# committed), logs to $FUZZ_WORK/logs/, crashes to fuzz/artifacts/<target>/.
 source "$(dirname "$0")/common.sh"
 
 FUZZ_DIR="$REPO_ROOT/fuzz"
@@ -30,6 +30,7 @@ JOBS=${FUZZ_JOBS:-1}
 RSS_MB=${FUZZ_RSS_MB:-2048}
 TIMEOUT=${FUZZ_TIMEOUT:-30}
 SANITIZER=${FUZZ_SANITIZER:-none}
+WORK=${FUZZ_WORK:-$FUZZ_DIR/work}
 TRIPLE=x86_64-unknown-linux-gnu
 
 max_len() {
@@ -67,8 +68,8 @@ build() {
 # returns non-zero if libFuzzer found a crash, leak, timeout or OOM.
 run_one() {
     local bin=$1 target=$2 limit=$3
-    local work="$FUZZ_DIR/work/$target" art="$FUZZ_DIR/artifacts/$target"
-    local logs="$FUZZ_DIR/work/logs" logf
+    local work="$WORK/$target" art="$FUZZ_DIR/artifacts/$target"
+    local logs="$WORK/logs" logf
     mkdir -p "$work" "$art" "$logs"
     logf="$logs/$target.log"
     local args=("$limit" -max_len="$(max_len "$target")" -rss_limit_mb="$RSS_MB"
