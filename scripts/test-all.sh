@@ -12,6 +12,8 @@ log "cargo clippy"
 cargo clippy -q --workspace --all-targets -- -D warnings
 log "unit and host-side tests"
 cargo test -q --workspace 2>&1
+log "fuzz targets, short run (scripts/fuzz.sh ci)"
+"$REPO_ROOT/scripts/fuzz.sh" ci
 log "driver-call tracer self-test"
 bash tests/gpu/tracer/selftest.sh
 log "benchmark report (scripts/bench-report.py) on canned output"
