@@ -1,6 +1,6 @@
 //! The CUDA command path: a sequence of (opcode, request) records run
 //! through a fresh simulator session, exactly as the queue worker hands
-//! them over (`Command::decode`, then `ClientSession::execute`: the
+//! them over (`Command::decode`, then `Session::execute`: the
 //! client's decoder and validator, its deferred and sticky error rules and
 //! the simulator executor).
 //!
@@ -19,7 +19,8 @@ use uapi::cuda::{op, ModuleLoadRequest, ResultHeader, COMMANDS};
 use uapi::wire::Wire;
 use vgpu_host::cancel::CancelToken;
 use vgpu_host::executor::sim::SimExecutor;
-use vgpu_host::executor::{ClientSession, Command, Executor};
+use vgpu_host::executor::Command;
+use vgpu_host::session::{Keep, Session};
 
 /// Most records run per input.
 pub const MAX_RECORDS: usize = 48;
@@ -151,7 +152,8 @@ fn fixture_load(request: &[u8], index: u8) -> Vec<u8> {
 
 /// A simulator session and what a sequence of records left behind.
 pub struct Runner {
-    session: Box<dyn ClientSession>,
+    session: Session,
+    _listed: Keep,
     cancel: CancelToken,
     /// Words of the responses so far (what patches copy from).
     values: Vec<u64>,
@@ -166,13 +168,14 @@ impl Runner {
     /// A fresh session on a fresh simulated device (handles and device
     /// addresses are the same on every run).
     pub fn new() -> Option<Self> {
-        let session = SimExecutor::new(device_info()).open_session(0).ok()?;
+        let (session, listed) = Session::standalone(&SimExecutor::new(device_info()), 0).ok()?;
         // Cancelled from the start: SLEEP returns at once (it is
         // cancellable; nothing else here watches the token).
         let cancel = CancelToken::new();
         cancel.cancel();
         Some(Self {
             session,
+            _listed: listed,
             cancel,
             values: Vec::new(),
             custom_module: false,

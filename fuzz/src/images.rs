@@ -13,7 +13,8 @@ use uapi::cuda::{op, DeviceRequest, HandleResponse, ModuleLoadRequest};
 use uapi::wire::Wire;
 use vgpu_host::cancel::CancelToken;
 use vgpu_host::executor::sim::SimExecutor;
-use vgpu_host::executor::{Command, Executor};
+use vgpu_host::executor::Command;
+use vgpu_host::session::Session;
 use vgpu_host::ptx::{self, FlatMemory, LaunchConfig, Module};
 
 /// Watchdog of one fuzzed launch.
@@ -54,7 +55,7 @@ pub fn run(data: &[u8]) {
 /// MODULE_LOAD of `image` in a fresh simulator session.
 fn load(image: &[u8]) {
     let executor = SimExecutor::new(crate::cuda::device_info());
-    let Ok(mut session) = executor.open_session(0) else {
+    let Ok((mut session, _listed)) = Session::standalone(&executor, 0) else {
         return;
     };
     let cancel = CancelToken::new();

@@ -122,3 +122,24 @@ fn a_2d_copy_to_the_host_whose_size_overflows_is_too_large() {
         Err(Status::TooLarge)
     );
 }
+
+#[test]
+fn a_device_copy_longer_than_its_allocations_takes_no_host_memory() {
+    // Found by the cuda_exec fuzz target: a 28 GiB staging buffer was
+    // allocated before the ranges were checked (the process aborted).
+    let mut c = Client::new();
+    let a = c.alloc(4096);
+    let b = c.alloc(4096);
+    let copy = uapi::cuda::CopyRequest {
+        dst: b,
+        src: a,
+        len: 28 << 30,
+        ..Default::default()
+    };
+    assert_eq!(
+        c.result(op::MEMCPY_DTOD, copy.as_bytes()),
+        result::INVALID_VALUE
+    );
+    let fits = uapi::cuda::CopyRequest { len: 4096, ..copy };
+    assert_eq!(c.result(op::MEMCPY_DTOD, fits.as_bytes()), result::SUCCESS);
+}

@@ -344,6 +344,11 @@ impl ClientMemory {
 
     /// Copies within device memory (the ranges may overlap, as memmove).
     pub fn copy(&mut self, dst: u64, src: u64, len: usize) -> bool {
+        // Both ranges checked first: the staging buffer is then bounded by
+        // the client's own memory, never by a guest-chosen length alone.
+        if !self.covered(src, len, ACCESS_READ) || !self.covered(dst, len, ACCESS_READWRITE) {
+            return false;
+        }
         let mut bytes = vec![0; len];
         ClientMemory::read(self, src, &mut bytes) && ClientMemory::write(self, dst, &bytes)
     }
