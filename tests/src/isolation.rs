@@ -25,7 +25,7 @@
 //!   timeout, and the victim keeps working.
 
 use std::{
-    ffi::{c_void, CStr, CString},
+    ffi::{c_void, CString},
     io::{BufRead, BufReader, Write},
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
     ptr::null_mut,
@@ -71,31 +71,27 @@ impl Client {
     fn open(flags: Option<u32>) -> Result<Self, String> {
         let api = Api::load()?;
         // SAFETY: cuInit takes flags only.
-        ck(&api, "cuInit", unsafe { (api.cuInit)(0) })?;
+        api.check("cuInit", unsafe { (api.cuInit)(0) })?;
         let mut dev = 0;
         // SAFETY: valid out pointer.
-        ck(&api, "cuDeviceGet", unsafe {
-            (api.cuDeviceGet)(&mut dev, 0)
-        })?;
+        api.check("cuDeviceGet", unsafe { (api.cuDeviceGet)(&mut dev, 0) })?;
         let mut ctx = null_mut();
         match flags {
             // SAFETY: valid out pointer and device.
-            None => ck(&api, "cuDevicePrimaryCtxRetain", unsafe {
+            None => api.check("cuDevicePrimaryCtxRetain", unsafe {
                 (api.cuDevicePrimaryCtxRetain)(&mut ctx, dev)
             })?,
             // SAFETY: as above.
-            Some(f) => ck(&api, "cuCtxCreate", unsafe {
+            Some(f) => api.check("cuCtxCreate", unsafe {
                 (api.cuCtxCreate_v2)(&mut ctx, f, dev)
             })?,
         }
         // SAFETY: a context of ours.
-        ck(&api, "cuCtxSetCurrent", unsafe {
-            (api.cuCtxSetCurrent)(ctx)
-        })?;
+        api.check("cuCtxSetCurrent", unsafe { (api.cuCtxSetCurrent)(ctx) })?;
         let image = CString::new(ISOLATION_PTX).map_err(|_| "PTX with a NUL".to_string())?;
         let mut module = null_mut();
         // SAFETY: a NUL-terminated PTX image.
-        ck(&api, "cuModuleLoadData", unsafe {
+        api.check("cuModuleLoadData", unsafe {
             (api.cuModuleLoadData)(&mut module, image.as_ptr().cast())
         })?;
         Ok(Self { api, module })
@@ -104,7 +100,7 @@ impl Client {
     fn alloc(&self, bytes: usize) -> Result<u64, String> {
         let mut p = 0u64;
         // SAFETY: valid out pointer.
-        ck(&self.api, "cuMemAlloc", unsafe {
+        self.api.check("cuMemAlloc", unsafe {
             (self.api.cuMemAlloc_v2)(&mut p, bytes)
         })?;
         Ok(p)
@@ -112,7 +108,7 @@ impl Client {
 
     fn fill(&self, p: u64, value: u32, words: usize) -> Result<(), String> {
         // SAFETY: an allocation of ours of at least `words` words.
-        ck(&self.api, "cuMemsetD32", unsafe {
+        self.api.check("cuMemsetD32", unsafe {
             (self.api.cuMemsetD32_v2)(p, value, words)
         })
     }
@@ -120,7 +116,7 @@ impl Client {
     fn read(&self, p: u64, words: usize) -> Result<Vec<u32>, String> {
         let mut v = vec![0u32; words];
         // SAFETY: a host buffer of `words` words.
-        ck(&self.api, "cuMemcpyDtoH", unsafe {
+        self.api.check("cuMemcpyDtoH", unsafe {
             (self.api.cuMemcpyDtoH_v2)(v.as_mut_ptr().cast(), p, words * 4)
         })?;
         Ok(v)
@@ -132,7 +128,7 @@ impl Client {
         let c = CString::new(name).map_err(|_| format!("kernel name {name:?}"))?;
         let mut f = null_mut();
         // SAFETY: valid out pointer, module and name.
-        ck(&self.api, "cuModuleGetFunction", unsafe {
+        self.api.check("cuModuleGetFunction", unsafe {
             (self.api.cuModuleGetFunction)(&mut f, self.module, c.as_ptr())
         })?;
         let mut values = params.to_vec();
@@ -161,26 +157,6 @@ impl Client {
         }
         // SAFETY: no arguments.
         Ok(unsafe { (self.api.cuCtxSynchronize)() })
-    }
-}
-
-fn error_name(api: &Api, r: CuRes) -> String {
-    let mut s: *const std::ffi::c_char = std::ptr::null();
-    // SAFETY: cuGetErrorName writes a static string or NULL.
-    unsafe { (api.cuGetErrorName)(r, &mut s) };
-    if s.is_null() {
-        format!("CUresult {r}")
-    } else {
-        // SAFETY: a NUL-terminated static string.
-        unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned()
-    }
-}
-
-fn ck(api: &Api, what: &str, r: CuRes) -> Result<(), String> {
-    if r == SUCCESS {
-        Ok(())
-    } else {
-        Err(format!("{what}: {}", error_name(api, r)))
     }
 }
 
@@ -236,7 +212,7 @@ pub fn attacker(target: u64, flags: Option<u32>) -> Result<(), String> {
     };
     let out = c.alloc(4)?;
     let r = c.launch("peek_poke", &[target, out])?;
-    println!("RESULT {r} {}", error_name(&c.api, r));
+    println!("RESULT {r} {}", c.api.error_name(r));
     if r == SUCCESS {
         let got = c.read(out, 1)?;
         println!("READ {:#x}", got[0]);
@@ -265,7 +241,7 @@ pub fn spinner() -> Result<(), String> {
     println!("SPINNING");
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     let r = c.launch("spin", &[flag])?;
-    println!("RESULT {r} {}", error_name(&c.api, r));
+    println!("RESULT {r} {}", c.api.error_name(r));
     Ok(())
 }
 

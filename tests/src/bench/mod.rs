@@ -26,8 +26,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use uapi::cuda::result::SUCCESS;
-
 use crate::suite::api::{Api, CuRes, Ptr};
 
 /// The empty kernel, PTX for compute_90 (the simulator runs it too).
@@ -203,24 +201,8 @@ pub(crate) struct Bench {
 }
 
 impl Bench {
-    fn name(&self, r: CuRes) -> String {
-        let mut s: *const c_char = std::ptr::null();
-        // SAFETY: cuGetErrorName writes a static string or NULL.
-        unsafe { (self.api.cuGetErrorName)(r, &mut s) };
-        if s.is_null() {
-            format!("CUresult {r}")
-        } else {
-            // SAFETY: a NUL-terminated static string.
-            unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned()
-        }
-    }
-
     pub(crate) fn ck(&self, what: &str, r: CuRes) -> Result<(), String> {
-        if r == SUCCESS {
-            Ok(())
-        } else {
-            Err(format!("{what}: {}", self.name(r)))
-        }
+        self.api.check(what, r)
     }
 
     /// Device 0's primary context, current, and the empty kernel.

@@ -89,6 +89,32 @@ api! {
 
 pub use super::cases::{AccessDesc, AllocationProp};
 
+impl Api {
+    /// `cuGetErrorName` of `r`, or its number.
+    pub fn error_name(&self, r: CuRes) -> String {
+        let mut s: *const c_char = std::ptr::null();
+        // SAFETY: cuGetErrorName writes a static string or NULL.
+        unsafe { (self.cuGetErrorName)(r, &mut s) };
+        if s.is_null() {
+            format!("CUresult {r}")
+        } else {
+            // SAFETY: a NUL-terminated static string.
+            unsafe { std::ffi::CStr::from_ptr(s) }
+                .to_string_lossy()
+                .into_owned()
+        }
+    }
+
+    /// `Ok` for `CUDA_SUCCESS`, else `"<what>: <error name>"`.
+    pub fn check(&self, what: &str, r: CuRes) -> Result<(), String> {
+        if r == uapi::cuda::result::SUCCESS {
+            Ok(())
+        } else {
+            Err(format!("{what}: {}", self.error_name(r)))
+        }
+    }
+}
+
 /// `CUDA_MEMCPY2D`.
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -16,8 +16,6 @@ use std::{
     ptr::null_mut,
 };
 
-use uapi::cuda::result::SUCCESS;
-
 use api::{Api, CuRes, Ptr};
 
 /// The suite's module (hand-written PTX in nvcc style, limited to what the
@@ -140,23 +138,11 @@ struct Suite {
 
 impl Suite {
     fn name(&self, r: CuRes) -> String {
-        let mut s: *const c_char = std::ptr::null();
-        // SAFETY: cuGetErrorName writes a static string or NULL.
-        unsafe { (self.api.cuGetErrorName)(r, &mut s) };
-        if s.is_null() {
-            format!("CUresult {r}")
-        } else {
-            // SAFETY: a NUL-terminated static string.
-            unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned()
-        }
+        self.api.error_name(r)
     }
 
     fn ck(&self, what: &str, r: CuRes) -> Result<(), String> {
-        if r == SUCCESS {
-            Ok(())
-        } else {
-            Err(format!("{what}: {}", self.name(r)))
-        }
+        self.api.check(what, r)
     }
 
     fn expect(&self, what: &str, r: CuRes, want: CuRes) -> Result<(), String> {
