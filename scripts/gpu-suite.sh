@@ -33,7 +33,10 @@
 #       trace          (only when VGPU_GPU_PARTS names it) programs under the
 #                      driver-call tracer, natively and over the socket, and what
 #                      cuGetProcAddress/cuGetExportTable answered on each side
-#                      compared (tests/gpu/tracer/README.md)
+#                      compared (tests/gpu/tracer/README.md); VGPU_TRACE_ONLY
+#                      ("gemm,cublas") picks among the default programs, which
+#                      include gemm-bench once for each GEMM; the socket side
+#                      runs with VGPU_LOG=$VGPU_TRACE_OURS_LOG (default warn)
 #   and compares each run with the native one: every case native passes must
 #   pass, and every result digest must be identical.
 # With the device tool: run `bash scripts/gpu-suite.sh run` carrying
@@ -193,6 +196,15 @@ trace_part() {
     local default="driver=$t/tracer-test driver;cudart-static=$t/cudart-static;cudart-shared=$t/cudart-shared"
     [ -x "$p/dist/cublas-check" ] && default+=";cublas=$p/dist/cublas-check"
     default+=";torch=$python $repo/tests/gpu/torch-check.py"
+    [ -x "$p/bench/gemm-bench" ] && default+=";gemm=$p/bench/gemm-bench --min-time-ms 1"
+    if [ -n "${VGPU_TRACE_ONLY:-}" ]; then
+        local kept="" e
+        IFS=';' read -ra entries <<<"$default"
+        for e in "${entries[@]}"; do
+            [[ ",$VGPU_TRACE_ONLY," == *",${e%%=*},"* ]] && kept+="${kept:+;}$e"
+        done
+        default=$kept
+    fi
     local progs=${VGPU_TRACE_PROGS:-$default}
     rm -f /tmp/vgpu-trace.sock
     VGPU_LOG=${VGPU_LOG:-info} setsid "$p/bin/vgpu-host" --executor cuda --direct-socket /tmp/vgpu-trace.sock \
@@ -207,7 +219,8 @@ trace_part() {
         LD_LIBRARY_PATH=$t:$t/cudart-lib VGPU_TRACE_REAL=$real VGPU_TRACE_OUT=$out/trace-$name-native.log \
             timeout 300 $cmd >"$out/trace-$name-native.txt" 2>&1 || true
         # shellcheck disable=SC2086
-        VGPU_SOCKET=/tmp/vgpu-trace.sock LD_LIBRARY_PATH=$t:$t/cudart-lib VGPU_TRACE_REAL=$p/ourlib/libcuda.so.1 \
+        VGPU_LOG=${VGPU_TRACE_OURS_LOG:-warn} VGPU_SOCKET=/tmp/vgpu-trace.sock LD_LIBRARY_PATH=$t:$t/cudart-lib \
+            VGPU_TRACE_REAL=$p/ourlib/libcuda.so.1 \
             VGPU_TRACE_OUT=$out/trace-$name-socket.log timeout 300 $cmd >"$out/trace-$name-socket.txt" 2>&1 || true
         if "$repo/tests/gpu/tracer/compare.sh" -v "$out/trace-$name-native.log" "$out/trace-$name-socket.log" \
             >"$out/trace-$name.cmp" 2>&1; then
@@ -332,7 +345,8 @@ QEMU
     # benchmark is built the same way for the bench parts.
     local want_cublas=0 benching=0
     [[ $parts == *,cublas,* || $parts == *,gpu-guest,* ]] && want_cublas=1
-    [[ $parts == *,bench,* || $parts == *,bench-vm,* ]] && benching=1
+    # The trace part traces gemm-bench too (the GEMM shapes the check lacks).
+    [[ $parts == *,bench,* || $parts == *,bench-vm,* || $parts == *,trace,* ]] && benching=1
     if [ $want_cublas = 1 ] || [ $benching = 1 ]; then
         local found inc lib
         rm -f "$p/dist/cublas-check"
@@ -456,7 +470,7 @@ QEMU
         trace_part "$p" "$out" || bad=1
     fi
 
-    if [ $benching = 1 ]; then
+    if [[ $parts == *,bench,* || $parts == *,bench-vm,* ]]; then
         bench_part "$out" "$parts" || bad=1
     fi
 

@@ -40,7 +40,8 @@ if [ -x "$cuda/bin/nvcc" ]; then
     mkdir -p "$out/cudart-lib"
     cp "$cuda/lib/libcudart.so.13" "$out/cudart-lib/"
     ln -sf libcudart.so.13 "$out/cudart-lib/libcudart.so"
-    nvcc=("$cuda/bin/nvcc" -gencode "arch=compute_90,code=compute_90" -L"$cuda/lib")
+    # --no-compress: the simulator reads uncompressed PTX only (build-cuda-programs.sh).
+    nvcc=("$cuda/bin/nvcc" -gencode "arch=compute_90,code=compute_90" --no-compress -L"$cuda/lib")
     "${nvcc[@]}" -o "$out/cudart-static" "$here/cudart-sample.cu"
     "${nvcc[@]}" -cudart shared -L"$out/cudart-lib" -o "$out/cudart-shared" "$here/cudart-sample.cu"
 else

@@ -183,6 +183,75 @@ static const unsigned char CUDART_ID[16] = {0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 
 static const unsigned char INTEGRITY_ID[16] = {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b,
                                                0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2};
 
+/* ---- slot results (VGPU_TRACE_RESULTS) -------------------------------------
+ * For the slots named in VGPU_TRACE_RESULTS ("1734dc26:4,1734dc26:13"), the
+ * trampoline calls through a C wrapper instead of jumping, so the trace gets
+ * what the slot returned and what its pointer arguments point at before and
+ * after ("R" lines). For finding out what an unknown slot does: the wrapper
+ * forwards six integer arguments only (no stack or vector arguments), so name
+ * only slots whose "A" lines show they take no more. */
+
+static __thread int pending_slot = -1;
+
+static int wants_result(const struct table *t, int slot)
+{
+    const char *env = getenv("VGPU_TRACE_RESULTS");
+    if (!env || !*env)
+        return 0;
+    char want[16];
+    snprintf(want, sizeof want, "%02x%02x%02x%02x:%d", t->id[0], t->id[1], t->id[2], t->id[3], slot);
+    size_t n = strlen(want);
+    for (const char *p = env; (p = strstr(p, want)) != NULL; p += n)
+        if ((p == env || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
+static int page_prot(uintptr_t addr);
+
+#define DUMP_BYTES 96
+
+/* 96 bytes at each argument that points into readable memory. */
+static void dump_args(const struct table *t, int slot, const char *when, const unsigned long *a)
+{
+    for (int i = 0; i < 6; i++) {
+        if (a[i] < 0x10000)
+            continue;
+        int prot = page_prot(a[i]);
+        if (prot < 0 || !(prot & PROT_READ) || page_prot(a[i] + DUMP_BYTES - 1) < 0)
+            continue;
+        tr_line l;
+        tr_begin(&l, "R ");
+        tr_printf(&l, "%02x%02x%02x%02x %d %s arg%d=%lx ", t->id[0], t->id[1], t->id[2], t->id[3], slot,
+                  when, i, a[i]);
+        const unsigned char *b = (const unsigned char *)(uintptr_t)a[i];
+        for (int k = 0; k < DUMP_BYTES; k++)
+            tr_printf(&l, "%02x%s", b[k], k % 8 == 7 ? " " : "");
+        tr_end(&l);
+    }
+}
+
+typedef unsigned long (*slot6_fn)(unsigned long, unsigned long, unsigned long, unsigned long,
+                                  unsigned long, unsigned long);
+
+static unsigned long slot_call_through(unsigned long a0, unsigned long a1, unsigned long a2,
+                                       unsigned long a3, unsigned long a4, unsigned long a5)
+{
+    int id = pending_slot;
+    pending_slot = -1;
+    const struct table *t = &tables[id / MAX_SLOTS];
+    int slot = id % MAX_SLOTS;
+    const unsigned long a[6] = {a0, a1, a2, a3, a4, a5};
+    dump_args(t, slot, "before", a);
+    unsigned long r = ((slot6_fn)t->real_slot[slot])(a0, a1, a2, a3, a4, a5);
+    tr_line l;
+    tr_begin(&l, "R ");
+    tr_printf(&l, "%02x%02x%02x%02x %d -> 0x%lx", t->id[0], t->id[1], t->id[2], t->id[3], slot, r);
+    tr_end(&l);
+    dump_args(t, slot, "after", a);
+    return r;
+}
+
 TR_HIDDEN void *tr_slot_enter(int id, const unsigned long *regs)
 {
     const struct table *t = &tables[id / MAX_SLOTS];
@@ -197,6 +266,10 @@ TR_HIDDEN void *tr_slot_enter(int id, const unsigned long *regs)
     tr_printf(&l, "%02x%02x%02x%02x %d %lx %lx %lx %lx %lx %lx", t->id[0], t->id[1], t->id[2],
               t->id[3], slot, regs[0], regs[1], regs[2], regs[3], regs[4], regs[5]);
     tr_end(&l);
+    if (wants_result(t, slot)) {
+        pending_slot = id;
+        return (void *)slot_call_through;
+    }
     return t->real_slot[slot];
 }
 

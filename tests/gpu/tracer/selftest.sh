@@ -30,6 +30,7 @@ T='^[0-9]+ ' # every line starts with the thread id
 echo "== fake driver"
 fake=$out/fake-driver.so
 if LD_LIBRARY_PATH=$out VGPU_TRACE_REAL=$fake VGPU_TRACE_OUT=$logs/fake.log VGPU_TRACE_ENTER=1 \
+    VGPU_TRACE_RESULTS=c693336e:1 \
     "$out/tracer-test" fake "$fake" >"$logs/fake.out" 2>&1; then
     pass "tracer-test fake ($(grep -c '^ok' "$logs/fake.out") checks)"
 else
@@ -55,9 +56,11 @@ expect "$f" "${T}E 6bd5fb6c5bf4e74a8987d93912fd9df9 -> 0 size=0x20 inplace slots
 expect "$f" "${T}E 01020300000000000000000000000000 -> 1 size=-\$" "E unknown id"
 expect "$f" "${T}S 263e8860 1\$" "S slot of a copy"
 expect "$f" "${T}S c693336e 0\$" "S CLS slot 0"
+expect "$f" "${T}R c693336e 1 -> 0x2\$" "R: a slot named in VGPU_TRACE_RESULTS logs its result"
+if grep -Eq "${T}R c693336e 0 " "$f"; then fail "R line for a slot not named"; else pass "no R line for other slots"; fi
 expect "$f" "${T}S 6bd5fb6c 1\$" "S slot patched in place"
 if grep -Eq "${T}S d4082055 1\$" "$f"; then fail "INTEGRITY_CHECK[1] traced"; else pass "INTEGRITY_CHECK[1] untraced"; fi
-if grep -Evq "${T}[ICcPESXA] " "$f"; then fail "lines of an unknown form:"; grep -Ev "${T}[ICcPESXA] " "$f" | head -3; else pass "every line well formed"; fi
+if grep -Evq "${T}[ICcPESXAR] " "$f"; then fail "lines of an unknown form:"; grep -Ev "${T}[ICcPESXAR] " "$f" | head -3; else pass "every line well formed"; fi
 
 if LD_LIBRARY_PATH=$out VGPU_TRACE_REAL=$fake VGPU_TRACE_OUT=$logs/threads.log \
     "$out/tracer-test" threads >"$logs/threads.out" 2>&1; then
@@ -143,7 +146,7 @@ if [ -x "$out/cudart-static" ]; then
         expect "$f" "${T}P cuGetProcAddress 12000 0 -> 0 ([0-9]|null) cuGetProcAddress_v2 traced\$" "$kind cudart: asks for cuGetProcAddress"
         expect "$f" "${T}E [0-9a-f]{32} -> " "$kind cudart: export-table requests logged"
         expect "$f" "${T}C cuInit Flags=0 -> 0\$" "$kind cudart: cuInit through the tracer"
-        echo "     $kind cudart printed: $(tail -n 1 "$logs/cudart-$kind.out")"
+        expect "$logs/cudart-$kind.out" "^PASS " "$kind cudart: the sample passes through the tracer"
     done
     if "$here/compare.sh" "$logs/cudart-static.log" "$logs/cudart-shared.log" >"$logs/cudart.cmp"; then
         echo "     static and shared cudart asked the same"
