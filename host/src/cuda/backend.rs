@@ -211,6 +211,10 @@ pub trait StreamBackend {
     fn stream_synchronize(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
     /// `Ok` if the stream is idle, `Err(NOT_READY)` if not.
     fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()>;
+    /// The value NVIDIA's driver gives for the stream through its private
+    /// CONTEXT_IDENTITY table, slots 51 then 39 (`docs/device.md`,
+    /// STREAM_DRIVER_VALUE); `NOT_SUPPORTED` where there is no such driver.
+    fn stream_driver_value(&mut self, ctx: u64, stream: u64) -> CuResult<u64>;
     /// Makes `stream` wait for `event`.
     fn stream_wait_event(
         &mut self,

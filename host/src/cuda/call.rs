@@ -142,6 +142,7 @@ decode_exact!(
     StreamDestroy,
     StreamSynchronize,
     StreamQuery,
+    StreamDriverValue,
     EventDestroy,
     EventQuery,
     EventSynchronize,

@@ -171,6 +171,9 @@ macro_rules! cuda_command_list {
     StreamSynchronize(STREAM_SYNCHRONIZE = 0x162): StreamRequest => ResultHeader;
     StreamQuery(STREAM_QUERY = 0x163): StreamRequest => ResultHeader;
     StreamWaitEvent(STREAM_WAIT_EVENT = 0x164): StreamEventRequest => ResultHeader, detached;
+    /// What NVIDIA's driver answers through CONTEXT_IDENTITY[51] then [39]
+    /// for the stream (cuBLASLt asks it before its cooperative nvjet GEMMs).
+    StreamDriverValue(STREAM_DRIVER_VALUE = 0x165): StreamRequest => ValueResponse;
     EventCreate(EVENT_CREATE = 0x170): EventCreateRequest => HandleResponse;
     EventDestroy(EVENT_DESTROY = 0x171): EventRequest => ResultHeader;
     EventRecord(EVENT_RECORD = 0x172): StreamEventRequest => ResultHeader, detached;

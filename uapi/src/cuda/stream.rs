@@ -13,7 +13,7 @@ pub struct StreamCreateRequest {
     pub priority: i32,
 }
 
-/// STREAM_DESTROY, STREAM_SYNCHRONIZE, STREAM_QUERY.
+/// STREAM_DESTROY, STREAM_SYNCHRONIZE, STREAM_QUERY, STREAM_DRIVER_VALUE.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StreamRequest {

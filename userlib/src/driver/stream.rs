@@ -49,7 +49,7 @@ pub(crate) fn stream_create(ph: Out<'_, CUstream>, flags: c_uint) -> CuResult {
 
 /// (device handle, wire context) of a stream; the default stream runs in
 /// the current context.
-fn stream_ctx(s: &State, stream: CUstream) -> CuResult<(u64, u64)> {
+pub(crate) fn stream_ctx(s: &State, stream: CUstream) -> CuResult<(u64, u64)> {
     match s.objects.get(&(stream as u64)) {
         Some(Obj::Stream { host, ctx, .. }) => Ok((*host, *ctx)),
         _ => {
@@ -78,6 +78,7 @@ pub(crate) fn stream_destroy(stream: CUstream) -> CuResult {
         let req = StreamRequest { ctx, stream: host };
         let r = s.client()?.call_cmd::<cmds::StreamDestroy>(&req, &[], 0);
         s.objects.remove(&h);
+        super::dark_api::forget_stream(h);
         r.map(drop)
     })
 }

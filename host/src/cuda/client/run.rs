@@ -277,6 +277,7 @@ impl CudaClient {
             C::StreamDestroy(r) => status(b.stream_destroy(r.ctx, r.stream)),
             C::StreamSynchronize(r) => status(b.stream_synchronize(r.ctx, r.stream)),
             C::StreamQuery(r) => status(b.stream_query(r.ctx, r.stream)),
+            C::StreamDriverValue(r) => value(b.stream_driver_value(r.ctx, r.stream)),
             C::StreamWaitEvent((r, flags)) => {
                 Async(flags.and_then(|f| b.stream_wait_event(r.ctx, r.stream, r.event, f)))
             }

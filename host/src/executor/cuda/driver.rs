@@ -343,6 +343,8 @@ cuda_api! {
         mem_pool_get_attribute ["cuMemPoolGetAttribute"]: fn(CUmemoryPool, c_int, *mut c_void);
         mem_pool_set_attribute ["cuMemPoolSetAttribute"]: fn(CUmemoryPool, c_int, *mut c_void);
         mem_pool_trim_to ["cuMemPoolTrimTo"]: fn(CUmemoryPool, usize);
+        // NVIDIA's private tables (`dark.rs`).
+        get_export_table ["cuGetExportTable"]: fn(*mut *const c_void, *const [u8; 16]);
     }
 }
 

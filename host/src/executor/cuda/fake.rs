@@ -4,6 +4,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod dark;
 mod memory;
 mod pool;
 
@@ -478,5 +479,6 @@ pub fn driver() -> Arc<CudaDriver> {
         mem_pool_get_attribute: Some(pool::get_attribute),
         mem_pool_set_attribute: Some(pool::set_attribute),
         mem_pool_trim_to: Some(pool::trim_to),
+        get_export_table: Some(dark::get_export_table),
     })
 }

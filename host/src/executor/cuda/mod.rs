@@ -8,6 +8,7 @@
 //! - [`staging`]: host buffers that keep async copy sources alive.
 
 pub mod backend;
+mod dark;
 pub mod driver;
 #[cfg(test)]
 mod fake;

@@ -18,8 +18,8 @@
 //! | INTEGRITY_CHECK | 3 | [1] the hash, from our own version/UUID/PCI values ([`integrity`]) |
 //! | CONTEXT_CHECKS | 15 | [2] writes 0, [3] returns 0 ([`slots`]); cuBLAS 13 needs the full table |
 //! | HYBRID_CUDART | 3 | unknown slots only |
-//! | CONTEXT_IDENTITY (`21318c60-…`) | 93 | [4] the context's id, as `cuCtxGetId` ([`slots`]) |
-//! | NVJET_SERVICES (`1734dc26-…`) | 17 | unknown slots only: cuBLASLt 13 then uses its prebuilt kernels (measured: results identical to native) |
+//! | CONTEXT_IDENTITY (`21318c60-…`) | 93 | [4] the context's id, as `cuCtxGetId` ([`slots`]); [51] a stream's object and [39] its value from NVIDIA's driver on the host ([`stream_object`]) |
+//! | NVJET_SERVICES (`1734dc26-…`) | 17 | unknown slots only: cuBLASLt 13 asks [4] (two objects) and [13] (a key into them) natively, and without them still runs its prebuilt nvjet kernels (measured: results identical to native) |
 //! | BOOTSTRAP (`f8cff951-…`) | 3 | unknown slots only (see below) |
 //! | RUNTIME_SETUP (`69a28e9f-…`) | 34 | unknown slots only: PyTorch's cudart calls three of them during device setup and goes on when they refuse (measured on the H200: every PyTorch digest identical to native) |
 //!
@@ -43,6 +43,7 @@ mod context_storage;
 mod cudart;
 mod integrity;
 mod slots;
+mod stream_object;
 mod tables;
 
 use std::ffi::c_void;
@@ -50,6 +51,7 @@ use std::ffi::c_void;
 use uapi::cuda::result;
 
 pub(crate) use context_storage::{Doomed, Storage as ContextStorage};
+pub(crate) use stream_object::forget_stream;
 
 use super::CuResult;
 

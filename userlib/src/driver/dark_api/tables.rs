@@ -13,7 +13,7 @@ use std::ffi::c_void;
 
 use uapi::cuda::result;
 
-use super::{context_storage as cls, cudart, integrity, slots};
+use super::{context_storage as cls, cudart, integrity, slots, stream_object};
 
 /// An export table: what `cuGetExportTable` hands out is its address.
 #[repr(transparent)]
@@ -210,7 +210,9 @@ pub(crate) static TOOLS_RUNTIME_CALLBACK_HOOKS: Table<7> = Table([
 ]);
 
 /// 93 slots on R580 (0x2e8). Known: [4] the context's id, as `cuCtxGetId`
-/// gives it (cuBLAS(Lt) keys its kernel registry by it).
+/// gives it (cuBLAS(Lt) keys its kernel registry by it); [51] a stream's
+/// driver object and [39] a value of it, asked of NVIDIA's driver on the
+/// host (`stream_object.rs`; cuBLASLt's cooperative nvjet GEMMs).
 pub(crate) static CONTEXT_IDENTITY_TABLE: Table<93> = Table([
     size_of_slots(93),
     unknown!(CONTEXT_IDENTITY, 1),
@@ -251,7 +253,7 @@ pub(crate) static CONTEXT_IDENTITY_TABLE: Table<93> = Table([
     unknown!(CONTEXT_IDENTITY, 36),
     unknown!(CONTEXT_IDENTITY, 37),
     unknown!(CONTEXT_IDENTITY, 38),
-    unknown!(CONTEXT_IDENTITY, 39),
+    f!(stream_object::stream_value),
     unknown!(CONTEXT_IDENTITY, 40),
     unknown!(CONTEXT_IDENTITY, 41),
     unknown!(CONTEXT_IDENTITY, 42),
@@ -263,7 +265,7 @@ pub(crate) static CONTEXT_IDENTITY_TABLE: Table<93> = Table([
     unknown!(CONTEXT_IDENTITY, 48),
     unknown!(CONTEXT_IDENTITY, 49),
     unknown!(CONTEXT_IDENTITY, 50),
-    unknown!(CONTEXT_IDENTITY, 51),
+    f!(stream_object::stream_object),
     unknown!(CONTEXT_IDENTITY, 52),
     unknown!(CONTEXT_IDENTITY, 53),
     unknown!(CONTEXT_IDENTITY, 54),

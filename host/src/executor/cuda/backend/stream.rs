@@ -71,6 +71,11 @@ impl StreamBackend for GpuClient {
         // SAFETY: as above.
         check(unsafe { (self.driver.api().stream_query)(raw) })
     }
+    fn stream_driver_value(&mut self, ctx: u64, stream: u64) -> CuResult<u64> {
+        let raw = self.enter_stream(ctx, stream)?;
+        let current = self.current.map(|(_, c)| c).ok_or(INVALID_CONTEXT)?;
+        super::super::dark::stream_driver_value(&self.driver, current, raw)
+    }
     fn stream_wait_event(
         &mut self,
         ctx: u64,

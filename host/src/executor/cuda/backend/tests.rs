@@ -331,3 +331,28 @@ fn ptx_gets_a_terminator() {
         Ok(std::borrow::Cow::Borrowed(_))
     ));
 }
+
+#[test]
+fn stream_driver_value_asks_the_driver_for_that_stream() {
+    let mut c = client();
+    assert_eq!(c.stream_driver_value(0, 0), Ok(7), "the default stream");
+    let s = c.stream_create(0, stream_flags(1), 0).expect("stream");
+    let raw = c
+        .streams
+        .get(s)
+        .map(|st| st.raw as u64)
+        .expect("raw stream");
+    assert_eq!(
+        c.stream_driver_value(0, s),
+        Ok(raw),
+        "the stream's own object"
+    );
+    assert_eq!(c.stream_driver_value(0, s + 0x10), Err(INVALID_HANDLE));
+    assert_eq!(c.stream_driver_value(0x1234, 0), Err(INVALID_CONTEXT));
+    let mut other = client();
+    assert_eq!(
+        other.stream_driver_value(0, s),
+        Err(INVALID_HANDLE),
+        "not its stream"
+    );
+}

@@ -23,6 +23,12 @@ impl StreamBackend for SimBackend {
     fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()> {
         self.stream(ctx, stream)
     }
+    fn stream_driver_value(&mut self, ctx: u64, stream: u64) -> CuResult<u64> {
+        // A value only NVIDIA's driver knows: the handles are checked so a
+        // bad one still gets its own error.
+        self.stream(ctx, stream)?;
+        Err(result::NOT_SUPPORTED)
+    }
     fn stream_wait_event(
         &mut self,
         ctx: u64,

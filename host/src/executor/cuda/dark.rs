@@ -1,0 +1,76 @@
+//! NVIDIA's private export tables, where a guest library needs an answer
+//! only NVIDIA's driver has (the guest's own tables are in
+//! `userlib/src/driver/dark_api`). Each use names its slots and their
+//! signatures as traced on driver R580 (580.159.04, H200); a table smaller
+//! than the slots need gets `CUDA_ERROR_NOT_SUPPORTED`.
+
+use std::ffi::c_void;
+
+use super::driver::{check, CUcontext, CUresult, CUstream, CudaDriver};
+use crate::cuda::backend::CuResult;
+use uapi::cuda::result;
+
+/// CONTEXT_IDENTITY (`21318c60-9714-3248-8ca6-41ff7324c8f2`).
+const CONTEXT_IDENTITY: [u8; 16] = [
+    0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2,
+];
+
+/// CONTEXT_IDENTITY[51]: `(ctx, stream, &object)`, the driver's object of a
+/// stream (NULL: the context's default stream).
+type StreamObjectFn = unsafe extern "C" fn(CUcontext, CUstream, *mut *mut c_void) -> CUresult;
+/// CONTEXT_IDENTITY[39]: `(ctx, object, &value)`, a 64-bit value of a stream
+/// object (7 for the default stream of an H200 context).
+type StreamValueFn = unsafe extern "C" fn(CUcontext, *mut c_void, *mut u64) -> CUresult;
+
+const STREAM_OBJECT_SLOT: usize = 51;
+const STREAM_VALUE_SLOT: usize = 39;
+
+/// Slot `slot` of the table `id`, if the driver has the table and it is
+/// that long (slot 0 is the table's size in bytes).
+fn slot(driver: &CudaDriver, id: &[u8; 16], slot: usize) -> CuResult<*const c_void> {
+    let get = driver.api().get_export_table.ok_or(result::NOT_SUPPORTED)?;
+    let mut table: *const c_void = std::ptr::null();
+    // SAFETY: valid out-pointer and a 16-byte id, as cuGetExportTable takes.
+    check(unsafe { get(&mut table, id) })?;
+    if table.is_null() {
+        return Err(result::NOT_SUPPORTED);
+    }
+    let words = table.cast::<usize>();
+    // SAFETY: a table starts with its size in bytes (CONTEXT_IDENTITY does,
+    // measured); the slots it counts are readable.
+    let size = unsafe { words.read() };
+    if size / std::mem::size_of::<usize>() <= slot {
+        return Err(result::NOT_SUPPORTED);
+    }
+    // SAFETY: `slot` is within the size just read.
+    let f = unsafe { words.add(slot).read() } as *const c_void;
+    if f.is_null() {
+        return Err(result::NOT_SUPPORTED);
+    }
+    Ok(f)
+}
+
+/// The value CONTEXT_IDENTITY[39] gives for `stream` of the current context
+/// `ctx` (STREAM_DRIVER_VALUE).
+pub(crate) fn stream_driver_value(
+    driver: &CudaDriver,
+    ctx: CUcontext,
+    stream: CUstream,
+) -> CuResult<u64> {
+    let object_fn = slot(driver, &CONTEXT_IDENTITY, STREAM_OBJECT_SLOT)?;
+    let value_fn = slot(driver, &CONTEXT_IDENTITY, STREAM_VALUE_SLOT)?;
+    // SAFETY: the slots' signatures, as traced (module comment).
+    let object_fn = unsafe { std::mem::transmute::<*const c_void, StreamObjectFn>(object_fn) };
+    // SAFETY: as above.
+    let value_fn = unsafe { std::mem::transmute::<*const c_void, StreamValueFn>(value_fn) };
+    let mut object: *mut c_void = std::ptr::null_mut();
+    // SAFETY: a live context and one of its streams (or NULL); valid out-pointer.
+    check(unsafe { object_fn(ctx, stream, &mut object) })?;
+    if object.is_null() {
+        return Err(result::UNKNOWN);
+    }
+    let mut value = 0u64;
+    // SAFETY: the object the driver just gave for this context; valid out-pointer.
+    check(unsafe { value_fn(ctx, object, &mut value) })?;
+    Ok(value)
+}
