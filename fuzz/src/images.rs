@@ -14,8 +14,8 @@ use uapi::wire::Wire;
 use vgpu_host::cancel::CancelToken;
 use vgpu_host::executor::sim::SimExecutor;
 use vgpu_host::executor::Command;
-use vgpu_host::session::Session;
 use vgpu_host::ptx::{self, FlatMemory, LaunchConfig, Module};
+use vgpu_host::session::Session;
 
 /// Watchdog of one fuzzed launch.
 pub const LAUNCH_LIMIT: Duration = Duration::from_millis(20);

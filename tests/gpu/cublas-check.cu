@@ -22,21 +22,7 @@
 #include <string>
 #include <vector>
 
-struct Fail {
-    std::string what;
-};
-
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess) throw Fail{std::string(#call) + ": " + cudaGetErrorName(e_)};       \
-    } while (0)
-#define CB(call)                                                                                   \
-    do {                                                                                           \
-        cublasStatus_t s_ = (call);                                                                \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
-            throw Fail{std::string(#call) + ": " + cublasGetStatusName(s_)};                       \
-    } while (0)
+#include "cublas-common.h"
 
 static const int M = 192, N = 160, K = 96;
 
@@ -57,9 +43,7 @@ static std::vector<float> ints(int n, int seed, int range) {
     std::vector<float> v(n);
     uint32_t x = 2463534242u + seed;
     for (int i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
+        x = xorshift32(x);
         v[i] = (float)((int)(x % (2 * range + 1)) - range);
     }
     return v;

@@ -24,21 +24,7 @@
 #include <string>
 #include <vector>
 
-struct Fail {
-    std::string what;
-};
-
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess) throw Fail{std::string(#call) + ": " + cudaGetErrorName(e_)};       \
-    } while (0)
-#define CB(call)                                                                                   \
-    do {                                                                                           \
-        cublasStatus_t s_ = (call);                                                                \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
-            throw Fail{std::string(#call) + ": " + cublasGetStatusName(s_)};                       \
-    } while (0)
+#include "cublas-common.h"
 
 using Clock = std::chrono::steady_clock;
 
@@ -68,9 +54,7 @@ static std::vector<float> values(size_t count, uint32_t seed) {
     std::vector<float> v(count);
     uint32_t x = 2463534242u + seed;
     for (size_t i = 0; i < count; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
+        x = xorshift32(x);
         v[i] = (float)(x % 2048) / 1024.0f - 1.0f;
     }
     return v;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dark-api-ids.h"
+
 #define EXPORT __attribute__((visibility("default")))
 
 EXPORT int cuInit(unsigned int flags) { return flags == 0 ? 0 : 1; }
@@ -94,15 +96,6 @@ EXPORT int cuCtxGetDevice_v2(int *dev, void *ctx) __attribute__((alias("ctx_get_
 static int slot_two(void) { return 2; }
 static int slot_three(void) { return 3; }
 static int internal_fn(void) { return 42; }
-
-static const unsigned char CUDART_ID[16] = {0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a,
-                                            0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d, 0xf9};
-static const unsigned char CLS_ID[16] = {0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11,
-                                         0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93};
-static const unsigned char INTEGRITY_ID[16] = {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b,
-                                               0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2};
-static const unsigned char CHECKS_ID[16] = {0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 0x61, 0x43,
-                                            0x92, 0xf6, 0xbb, 0xd5, 0x00, 0x6d, 0xfa, 0x7e};
 
 /* Slot 0 is the byte size; slot 2 is NULL, as some of NVIDIA's are. */
 static const void *const cudart_table[] = {(void *)(4 * sizeof(void *)), (void *)slot_mix, NULL,

@@ -4,6 +4,7 @@
  * pointers are traced too. */
 #define _GNU_SOURCE
 #include "tracer.h"
+#include "dark-api-ids.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -175,13 +176,6 @@ static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
 /* trampolines.S: MAX_TABLES * MAX_SLOTS stubs of 16 bytes; stub t*64+s
  * calls tr_slot_enter(t*64+s) and jumps to what it returns. */
 extern const char tr_slot_stubs[] TR_HIDDEN;
-
-static const unsigned char CLS_ID[16] = {0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11,
-                                         0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93};
-static const unsigned char CUDART_ID[16] = {0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a,
-                                            0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d, 0xf9};
-static const unsigned char INTEGRITY_ID[16] = {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b,
-                                               0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2};
 
 /* ---- slot results (VGPU_TRACE_RESULTS) -------------------------------------
  * For the slots named in VGPU_TRACE_RESULTS ("1734dc26:4,1734dc26:13"), the

@@ -60,9 +60,9 @@ impl Probe {
             &self.nvml,
             "nvmlErrorString",
         ) {
-            // SAFETY: nvmlErrorString returns a static string.
             Ok(f) => format!(
                 "{} ({r})",
+                // SAFETY: nvmlErrorString returns a static string.
                 unsafe { CStr::from_ptr(f(r)) }.to_string_lossy()
             ),
             Err(_) => format!("NVML error {r}"),
@@ -121,7 +121,7 @@ impl Probe {
             "nvmlDeviceGetName",
         )?;
 
-        // SAFETY (all calls below): C functions called with valid
+        // SAFETY: all calls below are C functions called with valid
         // out-pointers and buffer sizes, as the CUDA and NVML headers define.
         unsafe {
             let r = cu_init(0);

@@ -227,6 +227,15 @@ impl Suite {
         }
     }
 
+    /// Launches `f` over `n` threads, `BLOCK` to a block, on the null stream.
+    fn launch_1d(&self, f: Ptr, n: usize, args: &mut [Ptr]) -> Result<(), String> {
+        let grid = (n as u32).div_ceil(BLOCK);
+        self.ck(
+            "cuLaunchKernel",
+            self.launch(f, grid, BLOCK, 0, null_mut(), args),
+        )
+    }
+
     fn sync(&self) -> Result<(), String> {
         // SAFETY: no arguments.
         self.ck("cuCtxSynchronize", unsafe { (self.api.cuCtxSynchronize)() })

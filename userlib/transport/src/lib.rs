@@ -12,6 +12,10 @@
 //!   copies behind them; [`fork`], fork safety of a library's
 //!   state; [`uuid`] and [`device`], the identity both libraries report;
 //!   `testing` (feature `testing`), a scripted transport for unit tests.
+
+// Every public item documented: both guest libraries build on this API.
+#![deny(missing_docs)]
+
 mod dev;
 mod socket;
 

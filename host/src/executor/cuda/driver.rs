@@ -210,7 +210,9 @@ macro_rules! cuda_api {
                         let names: &[&str] = &[$($name),+];
                         let mut found = None;
                         for name in names {
-                            if let Some(f) = lookup::<unsafe extern "C" fn($($arg),*) -> CUresult>(lib, name) {
+                            // SAFETY: `resolve`'s contract: `lib` is NVIDIA's
+                            // libcuda.so.1, whose export has this signature.
+                            if let Some(f) = unsafe { lookup::<unsafe extern "C" fn($($arg),*) -> CUresult>(lib, name) } {
                                 found = Some(f);
                                 break;
                             }
@@ -223,7 +225,9 @@ macro_rules! cuda_api {
                         let names: &[&str] = &[$($oname),+];
                         let mut found = None;
                         for name in names {
-                            if let Some(f) = lookup::<unsafe extern "C" fn($($oarg),*) -> CUresult>(lib, name) {
+                            // SAFETY: `resolve`'s contract: `lib` is NVIDIA's
+                            // libcuda.so.1, whose export has this signature.
+                            if let Some(f) = unsafe { lookup::<unsafe extern "C" fn($($oarg),*) -> CUresult>(lib, name) } {
                                 found = Some(f);
                                 break;
                             }

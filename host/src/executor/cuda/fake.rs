@@ -98,48 +98,72 @@ unsafe extern "C" fn init(_: c_uint) -> CUresult {
     0
 }
 unsafe extern "C" fn driver_get_version(v: *mut c_int) -> CUresult {
-    *v = 13000;
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        *v = 13000;
+        0
+    }
 }
 unsafe extern "C" fn device_get(d: *mut CUdevice, o: c_int) -> CUresult {
-    *d = o;
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        *d = o;
+        0
+    }
 }
 unsafe extern "C" fn device_get_attribute(v: *mut c_int, a: c_int, _: CUdevice) -> CUresult {
-    *v = a * 10;
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        *v = a * 10;
+        0
+    }
 }
 unsafe extern "C" fn device_get_name(n: *mut c_char, len: c_int, _: CUdevice) -> CUresult {
-    let name = b"Fake GPU\0";
-    for (i, &b) in name.iter().enumerate().take(len as usize) {
-        *n.add(i) = b as c_char;
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        let name = b"Fake GPU\0";
+        for (i, &b) in name.iter().enumerate().take(len as usize) {
+            *n.add(i) = b as c_char;
+        }
+        0
     }
-    0
 }
 unsafe extern "C" fn device_get_uuid(u: *mut [u8; 16], _: CUdevice) -> CUresult {
-    *u = [7; 16];
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        *u = [7; 16];
+        0
+    }
 }
 unsafe extern "C" fn device_total_mem(b: *mut usize, _: CUdevice) -> CUresult {
-    *b = 1 << 30;
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        *b = 1 << 30;
+        0
+    }
 }
 unsafe extern "C" fn ctx_create_v2(c: *mut CUcontext, _: c_uint, _: CUdevice) -> CUresult {
-    with(|s| {
-        let p = new_ptr(s);
-        s.live_ctx.insert(p);
-        // Pushed: becomes current.
-        s.current = p;
-        *c = p as CUcontext;
-    });
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        with(|s| {
+            let p = new_ptr(s);
+            s.live_ctx.insert(p);
+            // Pushed: becomes current.
+            s.current = p;
+            *c = p as CUcontext;
+        });
+        0
+    }
 }
 unsafe extern "C" fn ctx_pop_current(c: *mut CUcontext) -> CUresult {
-    with(|s| {
-        *c = s.current as CUcontext;
-        s.current = 0;
-    });
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        with(|s| {
+            *c = s.current as CUcontext;
+            s.current = 0;
+        });
+        0
+    }
 }
 unsafe extern "C" fn ctx_destroy(c: CUcontext) -> CUresult {
     with(|s| {
@@ -171,15 +195,18 @@ unsafe extern "C" fn ctx_synchronize() -> CUresult {
     with(|s| rc(need_ctx(s)))
 }
 unsafe extern "C" fn module_load_data(m: *mut CUmodule, _: *const c_void) -> CUresult {
-    with(|s| {
-        if let Err(e) = need_ctx(s) {
-            return e;
-        }
-        let p = new_ptr(s);
-        s.modules.insert(p);
-        *m = p as CUmodule;
-        0
-    })
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        with(|s| {
+            if let Err(e) = need_ctx(s) {
+                return e;
+            }
+            let p = new_ptr(s);
+            s.modules.insert(p);
+            *m = p as CUmodule;
+            0
+        })
+    }
 }
 unsafe extern "C" fn module_unload(m: CUmodule) -> CUresult {
     with(|s| {
@@ -195,18 +222,21 @@ unsafe extern "C" fn module_get_function(
     m: CUmodule,
     name: *const c_char,
 ) -> CUresult {
-    let name = std::ffi::CStr::from_ptr(name);
-    with(|s| {
-        if !s.modules.contains(&(m as usize)) {
-            return INVALID_HANDLE;
-        }
-        if name.to_bytes() != b"kern" {
-            return 500;
-        }
-        *f = (m as usize + 1) as CUfunction;
-        s.functions.insert(m as usize + 1);
-        0
-    })
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        let name = std::ffi::CStr::from_ptr(name);
+        with(|s| {
+            if !s.modules.contains(&(m as usize)) {
+                return INVALID_HANDLE;
+            }
+            if name.to_bytes() != b"kern" {
+                return 500;
+            }
+            *f = (m as usize + 1) as CUfunction;
+            s.functions.insert(m as usize + 1);
+            0
+        })
+    }
 }
 unsafe extern "C" fn module_get_global(
     d: *mut CUdeviceptr,
@@ -214,9 +244,12 @@ unsafe extern "C" fn module_get_global(
     _: CUmodule,
     _: *const c_char,
 ) -> CUresult {
-    mem_alloc(d, 64);
-    *n = 64;
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        mem_alloc(d, 64);
+        *n = 64;
+        0
+    }
 }
 /// Layout of every fake kernel: a pointer and an int.
 unsafe extern "C" fn func_get_param_info(
@@ -225,12 +258,15 @@ unsafe extern "C" fn func_get_param_info(
     off: *mut usize,
     size: *mut usize,
 ) -> CUresult {
-    match i {
-        0 => (*off, *size) = (0, 8),
-        1 => (*off, *size) = (8, 4),
-        _ => return INVALID_VALUE,
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        match i {
+            0 => (*off, *size) = (0, 8),
+            1 => (*off, *size) = (8, 4),
+            _ => return INVALID_VALUE,
+        }
+        0
     }
-    0
 }
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn launch_kernel(
@@ -246,32 +282,38 @@ unsafe extern "C" fn launch_kernel(
     params: *mut *mut c_void,
     extra: *mut *mut c_void,
 ) -> CUresult {
-    if !params.is_null() {
-        return INVALID_VALUE;
-    }
-    let mut bytes = Vec::new();
-    if !extra.is_null() {
-        // {BUFFER_POINTER, p, BUFFER_SIZE, &size, END}
-        if *extra as usize != 1 || *extra.add(2) as usize != 2 || !(*extra.add(4)).is_null() {
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        if !params.is_null() {
             return INVALID_VALUE;
         }
-        let size = *(*extra.add(3)).cast::<usize>();
-        let buf = *extra.add(1);
-        if !(buf as usize).is_multiple_of(8) {
-            return INVALID_VALUE;
+        let mut bytes = Vec::new();
+        if !extra.is_null() {
+            // {BUFFER_POINTER, p, BUFFER_SIZE, &size, END}
+            if *extra as usize != 1 || *extra.add(2) as usize != 2 || !(*extra.add(4)).is_null() {
+                return INVALID_VALUE;
+            }
+            let size = *(*extra.add(3)).cast::<usize>();
+            let buf = *extra.add(1);
+            if !(buf as usize).is_multiple_of(8) {
+                return INVALID_VALUE;
+            }
+            bytes = std::slice::from_raw_parts(buf.cast::<u8>(), size).to_vec();
         }
-        bytes = std::slice::from_raw_parts(buf.cast::<u8>(), size).to_vec();
+        with(|st| st.last_launch = Some((bytes, [gx, gy, gz, bx, by, bz], s as usize)));
+        0
     }
-    with(|st| st.last_launch = Some((bytes, [gx, gy, gz, bx, by, bz], s as usize)));
-    0
 }
 unsafe extern "C" fn stream_create(st: *mut CUstream, _: c_uint, _: c_int) -> CUresult {
-    with(|s| {
-        let p = new_ptr(s);
-        s.streams.insert(p);
-        *st = p as CUstream;
-    });
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        with(|s| {
+            let p = new_ptr(s);
+            s.streams.insert(p);
+            *st = p as CUstream;
+        });
+        0
+    }
 }
 unsafe extern "C" fn stream_destroy(st: CUstream) -> CUresult {
     with(|s| {
@@ -289,12 +331,15 @@ unsafe extern "C" fn stream_wait_event(_: CUstream, _: CUevent, _: c_uint) -> CU
     0
 }
 unsafe extern "C" fn event_create(e: *mut CUevent, _: c_uint) -> CUresult {
-    with(|s| {
-        let p = new_ptr(s);
-        s.events.insert(p);
-        *e = p as CUevent;
-    });
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        with(|s| {
+            let p = new_ptr(s);
+            s.events.insert(p);
+            *e = p as CUevent;
+        });
+        0
+    }
 }
 unsafe extern "C" fn event_destroy(e: CUevent) -> CUresult {
     with(|s| {
@@ -315,15 +360,22 @@ unsafe extern "C" fn event_record(e: CUevent, _: CUstream) -> CUresult {
     })
 }
 unsafe extern "C" fn event_op(e: CUevent) -> CUresult {
-    event_record(e, std::ptr::null_mut())
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe { event_record(e, std::ptr::null_mut()) }
 }
 unsafe extern "C" fn event_elapsed_time(ms: *mut f32, _: CUevent, _: CUevent) -> CUresult {
-    *ms = 1.5;
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        *ms = 1.5;
+        0
+    }
 }
 unsafe extern "C" fn get_error_name(_: CUresult, p: *mut *const c_char) -> CUresult {
-    *p = c"CUDA_ERROR_FAKE".as_ptr();
-    0
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        *p = c"CUDA_ERROR_FAKE".as_ptr();
+        0
+    }
 }
 unsafe extern "C" fn mem_host_register(p: *mut c_void, _: usize, _: c_uint) -> CUresult {
     with(|s| s.registered.insert(p as usize));
@@ -341,17 +393,20 @@ unsafe extern "C" fn mem_host_unregister(p: *mut c_void) -> CUresult {
 
 /// Function attributes: the attribute number times 10, or what was set.
 unsafe extern "C" fn func_get_attribute(v: *mut c_int, a: c_int, f: CUfunction) -> CUresult {
-    with(|s| {
-        if !s.functions.contains(&(f as usize)) {
-            return INVALID_HANDLE;
-        }
-        *v = s
-            .func_attributes
-            .get(&(f as usize, a))
-            .copied()
-            .unwrap_or(a * 10);
-        0
-    })
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        with(|s| {
+            if !s.functions.contains(&(f as usize)) {
+                return INVALID_HANDLE;
+            }
+            *v = s
+                .func_attributes
+                .get(&(f as usize, a))
+                .copied()
+                .unwrap_or(a * 10);
+            0
+        })
+    }
 }
 unsafe extern "C" fn func_set_attribute(f: CUfunction, a: c_int, v: c_int) -> CUresult {
     with(|s| {
@@ -370,22 +425,28 @@ unsafe extern "C" fn occupancy_max_active_blocks(
     _smem: usize,
     _flags: c_uint,
 ) -> CUresult {
-    with(|s| {
-        if !s.functions.contains(&(f as usize)) || block <= 0 {
-            return INVALID_VALUE;
-        }
-        *n = 2048 / block;
-        0
-    })
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        with(|s| {
+            if !s.functions.contains(&(f as usize)) || block <= 0 {
+                return INVALID_VALUE;
+            }
+            *n = 2048 / block;
+            0
+        })
+    }
 }
 unsafe extern "C" fn ctx_get_limit(v: *mut usize, l: c_uint) -> CUresult {
-    with(|s| {
-        if let Err(e) = need_ctx(s) {
-            return e;
-        }
-        *v = s.limits.get(&l).copied().unwrap_or(1024);
-        0
-    })
+    // SAFETY: the caller passes what the driver API requires of this call.
+    unsafe {
+        with(|s| {
+            if let Err(e) = need_ctx(s) {
+                return e;
+            }
+            *v = s.limits.get(&l).copied().unwrap_or(1024);
+            0
+        })
+    }
 }
 unsafe extern "C" fn ctx_set_limit(l: c_uint, v: usize) -> CUresult {
     with(|s| {

@@ -24,7 +24,7 @@ pub fn ioctl_sweep() -> TestResult {
     let f = open0()?;
     let mut info = InfoArgs::default();
     let p = &mut info as *mut InfoArgs as usize;
-    // SAFETY (for every raw ioctl below): the argument is either a pointer
+    // SAFETY: for every raw ioctl below, the argument is either a pointer
     // to a live local big enough for the encoded size, or a deliberately bad
     // address that the kernel must reject without touching our memory.
     unsafe {

@@ -20,17 +20,7 @@ impl Suite {
             (&mut pc as *mut u64).cast(),
             (&mut nn as *mut u32).cast(),
         ];
-        self.ck(
-            "cuLaunchKernel",
-            self.launch(
-                f,
-                (n as u32).div_ceil(BLOCK),
-                BLOCK,
-                0,
-                null_mut(),
-                &mut args,
-            ),
-        )?;
+        self.launch_1d(f, n, &mut args)?;
         let mut c = vec![0f32; n];
         self.dtoh(&mut c, dc)?;
         for p in [da, db, dc] {
@@ -91,17 +81,7 @@ impl Suite {
             (&mut px as *mut u64).cast(),
             (&mut py as *mut u64).cast(),
         ];
-        self.ck(
-            "cuLaunchKernel",
-            self.launch(
-                f,
-                (n as u32).div_ceil(BLOCK),
-                BLOCK,
-                0,
-                null_mut(),
-                &mut args,
-            ),
-        )?;
+        self.launch_1d(f, n, &mut args)?;
         let mut out = vec![0f32; n];
         self.dtoh(&mut out, dy)?;
         self.free(dx);
@@ -189,17 +169,7 @@ impl Suite {
             (&mut pb as *mut u64).cast(),
             (&mut nn as *mut u32).cast(),
         ];
-        self.ck(
-            "cuLaunchKernel",
-            self.launch(
-                f,
-                (n as u32).div_ceil(BLOCK),
-                BLOCK,
-                0,
-                null_mut(),
-                &mut args,
-            ),
-        )?;
+        self.launch_1d(f, n, &mut args)?;
         let mut bins = vec![0u32; nbins];
         self.dtoh(&mut bins, dbins)?;
         self.free(dd);

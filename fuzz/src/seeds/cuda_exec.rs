@@ -1,29 +1,10 @@
-//! Seed inputs: valid command sequences like those of the host tests,
-//! the PTX fixtures, well-formed rings and vfio messages. Each CUDA seed is
-//! built by running it, so the handles and device addresses it carries
-//! are the ones a fresh simulator hands out.
+//! Seeds of `cuda_exec`: command sequences like those of the host tests.
 
 use crate::cuda::{self, Record, Runner};
 use crate::fixtures;
-use crate::{images, rings, vfio};
 use uapi::cmd::Opcode;
 use uapi::cuda::*;
-use uapi::ring::{entry_flags, SgEntry, SubmissionEntry};
 use uapi::wire::Wire;
-
-/// `(file name, bytes)` of every seed of `target`.
-pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    match target {
-        "cuda_exec" => cuda_seeds(),
-        "rings" => ring_seeds(),
-        "images" => image_seeds(),
-        "vfio" => vfio_seeds(),
-        _ => Vec::new(),
-    }
-}
-
-/// The fuzz targets.
-pub const TARGETS: &[&str] = &["cuda_exec", "rings", "images", "vfio"];
 
 /// Builds a CUDA seed by running it.
 struct Seed {
@@ -361,7 +342,7 @@ fn staged_seed() -> (String, Vec<u8>) {
     s.finish("staged")
 }
 
-fn cuda_seeds() -> Vec<(String, Vec<u8>)> {
+pub(super) fn seeds() -> Vec<(String, Vec<u8>)> {
     let mut out = vec![memory_seed(), vecadd_seed(), streams_seed(), staged_seed()];
     out.extend(module_seeds());
     // The generic commands too.
@@ -379,240 +360,6 @@ fn cuda_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn entry(opcode: u16, tag: u64) -> SubmissionEntry {
-    SubmissionEntry {
-        opcode,
-        tag,
-        ..SubmissionEntry::default()
-    }
-}
-
-fn ring_seeds() -> Vec<(String, Vec<u8>)> {
-    use rings::{Layout, DATA, RAM_A, RAM_B};
-    let data = RAM_A + DATA;
-    let standard = |depth_log: u8, tail: u32| Layout {
-        depth_log,
-        tail,
-        ..Layout::default()
-    };
-    let payload: Vec<u8> = (0..256u32).map(|i| (i * 7) as u8).collect();
-    // Echo, contiguous.
-    let echo = SubmissionEntry {
-        req_addr: data,
-        req_len: 64,
-        resp_addr: data + 0x1000,
-        resp_len: 64,
-        ..entry(Opcode::Echo as u16, 1)
-    };
-    // Echo with both buffers as scatter-gather lists, one segment in RAM B.
-    let sgl = [
-        SgEntry {
-            addr: data + 0x100,
-            len: 16,
-            reserved: 0,
-        },
-        SgEntry {
-            addr: RAM_B + 0x40,
-            len: 48,
-            reserved: 0,
-        },
-    ];
-    let mut ram_a = payload.clone();
-    ram_a.resize(0x100, 0);
-    for e in &sgl {
-        ram_a.extend_from_slice(e.as_bytes());
-    }
-    let sg_echo = SubmissionEntry {
-        flags: entry_flags::REQ_SGL | entry_flags::RESP_SGL,
-        req_addr: data + 0x100,
-        req_len: 2,
-        resp_addr: data + 0x100,
-        resp_len: 2,
-        ..entry(Opcode::Echo as u16, 2)
-    };
-    let info = SubmissionEntry {
-        resp_addr: data + 0x2000,
-        resp_len: 512,
-        ..entry(Opcode::GetDeviceInfo as u16, 3)
-    };
-    let usage = SubmissionEntry {
-        resp_addr: data + 0x2400,
-        resp_len: 64,
-        ..entry(Opcode::GetUsage as u16, 4)
-    };
-    // A CUDA call through the ring: PRIMARY_CTX_RETAIN.
-    let mut ram_cuda = vec![0u8; 0x300];
-    ram_cuda.extend_from_slice(DeviceRequest::default().as_bytes());
-    let retain = SubmissionEntry {
-        req_addr: data + 0x300,
-        req_len: core::mem::size_of::<DeviceRequest>() as u32,
-        resp_addr: data + 0x2800,
-        resp_len: 16,
-        ..entry(op::PRIMARY_CTX_RETAIN, 5)
-    };
-    let raw = Layout {
-        mode: 1,
-        raw: (RAM_B, RAM_B + 0x8000, RAM_B + 0xc000, 16, 0),
-        tail: 1,
-        ..Layout::default()
-    };
-    vec![
-        (
-            "echo".into(),
-            rings::encode(&standard(0, 1), &[echo], &payload, &[]),
-        ),
-        (
-            "sgl".into(),
-            rings::encode(&standard(1, 1), &[sg_echo], &ram_a, &payload),
-        ),
-        (
-            "mixed".into(),
-            rings::encode(
-                &standard(2, 4),
-                &[echo, info, usage, retain],
-                &ram_cuda,
-                &[],
-            ),
-        ),
-        (
-            "raw-layout".into(),
-            rings::encode(&raw, &[echo], &payload, &[]),
-        ),
-    ]
-}
-
-fn image_seeds() -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = fixtures::MODULES
-        .iter()
-        .chain(fixtures::IMAGE_ONLY)
-        .map(|(name, text)| (format!("ptx-{name}"), images::encode(0, text.as_bytes())))
-        .collect();
-    // The same PTX in a fatbin, as nvcc wraps it (uncompressed entry).
-    let ptx = fixtures::MODULES[1].1.as_bytes();
-    let mut entry = vec![0u8; 64];
-    entry[0..2].copy_from_slice(&image::ENTRY_PTX.to_le_bytes());
-    entry[4..8].copy_from_slice(&64u32.to_le_bytes());
-    entry[8..12].copy_from_slice(&(ptx.len() as u32).to_le_bytes());
-    entry[24..28].copy_from_slice(&90u32.to_le_bytes());
-    let flags = 0x11u64;
-    entry[image::ENTRY_FLAGS_OFFSET..image::ENTRY_FLAGS_OFFSET + 8]
-        .copy_from_slice(&flags.to_le_bytes());
-    entry.extend_from_slice(ptx);
-    let mut fatbin = image::FATBIN_MAGIC.to_le_bytes().to_vec();
-    fatbin.extend_from_slice(&1u16.to_le_bytes());
-    fatbin.extend_from_slice(&16u16.to_le_bytes());
-    fatbin.extend_from_slice(&(entry.len() as u64).to_le_bytes());
-    fatbin.extend_from_slice(&entry);
-    out.push(("fatbin".into(), images::encode(4, &fatbin)));
-    let mut elf = image::ELF_MAGIC.to_vec();
-    elf.resize(64, 0);
-    out.push(("elf".into(), images::encode(4, &elf)));
-    out
-}
-
-fn vfio_seeds() -> Vec<(String, Vec<u8>)> {
-    use uapi::regs::{self, queue as qreg};
-    use vfio::Op;
-    let bar = |offset: u32, value: u32| Op::Write {
-        region: 0,
-        offset: u64::from(offset),
-        data: value.to_le_bytes().to_vec(),
-    };
-    let q = |r: u32| regs::queue_reg(0, r);
-    let boot = vec![
-        Op::Read {
-            region: 7,
-            offset: 0,
-            len: 4,
-        },
-        Op::Read {
-            region: 7,
-            offset: 0x10,
-            len: 4,
-        },
-        Op::Write {
-            region: 7,
-            offset: 0x10,
-            data: vec![0xff; 4],
-        },
-        Op::Write {
-            region: 7,
-            offset: 4,
-            data: vec![6, 0],
-        },
-        Op::Map {
-            flags: 3,
-            offset: 0,
-            address: 0x10_0000,
-            size: 0x4_0000,
-            file_len: 0x4_0000,
-        },
-        Op::Map {
-            flags: 1,
-            offset: 0,
-            address: 0xc_0000,
-            size: 0x1000,
-            file_len: 0x1000,
-        },
-        Op::Map {
-            flags: 3,
-            offset: 0,
-            address: 0xfe00_0000,
-            size: 0x1000,
-            file_len: 0,
-        },
-        Op::SetIrqs {
-            index: 1,
-            flags: 0x24,
-            start: 0,
-            count: 2,
-            fds: 2,
-        },
-        Op::Read {
-            region: 0,
-            offset: 0,
-            len: 4,
-        },
-        bar(q(qreg::SQ_BASE_LO), 0x10_0000),
-        bar(q(qreg::SQ_BASE_HI), 0),
-        bar(q(qreg::CQ_BASE_LO), 0x11_0000),
-        bar(q(qreg::CQ_BASE_HI), 0),
-        bar(q(qreg::CTRL_BASE_LO), 0x12_0000),
-        bar(q(qreg::CTRL_BASE_HI), 0),
-        bar(q(qreg::DEPTH), 16),
-        bar(q(qreg::ENABLE), 1),
-        Op::Read {
-            region: 0,
-            offset: u64::from(q(qreg::STATUS)),
-            len: 4,
-        },
-        bar(q(qreg::DOORBELL), 0),
-        Op::Peek {
-            address: 0x12_0000,
-            len: 16,
-        },
-        Op::Reset,
-        Op::Unmap {
-            flags: 0,
-            address: 0x10_0000,
-            size: 0x4_0000,
-        },
-        Op::Unmap {
-            flags: 4,
-            address: 0,
-            size: 0,
-        },
-        Op::SetIrqs {
-            index: 1,
-            flags: 0x21,
-            start: 0,
-            count: 0,
-            fds: 0,
-        },
-    ];
-    vec![("boot".into(), vfio::encode(&boot))]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,7 +368,7 @@ mod tests {
     /// succeeds, so the seeds reach the executor, not just the decoder.
     #[test]
     fn cuda_seeds_succeed() {
-        for (name, data) in cuda_seeds() {
+        for (name, data) in seeds() {
             for (opcode, reply) in cuda::replay(&data) {
                 let reply = reply.unwrap_or_else(|| panic!("{name}: {opcode:#x} got no reply"));
                 if op::is_cuda(opcode) && !reply.is_empty() {
@@ -647,24 +394,5 @@ mod tests {
         let b = f32::from_le_bytes([0x40; 4]);
         let got = f32::from_le_bytes(dtoh[8..12].try_into().expect("4 bytes"));
         assert_eq!(got, a + b);
-    }
-
-    /// The ring seeds complete every submission with OK.
-    #[test]
-    fn ring_seeds_complete() {
-        for (name, data) in ring_seeds() {
-            let done = rings::replay(&data);
-            assert!(!done.is_empty(), "{name}: no completion");
-            for c in done {
-                assert_eq!(c.status, uapi::status::Status::Ok as u32, "{name}: {c:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn every_target_has_seeds() {
-        for target in TARGETS {
-            assert!(!seeds(target).is_empty(), "{target}");
-        }
     }
 }
