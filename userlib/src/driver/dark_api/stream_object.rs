@@ -119,10 +119,9 @@ pub(super) unsafe extern "C" fn stream_object(
 ) -> u32 {
     vgpu_transport::logging::init();
     tracing::debug!("CONTEXT_IDENTITY[51](ctx {ctx:?}, stream {stream:?})");
-    // SAFETY: cuBLASLt's out-pointer; `Out::new` checks it for NULL.
-    guard("CONTEXT_IDENTITY[51]", || {
-        object(ctx, stream, unsafe { Out::new(out) })
-    })
+    // SAFETY: cuBLASLt's out-pointer: NULL (refused by `Out`) or valid.
+    let out = unsafe { Out::new(out) };
+    guard("CONTEXT_IDENTITY[51]", || object(ctx, stream, out))
 }
 
 /// `CONTEXT_IDENTITY[39]`.
@@ -134,9 +133,8 @@ pub(super) unsafe extern "C" fn stream_value(
     vgpu_transport::logging::init();
     tracing::debug!("CONTEXT_IDENTITY[39](ctx {ctx:?}, object {object:?})");
     // SAFETY: as above.
-    guard("CONTEXT_IDENTITY[39]", || {
-        value(object, unsafe { Out::new(out) })
-    })
+    let out = unsafe { Out::new(out) };
+    guard("CONTEXT_IDENTITY[39]", || value(object, out))
 }
 
 #[cfg(test)]
@@ -170,10 +168,8 @@ mod through_the_host {
         let ctx = with_primary() as *mut c_void;
         let mut object: *mut c_void = std::ptr::null_mut();
         // SAFETY: valid out-pointers, as cuBLASLt passes.
-        assert_eq!(
-            unsafe { stream_object(ctx, std::ptr::null_mut(), &mut object) },
-            0
-        );
+        let made = unsafe { stream_object(ctx, std::ptr::null_mut(), &mut object) };
+        assert_eq!(made, 0);
         assert!(!object.is_null());
         let mut r = vec![0u8; 8];
         r.extend_from_slice(&7u64.to_le_bytes());
