@@ -5,7 +5,9 @@ source "$(dirname "$0")/common.sh"
 # stdout carries only the result path; everything else goes to stderr.
 exec 3>&1 1>&2
 kdir=${KDIR:-$("$REPO_ROOT/scripts/build-kernel.sh")}
-build_log="$VGPU_CACHE/kmod-build.log"
+# Per checkout: worktrees build at the same time against the one cached kernel.
+mkdir -p "$REPO_ROOT/target"
+build_log="$REPO_ROOT/target/kmod-build.log"
 make -C "$kdir" M="$REPO_ROOT" LLVM=$LLVM_SUFFIX CLIPPY=1 -j"$(nproc)" modules >"$build_log" 2>&1 \
     || { cat "$build_log" >&2; die "vgpu.ko did not build"; }
 if grep -qE '^(warning|error)' "$build_log"; then

@@ -25,17 +25,20 @@ unsafe extern "C" fn stream_object(
         if !stream.is_null() && !s.streams.contains(&(stream as usize)) {
             return INVALID_HANDLE;
         }
-        *out = (OBJECT_BASE + stream as usize) as *mut c_void;
+        // SAFETY: the caller's out-pointer (the executor passes a local).
+        unsafe { *out = (OBJECT_BASE + stream as usize) as *mut c_void };
         0
     })
 }
 
 unsafe extern "C" fn stream_value(_: CUcontext, object: *mut c_void, out: *mut u64) -> CUresult {
-    match (object as usize).checked_sub(OBJECT_BASE) {
-        Some(0) => *out = 7,
-        Some(stream) => *out = stream as u64,
+    let value = match (object as usize).checked_sub(OBJECT_BASE) {
+        Some(0) => 7,
+        Some(stream) => stream as u64,
         None => return INVALID_VALUE,
-    }
+    };
+    // SAFETY: the caller's out-pointer (the executor passes a local).
+    unsafe { *out = value };
     0
 }
 
@@ -54,7 +57,8 @@ pub unsafe extern "C" fn get_export_table(
     out: *mut *const c_void,
     id: *const [u8; 16],
 ) -> CUresult {
-    if *id != CONTEXT_IDENTITY {
+    // SAFETY: the executor passes a 16-byte id.
+    if unsafe { *id } != CONTEXT_IDENTITY {
         return INVALID_VALUE;
     }
     // Function addresses are not constants: fill the two slots in a leaked
@@ -64,6 +68,7 @@ pub unsafe extern "C" fn get_export_table(
     let value: ValueFn = stream_value;
     t[51] = object as usize;
     t[39] = value as usize;
-    *out = Box::leak(t).as_ptr().cast();
+    // SAFETY: the caller's out-pointer.
+    unsafe { *out = Box::leak(t).as_ptr().cast() };
     0
 }
