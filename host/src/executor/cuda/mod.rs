@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod driver;
+pub mod graph_abi;
 #[cfg(test)]
 mod fake;
 pub mod handles;
