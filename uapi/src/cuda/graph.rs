@@ -257,7 +257,9 @@ pub struct GraphExecUpdateRequest {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GraphExecUpdateResponse {
-    /// `CUresult` (`GRAPH_EXEC_UPDATE_FAILURE` when refused).
+    /// `CUresult`: SUCCESS also when the update was refused
+    /// (`GRAPH_EXEC_UPDATE_FAILURE`), which `update_result` != 0 says, so
+    /// the result info travels with it.
     pub result: u32,
     /// [`exec_update`].
     pub update_result: u32,

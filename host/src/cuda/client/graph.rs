@@ -115,8 +115,14 @@ pub(super) fn kernel_params(
 pub(super) fn exec_update(r: Result<(), ExecUpdateError>) -> Outcome {
     let resp = match r {
         Ok(()) => GraphExecUpdateResponse::default(),
+        // A refused update answers SUCCESS with the reason, so that the
+        // guest gets the result info with it (an error response has none).
         Err(e) => GraphExecUpdateResponse {
-            result: e.code,
+            result: if e.code == result::GRAPH_EXEC_UPDATE_FAILURE {
+                result::SUCCESS
+            } else {
+                e.code
+            },
             update_result: e.reason,
             error_node: e.node,
             error_from_node: e.from_node,
