@@ -5,6 +5,7 @@
 
 mod attributes;
 mod bounds;
+mod graph;
 mod client;
 mod options;
 mod pools;
