@@ -20,10 +20,9 @@ use uapi::cuda::result;
 use vgpu_transport::arg::FromC;
 
 use crate::driver::{
-    context as ctx, dark_api as dark, device as dev, error as err, event as ev, function as func,
-    capture as cap, graph as gr, launch, library as lib, memory as mem, module as md,
-    stream as st, stream_query as sq,
-    tensor_map as tm, CuResult,
+    capture as cap, context as ctx, dark_api as dark, device as dev, error as err, event as ev,
+    function as func, graph as gr, launch, library as lib, memory as mem, module as md,
+    stream as st, stream_query as sq, tensor_map as tm, CuResult,
 };
 use crate::proc_address as pa;
 

@@ -10,8 +10,8 @@
 use super::options::{CtxFlags, EventFlags, StreamFlags, WaitFlags};
 use crate::cancel::CancelToken;
 use uapi::cuda::{
-    AllocationProp, NodeParams, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, OccupancyRequest,
-    ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
+    AllocationProp, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, NodeParams,
+    OccupancyRequest, ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 /// A `CUresult` error code.
@@ -338,8 +338,12 @@ pub trait GraphBackend {
         kernel_params: &[u8],
     ) -> CuResult<u64>;
     /// Adds `(from, to)` edges.
-    fn graph_add_dependencies(&mut self, ctx: u64, graph: u64, edges: &[(u64, u64)])
-        -> CuResult<()>;
+    fn graph_add_dependencies(
+        &mut self,
+        ctx: u64,
+        graph: u64,
+        edges: &[(u64, u64)],
+    ) -> CuResult<()>;
     /// A kernel node's parameters and its packed argument bytes.
     fn graph_kernel_node_get_params(
         &mut self,
@@ -362,8 +366,13 @@ pub trait GraphBackend {
     fn graph_exec_destroy(&mut self, ctx: u64, exec: u64) -> CuResult<()>;
     /// Launches an executable graph in stream order (see
     /// [`LaunchBackend::launch`] for `cancel`).
-    fn graph_launch(&mut self, ctx: u64, exec: u64, stream: u64, cancel: &CancelToken)
-        -> CuResult<()>;
+    fn graph_launch(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        stream: u64,
+        cancel: &CancelToken,
+    ) -> CuResult<()>;
     /// Uploads an executable graph in stream order.
     fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()>;
     /// Updates an executable graph from a graph of the same topology.

@@ -39,7 +39,13 @@ impl Fixture {
         let xs: Vec<f32> = (0..N).map(|i| i as f32).collect();
         c.htod(x, &floats(&xs), 0).expect("copy");
         c.htod(y, &floats(&vec![7.0; N as usize]), 0).expect("copy");
-        Self { c, stream, saxpy, x, y }
+        Self {
+            c,
+            stream,
+            saxpy,
+            x,
+            y,
+        }
     }
 
     fn y(&mut self) -> Vec<f32> {
@@ -135,7 +141,10 @@ impl Fixture {
             handle: graph,
             flags: 0,
         };
-        let out = self.c.call(op::GRAPH_GET_NODES, req.as_bytes(), 4096).expect("ok");
+        let out = self
+            .c
+            .call(op::GRAPH_GET_NODES, req.as_bytes(), 4096)
+            .expect("ok");
         let head = ValueResponse::read_from(&out).expect("response");
         assert_eq!(head.result, result::SUCCESS);
         out[16..]
@@ -145,8 +154,15 @@ impl Fixture {
     }
 
     fn update(&mut self, exec: u64, graph: u64) -> GraphExecUpdateResponse {
-        let req = GraphExecUpdateRequest { ctx: 0, exec, graph };
-        let out = self.c.call(op::GRAPH_EXEC_UPDATE, req.as_bytes(), 64).expect("ok");
+        let req = GraphExecUpdateRequest {
+            ctx: 0,
+            exec,
+            graph,
+        };
+        let out = self
+            .c
+            .call(op::GRAPH_EXEC_UPDATE, req.as_bytes(), 64)
+            .expect("ok");
         GraphExecUpdateResponse::read_from(&out).expect("response")
     }
 }
@@ -166,20 +182,38 @@ fn a_capture_records_without_running_and_replays_on_every_launch() {
     assert_eq!(nodes.len(), 2);
     let kinds: Vec<u64> = nodes
         .iter()
-        .map(|n| f.c.value(op::GRAPH_NODE_GET_TYPE, GraphRequest { ctx: 0, handle: *n, flags: 0 }.as_bytes()).1)
+        .map(|n| {
+            f.c.value(
+                op::GRAPH_NODE_GET_TYPE,
+                GraphRequest {
+                    ctx: 0,
+                    handle: *n,
+                    flags: 0,
+                }
+                .as_bytes(),
+            )
+            .1
+        })
         .collect();
-    assert_eq!(kinds, vec![node_type::MEMSET as u64, node_type::KERNEL as u64]);
+    assert_eq!(
+        kinds,
+        vec![node_type::MEMSET as u64, node_type::KERNEL as u64]
+    );
     let (r, exec) = f.graph(op::GRAPH_INSTANTIATE, g, 0);
     assert_eq!(r, result::SUCCESS);
     for _ in 0..3 {
-        f.c.htod(f.y, &floats(&vec![9.0; N as usize]), 0).expect("copy");
+        f.c.htod(f.y, &floats(&vec![9.0; N as usize]), 0)
+            .expect("copy");
         f.launch(exec);
         expect(&f.y(), 1.0, 2.0);
     }
     // Exec update: the same topology with other parameters.
     let g2 = f.captured(0.5, 3.0);
     let u = f.update(exec, g2);
-    assert_eq!((u.result, u.update_result), (result::SUCCESS, exec_update::SUCCESS));
+    assert_eq!(
+        (u.result, u.update_result),
+        (result::SUCCESS, exec_update::SUCCESS)
+    );
     f.launch(exec);
     expect(&f.y(), 0.5, 3.0);
     // Another topology is refused, with the reason.
@@ -200,7 +234,10 @@ fn a_capture_records_without_running_and_replays_on_every_launch() {
     let destroy_exec = f.c.result(op::GRAPH_EXEC_DESTROY, req(exec).as_bytes());
     assert_eq!(destroy_exec, result::SUCCESS);
     for g in [g, g2, g3] {
-        assert_eq!(f.c.result(op::GRAPH_DESTROY, req(g).as_bytes()), result::SUCCESS);
+        assert_eq!(
+            f.c.result(op::GRAPH_DESTROY, req(g).as_bytes()),
+            result::SUCCESS
+        );
     }
     let again = f.c.result(op::GRAPH_DESTROY, req(g).as_bytes());
     assert_eq!(again, result::INVALID_VALUE);
@@ -215,7 +252,9 @@ fn placeholder_pointers_are_recorded_unchecked() {
         ctx: 0,
         stream: f.stream,
     };
-    let out = f.c.call(op::STREAM_GET_CAPTURE_INFO, req.as_bytes(), 256).expect("ok");
+    let out =
+        f.c.call(op::STREAM_GET_CAPTURE_INFO, req.as_bytes(), 256)
+            .expect("ok");
     let info = CaptureInfoResponse::read_from(&out).expect("info");
     assert_eq!((info.status, info.id, info.dep_count), (1, id, 1));
     assert_eq!(f.c.sync(), result::SUCCESS, "nothing ran, nothing failed");
@@ -229,7 +268,8 @@ fn placeholder_pointers_are_recorded_unchecked() {
         exec,
         stream: f.stream,
     };
-    f.c.call(op::GRAPH_LAUNCH, launch.as_bytes(), 0).expect("ok");
+    f.c.call(op::GRAPH_LAUNCH, launch.as_bytes(), 0)
+        .expect("ok");
     assert_ne!(f.c.sync(), result::SUCCESS, "the replay faults");
 }
 
@@ -282,7 +322,8 @@ fn the_explicit_api_builds_and_patches_a_graph() {
         }
         .as_bytes()
         .to_vec();
-        deps.iter().for_each(|d| req.extend_from_slice(&d.to_le_bytes()));
+        deps.iter()
+            .for_each(|d| req.extend_from_slice(&d.to_le_bytes()));
         req.extend_from_slice(args);
         c.handle(op::GRAPH_ADD_NODE, &req)
     };
@@ -298,7 +339,11 @@ fn the_explicit_api_builds_and_patches_a_graph() {
     let args = saxpy_params(N, 4.0, f.x, f.y);
     let (r, k) = add(&mut f.c, &[m], kernel, &args);
     assert_eq!(r, result::SUCCESS);
-    assert_eq!(add(&mut f.c, &[], kernel, &args[..8]).0, result::INVALID_VALUE, "short params");
+    assert_eq!(
+        add(&mut f.c, &[], kernel, &args[..8]).0,
+        result::INVALID_VALUE,
+        "short params"
+    );
     let (r, exec) = f.graph(op::GRAPH_INSTANTIATE, g, 0);
     assert_eq!(r, result::SUCCESS);
     f.launch(exec);
@@ -317,7 +362,10 @@ fn the_explicit_api_builds_and_patches_a_graph() {
     .as_bytes()
     .to_vec();
     req.extend_from_slice(&args);
-    assert_eq!(f.c.result(op::GRAPH_KERNEL_NODE_SET_PARAMS, &req), result::SUCCESS);
+    assert_eq!(
+        f.c.result(op::GRAPH_KERNEL_NODE_SET_PARAMS, &req),
+        result::SUCCESS
+    );
     f.launch(exec);
     expect(&f.y(), 2.0, -1.0);
     // A clone replays as the original graph did.

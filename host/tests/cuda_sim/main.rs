@@ -5,8 +5,8 @@
 
 mod attributes;
 mod bounds;
-mod graph;
 mod client;
+mod graph;
 mod options;
 mod pools;
 mod stage_quota;

@@ -255,7 +255,11 @@ pub(crate) fn stream_end_capture(stream: *mut c_void, graph: Out<'_, *mut c_void
         let req = CaptureEndRequest {
             ctx,
             stream: host,
-            flags: if c.invalidated { END_CAPTURE_DISCARD } else { 0 },
+            flags: if c.invalidated {
+                END_CAPTURE_DISCARD
+            } else {
+                0
+            },
             reserved: 0,
         };
         let got = s.client()?.call_cmd::<cmds::StreamEndCapture>(&req, &[], 0);
@@ -319,7 +323,15 @@ pub(crate) unsafe fn stream_get_capture_info_v2(
     deps: *mut *const c_void,
     num_deps: Out<'_, usize>,
 ) -> CuResult {
-    stream_get_capture_info_v3(stream, status, id, graph, deps, std::ptr::null_mut(), num_deps)
+    stream_get_capture_info_v3(
+        stream,
+        status,
+        id,
+        graph,
+        deps,
+        std::ptr::null_mut(),
+        num_deps,
+    )
 }
 
 /// `cuStreamGetCaptureInfo_v3` (CUDA 12.3 ABI; CUDA 13's unversioned one):
@@ -340,8 +352,12 @@ pub(crate) unsafe fn stream_get_capture_info_v3(
         let (st, i) = status_of(s, h)?;
         status.write(st);
         id.write_optional(i);
-        let (mut g, mut list, mut edge_list, mut n) =
-            (std::ptr::null_mut(), std::ptr::null(), std::ptr::null(), 0usize);
+        let (mut g, mut list, mut edge_list, mut n) = (
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+            0usize,
+        );
         let wants = !graph.is_null() || !deps.is_null() || !edges.is_null() || !num_deps.is_null();
         if st == capture_status::ACTIVE as c_int && wants {
             let (host, ctx) = capturable(s, h)?;
@@ -429,7 +445,10 @@ pub(crate) unsafe fn stream_update_capture_dependencies_v2(
     flags: u32,
 ) -> CuResult {
     // SAFETY: the caller's array of `n` 8-byte `CUgraphEdgeData`, if any.
-    if !edges.is_null() && unsafe { std::slice::from_raw_parts(edges, n) }.iter().any(|e| *e != 0)
+    if !edges.is_null()
+        && unsafe { std::slice::from_raw_parts(edges, n) }
+            .iter()
+            .any(|e| *e != 0)
     {
         return Err(result::NOT_SUPPORTED);
     }

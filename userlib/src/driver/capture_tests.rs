@@ -41,7 +41,13 @@ fn setup() -> Session {
             },
         );
     }
-    s.objects.insert(EVENT, Obj::Event { host: 0xe7_0001, ctx: 0 });
+    s.objects.insert(
+        EVENT,
+        Obj::Event {
+            host: 0xe7_0001,
+            ctx: 0,
+        },
+    );
     drop(s);
     sess
 }

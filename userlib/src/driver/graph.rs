@@ -229,7 +229,11 @@ unsafe fn add_node(
 }
 
 /// A kernel node's wire parameters and packed arguments.
-unsafe fn kernel_node(s: &mut State, p: *const c_void, v2: bool) -> CuResult<(NodeParams, Vec<u8>)> {
+unsafe fn kernel_node(
+    s: &mut State,
+    p: *const c_void,
+    v2: bool,
+) -> CuResult<(NodeParams, Vec<u8>)> {
     if p.is_null() {
         return Err(result::INVALID_VALUE);
     }
@@ -246,7 +250,11 @@ unsafe fn kernel_node(s: &mut State, p: *const c_void, v2: bool) -> CuResult<(No
         )
     };
     // SAFETY: as above; `kern` only exists in v2.
-    let kern = if v2 { unsafe { (*k).kern } } else { std::ptr::null_mut() };
+    let kern = if v2 {
+        unsafe { (*k).kern }
+    } else {
+        std::ptr::null_mut()
+    };
     let f = if func.is_null() { kern } else { func };
     let f = resolve_function(s, f as u64)?;
     let (host, _, layout) = function(s, f)?;
@@ -413,7 +421,10 @@ pub(crate) unsafe fn graph_add_dependencies_v2(
     n: usize,
 ) -> CuResult {
     // SAFETY: the caller's array of `n` 8-byte `CUgraphEdgeData`, if any.
-    if !edges.is_null() && unsafe { std::slice::from_raw_parts(edges, n) }.iter().any(|e| *e != 0)
+    if !edges.is_null()
+        && unsafe { std::slice::from_raw_parts(edges, n) }
+            .iter()
+            .any(|e| *e != 0)
     {
         return Err(result::NOT_SUPPORTED);
     }
@@ -440,17 +451,23 @@ unsafe fn kernel_node_get(node: *mut c_void, p: *mut c_void, v2: bool) -> CuResu
         let f = s
             .objects
             .iter()
-            .find_map(|(h, o)| matches!(o, Obj::Function { host: x, .. } if *x == host).then_some(*h))
+            .find_map(|(h, o)| {
+                matches!(o, Obj::Function { host: x, .. } if *x == host).then_some(*h)
+            })
             .ok_or(result::INVALID_VALUE)?;
         let (_, _, layout) = function(s, f)?;
         let offsets: Vec<usize> = layout.iter().map(|i| i.offset as usize).collect();
         let mut words = vec![0u64; bytes.len().div_ceil(8).max(1)];
         // SAFETY: the words hold at least `bytes.len()` bytes.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr().cast(), bytes.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), words.as_mut_ptr().cast(), bytes.len())
+        };
         let base: *mut u8 = words.as_mut_ptr().cast();
         // SAFETY: each offset lies inside the packed bytes (the layout's).
-        let mut ptrs: Vec<*mut c_void> =
-            offsets.iter().map(|&o| unsafe { base.add(o) }.cast()).collect();
+        let mut ptrs: Vec<*mut c_void> = offsets
+            .iter()
+            .map(|&o| unsafe { base.add(o) }.cast())
+            .collect();
         let args = ptrs.as_mut_ptr();
         s.graphs.params.insert(node as u64, (words, ptrs));
         let k = p.cast::<KernelNodeParams>();
@@ -476,7 +493,10 @@ pub(crate) unsafe fn graph_kernel_node_get_params(node: *mut c_void, p: *mut c_v
     unsafe { kernel_node_get(node, p, false) }
 }
 
-pub(crate) unsafe fn graph_kernel_node_get_params_v2(node: *mut c_void, p: *mut c_void) -> CuResult {
+pub(crate) unsafe fn graph_kernel_node_get_params_v2(
+    node: *mut c_void,
+    p: *mut c_void,
+) -> CuResult {
     // SAFETY: the caller's contract.
     unsafe { kernel_node_get(node, p, true) }
 }
@@ -505,7 +525,10 @@ pub(crate) unsafe fn graph_kernel_node_set_params(node: *mut c_void, p: *const c
     unsafe { kernel_node_set(0, node, p, false) }
 }
 
-pub(crate) unsafe fn graph_kernel_node_set_params_v2(node: *mut c_void, p: *const c_void) -> CuResult {
+pub(crate) unsafe fn graph_kernel_node_set_params_v2(
+    node: *mut c_void,
+    p: *const c_void,
+) -> CuResult {
     // SAFETY: the caller's contract.
     unsafe { kernel_node_set(0, node, p, true) }
 }
@@ -656,7 +679,9 @@ fn exec_update_call(
         };
         // A refused update is answered SUCCESS with its reason, so that
         // the result info travels with it.
-        Ok(s.client()?.call_cmd::<cmds::GraphExecUpdate>(&req, &[], 0)?.0)
+        Ok(s.client()?
+            .call_cmd::<cmds::GraphExecUpdate>(&req, &[], 0)?
+            .0)
     })
 }
 

@@ -14,10 +14,16 @@ use uapi::wire::Wire;
 /// A node's parameters as CUDA checks them when a node is added or set:
 /// a known kind; kernels with a known function, a non-empty shape and the
 /// function's parameter bytes; memsets with element size 1, 2 or 4.
-pub(super) fn check_node(b: &dyn CudaBackend, p: &NodeParams, kernel_params: &[u8]) -> CuResult<()> {
+pub(super) fn check_node(
+    b: &dyn CudaBackend,
+    p: &NodeParams,
+    kernel_params: &[u8],
+) -> CuResult<()> {
     match p.kind {
         node_type::KERNEL => {
-            let layout = b.function_layout(p.function).ok_or(result::INVALID_HANDLE)?;
+            let layout = b
+                .function_layout(p.function)
+                .ok_or(result::INVALID_HANDLE)?;
             let end = layout
                 .iter()
                 .map(|i| u64::from(i.offset) + u64::from(i.size))
@@ -60,7 +66,9 @@ pub(super) fn capture_info(r: CuResult<CaptureInfo>, capacity: usize) -> Result<
     }
     .as_bytes()
     .to_vec();
-    info.deps.iter().for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
+    info.deps
+        .iter()
+        .for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
     if out.len() > capacity {
         return Err(Status::ResponseTooSmall);
     }
@@ -80,7 +88,9 @@ pub(super) fn nodes(r: CuResult<Vec<u64>>, capacity: usize) -> Result<Outcome, S
     }
     .as_bytes()
     .to_vec();
-    nodes.iter().for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
+    nodes
+        .iter()
+        .for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
     if out.len() > capacity {
         return Err(Status::ResponseTooSmall);
     }

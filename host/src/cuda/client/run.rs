@@ -7,10 +7,11 @@ use crate::cancel::CancelToken;
 use crate::cuda::backend::{CuResult, CudaBackend};
 use crate::cuda::call::{AddNode, Copy2d, CudaCall, LaunchEx};
 use uapi::cuda::{
-    copy_flags, copy_kind, pool_attr, result, CAPTURE_DEPS_SET, END_CAPTURE_DISCARD, AddressRangeResponse, Copy2dRequest, ElapsedResponse,
+    copy_flags, copy_kind, pool_attr, result, AddressRangeResponse, Copy2dRequest, ElapsedResponse,
     FuncAttributesResponse, FunctionResponse, GlobalResponse, HandleResponse, LaunchRequest,
     MemInfoResponse, MemPoolValueResponse, MemsetRequest, TensorMapResponse, ValueResponse,
-    DEFAULT_POOL, FUNC_ATTRIBUTE_COUNT, MAX_TENSOR_RANK, TENSOR_MAP_WORDS,
+    CAPTURE_DEPS_SET, DEFAULT_POOL, END_CAPTURE_DISCARD, FUNC_ATTRIBUTE_COUNT, MAX_TENSOR_RANK,
+    TENSOR_MAP_WORDS,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -374,11 +375,9 @@ impl CudaClient {
                 handle(b.mem_retain_allocation_handle(r.ctx, r.dptr))
             }
             C::StreamBeginCapture(r) => value(b.stream_begin_capture(r.ctx, r.stream, r.mode)),
-            C::StreamEndCapture(r) => handle(b.stream_end_capture(
-                r.ctx,
-                r.stream,
-                r.flags & END_CAPTURE_DISCARD != 0,
-            )),
+            C::StreamEndCapture(r) => {
+                handle(b.stream_end_capture(r.ctx, r.stream, r.flags & END_CAPTURE_DISCARD != 0))
+            }
             C::StreamGetCaptureInfo(r) => {
                 graph::capture_info(b.stream_get_capture_info(r.ctx, r.stream), resp_capacity)?
             }
@@ -396,12 +395,11 @@ impl CudaClient {
             C::GraphDestroy(r) => status(b.graph_destroy(r.ctx, r.handle)),
             C::GraphClone(r) => handle(b.graph_clone(r.ctx, r.handle)),
             C::GraphGetNodes(r) => graph::nodes(b.graph_get_nodes(r.ctx, r.handle), resp_capacity)?,
-            C::GraphNodeGetType(r) => {
-                value(b.graph_node_get_type(r.ctx, r.handle).map(u64::from))
-            }
+            C::GraphNodeGetType(r) => value(b.graph_node_get_type(r.ctx, r.handle).map(u64::from)),
             C::GraphAddNode(AddNode { req, deps, params }) => handle(
-                graph::check_node(b.as_ref(), &req.params, params)
-                    .and_then(|()| b.graph_add_node(req.ctx, req.graph, &deps, &req.params, params)),
+                graph::check_node(b.as_ref(), &req.params, params).and_then(|()| {
+                    b.graph_add_node(req.ctx, req.graph, &deps, &req.params, params)
+                }),
             ),
             C::GraphAddDependencies((r, edges)) => {
                 status(b.graph_add_dependencies(r.ctx, r.graph, &edges))
@@ -419,7 +417,9 @@ impl CudaClient {
             C::GraphExecDestroy(r) => status(b.graph_exec_destroy(r.ctx, r.handle)),
             C::GraphLaunch(r) => Async(b.graph_launch(r.ctx, r.exec, r.stream, cancel)),
             C::GraphUpload(r) => Async(b.graph_upload(r.ctx, r.exec, r.stream)),
-            C::GraphExecUpdate(r) => graph::exec_update(b.graph_exec_update(r.ctx, r.exec, r.graph)),
+            C::GraphExecUpdate(r) => {
+                graph::exec_update(b.graph_exec_update(r.ctx, r.exec, r.graph))
+            }
         })
     }
 }

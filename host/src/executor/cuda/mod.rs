@@ -9,9 +9,9 @@
 
 pub mod backend;
 pub mod driver;
-pub mod graph_abi;
 #[cfg(test)]
 mod fake;
+pub mod graph_abi;
 pub mod handles;
 pub mod staging;
 

@@ -22,7 +22,12 @@ pub enum NodeOp {
     /// A memset (the request's stream is the launch's).
     Memset(MemsetRequest),
     /// A device-to-device copy.
-    Copy { ctx: u64, dst: u64, src: u64, len: u64 },
+    Copy {
+        ctx: u64,
+        dst: u64,
+        src: u64,
+        len: u64,
+    },
     /// Nothing (a join point).
     Empty,
 }
@@ -132,7 +137,13 @@ impl SimGraphs {
                 status: capture_status::ACTIVE,
             },
         );
-        self.streams.insert(stream, StreamCapture { id, deps: Vec::new() });
+        self.streams.insert(
+            stream,
+            StreamCapture {
+                id,
+                deps: Vec::new(),
+            },
+        );
         Ok(id)
     }
 
@@ -204,7 +215,10 @@ impl SimGraphs {
     pub fn update_deps(&mut self, stream: u64, nodes: &[u64], set: bool) -> CuResult<()> {
         let s = self.streams.get(&stream).ok_or(result::ILLEGAL_STATE)?;
         let graph = self.captures[&s.id].graph;
-        if nodes.iter().any(|n| self.nodes.get(n).is_none_or(|n| n.graph != graph)) {
+        if nodes
+            .iter()
+            .any(|n| self.nodes.get(n).is_none_or(|n| n.graph != graph))
+        {
             return Err(result::INVALID_VALUE);
         }
         let s = self.streams.get_mut(&stream).ok_or(result::ILLEGAL_STATE)?;
@@ -263,7 +277,8 @@ impl SimGraphs {
                 Ok(true)
             }
             None => {
-                self.streams.insert(stream, StreamCapture { id, deps: nodes });
+                self.streams
+                    .insert(stream, StreamCapture { id, deps: nodes });
                 Ok(true)
             }
         }
@@ -281,7 +296,13 @@ impl SimGraphs {
     /// An empty graph.
     pub fn create(&mut self, ctx: u64) -> u64 {
         let h = self.handle(KIND_GRAPH);
-        self.graphs.insert(h, Graph { ctx, nodes: Vec::new() });
+        self.graphs.insert(
+            h,
+            Graph {
+                ctx,
+                nodes: Vec::new(),
+            },
+        );
         h
     }
 
@@ -305,7 +326,11 @@ impl SimGraphs {
         let mut map: HashMap<u64, u64> = HashMap::new();
         for n in old {
             let node = &self.nodes[&n];
-            let deps: Vec<u64> = node.deps.iter().filter_map(|d| map.get(d).copied()).collect();
+            let deps: Vec<u64> = node
+                .deps
+                .iter()
+                .filter_map(|d| map.get(d).copied())
+                .collect();
             let op = node.op.clone();
             let new = self.add_node(copy, &deps, op)?;
             map.insert(n, new);
@@ -314,7 +339,10 @@ impl SimGraphs {
     }
 
     pub fn graph_ctx(&self, graph: u64) -> CuResult<u64> {
-        self.graphs.get(&graph).map(|g| g.ctx).ok_or(result::INVALID_VALUE)
+        self.graphs
+            .get(&graph)
+            .map(|g| g.ctx)
+            .ok_or(result::INVALID_VALUE)
     }
 
     pub fn nodes_of(&self, graph: u64) -> CuResult<Vec<u64>> {
@@ -325,7 +353,10 @@ impl SimGraphs {
     }
 
     pub fn op(&self, node: u64) -> CuResult<&NodeOp> {
-        self.nodes.get(&node).map(|n| &n.op).ok_or(result::INVALID_VALUE)
+        self.nodes
+            .get(&node)
+            .map(|n| &n.op)
+            .ok_or(result::INVALID_VALUE)
     }
 
     /// Adds a node to `graph` after `deps` (nodes of the same graph).
@@ -334,7 +365,10 @@ impl SimGraphs {
         if g.nodes.len() >= MAX_GRAPH_NODES {
             return Err(result::OUT_OF_MEMORY);
         }
-        if deps.iter().any(|d| self.nodes.get(d).is_none_or(|n| n.graph != graph)) {
+        if deps
+            .iter()
+            .any(|d| self.nodes.get(d).is_none_or(|n| n.graph != graph))
+        {
             return Err(result::INVALID_VALUE);
         }
         let mut unique = Vec::with_capacity(deps.len());
@@ -363,7 +397,10 @@ impl SimGraphs {
     pub fn add_edges(&mut self, graph: u64, edges: &[(u64, u64)]) -> CuResult<()> {
         self.graphs.get(&graph).ok_or(result::INVALID_VALUE)?;
         let of_graph = |n: &u64| self.nodes.get(n).is_some_and(|n| n.graph == graph);
-        if edges.iter().any(|(a, b)| !of_graph(a) || !of_graph(b) || a == b) {
+        if edges
+            .iter()
+            .any(|(a, b)| !of_graph(a) || !of_graph(b) || a == b)
+        {
             return Err(result::INVALID_VALUE);
         }
         let before: Vec<(u64, Vec<u64>)> = edges
@@ -398,7 +435,13 @@ impl SimGraphs {
         let index: HashMap<u64, usize> = nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let deps: Vec<Vec<usize>> = nodes
             .iter()
-            .map(|n| self.nodes[n].deps.iter().filter_map(|d| index.get(d).copied()).collect())
+            .map(|n| {
+                self.nodes[n]
+                    .deps
+                    .iter()
+                    .filter_map(|d| index.get(d).copied())
+                    .collect()
+            })
             .collect();
         let mut pending: Vec<usize> = deps.iter().map(Vec::len).collect();
         let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
@@ -407,7 +450,10 @@ impl SimGraphs {
                 dependents[d].push(i);
             }
         }
-        let mut ready: Vec<usize> = (0..nodes.len()).rev().filter(|&i| pending[i] == 0).collect();
+        let mut ready: Vec<usize> = (0..nodes.len())
+            .rev()
+            .filter(|&i| pending[i] == 0)
+            .collect();
         let mut order = Vec::with_capacity(nodes.len());
         while let Some(i) = ready.pop() {
             order.push(i);
@@ -452,7 +498,10 @@ impl SimGraphs {
     }
 
     pub fn exec_destroy(&mut self, exec: u64) -> CuResult<()> {
-        self.execs.remove(&exec).map(drop).ok_or(result::INVALID_VALUE)
+        self.execs
+            .remove(&exec)
+            .map(drop)
+            .ok_or(result::INVALID_VALUE)
     }
 
     /// Replaces a node's work: of a graph (`exec` 0) or of an executable
@@ -462,7 +511,11 @@ impl SimGraphs {
             &mut self.nodes.get_mut(&node).ok_or(result::INVALID_VALUE)?.op
         } else {
             let e = self.execs.get_mut(&exec).ok_or(result::INVALID_VALUE)?;
-            let i = e.nodes.iter().position(|n| *n == node).ok_or(result::INVALID_VALUE)?;
+            let i = e
+                .nodes
+                .iter()
+                .position(|n| *n == node)
+                .ok_or(result::INVALID_VALUE)?;
             &mut e.ops[i]
         };
         if slot.kind() != op.kind() {
@@ -481,10 +534,10 @@ impl SimGraphs {
             node,
             from_node,
         };
-        let e = self
-            .execs
-            .get(&exec)
-            .ok_or(fail(result::INVALID_VALUE, exec_update::ERROR, 0, 0))?;
+        let e =
+            self.execs
+                .get(&exec)
+                .ok_or(fail(result::INVALID_VALUE, exec_update::ERROR, 0, 0))?;
         let new = self
             .snapshot(graph)
             .map_err(|code| fail(code, exec_update::ERROR, 0, 0))?;

@@ -75,16 +75,29 @@ impl GpuClient {
     }
 
     fn graph_raw(&self, graph: u64) -> CuResult<CUgraph> {
-        self.graph.graphs.get(graph).map(|g| g.raw).ok_or(INVALID_VALUE)
+        self.graph
+            .graphs
+            .get(graph)
+            .map(|g| g.raw)
+            .ok_or(INVALID_VALUE)
     }
 
     fn node_raw(&self, node: u64) -> CuResult<CUgraphNode> {
-        self.graph.nodes.get(node).map(|n| n.raw).ok_or(INVALID_VALUE)
+        self.graph
+            .nodes
+            .get(node)
+            .map(|n| n.raw)
+            .ok_or(INVALID_VALUE)
     }
 
     /// The handle of a graph the driver handed back (known, or new).
     fn graph_handle(&mut self, raw: CUgraph, ctx: u64) -> u64 {
-        let known = self.graph.graphs.iter().find(|(_, g)| g.raw == raw).map(|(h, _)| h);
+        let known = self
+            .graph
+            .graphs
+            .iter()
+            .find(|(_, g)| g.raw == raw)
+            .map(|(h, _)| h);
         match known {
             Some(h) => h,
             None => self.graph.graphs.insert(Graph { raw, ctx }),
@@ -202,7 +215,11 @@ impl GraphBackend for GpuClient {
             return Err(STREAM_CAPTURE_UNSUPPORTED);
         }
         let raw = self.enter_stream(ctx, stream)?;
-        let key = self.streams.get(stream).map(|s| s.ctx).ok_or(INVALID_HANDLE)?;
+        let key = self
+            .streams
+            .get(stream)
+            .map(|s| s.ctx)
+            .ok_or(INVALID_HANDLE)?;
         let end = need(self.driver.api().stream_end_capture)?;
         let mut graph: CUgraph = std::ptr::null_mut();
         // SAFETY: live stream; valid out-pointer.
@@ -222,13 +239,25 @@ impl GraphBackend for GpuClient {
         if raw.is_null() {
             return Ok(CaptureInfo::default());
         }
-        let key = self.streams.get(stream).map(|s| s.ctx).ok_or(INVALID_HANDLE)?;
+        let key = self
+            .streams
+            .get(stream)
+            .map(|s| s.ctx)
+            .ok_or(INVALID_HANDLE)?;
         let info = need(self.driver.api().stream_get_capture_info)?;
         let (mut status, mut id, mut graph) = (0 as c_int, 0u64, std::ptr::null_mut());
         let (mut deps, mut n): (*const CUgraphNode, usize) = (std::ptr::null(), 0);
         // SAFETY: valid out-pointers; edge data not asked for.
         check(unsafe {
-            info(raw, &mut status, &mut id, &mut graph, &mut deps, std::ptr::null_mut(), &mut n)
+            info(
+                raw,
+                &mut status,
+                &mut id,
+                &mut graph,
+                &mut deps,
+                std::ptr::null_mut(),
+                &mut n,
+            )
         })?;
         let mut out = CaptureInfo {
             status: status as u32,
@@ -291,7 +320,10 @@ impl GraphBackend for GpuClient {
         let mut copy: CUgraph = std::ptr::null_mut();
         // SAFETY: our graph; valid out-pointer.
         check(unsafe { f(&mut copy, raw) })?;
-        Ok(self.graph.graphs.insert(Graph { raw: copy, ctx: key }))
+        Ok(self.graph.graphs.insert(Graph {
+            raw: copy,
+            ctx: key,
+        }))
     }
     fn graph_get_nodes(&mut self, ctx: u64, graph: u64) -> CuResult<Vec<u64>> {
         self.enter(ctx)?;
@@ -304,7 +336,10 @@ impl GraphBackend for GpuClient {
         // SAFETY: room for `n` nodes.
         check(unsafe { f(raw, raws.as_mut_ptr(), &mut n) })?;
         raws.truncate(n);
-        Ok(raws.into_iter().map(|r| self.node_handle(r, graph)).collect())
+        Ok(raws
+            .into_iter()
+            .map(|r| self.node_handle(r, graph))
+            .collect())
     }
     fn graph_node_get_type(&mut self, ctx: u64, node: u64) -> CuResult<u32> {
         self.enter(ctx)?;
@@ -385,8 +420,14 @@ impl GraphBackend for GpuClient {
     ) -> CuResult<()> {
         self.enter(ctx)?;
         let g = self.graph_raw(graph)?;
-        let from = edges.iter().map(|e| self.node_raw(e.0)).collect::<CuResult<Vec<_>>>()?;
-        let to = edges.iter().map(|e| self.node_raw(e.1)).collect::<CuResult<Vec<_>>>()?;
+        let from = edges
+            .iter()
+            .map(|e| self.node_raw(e.0))
+            .collect::<CuResult<Vec<_>>>()?;
+        let to = edges
+            .iter()
+            .map(|e| self.node_raw(e.1))
+            .collect::<CuResult<Vec<_>>>()?;
         let f = need(self.driver.api().graph_add_dependencies)?;
         // SAFETY: our graph; both arrays hold `len` nodes.
         check(unsafe { f(g, from.as_ptr(), to.as_ptr(), from.len()) })
@@ -433,7 +474,11 @@ impl GraphBackend for GpuClient {
                 let mut at = k.extra;
                 while *at as usize != CU_LAUNCH_PARAM_END {
                     if *at as usize == CU_LAUNCH_PARAM_BUFFER_POINTER {
-                        std::ptr::copy_nonoverlapping((*at.add(1)).cast::<u8>(), bytes.as_mut_ptr(), end);
+                        std::ptr::copy_nonoverlapping(
+                            (*at.add(1)).cast::<u8>(),
+                            bytes.as_mut_ptr(),
+                            end,
+                        );
                     }
                     at = at.add(2);
                 }
@@ -468,7 +513,12 @@ impl GraphBackend for GpuClient {
             // SAFETY: our node; `k` and what it points to outlive the call.
             return check(unsafe { f(raw, &k) });
         }
-        let e = self.graph.execs.get(exec).map(|e| e.raw).ok_or(INVALID_VALUE)?;
+        let e = self
+            .graph
+            .execs
+            .get(exec)
+            .map(|e| e.raw)
+            .ok_or(INVALID_VALUE)?;
         let f = need(api.graph_exec_kernel_node_set_params)?;
         // SAFETY: as above, on our executable graph.
         check(unsafe { f(e, raw, &k) })
@@ -484,7 +534,12 @@ impl GraphBackend for GpuClient {
     }
     fn graph_exec_destroy(&mut self, ctx: u64, exec: u64) -> CuResult<()> {
         self.enter(ctx)?;
-        let raw = self.graph.execs.get(exec).map(|e| e.raw).ok_or(INVALID_VALUE)?;
+        let raw = self
+            .graph
+            .execs
+            .get(exec)
+            .map(|e| e.raw)
+            .ok_or(INVALID_VALUE)?;
         let f = need(self.driver.api().graph_exec_destroy)?;
         // SAFETY: our executable graph, destroyed once (forgotten below).
         check(unsafe { f(raw) })?;
@@ -499,19 +554,34 @@ impl GraphBackend for GpuClient {
         _cancel: &CancelToken,
     ) -> CuResult<()> {
         let s = self.enter_stream(ctx, stream)?;
-        let raw = self.graph.execs.get(exec).map(|e| e.raw).ok_or(INVALID_VALUE)?;
+        let raw = self
+            .graph
+            .execs
+            .get(exec)
+            .map(|e| e.raw)
+            .ok_or(INVALID_VALUE)?;
         let f = need(self.driver.api().graph_launch)?;
         // SAFETY: our executable graph and stream.
         check(unsafe { f(raw, s) })
     }
     fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()> {
         let s = self.enter_stream(ctx, stream)?;
-        let raw = self.graph.execs.get(exec).map(|e| e.raw).ok_or(INVALID_VALUE)?;
+        let raw = self
+            .graph
+            .execs
+            .get(exec)
+            .map(|e| e.raw)
+            .ok_or(INVALID_VALUE)?;
         let f = need(self.driver.api().graph_upload)?;
         // SAFETY: as above.
         check(unsafe { f(raw, s) })
     }
-    fn graph_exec_update(&mut self, ctx: u64, exec: u64, graph: u64) -> Result<(), ExecUpdateError> {
+    fn graph_exec_update(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        graph: u64,
+    ) -> Result<(), ExecUpdateError> {
         let fail = |code| ExecUpdateError {
             code,
             reason: exec_update::ERROR,
@@ -519,7 +589,12 @@ impl GraphBackend for GpuClient {
             from_node: 0,
         };
         self.enter(ctx).map_err(fail)?;
-        let e = self.graph.execs.get(exec).map(|e| e.raw).ok_or(fail(INVALID_VALUE))?;
+        let e = self
+            .graph
+            .execs
+            .get(exec)
+            .map(|e| e.raw)
+            .ok_or(fail(INVALID_VALUE))?;
         let g = self.graph_raw(graph).map_err(fail)?;
         let f = need(self.driver.api().graph_exec_update).map_err(fail)?;
         let mut info = ExecUpdateResultInfo {

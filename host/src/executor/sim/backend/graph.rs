@@ -234,7 +234,12 @@ impl GraphBackend for SimBackend {
         self.stream(ctx, stream)?;
         self.graphs.exec(exec).map(drop)
     }
-    fn graph_exec_update(&mut self, ctx: u64, exec: u64, graph: u64) -> Result<(), ExecUpdateError> {
+    fn graph_exec_update(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        graph: u64,
+    ) -> Result<(), ExecUpdateError> {
         self.ctx(ctx).map_err(|code| ExecUpdateError {
             code,
             reason: exec_update::ERROR,

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::graph::SimGraphs;
 use super::image::ptx_text;
 use super::memory::{AddressSpace, ClientMemory, Owner};
 use super::pool::SimPool;
-use super::graph::SimGraphs;
 use super::vmm::SimVmm;
 use crate::cuda::backend::{
     ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, PoolBackend,
@@ -19,8 +19,8 @@ use crate::ptx::limits::{MAX_BLOCK_DIM_Z, MAX_GRID_DIM_X, MAX_GRID_DIM_YZ};
 use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
 use uapi::cuda::{
-    copy_kind, result, Copy2dRequest, LaunchRequest, MemsetRequest, ParamInfo, TensorMapEncodeRequest,
-    FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
+    copy_kind, result, Copy2dRequest, LaunchRequest, MemsetRequest, ParamInfo,
+    TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 mod context;
