@@ -21,8 +21,8 @@ use vgpu_transport::arg::FromC;
 
 use crate::driver::{
     capture as cap, context as ctx, dark_api as dark, device as dev, error as err, event as ev,
-    function as func, graph as gr, launch, library as lib, memory as mem, module as md,
-    stream as st, stream_query as sq, tensor_map as tm, CuResult,
+    function as func, graph as gr, graph_exec as gx, launch, library as lib, memory as mem,
+    module as md, stream as st, stream_query as sq, tensor_map as tm, CuResult,
 };
 use crate::proc_address as pa;
 
@@ -346,18 +346,18 @@ exports! {
         cuGraphKernelNodeSetParams_v2(n: Ptr, p: CPtr) => gr::graph_kernel_node_set_params_v2;
         cuGraphExecKernelNodeSetParams(e: Ptr, n: Ptr, p: CPtr) => gr::graph_exec_kernel_node_set_params;
         cuGraphExecKernelNodeSetParams_v2(e: Ptr, n: Ptr, p: CPtr) => gr::graph_exec_kernel_node_set_params_v2;
-        cuGraphInstantiate(e: *mut Ptr, g: Ptr, en: *mut Ptr, l: *mut u8, sz: usize) => gr::graph_instantiate;
-        cuGraphInstantiate_v2(e: *mut Ptr, g: Ptr, en: *mut Ptr, l: *mut u8, sz: usize) => gr::graph_instantiate;
-        cuGraphInstantiateWithFlags(e: *mut Ptr, g: Ptr, f: u64) => gr::graph_instantiate_with_flags;
-        cuGraphInstantiateWithParams(e: *mut Ptr, g: Ptr, p: Ptr) => gr::graph_instantiate_with_params;
-        cuGraphInstantiateWithParams_ptsz(e: *mut Ptr, g: Ptr, p: Ptr) => gr::graph_instantiate_with_params;
-        cuGraphExecDestroy(e: Ptr) => gr::graph_exec_destroy;
-        cuGraphLaunch(e: Ptr, s: Ptr) => gr::graph_launch;
-        cuGraphLaunch_ptsz(e: Ptr, s: Ptr) => gr::graph_launch;
-        cuGraphUpload(e: Ptr, s: Ptr) => gr::graph_upload;
-        cuGraphUpload_ptsz(e: Ptr, s: Ptr) => gr::graph_upload;
-        cuGraphExecUpdate(e: Ptr, g: Ptr, n: *mut Ptr, r: *mut c_int) => gr::graph_exec_update;
-        cuGraphExecUpdate_v2(e: Ptr, g: Ptr, i: Ptr) => gr::graph_exec_update_v2;
+        cuGraphInstantiate(e: *mut Ptr, g: Ptr, en: *mut Ptr, l: *mut u8, sz: usize) => gx::graph_instantiate;
+        cuGraphInstantiate_v2(e: *mut Ptr, g: Ptr, en: *mut Ptr, l: *mut u8, sz: usize) => gx::graph_instantiate;
+        cuGraphInstantiateWithFlags(e: *mut Ptr, g: Ptr, f: u64) => gx::graph_instantiate_with_flags;
+        cuGraphInstantiateWithParams(e: *mut Ptr, g: Ptr, p: Ptr) => gx::graph_instantiate_with_params;
+        cuGraphInstantiateWithParams_ptsz(e: *mut Ptr, g: Ptr, p: Ptr) => gx::graph_instantiate_with_params;
+        cuGraphExecDestroy(e: Ptr) => gx::graph_exec_destroy;
+        cuGraphLaunch(e: Ptr, s: Ptr) => gx::graph_launch;
+        cuGraphLaunch_ptsz(e: Ptr, s: Ptr) => gx::graph_launch;
+        cuGraphUpload(e: Ptr, s: Ptr) => gx::graph_upload;
+        cuGraphUpload_ptsz(e: Ptr, s: Ptr) => gx::graph_upload;
+        cuGraphExecUpdate(e: Ptr, g: Ptr, n: *mut Ptr, r: *mut c_int) => gx::graph_exec_update;
+        cuGraphExecUpdate_v2(e: Ptr, g: Ptr, i: Ptr) => gx::graph_exec_update_v2;
         cuEventRecordWithFlags(e: Ptr, s: Ptr, f: c_uint) => ev::event_record_with_flags;
         cuEventRecordWithFlags_ptsz(e: Ptr, s: Ptr, f: c_uint) => ev::event_record_with_flags;
 

@@ -23,6 +23,7 @@ pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod function;
 pub(crate) mod graph;
+pub(crate) mod graph_exec;
 pub(crate) mod image;
 pub(crate) mod launch;
 pub(crate) mod library;

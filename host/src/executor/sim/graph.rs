@@ -69,6 +69,9 @@ pub struct Exec {
     pub order: Vec<usize>,
 }
 
+/// Nodes, dependencies by index, and an order respecting them.
+type Topology = (Vec<u64>, Vec<Vec<usize>>, Vec<usize>);
+
 struct Capture {
     graph: u64,
     origin: u64,
@@ -429,8 +432,9 @@ impl SimGraphs {
         Err(code)
     }
 
-    /// A graph's nodes (indices in creation order) in dependency order.
-    fn topo(&self, graph: u64) -> CuResult<(Vec<u64>, Vec<Vec<usize>>, Vec<usize>)> {
+    /// A graph's nodes in creation order, their dependencies as indices,
+    /// and the indices in dependency order.
+    fn topo(&self, graph: u64) -> CuResult<Topology> {
         let nodes = self.nodes_of(graph)?;
         let index: HashMap<u64, usize> = nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         let deps: Vec<Vec<usize>> = nodes
