@@ -71,6 +71,7 @@ pub const MAX_NAME: u32 = 4096;
 // The structs of each area (re-exported: `uapi::cuda::CopyRequest`). The
 // kernel module names none of them (see `commands` above).
 mod context;
+mod graph;
 mod launch;
 mod memory;
 mod module;
@@ -78,4 +79,4 @@ mod stream;
 mod tensor_map;
 mod vmm;
 #[allow(unused_imports)]
-pub use {context::*, launch::*, memory::*, module::*, stream::*, tensor_map::*, vmm::*};
+pub use {context::*, graph::*, launch::*, memory::*, module::*, stream::*, tensor_map::*, vmm::*};

@@ -132,3 +132,20 @@ wire!(
     super::cuda::MemSetAccessRequest,
     super::cuda::MemGetAccessRequest,
 );
+
+// Stream capture and graphs.
+wire!(
+    super::cuda::CaptureBeginRequest,
+    super::cuda::CaptureEndRequest,
+    super::cuda::CaptureInfoResponse,
+    super::cuda::CaptureDepsRequest,
+    super::cuda::GraphRequest,
+    super::cuda::NodeParams,
+    super::cuda::GraphAddNodeRequest,
+    super::cuda::GraphEdgesRequest,
+    super::cuda::NodeParamsResponse,
+    super::cuda::NodeSetParamsRequest,
+    super::cuda::GraphLaunchRequest,
+    super::cuda::GraphExecUpdateRequest,
+    super::cuda::GraphExecUpdateResponse,
+);

@@ -20,9 +20,9 @@ use uapi::cuda::result;
 use vgpu_transport::arg::FromC;
 
 use crate::driver::{
-    context as ctx, dark_api as dark, device as dev, error as err, event as ev, function as func,
-    launch, library as lib, memory as mem, module as md, stream as st, stream_query as sq,
-    tensor_map as tm, CuResult,
+    capture as cap, context as ctx, dark_api as dark, device as dev, error as err, event as ev,
+    function as func, graph as gr, graph_exec as gx, launch, library as lib, memory as mem,
+    module as md, stream as st, stream_query as sq, tensor_map as tm, CuResult,
 };
 use crate::proc_address as pa;
 
@@ -308,15 +308,56 @@ exports! {
         cuStreamGetId_ptsz(s: Ptr, id: *mut u64) => sq::stream_get_id;
         cuStreamGetDevice(s: Ptr, d: *mut c_int) => sq::stream_get_device;
         cuStreamGetDevice_ptsz(s: Ptr, d: *mut c_int) => sq::stream_get_device;
-        cuStreamIsCapturing(s: Ptr, st: *mut c_int) => sq::stream_is_capturing;
-        cuStreamIsCapturing_ptsz(s: Ptr, st: *mut c_int) => sq::stream_is_capturing;
-        cuStreamGetCaptureInfo(s: Ptr, st: *mut c_int, id: *mut u64) => sq::stream_get_capture_info;
-        cuStreamGetCaptureInfo_ptsz(s: Ptr, st: *mut c_int, id: *mut u64) => sq::stream_get_capture_info;
-        cuStreamGetCaptureInfo_v2(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, n: *mut usize) => sq::stream_get_capture_info_v2;
-        cuStreamGetCaptureInfo_v2_ptsz(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, n: *mut usize) => sq::stream_get_capture_info_v2;
-        cuStreamGetCaptureInfo_v3(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, e: *mut CPtr, n: *mut usize) => sq::stream_get_capture_info_v3;
-        cuStreamGetCaptureInfo_v3_ptsz(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, e: *mut CPtr, n: *mut usize) => sq::stream_get_capture_info_v3;
-        cuThreadExchangeStreamCaptureMode(m: *mut c_int) => sq::thread_exchange_stream_capture_mode;
+        cuStreamIsCapturing(s: Ptr, st: *mut c_int) => cap::stream_is_capturing;
+        cuStreamIsCapturing_ptsz(s: Ptr, st: *mut c_int) => cap::stream_is_capturing;
+        cuStreamGetCaptureInfo(s: Ptr, st: *mut c_int, id: *mut u64) => cap::stream_get_capture_info;
+        cuStreamGetCaptureInfo_ptsz(s: Ptr, st: *mut c_int, id: *mut u64) => cap::stream_get_capture_info;
+        cuStreamGetCaptureInfo_v2(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, n: *mut usize) => cap::stream_get_capture_info_v2;
+        cuStreamGetCaptureInfo_v2_ptsz(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, n: *mut usize) => cap::stream_get_capture_info_v2;
+        cuStreamGetCaptureInfo_v3(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, e: *mut CPtr, n: *mut usize) => cap::stream_get_capture_info_v3;
+        cuStreamGetCaptureInfo_v3_ptsz(s: Ptr, st: *mut c_int, id: *mut u64, g: *mut Ptr, d: *mut CPtr, e: *mut CPtr, n: *mut usize) => cap::stream_get_capture_info_v3;
+        cuThreadExchangeStreamCaptureMode(m: *mut c_int) => cap::thread_exchange_stream_capture_mode;
+        cuStreamBeginCapture(s: Ptr) => cap::stream_begin_capture;
+        cuStreamBeginCapture_ptsz(s: Ptr) => cap::stream_begin_capture;
+        cuStreamBeginCapture_v2(s: Ptr, m: c_int) => cap::stream_begin_capture_v2;
+        cuStreamBeginCapture_v2_ptsz(s: Ptr, m: c_int) => cap::stream_begin_capture_v2;
+        cuStreamEndCapture(s: Ptr, g: *mut Ptr) => cap::stream_end_capture;
+        cuStreamEndCapture_ptsz(s: Ptr, g: *mut Ptr) => cap::stream_end_capture;
+        cuStreamUpdateCaptureDependencies(s: Ptr, n: *const u64, c: usize, f: c_uint) => cap::stream_update_capture_dependencies;
+        cuStreamUpdateCaptureDependencies_ptsz(s: Ptr, n: *const u64, c: usize, f: c_uint) => cap::stream_update_capture_dependencies;
+        cuStreamUpdateCaptureDependencies_v2(s: Ptr, n: *const u64, e: *const u64, c: usize, f: c_uint) => cap::stream_update_capture_dependencies_v2;
+        cuStreamUpdateCaptureDependencies_v2_ptsz(s: Ptr, n: *const u64, e: *const u64, c: usize, f: c_uint) => cap::stream_update_capture_dependencies_v2;
+
+        cuGraphCreate(g: *mut Ptr, f: c_uint) => gr::graph_create;
+        cuGraphDestroy(g: Ptr) => gr::graph_destroy;
+        cuGraphClone(o: *mut Ptr, g: Ptr) => gr::graph_clone;
+        cuGraphGetNodes(g: Ptr, n: *mut u64, c: *mut usize) => gr::graph_get_nodes;
+        cuGraphNodeGetType(n: Ptr, t: *mut c_int) => gr::graph_node_get_type;
+        cuGraphAddKernelNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, p: CPtr) => gr::graph_add_kernel_node;
+        cuGraphAddKernelNode_v2(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, p: CPtr) => gr::graph_add_kernel_node_v2;
+        cuGraphAddMemsetNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, p: CPtr, c: Ptr) => gr::graph_add_memset_node;
+        cuGraphAddMemcpyNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, p: CPtr, c: Ptr) => gr::graph_add_memcpy_node;
+        cuGraphAddEmptyNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize) => gr::graph_add_empty_node;
+        cuGraphAddDependencies(g: Ptr, f: *const u64, t: *const u64, n: usize) => gr::graph_add_dependencies;
+        cuGraphAddDependencies_v2(g: Ptr, f: *const u64, t: *const u64, e: *const u64, n: usize) => gr::graph_add_dependencies_v2;
+        cuGraphKernelNodeGetParams(n: Ptr, p: Ptr) => gr::graph_kernel_node_get_params;
+        cuGraphKernelNodeGetParams_v2(n: Ptr, p: Ptr) => gr::graph_kernel_node_get_params_v2;
+        cuGraphKernelNodeSetParams(n: Ptr, p: CPtr) => gr::graph_kernel_node_set_params;
+        cuGraphKernelNodeSetParams_v2(n: Ptr, p: CPtr) => gr::graph_kernel_node_set_params_v2;
+        cuGraphExecKernelNodeSetParams(e: Ptr, n: Ptr, p: CPtr) => gr::graph_exec_kernel_node_set_params;
+        cuGraphExecKernelNodeSetParams_v2(e: Ptr, n: Ptr, p: CPtr) => gr::graph_exec_kernel_node_set_params_v2;
+        cuGraphInstantiate(e: *mut Ptr, g: Ptr, en: *mut Ptr, l: *mut u8, sz: usize) => gx::graph_instantiate;
+        cuGraphInstantiate_v2(e: *mut Ptr, g: Ptr, en: *mut Ptr, l: *mut u8, sz: usize) => gx::graph_instantiate;
+        cuGraphInstantiateWithFlags(e: *mut Ptr, g: Ptr, f: u64) => gx::graph_instantiate_with_flags;
+        cuGraphInstantiateWithParams(e: *mut Ptr, g: Ptr, p: Ptr) => gx::graph_instantiate_with_params;
+        cuGraphInstantiateWithParams_ptsz(e: *mut Ptr, g: Ptr, p: Ptr) => gx::graph_instantiate_with_params;
+        cuGraphExecDestroy(e: Ptr) => gx::graph_exec_destroy;
+        cuGraphLaunch(e: Ptr, s: Ptr) => gx::graph_launch;
+        cuGraphLaunch_ptsz(e: Ptr, s: Ptr) => gx::graph_launch;
+        cuGraphUpload(e: Ptr, s: Ptr) => gx::graph_upload;
+        cuGraphUpload_ptsz(e: Ptr, s: Ptr) => gx::graph_upload;
+        cuGraphExecUpdate(e: Ptr, g: Ptr, n: *mut Ptr, r: *mut c_int) => gx::graph_exec_update;
+        cuGraphExecUpdate_v2(e: Ptr, g: Ptr, i: Ptr) => gx::graph_exec_update_v2;
         cuEventRecordWithFlags(e: Ptr, s: Ptr, f: c_uint) => ev::event_record_with_flags;
         cuEventRecordWithFlags_ptsz(e: Ptr, s: Ptr, f: c_uint) => ev::event_record_with_flags;
 
@@ -408,12 +449,7 @@ exports! {
         cuMulticastCreate, cuMulticastAddDevice, cuMulticastBindMem, cuMulticastBindAddr,
         cuMulticastUnbind, cuMulticastGetGranularity,
         // streams, capture, memory operations
-        cuStreamBeginCapture,
-        cuStreamBeginCapture_ptsz, cuStreamBeginCapture_v2, cuStreamBeginCapture_v2_ptsz,
         cuStreamBeginCaptureToGraph, cuStreamBeginCaptureToGraph_ptsz,
-        cuStreamEndCapture, cuStreamEndCapture_ptsz,
-        cuStreamUpdateCaptureDependencies, cuStreamUpdateCaptureDependencies_ptsz,
-        cuStreamUpdateCaptureDependencies_v2, cuStreamUpdateCaptureDependencies_v2_ptsz,
         cuStreamAttachMemAsync, cuStreamAttachMemAsync_ptsz, cuStreamCopyAttributes,
         cuStreamCopyAttributes_ptsz, cuStreamGetAttribute, cuStreamGetAttribute_ptsz,
         cuStreamSetAttribute, cuStreamSetAttribute_ptsz, cuStreamWaitValue32,
@@ -432,13 +468,10 @@ exports! {
         cuIpcOpenEventHandle, cuIpcGetMemHandle, cuIpcOpenMemHandle, cuIpcOpenMemHandle_v2,
         cuIpcCloseMemHandle,
         // graphs
-        cuGraphCreate, cuGraphAddKernelNode, cuGraphAddKernelNode_v2, cuGraphKernelNodeGetParams,
-        cuGraphKernelNodeGetParams_v2, cuGraphKernelNodeSetParams, cuGraphKernelNodeSetParams_v2,
-        cuGraphAddMemcpyNode, cuGraphMemcpyNodeGetParams, cuGraphMemcpyNodeSetParams,
-        cuGraphAddMemsetNode, cuGraphMemsetNodeGetParams, cuGraphMemsetNodeSetParams,
+        cuGraphMemcpyNodeGetParams, cuGraphMemcpyNodeSetParams,
+        cuGraphMemsetNodeGetParams, cuGraphMemsetNodeSetParams,
         cuGraphAddHostNode, cuGraphHostNodeGetParams, cuGraphHostNodeSetParams,
-        cuGraphAddChildGraphNode, cuGraphChildGraphNodeGetGraph, cuGraphAddEmptyNode,
-        cuGraphAddEventRecordNode, cuGraphEventRecordNodeGetEvent,
+        cuGraphAddChildGraphNode, cuGraphChildGraphNodeGetGraph, cuGraphAddEventRecordNode, cuGraphEventRecordNodeGetEvent,
         cuGraphEventRecordNodeSetEvent, cuGraphAddEventWaitNode, cuGraphEventWaitNodeGetEvent,
         cuGraphEventWaitNodeSetEvent, cuGraphAddExternalSemaphoresSignalNode,
         cuGraphExternalSemaphoresSignalNodeGetParams, cuGraphExternalSemaphoresSignalNodeSetParams,
@@ -447,20 +480,15 @@ exports! {
         cuGraphExecExternalSemaphoresWaitNodeSetParams, cuGraphAddBatchMemOpNode,
         cuGraphBatchMemOpNodeGetParams, cuGraphBatchMemOpNodeSetParams,
         cuGraphExecBatchMemOpNodeSetParams, cuGraphAddMemAllocNode, cuGraphMemAllocNodeGetParams,
-        cuGraphAddMemFreeNode, cuGraphMemFreeNodeGetParams, cuGraphClone, cuGraphNodeFindInClone,
-        cuGraphNodeGetType, cuGraphGetNodes, cuGraphGetRootNodes, cuGraphGetEdges,
+        cuGraphAddMemFreeNode, cuGraphMemFreeNodeGetParams, cuGraphNodeFindInClone,
+        cuGraphGetRootNodes, cuGraphGetEdges,
         cuGraphGetEdges_v2, cuGraphNodeGetDependencies, cuGraphNodeGetDependencies_v2,
-        cuGraphNodeGetDependentNodes, cuGraphNodeGetDependentNodes_v2, cuGraphAddDependencies,
-        cuGraphAddDependencies_v2, cuGraphRemoveDependencies, cuGraphRemoveDependencies_v2,
-        cuGraphDestroyNode, cuGraphInstantiate, cuGraphInstantiate_v2,
-        cuGraphInstantiateWithFlags, cuGraphInstantiateWithParams,
-        cuGraphInstantiateWithParams_ptsz, cuGraphExecGetFlags, cuGraphExecKernelNodeSetParams,
-        cuGraphExecKernelNodeSetParams_v2, cuGraphExecMemcpyNodeSetParams,
+        cuGraphNodeGetDependentNodes, cuGraphNodeGetDependentNodes_v2, cuGraphRemoveDependencies, cuGraphRemoveDependencies_v2,
+        cuGraphDestroyNode, cuGraphExecGetFlags, cuGraphExecMemcpyNodeSetParams,
         cuGraphExecMemsetNodeSetParams, cuGraphExecHostNodeSetParams,
         cuGraphExecChildGraphNodeSetParams, cuGraphExecEventRecordNodeSetEvent,
         cuGraphExecEventWaitNodeSetEvent, cuGraphNodeSetEnabled, cuGraphNodeGetEnabled,
-        cuGraphUpload, cuGraphUpload_ptsz, cuGraphLaunch, cuGraphLaunch_ptsz, cuGraphExecDestroy,
-        cuGraphDestroy, cuGraphExecUpdate, cuGraphExecUpdate_v2, cuGraphKernelNodeCopyAttributes,
+        cuGraphKernelNodeCopyAttributes,
         cuGraphKernelNodeGetAttribute, cuGraphKernelNodeSetAttribute, cuGraphDebugDotPrint,
         cuUserObjectCreate, cuUserObjectRetain, cuUserObjectRelease, cuGraphRetainUserObject,
         cuGraphReleaseUserObject, cuGraphAddNode, cuGraphAddNode_v2, cuGraphNodeSetParams,
@@ -544,7 +572,7 @@ mod tests {
             unsafe { cuMemAlloc_v2(std::ptr::null_mut(), 1) },
             result::NOT_INITIALIZED
         );
-        assert_eq!(unsafe { cuGraphLaunch() }, result::NOT_SUPPORTED);
+        assert_eq!(unsafe { cuGraphDebugDotPrint() }, result::NOT_SUPPORTED);
         assert_eq!(unsafe { cuInit(1) }, result::INVALID_VALUE);
     }
 }

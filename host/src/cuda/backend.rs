@@ -10,8 +10,8 @@
 use super::options::{CtxFlags, EventFlags, StreamFlags, WaitFlags};
 use crate::cancel::CancelToken;
 use uapi::cuda::{
-    AllocationProp, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, OccupancyRequest,
-    ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
+    AllocationProp, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, NodeParams,
+    OccupancyRequest, ParamInfo, TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 /// A `CUresult` error code.
@@ -31,6 +31,7 @@ pub trait CudaBackend:
     + TensorMapBackend
     + StreamBackend
     + VmmBackend
+    + GraphBackend
     + Send
 {
 }
@@ -44,6 +45,7 @@ impl<
             + TensorMapBackend
             + StreamBackend
             + VmmBackend
+            + GraphBackend
             + Send,
     > CudaBackend for T
 {
@@ -269,4 +271,115 @@ pub trait VmmBackend {
     fn mem_get_access(&mut self, ctx: u64, ptr: u64) -> CuResult<u32>;
     /// One more reference to the handle mapped at `ptr`; returns it.
     fn mem_retain_allocation_handle(&mut self, ctx: u64, ptr: u64) -> CuResult<u64>;
+}
+
+/// What STREAM_GET_CAPTURE_INFO answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureInfo {
+    /// `CUstreamCaptureStatus`.
+    pub status: u32,
+    /// Capture id (0 unless capturing).
+    pub id: u64,
+    /// The capture's graph (0 unless capturing).
+    pub graph: u64,
+    /// The stream's current dependency nodes.
+    pub deps: Vec<u64>,
+}
+
+/// Why GRAPH_EXEC_UPDATE refused a graph (`CUgraphExecUpdateResultInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecUpdateError {
+    /// `CUresult` (`GRAPH_EXEC_UPDATE_FAILURE`, or e.g. `INVALID_HANDLE`).
+    pub code: CuError,
+    /// `uapi::cuda::exec_update` reason.
+    pub reason: u32,
+    /// The new graph's node at fault, or 0.
+    pub node: u64,
+    /// Its counterpart in the executable graph, or 0.
+    pub from_node: u64,
+}
+
+/// Stream capture and graphs. While a stream captures, the backend records
+/// the stream-ordered work it is given on it (launches, device copies,
+/// memsets, event records and waits) into the capture's graph instead of
+/// running it, and checks no pointer of it (pointers need only exist when
+/// the graph runs). Capture is relaxed here: the guest applies the mode
+/// rules. Graph, node and executable-graph handles are the backend's own.
+/// Kernel parameters were checked against the function's layout.
+pub trait GraphBackend {
+    /// Starts capturing `stream`; returns the capture id.
+    fn stream_begin_capture(&mut self, ctx: u64, stream: u64, mode: u32) -> CuResult<u64>;
+    /// Ends the capture begun on `stream`; returns its graph (`discard`:
+    /// drops it and answers `STREAM_CAPTURE_INVALIDATED`).
+    fn stream_end_capture(&mut self, ctx: u64, stream: u64, discard: bool) -> CuResult<u64>;
+    /// The stream's capture status, id, graph and dependencies.
+    fn stream_get_capture_info(&mut self, ctx: u64, stream: u64) -> CuResult<CaptureInfo>;
+    /// Adds to (or, `set`, replaces) a capturing stream's dependencies.
+    fn stream_update_capture_deps(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        nodes: &[u64],
+        set: bool,
+    ) -> CuResult<()>;
+    /// An empty graph.
+    fn graph_create(&mut self, ctx: u64) -> CuResult<u64>;
+    /// Destroys a graph and its nodes.
+    fn graph_destroy(&mut self, ctx: u64, graph: u64) -> CuResult<()>;
+    /// A copy of a graph.
+    fn graph_clone(&mut self, ctx: u64, graph: u64) -> CuResult<u64>;
+    /// A graph's nodes.
+    fn graph_get_nodes(&mut self, ctx: u64, graph: u64) -> CuResult<Vec<u64>>;
+    /// A node's `CUgraphNodeType`.
+    fn graph_node_get_type(&mut self, ctx: u64, node: u64) -> CuResult<u32>;
+    /// Adds a node (kernel, memset, device copy or empty) after `deps`.
+    fn graph_add_node(
+        &mut self,
+        ctx: u64,
+        graph: u64,
+        deps: &[u64],
+        params: &NodeParams,
+        kernel_params: &[u8],
+    ) -> CuResult<u64>;
+    /// Adds `(from, to)` edges.
+    fn graph_add_dependencies(
+        &mut self,
+        ctx: u64,
+        graph: u64,
+        edges: &[(u64, u64)],
+    ) -> CuResult<()>;
+    /// A kernel node's parameters and its packed argument bytes.
+    fn graph_kernel_node_get_params(
+        &mut self,
+        ctx: u64,
+        node: u64,
+    ) -> CuResult<(NodeParams, Vec<u8>)>;
+    /// Sets a kernel node's parameters, in a graph (`exec` 0) or in an
+    /// executable graph (`node` is then the original graph's node).
+    fn graph_kernel_node_set_params(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        node: u64,
+        params: &NodeParams,
+        kernel_params: &[u8],
+    ) -> CuResult<()>;
+    /// Instantiates a graph; returns the executable graph.
+    fn graph_instantiate(&mut self, ctx: u64, graph: u64, flags: u64) -> CuResult<u64>;
+    /// Destroys an executable graph.
+    fn graph_exec_destroy(&mut self, ctx: u64, exec: u64) -> CuResult<()>;
+    /// Launches an executable graph in stream order (see
+    /// [`LaunchBackend::launch`] for `cancel`).
+    fn graph_launch(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        stream: u64,
+        cancel: &CancelToken,
+    ) -> CuResult<()>;
+    /// Uploads an executable graph in stream order.
+    fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()>;
+    /// Updates an executable graph from a graph of the same topology.
+    fn graph_exec_update(&mut self, ctx: u64, exec: u64, graph: u64)
+        -> Result<(), ExecUpdateError>;
 }

@@ -8,6 +8,7 @@
 //! (`ILLEGAL_ADDRESS`, `LAUNCH_FAILED`) are sticky: every later command with
 //! a response fails with them, as in a CUDA context after such a fault.
 
+mod graph;
 mod run;
 mod vmm;
 

@@ -6,6 +6,7 @@
 mod attributes;
 mod bounds;
 mod client;
+mod graph;
 mod options;
 mod pools;
 mod stage_quota;

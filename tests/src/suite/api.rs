@@ -85,9 +85,27 @@ api! {
     cuMemGetAccess = fn(*mut u64, *const c_void, u64);
     cuMemRetainAllocationHandle = fn(*mut u64, *mut c_void);
     cuMemGetAllocationPropertiesFromHandle = fn(*mut AllocationProp, u64);
+    cuCtxGetCurrent = fn(*mut Ptr);
+    cuMemsetD32Async = fn(u64, u32, usize, Ptr);
+    cuStreamBeginCapture_v2 = fn(Ptr, c_int);
+    cuStreamEndCapture = fn(Ptr, *mut Ptr);
+    cuStreamIsCapturing = fn(Ptr, *mut c_int);
+    cuGraphCreate = fn(*mut Ptr, c_uint);
+    cuGraphGetNodes = fn(Ptr, *mut Ptr, *mut usize);
+    cuGraphAddMemsetNode = fn(*mut Ptr, Ptr, *const Ptr, usize, *const MemsetNodeParams, Ptr);
+    cuGraphAddKernelNode_v2 = fn(*mut Ptr, Ptr, *const Ptr, usize, *const KernelNodeParams);
+    cuGraphExecKernelNodeSetParams_v2 = fn(Ptr, Ptr, *const KernelNodeParams);
+    cuGraphInstantiateWithFlags = fn(*mut Ptr, Ptr, u64);
+    cuGraphUpload = fn(Ptr, Ptr);
+    cuGraphLaunch = fn(Ptr, Ptr);
+    cuGraphExecUpdate_v2 = fn(Ptr, Ptr, *mut UpdateInfo);
+    cuGraphExecDestroy = fn(Ptr);
+    cuGraphDestroy = fn(Ptr);
 }
 
-pub use super::cases::{AccessDesc, AllocationProp};
+pub use super::cases::{
+    AccessDesc, AllocationProp, KernelNodeParams, MemsetNodeParams, UpdateInfo,
+};
 
 impl Api {
     /// `cuGetErrorName` of `r`, or its number.

@@ -82,6 +82,10 @@ pub const CASES: &[Case] = &[
         run: Suite::case_vmm,
     },
     Case {
+        name: "graphs",
+        run: Suite::case_graphs,
+    },
+    Case {
         name: "roundtrip",
         run: Suite::case_roundtrip,
     },

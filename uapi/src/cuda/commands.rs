@@ -207,6 +207,28 @@ macro_rules! cuda_command_list {
     MemSetAccess(MEM_SET_ACCESS = 0x1B6): MemSetAccessRequest => ResultHeader;
     MemGetAccess(MEM_GET_ACCESS = 0x1B7): MemGetAccessRequest => ValueResponse;
     MemRetainAllocationHandle(MEM_RETAIN_ALLOCATION_HANDLE = 0x1B8): PtrRequest => HandleResponse;
+    // Stream capture and graphs.
+    StreamBeginCapture(STREAM_BEGIN_CAPTURE = 0x1C0): CaptureBeginRequest => ValueResponse;
+    StreamEndCapture(STREAM_END_CAPTURE = 0x1C1): CaptureEndRequest => HandleResponse;
+    /// Response tail: `u64 × dep_count` nodes.
+    StreamGetCaptureInfo(STREAM_GET_CAPTURE_INFO = 0x1C2): StreamRequest => CaptureInfoResponse + tail;
+    StreamUpdateCaptureDeps(STREAM_UPDATE_CAPTURE_DEPS = 0x1C3): CaptureDepsRequest + tail => ResultHeader;
+    GraphCreate(GRAPH_CREATE = 0x1C4): GraphRequest => HandleResponse;
+    GraphDestroy(GRAPH_DESTROY = 0x1C5): GraphRequest => ResultHeader;
+    GraphClone(GRAPH_CLONE = 0x1C6): GraphRequest => HandleResponse;
+    /// Response: the node count, then `u64 ×` that many nodes.
+    GraphGetNodes(GRAPH_GET_NODES = 0x1C7): GraphRequest => ValueResponse + tail;
+    GraphNodeGetType(GRAPH_NODE_GET_TYPE = 0x1C8): GraphRequest => ValueResponse;
+    /// Request tail: dependencies, then kernel parameters.
+    GraphAddNode(GRAPH_ADD_NODE = 0x1C9): GraphAddNodeRequest + tail => HandleResponse;
+    GraphAddDependencies(GRAPH_ADD_DEPENDENCIES = 0x1CA): GraphEdgesRequest + tail => ResultHeader;
+    GraphKernelNodeGetParams(GRAPH_KERNEL_NODE_GET_PARAMS = 0x1CB): GraphRequest => NodeParamsResponse + tail;
+    GraphKernelNodeSetParams(GRAPH_KERNEL_NODE_SET_PARAMS = 0x1CC): NodeSetParamsRequest + tail => ResultHeader;
+    GraphInstantiate(GRAPH_INSTANTIATE = 0x1CD): GraphRequest => HandleResponse;
+    GraphExecDestroy(GRAPH_EXEC_DESTROY = 0x1CE): GraphRequest => ResultHeader;
+    GraphLaunch(GRAPH_LAUNCH = 0x1CF): GraphLaunchRequest => ResultHeader, detached;
+    GraphUpload(GRAPH_UPLOAD = 0x1D0): GraphLaunchRequest => ResultHeader, detached;
+    GraphExecUpdate(GRAPH_EXEC_UPDATE = 0x1D1): GraphExecUpdateRequest => GraphExecUpdateResponse;
     } };
 }
 

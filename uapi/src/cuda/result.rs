@@ -36,6 +36,16 @@ pub const HOST_MEMORY_NOT_REGISTERED: u32 = 713;
 pub const LAUNCH_FAILED: u32 = 719;
 pub const NOT_PERMITTED: u32 = 800;
 pub const NOT_SUPPORTED: u32 = 801;
+pub const STREAM_CAPTURE_UNSUPPORTED: u32 = 900;
+pub const STREAM_CAPTURE_INVALIDATED: u32 = 901;
+pub const STREAM_CAPTURE_MERGE: u32 = 902;
+pub const STREAM_CAPTURE_UNMATCHED: u32 = 903;
+pub const STREAM_CAPTURE_UNJOINED: u32 = 904;
+pub const STREAM_CAPTURE_ISOLATION: u32 = 905;
+pub const STREAM_CAPTURE_IMPLICIT: u32 = 906;
+pub const CAPTURED_EVENT: u32 = 907;
+pub const STREAM_CAPTURE_WRONG_THREAD: u32 = 908;
+pub const GRAPH_EXEC_UPDATE_FAILURE: u32 = 910;
 pub const UNKNOWN: u32 = 999;
 
 /// `cuGetErrorName` / `cuGetErrorString` text for a code, if known.
@@ -123,6 +133,46 @@ pub const fn describe(code: u32) -> Option<(&'static str, &'static str)> {
         LAUNCH_FAILED => ("CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"),
         NOT_PERMITTED => ("CUDA_ERROR_NOT_PERMITTED", "operation not permitted"),
         NOT_SUPPORTED => ("CUDA_ERROR_NOT_SUPPORTED", "operation not supported"),
+        STREAM_CAPTURE_UNSUPPORTED => (
+            "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+            "operation not permitted when stream is capturing",
+        ),
+        STREAM_CAPTURE_INVALIDATED => (
+            "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED",
+            "operation failed due to a previous error during capture",
+        ),
+        STREAM_CAPTURE_MERGE => (
+            "CUDA_ERROR_STREAM_CAPTURE_MERGE",
+            "operation would result in a merge of separate capture sequences",
+        ),
+        STREAM_CAPTURE_UNMATCHED => (
+            "CUDA_ERROR_STREAM_CAPTURE_UNMATCHED",
+            "capture was not ended in the same stream as it began",
+        ),
+        STREAM_CAPTURE_UNJOINED => (
+            "CUDA_ERROR_STREAM_CAPTURE_UNJOINED",
+            "capturing stream has unjoined work",
+        ),
+        STREAM_CAPTURE_ISOLATION => (
+            "CUDA_ERROR_STREAM_CAPTURE_ISOLATION",
+            "dependency created on uncaptured work in another stream",
+        ),
+        STREAM_CAPTURE_IMPLICIT => (
+            "CUDA_ERROR_STREAM_CAPTURE_IMPLICIT",
+            "operation would make the legacy stream depend on a capturing blocking stream",
+        ),
+        CAPTURED_EVENT => (
+            "CUDA_ERROR_CAPTURED_EVENT",
+            "operation not permitted on an event last recorded in a capturing stream",
+        ),
+        STREAM_CAPTURE_WRONG_THREAD => (
+            "CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD",
+            "attempt to terminate a thread-local capture sequence from another thread",
+        ),
+        GRAPH_EXEC_UPDATE_FAILURE => (
+            "CUDA_ERROR_GRAPH_EXEC_UPDATE_FAILURE",
+            "the graph update was not performed because it included changes which violated constraints specific to instantiated graph update",
+        ),
         UNKNOWN => ("CUDA_ERROR_UNKNOWN", "unknown error"),
         _ => return None,
     })

@@ -195,12 +195,16 @@ fn synchronize(s: &mut State, wire: u64) -> CuResult {
 }
 
 pub(crate) fn ctx_synchronize() -> CuResult {
-    with_ctx(synchronize)
+    with_ctx(|s, w| {
+        s.captures.check_unsafe()?;
+        synchronize(s, w)
+    })
 }
 
 pub(crate) fn ctx_synchronize_v2(ctx: CUcontext) -> CuResult {
     with_state(|s| {
         let w = ctx_or_current(s, ctx)?;
+        s.captures.check_unsafe()?;
         synchronize(s, w)
     })
 }

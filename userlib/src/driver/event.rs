@@ -48,10 +48,12 @@ pub(crate) fn event_destroy(ev: CUevent) -> CuResult {
 }
 
 pub(crate) fn event_query(ev: CUevent) -> CuResult {
+    super::with_state(|s| s.captures.check_event(ev as u64))?;
     simple::<cmds::EventQuery>(ev)
 }
 
 pub(crate) fn event_synchronize(ev: CUevent) -> CuResult {
+    super::with_state(|s| s.captures.check_event(ev as u64))?;
     simple::<cmds::EventSynchronize>(ev)
 }
 
@@ -59,8 +61,9 @@ pub(crate) fn event_record(ev: CUevent, stream: *mut c_void) -> CuResult {
     event_record_with_flags(ev, stream, 0)
 }
 
-/// `CU_EVENT_RECORD_EXTERNAL` (1) only means something inside stream
-/// capture, which vgpu does not do: both flags values record the event.
+/// `CU_EVENT_RECORD_EXTERNAL` (1) inside a capture would make an event
+/// record node; vgpu records the event's place in the capture (what flags
+/// 0 does) for both values.
 pub(crate) fn event_record_with_flags(ev: CUevent, stream: *mut c_void, flags: c_uint) -> CuResult {
     if flags > 1 {
         return Err(result::INVALID_VALUE);
@@ -75,7 +78,9 @@ pub(crate) fn event_record_with_flags(ev: CUevent, stream: *mut c_void, flags: c
             flags: 0,
             reserved: 0,
         };
-        s.client()?.push_cmd::<cmds::EventRecord>(&req, &[])
+        s.client()?.push_cmd::<cmds::EventRecord>(&req, &[])?;
+        s.captures.event_recorded(ev as u64, stream as u64);
+        Ok(())
     })
 }
 

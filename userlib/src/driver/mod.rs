@@ -14,6 +14,7 @@
 //! `uapi::cuda::cmds` declaration.
 
 pub(crate) mod abi;
+pub(crate) mod capture;
 pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod dark_api;
@@ -21,6 +22,8 @@ pub(crate) mod device;
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod function;
+pub(crate) mod graph;
+pub(crate) mod graph_exec;
 pub(crate) mod image;
 pub(crate) mod launch;
 pub(crate) mod library;
@@ -119,6 +122,10 @@ pub(crate) struct State {
     pub default_pool: u64,
     /// Virtual memory management handles and their properties.
     pub vmm: memory::VmmHandles,
+    /// Stream captures in progress.
+    pub captures: capture::Captures,
+    /// Graph objects' guest-side storage (kernel node parameters handed out).
+    pub graphs: graph::GraphStorage,
     next_handle: u64,
 }
 
@@ -138,6 +145,8 @@ impl State {
             ptrs: memory::registry::Registry::new(),
             default_pool: 0,
             vmm: memory::VmmHandles::new(),
+            captures: capture::Captures::new(),
+            graphs: graph::GraphStorage::new(),
             next_handle: 0x7647_0000_1000,
         }
     }

@@ -60,10 +60,12 @@ pub(crate) fn stream_ctx(s: &State, stream: CUstream) -> CuResult<(u64, u64)> {
     }
 }
 
-/// A command that names only a stream.
+/// A command that names only a stream (one that waits for it: not
+/// allowed on a capturing stream, whose capture it invalidates).
 fn simple<C: CudaCommand<Request = StreamRequest>>(stream: CUstream) -> CuResult {
     with_state(|s| {
         let (host, ctx) = stream_ctx(s, stream)?;
+        s.captures.refuse(stream as u64)?;
         let req = StreamRequest { ctx, stream: host };
         s.client()?.call_cmd::<C>(&req, &[], 0).map(drop)
     })
@@ -79,6 +81,7 @@ pub(crate) fn stream_destroy(stream: CUstream) -> CuResult {
         let r = s.client()?.call_cmd::<cmds::StreamDestroy>(&req, &[], 0);
         s.objects.remove(&h);
         super::dark_api::forget_stream(h);
+        s.captures.forget_stream(h);
         r.map(drop)
     })
 }
@@ -95,6 +98,8 @@ pub(crate) fn stream_wait_event(stream: CUstream, event: *mut c_void, flags: c_u
     with_state(|s| {
         let (host, ctx) = stream_ctx(s, stream)?;
         let (ev, _) = s.event_host(event as u64)?;
+        // An event recorded in a capture joins the stream to it.
+        s.captures.stream_waits(stream as u64, event as u64)?;
         let req = StreamEventRequest {
             ctx,
             stream: host,

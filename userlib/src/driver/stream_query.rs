@@ -1,27 +1,13 @@
-//! What a stream is (its context, id and device) and whether it is being
-//! captured, answered locally. vgpu does not capture streams into graphs
-//! yet (`cuStreamBeginCapture` is NOT_SUPPORTED), so no stream is ever
-//! capturing and every capture query answers `CU_STREAM_CAPTURE_STATUS_NONE`
-//! for a valid stream. The capture mode is kept per thread, as CUDA's is.
+//! What a stream is (its context, id and device), answered locally (its
+//! capture status: `super::capture`).
 
-use crate::driver::abi::{InOut, Out};
-use std::cell::Cell;
+use crate::driver::abi::Out;
 use std::ffi::{c_int, c_void};
 
 use uapi::cuda::result;
 
 use super::{with_state, CuResult, Obj, State, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD};
 use crate::driver::abi::{CUcontext, CUstream};
-
-/// `CU_STREAM_CAPTURE_STATUS_NONE`.
-const CAPTURE_STATUS_NONE: c_int = 0;
-/// `CU_STREAM_CAPTURE_MODE_*`: GLOBAL 0, THREAD_LOCAL 1, RELAXED 2.
-const MAX_CAPTURE_MODE: c_int = 2;
-
-thread_local! {
-    /// This thread's stream capture mode (`cuThreadExchangeStreamCaptureMode`).
-    static CAPTURE_MODE: Cell<c_int> = const { Cell::new(0) };
-}
 
 /// The guest context a stream belongs to (default streams: the current one).
 fn stream_context(s: &State, stream: u64) -> CuResult<u64> {
@@ -82,79 +68,4 @@ pub(crate) fn stream_get_device(stream: CUstream, dev: Out<'_, c_int>) -> CuResu
         dev.write(0);
         Ok(())
     })
-}
-
-pub(crate) fn stream_is_capturing(stream: CUstream, status: Out<'_, c_int>) -> CuResult {
-    with_state(|s| {
-        let status = status.get()?;
-        stream_context(s, stream as u64)?;
-        status.write(CAPTURE_STATUS_NONE);
-        Ok(())
-    })
-}
-
-/// `cuStreamGetCaptureInfo` (CUDA 10.1 ABI): status and id.
-pub(crate) fn stream_get_capture_info(
-    stream: CUstream,
-    status: Out<'_, c_int>,
-    id: Out<'_, u64>,
-) -> CuResult {
-    stream_is_capturing(stream, status)?;
-    id.write_optional(0);
-    Ok(())
-}
-
-/// `cuStreamGetCaptureInfo_v2` (CUDA 11.3 ABI): also graph and dependencies,
-/// which are only defined while capturing.
-pub(crate) unsafe fn stream_get_capture_info_v2(
-    stream: CUstream,
-    status: Out<'_, c_int>,
-    id: Out<'_, u64>,
-    graph: *mut *mut c_void,
-    deps: *mut *const c_void,
-    num_deps: Out<'_, usize>,
-) -> CuResult {
-    stream_get_capture_info_v3(
-        stream,
-        status,
-        id,
-        graph,
-        deps,
-        std::ptr::null_mut(),
-        num_deps,
-    )
-}
-
-/// `cuStreamGetCaptureInfo_v3` (CUDA 12.3 ABI; CUDA 13's unversioned one):
-/// also the dependencies' edge data.
-pub(crate) unsafe fn stream_get_capture_info_v3(
-    stream: CUstream,
-    status: Out<'_, c_int>,
-    id: Out<'_, u64>,
-    graph: *mut *mut c_void,
-    deps: *mut *const c_void,
-    edges: *mut *const c_void,
-    num_deps: Out<'_, usize>,
-) -> CuResult {
-    stream_get_capture_info(stream, status, id)?;
-    if !graph.is_null() {
-        *graph = std::ptr::null_mut();
-    }
-    if !deps.is_null() {
-        *deps = std::ptr::null();
-    }
-    if !edges.is_null() {
-        *edges = std::ptr::null();
-    }
-    num_deps.write_optional(0);
-    Ok(())
-}
-
-pub(crate) fn thread_exchange_stream_capture_mode(mode: InOut<'_, c_int>) -> CuResult {
-    let mode = mode.get()?;
-    if !(0..=MAX_CAPTURE_MODE).contains(mode) {
-        return Err(result::INVALID_VALUE);
-    }
-    *mode = CAPTURE_MODE.with(|m| m.replace(*mode));
-    Ok(())
 }

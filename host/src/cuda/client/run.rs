@@ -2,15 +2,16 @@
 //! backend and what its response holds. Exhaustive, so a command declared in
 //! uapi has to get an arm here before the host compiles.
 
-use super::{header, vmm, CudaClient, Outcome};
+use super::{graph, header, vmm, CudaClient, Outcome};
 use crate::cancel::CancelToken;
 use crate::cuda::backend::{CuResult, CudaBackend};
-use crate::cuda::call::{Copy2d, CudaCall, LaunchEx};
+use crate::cuda::call::{AddNode, Copy2d, CudaCall, LaunchEx};
 use uapi::cuda::{
     copy_flags, copy_kind, pool_attr, result, AddressRangeResponse, Copy2dRequest, ElapsedResponse,
     FuncAttributesResponse, FunctionResponse, GlobalResponse, HandleResponse, LaunchRequest,
     MemInfoResponse, MemPoolValueResponse, MemsetRequest, TensorMapResponse, ValueResponse,
-    DEFAULT_POOL, FUNC_ATTRIBUTE_COUNT, MAX_TENSOR_RANK, TENSOR_MAP_WORDS,
+    CAPTURE_DEPS_SET, DEFAULT_POOL, END_CAPTURE_DISCARD, FUNC_ATTRIBUTE_COUNT, MAX_TENSOR_RANK,
+    TENSOR_MAP_WORDS,
 };
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -373,6 +374,52 @@ impl CudaClient {
             ),
             C::MemRetainAllocationHandle(r) => {
                 handle(b.mem_retain_allocation_handle(r.ctx, r.dptr))
+            }
+            C::StreamBeginCapture(r) => value(b.stream_begin_capture(r.ctx, r.stream, r.mode)),
+            C::StreamEndCapture(r) => {
+                handle(b.stream_end_capture(r.ctx, r.stream, r.flags & END_CAPTURE_DISCARD != 0))
+            }
+            C::StreamGetCaptureInfo(r) => {
+                graph::capture_info(b.stream_get_capture_info(r.ctx, r.stream), resp_capacity)?
+            }
+            C::StreamUpdateCaptureDeps((r, nodes)) => status(b.stream_update_capture_deps(
+                r.ctx,
+                r.stream,
+                &nodes,
+                r.flags & CAPTURE_DEPS_SET != 0,
+            )),
+            C::GraphCreate(r) => handle(if r.handle != 0 || r.flags != 0 {
+                Err(result::INVALID_VALUE)
+            } else {
+                b.graph_create(r.ctx)
+            }),
+            C::GraphDestroy(r) => status(b.graph_destroy(r.ctx, r.handle)),
+            C::GraphClone(r) => handle(b.graph_clone(r.ctx, r.handle)),
+            C::GraphGetNodes(r) => graph::nodes(b.graph_get_nodes(r.ctx, r.handle), resp_capacity)?,
+            C::GraphNodeGetType(r) => value(b.graph_node_get_type(r.ctx, r.handle).map(u64::from)),
+            C::GraphAddNode(AddNode { req, deps, params }) => handle(
+                graph::check_node(b.as_ref(), &req.params, params).and_then(|()| {
+                    b.graph_add_node(req.ctx, req.graph, &deps, &req.params, params)
+                }),
+            ),
+            C::GraphAddDependencies((r, edges)) => {
+                status(b.graph_add_dependencies(r.ctx, r.graph, &edges))
+            }
+            C::GraphKernelNodeGetParams(r) => graph::kernel_params(
+                b.graph_kernel_node_get_params(r.ctx, r.handle),
+                resp_capacity,
+            )?,
+            C::GraphKernelNodeSetParams((r, params)) => status(
+                graph::check_node(b.as_ref(), &r.params, params).and_then(|()| {
+                    b.graph_kernel_node_set_params(r.ctx, r.exec, r.node, &r.params, params)
+                }),
+            ),
+            C::GraphInstantiate(r) => handle(b.graph_instantiate(r.ctx, r.handle, r.flags)),
+            C::GraphExecDestroy(r) => status(b.graph_exec_destroy(r.ctx, r.handle)),
+            C::GraphLaunch(r) => Async(b.graph_launch(r.ctx, r.exec, r.stream, cancel)),
+            C::GraphUpload(r) => Async(b.graph_upload(r.ctx, r.exec, r.stream)),
+            C::GraphExecUpdate(r) => {
+                graph::exec_update(b.graph_exec_update(r.ctx, r.exec, r.graph))
             }
         })
     }

@@ -2,6 +2,10 @@
 //! executor calls. Types are declared here from `cuda.h` (no CUDA headers or
 //! link-time dependency).
 
+use super::graph_abi::{
+    CUgraph, CUgraphExec, CUgraphNode, ExecUpdateResultInfo, KernelNodeParams, Memcpy3D,
+    MemsetNodeParams,
+};
 use libloading::Library;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 use std::sync::Arc;
@@ -349,6 +353,44 @@ cuda_api! {
         mem_pool_trim_to ["cuMemPoolTrimTo"]: fn(CUmemoryPool, usize);
         // NVIDIA's private tables (`dark.rs`).
         get_export_table ["cuGetExportTable"]: fn(*mut *const c_void, *const [u8; 16]);
+        // Stream capture and graphs (graph_abi.rs).
+        stream_begin_capture ["cuStreamBeginCapture_v2"]: fn(CUstream, c_int);
+        stream_end_capture ["cuStreamEndCapture"]: fn(CUstream, *mut CUgraph);
+        stream_is_capturing ["cuStreamIsCapturing"]: fn(CUstream, *mut c_int);
+        stream_get_capture_info ["cuStreamGetCaptureInfo_v3"]: fn(
+            CUstream, *mut c_int, *mut u64, *mut CUgraph, *mut *const CUgraphNode,
+            *mut *const c_void, *mut usize
+        );
+        stream_update_capture_deps ["cuStreamUpdateCaptureDependencies"]:
+            fn(CUstream, *mut CUgraphNode, usize, c_uint);
+        graph_create ["cuGraphCreate"]: fn(*mut CUgraph, c_uint);
+        graph_destroy ["cuGraphDestroy"]: fn(CUgraph);
+        graph_clone ["cuGraphClone"]: fn(*mut CUgraph, CUgraph);
+        graph_get_nodes ["cuGraphGetNodes"]: fn(CUgraph, *mut CUgraphNode, *mut usize);
+        graph_node_get_type ["cuGraphNodeGetType"]: fn(CUgraphNode, *mut c_int);
+        graph_add_kernel_node ["cuGraphAddKernelNode_v2"]:
+            fn(*mut CUgraphNode, CUgraph, *const CUgraphNode, usize, *const KernelNodeParams);
+        graph_add_memset_node ["cuGraphAddMemsetNode"]: fn(
+            *mut CUgraphNode, CUgraph, *const CUgraphNode, usize, *const MemsetNodeParams, CUcontext
+        );
+        graph_add_memcpy_node ["cuGraphAddMemcpyNode"]:
+            fn(*mut CUgraphNode, CUgraph, *const CUgraphNode, usize, *const Memcpy3D, CUcontext);
+        graph_add_empty_node ["cuGraphAddEmptyNode"]:
+            fn(*mut CUgraphNode, CUgraph, *const CUgraphNode, usize);
+        graph_add_dependencies ["cuGraphAddDependencies"]:
+            fn(CUgraph, *const CUgraphNode, *const CUgraphNode, usize);
+        graph_kernel_node_get_params ["cuGraphKernelNodeGetParams_v2"]:
+            fn(CUgraphNode, *mut KernelNodeParams);
+        graph_kernel_node_set_params ["cuGraphKernelNodeSetParams_v2"]:
+            fn(CUgraphNode, *const KernelNodeParams);
+        graph_exec_kernel_node_set_params ["cuGraphExecKernelNodeSetParams_v2"]:
+            fn(CUgraphExec, CUgraphNode, *const KernelNodeParams);
+        graph_instantiate ["cuGraphInstantiateWithFlags"]: fn(*mut CUgraphExec, CUgraph, u64);
+        graph_exec_destroy ["cuGraphExecDestroy"]: fn(CUgraphExec);
+        graph_launch ["cuGraphLaunch"]: fn(CUgraphExec, CUstream);
+        graph_upload ["cuGraphUpload"]: fn(CUgraphExec, CUstream);
+        graph_exec_update ["cuGraphExecUpdate_v2"]:
+            fn(CUgraphExec, CUgraph, *mut ExecUpdateResultInfo);
     }
 }
 

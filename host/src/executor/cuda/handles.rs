@@ -17,6 +17,9 @@ pub mod tag {
     pub const FUNCTION: u16 = 0xC7C2;
     pub const STREAM: u16 = 0xC7C3;
     pub const EVENT: u16 = 0xC7C4;
+    pub const GRAPH: u16 = 0xC7C5;
+    pub const GRAPH_NODE: u16 = 0xC7C6;
+    pub const GRAPH_EXEC: u16 = 0xC7C7;
 }
 
 /// A table of objects of one kind. Handles are never reissued (the counter

@@ -12,6 +12,7 @@ mod dark;
 pub mod driver;
 #[cfg(test)]
 mod fake;
+pub mod graph_abi;
 pub mod handles;
 pub mod staging;
 

@@ -4,6 +4,7 @@
 
 mod attributes;
 mod backend;
+mod graph;
 mod image;
 mod memory;
 mod pool;

@@ -1,9 +1,11 @@
 //! The cases, by area; each is a `Suite` method listed in `CASES`.
 
 mod errors;
+mod graphs;
 mod kernels;
 mod memory;
 mod streams;
 mod vmm;
 
+pub use graphs::{KernelNodeParams, MemsetNodeParams, UpdateInfo};
 pub use vmm::{AccessDesc, AllocationProp};

@@ -31,6 +31,7 @@ pub(crate) fn mem_alloc(dptr: Out<'_, u64>, size: usize) -> CuResult {
         if dptr.is_null() || size == 0 {
             return Err(result::INVALID_VALUE);
         }
+        s.captures.check_unsafe()?;
         dptr.write(alloc(s, guest, wire, size as u64)?)?;
         Ok(())
     })
@@ -70,6 +71,7 @@ pub(crate) fn mem_alloc_pitch(
             return Err(result::INVALID_VALUE);
         }
         let size = p.checked_mul(height).ok_or(result::INVALID_VALUE)?;
+        s.captures.check_unsafe()?;
         dptr.write(alloc(s, guest, wire, size as u64)?)?;
         pitch.write(p)?;
         Ok(())
@@ -83,6 +85,7 @@ pub(crate) fn mem_free(dptr: u64) -> CuResult {
         if dptr == 0 {
             return Ok(());
         }
+        s.captures.check_unsafe()?;
         let req = PtrRequest { ctx, dptr };
         s.client()?.call_cmd::<cmds::MemFree>(&req, &[], 0)?;
         s.ptrs.remove_device(dptr);

@@ -194,18 +194,29 @@ pub(crate) fn copy_unified(
 }
 
 pub(crate) unsafe fn memcpy(dst: u64, src: u64, n: usize) -> CuResult {
-    with_ctx(|s, ctx| copy_unified(s, ctx, 0, dst, src, n, false))
+    with_ctx(|s, ctx| {
+        s.captures.check_unsafe()?;
+        copy_unified(s, ctx, 0, dst, src, n, false)
+    })
 }
 
 pub(crate) unsafe fn memcpy_async(dst: u64, src: u64, n: usize, stream: CUstream) -> CuResult {
     with_ctx(|s, ctx| {
         let st = s.stream_host(stream as u64)?;
+        // Only device-to-device copies can be captured (guest memory is
+        // pageable to the device).
+        if !(is_device(s, dst) && is_device(s, src)) {
+            s.captures.refuse(stream as u64)?;
+        }
         copy_unified(s, ctx, st, dst, src, n, true)
     })
 }
 
 pub(crate) fn memcpy_htod(dst: u64, src: InBuf<'_, c_void>, n: usize) -> CuResult {
-    with_ctx(|s, ctx| htod(s, ctx, 0, dst, src.bytes(n)?, false))
+    with_ctx(|s, ctx| {
+        s.captures.check_unsafe()?;
+        htod(s, ctx, 0, dst, src.bytes(n)?, false)
+    })
 }
 
 pub(crate) fn memcpy_htod_async(
@@ -216,12 +227,16 @@ pub(crate) fn memcpy_htod_async(
 ) -> CuResult {
     with_ctx(|s, ctx| {
         let st = s.stream_host(stream as u64)?;
+        s.captures.refuse(stream as u64)?;
         htod(s, ctx, st, dst, src.bytes(n)?, true)
     })
 }
 
 pub(crate) fn memcpy_dtoh(dst: OutBuf<'_, c_void>, src: u64, n: usize) -> CuResult {
-    with_ctx(|s, ctx| dtoh(s, ctx, 0, dst.bytes(n)?, src))
+    with_ctx(|s, ctx| {
+        s.captures.check_unsafe()?;
+        dtoh(s, ctx, 0, dst.bytes(n)?, src)
+    })
 }
 
 /// Synchronous: correct, not overlapped.
@@ -233,12 +248,16 @@ pub(crate) fn memcpy_dtoh_async(
 ) -> CuResult {
     with_ctx(|s, ctx| {
         let st = s.stream_host(stream as u64)?;
+        s.captures.refuse(stream as u64)?;
         dtoh(s, ctx, st, dst.bytes(n)?, src)
     })
 }
 
 pub(crate) fn memcpy_dtod(dst: u64, src: u64, n: usize) -> CuResult {
-    with_ctx(|s, ctx| dtod(s, ctx, 0, dst, src, n as u64, false))
+    with_ctx(|s, ctx| {
+        s.captures.check_unsafe()?;
+        dtod(s, ctx, 0, dst, src, n as u64, false)
+    })
 }
 
 pub(crate) fn memcpy_dtod_async(dst: u64, src: u64, n: usize, stream: CUstream) -> CuResult {

@@ -19,7 +19,10 @@ fn memset(
     with_ctx(|s, ctx| {
         let st = match stream {
             Some(p) => s.stream_host(p as u64)?,
-            None => 0,
+            None => {
+                s.captures.check_unsafe()?;
+                0
+            }
         };
         let req = MemsetRequest {
             ctx,

@@ -61,6 +61,7 @@ impl GpuClient {
         let current_ok = self.make_current(raw).is_ok();
         if current_ok {
             self.free_pooled(key);
+            self.release_graphs(key);
         }
         if let Some(c) = self.contexts.get_mut(key) {
             if current_ok {

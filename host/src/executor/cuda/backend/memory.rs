@@ -134,6 +134,11 @@ impl MemoryBackend for GpuClient {
     ) -> CuResult<()> {
         let key = self.enter(ctx)?;
         self.check_range(dst, data.len() as u64)?;
+        if is_async && self.capturing(self.stream_in(key, stream)?) {
+            // The bytes are staged in buffers reused after the copy: a
+            // captured copy would read them at replay.
+            return Err(uapi::cuda::result::STREAM_CAPTURE_UNSUPPORTED);
+        }
         if data.is_empty() {
             return Ok(());
         }
@@ -177,8 +182,15 @@ impl MemoryBackend for GpuClient {
         is_async: bool,
     ) -> CuResult<()> {
         let key = self.enter(ctx)?;
-        self.check_range(dst, len)?;
-        self.check_range(src, len)?;
+        // A capture records the copy: its pointers need only exist at replay.
+        let capturing = is_async && {
+            let s = self.stream_in(key, stream)?;
+            self.capturing(s)
+        };
+        if !capturing {
+            self.check_range(dst, len)?;
+            self.check_range(src, len)?;
+        }
         let n = to_usize(len)?;
         let api = self.driver.api();
         if !is_async {
@@ -207,12 +219,16 @@ impl MemoryBackend for GpuClient {
         if !matches!(req.elem_size, 1 | 2 | 4) {
             return Err(INVALID_VALUE);
         }
+        // A capture records the memset: its target need only exist at replay.
+        let capturing = is_async && self.capturing(s);
         let row_bytes = req.width.checked_mul(elem).ok_or(INVALID_VALUE)?;
         let api = self.driver.api();
         let (dst, w, v) = (req.dst, to_usize(req.width)?, req.value);
         if req.height <= 1 {
             let n = if req.height == 0 { 0 } else { row_bytes };
-            self.check_range(dst, n)?;
+            if !capturing {
+                self.check_range(dst, n)?;
+            }
             if n == 0 {
                 return Ok(());
             }
@@ -231,7 +247,9 @@ impl MemoryBackend for GpuClient {
         if req.pitch < row_bytes {
             return Err(INVALID_VALUE);
         }
-        self.check_range(dst, span_2d(req.pitch, row_bytes, req.height)?)?;
+        if !capturing {
+            self.check_range(dst, span_2d(req.pitch, row_bytes, req.height)?)?;
+        }
         if w == 0 {
             return Ok(());
         }

@@ -11,6 +11,7 @@
 
 mod context;
 mod function;
+mod graph;
 mod image;
 mod memory;
 mod module;
@@ -108,6 +109,8 @@ pub struct GpuClient {
     /// The client's memory pool, made on first use (never shared, so no
     /// client sees another's pool statistics or settings).
     pool: Option<CUmemoryPool>,
+    /// Graphs, their nodes and executable graphs.
+    graph: graph::GraphTables,
 }
 
 // SAFETY: the raw CUDA handles are process-wide driver objects usable from
@@ -159,6 +162,7 @@ impl GpuClient {
             globals: BTreeMap::new(),
             param_scratch: Vec::new(),
             pool: None,
+            graph: graph::GraphTables::default(),
         }
     }
     /// Number of live host contexts (primary included once created).

@@ -241,6 +241,19 @@ impl LaunchBackend for SimBackend {
         {
             return Err(result::INVALID_VALUE);
         }
+        if self.graphs.is_capturing(r.stream) {
+            // Recorded, not run: its pointers need only exist at replay.
+            let launch = LaunchRequest {
+                ctx: self.ctx(r.ctx)?,
+                ..*r
+            };
+            let op = crate::executor::sim::graph::NodeOp::Kernel {
+                launch,
+                attrs: Vec::new(),
+                params: params.to_vec(),
+            };
+            return self.graphs.record(r.stream, op);
+        }
         let m = self.modules.get(&f.module).ok_or(result::INVALID_HANDLE)?;
         let module = m.ptx.clone();
         let kernel = &module.kernels()[f.kernel];

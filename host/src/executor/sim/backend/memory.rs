@@ -54,6 +54,8 @@ impl MemoryBackend for SimBackend {
         _is_async: bool,
     ) -> CuResult<()> {
         self.stream(ctx, stream)?;
+        // Guest memory is pageable to the device: not capturable.
+        self.refuse_in_capture(stream)?;
         if self.memory.write(dst, data) {
             Ok(())
         } else {
@@ -62,6 +64,7 @@ impl MemoryBackend for SimBackend {
     }
     fn memcpy_dtoh(&mut self, ctx: u64, stream: u64, src: u64, out: &mut [u8]) -> CuResult<()> {
         self.stream(ctx, stream)?;
+        self.refuse_in_capture(stream)?;
         if self.memory.read(src, out) {
             Ok(())
         } else {
@@ -78,6 +81,11 @@ impl MemoryBackend for SimBackend {
         _is_async: bool,
     ) -> CuResult<()> {
         self.stream(ctx, stream)?;
+        if self.graphs.is_capturing(stream) {
+            let ctx = self.ctx(ctx)?;
+            let op = crate::executor::sim::graph::NodeOp::Copy { ctx, dst, src, len };
+            return self.graphs.record(stream, op);
+        }
         let len = usize::try_from(len).map_err(|_| result::INVALID_VALUE)?;
         if self.memory.copy(dst, src, len) {
             Ok(())
@@ -92,6 +100,15 @@ impl MemoryBackend for SimBackend {
             .width
             .checked_mul(elem as u64)
             .ok_or(result::INVALID_VALUE)?;
+        if self.graphs.is_capturing(r.stream) {
+            let m = MemsetRequest {
+                ctx: self.ctx(r.ctx)?,
+                ..*r
+            };
+            return self
+                .graphs
+                .record(r.stream, crate::executor::sim::graph::NodeOp::Memset(m));
+        }
         if row_len == 0 {
             return Ok(());
         }
@@ -107,6 +124,7 @@ impl MemoryBackend for SimBackend {
     }
     fn memcpy_2d(&mut self, r: &Copy2dRequest, input: &[u8], output: &mut [u8]) -> CuResult<()> {
         self.stream(r.ctx, r.stream)?;
+        self.refuse_in_capture(r.stream)?;
         if r.width == 0 || r.height == 0 {
             return Ok(());
         }
@@ -152,12 +170,15 @@ impl MemoryBackend for SimBackend {
 impl PoolBackend for SimBackend {
     fn mem_alloc_async(&mut self, ctx: u64, stream: u64, size: u64, pool: u64) -> CuResult<u64> {
         self.stream(ctx, stream)?;
+        // Graph memory nodes are not modelled.
+        self.refuse_in_capture(stream)?;
         let ctx = self.ctx(ctx)?;
         self.pool.alloc(&mut self.memory, ctx, size, pool)
     }
     fn mem_free_async(&mut self, ctx: u64, stream: u64, dptr: u64) -> CuResult<()> {
         // In submission order, so at once (any allocation, as in CUDA).
         self.stream(ctx, stream)?;
+        self.refuse_in_capture(stream)?;
         self.mem_free(ctx, dptr)
     }
     fn mem_pool_get_attribute(&mut self, ctx: u64, pool: u64, attr: u32) -> CuResult<u64> {

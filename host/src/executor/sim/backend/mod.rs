@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::graph::SimGraphs;
 use super::image::ptx_text;
 use super::memory::{AddressSpace, ClientMemory, Owner};
 use super::pool::SimPool;
@@ -18,12 +19,13 @@ use crate::ptx::limits::{MAX_BLOCK_DIM_Z, MAX_GRID_DIM_X, MAX_GRID_DIM_YZ};
 use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
 use uapi::cuda::{
-    copy_kind, result, Copy2dRequest, MemsetRequest, ParamInfo, TensorMapEncodeRequest,
-    FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
+    copy_kind, result, Copy2dRequest, LaunchRequest, MemsetRequest, ParamInfo,
+    TensorMapEncodeRequest, FUNC_ATTRIBUTE_COUNT, TENSOR_MAP_WORDS,
 };
 
 mod context;
 mod function;
+mod graph;
 mod memory;
 mod module;
 mod stream;
@@ -80,6 +82,8 @@ pub struct SimBackend {
     pool: SimPool,
     /// Reservations, allocation handles and mappings (`cuMem*` VMM calls).
     vmm: SimVmm,
+    /// Captures, graphs and executable graphs.
+    graphs: SimGraphs,
 }
 
 impl SimBackend {
@@ -100,6 +104,7 @@ impl SimBackend {
             events: HashMap::new(),
             limits: function::DEFAULT_LIMITS,
             pool: SimPool::default(),
+            graphs: SimGraphs::default(),
         }
     }
 

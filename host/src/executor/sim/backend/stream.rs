@@ -12,16 +12,19 @@ impl StreamBackend for SimBackend {
     }
     fn stream_destroy(&mut self, ctx: u64, stream: u64) -> CuResult<()> {
         self.ctx(ctx)?;
+        self.graphs.forget_stream(stream);
         self.streams
             .remove(&stream)
             .map(drop)
             .ok_or(result::INVALID_HANDLE)
     }
     fn stream_synchronize(&mut self, ctx: u64, stream: u64) -> CuResult<()> {
-        self.stream(ctx, stream)
+        self.stream(ctx, stream)?;
+        self.refuse_in_capture(stream)
     }
     fn stream_query(&mut self, ctx: u64, stream: u64) -> CuResult<()> {
-        self.stream(ctx, stream)
+        self.stream(ctx, stream)?;
+        self.refuse_in_capture(stream)
     }
     fn stream_driver_value(&mut self, ctx: u64, stream: u64) -> CuResult<u64> {
         // A value only NVIDIA's driver knows: the handles are checked so a
@@ -37,10 +40,8 @@ impl StreamBackend for SimBackend {
         _flags: WaitFlags,
     ) -> CuResult<()> {
         self.stream(ctx, stream)?;
-        self.events
-            .get(&event)
-            .map(drop)
-            .ok_or(result::INVALID_HANDLE)
+        self.events.get(&event).ok_or(result::INVALID_HANDLE)?;
+        self.graphs.wait_event(stream, event).map(drop)
     }
     fn event_create(&mut self, ctx: u64, _flags: EventFlags) -> CuResult<u64> {
         let ctx = self.ctx(ctx)?;
@@ -63,8 +64,12 @@ impl StreamBackend for SimBackend {
     }
     fn event_record(&mut self, ctx: u64, event: u64, stream: u64) -> CuResult<()> {
         self.stream(ctx, stream)?;
+        let capturing = self.graphs.is_capturing(stream);
         let e = self.events.get_mut(&event).ok_or(result::INVALID_HANDLE)?;
-        e.recorded = Some(Instant::now());
+        if !capturing {
+            e.recorded = Some(Instant::now());
+        }
+        self.graphs.event_recorded(event, stream);
         Ok(())
     }
     fn event_query(&mut self, ctx: u64, event: u64) -> CuResult<()> {
