@@ -61,6 +61,13 @@ pub struct Cli {
     /// seconds; 0 for no limit. Default 60.
     #[arg(long, value_name = "SECONDS")]
     pub command_timeout_s: Option<u64>,
+    /// Device memory all clients of the VM may hold, in bytes; reported as
+    /// the GPU's total memory (`[quota] vm_memory`). Default: the GPU's own.
+    #[arg(long, value_name = "BYTES")]
+    pub vm_memory_limit: Option<u64>,
+    /// Clients (device files open, direct connections) at once (`[quota] clients`).
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<u32>,
     /// What runs commands: "sim" (simulated GPU) or "cuda" (the host's GPU).
     #[arg(long, value_name = "KIND")]
     pub executor: Option<String>,
@@ -121,6 +128,8 @@ struct FileConfig {
     sim: FileSim,
     #[serde(default)]
     direct: crate::direct::DirectAccess,
+    #[serde(default)]
+    quota: crate::quota::QuotaFile,
 }
 
 /// The `[sim]` table.
@@ -241,6 +250,8 @@ pub struct Config {
     pub worker_memory_limit: Option<u64>,
     /// Longest one command may run in a worker process (`None`: no limit).
     pub command_timeout: Option<std::time::Duration>,
+    /// Per-VM and per-client limits (`crate::quota`).
+    pub quotas: crate::quota::Quotas,
     /// Identity of the simulated GPU.
     pub sim: SimIdentity,
     /// What the BAR0 identification registers read.
@@ -348,8 +359,12 @@ impl Config {
                 "must be greater than zero",
             ));
         }
+        let quotas =
+            crate::quota::Quotas::from_config(&file.quota, cli.vm_memory_limit, cli.max_clients)
+                .map_err(|e| invalid(e.field, e.message))?;
         let defaults = Identification::default();
         Ok(Self {
+            quotas,
             socket,
             direct_socket,
             direct_access: file.direct,

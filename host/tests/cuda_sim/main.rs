@@ -8,6 +8,7 @@ mod bounds;
 mod client;
 mod options;
 mod pools;
+mod quotas;
 mod stage_quota;
 mod vmm;
 
