@@ -19,8 +19,10 @@ use std::io;
 use std::sync::{Mutex, PoisonError};
 use uapi::cuda::MAX_STAGED_IMAGE;
 
-/// Default clients per VM: the device's queue count.
-pub const DEFAULT_MAX_CLIENTS: u32 = uapi::regs::QUEUE_LIMIT;
+/// Default clients per VM: the queues the device advertises by default.
+pub const DEFAULT_MAX_CLIENTS: u32 = 128;
+/// Most clients per VM: the queue blocks BAR0 has room for.
+pub const MAX_CLIENTS: u32 = uapi::regs::QUEUE_LIMIT;
 /// Default largest ring depth a client may enable.
 pub const DEFAULT_QUEUE_DEPTH: u32 = 1024;
 /// Default page-locked host staging memory per client.
@@ -161,11 +163,8 @@ impl Quotas {
         if q.vm_memory == Some(0) {
             return Err(bad("quota.vm_memory", "must be greater than zero"));
         }
-        if !(1..=DEFAULT_MAX_CLIENTS).contains(&q.max_clients) {
-            return Err(bad(
-                "quota.clients",
-                format!("must be 1..={DEFAULT_MAX_CLIENTS}"),
-            ));
+        if !(1..=MAX_CLIENTS).contains(&q.max_clients) {
+            return Err(bad("quota.clients", format!("must be 1..={MAX_CLIENTS}")));
         }
         if !q.queue_depth.is_power_of_two() || !(2..=DEFAULT_QUEUE_DEPTH).contains(&q.queue_depth) {
             return Err(bad(
@@ -405,7 +404,7 @@ mod tests {
             ),
             (
                 QuotaFile {
-                    clients: Some(DEFAULT_MAX_CLIENTS + 1),
+                    clients: Some(MAX_CLIENTS + 1),
                     ..QuotaFile::default()
                 },
                 "quota.clients",
