@@ -21,6 +21,12 @@
 #                      another's memory, a core-dump context that faults, a
 #                      kernel that never ends; natively (the first only) and
 #                      over the socket (the vm part runs it in the guest)
+#       load           (only when named) cuda-suite --load, 16 processes x 4
+#                      threads of mixed checked work for VGPU_LOAD_SECONDS
+#                      (default 300), natively and over the socket; the host's
+#                      RSS and worker count before and after in load-host.txt
+#       quota          (only when named) cuda-suite --quota over the socket to
+#                      a vgpu-host with --vm-memory-limit 4 GiB --max-clients 4
 #       bench          (only when named) the benchmarks: cuda-suite --bench,
 #                      tests/gpu/gemm-bench.cu (built there) and
 #                      tests/gpu/torch-bench.py, natively and over the socket;
@@ -138,6 +144,16 @@ start_host() {
     for _ in $(seq 100); do [ -S /tmp/vgpu-direct.sock ] && break; sleep 0.1; done
 }
 stop_host() { kill "$host" 2>/dev/null || true; wait "$host" 2>/dev/null || true; }
+# host_footprint: "rss=<KiB of vgpu-host> workers=<n> workers_rss=<KiB>".
+host_footprint() {
+    local rss w n=0 wrss=0
+    rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$host/status" 2>/dev/null || echo 0)
+    for w in $(pgrep -P "$host" 2>/dev/null); do
+        n=$((n + 1))
+        wrss=$((wrss + $(awk '/^VmRSS:/ {print $2}' "/proc/$w/status" 2>/dev/null || echo 0)))
+    done
+    echo "rss=$rss workers=$n workers_rss=$wrss"
+}
 # Sets `ours`, the environment (for env) of a run on our library over the
 # socket: ours first on the loader's path, then $1, then the machine's.
 ours_env() {
@@ -415,6 +431,39 @@ QEMU
         stop_host
         echo "isolation socket: $(tail -n 1 "$out/isolation-socket.txt")" | tee -a "$summary"
         grep -q '^CASE [^ ]* FAIL' "$out/isolation-socket.txt" && bad=1
+    fi
+    if [[ $parts == *,load,* ]]; then
+        local load_s=${VGPU_LOAD_SECONDS:-300}
+        echo "== load: 16 processes x 4 threads for $load_s s, natively and over the socket" | tee -a "$summary"
+        timeout $((load_s + 400)) "$p/bin/cuda-suite" --load --seconds "$load_s" \
+            >"$out/load-native.txt" 2>&1 || true
+        echo "load native: $(grep '^CASE' "$out/load-native.txt" | head -n 1)" | tee -a "$summary"
+        start_host "$out/host-load.log"
+        ours_env ""
+        sleep 1
+        echo "before $(host_footprint)" >"$out/load-host.txt"
+        env "${ours[@]}" timeout $((load_s + 400)) "$p/bin/cuda-suite" --load --seconds "$load_s" \
+            >"$out/load-socket.txt" 2>&1 || true
+        sleep 5
+        echo "after $(host_footprint)" >>"$out/load-host.txt"
+        stop_host
+        echo "load socket: $(grep '^CASE' "$out/load-socket.txt" | head -n 1)" | tee -a "$summary"
+        tee -a "$summary" <"$out/load-host.txt"
+        grep -q '^CASE [^ ]* PASS' "$out/load-socket.txt" || bad=1
+    fi
+    if [[ $parts == *,quota,* ]]; then
+        echo "== quota: vgpu-host (CUDA executor) with a 4 GiB, 4-client quota, over the socket" | tee -a "$summary"
+        rm -f /tmp/vgpu-direct.sock
+        VGPU_LOG=${VGPU_LOG:-info} setsid "$p/bin/vgpu-host" --executor cuda --direct-socket /tmp/vgpu-direct.sock \
+            --vm-memory-limit 4294967296 --max-clients 4 2>"$out/host-quota.log" &
+        host=$!
+        for _ in $(seq 100); do [ -S /tmp/vgpu-direct.sock ] && break; sleep 0.1; done
+        ours_env ""
+        env "${ours[@]}" timeout 300 "$p/bin/cuda-suite" --quota --total 4294967296 --clients 4 \
+            >"$out/quota-socket.txt" 2>&1 || true
+        stop_host
+        echo "quota socket: $(tail -n 1 "$out/quota-socket.txt")" | tee -a "$summary"
+        grep -q '^CASE [^ ]* FAIL' "$out/quota-socket.txt" && bad=1
     fi
     if [[ $parts == *,vm,* ]]; then
         echo "== vm: guest (TCG) -> vgpu.ko -> vgpu-host (CUDA executor)" | tee -a "$summary"

@@ -25,6 +25,10 @@ pub struct DeviceOptions {
     pub ident: Identification,
     /// Advertised limits.
     pub limits: Limits,
+    /// The VM's quotas: `max_clients` caps the queues advertised
+    /// (`MAX_QUEUES`, so the guest driver refuses the next open itself),
+    /// `queue_depth` the ring depth, the rest is the workers' to enforce.
+    pub quotas: crate::quota::Quotas,
 }
 
 struct DeviceState {
@@ -56,8 +60,14 @@ impl Device {
         sessions: Sessions,
         interrupts: Arc<dyn InterruptSink>,
     ) -> Self {
+        let quotas = options.quotas;
         let limits = Limits {
-            max_queues: options.limits.max_queues.min(uapi::regs::QUEUE_LIMIT),
+            max_queues: options
+                .limits
+                .max_queues
+                .min(uapi::regs::QUEUE_LIMIT)
+                .min(quotas.max_clients),
+            max_queue_depth: options.limits.max_queue_depth.min(quotas.queue_depth),
             ..options.limits
         };
         let shared = Arc::new(DeviceShared {
@@ -65,7 +75,7 @@ impl Device {
             interrupts,
             irq_status: AtomicU32::new(0),
             sessions,
-            clients: ClientRegistry::new(),
+            clients: ClientRegistry::with_quotas(quotas),
             limits,
         });
         Self {

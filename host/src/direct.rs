@@ -16,6 +16,7 @@ use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
 use crate::executor::registry::ClientRegistry;
 use crate::executor::Command;
+use crate::quota::Quotas;
 use crate::session::{Directory, Session};
 use crate::worker::process::ProcessWorker;
 use crate::worker::{Role, Sessions, Setup};
@@ -59,14 +60,27 @@ pub fn spawn(path: &Path, force: bool, sessions: Sessions) -> std::io::Result<()
     spawn_with(path, force, sessions, &DirectAccess::default())
 }
 
-/// Binds `path` (removing a stale socket if `force`), restricts it to
-/// `access` (mode 0600, or 0660 and its group), and serves each admitted
-/// connection by a worker of its own, until the process ends.
+/// [`spawn_with_quotas`] with the default quotas.
 pub fn spawn_with(
     path: &Path,
     force: bool,
     sessions: Sessions,
     access: &DirectAccess,
+) -> std::io::Result<()> {
+    spawn_with_quotas(path, force, sessions, access, Quotas::default())
+}
+
+/// Binds `path` (removing a stale socket if `force`), restricts it to
+/// `access` (mode 0600, or 0660 and its group), and serves each admitted
+/// connection by a worker of its own, until the process ends. Direct
+/// clients together are one VM for `quotas`: past `max_clients` a
+/// connection is refused ([`refuse`]).
+pub fn spawn_with_quotas(
+    path: &Path,
+    force: bool,
+    sessions: Sessions,
+    access: &DirectAccess,
+    quotas: Quotas,
 ) -> std::io::Result<()> {
     if force
         && std::fs::symlink_metadata(path).is_ok_and(|m| {
@@ -82,7 +96,7 @@ pub fn spawn_with(
     restrict(path, access.group)?;
     tracing::info!(socket = %path.display(), ?access, "direct socket transport listening");
     let access = access.clone();
-    let registry = ClientRegistry::new();
+    let registry = ClientRegistry::with_quotas(quotas);
     std::thread::Builder::new()
         .name("vgpu-direct".into())
         .spawn(move || {
@@ -114,7 +128,20 @@ fn start_client(
     registry: &Arc<ClientRegistry>,
 ) -> std::io::Result<()> {
     let page = Arc::new(ClientPage::new()?);
-    let guard = registry.join(id, page.clone());
+    let guard = match registry.try_join(id, page.clone()) {
+        Ok(guard) => guard,
+        Err(full) => {
+            tracing::warn!(
+                client = id,
+                max_clients = full.max_clients,
+                "client limit reached; direct connection refused"
+            );
+            std::thread::Builder::new()
+                .name("vgpu-direct-refuse".into())
+                .spawn(move || refuse(stream))?;
+            return Ok(());
+        }
+    };
     match sessions {
         Sessions::Threads(executor) => {
             let executor = executor.clone();
@@ -123,7 +150,7 @@ fn start_client(
                 .name(format!("vgpu-direct-{id}"))
                 .spawn(move || {
                     let _guard = guard;
-                    match Session::open(executor.as_ref(), page, Directory::Local(registry)) {
+                    match Session::open(executor.as_ref(), page, Directory::Local(registry, id)) {
                         Ok(mut session) => serve(id, stream, &mut session),
                         Err(status) => {
                             tracing::warn!(client = id, ?status, "cannot open a session")
@@ -153,6 +180,41 @@ fn start_client(
         }
     }
     Ok(())
+}
+
+/// How long a refused client has to send its first request.
+const REFUSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Answers a connection past the client limit: its first request (the
+/// guest library's `GetDeviceInfo` at cuInit) completes with
+/// [`Status::Busy`], then the connection is closed. The library reports
+/// `CUDA_ERROR_DEVICE_UNAVAILABLE`, as NVIDIA's driver does for a GPU that
+/// takes no more contexts (exclusive-process mode).
+pub fn refuse(mut stream: UnixStream) {
+    let _ = stream.set_read_timeout(Some(REFUSE_WAIT));
+    let mut head = RequestFrame::default();
+    if !matches!(
+        read_exact_or_eof(&mut stream, head.as_bytes_mut()),
+        Ok(true)
+    ) {
+        return;
+    }
+    // Read what the frame carries (bounded), so that closing does not
+    // reset the connection before the client reads the answer.
+    let mut left = u64::from(head.req_len.min(MAX_FRAME_PAYLOAD));
+    let mut sink = [0u8; 4096];
+    while left > 0 {
+        let n = left.min(sink.len() as u64) as usize;
+        if !matches!(read_exact_or_eof(&mut stream, &mut sink[..n]), Ok(true)) {
+            return;
+        }
+        left -= n as u64;
+    }
+    let frame = ResponseFrame {
+        status: Status::Busy as u32,
+        resp_len: 0,
+    };
+    let _ = stream.write_all(frame.as_bytes());
 }
 
 /// Mode 0600, or 0660 with group `group`.

@@ -21,6 +21,7 @@ pub mod heartbeat;
 pub mod irq;
 pub mod ptx;
 pub mod queue;
+pub mod quota;
 pub mod regs;
 pub mod session;
 pub mod shared;

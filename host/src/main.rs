@@ -62,8 +62,14 @@ fn run(config: &Config) -> Result<(), String> {
 
     let sessions = make_sessions(config)?;
     if let Some(path) = &config.direct_socket {
-        vgpu_host::direct::spawn_with(path, config.force, sessions.clone(), &config.direct_access)
-            .map_err(|e| format!("direct socket {}: {e}", path.display()))?;
+        vgpu_host::direct::spawn_with_quotas(
+            path,
+            config.force,
+            sessions.clone(),
+            &config.direct_access,
+            config.quotas,
+        )
+        .map_err(|e| format!("direct socket {}: {e}", path.display()))?;
     }
     if config.socket.as_os_str().is_empty() {
         // Direct clients only: the signal thread ends the process.
@@ -76,6 +82,7 @@ fn run(config: &Config) -> Result<(), String> {
     let options = DeviceOptions {
         ident: config.ident,
         limits: Limits::default(),
+        quotas: config.quotas,
     };
     let device = Arc::new(Device::with_sessions(options, sessions, interrupts.clone()));
     let server = vfio::listen(&config.socket, config.force).map_err(|e| e.to_string())?;

@@ -9,9 +9,11 @@
 
 use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
+use crate::cuda::client::ClientQuota;
 use crate::cuda::CudaClient;
 use crate::executor::registry::ClientRegistry;
 use crate::executor::{Command, Executor};
+use crate::quota::{Claim, MemoryAccount, Quotas};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,25 +21,43 @@ use uapi::cmd::{DeviceInfo, DeviceUsage};
 use uapi::status::Status;
 use uapi::wire::Wire;
 
-/// Where device-wide client information comes from.
+/// Where device-wide client information (and the VM's quotas and memory
+/// account) comes from.
 pub enum Directory {
-    /// The registry of this process (worker threads, tests).
-    Local(Arc<ClientRegistry>),
+    /// The registry of this process, where this client has this id
+    /// (worker threads, tests).
+    Local(Arc<ClientRegistry>, u32),
     /// The device process, asked over the worker's query socket.
     Remote(crate::worker::proto::QueryChannel),
 }
 
+impl MemoryAccount for Directory {
+    fn claim(&self, total: u64, force: bool) -> Result<Claim, Status> {
+        match self {
+            Self::Local(registry, id) => Ok(registry.claim_memory(*id, total, force)),
+            Self::Remote(channel) => channel.claim_memory(total, force),
+        }
+    }
+}
+
 impl Directory {
+    fn limits(&self) -> Result<Quotas, Status> {
+        match self {
+            Self::Local(registry, _) => Ok(registry.quotas()),
+            Self::Remote(channel) => channel.limits(),
+        }
+    }
+
     fn usage(&self, total: u64) -> Result<DeviceUsage, Status> {
         match self {
-            Self::Local(registry) => Ok(registry.usage(total)),
+            Self::Local(registry, _) => Ok(registry.usage(total)),
             Self::Remote(channel) => channel.usage(total),
         }
     }
 
     fn list(&self) -> Result<Vec<u8>, Status> {
         match self {
-            Self::Local(registry) => Ok(registry
+            Self::Local(registry, _) => Ok(registry
                 .list()
                 .iter()
                 .flat_map(|c| c.as_bytes().to_vec())
@@ -92,22 +112,30 @@ pub struct Session {
     info: DeviceInfo,
     cuda: CudaClient,
     page: Arc<ClientPage>,
-    directory: Directory,
+    directory: Arc<Directory>,
     busy: BusyClock,
 }
 
 impl Session {
     /// Opens a client of `executor` that reports through `page` and
-    /// `directory`. An error makes every command of the client fail with it.
+    /// `directory`, within the quotas `directory` gives. An error makes
+    /// every command of the client fail with it.
     pub fn open(
         executor: &dyn Executor,
         page: Arc<ClientPage>,
         directory: Directory,
     ) -> Result<Self, Status> {
+        let limits = directory.limits()?;
+        let directory = Arc::new(directory);
         let backend = executor.new_backend()?;
+        let mut info = executor.device_info();
+        // What cuDeviceTotalMem, NVML and the kernel module's cached
+        // identity report: the VM's quota, when it is smaller.
+        info.total_memory = limits.visible_total(info.total_memory);
+        let quota = ClientQuota::new(limits, directory.clone());
         Ok(Self {
-            info: executor.device_info(),
-            cuda: CudaClient::with_stage_budget(backend, executor.stage_budget()),
+            info,
+            cuda: CudaClient::with_quota(backend, executor.stage_budget(), quota),
             page,
             directory,
             busy: BusyClock::new(),
@@ -122,10 +150,22 @@ impl Session {
     /// A session registered as client `id` of a registry of its own (tests,
     /// tools).
     pub fn standalone(executor: &dyn Executor, id: u32) -> Result<(Self, Keep), Status> {
+        Self::in_registry(executor, &ClientRegistry::new(), id)
+    }
+
+    /// A session registered as client `id` of `registry`, within its quotas
+    /// (tests, tools; `Status::Busy` if the registry is full).
+    pub fn in_registry(
+        executor: &dyn Executor,
+        registry: &Arc<ClientRegistry>,
+        id: u32,
+    ) -> Result<(Self, Keep), Status> {
         let page = Arc::new(ClientPage::new().map_err(|_| Status::ExecutorError)?);
-        let registry = ClientRegistry::new();
-        let guard = registry.join(id, page.clone());
-        let session = Self::open(executor, page, Directory::Local(registry))?;
+        let guard = registry
+            .try_join(id, page.clone())
+            .map_err(|_| Status::Busy)?;
+        let registry = registry.clone();
+        let session = Self::open(executor, page, Directory::Local(registry, id))?;
         Ok((session, Keep { _listed: guard }))
     }
 

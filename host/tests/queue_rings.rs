@@ -179,3 +179,25 @@ fn bad_queue_configurations_are_rejected() {
     assert_eq!(q.status(&h), qreg::status::ENABLED);
     assert_echo_works(&h, &mut q, 1);
 }
+
+#[test]
+fn the_client_and_depth_quotas_are_the_advertised_limits() {
+    let file = std::env::temp_dir().join(format!("vgpu-quota-{}.toml", std::process::id()));
+    std::fs::write(&file, "[quota]\nclients = 2\nqueue_depth = 64\n").expect("config file");
+    let config = file.to_str().expect("path");
+    let h = Harness::with(&["--socket", "s", "--config", config]);
+    let _ = std::fs::remove_file(&file);
+    // The guest driver takes no more queues than MAX_QUEUES (the next open
+    // is EBUSY there), and no deeper rings than MAX_QUEUE_DEPTH.
+    assert_eq!(h.read32(regs::MAX_QUEUES), 2);
+    assert_eq!(h.read32(regs::MAX_QUEUE_DEPTH), 64);
+    let mut q = TestQueue::enabled(&h, 1, 64);
+    assert_echo_works(&h, &mut q, 1);
+    let deep = TestQueue::layout(0, 128);
+    deep.program(&h, 0);
+    assert_eq!(queue_error(deep.status(&h)), Some(QueueError::BadDepth));
+    // A third queue does not exist: its registers read zero and enable nothing.
+    let third = TestQueue::layout(2, 8);
+    third.program(&h, 0);
+    assert_eq!(third.status(&h), 0);
+}

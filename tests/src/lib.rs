@@ -7,6 +7,8 @@
 pub mod bench;
 pub mod cudart;
 pub mod isolation;
+pub mod load;
+pub mod quota;
 pub mod results;
 pub mod suite;
 pub mod vm;

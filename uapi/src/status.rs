@@ -25,6 +25,9 @@ pub enum Status {
     ExecutorError = 7,
     /// The queue is being stopped; the command was not run.
     Aborted = 8,
+    /// The device serves as many clients as it is configured to; this one
+    /// was refused (direct socket; a guest's driver gets `EBUSY` at open).
+    Busy = 9,
 }
 
 impl Status {
@@ -40,6 +43,7 @@ impl Status {
             6 => Self::BadRingIndex,
             7 => Self::ExecutorError,
             8 => Self::Aborted,
+            9 => Self::Busy,
             _ => return None,
         })
     }
@@ -56,6 +60,7 @@ impl Status {
             Self::BadRingIndex => "BAD_RING_INDEX",
             Self::ExecutorError => "EXECUTOR_ERROR",
             Self::Aborted => "ABORTED",
+            Self::Busy => "BUSY",
         }
     }
 }

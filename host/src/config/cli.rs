@@ -39,6 +39,13 @@ pub struct Cli {
     /// seconds; 0 for no limit. Default 60.
     #[arg(long, value_name = "SECONDS")]
     pub command_timeout_s: Option<u64>,
+    /// Device memory all clients of the VM may hold, in bytes; reported as
+    /// the GPU's total memory (`[quota] vm_memory`). Default: the GPU's own.
+    #[arg(long, value_name = "BYTES")]
+    pub vm_memory_limit: Option<u64>,
+    /// Clients (device files open, direct connections) at once (`[quota] clients`).
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<u32>,
     /// What runs commands: "sim" (simulated GPU) or "cuda" (the host's GPU).
     #[arg(long, value_name = "KIND")]
     pub executor: Option<String>,

@@ -20,6 +20,8 @@ pub(super) struct FileConfig {
     pub(super) sim: FileSim,
     #[serde(default)]
     pub(super) direct: crate::direct::DirectAccess,
+    #[serde(default)]
+    pub(super) quota: crate::quota::QuotaFile,
 }
 
 /// The `[sim]` table.

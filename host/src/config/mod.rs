@@ -141,6 +141,8 @@ pub struct Config {
     pub worker_memory_limit: Option<u64>,
     /// Longest one command may run in a worker process (`None`: no limit).
     pub command_timeout: Option<std::time::Duration>,
+    /// Per-VM and per-client limits (`crate::quota`).
+    pub quotas: crate::quota::Quotas,
     /// Identity of the simulated GPU.
     pub sim: SimIdentity,
     /// What the BAR0 identification registers read.

@@ -110,8 +110,12 @@ impl Config {
                 "must be greater than zero",
             ));
         }
+        let quotas =
+            crate::quota::Quotas::from_config(&file.quota, cli.vm_memory_limit, cli.max_clients)
+                .map_err(|e| invalid(e.field, e.message))?;
         let defaults = Identification::default();
         Ok(Self {
+            quotas,
             socket,
             direct_socket,
             direct_access: file.direct,

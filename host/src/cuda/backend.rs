@@ -51,8 +51,31 @@ impl<
 {
 }
 
+/// What one client holds now, counted against its object quotas
+/// ([`crate::quota::ObjectLimits`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObjectCounts {
+    /// Contexts created with `cuCtxCreate` (not the primary one).
+    pub contexts: usize,
+    /// Streams created (not the default ones).
+    pub streams: usize,
+    /// Events.
+    pub events: usize,
+    /// Loaded modules.
+    pub modules: usize,
+    /// Function handles.
+    pub functions: usize,
+    /// Device allocations (plain and pool) and VMM allocation handles.
+    pub allocations: usize,
+}
+
 /// Devices and contexts.
 pub trait ContextBackend {
+    /// What the client holds now.
+    fn object_counts(&self) -> ObjectCounts;
+    /// Caps the host memory this client's staging may page-lock, in bytes.
+    /// An executor that page-locks nothing ignores it.
+    fn set_pinned_limit(&mut self, _bytes: u64) {}
     /// `CUdevice_attribute` values, index = attribute (`ATTRIBUTE_COUNT` entries; unknown ones 0).
     fn device_attributes(&mut self, device: i32) -> CuResult<Vec<i32>>;
     /// Free and total device memory.

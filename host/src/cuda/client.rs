@@ -9,8 +9,11 @@
 //! a response fails with them, as in a CUDA context after such a fault.
 
 mod graph;
+mod quota;
 mod run;
 mod vmm;
+
+pub use quota::ClientQuota;
 
 use super::backend::{CuResult, CudaBackend};
 use super::call::CudaCall;
@@ -55,6 +58,8 @@ pub struct CudaClient {
     sticky: Option<u32>,
     /// A module image arriving in pieces (MODULE_STAGE).
     staged: StagedImage,
+    /// Object, staging and memory quotas.
+    quota: ClientQuota,
 }
 
 /// What a decoded command needs: an answer, or nothing (asynchronous).
@@ -72,11 +77,23 @@ impl CudaClient {
     /// Wraps a backend; staged images are charged to `budget` (one per
     /// executor, shared by its clients).
     pub fn with_stage_budget(backend: Box<dyn CudaBackend>, budget: Arc<StageBudget>) -> Self {
+        Self::with_quota(backend, budget, ClientQuota::unlimited())
+    }
+
+    /// Wraps a backend; staged images are charged to `budget`, and the
+    /// client holds no more than `quota` allows.
+    pub fn with_quota(
+        mut backend: Box<dyn CudaBackend>,
+        budget: Arc<StageBudget>,
+        quota: ClientQuota,
+    ) -> Self {
+        backend.set_pinned_limit(quota.limits().pinned_bytes);
         Self {
             backend,
             deferred: None,
             sticky: None,
-            staged: StagedImage::new(budget),
+            staged: StagedImage::with_limit(budget, quota.limits().staged_bytes),
+            quota,
         }
     }
 
@@ -113,7 +130,9 @@ impl CudaClient {
             return Ok(Vec::new());
         }
         let call = CudaCall::decode(opcode, request)?;
-        let outcome = match self.run(call, resp_capacity, cancel)? {
+        let ran = self.run(call, resp_capacity, cancel);
+        self.quota.settle(self.backend.memory_used());
+        let outcome = match ran? {
             Outcome::Response(bytes) if !has_response => {
                 let code = ResultHeader::read_from(&bytes).map_or(result::SUCCESS, |h| h.result);
                 Outcome::Async(if code == result::SUCCESS {

@@ -52,15 +52,23 @@ pub struct StagedImage {
     bytes: Vec<u8>,
     charged: u64,
     budget: Arc<StageBudget>,
+    /// The client's own bound (`staged_bytes` quota), at most `MAX_STAGED_IMAGE`.
+    limit: u64,
 }
 
 impl StagedImage {
     /// Empty, charging `budget`.
     pub fn new(budget: Arc<StageBudget>) -> Self {
+        Self::with_limit(budget, MAX_STAGED_IMAGE)
+    }
+
+    /// Empty, charging `budget`, holding at most `limit` bytes.
+    pub fn with_limit(budget: Arc<StageBudget>, limit: u64) -> Self {
         Self {
             bytes: Vec::new(),
             charged: 0,
             budget,
+            limit: limit.min(MAX_STAGED_IMAGE),
         }
     }
 
@@ -78,7 +86,7 @@ impl StagedImage {
             return Err(result::INVALID_VALUE);
         }
         let end = offset.checked_add(piece.len() as u64);
-        if end.is_none_or(|e| e > MAX_STAGED_IMAGE) || !self.grow(piece.len()) {
+        if end.is_none_or(|e| e > self.limit) || !self.grow(piece.len()) {
             self.clear();
             return Err(result::OUT_OF_MEMORY);
         }
@@ -96,7 +104,9 @@ impl StagedImage {
             .bytes
             .len()
             .saturating_add(more)
-            .max(self.bytes.capacity().saturating_mul(2));
+            .max(self.bytes.capacity().saturating_mul(2))
+            // Never past the client's bound (`append` checked the end against it).
+            .min(usize::try_from(self.limit).unwrap_or(usize::MAX));
         let extra = want as u64 - self.charged;
         if !self.budget.charge(extra) {
             return false;

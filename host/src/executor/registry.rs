@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::client_page::ClientPage;
+use crate::quota::{Claim, MemoryLedger, Quotas};
 use uapi::cmd::{ClientUsage, DeviceUsage};
 
 #[derive(Clone, Debug)]
@@ -18,16 +19,73 @@ struct Entry {
     worker_pid: u32,
 }
 
-/// The device's clients.
+/// The device's clients (one VM's, or the direct socket's), with their
+/// quotas and the VM's device memory account.
 #[derive(Debug, Default)]
 pub struct ClientRegistry {
     clients: Mutex<BTreeMap<u32, Entry>>,
+    quotas: Quotas,
+    memory: MemoryLedger,
+}
+
+/// The registry already lists as many clients as its quota allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryFull {
+    /// The quota.
+    pub max_clients: u32,
 }
 
 impl ClientRegistry {
-    /// An empty registry.
+    /// An empty registry with the default quotas (no memory limit).
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Self::with_quotas(Quotas::default())
+    }
+
+    /// An empty registry enforcing `quotas`.
+    pub fn with_quotas(quotas: Quotas) -> Arc<Self> {
+        Arc::new(Self {
+            clients: Mutex::default(),
+            memory: MemoryLedger::new(quotas.vm_memory),
+            quotas,
+        })
+    }
+
+    /// The quotas of this registry's clients.
+    pub fn quotas(&self) -> Quotas {
+        self.quotas
+    }
+
+    /// Client `id` asks to hold `total` bytes of device memory in all
+    /// ([`MemoryLedger::claim`]).
+    pub fn claim_memory(&self, id: u32, total: u64, force: bool) -> Claim {
+        self.memory.claim(id, total, force)
+    }
+
+    /// Device memory all clients hold, as the ledger has it.
+    pub fn memory_claimed(&self) -> u64 {
+        self.memory.used()
+    }
+
+    /// Registers client `id` unless the registry is full (the
+    /// `max_clients` quota): a direct connection past it is refused.
+    pub fn try_join(
+        self: &Arc<Self>,
+        id: u32,
+        page: Arc<ClientPage>,
+    ) -> Result<ClientGuard, RegistryFull> {
+        let worker_pid = std::process::id();
+        let max = self.quotas.max_clients;
+        self.with(|c| {
+            if c.len() >= max as usize {
+                return Err(RegistryFull { max_clients: max });
+            }
+            c.insert(id, Entry { page, worker_pid });
+            Ok(())
+        })?;
+        Ok(ClientGuard {
+            registry: self.clone(),
+            id,
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<u32, Entry>) -> T) -> T {
@@ -35,7 +93,8 @@ impl ClientRegistry {
     }
 
     /// Registers client `id`, whose values are in `page`; the returned guard
-    /// removes it when dropped.
+    /// removes it when dropped. Queues use this: a VM has no more queues
+    /// than its `max_clients` quota (`MAX_QUEUES`), so it cannot overfill.
     pub fn join(self: &Arc<Self>, id: u32, page: Arc<ClientPage>) -> ClientGuard {
         let worker_pid = std::process::id();
         self.with(|c| c.insert(id, Entry { page, worker_pid }));
@@ -103,11 +162,18 @@ impl ClientGuard {
     pub fn registry(&self) -> &Arc<ClientRegistry> {
         &self.registry
     }
+
+    /// The client's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         self.registry.with(|c| c.remove(&self.id));
+        // Whatever the client (or its dead worker) held returns to the VM.
+        self.registry.memory.release(self.id);
     }
 }
 
@@ -146,5 +212,27 @@ mod tests {
         drop(b);
         assert_eq!(r.usage(16 << 20).client_count, 1);
         assert_eq!(r.list().len(), 1);
+    }
+
+    #[test]
+    fn a_full_registry_refuses_and_a_leaver_returns_its_memory() {
+        let quotas = Quotas {
+            max_clients: 2,
+            vm_memory: Some(100),
+            ..Quotas::default()
+        };
+        let r = ClientRegistry::with_quotas(quotas);
+        let a = r.try_join(1, page()).expect("first");
+        let _b = r.try_join(2, page()).expect("second");
+        assert_eq!(
+            r.try_join(3, page()).err(),
+            Some(RegistryFull { max_clients: 2 })
+        );
+        assert!(r.claim_memory(1, 70, false).granted);
+        assert!(!r.claim_memory(2, 40, false).granted);
+        drop(a);
+        assert_eq!(r.memory_claimed(), 0);
+        assert!(r.claim_memory(2, 100, false).granted);
+        let _c = r.try_join(3, page()).expect("room again");
     }
 }

@@ -63,7 +63,11 @@ impl QueueClient {
                 let (executor, session_page) = (executor.clone(), page.clone());
                 let registry = guard.registry().clone();
                 let thread = ThreadWorker::spawn(env, move || {
-                    Session::open(executor.as_ref(), session_page, Directory::Local(registry))
+                    Session::open(
+                        executor.as_ref(),
+                        session_page,
+                        Directory::Local(registry, index),
+                    )
                 })?;
                 Worker::Thread {
                     thread,

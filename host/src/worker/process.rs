@@ -103,7 +103,7 @@ impl ProcessWorker {
             std::thread::Builder::new()
                 .name(format!("vgpu-worker-{index}"))
                 .spawn(move || {
-                    serve_queries(&query, guard.registry());
+                    serve_queries(&query, &guard);
                     let status = child.wait();
                     tracing::debug!(index, pid, ?status, "worker process ended");
                     *exit.done.lock().unwrap_or_else(PoisonError::into_inner) = true;
@@ -234,7 +234,8 @@ impl Drop for ProcessWorker {
 }
 
 /// Answers the worker's registry queries until its socket closes.
-fn serve_queries(query: &UnixDatagram, registry: &crate::executor::registry::ClientRegistry) {
+fn serve_queries(query: &UnixDatagram, client: &ClientGuard) {
+    let registry = client.registry();
     loop {
         let message = match proto::recv(query) {
             Ok(Some((message, _))) => message,
@@ -256,6 +257,20 @@ fn serve_queries(query: &UnixDatagram, registry: &crate::executor::registry::Cli
                 .flat_map(|c| c.as_bytes().to_vec())
                 .take(proto::MAX_MESSAGE)
                 .collect(),
+            Ok(tag::LIMITS) => {
+                let mut e = Encoder::default();
+                registry.quotas().encode(&mut e);
+                e.0
+            }
+            Ok(tag::CLAIM) => match (d.u64(), d.u32()) {
+                (Ok(total), Ok(force)) => {
+                    let claim = registry.claim_memory(client.id(), total, force != 0);
+                    let mut e = Encoder::new(u32::from(claim.granted));
+                    e.u64(claim.vm_used);
+                    e.0
+                }
+                _ => Vec::new(),
+            },
             _ => {
                 tracing::warn!("unknown query from a worker; closing its socket");
                 return;

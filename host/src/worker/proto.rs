@@ -33,6 +33,11 @@ pub mod tag {
     pub const USAGE: u32 = 10;
     /// Worker → device: `ListClients`.
     pub const LIST: u32 = 11;
+    /// Worker → device: the client's quotas (`crate::quota::Quotas`).
+    pub const LIMITS: u32 = 12;
+    /// Worker → device: hold this much device memory in all? (`u64` bytes,
+    /// `u32` force); answered with `u32` granted and `u64` the VM's total.
+    pub const CLAIM: u32 = 13;
 }
 
 /// A connected `SOCK_SEQPACKET` pair, close-on-exec.
@@ -200,6 +205,26 @@ impl QueryChannel {
     /// The device's clients, encoded as `ListClients` answers them.
     pub fn list(&self) -> Result<Vec<u8>, Status> {
         self.ask(&Encoder::new(tag::LIST).0)
+    }
+
+    /// The client's quotas.
+    pub fn limits(&self) -> Result<crate::quota::Quotas, Status> {
+        let reply = self.ask(&Encoder::new(tag::LIMITS).0)?;
+        crate::quota::Quotas::decode(&mut Decoder::new(&reply)).map_err(|_| Status::ExecutorError)
+    }
+
+    /// Asks the VM's memory account for `total` bytes in all
+    /// ([`crate::quota::MemoryLedger::claim`]).
+    pub fn claim_memory(&self, total: u64, force: bool) -> Result<crate::quota::Claim, Status> {
+        let reply = self.ask(&Encoder::new(tag::CLAIM).u64(total).u32(force.into()).0)?;
+        let mut d = Decoder::new(&reply);
+        let decoded = d.u32().and_then(|g| {
+            Ok(crate::quota::Claim {
+                granted: g != 0,
+                vm_used: d.u64()?,
+            })
+        });
+        decoded.map_err(|_| Status::ExecutorError)
     }
 }
 

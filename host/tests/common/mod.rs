@@ -142,6 +142,7 @@ impl Harness {
         let irqs = Arc::new(CountingSink::default());
         let options = DeviceOptions {
             ident: config.ident,
+            quotas: config.quotas,
             ..DeviceOptions::default()
         };
         let sessions = if processes {

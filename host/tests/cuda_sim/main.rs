@@ -9,6 +9,7 @@ mod client;
 mod graph;
 mod options;
 mod pools;
+mod quotas;
 mod stage_quota;
 mod vmm;
 

@@ -41,12 +41,14 @@ api! {
     cuDriverGetVersion = fn(*mut c_int);
     cuDeviceGet = fn(*mut c_int, c_int);
     cuDeviceGetName = fn(*mut c_char, c_int, c_int);
+    cuDeviceTotalMem_v2 = fn(*mut usize, c_int);
     cuDevicePrimaryCtxRetain = fn(*mut Ptr, c_int);
     cuCtxSetCurrent = fn(Ptr);
     cuCtxCreate_v2 = fn(*mut Ptr, c_uint, c_int);
     cuCtxSynchronize = fn();
     cuGetErrorName = fn(u32, *mut *const c_char);
     cuModuleLoadData = fn(*mut Ptr, *const c_void);
+    cuModuleUnload = fn(Ptr);
     cuModuleGetFunction = fn(*mut Ptr, Ptr, *const c_char);
     cuModuleGetGlobal_v2 = fn(*mut u64, *mut usize, Ptr, *const c_char);
     cuMemAlloc_v2 = fn(*mut u64, usize);

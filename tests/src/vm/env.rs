@@ -44,6 +44,9 @@ pub struct Env {
     /// Arguments of the bench scenario's `cuda-suite --bench`
     /// (`VGPU_BENCH_GUEST_ARGS`, e.g. `--quick`; none: the full run).
     pub bench_args: String,
+    /// Seconds of the load test (`VGPU_LOAD_SECONDS`): over the socket in
+    /// native-socket (default 25), and in the guest's load scenario.
+    pub load_seconds: u64,
 }
 
 /// The round-trip size the recorded GPU digests were taken with, MiB; a run
@@ -92,6 +95,7 @@ impl Env {
             boot_timeout_s: number("VGPU_BOOT_TIMEOUT_S", 600),
             guest_log: env::var("VGPU_GUEST_LOG").ok(),
             bench_args: env::var("VGPU_BENCH_GUEST_ARGS").unwrap_or_default(),
+            load_seconds: number("VGPU_LOAD_SECONDS", 25),
         })
     }
 

@@ -39,6 +39,19 @@ impl Host {
         socket: &Path,
         log: &Path,
     ) -> Result<Self, String> {
+        Self::start_with(env, g, transport, socket, log, &[])
+    }
+
+    /// [`Self::start`] with `extra` arguments (quotas) on vgpu-host's
+    /// command line.
+    pub fn start_with(
+        env: &Env,
+        g: &Gpu,
+        transport: Transport,
+        socket: &Path,
+        log: &Path,
+        extra: &[&str],
+    ) -> Result<Self, String> {
         let _ = fs::remove_file(socket);
         let logf = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut cmd = Command::new(&env.host_bin);
@@ -59,6 +72,7 @@ impl Host {
             "--command-timeout-s",
             "20",
         ]);
+        cmd.args(extra);
         if let Transport::VfioUser = transport {
             cmd.args(["--total-memory", &g.total_memory.to_string()])
                 .args(["--compute-capability", g.compute_capability])
@@ -108,6 +122,17 @@ impl Host {
         }
     }
 
+    /// What the host holds now: its own resident memory and that of its
+    /// worker processes (`VmRSS`, KiB) and how many workers there are.
+    pub fn footprint(&self) -> Footprint {
+        let workers = children_of(self.child.id());
+        Footprint {
+            host_kib: rss_kib(self.child.id()),
+            workers: workers.len(),
+            workers_kib: workers.iter().map(|&p| rss_kib(p)).sum(),
+        }
+    }
+
     /// Stops the process (the guest asked for it, or the run is over).
     pub fn kill(&mut self) {
         // Children of a stopped host must run to see it gone.
@@ -115,6 +140,32 @@ impl Host {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What a host holds ([`Host::footprint`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// The device process's `VmRSS`, KiB.
+    pub host_kib: u64,
+    /// Its worker processes.
+    pub workers: usize,
+    /// Their `VmRSS` together, KiB.
+    pub workers_kib: u64,
+}
+
+/// `VmRSS` of `pid`, KiB (0 if gone).
+fn rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 /// The processes whose parent is `parent`, from `/proc/*/stat`.

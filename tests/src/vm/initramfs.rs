@@ -74,6 +74,10 @@ pub fn build(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, String> {
         env.roundtrip_mib.to_string(),
     )?;
     write(&root.join("etc/vgpu-bench"), &env.bench_args)?;
+    write(
+        &root.join("etc/vgpu-load-seconds"),
+        env.load_seconds.to_string(),
+    )?;
     if let Some(filter) = &env.guest_log {
         write(&root.join("etc/vgpu-log"), filter)?;
     }

@@ -13,6 +13,7 @@ pub mod env;
 pub mod gpu;
 pub mod host;
 pub mod initramfs;
+pub mod load;
 pub mod qemu;
 pub mod report;
 pub mod scenario;

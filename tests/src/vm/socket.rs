@@ -1,5 +1,6 @@
 //! The native socket run: the driver-API suite, the cudart programs, the
-//! isolation check and a short benchmark run on this machine against
+//! isolation check, a short benchmark run, the load test and the quota
+//! check (`super::load`) on this machine against
 //! vgpu-host's direct socket transport (no VM): the same programs, the same
 //! commands, in seconds.
 
@@ -51,7 +52,9 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
         .env("VGPU_SOCKET", &host.socket)
         .env("LD_LIBRARY_PATH", &libdir)
         .output();
+    let load_results = super::load::over_socket(env, &host, &libdir, &dir, PREFIX);
     host.kill();
+    let quota_results = super::load::quota_over_socket(env, &libdir, &dir, PREFIX);
     let out = out.map_err(|e| format!("{}: {e}", env.cuda_suite.display()))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     fs::write(
@@ -110,5 +113,7 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
         }
     }
     results.extend(got);
+    results.extend(load_results);
+    results.extend(quota_results);
     Ok(results)
 }

@@ -41,6 +41,9 @@ fn ensure_open(s: &mut super::State) -> CuResult {
     }
     super::register_atfork();
     let (t, ep) = transport::open().map_err(|e| {
+        if e.errno == libc::EBUSY {
+            return refused(&transport::endpoint());
+        }
         tracing::warn!(
             "cuInit: no vgpu device ({:?}: {e}); CUDA_ERROR_NO_DEVICE",
             transport::endpoint()
@@ -48,6 +51,9 @@ fn ensure_open(s: &mut super::State) -> CuResult {
         result::NO_DEVICE
     })?;
     let c = Client::new(t).map_err(|e| {
+        if e.errno == libc::EBUSY {
+            return refused(&ep);
+        }
         tracing::warn!("cuInit: {ep:?} did not describe itself: {e}; CUDA_ERROR_NO_DEVICE");
         result::NO_DEVICE
     })?;
@@ -57,6 +63,19 @@ fn ensure_open(s: &mut super::State) -> CuResult {
     );
     s.client = Some(c);
     Ok(())
+}
+
+/// The device is there but takes no more clients (vgpu-host's `clients`
+/// quota: `EBUSY` from the driver's `open`, or the socket's `BUSY`). NVIDIA's
+/// driver answers a GPU that takes no more contexts (exclusive-process
+/// mode, or every context slot in use) with `CUDA_ERROR_DEVICE_UNAVAILABLE`;
+/// `OUT_OF_MEMORY` would send the user looking for memory.
+fn refused(ep: &impl std::fmt::Debug) -> u32 {
+    tracing::warn!(
+        "cuInit: {ep:?} serves as many clients as it is configured to; \
+         CUDA_ERROR_DEVICE_UNAVAILABLE"
+    );
+    result::DEVICE_UNAVAILABLE
 }
 
 pub(crate) fn init(flags: c_uint) -> CuResult {

@@ -96,7 +96,12 @@ impl super::Transport for SocketClient {
         if c.status != Status::Ok as u32 {
             return Err(DevError {
                 op: "get device info",
-                errno: libc::EIO,
+                // Refused: vgpu-host serves as many clients as it may.
+                errno: if c.status == Status::Busy as u32 {
+                    libc::EBUSY
+                } else {
+                    libc::EIO
+                },
             });
         }
         Ok(TransportInfo {

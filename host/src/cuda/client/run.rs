@@ -2,6 +2,7 @@
 //! backend and what its response holds. Exhaustive, so a command declared in
 //! uapi has to get an arm here before the host compiles.
 
+use super::quota::Kind;
 use super::{graph, header, vmm, CudaClient, Outcome};
 use crate::cancel::CancelToken;
 use crate::cuda::backend::{CuResult, CudaBackend};
@@ -136,8 +137,12 @@ impl CudaClient {
         use CudaCall as C;
         use Outcome::{Async, Response};
         let b = &mut self.backend;
+        let q = &mut self.quota;
         Ok(match call {
-            C::CtxCreate((r, flags)) => handle(flags.and_then(|f| b.ctx_create(f, r.device))),
+            C::CtxCreate((r, flags)) => handle(flags.and_then(|f| {
+                q.admit(Kind::Contexts, b.object_counts())?;
+                b.ctx_create(f, r.device)
+            })),
             C::CtxDestroy(r) => status(b.ctx_destroy(r.ctx)),
             C::CtxSynchronize(r) => status(b.ctx_synchronize(r.ctx)),
             C::PrimaryCtxRetain(r) => handle(b.primary_ctx_retain(r.device)),
@@ -162,7 +167,7 @@ impl CudaClient {
                 Err(e) => Response(header(e)),
             },
             C::MemGetInfo(r) => {
-                let got = b.mem_get_info(r.ctx);
+                let got = b.mem_get_info(r.ctx).map(|(f, t)| q.mem_info(f, t));
                 let (free, total) = got.unwrap_or((0, 0));
                 respond(MemInfoResponse {
                     result: code(&got),
@@ -171,7 +176,10 @@ impl CudaClient {
                     total,
                 })
             }
-            C::MemAlloc(r) => handle(nonzero(r.size).and_then(|()| b.mem_alloc(r.ctx, r.size))),
+            C::MemAlloc(r) => handle(nonzero(r.size).and_then(|()| {
+                q.admit_alloc(b.object_counts(), r.size)?;
+                b.mem_alloc(r.ctx, r.size)
+            })),
             C::MemFree(r) => status(b.mem_free(r.ctx, r.dptr)),
             C::MemGetAddressRange(r) => {
                 let got = b.mem_get_address_range(r.ctx, r.dptr);
@@ -227,16 +235,26 @@ impl CudaClient {
                     Err(e) => Response(header(e)),
                 }
             }
-            C::ModuleLoad((r, image)) => handle(match (image.is_empty(), self.staged.is_empty()) {
-                (false, _) => b.module_load(r.ctx, image),
-                (true, false) => self.staged.consume(|image| b.module_load(r.ctx, image)),
-                (true, true) => Err(result::INVALID_VALUE),
+            C::ModuleLoad((r, image)) => handle(match q.admit(Kind::Modules, b.object_counts()) {
+                Err(e) => {
+                    // A staged image goes too: the client starts over.
+                    self.staged.clear();
+                    Err(e)
+                }
+                Ok(()) => match (image.is_empty(), self.staged.is_empty()) {
+                    (false, _) => b.module_load(r.ctx, image),
+                    (true, false) => self.staged.consume(|image| b.module_load(r.ctx, image)),
+                    (true, true) => Err(result::INVALID_VALUE),
+                },
             }),
             // Pieces arrive in order on one queue; anything else is a
             // confused client, which starts over.
             C::ModuleStage((r, bytes)) => Async(self.staged.append(r.offset, bytes)),
             C::ModuleUnload(r) => status(b.module_unload(r.ctx, r.module)),
-            C::ModuleGetFunction((r, name)) => match b.module_get_function(r.ctx, r.module, name) {
+            C::ModuleGetFunction((r, name)) => match q
+                .admit(Kind::Functions, b.object_counts())
+                .and_then(|()| b.module_get_function(r.ctx, r.module, name))
+            {
                 Ok((function, layout)) => {
                     let mut out = FunctionResponse {
                         result: result::SUCCESS,
@@ -272,9 +290,10 @@ impl CudaClient {
                 check_launch(b.as_ref(), &req.launch, params)
                     .and_then(|()| b.launch_ex(&req.launch, &attrs, params, cancel)),
             ),
-            C::StreamCreate((r, flags)) => {
-                handle(flags.and_then(|f| b.stream_create(r.ctx, f, r.priority)))
-            }
+            C::StreamCreate((r, flags)) => handle(flags.and_then(|f| {
+                q.admit(Kind::Streams, b.object_counts())?;
+                b.stream_create(r.ctx, f, r.priority)
+            })),
             C::StreamDestroy(r) => status(b.stream_destroy(r.ctx, r.stream)),
             C::StreamSynchronize(r) => status(b.stream_synchronize(r.ctx, r.stream)),
             C::StreamQuery(r) => status(b.stream_query(r.ctx, r.stream)),
@@ -282,7 +301,10 @@ impl CudaClient {
             C::StreamWaitEvent((r, flags)) => {
                 Async(flags.and_then(|f| b.stream_wait_event(r.ctx, r.stream, r.event, f)))
             }
-            C::EventCreate((r, flags)) => handle(flags.and_then(|f| b.event_create(r.ctx, f))),
+            C::EventCreate((r, flags)) => handle(flags.and_then(|f| {
+                q.admit(Kind::Events, b.object_counts())?;
+                b.event_create(r.ctx, f)
+            })),
             C::EventDestroy(r) => status(b.event_destroy(r.ctx, r.event)),
             C::EventRecord(r) => Async(b.event_record(r.ctx, r.event, r.stream)),
             C::EventQuery(r) => status(b.event_query(r.ctx, r.event)),
@@ -323,6 +345,7 @@ impl CudaClient {
             C::MemAllocAsync(r) => handle(
                 check_pool(r.pool, None)
                     .and_then(|()| nonzero(r.size))
+                    .and_then(|()| q.admit_alloc(b.object_counts(), r.size))
                     .and_then(|()| b.mem_alloc_async(r.ctx, r.stream, r.size, r.pool)),
             ),
             C::MemFreeAsync(r) => Async(b.mem_free_async(r.ctx, r.stream, r.dptr)),
@@ -350,9 +373,10 @@ impl CudaClient {
                 vmm::check_range(r.ptr, r.size)
                     .and_then(|()| b.mem_address_free(r.ctx, r.ptr, r.size)),
             ),
-            C::MemCreate(r) => {
-                handle(vmm::check_create(&r).and_then(|()| b.mem_create(r.ctx, r.size, &r.prop)))
-            }
+            C::MemCreate(r) => handle(vmm::check_create(&r).and_then(|()| {
+                q.admit_alloc(b.object_counts(), r.size)?;
+                b.mem_create(r.ctx, r.size, &r.prop)
+            })),
             C::MemRelease(r) => status(b.mem_release(r.ctx, r.handle)),
             C::MemMap(r) => status(
                 vmm::check_map(&r)

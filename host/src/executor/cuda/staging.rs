@@ -11,6 +11,8 @@ use super::driver::{check, CUcontext, CUevent, CUresult, CudaDriver};
 use std::alloc::{alloc, dealloc, Layout};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Alignment and granule of staging buffers.
 pub const PAGE: usize = 4096;
@@ -25,13 +27,61 @@ pub const LARGE_GRANULE: usize = 2 * 1024 * 1024;
 /// Most in-flight staged bytes per context before the oldest copy is waited for.
 pub const PENDING_MAX: usize = 256 * 1024 * 1024;
 
+/// Page-locked bytes one client's staging may hold, shared by its
+/// contexts (the `pinned_bytes` quota). Past it buffers stay pageable:
+/// copies still work, the driver stages them itself.
+#[derive(Debug)]
+pub struct PinnedBudget {
+    used: AtomicU64,
+    limit: AtomicU64,
+}
+
+impl Default for PinnedBudget {
+    fn default() -> Self {
+        Self {
+            used: AtomicU64::new(0),
+            limit: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl PinnedBudget {
+    /// Sets the limit (bytes already held stay held).
+    pub fn set_limit(&self, bytes: u64) {
+        self.limit.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes page-locked now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn charge(&self, n: u64) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
+                u.checked_add(n).filter(|&t| t <= limit)
+            })
+            .is_ok()
+    }
+
+    fn refund(&self, n: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+}
+
 /// One page-aligned host buffer.
 #[derive(Debug)]
 pub struct StagingBuf {
     ptr: NonNull<u8>,
     cap: usize,
-    /// Whether it is registered with the driver (must be unregistered before freeing).
-    registered: bool,
+    /// The budget it is registered against, while it is registered with the
+    /// driver (it must be unregistered before freeing).
+    registered: Option<Arc<PinnedBudget>>,
 }
 
 impl StagingBuf {
@@ -50,7 +100,7 @@ impl StagingBuf {
         Some(Self {
             ptr,
             cap,
-            registered: false,
+            registered: None,
         })
     }
 
@@ -61,7 +111,7 @@ impl StagingBuf {
 
     /// Whether the buffer is page-locked.
     pub fn is_registered(&self) -> bool {
-        self.registered
+        self.registered.is_some()
     }
 
     /// Start of the buffer.
@@ -77,15 +127,24 @@ impl StagingBuf {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr(), data.len()) };
     }
 
-    /// Page-locks the buffer for the current context; failure leaves it pageable.
-    pub fn register(&mut self, driver: &CudaDriver) {
-        if self.registered {
+    /// Page-locks the buffer for the current context, charging `budget`;
+    /// failure, or no room in the budget, leaves it pageable.
+    pub fn register(&mut self, driver: &CudaDriver, budget: &Arc<PinnedBudget>) {
+        if self.registered.is_some() {
             return;
         }
-        if let Some(register) = driver.api().mem_host_register {
-            // SAFETY: `ptr..ptr+cap` is our live, page-aligned allocation.
-            let rc = unsafe { register(self.ptr.as_ptr().cast(), self.cap, 0) };
-            self.registered = rc == 0;
+        let Some(register) = driver.api().mem_host_register else {
+            return;
+        };
+        if !budget.charge(self.cap as u64) {
+            return;
+        }
+        // SAFETY: `ptr..ptr+cap` is our live, page-aligned allocation.
+        let rc = unsafe { register(self.ptr.as_ptr().cast(), self.cap, 0) };
+        if rc == 0 {
+            self.registered = Some(budget.clone());
+        } else {
+            budget.refund(self.cap as u64);
         }
     }
 
@@ -93,14 +152,15 @@ impl StagingBuf {
     /// If unregistering fails the memory is leaked rather than freed while
     /// the driver may still consider it pinned.
     pub fn release(mut self, driver: &CudaDriver) {
-        if self.registered {
+        if let Some(budget) = &self.registered {
             let ok = match driver.api().mem_host_unregister {
                 // SAFETY: the pointer was registered by `register`.
                 Some(unregister) => (unsafe { unregister(self.ptr.as_ptr().cast()) }) == 0,
                 None => false,
             };
             if ok {
-                self.registered = false;
+                budget.refund(self.cap as u64);
+                self.registered = None;
             }
         }
         drop(self);
@@ -109,8 +169,9 @@ impl StagingBuf {
 
 impl Drop for StagingBuf {
     fn drop(&mut self) {
-        if self.registered {
-            // Still pinned in the driver's view: leak instead of freeing.
+        if self.registered.is_some() {
+            // Still pinned in the driver's view: leak instead of freeing
+            // (and keep it charged: it is still page-locked).
             return;
         }
         if let Ok(layout) = Layout::from_size_align(self.cap, PAGE) {
@@ -132,6 +193,7 @@ pub struct Pending {
 /// Staging state of one host context.
 #[derive(Debug, Default)]
 pub struct Staging {
+    pinned: Arc<PinnedBudget>,
     idle: Vec<StagingBuf>,
     idle_bytes: usize,
     pending: VecDeque<Pending>,
@@ -140,6 +202,14 @@ pub struct Staging {
 }
 
 impl Staging {
+    /// Empty, page-locking within `pinned` (the client's budget).
+    pub fn new(pinned: Arc<PinnedBudget>) -> Self {
+        Self {
+            pinned,
+            ..Self::default()
+        }
+    }
+
     /// A buffer of at least `len` bytes (the smallest idle one that fits, or
     /// a new one, page-locked if large). Needs the owning context current.
     pub fn take(&mut self, driver: &CudaDriver, len: usize) -> Option<StagingBuf> {
@@ -158,7 +228,7 @@ impl Staging {
         let mut buf = StagingBuf::allocate(len)?;
         // Pinning pays off only for buffers the pool will reuse.
         if (REGISTER_MIN..=POOL_MAX).contains(&buf.capacity()) {
-            buf.register(driver);
+            buf.register(driver, &self.pinned);
         }
         Some(buf)
     }
@@ -256,6 +326,31 @@ impl Staging {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_locking_stops_at_the_clients_pinned_quota() {
+        let driver = super::super::fake::driver();
+        let budget = Arc::new(PinnedBudget::default());
+        budget.set_limit(3 * REGISTER_MIN as u64);
+        let mut staging = Staging::new(budget.clone());
+        let a = staging.take(&driver, REGISTER_MIN).expect("buffer");
+        let b = staging.take(&driver, 2 * REGISTER_MIN).expect("buffer");
+        assert!(a.is_registered() && b.is_registered());
+        assert_eq!(budget.used(), 3 * REGISTER_MIN as u64);
+        // Past the quota a buffer still serves, pageable.
+        let c = staging.take(&driver, REGISTER_MIN).expect("buffer");
+        assert!(!c.is_registered());
+        assert_eq!(budget.used(), 3 * REGISTER_MIN as u64);
+        // Unregistered buffers return their bytes.
+        b.release(&driver);
+        assert_eq!(budget.used(), REGISTER_MIN as u64);
+        let d = staging.take(&driver, 2 * REGISTER_MIN).expect("buffer");
+        assert!(d.is_registered());
+        for buf in [a, c, d] {
+            buf.release(&driver);
+        }
+        assert_eq!(budget.used(), 0);
+    }
 
     #[test]
     fn buffers_are_page_aligned_and_rounded() {

@@ -227,6 +227,14 @@ impl ClientMemory {
         }
     }
 
+    /// Allocations made with `cuMemAlloc*` (not module variables, not mappings).
+    pub fn allocation_count(&self) -> usize {
+        self.allocations
+            .values()
+            .filter(|a| matches!(a.owner, Owner::Context(_)))
+            .count()
+    }
+
     /// Bytes held, module variables included (mapped VMM memory is the
     /// handles' to count).
     pub fn bytes_held(&self) -> u64 {

@@ -53,6 +53,11 @@ impl SimVmm {
         }
     }
 
+    /// Live allocation handles (mapped or not).
+    pub fn handle_count(&self) -> usize {
+        self.handles.len()
+    }
+
     /// Bytes of the live handles (mapped or not).
     pub fn bytes_held(&self) -> u64 {
         self.handles.values().map(|h| h.size).sum()

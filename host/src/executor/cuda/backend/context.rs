@@ -1,6 +1,7 @@
 //! Contexts: the client's host contexts, which one is current, teardown.
 
 use super::*;
+use crate::cuda::backend::ObjectCounts;
 use crate::cuda::options::CtxFlags;
 impl GpuClient {
     pub(super) fn check_device(device: i32) -> CuResult<()> {
@@ -63,6 +64,7 @@ impl GpuClient {
             self.free_pooled(key);
             self.release_graphs(key);
         }
+        let pinned = self.pinned.clone();
         if let Some(c) = self.contexts.get_mut(key) {
             if current_ok {
                 if c.staging.has_pending() {
@@ -73,7 +75,7 @@ impl GpuClient {
             } else {
                 // Without the context current nothing can be unregistered;
                 // dropping registered buffers leaks them (see StagingBuf).
-                c.staging = Staging::default();
+                c.staging = Staging::new(pinned);
             }
             c.raw = None;
         }
@@ -100,6 +102,20 @@ impl Drop for GpuClient {
 }
 
 impl ContextBackend for GpuClient {
+    fn object_counts(&self) -> ObjectCounts {
+        ObjectCounts {
+            // The primary context is always in the table.
+            contexts: self.contexts.len().saturating_sub(1),
+            streams: self.streams.len(),
+            events: self.events.len(),
+            modules: self.modules.len(),
+            functions: self.functions.len(),
+            allocations: self.allocations.len(),
+        }
+    }
+    fn set_pinned_limit(&mut self, bytes: u64) {
+        self.pinned.set_limit(bytes);
+    }
     fn device_attributes(&mut self, device: i32) -> CuResult<Vec<i32>> {
         Self::check_device(device)?;
         Ok(self.attributes.to_vec())
@@ -117,7 +133,7 @@ impl ContextBackend for GpuClient {
         self.current = None;
         Ok(self.contexts.insert(Ctx {
             raw: Some(raw),
-            staging: Staging::default(),
+            staging: Staging::new(self.pinned.clone()),
         }))
     }
     fn ctx_destroy(&mut self, ctx: u64) -> CuResult<()> {

@@ -27,7 +27,7 @@ use super::driver::{
     CudaDriver, CudaMemcpy2D, CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST,
 };
 use super::handles::{tag, HandleTable};
-use super::staging::Staging;
+use super::staging::{PinnedBudget, Staging};
 use crate::cuda::backend::{
     ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, PoolBackend,
     StreamBackend, TensorMapBackend,
@@ -106,6 +106,8 @@ pub struct GpuClient {
     globals: BTreeMap<u64, Region>,
     /// 8-aligned copy of the kernel parameters of a launch.
     param_scratch: Vec<u64>,
+    /// Page-locked staging bytes of all its contexts (`pinned_bytes` quota).
+    pinned: Arc<PinnedBudget>,
     /// The client's memory pool, made on first use (never shared, so no
     /// client sees another's pool statistics or settings).
     pool: Option<CUmemoryPool>,
@@ -141,10 +143,11 @@ fn to_usize(v: u64) -> CuResult<usize> {
 impl GpuClient {
     /// A client with no host context yet (the primary one is created on first use).
     pub fn new(driver: Arc<CudaDriver>, device: CUdevice, attributes: Arc<[i32]>) -> Self {
+        let pinned = Arc::new(PinnedBudget::default());
         let mut contexts = HandleTable::new(tag::CONTEXT);
         let primary = contexts.insert(Ctx {
             raw: None,
-            staging: Staging::default(),
+            staging: Staging::new(pinned.clone()),
         });
         Self {
             driver,
@@ -161,6 +164,7 @@ impl GpuClient {
             allocations: BTreeMap::new(),
             globals: BTreeMap::new(),
             param_scratch: Vec::new(),
+            pinned,
             pool: None,
             graph: graph::GraphTables::default(),
         }

@@ -4,6 +4,16 @@ use super::*;
 use crate::cuda::options::CtxFlags;
 
 impl ContextBackend for SimBackend {
+    fn object_counts(&self) -> ObjectCounts {
+        ObjectCounts {
+            contexts: self.contexts.len(),
+            streams: self.streams.len(),
+            events: self.events.len(),
+            modules: self.modules.len(),
+            functions: self.functions.len(),
+            allocations: self.memory.allocation_count() + self.vmm.handle_count(),
+        }
+    }
     fn device_attributes(&mut self, device: i32) -> CuResult<Vec<i32>> {
         self.device(device)?;
         Ok(self.attributes.as_ref().clone())

@@ -12,8 +12,8 @@ use super::memory::{AddressSpace, ClientMemory, Owner};
 use super::pool::SimPool;
 use super::vmm::SimVmm;
 use crate::cuda::backend::{
-    ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, PoolBackend,
-    StreamBackend, TensorMapBackend,
+    ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, ObjectCounts,
+    PoolBackend, StreamBackend, TensorMapBackend,
 };
 use crate::ptx::limits::{MAX_BLOCK_DIM_Z, MAX_GRID_DIM_X, MAX_GRID_DIM_YZ};
 use crate::ptx::{self, LaunchConfig, LaunchError};
