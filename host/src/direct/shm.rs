@@ -70,11 +70,12 @@ pub fn serve(
     let depth = u64::from(a.area.layout().depth);
     let mut next = 0u64;
     let mut request = Vec::new();
+    let mut spin = SpinPolicy::default();
     let (mut commands, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
     loop {
         let submitted = a.area.submitted();
         if submitted == next {
-            if !idle(&a, &stream, next) {
+            if !idle(&a, &stream, next, &mut spin) {
                 break;
             }
             continue;
@@ -132,6 +133,41 @@ pub fn serve(
     );
 }
 
+/// Most idle waits in a row that skip polling after polling failed.
+const MAX_SKIP: u32 = 32;
+
+/// When to poll before sleeping: after a poll that ended in sleep anyway
+/// (the client is slow, or has no core to run on while we spin), the next
+/// waits sleep at once (1, 3, 7, … up to [`MAX_SKIP`] of them); one poll
+/// that succeeds restores polling. The client side does the same.
+#[derive(Debug, Default)]
+struct SpinPolicy {
+    skip: u32,
+    left: u32,
+}
+
+impl SpinPolicy {
+    fn poll(&mut self, ready: impl Fn() -> bool) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            return ready();
+        }
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            for _ in 0..64 {
+                if ready() {
+                    self.skip = 0;
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        self.skip = (self.skip * 2 + 1).min(MAX_SKIP);
+        self.left = self.skip;
+        ready()
+    }
+}
+
 fn signal(mut fd: &File) {
     // A full counter (EAGAIN) already wakes the reader.
     let _ = fd.write(&1u64.to_ne_bytes());
@@ -139,15 +175,9 @@ fn signal(mut fd: &File) {
 
 /// Waits for command `next` to be published: polls, then sleeps on the
 /// doorbell. `false` when the client is gone.
-fn idle(a: &Attached, stream: &UnixStream, next: u64) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < SPIN {
-        for _ in 0..64 {
-            if a.area.submitted() != next {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
+fn idle(a: &Attached, stream: &UnixStream, next: u64, spin: &mut SpinPolicy) -> bool {
+    if spin.poll(|| a.area.submitted() != next) {
+        return true;
     }
     a.area.set_asleep(true);
     if a.area.submitted() != next {

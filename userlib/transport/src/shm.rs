@@ -5,6 +5,7 @@
 //! frames ([`super::SocketClient`]).
 
 use std::{
+    cell::Cell,
     collections::{HashMap, VecDeque},
     fs::File,
     io::{Read, Write},
@@ -50,6 +51,44 @@ fn last(op: &'static str) -> DevError {
     )
 }
 
+/// Most waits in a row that skip polling after polling failed.
+const MAX_SKIP: u32 = 32;
+
+/// When to poll before sleeping. Polling pays when the other side has a
+/// core of its own; on a machine with fewer free cores than runnable
+/// threads it only delays the side we wait for. So after a poll that ended
+/// in sleep anyway, the next waits sleep at once (1, 3, 7, … up to
+/// [`MAX_SKIP`] of them), and one poll that succeeds restores polling.
+#[derive(Debug, Default, Clone, Copy)]
+struct SpinPolicy {
+    skip: u32,
+    left: u32,
+}
+
+impl SpinPolicy {
+    /// Polls `ready` for up to [`SPIN`] unless backing off; whether it
+    /// became ready.
+    fn poll(&mut self, ready: impl Fn() -> bool) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            return ready();
+        }
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            for _ in 0..64 {
+                if ready() {
+                    self.skip = 0;
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        self.skip = (self.skip * 2 + 1).min(MAX_SKIP);
+        self.left = self.skip;
+        ready()
+    }
+}
+
 /// A command in flight, oldest first.
 #[derive(Debug)]
 struct Inflight {
@@ -80,6 +119,7 @@ pub struct ShmClient {
     inflight: VecDeque<Inflight>,
     /// Responses read early to make room, by ticket.
     stash: HashMap<u64, (Completion, Vec<u8>)>,
+    spin: Cell<SpinPolicy>,
 }
 
 // SAFETY: the mapping and the `resp_data` pointers are used only by the
@@ -224,6 +264,7 @@ impl ShmClient {
             next_ticket: 1,
             inflight: VecDeque::new(),
             stash: HashMap::new(),
+            spin: Cell::new(SpinPolicy::default()),
         };
         let frame = RequestFrame {
             opcode: 0,
@@ -319,14 +360,11 @@ impl ShmClient {
         if self.completed() >= target {
             return Ok(());
         }
-        let start = Instant::now();
-        while start.elapsed() < SPIN {
-            for _ in 0..64 {
-                if self.completed() >= target {
-                    return Ok(());
-                }
-                std::hint::spin_loop();
-            }
+        let mut spin = self.spin.get();
+        let ready = spin.poll(|| self.completed() >= target);
+        self.spin.set(spin);
+        if ready {
+            return Ok(());
         }
         let asleep = self.u32_at(header::CLIENT_ASLEEP);
         loop {
