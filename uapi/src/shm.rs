@@ -129,7 +129,7 @@ impl ShmLayout {
         if !ok {
             return None;
         }
-        let depth = setup.depth as u64;
+        let depth = u64::from(setup.depth);
         let ring = SHM_PAGE;
         let completions = ring + depth * core::mem::size_of::<ShmDescriptor>() as u64;
         let end = completions + depth * core::mem::size_of::<ShmCompletion>() as u64;
@@ -146,12 +146,13 @@ impl ShmLayout {
 
     /// Offset of command `n`'s descriptor.
     pub fn descriptor(&self, n: u64) -> u64 {
-        self.ring + (n % self.depth as u64) * core::mem::size_of::<ShmDescriptor>() as u64
+        self.ring + (n % u64::from(self.depth)) * core::mem::size_of::<ShmDescriptor>() as u64
     }
 
     /// Offset of command `n`'s completion.
     pub fn completion(&self, n: u64) -> u64 {
-        self.completions + (n % self.depth as u64) * core::mem::size_of::<ShmCompletion>() as u64
+        self.completions
+            + (n % u64::from(self.depth)) * core::mem::size_of::<ShmCompletion>() as u64
     }
 
     /// The arena range `[offset, offset + len)` if it lies inside the arena,

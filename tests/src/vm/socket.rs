@@ -111,7 +111,10 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
     }
     results.extend(got);
     let log = fs::read_to_string(dir.join("vgpu-host.log")).unwrap_or_default();
-    results.push(shared_memory_check(&log, u64::from(env.roundtrip_mib) << 20));
+    results.push(shared_memory_check(
+        &log,
+        u64::from(env.roundtrip_mib) << 20,
+    ));
     Ok(results)
 }
 
@@ -173,9 +176,15 @@ x INFO vgpu_host::direct::shm: shared-memory client disconnected client=65537 co
 x INFO vgpu_host::direct: direct client disconnected client=65538 socket_bytes=400
 ";
         assert!(shared_memory_check(log, 2_000_000).1);
-        assert!(!shared_memory_check(log, 2_500_000).1, "too little came back");
+        assert!(
+            !shared_memory_check(log, 2_500_000).1,
+            "too little came back"
+        );
         let framed = format!("{log}y direct client disconnected client=7 socket_bytes=9000000\n");
-        assert!(!shared_memory_check(&framed, 2_000_000).1, "data on the socket");
+        assert!(
+            !shared_memory_check(&framed, 2_000_000).1,
+            "data on the socket"
+        );
         assert!(!shared_memory_check("", 1).1);
     }
 }
