@@ -25,6 +25,11 @@ use uapi::socket::{frame_flags, RequestFrame, ResponseFrame, MAX_FRAME_PAYLOAD};
 use uapi::status::Status;
 use uapi::wire::Wire;
 
+mod area;
+mod shm;
+
+pub use area::{AttachError, SharedArea};
+
 /// Client ids for logs; the rings use queue indices, these start above them.
 static NEXT_CLIENT: AtomicU32 = AtomicU32::new(1 << 16);
 
@@ -262,8 +267,79 @@ fn read_exact_or_eof(stream: &mut UnixStream, buf: &mut [u8]) -> std::io::Result
     }
 }
 
+/// Most descriptors one frame may carry (an attach frame's three).
+const MAX_FRAME_FDS: usize = 4;
+
+/// Reads a frame header, taking any descriptors sent with its first byte
+/// (only an attach frame has some; others' are closed). `None` at EOF.
+fn read_head(
+    stream: &mut UnixStream,
+    head: &mut RequestFrame,
+) -> std::io::Result<Option<Vec<std::fs::File>>> {
+    use std::os::fd::FromRawFd;
+    use vmm_sys_util::sock_ctrl_msg::ScmSocket;
+    let buf = head.as_bytes_mut();
+    let mut raw = [-1; MAX_FRAME_FDS];
+    let mut iov = [libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    }];
+    // SAFETY: the iovec covers `head`, a plain integer struct that any
+    // bytes may fill, and outlives the call.
+    let (got, count) = unsafe { stream.recv_with_fds(&mut iov, &mut raw) }
+        .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?;
+    let files = raw[..count]
+        .iter()
+        // SAFETY: each descriptor was just received and is owned by us.
+        .map(|&fd| unsafe { std::fs::File::from_raw_fd(fd) })
+        .collect();
+    if got == 0 {
+        return Ok(None);
+    }
+    if !read_exact_or_eof(stream, &mut head.as_bytes_mut()[got..])? {
+        return Ok(None);
+    }
+    Ok(Some(files))
+}
+
+/// What one request (a frame or a ring entry) completes with: its status
+/// and response body, `None` when detached (nobody reads it).
+pub(crate) fn run_request(
+    session: &mut Session,
+    cancel: &CancelToken,
+    opcode: u16,
+    request: &[u8],
+    resp_capacity: u32,
+    detached: bool,
+) -> Option<(Status, Vec<u8>)> {
+    let outcome = Command::decode(opcode, request, u64::from(resp_capacity))
+        .and_then(|c| session.execute(c, cancel));
+    if detached {
+        return None;
+    }
+    Some(match outcome {
+        Ok(body) if body.len() > resp_capacity as usize => (Status::ResponseTooSmall, body),
+        Ok(body) => (Status::Ok, body),
+        Err(status) => (status, Vec::new()),
+    })
+}
+
+fn write_response(stream: &mut UnixStream, status: Status, body: &[u8]) -> std::io::Result<()> {
+    let ok = status == Status::Ok;
+    let frame = ResponseFrame {
+        status: status as u32,
+        resp_len: if ok { body.len() as u32 } else { 0 },
+    };
+    stream.write_all(frame.as_bytes())?;
+    if ok {
+        stream.write_all(body)?;
+    }
+    Ok(())
+}
+
 /// Serves one client until it disconnects; the caller drops its session
-/// (and every object it created) then.
+/// (and every object it created) then. A client that attaches shared memory
+/// is served from then on by [`shm::serve`].
 pub fn serve(id: u32, mut stream: UnixStream, session: &mut Session) {
     let cancel = CancelToken::new();
     let pid = peer_pid(&stream);
@@ -272,16 +348,17 @@ pub fn serve(id: u32, mut stream: UnixStream, session: &mut Session) {
     }
     tracing::info!(client = id, pid, "direct client connected");
     let mut request = Vec::new();
+    let mut socket_bytes = 0u64;
     loop {
         let mut head = RequestFrame::default();
-        match read_exact_or_eof(&mut stream, head.as_bytes_mut()) {
-            Ok(true) => {}
-            Ok(false) => break,
+        let files = match read_head(&mut stream, &mut head) {
+            Ok(Some(files)) => files,
+            Ok(None) => break,
             Err(error) => {
                 tracing::debug!(client = id, %error, "read failed");
                 break;
             }
-        }
+        };
         if head.req_len > MAX_FRAME_PAYLOAD || head.resp_capacity > MAX_FRAME_PAYLOAD {
             // The stream cannot be trusted past a frame we will not read.
             tracing::warn!(
@@ -295,37 +372,53 @@ pub fn serve(id: u32, mut stream: UnixStream, session: &mut Session) {
         if !matches!(read_exact_or_eof(&mut stream, &mut request), Ok(true)) {
             break;
         }
-        let outcome = if head.reserved != 0 || head.flags & !frame_flags::DETACHED != 0 {
-            Err(Status::InvalidField)
-        } else {
-            Command::decode(head.opcode, &request, u64::from(head.resp_capacity))
-                .and_then(|c| session.execute(c, &cancel))
-        };
-        let (status, body) = match outcome {
-            Ok(body) if body.len() > head.resp_capacity as usize => {
-                (Status::ResponseTooSmall, Vec::new())
+        socket_bytes += u64::from(head.req_len);
+        if head.flags == frame_flags::SHM_ATTACH && head.reserved == 0 {
+            match shm::attach(&request, files) {
+                Ok(attached) => {
+                    if write_response(&mut stream, Status::Ok, &[]).is_err() {
+                        break;
+                    }
+                    tracing::info!(
+                        client = id,
+                        socket_bytes,
+                        "shared-memory transport attached"
+                    );
+                    shm::serve(id, stream, attached, session, &cancel);
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(client = id, %error, "shared-memory attach refused");
+                    if write_response(&mut stream, Status::InvalidField, &[]).is_err() {
+                        break;
+                    }
+                    continue;
+                }
             }
-            Ok(body) => (Status::Ok, body),
-            Err(status) => (status, Vec::new()),
-        };
-        if head.flags & frame_flags::DETACHED != 0 {
-            continue;
         }
-        let frame = ResponseFrame {
-            status: status as u32,
-            resp_len: if status == Status::ResponseTooSmall {
-                0
-            } else {
-                body.len() as u32
-            },
+        drop(files);
+        let detached = head.flags & frame_flags::DETACHED != 0;
+        let reply = if head.reserved != 0 || head.flags & !frame_flags::DETACHED != 0 {
+            (!detached).then_some((Status::InvalidField, Vec::new()))
+        } else {
+            run_request(
+                session,
+                &cancel,
+                head.opcode,
+                &request,
+                head.resp_capacity,
+                detached,
+            )
         };
-        if stream
-            .write_all(frame.as_bytes())
-            .and_then(|()| stream.write_all(&body))
-            .is_err()
-        {
+        let Some((status, body)) = reply else {
+            continue;
+        };
+        if status == Status::Ok {
+            socket_bytes += body.len() as u64;
+        }
+        if write_response(&mut stream, status, &body).is_err() {
             break;
         }
     }
-    tracing::info!(client = id, "direct client disconnected");
+    tracing::info!(client = id, socket_bytes, "direct client disconnected");
 }

@@ -17,6 +17,7 @@ pub mod ioctl;
 pub mod pci;
 pub mod regs;
 pub mod ring;
+pub mod shm;
 pub mod socket;
 pub mod status;
 pub mod wire;

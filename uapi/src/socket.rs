@@ -14,6 +14,12 @@ pub const MAX_FRAME_PAYLOAD: u32 = 64 << 20;
 pub mod frame_flags {
     /// No response frame is sent; errors surface at the next command.
     pub const DETACHED: u16 = 1 << 0;
+    /// The body is a [`super::super::shm::ShmSetup`] and the frame carries a
+    /// memfd and two eventfds (doorbell, wake-up) as `SCM_RIGHTS`: switch
+    /// this connection to the shared-memory transport (`uapi::shm`). The
+    /// server answers with a response frame; on anything but OK the
+    /// connection stays on frames.
+    pub const SHM_ATTACH: u16 = 1 << 1;
 }
 
 /// Header of a request.

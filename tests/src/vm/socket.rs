@@ -115,5 +115,81 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
     results.extend(got);
     results.extend(load_results);
     results.extend(quota_results);
+    let log = fs::read_to_string(dir.join("vgpu-host.log")).unwrap_or_default();
+    results.push(shared_memory_check(
+        &log,
+        u64::from(env.roundtrip_mib) << 20,
+    ));
     Ok(results)
+}
+
+/// A `key=value` number of a log line.
+fn field(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+/// Frame bytes a client may send before or instead of attaching (the attach
+/// frame itself, a `vgpu-smi` on frames): anything larger means data went
+/// through the socket.
+const MAX_SOCKET_BYTES: u64 = 1 << 20;
+
+/// The host log shows the suite's data on the shared-memory path: some
+/// client moved at least the round trip's bytes each way through its arena
+/// (the workers' `shared-memory client disconnected` counters), and no
+/// client pushed more than [`MAX_SOCKET_BYTES`] through the socket.
+pub fn shared_memory_check(log: &str, roundtrip: u64) -> Outcome {
+    let name = format!("{PREFIX}shared-memory");
+    let arena: Vec<(u64, u64)> = log
+        .lines()
+        .filter(|l| l.contains("shared-memory client disconnected"))
+        .map(|l| {
+            (
+                field(l, "bytes_in").unwrap_or(0),
+                field(l, "bytes_out").unwrap_or(0),
+            )
+        })
+        .collect();
+    let socket_max = log
+        .lines()
+        .filter(|l| l.contains("direct client disconnected"))
+        .filter_map(|l| field(l, "socket_bytes"))
+        .max()
+        .unwrap_or(0);
+    let big = arena
+        .iter()
+        .filter(|&&(i, o)| i >= roundtrip && o >= roundtrip)
+        .count();
+    let pass = big > 0 && socket_max <= MAX_SOCKET_BYTES;
+    let detail = format!(
+        "{} clients on shared memory, {big} of them moved >= {roundtrip} bytes each way \
+         through the arena; most bytes on a framed socket: {socket_max}",
+        arena.len()
+    );
+    (name, pass, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_check_reads_the_workers_counters() {
+        let log = "\
+x INFO vgpu_host::direct: shared-memory transport attached client=65537 socket_bytes=24
+x INFO vgpu_host::direct::shm: shared-memory client disconnected client=65537 commands=9 bytes_in=3000000 bytes_out=2100000
+x INFO vgpu_host::direct: direct client disconnected client=65538 socket_bytes=400
+";
+        assert!(shared_memory_check(log, 2_000_000).1);
+        assert!(
+            !shared_memory_check(log, 2_500_000).1,
+            "too little came back"
+        );
+        let framed = format!("{log}y direct client disconnected client=7 socket_bytes=9000000\n");
+        assert!(
+            !shared_memory_check(&framed, 2_000_000).1,
+            "data on the socket"
+        );
+        assert!(!shared_memory_check("", 1).1);
+    }
 }

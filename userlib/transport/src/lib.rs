@@ -17,6 +17,8 @@
 #![deny(missing_docs)]
 
 mod dev;
+mod shm;
+mod shm_arena;
 mod socket;
 
 pub mod arg;
@@ -33,7 +35,8 @@ pub mod uuid;
 use std::path::PathBuf;
 
 pub use dev::{Completion, DevError, VgpuFile};
-pub use socket::SocketClient;
+pub use shm::ShmClient;
+pub use socket::{SocketClient, SHM_ENV};
 use uapi::cmd::DeviceInfo;
 
 /// The system configuration file of the guest library.
@@ -184,7 +187,7 @@ pub fn open() -> Result<(Box<dyn Transport>, Endpoint), DevError> {
     let ep = endpoint();
     let t: Box<dyn Transport> = match &ep {
         Endpoint::Device(p) => Box::new(VgpuFile::open(p)?),
-        Endpoint::Socket(p) => Box::new(SocketClient::connect(p)?),
+        Endpoint::Socket(p) => SocketClient::connect_best(p)?,
     };
     Ok((t, ep))
 }

@@ -16,7 +16,12 @@ use uapi::{
     wire::Wire,
 };
 
+use super::shm::{AttachFailure, ShmClient};
 use super::{Completion, DevError, Request, TransportInfo};
+
+/// Environment variable: `0` keeps a direct-socket client on frames (no
+/// shared memory).
+pub const SHM_ENV: &str = "VGPU_SHM";
 
 /// A connection to `vgpu-host`: one client.
 #[derive(Debug)]
@@ -43,12 +48,38 @@ impl SocketClient {
     /// Connects to a socket.
     pub fn connect(path: impl AsRef<Path>) -> Result<Self, DevError> {
         let stream = UnixStream::connect(path).map_err(|e| io_err("connect", &e))?;
-        Ok(Self {
+        Ok(Self::from_stream(stream))
+    }
+
+    /// Connects to a socket, on shared memory ([`ShmClient`]) unless
+    /// [`SHM_ENV`] is `0` or the server (or this system) cannot: then on
+    /// frames.
+    pub fn connect_best(path: impl AsRef<Path>) -> Result<Box<dyn super::Transport>, DevError> {
+        let stream = UnixStream::connect(path).map_err(|e| io_err("connect", &e))?;
+        if std::env::var_os(SHM_ENV).is_some_and(|v| v == "0") {
+            return Ok(Box::new(Self::from_stream(stream)));
+        }
+        match ShmClient::attach(stream) {
+            Ok(c) => {
+                tracing::debug!("direct socket: shared-memory transport");
+                Ok(Box::new(c))
+            }
+            Err(AttachFailure::Fallback(stream, why)) => {
+                tracing::info!("direct socket: no shared memory ({why}); frames on the socket");
+                Ok(Box::new(Self::from_stream(stream)))
+            }
+            Err(AttachFailure::Broken(e)) => Err(e),
+        }
+    }
+
+    /// A client on a connected stream.
+    pub fn from_stream(stream: UnixStream) -> Self {
+        Self {
             stream,
             next_ticket: 1,
             outstanding: VecDeque::new(),
             stash: HashMap::new(),
-        })
+        }
     }
 
     /// Reads one response frame; the body goes into `resp` (excess dropped).

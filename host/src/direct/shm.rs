@@ -1,0 +1,220 @@
+//! Serving a direct client through its shared area (`uapi::shm`): commands
+//! are taken from the ring in order, run, and completed in the arena; the
+//! socket only tells us when the client is gone.
+//!
+//! The loop polls the ring for [`SPIN`] after its last command before it
+//! sleeps on the doorbell eventfd, so a client issuing calls back to back
+//! never pays a wake-up; the client does the same on its side.
+
+use super::area::{AttachError, SharedArea};
+use super::run_request;
+use crate::cancel::CancelToken;
+use crate::session::Session;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+use uapi::shm::ShmSetup;
+use uapi::status::Status;
+use uapi::wire::Wire;
+
+/// How long the loop polls an empty ring before sleeping.
+pub const SPIN: Duration = Duration::from_micros(50);
+
+/// An attached client: its area and the two eventfds.
+#[derive(Debug)]
+pub struct Attached {
+    area: SharedArea,
+    /// Written by the client when we sleep.
+    doorbell: File,
+    /// Written by us when the client sleeps.
+    wake: File,
+}
+
+/// Checks an attach frame (`body`, the descriptors it carried: memfd,
+/// doorbell, wake-up) and maps the area.
+pub fn attach(body: &[u8], files: Vec<File>) -> Result<Attached, AttachError> {
+    let setup = (body.len() == core::mem::size_of::<ShmSetup>())
+        .then(|| ShmSetup::read_from(body))
+        .flatten()
+        .ok_or(AttachError::Setup)?;
+    let [memfd, doorbell, wake] = <[File; 3]>::try_from(files).map_err(|_| AttachError::File)?;
+    for fd in [&doorbell, &wake] {
+        // Whatever the client handed us, neither read nor write may block.
+        // SAFETY: flag changes on descriptors we own.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+        };
+        if !ok {
+            return Err(AttachError::File);
+        }
+    }
+    let area = SharedArea::map(&memfd, &setup)?;
+    Ok(Attached {
+        area,
+        doorbell,
+        wake,
+    })
+}
+
+/// Serves the client until its socket closes (or it breaks the ring's rules).
+pub fn serve(
+    id: u32,
+    stream: UnixStream,
+    a: Attached,
+    session: &mut Session,
+    cancel: &CancelToken,
+) {
+    let depth = u64::from(a.area.layout().depth);
+    let mut next = 0u64;
+    let mut request = Vec::new();
+    let mut spin = SpinPolicy::default();
+    let (mut commands, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
+    loop {
+        let submitted = a.area.submitted();
+        if submitted == next {
+            if !idle(&a, &stream, next, &mut spin) {
+                break;
+            }
+            continue;
+        }
+        if submitted.wrapping_sub(next) > depth {
+            tracing::warn!(
+                client = id,
+                submitted,
+                next,
+                "client published more commands than its ring holds; closing"
+            );
+            break;
+        }
+        match a.area.take(next) {
+            Err(status) => {
+                tracing::warn!(client = id, command = next, "malformed ring descriptor");
+                a.area.complete(next, None, status, &[]);
+            }
+            Ok(t) => {
+                a.area.request(&t, &mut request);
+                bytes_in += u64::from(t.req_len);
+                let reply = run_request(
+                    session,
+                    cancel,
+                    t.opcode,
+                    &request,
+                    t.resp_capacity,
+                    t.detached,
+                );
+                match reply {
+                    None => a.area.complete(next, None, Status::Ok, &[]),
+                    Some((Status::ResponseTooSmall, body)) => {
+                        a.area.complete_too_small(next, body.len())
+                    }
+                    Some((status, body)) => {
+                        bytes_out += body.len() as u64;
+                        a.area.complete(next, Some(&t), status, &body);
+                    }
+                }
+            }
+        }
+        next += 1;
+        commands += 1;
+        if a.area.set_completed(next) {
+            signal(&a.wake);
+        }
+    }
+    // What CI reads to see that the data went through shared memory.
+    tracing::info!(
+        client = id,
+        commands,
+        bytes_in,
+        bytes_out,
+        "shared-memory client disconnected"
+    );
+}
+
+/// Most idle waits in a row that skip polling after polling failed.
+const MAX_SKIP: u32 = 32;
+
+/// When to poll before sleeping: after a poll that ended in sleep anyway
+/// (the client is slow, or has no core to run on while we spin), the next
+/// waits sleep at once (1, 3, 7, … up to [`MAX_SKIP`] of them); one poll
+/// that succeeds restores polling. The client side does the same.
+#[derive(Debug, Default)]
+struct SpinPolicy {
+    skip: u32,
+    left: u32,
+}
+
+impl SpinPolicy {
+    fn poll(&mut self, ready: impl Fn() -> bool) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            return ready();
+        }
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            for _ in 0..64 {
+                if ready() {
+                    self.skip = 0;
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        self.skip = (self.skip * 2 + 1).min(MAX_SKIP);
+        self.left = self.skip;
+        ready()
+    }
+}
+
+fn signal(mut fd: &File) {
+    // A full counter (EAGAIN) already wakes the reader.
+    let _ = fd.write(&1u64.to_ne_bytes());
+}
+
+/// Waits for command `next` to be published: polls, then sleeps on the
+/// doorbell. `false` when the client is gone.
+fn idle(a: &Attached, stream: &UnixStream, next: u64, spin: &mut SpinPolicy) -> bool {
+    if spin.poll(|| a.area.submitted() != next) {
+        return true;
+    }
+    a.area.set_asleep(true);
+    if a.area.submitted() != next {
+        a.area.set_asleep(false);
+        return true;
+    }
+    let mut fds = [
+        libc::pollfd {
+            fd: a.doorbell.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: `fds` is a valid array of two pollfds for the call.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if rc >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
+        }
+    }
+    a.area.set_asleep(false);
+    if fds[0].revents != 0 {
+        let mut count = [0u8; 8];
+        let _ = (&a.doorbell).read(&mut count);
+    }
+    if fds[1].revents != 0 {
+        // After attaching the client sends nothing: this is its end.
+        let mut byte = [0u8; 1];
+        if !matches!((&*stream).read(&mut byte), Ok(0)) {
+            tracing::warn!("bytes on the socket of a shared-memory client; closing");
+        }
+        return false;
+    }
+    true
+}

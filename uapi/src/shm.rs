@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+//! The shared-memory transport of the direct socket: after connecting, the
+//! client creates a sealed memfd holding a command ring, a completion ring
+//! and a payload arena, and hands it to the server with two eventfds in one
+//! [`super::socket::frame_flags::SHM_ATTACH`] frame (`SCM_RIGHTS`). From
+//! then on no command byte crosses the socket: the client writes a request
+//! into the arena and its [`ShmDescriptor`] into the ring, publishes it
+//! through [`ShmHeader::submitted`]; the server copies it out, runs it,
+//! writes the response over the request's place and publishes a
+//! [`ShmCompletion`] through [`ShmHeader::completed`]. Both sides poll
+//! briefly before sleeping; a sleeper sets its `*_asleep` word first and the
+//! other side then writes the sleeper's eventfd. The socket stays open: its
+//! hang-up is how either side learns the other is gone.
+//!
+//! The memory is shared with the other side, which may change it at any
+//! time: the server reads each descriptor once, copies it, validates the
+//! copy, and copies the request bytes out before decoding them.
+//!
+//! Layout, from offset 0 of the memfd: the header page, `depth`
+//! descriptors, `depth` completions, the arena (page-aligned), see
+//! [`ShmLayout`].
+
+/// [`ShmSetup::magic`]: "VGSM".
+pub const SHM_MAGIC: u32 = u32::from_le_bytes(*b"VGSM");
+/// [`ShmSetup::version`].
+pub const SHM_VERSION: u32 = 1;
+/// Page granule of the layout.
+pub const SHM_PAGE: u64 = 4096;
+/// Most ring entries.
+pub const SHM_MAX_DEPTH: u32 = 4096;
+/// Largest arena.
+pub const SHM_MAX_ARENA: u64 = 1 << 30;
+/// Alignment of each command's place in the arena.
+pub const SHM_ALIGN: u64 = 64;
+
+/// The body of the attach frame: what the memfd holds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShmSetup {
+    /// [`SHM_MAGIC`].
+    pub magic: u32,
+    /// [`SHM_VERSION`].
+    pub version: u32,
+    /// Ring entries, a power of two, at most [`SHM_MAX_DEPTH`].
+    pub depth: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Arena bytes, a multiple of [`SHM_PAGE`], at most [`SHM_MAX_ARENA`].
+    pub arena_len: u64,
+}
+
+/// Offsets of the atomic words in the header page (each on a cache line of
+/// its own, so the two sides do not share lines they both write).
+pub mod header {
+    /// `u64`, written by the client: descriptors published so far.
+    pub const SUBMITTED: usize = 64;
+    /// `u64`, written by the server: descriptors completed so far.
+    pub const COMPLETED: usize = 128;
+    /// `u32`, written by the server: 1 while it sleeps on its doorbell.
+    pub const SERVER_ASLEEP: usize = 192;
+    /// `u32`, written by the client: 1 while it sleeps on its wake-up.
+    pub const CLIENT_ASLEEP: usize = 256;
+}
+
+/// Marker naming the header page in docs; its words are at [`header`].
+pub struct ShmHeader;
+
+/// One command in the ring (entry `n % depth` holds command `n`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShmDescriptor {
+    /// Opcode.
+    pub opcode: u16,
+    /// [`super::socket::frame_flags::DETACHED`] or 0.
+    pub flags: u16,
+    /// Request bytes at `offset`.
+    pub req_len: u32,
+    /// Response capacity at `offset` (0 when detached).
+    pub resp_capacity: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// Arena offset of the request, and of the response after it ran.
+    pub offset: u64,
+}
+
+/// The outcome of one command (entry `n % depth` for command `n`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShmCompletion {
+    /// [`super::status::Status`].
+    pub status: u32,
+    /// Response bytes at the command's offset (0 unless status is OK; the
+    /// needed size on `RESPONSE_TOO_SMALL`).
+    pub resp_len: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<ShmSetup>() == 24);
+const _: () = assert!(core::mem::size_of::<ShmDescriptor>() == 24);
+const _: () = assert!(core::mem::size_of::<ShmCompletion>() == 8);
+
+/// Where everything is in the memfd, as both sides compute it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShmLayout {
+    /// Ring entries.
+    pub depth: u32,
+    /// Offset of the descriptor ring.
+    pub ring: u64,
+    /// Offset of the completion ring.
+    pub completions: u64,
+    /// Offset of the arena.
+    pub arena: u64,
+    /// Arena bytes.
+    pub arena_len: u64,
+    /// Bytes the memfd must have.
+    pub size: u64,
+}
+
+impl ShmLayout {
+    /// The layout a setup names, if the setup is valid.
+    pub fn of(setup: &ShmSetup) -> Option<Self> {
+        let ok = setup.magic == SHM_MAGIC
+            && setup.version == SHM_VERSION
+            && setup.reserved == 0
+            && setup.depth.is_power_of_two()
+            && setup.depth <= SHM_MAX_DEPTH
+            && setup.arena_len != 0
+            && setup.arena_len & (SHM_PAGE - 1) == 0
+            && setup.arena_len <= SHM_MAX_ARENA;
+        if !ok {
+            return None;
+        }
+        let depth = u64::from(setup.depth);
+        let ring = SHM_PAGE;
+        let completions = ring + depth * core::mem::size_of::<ShmDescriptor>() as u64;
+        let end = completions + depth * core::mem::size_of::<ShmCompletion>() as u64;
+        let arena = end.div_ceil(SHM_PAGE) * SHM_PAGE;
+        Some(Self {
+            depth: setup.depth,
+            ring,
+            completions,
+            arena,
+            arena_len: setup.arena_len,
+            size: arena + setup.arena_len,
+        })
+    }
+
+    /// Offset of command `n`'s descriptor.
+    pub fn descriptor(&self, n: u64) -> u64 {
+        self.ring + (n % u64::from(self.depth)) * core::mem::size_of::<ShmDescriptor>() as u64
+    }
+
+    /// Offset of command `n`'s completion.
+    pub fn completion(&self, n: u64) -> u64 {
+        self.completions
+            + (n % u64::from(self.depth)) * core::mem::size_of::<ShmCompletion>() as u64
+    }
+
+    /// The arena range `[offset, offset + len)` if it lies inside the arena,
+    /// as a memfd offset.
+    pub fn arena_range(&self, offset: u64, len: u64) -> Option<u64> {
+        let end = offset.checked_add(len)?;
+        (end <= self.arena_len).then_some(self.arena + offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(depth: u32, arena_len: u64) -> ShmSetup {
+        ShmSetup {
+            magic: SHM_MAGIC,
+            version: SHM_VERSION,
+            depth,
+            reserved: 0,
+            arena_len,
+        }
+    }
+
+    #[test]
+    fn layout_places_rings_then_a_page_aligned_arena() {
+        let l = ShmLayout::of(&setup(256, 1 << 20)).expect("valid");
+        assert_eq!(l.ring, 4096);
+        assert_eq!(l.completions, 4096 + 256 * 24);
+        assert_eq!(l.arena % SHM_PAGE, 0);
+        assert!(l.arena >= l.completions + 256 * 8);
+        assert_eq!(l.size, l.arena + (1 << 20));
+        assert_eq!(l.descriptor(256), l.descriptor(0));
+        assert_eq!(l.completion(257), l.completions + 8);
+    }
+
+    #[test]
+    fn bad_setups_are_refused() {
+        assert!(ShmLayout::of(&setup(3, 1 << 20)).is_none());
+        assert!(ShmLayout::of(&setup(0, 1 << 20)).is_none());
+        assert!(ShmLayout::of(&setup(8192, 1 << 20)).is_none());
+        assert!(ShmLayout::of(&setup(16, 100)).is_none());
+        assert!(ShmLayout::of(&setup(16, 0)).is_none());
+        assert!(ShmLayout::of(&setup(16, 2 << 30)).is_none());
+        let mut s = setup(16, 4096);
+        s.reserved = 1;
+        assert!(ShmLayout::of(&s).is_none());
+        s = setup(16, 4096);
+        s.magic = 0;
+        assert!(ShmLayout::of(&s).is_none());
+    }
+
+    #[test]
+    fn arena_ranges_are_checked_without_overflow() {
+        let l = ShmLayout::of(&setup(16, 8192)).expect("valid");
+        assert_eq!(l.arena_range(0, 8192), Some(l.arena));
+        assert_eq!(l.arena_range(4096, 4096), Some(l.arena + 4096));
+        assert_eq!(l.arena_range(4097, 4096), None);
+        assert_eq!(l.arena_range(u64::MAX, 2), None);
+        assert_eq!(l.arena_range(8192, 0), Some(l.arena + 8192));
+    }
+}

@@ -1,0 +1,631 @@
+//! The shared-memory transport (`uapi::shm`): after connecting, the client
+//! hands `vgpu-host` a sealed memfd and two eventfds over the socket; from
+//! then on requests and responses live in that memory and no command byte
+//! crosses the socket. A server that refuses leaves the connection on
+//! frames ([`super::SocketClient`]).
+
+use std::{
+    cell::Cell,
+    collections::{HashMap, VecDeque},
+    fs::File,
+    io::{Read, Write},
+    os::fd::{AsRawFd, FromRawFd, RawFd},
+    os::unix::net::UnixStream,
+    ptr::NonNull,
+    sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+use uapi::{
+    cmd::{DeviceInfo, Opcode},
+    shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, SHM_MAGIC, SHM_VERSION},
+    socket::{frame_flags, RequestFrame, ResponseFrame, MAX_FRAME_PAYLOAD},
+    status::Status,
+    wire::Wire,
+};
+
+use super::shm_arena::{ArenaRing, NoRoom};
+use super::{Completion, DataPath, DataRequest, DevError, Request, TransportInfo};
+
+/// Ring entries.
+const DEPTH: u32 = 512;
+/// Arena bytes: room for the largest command and more in flight.
+const ARENA: u64 = 2 * MAX_FRAME_PAYLOAD as u64;
+/// Data of one by-pointer command: large enough to amortise a command,
+/// small enough that the copy of the next chunk overlaps the device's work
+/// on this one.
+const DATA_CHUNK: u32 = 8 << 20;
+/// How long a wait polls before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
+fn err(op: &'static str, errno: i32) -> DevError {
+    DevError { op, errno }
+}
+
+fn last(op: &'static str) -> DevError {
+    err(
+        op,
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
+    )
+}
+
+/// Most waits in a row that skip polling after polling failed.
+const MAX_SKIP: u32 = 32;
+
+/// When to poll before sleeping. Polling pays when the other side has a
+/// core of its own; on a machine with fewer free cores than runnable
+/// threads it only delays the side we wait for. So after a poll that ended
+/// in sleep anyway, the next waits sleep at once (1, 3, 7, … up to
+/// [`MAX_SKIP`] of them), and one poll that succeeds restores polling.
+#[derive(Debug, Default, Clone, Copy)]
+struct SpinPolicy {
+    skip: u32,
+    left: u32,
+}
+
+impl SpinPolicy {
+    /// Polls `ready` for up to [`SPIN`] unless backing off; whether it
+    /// became ready.
+    fn poll(&mut self, ready: impl Fn() -> bool) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            return ready();
+        }
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            for _ in 0..64 {
+                if ready() {
+                    self.skip = 0;
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        self.skip = (self.skip * 2 + 1).min(MAX_SKIP);
+        self.left = self.skip;
+        ready()
+    }
+}
+
+/// A command in flight, oldest first.
+#[derive(Debug)]
+struct Inflight {
+    seq: u64,
+    ticket: Option<u64>,
+    mark: u64,
+    offset: u64,
+    /// Bytes of the response that go to the caller's buffer in `wait`.
+    resp_capacity: u32,
+    /// Where the rest goes (by-pointer data), if anywhere.
+    resp_data: *mut u8,
+    resp_data_len: u32,
+    /// Its response was read (or it has none and completed).
+    consumed: bool,
+}
+
+/// A client on the shared-memory transport.
+#[derive(Debug)]
+pub struct ShmClient {
+    stream: UnixStream,
+    base: NonNull<u8>,
+    layout: ShmLayout,
+    doorbell: File,
+    wake: File,
+    arena: ArenaRing,
+    published: u64,
+    next_ticket: u64,
+    inflight: VecDeque<Inflight>,
+    /// Responses read early to make room, by ticket.
+    stash: HashMap<u64, (Completion, Vec<u8>)>,
+    spin: Cell<SpinPolicy>,
+}
+
+// SAFETY: the mapping and the `resp_data` pointers are used only by the
+// thread holding `&mut self`; the callers of `submit_data` promise the
+// pointers stay valid until waited for, whichever thread waits.
+unsafe impl Send for ShmClient {}
+
+/// Why an attach did not happen.
+pub enum AttachFailure {
+    /// Locally impossible or refused by the server: the stream is still on
+    /// frames.
+    Fallback(UnixStream, DevError),
+    /// The connection broke.
+    Broken(DevError),
+}
+
+fn eventfd() -> Result<File, DevError> {
+    // SAFETY: plain system call; the descriptor is fresh and ours.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(last("eventfd"));
+    }
+    // SAFETY: as above.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// A sealed memfd of `size` bytes.
+fn sealed_memfd(size: u64) -> Result<File, DevError> {
+    // SAFETY: plain system calls on a fresh descriptor we own.
+    unsafe {
+        let fd = libc::memfd_create(
+            c"vgpu-shm".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        );
+        if fd < 0 {
+            return Err(last("memfd_create"));
+        }
+        let file = File::from_raw_fd(fd);
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        if libc::ftruncate(fd, size as libc::off_t) != 0
+            || libc::fcntl(fd, libc::F_ADD_SEALS, seals) != 0
+        {
+            return Err(last("memfd"));
+        }
+        Ok(file)
+    }
+}
+
+/// Sends `parts` as one message with `fds` attached.
+fn send_with_fds(stream: &UnixStream, parts: &[&[u8]], fds: &[RawFd]) -> Result<(), DevError> {
+    let mut iov: Vec<libc::iovec> = parts
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let fd_bytes = std::mem::size_of_val(fds) as u32;
+    let mut control = [0u64; 8];
+    // SAFETY: computes sizes only.
+    let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
+    if space > std::mem::size_of_val(&control) {
+        return Err(err("sendmsg", libc::EINVAL));
+    }
+    // SAFETY: an all-zero msghdr is valid; the fields set below point at
+    // live buffers (`iov`, `control`) for the duration of the call, and the
+    // control message is written inside `control` (checked above).
+    let sent = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = iov.len() as _;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes) as _;
+        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), fds.len());
+        libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
+    };
+    if sent < 0 {
+        return Err(last("sendmsg"));
+    }
+    if sent as usize != total {
+        return Err(err("sendmsg", libc::EIO));
+    }
+    Ok(())
+}
+
+impl ShmClient {
+    /// Attaches shared memory to a fresh connection.
+    pub fn attach(mut stream: UnixStream) -> Result<Self, AttachFailure> {
+        let setup = ShmSetup {
+            magic: SHM_MAGIC,
+            version: SHM_VERSION,
+            depth: DEPTH,
+            reserved: 0,
+            arena_len: ARENA,
+        };
+        let Some(layout) = ShmLayout::of(&setup) else {
+            return Err(AttachFailure::Fallback(
+                stream,
+                err("shm setup", libc::EINVAL),
+            ));
+        };
+        let local = (|| {
+            let memfd = sealed_memfd(layout.size)?;
+            let (doorbell, wake) = (eventfd()?, eventfd()?);
+            // SAFETY: a fresh shared mapping of the whole (sealed) memfd.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    layout.size as usize,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    memfd.as_raw_fd(),
+                    0,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                return Err(last("mmap"));
+            }
+            let base = NonNull::new(ptr.cast()).ok_or(err("mmap", libc::ENOMEM))?;
+            Ok((memfd, doorbell, wake, base))
+        })();
+        let (memfd, doorbell, wake, base) = match local {
+            Ok(v) => v,
+            Err(e) => return Err(AttachFailure::Fallback(stream, e)),
+        };
+        let client = Self {
+            stream: match stream.try_clone() {
+                Ok(s) => s,
+                Err(_) => return Err(AttachFailure::Fallback(stream, err("dup", libc::EMFILE))),
+            },
+            base,
+            layout,
+            doorbell,
+            wake,
+            arena: ArenaRing::new(layout.arena_len),
+            published: 0,
+            next_ticket: 1,
+            inflight: VecDeque::new(),
+            stash: HashMap::new(),
+            spin: Cell::new(SpinPolicy::default()),
+        };
+        let frame = RequestFrame {
+            opcode: 0,
+            flags: frame_flags::SHM_ATTACH,
+            req_len: core::mem::size_of::<ShmSetup>() as u32,
+            resp_capacity: 0,
+            reserved: 0,
+        };
+        let fds = [
+            memfd.as_raw_fd(),
+            client.doorbell.as_raw_fd(),
+            client.wake.as_raw_fd(),
+        ];
+        if let Err(e) = send_with_fds(&stream, &[frame.as_bytes(), setup.as_bytes()], &fds) {
+            return Err(AttachFailure::Broken(e));
+        }
+        let mut answer = ResponseFrame::default();
+        if let Err(e) = stream.read_exact(answer.as_bytes_mut()) {
+            return Err(AttachFailure::Broken(err(
+                "read",
+                e.raw_os_error().unwrap_or(libc::ENODEV),
+            )));
+        }
+        if answer.status != Status::Ok as u32 {
+            drop(client);
+            return Err(AttachFailure::Fallback(
+                stream,
+                err("shm attach", libc::EOPNOTSUPP),
+            ));
+        }
+        Ok(client)
+    }
+
+    fn u64_at(&self, off: usize) -> &AtomicU64 {
+        // SAFETY: a header word (8-aligned, in the first page of the live
+        // page-aligned mapping).
+        unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU64>() }
+    }
+
+    fn u32_at(&self, off: usize) -> &AtomicU32 {
+        // SAFETY: as in `u64_at`, 4-aligned.
+        unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU32>() }
+    }
+
+    fn completed(&self) -> u64 {
+        self.u64_at(header::COMPLETED).load(Ordering::Acquire)
+    }
+
+    /// Copies `len` bytes at memfd offset `off` to `dst`.
+    ///
+    /// # Safety
+    ///
+    /// `dst` is valid for `len` bytes of writes; `off + len` is inside the
+    /// mapping.
+    unsafe fn read_at(&self, off: u64, dst: *mut u8, len: usize) {
+        // SAFETY: the caller's promise; the mapping is live.
+        unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr().add(off as usize), dst, len) }
+    }
+
+    fn write_at(&self, off: u64, bytes: &[u8]) {
+        debug_assert!(off + bytes.len() as u64 <= self.layout.size);
+        // SAFETY: every caller writes inside the layout (a ring entry or a
+        // place the arena handed out).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.base.as_ptr().add(off as usize),
+                bytes.len(),
+            )
+        }
+    }
+
+    /// Frees the places of completed commands at the front whose
+    /// responses nobody waits for any more.
+    fn release(&mut self) {
+        let done = self.completed();
+        while let Some(f) = self.inflight.front() {
+            if !(f.consumed || (f.ticket.is_none() && f.seq < done)) {
+                break;
+            }
+            self.arena.free(f.mark);
+            self.inflight.pop_front();
+        }
+        if self.inflight.is_empty() {
+            self.arena.restart();
+        }
+    }
+
+    /// Waits until command `seq` is complete: polls, then sleeps on the
+    /// wake-up eventfd (the socket's hang-up says the server is gone).
+    fn wait_done(&self, seq: u64) -> Result<(), DevError> {
+        let target = seq + 1;
+        if self.completed() >= target {
+            return Ok(());
+        }
+        let mut spin = self.spin.get();
+        let ready = spin.poll(|| self.completed() >= target);
+        self.spin.set(spin);
+        if ready {
+            return Ok(());
+        }
+        let asleep = self.u32_at(header::CLIENT_ASLEEP);
+        loop {
+            asleep.store(1, Ordering::SeqCst);
+            // Pairs with the server's fence between publishing COMPLETED and
+            // reading CLIENT_ASLEEP.
+            fence(Ordering::SeqCst);
+            if self.completed() >= target {
+                asleep.store(0, Ordering::Relaxed);
+                return Ok(());
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.wake.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.stream.as_raw_fd(),
+                    events: libc::POLLIN | libc::POLLRDHUP,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: `fds` is a valid array of two pollfds for the call.
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            asleep.store(0, Ordering::Relaxed);
+            if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return Err(last("poll"));
+            }
+            if fds[0].revents != 0 {
+                let mut count = [0u8; 8];
+                let _ = (&self.wake).read(&mut count);
+            }
+            if self.completed() >= target {
+                return Ok(());
+            }
+            if fds[1].revents != 0 {
+                return Err(err("wait", libc::ENODEV));
+            }
+        }
+    }
+
+    /// Reads the completion and response of the in-flight entry `i`:
+    /// `resp` gets the first `resp_capacity` bytes, the entry's
+    /// `resp_data` the rest.
+    fn read_response(&self, i: usize, resp: &mut [u8]) -> Completion {
+        let e = &self.inflight[i];
+        let mut c = ShmCompletion::default();
+        let bytes = c.as_bytes_mut();
+        // SAFETY: `bytes` is ours, the completion entry inside the mapping.
+        unsafe {
+            self.read_at(
+                self.layout.completion(e.seq),
+                bytes.as_mut_ptr(),
+                bytes.len(),
+            )
+        };
+        if c.status != Status::Ok as u32 {
+            return Completion {
+                status: c.status,
+                resp_len: c.resp_len,
+            };
+        }
+        let len = c.resp_len.min(e.resp_capacity + e.resp_data_len);
+        let head = (len.min(e.resp_capacity) as usize).min(resp.len());
+        let at = self.layout.arena + e.offset;
+        // SAFETY: `resp` holds `head` bytes; the place holds the capacity.
+        unsafe { self.read_at(at, resp.as_mut_ptr(), head) };
+        let data = len.saturating_sub(e.resp_capacity) as usize;
+        if data != 0 && !e.resp_data.is_null() {
+            // SAFETY: `submit_data`'s caller keeps `resp_data` valid for
+            // `resp_data_len >= data` bytes until this ticket is waited for.
+            unsafe { self.read_at(at + u64::from(e.resp_capacity), e.resp_data, data) };
+        }
+        Completion {
+            status: c.status,
+            resp_len: len,
+        }
+    }
+
+    /// Completes the oldest command, keeping its response for its waiter.
+    fn reap_front(&mut self) -> Result<(), DevError> {
+        let Some(f) = self.inflight.front() else {
+            return Ok(());
+        };
+        self.wait_done(f.seq)?;
+        if let (Some(ticket), false) = (f.ticket, f.consumed) {
+            let mut resp = vec![0u8; f.resp_capacity as usize];
+            let c = self.read_response(0, &mut resp);
+            resp.truncate((c.resp_len as usize).min(resp.len()));
+            self.stash.insert(ticket, (c, resp));
+        }
+        if let Some(f) = self.inflight.front_mut() {
+            f.consumed = true;
+        }
+        self.release();
+        Ok(())
+    }
+
+    /// Places one command (`parts` concatenated) and publishes it.
+    fn push(
+        &mut self,
+        opcode: u16,
+        parts: [&[u8]; 2],
+        detached: bool,
+        resp_capacity: u32,
+        resp_data: (*mut u8, u32),
+    ) -> Result<Option<u64>, DevError> {
+        let req_len = u32::try_from(parts[0].len() + parts[1].len())
+            .ok()
+            .filter(|&l| l <= MAX_FRAME_PAYLOAD);
+        let total_resp = resp_capacity
+            .checked_add(resp_data.1)
+            .filter(|&r| r <= MAX_FRAME_PAYLOAD);
+        let (Some(req_len), Some(total_resp)) = (req_len, total_resp) else {
+            return Err(err("submit", libc::EINVAL));
+        };
+        let total_resp = if detached { 0 } else { total_resp };
+        self.release();
+        while self.inflight.len() >= self.layout.depth as usize {
+            self.reap_front()?;
+        }
+        let place = loop {
+            match self.arena.alloc(u64::from(req_len.max(total_resp))) {
+                Ok(p) => break p,
+                Err(NoRoom::Full) if !self.inflight.is_empty() => self.reap_front()?,
+                Err(_) => return Err(err("submit", libc::EINVAL)),
+            }
+        };
+        let at = self.layout.arena + place.offset;
+        self.write_at(at, parts[0]);
+        self.write_at(at + parts[0].len() as u64, parts[1]);
+        let d = ShmDescriptor {
+            opcode,
+            flags: if detached { frame_flags::DETACHED } else { 0 },
+            req_len,
+            resp_capacity: total_resp,
+            reserved: 0,
+            offset: place.offset,
+        };
+        let seq = self.published;
+        self.write_at(self.layout.descriptor(seq), d.as_bytes());
+        self.published += 1;
+        self.u64_at(header::SUBMITTED)
+            .store(self.published, Ordering::Release);
+        // Pairs with the server's fence between setting SERVER_ASLEEP and
+        // reading SUBMITTED.
+        fence(Ordering::SeqCst);
+        if self.u32_at(header::SERVER_ASLEEP).load(Ordering::Relaxed) != 0 {
+            // A full counter (EAGAIN) wakes the server just as well.
+            let _ = (&self.doorbell).write(&1u64.to_ne_bytes());
+        }
+        let ticket = (!detached).then(|| {
+            self.next_ticket += 1;
+            self.next_ticket - 1
+        });
+        self.inflight.push_back(Inflight {
+            seq,
+            ticket,
+            mark: place.mark,
+            offset: place.offset,
+            resp_capacity,
+            resp_data: resp_data.0,
+            resp_data_len: resp_data.1,
+            consumed: false,
+        });
+        Ok(ticket)
+    }
+}
+
+impl Drop for ShmClient {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `attach`; nothing uses
+        // it after this (a forked child only unmaps its own copy).
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.layout.size as usize);
+        }
+    }
+}
+
+impl super::Transport for ShmClient {
+    fn describe(&mut self) -> Result<TransportInfo, DevError> {
+        let req = Request {
+            opcode: Opcode::GetDeviceInfo as u16,
+            body: &[],
+            resp_capacity: core::mem::size_of::<DeviceInfo>() as u32,
+            detached: false,
+        };
+        let t = super::Transport::submit(self, &[req])?;
+        let mut info = DeviceInfo::default();
+        let c = super::Transport::wait(self, t[0], info.as_bytes_mut())?;
+        if c.status != Status::Ok as u32 {
+            return Err(err("get device info", libc::EIO));
+        }
+        Ok(TransportInfo {
+            device: info,
+            pci: None,
+            max_payload: MAX_FRAME_PAYLOAD,
+        })
+    }
+
+    fn submit(&mut self, reqs: &[Request<'_>]) -> Result<Vec<u64>, DevError> {
+        let mut tickets = Vec::new();
+        for r in reqs {
+            let cap = if r.detached { 0 } else { r.resp_capacity };
+            let t = self.push(
+                r.opcode,
+                [r.body, &[]],
+                r.detached,
+                cap,
+                (std::ptr::null_mut(), 0),
+            )?;
+            tickets.extend(t);
+        }
+        Ok(tickets)
+    }
+
+    fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {
+        if let Some((c, data)) = self.stash.remove(&ticket) {
+            let n = data.len().min(resp.len());
+            resp[..n].copy_from_slice(&data[..n]);
+            return Ok(c);
+        }
+        let i = self
+            .inflight
+            .iter()
+            .position(|e| e.ticket == Some(ticket) && !e.consumed)
+            .ok_or(err("wait", libc::EINVAL))?;
+        self.wait_done(self.inflight[i].seq)?;
+        let c = self.read_response(i, resp);
+        self.inflight[i].consumed = true;
+        self.release();
+        Ok(c)
+    }
+
+    fn data_path(&mut self) -> Option<DataPath> {
+        Some(DataPath {
+            max_data: DATA_CHUNK,
+            min_pinned: 16 << 10,
+            pin_limit: ARENA / 2,
+        })
+    }
+
+    unsafe fn submit_data(&mut self, reqs: &[DataRequest<'_>]) -> Result<Vec<u64>, DevError> {
+        let mut tickets = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let resp_data = if r.resp_data.is_null() {
+                (std::ptr::null_mut(), 0)
+            } else {
+                (r.resp_data, r.resp_data_len)
+            };
+            if let Some(t) = self.push(
+                r.opcode,
+                [r.body, r.data],
+                false,
+                r.resp_capacity,
+                resp_data,
+            )? {
+                tickets.push(t);
+            }
+        }
+        Ok(tickets)
+    }
+}
