@@ -17,6 +17,7 @@ pub mod tag {
     pub const FUNCTION: u16 = 0xC7C2;
     pub const STREAM: u16 = 0xC7C3;
     pub const EVENT: u16 = 0xC7C4;
+    pub const VMM: u16 = 0xC7C5;
 }
 
 /// A table of objects of one kind. Handles are never reissued (the counter

@@ -6,8 +6,8 @@
 //! map to host objects in per-client [`HandleTable`]s; device pointers are
 //! the real `CUdeviceptr`s, and every pointer range a copy or memset touches
 //! must lie inside one of this client's allocations (pool ones included) or
-//! module globals. Stream-ordered allocations come from a pool the client
-//! owns (`pool`).
+//! module globals or VMM mappings. Stream-ordered allocations come from a
+//! pool the client owns (`pool`).
 
 mod context;
 mod function;
@@ -20,6 +20,11 @@ mod tensor_map;
 #[cfg(test)]
 mod tests;
 mod vmm;
+mod vmm_state;
+#[cfg(test)]
+mod vmm_tests;
+
+pub use vmm::ATTR_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED;
 
 use super::driver::{
     check, CUcontext, CUdevice, CUdeviceptr, CUevent, CUfunction, CUmemoryPool, CUmodule, CUstream,
@@ -33,7 +38,7 @@ use crate::cuda::backend::{
 };
 use image::check_image;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{c_void, CString};
+use std::ffi::{c_int, c_void, CString};
 use std::sync::Arc;
 use std::thread::ThreadId;
 use uapi::cuda::result::{
@@ -108,6 +113,8 @@ pub struct GpuClient {
     /// The client's memory pool, made on first use (never shared, so no
     /// client sees another's pool statistics or settings).
     pool: Option<CUmemoryPool>,
+    /// Reservations, allocation handles and mappings (made on first use).
+    vmm: Option<vmm_state::VmmState>,
 }
 
 // SAFETY: the raw CUDA handles are process-wide driver objects usable from
@@ -159,6 +166,7 @@ impl GpuClient {
             globals: BTreeMap::new(),
             param_scratch: Vec::new(),
             pool: None,
+            vmm: None,
         }
     }
     /// Number of live host contexts (primary included once created).
