@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
     llama_backend_init();
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = -1;  // every layer on the GPU
+    mp.progress_callback = [](float, void *) { return true; };  // no progress dots
     llama_model *model = llama_model_load_from_file(path, mp);
     if (!model) die(std::string("cannot load ") + path);
     const llama_vocab *vocab = llama_model_get_vocab(model);
