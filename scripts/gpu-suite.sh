@@ -36,6 +36,14 @@
 #                      bench scenario), against the same native run; with
 #                      gpu-guest named too, the GEMM and PyTorch benchmarks
 #                      run in that guest as well
+#       llama          (only when named) llama.cpp with ggml-cuda
+#                      (scripts/llama.sh, from the pack's source) on a test
+#                      GGUF, natively and over the socket: greedy logits
+#                      digests, llama-completion and llama-server text,
+#                      --list-devices under env -i, llama-bench tok/s
+#                      (tests/gpu/llama/part.sh). Its build takes ~5 min:
+#                      run `scripts/llama.sh build` first (it returns 3 while
+#                      the detached build goes on; call it again)
 #       trace          (only when VGPU_GPU_PARTS names it) programs under the
 #                      driver-call tracer, natively and over the socket, and what
 #                      cuGetProcAddress/cuGetExportTable answered on each side
@@ -69,6 +77,9 @@ pack() {
     cp -r "$VGPU_DIST" "$stage/dist"
     cp "$repo/tests/vm/gpu-guest.sh" "$repo/tests/gpu/torch-check.py" "$stage/dist/"
     cp -r "$VGPU_CUDA_PROGRAMS" "$stage/cudart" && rm -f "$stage/cudart/.stamp"
+    # llama.cpp's source for the llama part (fetched once: it needs the network).
+    [ -f "$repo/target/llama/llama.cpp-src.tar.xz" ] || bash "$here/llama.sh" fetch >/dev/null
+    mkdir -p "$stage/llama" && cp "$repo/target/llama/llama.cpp-src.tar.xz" "$stage/llama/"
     for b in "$VGPU_HOST_BIN" "$VGPU_RUNNER" "$VGPU_CUDA_SUITE" "$VGPU_QEMU"; do
         strip -o "$stage/bin/$(basename "$b")" "$b"
     done
@@ -511,6 +522,13 @@ QEMU
             >"$out/torch-socket.txt" 2>&1 || true
         stop_host
         echo "torch socket: $(tail -n 1 "$out/torch-socket.txt")" | tee -a "$summary"
+    fi
+
+    if [[ $parts == *,llama,* ]]; then
+        echo "== llama: llama.cpp (ggml-cuda) natively, then on ours over the socket" | tee -a "$summary"
+        # shellcheck source=SCRIPTDIR/../tests/gpu/llama/part.sh
+        source "$repo/tests/gpu/llama/part.sh"
+        llama_part "$out" || bad=1
     fi
 
     # After cublas: VGPU_TRACE_PROGS may name the cublas-check it built.

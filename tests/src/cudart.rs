@@ -84,6 +84,10 @@ pub const PROGRAMS: &[Program] = &[
         ],
     },
     Program {
+        name: "vmm",
+        cases: &["attribute", "side_by_side", "release_while_mapped"],
+    },
+    Program {
         name: "warp",
         cases: &["shfl_down_reduce", "shfl_broadcast", "ballot_any_all"],
     },

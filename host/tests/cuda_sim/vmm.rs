@@ -262,11 +262,19 @@ fn vmm_errors_are_nvidias() {
     assert_eq!(c.reserve(G, 3).0, result::INVALID_VALUE);
     let (_, base) = c.reserve(4 * G, 0);
     assert_eq!(c.create(G / 2, pinned()).0, result::INVALID_VALUE);
+    let fabric = AllocationProp {
+        requested_handle_types: vmm_prop::HANDLE_FABRIC,
+        ..pinned()
+    };
+    assert_eq!(c.create(G, fabric).0, result::NOT_SUPPORTED);
+    // A file descriptor may be asked for (PyTorch does), never exported.
     let posix = AllocationProp {
         requested_handle_types: vmm_prop::HANDLE_POSIX_FD,
         ..pinned()
     };
-    assert_eq!(c.create(G, posix).0, result::NOT_SUPPORTED);
+    let (rc, fd_handle) = c.create(G, posix);
+    assert_eq!(rc, 0);
+    assert_eq!(c.release(fd_handle), 0);
     let other_device = AllocationProp {
         location_id: 1,
         ..pinned()

@@ -1,7 +1,8 @@
 //! What virtual memory management requests must satisfy whatever the
 //! executor: NVIDIA's documented rules and error codes, with what vgpu
 //! cannot carry refused as `NOT_SUPPORTED` (exportable handles: a guest's
-//! handle cannot become a host file descriptor or fabric handle).
+//! handle cannot become a host file descriptor or fabric handle; asking for
+//! a file descriptor is accepted, the export itself is refused).
 
 use crate::cuda::backend::CuResult;
 use uapi::cuda::result::{INVALID_DEVICE, INVALID_VALUE, NOT_SUPPORTED};
@@ -52,8 +53,9 @@ pub(super) fn check_location(kind: u32, id: i32) -> CuResult<()> {
     ok_if(id == 0, INVALID_DEVICE)
 }
 
-/// `cuMemCreate`: a pinned allocation on device 0 that cannot be exported,
-/// without RDMA or usage flags (compression is a hint CUDA may ignore, and
+/// `cuMemCreate`: a pinned allocation on device 0 that cannot be exported
+/// (a file descriptor may be requested, never obtained), without RDMA or
+/// usage flags (compression is a hint CUDA may ignore, and
 /// so does vgpu: the handle's properties say 0).
 pub(super) fn check_create(r: &MemCreateRequest) -> CuResult<()> {
     granular(r.size)?;
@@ -72,8 +74,12 @@ pub(super) fn check_create(r: &MemCreateRequest) -> CuResult<()> {
         p.win32_metadata == 0 && p.alloc_flags[4..] == [0; 4],
         INVALID_VALUE,
     )?;
+    // A POSIX file descriptor may be asked for (PyTorch's expandable
+    // segments always do, after trying fabric handles) but is never made:
+    // the allocation is not exportable on the host, and
+    // cuMemExportToShareableHandle answers NOT_SUPPORTED.
     ok_if(
-        p.requested_handle_types == vmm_prop::HANDLE_NONE,
+        p.requested_handle_types & !vmm_prop::HANDLE_POSIX_FD == 0,
         NOT_SUPPORTED,
     )?;
     // gpuDirectRDMACapable, usage (tile pools, hardware decompression).
@@ -127,6 +133,8 @@ mod tests {
         assert_eq!(check_create(&create(pinned())), Ok(()));
         let mut p = pinned();
         p.requested_handle_types = vmm_prop::HANDLE_POSIX_FD;
+        assert_eq!(check_create(&create(p)), Ok(()), "asked, never made");
+        p.requested_handle_types = vmm_prop::HANDLE_POSIX_FD | vmm_prop::HANDLE_FABRIC;
         assert_eq!(check_create(&create(p)), Err(NOT_SUPPORTED));
         p.requested_handle_types = vmm_prop::HANDLE_FABRIC;
         assert_eq!(check_create(&create(p)), Err(NOT_SUPPORTED));

@@ -180,6 +180,29 @@ impl CuMemPoolProps {
     }
 }
 
+/// `CUmemLocation`: a location type and its id (a device ordinal).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CuMemLocation {
+    /// `CUmemLocationType` (`CU_MEM_LOCATION_TYPE_DEVICE` = 1).
+    pub kind: c_int,
+    /// The device ordinal.
+    pub id: c_int,
+}
+
+/// `CUmemAccessDesc`: a location and the access it gets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CuMemAccessDesc {
+    /// Which device.
+    pub location: CuMemLocation,
+    /// `CUmemAccess_flags`.
+    pub flags: c_uint,
+}
+
+/// `CUmemGenericAllocationHandle`.
+pub type CUmemHandle = u64;
+
 /// Declares the function table: each entry is a field holding the C function
 /// pointer, resolved from the first of its names that the library exports.
 macro_rules! cuda_api {
@@ -391,6 +414,19 @@ cuda_api! {
         graph_upload ["cuGraphUpload"]: fn(CUgraphExec, CUstream);
         graph_exec_update ["cuGraphExecUpdate_v2"]:
             fn(CUgraphExec, CUgraph, *mut ExecUpdateResultInfo);
+        // Virtual memory management (CUDA 10.2+). `CUmemAllocationProp` has
+        // the wire's `AllocationProp` layout.
+        mem_address_reserve ["cuMemAddressReserve"]: fn(*mut CUdeviceptr, usize, usize, CUdeviceptr, u64);
+        mem_address_free ["cuMemAddressFree"]: fn(CUdeviceptr, usize);
+        mem_create ["cuMemCreate"]: fn(*mut CUmemHandle, usize, *const uapi::cuda::AllocationProp, u64);
+        mem_release ["cuMemRelease"]: fn(CUmemHandle);
+        mem_map ["cuMemMap"]: fn(CUdeviceptr, usize, usize, CUmemHandle, u64);
+        mem_unmap ["cuMemUnmap"]: fn(CUdeviceptr, usize);
+        mem_set_access ["cuMemSetAccess"]: fn(CUdeviceptr, usize, *const CuMemAccessDesc, usize);
+        mem_get_access ["cuMemGetAccess"]: fn(*mut u64, *const CuMemLocation, CUdeviceptr);
+        mem_retain_allocation_handle ["cuMemRetainAllocationHandle"]: fn(*mut CUmemHandle, *mut c_void);
+        mem_get_allocation_granularity ["cuMemGetAllocationGranularity"]:
+            fn(*mut usize, *const uapi::cuda::AllocationProp, c_int);
     }
 }
 
@@ -404,6 +440,20 @@ impl Api {
             && self.mem_pool_get_attribute.is_some()
             && self.mem_pool_set_attribute.is_some()
             && self.mem_pool_trim_to.is_some()
+    }
+
+    /// Whether every virtual memory management entry point exists.
+    pub fn has_vmm(&self) -> bool {
+        self.mem_address_reserve.is_some()
+            && self.mem_address_free.is_some()
+            && self.mem_create.is_some()
+            && self.mem_release.is_some()
+            && self.mem_map.is_some()
+            && self.mem_unmap.is_some()
+            && self.mem_set_access.is_some()
+            && self.mem_get_access.is_some()
+            && self.mem_retain_allocation_handle.is_some()
+            && self.mem_get_allocation_granularity.is_some()
     }
 }
 

@@ -7,6 +7,7 @@
 mod dark;
 mod memory;
 mod pool;
+mod vmm;
 
 use memory::*;
 
@@ -52,6 +53,8 @@ pub struct Fake {
     pub func_attributes: HashMap<(usize, c_int), c_int>,
     /// Limits set.
     pub limits: HashMap<c_uint, usize>,
+    /// Reservations, allocation handles, mappings.
+    pub vmm: vmm::FakeVmm,
 }
 
 thread_local! {
@@ -111,10 +114,12 @@ unsafe extern "C" fn device_get(d: *mut CUdevice, o: c_int) -> CUresult {
         0
     }
 }
+/// Attributes: the number times 10, but VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED
+/// (102) is 1 as on a real GPU.
 unsafe extern "C" fn device_get_attribute(v: *mut c_int, a: c_int, _: CUdevice) -> CUresult {
     // SAFETY: the caller passes what the driver API requires of this call.
     unsafe {
-        *v = a * 10;
+        *v = if a == 102 { 1 } else { a * 10 };
         0
     }
 }
@@ -565,5 +570,15 @@ pub fn driver() -> Arc<CudaDriver> {
         graph_launch: None,
         graph_upload: None,
         graph_exec_update: None,
+        mem_address_reserve: Some(vmm::reserve),
+        mem_address_free: Some(vmm::free),
+        mem_create: Some(vmm::create),
+        mem_release: Some(vmm::release),
+        mem_map: Some(vmm::map),
+        mem_unmap: Some(vmm::unmap),
+        mem_set_access: Some(vmm::set_access),
+        mem_get_access: Some(vmm::get_access),
+        mem_retain_allocation_handle: Some(vmm::retain),
+        mem_get_allocation_granularity: Some(vmm::granularity),
     })
 }

@@ -20,6 +20,7 @@ pub mod tag {
     pub const GRAPH: u16 = 0xC7C5;
     pub const GRAPH_NODE: u16 = 0xC7C6;
     pub const GRAPH_EXEC: u16 = 0xC7C7;
+    pub const VMM: u16 = 0xC7C8;
 }
 
 /// A table of objects of one kind. Handles are never reissued (the counter

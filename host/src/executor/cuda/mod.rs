@@ -21,6 +21,7 @@ pub use driver::CudaDriver;
 
 use super::Executor;
 use crate::cuda::backend::CudaBackend;
+use backend::ATTR_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED;
 use driver::{check, CUdevice};
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
@@ -98,6 +99,12 @@ impl CudaExecutor {
             }
         }
         mask_attributes(&mut attributes, api.has_pools());
+        let vmm = vmm_supported(
+            &api,
+            device,
+            attributes[ATTR_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED],
+        );
+        attributes[ATTR_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED] = i32::from(vmm);
         let attr = |a: c_int| attributes[a as usize].max(0) as u32;
         info.compute_major = attr(driver::ATTR_COMPUTE_CAPABILITY_MAJOR);
         info.compute_minor = attr(driver::ATTR_COMPUTE_CAPABILITY_MINOR);
@@ -190,9 +197,44 @@ pub const MASKED_ATTRIBUTES: &[(usize, &str)] = &[
     (91, "CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM: registered memory has no device address"),
     (100, "PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES: no pageable access at all"),
     (101, "DIRECT_MANAGED_MEM_ACCESS_FROM_HOST: no managed memory"),
-    (102, "VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: the cuMem* VMM calls are not carried (ggml then uses plain allocations)"),
+    (103, "HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED: VMM allocations cannot be exported"),
+    (104, "HANDLE_TYPE_WIN32_HANDLE_SUPPORTED: no exports"),
+    (105, "HANDLE_TYPE_WIN32_KMT_HANDLE_SUPPORTED: no exports"),
+    (107, "GENERIC_COMPRESSION_SUPPORTED: VMM allocations are made uncompressed"),
+    (110, "GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED: no GPUDirect RDMA for guest memory (PyTorch would ask for it)"),
     (119, "MEMPOOL_SUPPORTED_HANDLE_TYPES: pools cannot be exported (no IPC)"),
+    (128, "HANDLE_TYPE_FABRIC_SUPPORTED: no exports"),
 ];
+
+/// Whether the guest gets virtual memory management: the device says so
+/// (`reported`, attribute 102), the driver has every entry point, and its
+/// minimum granularity divides `VMM_GRANULARITY`, the one the guest is told.
+pub fn vmm_supported(api: &driver::Api, device: CUdevice, reported: i32) -> bool {
+    let Some(granularity) = api.mem_get_allocation_granularity else {
+        return false;
+    };
+    if reported != 1 || !api.has_vmm() {
+        return false;
+    }
+    let prop = uapi::cuda::AllocationProp {
+        kind: uapi::cuda::vmm_prop::ALLOCATION_PINNED,
+        location_type: uapi::cuda::vmm_prop::LOCATION_DEVICE,
+        location_id: device,
+        ..Default::default()
+    };
+    let mut g = 0usize;
+    // SAFETY: valid out-pointer and properties; 0 = CU_MEM_ALLOC_GRANULARITY_MINIMUM.
+    let rc = unsafe { granularity(&mut g, &prop, 0) };
+    let fits = rc == 0 && g != 0 && uapi::cuda::VMM_GRANULARITY.is_multiple_of(g as u64);
+    if !fits {
+        tracing::warn!(
+            rc,
+            granularity = g,
+            "no VMM for guests: the host's granularity does not divide 2 MiB"
+        );
+    }
+    fits
+}
 
 /// `CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED`.
 pub const ATTR_MEMORY_POOLS_SUPPORTED: usize = 115;
@@ -335,9 +377,14 @@ mod tests {
         assert_eq!(ex.attributes()[0], 0);
         assert_eq!(ex.attributes()[1], 10);
         // Masked, and what the host says where it is not.
-        for a in [19, 83, 88, 89, 91, 100, 102, 119] {
+        for a in [19, 83, 88, 89, 91, 100, 103, 110, 119, 128] {
             assert_eq!(ex.attributes()[a], 0, "attribute {a}");
         }
+        assert_eq!(
+            ex.attributes()[102],
+            1,
+            "VMM: the device has it, and so does the driver"
+        );
         assert_eq!(ex.attributes()[41], 410, "UNIFIED_ADDRESSING stays");
         assert_eq!(ex.attributes()[115], 1150, "pools: the fake has them");
         let mut client = ex.new_client().expect("client");
@@ -354,6 +401,24 @@ mod tests {
         mask_attributes(&mut t, true);
         assert_eq!(t[ATTR_MEMORY_POOLS_SUPPORTED], 1);
         assert!(MASKED_ATTRIBUTES.iter().all(|&(a, _)| t[a] == 0));
+    }
+
+    #[test]
+    fn vmm_is_reported_when_the_host_granularity_fits() {
+        let driver = fake::driver();
+        let api = *driver.api();
+        assert!(vmm_supported(&api, 0, 1));
+        assert!(!vmm_supported(&api, 0, 0), "the device lacks it");
+        fake::with(|f| f.vmm.granularity = 64 << 10);
+        assert!(vmm_supported(&api, 0, 1), "64 KiB divides 2 MiB");
+        fake::with(|f| f.vmm.granularity = 4 << 20);
+        assert!(!vmm_supported(&api, 0, 1), "4 MiB does not");
+        let ex = CudaExecutor::new(fake::driver(), 0, "x".into()).expect("executor");
+        assert_eq!(ex.attributes()[102], 0);
+        let mut no_map = api;
+        no_map.mem_map = None;
+        fake::with(|f| f.vmm.granularity = 0);
+        assert!(!vmm_supported(&no_map, 0, 1), "an entry point missing");
     }
 
     #[test]

@@ -58,8 +58,7 @@ const FIXED: &[(usize, i32)] = &[
     (95, 1),                                // COOPERATIVE_LAUNCH
     (97, attr(MAX_SHARED_BYTES_PER_BLOCK)), // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
     (99, 1),                                // HOST_REGISTER_SUPPORTED
-    // VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED (102) stays 0: ggml then uses
-    // plain allocations instead of the cuMem* VMM calls.
+    (102, 1),  // VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED (cuMemCreate, cuMemMap, …)
     (106, 32), // MAX_BLOCKS_PER_MULTIPROCESSOR
     (115, 1),  // MEMORY_POOLS_SUPPORTED (the stream-ordered allocator)
 ];
@@ -89,6 +88,7 @@ mod tests {
         }
         assert_eq!(t[ATTR_MEMORY_POOLS_SUPPORTED], 1, "the simulator has pools");
         assert_eq!(t[41], 1, "UNIFIED_ADDRESSING");
+        assert_eq!(t[102], 1, "VMM: the simulator has it");
         assert_eq!(
             t[14], 512,
             "TEXTURE_ALIGNMENT, the pitch of cuMemAllocPitch"

@@ -93,6 +93,7 @@ impl GpuClient {
 
 impl Drop for GpuClient {
     fn drop(&mut self) {
+        self.vmm_teardown();
         let keys: Vec<u64> = self.contexts.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.teardown(key);

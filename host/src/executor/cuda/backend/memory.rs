@@ -16,9 +16,19 @@ impl GpuClient {
         }
         None
     }
-    /// `INVALID_VALUE` unless `[ptr, ptr + len)` is the client's memory.
+    /// `INVALID_VALUE` unless `[ptr, ptr + len)` is the client's memory
+    /// that a copy may read.
     pub(super) fn check_range(&self, ptr: u64, len: u64) -> CuResult<()> {
-        if len == 0 || self.region_of(ptr, len).is_some() {
+        if len == 0 || self.region_of(ptr, len).is_some() || self.vmm_allows(ptr, len, false) {
+            Ok(())
+        } else {
+            Err(INVALID_VALUE)
+        }
+    }
+    /// As [`Self::check_range`], for memory a copy or memset writes (VMM
+    /// mappings must grant read-write access).
+    pub(super) fn check_dst(&self, ptr: u64, len: u64) -> CuResult<()> {
+        if len == 0 || self.region_of(ptr, len).is_some() || self.vmm_allows(ptr, len, true) {
             Ok(())
         } else {
             Err(INVALID_VALUE)
@@ -113,7 +123,9 @@ impl MemoryBackend for GpuClient {
     }
     fn mem_get_address_range(&mut self, ctx: u64, dptr: u64) -> CuResult<(u64, u64)> {
         self.enter(ctx)?;
-        let (base, region) = self.region_of(dptr, 0).ok_or(NOT_FOUND)?;
+        let Some((base, region)) = self.region_of(dptr, 0) else {
+            return self.vmm_range_of(dptr).ok_or(NOT_FOUND);
+        };
         self.enter_key(region.ctx)?;
         let (mut b, mut s): (CUdeviceptr, usize) = (0, 0);
         // SAFETY: valid out-pointers; `dptr` is inside a region of this client.
@@ -133,7 +145,7 @@ impl MemoryBackend for GpuClient {
         is_async: bool,
     ) -> CuResult<()> {
         let key = self.enter(ctx)?;
-        self.check_range(dst, data.len() as u64)?;
+        self.check_dst(dst, data.len() as u64)?;
         if is_async && self.capturing(self.stream_in(key, stream)?) {
             // The bytes are staged in buffers reused after the copy: a
             // captured copy would read them at replay.
@@ -188,7 +200,7 @@ impl MemoryBackend for GpuClient {
             self.capturing(s)
         };
         if !capturing {
-            self.check_range(dst, len)?;
+            self.check_dst(dst, len)?;
             self.check_range(src, len)?;
         }
         let n = to_usize(len)?;
@@ -227,7 +239,7 @@ impl MemoryBackend for GpuClient {
         if req.height <= 1 {
             let n = if req.height == 0 { 0 } else { row_bytes };
             if !capturing {
-                self.check_range(dst, n)?;
+                self.check_dst(dst, n)?;
             }
             if n == 0 {
                 return Ok(());
@@ -248,7 +260,7 @@ impl MemoryBackend for GpuClient {
             return Err(INVALID_VALUE);
         }
         if !capturing {
-            self.check_range(dst, span_2d(req.pitch, row_bytes, req.height)?)?;
+            self.check_dst(dst, span_2d(req.pitch, row_bytes, req.height)?)?;
         }
         if w == 0 {
             return Ok(());
@@ -290,7 +302,7 @@ impl MemoryBackend for GpuClient {
         }
         match req.kind {
             copy_kind::HTOD => {
-                self.check_range(req.dst, span_2d(req.dst_pitch, w, h)?)?;
+                self.check_dst(req.dst, span_2d(req.dst_pitch, w, h)?)?;
                 let src = input.get(..to_usize(packed)?).ok_or(INVALID_VALUE)?;
                 p.srcMemoryType = CU_MEMORYTYPE_HOST;
                 p.srcPitch = p.WidthInBytes;
@@ -336,7 +348,7 @@ impl MemoryBackend for GpuClient {
                 check(unsafe { (api.stream_synchronize)(s) })
             }
             copy_kind::DTOD => {
-                self.check_range(req.dst, span_2d(req.dst_pitch, w, h)?)?;
+                self.check_dst(req.dst, span_2d(req.dst_pitch, w, h)?)?;
                 self.check_range(req.src, span_2d(req.src_pitch, w, h)?)?;
                 if packed == 0 {
                     return Ok(());
@@ -361,6 +373,7 @@ impl MemoryBackend for GpuClient {
         }
     }
     fn memory_used(&self) -> u64 {
-        self.allocations.values().map(|r| r.size).sum()
+        let vmm = self.vmm.as_ref().map_or(0, |v| v.bytes_held());
+        self.allocations.values().map(|r| r.size).sum::<u64>() + vmm
     }
 }

@@ -6,8 +6,8 @@
 //! map to host objects in per-client [`HandleTable`]s; device pointers are
 //! the real `CUdeviceptr`s, and every pointer range a copy or memset touches
 //! must lie inside one of this client's allocations (pool ones included) or
-//! module globals. Stream-ordered allocations come from a pool the client
-//! owns (`pool`).
+//! module globals or VMM mappings. Stream-ordered allocations come from a
+//! pool the client owns (`pool`).
 
 mod context;
 mod function;
@@ -21,6 +21,11 @@ mod tensor_map;
 #[cfg(test)]
 mod tests;
 mod vmm;
+mod vmm_state;
+#[cfg(test)]
+mod vmm_tests;
+
+pub use vmm::ATTR_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED;
 
 use super::driver::{
     check, CUcontext, CUdevice, CUdeviceptr, CUevent, CUfunction, CUmemoryPool, CUmodule, CUstream,
@@ -34,7 +39,7 @@ use crate::cuda::backend::{
 };
 use image::check_image;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{c_void, CString};
+use std::ffi::{c_int, c_void, CString};
 use std::sync::Arc;
 use std::thread::ThreadId;
 use uapi::cuda::result::{
@@ -113,6 +118,8 @@ pub struct GpuClient {
     pool: Option<CUmemoryPool>,
     /// Graphs, their nodes and executable graphs.
     graph: graph::GraphTables,
+    /// Reservations, allocation handles and mappings (made on first use).
+    vmm: Option<vmm_state::VmmState>,
 }
 
 // SAFETY: the raw CUDA handles are process-wide driver objects usable from
@@ -167,6 +174,7 @@ impl GpuClient {
             pinned,
             pool: None,
             graph: graph::GraphTables::default(),
+            vmm: None,
         }
     }
     /// Number of live host contexts (primary included once created).
