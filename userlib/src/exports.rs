@@ -550,12 +550,15 @@ mod tests {
     #[test]
     fn error_strings() {
         let mut s: *const c_char = std::ptr::null();
+        // SAFETY: a local out-pointer.
         assert_eq!(unsafe { cuGetErrorName(700, &mut s) }, 0);
         assert_eq!(
+            // SAFETY: the static NUL-terminated name just handed out.
             unsafe { CStr::from_ptr(s) }.to_str().unwrap(),
             "CUDA_ERROR_ILLEGAL_ADDRESS"
         );
         assert_eq!(
+            // SAFETY: a local out-pointer.
             unsafe { cuGetErrorString(12345, &mut s) },
             result::INVALID_VALUE
         );
@@ -566,13 +569,18 @@ mod tests {
     fn calls_before_init_are_not_initialized() {
         let _g = crate::driver::testing::uninitialised();
         let mut n = 0;
+        // SAFETY: a local out-pointer.
         assert_eq!(unsafe { cuDeviceGetCount(&mut n) }, result::NOT_INITIALIZED);
+        // SAFETY: no arguments.
         assert_eq!(unsafe { cuCtxSynchronize() }, result::NOT_INITIALIZED);
         assert_eq!(
+            // SAFETY: refused before its NULL out-pointer is used.
             unsafe { cuMemAlloc_v2(std::ptr::null_mut(), 1) },
             result::NOT_INITIALIZED
         );
+        // SAFETY: a stub; C callers' arguments are ignored.
         assert_eq!(unsafe { cuGraphDebugDotPrint() }, result::NOT_SUPPORTED);
+        // SAFETY: a plain flags argument.
         assert_eq!(unsafe { cuInit(1) }, result::INVALID_VALUE);
     }
 }

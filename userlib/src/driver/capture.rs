@@ -323,15 +323,19 @@ pub(crate) unsafe fn stream_get_capture_info_v2(
     deps: *mut *const c_void,
     num_deps: Out<'_, usize>,
 ) -> CuResult {
-    stream_get_capture_info_v3(
-        stream,
-        status,
-        id,
-        graph,
-        deps,
-        std::ptr::null_mut(),
-        num_deps,
-    )
+    // SAFETY: the C caller's out-pointers, as `_v3` takes them; no edge
+    // data asked for.
+    unsafe {
+        stream_get_capture_info_v3(
+            stream,
+            status,
+            id,
+            graph,
+            deps,
+            std::ptr::null_mut(),
+            num_deps,
+        )
+    }
 }
 
 /// `cuStreamGetCaptureInfo_v3` (CUDA 12.3 ABI; CUDA 13's unversioned one):
@@ -444,8 +448,9 @@ pub(crate) unsafe fn stream_update_capture_dependencies_v2(
     n: usize,
     flags: u32,
 ) -> CuResult {
-    // SAFETY: the caller's array of `n` 8-byte `CUgraphEdgeData`, if any.
     if !edges.is_null()
+        // SAFETY: the caller's array of `n` 8-byte `CUgraphEdgeData`,
+        // checked non-NULL first.
         && unsafe { std::slice::from_raw_parts(edges, n) }
             .iter()
             .any(|e| *e != 0)

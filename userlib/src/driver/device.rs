@@ -390,6 +390,8 @@ mod tests {
         }
         sess.respond(resp);
         let mut v = 0;
+        // SAFETY: every pointer is to a local; the strings read back are
+        // NUL-terminated by the calls.
         unsafe {
             device_get_attribute((&mut v).into(), attr::MULTIPROCESSOR_COUNT as c_int, 0).unwrap();
             assert_eq!(v, 160);

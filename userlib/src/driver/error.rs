@@ -30,20 +30,24 @@ unsafe fn lookup(code: u32, out: *mut *const c_char, name: bool) -> CuResult {
     }
     match strings(code) {
         Some((n, s)) => {
-            *out = if name { n.as_ptr() } else { s.as_ptr() };
+            // SAFETY: the caller's out-pointer; checked non-NULL above.
+            unsafe { *out = if name { n.as_ptr() } else { s.as_ptr() } };
             Ok(())
         }
         None => {
-            *out = std::ptr::null();
+            // SAFETY: as above.
+            unsafe { *out = std::ptr::null() };
             Err(result::INVALID_VALUE)
         }
     }
 }
 
 pub(crate) unsafe fn get_error_name(code: u32, out: *mut *const c_char) -> CuResult {
-    lookup(code, out, true)
+    // SAFETY: the C caller's out-pointer, as `cuGetErrorName` defines it.
+    unsafe { lookup(code, out, true) }
 }
 
 pub(crate) unsafe fn get_error_string(code: u32, out: *mut *const c_char) -> CuResult {
-    lookup(code, out, false)
+    // SAFETY: the C caller's out-pointer, as `cuGetErrorString` defines it.
+    unsafe { lookup(code, out, false) }
 }

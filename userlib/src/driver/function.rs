@@ -133,7 +133,8 @@ pub(crate) unsafe fn func_get_name(name: *mut *const c_char, f: CUfunction) -> C
         .get(&(f as u64))
         .is_some_and(|o| matches!(o, Obj::Kernel { .. }))
     {
-        return super::library::kernel_get_name(name, f);
+        // SAFETY: the C caller's out-pointer, as `cuFuncGetName` defines it.
+        return unsafe { super::library::kernel_get_name(name, f) };
     }
     with_state(|s| {
         if name.is_null() {
@@ -146,7 +147,8 @@ pub(crate) unsafe fn func_get_name(name: *mut *const c_char, f: CUfunction) -> C
                 if n.last() != Some(&0) {
                     n.push(0);
                 }
-                *name = n.as_ptr().cast();
+                // SAFETY: the C caller's out-pointer; checked non-NULL above.
+                unsafe { *name = n.as_ptr().cast() };
                 Ok(())
             }
             _ => Err(result::INVALID_HANDLE),
@@ -244,13 +246,16 @@ unsafe fn cluster_question(
         if out.is_null() || config.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        let c = &*config.cast::<LaunchConfig>();
+        // SAFETY: the caller's contract: a `CUlaunchConfig`; checked
+        // non-NULL above.
+        let c = unsafe { &*config.cast::<LaunchConfig>() };
         let req = OccupancyRequest {
             kind,
             dynamic_smem: u64::from(c.shared_mem_bytes),
             grid: c.grid,
             block: c.block,
-            cluster: cluster_dims(c)?,
+            // SAFETY: the caller's config: `attrs` holds `numAttrs` entries.
+            cluster: unsafe { cluster_dims(c) }?,
             ..OccupancyRequest::default()
         };
         out.write(to_int(ask(s, f, req)?)?)?;
@@ -263,7 +268,8 @@ pub(crate) unsafe fn occupancy_max_active_clusters(
     f: CUfunction,
     config: *const c_void,
 ) -> CuResult {
-    cluster_question(n, f, config, occupancy::MAX_ACTIVE_CLUSTERS)
+    // SAFETY: the C caller's `CUlaunchConfig`, or NULL (refused).
+    unsafe { cluster_question(n, f, config, occupancy::MAX_ACTIVE_CLUSTERS) }
 }
 
 pub(crate) unsafe fn occupancy_max_potential_cluster_size(
@@ -271,7 +277,8 @@ pub(crate) unsafe fn occupancy_max_potential_cluster_size(
     f: CUfunction,
     config: *const c_void,
 ) -> CuResult {
-    cluster_question(n, f, config, occupancy::MAX_POTENTIAL_CLUSTER_SIZE)
+    // SAFETY: the C caller's `CUlaunchConfig`, or NULL (refused).
+    unsafe { cluster_question(n, f, config, occupancy::MAX_POTENTIAL_CLUSTER_SIZE) }
 }
 
 /// `CUoccupancyB2DSize`: dynamic shared memory for a block size.
@@ -313,7 +320,9 @@ pub(crate) unsafe fn occupancy_max_potential_block_size_with_flags(
     while size > 0 {
         // The application's callback runs without our lock held.
         let smem = match to_smem {
-            Some(cb) => cb(size),
+            // SAFETY: the caller's contract: the application's
+            // `CUoccupancyB2DSize` callback, called as CUDA calls it.
+            Some(cb) => unsafe { cb(size) },
             None => dynamic_smem,
         };
         let blocks = with_state(|s| {
@@ -344,15 +353,18 @@ pub(crate) unsafe fn occupancy_max_potential_block_size(
     dynamic_smem: usize,
     limit: c_int,
 ) -> CuResult {
-    occupancy_max_potential_block_size_with_flags(
-        min_grid,
-        block,
-        f,
-        to_smem,
-        dynamic_smem,
-        limit,
-        0,
-    )
+    // SAFETY: the C caller's callback, as the `_with_flags` form takes it.
+    unsafe {
+        occupancy_max_potential_block_size_with_flags(
+            min_grid,
+            block,
+            f,
+            to_smem,
+            dynamic_smem,
+            limit,
+            0,
+        )
+    }
 }
 
 pub(crate) fn ctx_get_limit(value: Out<'_, usize>, limit: c_uint) -> CuResult {

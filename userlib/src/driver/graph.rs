@@ -246,8 +246,8 @@ unsafe fn kernel_node(
             (*k).extra,
         )
     };
-    // SAFETY: as above; `kern` only exists in v2.
     let kern = if v2 {
+        // SAFETY: as above; `kern` only exists in v2.
         unsafe { (*k).kern }
     } else {
         std::ptr::null_mut()
@@ -417,8 +417,9 @@ pub(crate) unsafe fn graph_add_dependencies_v2(
     edges: *const u64,
     n: usize,
 ) -> CuResult {
-    // SAFETY: the caller's array of `n` 8-byte `CUgraphEdgeData`, if any.
     if !edges.is_null()
+        // SAFETY: the caller's array of `n` 8-byte `CUgraphEdgeData`,
+        // checked non-NULL first.
         && unsafe { std::slice::from_raw_parts(edges, n) }
             .iter()
             .any(|e| *e != 0)

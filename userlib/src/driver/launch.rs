@@ -28,10 +28,9 @@ unsafe fn config_attributes(config: &LaunchConfig) -> CuResult<&[LaunchAttribute
     if config.attrs.is_null() || config.num_attrs > MAX_LAUNCH_ATTRIBUTES {
         return Err(result::INVALID_VALUE);
     }
-    Ok(std::slice::from_raw_parts(
-        config.attrs,
-        config.num_attrs as usize,
-    ))
+    // SAFETY: the caller's contract: `attrs` holds `num_attrs` entries;
+    // checked non-NULL and bounded above.
+    Ok(unsafe { std::slice::from_raw_parts(config.attrs, config.num_attrs as usize) })
 }
 
 /// The cluster dimensions a launch configuration asks for (zeros: none).
@@ -41,7 +40,8 @@ unsafe fn config_attributes(config: &LaunchConfig) -> CuResult<&[LaunchAttribute
 /// As [`config_attributes`].
 pub(crate) unsafe fn cluster_dims(config: &LaunchConfig) -> CuResult<[u32; 3]> {
     let mut dims = [0; 3];
-    for a in config_attributes(config)? {
+    // SAFETY: the caller's contract, which is `config_attributes`'s.
+    for a in unsafe { config_attributes(config) }? {
         if a.id == launch_attribute::CLUSTER_DIMENSION {
             dims = [
                 a.value[0] as u32,
@@ -79,12 +79,17 @@ pub(crate) unsafe fn pack_params(
         return Err(result::INVALID_VALUE);
     }
     for (i, p) in layout.iter().enumerate() {
-        let src = *params.add(i);
+        // SAFETY: the caller's contract: `params` holds `layout.len()`
+        // pointers; checked non-NULL above.
+        let src = unsafe { *params.add(i) };
         if src.is_null() {
             return Err(result::INVALID_VALUE);
         }
         let (o, n) = (p.offset as usize, p.size as usize);
-        buf[o..o + n].copy_from_slice(std::slice::from_raw_parts(src.cast::<u8>(), n));
+        // SAFETY: the caller's contract: each parameter is readable for
+        // its size; checked non-NULL above.
+        let arg = unsafe { std::slice::from_raw_parts(src.cast::<u8>(), n) };
+        buf[o..o + n].copy_from_slice(arg);
     }
     Ok(buf)
 }
@@ -101,15 +106,23 @@ pub(crate) unsafe fn extra_params(extra: *const *const c_void, expect: usize) ->
     let (mut ptr, mut size) = (None, None);
     let mut i = 0;
     loop {
-        match *extra.add(i) as usize {
+        // SAFETY: the caller's contract: `extra` is END-terminated and `i`
+        // is at a key until END is read.
+        let key = unsafe { *extra.add(i) } as usize;
+        match key {
             CU_LAUNCH_PARAM_END => break,
-            CU_LAUNCH_PARAM_BUFFER_POINTER => ptr = Some(*extra.add(i + 1)),
+            // SAFETY: the caller's contract: a key other than END is
+            // followed by its value.
+            CU_LAUNCH_PARAM_BUFFER_POINTER => ptr = Some(unsafe { *extra.add(i + 1) }),
             CU_LAUNCH_PARAM_BUFFER_SIZE => {
-                let p = (*extra.add(i + 1)).cast::<usize>();
+                // SAFETY: as for BUFFER_POINTER.
+                let p = unsafe { *extra.add(i + 1) }.cast::<usize>();
                 if p.is_null() {
                     return Err(result::INVALID_VALUE);
                 }
-                size = Some(*p);
+                // SAFETY: the caller's contract: BUFFER_SIZE's value points
+                // to a `size_t`; checked non-NULL above.
+                size = Some(unsafe { *p });
             }
             _ => return Err(result::INVALID_VALUE),
         }
@@ -130,7 +143,9 @@ pub(crate) unsafe fn extra_params(extra: *const *const c_void, expect: usize) ->
     if size == 0 {
         return Ok(Vec::new());
     }
-    Ok(std::slice::from_raw_parts(ptr.cast::<u8>(), size).to_vec())
+    // SAFETY: the caller's contract: BUFFER_POINTER is readable for
+    // BUFFER_SIZE bytes; checked non-NULL above.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size) }.to_vec())
 }
 
 /// `CUdevice_attribute`s bounding a launch: MAX_THREADS_PER_BLOCK (1),
@@ -221,9 +236,12 @@ unsafe fn submit_launch(
     check_shape(s, f, grid, block, shared)?;
     let (host, _, layout) = function(s, f)?;
     let buf = if extra.is_null() {
-        pack_params(layout, params.cast())?
+        // SAFETY: the caller's contract: `params` holds one pointer per
+        // parameter of `f`, whose layout this is.
+        unsafe { pack_params(layout, params.cast()) }?
     } else {
-        extra_params(extra.cast(), layout_end(layout))?
+        // SAFETY: the caller's contract: `extra` is END-terminated.
+        unsafe { extra_params(extra.cast(), layout_end(layout)) }?
     };
     if buf.len() > MAX_PARAM_BYTES as usize {
         return Err(result::INVALID_VALUE);
@@ -311,7 +329,9 @@ pub(crate) unsafe fn launch_kernel(
     extra: *mut *mut c_void,
 ) -> CuResult {
     let (grid, block) = ([gx, gy, gz], [bx, by, bz]);
-    launch_classic(f, grid, block, shared, stream, (params, extra), &[])
+    // SAFETY: the C caller's `params`/`extra`, as `cuLaunchKernel`
+    // defines them.
+    unsafe { launch_classic(f, grid, block, shared, stream, (params, extra), &[]) }
 }
 
 pub(crate) unsafe fn launch_kernel_ex(
@@ -324,22 +344,28 @@ pub(crate) unsafe fn launch_kernel_ex(
         if config.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        let c = &*config.cast::<LaunchConfig>();
-        let attrs = config_attributes(c)?;
-        submit_launch(
-            s,
-            ctx,
-            Shape {
-                f: f as u64,
-                grid: c.grid,
-                block: c.block,
-                shared: c.shared_mem_bytes,
-                stream: c.stream as u64,
-            },
-            params,
-            extra,
-            attrs,
-        )
+        // SAFETY: the C caller's `CUlaunchConfig`; checked non-NULL above.
+        let c = unsafe { &*config.cast::<LaunchConfig>() };
+        // SAFETY: the C caller's config: `attrs` holds `numAttrs` entries.
+        let attrs = unsafe { config_attributes(c) }?;
+        // SAFETY: the C caller's `params`/`extra`, as `cuLaunchKernelEx`
+        // defines them.
+        unsafe {
+            submit_launch(
+                s,
+                ctx,
+                Shape {
+                    f: f as u64,
+                    grid: c.grid,
+                    block: c.block,
+                    shared: c.shared_mem_bytes,
+                    stream: c.stream as u64,
+                },
+                params,
+                extra,
+                attrs,
+            )
+        }
     })
 }
 
@@ -364,7 +390,9 @@ pub(crate) unsafe fn launch_cooperative_kernel(
     cooperative.value[0] = 1;
     let (grid, block) = ([gx, gy, gz], [bx, by, bz]);
     let args = (params, std::ptr::null_mut());
-    launch_classic(f, grid, block, shared, stream, args, &[cooperative])
+    // SAFETY: the C caller's `params`, as `cuLaunchCooperativeKernel`
+    // defines them; no `extra`.
+    unsafe { launch_classic(f, grid, block, shared, stream, args, &[cooperative]) }
 }
 
 /// `cuLaunchKernel` of `f` on a 1D grid of 1D blocks, default stream, no
@@ -380,6 +408,7 @@ pub(crate) fn launch_1d(
     params: *mut *mut c_void,
 ) -> CuResult {
     let null = std::ptr::null_mut();
+    // SAFETY: the test's `params`, one pointer per parameter of `f`.
     unsafe { launch_kernel(f, grid, 1, 1, block, 1, 1, 0, null, params, null.cast()) }
 }
 
@@ -461,6 +490,7 @@ mod tests {
                 CU_LAUNCH_PARAM_END as *mut c_void,
             ];
             let r = {
+                // SAFETY: `extra` is END-terminated, its pointers to locals.
                 unsafe {
                     launch_kernel(
                         f,
@@ -482,11 +512,13 @@ mod tests {
         let mut p = [null; 3];
         let mut e = [null; 1];
         assert_eq!(
+            // SAFETY: both arrays are locals (refused before being read).
             unsafe { launch_kernel(f, 1, 1, 1, 1, 1, 1, 0, null, p.as_mut_ptr(), e.as_mut_ptr()) },
             Err(result::INVALID_VALUE)
         );
         assert_eq!(
             {
+                // SAFETY: `p` is a local array (the handle is refused first).
                 unsafe {
                     launch_kernel(
                         0x1234 as *mut c_void,
@@ -522,6 +554,7 @@ mod tests {
             (&mut c as *mut u64).cast(),
         ];
         let null = std::ptr::null_mut();
+        // SAFETY: `p` holds one pointer to a local per parameter.
         let go = |g: [c_uint; 3], bl: [c_uint; 3], sh: c_uint, p: &mut [*mut c_void; 3]| unsafe {
             launch_kernel(
                 f,

@@ -82,7 +82,9 @@ unsafe fn check_options(
             return Err(result::INVALID_VALUE);
         }
         for i in 0..num_lib as usize {
-            match *lib_options.add(i) {
+            // SAFETY: the caller's contract: `lib_options` holds `num_lib`
+            // options; checked non-NULL above.
+            match unsafe { *lib_options.add(i) } {
                 CU_LIBRARY_BINARY_IS_PRESERVED
                 | CU_LIBRARY_HOST_UNIVERSAL_FUNCTION_AND_DATA_TABLE => {}
                 _ => return Err(result::INVALID_VALUE),
@@ -152,7 +154,8 @@ pub(crate) unsafe fn library_load_data(
     let options = (num_jit, lib_options, num_lib);
     // SAFETY: `code` is an image in memory (cuLibraryLoadData's contract).
     let read = || Ok(unsafe { image::image_bytes(code) }?.to_vec());
-    load_library(library, code.is_null(), options, read)
+    // SAFETY: the C caller's `libraryOptions`, `numLibraryOptions` long.
+    unsafe { load_library(library, code.is_null(), options, read) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -173,7 +176,8 @@ pub(crate) unsafe fn library_load_from_file(
         let path = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(name) };
         module::read_image_file(path)
     };
-    load_library(library, file.is_null(), options, read)
+    // SAFETY: the C caller's `libraryOptions`, `numLibraryOptions` long.
+    unsafe { load_library(library, file.is_null(), options, read) }
 }
 
 pub(crate) fn library_unload(library: CUlibrary) -> CuResult {
@@ -304,8 +308,10 @@ pub(crate) unsafe fn kernel_get_name(name: *mut *const c_char, kernel: CUkernel)
         if name.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        // The CString lives as long as the kernel, as CUDA promises.
-        *name = kernel_of(s, kernel)?.1;
+        let kernel_name = kernel_of(s, kernel)?.1;
+        // SAFETY: the C caller's out-pointer; checked non-NULL above. The
+        // CString lives as long as the kernel, as CUDA promises.
+        unsafe { *name = kernel_name };
         Ok(())
     })
 }
@@ -415,6 +421,7 @@ mod tests {
         let mut k2: CUkernel = null;
         let mut f: CUfunction = null;
         {
+            // SAFETY: a static PTX image, no options.
             unsafe {
                 library_load_data(
                     (&mut lib).into(),
@@ -492,6 +499,7 @@ mod tests {
         let mut bad_option = [7 as c_int];
         {
             assert_eq!(
+                // SAFETY: a static PTX image and a local options array.
                 unsafe {
                     library_load_data(
                         (&mut lib).into(),
@@ -507,6 +515,7 @@ mod tests {
                 Err(result::INVALID_VALUE)
             );
             assert_eq!(
+                // SAFETY: a static PTX image, no options.
                 unsafe {
                     library_load_data(
                         Out::null(),

@@ -47,14 +47,17 @@ pub(crate) fn load(s: &mut State, ctx: u64, img: &[u8]) -> CuResult<u64> {
 unsafe fn load_ptr(module: Out<'_, CUmodule>, image: *const c_void) -> CuResult {
     with_ctx(|s, ctx| {
         let module = module.get()?;
-        let img = image::image_bytes(image)?;
+        // SAFETY: the caller's contract: `image` is an image in memory,
+        // readable to its end.
+        let img = unsafe { image::image_bytes(image) }?;
         module.write(load(s, ctx, img)? as CUmodule);
         Ok(())
     })
 }
 
 pub(crate) unsafe fn module_load_data(module: Out<'_, CUmodule>, image: *const c_void) -> CuResult {
-    load_ptr(module, image)
+    // SAFETY: the C caller's image, as `cuModuleLoadData` defines it.
+    unsafe { load_ptr(module, image) }
 }
 
 pub(crate) unsafe fn module_load_data_ex(
@@ -64,14 +67,16 @@ pub(crate) unsafe fn module_load_data_ex(
     _options: *mut c_int,
     _values: *mut *mut c_void,
 ) -> CuResult {
-    load_ptr(module, image)
+    // SAFETY: the C caller's image, as `cuModuleLoadDataEx` defines it.
+    unsafe { load_ptr(module, image) }
 }
 
 pub(crate) unsafe fn module_load_fat_binary(
     module: Out<'_, CUmodule>,
     fat: *const c_void,
 ) -> CuResult {
-    load_ptr(module, fat)
+    // SAFETY: the C caller's fatbin, as `cuModuleLoadFatBinary` defines it.
+    unsafe { load_ptr(module, fat) }
 }
 
 /// Reads an image file as `cuModuleLoad` and `cuLibraryLoadFromFile` do:
@@ -86,11 +91,13 @@ pub(crate) fn read_image_file(path: &std::ffi::OsStr) -> CuResult<Vec<u8>> {
     Ok(data)
 }
 
-pub(crate) unsafe fn module_load(module: Out<'_, CUmodule>, fname: In<'_, c_char>) -> CuResult {
+pub(crate) fn module_load(module: Out<'_, CUmodule>, fname: In<'_, c_char>) -> CuResult {
     with_ctx(|s, ctx| {
         let module = module.get()?;
         let fname = fname.c_str()?;
-        let path = std::ffi::OsStr::from_encoded_bytes_unchecked(fname.to_bytes());
+        // SAFETY: on Unix any byte string is a valid `OsStr` encoding;
+        // these are the path's bytes as the C caller spelt them.
+        let path = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(fname.to_bytes()) };
         let data = read_image_file(path)?;
         module.write(load(s, ctx, &data)? as CUmodule);
         Ok(())

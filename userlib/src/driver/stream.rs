@@ -153,7 +153,9 @@ pub(crate) type StreamCallback = Option<unsafe extern "C" fn(CUstream, u32, *mut
 pub(crate) unsafe fn launch_host_func(stream: CUstream, f: HostFn, data: *mut c_void) -> CuResult {
     let f = f.ok_or(result::INVALID_VALUE)?;
     stream_synchronize(stream)?;
-    f(data);
+    // SAFETY: the caller's contract: the application's `CUhostFn` with its
+    // own `userData`, called as CUDA calls it.
+    unsafe { f(data) };
     Ok(())
 }
 
@@ -175,7 +177,9 @@ pub(crate) unsafe fn stream_add_callback(
         Err(e) if e == result::INVALID_HANDLE || e == result::INVALID_CONTEXT => return Err(e),
         Err(e) => e,
     };
-    cb(stream, status, data);
+    // SAFETY: the caller's contract: the application's `CUstreamCallback`
+    // with its own `userData`, called as CUDA calls it.
+    unsafe { cb(stream, status, data) };
     Ok(())
 }
 
@@ -193,11 +197,13 @@ mod tests {
         let mut dev = -1;
         let r = crate::driver::context::ctx_get_device((&mut dev).into());
         assert_eq!(r, Ok(()));
-        SEEN.fetch_add(*(data as *const u32), Ordering::SeqCst);
+        // SAFETY: the test passes a `u32` as the user data.
+        SEEN.fetch_add(unsafe { *(data as *const u32) }, Ordering::SeqCst);
     }
 
     unsafe extern "C" fn callback(_: CUstream, status: u32, data: *mut c_void) {
-        SEEN.fetch_add(status + *(data as *const u32), Ordering::SeqCst);
+        // SAFETY: the test passes a `u32` as the user data.
+        SEEN.fetch_add(status + unsafe { *(data as *const u32) }, Ordering::SeqCst);
     }
 
     #[test]
@@ -206,6 +212,7 @@ mod tests {
         crate::driver::testing::with_primary();
         let mut seven = 7u32;
         SEEN.store(0, Ordering::SeqCst);
+        // SAFETY: `host_fn` reads the local `u32` it is given.
         unsafe {
             launch_host_func(
                 std::ptr::null_mut(),
@@ -228,6 +235,7 @@ mod tests {
         };
         sess.respond(uapi::wire::Wire::as_bytes(&err).to_vec());
         let mut one = 1u32;
+        // SAFETY: `callback` reads the local `u32` it is given.
         unsafe {
             stream_add_callback(
                 std::ptr::null_mut(),

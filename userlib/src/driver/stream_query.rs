@@ -43,7 +43,8 @@ pub(crate) unsafe fn stream_get_ctx_v2(
         return Err(result::INVALID_VALUE);
     }
     stream_get_ctx(stream, pctx)?;
-    *pgreen = std::ptr::null_mut();
+    // SAFETY: the C caller's out-pointer; checked non-NULL above.
+    unsafe { *pgreen = std::ptr::null_mut() };
     Ok(())
 }
 

@@ -23,7 +23,9 @@ unsafe fn take<T: Copy + Default>(p: *const T, n: usize) -> CuResult<[T; MAX_TEN
         if p.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        out[..n].copy_from_slice(std::slice::from_raw_parts(p, n));
+        // SAFETY: the caller's contract: `p` is readable for `n` entries;
+        // checked non-NULL above.
+        out[..n].copy_from_slice(unsafe { std::slice::from_raw_parts(p, n) });
     }
     Ok(out)
 }
@@ -52,10 +54,16 @@ pub(crate) unsafe fn tensor_map_encode_tiled(
         data_type,
         rank,
         global_address: global_address as u64,
-        global_dim: take(global_dim, n)?,
-        global_strides: take(global_strides, n - 1)?,
-        box_dim: take(box_dim, n)?,
-        element_strides: take(element_strides, n)?,
+        // SAFETY: the C caller's arrays, as `cuTensorMapEncodeTiled`
+        // defines them: `rank` entries each, `rank - 1` global strides
+        // (`rank` is checked to be at most `MAX_TENSOR_RANK` above).
+        global_dim: unsafe { take(global_dim, n) }?,
+        // SAFETY: as above.
+        global_strides: unsafe { take(global_strides, n - 1) }?,
+        // SAFETY: as above.
+        box_dim: unsafe { take(box_dim, n) }?,
+        // SAFETY: as above.
+        element_strides: unsafe { take(element_strides, n) }?,
         interleave,
         swizzle,
         l2_promotion,
@@ -111,6 +119,7 @@ mod tests {
         let boxes = [16u32, 8];
         let es = [1u32, 1];
         let mut map = [0u64; TENSOR_MAP_WORDS];
+        // SAFETY: the arrays are locals of `rank` (2) entries, one stride.
         unsafe {
             tensor_map_encode_tiled(
                 (&mut map).into(),
@@ -141,6 +150,7 @@ mod tests {
         drop(sc);
         let null = std::ptr::null();
         assert_eq!(
+            // SAFETY: NULL arrays (refused before being read).
             unsafe {
                 tensor_map_encode_tiled(
                     (&mut map).into(),

@@ -185,7 +185,7 @@ pub(super) fn hash(inputs: &Inputs, devices: &[DeviceRecord]) -> [u64; 2] {
 }
 
 /// Our device 0 as `cuDeviceGetUuid` and `cuDeviceGetAttribute` report it.
-unsafe fn device_record() -> CuResult<DeviceRecord> {
+fn device_record() -> CuResult<DeviceRecord> {
     let mut uuid = [0u8; 16];
     device::device_get_uuid((&mut uuid).into(), 0)?;
     let attribute = |a: usize| -> CuResult<i32> {
@@ -224,7 +224,8 @@ unsafe fn integrity_check_impl(version: c_uint, unix_seconds: u64, out: *mut [u6
         function: tables::INTEGRITY_CHECK.slot(1) as u64,
         unix_seconds,
     };
-    *out = hash(&inputs, &devices);
+    // SAFETY: the caller's out-pointer (cudart's); checked non-NULL above.
+    unsafe { *out = hash(&inputs, &devices) };
     tracing::debug!("INTEGRITY_CHECK[1]({version}, {unix_seconds}) -> {inputs:x?}");
     Ok(())
 }

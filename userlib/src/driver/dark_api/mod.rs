@@ -86,17 +86,22 @@ pub(crate) unsafe fn get_export_table(table: *mut *const c_void, id: *const c_vo
     if table.is_null() || id.is_null() {
         return Err(result::INVALID_VALUE);
     }
-    let id: [u8; 16] = std::ptr::read_unaligned(id.cast());
+    // SAFETY: the caller's contract: `id` points to 16 readable bytes;
+    // checked non-NULL above.
+    let id: [u8; 16] = unsafe { std::ptr::read_unaligned(id.cast()) };
     match tables::lookup(&id) {
         Some((name, t)) => {
             tracing::debug!("cuGetExportTable({}): {name}", uuid_text(&id));
-            *table = t;
+            // SAFETY: the caller's contract: `table` is writable; checked
+            // non-NULL above.
+            unsafe { *table = t };
             Ok(())
         }
         None => {
             let (what, e) = refusal(&id);
             tracing::debug!("cuGetExportTable({}): {what}, not provided", uuid_text(&id));
-            *table = std::ptr::null();
+            // SAFETY: as above.
+            unsafe { *table = std::ptr::null() };
             Err(e)
         }
     }

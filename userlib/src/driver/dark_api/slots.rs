@@ -37,10 +37,12 @@ unsafe fn hand_out<const N: usize>(
     vgpu_transport::logging::init();
     tracing::debug!("TOOLS_RUNTIME_CALLBACK_HOOKS[{slot}] -> buffer of {N}");
     if !ptr.is_null() {
-        *ptr = b.0.get().cast();
+        // SAFETY: the caller's out-pointer (cudart's); checked non-NULL.
+        unsafe { *ptr = b.0.get().cast() };
     }
     if !size.is_null() {
-        *size = N;
+        // SAFETY: as above.
+        unsafe { *size = N };
     }
 }
 
@@ -74,7 +76,8 @@ unsafe fn device_get_attribute_ext_impl(
     if dev != 0 {
         return Err(result::INVALID_DEVICE);
     }
-    *out = [0, 0];
+    // SAFETY: the caller's out-pointer (cudart's); checked non-NULL above.
+    unsafe { *out = [0, 0] };
     if kind != 0 {
         tracing::warn!("DEVICE_EXTENDED_RT[5]: kind {kind} not supported by vgpu");
         return Err(result::NOT_SUPPORTED);
@@ -82,7 +85,8 @@ unsafe fn device_get_attribute_ext_impl(
     let attribute = c_int::try_from(attribute).map_err(|_| result::INVALID_VALUE)?;
     let mut value: c_int = 0;
     device::device_get_attribute((&mut value).into(), attribute, dev)?;
-    *out = [1, value as usize];
+    // SAFETY: as above.
+    unsafe { *out = [1, value as usize] };
     Ok(())
 }
 

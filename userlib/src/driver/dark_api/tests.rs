@@ -21,10 +21,18 @@ fn table(id: &[u8; 16]) -> Slots {
 }
 
 /// Slot `i` of `t` as a function of type `F`.
+///
+/// # Safety
+///
+/// `t` is a served table with slot `i`, and `F` is that slot's function
+/// pointer type.
 unsafe fn slot<F: Copy>(t: Slots, i: usize) -> F {
-    let p = *t.add(i);
+    // SAFETY: the caller's contract: `t` holds slot `i`.
+    let p = unsafe { *t.add(i) };
     assert!(!p.is_null(), "slot {i} is NULL");
-    std::mem::transmute_copy(&p)
+    // SAFETY: the caller's contract: `F` is the slot's (pointer-sized)
+    // function pointer type; checked non-NULL above.
+    unsafe { std::mem::transmute_copy(&p) }
 }
 
 #[test]
@@ -355,6 +363,7 @@ fn tools_tls_slot_1_reports_no_tool() {
     let t = table(&id::TOOLS_TLS);
     // SAFETY: slot 1 takes no arguments we read.
     let f: unsafe extern "C" fn() -> usize = unsafe { slot(t, 1) };
+    // SAFETY: as above.
     assert_eq!(unsafe { f() }, 0, "TOOLS_TLS[1]");
 }
 
@@ -373,6 +382,7 @@ fn context_identity_and_tools_tls_answer_for_the_current_context() {
     // SAFETY: slot 2 takes a CUcontext out-pointer.
     let current: unsafe extern "C" fn(*mut *mut std::ffi::c_void) -> u32 = unsafe { slot(tls, 2) };
     let mut got = std::ptr::null_mut();
+    // SAFETY: a local out-pointer.
     assert_eq!(unsafe { current(&mut got) }, 0);
     assert_eq!(got as u64, c);
     let t = table(&id::CONTEXT_IDENTITY);
@@ -382,10 +392,13 @@ fn context_identity_and_tools_tls_answer_for_the_current_context() {
     let ctx_id: unsafe extern "C" fn(*mut std::ffi::c_void, *mut u64) -> u32 =
         unsafe { slot(t, 4) };
     let (mut a, mut b) = (0u64, 0u64);
+    // SAFETY: local out-pointers.
     assert_eq!(unsafe { ctx_id(std::ptr::null_mut(), &mut a) }, 0);
+    // SAFETY: as above.
     assert_eq!(unsafe { ctx_id(c as *mut std::ffi::c_void, &mut b) }, 0);
     assert_eq!((a, b), (c, c));
     assert_eq!(
+        // SAFETY: as above.
         unsafe { ctx_id(0x1234 as *mut std::ffi::c_void, &mut a) },
         result::INVALID_CONTEXT
     );

@@ -416,6 +416,8 @@ mod tests {
         device_range(ctx, dev_b);
         let src = *b"unified";
         let mut dst = [0u8; 7];
+        // SAFETY: host operands are local buffers of 7 bytes; device ones
+        // are registered ranges (served by the scripted session).
         unsafe {
             // Host to host: a plain copy, no command.
             memcpy(dst.as_mut_ptr() as u64, src.as_ptr() as u64, 7).unwrap();
@@ -461,6 +463,7 @@ mod tests {
         crate::driver::lock().objects.remove(&ctx);
         assert!(!is_device(&crate::driver::lock(), 0x30_0000));
         assert_eq!(
+            // SAFETY: refused for want of a context before any access.
             unsafe { memcpy(0, 8, 4) },
             Err(result::INVALID_CONTEXT),
             "no context left"

@@ -217,7 +217,8 @@ pub(crate) unsafe fn memcpy_2d(p: *const c_void) -> CuResult {
         if p.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        copy_2d(s, ctx, 0, &*p, false)
+        // SAFETY: the C caller's `CUDA_MEMCPY2D`; checked non-NULL above.
+        copy_2d(s, ctx, 0, unsafe { &*p }, false)
     })
 }
 
@@ -228,7 +229,8 @@ pub(crate) unsafe fn memcpy_2d_async(p: *const c_void, stream: CUstream) -> CuRe
             return Err(result::INVALID_VALUE);
         }
         let st = s.stream_host(stream as u64)?;
-        copy_2d(s, ctx, st, &*p, true)
+        // SAFETY: the C caller's `CUDA_MEMCPY2D`; checked non-NULL above.
+        copy_2d(s, ctx, st, unsafe { &*p }, true)
     })
 }
 
@@ -282,6 +284,7 @@ mod tests {
             height: 4,
             ..plain()
         };
+        // SAFETY: a local descriptor over a local host buffer.
         unsafe { memcpy_2d((&p as *const CudaMemcpy2d).cast()).unwrap() };
         let sc = sess.script.lock().unwrap();
         assert_eq!(sc.sent.len(), 2);
@@ -315,6 +318,7 @@ mod tests {
             height: 3,
             ..plain()
         };
+        // SAFETY: a local descriptor over a local host buffer.
         unsafe { memcpy_2d_async((&up as *const CudaMemcpy2d).cast(), std::ptr::null_mut()) }
             .unwrap();
         // Unified host to unified host: copied here, rows re-pitched.
@@ -323,6 +327,7 @@ mod tests {
             dst_pitch: 4,
             ..up
         };
+        // SAFETY: a local descriptor over local host buffers.
         unsafe { memcpy_2d((&hh as *const CudaMemcpy2d).cast()) }.unwrap();
         assert_eq!(back, host);
         crate::driver::lock().client().unwrap().flush().unwrap();
@@ -341,6 +346,7 @@ mod tests {
             ..hh
         };
         assert_eq!(
+            // SAFETY: a local descriptor (its NULL source is refused).
             unsafe { memcpy_2d((&null as *const CudaMemcpy2d).cast()) },
             Err(result::INVALID_VALUE)
         );

@@ -28,11 +28,14 @@ pub(crate) unsafe fn mem_host_alloc(pp: *mut *mut c_void, size: usize, flags: c_
         }
         // NVIDIA's driver answers size 0 with success and NULL.
         if size == 0 {
-            *pp = std::ptr::null_mut();
+            // SAFETY: the caller's out-pointer; checked non-NULL above.
+            unsafe { *pp = std::ptr::null_mut() };
             return Ok(());
         }
         let mut p: *mut c_void = std::ptr::null_mut();
-        if libc::posix_memalign(&mut p, 4096, size) != 0 || p.is_null() {
+        // SAFETY: `p` is a local out-pointer; 4096 is a power of two and a
+        // multiple of the pointer size.
+        if unsafe { libc::posix_memalign(&mut p, 4096, size) } != 0 || p.is_null() {
             return Err(result::OUT_OF_MEMORY);
         }
         if let Err(e) = s
@@ -40,26 +43,34 @@ pub(crate) unsafe fn mem_host_alloc(pp: *mut *mut c_void, size: usize, flags: c_
             .add_host(p as usize, size, flags, guest, HostKind::Allocated)
         {
             // Only if the allocator handed out memory we think is registered.
-            libc::free(p);
+            // SAFETY: `p` came from posix_memalign just above.
+            unsafe { libc::free(p) };
             return Err(e);
         }
-        *pp = p;
+        // SAFETY: the caller's out-pointer; checked non-NULL above.
+        unsafe { *pp = p };
         Ok(())
     })
 }
 
 pub(crate) unsafe fn mem_alloc_host(pp: *mut *mut c_void, size: usize) -> CuResult {
-    mem_host_alloc(pp, size, 0)
+    // SAFETY: the C caller's out-pointer, as `cuMemAllocHost` defines it.
+    unsafe { mem_host_alloc(pp, size, 0) }
 }
 
-pub(crate) unsafe fn mem_free_host(p: *mut c_void) -> CuResult {
+/// Frees only what the registry holds as our own allocation, so no
+/// contract is left to the caller.
+pub(crate) fn mem_free_host(p: *mut c_void) -> CuResult {
     with_state(|s| {
         match host_at(s, p as usize) {
             Some((base, r)) if base == p as usize && r.kind == HostKind::Allocated => {}
             _ => return Err(result::INVALID_VALUE),
         }
         s.ptrs.remove_host(p as usize);
-        libc::free(p);
+        // SAFETY: `p` is the base of a live allocation of
+        // `mem_host_alloc` (posix_memalign), checked just above, and is
+        // unregistered before it is freed.
+        unsafe { libc::free(p) };
         Ok(())
     })
 }
@@ -137,10 +148,13 @@ mod tests {
         let _s = session(1 << 20);
         let mut p: *mut c_void = std::ptr::null_mut();
         assert_eq!(
+            // SAFETY: `p` is a local out-pointer.
             unsafe { mem_host_alloc(&mut p, 64, 0) },
             Err(result::INVALID_CONTEXT)
         );
         with_primary();
+        // SAFETY: `p` is a local out-pointer; the offsets stay within (or
+        // one past) its 5000-byte allocation.
         unsafe {
             assert_eq!(mem_host_alloc(&mut p, 64, 8), Err(result::INVALID_VALUE));
             p = std::ptr::dangling_mut::<c_void>();
@@ -172,6 +186,7 @@ mod tests {
         with_primary();
         let mut buf = vec![0u8; 3 * 4096];
         let p = buf.as_mut_ptr().cast::<c_void>();
+        // SAFETY: the offsets stay within `buf`.
         unsafe {
             assert_eq!(mem_host_register(p, 0, 0), Err(result::INVALID_VALUE));
             assert_eq!(mem_host_register(p, 16, 0x40), Err(result::INVALID_VALUE));

@@ -138,7 +138,9 @@ pub(crate) unsafe fn pointer_get_attribute(data: *mut c_void, a: c_int, ptr: u64
             return Err(result::INVALID_VALUE);
         }
         let (v, r) = answer(s, a, ptr, false);
-        store(data, v);
+        // SAFETY: the C caller's `data`, writable for the attribute's C
+        // type; checked non-NULL above.
+        unsafe { store(data, v) };
         r
     })
 }
@@ -153,8 +155,11 @@ pub(crate) unsafe fn pointer_get_attributes(
         if n == 0 || attrs.is_null() || data.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        let attrs = std::slice::from_raw_parts(attrs, n as usize);
-        let data = std::slice::from_raw_parts(data, n as usize);
+        // SAFETY: the C caller's arrays of `n` entries; checked non-NULL
+        // above.
+        let attrs = unsafe { std::slice::from_raw_parts(attrs, n as usize) };
+        // SAFETY: as above.
+        let data = unsafe { std::slice::from_raw_parts(data, n as usize) };
         let answers: Vec<Value> = attrs
             .iter()
             .zip(data)
@@ -176,7 +181,9 @@ pub(crate) unsafe fn pointer_get_attributes(
             })
             .collect::<CuResult<_>>()?;
         for (&d, v) in data.iter().zip(answers) {
-            store(d, v);
+            // SAFETY: the C caller's `data[i]`, writable for attribute
+            // `i`'s C type; each checked non-NULL above.
+            unsafe { store(d, v) };
         }
         Ok(())
     })
@@ -188,7 +195,8 @@ pub(crate) unsafe fn pointer_set_attribute(value: *const c_void, a: c_int, ptr: 
         if a != attr::SYNC_MEMOPS || value.is_null() {
             return Err(result::INVALID_VALUE);
         }
-        let on = value.cast::<c_uint>().read_unaligned() != 0;
+        // SAFETY: the C caller's `unsigned int`; checked non-NULL above.
+        let on = unsafe { value.cast::<c_uint>().read_unaligned() } != 0;
         // Our copies from and to device memory are synchronous already; the
         // flag is kept so that it reads back.
         if let Some((base, _)) = device_at(s, ptr) {
@@ -216,6 +224,7 @@ mod tests {
 
     fn single(a: c_int, ptr: u64) -> (CuResult, [u8; 16]) {
         let mut b = [0xaau8; 16];
+        // SAFETY: 16 local bytes hold any attribute's value.
         let r = unsafe { pointer_get_attribute(b.as_mut_ptr().cast(), a, ptr) };
         (r, b)
     }
@@ -257,10 +266,12 @@ mod tests {
         // SYNC_MEMOPS reads back what was set.
         assert_eq!(u32_of(&single(attr::SYNC_MEMOPS, p).1), 0);
         let one: c_uint = 1;
+        // SAFETY: a local `unsigned int`.
         unsafe { pointer_set_attribute((&one as *const c_uint).cast(), attr::SYNC_MEMOPS, p) }
             .unwrap();
         assert_eq!(u32_of(&single(attr::SYNC_MEMOPS, p).1), 1);
         assert_eq!(
+            // SAFETY: a local `unsigned int`.
             unsafe { pointer_set_attribute((&one as *const c_uint).cast(), attr::MAPPED, p) },
             Err(result::INVALID_VALUE)
         );
@@ -328,6 +339,7 @@ mod tests {
         ];
         let mut bufs = [[0xaau8; 8]; 7];
         let mut ptrs: Vec<*mut c_void> = bufs.iter_mut().map(|b| b.as_mut_ptr().cast()).collect();
+        // SAFETY: local arrays of 7 attributes and 7 8-byte buffers.
         unsafe { pointer_get_attributes(7, attrs.as_ptr(), ptrs.as_mut_ptr(), p) }.unwrap();
         assert_eq!(u32_of(&bufs[0]), 0, "cudaMemoryTypeUnregistered");
         assert_eq!(&bufs[0][4..], &[0xaa; 4]);
@@ -340,10 +352,12 @@ mod tests {
         // P2P tokens fail the bulk query, for any pointer.
         let a = [attr::MEMORY_TYPE, attr::P2P_TOKENS];
         assert_eq!(
+            // SAFETY: local arrays, 2 of 2 and 7 entries.
             unsafe { pointer_get_attributes(2, a.as_ptr(), ptrs.as_mut_ptr(), p) },
             Err(result::INVALID_VALUE)
         );
         assert_eq!(
+            // SAFETY: local arrays (a count of 0 is refused first).
             unsafe { pointer_get_attributes(0, a.as_ptr(), ptrs.as_mut_ptr(), p) },
             Err(result::INVALID_VALUE)
         );

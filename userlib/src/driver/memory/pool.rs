@@ -47,7 +47,9 @@ unsafe fn check_location(loc: *const c_void, kind: c_int) -> CuResult {
     if loc.is_null() {
         return Err(result::INVALID_VALUE);
     }
-    let l = loc.cast::<CuMemLocation>().read_unaligned();
+    // SAFETY: the caller's contract: a `CUmemLocation`; checked non-NULL
+    // above.
+    let l = unsafe { loc.cast::<CuMemLocation>().read_unaligned() };
     match (l.kind, kind) {
         (LOCATION_DEVICE, ALLOCATION_PINNED) => check_device(l.id),
         // Host and managed pools are not provided.
@@ -85,7 +87,8 @@ pub(crate) unsafe fn mem_get_default_mem_pool(
 ) -> CuResult {
     with_state(|s| {
         let pool = pool.get()?;
-        check_location(loc, kind)?;
+        // SAFETY: the C caller's `CUmemLocation`, or NULL (refused).
+        unsafe { check_location(loc, kind) }?;
         pool.write(default_pool(s) as CUmemoryPool);
         Ok(())
     })
@@ -96,7 +99,8 @@ pub(crate) unsafe fn mem_get_mem_pool(
     loc: *const c_void,
     kind: c_int,
 ) -> CuResult {
-    mem_get_default_mem_pool(pool, loc, kind)
+    // SAFETY: the C caller's `CUmemLocation`, or NULL (refused).
+    unsafe { mem_get_default_mem_pool(pool, loc, kind) }
 }
 
 pub(crate) unsafe fn mem_set_mem_pool(
@@ -105,7 +109,8 @@ pub(crate) unsafe fn mem_set_mem_pool(
     pool: CUmemoryPool,
 ) -> CuResult {
     with_state(|s| {
-        check_location(loc, kind)?;
+        // SAFETY: the C caller's `CUmemLocation`, or NULL (refused).
+        unsafe { check_location(loc, kind) }?;
         default_pool(s);
         wire_pool(s, pool).map(drop)
     })
@@ -216,10 +221,15 @@ pub(crate) unsafe fn mem_pool_get_attribute(
             .client()?
             .call_cmd::<cmds::MemPoolGetAttribute>(&req, &[], 0)?;
         let v = r.value;
-        if a <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
-            value.cast::<i32>().write_unaligned(v as i32);
-        } else {
-            value.cast::<u64>().write_unaligned(v);
+        // SAFETY: the C caller's `value`, writable for the attribute's C
+        // type (an int for the reuse flags, else a cuuint64_t); checked
+        // non-NULL by `pool_attribute_request`.
+        unsafe {
+            if a <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
+                value.cast::<i32>().write_unaligned(v as i32);
+            } else {
+                value.cast::<u64>().write_unaligned(v);
+            }
         }
         Ok(())
     })
@@ -232,10 +242,15 @@ pub(crate) unsafe fn mem_pool_set_attribute(
 ) -> CuResult {
     with_state(|s| {
         let mut req = pool_attribute_request(s, pool, a, value)?;
-        req.value = if req.attr <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
-            u64::from(value.cast::<i32>().read_unaligned() as u32)
-        } else {
-            value.cast::<u64>().read_unaligned()
+        // SAFETY: the C caller's `value`, readable for the attribute's C
+        // type (an int for the reuse flags, else a cuuint64_t); checked
+        // non-NULL by `pool_attribute_request`.
+        req.value = unsafe {
+            if req.attr <= pool_attr::REUSE_ALLOW_INTERNAL_DEPENDENCIES {
+                u64::from(value.cast::<i32>().read_unaligned() as u32)
+            } else {
+                value.cast::<u64>().read_unaligned()
+            }
         };
         s.client()?
             .call_cmd::<cmds::MemPoolSetAttribute>(&req, &[], 0)
@@ -318,6 +333,8 @@ mod tests {
         let sess = session(1 << 20);
         let mut pool: CUmemoryPool = std::ptr::null_mut();
         let mut again: CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: locations and attribute values are locals of their C
+        // types.
         unsafe {
             device_get_default_mem_pool((&mut pool).into(), 0).unwrap();
             device_get_mem_pool((&mut again).into(), 0).unwrap();

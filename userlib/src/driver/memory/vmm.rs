@@ -299,6 +299,7 @@ mod tests {
         let mut g = 0usize;
         let p = pinned();
         let pp = (&p as *const AllocationProp).cast();
+        // SAFETY: `pp` points to a local `CUmemAllocationProp`.
         unsafe {
             mem_get_allocation_granularity((&mut g).into(), pp, 0).unwrap();
             assert_eq!(g, 2 << 20);
@@ -354,6 +355,7 @@ mod tests {
             location: CuMemLocation { kind: 1, id: 0 },
             flags: 3,
         };
+        // SAFETY: every pointer passed points to a local of its C type.
         unsafe {
             mem_address_reserve((&mut p).into(), 4 * g, 0, 0, 0).unwrap();
             assert_eq!(p, base);
