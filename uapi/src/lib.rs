@@ -63,7 +63,7 @@ mod tests {
                 assert_eq!(o as u16, v as u16);
             }
         }
-        assert_eq!(Status::from_u32(9), None);
+        assert_eq!(Status::from_u32(10), None);
         assert_eq!(Opcode::from_u16(0), None);
         assert_eq!(Opcode::from_u16(7), None);
     }
