@@ -19,6 +19,7 @@
 mod dev;
 mod socket;
 
+pub mod access;
 pub mod arg;
 pub mod device;
 pub mod export;
