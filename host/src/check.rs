@@ -251,9 +251,12 @@ pub fn load_driver_version() -> Result<i32, String> {
 /// This user may create sockets in `dir` (the unit's RuntimeDirectory).
 pub fn check_socket_dir(dir: &Path) -> Finding {
     let result = match std::fs::metadata(dir) {
+        // The unit's RuntimeDirectory=vgpu/%i, made by systemd at start.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.starts_with(RUN_DIR) => Ok(
+            format!("{} does not exist yet: vgpu-host@.service creates it at start", dir.display()),
+        ),
         Err(e) => Err(format!(
-            "{}: {e} (the unit's RuntimeDirectory=vgpu creates it; by hand: \
-             install -d -o vgpu -g vgpu -m 0750 {})",
+            "{}: {e} (create it for the service user: install -d -o vgpu -g vgpu -m 0750 {})",
             dir.display(),
             dir.display()
         )),

@@ -69,7 +69,11 @@ fn the_socket_directory_must_exist_and_be_writable() {
     let base = scratch("run");
     let f = check_socket_dir(&base.join("vgpu"));
     assert_eq!(f.verdict, Verdict::Fail, "{f}");
-    assert!(f.detail.contains("RuntimeDirectory"), "{f}");
+    assert!(f.detail.contains("install -d -o vgpu"), "{f}");
+    // The unit's RuntimeDirectory is made at start: not missing before.
+    let f = check_socket_dir(Path::new("/run/vgpu/no-such-vm"));
+    assert_eq!(f.verdict, Verdict::Ok, "{f}");
+    assert!(f.detail.contains("creates it at start"), "{f}");
     std::fs::write(base.join("file"), b"").unwrap_or_else(|e| panic!("{e}"));
     assert!(check_socket_dir(&base.join("file")).detail.contains("not a directory"));
     let f = check_socket_dir(&base);
