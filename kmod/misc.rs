@@ -63,7 +63,10 @@ impl NodeAccess {
         match u16::try_from(mode) {
             Ok(mode) if mode & !0o777 == 0 => Ok(Self { gid, mode }),
             _ => {
-                pr_err!("device_file_mode={:#o}: only permission bits (0..=0777)\n", mode);
+                pr_err!(
+                    "device_file_mode={:#o}: only permission bits (0..=0777)\n",
+                    mode
+                );
                 Err(EINVAL)
             }
         }
@@ -158,7 +161,10 @@ impl MiscNode {
     pub(crate) fn register(index: DeviceIndex, shared: Arc<Shared>) -> impl PinInit<Self, Error> {
         let name = NAMES.get(index.get() as usize).copied().unwrap_or(c"vgpu");
         // Checked at module init, which would have failed otherwise.
-        let access = NodeAccess::from_params().unwrap_or(NodeAccess { gid: 0, mode: 0o600 });
+        let access = NodeAccess::from_params().unwrap_or(NodeAccess {
+            gid: 0,
+            mode: 0o600,
+        });
         try_pin_init!(Self {
             shared,
             _index: index,

@@ -252,9 +252,12 @@ pub fn load_driver_version() -> Result<i32, String> {
 pub fn check_socket_dir(dir: &Path) -> Finding {
     let result = match std::fs::metadata(dir) {
         // The unit's RuntimeDirectory=vgpu/%i, made by systemd at start.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.starts_with(RUN_DIR) => Ok(
-            format!("{} does not exist yet: vgpu-host@.service creates it at start", dir.display()),
-        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.starts_with(RUN_DIR) => {
+            Ok(format!(
+                "{} does not exist yet: vgpu-host@.service creates it at start",
+                dir.display()
+            ))
+        }
         Err(e) => Err(format!(
             "{}: {e} (create it for the service user: install -d -o vgpu -g vgpu -m 0750 {})",
             dir.display(),
@@ -266,7 +269,11 @@ pub fn check_socket_dir(dir: &Path) -> Finding {
             dir.display(),
             describe_owner(dir)
         )),
-        Ok(_) => Ok(format!("{} ({}) is writable", dir.display(), describe_owner(dir))),
+        Ok(_) => Ok(format!(
+            "{} ({}) is writable",
+            dir.display(),
+            describe_owner(dir)
+        )),
     };
     Finding::new("socket directory", result)
 }
@@ -278,7 +285,13 @@ pub fn socket_dirs(config: Option<&Config>) -> Vec<PathBuf> {
         .flat_map(|c| std::iter::once(c.socket.clone()).chain(c.direct_socket.clone()))
         .filter(|s| !s.as_os_str().is_empty())
         .filter_map(|s| s.parent().map(Path::to_path_buf))
-        .map(|p| if p.as_os_str().is_empty() { ".".into() } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                ".".into()
+            } else {
+                p
+            }
+        })
         .collect();
     dirs.dedup();
     if dirs.is_empty() {
@@ -315,7 +328,10 @@ pub fn run_checks(
             _ => "none given (--vm or --config); checking for the cuda executor".into(),
         }),
     ));
-    if config.as_ref().is_some_and(|c| c.executor == ExecutorKind::Sim) {
+    if config
+        .as_ref()
+        .is_some_and(|c| c.executor == ExecutorKind::Sim)
+    {
         for what in ["GPU", "driver", "device permissions"] {
             findings.push(Finding::skip(what, "the simulator executor needs no GPU"));
         }
@@ -364,7 +380,10 @@ pub fn main(args: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
             for f in &findings {
                 println!("{f}");
             }
-            let missing = findings.iter().filter(|f| f.verdict == Verdict::Fail).count();
+            let missing = findings
+                .iter()
+                .filter(|f| f.verdict == Verdict::Fail)
+                .count();
             if missing == 0 {
                 println!("vgpu-host check: nothing missing");
                 ExitCode::SUCCESS

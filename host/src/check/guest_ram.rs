@@ -191,7 +191,10 @@ mod tests {
         let r = qemu(
             "qemu-system-x86_64 -machine pc,memory-backend=mem0 \\\n -object memory-backend-memfd,id=mem0,size=1024M,share=on -m 1024M",
         );
-        assert_eq!(r, Ok("guest RAM is mem0 (memory-backend-memfd, shared)".into()));
+        assert_eq!(
+            r,
+            Ok("guest RAM is mem0 (memory-backend-memfd, shared)".into())
+        );
     }
 
     #[test]
@@ -205,11 +208,13 @@ mod tests {
         let plain = qemu("qemu-system-x86_64 -m 4G -enable-kvm").unwrap_err();
         assert!(plain.contains("private anonymous memory"), "{plain}");
         assert!(plain.contains("memory-backend-memfd"), "{plain}");
-        let off = qemu("qemu -object memory-backend-memfd,id=m,share=off -machine memory-backend=m")
-            .unwrap_err();
+        let off =
+            qemu("qemu -object memory-backend-memfd,id=m,share=off -machine memory-backend=m")
+                .unwrap_err();
         assert!(off.contains("private (share=off)"), "{off}");
-        let file = qemu("qemu -object memory-backend-file,id=m,mem-path=/x -machine memory-backend=m")
-            .unwrap_err();
+        let file =
+            qemu("qemu -object memory-backend-file,id=m,mem-path=/x -machine memory-backend=m")
+                .unwrap_err();
         assert!(file.contains("private"), "{file}");
         let ram = qemu("qemu -object memory-backend-ram,id=m,share=on -machine memory-backend=m")
             .unwrap_err();
@@ -222,7 +227,9 @@ mod tests {
 
     #[test]
     fn proc_cmdline_is_split_on_nuls() {
-        let args = split_command_line("qemu\0-object\0memory-backend-memfd,id=m\0-M\0pc,memory-backend=m\0");
+        let args = split_command_line(
+            "qemu\0-object\0memory-backend-memfd,id=m\0-M\0pc,memory-backend=m\0",
+        );
         assert_eq!(args.len(), 5);
         assert!(check_qemu_args(&args).is_ok());
     }
@@ -240,7 +247,11 @@ mod tests {
         let ok = "<domain><memoryBacking>\n  <source type=\"memfd\"/>\n  <access mode='shared'/>\n</memoryBacking></domain>";
         assert!(check_libvirt_xml(ok).is_ok());
         let private = "<domain><memoryBacking><source type='memfd'/></memoryBacking></domain>";
-        assert!(check_libvirt_xml(private).unwrap_err().contains("access mode='shared'"));
-        assert!(check_libvirt_xml("<domain/>").unwrap_err().contains("no <memoryBacking>"));
+        assert!(check_libvirt_xml(private)
+            .unwrap_err()
+            .contains("access mode='shared'"));
+        assert!(check_libvirt_xml("<domain/>")
+            .unwrap_err()
+            .contains("no <memoryBacking>"));
     }
 }

@@ -24,10 +24,24 @@ fn fake_dev(name: &str, names: &[&str]) -> PathBuf {
 
 #[test]
 fn a_gpu_needs_nvidiactl_and_a_numbered_node() {
-    let dev = fake_dev("gpu", &["nvidiactl", "nvidia0", "nvidia-uvm", "nvidia-modeset", "null"]);
+    let dev = fake_dev(
+        "gpu",
+        &[
+            "nvidiactl",
+            "nvidia0",
+            "nvidia-uvm",
+            "nvidia-modeset",
+            "null",
+        ],
+    );
     let names: Vec<String> = gpu_nodes(&dev)
         .iter()
-        .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert_eq!(names, ["nvidia-uvm", "nvidia0", "nvidiactl"]);
     let f = check_gpu(&dev);
@@ -75,7 +89,9 @@ fn the_socket_directory_must_exist_and_be_writable() {
     assert_eq!(f.verdict, Verdict::Ok, "{f}");
     assert!(f.detail.contains("creates it at start"), "{f}");
     std::fs::write(base.join("file"), b"").unwrap_or_else(|e| panic!("{e}"));
-    assert!(check_socket_dir(&base.join("file")).detail.contains("not a directory"));
+    assert!(check_socket_dir(&base.join("file"))
+        .detail
+        .contains("not a directory"));
     let f = check_socket_dir(&base);
     assert_eq!(f.verdict, Verdict::Ok, "{f}");
 }
@@ -88,7 +104,10 @@ fn a_simulator_config_needs_no_gpu_and_checks_its_socket_directory() {
     let config = base.join("vm1.toml");
     std::fs::write(
         &config,
-        format!("socket = \"{}/vm1.sock\"\nexecutor = \"sim\"\n", run.display()),
+        format!(
+            "socket = \"{}/vm1.sock\"\nexecutor = \"sim\"\n",
+            run.display()
+        ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let qemu = base.join("qemu.cmdline");
@@ -112,8 +131,15 @@ fn a_simulator_config_needs_no_gpu_and_checks_its_socket_directory() {
     };
     assert_eq!(by("GPU").verdict, Verdict::Skip);
     assert_eq!(by("driver").verdict, Verdict::Skip);
-    assert_eq!(by("socket directory").verdict, Verdict::Ok, "{:?}", by("socket directory"));
-    assert!(by("socket directory").detail.contains(&run.display().to_string()));
+    assert_eq!(
+        by("socket directory").verdict,
+        Verdict::Ok,
+        "{:?}",
+        by("socket directory")
+    );
+    assert!(by("socket directory")
+        .detail
+        .contains(&run.display().to_string()));
     assert_eq!(by("guest RAM").verdict, Verdict::Fail);
 }
 

@@ -53,10 +53,7 @@ pub fn describe(path: &Path, errno: i32, access: Option<&NodeAccess>, user: &str
     let error = std::io::Error::from_raw_os_error(errno);
     match (errno, access) {
         (libc::EACCES | libc::EPERM, Some(a)) => {
-            let perms = format!(
-                "owner {}, group {}, mode {:04o}",
-                a.owner, a.group, a.mode
-            );
+            let perms = format!("owner {}, group {}, mode {:04o}", a.owner, a.group, a.mode);
             if a.group_is_root {
                 // Nobody can be let in by group: the install did not (or
                 // not yet) give the node its group.
@@ -114,7 +111,9 @@ fn lookup<T>(
 fn user_name(uid: u32) -> Option<String> {
     lookup::<libc::passwd>(
         // SAFETY: every pointer is valid for the call and `buf` for its length.
-        |e, buf, found| unsafe { libc::getpwuid_r(uid, e, buf.as_mut_ptr().cast(), buf.len(), found) },
+        |e, buf, found| unsafe {
+            libc::getpwuid_r(uid, e, buf.as_mut_ptr().cast(), buf.len(), found)
+        },
         |e| e.pw_name,
     )
 }
@@ -122,7 +121,9 @@ fn user_name(uid: u32) -> Option<String> {
 fn group_name(gid: u32) -> Option<String> {
     lookup::<libc::group>(
         // SAFETY: every pointer is valid for the call and `buf` for its length.
-        |e, buf, found| unsafe { libc::getgrgid_r(gid, e, buf.as_mut_ptr().cast(), buf.len(), found) },
+        |e, buf, found| unsafe {
+            libc::getgrgid_r(gid, e, buf.as_mut_ptr().cast(), buf.len(), found)
+        },
         |e| e.gr_name,
     )
 }
@@ -148,7 +149,10 @@ mod tests {
             Some(&node("vgpu", 0o660)),
             "bob",
         );
-        assert!(m.starts_with("cannot open /dev/vgpu0: Permission denied"), "{m}");
+        assert!(
+            m.starts_with("cannot open /dev/vgpu0: Permission denied"),
+            "{m}"
+        );
         assert!(m.contains("owner root, group vgpu, mode 0660"), "{m}");
         assert!(m.contains("join group vgpu"), "{m}");
         assert!(m.contains("usermod -aG vgpu bob"), "{m}");
