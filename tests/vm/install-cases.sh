@@ -67,6 +67,18 @@ load_old() {
 # 1. No udev: the module parameters alone give the node its group and mode.
 install_case no-udev "udev is not running"
 access no-udev
+# The CDI spec of the installed system, valid against the CDI schema.
+schema=$(cd "$(dirname "$0")/../.." && pwd)/nvml-compat/src/bin/vgpu-smi/cdi-schema.json
+vgpu-smi cdi generate >/tmp/vgpu-cdi.json 2>/tmp/vgpu-cdi.err
+out=$(python3 -c '
+import json, sys, jsonschema
+spec = json.load(open(sys.argv[2]))
+jsonschema.validate(spec, json.load(open(sys.argv[1])))
+print(spec["kind"], [d["name"] for d in spec["devices"]], [m["containerPath"] for m in spec["containerEdits"]["mounts"]])
+' "$schema" /tmp/vgpu-cdi.json 2>&1 | tail -n 3)
+check cdi-spec "$(echo "$out" | oneline)" \
+    bash -c "echo \"\$0\" | grep -q \"^vgpu.dev/gpu \['0', 'all'\] .*libcuda.so.1\"" "$out"
+
 bash /var/lib/vgpu/uninstall.sh >/tmp/uninstall-1.log 2>&1
 check no-udev-uninstall "$(oneline </tmp/uninstall-1.log)" bash -c "! grep -q '^vgpu ' /proc/modules"
 

@@ -70,10 +70,11 @@ fn suite_results() -> impl Iterator<Item = String> {
 }
 
 /// What `tests/vm/install-cases.sh` must report: per case, the install,
-/// the node, a member's and an outsider's view.
+/// the node, a member's and an outsider's view; the CDI spec of the first.
 fn install_case_results() -> Vec<String> {
     let mut r = names(&[
         "no-udevd",
+        "cdi-spec",
         "no-udev-uninstall",
         "loaded-busy-before",
         "loaded-idle-before",
