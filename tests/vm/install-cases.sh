@@ -100,6 +100,8 @@ check no-udev-uninstall "$(oneline </tmp/uninstall-1.log)" bash -c "! grep -q '^
 
 # 2. Loaded and held open: install keeps the module and fixes the node.
 load_old loaded-busy
+# A process holding the node open (sleep never reads it; the open is the point).
+# shellcheck disable=SC2217
 sleep 600 </dev/vgpu0 &
 holder=$!
 install_case loaded-busy "already loaded and in use (.* open files): kept it"
