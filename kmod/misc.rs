@@ -39,6 +39,40 @@ static NAMES: [&CStr; MAX_DEVICES as usize] = [
     c"vgpu9", c"vgpu10", c"vgpu11", c"vgpu12", c"vgpu13", c"vgpu14", c"vgpu15",
 ];
 
+unsafe extern "C" {
+    /// Sets the group of the devtmpfs node `name` (see `vgpu_helpers.c`).
+    ///
+    /// # Safety
+    ///
+    /// `name` is a NUL-terminated string.
+    fn vgpu_devtmpfs_set_group(name: *const kernel::ffi::c_char, gid: u32) -> kernel::ffi::c_int;
+}
+
+/// Group and mode of the `/dev/vgpuN` nodes, from the module parameters.
+#[derive(Clone, Copy)]
+pub(crate) struct NodeAccess {
+    gid: u32,
+    mode: u16,
+}
+
+impl NodeAccess {
+    /// The parameters, checked: a mode beyond the permission bits fails the load.
+    pub(crate) fn from_params() -> Result<Self> {
+        let gid = *crate::module_parameters::device_file_gid.value();
+        let mode = *crate::module_parameters::device_file_mode.value();
+        match u16::try_from(mode) {
+            Ok(mode) if mode & !0o777 == 0 => Ok(Self { gid, mode }),
+            _ => {
+                pr_err!(
+                    "device_file_mode={:#o}: only permission bits (0..=0777)\n",
+                    mode
+                );
+                Err(EINVAL)
+            }
+        }
+    }
+}
+
 /// Device indices in use, one bit each.
 static INDICES_USED: AtomicU32 = AtomicU32::new(0);
 
@@ -126,18 +160,34 @@ unsafe impl Sync for MiscNode {}
 impl MiscNode {
     pub(crate) fn register(index: DeviceIndex, shared: Arc<Shared>) -> impl PinInit<Self, Error> {
         let name = NAMES.get(index.get() as usize).copied().unwrap_or(c"vgpu");
+        // Checked at module init, which would have failed otherwise.
+        let access = NodeAccess::from_params().unwrap_or(NodeAccess {
+            gid: 0,
+            mode: 0o600,
+        });
         try_pin_init!(Self {
             shared,
             _index: index,
             misc <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 let mut raw = MiscDeviceOptions { name }.into_raw::<Client>();
                 raw.fops = FILE_OPERATIONS.0.get();
+                // The misc core gives devtmpfs this mode (0 would mean 0600).
+                raw.mode = access.mode;
                 // SAFETY: `slot` is ours to initialise.
                 unsafe { slot.write(raw) };
                 // SAFETY: `slot` holds a valid miscdevice whose name and fops
                 // are static. It stays pinned until `drop` deregisters it.
                 // INVARIANT: on success `misc` is registered.
-                to_result(unsafe { bindings::misc_register(slot) })
+                to_result(unsafe { bindings::misc_register(slot) })?;
+                if access.gid != 0 {
+                    // SAFETY: `name` is a static C string.
+                    let err = unsafe { vgpu_devtmpfs_set_group(name.as_char_ptr(), access.gid) };
+                    // Not fatal: the node works, udev's rule may still apply.
+                    if err != 0 {
+                        pr_warn!("/dev/{}: group {} not set: error {}\n", name, access.gid, err);
+                    }
+                }
+                Ok::<(), Error>(())
             }),
         })
     }

@@ -5,11 +5,16 @@
  */
 #include <linux/capability.h>
 #include <linux/dma-mapping.h>
+#include <linux/fs.h>
+#include <linux/mnt_idmapping.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
 #include <linux/mm.h>
 #include <linux/pci.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/scatterlist.h>
+#include <linux/uidgid.h>
 #include <asm/barrier.h>
 
 int vgpu_pci_domain(struct pci_dev *pdev);
@@ -105,4 +110,53 @@ int vgpu_dma_map_sgtable(struct pci_dev *pdev, struct sg_table *sgt, bool to_dev
 void vgpu_dma_unmap_sgtable(struct pci_dev *pdev, struct sg_table *sgt, bool to_device)
 {
 	dma_unmap_sgtable(&pdev->dev, sgt, to_device ? DMA_TO_DEVICE : DMA_FROM_DEVICE, 0);
+}
+
+int vgpu_devtmpfs_set_group(const char *name, unsigned int gid);
+
+/*
+ * Gives the devtmpfs node @name ("vgpu0") the group @gid, as NVIDIA's
+ * NVreg_DeviceFileGID does for /dev/nvidia*: the misc core applies only a
+ * node's mode, and on a system without udev nothing else sets its group.
+ * The node is looked up in devtmpfs itself (a private mount of its single
+ * superblock), not through "/dev", which depends on the calling task's
+ * namespace and may not be devtmpfs at all. udev, when it runs, applies its
+ * rule afterwards as usual. Returns 0, or -ENODEV without devtmpfs (then
+ * udev or mknod makes the nodes), or the lookup's or chown's error.
+ */
+int vgpu_devtmpfs_set_group(const char *name, unsigned int gid)
+{
+	struct iattr attr = {
+		/* ATTR_FORCE: probe may run in a kworker, not only in modprobe. */
+		.ia_valid = ATTR_GID | ATTR_FORCE,
+		.ia_gid = make_kgid(&init_user_ns, gid),
+	};
+	struct file_system_type *type;
+	struct vfsmount *mnt;
+	struct path path;
+	int err;
+
+	if (!gid_valid(attr.ia_gid))
+		return -EINVAL;
+	/*
+	 * devtmpfs is built in (no owner module), so the reference that
+	 * put_filesystem() would drop, and that is not exported, is none.
+	 */
+	type = get_fs_type("devtmpfs");
+	if (!type)
+		return -ENODEV;
+	mnt = vfs_kern_mount(type, 0, "devtmpfs", NULL);
+	if (IS_ERR(mnt))
+		return PTR_ERR(mnt);
+	err = vfs_path_lookup(mnt->mnt_root, mnt, name, 0, &path);
+	if (!err) {
+		struct inode *inode = d_inode(path.dentry);
+
+		inode_lock(inode);
+		err = notify_change(&nop_mnt_idmap, path.dentry, &attr, NULL);
+		inode_unlock(inode);
+		path_put(&path);
+	}
+	kern_unmount(mnt);
+	return err;
 }

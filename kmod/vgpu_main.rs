@@ -46,7 +46,9 @@ impl InPlaceModule for VgpuModule {
     fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
         // SAFETY: module init runs once, and the driver registers below.
         unsafe { misc::init_file_operations(module) };
+        let params = misc::NodeAccess::from_params();
         try_pin_init!(Self {
+            _: { params?; },
             _driver <- Registration::new(MODULE_NAME, module),
         })
     }
@@ -58,4 +60,16 @@ module! {
     authors: ["vgpu engineers"],
     description: "VGPU-STUB guest driver: /dev/vgpuN for CUDA and NVML in VMs",
     license: "GPL v2",
+    // As NVIDIA's NVreg_DeviceFileGID/NVreg_DeviceFileMode: what the nodes
+    // get without udev (install.sh sets them in /etc/modprobe.d/vgpu.conf).
+    params: {
+        device_file_gid: u32 {
+            default: 0,
+            description: "Group of /dev/vgpuN (default 0, root)",
+        },
+        device_file_mode: u32 {
+            default: 0o600,
+            description: "Mode of /dev/vgpuN, octal permission bits (default 0600)",
+        },
+    },
 }

@@ -14,6 +14,8 @@ log "unit and host-side tests"
 cargo test -q --workspace 2>&1
 log "fuzz targets, short run (scripts/fuzz.sh ci)"
 "$REPO_ROOT/scripts/fuzz.sh" ci
+log "host service: unit verified, vgpu-host check with the simulator (scripts/check-service.sh)"
+"$REPO_ROOT/scripts/check-service.sh"
 log "driver-call tracer self-test"
 bash tests/gpu/tracer/selftest.sh
 log "benchmark report (scripts/bench-report.py) on canned output"

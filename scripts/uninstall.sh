@@ -2,18 +2,28 @@
 # Removes everything install.sh put in place, as recorded in its manifest,
 # unloads vgpu.ko and refreshes the module and library caches.
 set -euo pipefail
-quiet=${1:-}
+# --upgrade (install.sh, before a reinstall): keep a loaded vgpu.ko and the
+# vgpu group with its members.
+quiet=""
+upgrade=""
+for arg in "$@"; do
+    case "$arg" in
+        --quiet) quiet=--quiet ;;
+        --upgrade) upgrade=yes ;;
+        *) echo "usage: uninstall.sh [--quiet] [--upgrade]" >&2; exit 2 ;;
+    esac
+done
 [ "$(id -u)" = 0 ] || { echo "uninstall.sh: run as root" >&2; exit 1; }
 state=/var/lib/vgpu
 manifest=$state/manifest
 [ -f "$manifest" ] || { [ "$quiet" = --quiet ] || echo "vgpu is not installed"; exit 0; }
-if grep -q '^vgpu ' /proc/modules 2>/dev/null; then
+if [ -z "$upgrade" ] && grep -q '^vgpu ' /proc/modules 2>/dev/null; then
     { modprobe -r vgpu 2>/dev/null || rmmod vgpu; } \
         || { echo "uninstall.sh: vgpu.ko is in use (close /dev/vgpu*)" >&2; exit 1; }
 fi
 while read -r entry; do
     case "$entry" in
-        group:*) groupdel "${entry#group:}" 2>/dev/null || true ;;
+        group:*) [ -n "$upgrade" ] || groupdel "${entry#group:}" 2>/dev/null || true ;;
         tree:/lib/modules/*) rm -rf "${entry#tree:}" ;;
         dir:*) rmdir "${entry#dir:}" 2>/dev/null || true ;;
         /*) rm -f "$entry" ;;

@@ -9,6 +9,7 @@
 //! or the host's GPU).
 
 pub mod cancel;
+pub mod check;
 pub mod client_page;
 pub mod config;
 pub mod config_space;

@@ -1,7 +1,8 @@
 //! `vgpu-host` binary: loads the configuration, sets up logging and
 //! signals, and serves the device to QEMU until SIGTERM or SIGINT. Each
 //! client is served by a worker process, this binary re-executed as
-//! `vgpu-host worker` (hidden: only vgpu-host starts it).
+//! `vgpu-host worker` (hidden: only vgpu-host starts it). `vgpu-host check`
+//! says what the host is missing to serve a VM.
 
 use clap::Parser;
 use std::io::IsTerminal;
@@ -27,6 +28,10 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "worker") {
         init_logging();
         return vgpu_host::worker::child::main();
+    }
+    // `vgpu-host check [...]`: what this host is missing (see check.rs).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "check") {
+        return vgpu_host::check::main(std::env::args_os().skip(2));
     }
     let cli = Cli::parse();
     init_logging();

@@ -15,7 +15,7 @@ use vgpu_tests::results::kernel_trouble;
 use vgpu_tests::vm::{env::Env, initramfs, qemu::boot, report, scenario};
 
 fn demo(env: &Env) -> ExitCode {
-    match boot(env, &scenario::demo(), true) {
+    match boot(env, &scenario::demo(env), true) {
         Ok(b) if b.done && kernel_trouble(&b.log).is_empty() => ExitCode::SUCCESS,
         Ok(_) => {
             eprintln!(

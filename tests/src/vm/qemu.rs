@@ -175,3 +175,35 @@ pub fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     fs::write(dir.join("serial.log"), &log).map_err(|e| e.to_string())?;
     Ok(Boot { results, log, done })
 }
+
+#[cfg(test)]
+mod qemu_patches {
+    /// The changed lines of a patch's hunks (from the first `@@` to the
+    /// `-- ` signature of `git format-patch`, if any).
+    fn changes(patch: &str) -> Vec<&str> {
+        patch
+            .lines()
+            .skip_while(|l| !l.starts_with("@@"))
+            .take_while(|l| *l != "-- ")
+            .filter(|l| {
+                (l.starts_with('+') && !l.starts_with("+++"))
+                    || (l.starts_with('-') && !l.starts_with("---"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_carried_fix_is_the_one_in_submission_format() {
+        let carried = include_str!(
+            "../../vm/qemu-patches/0001-vfio-user-no-double-error-on-socket-failure.patch"
+        );
+        let upstream = include_str!(
+            "../../vm/qemu-patches/upstream/0001-vfio-user-do-not-set-the-error-twice-when-the-header.patch"
+        );
+        assert!(!changes(carried).is_empty());
+        assert_eq!(changes(carried), changes(upstream));
+        assert!(upstream.starts_with("From "), "git format-patch output");
+        assert!(upstream.contains("\nSubject: [PATCH] vfio-user: "));
+        assert!(upstream.contains("\nSigned-off-by: "));
+    }
+}

@@ -69,6 +69,32 @@ fn suite_results() -> impl Iterator<Item = String> {
         .map(|case| format!("cuda-{case}"))
 }
 
+/// What `tests/vm/install-cases.sh` must report: per case, the install,
+/// the node, a member's and an outsider's view; the CDI spec of the first.
+fn install_case_results() -> Vec<String> {
+    let mut r = names(&[
+        "no-udevd",
+        "cdi-spec",
+        "no-udev-uninstall",
+        "loaded-busy-before",
+        "loaded-idle-before",
+        "loaded-idle-uninstall",
+        "dmesg-clean",
+    ]);
+    for case in ["no-udev", "loaded-busy", "loaded-idle"] {
+        for check in [
+            "install",
+            "node",
+            "member",
+            "outsider-cuinit",
+            "outsider-smi",
+        ] {
+            r.push(format!("{case}-{check}"));
+        }
+    }
+    r
+}
+
 pub fn scenarios(env: &Env) -> Vec<Scenario> {
     vec![
         Scenario {
@@ -119,6 +145,22 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             hostroot: true,
             on_request: false,
             required: names(&["install", "node-permissions", "loader", "child-discovery", "outside-group", "pynvml", "vgpu-smi-list", "vgpu-smi-table", "concurrent-32", "reload", "uninstall", "unloaded", "loader-clean", "dmesg-clean"]),
+        },
+        Scenario {
+            name: "install-cases",
+            gpus: vec![h100()],
+            steps: format!(
+                "in-host-root /bin/bash {}/tests/vm/install-cases.sh {} {}\n\
+                 vgpu-guest test dmesg-clean\n",
+                env.repo.display(),
+                env.dist.display(),
+                env.guest_tools.display()
+            ),
+            expect: vec![],
+            memory_mib: 1024,
+            hostroot: true,
+            on_request: false,
+            required: install_case_results(),
         },
         Scenario {
             name: "gpu-guest",
@@ -222,15 +264,24 @@ fn bench_scenario() -> Scenario {
     }
 }
 
-/// `vm-runner demo`: one device, listed as the guest sees it.
-pub fn demo() -> Scenario {
+/// `vm-runner demo` (scripts/demo.sh): one device, as a user first meets
+/// it: vgpu.ko binds it, `vgpu-smi` lists it in its table, and CUDA
+/// programs (the suite's vector add, saxpy and reduction) compute on it,
+/// run from the dist in the host's userspace as an installed system would.
+pub fn demo(env: &Env) -> Scenario {
     Scenario {
         name: "demo",
         gpus: vec![h100()],
-        steps: "modprobe vgpu\nwait-node\nls -l /dev/vgpu*\nvgpu-guest info\n".into(),
+        steps: format!(
+            "modprobe vgpu\nwait-node\nls -l /dev/vgpu*\n\
+             in-host-root /bin/sh -c 'export LD_LIBRARY_PATH={dist}; {dist}/vgpu-smi && \
+             {suite} --only vecadd,saxpy,reduction'\n",
+            dist = env.dist.display(),
+            suite = env.cuda_suite.display()
+        ),
         expect: vec![],
-        memory_mib: 512,
-        hostroot: false,
+        memory_mib: 1024,
+        hostroot: true,
         on_request: false,
         required: vec![],
     }

@@ -40,14 +40,19 @@ fn ensure_open(s: &mut super::State) -> CuResult {
         return Ok(());
     }
     super::register_atfork();
+    // A node the user may not open is CUDA_ERROR_NO_DEVICE, as NVIDIA's
+    // driver answers for /dev/nvidia*; the log says why and what to do.
     let (t, ep) = transport::open().map_err(|e| {
         if e.errno == libc::EBUSY {
             return refused(&transport::endpoint());
         }
-        tracing::warn!(
-            "cuInit: no vgpu device ({:?}: {e}); CUDA_ERROR_NO_DEVICE",
-            transport::endpoint()
-        );
+        match transport::endpoint() {
+            transport::Endpoint::Device(node) if e.op == "open" => tracing::warn!(
+                "cuInit: {}; CUDA_ERROR_NO_DEVICE",
+                transport::access::explain_open_error(&node, e.errno)
+            ),
+            ep => tracing::warn!("cuInit: no vgpu device ({ep:?}: {e}); CUDA_ERROR_NO_DEVICE"),
+        }
         result::NO_DEVICE
     })?;
     let c = Client::new(t).map_err(|e| {

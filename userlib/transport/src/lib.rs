@@ -21,6 +21,7 @@ mod shm;
 mod shm_arena;
 mod socket;
 
+pub mod access;
 pub mod arg;
 pub mod device;
 pub mod export;

@@ -7,11 +7,15 @@
 //! vgpu-smi --query-gpu=name,uuid,memory.total --format=csv[,noheader][,nounits]
 //! vgpu-smi --json                one JSON document
 //! vgpu-smi -i N ...              only GPU N
+//! vgpu-smi cdi generate          a CDI spec of the devices (cdi.rs)
 //! ```
 //! Exit codes as nvidia-smi: 0 ok, 2 bad arguments, 6 no GPU, 9 the driver
 //! (device node or socket) cannot be reached.
 
 mod args;
+mod cdi;
+#[cfg(test)]
+mod cdi_tests;
 mod format;
 mod snapshot;
 #[cfg(test)]
@@ -24,6 +28,9 @@ use format::{format_csv, format_json, format_list, format_table};
 use snapshot::{collect, failure_message};
 
 fn run(argv: &[String]) -> (i32, String, String) {
+    if argv.first().is_some_and(|a| a == "cdi") {
+        return cdi::run(&argv[1..]);
+    }
     let a = match parse_args(argv) {
         Ok(a) => a,
         Err(e) if e.is_empty() => return (0, USAGE.into(), String::new()),

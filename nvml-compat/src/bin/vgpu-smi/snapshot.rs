@@ -95,11 +95,14 @@ pub(crate) fn failure_message(f: &InitFailure) -> String {
                     "The user has no access to the socket {}; check its permissions.",
                     o.location
                 ),
-                libc::EACCES | libc::EPERM => format!(
-                    "The user must be in group `vgpu` to open {} \
-                     (sudo usermod -aG vgpu $USER, then log in again).",
-                    o.location
-                ),
+                // The node's owner, group and mode, and the group to join.
+                libc::EACCES | libc::EPERM => {
+                    let why = vgpu_transport::access::explain_open_error(
+                        std::path::Path::new(&o.location),
+                        o.error.errno,
+                    );
+                    format!("{why}.")
+                }
                 libc::ENOENT if socket => format!(
                     "The socket {} does not exist: is vgpu-host running? \
                      (configured by VGPU_SOCKET or /etc/vgpu/client.conf)",

@@ -137,7 +137,8 @@ fn failure_names_the_node_and_the_group() {
     let m = failure_message(&f);
     assert!(m.contains("couldn't communicate"), "{m}");
     assert!(m.contains("/dev/vgpu0: open: Permission denied"), "{m}");
-    assert!(m.contains("group `vgpu`"), "{m}");
+    assert!(m.contains("join group vgpu"), "{m}");
+    assert!(m.contains("usermod -aG vgpu"), "{m}");
     let f = InitFailure {
         code: nvidia_ml::types::Error(ret::DRIVER_NOT_LOADED),
         open: Some(api::OpenFailure {
