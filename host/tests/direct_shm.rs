@@ -356,3 +356,23 @@ fn a_hostile_ring_gets_errors_and_then_the_door() {
     assert_eq!((&stream).read(&mut byte).expect("closed, not timed out"), 0);
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_full_device_refuses_the_attach_as_busy() {
+    // What vgpu-host does past its clients-per-VM quota (`direct::refuse`):
+    // the guest library must see EBUSY (cuInit: DEVICE_UNAVAILABLE), not
+    // fall back to frames and then fail as if there were no device.
+    let path = std::env::temp_dir().join(format!("vgpu-shm-{}-busy.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        direct::refuse(stream);
+    });
+    match SocketClient::connect_best(&path) {
+        Ok(_) => panic!("a refused client connected"),
+        Err(e) => assert_eq!(e.errno, libc::EBUSY, "{e}"),
+    }
+    server.join().expect("server");
+    let _ = std::fs::remove_file(&path);
+}

@@ -288,6 +288,11 @@ impl ShmClient {
                 e.raw_os_error().unwrap_or(libc::ENODEV),
             )));
         }
+        if answer.status == Status::Busy as u32 {
+            // The device takes no more clients (vgpu-host's quota): no
+            // fallback can help; the caller reports the device busy.
+            return Err(AttachFailure::Broken(err("shm attach", libc::EBUSY)));
+        }
         if answer.status != Status::Ok as u32 {
             drop(client);
             return Err(AttachFailure::Fallback(
