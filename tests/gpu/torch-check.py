@@ -131,12 +131,89 @@ def case_threads_streams():
     return "2 threads, 8 matmuls each on their own stream"
 
 
+def case_cuda_graphs():
+    """A whole training step captured with torch.cuda.graph, replayed on new data."""
+    torch.manual_seed(4321)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+    ).cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    gen = torch.Generator(device="cpu").manual_seed(5)
+    batches = [(torch.randn(256, 64, generator=gen), torch.randn(256, 10, generator=gen)) for _ in range(12)]
+    static_x = batches[0][0].cuda()
+    static_y = batches[0][1].cuda()
+    # Warm-up on a side stream, as torch.cuda.graph's documentation asks.
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.mse_loss(model(static_x), static_y).backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        static_loss = torch.nn.functional.mse_loss(model(static_x), static_y)
+        static_loss.backward()
+        opt.step()
+    losses = []
+    for x, y in batches:
+        static_x.copy_(x)
+        static_y.copy_(y)
+        graph.replay()
+        losses.append(static_loss.item())
+        print("GRAPH_LOSS %d %s" % (len(losses) - 1, float_hex(losses[-1])))
+    digest("cuda_graphs", torch.tensor(losses), *[p for p in model.parameters()])
+    if not losses[-1] < losses[0]:
+        raise AssertionError("replayed loss did not fall: %r -> %r" % (losses[0], losses[-1]))
+    return "forward, backward and SGD step captured, replayed %d times" % len(losses)
+
+
+def case_expandable_segments():
+    """The MLP of mlp_training in a child with expandable segments (VMM)."""
+    import subprocess
+
+    env = dict(os.environ, PYTORCH_CUDA_ALLOC_CONF="expandable_segments:True")
+    child = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--mlp-only"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if child.returncode != 0:
+        raise AssertionError("child exited %d: %s" % (child.returncode, child.stderr.strip()[-300:]))
+    if "expandable_segments not supported" in child.stderr:
+        raise AssertionError("PyTorch fell back: %s" % child.stderr.strip()[-300:])
+    lines = [l for l in child.stdout.splitlines() if l.startswith(("LOSS ", "SEGMENTS "))]
+    segments = [l for l in lines if l.startswith("SEGMENTS ")]
+    if not segments or segments[-1] == "SEGMENTS 0":
+        raise AssertionError("no expandable segment in use: %r" % segments)
+    h = hashlib.blake2b("\n".join(l for l in lines if l.startswith("LOSS ")).encode(), digest_size=8)
+    DIGESTS.append(("expandable_segments", int.from_bytes(h.digest(), "big")))
+    return "20 SGD steps with expandable_segments:True, %s" % segments[-1].lower()
+
+
+def mlp_only():
+    """--mlp-only: the MLP training alone (the expandable-segments child)."""
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    case_mlp_training()
+    snapshot = torch.cuda.memory._snapshot()
+    expandable = [s for s in snapshot.get("segments", []) if s.get("is_expandable")]
+    print("SEGMENTS %d" % len(expandable))
+    return 0
+
+
 CASES = [
     ("device", case_device),
     ("mlp_training", case_mlp_training),
     ("pinned_copy", case_pinned_copy),
     ("sort", case_sort),
     ("threads_streams", case_threads_streams),
+    ("cuda_graphs", case_cuda_graphs),
+    ("expandable_segments", case_expandable_segments),
 ]
 
 
@@ -168,4 +245,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(mlp_only() if sys.argv[1:] == ["--mlp-only"] else main())

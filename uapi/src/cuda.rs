@@ -26,6 +26,25 @@ mod commands;
 #[allow(unused_imports)]
 pub use commands::*;
 
+/// NVIDIA's private export tables that both sides name: the guest serves
+/// them to cudart and cuBLAS(Lt), the host asks NVIDIA's driver the slots
+/// only it can answer (STREAM_DRIVER_VALUE). Raw id bytes, the UUID string
+/// read left to right.
+pub mod export_table {
+    /// CONTEXT_IDENTITY (`21318c60-9714-3248-8ca6-41ff7324c8f2`): [4] a
+    /// context's id, [51] a stream's driver object, [39] a value of it.
+    pub const CONTEXT_IDENTITY: [u8; 16] = [
+        0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8,
+        0xf2,
+    ];
+    /// CONTEXT_IDENTITY's slot giving a stream's driver object:
+    /// `(ctx, stream, &object)`.
+    pub const CONTEXT_IDENTITY_STREAM_OBJECT: usize = 51;
+    /// CONTEXT_IDENTITY's slot giving a 64-bit value of a stream object:
+    /// `(ctx, object, &value)`.
+    pub const CONTEXT_IDENTITY_STREAM_VALUE: usize = 39;
+}
+
 /// Module image formats (cuda-driver-abi.md §6): the guest sizes images by
 /// them, the device checks and unpacks them.
 pub mod image {

@@ -10,10 +10,10 @@ use super::driver::{check, CUcontext, CUresult, CUstream, CudaDriver};
 use crate::cuda::backend::CuResult;
 use uapi::cuda::result;
 
-/// CONTEXT_IDENTITY (`21318c60-9714-3248-8ca6-41ff7324c8f2`).
-const CONTEXT_IDENTITY: [u8; 16] = [
-    0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2,
-];
+use uapi::cuda::export_table::{
+    CONTEXT_IDENTITY, CONTEXT_IDENTITY_STREAM_OBJECT as STREAM_OBJECT_SLOT,
+    CONTEXT_IDENTITY_STREAM_VALUE as STREAM_VALUE_SLOT,
+};
 
 /// CONTEXT_IDENTITY[51]: `(ctx, stream, &object)`, the driver's object of a
 /// stream (NULL: the context's default stream).
@@ -21,9 +21,6 @@ type StreamObjectFn = unsafe extern "C" fn(CUcontext, CUstream, *mut *mut c_void
 /// CONTEXT_IDENTITY[39]: `(ctx, object, &value)`, a 64-bit value of a stream
 /// object (7 for the default stream of an H200 context).
 type StreamValueFn = unsafe extern "C" fn(CUcontext, *mut c_void, *mut u64) -> CUresult;
-
-const STREAM_OBJECT_SLOT: usize = 51;
-const STREAM_VALUE_SLOT: usize = 39;
 
 /// Slot `slot` of the table `id`, if the driver has the table and it is
 /// that long (slot 0 is the table's size in bytes).

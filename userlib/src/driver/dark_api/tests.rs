@@ -403,3 +403,17 @@ fn context_identity_and_tools_tls_answer_for_the_current_context() {
         result::INVALID_CONTEXT
     );
 }
+
+#[test]
+fn context_identity_stream_slots_are_where_the_host_asks_nvidia() {
+    use uapi::cuda::export_table::{CONTEXT_IDENTITY_STREAM_OBJECT, CONTEXT_IDENTITY_STREAM_VALUE};
+    let t = &tables::CONTEXT_IDENTITY_TABLE;
+    assert_eq!(
+        t.slot(CONTEXT_IDENTITY_STREAM_OBJECT),
+        super::stream_object::stream_object as *const c_void
+    );
+    assert_eq!(
+        t.slot(CONTEXT_IDENTITY_STREAM_VALUE),
+        super::stream_object::stream_value as *const c_void
+    );
+}

@@ -7,9 +7,9 @@ use super::{need_ctx, with, INVALID_HANDLE, INVALID_VALUE};
 use crate::executor::cuda::driver::{CUcontext, CUresult, CUstream};
 use std::ffi::c_void;
 
-const CONTEXT_IDENTITY: [u8; 16] = [
-    0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2,
-];
+use uapi::cuda::export_table::{
+    CONTEXT_IDENTITY, CONTEXT_IDENTITY_STREAM_OBJECT, CONTEXT_IDENTITY_STREAM_VALUE,
+};
 /// Objects are the stream's address plus this (the default stream: this).
 const OBJECT_BASE: usize = 0x5000_0000;
 
@@ -66,8 +66,8 @@ pub unsafe extern "C" fn get_export_table(
     let mut t = Box::new(TABLE.0);
     let object: ObjectFn = stream_object;
     let value: ValueFn = stream_value;
-    t[51] = object as usize;
-    t[39] = value as usize;
+    t[CONTEXT_IDENTITY_STREAM_OBJECT] = object as usize;
+    t[CONTEXT_IDENTITY_STREAM_VALUE] = value as usize;
     // SAFETY: the caller's out-pointer.
     unsafe { *out = Box::leak(t).as_ptr().cast() };
     0
