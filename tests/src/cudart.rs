@@ -45,6 +45,10 @@ pub const PROGRAMS: &[Program] = &[
         cases: &["func_get_attributes", "occupancy", "large_dynamic_shared"],
     },
     Program {
+        name: "graphs",
+        cases: &["capture_and_update", "explicit_graph"],
+    },
+    Program {
         name: "kernels",
         cases: &["grid_1d", "grid_2d", "grid_3d", "params"],
     },
