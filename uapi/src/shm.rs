@@ -49,6 +49,20 @@ pub struct ShmSetup {
     pub arena_len: u64,
 }
 
+impl ShmSetup {
+    /// The setup of this version for `depth` ring entries and an arena of
+    /// `arena_len` bytes (checked by [`ShmLayout::of`], not here).
+    pub const fn new(depth: u32, arena_len: u64) -> Self {
+        Self {
+            magic: SHM_MAGIC,
+            version: SHM_VERSION,
+            depth,
+            reserved: 0,
+            arena_len,
+        }
+    }
+}
+
 /// Offsets of the atomic words in the header page (each on a cache line of
 /// its own, so the two sides do not share lines they both write).
 pub mod header {
@@ -163,18 +177,58 @@ impl ShmLayout {
     }
 }
 
+/// How long a waiting side polls before it sleeps.
+pub const SHM_SPIN: core::time::Duration = core::time::Duration::from_micros(50);
+
+/// Most waits in a row that skip polling after polling failed.
+const MAX_SKIP: u32 = 32;
+
+/// When a waiting side (either one) polls before sleeping. Polling pays
+/// when the other side has a core of its own; on a machine with fewer free
+/// cores than runnable threads it only delays the side we wait for. So
+/// after a poll that ended in sleep anyway, the next waits sleep at once
+/// (1, 3, 7, … up to [`MAX_SKIP`] of them), and one poll that succeeds
+/// restores polling.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpinPolicy {
+    skip: u32,
+    left: u32,
+}
+
+impl SpinPolicy {
+    /// Polls `ready` for up to [`SHM_SPIN`] unless backing off; whether it
+    /// became ready. `elapsed` is the time since its own first call (this
+    /// crate has no clock), called only when polling.
+    pub fn poll(
+        &mut self,
+        ready: impl Fn() -> bool,
+        mut elapsed: impl FnMut() -> core::time::Duration,
+    ) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            return ready();
+        }
+        while elapsed() < SHM_SPIN {
+            for _ in 0..64 {
+                if ready() {
+                    self.skip = 0;
+                    return true;
+                }
+                core::hint::spin_loop();
+            }
+        }
+        self.skip = (self.skip * 2 + 1).min(MAX_SKIP);
+        self.left = self.skip;
+        ready()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn setup(depth: u32, arena_len: u64) -> ShmSetup {
-        ShmSetup {
-            magic: SHM_MAGIC,
-            version: SHM_VERSION,
-            depth,
-            reserved: 0,
-            arena_len,
-        }
+        ShmSetup::new(depth, arena_len)
     }
 
     #[test]

@@ -232,16 +232,9 @@ impl Drop for SharedArea {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uapi::shm::{SHM_MAGIC, SHM_VERSION};
 
     fn setup(depth: u32, arena_len: u64) -> ShmSetup {
-        ShmSetup {
-            magic: SHM_MAGIC,
-            version: SHM_VERSION,
-            depth,
-            reserved: 0,
-            arena_len,
-        }
+        ShmSetup::new(depth, arena_len)
     }
 
     fn sealed_file(size: u64, seal: bool) -> File {

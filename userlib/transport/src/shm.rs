@@ -13,12 +13,12 @@ use std::{
     os::unix::net::UnixStream,
     ptr::NonNull,
     sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use uapi::{
     cmd::{DeviceInfo, Opcode},
-    shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, SHM_MAGIC, SHM_VERSION},
+    shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, SpinPolicy},
     socket::{frame_flags, RequestFrame, ResponseFrame, MAX_FRAME_PAYLOAD},
     status::Status,
     wire::Wire,
@@ -35,8 +35,6 @@ const ARENA: u64 = 2 * MAX_FRAME_PAYLOAD as u64;
 /// small enough that the copy of the next chunk overlaps the device's work
 /// on this one.
 const DATA_CHUNK: u32 = 8 << 20;
-/// How long a wait polls before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
 
 fn err(op: &'static str, errno: i32) -> DevError {
     DevError { op, errno }
@@ -49,44 +47,6 @@ fn last(op: &'static str) -> DevError {
             .raw_os_error()
             .unwrap_or(libc::EIO),
     )
-}
-
-/// Most waits in a row that skip polling after polling failed.
-const MAX_SKIP: u32 = 32;
-
-/// When to poll before sleeping. Polling pays when the other side has a
-/// core of its own; on a machine with fewer free cores than runnable
-/// threads it only delays the side we wait for. So after a poll that ended
-/// in sleep anyway, the next waits sleep at once (1, 3, 7, … up to
-/// [`MAX_SKIP`] of them), and one poll that succeeds restores polling.
-#[derive(Debug, Default, Clone, Copy)]
-struct SpinPolicy {
-    skip: u32,
-    left: u32,
-}
-
-impl SpinPolicy {
-    /// Polls `ready` for up to [`SPIN`] unless backing off; whether it
-    /// became ready.
-    fn poll(&mut self, ready: impl Fn() -> bool) -> bool {
-        if self.left > 0 {
-            self.left -= 1;
-            return ready();
-        }
-        let start = Instant::now();
-        while start.elapsed() < SPIN {
-            for _ in 0..64 {
-                if ready() {
-                    self.skip = 0;
-                    return true;
-                }
-                std::hint::spin_loop();
-            }
-        }
-        self.skip = (self.skip * 2 + 1).min(MAX_SKIP);
-        self.left = self.skip;
-        ready()
-    }
 }
 
 /// A command in flight, oldest first.
@@ -213,13 +173,7 @@ fn send_with_fds(stream: &UnixStream, parts: &[&[u8]], fds: &[RawFd]) -> Result<
 impl ShmClient {
     /// Attaches shared memory to a fresh connection.
     pub fn attach(mut stream: UnixStream) -> Result<Self, AttachFailure> {
-        let setup = ShmSetup {
-            magic: SHM_MAGIC,
-            version: SHM_VERSION,
-            depth: DEPTH,
-            reserved: 0,
-            arena_len: ARENA,
-        };
+        let setup = ShmSetup::new(DEPTH, ARENA);
         let Some(layout) = ShmLayout::of(&setup) else {
             return Err(AttachFailure::Fallback(
                 stream,
@@ -361,7 +315,9 @@ impl ShmClient {
             return Ok(());
         }
         let mut spin = self.spin.get();
-        let ready = spin.poll(|| self.completed() >= target);
+        let mut start = None;
+        let elapsed = || start.get_or_insert_with(Instant::now).elapsed();
+        let ready = spin.poll(|| self.completed() >= target, elapsed);
         self.spin.set(spin);
         if ready {
             return Ok(());
