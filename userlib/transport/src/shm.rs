@@ -17,7 +17,6 @@ use std::{
 };
 
 use uapi::{
-    cmd::{DeviceInfo, Opcode},
     shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, SpinPolicy},
     socket::{frame_flags, RequestFrame, ResponseFrame, MAX_FRAME_PAYLOAD},
     status::Status,
@@ -503,23 +502,7 @@ impl Drop for ShmClient {
 
 impl super::Transport for ShmClient {
     fn describe(&mut self) -> Result<TransportInfo, DevError> {
-        let req = Request {
-            opcode: Opcode::GetDeviceInfo as u16,
-            body: &[],
-            resp_capacity: core::mem::size_of::<DeviceInfo>() as u32,
-            detached: false,
-        };
-        let t = super::Transport::submit(self, &[req])?;
-        let mut info = DeviceInfo::default();
-        let c = super::Transport::wait(self, t[0], info.as_bytes_mut())?;
-        if c.status != Status::Ok as u32 {
-            return Err(err("get device info", libc::EIO));
-        }
-        Ok(TransportInfo {
-            device: info,
-            pci: None,
-            max_payload: MAX_FRAME_PAYLOAD,
-        })
+        super::socket::describe_direct(self)?.map_err(|_| err("get device info", libc::EIO))
     }
 
     fn submit(&mut self, reqs: &[Request<'_>]) -> Result<Vec<u64>, DevError> {

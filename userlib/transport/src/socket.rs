@@ -113,32 +113,40 @@ impl SocketClient {
     }
 }
 
+/// `GetDeviceInfo` over a direct transport (frames or shared memory): the
+/// identity and limits, or the status the server answered instead.
+pub(crate) fn describe_direct(
+    t: &mut impl super::Transport,
+) -> Result<Result<TransportInfo, u32>, DevError> {
+    let req = Request {
+        opcode: Opcode::GetDeviceInfo as u16,
+        body: &[],
+        resp_capacity: core::mem::size_of::<DeviceInfo>() as u32,
+        detached: false,
+    };
+    let tickets = t.submit(&[req])?;
+    let mut info = DeviceInfo::default();
+    let c = t.wait(tickets[0], info.as_bytes_mut())?;
+    if c.status != Status::Ok as u32 {
+        return Ok(Err(c.status));
+    }
+    Ok(Ok(TransportInfo {
+        device: info,
+        pci: None,
+        max_payload: MAX_FRAME_PAYLOAD,
+    }))
+}
+
 impl super::Transport for SocketClient {
     fn describe(&mut self) -> Result<TransportInfo, DevError> {
-        let req = Request {
-            opcode: Opcode::GetDeviceInfo as u16,
-            body: &[],
-            resp_capacity: core::mem::size_of::<DeviceInfo>() as u32,
-            detached: false,
-        };
-        let t = super::Transport::submit(self, &[req])?;
-        let mut info = DeviceInfo::default();
-        let c = super::Transport::wait(self, t[0], info.as_bytes_mut())?;
-        if c.status != Status::Ok as u32 {
-            return Err(DevError {
-                op: "get device info",
-                // Refused: vgpu-host serves as many clients as it may.
-                errno: if c.status == Status::Busy as u32 {
-                    libc::EBUSY
-                } else {
-                    libc::EIO
-                },
-            });
-        }
-        Ok(TransportInfo {
-            device: info,
-            pci: None,
-            max_payload: MAX_FRAME_PAYLOAD,
+        describe_direct(self)?.map_err(|status| DevError {
+            op: "get device info",
+            // Refused: vgpu-host serves as many clients as it may.
+            errno: if status == Status::Busy as u32 {
+                libc::EBUSY
+            } else {
+                libc::EIO
+            },
         })
     }
 
