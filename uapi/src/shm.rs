@@ -177,6 +177,93 @@ impl ShmLayout {
     }
 }
 
+/// A mapped shared area as one side sees it: the header words and the byte
+/// copies in and out, at offsets its [`ShmLayout`] gives. Each side maps and
+/// unmaps the memfd itself (this crate makes no system calls); this is what
+/// both then do with the mapping.
+#[derive(Debug)]
+pub struct ShmView {
+    base: core::ptr::NonNull<u8>,
+    layout: ShmLayout,
+}
+
+impl ShmView {
+    /// A view of the mapping at `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` starts a page-aligned mapping of at least `layout.size` bytes
+    /// that stays mapped while the view lives.
+    pub unsafe fn new(base: core::ptr::NonNull<u8>, layout: ShmLayout) -> Self {
+        Self { base, layout }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &ShmLayout {
+        &self.layout
+    }
+
+    /// Start of the mapping.
+    pub fn base(&self) -> core::ptr::NonNull<u8> {
+        self.base
+    }
+
+    /// The `u64` header word at `off` (one of [`header`]'s).
+    pub fn u64_at(&self, off: usize) -> &core::sync::atomic::AtomicU64 {
+        assert!(off & 7 == 0 && off + 8 <= SHM_PAGE as usize);
+        // SAFETY: an 8-aligned word in the first page of the live
+        // page-aligned mapping (checked above).
+        unsafe { &*self.base.as_ptr().add(off).cast() }
+    }
+
+    /// The `u32` header word at `off` (one of [`header`]'s).
+    pub fn u32_at(&self, off: usize) -> &core::sync::atomic::AtomicU32 {
+        assert!(off & 3 == 0 && off + 4 <= SHM_PAGE as usize);
+        // SAFETY: as in `u64_at`, 4-aligned.
+        unsafe { &*self.base.as_ptr().add(off).cast() }
+    }
+
+    fn check(&self, off: u64, len: usize) {
+        assert!(off
+            .checked_add(len as u64)
+            .is_some_and(|end| end <= self.layout.size));
+    }
+
+    /// Copies the bytes at memfd offset `off` into `out`. The other side may
+    /// write them meanwhile: the copy is then garbage, which every reader
+    /// of the other side's bytes is built to refuse.
+    pub fn copy_out(&self, off: u64, out: &mut [u8]) {
+        // SAFETY: `out` is valid for its length of writes.
+        unsafe { self.copy_out_raw(off, out.as_mut_ptr(), out.len()) }
+    }
+
+    /// Copies `len` bytes at memfd offset `off` to `dst`.
+    ///
+    /// # Safety
+    ///
+    /// `dst` is valid for `len` bytes of writes and outside the mapping.
+    pub unsafe fn copy_out_raw(&self, off: u64, dst: *mut u8, len: usize) {
+        self.check(off, len);
+        // SAFETY: the source lies inside the live mapping (checked above),
+        // the destination is the caller's promise.
+        unsafe { core::ptr::copy_nonoverlapping(self.base.as_ptr().add(off as usize), dst, len) }
+    }
+
+    /// Copies `bytes` to memfd offset `off`.
+    pub fn copy_in(&self, off: u64, bytes: &[u8]) {
+        self.check(off, bytes.len());
+        // SAFETY: the destination lies inside the live mapping (checked
+        // above); `bytes` is the caller's own memory.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.base.as_ptr().add(off as usize),
+                bytes.len(),
+            )
+        }
+    }
+}
+
 /// How long a waiting side polls before it sleeps.
 pub const SHM_SPIN: core::time::Duration = core::time::Duration::from_micros(50);
 

@@ -12,12 +12,12 @@ use std::{
     os::fd::{AsRawFd, FromRawFd, RawFd},
     os::unix::net::UnixStream,
     ptr::NonNull,
-    sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
+    sync::atomic::{fence, Ordering},
     time::Instant,
 };
 
 use uapi::{
-    shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, SpinPolicy},
+    shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, ShmView, SpinPolicy},
     socket::{frame_flags, RequestFrame, ResponseFrame, MAX_FRAME_PAYLOAD},
     status::Status,
     wire::Wire,
@@ -68,8 +68,7 @@ struct Inflight {
 #[derive(Debug)]
 pub struct ShmClient {
     stream: UnixStream,
-    base: NonNull<u8>,
-    layout: ShmLayout,
+    view: ShmView,
     doorbell: File,
     wake: File,
     arena: ArenaRing,
@@ -208,8 +207,9 @@ impl ShmClient {
                 Ok(s) => s,
                 Err(_) => return Err(AttachFailure::Fallback(stream, err("dup", libc::EMFILE))),
             },
-            base,
-            layout,
+            // SAFETY: the fresh page-aligned mapping of `layout.size`
+            // bytes, unmapped only when the client drops.
+            view: unsafe { ShmView::new(base, layout) },
             doorbell,
             wake,
             arena: ArenaRing::new(layout.arena_len),
@@ -251,43 +251,8 @@ impl ShmClient {
         Ok(client)
     }
 
-    fn u64_at(&self, off: usize) -> &AtomicU64 {
-        // SAFETY: a header word (8-aligned, in the first page of the live
-        // page-aligned mapping).
-        unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU64>() }
-    }
-
-    fn u32_at(&self, off: usize) -> &AtomicU32 {
-        // SAFETY: as in `u64_at`, 4-aligned.
-        unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU32>() }
-    }
-
     fn completed(&self) -> u64 {
-        self.u64_at(header::COMPLETED).load(Ordering::Acquire)
-    }
-
-    /// Copies `len` bytes at memfd offset `off` to `dst`.
-    ///
-    /// # Safety
-    ///
-    /// `dst` is valid for `len` bytes of writes; `off + len` is inside the
-    /// mapping.
-    unsafe fn read_at(&self, off: u64, dst: *mut u8, len: usize) {
-        // SAFETY: the caller's promise; the mapping is live.
-        unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr().add(off as usize), dst, len) }
-    }
-
-    fn write_at(&self, off: u64, bytes: &[u8]) {
-        debug_assert!(off + bytes.len() as u64 <= self.layout.size);
-        // SAFETY: every caller writes inside the layout (a ring entry or a
-        // place the arena handed out).
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.base.as_ptr().add(off as usize),
-                bytes.len(),
-            )
-        }
+        self.view.u64_at(header::COMPLETED).load(Ordering::Acquire)
     }
 
     /// Frees the places of completed commands at the front whose
@@ -321,7 +286,7 @@ impl ShmClient {
         if ready {
             return Ok(());
         }
-        let asleep = self.u32_at(header::CLIENT_ASLEEP);
+        let asleep = self.view.u32_at(header::CLIENT_ASLEEP);
         loop {
             asleep.store(1, Ordering::SeqCst);
             // Pairs with the server's fence between publishing COMPLETED and
@@ -369,14 +334,8 @@ impl ShmClient {
         let e = &self.inflight[i];
         let mut c = ShmCompletion::default();
         let bytes = c.as_bytes_mut();
-        // SAFETY: `bytes` is ours, the completion entry inside the mapping.
-        unsafe {
-            self.read_at(
-                self.layout.completion(e.seq),
-                bytes.as_mut_ptr(),
-                bytes.len(),
-            )
-        };
+        self.view
+            .copy_out(self.view.layout().completion(e.seq), bytes);
         if c.status != Status::Ok as u32 {
             return Completion {
                 status: c.status,
@@ -385,14 +344,16 @@ impl ShmClient {
         }
         let len = c.resp_len.min(e.resp_capacity + e.resp_data_len);
         let head = (len.min(e.resp_capacity) as usize).min(resp.len());
-        let at = self.layout.arena + e.offset;
-        // SAFETY: `resp` holds `head` bytes; the place holds the capacity.
-        unsafe { self.read_at(at, resp.as_mut_ptr(), head) };
+        let at = self.view.layout().arena + e.offset;
+        self.view.copy_out(at, &mut resp[..head]);
         let data = len.saturating_sub(e.resp_capacity) as usize;
         if data != 0 && !e.resp_data.is_null() {
             // SAFETY: `submit_data`'s caller keeps `resp_data` valid for
             // `resp_data_len >= data` bytes until this ticket is waited for.
-            unsafe { self.read_at(at + u64::from(e.resp_capacity), e.resp_data, data) };
+            unsafe {
+                self.view
+                    .copy_out_raw(at + u64::from(e.resp_capacity), e.resp_data, data)
+            };
         }
         Completion {
             status: c.status,
@@ -439,7 +400,7 @@ impl ShmClient {
         };
         let total_resp = if detached { 0 } else { total_resp };
         self.release();
-        while self.inflight.len() >= self.layout.depth as usize {
+        while self.inflight.len() >= self.view.layout().depth as usize {
             self.reap_front()?;
         }
         let place = loop {
@@ -449,9 +410,9 @@ impl ShmClient {
                 Err(_) => return Err(err("submit", libc::EINVAL)),
             }
         };
-        let at = self.layout.arena + place.offset;
-        self.write_at(at, parts[0]);
-        self.write_at(at + parts[0].len() as u64, parts[1]);
+        let at = self.view.layout().arena + place.offset;
+        self.view.copy_in(at, parts[0]);
+        self.view.copy_in(at + parts[0].len() as u64, parts[1]);
         let d = ShmDescriptor {
             opcode,
             flags: if detached { frame_flags::DETACHED } else { 0 },
@@ -461,14 +422,21 @@ impl ShmClient {
             offset: place.offset,
         };
         let seq = self.published;
-        self.write_at(self.layout.descriptor(seq), d.as_bytes());
+        self.view
+            .copy_in(self.view.layout().descriptor(seq), d.as_bytes());
         self.published += 1;
-        self.u64_at(header::SUBMITTED)
+        self.view
+            .u64_at(header::SUBMITTED)
             .store(self.published, Ordering::Release);
         // Pairs with the server's fence between setting SERVER_ASLEEP and
         // reading SUBMITTED.
         fence(Ordering::SeqCst);
-        if self.u32_at(header::SERVER_ASLEEP).load(Ordering::Relaxed) != 0 {
+        if self
+            .view
+            .u32_at(header::SERVER_ASLEEP)
+            .load(Ordering::Relaxed)
+            != 0
+        {
             // A full counter (EAGAIN) wakes the server just as well.
             let _ = (&self.doorbell).write(&1u64.to_ne_bytes());
         }
@@ -495,7 +463,10 @@ impl Drop for ShmClient {
         // SAFETY: unmaps exactly the mapping made in `attach`; nothing uses
         // it after this (a forked child only unmaps its own copy).
         unsafe {
-            libc::munmap(self.base.as_ptr().cast(), self.layout.size as usize);
+            libc::munmap(
+                self.view.base().as_ptr().cast(),
+                self.view.layout().size as usize,
+            );
         }
     }
 }
