@@ -31,7 +31,7 @@ pub struct SocketClient {
     /// Tickets whose responses have not been read, oldest first.
     outstanding: VecDeque<u64>,
     /// Responses read while waiting for a later ticket.
-    stash: HashMap<u64, (Completion, Vec<u8>)>,
+    stash: Stash,
 }
 
 fn io_err(op: &'static str, e: &std::io::Error) -> DevError {
@@ -113,6 +113,18 @@ impl SocketClient {
     }
 }
 
+/// Responses read early (to make room or to reach a later ticket), by ticket.
+pub(crate) type Stash = HashMap<u64, (Completion, Vec<u8>)>;
+
+/// The stashed response of `ticket`, copied into `resp` (as much as fits),
+/// and its completion; `None` when it was not stashed.
+pub(crate) fn take_stashed(stash: &mut Stash, ticket: u64, resp: &mut [u8]) -> Option<Completion> {
+    let (c, data) = stash.remove(&ticket)?;
+    let n = data.len().min(resp.len());
+    resp[..n].copy_from_slice(&data[..n]);
+    Some(c)
+}
+
 /// `GetDeviceInfo` over a direct transport (frames or shared memory): the
 /// identity and limits, or the status the server answered instead.
 pub(crate) fn describe_direct(
@@ -192,9 +204,7 @@ impl super::Transport for SocketClient {
     }
 
     fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {
-        if let Some((c, data)) = self.stash.remove(&ticket) {
-            let n = data.len().min(resp.len());
-            resp[..n].copy_from_slice(&data[..n]);
+        if let Some(c) = take_stashed(&mut self.stash, ticket, resp) {
             return Ok(c);
         }
         if !self.outstanding.contains(&ticket) {

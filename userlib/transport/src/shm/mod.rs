@@ -6,7 +6,7 @@
 
 use std::{
     cell::Cell,
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     fs::File,
     io::{Read, Write},
     os::fd::AsRawFd,
@@ -80,7 +80,7 @@ pub struct ShmClient {
     next_ticket: u64,
     inflight: VecDeque<Inflight>,
     /// Responses read early to make room, by ticket.
-    stash: HashMap<u64, (Completion, Vec<u8>)>,
+    stash: super::socket::Stash,
     spin: Cell<SpinPolicy>,
 }
 
@@ -332,9 +332,7 @@ impl super::Transport for ShmClient {
     }
 
     fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {
-        if let Some((c, data)) = self.stash.remove(&ticket) {
-            let n = data.len().min(resp.len());
-            resp[..n].copy_from_slice(&data[..n]);
+        if let Some(c) = super::socket::take_stashed(&mut self.stash, ticket, resp) {
             return Ok(c);
         }
         let i = self
