@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uapi::cmd::{DeviceInfo, Opcode};
-use uapi::shm::{
-    header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, SHM_MAGIC, SHM_VERSION,
-};
+use uapi::shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup};
 use uapi::socket::{frame_flags, RequestFrame, ResponseFrame};
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -190,13 +188,7 @@ fn attach_raw(stream: &UnixStream, setup: &ShmSetup, seal: bool) -> (File, File,
 }
 
 fn setup() -> ShmSetup {
-    ShmSetup {
-        magic: SHM_MAGIC,
-        version: SHM_VERSION,
-        depth: 8,
-        reserved: 0,
-        arena_len: 1 << 16,
-    }
+    ShmSetup::new(8, 1 << 16)
 }
 
 #[test]

@@ -49,6 +49,20 @@ pub struct ShmSetup {
     pub arena_len: u64,
 }
 
+impl ShmSetup {
+    /// The setup of this version for `depth` ring entries and an arena of
+    /// `arena_len` bytes (checked by [`ShmLayout::of`], not here).
+    pub const fn new(depth: u32, arena_len: u64) -> Self {
+        Self {
+            magic: SHM_MAGIC,
+            version: SHM_VERSION,
+            depth,
+            reserved: 0,
+            arena_len,
+        }
+    }
+}
+
 /// Offsets of the atomic words in the header page (each on a cache line of
 /// its own, so the two sides do not share lines they both write).
 pub mod header {
@@ -163,18 +177,145 @@ impl ShmLayout {
     }
 }
 
+/// A mapped shared area as one side sees it: the header words and the byte
+/// copies in and out, at offsets its [`ShmLayout`] gives. Each side maps and
+/// unmaps the memfd itself (this crate makes no system calls); this is what
+/// both then do with the mapping.
+#[derive(Debug)]
+pub struct ShmView {
+    base: core::ptr::NonNull<u8>,
+    layout: ShmLayout,
+}
+
+impl ShmView {
+    /// A view of the mapping at `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` starts a page-aligned mapping of at least `layout.size` bytes
+    /// that stays mapped while the view lives.
+    pub unsafe fn new(base: core::ptr::NonNull<u8>, layout: ShmLayout) -> Self {
+        Self { base, layout }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &ShmLayout {
+        &self.layout
+    }
+
+    /// Start of the mapping.
+    pub fn base(&self) -> core::ptr::NonNull<u8> {
+        self.base
+    }
+
+    /// The `u64` header word at `off` (one of [`header`]'s).
+    pub fn u64_at(&self, off: usize) -> &core::sync::atomic::AtomicU64 {
+        assert!(off & 7 == 0 && off + 8 <= SHM_PAGE as usize);
+        // SAFETY: an 8-aligned word in the first page of the live
+        // page-aligned mapping (checked above).
+        unsafe { &*self.base.as_ptr().add(off).cast() }
+    }
+
+    /// The `u32` header word at `off` (one of [`header`]'s).
+    pub fn u32_at(&self, off: usize) -> &core::sync::atomic::AtomicU32 {
+        assert!(off & 3 == 0 && off + 4 <= SHM_PAGE as usize);
+        // SAFETY: as in `u64_at`, 4-aligned.
+        unsafe { &*self.base.as_ptr().add(off).cast() }
+    }
+
+    fn check(&self, off: u64, len: usize) {
+        assert!(off
+            .checked_add(len as u64)
+            .is_some_and(|end| end <= self.layout.size));
+    }
+
+    /// Copies the bytes at memfd offset `off` into `out`. The other side may
+    /// write them meanwhile: the copy is then garbage, which every reader
+    /// of the other side's bytes is built to refuse.
+    pub fn copy_out(&self, off: u64, out: &mut [u8]) {
+        // SAFETY: `out` is valid for its length of writes.
+        unsafe { self.copy_out_raw(off, out.as_mut_ptr(), out.len()) }
+    }
+
+    /// Copies `len` bytes at memfd offset `off` to `dst`.
+    ///
+    /// # Safety
+    ///
+    /// `dst` is valid for `len` bytes of writes and outside the mapping.
+    pub unsafe fn copy_out_raw(&self, off: u64, dst: *mut u8, len: usize) {
+        self.check(off, len);
+        // SAFETY: the source lies inside the live mapping (checked above),
+        // the destination is the caller's promise.
+        unsafe { core::ptr::copy_nonoverlapping(self.base.as_ptr().add(off as usize), dst, len) }
+    }
+
+    /// Copies `bytes` to memfd offset `off`.
+    pub fn copy_in(&self, off: u64, bytes: &[u8]) {
+        self.check(off, bytes.len());
+        // SAFETY: the destination lies inside the live mapping (checked
+        // above); `bytes` is the caller's own memory.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.base.as_ptr().add(off as usize),
+                bytes.len(),
+            )
+        }
+    }
+}
+
+/// How long a waiting side polls before it sleeps.
+pub const SHM_SPIN: core::time::Duration = core::time::Duration::from_micros(50);
+
+/// Most waits in a row that skip polling after polling failed.
+const MAX_SKIP: u32 = 32;
+
+/// When a waiting side (either one) polls before sleeping. Polling pays
+/// when the other side has a core of its own; on a machine with fewer free
+/// cores than runnable threads it only delays the side we wait for. So
+/// after a poll that ended in sleep anyway, the next waits sleep at once
+/// (1, 3, 7, … up to [`MAX_SKIP`] of them), and one poll that succeeds
+/// restores polling.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpinPolicy {
+    skip: u32,
+    left: u32,
+}
+
+impl SpinPolicy {
+    /// Polls `ready` for up to [`SHM_SPIN`] unless backing off; whether it
+    /// became ready. `elapsed` is the time since its own first call (this
+    /// crate has no clock), called only when polling.
+    pub fn poll(
+        &mut self,
+        ready: impl Fn() -> bool,
+        mut elapsed: impl FnMut() -> core::time::Duration,
+    ) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            return ready();
+        }
+        while elapsed() < SHM_SPIN {
+            for _ in 0..64 {
+                if ready() {
+                    self.skip = 0;
+                    return true;
+                }
+                core::hint::spin_loop();
+            }
+        }
+        self.skip = (self.skip * 2 + 1).min(MAX_SKIP);
+        self.left = self.skip;
+        ready()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn setup(depth: u32, arena_len: u64) -> ShmSetup {
-        ShmSetup {
-            magic: SHM_MAGIC,
-            version: SHM_VERSION,
-            depth,
-            reserved: 0,
-            arena_len,
-        }
+        ShmSetup::new(depth, arena_len)
     }
 
     #[test]

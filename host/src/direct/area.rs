@@ -12,8 +12,8 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use uapi::shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup};
+use std::sync::atomic::Ordering;
+use uapi::shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, ShmView};
 use uapi::socket::{frame_flags, MAX_FRAME_PAYLOAD};
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -50,8 +50,7 @@ pub struct Taken {
 /// A client's mapped area.
 #[derive(Debug)]
 pub struct SharedArea {
-    base: NonNull<u8>,
-    layout: ShmLayout,
+    view: ShmView,
 }
 
 // SAFETY: the mapping is shared memory that lives until drop; the words are
@@ -87,49 +86,47 @@ impl SharedArea {
             ));
         }
         let base = NonNull::new(ptr.cast()).ok_or(AttachError::Map(0))?;
-        Ok(Self { base, layout })
+        // SAFETY: the fresh page-aligned mapping of `layout.size` bytes,
+        // unmapped only when this area drops.
+        let view = unsafe { ShmView::new(base, layout) };
+        Ok(Self { view })
     }
 
     /// The layout.
     pub fn layout(&self) -> &ShmLayout {
-        &self.layout
+        self.view.layout()
     }
 
     /// Start of the arena in this process (for registration with a GPU).
     pub fn arena_ptr(&self) -> *mut u8 {
         // SAFETY: the arena lies inside the mapping.
-        unsafe { self.base.as_ptr().add(self.layout.arena as usize) }
-    }
-
-    fn u64_at(&self, off: usize) -> &AtomicU64 {
-        // SAFETY: `off` is a header word's offset (8-aligned, inside the
-        // first page of a page-aligned mapping that lives as long as `self`).
-        unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU64>() }
-    }
-
-    fn u32_at(&self, off: usize) -> &AtomicU32 {
-        // SAFETY: as in `u64_at`, 4-aligned.
-        unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU32>() }
+        unsafe { self.view.base().as_ptr().add(self.layout().arena as usize) }
     }
 
     /// Commands the client has published.
     pub fn submitted(&self) -> u64 {
-        self.u64_at(header::SUBMITTED).load(Ordering::Acquire)
+        self.view.u64_at(header::SUBMITTED).load(Ordering::Acquire)
     }
 
     /// Publishes that commands before `n` are complete; returns whether the
     /// client sleeps and needs its wake-up written.
     pub fn set_completed(&self, n: u64) -> bool {
-        self.u64_at(header::COMPLETED).store(n, Ordering::Release);
+        self.view
+            .u64_at(header::COMPLETED)
+            .store(n, Ordering::Release);
         // Pairs with the client's fence between setting CLIENT_ASLEEP and
         // reading COMPLETED: one of the two sides sees the other.
         std::sync::atomic::fence(Ordering::SeqCst);
-        self.u32_at(header::CLIENT_ASLEEP).load(Ordering::Relaxed) != 0
+        self.view
+            .u32_at(header::CLIENT_ASLEEP)
+            .load(Ordering::Relaxed)
+            != 0
     }
 
     /// Marks this side asleep (or awake).
     pub fn set_asleep(&self, asleep: bool) {
-        self.u32_at(header::SERVER_ASLEEP)
+        self.view
+            .u32_at(header::SERVER_ASLEEP)
             .store(u32::from(asleep), Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
     }
@@ -137,7 +134,8 @@ impl SharedArea {
     /// Copies command `n`'s descriptor out of the ring and checks it.
     pub fn take(&self, n: u64) -> Result<Taken, Status> {
         let mut d = ShmDescriptor::default();
-        self.copy_out(self.layout.descriptor(n), d.as_bytes_mut());
+        self.view
+            .copy_out(self.layout().descriptor(n), d.as_bytes_mut());
         let detached = d.flags & frame_flags::DETACHED != 0;
         let span = if detached {
             d.req_len
@@ -148,7 +146,10 @@ impl SharedArea {
             && d.flags & !frame_flags::DETACHED == 0
             && d.req_len <= MAX_FRAME_PAYLOAD
             && d.resp_capacity <= MAX_FRAME_PAYLOAD
-            && self.layout.arena_range(d.offset, u64::from(span)).is_some();
+            && self
+                .layout()
+                .arena_range(d.offset, u64::from(span))
+                .is_some();
         if !valid {
             return Err(Status::InvalidField);
         }
@@ -164,7 +165,7 @@ impl SharedArea {
     /// Copies the request of `t` into `out` (resized to it).
     pub fn request(&self, t: &Taken, out: &mut Vec<u8>) {
         out.resize(t.req_len as usize, 0);
-        self.copy_out(self.layout.arena + t.offset, out);
+        self.view.copy_out(self.layout().arena + t.offset, out);
     }
 
     /// Writes `t`'s response (`bytes.len() <= t.resp_capacity`, checked by
@@ -172,14 +173,14 @@ impl SharedArea {
     pub fn complete(&self, n: u64, t: Option<&Taken>, status: Status, bytes: &[u8]) {
         let mut resp_len = 0;
         if let Some(t) = t.filter(|t| bytes.len() <= t.resp_capacity as usize) {
-            self.copy_in(self.layout.arena + t.offset, bytes);
+            self.view.copy_in(self.layout().arena + t.offset, bytes);
             resp_len = bytes.len() as u32;
         }
         let c = ShmCompletion {
             status: status as u32,
             resp_len,
         };
-        self.copy_in(self.layout.completion(n), c.as_bytes());
+        self.view.copy_in(self.layout().completion(n), c.as_bytes());
     }
 
     /// Completes command `n` with `RESPONSE_TOO_SMALL` and the size needed.
@@ -188,34 +189,7 @@ impl SharedArea {
             status: Status::ResponseTooSmall as u32,
             resp_len: u32::try_from(needed).unwrap_or(u32::MAX),
         };
-        self.copy_in(self.layout.completion(n), c.as_bytes());
-    }
-
-    fn copy_out(&self, off: u64, out: &mut [u8]) {
-        debug_assert!(off + out.len() as u64 <= self.layout.size);
-        // SAFETY: every caller's range was checked against the layout (the
-        // rings by construction, arena ranges by `take`); `out` is our own
-        // memory. The client may write the source concurrently: the bytes
-        // are then garbage, which the decoder is built to refuse.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.base.as_ptr().add(off as usize),
-                out.as_mut_ptr(),
-                out.len(),
-            )
-        }
-    }
-
-    fn copy_in(&self, off: u64, bytes: &[u8]) {
-        debug_assert!(off + bytes.len() as u64 <= self.layout.size);
-        // SAFETY: as in `copy_out`, the other way.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.base.as_ptr().add(off as usize),
-                bytes.len(),
-            )
-        }
+        self.view.copy_in(self.layout().completion(n), c.as_bytes());
     }
 }
 
@@ -224,7 +198,10 @@ impl Drop for SharedArea {
         // SAFETY: unmaps exactly the mapping made in `map`, used by nobody
         // after this.
         unsafe {
-            libc::munmap(self.base.as_ptr().cast(), self.layout.size as usize);
+            libc::munmap(
+                self.view.base().as_ptr().cast(),
+                self.layout().size as usize,
+            );
         }
     }
 }
@@ -232,16 +209,9 @@ impl Drop for SharedArea {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uapi::shm::{SHM_MAGIC, SHM_VERSION};
 
     fn setup(depth: u32, arena_len: u64) -> ShmSetup {
-        ShmSetup {
-            magic: SHM_MAGIC,
-            version: SHM_VERSION,
-            depth,
-            reserved: 0,
-            arena_len,
-        }
+        ShmSetup::new(depth, arena_len)
     }
 
     fn sealed_file(size: u64, seal: bool) -> File {

@@ -2,7 +2,7 @@
 //! are taken from the ring in order, run, and completed in the arena; the
 //! socket only tells us when the client is gone.
 //!
-//! The loop polls the ring for [`SPIN`] after its last command before it
+//! The loop polls the ring for [`uapi::shm::SHM_SPIN`] after its last command before it
 //! sleeps on the doorbell eventfd, so a client issuing calls back to back
 //! never pays a wake-up; the client does the same on its side.
 
@@ -14,13 +14,10 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
-use uapi::shm::ShmSetup;
+use std::time::Instant;
+use uapi::shm::{ShmSetup, SpinPolicy};
 use uapi::status::Status;
 use uapi::wire::Wire;
-
-/// How long the loop polls an empty ring before sleeping.
-pub const SPIN: Duration = Duration::from_micros(50);
 
 /// An attached client: its area and the two eventfds.
 #[derive(Debug)]
@@ -133,41 +130,6 @@ pub fn serve(
     );
 }
 
-/// Most idle waits in a row that skip polling after polling failed.
-const MAX_SKIP: u32 = 32;
-
-/// When to poll before sleeping: after a poll that ended in sleep anyway
-/// (the client is slow, or has no core to run on while we spin), the next
-/// waits sleep at once (1, 3, 7, … up to [`MAX_SKIP`] of them); one poll
-/// that succeeds restores polling. The client side does the same.
-#[derive(Debug, Default)]
-struct SpinPolicy {
-    skip: u32,
-    left: u32,
-}
-
-impl SpinPolicy {
-    fn poll(&mut self, ready: impl Fn() -> bool) -> bool {
-        if self.left > 0 {
-            self.left -= 1;
-            return ready();
-        }
-        let start = Instant::now();
-        while start.elapsed() < SPIN {
-            for _ in 0..64 {
-                if ready() {
-                    self.skip = 0;
-                    return true;
-                }
-                std::hint::spin_loop();
-            }
-        }
-        self.skip = (self.skip * 2 + 1).min(MAX_SKIP);
-        self.left = self.skip;
-        ready()
-    }
-}
-
 fn signal(mut fd: &File) {
     // A full counter (EAGAIN) already wakes the reader.
     let _ = fd.write(&1u64.to_ne_bytes());
@@ -176,7 +138,9 @@ fn signal(mut fd: &File) {
 /// Waits for command `next` to be published: polls, then sleeps on the
 /// doorbell. `false` when the client is gone.
 fn idle(a: &Attached, stream: &UnixStream, next: u64, spin: &mut SpinPolicy) -> bool {
-    if spin.poll(|| a.area.submitted() != next) {
+    let mut start = None;
+    let elapsed = || start.get_or_insert_with(Instant::now).elapsed();
+    if spin.poll(|| a.area.submitted() != next, elapsed) {
         return true;
     }
     a.area.set_asleep(true);

@@ -448,15 +448,8 @@ pub(crate) unsafe fn stream_update_capture_dependencies_v2(
     n: usize,
     flags: u32,
 ) -> CuResult {
-    if !edges.is_null()
-        // SAFETY: the caller's array of `n` 8-byte `CUgraphEdgeData`,
-        // checked non-NULL first.
-        && unsafe { std::slice::from_raw_parts(edges, n) }
-            .iter()
-            .any(|e| *e != 0)
-    {
-        return Err(result::NOT_SUPPORTED);
-    }
+    // SAFETY: the caller's contract.
+    unsafe { super::graph::default_edge_data_only(edges, n) }?;
     // SAFETY: the caller's contract.
     unsafe { stream_update_capture_dependencies(stream, nodes, n, flags) }
 }

@@ -280,7 +280,8 @@ unsafe fn kernel_node(
     Ok((params, bytes))
 }
 
-pub(crate) unsafe fn graph_add_kernel_node(
+/// `cuGraphAddKernelNode` (v1) and `_v2` (`V2`).
+pub(crate) unsafe fn graph_add_kernel_node<const V2: bool>(
     out: Out<'_, *mut c_void>,
     graph: *mut c_void,
     deps: *const u64,
@@ -289,21 +290,7 @@ pub(crate) unsafe fn graph_add_kernel_node(
 ) -> CuResult {
     // SAFETY: the caller's contract.
     with_ctx(|s, ctx| unsafe {
-        let (params, bytes) = kernel_node(s, p, false)?;
-        add_node(s, ctx, out, graph, (deps, n), params, &bytes)
-    })
-}
-
-pub(crate) unsafe fn graph_add_kernel_node_v2(
-    out: Out<'_, *mut c_void>,
-    graph: *mut c_void,
-    deps: *const u64,
-    n: usize,
-    p: *const c_void,
-) -> CuResult {
-    // SAFETY: the caller's contract.
-    with_ctx(|s, ctx| unsafe {
-        let (params, bytes) = kernel_node(s, p, true)?;
+        let (params, bytes) = kernel_node(s, p, V2)?;
         add_node(s, ctx, out, graph, (deps, n), params, &bytes)
     })
 }
@@ -409,6 +396,24 @@ pub(crate) unsafe fn graph_add_dependencies(
     })
 }
 
+/// Refuses (`NOT_SUPPORTED`) edge data other than the default (all
+/// zero): the `_v2` graph and capture calls carry none.
+///
+/// # Safety
+///
+/// `edges` is NULL or the caller's array of `n` 8-byte `CUgraphEdgeData`.
+pub(crate) unsafe fn default_edge_data_only(edges: *const u64, n: usize) -> CuResult {
+    if !edges.is_null()
+        // SAFETY: the caller's array, checked non-NULL first.
+        && unsafe { std::slice::from_raw_parts(edges, n) }
+            .iter()
+            .any(|e| *e != 0)
+    {
+        return Err(result::NOT_SUPPORTED);
+    }
+    Ok(())
+}
+
 /// `cuGraphAddDependencies_v2`: only default (zero) edge data.
 pub(crate) unsafe fn graph_add_dependencies_v2(
     graph: *mut c_void,
@@ -417,22 +422,18 @@ pub(crate) unsafe fn graph_add_dependencies_v2(
     edges: *const u64,
     n: usize,
 ) -> CuResult {
-    if !edges.is_null()
-        // SAFETY: the caller's array of `n` 8-byte `CUgraphEdgeData`,
-        // checked non-NULL first.
-        && unsafe { std::slice::from_raw_parts(edges, n) }
-            .iter()
-            .any(|e| *e != 0)
-    {
-        return Err(result::NOT_SUPPORTED);
-    }
+    // SAFETY: the caller's contract.
+    unsafe { default_edge_data_only(edges, n) }?;
     // SAFETY: the caller's contract.
     unsafe { graph_add_dependencies(graph, from, to, n) }
 }
 
 /// `cuGraphKernelNodeGetParams` (v1) and `_v2`: pointers into storage the
 /// node keeps.
-unsafe fn kernel_node_get(node: *mut c_void, p: *mut c_void, v2: bool) -> CuResult {
+pub(crate) unsafe fn graph_kernel_node_get_params<const V2: bool>(
+    node: *mut c_void,
+    p: *mut c_void,
+) -> CuResult {
     if p.is_null() {
         return Err(result::INVALID_VALUE);
     }
@@ -477,26 +478,13 @@ unsafe fn kernel_node_get(node: *mut c_void, p: *mut c_void, v2: bool) -> CuResu
             (*k).shared_mem_bytes = resp.params.shared_bytes;
             (*k).kernel_params = args;
             (*k).extra = std::ptr::null_mut();
-            if v2 {
+            if V2 {
                 (*k).kern = std::ptr::null_mut();
                 (*k).ctx = std::ptr::null_mut();
             }
         }
         Ok(())
     })
-}
-
-pub(crate) unsafe fn graph_kernel_node_get_params(node: *mut c_void, p: *mut c_void) -> CuResult {
-    // SAFETY: the caller's contract.
-    unsafe { kernel_node_get(node, p, false) }
-}
-
-pub(crate) unsafe fn graph_kernel_node_get_params_v2(
-    node: *mut c_void,
-    p: *mut c_void,
-) -> CuResult {
-    // SAFETY: the caller's contract.
-    unsafe { kernel_node_get(node, p, true) }
 }
 
 unsafe fn kernel_node_set(exec: u64, node: *mut c_void, p: *const c_void, v2: bool) -> CuResult {
@@ -518,20 +506,17 @@ unsafe fn kernel_node_set(exec: u64, node: *mut c_void, p: *const c_void, v2: bo
     })
 }
 
-pub(crate) unsafe fn graph_kernel_node_set_params(node: *mut c_void, p: *const c_void) -> CuResult {
-    // SAFETY: the caller's contract.
-    unsafe { kernel_node_set(0, node, p, false) }
-}
-
-pub(crate) unsafe fn graph_kernel_node_set_params_v2(
+/// `cuGraphKernelNodeSetParams` (v1) and `_v2` (`V2`).
+pub(crate) unsafe fn graph_kernel_node_set_params<const V2: bool>(
     node: *mut c_void,
     p: *const c_void,
 ) -> CuResult {
     // SAFETY: the caller's contract.
-    unsafe { kernel_node_set(0, node, p, true) }
+    unsafe { kernel_node_set(0, node, p, V2) }
 }
 
-pub(crate) unsafe fn graph_exec_kernel_node_set_params(
+/// `cuGraphExecKernelNodeSetParams` (v1) and `_v2` (`V2`).
+pub(crate) unsafe fn graph_exec_kernel_node_set_params<const V2: bool>(
     exec: *mut c_void,
     node: *mut c_void,
     p: *const c_void,
@@ -540,17 +525,5 @@ pub(crate) unsafe fn graph_exec_kernel_node_set_params(
         return Err(result::INVALID_VALUE);
     }
     // SAFETY: the caller's contract.
-    unsafe { kernel_node_set(exec as u64, node, p, false) }
-}
-
-pub(crate) unsafe fn graph_exec_kernel_node_set_params_v2(
-    exec: *mut c_void,
-    node: *mut c_void,
-    p: *const c_void,
-) -> CuResult {
-    if exec.is_null() {
-        return Err(result::INVALID_VALUE);
-    }
-    // SAFETY: the caller's contract.
-    unsafe { kernel_node_set(exec as u64, node, p, true) }
+    unsafe { kernel_node_set(exec as u64, node, p, V2) }
 }

@@ -18,7 +18,6 @@
 
 mod dev;
 mod shm;
-mod shm_arena;
 mod socket;
 
 pub mod access;

@@ -31,7 +31,7 @@ pub struct SocketClient {
     /// Tickets whose responses have not been read, oldest first.
     outstanding: VecDeque<u64>,
     /// Responses read while waiting for a later ticket.
-    stash: HashMap<u64, (Completion, Vec<u8>)>,
+    stash: Stash,
 }
 
 fn io_err(op: &'static str, e: &std::io::Error) -> DevError {
@@ -113,32 +113,52 @@ impl SocketClient {
     }
 }
 
+/// Responses read early (to make room or to reach a later ticket), by ticket.
+pub(crate) type Stash = HashMap<u64, (Completion, Vec<u8>)>;
+
+/// The stashed response of `ticket`, copied into `resp` (as much as fits),
+/// and its completion; `None` when it was not stashed.
+pub(crate) fn take_stashed(stash: &mut Stash, ticket: u64, resp: &mut [u8]) -> Option<Completion> {
+    let (c, data) = stash.remove(&ticket)?;
+    let n = data.len().min(resp.len());
+    resp[..n].copy_from_slice(&data[..n]);
+    Some(c)
+}
+
+/// `GetDeviceInfo` over a direct transport (frames or shared memory): the
+/// identity and limits, or the status the server answered instead.
+pub(crate) fn describe_direct(
+    t: &mut impl super::Transport,
+) -> Result<Result<TransportInfo, u32>, DevError> {
+    let req = Request {
+        opcode: Opcode::GetDeviceInfo as u16,
+        body: &[],
+        resp_capacity: core::mem::size_of::<DeviceInfo>() as u32,
+        detached: false,
+    };
+    let tickets = t.submit(&[req])?;
+    let mut info = DeviceInfo::default();
+    let c = t.wait(tickets[0], info.as_bytes_mut())?;
+    if c.status != Status::Ok as u32 {
+        return Ok(Err(c.status));
+    }
+    Ok(Ok(TransportInfo {
+        device: info,
+        pci: None,
+        max_payload: MAX_FRAME_PAYLOAD,
+    }))
+}
+
 impl super::Transport for SocketClient {
     fn describe(&mut self) -> Result<TransportInfo, DevError> {
-        let req = Request {
-            opcode: Opcode::GetDeviceInfo as u16,
-            body: &[],
-            resp_capacity: core::mem::size_of::<DeviceInfo>() as u32,
-            detached: false,
-        };
-        let t = super::Transport::submit(self, &[req])?;
-        let mut info = DeviceInfo::default();
-        let c = super::Transport::wait(self, t[0], info.as_bytes_mut())?;
-        if c.status != Status::Ok as u32 {
-            return Err(DevError {
-                op: "get device info",
-                // Refused: vgpu-host serves as many clients as it may.
-                errno: if c.status == Status::Busy as u32 {
-                    libc::EBUSY
-                } else {
-                    libc::EIO
-                },
-            });
-        }
-        Ok(TransportInfo {
-            device: info,
-            pci: None,
-            max_payload: MAX_FRAME_PAYLOAD,
+        describe_direct(self)?.map_err(|status| DevError {
+            op: "get device info",
+            // Refused: vgpu-host serves as many clients as it may.
+            errno: if status == Status::Busy as u32 {
+                libc::EBUSY
+            } else {
+                libc::EIO
+            },
         })
     }
 
@@ -184,9 +204,7 @@ impl super::Transport for SocketClient {
     }
 
     fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {
-        if let Some((c, data)) = self.stash.remove(&ticket) {
-            let n = data.len().min(resp.len());
-            resp[..n].copy_from_slice(&data[..n]);
+        if let Some(c) = take_stashed(&mut self.stash, ticket, resp) {
             return Ok(c);
         }
         if !self.outstanding.contains(&ticket) {

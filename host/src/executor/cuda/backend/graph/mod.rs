@@ -2,6 +2,8 @@
 //! for real (relaxed: the guest applies the mode rules), so the driver
 //! builds the graph; graphs, nodes and executable graphs map to handles.
 
+mod tables;
+
 use super::*;
 use crate::cancel::CancelToken;
 use crate::cuda::backend::{CaptureInfo, ExecUpdateError, GraphBackend};
@@ -11,46 +13,10 @@ use crate::executor::cuda::graph_abi::{
     MemsetNodeParams,
 };
 use std::ffi::c_int;
+pub(super) use tables::GraphTables;
+use tables::{Exec, Graph};
 use uapi::cuda::result::STREAM_CAPTURE_UNSUPPORTED;
 use uapi::cuda::{capture_mode, exec_update, node_type, NodeParams};
-
-/// A graph of the client (made by capture, creation or cloning).
-pub(super) struct Graph {
-    raw: CUgraph,
-    ctx: u64,
-}
-
-/// A node seen by the client (its graph's handle, for cleanup).
-pub(super) struct Node {
-    raw: CUgraphNode,
-    graph: u64,
-}
-
-/// An executable graph.
-pub(super) struct Exec {
-    raw: CUgraphExec,
-    ctx: u64,
-}
-
-/// The graph objects of one client.
-pub(super) struct GraphTables {
-    graphs: HandleTable<Graph>,
-    nodes: HandleTable<Node>,
-    /// Raw node → handle (nodes come back from the driver by pointer).
-    node_of: HashMap<usize, u64>,
-    execs: HandleTable<Exec>,
-}
-
-impl Default for GraphTables {
-    fn default() -> Self {
-        Self {
-            graphs: HandleTable::new(tag::GRAPH),
-            nodes: HandleTable::new(tag::GRAPH_NODE),
-            node_of: HashMap::new(),
-            execs: HandleTable::new(tag::GRAPH_EXEC),
-        }
-    }
-}
 
 /// `CU_MEMORYTYPE_DEVICE` for copy nodes.
 const MEMORY_DEVICE: u32 = CU_MEMORYTYPE_DEVICE;
@@ -59,128 +25,8 @@ fn need<T>(f: Option<T>) -> CuResult<T> {
     f.ok_or(NOT_SUPPORTED)
 }
 
-impl GpuClient {
-    /// Whether `raw` (a created stream) is capturing now.
-    pub(super) fn capturing(&self, raw: CUstream) -> bool {
-        let Some(f) = self.driver.api().stream_is_capturing else {
-            return false;
-        };
-        if raw.is_null() {
-            return false;
-        }
-        let mut status: c_int = 0;
-        // SAFETY: live stream of the current context; valid out-pointer.
-        let rc = unsafe { f(raw, &mut status) };
-        rc == CUDA_SUCCESS_CODE && status != 0
-    }
-
-    fn graph_raw(&self, graph: u64) -> CuResult<CUgraph> {
-        self.graph
-            .graphs
-            .get(graph)
-            .map(|g| g.raw)
-            .ok_or(INVALID_VALUE)
-    }
-
-    fn node_raw(&self, node: u64) -> CuResult<CUgraphNode> {
-        self.graph
-            .nodes
-            .get(node)
-            .map(|n| n.raw)
-            .ok_or(INVALID_VALUE)
-    }
-
-    /// The handle of a graph the driver handed back (known, or new).
-    fn graph_handle(&mut self, raw: CUgraph, ctx: u64) -> u64 {
-        let known = self
-            .graph
-            .graphs
-            .iter()
-            .find(|(_, g)| g.raw == raw)
-            .map(|(h, _)| h);
-        match known {
-            Some(h) => h,
-            None => self.graph.graphs.insert(Graph { raw, ctx }),
-        }
-    }
-
-    /// The handle of a node the driver handed back (known, or new).
-    fn node_handle(&mut self, raw: CUgraphNode, graph: u64) -> u64 {
-        if let Some(h) = self.graph.node_of.get(&(raw as usize)) {
-            return *h;
-        }
-        let h = self.graph.nodes.insert(Node { raw, graph });
-        self.graph.node_of.insert(raw as usize, h);
-        h
-    }
-
-    fn forget_graph(&mut self, graph: u64) {
-        self.graph.graphs.remove(graph);
-        let gone = self.graph.nodes.remove_where(|n| n.graph == graph);
-        for (_, n) in gone {
-            self.graph.node_of.remove(&(n.raw as usize));
-        }
-    }
-
-    /// Destroys the graphs and executable graphs of context `key` (its teardown).
-    pub(super) fn release_graphs(&mut self, key: u64) {
-        let api = *self.driver.api();
-        for (_, e) in self.graph.execs.remove_where(|e| e.ctx == key) {
-            if let Some(f) = api.graph_exec_destroy {
-                // SAFETY: our executable graph, destroyed once.
-                let _ = unsafe { f(e.raw) };
-            }
-        }
-        let graphs: Vec<u64> = self
-            .graph
-            .graphs
-            .iter()
-            .filter(|(_, g)| g.ctx == key)
-            .map(|(h, _)| h)
-            .collect();
-        for h in graphs {
-            if let (Some(f), Ok(raw)) = (api.graph_destroy, self.graph_raw(h)) {
-                // SAFETY: our graph, destroyed once.
-                let _ = unsafe { f(raw) };
-            }
-            self.forget_graph(h);
-        }
-    }
-
-    /// Kernel node parameters for the driver: one pointer per parameter
-    /// into an 8-aligned copy of the packed bytes (which must outlive the call).
-    fn kernel_node(
-        &self,
-        p: &NodeParams,
-        bytes: &[u8],
-        storage: &mut Vec<u64>,
-        ptrs: &mut Vec<*mut c_void>,
-    ) -> CuResult<KernelNodeParams> {
-        let f = self.functions.get(p.function).ok_or(INVALID_HANDLE)?;
-        storage.clear();
-        storage.resize(bytes.len().div_ceil(8).max(1), 0);
-        // SAFETY: the storage holds at least `bytes.len()` bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), storage.as_mut_ptr().cast(), bytes.len())
-        };
-        let base: *mut u8 = storage.as_mut_ptr().cast();
-        ptrs.clear();
-        for info in &f.layout {
-            // SAFETY: offsets lie inside the packed bytes (checked against the layout).
-            ptrs.push(unsafe { base.add(info.offset as usize) }.cast());
-        }
-        let mut k = KernelNodeParams::zeroed();
-        k.func = f.raw;
-        k.grid = p.grid;
-        k.block = p.block;
-        k.shared_mem_bytes = p.shared_bytes;
-        k.kernel_params = ptrs.as_mut_ptr();
-        Ok(k)
-    }
-}
-
 /// `CUDA_SUCCESS` (the driver's type).
-const CUDA_SUCCESS_CODE: u32 = 0;
+pub(super) const CUDA_SUCCESS_CODE: u32 = 0;
 
 impl GraphBackend for GpuClient {
     fn stream_begin_capture(&mut self, ctx: u64, stream: u64, _mode: u32) -> CuResult<u64> {
@@ -534,12 +380,7 @@ impl GraphBackend for GpuClient {
     }
     fn graph_exec_destroy(&mut self, ctx: u64, exec: u64) -> CuResult<()> {
         self.enter(ctx)?;
-        let raw = self
-            .graph
-            .execs
-            .get(exec)
-            .map(|e| e.raw)
-            .ok_or(INVALID_VALUE)?;
+        let raw = self.exec_raw(exec)?;
         let f = need(self.driver.api().graph_exec_destroy)?;
         // SAFETY: our executable graph, destroyed once (forgotten below).
         check(unsafe { f(raw) })?;
@@ -554,24 +395,14 @@ impl GraphBackend for GpuClient {
         _cancel: &CancelToken,
     ) -> CuResult<()> {
         let s = self.enter_stream(ctx, stream)?;
-        let raw = self
-            .graph
-            .execs
-            .get(exec)
-            .map(|e| e.raw)
-            .ok_or(INVALID_VALUE)?;
+        let raw = self.exec_raw(exec)?;
         let f = need(self.driver.api().graph_launch)?;
         // SAFETY: our executable graph and stream.
         check(unsafe { f(raw, s) })
     }
     fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()> {
         let s = self.enter_stream(ctx, stream)?;
-        let raw = self
-            .graph
-            .execs
-            .get(exec)
-            .map(|e| e.raw)
-            .ok_or(INVALID_VALUE)?;
+        let raw = self.exec_raw(exec)?;
         let f = need(self.driver.api().graph_upload)?;
         // SAFETY: as above.
         check(unsafe { f(raw, s) })
@@ -589,12 +420,7 @@ impl GraphBackend for GpuClient {
             from_node: 0,
         };
         self.enter(ctx).map_err(fail)?;
-        let e = self
-            .graph
-            .execs
-            .get(exec)
-            .map(|e| e.raw)
-            .ok_or(fail(INVALID_VALUE))?;
+        let e = self.exec_raw(exec).map_err(fail)?;
         let g = self.graph_raw(graph).map_err(fail)?;
         let f = need(self.driver.api().graph_exec_update).map_err(fail)?;
         let mut info = ExecUpdateResultInfo {
