@@ -47,6 +47,11 @@ pub struct Env {
     /// Seconds of the load test (`VGPU_LOAD_SECONDS`): over the socket in
     /// native-socket (default 25), and in the guest's load scenario.
     pub load_seconds: u64,
+    /// Processes of the load test over the socket (`VGPU_LOAD_PROCS`,
+    /// default 8, each with 4 threads). 16 is the figure; on the
+    /// 2-core CI machine a 16-process run once saw one worker's command
+    /// stall past the command timeout (docs/reliability.md, open).
+    pub load_procs: u64,
 }
 
 /// The round-trip size the recorded GPU digests were taken with, MiB; a run
@@ -96,6 +101,7 @@ impl Env {
             guest_log: env::var("VGPU_GUEST_LOG").ok(),
             bench_args: env::var("VGPU_BENCH_GUEST_ARGS").unwrap_or_default(),
             load_seconds: number("VGPU_LOAD_SECONDS", 25),
+            load_procs: number("VGPU_LOAD_PROCS", 8),
         })
     }
 

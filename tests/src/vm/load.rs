@@ -46,11 +46,12 @@ pub fn over_socket(
 ) -> Vec<Outcome> {
     let before = settle(host, 0);
     let seconds = env.load_seconds.to_string();
+    let procs = env.load_procs.to_string();
     let child = Command::new(&env.cuda_suite)
         .args([
             "--load",
             "--procs",
-            "16",
+            &procs,
             "--threads",
             "4",
             "--seconds",
