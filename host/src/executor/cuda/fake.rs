@@ -20,9 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_int, c_uint, c_void};
 use std::sync::Arc;
 
-const INVALID_VALUE: CUresult = 1;
-const INVALID_CONTEXT: CUresult = 201;
-const INVALID_HANDLE: CUresult = 400;
+use uapi::cuda::result::{INVALID_CONTEXT, INVALID_HANDLE, INVALID_VALUE};
 
 /// What the fake driver saw and holds, for the current test thread.
 #[derive(Default)]
