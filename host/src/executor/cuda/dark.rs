@@ -22,9 +22,13 @@ type StreamObjectFn = unsafe extern "C" fn(CUcontext, CUstream, *mut *mut c_void
 /// object (7 for the default stream of an H200 context).
 type StreamValueFn = unsafe extern "C" fn(CUcontext, *mut c_void, *mut u64) -> CUresult;
 
-/// Slot `slot` of the table `id`, if the driver has the table and it is
-/// that long (slot 0 is the table's size in bytes).
-fn slot(driver: &CudaDriver, id: &[u8; 16], slot: usize) -> CuResult<*const c_void> {
+/// The largest table size believed (the tracer's limit too).
+const MAX_TABLE_BYTES: usize = 0x10000;
+
+/// The table `id` as its slots, if the driver has it (slot 0 is the
+/// table's size in bytes, so the slice covers exactly what the driver
+/// counts).
+fn table(driver: &CudaDriver, id: &[u8; 16]) -> CuResult<&'static [*const c_void]> {
     let get = driver.api().get_export_table.ok_or(result::NOT_SUPPORTED)?;
     let mut table: *const c_void = std::ptr::null();
     // SAFETY: valid out-pointer and a 16-byte id, as cuGetExportTable takes.
@@ -32,19 +36,26 @@ fn slot(driver: &CudaDriver, id: &[u8; 16], slot: usize) -> CuResult<*const c_vo
     if table.is_null() {
         return Err(result::NOT_SUPPORTED);
     }
-    let words = table.cast::<usize>();
+    let words = table.cast::<*const c_void>();
     // SAFETY: a table starts with its size in bytes (CONTEXT_IDENTITY does,
-    // measured); the slots it counts are readable.
-    let size = unsafe { words.read() };
-    if size / std::mem::size_of::<usize>() <= slot {
+    // measured).
+    let size = unsafe { words.read() } as usize;
+    // A larger slot 0 is not a size (tables of R580 are at most 0x2e8
+    // bytes): refused rather than trusted.
+    if size > MAX_TABLE_BYTES {
         return Err(result::NOT_SUPPORTED);
     }
-    // SAFETY: `slot` is within the size just read.
-    let f = unsafe { words.add(slot).read() } as *const c_void;
-    if f.is_null() {
-        return Err(result::NOT_SUPPORTED);
+    // SAFETY: the slots it counts are readable and stay so while the driver
+    // is loaded (tables are static data of the library).
+    Ok(unsafe { std::slice::from_raw_parts(words, size / std::mem::size_of::<usize>()) })
+}
+
+/// Slot `i` of `table`, if it is that long and the slot is not NULL.
+fn slot(table: &[*const c_void], i: usize) -> CuResult<*const c_void> {
+    match table.get(i) {
+        Some(f) if !f.is_null() => Ok(*f),
+        _ => Err(result::NOT_SUPPORTED),
     }
-    Ok(f)
 }
 
 /// The value CONTEXT_IDENTITY[39] gives for `stream` of the current context
@@ -54,8 +65,9 @@ pub(crate) fn stream_driver_value(
     ctx: CUcontext,
     stream: CUstream,
 ) -> CuResult<u64> {
-    let object_fn = slot(driver, &CONTEXT_IDENTITY, STREAM_OBJECT_SLOT)?;
-    let value_fn = slot(driver, &CONTEXT_IDENTITY, STREAM_VALUE_SLOT)?;
+    let identity = table(driver, &CONTEXT_IDENTITY)?;
+    let object_fn = slot(identity, STREAM_OBJECT_SLOT)?;
+    let value_fn = slot(identity, STREAM_VALUE_SLOT)?;
     // SAFETY: the slots' signatures, as traced (module comment).
     let object_fn = unsafe { std::mem::transmute::<*const c_void, StreamObjectFn>(object_fn) };
     // SAFETY: as above.
