@@ -8,7 +8,7 @@
 //! slots for its own stream (STREAM_DRIVER_VALUE).
 
 use std::{
-    collections::HashMap,
+    collections::BTreeMap,
     ffi::c_void,
     sync::{Mutex, PoisonError},
 };
@@ -38,19 +38,17 @@ struct StreamObject {
 /// One object per (context, stream) asked for, kept until the stream is
 /// destroyed ([`forget_stream`]); keyed by the object's address for [39].
 struct Objects {
-    by_stream: HashMap<(u64, u64), usize>,
-    by_address: HashMap<usize, Box<StreamObject>>,
+    by_stream: BTreeMap<(u64, u64), usize>,
+    by_address: BTreeMap<usize, Box<StreamObject>>,
 }
 
-static OBJECTS: Mutex<Option<Objects>> = Mutex::new(None);
+static OBJECTS: Mutex<Objects> = Mutex::new(Objects {
+    by_stream: BTreeMap::new(),
+    by_address: BTreeMap::new(),
+});
 
 fn with_objects<R>(f: impl FnOnce(&mut Objects) -> R) -> R {
-    let mut guard = OBJECTS.lock().unwrap_or_else(PoisonError::into_inner);
-    let objects = guard.get_or_insert_with(|| Objects {
-        by_stream: HashMap::new(),
-        by_address: HashMap::new(),
-    });
-    f(objects)
+    f(&mut OBJECTS.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// The object of `(ctx, stream)`, made on first use.
