@@ -73,7 +73,7 @@ access no-udev
 schema=$(cd "$(dirname "$0")/../.." && pwd)/nvml-compat/src/bin/vgpu-smi/cdi-schema.json
 vgpu-smi cdi generate >/tmp/vgpu-cdi.json 2>/tmp/vgpu-cdi.err
 py=/usr/bin/python3
-for p in /usr/bin/python3 /root/.pyenv/versions/*/bin/python3; do
+for p in /usr/bin/python3 $(type -ap python3); do
     if [ -x "$p" ] && "$p" -c 'import jsonschema' 2>/dev/null; then py=$p; break; fi
 done
 out=$("$py" -c '
