@@ -44,6 +44,12 @@
 #                      (tests/gpu/llama/part.sh). Its build takes ~5 min:
 #                      run `scripts/llama.sh build` first (it returns 3 while
 #                      the detached build goes on; call it again)
+#       llama-guest    (only when named, after llama in the same run) the
+#                      llama part's checks in the guest (TCG) through vgpu.ko
+#                      as Ollama runs them: discovery and two llama-servers at
+#                      once as a service user in group vgpu with an empty
+#                      environment, nvidia-smi listing each server's memory;
+#                      compared with the llama part's native run
 #       trace          (only when VGPU_GPU_PARTS names it) programs under the
 #                      driver-call tracer, natively and over the socket, and what
 #                      cuGetProcAddress/cuGetExportTable answered on each side
@@ -529,6 +535,12 @@ QEMU
         # shellcheck source=SCRIPTDIR/../tests/gpu/llama/part.sh
         source "$repo/tests/gpu/llama/part.sh"
         llama_part "$out" || bad=1
+    fi
+    if [[ $parts == *,llama-guest,* ]]; then
+        echo "== llama-guest: llama.cpp in the guest (TCG) through vgpu.ko, the Ollama-style flow" | tee -a "$summary"
+        # shellcheck source=SCRIPTDIR/../tests/gpu/llama/part.sh
+        source "$repo/tests/gpu/llama/part.sh"
+        llama_guest_part "$out" || bad=1
     fi
 
     # After cublas: VGPU_TRACE_PROGS may name the cublas-check it built.

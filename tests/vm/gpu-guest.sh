@@ -6,7 +6,8 @@
 # Then, when the dist holds them (scripts/gpu-suite.sh puts them there), the
 # cuBLAS check built on that machine and the PyTorch check: their CASE and
 # DIGEST lines become @@RESULT/@@DIGEST lines named cublas/<case> and
-# torch/<case>, which the suite compares with the native run.
+# torch/<case>, which the suite compares with the native run. A boot of the
+# suite's llama-guest part runs only llama.cpp's checks ($dist/guest-checks).
 # Usage: gpu-guest.sh DIST
 set -uo pipefail
 dist=$1
@@ -51,9 +52,16 @@ out=$(nvidia-smi -L 2>&1)
 echo "$out" | sed 's/^/nvidia-smi -L| /'
 echo "$out" | grep -q '^GPU 0: .*UUID: GPU-' && pass nvidia-smi-list "$out" || fail nvidia-smi-list "$out"
 
+# Which groups of checks this boot runs: $dist/guest-checks (the suite
+# writes it for a boot of its own, e.g. "llama"), else the default.
+checks=$(cat "$dist/guest-checks" 2>/dev/null || echo torch,cublas,bench)
+want() { [[ ",$checks," == *",$1,"* ]]; }
+echo "diag| checks: $checks"
+
 # The machine's PyTorch lives in its own virtual environment.
 python=python3
 [ -x /opt/torch/.venv/bin/python3 ] && python=/opt/torch/.venv/bin/python3
+want torch && {
 out=$(timeout 480 "$python" -c 'import torch; print("DEVICES", torch.cuda.device_count())' 2>&1); rc=$?
 echo "$out" | tail -n 5 | sed 's/^/torch| /'
 if echo "$out" | grep -q '^DEVICES 1$'; then
@@ -61,6 +69,7 @@ if echo "$out" | grep -q '^DEVICES 1$'; then
 else
     fail torch-device-count "exit $rc: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
 fi
+}
 
 # guest_check NAME TIMEOUT COMMAND...: runs a check program, reports its cases.
 guest_check() {
@@ -71,12 +80,16 @@ guest_check() {
     grep -v -e '^CASE ' -e '^DIGEST ' /tmp/$name.out | tail -n 40 | sed -e "s#^#$name| #"
     if [ $rc = 0 ]; then pass "$name/exit" "exited 0"; else fail "$name/exit" "exit status $rc"; fi
 }
-if [ -x "$dist/cublas-check" ]; then
+if ! want cublas; then
+    :
+elif [ -x "$dist/cublas-check" ]; then
     guest_check cublas 180 "$dist/cublas-check"
 else
     fail cublas/exit "no cublas-check in $dist (it is built by the suite's cublas step)"
 fi
-if [ -f "$dist/torch-check.py" ]; then
+if ! want torch; then
+    :
+elif [ -f "$dist/torch-check.py" ]; then
     guest_check torch 300 "$python" "$dist/torch-check.py"
 else
     fail torch/exit "no torch-check.py in $dist"
@@ -93,9 +106,43 @@ guest_bench() {
     grep -v -e '^CASE ' -e '^BENCH ' /tmp/$name.out | tail -n 20 | sed -e "s#^#$name| #"
     [ $rc = 0 ] || fail "bench/$name-exit" "exit status $rc"
 }
-if [ -x "$dist/gemm-bench" ]; then
+if want bench && [ -x "$dist/gemm-bench" ]; then
     guest_bench gemm-bench 240 "$dist/gemm-bench"
 fi
-if [ -f "$dist/torch-bench.py" ]; then
+if want bench && [ -f "$dist/torch-bench.py" ]; then
     guest_bench torch-bench 480 "$python" "$dist/torch-bench.py"
+fi
+
+# llama.cpp as Ollama runs it (issue 11): the binaries and model the suite's
+# llama part built and made natively on this machine ($dist/llama-work), the
+# checks of tests/gpu/llama/part.sh ($dist/llama-part.sh) with discovery and
+# two servers at once run as a service user in group vgpu with only what
+# its unit would set. Lines: @@RESULT/@@DIGEST llama/<name>, @@BENCH.
+if want llama; then
+    llama_work=$(cat "$dist/llama-work" 2>/dev/null)
+    if [ ! -x "$llama_work/build/bin/llama-server" ] || [ ! -f "$dist/llama-part.sh" ]; then
+        fail llama/exit "no llama.cpp build in '$llama_work' or no $dist/llama-part.sh (the suite's llama part makes them)"
+    else
+        # shellcheck source=../gpu/llama/part.sh
+        source "$dist/llama-part.sh"
+        getent passwd ollama >/dev/null ||
+            useradd --system --no-create-home --home-dir /usr/share/ollama --shell /bin/false -G vgpu ollama
+        if command -v setpriv >/dev/null; then
+            llama_as=(setpriv --reuid=ollama --regid=ollama --init-groups)
+        else
+            llama_as=(runuser -u ollama --)
+        fi
+        # shellcheck disable=SC2034 # read by llama-part.sh's functions
+        llama_unit_env=(USER=ollama LOGNAME=ollama SHELL=/bin/false LANG=C.UTF-8)
+        echo "diag llama| as: ${llama_as[*]}; $(id ollama)"
+        # shellcheck disable=SC2034 # read by llama-part.sh's functions
+        llama_timeout=420 llama_bench_reps=3 llama_servers=2 llama_check_smi=1
+        llama_side /tmp/llama-guest.txt
+        sed -n -e 's#^CASE #@@RESULT llama/#p' -e 's#^DIGEST #@@DIGEST llama/#p' -e 's#^BENCH #@@BENCH #p' \
+            /tmp/llama-guest.txt
+        for f in /tmp/llama-guest-*.err /tmp/llama-guest-smi.out; do
+            [ -f "$f" ] && tail -n 12 "$f" | sed -e "s#^#llama $(basename "$f")| #"
+        done
+        pass llama/exit "ran"
+    fi
 fi

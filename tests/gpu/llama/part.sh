@@ -7,7 +7,11 @@
 #   llama-completion    llama-completion -no-cnv, fixed seed, temperature 0,
 #                       32 tokens: the text (llama-cli is the chat client now;
 #                       llama-completion is what `llama-cli -no-cnv` was)
-#   llama-server        llama-server answering POST /completion: the text
+#   llama-server        llama-server (every layer on the GPU) answering POST
+#                       /completion: the text; in the guest two servers at
+#                       once as the service user, both with that text
+#   llama-servers-nvidia-smi  (guest) nvidia-smi listing each server's
+#                       process with its memory while they run
 #   llama-list-devices  `llama-server --list-devices` in a grandchild under
 #                       `env -i` (plus, on ours, the two variables a unit
 #                       would set): exactly one CUDA device, its name and size
@@ -16,9 +20,19 @@
 # VGPU_LLAMA_ENV: extra variables for both sides (e.g.
 # GGML_CUDA_DISABLE_GRAPHS=1 while capture is not carried).
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # p, repo, python, summary, ours: gpu-suite.sh's
+# shellcheck disable=SC2154 # p, repo, python, summary, ours, vm_env: gpu-suite.sh's
 
 llama_prompt="The quick brown fox jumps over the lazy dog"
+
+# Settings a caller may set before llama_side (the guest does): seconds per
+# program, llama-bench repetitions, how many llama-servers run at once, the
+# command that runs discovery and the servers as a service user (empty: as
+# this user, with this environment), what that user's unit sets, and whether
+# nvidia-smi must list each server with its memory.
+: "${llama_timeout:=180}" "${llama_bench_reps:=5}" "${llama_servers:=1}" "${llama_check_smi:=0}"
+declare -p llama_as >/dev/null 2>&1 || llama_as=()
+declare -p llama_unit_env >/dev/null 2>&1 || llama_unit_env=()
+llama_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # llama_sha: SHA-256 of stdin, hex.
 llama_sha() { sha256sum | cut -d' ' -f1; }
@@ -30,9 +44,90 @@ llama_case() {
     echo "CASE $2 $verdict 0ms $4" >>"$1"
 }
 
+# llama_http PORT health|completion TIMEOUT_S: waits for the server to be
+# healthy; completion then POSTs the prompt and prints the text.
+llama_http() {
+    "$python" - "$@" "$llama_prompt" <<'PY'
+import json, sys, time, urllib.request
+port, mode, limit, prompt = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+base = "http://127.0.0.1:%s" % port
+end = time.monotonic() + limit
+while True:
+    try:
+        with urllib.request.urlopen(base + "/health", timeout=5) as r:
+            if r.status == 200:
+                break
+    except Exception:
+        pass
+    if time.monotonic() > end:
+        sys.exit("the server on port %s never became healthy" % port)
+    time.sleep(0.5)
+if mode == "completion":
+    body = json.dumps({"prompt": prompt, "n_predict": 32, "temperature": 0, "seed": 42,
+                       "cache_prompt": False}).encode()
+    req = urllib.request.Request(base + "/completion", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=limit) as r:
+        sys.stdout.write(json.load(r)["content"])
+PY
+}
+
+# llama_servers_case LOG RAW BIN MODEL ENV...: $llama_servers llama-servers
+# at once (as $llama_as, with an empty environment plus the unit's when that
+# is set), each with every layer on the GPU, each answering POST
+# /completion with the same text; with $llama_check_smi, nvidia-smi lists
+# each server's process with its memory while they run.
+llama_servers_case() {
+    local log=$1 raw=$2 bin=$3 model=$4 i rc=0 port pids=() ports=() offload detail="" first
+    shift 4
+    local start=(env "$@")
+    [ ${#llama_as[@]} = 0 ] || start=("${llama_as[@]}" env -i PATH="$llama_path" HOME=/ "${llama_unit_env[@]}" "$@")
+    for i in $(seq "$llama_servers"); do
+        port=$((18080 + 1000 * i + RANDOM % 1000))
+        "${start[@]}" "$bin/llama-server" -m "$model" -ngl 99 -c 512 -np 1 --host 127.0.0.1 \
+            --port "$port" >"$raw-server$i.err" 2>&1 &
+        pids+=($!)
+        ports+=("$port")
+    done
+    for i in $(seq "$llama_servers"); do
+        llama_http "${ports[i - 1]}" health "$llama_timeout" 2>>"$raw-server$i.err" || rc=1
+        # "offloaded 5/5 layers to GPU": every layer, or it is not the GPU's run.
+        offload=$(grep -o -m1 -E 'offloaded [0-9]+/[0-9]+ layers to GPU' "$raw-server$i.err" || echo "no offload line")
+        echo "$offload" | awk '{split($2, a, "/"); exit !(a[1] == a[2] && a[1] > 0)}' || rc=1
+        detail+="server $i: $offload; "
+    done
+    if [ "$llama_check_smi" = 1 ]; then
+        local smi_rc=0 line mem
+        nvidia-smi >"$raw-smi.out" 2>&1 || smi_rc=$?
+        nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits >"$raw-smi-apps.out" 2>&1 ||
+            smi_rc=$?
+        for i in $(seq "$llama_servers"); do
+            line=$(awk -F', *' -v p="${pids[i - 1]}" '$1 == p' "$raw-smi-apps.out")
+            mem=${line##*,}
+            [ -n "$line" ] && [ "${mem// /}" -gt 0 ] 2>/dev/null || smi_rc=1
+        done
+        grep -q 'NVIDIA' "$raw-smi.out" || smi_rc=1
+        llama_case "$log" llama-servers-nvidia-smi $smi_rc \
+            "pids ${pids[*]}: $(tr '\n' ';' <"$raw-smi-apps.out" | cut -c1-160)"
+    fi
+    local clients=()
+    for i in $(seq "$llama_servers"); do
+        llama_http "${ports[i - 1]}" completion "$llama_timeout" >"$raw-server$i.out" 2>>"$raw-server$i.err" &
+        clients+=($!)
+    done
+    for i in "${clients[@]}"; do wait "$i" || rc=1; done
+    first=$(llama_sha <"$raw-server1.out")
+    for i in $(seq 2 "$llama_servers"); do
+        [ "$(llama_sha <"$raw-server$i.out")" = "$first" ] || { rc=1; detail+="server $i's text differs; "; }
+    done
+    kill "${pids[@]}" 2>/dev/null || true
+    for i in "${pids[@]}"; do wait "$i" 2>/dev/null || true; done
+    llama_case "$log" llama-server $rc "${detail}POST /completion: $(wc -c <"$raw-server1.out") bytes"
+    echo "DIGEST llama-server/completion $first" >>"$log"
+}
+
 # llama_side LOG ENV...: every check on one side, with ENV (for env).
 llama_side() {
-    local log=$1 bin=$llama_work/build/bin model=$llama_work/model.gguf rc raw port pid
+    local log=$1 bin=$llama_work/build/bin model=$llama_work/model.gguf rc raw
     shift
     local run_env=("$@")
     # shellcheck disable=SC2206 # a list of VAR=value words
@@ -41,7 +136,7 @@ llama_side() {
     raw=${log%.txt}
 
     rc=0
-    env "${run_env[@]}" timeout 180 "$bin/vgpu-logits-dump" "$model" 32 "$llama_prompt" >"$raw-logits.out" \
+    env "${run_env[@]}" timeout "$llama_timeout" "$bin/vgpu-logits-dump" "$model" 32 "$llama_prompt" >"$raw-logits.out" \
         2>"$raw-logits.err" || rc=$?
     llama_case "$log" llama-logits $rc "$(grep -c '^STEP ' "$raw-logits.out") steps; $(tail -n 1 "$raw-logits.err" 2>/dev/null)"
     {
@@ -51,46 +146,21 @@ llama_side() {
     } >>"$log"
 
     rc=0
-    env "${run_env[@]}" timeout 180 "$bin/llama-completion" -m "$model" -p "$llama_prompt" -n 32 -no-cnv \
+    env "${run_env[@]}" timeout "$llama_timeout" "$bin/llama-completion" -m "$model" -p "$llama_prompt" -n 32 -no-cnv \
         --seed 42 --temp 0 -ngl 99 -c 512 </dev/null >"$raw-completion.out" 2>"$raw-completion.err" || rc=$?
     llama_case "$log" llama-completion $rc "$(wc -c <"$raw-completion.out") bytes of text"
     echo "DIGEST llama-completion/text $(llama_sha <"$raw-completion.out")" >>"$log"
 
-    port=$((18080 + RANDOM % 1000))
-    env "${run_env[@]}" "$bin/llama-server" -m "$model" -ngl 99 -c 512 -np 1 --host 127.0.0.1 \
-        --port "$port" >"$raw-server.err" 2>&1 &
-    pid=$!
-    rc=0
-    "$python" - "$port" "$llama_prompt" >"$raw-server.out" 2>>"$raw-server.err" <<'PY' || rc=$?
-import json, sys, time, urllib.request
-port, prompt = sys.argv[1], sys.argv[2]
-base = "http://127.0.0.1:%s" % port
-for _ in range(240):
-    try:
-        with urllib.request.urlopen(base + "/health", timeout=2) as r:
-            if r.status == 200:
-                break
-    except Exception:
-        time.sleep(0.5)
-else:
-    sys.exit("the server never became healthy")
-body = json.dumps({"prompt": prompt, "n_predict": 32, "temperature": 0, "seed": 42,
-                   "cache_prompt": False}).encode()
-req = urllib.request.Request(base + "/completion", body, {"Content-Type": "application/json"})
-with urllib.request.urlopen(req, timeout=120) as r:
-    sys.stdout.write(json.load(r)["content"])
-PY
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    llama_case "$log" llama-server $rc "POST /completion: $(wc -c <"$raw-server.out") bytes"
-    echo "DIGEST llama-server/completion $(llama_sha <"$raw-server.out")" >>"$log"
+    llama_servers_case "$log" "$raw" "$bin" "$model" "${run_env[@]}"
 
     # A grandchild of a shell started with an empty environment (each shell
     # forks: a command follows), as a service starts discovery; over the
-    # socket the environment holds ours (VGPU_SOCKET, LD_LIBRARY_PATH).
+    # socket the environment holds ours (VGPU_SOCKET, LD_LIBRARY_PATH). In
+    # the guest it runs as the service user with what its unit sets.
     rc=0
     # shellcheck disable=SC2016 # the inner shells expand them
-    env -i PATH=/usr/bin:/bin HOME=/ "${run_env[@]}" sh -c 'sh -c "$1" "$0"; exit $?' "$bin/llama-server" \
+    "${llama_as[@]}" env -i PATH="$llama_path" HOME=/ \
+        "${llama_unit_env[@]}" "${run_env[@]}" sh -c 'sh -c "$1" "$0"; exit $?' "$bin/llama-server" \
         '"$0" --list-devices; exit $?' >"$raw-list-devices.out" 2>"$raw-list-devices.err" || rc=$?
     local listed
     listed=$(grep -c -E '^  CUDA[0-9]+: ' "$raw-list-devices.out" || true)
@@ -100,7 +170,8 @@ PY
         sed -e 's/, [0-9]* MiB free)//' | llama_sha)" >>"$log"
 
     rc=0
-    env "${run_env[@]}" timeout 300 "$bin/llama-bench" -m "$model" -ngl 99 -p 512 -n 128 -r 5 -o json \
+    env "${run_env[@]}" timeout $((llama_timeout + 120)) "$bin/llama-bench" -m "$model" -ngl 99 -p 512 -n 128 \
+        -r "$llama_bench_reps" -o json \
         >"$raw-bench.out" 2>"$raw-bench.err" || rc=$?
     "$python" - "$raw-bench.out" >"$raw-bench.txt" <<'PY' || rc=1
 import json, sys
@@ -130,6 +201,9 @@ llama_part() {
         { echo "llama: the model did not build or differs (llama-model.txt)" | tee -a "$summary"; return 1; }
     llama_side "$out/llama-native.txt"
     echo "llama native: $(count_cases "$out/llama-native.txt")" | tee -a "$summary"
+    # For a llama-guest part in a later call on this machine (its own boot
+    # may need a call's whole time).
+    cp "$out/llama-native.txt" "$llama_work/llama-native.txt"
     start_host "$out/host-llama.log"
     ours_env ""
     llama_side "$out/llama-socket.txt" "${ours[@]}"
@@ -144,5 +218,45 @@ llama_part() {
     done <"$out/llama-bench-native.txt"
     grep -q '^CASE [^ ]* FAIL' "$out/llama-native.txt" && rc=1
     compare "llama" "$out/llama-native.txt" "$out/llama-socket.txt" || rc=1
+    return $rc
+}
+
+# llama_guest_part OUT: llama_side in the guest (tests/vm/gpu-guest.sh's
+# llama group, a boot of the gpu-guest scenario of its own) on the build and
+# model the llama part used, compared with that part's native run. Every
+# case must pass there, the guest's own (nvidia-smi) included.
+llama_guest_part() {
+    local out=$1 rc=0 name native guest_v
+    llama_work=${VGPU_LLAMA_WORK:-/var/tmp/vgpu-llama}
+    # The native run of this call's llama part, else of the last call's on
+    # this machine (same build, same model).
+    if [ ! -f "$out/llama-native.txt" ]; then
+        if [ -f "$llama_work/llama-native.txt" ]; then
+            cp "$llama_work/llama-native.txt" "$out/llama-native.txt"
+            echo "llama-guest: against the native run of an earlier call on this machine" | tee -a "$summary"
+        else
+            echo "llama-guest: no native llama run on this machine (run the llama part first)" | tee -a "$summary"
+            return 1
+        fi
+    fi
+    grep -h '^BENCH ' "$out/llama-native.txt" >"$out/llama-bench-native.txt" || true
+    cp "$repo/tests/gpu/llama/part.sh" "$p/dist/llama-part.sh"
+    echo "$llama_work" >"$p/dist/llama-work"
+    echo llama >"$p/dist/guest-checks"
+    env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S="${VGPU_LLAMA_GUEST_TIMEOUT_S:-560}" "$p/bin/vm-runner" test gpu-guest \
+        >"$out/llama-guest-vm.txt" 2>&1 || rc=1
+    rm -f "$p/dist/guest-checks"
+    cp "$p/work/gpu-guest/serial.log" "$out/llama-guest-serial.log" 2>/dev/null || true
+    sed -n -e 's#^@@RESULT llama/#CASE #p' -e 's#^@@DIGEST llama/#DIGEST #p' -e 's#^@@BENCH #BENCH #p' \
+        "$out/llama-guest-serial.log" >"$out/llama-guest.txt" 2>/dev/null || true
+    grep -E '^(PASS|FAIL)' "$out/llama-guest-vm.txt" | tee -a "$summary"
+    echo "llama guest: $(count_cases "$out/llama-guest.txt")" | tee -a "$summary"
+    grep '^CASE [^ ]* FAIL' "$out/llama-guest.txt" | tee -a "$summary" | grep -q . && rc=1
+    grep -h '^BENCH ' "$out/llama-guest.txt" >"$out/llama-bench-guest.txt" || true
+    while read -r _ name native _; do
+        guest_v=$(awk -v n="$name" '$2 == n {print $3}' "$out/llama-bench-guest.txt")
+        echo "llama bench $name: native $native tok/s, guest ${guest_v:-none} tok/s" | tee -a "$summary"
+    done <"$out/llama-bench-native.txt"
+    compare "llama" "$out/llama-native.txt" "$out/llama-guest.txt" || rc=1
     return $rc
 }
