@@ -263,6 +263,13 @@ trace_part() {
                 tee -a "$out/summary.txt"
             bad=1
         fi
+        # With VGPU_TRACE_TIME (1 or summary): where ours spends the time.
+        if [ -n "${VGPU_TRACE_TIME:-}" ]; then
+            bash "$repo/tests/gpu/tracer/time-compare.sh" "$out/trace-$name-native.log" "$out/trace-$name-socket.log" 40 \
+                >"$out/trace-$name.time" 2>&1 || true
+            echo "trace $name: time by call (trace-$name.time):" | tee -a "$out/summary.txt"
+            head -n 6 "$out/trace-$name.time" | sed 's/^/    /' | tee -a "$out/summary.txt"
+        fi
     done
     kill "$host" 2>/dev/null || true
     return $bad

@@ -77,6 +77,17 @@ else
     fail "thread ids or E lines"
 fi
 
+# Timing: durations on the call lines and totals at exit; "summary" keeps
+# only the totals.
+LD_LIBRARY_PATH=$out VGPU_TRACE_REAL=$fake VGPU_TRACE_OUT=$logs/time.log VGPU_TRACE_TIME=1 \
+    "$out/tracer-test" threads >/dev/null 2>&1 || true
+expect "$logs/time.log" "${T}C cuDeviceGetAttribute pi=0x[0-9a-f]+ attrib=[0-9]+ dev=0 t=[0-9]+ -> 0 " "VGPU_TRACE_TIME=1: t= on call lines"
+expect "$logs/time.log" "${T}T cuDeviceGetAttribute calls=8000 total_us=[0-9]+ mean_ns=[0-9]+\$" "VGPU_TRACE_TIME=1: totals at exit"
+LD_LIBRARY_PATH=$out VGPU_TRACE_REAL=$fake VGPU_TRACE_OUT=$logs/time-summary.log VGPU_TRACE_TIME=summary \
+    "$out/tracer-test" threads >/dev/null 2>&1 || true
+expect "$logs/time-summary.log" "${T}T cuDeviceGetAttribute calls=8000 " "VGPU_TRACE_TIME=summary: totals"
+if grep -Eq "${T}C " "$logs/time-summary.log"; then fail "VGPU_TRACE_TIME=summary wrote call lines"; else pass "VGPU_TRACE_TIME=summary: no call lines"; fi
+
 echo "== chain: tracer -> tracer -> fake driver"
 mkdir -p "$logs/outer" && cp "$out/libcuda.so.1" "$logs/outer/"
 if LD_LIBRARY_PATH=$logs/outer VGPU_TRACE_REAL=$out/libcuda.so.1 VGPU_TRACE_OUT=$logs/outer.log \

@@ -17,12 +17,17 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int log_fd = 2;
 static int ready;
 static int entries;
+/* VGPU_TRACE_TIME: 1 adds each typed call's duration (t=<ns>) to its line,
+ * "summary" writes no call lines; both write per-name totals at exit. */
+static int timing, timing_quiet;
+static unsigned long long *call_count, *call_ns;
 /* 0 for the tracer a program loads; a tracer in front of another tracer
  * tells that one its depth, which then reads VGPU_TRACE_REAL_<depth> and
  * VGPU_TRACE_OUT_<depth> (a chain of tracers is how the tracer tests itself). */
@@ -57,16 +62,26 @@ void tr_printf(tr_line *l, const char *fmt, ...)
         l->len += (size_t)n < room ? (size_t)n : room;
 }
 
+static unsigned long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
+}
+
 void tr_begin(tr_line *l, const char *kind)
 {
     if (!thread_id)
         thread_id = syscall(SYS_gettid);
     l->len = 0;
+    l->mute = 0;
     tr_printf(l, "%ld %s", thread_id, kind);
 }
 
 void tr_end(tr_line *l)
 {
+    if (l->mute)
+        return;
     int saved = errno; /* the traced program must not see our write's errno */
     l->buf[l->len++] = '\n';
     const char *p = l->buf;
@@ -218,6 +233,22 @@ static const char *env_at_depth(const char *base)
     return getenv(name);
 }
 
+/* At exit (VGPU_TRACE_TIME): "T <name> calls=N total_us=U mean_ns=M" for
+ * each typed call made. */
+static void write_totals(void)
+{
+    for (int i = 0; i < tr_name_count; i++) {
+        unsigned long long n = __atomic_load_n(&call_count[i], __ATOMIC_RELAXED);
+        if (!n)
+            continue;
+        unsigned long long ns = __atomic_load_n(&call_ns[i], __ATOMIC_RELAXED);
+        tr_line l;
+        tr_begin(&l, "T ");
+        tr_printf(&l, "%s calls=%llu total_us=%llu mean_ns=%llu", tr_names[i], n, ns / 1000, ns / n);
+        tr_end(&l);
+    }
+}
+
 static void init_once_body(void)
 {
     const char *out = env_at_depth("VGPU_TRACE_OUT");
@@ -230,6 +261,16 @@ static void init_once_body(void)
     }
     const char *e = env_at_depth("VGPU_TRACE_ENTER");
     entries = e && *e == '1';
+    const char *t = env_at_depth("VGPU_TRACE_TIME");
+    if (t && (*t == '1' || strcmp(t, "summary") == 0)) {
+        call_count = calloc((size_t)tr_name_count, sizeof *call_count);
+        call_ns = calloc((size_t)tr_name_count, sizeof *call_ns);
+        if (call_count && call_ns) {
+            timing = 1;
+            timing_quiet = *t == 's';
+            atexit(write_totals);
+        }
+    }
     const char *path = env_at_depth("VGPU_TRACE_REAL");
     info("tracer depth=%d pid=%d real=%s names=%d", depth, (int)getpid(), path ? path : "(unset)",
          tr_name_count);
@@ -318,6 +359,9 @@ void *tr_call_begin(tr_line *l, int idx)
     }
     tr_begin(l, "C ");
     tr_puts(l, tr_names[idx]);
+    l->mute = timing_quiet;
+    if (timing)
+        l->t0 = now_ns();
     return ready ? tr_real[idx] : NULL;
 }
 
@@ -325,6 +369,15 @@ TR_HIDDEN int tr_missing(void) { return ready ? TR_ABSENT : TR_NO_REAL; }
 
 void tr_call_result(tr_line *l, int idx, int result)
 {
+    if (timing) {
+        /* Arguments are printed after the call: their time is ours, not
+         * the call's, but it is the same on both sides. */
+        unsigned long long dt = now_ns() - l->t0;
+        __atomic_fetch_add(&call_count[idx], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&call_ns[idx], dt, __ATOMIC_RELAXED);
+        if (!timing_quiet)
+            tr_printf(l, " t=%llu", dt);
+    }
     tr_printf(l, " -> %d", result);
     if (!ready || !tr_real[idx])
         tr_puts(l, ready ? " (absent in real)" : " (no real library)");

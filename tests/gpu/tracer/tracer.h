@@ -13,6 +13,8 @@
 #define TR_LINE_MAX 2048
 typedef struct {
     size_t len;
+    int mute;                /* built for the timing totals only, not written */
+    unsigned long long t0;   /* VGPU_TRACE_TIME: when the real call started, ns */
     char buf[TR_LINE_MAX];
 } tr_line;
 
