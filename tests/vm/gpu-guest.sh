@@ -137,6 +137,8 @@ if want llama; then
         echo "diag llama| as: ${llama_as[*]}; $(id ollama)"
         # shellcheck disable=SC2034 # read by llama-part.sh's functions
         llama_timeout=420 llama_bench_reps=3 llama_servers=2 llama_check_smi=1
+        # shellcheck disable=SC2034,SC2154 # read by (and llama_all_cases from) llama-part.sh
+        llama_cases=$(cat "$dist/llama-cases" 2>/dev/null || echo "$llama_all_cases")
         llama_side /tmp/llama-guest.txt
         sed -n -e 's#^CASE #@@RESULT llama/#p' -e 's#^DIGEST #@@DIGEST llama/#p' -e 's#^BENCH #@@BENCH #p' \
             /tmp/llama-guest.txt

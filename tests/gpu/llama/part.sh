@@ -71,12 +71,12 @@ if mode == "completion":
 PY
 }
 
-# llama_servers_case LOG RAW BIN MODEL ENV...: $llama_servers llama-servers
+# llama_server_case LOG RAW BIN MODEL ENV...: $llama_servers llama-servers
 # at once (as $llama_as, with an empty environment plus the unit's when that
 # is set), each with every layer on the GPU, each answering POST
 # /completion with the same text; with $llama_check_smi, nvidia-smi lists
 # each server's process with its memory while they run.
-llama_servers_case() {
+llama_server_case() {
     local log=$1 raw=$2 bin=$3 model=$4 i rc=0 port pids=() ports=() offload detail="" first
     shift 4
     local start=(env "$@")
@@ -125,18 +125,14 @@ llama_servers_case() {
     echo "DIGEST llama-server/completion $first" >>"$log"
 }
 
-# llama_side LOG ENV...: every check on one side, with ENV (for env).
-llama_side() {
-    local log=$1 bin=$llama_work/build/bin model=$llama_work/model.gguf rc raw
-    shift
-    local run_env=("$@")
-    # shellcheck disable=SC2206 # a list of VAR=value words
-    run_env+=(${VGPU_LLAMA_ENV:-})
-    : >"$log"
-    raw=${log%.txt}
+# The checks of one side, each a function of (LOG RAW BIN MODEL ENV...),
+# run in this order; $llama_cases picks some (comma-separated names).
+llama_all_cases=logits,completion,server,list-devices,bench
 
-    rc=0
-    env "${run_env[@]}" timeout "$llama_timeout" "$bin/vgpu-logits-dump" "$model" 32 "$llama_prompt" >"$raw-logits.out" \
+llama_logits_case() {
+    local log=$1 raw=$2 bin=$3 model=$4 rc=0
+    shift 4
+    env "$@" timeout "$llama_timeout" "$bin/vgpu-logits-dump" "$model" 32 "$llama_prompt" >"$raw-logits.out" \
         2>"$raw-logits.err" || rc=$?
     llama_case "$log" llama-logits $rc "$(grep -c '^STEP ' "$raw-logits.out") steps; $(tail -n 1 "$raw-logits.err" 2>/dev/null)"
     {
@@ -144,35 +140,40 @@ llama_side() {
         awk '$1 == "STEP" {print "DIGEST llama-logits/step-" $2 " " $4 "-" $6}' "$raw-logits.out"
         echo "DIGEST llama-logits/text $(grep '^TEXT ' "$raw-logits.out" | llama_sha)"
     } >>"$log"
+}
 
-    rc=0
-    env "${run_env[@]}" timeout "$llama_timeout" "$bin/llama-completion" -m "$model" -p "$llama_prompt" -n 32 -no-cnv \
+llama_completion_case() {
+    local log=$1 raw=$2 bin=$3 model=$4 rc=0
+    shift 4
+    env "$@" timeout "$llama_timeout" "$bin/llama-completion" -m "$model" -p "$llama_prompt" -n 32 -no-cnv \
         --seed 42 --temp 0 -ngl 99 -c 512 </dev/null >"$raw-completion.out" 2>"$raw-completion.err" || rc=$?
     llama_case "$log" llama-completion $rc "$(wc -c <"$raw-completion.out") bytes of text"
     echo "DIGEST llama-completion/text $(llama_sha <"$raw-completion.out")" >>"$log"
+}
 
-    llama_servers_case "$log" "$raw" "$bin" "$model" "${run_env[@]}"
-
-    # A grandchild of a shell started with an empty environment (each shell
-    # forks: a command follows), as a service starts discovery; over the
-    # socket the environment holds ours (VGPU_SOCKET, LD_LIBRARY_PATH). In
-    # the guest it runs as the service user with what its unit sets.
-    rc=0
+# A grandchild of a shell started with an empty environment (each shell
+# forks: a command follows), as a service starts discovery; over the socket
+# the environment holds ours (VGPU_SOCKET, LD_LIBRARY_PATH). In the guest it
+# runs as the service user with what its unit sets.
+llama_list_devices_case() {
+    local log=$1 raw=$2 bin=$3 rc=0 listed
+    shift 4
     # shellcheck disable=SC2016 # the inner shells expand them
     "${llama_as[@]}" env -i PATH="$llama_path" HOME=/ \
-        "${llama_unit_env[@]}" "${run_env[@]}" sh -c 'sh -c "$1" "$0"; exit $?' "$bin/llama-server" \
+        "${llama_unit_env[@]}" "$@" sh -c 'sh -c "$1" "$0"; exit $?' "$bin/llama-server" \
         '"$0" --list-devices; exit $?' >"$raw-list-devices.out" 2>"$raw-list-devices.err" || rc=$?
-    local listed
     listed=$(grep -c -E '^  CUDA[0-9]+: ' "$raw-list-devices.out" || true)
     [ "$listed" = 1 ] || [ $rc != 0 ] || rc=1
     llama_case "$log" llama-list-devices $rc "$listed CUDA device(s): $(grep -m1 -E '^  CUDA' "$raw-list-devices.out" | sed 's/^ *//')"
     echo "DIGEST llama-list-devices/device $(grep -E '^  CUDA[0-9]+: ' "$raw-list-devices.out" |
         sed -e 's/, [0-9]* MiB free)//' | llama_sha)" >>"$log"
+}
 
-    rc=0
-    env "${run_env[@]}" timeout $((llama_timeout + 120)) "$bin/llama-bench" -m "$model" -ngl 99 -p 512 -n 128 \
-        -r "$llama_bench_reps" -o json \
-        >"$raw-bench.out" 2>"$raw-bench.err" || rc=$?
+llama_bench_case() {
+    local log=$1 raw=$2 bin=$3 model=$4 rc=0
+    shift 4
+    env "$@" timeout $((llama_timeout + 120)) "$bin/llama-bench" -m "$model" -ngl 99 -p 512 -n 128 \
+        -r "$llama_bench_reps" -o json >"$raw-bench.out" 2>"$raw-bench.err" || rc=$?
     "$python" - "$raw-bench.out" >"$raw-bench.txt" <<'PY' || rc=1
 import json, sys
 for t in json.load(open(sys.argv[1])):
@@ -182,6 +183,34 @@ for t in json.load(open(sys.argv[1])):
 PY
     llama_case "$log" llama-bench $rc "$(tr '\n' ';' <"$raw-bench.txt" | cut -c1-200)"
     cat "$raw-bench.txt" >>"$log"
+}
+
+# llama_side LOG ENV...: the checks of one side ($llama_cases, default all),
+# with ENV (for env) and VGPU_LLAMA_ENV.
+llama_side() {
+    local log=$1 bin=$llama_work/build/bin model=$llama_work/model.gguf raw c
+    shift
+    local run_env=("$@")
+    # shellcheck disable=SC2206 # a list of VAR=value words
+    run_env+=(${VGPU_LLAMA_ENV:-})
+    : >"$log"
+    raw=${log%.txt}
+    for c in ${llama_all_cases//,/ }; do
+        [[ ",${llama_cases:-$llama_all_cases}," == *",$c,"* ]] || continue
+        "llama_${c//-/_}_case" "$log" "$raw" "$bin" "$model" "${run_env[@]}"
+    done
+}
+
+# llama_only CASES LOG: LOG's lines of the named checks (their CASE, DIGEST
+# and BENCH lines), for comparing a side that ran only those.
+llama_only() {
+    local cases=",$1," line name
+    while read -r line; do
+        name=$(awk '{print $2}' <<<"$line")
+        name=${name%%/*}
+        [[ $line == BENCH* ]] && name=llama-bench
+        [[ $cases == *",${name#llama-},"* ]] && echo "$line"
+    done <"$2"
 }
 
 # llama_part OUT: build (or wait for the build), make the model, run both
@@ -240,8 +269,12 @@ llama_guest_part() {
         fi
     fi
     grep -h '^BENCH ' "$out/llama-native.txt" >"$out/llama-bench-native.txt" || true
+    # VGPU_LLAMA_GUEST_CASES: some of the checks, where all do not fit one
+    # boot (under TCG each program start loads cuBLAS anew).
+    local cases=${VGPU_LLAMA_GUEST_CASES:-$llama_all_cases}
     cp "$repo/tests/gpu/llama/part.sh" "$p/dist/llama-part.sh"
     echo "$llama_work" >"$p/dist/llama-work"
+    echo "$cases" >"$p/dist/llama-cases"
     echo llama >"$p/dist/guest-checks"
     env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S="${VGPU_LLAMA_GUEST_TIMEOUT_S:-560}" "$p/bin/vm-runner" test gpu-guest \
         >"$out/llama-guest-vm.txt" 2>&1 || rc=1
@@ -257,6 +290,7 @@ llama_guest_part() {
         guest_v=$(awk -v n="$name" '$2 == n {print $3}' "$out/llama-bench-guest.txt")
         echo "llama bench $name: native $native tok/s, guest ${guest_v:-none} tok/s" | tee -a "$summary"
     done <"$out/llama-bench-native.txt"
-    compare "llama" "$out/llama-native.txt" "$out/llama-guest.txt" || rc=1
+    llama_only "$cases" "$out/llama-native.txt" >"$out/llama-native-guest-cases.txt"
+    compare "llama" "$out/llama-native-guest-cases.txt" "$out/llama-guest.txt" || rc=1
     return $rc
 }
