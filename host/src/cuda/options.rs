@@ -21,45 +21,53 @@ fn allowed(ok: bool, code: CuError) -> CuResult<()> {
     }
 }
 
-/// `CUctx_flags` of `cuCtxCreate`.
-pub mod ctx_flags {
-    /// `CU_CTX_SCHED_MASK`: one of AUTO (0), SPIN, YIELD, BLOCKING_SYNC.
-    pub const SCHED_MASK: u32 = 0x07;
-    /// `CU_CTX_MAP_HOST` (deprecated; always on).
-    pub const MAP_HOST: u32 = 0x08;
-    /// `CU_CTX_LMEM_RESIZE_TO_MAX` (deprecated; the default).
-    pub const LMEM_RESIZE_TO_MAX: u32 = 0x10;
-    /// `CU_CTX_COREDUMP_ENABLE`: a fault writes a GPU core file into
-    /// vgpu-host's working directory and aborts vgpu-host. Refused.
-    pub const COREDUMP_ENABLE: u32 = 0x20;
-    /// `CU_CTX_USER_COREDUMP_ENABLE`: a host pipe that triggers core dumps
-    /// (implies COREDUMP_ENABLE). Refused.
-    pub const USER_COREDUMP_ENABLE: u32 = 0x40;
-    /// `CU_CTX_SYNC_MEMOPS`: synchronous copies always synchronise.
-    pub const SYNC_MEMOPS: u32 = 0x80;
-    /// What a guest may pass.
-    pub const ALLOWED: u32 = SCHED_MASK | MAP_HOST | LMEM_RESIZE_TO_MAX | SYNC_MEMOPS;
+/// The `CUctx_flags` bits a guest may pass to `cuCtxCreate`; the others are
+/// unknown to this type and so refused: `CU_CTX_COREDUMP_ENABLE` (0x20, a
+/// fault writes a GPU core file into vgpu-host's working directory and
+/// aborts the process) and `CU_CTX_USER_COREDUMP_ENABLE` (0x40, a host pipe
+/// that triggers core dumps) among them.
+mod ctx_bits {
+    bitflags::bitflags! {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct CtxBits: u32 {
+            /// `CU_CTX_SCHED_SPIN`.
+            const SCHED_SPIN = 0x01;
+            /// `CU_CTX_SCHED_YIELD`.
+            const SCHED_YIELD = 0x02;
+            /// `CU_CTX_SCHED_BLOCKING_SYNC`.
+            const SCHED_BLOCKING_SYNC = 0x04;
+            /// `CU_CTX_MAP_HOST` (deprecated; always on).
+            const MAP_HOST = 0x08;
+            /// `CU_CTX_LMEM_RESIZE_TO_MAX` (deprecated; the default).
+            const LMEM_RESIZE_TO_MAX = 0x10;
+            /// `CU_CTX_SYNC_MEMOPS`: synchronous copies always synchronise.
+            const SYNC_MEMOPS = 0x80;
+            /// `CU_CTX_SCHED_MASK`: AUTO (0) or one of the three above.
+            const SCHED_MASK = 0x07;
+        }
+    }
 }
+use ctx_bits::CtxBits;
 
-/// Checked `cuCtxCreate` flags.
+/// Checked `cuCtxCreate` flags (the bitflags type stays private so that a
+/// value can only be built by [`CtxFlags::new`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CtxFlags(u32);
+pub struct CtxFlags(CtxBits);
 
 impl CtxFlags {
-    /// Only the bits of [`ctx_flags::ALLOWED`], with at most one scheduling
-    /// bit (NVIDIA's rule); anything else, core dumps included, is
-    /// `INVALID_VALUE`.
+    /// Only known, safe bits, with at most one scheduling bit (NVIDIA's
+    /// rule); anything else, core dumps included, is `INVALID_VALUE`.
     pub fn new(raw: u32) -> CuResult<Self> {
-        let sched = raw & ctx_flags::SCHED_MASK;
+        let bits = CtxBits::from_bits(raw).ok_or(result::INVALID_VALUE)?;
         allowed(
-            raw & !ctx_flags::ALLOWED == 0 && sched.count_ones() <= 1,
+            bits.intersection(CtxBits::SCHED_MASK).bits().count_ones() <= 1,
             result::INVALID_VALUE,
         )?;
-        Ok(Self(raw))
+        Ok(Self(bits))
     }
     /// The bits for the driver.
     pub fn bits(self) -> u32 {
-        self.0
+        self.0.bits()
     }
 }
 
@@ -79,19 +87,25 @@ impl StreamFlags {
     }
 }
 
-/// `CUevent_flags`.
-pub mod event_flags {
-    /// `CU_EVENT_BLOCKING_SYNC`.
-    pub const BLOCKING_SYNC: u32 = 0x1;
-    /// `CU_EVENT_DISABLE_TIMING`.
-    pub const DISABLE_TIMING: u32 = 0x2;
-    /// `CU_EVENT_INTERPROCESS` (needs DISABLE_TIMING).
-    pub const INTERPROCESS: u32 = 0x4;
+mod event_bits {
+    bitflags::bitflags! {
+        /// `CUevent_flags`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct EventBits: u32 {
+            /// `CU_EVENT_BLOCKING_SYNC`.
+            const BLOCKING_SYNC = 0x1;
+            /// `CU_EVENT_DISABLE_TIMING`.
+            const DISABLE_TIMING = 0x2;
+            /// `CU_EVENT_INTERPROCESS` (needs DISABLE_TIMING).
+            const INTERPROCESS = 0x4;
+        }
+    }
 }
+use event_bits::EventBits;
 
 /// Checked `cuEventCreate` flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EventFlags(u32);
+pub struct EventFlags(EventBits);
 
 impl EventFlags {
     /// Known bits only, INTERPROCESS only with DISABLE_TIMING (NVIDIA's
@@ -99,17 +113,16 @@ impl EventFlags {
     /// no `cuIpcGetEventHandle`, so the guest could never share the event,
     /// and the host has no use for an IPC object made on its behalf.
     pub fn new(raw: u32) -> CuResult<Self> {
-        use event_flags::*;
-        let known = BLOCKING_SYNC | DISABLE_TIMING | INTERPROCESS;
+        let bits = EventBits::from_bits(raw).ok_or(result::INVALID_VALUE)?;
         allowed(
-            raw & !known == 0 && (raw & INTERPROCESS == 0 || raw & DISABLE_TIMING != 0),
+            !bits.contains(EventBits::INTERPROCESS) || bits.contains(EventBits::DISABLE_TIMING),
             result::INVALID_VALUE,
         )?;
-        Ok(Self(raw & !INTERPROCESS))
+        Ok(Self(bits.difference(EventBits::INTERPROCESS)))
     }
     /// The bits for the driver.
     pub fn bits(self) -> u32 {
-        self.0
+        self.0.bits()
     }
 }
 
