@@ -24,7 +24,14 @@ fail() { echo "vgpu hook: $vm: $*" >&2; exit 1; }
 
 with_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 
-alive() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# Whether process $1 runs: exists and is no zombie (a container's init may
+# not reap the detached vgpu-host at once).
+running() {
+    state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+alive() { [ -f "$pidfile" ] && running "$(cat "$pidfile")"; }
 
 start_direct() {
     bin=$(command -v vgpu-host) || fail "vgpu-host not found in PATH ($PATH)"
@@ -49,8 +56,8 @@ stop_direct() {
         pid=$(cat "$pidfile")
         kill -TERM "$pid" 2>/dev/null
         i=0
-        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -KILL "$pid" 2>/dev/null
+        while running "$pid" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        running "$pid" && kill -KILL "$pid" 2>/dev/null
     fi
     rm -rf "$run"
 }
