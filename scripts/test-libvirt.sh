@@ -56,6 +56,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Whether process $1 runs (exists, no zombie: a container's init may be
+# slow to reap), and as which user; from /proc, as procps may be missing.
+running() {
+    local state
+    state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+user_of() { stat -c %U "/proc/$1"; }
+# Processes whose command line contains $1.
+pids_with() {
+    local f
+    for f in /proc/[0-9]*/cmdline; do
+        tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$1" && basename "$(dirname "$f")"
+    done
+    return 0
+}
+
 virsh_() { virsh -q -c "qemu:///system?socket=$ns/run/libvirt/libvirt-sock" "$@"; }
 
 # The guest: the test bed's kernel and the libvirt scenario's initramfs,
@@ -145,14 +162,14 @@ virsh_ start "$vm" >/dev/null || {
 }
 host_pid=$(cat "$ns/run/vgpu/$vm/vgpu-host.pid")
 qemu_pid=$(cat "$ns/run/libvirt/qemu/$vm.pid")
-[ "$(ps -o user= -p "$host_pid")" = vgpu ] || die "vgpu-host (pid $host_pid) is not running as user vgpu"
-[ "$(ps -o user= -p "$qemu_pid")" = libvirt-qemu ] || die "QEMU (pid $qemu_pid) is not running as user libvirt-qemu"
+[ "$(user_of "$host_pid")" = vgpu ] || die "vgpu-host (pid $host_pid) is not running as user vgpu"
+[ "$(user_of "$qemu_pid")" = libvirt-qemu ] || die "QEMU (pid $qemu_pid) is not running as user libvirt-qemu"
 log "libvirt: virsh start: QEMU $qemu_pid (libvirt-qemu), vgpu-host $host_pid (vgpu)"
 
 # The guest reports, then waits (vgpu_stay) to be destroyed.
 timeout=${VGPU_LIBVIRT_TIMEOUT_S:-180}
 until grep -q '^@@STAYING' "$serial" 2>/dev/null; do
-    if [ $((SECONDS - t0)) -gt "$timeout" ] || ! kill -0 "$qemu_pid" 2>/dev/null; then
+    if [ $((SECONDS - t0)) -gt "$timeout" ] || ! running "$qemu_pid"; then
         cat "$serial" "$ns/var/log/libvirt/qemu/$vm.log" >&2 2>/dev/null
         die "the guest did not finish its checks in ${timeout} s"
     fi
@@ -172,10 +189,23 @@ log "libvirt: the guest bound /dev/vgpu0 ($((SECONDS - t0)) s after virsh start)
 
 virsh_ destroy "$vm" >/dev/null || die "virsh destroy failed"
 [ "$(virsh_ domstate "$vm")" = "shut off" ] || die "after virsh destroy the domain is $(virsh_ domstate "$vm")"
-for _ in $(seq 50); do kill -0 "$host_pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$host_pid" 2>/dev/null && die "virsh destroy left vgpu-host $host_pid running"
-pgrep -f "vgpu-host --config /etc/vgpu/$vm.toml" >/dev/null && die "virsh destroy left a vgpu-host for $vm running"
+for _ in $(seq 50); do running "$host_pid" || break; sleep 0.1; done
+running "$host_pid" && die "virsh destroy left vgpu-host $host_pid running"
+for pid in $(pids_with "vgpu-host --config /etc/vgpu/$vm.toml"); do
+    running "$pid" && die "virsh destroy left a vgpu-host for $vm running (pid $pid)"
+done
 [ ! -e "$ns/run/vgpu/$vm" ] || die "virsh destroy left /run/vgpu/$vm"
 log "libvirt: virsh destroy: QEMU and vgpu-host gone, /run/vgpu/$vm removed"
+# A vgpu-host that cannot start fails the domain's start with the hook's
+# reason, and leaves nothing behind either.
+cp "$root/etc/vgpu/$vm.toml" "$work/good.toml"
+echo 'no_such_key = 1' >>"$root/etc/vgpu/$vm.toml"
+virsh_ start "$vm" >"$work/start-bad.out" 2>&1 && die "virsh start succeeded with a broken vgpu-host configuration"
+grep -q "vgpu hook: $vm: vgpu-host exited" "$work/start-bad.out" \
+    || die "virsh start with a broken configuration did not give the hook's reason: $(cat "$work/start-bad.out")"
+[ "$(virsh_ domstate "$vm")" = "shut off" ] || die "after a failed start the domain is $(virsh_ domstate "$vm")"
+[ ! -e "$ns/run/vgpu/$vm" ] || die "a failed start left /run/vgpu/$vm"
+cp "$work/good.toml" "$root/etc/vgpu/$vm.toml"
+log "libvirt: a vgpu-host that cannot start fails virsh start with the hook's reason, leaving nothing"
 virsh_ undefine "$vm" >/dev/null || die "virsh undefine failed"
 log "libvirt: ok"
