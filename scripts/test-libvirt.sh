@@ -42,10 +42,11 @@ daemon_pid=
 
 cleanup() {
     local rc=$?
+    set +e # clean up what can be, whatever fails
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        virsh_ destroy "$vm" >/dev/null 2>&1 || true
+        virsh_ destroy "$vm" >/dev/null 2>&1
         kill "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null
     fi
     # Whatever the hook or libvirt left running, by the pids they recorded.
     for f in "$ns/run/vgpu/$vm/vgpu-host.pid" "$ns/run/libvirt/qemu/$vm.pid"; do
