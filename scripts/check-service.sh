@@ -17,7 +17,8 @@ trap 'rm -rf "$work"' EXIT
 
 # What install-host.sh puts in place, into a scratch root.
 "$REPO_ROOT/scripts/install-host.sh" "$bin" --destdir "$work/root"
-for f in usr/bin/vgpu-host etc/systemd/system/vgpu-host@.service etc/vgpu/example.toml; do
+for f in usr/bin/vgpu-host etc/systemd/system/vgpu-host@.service etc/vgpu/example.toml \
+    etc/libvirt/hooks/qemu.d/vgpu; do
     [ -e "$work/root/$f" ] || die "install-host.sh did not install /$f"
 done
 

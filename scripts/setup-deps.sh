@@ -4,7 +4,7 @@
 source "$(dirname "$0")/common.sh"
 
 stamp="$VGPU_CACHE/deps.stamp"
-want="deps-v5"
+want="deps-v6"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && command -v bindgen >/dev/null \
     && command -v clang$LLVM_SUFFIX >/dev/null; then
     exit 0
@@ -23,6 +23,11 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     libcap-ng-dev libattr1-dev libfdt-dev device-tree-compiler \
     seabios qemu-system-data dpkg-dev libc6-dev python3-venv \
     udev passwd util-linux g++ unzip >/dev/null
+# libvirtd, its QEMU driver and virsh for scripts/test-libvirt.sh, which
+# skips where they are missing (no recommends: it runs our QEMU, not Debian's).
+$SUDO apt-get install -y -qq --no-install-recommends \
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients >/dev/null \
+    || log "libvirt could not be installed: scripts/test-libvirt.sh will skip"
 
 log "installing Python build tools for QEMU"
 python3 -m pip install -q 'meson>=1.5' 'pycotap==1.3.1'

@@ -63,9 +63,28 @@ pub fn expected_identities(gpus: &[Gpu]) -> String {
     out
 }
 
+/// The `[sim]` table of vgpu-host's configuration file that gives the
+/// simulator `g`'s identity (not its test-only `extra` flags).
+pub fn sim_table(g: &Gpu) -> String {
+    format!(
+        "[sim]\nname = {:?}\nuuid = {:?}\ntotal_memory = {}\ncompute_capability = {:?}\nmultiprocessors = {}\ndriver_version = {:?}\ncuda_driver_version = {}\n",
+        g.name, g.uuid, g.total_memory, g.compute_capability, g.multiprocessors, g.driver_version, g.cuda_driver_version
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sim_table_names_every_identity_field() {
+        let t = sim_table(&h100());
+        assert!(t.starts_with("[sim]\n"));
+        assert!(t.contains("name = \"NVIDIA H100 80GB HBM3\"\n"));
+        assert!(t.contains("total_memory = 85899345920\n"));
+        assert!(t.contains("compute_capability = \"9.0\"\n"));
+        assert!(t.contains("cuda_driver_version = 13000\n"));
+    }
 
     #[test]
     fn identities_use_the_guests_uuid_spelling() {

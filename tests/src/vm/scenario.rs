@@ -216,7 +216,34 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
         },
         bench_scenario(),
         load_scenario(),
+        libvirt_scenario(),
     ]
+}
+
+/// The kernel parameter that keeps the libvirt scenario's guest running
+/// once it has reported, for `virsh destroy` to stop it.
+pub const STAY_PARAMETER: &str = "vgpu_stay";
+
+/// The guest of `scripts/test-libvirt.sh`, booted by libvirt (its image
+/// built by `vm-runner image libvirt`): vgpu.ko binds the device libvirt's
+/// QEMU attached, which reports the identity of the vgpu-host the libvirt
+/// hook started, and answers commands. With [`STAY_PARAMETER`] on the kernel
+/// command line it then waits to be destroyed; without (`vm-runner test
+/// libvirt`: the same guest under the runner's QEMU) it powers off.
+fn libvirt_scenario() -> Scenario {
+    Scenario {
+        name: "libvirt",
+        gpus: vec![h100()],
+        steps: format!(
+            "modprobe vgpu\nwait-node\nvgpu-guest test bind identity echo dmesg-clean\n\
+             grep -qw {STAY_PARAMETER} /proc/cmdline && {{ echo @@STAYING; while :; do sleep 60; done; }}\n"
+        ),
+        expect: vec![],
+        memory_mib: 512,
+        hostroot: false,
+        on_request: true,
+        required: names(&["bind", "identity", "echo", "dmesg-clean"]),
+    }
 }
 
 /// The load test in a guest (`cuda-suite --load`, 16 processes x 4
