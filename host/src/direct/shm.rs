@@ -69,6 +69,7 @@ pub fn serve(
     let mut request = Vec::new();
     let mut spin = SpinPolicy::default();
     let (mut commands, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
+    let mut slowest = (std::time::Duration::ZERO, 0u16);
     loop {
         let submitted = a.area.submitted();
         if submitted == next {
@@ -94,6 +95,7 @@ pub fn serve(
             Ok(t) => {
                 a.area.request(&t, &mut request);
                 bytes_in += u64::from(t.req_len);
+                let began = Instant::now();
                 let reply = run_request(
                     session,
                     cancel,
@@ -102,6 +104,10 @@ pub fn serve(
                     t.resp_capacity,
                     t.detached,
                 );
+                let took = began.elapsed();
+                if took > slowest.0 {
+                    slowest = (took, t.opcode);
+                }
                 match reply {
                     None => a.area.complete(next, None, Status::Ok, &[]),
                     Some((Status::ResponseTooSmall, body)) => {
@@ -126,6 +132,8 @@ pub fn serve(
         commands,
         bytes_in,
         bytes_out,
+        slowest_us = slowest.0.as_micros() as u64,
+        slowest_opcode = slowest.1,
         "shared-memory client disconnected"
     );
 }
