@@ -230,15 +230,16 @@ fn watch(clock: BusyClock, limit: Duration) {
 
 /// A thread's scheduler counters (`/proc/self/task/TID/schedstat`).
 #[derive(Clone, Copy, Debug)]
-struct SchedStat {
+pub(crate) struct SchedStat {
     /// Time on a CPU.
-    on_cpu: Duration,
+    pub on_cpu: Duration,
     /// Time runnable, waiting for a CPU.
-    waiting: Duration,
+    pub waiting: Duration,
 }
 
 impl SchedStat {
-    fn of(tid: i32) -> Option<Self> {
+    /// The counters of thread `tid` of this process.
+    pub fn of(tid: i32) -> Option<Self> {
         let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
         let mut ns = text.split_whitespace().map(|w| w.parse::<u64>().ok());
         Some(Self {
