@@ -17,8 +17,8 @@
 # FUZZ_RSS_MB (memory limit per worker, default 2048), FUZZ_TIMEOUT (seconds
 # per input, default 30), FUZZ_SANITIZER (none|address, default none: the
 # host code is safe Rust but for a few audited unsafe blocks, and ASan
-# halves the rate), VGPU_FUZZ_KNOWN=1 (let inputs of known, unfixed review
-# findings through; see fuzz/artifacts-known/README.md).
+# halves the rate). The corpora hold the reproducers of the review's fixed
+# findings (corpus/<target>/known-*): every run replays them first.
 # New corpus entries go to $FUZZ_WORK/<target>/ (default fuzz/work, not
 # committed), logs to $FUZZ_WORK/logs/, crashes to fuzz/artifacts/<target>/.
 source "$(dirname "$0")/common.sh"
@@ -151,9 +151,8 @@ case "$cmd" in
         run_all "$dir" -runs="$count" "$@"
         ;;
     seeds)
-        # Seeds, and the reproducers of known findings.
-        (cd "$FUZZ_DIR" && rm -rf corpus artifacts-known/cuda_exec artifacts-known/vfio &&
-            cargo run -q --example make_seeds -- corpus artifacts-known)
+        # Seeds, and the reproducers of the fixed findings.
+        (cd "$FUZZ_DIR" && rm -rf corpus && cargo run -q --example make_seeds -- corpus)
         ;;
     *)
         sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'

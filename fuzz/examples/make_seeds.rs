@@ -1,6 +1,6 @@
-//! Writes the seed corpora: `make_seeds DIR [KNOWN_DIR]` creates
-//! `DIR/<target>/<seed>`, and with `KNOWN_DIR` the reproducers of known
-//! findings as `KNOWN_DIR/<target>/<name>`.
+//! Writes the seed corpora: `make_seeds DIR` creates `DIR/<target>/<seed>`
+//! and the reproducers of the review's fixed findings as
+//! `DIR/<target>/known-<name>` (regression inputs, replayed by every run).
 
 use std::path::Path;
 
@@ -21,9 +21,11 @@ fn main() {
             write(&Path::new(&dir).join(target), &name, &bytes);
         }
     }
-    if let Some(known) = args.next() {
-        for (target, name, bytes) in vgpu_fuzz::known::reproducers() {
-            write(&Path::new(&known).join(target), name, &bytes);
-        }
+    for (target, name, bytes) in vgpu_fuzz::known::reproducers() {
+        write(
+            &Path::new(&dir).join(target),
+            &format!("known-{name}"),
+            &bytes,
+        );
     }
 }

@@ -12,7 +12,6 @@
 
 use crate::fixtures;
 use crate::input::{Input, Output};
-use crate::known;
 use core::mem::size_of;
 use uapi::cmd::{fill_str, DeviceInfo};
 use uapi::cuda::{op, ModuleLoadRequest, ResultHeader, COMMANDS};
@@ -157,11 +156,6 @@ pub struct Runner {
     cancel: CancelToken,
     /// Words of the responses so far (what patches copy from).
     values: Vec<u64>,
-    /// A module not from the fixtures was loaded or staged. Launching it
-    /// may loop until the 60 s watchdog (H4) or commit 16 MiB of local
-    /// memory per thread (H3.3): the image target launches those under a
-    /// short watchdog instead.
-    custom_module: bool,
 }
 
 impl Runner {
@@ -169,8 +163,10 @@ impl Runner {
     /// addresses are the same on every run).
     pub fn new() -> Option<Self> {
         let (session, listed) = Session::standalone(&SimExecutor::new(device_info()), 0).ok()?;
-        // Cancelled from the start: SLEEP returns at once (it is
-        // cancellable; nothing else here watches the token).
+        // Cancelled from the start: SLEEP returns at once, and a launch
+        // stops at the watchdog's first look (after 2^16 thread
+        // instructions), so a huge grid or an endless kernel costs
+        // milliseconds, not the 60 s of the simulator's own watchdog.
         let cancel = CancelToken::new();
         cancel.cancel();
         Some(Self {
@@ -178,7 +174,6 @@ impl Runner {
             _listed: listed,
             cancel,
             values: Vec::new(),
-            custom_module: false,
         })
     }
 
@@ -192,22 +187,9 @@ impl Runner {
             let v = self.values[usize::from(record.value) % self.values.len()];
             request[at..at + 8].copy_from_slice(&v.to_le_bytes());
         }
-        if opcode == op::MODULE_LOAD {
-            if request.len() == size_of::<ModuleLoadRequest>() + 1 {
-                let index = request[size_of::<ModuleLoadRequest>()];
-                request = fixture_load(&request, index);
-            } else {
-                self.custom_module = true;
-            }
-        }
-        if opcode == op::MODULE_STAGE {
-            self.custom_module = true;
-        }
-        let launch = matches!(opcode, op::LAUNCH | op::LAUNCH_EX);
-        if known::cuda_request(opcode, &request)
-            || (launch && self.custom_module && !known::enabled())
-        {
-            return None;
+        if opcode == op::MODULE_LOAD && request.len() == size_of::<ModuleLoadRequest>() + 1 {
+            let index = request[size_of::<ModuleLoadRequest>()];
+            request = fixture_load(&request, index);
         }
         let capacity = record.capacity();
         let command = Command::decode(opcode, &request, capacity as u64).ok()?;

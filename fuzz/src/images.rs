@@ -7,7 +7,6 @@
 //! launches), then the image.
 
 use crate::input::{Input, Output};
-use crate::known;
 use std::time::Duration;
 use uapi::cuda::{op, DeviceRequest, HandleResponse, ModuleLoadRequest};
 use uapi::wire::Wire;
@@ -106,9 +105,6 @@ fn launch_all(module: &Module, threads: u32) {
             block: [threads, 1, 1],
             dynamic_shared_bytes: 256,
         };
-        if u64::from(threads) > known::MAX_LAUNCH_THREADS {
-            continue;
-        }
         let _ = ptx::launch_within(
             kernel,
             module,

@@ -5,9 +5,8 @@
 //! `fuzz_targets/` binaries are one line each around these functions, and
 //! `make_seeds` writes the seed corpora from the same encoders.
 //!
-//! Inputs that reach a known, not yet fixed finding of the security review
-//! are skipped unless `VGPU_FUZZ_KNOWN=1` is set ([`known`]), so a CI run
-//! stays green while those fixes land; `fuzz/artifacts-known/` says which.
+//! No input is skipped: the review's findings the targets once stepped
+//! around are fixed, and their reproducers ([`known`]) are in the corpora.
 
 pub mod cuda;
 pub mod fixtures;

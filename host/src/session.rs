@@ -14,7 +14,7 @@ use crate::cuda::CudaClient;
 use crate::executor::registry::ClientRegistry;
 use crate::executor::{Command, Executor};
 use crate::quota::{Claim, MemoryAccount, Quotas};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uapi::cmd::{DeviceInfo, DeviceUsage};
@@ -68,12 +68,17 @@ impl Directory {
 }
 
 /// Since when a session has been running its current command: what a
-/// worker's watchdog reads ([`crate::worker::child`]).
+/// worker's watchdog reads ([`crate::worker::child`]), with the command's
+/// opcode and the thread running it (for the watchdog's report).
 #[derive(Clone, Debug)]
 pub struct BusyClock {
     base: Instant,
     /// Milliseconds after `base` + 1 when the running command began; 0 idle.
     since: Arc<AtomicU64>,
+    /// Opcode of the running (or last) command.
+    opcode: Arc<AtomicU32>,
+    /// Kernel thread id of the thread running it.
+    tid: Arc<AtomicI32>,
 }
 
 impl BusyClock {
@@ -81,6 +86,8 @@ impl BusyClock {
         Self {
             base: Instant::now(),
             since: Arc::new(AtomicU64::new(0)),
+            opcode: Arc::new(AtomicU32::new(0)),
+            tid: Arc::new(AtomicI32::new(0)),
         }
     }
 
@@ -88,7 +95,12 @@ impl BusyClock {
         u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn start(&self) {
+    fn start(&self, opcode: u16) {
+        if self.tid.load(Ordering::Relaxed) == 0 {
+            // SAFETY: gettid has no preconditions.
+            self.tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
+        }
+        self.opcode.store(u32::from(opcode), Ordering::Relaxed);
         self.since.store(self.now_ms() + 1, Ordering::Release);
     }
 
@@ -98,12 +110,30 @@ impl BusyClock {
 
     /// How long the running command has run, if one is running.
     pub fn busy_for(&self) -> Option<Duration> {
+        self.busy().map(|(busy, _)| busy)
+    }
+
+    /// [`Self::busy_for`], with a token naming the command (its start), so
+    /// that a watcher can tell one long command from two.
+    pub fn busy(&self) -> Option<(Duration, u64)> {
         match self.since.load(Ordering::Acquire) {
             0 => None,
-            since => Some(Duration::from_millis(
-                self.now_ms().saturating_sub(since - 1),
+            since => Some((
+                Duration::from_millis(self.now_ms().saturating_sub(since - 1)),
+                since,
             )),
         }
+    }
+
+    /// Opcode of the running command.
+    pub fn opcode(&self) -> u16 {
+        self.opcode.load(Ordering::Relaxed) as u16
+    }
+
+    /// Kernel thread id of the thread that runs commands (0 before the
+    /// first).
+    pub fn tid(&self) -> i32 {
+        self.tid.load(Ordering::Relaxed)
     }
 }
 
@@ -202,7 +232,7 @@ impl Session {
                 request,
                 resp_capacity,
             } => {
-                self.busy.start();
+                self.busy.start(opcode);
                 let reply = self.cuda.execute(opcode, request, resp_capacity, cancel);
                 self.busy.stop();
                 self.page

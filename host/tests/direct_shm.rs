@@ -368,3 +368,60 @@ fn a_full_device_refuses_the_attach_as_busy() {
     server.join().expect("server");
     let _ = std::fs::remove_file(&path);
 }
+
+/// The wake-up handshake under every interleaving a loaded machine makes:
+/// some commands take a millisecond on the server (the client polls past
+/// its spin and sleeps on its eventfd), some pauses on the client outlast
+/// the server's spin (the server sleeps on its doorbell), and four
+/// clients compete for the cores. A wake-up lost on either side leaves a
+/// wait blocked for good: the run must end, and quickly.
+#[test]
+fn sleeping_sides_are_always_woken() {
+    let path = server("wake");
+    let (done_tx, done) = std::sync::mpsc::channel();
+    const CLIENTS: u64 = 4;
+    const ROUNDS: u64 = 1500;
+    for c in 0..CLIENTS {
+        let (path, done_tx) = (path.clone(), done_tx.clone());
+        std::thread::spawn(move || {
+            let mut t = SocketClient::connect_best(&path).expect("connect");
+            assert!(t.data_path().is_some(), "on shared memory");
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ c;
+            for i in 0..ROUNDS {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                match seed % 4 {
+                    0 => {
+                        let sleep = uapi::cmd::SleepRequest {
+                            millis: 1,
+                            reserved: 0,
+                        };
+                        let tickets = t
+                            .submit(&[Request {
+                                opcode: Opcode::Sleep as u16,
+                                body: sleep.as_bytes(),
+                                resp_capacity: 0,
+                                detached: false,
+                            }])
+                            .expect("submit");
+                        let c = t.wait(tickets[0], &mut []).expect("wait");
+                        assert_eq!(c.status, Status::Ok as u32, "sleep {i}");
+                    }
+                    1 => std::thread::sleep(Duration::from_micros(50 + seed % 400)),
+                    _ => {}
+                }
+                let body = pattern(1 + (seed % 300) as usize, i as u8);
+                assert_eq!(echo(t.as_mut(), &body), body, "client {c} echo {i}");
+            }
+            let _ = done_tx.send(c);
+        });
+    }
+    drop(done_tx);
+    for _ in 0..CLIENTS {
+        // 1500 rounds take about a second each; a lost wake-up never ends.
+        done.recv_timeout(Duration::from_secs(60))
+            .expect("a client failed, or is stuck in a wait (a lost wake-up)");
+    }
+    let _ = std::fs::remove_file(&path);
+}

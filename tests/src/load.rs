@@ -156,8 +156,9 @@ impl Worker {
                     None => Ok(()),
                 },
             );
-        self.free(p)?;
-        r
+        // The copy's own error first: it is what went wrong.
+        let freed = self.free(p);
+        r.and(freed)
     }
 
     /// `vecadd` on n elements, every element checked.
@@ -199,10 +200,14 @@ impl Worker {
                 None => Ok(()),
             }
         })();
-        for p in [da, db, dc] {
-            self.free(p)?;
-        }
-        run
+        // Every buffer freed, then the launch's own error first.
+        let freed: Vec<Result<(), String>> = [da, db, dc].map(|p| self.free(p)).into();
+        run.and(
+            freed
+                .into_iter()
+                .collect::<Result<Vec<()>, String>>()
+                .map(drop),
+        )
     }
 
     /// A stream and two events around an async copy: the event completes,
@@ -251,14 +256,15 @@ impl Worker {
                 Err("async copy: data differs".into())
             }
         });
-        self.free(p)?;
+        let freed = self.free(p);
         // SAFETY: ours, idle after the synchronisation.
-        unsafe {
-            api.check("cuEventDestroy", (api.cuEventDestroy_v2)(e0))?;
-            api.check("cuEventDestroy", (api.cuEventDestroy_v2)(e1))?;
-            api.check("cuStreamDestroy", (api.cuStreamDestroy_v2)(s))?;
-        }
-        r
+        let destroyed = unsafe {
+            api.check("cuEventDestroy", (api.cuEventDestroy_v2)(e0))
+                .and(api.check("cuEventDestroy", (api.cuEventDestroy_v2)(e1)))
+                .and(api.check("cuStreamDestroy", (api.cuStreamDestroy_v2)(s)))
+        };
+        // The round's own error first, then the clean-up's.
+        r.and(freed).and(destroyed)
     }
 
     /// The suite's module loaded, a kernel looked up, unloaded.

@@ -10,6 +10,7 @@ use super::area::{AttachError, SharedArea};
 use super::run_request;
 use crate::cancel::CancelToken;
 use crate::session::Session;
+use crate::worker::child::SchedStat;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -69,6 +70,10 @@ pub fn serve(
     let mut request = Vec::new();
     let mut spin = SpinPolicy::default();
     let (mut commands, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
+    let mut slowest = (std::time::Duration::ZERO, 0u16);
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let sched_start = SchedStat::of(tid);
     loop {
         let submitted = a.area.submitted();
         if submitted == next {
@@ -94,6 +99,7 @@ pub fn serve(
             Ok(t) => {
                 a.area.request(&t, &mut request);
                 bytes_in += u64::from(t.req_len);
+                let began = Instant::now();
                 let reply = run_request(
                     session,
                     cancel,
@@ -102,6 +108,10 @@ pub fn serve(
                     t.resp_capacity,
                     t.detached,
                 );
+                let took = began.elapsed();
+                if took > slowest.0 {
+                    slowest = (took, t.opcode);
+                }
                 match reply {
                     None => a.area.complete(next, None, Status::Ok, &[]),
                     Some((Status::ResponseTooSmall, body)) => {
@@ -120,12 +130,25 @@ pub fn serve(
             signal(&a.wake);
         }
     }
+    // How much of the session this thread spent waiting for a CPU: what
+    // makes a slow command on a loaded machine.
+    let (on_cpu_ms, waiting_for_cpu_ms) = match (sched_start, SchedStat::of(tid)) {
+        (Some(a), Some(b)) => (
+            b.on_cpu.saturating_sub(a.on_cpu).as_millis() as u64,
+            b.waiting.saturating_sub(a.waiting).as_millis() as u64,
+        ),
+        _ => (0, 0),
+    };
     // What CI reads to see that the data went through shared memory.
     tracing::info!(
         client = id,
         commands,
         bytes_in,
         bytes_out,
+        slowest_us = slowest.0.as_micros() as u64,
+        slowest_opcode = slowest.1,
+        on_cpu_ms,
+        waiting_for_cpu_ms,
         "shared-memory client disconnected"
     );
 }

@@ -202,23 +202,88 @@ fn watch(clock: BusyClock, limit: Duration) {
     let tick = (limit / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let spawned = std::thread::Builder::new()
         .name("vgpu-watchdog".into())
-        .spawn(move || loop {
-            std::thread::sleep(tick);
-            if let Some(busy) = clock.busy_for().filter(|&b| b > limit) {
-                tracing::error!(
-                    busy_ms = busy.as_millis() as u64,
-                    limit_ms = limit.as_millis() as u64,
-                    "a command ran past the command timeout (a kernel that never ends?); \
-                     ending this client's worker"
-                );
-                // SAFETY: ends the process without running destructors, which
-                // the thread stuck in the driver may be using.
-                unsafe { libc::_exit(EXIT_COMMAND_TIMEOUT) }
+        .spawn(move || {
+            // The command thread's scheduler figures when the current long
+            // command was first seen running, for the report.
+            let mut first: Option<(u64, SchedStat)> = None;
+            loop {
+                std::thread::sleep(tick);
+                let Some((busy, token)) = clock.busy() else {
+                    first = None;
+                    continue;
+                };
+                if first.is_none_or(|(t, _)| t != token) {
+                    first = SchedStat::of(clock.tid()).map(|s| (token, s));
+                }
+                if busy > limit {
+                    report_timeout(&clock, busy, limit, first.map(|(_, s)| s));
+                    // SAFETY: ends the process without running destructors,
+                    // which the thread stuck in the driver may be using.
+                    unsafe { libc::_exit(EXIT_COMMAND_TIMEOUT) }
+                }
             }
         });
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the command watchdog");
     }
+}
+
+/// A thread's scheduler counters (`/proc/self/task/TID/schedstat`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SchedStat {
+    /// Time on a CPU.
+    pub on_cpu: Duration,
+    /// Time runnable, waiting for a CPU.
+    pub waiting: Duration,
+}
+
+impl SchedStat {
+    /// The counters of thread `tid` of this process.
+    pub fn of(tid: i32) -> Option<Self> {
+        let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+        let mut ns = text.split_whitespace().map(|w| w.parse::<u64>().ok());
+        Some(Self {
+            on_cpu: Duration::from_nanos(ns.next()??),
+            waiting: Duration::from_nanos(ns.next()??),
+        })
+    }
+}
+
+/// Says what the command thread did while its command ran past the limit:
+/// on a CPU (a loop), waiting for one (starved), or neither (blocked, in
+/// `wchan`), so that a stall can be told from a slow kernel afterwards.
+fn report_timeout(clock: &BusyClock, busy: Duration, limit: Duration, first: Option<SchedStat>) {
+    let tid = clock.tid();
+    let now = SchedStat::of(tid);
+    let (on_cpu_ms, waiting_ms) = match (first, now) {
+        (Some(a), Some(b)) => (
+            b.on_cpu.saturating_sub(a.on_cpu).as_millis() as u64,
+            b.waiting.saturating_sub(a.waiting).as_millis() as u64,
+        ),
+        _ => (u64::MAX, u64::MAX),
+    };
+    let state = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .ok()
+        .and_then(|s| Some(s.get(s.rfind(')')? + 2..)?.chars().next()?.to_string()))
+        .unwrap_or_default();
+    let wchan = std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan")).unwrap_or_default();
+    let opcode = clock.opcode();
+    let command = uapi::cuda::COMMANDS
+        .iter()
+        .find(|c| c.opcode == opcode)
+        .map_or("?", |c| c.name);
+    tracing::error!(
+        busy_ms = busy.as_millis() as u64,
+        limit_ms = limit.as_millis() as u64,
+        opcode,
+        command,
+        on_cpu_ms,
+        waiting_for_cpu_ms = waiting_ms,
+        state = %state,
+        wchan = %wchan,
+        "a command ran past the command timeout (a kernel that never ends?); \
+         ending this client's worker (CPU figures: since the watchdog first saw it)"
+    );
 }
 
 /// Exit status of a worker ended by its command watchdog.

@@ -77,9 +77,39 @@ pub fn send(socket: &UnixDatagram, bytes: &[u8], fds: &[RawFd]) -> io::Result<()
     Ok(())
 }
 
+/// Length of the next message (at most [`MAX_MESSAGE`]), waiting for one;
+/// 0 at the end of the stream.
+fn next_len(socket: &UnixDatagram) -> io::Result<usize> {
+    loop {
+        // SAFETY: a zero-byte peek with no buffer; on a SOCK_SEQPACKET socket
+        // MSG_TRUNC makes the kernel return the message's real length. The
+        // message and its descriptors stay queued.
+        let rc = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_PEEK | libc::MSG_TRUNC,
+            )
+        };
+        if rc >= 0 {
+            return Ok((rc as usize).min(MAX_MESSAGE));
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
 /// One received message; `None` when the peer closed its end.
+///
+/// The buffer is the message's size, not [`MAX_MESSAGE`]: a supervisor
+/// thread of vgpu-host receives a few small queries per client, and 64 KiB
+/// zeroed for each of them stayed resident in glibc's per-thread arenas
+/// (vgpu-host grew by 10 KiB or so for every client that came and went).
 pub fn recv(socket: &UnixDatagram) -> io::Result<Option<(Vec<u8>, Vec<File>)>> {
-    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut buf = vec![0u8; next_len(socket)?.max(1)];
     let mut raw = [-1 as RawFd; MAX_FDS];
     let mut iov = [libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -249,6 +279,15 @@ mod tests {
         assert!(d.u32().is_err(), "short message");
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].metadata().map(|m| m.len()).ok(), Some(4096));
+        // What a received message holds is its own size, whatever the
+        // largest message may be.
+        assert!(bytes.capacity() < 64, "capacity {}", bytes.capacity());
+        let large = vec![7u8; MAX_MESSAGE + 100];
+        send(&a, &large, &[]).unwrap_or_else(|e| panic!("send: {e}"));
+        let (got, _) = recv(&b)
+            .unwrap_or_else(|e| panic!("recv: {e}"))
+            .unwrap_or_else(|| panic!("eof"));
+        assert_eq!(got.len(), MAX_MESSAGE, "cut at the largest message");
         drop(a);
         assert!(matches!(recv(&b), Ok(None)));
     }
