@@ -26,6 +26,7 @@ mod driver;
 mod file;
 mod helpers;
 mod misc;
+mod pincache;
 mod regs;
 mod ring;
 mod shared;
