@@ -6,7 +6,7 @@
 //! when its mapping changes (seen by its watch: an MMU notifier), when
 //! room is needed (least recently used, idle ones only), or at close.
 //! Ranges pinned by `VGPU_IOCTL_PIN` (pinned host memory) are never
-//! evicted. Every pinned page counts against the file's limit and the
+//! evicted, and take at most half the file's limit. Every pinned page counts against the file's limit and the
 //! caller's `RLIMIT_MEMLOCK`.
 
 use crate::{
@@ -87,6 +87,12 @@ impl PinCache {
         let mut i = 0;
         while i < self.entries.len() {
             let e = &self.entries[i];
+            // Of any process: a stale pinning serves nobody again.
+            if e.pin.is_stale() {
+                drop(self.entries.remove(i));
+                self.info.invalidations += 1;
+                continue;
+            }
             // Another process's pinning (a shared or inherited file) is
             // neither used nor judged by this one.
             if e.pin.is_callers() && e.pin.covers(addr, len, write) {
@@ -211,6 +217,18 @@ impl Client {
                 e.registered && e.pin.is_callers() && e.pin.range() == (start, count * PAGE_SIZE)
             }) {
                 return Err(EEXIST);
+            }
+            // Registrations take at most half the limit: copies of pageable
+            // memory always keep room for a full window in flight.
+            let registered: usize = cache
+                .entries
+                .iter()
+                .filter(|e| e.registered)
+                .map(|e| e.pin.range().1 / PAGE_SIZE)
+                .sum();
+            if registered.saturating_add(count) > CLIENT_PIN_PAGES / 2 {
+                cache.info.refused += 1;
+                return Err(ENOMEM);
             }
             // Idle cached pinnings inside the range would pin its pages twice.
             let end = start + count * PAGE_SIZE;

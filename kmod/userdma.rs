@@ -117,6 +117,12 @@ unsafe extern "C" {
         npages: c_ulong,
         writable: bool,
     ) -> bool;
+    /// Whether an invalidation hit the watched range.
+    ///
+    /// # Safety
+    ///
+    /// `w` is a live watch.
+    fn vgpu_pin_watch_stale(w: *mut c_void) -> bool;
     /// Stops a watch and frees it; may sleep.
     ///
     /// # Safety
@@ -434,6 +440,13 @@ impl CachedPin {
             && addr
                 .checked_add(len)
                 .is_some_and(|end| end <= start + bytes)
+    }
+
+    /// Whether its mapping changed since it was pinned (for good; a
+    /// process's exit counts).
+    pub(crate) fn is_stale(&self) -> bool {
+        // SAFETY: `watch` is live (type invariant of `PinWatch`).
+        unsafe { vgpu_pin_watch_stale(self.watch.0.as_ptr()) }
     }
 
     /// Whether it was pinned from the calling task's memory.

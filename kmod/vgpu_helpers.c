@@ -247,6 +247,14 @@ bool vgpu_pin_watch_valid(struct vgpu_pin_watch *w, struct page **pages, unsigne
 	return true;
 }
 
+bool vgpu_pin_watch_stale(struct vgpu_pin_watch *w);
+
+/* Whether an invalidation (an exit's too) hit the range: stale for good. */
+bool vgpu_pin_watch_stale(struct vgpu_pin_watch *w)
+{
+	return atomic_read(&w->stale);
+}
+
 /* Stops watching (may sleep until a running invalidation ends) and frees @w. */
 void vgpu_pin_watch_free(struct vgpu_pin_watch *w)
 {
