@@ -283,7 +283,7 @@ impl Client {
         let mut info = cache.info;
         // CAST: at most MAX_ENTRIES.
         info.cached_ranges = cache.entries.len() as u32;
-        info.notifier = u32::from(userdma::notifier_watches());
+        info.notifier = u32::from(crate::pinwatch::notifier_watches());
         info.pinned_bytes = self.pinned_bytes() as u64;
         info.registered_bytes = cache
             .entries

@@ -13,6 +13,10 @@
 
 use crate::{
     helpers,
+    pinwatch::{
+        self,
+        PinWatch, //
+    },
     shared::Binding,
     uapi::ring::{
         SgEntry,
@@ -100,39 +104,6 @@ unsafe extern "C" {
         to_device: bool,
         for_device: bool,
     );
-    /// Starts watching `npages` pages at page-aligned `start` of the
-    /// caller's mm; null on failure. No preconditions.
-    fn vgpu_pin_watch_new(start: c_ulong, npages: c_ulong) -> *mut c_void;
-    /// Whether the watched mapping still maps `npages` of `pages` from
-    /// index `first`.
-    ///
-    /// # Safety
-    ///
-    /// `w` is a live watch; `pages` holds the watch's page count of
-    /// `struct page *` (`void *`: see `vgpu_pin_charge`).
-    fn vgpu_pin_watch_valid(
-        w: *mut c_void,
-        pages: *mut *mut c_void,
-        first: c_ulong,
-        npages: c_ulong,
-        writable: bool,
-    ) -> bool;
-    /// Whether an invalidation hit the watched range.
-    ///
-    /// # Safety
-    ///
-    /// `w` is a live watch.
-    fn vgpu_pin_watch_stale(w: *mut c_void) -> bool;
-    /// Stops a watch and frees it; may sleep.
-    ///
-    /// # Safety
-    ///
-    /// `w` is a live watch, freed once.
-    fn vgpu_pin_watch_free(w: *mut c_void);
-    /// `current->mm`, to compare only. No preconditions.
-    fn vgpu_current_mm() -> *mut c_void;
-    /// Whether watches use MMU notifiers. No preconditions.
-    fn vgpu_pin_watch_notified() -> bool;
 }
 
 /// Bytes the caller may still pin under its `RLIMIT_MEMLOCK`.
@@ -141,13 +112,6 @@ pub(crate) fn memlock_room() -> u64 {
     let pages = unsafe { vgpu_pin_room() };
     // CAST: usize fits u64 on every supported architecture.
     (pages as u64).saturating_mul(PAGE_SIZE as u64)
-}
-
-/// Whether mapping changes are seen by an MMU notifier (else by a check of
-/// the page tables on every reuse).
-pub(crate) fn notifier_watches() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { vgpu_pin_watch_notified() }
 }
 
 /// Pages that pinning `len` bytes at `addr` takes.
@@ -230,34 +194,6 @@ impl Drop for PinnedPages {
         };
         // SAFETY: the type invariant: the charge of these pages.
         unsafe { vgpu_pin_uncharge(self.mm.as_ptr(), count) };
-    }
-}
-
-/// A watch on the user mapping of a pinning (see `vgpu_pin_watch_new`).
-///
-/// # Invariants
-///
-/// `0` is a live watch, freed once, in `drop`.
-struct PinWatch(NonNull<c_void>);
-
-// SAFETY: a watch may be checked and freed by any task.
-unsafe impl Send for PinWatch {}
-// SAFETY: checks only read the watch (an atomic) and the caller's mm.
-unsafe impl Sync for PinWatch {}
-
-impl PinWatch {
-    fn new(start: usize, count: usize) -> Result<Self> {
-        // SAFETY: no preconditions.
-        let w = unsafe { vgpu_pin_watch_new(start as c_ulong, count as c_ulong) };
-        // INVARIANT: non-null is a live watch.
-        NonNull::new(w).map(Self).ok_or(ENOMEM)
-    }
-}
-
-impl Drop for PinWatch {
-    fn drop(&mut self) {
-        // SAFETY: the type invariant.
-        unsafe { vgpu_pin_watch_free(self.0.as_ptr()) };
     }
 }
 
@@ -445,14 +381,12 @@ impl CachedPin {
     /// Whether its mapping changed since it was pinned (for good; a
     /// process's exit counts).
     pub(crate) fn is_stale(&self) -> bool {
-        // SAFETY: `watch` is live (type invariant of `PinWatch`).
-        unsafe { vgpu_pin_watch_stale(self.watch.0.as_ptr()) }
+        self.watch.is_stale()
     }
 
     /// Whether it was pinned from the calling task's memory.
     pub(crate) fn is_callers(&self) -> bool {
-        // SAFETY: no preconditions.
-        core::ptr::eq(unsafe { vgpu_current_mm() }, self.pages.mm.as_ptr())
+        pinwatch::is_current_mm(self.pages.mm.as_ptr())
     }
 
     /// Whether the caller's mapping of `addr..addr + len` (covered) still
@@ -462,17 +396,8 @@ impl CachedPin {
             return false;
         };
         let first = (addr - self.start) / PAGE_SIZE;
-        // SAFETY: `watch` is live (type invariant of `PinWatch`), `pages`
-        // holds all its pages; the C side only reads them.
-        unsafe {
-            vgpu_pin_watch_valid(
-                self.watch.0.as_ptr(),
-                self.pages.pages.as_ptr().cast_mut().cast(),
-                first as c_ulong,
-                count as c_ulong,
-                self.writable(),
-            )
-        }
+        self.watch
+            .still_maps(&self.pages.pages, first, count, self.writable())
     }
 
     /// The segments of `addr..addr + len` (covered), clipped.

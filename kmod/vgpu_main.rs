@@ -27,6 +27,7 @@ mod file;
 mod helpers;
 mod misc;
 mod pincache;
+mod pinwatch;
 mod regs;
 mod ring;
 mod shared;
