@@ -158,8 +158,10 @@ pub struct Command {
 /// the caller's pages and hands the device their addresses (userspace never
 /// gives one). The caller must leave `data` unchanged and `resp_data`
 /// untouched until the command is collected (for a detached one: until a
-/// later command of the file is). `WaitArgs::resp_len` is the whole
-/// response length, data included.
+/// later command of the file is; a detached command may carry request
+/// data, not response data, and is meant for data in a
+/// [`VGPU_IOCTL_PIN`] range, which stays pinned whatever the caller does).
+/// `WaitArgs::resp_len` is the whole response length, data included.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DataCommand {
@@ -195,7 +197,8 @@ pub struct DataInfo {
     /// or less under the caller's `RLIMIT_MEMLOCK` (pages pinned by others
     /// in the process count there too).
     pub pin_limit: u64,
-    /// Bytes this file has pinned now.
+    /// Bytes this file has pinned now: commands in flight and the pin
+    /// cache ([`PinInfo`]), whose idle pinnings give way when room is needed.
     pub pinned: u64,
     /// Commands of this file whose data went to the device by pinned pages.
     pub sgl_commands: u64,
