@@ -174,7 +174,12 @@ impl Client {
         };
         let mut cache = self.pins.lock();
         let tick = cache.tick;
-        // Without room for the entry the pinning still serves this command.
+        // Without room for the entry the pinning still serves this command;
+        // a registration without its entry would not last, so it is refused.
+        if registered && cache.entries.len() >= MAX_ENTRIES {
+            cache.info.refused += 1;
+            return Err(ENOMEM);
+        }
         if cache.entries.len() < MAX_ENTRIES {
             cache.entries.push(
                 Entry {
