@@ -12,6 +12,7 @@
 //! releases one.
 
 use crate::{
+    pincache::PinCache,
     regs::QueueState,
     ring::{
         self,
@@ -38,7 +39,9 @@ use crate::{
         },
         status::Status,
     },
+    userdma::PinAccount,
 };
+use core::sync::atomic::AtomicUsize;
 use kernel::{
     dma::Coherent,
     new_mutex,
@@ -104,6 +107,11 @@ pub(crate) struct Client {
     pub(crate) dma: Arc<ClientDma>,
     #[pin]
     bringup: Mutex<Bringup>,
+    /// Pinnings kept for reuse (`pincache`).
+    #[pin]
+    pub(crate) pins: Mutex<PinCache>,
+    /// Pages pinned for this file, cached or in flight.
+    pub(crate) pin_account: Arc<PinAccount>,
 }
 
 impl Client {
@@ -124,6 +132,12 @@ impl Client {
             GFP_KERNEL,
         )?;
         // On failure below, `dma` is freed here: the queue never started.
+        let pin_account = Arc::new(
+            PinAccount {
+                pages: AtomicUsize::new(0),
+            },
+            GFP_KERNEL,
+        )?;
         let listed = dma.clone();
         shared.add_client(dma.clone())?;
         KBox::pin_init(
@@ -131,6 +145,8 @@ impl Client {
                 queue,
                 dma,
                 bringup <- new_mutex!(Bringup::New),
+                pins <- new_mutex!(PinCache::new()),
+                pin_account,
             }),
             GFP_KERNEL,
         )
@@ -369,10 +385,11 @@ impl Client {
         }
     }
 
-    /// Bytes pinned now and the zero-copy counters of this client.
+    /// Bytes pinned now (cached or in flight) and the zero-copy counters
+    /// of this client.
     pub(crate) fn pinned_io(&self) -> (usize, PinnedIo) {
-        let st = self.dma.state.lock();
-        (st.slots.pinned_bytes(), st.pinned_io)
+        let io = self.dma.state.lock().pinned_io;
+        (self.pinned_bytes(), io)
     }
 
     /// Waits for command `seq` and hands its status, response length and

@@ -21,14 +21,18 @@ use crate::{
         DataCommand,
         DataInfo,
         InfoArgs,
+        PinArgs,
         SubmitArgs,
         WaitArgs,
         MAX_BATCH,
         MAX_PAYLOAD,
         VGPU_IOCTL_DATA_INFO,
         VGPU_IOCTL_GET_INFO,
+        VGPU_IOCTL_PIN,
+        VGPU_IOCTL_PIN_INFO,
         VGPU_IOCTL_SUBMIT,
         VGPU_IOCTL_SUBMIT_DATA,
+        VGPU_IOCTL_UNPIN,
         VGPU_IOCTL_WAIT, //
     },
     uapi::regs::features,
@@ -69,6 +73,12 @@ impl MiscDevice for Client {
             VGPU_IOCTL_SUBMIT_DATA => submit(&me, UserSlice::new(arg, size), true),
             VGPU_IOCTL_DATA_INFO => data_info(&me, UserSlice::new(arg, size)),
             VGPU_IOCTL_WAIT => wait(&me, UserSlice::new(arg, size)),
+            VGPU_IOCTL_PIN => pin(&me, UserSlice::new(arg, size), true),
+            VGPU_IOCTL_UNPIN => pin(&me, UserSlice::new(arg, size), false),
+            VGPU_IOCTL_PIN_INFO => {
+                UserSlice::new(arg, size).writer().write(&me.pin_info())?;
+                Ok(0)
+            }
             _ => Err(ENOTTY),
         }
     }
@@ -131,6 +141,28 @@ fn data_info(client: &Client, user: UserSlice) -> Result<isize> {
         reserved: 0,
     };
     user.writer().write(&info)?;
+    Ok(0)
+}
+
+/// `VGPU_IOCTL_PIN` (`register`) and `VGPU_IOCTL_UNPIN`. Pinning needs
+/// the data path (SG lists), which is what uses the pinned pages: `ENXIO`
+/// without it.
+fn pin(client: &Client, user: UserSlice, register: bool) -> Result<isize> {
+    let args: PinArgs = user.reader().read()?;
+    let addr = usize::try_from(args.addr).map_err(|_| EFAULT)?;
+    let len = usize::try_from(args.len).map_err(|_| EINVAL)?;
+    if len == 0 || addr.checked_add(len).is_none() {
+        return Err(EINVAL);
+    }
+    if register {
+        if max_data(client) == 0 {
+            return Err(ENXIO);
+        }
+        client.ensure_started()?;
+        client.pin_registered(addr, len)?;
+    } else {
+        client.unpin_range(addr, len)?;
+    }
     Ok(0)
 }
 

@@ -23,8 +23,9 @@ use kernel::{
 /// to the caller's memory cgroup.
 const CLIENT_DMA_BUDGET: usize = 64 * MAX_PAYLOAD as usize;
 
-/// Bytes of user memory one client may keep pinned for the device; the
-/// caller's `RLIMIT_MEMLOCK` may allow less.
+/// Bytes of user memory one client may keep pinned for the device, cached
+/// or used by commands in flight; the caller's `RLIMIT_MEMLOCK` may allow
+/// less. Commands in flight are held to it here, the cache in `pincache`.
 pub(crate) const CLIENT_PIN_LIMIT: usize = 256 << 20;
 const CLIENT_PIN_PAGES: usize = CLIENT_PIN_LIMIT / PAGE_SIZE;
 
@@ -243,11 +244,6 @@ impl SlotTable {
     /// Whether a batch pinning `pins` pages could ever fit.
     pub(crate) fn can_pin(pins: usize) -> bool {
         pins <= CLIENT_PIN_PAGES
-    }
-
-    /// Bytes of user memory pinned now.
-    pub(crate) fn pinned_bytes(&self) -> usize {
-        self.used.pins.saturating_mul(PAGE_SIZE)
     }
 
     /// Whether room can appear without the caller collecting anything:

@@ -172,15 +172,18 @@ impl Client {
         fill: impl FnOnce(&mut [u8]) -> Result,
         pinned: PinnedRanges,
     ) -> Result<Prepared> {
-        // Pin before taking a binding: faulting pages in may wait for
-        // userspace (userfaultfd), which unbind must not wait for.
-        let pin = |range: Option<(usize, usize)>, to_device| {
+        // Pin (or find pinned) before taking a binding: faulting pages in
+        // may wait for userspace (userfaultfd), which unbind must not wait for.
+        let pin = |range: Option<(usize, usize)>, write| {
             range
-                .map(|(addr, len)| UserDma::pin(addr, len, to_device))
+                .map(|(addr, len)| {
+                    self.pinned_range(addr, len, write)
+                        .map(|pin| (pin, addr, len))
+                })
                 .transpose()
         };
-        let req_data = pin(pinned.req, true)?;
-        let resp_data = pin(pinned.resp, false)?;
+        let req_data = pin(pinned.req, false)?;
+        let resp_data = pin(pinned.resp, true)?;
         let pages = [pinned.req, pinned.resp]
             .into_iter()
             .flatten()
@@ -191,7 +194,6 @@ impl Client {
         }
         let binding = self.shared().bind_alive()?;
         let dev = binding.dev();
-        let pdev = &*self.shared().pdev;
         let max_transfer = self.shared().limits.max_transfer;
         let req_copy = match size.req_len {
             0 => None,
@@ -207,11 +209,12 @@ impl Client {
         };
         let buffer = |copy: Option<Coherent<[u8]>>, data| -> Result<Option<Buffer>> {
             Ok(match data {
-                Some(data) => Some(Buffer::Pinned(UserDma::map(
+                Some((pin, addr, len)) => Some(Buffer::Pinned(UserDma::new(
                     &binding,
-                    pdev,
                     copy,
-                    data,
+                    pin,
+                    addr,
+                    len,
                     max_transfer,
                 )?)),
                 None => copy.map(Buffer::Bounce),

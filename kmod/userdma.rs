@@ -1,23 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Zero-copy buffers: the caller's pages pinned, DMA-mapped and described to
-//! the device as a scatter-gather list whose first entry is a small kernel
-//! copy of the command's header (so that the caller cannot change what the
-//! device parses) and whose other entries are the pinned data pages.
+//! Zero-copy buffers: the caller's pages pinned and DMA-mapped once, as a
+//! [`CachedPin`] that outlives its command (see `pincache`), and described
+//! to each command as a scatter-gather list whose first entry is a small
+//! kernel copy of the command's header (so that the caller cannot change
+//! what the device parses) and whose other entries are the pinned pages of
+//! that command's range.
 //!
-//! Field order is drop order: the list and header, then the mapping, then
-//! the pins. The mapping lives in a [`Devres`], so unbind unmaps it even
-//! where a buffer outlives the binding; the pins go when the buffer does.
+//! Field order is drop order: the watch, then the mapping, then the pins.
+//! The mapping lives in a [`Devres`], so unbind unmaps it even where a
+//! pinning outlives the binding; the pins go when the pinning does.
 
 use crate::{
     helpers,
+    pinwatch::{
+        self,
+        PinWatch, //
+    },
     shared::Binding,
     uapi::ring::{
         SgEntry,
         MAX_SG_ENTRIES, //
     },
 };
-use core::ptr::NonNull;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicUsize,
+        Ordering, //
+    },
+};
 use kernel::{
     bindings,
     devres::Devres,
@@ -35,7 +47,10 @@ use kernel::{
     pci,
     prelude::*,
     scatterlist::SGTable,
-    sync::aref::ARef,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
 };
 
 unsafe extern "C" {
@@ -58,7 +73,8 @@ unsafe extern "C" {
     ///
     /// `pdev` is a live `struct pci_dev` (`void *`: see `helpers`).
     fn vgpu_dma_max_segment(pdev: *mut c_void) -> c_uint;
-    /// `dma_map_sgtable` for `pdev`.
+    /// `dma_map_sgtable` for `pdev`: `DMA_TO_DEVICE` with `to_device`,
+    /// else `DMA_BIDIRECTIONAL`.
     ///
     /// # Safety
     ///
@@ -75,6 +91,19 @@ unsafe extern "C" {
     /// `sgt` was mapped for `pdev` with `to_device` and not unmapped since;
     /// `pdev` is still bound.
     fn vgpu_dma_unmap_sgtable(pdev: *mut c_void, sgt: *mut bindings::sg_table, to_device: bool);
+    /// Syncs `len` bytes at device address `addr` of a mapping made with
+    /// `to_device`, for the device (`for_device`) or the CPU.
+    ///
+    /// # Safety
+    ///
+    /// The range lies in a live mapping for `pdev` made with `to_device`.
+    fn vgpu_dma_sync_range(
+        pdev: *mut c_void,
+        addr: bindings::dma_addr_t,
+        len: usize,
+        to_device: bool,
+        for_device: bool,
+    );
 }
 
 /// Bytes the caller may still pin under its `RLIMIT_MEMLOCK`.
@@ -91,8 +120,8 @@ pub(crate) fn pages_spanned(addr: usize, len: usize) -> Result<usize> {
     Ok(offset.checked_add(len).ok_or(EINVAL)?.div_ceil(PAGE_SIZE))
 }
 
-/// A range of the caller's memory, pinned with `FOLL_LONGTERM` (commands
-/// may stay queued for long) and charged to its `RLIMIT_MEMLOCK`.
+/// Whole pages of the caller's memory, pinned with `FOLL_LONGTERM` (they
+/// stay pinned while cached) and charged to its `RLIMIT_MEMLOCK`.
 ///
 /// # Invariants
 ///
@@ -101,8 +130,6 @@ pub(crate) fn pages_spanned(addr: usize, len: usize) -> Result<usize> {
 /// `pages.len()` pages and a reference. Both are released once, in `drop`.
 struct PinnedPages {
     pages: KVVec<*mut bindings::page>,
-    offset: usize,
-    len: usize,
     writable: bool,
     mm: NonNull<c_void>,
 }
@@ -114,15 +141,14 @@ unsafe impl Send for PinnedPages {}
 unsafe impl Sync for PinnedPages {}
 
 impl PinnedPages {
-    /// Pins `len` (non-zero) bytes at user address `addr`, for the device
-    /// to write when `writable`. A partial pin is undone: `EFAULT`.
-    fn pin(addr: usize, len: usize, writable: bool) -> Result<Self> {
-        if len == 0 {
+    /// Pins `count` (non-zero) pages at page-aligned user address `start`,
+    /// for the device to write too when `writable`. `ENOMEM` over
+    /// `RLIMIT_MEMLOCK`; a partial pin is undone: `EFAULT`.
+    fn pin(start: usize, count: usize, writable: bool) -> Result<Self> {
+        let count_c = c_int::try_from(count).map_err(|_| EINVAL)?;
+        if count == 0 || start % PAGE_SIZE != 0 {
             return Err(EINVAL);
         }
-        let offset = addr % PAGE_SIZE;
-        let count = pages_spanned(addr, len)?;
-        let count_c = c_int::try_from(count).map_err(|_| EINVAL)?;
         let mut pages = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
         // CAST: `count` fits a c_int, so it fits a c_ulong.
         // SAFETY: no preconditions.
@@ -131,12 +157,7 @@ impl PinnedPages {
         // SAFETY: `pages` has room for `count` pointers; the kernel checks
         // that the range is the caller's user memory.
         let got = unsafe {
-            bindings::pin_user_pages_fast(
-                (addr - offset) as c_ulong,
-                count_c,
-                flags,
-                pages.as_mut_ptr(),
-            )
+            bindings::pin_user_pages_fast(start as c_ulong, count_c, flags, pages.as_mut_ptr())
         };
         let pinned = usize::try_from(got).unwrap_or(0);
         if pinned != count {
@@ -157,8 +178,6 @@ impl PinnedPages {
         // INVARIANT: every page is pinned and the mm charged for all of them.
         Ok(Self {
             pages,
-            offset,
-            len,
             writable,
             mm,
         })
@@ -169,7 +188,7 @@ impl Drop for PinnedPages {
     fn drop(&mut self) {
         let count = self.pages.len() as c_ulong;
         // SAFETY: the type invariant: these pages are pinned by us, once.
-        // Pages the device wrote are marked dirty for the page cache.
+        // Pages the device may have written are marked dirty.
         unsafe {
             bindings::unpin_user_pages_dirty_lock(self.pages.as_mut_ptr(), count, self.writable)
         };
@@ -201,20 +220,19 @@ impl MappedTable {
     fn new(binding: &Binding<'_>, pdev: &pci::Device, pages: &mut PinnedPages) -> Result<Self> {
         let _bound = binding.dev();
         let raw_pdev = helpers::raw(pdev).cast::<c_void>();
+        let count = pages.pages.len();
         // SAFETY: an all-zero `sg_table` is the empty table the allocator fills.
         let mut sgt: bindings::sg_table = unsafe { core::mem::zeroed() };
         // SAFETY: `raw_pdev` is live (`pdev` is borrowed).
         let max_segment = unsafe { vgpu_dma_max_segment(raw_pdev) };
-        // SAFETY: `pages` holds `pages.len()` pinned pages covering
-        // `offset..offset + len`.
+        // SAFETY: `pages` holds `count` pinned pages.
         let r = unsafe {
             bindings::sg_alloc_table_from_pages_segment(
                 &mut sgt,
                 pages.pages.as_mut_ptr(),
-                c_uint::try_from(pages.pages.len()).map_err(|_| EINVAL)?,
-                // CAST: below PAGE_SIZE.
-                pages.offset as c_uint,
-                pages.len as c_ulong,
+                c_uint::try_from(count).map_err(|_| EINVAL)?,
+                0,
+                count.checked_mul(PAGE_SIZE).ok_or(EINVAL)? as c_ulong,
                 max_segment,
                 bindings::GFP_KERNEL_ACCOUNT,
             )
@@ -244,6 +262,13 @@ impl MappedTable {
         let table = unsafe { SGTable::from_raw(core::ptr::from_ref(&self.sgt).cast_mut()) };
         table.iter().map(|e| (e.dma_address(), e.dma_len()))
     }
+
+    /// Syncs the device range `addr..addr + len` for the device or the CPU.
+    fn sync(&self, addr: u64, len: usize, for_device: bool) {
+        let raw_pdev = helpers::raw(&self.pdev).cast::<c_void>();
+        // SAFETY: the range comes from `segments` of this live mapping.
+        unsafe { vgpu_dma_sync_range(raw_pdev, addr, len, self.to_device, for_device) };
+    }
 }
 
 impl Drop for MappedTable {
@@ -257,40 +282,205 @@ impl Drop for MappedTable {
     }
 }
 
+/// One mapped segment of a pinning: `len` bytes at device address `dma`,
+/// `off` bytes into the pinned range.
+#[derive(Clone, Copy)]
+struct Segment {
+    off: usize,
+    dma: u64,
+    len: usize,
+}
+
+/// Pages pinned by one file, alive: its cache and commands in flight.
+pub(crate) struct PinAccount {
+    pub(crate) pages: AtomicUsize,
+}
+
+/// A pinned, DMA-mapped, watched range of whole pages of one mm. Commands
+/// hold it while in flight (`users`); the cache holds it while it is valid.
+pub(crate) struct CachedPin {
+    watch: PinWatch,
+    start: usize,
+    segments: KVVec<Segment>,
+    map: Devres<MappedTable>,
+    pages: PinnedPages,
+    users: AtomicUsize,
+    account: Arc<PinAccount>,
+}
+
+impl CachedPin {
+    /// Watches, pins and maps `count` pages at page-aligned `start`. The
+    /// binding is taken only for the mapping: faulting pages in may wait
+    /// for userspace, which unbind must not wait for.
+    pub(crate) fn new(
+        shared: &crate::shared::Shared,
+        start: usize,
+        count: usize,
+        writable: bool,
+        account: Arc<PinAccount>,
+    ) -> Result<Self> {
+        // Watch first: an invalidation after the pin cannot go unseen.
+        let watch = PinWatch::new(start, count)?;
+        let mut pages = PinnedPages::pin(start, count, writable)?;
+        let binding = shared.bind_alive()?;
+        let table = MappedTable::new(&binding, &shared.pdev, &mut pages)?;
+        let mut segments = KVVec::new();
+        let mut off = 0usize;
+        for (dma, len) in table.segments() {
+            let len = usize::try_from(len).map_err(|_| EINVAL)?;
+            segments.push(Segment { off, dma, len }, GFP_KERNEL_ACCOUNT)?;
+            off = off.checked_add(len).ok_or(EINVAL)?;
+        }
+        if off != count * PAGE_SIZE {
+            dev_err!(
+                shared.pdev,
+                "pinning of {} pages mapped {} bytes\n",
+                count,
+                off
+            );
+            return Err(EIO);
+        }
+        let map = Devres::new(binding.dev(), table)?;
+        account.pages.fetch_add(count, Ordering::Relaxed);
+        Ok(Self {
+            watch,
+            start,
+            segments,
+            map,
+            pages,
+            users: AtomicUsize::new(0),
+            account,
+        })
+    }
+
+    /// First user address and length in bytes.
+    pub(crate) fn range(&self) -> (usize, usize) {
+        (self.start, self.pages.pages.len() * PAGE_SIZE)
+    }
+
+    pub(crate) fn writable(&self) -> bool {
+        self.pages.writable
+    }
+
+    /// Whether a command in flight uses it.
+    pub(crate) fn in_use(&self) -> bool {
+        self.users.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether it holds `addr..addr + len` for the device to read (and to
+    /// write with `write`).
+    pub(crate) fn covers(&self, addr: usize, len: usize, write: bool) -> bool {
+        let (start, bytes) = self.range();
+        (self.writable() || !write)
+            && addr >= start
+            && addr
+                .checked_add(len)
+                .is_some_and(|end| end <= start + bytes)
+    }
+
+    /// Whether its mapping changed since it was pinned (for good; a
+    /// process's exit counts).
+    pub(crate) fn is_stale(&self) -> bool {
+        self.watch.is_stale()
+    }
+
+    /// Whether it was pinned from the calling task's memory.
+    pub(crate) fn is_callers(&self) -> bool {
+        pinwatch::is_current_mm(self.pages.mm.as_ptr())
+    }
+
+    /// Whether the caller's mapping of `addr..addr + len` (covered) still
+    /// maps the pinned pages.
+    pub(crate) fn still_mapped(&self, addr: usize, len: usize) -> bool {
+        let Ok(count) = pages_spanned(addr, len) else {
+            return false;
+        };
+        let first = (addr - self.start) / PAGE_SIZE;
+        self.watch
+            .still_maps(&self.pages.pages, first, count, self.writable())
+    }
+
+    /// The segments of `addr..addr + len` (covered), clipped.
+    fn segments_of(&self, addr: usize, len: usize) -> impl Iterator<Item = (u64, usize)> + '_ {
+        let lo = addr - self.start;
+        let hi = lo + len;
+        let first = self.segments.partition_point(|s| s.off + s.len <= lo);
+        self.segments[first..]
+            .iter()
+            .take_while(move |s| s.off < hi)
+            .map(move |s| {
+                let from = lo.max(s.off);
+                let to = hi.min(s.off + s.len);
+                (s.dma + (from - s.off) as u64, to - from)
+            })
+    }
+}
+
+impl Drop for CachedPin {
+    fn drop(&mut self) {
+        self.account
+            .pages
+            .fetch_sub(self.pages.pages.len(), Ordering::Relaxed);
+    }
+}
+
+/// One command's use of a pinning: `addr..addr + len` of it, synced for
+/// the device while the command is in flight.
+struct PinUse {
+    pin: Arc<CachedPin>,
+    addr: usize,
+    len: usize,
+}
+
+impl PinUse {
+    fn new(pin: Arc<CachedPin>, addr: usize, len: usize) -> Self {
+        pin.users.fetch_add(1, Ordering::AcqRel);
+        let me = Self { pin, addr, len };
+        me.sync(true);
+        me
+    }
+
+    fn sync(&self, for_device: bool) {
+        self.pin.map.try_access_with(|table| {
+            for (dma, len) in self.pin.segments_of(self.addr, self.len) {
+                table.sync(dma, len, for_device);
+            }
+        });
+    }
+}
+
+impl Drop for PinUse {
+    fn drop(&mut self) {
+        // The device is done (the command completed or its queue stopped).
+        self.sync(false);
+        self.pin.users.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One zero-copy buffer: an SG list of the header copy and pinned pages.
 pub(crate) struct UserDma {
     list: Coherent<[SgEntry]>,
     header: Option<Coherent<[u8]>>,
-    data_len: usize,
-    _map: Devres<MappedTable>,
-    pages: PinnedPages,
+    data: PinUse,
 }
 
 impl UserDma {
-    /// Pins `len` bytes at user address `addr` (for the device to write
-    /// them when `!to_device`). Takes no binding: faulting the pages in may
-    /// take a while. [`Self::map`] completes the buffer.
-    pub(crate) fn pin(addr: usize, len: usize, to_device: bool) -> Result<PinnedData> {
-        Ok(PinnedData(PinnedPages::pin(addr, len, !to_device)?))
-    }
-
-    /// Maps `data` for the device and builds its list behind `header`;
-    /// `EINVAL` if the list would exceed `max_transfer` bytes or
+    /// Describes `addr..addr + len` of `pin` (which covers it) behind
+    /// `header`; `EINVAL` if the list would exceed `max_transfer` bytes or
     /// [`MAX_SG_ENTRIES`] entries.
-    pub(crate) fn map(
+    pub(crate) fn new(
         binding: &Binding<'_>,
-        pdev: &pci::Device,
         header: Option<Coherent<[u8]>>,
-        data: PinnedData,
+        pin: Arc<CachedPin>,
+        addr: usize,
+        len: usize,
         max_transfer: u32,
     ) -> Result<Self> {
-        let mut pages = data.0;
         let header_len = header.as_ref().map_or(0, |h| h.len());
-        if header_len.saturating_add(pages.len) > max_transfer as usize {
+        if len == 0 || header_len.saturating_add(len) > max_transfer as usize {
             return Err(EINVAL);
         }
-        let table = MappedTable::new(binding, pdev, &mut pages)?;
-        let entries = usize::from(header.is_some()) + table.segments().count();
+        let entries = usize::from(header.is_some()) + pin.segments_of(addr, len).count();
         if entries > MAX_SG_ENTRIES as usize {
             return Err(EINVAL);
         }
@@ -305,20 +495,17 @@ impl UserDma {
                 reserved: 0,
             };
         }
-        for ((addr, len), slot) in table.segments().zip(slots) {
+        for ((addr, len), slot) in pin.segments_of(addr, len).zip(slots) {
             *slot = SgEntry {
                 addr,
                 len: u32::try_from(len).map_err(|_| EINVAL)?,
                 reserved: 0,
             };
         }
-        let map = Devres::new(binding.dev(), table)?;
         Ok(Self {
             list: list.into(),
             header,
-            data_len: pages.len,
-            _map: map,
-            pages,
+            data: PinUse::new(pin, addr, len),
         })
     }
 
@@ -335,12 +522,12 @@ impl UserDma {
 
     /// Bytes of the pinned data.
     pub(crate) fn data_len(&self) -> usize {
-        self.data_len
+        self.data.len
     }
 
-    /// Pages pinned.
+    /// Pages of pinned data the command uses.
     pub(crate) fn pinned_pages(&self) -> usize {
-        self.pages.pages.len()
+        pages_spanned(self.data.addr, self.data.len).unwrap_or(0)
     }
 
     /// DMA-coherent bytes: the header copy and the list.
@@ -348,6 +535,3 @@ impl UserDma {
         self.header.as_ref().map_or(0, |h| h.len()) + self.list.len() * size_of::<SgEntry>()
     }
 }
-
-/// Pinned pages not yet mapped (see [`UserDma::pin`]).
-pub(crate) struct PinnedData(PinnedPages);

@@ -26,6 +26,8 @@ mod driver;
 mod file;
 mod helpers;
 mod misc;
+mod pincache;
+mod pinwatch;
 mod regs;
 mod ring;
 mod shared;

@@ -13,6 +13,8 @@ use crate::uapi::{
         DataCommand,
         DataInfo,
         InfoArgs,
+        PinArgs,
+        PinInfo,
         SubmitArgs,
         WaitArgs, //
     },
@@ -51,6 +53,8 @@ plain_old_data!(
     DataCommand,
     DataInfo,
     InfoArgs,
+    PinArgs,
+    PinInfo,
     SubmitArgs,
     WaitArgs,
     CompletionEntry,

@@ -30,6 +30,10 @@ pub const fn io(nr: u32) -> u32 {
 pub const fn ior<T>(nr: u32) -> u32 {
     ioc(IOC_READ, nr, core::mem::size_of::<T>())
 }
+/// Linux `_IOW` (the kernel reads the struct).
+pub const fn iow<T>(nr: u32) -> u32 {
+    ioc(IOC_WRITE, nr, core::mem::size_of::<T>())
+}
 /// Linux `_IOWR`.
 pub const fn iowr<T>(nr: u32) -> u32 {
     ioc(IOC_READ | IOC_WRITE, nr, core::mem::size_of::<T>())
@@ -47,6 +51,16 @@ pub const VGPU_IOCTL_WAIT: u32 = iowr::<WaitArgs>(0x02);
 pub const VGPU_IOCTL_SUBMIT_DATA: u32 = iowr::<SubmitArgs>(0x03);
 /// Limits and counters of the data path ([`DataInfo`]).
 pub const VGPU_IOCTL_DATA_INFO: u32 = ior::<DataInfo>(0x04);
+/// Pins a range of the caller's memory for this file until
+/// [`VGPU_IOCTL_UNPIN`] or close ([`PinArgs`]): pinned host memory
+/// (`cuMemHostAlloc`, `cuMemHostRegister`), so that copies from and to it
+/// never pin or wait to unpin. Counts against the file's pin limit.
+pub const VGPU_IOCTL_PIN: u32 = iow::<PinArgs>(0x05);
+/// Ends a [`VGPU_IOCTL_PIN`] of the same `addr` and `len`; commands in
+/// flight keep the pages until they complete.
+pub const VGPU_IOCTL_UNPIN: u32 = iow::<PinArgs>(0x06);
+/// The pin cache's state and counters ([`PinInfo`]).
+pub const VGPU_IOCTL_PIN_INFO: u32 = ior::<PinInfo>(0x07);
 
 /// Most commands one [`VGPU_IOCTL_SUBMIT`] takes.
 pub const MAX_BATCH: u32 = 64;
@@ -144,8 +158,10 @@ pub struct Command {
 /// the caller's pages and hands the device their addresses (userspace never
 /// gives one). The caller must leave `data` unchanged and `resp_data`
 /// untouched until the command is collected (for a detached one: until a
-/// later command of the file is). `WaitArgs::resp_len` is the whole
-/// response length, data included.
+/// later command of the file is; a detached command may carry request
+/// data, not response data, and is meant for data in a
+/// [`VGPU_IOCTL_PIN`] range, which stays pinned whatever the caller does).
+/// `WaitArgs::resp_len` is the whole response length, data included.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DataCommand {
@@ -181,7 +197,8 @@ pub struct DataInfo {
     /// or less under the caller's `RLIMIT_MEMLOCK` (pages pinned by others
     /// in the process count there too).
     pub pin_limit: u64,
-    /// Bytes this file has pinned now.
+    /// Bytes this file has pinned now: commands in flight and the pin
+    /// cache ([`PinInfo`]), whose idle pinnings give way when room is needed.
     pub pinned: u64,
     /// Commands of this file whose data went to the device by pinned pages.
     pub sgl_commands: u64,
@@ -193,6 +210,47 @@ pub struct DataInfo {
     pub device_sgl_bytes: u64,
     /// Zero.
     pub reserved: u64,
+}
+
+/// Argument of [`VGPU_IOCTL_PIN`] and [`VGPU_IOCTL_UNPIN`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PinArgs {
+    /// Start of the range (any alignment; whole pages are pinned).
+    pub addr: u64,
+    /// Its length in bytes, non-zero.
+    pub len: u64,
+}
+
+/// Result of [`VGPU_IOCTL_PIN_INFO`]: the pin cache of this file.
+///
+/// Pinned data ranges stay pinned and DMA-mapped after their command, so
+/// that a later command on the same memory costs no pinning: a *hit*. A
+/// pinning is dropped when its mapping changes (munmap, mremap, fork's
+/// copy-on-write...: an *invalidation*), when room is needed for another
+/// (an *eviction*, least recently used first), or at close.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PinInfo {
+    /// Pinnings in the cache, and the pages they pin.
+    pub cached_ranges: u32,
+    /// 1 when mapping changes are seen by an MMU notifier; 0 when the
+    /// driver checks the page tables on every reuse instead.
+    pub notifier: u32,
+    /// Bytes pinned by the cache and by commands in flight.
+    pub pinned_bytes: u64,
+    /// Of those, bytes pinned by [`VGPU_IOCTL_PIN`].
+    pub registered_bytes: u64,
+    /// Data ranges found pinned already.
+    pub hits: u64,
+    /// Data ranges pinned anew.
+    pub misses: u64,
+    /// Pinnings dropped because their mapping changed.
+    pub invalidations: u64,
+    /// Pinnings dropped to make room.
+    pub evictions: u64,
+    /// Pins refused by the file's limit or `RLIMIT_MEMLOCK` (`ENOMEM`).
+    pub refused: u64,
 }
 
 /// Argument of [`VGPU_IOCTL_WAIT`].
@@ -219,3 +277,5 @@ const _: () = assert!(core::mem::size_of::<Command>() == 32);
 const _: () = assert!(core::mem::size_of::<WaitArgs>() == 32);
 const _: () = assert!(core::mem::size_of::<DataCommand>() == 64);
 const _: () = assert!(core::mem::size_of::<DataInfo>() == 64);
+const _: () = assert!(core::mem::size_of::<PinArgs>() == 16);
+const _: () = assert!(core::mem::size_of::<PinInfo>() == 64);

@@ -103,13 +103,13 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             steps: "modprobe vgpu && echo '@@RESULT modprobe PASS 0ms modprobe vgpu succeeded' || echo '@@RESULT modprobe FAIL 0ms modprobe vgpu failed'\n\
                     wait-node\n\
                     vgpu-guest info\n\
-                    vgpu-guest test bind identity echo zero-copy detached device-errors ioctl-sweep space-deadlock space-wakeup room-before-memory wait-signal unbind-wait host-stop rmmod-busy identity-after-reload host-kill other-device-alive dmesg-clean\n"
+                    vgpu-guest test bind identity echo zero-copy pin-reuse pin-invalidate pin-register pin-limit detached device-errors ioctl-sweep space-deadlock space-wakeup room-before-memory wait-signal unbind-wait host-stop rmmod-busy identity-after-reload host-kill other-device-alive dmesg-clean\n"
                 .into(),
             expect: vec![],
             memory_mib: 512,
             hostroot: false,
             on_request: false,
-            required: names(&["modprobe", "bind", "identity", "echo", "zero-copy", "detached", "device-errors", "ioctl-sweep", "space-deadlock", "space-wakeup", "room-before-memory", "wait-signal", "unbind-wait", "host-stop", "rmmod-busy", "identity-after-reload", "host-kill", "other-device-alive", "dmesg-clean"]),
+            required: names(&["modprobe", "bind", "identity", "echo", "zero-copy", "pin-reuse", "pin-invalidate", "pin-register", "pin-limit", "detached", "device-errors", "ioctl-sweep", "space-deadlock", "space-wakeup", "room-before-memory", "wait-signal", "unbind-wait", "host-stop", "rmmod-busy", "identity-after-reload", "host-kill", "other-device-alive", "dmesg-clean"]),
         },
         Scenario {
             name: "refused-devices",

@@ -9,6 +9,8 @@
 //! them with the client's next response, which is how a synchronising call
 //! reports them.
 
+use std::collections::BTreeMap;
+
 use uapi::{
     cuda::{result, CudaCommand, ResultHeader, Submission},
     ioctl::MAX_BATCH,
@@ -74,6 +76,9 @@ pub(crate) struct Client {
     batch: Vec<Pending>,
     info: TransportInfo,
     data_path: Option<DataPath>,
+    /// Host ranges the transport keeps pinned (`cuMemHostAlloc`,
+    /// `cuMemHostRegister`): base to length.
+    pinned_host: BTreeMap<usize, usize>,
 }
 
 impl Client {
@@ -86,7 +91,74 @@ impl Client {
             batch: Vec::new(),
             info,
             data_path,
+            pinned_host: BTreeMap::new(),
         })
+    }
+
+    /// Asks the transport to keep pinned host memory pinned, so that
+    /// copies from it go by pointer without pinning, asynchronously too.
+    /// Best effort: memory it cannot pin is copied as pageable memory is.
+    pub fn pin_host(&mut self, addr: usize, len: usize) {
+        if self.data_path.is_none() || len == 0 {
+            return;
+        }
+        match self.transport.pin_host(addr, len) {
+            Ok(true) => {
+                self.pinned_host.insert(addr, len);
+            }
+            Ok(false) => {}
+            Err(e) => tracing::debug!("pinned host memory stays pageable: {e}"),
+        }
+    }
+
+    /// Ends [`Self::pin_host`] of the range at `addr`, if it was pinned.
+    /// Commands in flight keep their pages until they complete.
+    pub fn unpin_host(&mut self, addr: usize) {
+        if let Some(len) = self.pinned_host.remove(&addr) {
+            if let Err(e) = self.transport.unpin_host(addr, len) {
+                tracing::warn!("unpinning host memory: {e}");
+            }
+        }
+    }
+
+    /// Whether `data` lies in one range the transport keeps pinned.
+    pub fn is_pinned_host(&self, data: &[u8]) -> bool {
+        let addr = data.as_ptr() as usize;
+        self.pinned_host
+            .range(..=addr)
+            .next_back()
+            .is_some_and(|(&base, &len)| addr + data.len() <= base + len)
+    }
+
+    /// Queues command `C` detached once per `(request, data)`, each data
+    /// by pointer (at most the data chunk). Only for data in pinned host
+    /// memory ([`Self::is_pinned_host`]): nothing waits for these commands,
+    /// and the device reads the pages whenever it runs them, as CUDA's
+    /// asynchronous copies from pinned memory do.
+    pub fn push_pinned_data<C: CudaCommand>(&mut self, calls: &[(C::Request, &[u8])]) -> CuResult {
+        debug_assert!(C::SUBMISSION != Submission::Call, "a call has a response");
+        if calls.iter().any(|(_, d)| !self.is_pinned_host(d)) {
+            return Err(result::INVALID_VALUE);
+        }
+        // Queued detached work goes first: the device runs in order.
+        self.flush()?;
+        for group in calls.chunks(MAX_BATCH as usize) {
+            let reqs: Vec<DataRequest<'_>> = group
+                .iter()
+                .map(|(req, data)| DataRequest {
+                    opcode: C::OPCODE,
+                    body: req.as_bytes(),
+                    data,
+                    resp_capacity: 0,
+                    resp_data: std::ptr::null_mut(),
+                    resp_data_len: 0,
+                })
+                .collect();
+            // SAFETY: every data slice lies in a range the transport pinned
+            // (checked above) and keeps pinned while commands use it.
+            unsafe { self.transport.submit_data_detached(&reqs) }.map_err(transport_error)?;
+        }
+        Ok(())
     }
 
     /// Chunk size for copies whose data can go by pointer (not copied on

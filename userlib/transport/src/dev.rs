@@ -9,8 +9,9 @@ use std::{
 };
 
 use uapi::ioctl::{
-    Command, DataCommand, DataInfo, InfoArgs, SubmitArgs, WaitArgs, VGPU_IOCTL_DATA_INFO,
-    VGPU_IOCTL_GET_INFO, VGPU_IOCTL_SUBMIT, VGPU_IOCTL_SUBMIT_DATA, VGPU_IOCTL_WAIT,
+    Command, DataCommand, DataInfo, InfoArgs, PinArgs, PinInfo, SubmitArgs, WaitArgs,
+    VGPU_IOCTL_DATA_INFO, VGPU_IOCTL_GET_INFO, VGPU_IOCTL_PIN, VGPU_IOCTL_PIN_INFO,
+    VGPU_IOCTL_SUBMIT, VGPU_IOCTL_SUBMIT_DATA, VGPU_IOCTL_UNPIN, VGPU_IOCTL_WAIT,
 };
 
 /// An errno from the driver, with the operation that got it.
@@ -115,6 +116,31 @@ impl VgpuFile {
         let mut info = DataInfo::default();
         self.ioctl("data info", VGPU_IOCTL_DATA_INFO, &mut info)?;
         Ok(info)
+    }
+
+    /// The driver's pin cache of this file.
+    pub fn pin_info(&self) -> Result<PinInfo, DevError> {
+        let mut info = PinInfo::default();
+        self.ioctl("pin info", VGPU_IOCTL_PIN_INFO, &mut info)?;
+        Ok(info)
+    }
+
+    /// Pins `len` bytes at `addr` for this file until [`Self::unpin`].
+    pub fn pin(&self, addr: usize, len: usize) -> Result<(), DevError> {
+        let mut args = PinArgs {
+            addr: addr as u64,
+            len: len as u64,
+        };
+        self.ioctl("pin", VGPU_IOCTL_PIN, &mut args).map(drop)
+    }
+
+    /// Ends a [`Self::pin`] of the same range.
+    pub fn unpin(&self, addr: usize, len: usize) -> Result<(), DevError> {
+        let mut args = PinArgs {
+            addr: addr as u64,
+            len: len as u64,
+        };
+        self.ioctl("unpin", VGPU_IOCTL_UNPIN, &mut args).map(drop)
     }
 
     /// Submits `commands` with their data by pointer, waiting for room;
@@ -314,5 +340,44 @@ impl super::Transport for VgpuFile {
         // SAFETY: the caller's contract is the driver's (see `DataCommand`).
         unsafe { self.submit_data_commands(&mut cmds)? };
         Ok(cmds.iter().map(|c| c.cmd.seq).collect())
+    }
+
+    fn pin_host(&mut self, addr: usize, len: usize) -> Result<bool, DevError> {
+        self.pin(addr, len).map(|()| true)
+    }
+
+    fn unpin_host(&mut self, addr: usize, len: usize) -> Result<(), DevError> {
+        self.unpin(addr, len)
+    }
+
+    unsafe fn submit_data_detached(
+        &mut self,
+        reqs: &[super::DataRequest<'_>],
+    ) -> Result<(), DevError> {
+        let mut cmds = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let len = |n: usize| {
+                u32::try_from(n).map_err(|_| DevError {
+                    op: "submit data",
+                    errno: libc::EINVAL,
+                })
+            };
+            cmds.push(DataCommand {
+                cmd: Command {
+                    opcode: r.opcode,
+                    flags: uapi::ioctl::command_flags::DETACHED,
+                    req_len: len(r.body.len())?,
+                    req_ptr: r.body.as_ptr() as u64,
+                    ..Default::default()
+                },
+                data_ptr: r.data.as_ptr() as u64,
+                data_len: len(r.data.len())?,
+                ..Default::default()
+            });
+        }
+        // SAFETY: the headers are copied at submit; the data lies in
+        // ranges the driver keeps pinned (the caller's contract), and a
+        // detached command has no response to write.
+        unsafe { self.submit_data_commands(&mut cmds) }
     }
 }

@@ -145,6 +145,33 @@ pub trait Transport: Send {
             errno: libc::EOPNOTSUPP,
         })
     }
+    /// Keeps `len` bytes at `addr` pinned for the device until
+    /// [`Self::unpin_host`] (pinned host memory): data commands on it then
+    /// pin nothing, and [`Self::submit_data_detached`] may read it later.
+    /// `Ok(false)` where the transport has no such thing.
+    fn pin_host(&mut self, addr: usize, len: usize) -> Result<bool, DevError> {
+        let _ = (addr, len);
+        Ok(false)
+    }
+    /// Ends a [`Self::pin_host`] of the same range.
+    fn unpin_host(&mut self, addr: usize, len: usize) -> Result<(), DevError> {
+        let _ = (addr, len);
+        Ok(())
+    }
+    /// Queues `reqs` (at most [`uapi::ioctl::MAX_BATCH`]; no response,
+    /// no response data) detached, with their request data by pointer.
+    ///
+    /// # Safety
+    ///
+    /// Each `data` lies in a range pinned by [`Self::pin_host`], so that
+    /// the device reads only those pages whatever the caller does later.
+    unsafe fn submit_data_detached(&mut self, reqs: &[DataRequest<'_>]) -> Result<(), DevError> {
+        let _ = reqs;
+        Err(DevError {
+            op: "submit data",
+            errno: libc::EOPNOTSUPP,
+        })
+    }
 }
 
 /// Where [`open`] will connect.

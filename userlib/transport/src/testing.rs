@@ -24,6 +24,8 @@ pub struct Script {
     pub responses: VecDeque<Vec<u8>>,
     /// Of `sent`, the indices that went by the data path (body ++ data).
     pub by_pointer: Vec<usize>,
+    /// Ranges pinned by `pin_host` and not unpinned.
+    pub pinned: Vec<(usize, usize)>,
 }
 
 /// The fake transport.
@@ -139,6 +141,40 @@ impl Transport for Fake {
             self.next += 1;
         }
         Ok(t)
+    }
+
+    fn pin_host(&mut self, addr: usize, len: usize) -> Result<bool, DevError> {
+        self.script.lock().unwrap().pinned.push((addr, len));
+        Ok(self.data.is_some())
+    }
+
+    fn unpin_host(&mut self, addr: usize, len: usize) -> Result<(), DevError> {
+        let mut s = self.script.lock().unwrap();
+        let i = s.pinned.iter().position(|&p| p == (addr, len));
+        s.pinned.remove(i.expect("unpinning what was not pinned"));
+        Ok(())
+    }
+
+    unsafe fn submit_data_detached(&mut self, reqs: &[DataRequest<'_>]) -> Result<(), DevError> {
+        let path = self.data.expect("no data path offered");
+        assert!(reqs.len() <= 64, "batch of {}", reqs.len());
+        let mut s = self.script.lock().unwrap();
+        s.submits.push(reqs.len());
+        for r in reqs {
+            assert!(r.data.len() <= path.max_data as usize);
+            assert_eq!((r.resp_capacity, r.resp_data_len), (0, 0));
+            let addr = r.data.as_ptr() as usize;
+            assert!(
+                s.pinned
+                    .iter()
+                    .any(|&(a, n)| addr >= a && addr + r.data.len() <= a + n),
+                "detached data outside pinned memory"
+            );
+            let index = s.sent.len();
+            s.by_pointer.push(index);
+            s.sent.push((r.opcode, true, [r.body, r.data].concat()));
+        }
+        Ok(())
     }
 
     fn wait(&mut self, ticket: u64, resp: &mut [u8]) -> Result<Completion, DevError> {

@@ -3,7 +3,7 @@
 
 use uapi::{
     cmd::{Opcode, SleepRequest},
-    ioctl::{self, Command, InfoArgs, SubmitArgs, WaitArgs},
+    ioctl::{self, Command, InfoArgs, PinArgs, SubmitArgs, WaitArgs},
     wire::Wire,
 };
 
@@ -171,6 +171,25 @@ pub fn ioctl_sweep() -> TestResult {
         let c = f.wait(seq, &mut [], 10_000).map_err(|e| e.to_string())?;
         check(c.status == 0, || format!("sleep status {}", c.status))?;
 
+        // PIN and UNPIN: empty, unmapped, never pinned, wrapping.
+        let pin_ioctl = |req: u32, addr: u64, len: u64| {
+            let mut a = PinArgs { addr, len };
+            f.raw_ioctl(req, &mut a as *mut PinArgs as usize)
+        };
+        let (pin, unpin) = (ioctl::VGPU_IOCTL_PIN, ioctl::VGPU_IOCTL_UNPIN);
+        expect_errno("pin empty", pin_ioctl(pin, p as u64, 0), libc::EINVAL)?;
+        expect_errno("pin unmapped", pin_ioctl(pin, 0x10, 1 << 20), libc::EFAULT)?;
+        expect_errno(
+            "unpin unknown",
+            pin_ioctl(unpin, 0x10, 1 << 20),
+            libc::ENOENT,
+        )?;
+        expect_errno(
+            "pin wrapping",
+            pin_ioctl(pin, u64::MAX - 4095, 8192),
+            libc::EINVAL,
+        )?;
+
         // Random garbage: every ioctl number of our type and random
         // argument bytes. Only clean errnos are acceptable.
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -180,12 +199,16 @@ pub fn ioctl_sweep() -> TestResult {
             rng ^= rng << 17;
             rng
         };
+        // PIN of a random range: EFAULT, or ENOMEM past the limit; UNPIN of
+        // one never pinned: ENOENT.
         let allowed = [
             libc::ENOTTY,
             libc::EINVAL,
             libc::EFAULT,
             libc::EAGAIN,
             libc::ETIMEDOUT,
+            libc::ENOMEM,
+            libc::ENOENT,
         ];
         let mut buf = [0u64; 64];
         for i in 0..3000 {

@@ -8,6 +8,7 @@ mod device;
 mod identity;
 mod ioctl_sweep;
 mod lifecycle;
+mod pin_cache;
 mod signals;
 mod space;
 mod threads;
@@ -39,6 +40,10 @@ fn run(name: &str) -> TestResult {
         "dmesg-clean" => lifecycle::dmesg_clean(),
         "zero-copy" => zero_copy::zero_copy(),
         "zero-copy-used" => zero_copy::zero_copy_used(),
+        "pin-reuse" => pin_cache::pin_reuse(),
+        "pin-invalidate" => pin_cache::pin_invalidate(),
+        "pin-register" => pin_cache::pin_register(),
+        "pin-limit" => pin_cache::pin_limit(),
         _ => Err(format!("unknown test {name}")),
     }
 }

@@ -25,8 +25,33 @@ pub(crate) fn htod(
     is_async: bool,
 ) -> CuResult {
     let c = s.client()?;
+    // An asynchronous copy from pinned host memory goes by pointer and
+    // detached: the driver keeps those pages pinned, and the device reads
+    // them when the stream gets there, as CUDA's does.
+    if let Some(chunk) = c
+        .data_chunk(src.len())
+        .filter(|_| is_async && c.is_pinned_host(src))
+    {
+        let calls: Vec<_> = src
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, part)| {
+                let req = CopyRequest {
+                    ctx,
+                    stream,
+                    dst: dst.wrapping_add((i * chunk) as u64),
+                    src: 0,
+                    len: part.len() as u64,
+                    flags: copy_flags::ASYNC,
+                    reserved: 0,
+                };
+                (req, part)
+            })
+            .collect();
+        return c.push_pinned_data::<cmds::MemcpyHtod>(&calls);
+    }
     // A synchronous copy can hand the device the caller's pages: they stay
-    // put until it returns. An asynchronous one is captured now.
+    // put until it returns. Another asynchronous one is captured now.
     if let Some(chunk) = c.data_chunk(src.len()).filter(|_| !is_async) {
         let calls = src
             .chunks(chunk)
@@ -362,6 +387,48 @@ mod tests {
             sc.sent.len() > chunks,
             "the small and async copies were sent copied"
         );
+    }
+
+    #[test]
+    fn async_copies_from_pinned_host_memory_go_by_pointer_detached() {
+        use crate::driver::memory::host::{mem_free_host, mem_host_alloc};
+        use crate::driver::testing::session_with_data;
+        let sess = session_with_data(4096, Some(PATH));
+        with_primary();
+        let len = 100_000usize;
+        let mut p: *mut c_void = std::ptr::null_mut();
+        // SAFETY: a local out-pointer.
+        unsafe { mem_host_alloc(&mut p, len, 0) }.unwrap();
+        assert_eq!(sess.script.lock().unwrap().pinned, [(p as usize, len)]);
+        // SAFETY: `p` is `len` bytes of ours, just allocated.
+        let host = unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) };
+        for (i, b) in host.iter_mut().enumerate() {
+            *b = (i * 3) as u8;
+        }
+        memcpy_htod_async(0x1000, host[..].into(), len, std::ptr::null_mut()).unwrap();
+        {
+            let sc = sess.script.lock().unwrap();
+            let chunks = len.div_ceil(64 << 10);
+            assert_eq!(sc.by_pointer.len(), chunks);
+            let mut joined = Vec::new();
+            for &i in &sc.by_pointer {
+                let (opc, detached, b) = &sc.sent[i];
+                assert_eq!((*opc, *detached), (op::MEMCPY_HTOD, true));
+                let r = CopyRequest::read_from(b).unwrap();
+                assert_eq!(r.flags, copy_flags::ASYNC);
+                joined.extend_from_slice(&b[COPY_REQ..]);
+            }
+            assert_eq!(joined, *host);
+        }
+        // Pageable memory is still captured for an asynchronous copy.
+        let pageable = vec![7u8; len];
+        memcpy_htod_async(0x1000, pageable[..].into(), len, std::ptr::null_mut()).unwrap();
+        assert_eq!(
+            sess.script.lock().unwrap().by_pointer.len(),
+            len.div_ceil(64 << 10)
+        );
+        mem_free_host(p).unwrap();
+        assert!(sess.script.lock().unwrap().pinned.is_empty());
     }
 
     #[test]

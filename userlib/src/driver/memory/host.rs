@@ -1,7 +1,8 @@
 //! Host memory: `cuMemHostAlloc`/`cuMemAllocHost` (page-aligned guest
-//! memory, not pinned on the host and not device-visible), registration
-//! (bookkeeping only: copies from registered memory work as from any other
-//! host memory), and the device pointer of host memory, which does not
+//! memory, not device-visible) and registration: on the device transport
+//! both are pinned by the driver once (so copies from them pin nothing,
+//! and asynchronous copies from them go by pointer, detached); elsewhere
+//! registration is bookkeeping only, and the device pointer of host memory, which does not
 //! exist here: there is no zero-copy access, so the host masks
 //! `CAN_MAP_HOST_MEMORY` and `cuMemHostGetDevicePointer` fails honestly.
 //!
@@ -47,6 +48,10 @@ pub(crate) unsafe fn mem_host_alloc(pp: *mut *mut c_void, size: usize, flags: c_
             unsafe { libc::free(p) };
             return Err(e);
         }
+        // Pinned once here, so that copies from it never pin.
+        if let Ok(c) = s.client() {
+            c.pin_host(p as usize, size);
+        }
         // SAFETY: the caller's out-pointer; checked non-NULL above.
         unsafe { *pp = p };
         Ok(())
@@ -67,6 +72,9 @@ pub(crate) fn mem_free_host(p: *mut c_void) -> CuResult {
             _ => return Err(result::INVALID_VALUE),
         }
         s.ptrs.remove_host(p as usize);
+        if let Ok(c) = s.client() {
+            c.unpin_host(p as usize);
+        }
         // SAFETY: `p` is the base of a live allocation of
         // `mem_host_alloc` (posix_memalign), checked just above, and is
         // unregistered before it is freed.
@@ -96,7 +104,11 @@ pub(crate) fn mem_host_register(p: *mut c_void, size: usize, flags: c_uint) -> C
             return Err(result::NOT_SUPPORTED);
         }
         s.ptrs
-            .add_host(p as usize, size, flags, guest, HostKind::Registered)
+            .add_host(p as usize, size, flags, guest, HostKind::Registered)?;
+        if let Ok(c) = s.client() {
+            c.pin_host(p as usize, size);
+        }
+        Ok(())
     })
 }
 
@@ -108,6 +120,9 @@ pub(crate) fn mem_host_unregister(p: *mut c_void) -> CuResult {
         match host_at(s, p as usize) {
             Some((base, r)) if base == p as usize && r.kind == HostKind::Registered => {
                 s.ptrs.remove_host(base);
+                if let Ok(c) = s.client() {
+                    c.unpin_host(base);
+                }
                 Ok(())
             }
             // Inside a registration, or pinned memory of ours.
