@@ -26,6 +26,8 @@ use uapi::status::Status;
 use uapi::wire::Wire;
 
 mod area;
+#[cfg(test)]
+mod in_place_tests;
 mod shm;
 
 pub use area::{AttachError, SharedArea};

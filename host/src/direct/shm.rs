@@ -6,7 +6,7 @@
 //! sleeps on the doorbell eventfd, so a client issuing calls back to back
 //! never pays a wake-up; the client does the same on its side.
 
-use super::area::{AttachError, SharedArea};
+use super::area::{AttachError, InPlace, SharedArea, Taken};
 use super::run_request;
 use crate::cancel::CancelToken;
 use crate::session::Session;
@@ -69,6 +69,10 @@ pub fn serve(
     let mut request = Vec::new();
     let mut spin = SpinPolicy::default();
     let (mut commands, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
+    // Data of copies that stayed in the arena (`SharedArea::in_place`).
+    let (mut in_place_in, mut in_place_out) = (0u64, 0u64);
+    let arena = a.area.arena_span();
+    session.register_shared(arena);
     loop {
         let submitted = a.area.submitted();
         if submitted == next {
@@ -92,24 +96,34 @@ pub fn serve(
                 a.area.complete(next, None, status, &[]);
             }
             Ok(t) => {
-                a.area.request(&t, &mut request);
                 bytes_in += u64::from(t.req_len);
-                let reply = run_request(
-                    session,
-                    cancel,
-                    t.opcode,
-                    &request,
-                    t.resp_capacity,
-                    t.detached,
-                );
-                match reply {
-                    None => a.area.complete(next, None, Status::Ok, &[]),
-                    Some((Status::ResponseTooSmall, body)) => {
-                        a.area.complete_too_small(next, body.len())
+                if let Some(copy) = a.area.in_place(&t) {
+                    let data = run_in_place(&a.area, session, next, &t, &copy);
+                    if t.opcode == uapi::cuda::op::MEMCPY_HTOD {
+                        in_place_in += copy.span.len() as u64;
+                    } else {
+                        in_place_out += data as u64;
+                        bytes_out += data as u64 + RESULT_HEADER;
                     }
-                    Some((status, body)) => {
-                        bytes_out += body.len() as u64;
-                        a.area.complete(next, Some(&t), status, &body);
+                } else {
+                    a.area.request(&t, &mut request);
+                    let reply = run_request(
+                        session,
+                        cancel,
+                        t.opcode,
+                        &request,
+                        t.resp_capacity,
+                        t.detached,
+                    );
+                    match reply {
+                        None => a.area.complete(next, None, Status::Ok, &[]),
+                        Some((Status::ResponseTooSmall, body)) => {
+                            a.area.complete_too_small(next, body.len())
+                        }
+                        Some((status, body)) => {
+                            bytes_out += body.len() as u64;
+                            a.area.complete(next, Some(&t), status, &body);
+                        }
                     }
                 }
             }
@@ -120,14 +134,60 @@ pub fn serve(
             signal(&a.wake);
         }
     }
-    // What CI reads to see that the data went through shared memory.
+    let stats = session.shared_stats();
+    // Before the area is unmapped (when `a` drops).
+    session.unregister_shared(arena);
+    // What CI reads to see that the data went through shared memory, and
+    // that large copies moved in place (`in_place_*`: bytes the worker did
+    // not copy; `pinned_bytes`: of the executor's in-place copies, those
+    // from or to memory registered with the device).
     tracing::info!(
         client = id,
         commands,
         bytes_in,
         bytes_out,
+        in_place_in,
+        in_place_out,
+        in_place_copies = stats.copies,
+        pinned_bytes = stats.pinned_bytes,
+        registered = stats.registered,
         "shared-memory client disconnected"
     );
+}
+
+/// Bytes of a copy's response header (`uapi::cuda::ResultHeader`).
+const RESULT_HEADER: u64 = size_of::<uapi::cuda::ResultHeader>() as u64;
+
+/// Runs and completes command `n`, a copy whose data stays in the arena
+/// ([`SharedArea::in_place`]); returns the data bytes its response carries.
+pub(super) fn run_in_place(
+    area: &SharedArea,
+    session: &mut Session,
+    n: u64,
+    t: &Taken,
+    copy: &InPlace,
+) -> usize {
+    let reply = session.execute_shared(
+        t.opcode,
+        copy.request.as_bytes(),
+        copy.span,
+        t.resp_capacity as usize,
+        t.detached,
+    );
+    if t.detached {
+        area.complete(n, None, Status::Ok, &[]);
+        return 0;
+    }
+    match reply {
+        Ok((head, data)) => {
+            area.complete_in_place(n, t, Status::Ok, &head, data);
+            data
+        }
+        Err(status) => {
+            area.complete_in_place(n, t, status, &[], 0);
+            0
+        }
+    }
 }
 
 fn signal(mut fd: &File) {

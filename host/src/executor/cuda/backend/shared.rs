@@ -1,0 +1,177 @@
+//! Copies between the GPU and a client's shared memory (the socket
+//! transport's arena): straight from and into the worker's mapping of it,
+//! which is page-locked with `cuMemHostRegister` on the first copy, so the
+//! copies are DMA at pinned speed with no staging copy.
+//!
+//! A registration is made in the context of that first copy, `PORTABLE` so
+//! every context of the client sees it pinned, and charged to the client's
+//! `pinned_bytes` quota. It is undone before its context is destroyed
+//! (`teardown`) and before the area is unmapped; a later copy registers the
+//! area again in its own context. If the driver or the quota refuses, the
+//! copies still run, at pageable speed.
+
+use super::*;
+use crate::cuda::backend::SharedBackend;
+use crate::cuda::shared::{SharedSpan, SharedStats};
+use crate::executor::cuda::driver::CU_MEMHOSTREGISTER_PORTABLE;
+
+/// One shared area of the client.
+#[derive(Debug)]
+pub(super) struct SharedArea {
+    span: SharedSpan,
+    /// The context it is page-locked in.
+    registered: Option<u64>,
+    /// The driver or the quota refused: not tried again.
+    refused: bool,
+}
+
+/// The client's shared areas and what went through them.
+#[derive(Debug, Default)]
+pub(super) struct SharedAreas {
+    areas: Vec<SharedArea>,
+    stats: SharedStats,
+}
+
+impl GpuClient {
+    /// Whether `span` lies in an area page-locked now, registering its area
+    /// in the current context `key` if it is not yet.
+    fn pin_shared(&mut self, key: u64, span: &SharedSpan) -> bool {
+        let api = self.driver.api();
+        let Some(area) = self.shared.areas.iter_mut().find(|a| a.span.contains(span)) else {
+            return false;
+        };
+        if area.registered.is_some() {
+            return true;
+        }
+        let Some(register) = api.mem_host_register else {
+            return false;
+        };
+        if area.refused {
+            return false;
+        }
+        let len = area.span.len();
+        if !self.pinned.charge(len as u64) {
+            tracing::info!(
+                bytes = len,
+                "shared memory not page-locked: over the client's pinned_bytes quota"
+            );
+            area.refused = true;
+            return false;
+        }
+        // SAFETY: the area is mapped while it is registered with us
+        // (`register_shared`'s contract) and context `key` is current.
+        let rc = unsafe { register(area.span.as_ptr().cast(), len, CU_MEMHOSTREGISTER_PORTABLE) };
+        if rc != 0 {
+            tracing::warn!(rc, bytes = len, "cuMemHostRegister of shared memory failed");
+            self.pinned.refund(len as u64);
+            area.refused = true;
+            return false;
+        }
+        area.registered = Some(key);
+        self.shared.stats.registered += len as u64;
+        true
+    }
+
+    /// Unregisters area `i` (its context current, if it still exists).
+    fn unpin_shared(&mut self, i: usize) {
+        let Some(key) = self.shared.areas[i].registered.take() else {
+            return;
+        };
+        let span = self.shared.areas[i].span;
+        self.shared.areas[i].refused = false;
+        let unregistered = self.enter_key(key).is_ok()
+            && self
+                .driver
+                .api()
+                .mem_host_unregister
+                .is_some_and(|unregister| {
+                    // SAFETY: registered by `pin_shared` in context `key`, now current.
+                    unsafe { unregister(span.as_ptr().cast()) == 0 }
+                });
+        if !unregistered {
+            tracing::warn!(
+                bytes = span.len(),
+                "shared memory could not be unregistered"
+            );
+        }
+        // Either way the pages are the client's again: its context ends
+        // the registration if we could not.
+        self.pinned.refund(span.len() as u64);
+        self.shared.stats.registered -= span.len() as u64;
+    }
+
+    /// Before context `key` is destroyed: its registrations end first.
+    pub(super) fn unpin_shared_in(&mut self, key: u64) {
+        for i in 0..self.shared.areas.len() {
+            if self.shared.areas[i].registered == Some(key) {
+                self.unpin_shared(i);
+            }
+        }
+    }
+}
+
+impl SharedBackend for GpuClient {
+    fn register_shared(&mut self, area: SharedSpan) {
+        if !self.shared.areas.iter().any(|a| a.span == area) {
+            self.shared.areas.push(SharedArea {
+                span: area,
+                registered: None,
+                refused: false,
+            });
+        }
+    }
+    fn unregister_shared(&mut self, area: SharedSpan) {
+        if let Some(i) = self.shared.areas.iter().position(|a| a.span == area) {
+            self.unpin_shared(i);
+            self.shared.areas.swap_remove(i);
+        }
+    }
+    fn memcpy_htod_shared(
+        &mut self,
+        ctx: u64,
+        _stream: u64,
+        dst: u64,
+        src: SharedSpan,
+    ) -> CuResult<()> {
+        let key = self.enter(ctx)?;
+        self.check_dst(dst, src.len() as u64)?;
+        if src.is_empty() {
+            return Ok(());
+        }
+        let pinned = self.pin_shared(key, &src);
+        // Synchronous: from page-locked memory the driver returns when the
+        // DMA is done, from pageable memory once it has staged the bytes;
+        // either way the arena place is free to reuse when we complete.
+        // SAFETY: `src` is mapped for its length (`SharedSpan`'s contract).
+        check(unsafe { (self.driver.api().memcpy_htod)(dst, src.as_ptr().cast(), src.len()) })?;
+        self.shared.stats.count(src.len(), pinned);
+        Ok(())
+    }
+    fn memcpy_dtoh_shared(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        src: u64,
+        dst: SharedSpan,
+    ) -> CuResult<()> {
+        let key = self.enter(ctx)?;
+        self.check_range(src, dst.len() as u64)?;
+        let s = self.stream_in(key, stream)?;
+        if dst.is_empty() {
+            return Ok(());
+        }
+        let pinned = self.pin_shared(key, &dst);
+        let api = self.driver.api();
+        // SAFETY: `dst` is mapped for its length, and we return only after
+        // the stream (hence the copy) is done.
+        check(unsafe { (api.memcpy_dtoh_async)(dst.as_ptr().cast(), src, dst.len(), s) })?;
+        // SAFETY: stream of the current context.
+        check(unsafe { (api.stream_synchronize)(s) })?;
+        self.reap(key);
+        self.shared.stats.count(dst.len(), pinned);
+        Ok(())
+    }
+    fn shared_stats(&self) -> SharedStats {
+        self.shared.stats
+    }
+}
