@@ -26,6 +26,7 @@ use uapi::status::Status;
 use uapi::wire::Wire;
 
 mod area;
+mod host_memory;
 #[cfg(test)]
 mod in_place_tests;
 mod shm;

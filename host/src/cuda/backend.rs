@@ -143,15 +143,20 @@ pub trait SharedBackend {
     /// [`Self::unregister_shared`], eligible for registration. Failure to
     /// register later only leaves copies at pageable speed.
     fn register_shared(&mut self, area: SharedSpan);
-    /// Forgets `area` (unregistering it from the device) before it is unmapped.
+    /// Forgets `area` (unregistering it from the device, after the
+    /// client's work that may still use it) before it is unmapped.
     fn unregister_shared(&mut self, area: SharedSpan);
-    /// Host to device from shared memory, complete when it returns.
+    /// Host to device from shared memory: complete when it returns, or in
+    /// stream order if `is_async` (the caller keeps `src` mapped and
+    /// registered until the stream is done: [`Self::unregister_shared`]
+    /// waits for the client's work).
     fn memcpy_htod_shared(
         &mut self,
         ctx: u64,
         stream: u64,
         dst: u64,
         src: SharedSpan,
+        is_async: bool,
     ) -> CuResult<()>;
     /// Device to host into shared memory (synchronous with respect to `stream`).
     fn memcpy_dtoh_shared(

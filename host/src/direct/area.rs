@@ -12,12 +12,13 @@
 //! sealed against shrinking, so the mapping cannot turn into a SIGBUS under
 //! the worker.
 
+use super::host_memory::HostMaps;
 use crate::cuda::SharedSpan;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
-use uapi::cuda::{op, CopyRequest, ResultHeader};
+use uapi::cuda::{copy_flags, op, CopyRequest, ResultHeader};
 use uapi::shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, ShmView};
 use uapi::socket::{frame_flags, MAX_FRAME_PAYLOAD};
 use uapi::status::Status;
@@ -200,11 +201,12 @@ impl SharedArea {
     /// A synchronous MEMCPY_HTOD or MEMCPY_DTOH whose data can stay in the
     /// arena: its `CopyRequest` copied out (the one thing the host parses),
     /// and the arena range of its data (after the header for HTOD, after the
-    /// response's `ResultHeader` for DTOH). `None` sends the command the
+    /// response's `ResultHeader` for DTOH), or, for a copy flagged
+    /// `HOST_MEMORY`, its range of a mapping of `host`. `None` sends the command the
     /// ordinary way: asynchronous copies (the place is reused once we
     /// complete, while the device may still read it) and any request whose
     /// shape is off (the ordinary decoder reports it).
-    pub fn in_place(&self, t: &Taken) -> Option<InPlace> {
+    pub fn in_place(&self, t: &Taken, host: Option<&HostMaps>) -> Option<InPlace> {
         let head = size_of::<CopyRequest>() as u64;
         let want = match t.opcode {
             op::MEMCPY_HTOD => u64::from(t.req_len) >= head,
@@ -215,9 +217,27 @@ impl SharedArea {
             return None;
         }
         let mut request = CopyRequest::default();
-        self.view
-            .copy_out(self.layout().arena + t.offset, request.as_bytes_mut());
-        if request.flags != 0 || request.reserved != 0 {
+        self.copy_request(t, request.as_bytes_mut());
+        if request.reserved != 0 {
+            return None;
+        }
+        if request.flags & copy_flags::HOST_MEMORY != 0 {
+            // The host side is a mapping of the host-memory file: no tail
+            // either way; asynchronous only up (DTOH is synchronous).
+            let allowed = match t.opcode {
+                op::MEMCPY_HTOD => copy_flags::HOST_MEMORY | copy_flags::ASYNC,
+                _ => copy_flags::HOST_MEMORY,
+            };
+            let at = if t.opcode == op::MEMCPY_HTOD {
+                request.src
+            } else {
+                request.dst
+            };
+            let ok = request.flags & !allowed == 0 && u64::from(t.req_len) == head;
+            let span = host.filter(|_| ok)?.span(at, request.len)?;
+            return Some(InPlace { request, span });
+        }
+        if request.flags != 0 {
             return None;
         }
         let span = if t.opcode == op::MEMCPY_HTOD {
@@ -234,6 +254,14 @@ impl SharedArea {
             self.span(t.offset + result, request.len)?
         };
         Some(InPlace { request, span })
+    }
+
+    /// Copies the start of `t`'s request into `out` (at most its length;
+    /// the rest of `out` is left as it was).
+    pub fn copy_request(&self, t: &Taken, out: &mut [u8]) {
+        let n = out.len().min(t.req_len as usize);
+        self.view
+            .copy_out(self.layout().arena + t.offset, &mut out[..n]);
     }
 
     /// Completes command `n` (`t`) whose response is `head` followed by

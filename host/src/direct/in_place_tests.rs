@@ -71,7 +71,7 @@ fn only_well_formed_synchronous_copies_stay_in_place() {
     let r = copy(0x1000, 0, 4096);
     place(&file, &layout, 0, htod(4096, 8192), &r);
     let t = area.take(0).expect("valid");
-    let got = area.in_place(&t).expect("synchronous HTOD");
+    let got = area.in_place(&t, None).expect("synchronous HTOD");
     assert_eq!(got.request, r);
     assert_eq!(got.span.len(), 4096);
     assert_eq!(
@@ -82,7 +82,7 @@ fn only_well_formed_synchronous_copies_stay_in_place() {
     let r_dtoh = copy(0, 0x1000, 4096);
     place(&file, &layout, 1, dtoh(8 + 4096, 0), &r_dtoh);
     let t = area.take(1).expect("valid");
-    let got = area.in_place(&t).expect("synchronous DTOH");
+    let got = area.in_place(&t, None).expect("synchronous DTOH");
     assert_eq!(
         got.span.as_ptr() as usize,
         area.arena_ptr() as usize + 8,
@@ -129,7 +129,7 @@ fn only_well_formed_synchronous_copies_stay_in_place() {
     for (i, (d, r)) in refused.iter().enumerate() {
         place(&file, &layout, 2, *d, r);
         let t = area.take(2).expect("descriptor is in bounds");
-        assert!(area.in_place(&t).is_none(), "case {i}: {d:?} {r:?}");
+        assert!(area.in_place(&t, None).is_none(), "case {i}: {d:?} {r:?}");
     }
 }
 
@@ -181,7 +181,7 @@ fn a_session_copies_between_the_device_and_the_arena_in_place() {
     file.write_all_at(&data, layout.arena + 4096 + u64::from(HEAD))
         .expect("write");
     let t = area.take(0).expect("valid");
-    let c = area.in_place(&t).expect("in place");
+    let c = area.in_place(&t, None).expect("in place");
     assert_eq!(run_in_place(&area, &mut session, 0, &t, &c), 0);
     assert_eq!(completion(&file, &layout, 0).status, Status::Ok as u32);
     assert_eq!(result_at(&file, layout.arena + 4096), 0);
@@ -189,7 +189,7 @@ fn a_session_copies_between_the_device_and_the_arena_in_place() {
     let down = dtoh(8 + len, 1 << 19);
     place(&file, &layout, 1, down, &copy(0, dptr, len.into()));
     let t = area.take(1).expect("valid");
-    let c = area.in_place(&t).expect("in place");
+    let c = area.in_place(&t, None).expect("in place");
     assert_eq!(run_in_place(&area, &mut session, 1, &t, &c), len as usize);
     let done = completion(&file, &layout, 1);
     assert_eq!((done.status, done.resp_len), (Status::Ok as u32, 8 + len));
@@ -207,7 +207,7 @@ fn a_session_copies_between_the_device_and_the_arena_in_place() {
         &copy(0, dptr + (1 << 16), len.into()),
     );
     let t = area.take(2).expect("valid");
-    let c = area.in_place(&t).expect("in place");
+    let c = area.in_place(&t, None).expect("in place");
     assert_eq!(run_in_place(&area, &mut session, 2, &t, &c), 0);
     assert_eq!(completion(&file, &layout, 2).resp_len, 8);
     assert_eq!(

@@ -120,6 +120,7 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
         &log,
         u64::from(env.roundtrip_mib) << 20,
     ));
+    results.push(pinned_check(&log, crate::suite::PINNED_CASE_BYTES as u64));
     Ok(results)
 }
 
@@ -149,8 +150,14 @@ pub fn shared_memory_check(log: &str, roundtrip: u64) -> Outcome {
         .lines()
         .filter(|l| l.contains("shared-memory client disconnected"))
         .map(|l| {
-            ["bytes_in", "bytes_out", "in_place_in", "in_place_out", "pinned_bytes"]
-                .map(|k| field(l, k).unwrap_or(0))
+            [
+                "bytes_in",
+                "bytes_out",
+                "in_place_in",
+                "in_place_out",
+                "pinned_bytes",
+            ]
+            .map(|k| field(l, k).unwrap_or(0))
         })
         .collect();
     let socket_max = log
@@ -175,6 +182,30 @@ pub fn shared_memory_check(log: &str, roundtrip: u64) -> Outcome {
         arena.len()
     );
     (name, pass, detail)
+}
+
+/// The suite's `pinned` case moved its pinned buffers in place: some
+/// client's worker copied at least `bytes` each way between the GPU and the
+/// client's host memory (`host_in`/`host_out`), none of it through the
+/// arena, and it unmapped all of it before the client went (`host_maps=0`).
+pub fn pinned_check(log: &str, bytes: u64) -> Outcome {
+    let name = format!("{PREFIX}pinned-in-place");
+    let clients: Vec<[u64; 3]> = log
+        .lines()
+        .filter(|l| l.contains("shared-memory client disconnected"))
+        .map(|l| ["host_in", "host_out", "host_maps"].map(|k| field(l, k).unwrap_or(u64::MAX)))
+        .collect();
+    let moved = clients
+        .iter()
+        .filter(|c| c[0] != u64::MAX && c[0] >= bytes && c[1] >= bytes)
+        .count();
+    let leaked = clients.iter().filter(|c| c[2] != 0).count();
+    let detail = format!(
+        "{moved} of {} shared-memory clients moved >= {bytes} bytes each way in place from \
+         and to pinned host memory; {leaked} left host memory mapped",
+        clients.len()
+    );
+    (name, moved > 0 && leaked == 0, detail)
 }
 
 #[cfg(test)]
@@ -209,5 +240,18 @@ x INFO vgpu_host::direct: direct client disconnected client=65538 socket_bytes=4
             "not from registered memory"
         );
         assert!(!shared_memory_check("", 1).1);
+    }
+
+    #[test]
+    fn the_pinned_check_reads_the_host_memory_counters() {
+        let line = "x INFO vgpu_host::direct::shm: shared-memory client disconnected client=1 \
+                    host_in=50000000 host_out=50331648 host_maps=0\n";
+        assert!(pinned_check(line, 50_000_000).1);
+        assert!(!pinned_check(line, 50_331_649).1, "too little up");
+        assert!(
+            !pinned_check(&line.replace("host_maps=0", "host_maps=2"), 1).1,
+            "mapped at the end"
+        );
+        assert!(!pinned_check("x shared-memory client disconnected client=1\n", 0).1);
     }
 }

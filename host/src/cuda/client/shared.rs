@@ -6,7 +6,7 @@
 
 use super::{header, is_sticky, CudaClient};
 use crate::cuda::shared::{SharedSpan, SharedStats};
-use uapi::cuda::{op, result, CopyRequest, ResultHeader};
+use uapi::cuda::{copy_flags, op, result, CopyRequest, ResultHeader};
 use uapi::status::Status;
 use uapi::wire::Wire;
 
@@ -27,8 +27,9 @@ impl CudaClient {
         self.backend.shared_stats()
     }
 
-    /// Runs a synchronous MEMCPY_HTOD (`host` is its data) or MEMCPY_DTOH
-    /// (`host` is where its data goes, right after the response header).
+    /// Runs a MEMCPY_HTOD (`host` is its data) or MEMCPY_DTOH (`host` is
+    /// where its data goes: right after the response header in the arena,
+    /// or the client's host memory).
     /// `request` is the private copy of the request's `CopyRequest`.
     /// Returns the response header and how many bytes of `host` follow it
     /// in the response.
@@ -43,20 +44,28 @@ impl CudaClient {
         let r = (request.len() == size_of::<CopyRequest>())
             .then(|| CopyRequest::read_from(request))
             .flatten()
-            .filter(|r| r.flags == 0 && r.reserved == 0 && r.len == host.len() as u64)
+            .filter(|r| r.reserved == 0 && r.len == host.len() as u64)
             .ok_or(Status::InvalidField)?;
-        let to_host = match opcode {
-            op::MEMCPY_HTOD => false,
-            op::MEMCPY_DTOH if !detached => true,
+        // Host memory (`copy_flags::HOST_MEMORY`) is the client's own
+        // allocation: the response carries no data, and a copy up may be
+        // asynchronous (the client keeps the memory until it is done, as
+        // CUDA asks of pinned memory). The arena's place is reused once we
+        // complete: copies through it are synchronous.
+        let host_memory = r.flags & copy_flags::HOST_MEMORY != 0;
+        let to_host = match (opcode, r.flags & !copy_flags::HOST_MEMORY) {
+            (op::MEMCPY_HTOD, 0) => false,
+            (op::MEMCPY_HTOD, copy_flags::ASYNC) if host_memory => false,
+            (op::MEMCPY_DTOH, 0) if !detached => true,
             _ => return Err(Status::InvalidField),
         };
+        let is_async = r.flags & copy_flags::ASYNC != 0;
+        let tail = if to_host && !host_memory {
+            host.len()
+        } else {
+            0
+        };
         let head = size_of::<ResultHeader>();
-        if to_host
-            && host
-                .len()
-                .checked_add(head)
-                .is_none_or(|n| n > resp_capacity)
-        {
+        if !detached && tail.checked_add(head).is_none_or(|n| n > resp_capacity) {
             return Err(Status::ResponseTooSmall);
         }
         let has_response = !detached && resp_capacity > 0;
@@ -72,7 +81,7 @@ impl CudaClient {
                 .memcpy_dtoh_shared(r.ctx, r.stream, r.src, host)
         } else {
             self.backend
-                .memcpy_htod_shared(r.ctx, r.stream, r.dst, host)
+                .memcpy_htod_shared(r.ctx, r.stream, r.dst, host, is_async)
         };
         if !has_response {
             if let Err(code) = ran {
@@ -86,8 +95,7 @@ impl CudaClient {
             return Ok((Vec::new(), 0));
         }
         Ok(match ran {
-            Ok(()) if to_host => (header(result::SUCCESS), host.len()),
-            Ok(()) => (header(result::SUCCESS), 0),
+            Ok(()) => (header(result::SUCCESS), tail),
             Err(code) => (header(code), 0),
         })
     }

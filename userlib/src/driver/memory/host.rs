@@ -1,5 +1,7 @@
-//! Host memory: `cuMemHostAlloc`/`cuMemAllocHost` (page-aligned guest
-//! memory, not pinned on the host and not device-visible), registration
+//! Host memory: `cuMemHostAlloc`/`cuMemAllocHost` (on the socket's
+//! shared-memory transport, memory shared with the worker, which registers
+//! it with the GPU, so copies from and to it move in place; elsewhere
+//! page-aligned memory of ours; never device-visible), registration
 //! (bookkeeping only: copies from registered memory work as from any other
 //! host memory), and the device pointer of host memory, which does not
 //! exist here: there is no zero-copy access, so the host masks
@@ -32,20 +34,41 @@ pub(crate) unsafe fn mem_host_alloc(pp: *mut *mut c_void, size: usize, flags: c_
             unsafe { *pp = std::ptr::null_mut() };
             return Ok(());
         }
+        // Shared with the device side where the transport can (the socket's
+        // host memory: copies move in place, asynchronous ones truly so);
+        // else ordinary page-aligned memory of ours.
+        let shared = match s.client()?.host_alloc(size) {
+            Some(Ok(block)) => Some(block),
+            Some(Err(e)) => {
+                tracing::debug!(size, e, "no shared host memory; allocating our own");
+                None
+            }
+            None => None,
+        };
         let mut p: *mut c_void = std::ptr::null_mut();
-        // SAFETY: `p` is a local out-pointer; 4096 is a power of two and a
-        // multiple of the pointer size.
-        if unsafe { libc::posix_memalign(&mut p, 4096, size) } != 0 || p.is_null() {
-            return Err(result::OUT_OF_MEMORY);
+        match shared {
+            Some(block) => p = block.ptr.cast(),
+            // SAFETY: `p` is a local out-pointer; 4096 is a power of two and
+            // a multiple of the pointer size.
+            None if unsafe { libc::posix_memalign(&mut p, 4096, size) } == 0 && !p.is_null() => {}
+            None => return Err(result::OUT_OF_MEMORY),
         }
         if let Err(e) = s
             .ptrs
             .add_host(p as usize, size, flags, guest, HostKind::Allocated)
         {
             // Only if the allocator handed out memory we think is registered.
-            // SAFETY: `p` came from posix_memalign just above.
-            unsafe { libc::free(p) };
+            match shared {
+                Some(block) => {
+                    let _ = s.client()?.host_free(block);
+                }
+                // SAFETY: `p` came from posix_memalign just above.
+                None => unsafe { libc::free(p) },
+            }
             return Err(e);
+        }
+        if let Some(block) = shared {
+            s.ptrs.set_host_shared(p as usize, block);
         }
         // SAFETY: the caller's out-pointer; checked non-NULL above.
         unsafe { *pp = p };
@@ -62,11 +85,15 @@ pub(crate) unsafe fn mem_alloc_host(pp: *mut *mut c_void, size: usize) -> CuResu
 /// contract is left to the caller.
 pub(crate) fn mem_free_host(p: *mut c_void) -> CuResult {
     with_state(|s| {
-        match host_at(s, p as usize) {
-            Some((base, r)) if base == p as usize && r.kind == HostKind::Allocated => {}
+        let shared = match host_at(s, p as usize) {
+            Some((base, r)) if base == p as usize && r.kind == HostKind::Allocated => r.shared,
             _ => return Err(result::INVALID_VALUE),
-        }
+        };
         s.ptrs.remove_host(p as usize);
+        if let Some(block) = shared {
+            // After the work queued before, which may still use it.
+            return s.client()?.host_free(block);
+        }
         // SAFETY: `p` is the base of a live allocation of
         // `mem_host_alloc` (posix_memalign), checked just above, and is
         // unregistered before it is freed.

@@ -122,6 +122,15 @@ impl SharedBackend for GpuClient {
     }
     fn unregister_shared(&mut self, area: SharedSpan) {
         if let Some(i) = self.shared.areas.iter().position(|a| a.span == area) {
+            // Asynchronous copies from it may be in flight in any context
+            // (NVIDIA's cuMemFreeHost waits likewise).
+            let keys: Vec<u64> = self.contexts.iter().map(|(k, _)| k).collect();
+            for key in keys {
+                if self.enter_key(key).is_ok() {
+                    // SAFETY: context `key` is current.
+                    let _ = unsafe { (self.driver.api().ctx_synchronize)() };
+                }
+            }
             self.unpin_shared(i);
             self.shared.areas.swap_remove(i);
         }
@@ -129,16 +138,31 @@ impl SharedBackend for GpuClient {
     fn memcpy_htod_shared(
         &mut self,
         ctx: u64,
-        _stream: u64,
+        stream: u64,
         dst: u64,
         src: SharedSpan,
+        is_async: bool,
     ) -> CuResult<()> {
         let key = self.enter(ctx)?;
         self.check_dst(dst, src.len() as u64)?;
+        let s = self.stream_in(key, stream)?;
+        if is_async && self.capturing(s) {
+            return Err(uapi::cuda::result::STREAM_CAPTURE_UNSUPPORTED);
+        }
         if src.is_empty() {
             return Ok(());
         }
         let pinned = self.pin_shared(key, &src);
+        if is_async {
+            // No staging: the client's pinned memory stays mapped and
+            // registered until `unregister_shared`, which waits for it.
+            // SAFETY: `src` is mapped for its length until then.
+            check(unsafe {
+                (self.driver.api().memcpy_htod_async)(dst, src.as_ptr().cast(), src.len(), s)
+            })?;
+            self.shared.stats.count(src.len(), pinned);
+            return Ok(());
+        }
         // Synchronous: from page-locked memory the driver returns when the
         // DMA is done, from pageable memory once it has staged the bytes;
         // either way the arena place is free to reuse when we complete.

@@ -380,7 +380,7 @@ fn shared_memory_is_registered_once_and_released_with_its_context() {
     let registered = |p: NonNull<u8>| fake::with(|f| f.registered.contains(&(p.as_ptr() as usize)));
     assert!(!registered(base), "registered on first use, not before");
     let a = c.mem_alloc(0, 4096).expect("alloc");
-    c.memcpy_htod_shared(0, 0, a, up).expect("htod");
+    c.memcpy_htod_shared(0, 0, a, up, false).expect("htod");
     assert!(registered(base), "the whole area, once");
     c.memcpy_dtoh_shared(0, 0, a, down).expect("dtoh");
     let mut back = vec![0u8; 256];
@@ -391,14 +391,17 @@ fn shared_memory_is_registered_once_and_released_with_its_context() {
     assert_eq!(s.registered, 1 << 20);
     assert_eq!(c.pinned.used(), 1 << 20, "charged to the pinned quota");
     // Bounds are the client's device memory, as for any copy.
-    assert_eq!(c.memcpy_htod_shared(0, 0, a + 4000, up), Err(INVALID_VALUE));
+    assert_eq!(
+        c.memcpy_htod_shared(0, 0, a + 4000, up, false),
+        Err(INVALID_VALUE)
+    );
     // The context that holds the registration goes: so does it; the next
     // copy registers the area again.
     c.primary_ctx_reset(0).expect("reset");
     assert!(!registered(base));
     assert_eq!((c.shared_stats().registered, c.pinned.used()), (0, 0));
     let b = c.mem_alloc(0, 4096).expect("alloc");
-    c.memcpy_htod_shared(0, 0, b, up).expect("htod");
+    c.memcpy_htod_shared(0, 0, b, up, true).expect("htod");
     assert!(registered(base));
     c.unregister_shared(all);
     assert!(!registered(base));
@@ -419,7 +422,7 @@ fn shared_memory_over_the_pinned_quota_is_copied_pageable() {
     let all = unsafe { SharedSpan::new(base, arena.len()) };
     c.register_shared(all);
     let a = c.mem_alloc(0, 1 << 20).expect("alloc");
-    c.memcpy_htod_shared(0, 0, a, all)
+    c.memcpy_htod_shared(0, 0, a, all, false)
         .expect("htod still works");
     let s = c.shared_stats();
     assert_eq!((s.copies, s.pinned_bytes, s.registered), (1, 0, 0));

@@ -33,12 +33,13 @@ impl SharedBackend for SimBackend {
         stream: u64,
         dst: u64,
         src: SharedSpan,
+        is_async: bool,
     ) -> CuResult<()> {
         // The simulated device's memory is host memory of ours: its "DMA"
         // is one copy out of the span.
         let mut bytes = vec![0u8; src.len()];
         src.read_into(&mut bytes);
-        self.memcpy_htod(ctx, stream, dst, &bytes, false)?;
+        self.memcpy_htod(ctx, stream, dst, &bytes, is_async)?;
         self.count_shared(&src);
         Ok(())
     }
