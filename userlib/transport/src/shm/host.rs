@@ -177,13 +177,14 @@ impl ShmClient {
         };
         // Waits for the client's GPU work that may still use it.
         let status = self.host_call(host_op::HOST_UNMAP, &range)?;
+        if status != Status::Ok as u32 {
+            // Not a block of this connection's: touch nothing (the range
+            // is never reused, the mapping left as it is).
+            return Err(err("host memory unmap", libc::EINVAL));
+        }
         // SAFETY: the mapping `host_alloc_impl` made for this block; the
         // caller gives up every use of it.
         unsafe { libc::munmap(block.ptr.cast(), block.len) };
-        if status != Status::Ok as u32 {
-            // The server may still map it: never reuse the range.
-            return Err(err("host memory unmap", libc::EINVAL));
-        }
         if let Some(host) = self.host.as_mut() {
             host.release(range.offset, range.len);
         }
