@@ -208,6 +208,73 @@ mod tests {
     }
 
     #[test]
+    fn shared_pinned_memory_is_copied_by_offset() {
+        use crate::driver::memory::copy::{memcpy_dtoh, memcpy_htod, memcpy_htod_async};
+        use uapi::cuda::{copy_flags, op, CopyRequest};
+        use uapi::wire::Wire;
+        let sess = crate::driver::testing::session_with_host_memory(1 << 20);
+        with_primary();
+        let (mut a, mut b): (*mut c_void, *mut c_void) =
+            (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: local out-pointers; the copies stay inside the 3 pages of
+        // each allocation (one is left straddling its end on purpose: it is
+        // then copied, not named by offset).
+        unsafe {
+            mem_alloc_host(&mut a, 3 * 4096).unwrap();
+            mem_host_alloc(&mut b, 100, 0).unwrap();
+            let src = std::slice::from_raw_parts(a.cast::<u8>().add(10), 5000);
+            memcpy_htod(0x1000, src.into(), 5000).unwrap();
+            memcpy_htod_async(0x2000, src.into(), 5000, std::ptr::null_mut()).unwrap();
+            let dst = std::slice::from_raw_parts_mut(b.cast::<u8>(), 100);
+            memcpy_dtoh(dst.as_mut().into(), 0x3000, 100).unwrap();
+            let past = std::slice::from_raw_parts(a.cast::<u8>().add(3 * 4096 - 8), 8);
+            let mut outside = [0u8; 16];
+            outside[..8].copy_from_slice(past);
+            memcpy_htod(0x4000, outside[..].into(), 16).unwrap();
+            mem_free_host(a).unwrap();
+            mem_free_host(b).unwrap();
+        }
+        let sc = sess.script.lock().unwrap();
+        let (a_off, b_off) = (sc.host_blocks[0].0, sc.host_blocks[1].0);
+        let head = core::mem::size_of::<CopyRequest>();
+        let copies: Vec<(u16, bool, CopyRequest, usize)> = sc
+            .sent
+            .iter()
+            .map(|(o, d, body)| (*o, *d, CopyRequest::read_from(body).unwrap(), body.len()))
+            .collect();
+        let hm = copy_flags::HOST_MEMORY;
+        assert_eq!(
+            copies[0],
+            (
+                op::MEMCPY_HTOD,
+                false,
+                CopyRequest {
+                    dst: 0x1000,
+                    src: a_off + 10,
+                    len: 5000,
+                    flags: hm,
+                    ..Default::default()
+                },
+                head
+            ),
+            "one command naming the offset, no data"
+        );
+        assert_eq!(
+            (copies[1].0, copies[1].1, copies[1].2.flags),
+            (op::MEMCPY_HTOD, true, hm | copy_flags::ASYNC)
+        );
+        assert_eq!(
+            (copies[2].0, copies[2].2.dst, copies[2].2.flags, copies[2].3),
+            (op::MEMCPY_DTOH, b_off, hm, head)
+        );
+        // Not inside one shared allocation: copied as before.
+        assert_eq!((copies[3].2.flags, copies[3].3), (0, head + 16));
+        assert_eq!(copies.len(), 4);
+        // Freed after the queued copy was sent.
+        assert_eq!(sc.host_freed, [(a_off, 4), (b_off, 4)]);
+    }
+
+    #[test]
     fn registration_is_bookkeeping_with_cudas_errors() {
         let _s = session(1 << 20);
         with_primary();
