@@ -10,7 +10,7 @@
 use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
 use crate::cuda::client::ClientQuota;
-use crate::cuda::{CudaClient, SharedSpan, SharedStats};
+use crate::cuda::{CudaClient, SharedKind, SharedSpan, SharedStats};
 use crate::executor::registry::ClientRegistry;
 use crate::executor::{Command, Executor};
 use crate::quota::{Claim, MemoryAccount, Quotas};
@@ -217,8 +217,8 @@ impl Session {
 impl Session {
     /// Makes `area` (a client's shared memory, mapped until
     /// [`Self::unregister_shared`]) eligible for registration with the device.
-    pub fn register_shared(&mut self, area: SharedSpan) {
-        self.cuda.register_shared(area);
+    pub fn register_shared(&mut self, area: SharedSpan, kind: SharedKind) {
+        self.cuda.register_shared(area, kind);
     }
 
     /// Forgets `area` before it is unmapped.

@@ -8,7 +8,7 @@
 //! for contexts). Context 0 is the client's primary context.
 
 use super::options::{CtxFlags, EventFlags, StreamFlags, WaitFlags};
-use super::shared::{SharedSpan, SharedStats};
+use super::shared::{SharedKind, SharedSpan, SharedStats};
 use crate::cancel::CancelToken;
 use uapi::cuda::{
     AllocationProp, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, NodeParams,
@@ -142,7 +142,7 @@ pub trait SharedBackend {
     /// Makes `area`, mapped in this process until
     /// [`Self::unregister_shared`], eligible for registration. Failure to
     /// register later only leaves copies at pageable speed.
-    fn register_shared(&mut self, area: SharedSpan);
+    fn register_shared(&mut self, area: SharedSpan, kind: SharedKind);
     /// Forgets `area` (unregistering it from the device, after the
     /// client's work that may still use it) before it is unmapped.
     fn unregister_shared(&mut self, area: SharedSpan);

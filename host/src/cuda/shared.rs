@@ -70,6 +70,16 @@ impl SharedSpan {
     }
 }
 
+/// What a shared area is, for the `pinned_bytes` quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedKind {
+    /// The transport's arena: page-locked while the quota has room, it
+    /// gives its place up to the client's pinned memory.
+    Arena,
+    /// The client's pinned host memory (`uapi::shm::host_op`).
+    HostMemory,
+}
+
 /// What went through shared memory without a private copy, for the log
 /// line CI reads (`tests/src/vm/socket.rs`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -154,7 +154,7 @@ fn a_session_copies_between_the_device_and_the_arena_in_place() {
         ..DeviceInfo::default()
     });
     let (mut session, _keep) = Session::standalone(&executor, 1).expect("session");
-    session.register_shared(area.arena_span());
+    session.register_shared(area.arena_span(), crate::cuda::SharedKind::Arena);
     let alloc = MemAllocRequest {
         ctx: 0,
         size: 1 << 16,

@@ -10,6 +10,7 @@ use super::area::{AttachError, InPlace, SharedArea, Taken};
 use super::host_memory::{self, HostMaps};
 use super::run_request;
 use crate::cancel::CancelToken;
+use crate::cuda::SharedKind;
 use crate::session::Session;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -89,7 +90,7 @@ pub fn serve(
     // Data of copies from and to the client's host memory (`HostMaps`).
     let (mut host_in, mut host_out) = (0u64, 0u64);
     let arena = a.area.arena_span();
-    session.register_shared(arena);
+    session.register_shared(arena, SharedKind::Arena);
     loop {
         let submitted = a.area.submitted();
         if submitted == next {
@@ -206,7 +207,7 @@ fn host_command(
     if t.opcode == host_op::HOST_MAP {
         match host.map(&r) {
             Ok(span) => {
-                session.register_shared(span);
+                session.register_shared(span, SharedKind::HostMemory);
                 Status::Ok
             }
             Err(status) => status,

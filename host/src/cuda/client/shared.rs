@@ -5,7 +5,7 @@
 //! reported first, a detached copy's error is owed.
 
 use super::{header, is_sticky, CudaClient};
-use crate::cuda::shared::{SharedSpan, SharedStats};
+use crate::cuda::shared::{SharedKind, SharedSpan, SharedStats};
 use uapi::cuda::{copy_flags, op, result, CopyRequest, ResultHeader};
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -13,8 +13,8 @@ use uapi::wire::Wire;
 impl CudaClient {
     /// Makes `area` (shared memory mapped until [`Self::unregister_shared`])
     /// eligible for registration with the device.
-    pub fn register_shared(&mut self, area: SharedSpan) {
-        self.backend.register_shared(area);
+    pub fn register_shared(&mut self, area: SharedSpan, kind: SharedKind) {
+        self.backend.register_shared(area, kind);
     }
 
     /// Forgets `area` before it is unmapped.

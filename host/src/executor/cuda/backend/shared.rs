@@ -12,13 +12,14 @@
 
 use super::*;
 use crate::cuda::backend::SharedBackend;
-use crate::cuda::shared::{SharedSpan, SharedStats};
+use crate::cuda::shared::{SharedKind, SharedSpan, SharedStats};
 use crate::executor::cuda::driver::CU_MEMHOSTREGISTER_PORTABLE;
 
 /// One shared area of the client.
 #[derive(Debug)]
 pub(super) struct SharedArea {
     span: SharedSpan,
+    kind: SharedKind,
     /// The context it is page-locked in.
     registered: Option<u64>,
     /// The driver or the quota refused: not tried again.
@@ -36,28 +37,29 @@ impl GpuClient {
     /// Whether `span` lies in an area page-locked now, registering its area
     /// in the current context `key` if it is not yet.
     fn pin_shared(&mut self, key: u64, span: &SharedSpan) -> bool {
-        let api = self.driver.api();
-        let Some(area) = self.shared.areas.iter_mut().find(|a| a.span.contains(span)) else {
+        let Some(i) = self.shared.areas.iter().position(|a| a.span.contains(span)) else {
             return false;
         };
+        let area = &self.shared.areas[i];
         if area.registered.is_some() {
             return true;
         }
-        let Some(register) = api.mem_host_register else {
+        let Some(register) = self.driver.api().mem_host_register else {
             return false;
         };
         if area.refused {
             return false;
         }
-        let len = area.span.len();
-        if !self.pinned.charge(len as u64) {
+        let (len, kind) = (area.span.len(), area.kind);
+        if !self.charge_shared(key, len as u64, kind) {
             tracing::info!(
                 bytes = len,
                 "shared memory not page-locked: over the client's pinned_bytes quota"
             );
-            area.refused = true;
+            self.shared.areas[i].refused = true;
             return false;
         }
+        let area = &mut self.shared.areas[i];
         // SAFETY: the area is mapped while it is registered with us
         // (`register_shared`'s contract) and context `key` is current.
         let rc = unsafe { register(area.span.as_ptr().cast(), len, CU_MEMHOSTREGISTER_PORTABLE) };
@@ -70,6 +72,28 @@ impl GpuClient {
         area.registered = Some(key);
         self.shared.stats.registered += len as u64;
         true
+    }
+
+    /// Charges `len` bytes to the pinned quota. The client's own pinned
+    /// memory may take the arena's place: the arena then stays pageable
+    /// (its copies are bound by the client's memcpy into it anyway), and
+    /// context `key` is made current again.
+    fn charge_shared(&mut self, key: u64, len: u64, kind: SharedKind) -> bool {
+        if self.pinned.charge(len) {
+            return true;
+        }
+        let arena = self
+            .shared
+            .areas
+            .iter()
+            .position(|a| a.kind == SharedKind::Arena && a.registered.is_some());
+        let (Some(arena), SharedKind::HostMemory) = (arena, kind) else {
+            return false;
+        };
+        tracing::info!("the arena gives its page-locked place to pinned host memory");
+        self.unpin_shared(arena);
+        self.shared.areas[arena].refused = true;
+        self.enter_key(key).is_ok() && self.pinned.charge(len)
     }
 
     /// Unregisters area `i` (its context current, if it still exists).
@@ -111,10 +135,11 @@ impl GpuClient {
 }
 
 impl SharedBackend for GpuClient {
-    fn register_shared(&mut self, area: SharedSpan) {
+    fn register_shared(&mut self, area: SharedSpan, kind: SharedKind) {
         if !self.shared.areas.iter().any(|a| a.span == area) {
             self.shared.areas.push(SharedArea {
                 span: area,
+                kind,
                 registered: None,
                 refused: false,
             });

@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::cuda::backend::SharedBackend;
+use crate::cuda::shared::SharedKind;
 
 impl SimBackend {
     fn count_shared(&mut self, span: &SharedSpan) {
@@ -15,7 +16,7 @@ impl SimBackend {
 }
 
 impl SharedBackend for SimBackend {
-    fn register_shared(&mut self, area: SharedSpan) {
+    fn register_shared(&mut self, area: SharedSpan, _kind: SharedKind) {
         if !self.shared.contains(&area) {
             self.shared.push(area);
             self.shared_stats.registered += area.len() as u64;
