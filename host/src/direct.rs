@@ -26,6 +26,9 @@ use uapi::status::Status;
 use uapi::wire::Wire;
 
 mod area;
+mod host_memory;
+#[cfg(test)]
+mod in_place_tests;
 mod shm;
 
 pub use area::{AttachError, SharedArea};

@@ -10,7 +10,7 @@
 use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
 use crate::cuda::client::ClientQuota;
-use crate::cuda::CudaClient;
+use crate::cuda::{CudaClient, SharedKind, SharedSpan, SharedStats};
 use crate::executor::registry::ClientRegistry;
 use crate::executor::{Command, Executor};
 use crate::quota::{Claim, MemoryAccount, Quotas};
@@ -241,6 +241,42 @@ impl Session {
                 reply
             }
         }
+    }
+}
+
+impl Session {
+    /// Makes `area` (a client's shared memory, mapped until
+    /// [`Self::unregister_shared`]) eligible for registration with the device.
+    pub fn register_shared(&mut self, area: SharedSpan, kind: SharedKind) {
+        self.cuda.register_shared(area, kind);
+    }
+
+    /// Forgets `area` before it is unmapped.
+    pub fn unregister_shared(&mut self, area: SharedSpan) {
+        self.cuda.unregister_shared(area);
+    }
+
+    /// What went through shared memory in place.
+    pub fn shared_stats(&self) -> SharedStats {
+        self.cuda.shared_stats()
+    }
+
+    /// Runs a copy whose host bytes stay in shared memory
+    /// ([`CudaClient::execute_shared`]).
+    pub fn execute_shared(
+        &mut self,
+        opcode: u16,
+        request: &[u8],
+        host: SharedSpan,
+        resp_capacity: usize,
+        detached: bool,
+    ) -> Result<(Vec<u8>, usize), Status> {
+        self.busy.start(opcode);
+        let reply = self
+            .cuda
+            .execute_shared(opcode, request, host, resp_capacity, detached);
+        self.busy.stop();
+        reply
     }
 }
 

@@ -63,6 +63,42 @@ impl ShmSetup {
     }
 }
 
+/// Client memory in a second memfd (the attach frame's optional fourth
+/// descriptor, sealed against shrinking and growing only): the guest
+/// library's pinned host allocations (`cuMemAllocHost`) live there, so a
+/// copy from or to them needs no copy on either side. The client places an
+/// allocation in the file and asks the server to map it with
+/// [`host_op::HOST_MAP`] (the server registers it with the GPU); copies
+/// then name it by file offset ([`crate::cuda::copy_flags::HOST_MEMORY`]).
+pub mod host_op {
+    /// Request [`super::HostRange`], no response body: map (and register)
+    /// `len` bytes at `offset` of the host-memory file. `INVALID_FIELD` for
+    /// a range that is unaligned, empty, past the file's end, overlapping
+    /// another, or beyond [`super::HOST_MAX_MAPS`] / [`super::HOST_MAX_BYTES`];
+    /// `INVALID_OPCODE` without a host-memory file.
+    pub const HOST_MAP: u16 = 0xff00;
+    /// Request [`super::HostRange`] of a mapped range (the same offset and
+    /// length), no response body: waits for the client's GPU work, then
+    /// unregisters and unmaps it. Its pages are the client's to reuse or
+    /// release once this completes.
+    pub const HOST_UNMAP: u16 = 0xff01;
+}
+
+/// Most ranges of the host-memory file mapped at once.
+pub const HOST_MAX_MAPS: usize = 4096;
+/// Most bytes of the host-memory file mapped at once.
+pub const HOST_MAX_BYTES: u64 = 1 << 40;
+
+/// A range of the host-memory file ([`host_op`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostRange {
+    /// File offset, a multiple of [`SHM_PAGE`].
+    pub offset: u64,
+    /// Bytes, a non-zero multiple of [`SHM_PAGE`].
+    pub len: u64,
+}
+
 /// Offsets of the atomic words in the header page (each on a cache line of
 /// its own, so the two sides do not share lines they both write).
 pub mod header {
@@ -111,6 +147,7 @@ pub struct ShmCompletion {
 const _: () = assert!(core::mem::size_of::<ShmSetup>() == 24);
 const _: () = assert!(core::mem::size_of::<ShmDescriptor>() == 24);
 const _: () = assert!(core::mem::size_of::<ShmCompletion>() == 8);
+const _: () = assert!(core::mem::size_of::<HostRange>() == 16);
 
 /// Where everything is in the memfd, as both sides compute it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

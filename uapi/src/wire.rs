@@ -76,6 +76,7 @@ wire!(
     super::shm::ShmSetup,
     super::shm::ShmDescriptor,
     super::shm::ShmCompletion,
+    super::shm::HostRange,
     super::cuda::ResultHeader,
     super::cuda::HandleResponse,
     super::cuda::ValueResponse,

@@ -8,6 +8,7 @@
 //! for contexts). Context 0 is the client's primary context.
 
 use super::options::{CtxFlags, EventFlags, StreamFlags, WaitFlags};
+use super::shared::{SharedKind, SharedSpan, SharedStats};
 use crate::cancel::CancelToken;
 use uapi::cuda::{
     AllocationProp, Copy2dRequest, LaunchAttribute, LaunchRequest, MemsetRequest, NodeParams,
@@ -32,6 +33,7 @@ pub trait CudaBackend:
     + StreamBackend
     + VmmBackend
     + GraphBackend
+    + SharedBackend
     + Send
 {
 }
@@ -46,6 +48,7 @@ impl<
             + StreamBackend
             + VmmBackend
             + GraphBackend
+            + SharedBackend
             + Send,
     > CudaBackend for T
 {
@@ -129,6 +132,42 @@ pub trait MemoryBackend {
     fn memcpy_2d(&mut self, req: &Copy2dRequest, input: &[u8], output: &mut [u8]) -> CuResult<()>;
     /// Device memory this client holds (allocations), in bytes.
     fn memory_used(&self) -> u64;
+}
+
+/// Copies between the device and host memory the client shares with its
+/// worker ([`SharedSpan`]: the socket transport's arena), with no private
+/// copy in the worker. Where the executor can, it registers the memory with
+/// the device (once, on first use) so these copies are DMA at pinned speed.
+pub trait SharedBackend {
+    /// Makes `area`, mapped in this process until
+    /// [`Self::unregister_shared`], eligible for registration. Failure to
+    /// register later only leaves copies at pageable speed.
+    fn register_shared(&mut self, area: SharedSpan, kind: SharedKind);
+    /// Forgets `area` (unregistering it from the device, after the
+    /// client's work that may still use it) before it is unmapped.
+    fn unregister_shared(&mut self, area: SharedSpan);
+    /// Host to device from shared memory: complete when it returns, or in
+    /// stream order if `is_async` (the caller keeps `src` mapped and
+    /// registered until the stream is done: [`Self::unregister_shared`]
+    /// waits for the client's work).
+    fn memcpy_htod_shared(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        dst: u64,
+        src: SharedSpan,
+        is_async: bool,
+    ) -> CuResult<()>;
+    /// Device to host into shared memory (synchronous with respect to `stream`).
+    fn memcpy_dtoh_shared(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        src: u64,
+        dst: SharedSpan,
+    ) -> CuResult<()>;
+    /// What went this way so far.
+    fn shared_stats(&self) -> SharedStats;
 }
 
 /// The stream-ordered allocator (the client's one pool).

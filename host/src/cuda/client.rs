@@ -11,6 +11,7 @@
 mod graph;
 mod quota;
 mod run;
+mod shared;
 mod vmm;
 
 pub use quota::ClientQuota;

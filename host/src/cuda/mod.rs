@@ -6,8 +6,10 @@ pub mod backend;
 pub mod call;
 pub mod client;
 pub mod options;
+pub mod shared;
 pub mod stage;
 
 pub use backend::{CuError, CuResult, CudaBackend};
 pub use call::CudaCall;
 pub use client::CudaClient;
+pub use shared::{SharedKind, SharedSpan, SharedStats};

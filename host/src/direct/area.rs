@@ -4,15 +4,21 @@
 //! The client can rewrite the area at any moment, so nothing is parsed in
 //! place: a descriptor is copied into a local struct before it is checked,
 //! and request bytes are copied into the worker's own buffer before they are
-//! decoded. A range the client names must lie inside the arena; one that
+//! decoded. The one exception is a synchronous copy's data
+//! ([`SharedArea::in_place`]): only its header is copied out, and the data
+//! moves between the device and the arena directly; the client racing it
+//! only changes its own bytes. A range the client names must lie inside the arena; one that
 //! does not completes its command with `INVALID_FIELD`. The memfd must be
 //! sealed against shrinking, so the mapping cannot turn into a SIGBUS under
 //! the worker.
 
+use super::host_memory::HostMaps;
+use crate::cuda::SharedSpan;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
+use uapi::cuda::{copy_flags, op, CopyRequest, ResultHeader};
 use uapi::shm::{header, ShmCompletion, ShmDescriptor, ShmLayout, ShmSetup, ShmView};
 use uapi::socket::{frame_flags, MAX_FRAME_PAYLOAD};
 use uapi::status::Status;
@@ -45,6 +51,15 @@ pub struct Taken {
     pub resp_capacity: u32,
     /// Arena offset of the request and the response.
     pub offset: u64,
+}
+
+/// A copy whose data stays in the arena ([`SharedArea::in_place`]).
+#[derive(Clone, Copy, Debug)]
+pub struct InPlace {
+    /// The request header, copied out of the arena.
+    pub request: CopyRequest,
+    /// The data's place in the arena.
+    pub span: SharedSpan,
 }
 
 /// A client's mapped area.
@@ -162,6 +177,111 @@ impl SharedArea {
         })
     }
 
+    /// The whole arena, for registration with the device.
+    pub fn arena_span(&self) -> SharedSpan {
+        let ptr = NonNull::new(self.arena_ptr()).unwrap_or(self.view.base());
+        // SAFETY: the arena lies inside the mapping, which lives as long as
+        // this area; the session forgets the span before the area drops
+        // (`super::shm::serve`).
+        unsafe { SharedSpan::new(ptr, self.layout().arena_len as usize) }
+    }
+
+    /// The arena bytes at `offset..offset+len`, if inside the arena.
+    fn span(&self, offset: u64, len: u64) -> Option<SharedSpan> {
+        let end = offset.checked_add(len)?;
+        if end > self.layout().arena_len {
+            return None;
+        }
+        let ptr = NonNull::new(self.arena_ptr().wrapping_add(offset as usize))?;
+        // SAFETY: inside the arena (checked above), mapped as long as this
+        // area, which outlives the command it is used for.
+        Some(unsafe { SharedSpan::new(ptr, len as usize) })
+    }
+
+    /// A synchronous MEMCPY_HTOD or MEMCPY_DTOH whose data can stay in the
+    /// arena: its `CopyRequest` copied out (the one thing the host parses),
+    /// and the arena range of its data (after the header for HTOD, after the
+    /// response's `ResultHeader` for DTOH), or, for a copy flagged
+    /// `HOST_MEMORY`, its range of a mapping of `host`. `None` sends the command the
+    /// ordinary way: asynchronous copies (the place is reused once we
+    /// complete, while the device may still read it) and any request whose
+    /// shape is off (the ordinary decoder reports it).
+    pub fn in_place(&self, t: &Taken, host: Option<&HostMaps>) -> Option<InPlace> {
+        let head = size_of::<CopyRequest>() as u64;
+        let want = match t.opcode {
+            op::MEMCPY_HTOD => u64::from(t.req_len) >= head,
+            op::MEMCPY_DTOH => !t.detached && u64::from(t.req_len) == head,
+            _ => false,
+        };
+        if !want {
+            return None;
+        }
+        let mut request = CopyRequest::default();
+        self.copy_request(t, request.as_bytes_mut());
+        if request.reserved != 0 {
+            return None;
+        }
+        if request.flags & copy_flags::HOST_MEMORY != 0 {
+            // The host side is a mapping of the host-memory file: no tail
+            // either way; asynchronous only up (DTOH is synchronous).
+            let allowed = match t.opcode {
+                op::MEMCPY_HTOD => copy_flags::HOST_MEMORY | copy_flags::ASYNC,
+                _ => copy_flags::HOST_MEMORY,
+            };
+            let at = if t.opcode == op::MEMCPY_HTOD {
+                request.src
+            } else {
+                request.dst
+            };
+            let ok = request.flags & !allowed == 0 && u64::from(t.req_len) == head;
+            let span = host.filter(|_| ok)?.span(at, request.len)?;
+            return Some(InPlace { request, span });
+        }
+        if request.flags != 0 {
+            return None;
+        }
+        let span = if t.opcode == op::MEMCPY_HTOD {
+            let data = u64::from(t.req_len) - head;
+            (request.len == data).then_some(())?;
+            self.span(t.offset + head, data)?
+        } else {
+            let result = size_of::<ResultHeader>() as u64;
+            let fits = request
+                .len
+                .checked_add(result)
+                .is_some_and(|n| n <= u64::from(t.resp_capacity));
+            fits.then_some(())?;
+            self.span(t.offset + result, request.len)?
+        };
+        Some(InPlace { request, span })
+    }
+
+    /// Copies the start of `t`'s request into `out` (at most its length;
+    /// the rest of `out` is left as it was).
+    pub fn copy_request(&self, t: &Taken, out: &mut [u8]) {
+        let n = out.len().min(t.req_len as usize);
+        self.view
+            .copy_out(self.layout().arena + t.offset, &mut out[..n]);
+    }
+
+    /// Completes command `n` (`t`) whose response is `head` followed by
+    /// `data` bytes already in place after it (`head.len() + data <=
+    /// t.resp_capacity`, as [`Self::in_place`] checked).
+    pub fn complete_in_place(&self, n: u64, t: &Taken, status: Status, head: &[u8], data: usize) {
+        let total = head.len() + data;
+        let resp_len = if total <= t.resp_capacity as usize {
+            self.view.copy_in(self.layout().arena + t.offset, head);
+            total as u32
+        } else {
+            0
+        };
+        let c = ShmCompletion {
+            status: status as u32,
+            resp_len,
+        };
+        self.view.copy_in(self.layout().completion(n), c.as_bytes());
+    }
+
     /// Copies the request of `t` into `out` (resized to it).
     pub fn request(&self, t: &Taken, out: &mut Vec<u8>) {
         out.resize(t.req_len as usize, 0);
@@ -207,14 +327,14 @@ impl Drop for SharedArea {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn setup(depth: u32, arena_len: u64) -> ShmSetup {
         ShmSetup::new(depth, arena_len)
     }
 
-    fn sealed_file(size: u64, seal: bool) -> File {
+    pub(in crate::direct) fn sealed_file(size: u64, seal: bool) -> File {
         let name = c"vgpu-test-shm";
         // SAFETY: plain system calls on a fresh descriptor we own.
         unsafe {
@@ -236,7 +356,7 @@ mod tests {
     }
 
     /// Writes a descriptor as a (hostile) client would.
-    fn put(file: &File, layout: &ShmLayout, n: u64, d: &ShmDescriptor) {
+    pub(in crate::direct) fn put(file: &File, layout: &ShmLayout, n: u64, d: &ShmDescriptor) {
         use std::os::unix::fs::FileExt;
         file.write_all_at(d.as_bytes(), layout.descriptor(n))
             .expect("write");

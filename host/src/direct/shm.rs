@@ -6,9 +6,11 @@
 //! sleeps on the doorbell eventfd, so a client issuing calls back to back
 //! never pays a wake-up; the client does the same on its side.
 
-use super::area::{AttachError, SharedArea};
+use super::area::{AttachError, InPlace, SharedArea, Taken};
+use super::host_memory::{self, HostMaps};
 use super::run_request;
 use crate::cancel::CancelToken;
+use crate::cuda::SharedKind;
 use crate::session::Session;
 use crate::worker::child::SchedStat;
 use std::fs::File;
@@ -16,7 +18,8 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
-use uapi::shm::{ShmSetup, SpinPolicy};
+use uapi::cuda::copy_flags;
+use uapi::shm::{host_op, HostRange, ShmSetup, SpinPolicy};
 use uapi::status::Status;
 use uapi::wire::Wire;
 
@@ -28,16 +31,28 @@ pub struct Attached {
     doorbell: File,
     /// Written by us when the client sleeps.
     wake: File,
+    /// The client's host-memory file, if it sent one.
+    host: Option<HostMaps>,
 }
 
 /// Checks an attach frame (`body`, the descriptors it carried: memfd,
-/// doorbell, wake-up) and maps the area.
+/// doorbell, wake-up, and optionally the host-memory file) and maps the area.
 pub fn attach(body: &[u8], files: Vec<File>) -> Result<Attached, AttachError> {
     let setup = (body.len() == core::mem::size_of::<ShmSetup>())
         .then(|| ShmSetup::read_from(body))
         .flatten()
         .ok_or(AttachError::Setup)?;
-    let [memfd, doorbell, wake] = <[File; 3]>::try_from(files).map_err(|_| AttachError::File)?;
+    // The fourth, if any, is the host-memory file (`uapi::shm::host_op`).
+    let mut files = files.into_iter();
+    let (Some(memfd), Some(doorbell), Some(wake)) = (files.next(), files.next(), files.next())
+    else {
+        return Err(AttachError::File);
+    };
+    let host = match (files.next(), files.next()) {
+        (None, _) => None,
+        (Some(file), None) if host_memory::acceptable(&file) => Some(HostMaps::new(file)),
+        _ => return Err(AttachError::File),
+    };
     for fd in [&doorbell, &wake] {
         // Whatever the client handed us, neither read nor write may block.
         // SAFETY: flag changes on descriptors we own.
@@ -54,6 +69,7 @@ pub fn attach(body: &[u8], files: Vec<File>) -> Result<Attached, AttachError> {
         area,
         doorbell,
         wake,
+        host,
     })
 }
 
@@ -61,7 +77,7 @@ pub fn attach(body: &[u8], files: Vec<File>) -> Result<Attached, AttachError> {
 pub fn serve(
     id: u32,
     stream: UnixStream,
-    a: Attached,
+    mut a: Attached,
     session: &mut Session,
     cancel: &CancelToken,
 ) {
@@ -74,6 +90,12 @@ pub fn serve(
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     let sched_start = SchedStat::of(tid);
+    // Data of copies that stayed in the arena (`SharedArea::in_place`).
+    let (mut in_place_in, mut in_place_out) = (0u64, 0u64);
+    // Data of copies from and to the client's host memory (`HostMaps`).
+    let (mut host_in, mut host_out) = (0u64, 0u64);
+    let arena = a.area.arena_span();
+    session.register_shared(arena, SharedKind::Arena);
     loop {
         let submitted = a.area.submitted();
         if submitted == next {
@@ -97,30 +119,48 @@ pub fn serve(
                 a.area.complete(next, None, status, &[]);
             }
             Ok(t) => {
-                a.area.request(&t, &mut request);
                 bytes_in += u64::from(t.req_len);
                 let began = Instant::now();
-                let reply = run_request(
-                    session,
-                    cancel,
-                    t.opcode,
-                    &request,
-                    t.resp_capacity,
-                    t.detached,
-                );
+                if matches!(t.opcode, host_op::HOST_MAP | host_op::HOST_UNMAP) {
+                    let status = host_command(&a.area, a.host.as_mut(), session, &t);
+                    a.area.complete(next, None, status, &[]);
+                } else if let Some(copy) = a.area.in_place(&t, a.host.as_ref()) {
+                    let data = run_in_place(&a.area, session, next, &t, &copy);
+                    let len = copy.span.len() as u64;
+                    let host = copy.request.flags & copy_flags::HOST_MEMORY != 0;
+                    match (t.opcode == uapi::cuda::op::MEMCPY_HTOD, host) {
+                        (true, false) => in_place_in += len,
+                        (false, false) => {
+                            in_place_out += data as u64;
+                            bytes_out += data as u64 + RESULT_HEADER;
+                        }
+                        (true, true) => host_in += len,
+                        (false, true) => host_out += len,
+                    }
+                } else {
+                    a.area.request(&t, &mut request);
+                    let reply = run_request(
+                        session,
+                        cancel,
+                        t.opcode,
+                        &request,
+                        t.resp_capacity,
+                        t.detached,
+                    );
+                    match reply {
+                        None => a.area.complete(next, None, Status::Ok, &[]),
+                        Some((Status::ResponseTooSmall, body)) => {
+                            a.area.complete_too_small(next, body.len())
+                        }
+                        Some((status, body)) => {
+                            bytes_out += body.len() as u64;
+                            a.area.complete(next, Some(&t), status, &body);
+                        }
+                    }
+                }
                 let took = began.elapsed();
                 if took > slowest.0 {
                     slowest = (took, t.opcode);
-                }
-                match reply {
-                    None => a.area.complete(next, None, Status::Ok, &[]),
-                    Some((Status::ResponseTooSmall, body)) => {
-                        a.area.complete_too_small(next, body.len())
-                    }
-                    Some((status, body)) => {
-                        bytes_out += body.len() as u64;
-                        a.area.complete(next, Some(&t), status, &body);
-                    }
                 }
             }
         }
@@ -139,7 +179,18 @@ pub fn serve(
         ),
         _ => (0, 0),
     };
-    // What CI reads to see that the data went through shared memory.
+    let stats = session.shared_stats();
+    let host_maps = a.host.as_ref().map_or(0, |h| h.spans().len());
+    // Before the area and the host memory are unmapped (when `a` drops).
+    session.unregister_shared(arena);
+    for span in a.host.as_ref().map(HostMaps::spans).unwrap_or_default() {
+        session.unregister_shared(span);
+    }
+    // What CI reads to see that the data went through shared memory, and
+    // that large copies moved in place (`in_place_*`: arena bytes the worker
+    // did not copy; `host_*`: bytes of the client's pinned host memory;
+    // `pinned_bytes`: of all in-place copies, those from or to memory
+    // registered with the device; `host_maps`: host memory still mapped).
     tracing::info!(
         client = id,
         commands,
@@ -149,8 +200,85 @@ pub fn serve(
         slowest_opcode = slowest.1,
         on_cpu_ms,
         waiting_for_cpu_ms,
+        in_place_in,
+        in_place_out,
+        in_place_copies = stats.copies,
+        pinned_bytes = stats.pinned_bytes,
+        registered = stats.registered,
+        host_in,
+        host_out,
+        host_maps,
         "shared-memory client disconnected"
     );
+}
+
+/// Runs a HOST_MAP or HOST_UNMAP (`uapi::shm::host_op`) of command `t`.
+fn host_command(
+    area: &SharedArea,
+    host: Option<&mut HostMaps>,
+    session: &mut Session,
+    t: &Taken,
+) -> Status {
+    let Some(host) = host else {
+        return Status::InvalidOpcode;
+    };
+    let mut r = HostRange::default();
+    if t.req_len as usize != size_of::<HostRange>() {
+        return Status::InvalidField;
+    }
+    area.copy_request(t, r.as_bytes_mut());
+    if t.opcode == host_op::HOST_MAP {
+        match host.map(&r) {
+            Ok(span) => {
+                session.register_shared(span, SharedKind::HostMemory);
+                Status::Ok
+            }
+            Err(status) => status,
+        }
+    } else {
+        let Some(span) = host.take(&r) else {
+            return Status::InvalidField;
+        };
+        // Waits for the client's work that may still use it.
+        session.unregister_shared(span);
+        host.unmap(span);
+        Status::Ok
+    }
+}
+
+/// Bytes of a copy's response header (`uapi::cuda::ResultHeader`).
+const RESULT_HEADER: u64 = size_of::<uapi::cuda::ResultHeader>() as u64;
+
+/// Runs and completes command `n`, a copy whose data stays in the arena
+/// ([`SharedArea::in_place`]); returns the data bytes its response carries.
+pub(super) fn run_in_place(
+    area: &SharedArea,
+    session: &mut Session,
+    n: u64,
+    t: &Taken,
+    copy: &InPlace,
+) -> usize {
+    let reply = session.execute_shared(
+        t.opcode,
+        copy.request.as_bytes(),
+        copy.span,
+        t.resp_capacity as usize,
+        t.detached,
+    );
+    if t.detached {
+        area.complete(n, None, Status::Ok, &[]);
+        return 0;
+    }
+    match reply {
+        Ok((head, data)) => {
+            area.complete_in_place(n, t, Status::Ok, &head, data);
+            data
+        }
+        Err(status) => {
+            area.complete_in_place(n, t, status, &[], 0);
+            0
+        }
+    }
 }
 
 fn signal(mut fd: &File) {

@@ -10,6 +10,7 @@
 
 pub mod api;
 mod cases;
+pub use cases::PINNED_CASE_BYTES;
 
 use std::{
     ffi::{c_char, CStr, CString},
@@ -88,6 +89,10 @@ pub const CASES: &[Case] = &[
     Case {
         name: "roundtrip",
         run: Suite::case_roundtrip,
+    },
+    Case {
+        name: "pinned",
+        run: Suite::case_pinned,
     },
     Case {
         name: "async_error",

@@ -120,6 +120,7 @@ pub fn run(env: &Env) -> Result<Vec<Outcome>, String> {
         &log,
         u64::from(env.roundtrip_mib) << 20,
     ));
+    results.push(pinned_check(&log, crate::suite::PINNED_CASE_BYTES as u64));
     Ok(results)
 }
 
@@ -136,18 +137,27 @@ const MAX_SOCKET_BYTES: u64 = 1 << 20;
 
 /// The host log shows the suite's data on the shared-memory path: some
 /// client moved at least the round trip's bytes each way through its arena
-/// (the workers' `shared-memory client disconnected` counters), and no
-/// client pushed more than [`MAX_SOCKET_BYTES`] through the socket.
+/// (the workers' `shared-memory client disconnected` counters), the copies
+/// moved in place (`in_place_in`/`in_place_out`: data the worker did not
+/// copy out of or into the arena) from and to memory the executor
+/// registered (`pinned_bytes`; on the simulator, copies inside the
+/// registered arena), and no client pushed more than [`MAX_SOCKET_BYTES`]
+/// through the socket. That the data arrived intact is the suite's own
+/// `roundtrip` case.
 pub fn shared_memory_check(log: &str, roundtrip: u64) -> Outcome {
     let name = format!("{PREFIX}shared-memory");
-    let arena: Vec<(u64, u64)> = log
+    let arena: Vec<[u64; 5]> = log
         .lines()
         .filter(|l| l.contains("shared-memory client disconnected"))
         .map(|l| {
-            (
-                field(l, "bytes_in").unwrap_or(0),
-                field(l, "bytes_out").unwrap_or(0),
-            )
+            [
+                "bytes_in",
+                "bytes_out",
+                "in_place_in",
+                "in_place_out",
+                "pinned_bytes",
+            ]
+            .map(|k| field(l, k).unwrap_or(0))
         })
         .collect();
     let socket_max = log
@@ -158,15 +168,44 @@ pub fn shared_memory_check(log: &str, roundtrip: u64) -> Outcome {
         .unwrap_or(0);
     let big = arena
         .iter()
-        .filter(|&&(i, o)| i >= roundtrip && o >= roundtrip)
+        .filter(|c| c[0] >= roundtrip && c[1] >= roundtrip)
         .count();
-    let pass = big > 0 && socket_max <= MAX_SOCKET_BYTES;
+    let in_place = arena
+        .iter()
+        .filter(|c| c[2] >= roundtrip && c[3] >= roundtrip && c[4] >= 2 * roundtrip)
+        .count();
+    let pass = big > 0 && in_place > 0 && socket_max <= MAX_SOCKET_BYTES;
     let detail = format!(
         "{} clients on shared memory, {big} of them moved >= {roundtrip} bytes each way \
-         through the arena; most bytes on a framed socket: {socket_max}",
+         through the arena, {in_place} of them in place from and to registered memory; \
+         most bytes on a framed socket: {socket_max}",
         arena.len()
     );
     (name, pass, detail)
+}
+
+/// The suite's `pinned` case moved its pinned buffers in place: some
+/// client's worker copied at least `bytes` each way between the GPU and the
+/// client's host memory (`host_in`/`host_out`), none of it through the
+/// arena, and it unmapped all of it before the client went (`host_maps=0`).
+pub fn pinned_check(log: &str, bytes: u64) -> Outcome {
+    let name = format!("{PREFIX}pinned-in-place");
+    let clients: Vec<[u64; 3]> = log
+        .lines()
+        .filter(|l| l.contains("shared-memory client disconnected"))
+        .map(|l| ["host_in", "host_out", "host_maps"].map(|k| field(l, k).unwrap_or(u64::MAX)))
+        .collect();
+    let moved = clients
+        .iter()
+        .filter(|c| c[0] != u64::MAX && c[0] >= bytes && c[1] >= bytes)
+        .count();
+    let leaked = clients.iter().filter(|c| c[2] != 0).count();
+    let detail = format!(
+        "{moved} of {} shared-memory clients moved >= {bytes} bytes each way in place from \
+         and to pinned host memory; {leaked} left host memory mapped",
+        clients.len()
+    );
+    (name, moved > 0 && leaked == 0, detail)
 }
 
 #[cfg(test)]
@@ -177,7 +216,7 @@ mod tests {
     fn the_check_reads_the_workers_counters() {
         let log = "\
 x INFO vgpu_host::direct: shared-memory transport attached client=65537 socket_bytes=24
-x INFO vgpu_host::direct::shm: shared-memory client disconnected client=65537 commands=9 bytes_in=3000000 bytes_out=2100000
+x INFO vgpu_host::direct::shm: shared-memory client disconnected client=65537 commands=9 bytes_in=3000000 bytes_out=2100000 in_place_in=2500000 in_place_out=2050000 in_place_copies=4 pinned_bytes=4550000 registered=134217728
 x INFO vgpu_host::direct: direct client disconnected client=65538 socket_bytes=400
 ";
         assert!(shared_memory_check(log, 2_000_000).1);
@@ -190,6 +229,29 @@ x INFO vgpu_host::direct: direct client disconnected client=65538 socket_bytes=4
             !shared_memory_check(&framed, 2_000_000).1,
             "data on the socket"
         );
+        let copied = log.replace("in_place_out=2050000", "in_place_out=0");
+        assert!(
+            !shared_memory_check(&copied, 2_000_000).1,
+            "the worker copied the data"
+        );
+        let pageable = log.replace("pinned_bytes=4550000", "pinned_bytes=0");
+        assert!(
+            !shared_memory_check(&pageable, 2_000_000).1,
+            "not from registered memory"
+        );
         assert!(!shared_memory_check("", 1).1);
+    }
+
+    #[test]
+    fn the_pinned_check_reads_the_host_memory_counters() {
+        let line = "x INFO vgpu_host::direct::shm: shared-memory client disconnected client=1 \
+                    host_in=50000000 host_out=50331648 host_maps=0\n";
+        assert!(pinned_check(line, 50_000_000).1);
+        assert!(!pinned_check(line, 50_331_649).1, "too little up");
+        assert!(
+            !pinned_check(&line.replace("host_maps=0", "host_maps=2"), 1).1,
+            "mapped at the end"
+        );
+        assert!(!pinned_check("x shared-memory client disconnected client=1\n", 0).1);
     }
 }

@@ -39,6 +39,11 @@ pub struct AddressRangeResponse {
 pub mod copy_flags {
     /// Stream-ordered (the `*Async` variants): submitted detached.
     pub const ASYNC: u32 = 1 << 0;
+    /// The host side is client memory in the shared-memory transport's
+    /// host-memory file (`crate::shm::host_op`): `src` (HTOD) or `dst`
+    /// (DTOH) is its file offset, and there is no data tail in either
+    /// direction. Only on that transport; elsewhere `INVALID_FIELD`.
+    pub const HOST_MEMORY: u32 = 1 << 1;
 }
 
 /// MEMCPY_HTOD (tail: `len` bytes), MEMCPY_DTOH (response tail: `len`

@@ -19,7 +19,9 @@ use uapi::{
 };
 
 use super::CuResult;
-use crate::transport::{DataPath, DataRequest, DevError, Request, Transport, TransportInfo};
+use crate::transport::{
+    DataPath, DataRequest, DevError, HostBlock, Request, Transport, TransportInfo,
+};
 
 /// Most data calls in flight at once (within the transport's pin limit).
 const DATA_WINDOW: usize = 8;
@@ -167,6 +169,19 @@ impl Client {
         let p = self.data_path?;
         let chunk = (p.max_data as u64).min(p.pin_limit) as usize & !0xfff;
         (len >= p.min_pinned as usize && chunk >= p.min_pinned as usize).then_some(chunk)
+    }
+
+    /// Pinned host memory the device copies from and to in place, if the
+    /// transport has it ([`Transport::host_alloc`]).
+    pub fn host_alloc(&mut self, len: usize) -> Option<Result<HostBlock, u32>> {
+        Some(self.transport.host_alloc(len)?.map_err(transport_error))
+    }
+
+    /// Frees a [`Self::host_alloc`] block once the work queued before
+    /// (which may use it) is done.
+    pub fn host_free(&mut self, block: HostBlock) -> CuResult {
+        self.flush()?;
+        self.transport.host_free(block).map_err(transport_error)
     }
 
     /// Identity and limits.

@@ -430,9 +430,23 @@ pub(crate) mod testing {
 
     /// [`session`] with a fake that offers `data` as its data path.
     pub fn session_with_data(max_payload: u32, data: Option<vgpu_transport::DataPath>) -> Session {
+        session_with(max_payload, data, false)
+    }
+
+    /// A session whose transport also offers shared host memory.
+    pub fn session_with_host_memory(max_payload: u32) -> Session {
+        session_with(max_payload, None, true)
+    }
+
+    fn session_with(
+        max_payload: u32,
+        data: Option<vgpu_transport::DataPath>,
+        host_memory: bool,
+    ) -> Session {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let (mut f, script) = fake::Fake::new(max_payload);
         f.data = data;
+        f.host_memory = host_memory;
         let mut s = lock();
         *s = State::new();
         s.client = Some(super::client::Client::new(Box::new(f)).unwrap());

@@ -114,6 +114,21 @@ pub struct DataRequest<'a> {
     pub resp_data_len: u32,
 }
 
+/// Pinned host memory the device side shares ([`Transport::host_alloc`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostBlock {
+    /// Its start in this process (page-aligned).
+    pub ptr: *mut u8,
+    /// Bytes (a page multiple).
+    pub len: usize,
+    /// How copies name it (`uapi::cuda::copy_flags::HOST_MEMORY`).
+    pub offset: u64,
+}
+
+// SAFETY: a plain address range; whoever holds the block owns the mapping
+// (it is only unmapped through `Transport::host_free`).
+unsafe impl Send for HostBlock {}
+
 /// A way to the device: ordered submission of commands, waits for those
 /// that have a response. One transport is one client on the device.
 pub trait Transport: Send {
@@ -128,6 +143,22 @@ pub trait Transport: Send {
     /// The by-pointer data path, if this transport has one.
     fn data_path(&mut self) -> Option<DataPath> {
         None
+    }
+    /// Pinned host memory of at least `len` bytes that the device copies
+    /// from and to in place, named by [`HostBlock::offset`]; `None` where
+    /// the transport has none (then the caller allocates it itself).
+    fn host_alloc(&mut self, len: usize) -> Option<Result<HostBlock, DevError>> {
+        let _ = len;
+        None
+    }
+    /// Frees a block of [`Self::host_alloc`], after the device's work that
+    /// may use it.
+    fn host_free(&mut self, block: HostBlock) -> Result<(), DevError> {
+        let _ = block;
+        Err(DevError {
+            op: "host free",
+            errno: libc::EOPNOTSUPP,
+        })
     }
     /// Queues `reqs` (at most [`uapi::ioctl::MAX_BATCH`], each waited for
     /// by ticket) with their data by pointer; returns their tickets. Only

@@ -9,7 +9,8 @@ use std::{
 use uapi::cmd::DeviceInfo;
 
 use crate::{
-    Completion, DataPath, DataRequest, DevError, PciLocation, Request, Transport, TransportInfo,
+    Completion, DataPath, DataRequest, DevError, HostBlock, PciLocation, Request, Transport,
+    TransportInfo,
 };
 
 /// What the fake saw and will answer.
@@ -26,6 +27,10 @@ pub struct Script {
     pub by_pointer: Vec<usize>,
     /// Ranges pinned by `pin_host` and not unpinned.
     pub pinned: Vec<(usize, usize)>,
+    /// Host memory blocks handed out (`Fake::host_memory`): (offset, len).
+    pub host_blocks: Vec<(u64, usize)>,
+    /// Blocks freed: (offset, how many commands had been sent by then).
+    pub host_freed: Vec<(u64, usize)>,
 }
 
 /// The fake transport.
@@ -36,6 +41,8 @@ pub struct Fake {
     pub max_payload: u32,
     /// The data path it offers (none unless set).
     pub data: Option<DataPath>,
+    /// Whether it offers shared host memory (`Transport::host_alloc`).
+    pub host_memory: bool,
     next: u64,
     answers: std::collections::HashMap<u64, Vec<u8>>,
 }
@@ -49,6 +56,7 @@ impl Fake {
                 script: s.clone(),
                 max_payload,
                 data: None,
+                host_memory: false,
                 next: 1,
                 answers: Default::default(),
             },
@@ -103,6 +111,36 @@ impl Transport for Fake {
 
     fn data_path(&mut self) -> Option<DataPath> {
         self.data
+    }
+
+    fn host_alloc(&mut self, len: usize) -> Option<Result<HostBlock, DevError>> {
+        if !self.host_memory {
+            return None;
+        }
+        let len = len.div_ceil(4096) * 4096;
+        let layout = std::alloc::Layout::from_size_align(len, 4096).expect("layout");
+        // SAFETY: a non-zero size; freed in `host_free` with the same layout.
+        let ptr = unsafe { std::alloc::alloc(layout) };
+        let mut s = self.script.lock().unwrap();
+        // Offsets as a server would see them: blocks side by side.
+        let offset = s
+            .host_blocks
+            .iter()
+            .map(|&(o, l)| o + l as u64)
+            .max()
+            .unwrap_or(0);
+        s.host_blocks.push((offset, len));
+        Some(Ok(HostBlock { ptr, len, offset }))
+    }
+
+    fn host_free(&mut self, block: HostBlock) -> Result<(), DevError> {
+        let mut s = self.script.lock().unwrap();
+        let sent = s.sent.len();
+        s.host_freed.push((block.offset, sent));
+        let layout = std::alloc::Layout::from_size_align(block.len, 4096).expect("layout");
+        // SAFETY: allocated in `host_alloc` with this layout.
+        unsafe { std::alloc::dealloc(block.ptr, layout) };
+        Ok(())
     }
 
     unsafe fn submit_data(&mut self, reqs: &[DataRequest<'_>]) -> Result<Vec<u64>, DevError> {

@@ -56,7 +56,7 @@ impl PinnedBudget {
         self.used.load(Ordering::Relaxed)
     }
 
-    fn charge(&self, n: u64) -> bool {
+    pub(super) fn charge(&self, n: u64) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {
@@ -65,7 +65,7 @@ impl PinnedBudget {
             .is_ok()
     }
 
-    fn refund(&self, n: u64) {
+    pub(super) fn refund(&self, n: u64) {
         let _ = self
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |u| {

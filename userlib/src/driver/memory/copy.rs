@@ -24,6 +24,25 @@ pub(crate) fn htod(
     src: &[u8],
     is_async: bool,
 ) -> CuResult {
+    if let Some(offset) = shared_host(s, src.as_ptr() as usize, src.len()) {
+        // Pinned memory the worker maps: one command, no data on the way;
+        // an asynchronous copy reads it in stream order, as CUDA's does.
+        let req = CopyRequest {
+            ctx,
+            stream,
+            dst,
+            src: offset,
+            len: src.len() as u64,
+            flags: copy_flags::HOST_MEMORY | if is_async { copy_flags::ASYNC } else { 0 },
+            reserved: 0,
+        };
+        let c = s.client()?;
+        return if is_async {
+            c.push_cmd::<cmds::MemcpyHtod>(&req, &[])
+        } else {
+            c.call_cmd::<cmds::MemcpyHtod>(&req, &[], 0).map(drop)
+        };
+    }
     let c = s.client()?;
     // An asynchronous copy from pinned host memory goes by pointer and
     // detached: the driver keeps those pages pinned, and the device reads
@@ -96,6 +115,22 @@ pub(crate) fn htod(
 
 /// Device to host, chunked, several chunks in flight.
 pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u64) -> CuResult {
+    if let Some(offset) = shared_host(s, dst.as_ptr() as usize, dst.len()) {
+        // Pinned memory the worker maps: the device writes it in place.
+        let req = CopyRequest {
+            ctx,
+            stream,
+            dst: offset,
+            src,
+            len: dst.len() as u64,
+            flags: copy_flags::HOST_MEMORY,
+            reserved: 0,
+        };
+        return s
+            .client()?
+            .call_cmd::<cmds::MemcpyDtoh>(&req, &[], 0)
+            .map(drop);
+    }
     let c = s.client()?;
     // The device writes straight into the caller's pages.
     if let Some(chunk) = c.data_chunk(dst.len()) {
@@ -148,6 +183,12 @@ pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u6
         dst[off..off + want].copy_from_slice(&got[..want]);
         Ok(())
     })
+}
+
+/// The shared host memory offset of `ptr..ptr+len`, when it lies entirely
+/// in one allocation the transport shares with the worker.
+fn shared_host(s: &State, ptr: usize, len: usize) -> Option<u64> {
+    (len > 0).then(|| s.ptrs.shared_host(ptr, len)).flatten()
 }
 
 pub(crate) fn dtod(

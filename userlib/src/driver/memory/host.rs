@@ -1,8 +1,10 @@
-//! Host memory: `cuMemHostAlloc`/`cuMemAllocHost` (page-aligned guest
-//! memory, not device-visible) and registration: on the device transport
-//! both are pinned by the driver once (so copies from them pin nothing,
-//! and asynchronous copies from them go by pointer, detached); elsewhere
-//! registration is bookkeeping only, and the device pointer of host memory, which does not
+//! Host memory: `cuMemHostAlloc`/`cuMemAllocHost` (on the socket's
+//! shared-memory transport, memory shared with the worker, which registers
+//! it with the GPU, so copies from and to it move in place; on the device
+//! transport page-aligned guest memory pinned by the driver once, so copies
+//! from it pin nothing and asynchronous ones go by pointer, detached; never
+//! device-visible), registration (pinned once on the device transport,
+//! bookkeeping elsewhere), and the device pointer of host memory, which does not
 //! exist here: there is no zero-copy access, so the host masks
 //! `CAN_MAP_HOST_MEMORY` and `cuMemHostGetDevicePointer` fails honestly.
 //!
@@ -33,24 +35,48 @@ pub(crate) unsafe fn mem_host_alloc(pp: *mut *mut c_void, size: usize, flags: c_
             unsafe { *pp = std::ptr::null_mut() };
             return Ok(());
         }
+        // Shared with the device side where the transport can (the socket's
+        // host memory: copies move in place, asynchronous ones truly so);
+        // else ordinary page-aligned memory of ours.
+        let shared = match s.client()?.host_alloc(size) {
+            Some(Ok(block)) => Some(block),
+            Some(Err(e)) => {
+                tracing::debug!(size, e, "no shared host memory; allocating our own");
+                None
+            }
+            None => None,
+        };
         let mut p: *mut c_void = std::ptr::null_mut();
-        // SAFETY: `p` is a local out-pointer; 4096 is a power of two and a
-        // multiple of the pointer size.
-        if unsafe { libc::posix_memalign(&mut p, 4096, size) } != 0 || p.is_null() {
-            return Err(result::OUT_OF_MEMORY);
+        match shared {
+            Some(block) => p = block.ptr.cast(),
+            // SAFETY: `p` is a local out-pointer; 4096 is a power of two and
+            // a multiple of the pointer size.
+            None if unsafe { libc::posix_memalign(&mut p, 4096, size) } == 0 && !p.is_null() => {}
+            None => return Err(result::OUT_OF_MEMORY),
         }
         if let Err(e) = s
             .ptrs
             .add_host(p as usize, size, flags, guest, HostKind::Allocated)
         {
             // Only if the allocator handed out memory we think is registered.
-            // SAFETY: `p` came from posix_memalign just above.
-            unsafe { libc::free(p) };
+            match shared {
+                Some(block) => {
+                    let _ = s.client()?.host_free(block);
+                }
+                // SAFETY: `p` came from posix_memalign just above.
+                None => unsafe { libc::free(p) },
+            }
             return Err(e);
         }
-        // Pinned once here, so that copies from it never pin.
-        if let Ok(c) = s.client() {
-            c.pin_host(p as usize, size);
+        match shared {
+            Some(block) => s.ptrs.set_host_shared(p as usize, block),
+            // Pinned once here (the device transport), so that copies from
+            // it never pin.
+            None => {
+                if let Ok(c) = s.client() {
+                    c.pin_host(p as usize, size);
+                }
+            }
         }
         // SAFETY: the caller's out-pointer; checked non-NULL above.
         unsafe { *pp = p };
@@ -67,11 +93,15 @@ pub(crate) unsafe fn mem_alloc_host(pp: *mut *mut c_void, size: usize) -> CuResu
 /// contract is left to the caller.
 pub(crate) fn mem_free_host(p: *mut c_void) -> CuResult {
     with_state(|s| {
-        match host_at(s, p as usize) {
-            Some((base, r)) if base == p as usize && r.kind == HostKind::Allocated => {}
+        let shared = match host_at(s, p as usize) {
+            Some((base, r)) if base == p as usize && r.kind == HostKind::Allocated => r.shared,
             _ => return Err(result::INVALID_VALUE),
-        }
+        };
         s.ptrs.remove_host(p as usize);
+        if let Some(block) = shared {
+            // After the work queued before, which may still use it.
+            return s.client()?.host_free(block);
+        }
         if let Ok(c) = s.client() {
             c.unpin_host(p as usize);
         }
@@ -193,6 +223,73 @@ mod tests {
             mem_free_host(p).unwrap();
             assert_eq!(mem_free_host(p), Err(result::INVALID_VALUE));
         }
+    }
+
+    #[test]
+    fn shared_pinned_memory_is_copied_by_offset() {
+        use crate::driver::memory::copy::{memcpy_dtoh, memcpy_htod, memcpy_htod_async};
+        use uapi::cuda::{copy_flags, op, CopyRequest};
+        use uapi::wire::Wire;
+        let sess = crate::driver::testing::session_with_host_memory(1 << 20);
+        with_primary();
+        let (mut a, mut b): (*mut c_void, *mut c_void) =
+            (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: local out-pointers; the copies stay inside the 3 pages of
+        // each allocation (one is left straddling its end on purpose: it is
+        // then copied, not named by offset).
+        unsafe {
+            mem_alloc_host(&mut a, 3 * 4096).unwrap();
+            mem_host_alloc(&mut b, 100, 0).unwrap();
+            let src = std::slice::from_raw_parts(a.cast::<u8>().add(10), 5000);
+            memcpy_htod(0x1000, src.into(), 5000).unwrap();
+            memcpy_htod_async(0x2000, src.into(), 5000, std::ptr::null_mut()).unwrap();
+            let dst = std::slice::from_raw_parts_mut(b.cast::<u8>(), 100);
+            memcpy_dtoh(dst.as_mut().into(), 0x3000, 100).unwrap();
+            let past = std::slice::from_raw_parts(a.cast::<u8>().add(3 * 4096 - 8), 8);
+            let mut outside = [0u8; 16];
+            outside[..8].copy_from_slice(past);
+            memcpy_htod(0x4000, outside[..].into(), 16).unwrap();
+            mem_free_host(a).unwrap();
+            mem_free_host(b).unwrap();
+        }
+        let sc = sess.script.lock().unwrap();
+        let (a_off, b_off) = (sc.host_blocks[0].0, sc.host_blocks[1].0);
+        let head = core::mem::size_of::<CopyRequest>();
+        let copies: Vec<(u16, bool, CopyRequest, usize)> = sc
+            .sent
+            .iter()
+            .map(|(o, d, body)| (*o, *d, CopyRequest::read_from(body).unwrap(), body.len()))
+            .collect();
+        let hm = copy_flags::HOST_MEMORY;
+        assert_eq!(
+            copies[0],
+            (
+                op::MEMCPY_HTOD,
+                false,
+                CopyRequest {
+                    dst: 0x1000,
+                    src: a_off + 10,
+                    len: 5000,
+                    flags: hm,
+                    ..Default::default()
+                },
+                head
+            ),
+            "one command naming the offset, no data"
+        );
+        assert_eq!(
+            (copies[1].0, copies[1].1, copies[1].2.flags),
+            (op::MEMCPY_HTOD, true, hm | copy_flags::ASYNC)
+        );
+        assert_eq!(
+            (copies[2].0, copies[2].2.dst, copies[2].2.flags, copies[2].3),
+            (op::MEMCPY_DTOH, b_off, hm, head)
+        );
+        // Not inside one shared allocation: copied as before.
+        assert_eq!((copies[3].2.flags, copies[3].3), (0, head + 16));
+        assert_eq!(copies.len(), 4);
+        // Freed after the queued copy was sent.
+        assert_eq!(sc.host_freed, [(a_off, 4), (b_off, 4)]);
     }
 
     #[test]

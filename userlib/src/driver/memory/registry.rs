@@ -68,6 +68,9 @@ pub(crate) struct HostRange {
     pub kind: HostKind,
     pub id: u64,
     pub sync_memops: bool,
+    /// Where the device side names it, for an allocation in the transport's
+    /// shared host memory (`Transport::host_alloc`).
+    pub shared: Option<crate::transport::HostBlock>,
 }
 
 /// The process's CUDA memory ranges (kept in the driver state).
@@ -183,9 +186,25 @@ impl Registry {
                 kind,
                 id,
                 sync_memops: false,
+                shared: None,
             },
         );
         Ok(())
+    }
+
+    /// Records that the host range at `base` is `block` of shared host memory.
+    pub fn set_host_shared(&mut self, base: usize, block: crate::transport::HostBlock) {
+        if let Some(r) = self.host.get_mut(&base) {
+            r.shared = Some(block);
+        }
+    }
+
+    /// The offset of shared host memory holding `ptr..ptr+len` entirely.
+    pub fn shared_host(&self, ptr: usize, len: usize) -> Option<u64> {
+        let (base, r) = self.host_containing(ptr)?;
+        let block = r.shared?;
+        let end = ptr.checked_add(len)?;
+        (end <= base + r.size).then_some(block.offset + (ptr - base) as u64)
     }
 
     /// Forgets the host range starting at `base`.

@@ -119,6 +119,7 @@ impl ShmClient {
         let local = (|| {
             let memfd = sealed_memfd(layout.size)?;
             let (doorbell, wake) = (eventfd()?, eventfd()?);
+            let host = super::host::growable_memfd()?;
             // SAFETY: a fresh shared mapping of the whole (sealed) memfd.
             let ptr = unsafe {
                 libc::mmap(
@@ -134,9 +135,9 @@ impl ShmClient {
                 return Err(last("mmap"));
             }
             let base = NonNull::new(ptr.cast()).ok_or(err("mmap", libc::ENOMEM))?;
-            Ok((memfd, doorbell, wake, base))
+            Ok((memfd, doorbell, wake, base, host))
         })();
-        let (memfd, doorbell, wake, base) = match local {
+        let (memfd, doorbell, wake, base, host) = match local {
             Ok(v) => v,
             Err(e) => return Err(AttachFailure::Fallback(stream, e)),
         };
@@ -156,6 +157,7 @@ impl ShmClient {
             inflight: VecDeque::new(),
             stash: HashMap::new(),
             spin: Cell::new(SpinPolicy::default()),
+            host: Some(super::host::HostFile::new(host)),
         };
         let frame = RequestFrame {
             opcode: 0,
@@ -164,10 +166,12 @@ impl ShmClient {
             resp_capacity: 0,
             reserved: 0,
         };
+        let host_fd = client.host.as_ref().map_or(-1, |h| h.raw_fd());
         let fds = [
             memfd.as_raw_fd(),
             client.doorbell.as_raw_fd(),
             client.wake.as_raw_fd(),
+            host_fd,
         ];
         if let Err(e) = send_with_fds(&stream, &[frame.as_bytes(), setup.as_bytes()], &fds) {
             return Err(AttachFailure::Broken(e));

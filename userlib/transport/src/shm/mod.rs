@@ -24,10 +24,11 @@ use uapi::{
 
 mod arena;
 mod attach;
+mod host;
 
 pub use attach::AttachFailure;
 
-use super::{Completion, DataPath, DataRequest, DevError, Request, TransportInfo};
+use super::{Completion, DataPath, DataRequest, DevError, HostBlock, Request, TransportInfo};
 use arena::{ArenaRing, NoRoom};
 
 /// Ring entries.
@@ -82,6 +83,8 @@ pub struct ShmClient {
     /// Responses read early to make room, by ticket.
     stash: super::socket::Stash,
     spin: Cell<SpinPolicy>,
+    /// Pinned host memory (`host.rs`), if the server took the file.
+    host: Option<host::HostFile>,
 }
 
 // SAFETY: the mapping and the `resp_data` pointers are used only by the
@@ -345,6 +348,15 @@ impl super::Transport for ShmClient {
         self.inflight[i].consumed = true;
         self.release();
         Ok(c)
+    }
+
+    fn host_alloc(&mut self, len: usize) -> Option<Result<HostBlock, DevError>> {
+        self.host.as_ref()?;
+        Some(self.host_alloc_impl(len))
+    }
+
+    fn host_free(&mut self, block: HostBlock) -> Result<(), DevError> {
+        self.host_free_impl(block)
     }
 
     fn data_path(&mut self) -> Option<DataPath> {

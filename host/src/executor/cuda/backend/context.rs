@@ -59,6 +59,7 @@ impl GpuClient {
         let Some(raw) = self.contexts.get(key).and_then(|c| c.raw) else {
             return;
         };
+        self.unpin_shared_in(key);
         let current_ok = self.make_current(raw).is_ok();
         if current_ok {
             self.free_pooled(key);

@@ -16,6 +16,7 @@ mod image;
 mod memory;
 mod module;
 mod pool;
+mod shared;
 mod stream;
 mod tensor_map;
 #[cfg(test)]
@@ -120,6 +121,8 @@ pub struct GpuClient {
     graph: graph::GraphTables,
     /// Reservations, allocation handles and mappings (made on first use).
     vmm: Option<vmm_state::VmmState>,
+    /// Shared memory copied from and to in place (`shared.rs`).
+    shared: shared::SharedAreas,
 }
 
 // SAFETY: the raw CUDA handles are process-wide driver objects usable from
@@ -175,6 +178,7 @@ impl GpuClient {
             pool: None,
             graph: graph::GraphTables::default(),
             vmm: None,
+            shared: shared::SharedAreas::default(),
         }
     }
     /// Number of live host contexts (primary included once created).

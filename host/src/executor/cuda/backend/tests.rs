@@ -356,3 +356,117 @@ fn stream_driver_value_asks_the_driver_for_that_stream() {
         "not its stream"
     );
 }
+
+#[test]
+fn shared_memory_is_registered_once_and_released_with_its_context() {
+    use crate::cuda::backend::SharedBackend;
+    use crate::cuda::SharedSpan;
+    use std::ptr::NonNull;
+    let mut c = client();
+    let mut arena = vec![0u8; 1 << 20];
+    let base = NonNull::new(arena.as_mut_ptr()).expect("non-null");
+    // SAFETY: `arena` outlives the client's use of these spans (it is
+    // unregistered, and the client dropped, before `arena`).
+    let (all, up, down) = unsafe {
+        (
+            SharedSpan::new(base, arena.len()),
+            SharedSpan::new(base.add(100), 256),
+            SharedSpan::new(base.add(4096), 256),
+        )
+    };
+    let data: Vec<u8> = (0..=255).collect();
+    up.write_from(&data);
+    c.register_shared(all, crate::cuda::SharedKind::HostMemory);
+    let registered = |p: NonNull<u8>| fake::with(|f| f.registered.contains(&(p.as_ptr() as usize)));
+    assert!(!registered(base), "registered on first use, not before");
+    let a = c.mem_alloc(0, 4096).expect("alloc");
+    c.memcpy_htod_shared(0, 0, a, up, false).expect("htod");
+    assert!(registered(base), "the whole area, once");
+    c.memcpy_dtoh_shared(0, 0, a, down).expect("dtoh");
+    let mut back = vec![0u8; 256];
+    down.read_into(&mut back);
+    assert_eq!(back, data);
+    let s = c.shared_stats();
+    assert_eq!((s.copies, s.bytes, s.pinned_bytes), (2, 512, 512));
+    assert_eq!(s.registered, 1 << 20);
+    assert_eq!(c.pinned.used(), 1 << 20, "charged to the pinned quota");
+    // Bounds are the client's device memory, as for any copy.
+    assert_eq!(
+        c.memcpy_htod_shared(0, 0, a + 4000, up, false),
+        Err(INVALID_VALUE)
+    );
+    // The context that holds the registration goes: so does it; the next
+    // copy registers the area again.
+    c.primary_ctx_reset(0).expect("reset");
+    assert!(!registered(base));
+    assert_eq!((c.shared_stats().registered, c.pinned.used()), (0, 0));
+    let b = c.mem_alloc(0, 4096).expect("alloc");
+    c.memcpy_htod_shared(0, 0, b, up, true).expect("htod");
+    assert!(registered(base));
+    c.unregister_shared(all);
+    assert!(!registered(base));
+    assert_eq!((c.shared_stats().registered, c.pinned.used()), (0, 0));
+    drop(c);
+}
+
+#[test]
+fn shared_memory_over_the_pinned_quota_is_copied_pageable() {
+    use crate::cuda::backend::SharedBackend;
+    use crate::cuda::SharedSpan;
+    use std::ptr::NonNull;
+    let mut c = client();
+    c.set_pinned_limit(64 << 10);
+    let mut arena = vec![7u8; 1 << 20];
+    let base = NonNull::new(arena.as_mut_ptr()).expect("non-null");
+    // SAFETY: `arena` outlives the client.
+    let all = unsafe { SharedSpan::new(base, arena.len()) };
+    c.register_shared(all, crate::cuda::SharedKind::HostMemory);
+    let a = c.mem_alloc(0, 1 << 20).expect("alloc");
+    c.memcpy_htod_shared(0, 0, a, all, false)
+        .expect("htod still works");
+    let s = c.shared_stats();
+    assert_eq!((s.copies, s.pinned_bytes, s.registered), (1, 0, 0));
+    assert!(!fake::with(|f| f
+        .registered
+        .contains(&(base.as_ptr() as usize))));
+    let mut out = vec![0u8; 16];
+    c.memcpy_dtoh(0, 0, a + 1000, &mut out).expect("dtoh");
+    assert_eq!(out, [7u8; 16]);
+    drop(c);
+}
+
+#[test]
+fn pinned_host_memory_takes_the_arenas_place_in_the_quota() {
+    use crate::cuda::backend::SharedBackend;
+    use crate::cuda::{SharedKind, SharedSpan};
+    use std::ptr::NonNull;
+    let mut c = client();
+    c.set_pinned_limit(3 << 19);
+    let (mut arena, mut host) = (vec![1u8; 1 << 20], vec![2u8; 1 << 20]);
+    let a_base = NonNull::new(arena.as_mut_ptr()).expect("non-null");
+    let h_base = NonNull::new(host.as_mut_ptr()).expect("non-null");
+    // SAFETY: both buffers outlive the client.
+    let (a, h) = unsafe {
+        (
+            SharedSpan::new(a_base, arena.len()),
+            SharedSpan::new(h_base, host.len()),
+        )
+    };
+    c.register_shared(a, SharedKind::Arena);
+    c.register_shared(h, SharedKind::HostMemory);
+    let d = c.mem_alloc(0, 1 << 20).expect("alloc");
+    c.memcpy_htod_shared(0, 0, d, a, false).expect("arena copy");
+    let registered = |p: NonNull<u8>| fake::with(|f| f.registered.contains(&(p.as_ptr() as usize)));
+    assert!(registered(a_base));
+    // 2 MiB do not fit 1.5: the arena gives way to the client's memory.
+    c.memcpy_htod_shared(0, 0, d, h, false)
+        .expect("host memory copy");
+    assert!(registered(h_base) && !registered(a_base));
+    assert_eq!(c.pinned.used(), 1 << 20);
+    // And stays pageable: no thrashing back and forth.
+    c.memcpy_htod_shared(0, 0, d, a, false).expect("arena copy");
+    assert!(!registered(a_base));
+    let s = c.shared_stats();
+    assert_eq!((s.copies, s.pinned_bytes), (3, 2 << 20));
+    drop(c);
+}

@@ -15,6 +15,7 @@ use crate::cuda::backend::{
     ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, ObjectCounts,
     PoolBackend, StreamBackend, TensorMapBackend,
 };
+use crate::cuda::shared::{SharedSpan, SharedStats};
 use crate::ptx::limits::{MAX_BLOCK_DIM_Z, MAX_GRID_DIM_X, MAX_GRID_DIM_YZ};
 use crate::ptx::{self, LaunchConfig, LaunchError};
 use uapi::cmd::DeviceInfo;
@@ -28,6 +29,7 @@ mod function;
 mod graph;
 mod memory;
 mod module;
+mod shared;
 mod stream;
 mod vmm;
 
@@ -84,6 +86,9 @@ pub struct SimBackend {
     vmm: SimVmm,
     /// Captures, graphs and executable graphs.
     graphs: SimGraphs,
+    /// Shared memory "registered" (`shared.rs`: counted, as a GPU would pin it).
+    shared: Vec<SharedSpan>,
+    shared_stats: SharedStats,
 }
 
 impl SimBackend {
@@ -105,6 +110,8 @@ impl SimBackend {
             limits: function::DEFAULT_LIMITS,
             pool: SimPool::default(),
             graphs: SimGraphs::default(),
+            shared: Vec::new(),
+            shared_stats: SharedStats::default(),
         }
     }
 

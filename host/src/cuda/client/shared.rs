@@ -1,0 +1,102 @@
+//! Copies whose host bytes stay in the client's shared memory (the socket
+//! transport's arena): only the request header was copied out of it, and
+//! the executor moves the data straight between the device and the arena.
+//! The same error rules as [`CudaClient::execute`]: owed errors are
+//! reported first, a detached copy's error is owed.
+
+use super::{header, is_sticky, CudaClient};
+use crate::cuda::shared::{SharedKind, SharedSpan, SharedStats};
+use uapi::cuda::{copy_flags, op, result, CopyRequest, ResultHeader};
+use uapi::status::Status;
+use uapi::wire::Wire;
+
+impl CudaClient {
+    /// Makes `area` (shared memory mapped until [`Self::unregister_shared`])
+    /// eligible for registration with the device.
+    pub fn register_shared(&mut self, area: SharedSpan, kind: SharedKind) {
+        self.backend.register_shared(area, kind);
+    }
+
+    /// Forgets `area` before it is unmapped.
+    pub fn unregister_shared(&mut self, area: SharedSpan) {
+        self.backend.unregister_shared(area);
+    }
+
+    /// What went through shared memory in place.
+    pub fn shared_stats(&self) -> SharedStats {
+        self.backend.shared_stats()
+    }
+
+    /// Runs a MEMCPY_HTOD (`host` is its data) or MEMCPY_DTOH (`host` is
+    /// where its data goes: right after the response header in the arena,
+    /// or the client's host memory).
+    /// `request` is the private copy of the request's `CopyRequest`.
+    /// Returns the response header and how many bytes of `host` follow it
+    /// in the response.
+    pub fn execute_shared(
+        &mut self,
+        opcode: u16,
+        request: &[u8],
+        host: SharedSpan,
+        resp_capacity: usize,
+        detached: bool,
+    ) -> Result<(Vec<u8>, usize), Status> {
+        let r = (request.len() == size_of::<CopyRequest>())
+            .then(|| CopyRequest::read_from(request))
+            .flatten()
+            .filter(|r| r.reserved == 0 && r.len == host.len() as u64)
+            .ok_or(Status::InvalidField)?;
+        // Host memory (`copy_flags::HOST_MEMORY`) is the client's own
+        // allocation: the response carries no data, and a copy up may be
+        // asynchronous (the client keeps the memory until it is done, as
+        // CUDA asks of pinned memory). The arena's place is reused once we
+        // complete: copies through it are synchronous.
+        let host_memory = r.flags & copy_flags::HOST_MEMORY != 0;
+        let to_host = match (opcode, r.flags & !copy_flags::HOST_MEMORY) {
+            (op::MEMCPY_HTOD, 0) => false,
+            (op::MEMCPY_HTOD, copy_flags::ASYNC) if host_memory => false,
+            (op::MEMCPY_DTOH, 0) if !detached => true,
+            _ => return Err(Status::InvalidField),
+        };
+        let is_async = r.flags & copy_flags::ASYNC != 0;
+        let tail = if to_host && !host_memory {
+            host.len()
+        } else {
+            0
+        };
+        let head = size_of::<ResultHeader>();
+        if !detached && tail.checked_add(head).is_none_or(|n| n > resp_capacity) {
+            return Err(Status::ResponseTooSmall);
+        }
+        let has_response = !detached && resp_capacity > 0;
+        if has_response {
+            if let Some(code) = self.sticky.or_else(|| self.deferred.take()) {
+                return Ok((header(code), 0));
+            }
+        } else if self.sticky.is_some() {
+            return Ok((Vec::new(), 0));
+        }
+        let ran = if to_host {
+            self.backend
+                .memcpy_dtoh_shared(r.ctx, r.stream, r.src, host)
+        } else {
+            self.backend
+                .memcpy_htod_shared(r.ctx, r.stream, r.dst, host, is_async)
+        };
+        if !has_response {
+            if let Err(code) = ran {
+                tracing::debug!(opcode, code, "detached copy failed");
+                if is_sticky(code) {
+                    self.sticky = Some(code);
+                } else if self.deferred.is_none() {
+                    self.deferred = Some(code);
+                }
+            }
+            return Ok((Vec::new(), 0));
+        }
+        Ok(match ran {
+            Ok(()) => (header(result::SUCCESS), tail),
+            Err(code) => (header(code), 0),
+        })
+    }
+}

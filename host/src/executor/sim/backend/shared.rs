@@ -1,0 +1,63 @@
+//! Copies to and from a client's shared memory on the simulator. There is no
+//! DMA to pin for: "registering" an area records it, so that each copy is
+//! counted as pinned when it lies inside a registered area, as it would be
+//! on a GPU, and CI can check from the counters that large copies took
+//! this path.
+
+use super::*;
+use crate::cuda::backend::SharedBackend;
+use crate::cuda::shared::SharedKind;
+
+impl SimBackend {
+    fn count_shared(&mut self, span: &SharedSpan) {
+        let pinned = self.shared.iter().any(|a| a.contains(span));
+        self.shared_stats.count(span.len(), pinned);
+    }
+}
+
+impl SharedBackend for SimBackend {
+    fn register_shared(&mut self, area: SharedSpan, _kind: SharedKind) {
+        if !self.shared.contains(&area) {
+            self.shared.push(area);
+            self.shared_stats.registered += area.len() as u64;
+        }
+    }
+    fn unregister_shared(&mut self, area: SharedSpan) {
+        if let Some(i) = self.shared.iter().position(|a| *a == area) {
+            self.shared.swap_remove(i);
+            self.shared_stats.registered -= area.len() as u64;
+        }
+    }
+    fn memcpy_htod_shared(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        dst: u64,
+        src: SharedSpan,
+        is_async: bool,
+    ) -> CuResult<()> {
+        // The simulated device's memory is host memory of ours: its "DMA"
+        // is one copy out of the span.
+        let mut bytes = vec![0u8; src.len()];
+        src.read_into(&mut bytes);
+        self.memcpy_htod(ctx, stream, dst, &bytes, is_async)?;
+        self.count_shared(&src);
+        Ok(())
+    }
+    fn memcpy_dtoh_shared(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        src: u64,
+        dst: SharedSpan,
+    ) -> CuResult<()> {
+        let mut bytes = vec![0u8; dst.len()];
+        self.memcpy_dtoh(ctx, stream, src, &mut bytes)?;
+        dst.write_from(&bytes);
+        self.count_shared(&dst);
+        Ok(())
+    }
+    fn shared_stats(&self) -> SharedStats {
+        self.shared_stats
+    }
+}
