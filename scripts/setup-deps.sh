@@ -4,7 +4,7 @@
 source "$(dirname "$0")/common.sh"
 
 stamp="$VGPU_CACHE/deps.stamp"
-want="deps-v5"
+want="deps-v6"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && command -v bindgen >/dev/null \
     && command -v clang$LLVM_SUFFIX >/dev/null; then
     exit 0
@@ -22,7 +22,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     ninja-build libglib2.0-dev libpixman-1-dev libslirp-dev pkg-config \
     libcap-ng-dev libattr1-dev libfdt-dev device-tree-compiler \
     seabios qemu-system-data dpkg-dev libc6-dev python3-venv \
-    udev passwd util-linux g++ unzip >/dev/null
+    udev passwd util-linux g++ unzip lintian >/dev/null
 
 log "installing Python build tools for QEMU"
 python3 -m pip install -q 'meson>=1.5' 'pycotap==1.3.1'
