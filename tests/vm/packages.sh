@@ -53,6 +53,16 @@ node() { stat -c '%U:%G %a' /dev/vgpu0 2>&1; }
 wait_node() { for _ in $(seq 100); do [ -e /dev/vgpu0 ] && return; sleep 0.1; done; }
 deb() { echo "$1"/"$2"_*_amd64.deb; }
 loaded_from() { modinfo -n vgpu 2>&1; }
+# dpkg makes a package's new directory as NAME.dpkg-new and renames it; on
+# this guest's overlay (a tmpfs upper without xattrs) moving a new
+# directory into one the lower root has is refused (EXDEV: it could not be
+# marked opaque). So the packages' directories are made first; dpkg owns
+# them all the same and removes them again with the package.
+premake_dirs() {
+    local d
+    for d in "$@"; do dpkg-deb -c "$d"; done | awk '$1 ~ /^d/ { print substr($6, 2) }' \
+        | while read -r dir; do [ -z "$dir" ] || [ -d "$dir" ] || mkdir -p "$dir"; done
+}
 export -f lib_files node loaded_from
 export libdir
 
@@ -70,6 +80,8 @@ before=$(fingerprint)
 check deb-no-udevd "no udevd runs in this guest" bash -c '! udevadm control --ping 2>/dev/null'
 
 # 1. Install, as docs/install.md does.
+# shellcheck disable=SC2046
+premake_dirs $(deb "$debs" vgpu-libs) $(deb "$debs" vgpu-driver) $(deb "$debs" "vgpu-modules-$kver")
 # shellcheck disable=SC2046
 dpkg -i $(deb "$debs" vgpu-libs) $(deb "$debs" vgpu-driver) $(deb "$debs" "vgpu-modules-$kver") \
     </dev/null >/tmp/deb-install.log 2>&1
@@ -141,6 +153,7 @@ check deb-purge "exit $rc: ${left:-nothing left}; known: '$(dpkg-query -W 'vgpu*
 [ $rc = 0 ] || oneline </tmp/deb-purge.log
 
 # 6. The host package: unit, user, config; `vgpu-host check` as its user.
+premake_dirs "$(deb "$debs" vgpu-host)"
 dpkg -i "$(deb "$debs" vgpu-host)" </dev/null >/tmp/deb-host.log 2>&1
 rc=$?
 user=$(getent passwd vgpu)
