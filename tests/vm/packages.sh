@@ -73,6 +73,9 @@ mkdir -p /opt/vgpu-test && cp -r "$tools"/. /opt/vgpu-test/ && cp "$suite" /opt/
 if getent passwd vgpu >/dev/null; then userdel vgpu 2>/dev/null; fi
 if getent group vgpu >/dev/null; then groupdel vgpu; fi
 rm -rf /etc/vgpu /usr/bin/vgpu-host /etc/systemd/system/vgpu-host@.service
+# man-db's trigger rebuilds its whole index where there is none, which
+# takes minutes over 9p under TCG; without this file it does nothing.
+rm -f /var/lib/man-db/auto-update
 # The service user: a system account, as a daemon's would be.
 useradd --system --no-create-home --shell /usr/sbin/nologin vgpu-svc
 [ "$(cat <(echo ok))" = ok ] || { fail setup "process substitution does not work (/dev/fd)"; exit 1; }
