@@ -22,7 +22,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     ninja-build libglib2.0-dev libpixman-1-dev libslirp-dev pkg-config \
     libcap-ng-dev libattr1-dev libfdt-dev device-tree-compiler \
     seabios qemu-system-data dpkg-dev libc6-dev python3-venv \
-    udev passwd util-linux g++ unzip >/dev/null
+    udev passwd util-linux g++ unzip lintian >/dev/null
 # libvirtd, its QEMU driver and virsh for scripts/test-libvirt.sh, which
 # skips where they are missing (no recommends: it runs our QEMU, not Debian's).
 $SUDO apt-get install -y -qq --no-install-recommends \

@@ -16,6 +16,8 @@ log "fuzz targets, short run (scripts/fuzz.sh ci)"
 "$REPO_ROOT/scripts/fuzz.sh" ci
 log "host service: unit verified, vgpu-host check with the simulator (scripts/check-service.sh)"
 "$REPO_ROOT/scripts/check-service.sh"
+log "Debian packages: reproducible, control data, lintian (scripts/check-debs.sh)"
+"$REPO_ROOT/scripts/check-debs.sh"
 log "driver-call tracer self-test"
 bash tests/gpu/tracer/selftest.sh
 log "benchmark report (scripts/bench-report.py) on canned output"

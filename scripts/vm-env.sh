@@ -34,6 +34,10 @@ export VGPU_REPO="$REPO_ROOT"
 # The install tree and the discovery test's tools (seen by the guest through
 # its 9p view of this machine's root).
 export VGPU_DIST=$("$REPO_ROOT/scripts/make-dist.sh")
+# The Debian packages, and a second build with a higher version to upgrade to.
+export VGPU_DEBS=$("$REPO_ROOT/scripts/make-debs.sh" --dist "$VGPU_DIST" --host-bin "$VGPU_HOST_BIN")
+export VGPU_DEBS_NEXT=$("$REPO_ROOT/scripts/make-debs.sh" --dist "$VGPU_DIST" --host-bin "$VGPU_HOST_BIN" \
+    --revision 2 --out "$REPO_ROOT/target/debs-next")
 export VGPU_GUEST_TOOLS="$REPO_ROOT/target/guest-tools"
 mkdir -p "$VGPU_GUEST_TOOLS"
 cp "$REPO_ROOT/target/release/nvml-probe" "$VGPU_GUEST_TOOLS/"

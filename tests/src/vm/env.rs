@@ -34,6 +34,11 @@ pub struct Env {
     pub dist: PathBuf,
     /// Test tools for the discovery scenario (nvml-probe, pynvml).
     pub guest_tools: PathBuf,
+    /// The Debian packages (scripts/make-debs.sh), and a second build of
+    /// them with a higher version that the packages scenario upgrades to
+    /// (unset on the GPU machine, which does not run that scenario).
+    pub debs: PathBuf,
+    pub debs_next: PathBuf,
     /// The cudart test programs (scripts/build-cuda-programs.sh).
     pub cuda_programs: PathBuf,
     /// Longest a guest may run before it is stopped, seconds.
@@ -96,6 +101,8 @@ impl Env {
             repo: var("VGPU_REPO")?.into(),
             dist: var("VGPU_DIST")?.into(),
             guest_tools: var("VGPU_GUEST_TOOLS")?.into(),
+            debs: env::var("VGPU_DEBS").unwrap_or_default().into(),
+            debs_next: env::var("VGPU_DEBS_NEXT").unwrap_or_default().into(),
             cuda_programs: var("VGPU_CUDA_PROGRAMS")?.into(),
             boot_timeout_s: number("VGPU_BOOT_TIMEOUT_S", 600),
             guest_log: env::var("VGPU_GUEST_LOG").ok(),

@@ -95,6 +95,30 @@ fn install_case_results() -> Vec<String> {
     r
 }
 
+/// What `tests/vm/packages.sh` must report: the guest packages' install,
+/// use by a service user, upgrade, removal and purge; the host package's.
+fn package_results() -> Vec<String> {
+    names(&[
+        "deb-no-udevd",
+        "deb-install",
+        "deb-files",
+        "deb-node",
+        "deb-service-nvml",
+        "deb-service-smi",
+        "deb-service-cuda",
+        "deb-upgrade",
+        "deb-upgrade-files",
+        "deb-upgrade-service",
+        "deb-remove",
+        "deb-purge",
+        "deb-host-install",
+        "deb-host-check",
+        "deb-host-remove",
+        "deb-host-purge",
+        "dmesg-clean",
+    ])
+}
+
 pub fn scenarios(env: &Env) -> Vec<Scenario> {
     vec![
         Scenario {
@@ -161,6 +185,24 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             hostroot: true,
             on_request: false,
             required: install_case_results(),
+        },
+        Scenario {
+            name: "packages",
+            gpus: vec![h100()],
+            steps: format!(
+                "in-host-root /bin/bash {}/tests/vm/packages.sh {} {} {} {}\n\
+                 vgpu-guest test dmesg-clean\n",
+                env.repo.display(),
+                env.debs.display(),
+                env.debs_next.display(),
+                env.guest_tools.display(),
+                env.cuda_suite.display()
+            ),
+            expect: vec![],
+            memory_mib: 1024,
+            hostroot: true,
+            on_request: false,
+            required: package_results(),
         },
         Scenario {
             name: "gpu-guest",
