@@ -30,6 +30,8 @@ pub mod node_type {
     pub const KERNEL: u32 = 0;
     pub const MEMCPY: u32 = 1;
     pub const MEMSET: u32 = 2;
+    /// A host function: the guest runs it (GRAPH_LAUNCH_PART stops there).
+    pub const HOST: u32 = 3;
     pub const EMPTY: u32 = 5;
     pub const WAIT_EVENT: u32 = 6;
     pub const EVENT_RECORD: u32 = 7;
@@ -143,7 +145,7 @@ pub struct NodeParams {
     pub kind: u32,
     /// Memset: element size (1, 2, 4).
     pub elem_size: u32,
-    /// Kernel: function.
+    /// Kernel: function; host: the guest's host-function id (not zero).
     pub function: u64,
     /// Kernel: grid.
     pub grid: [u32; 3],
@@ -241,6 +243,27 @@ pub struct GraphLaunchRequest {
     pub stream: u64,
 }
 
+/// GRAPH_LAUNCH_PART: runs part `part` of an executable graph that has
+/// host nodes, in its launch order: the work after the `part`-th host node
+/// (the first part: from the start) up to the next host node. Answered once
+/// that work has finished, with [`super::ValueResponse`]: the host-function
+/// id of the host node that ends the part, 0 when it was the last. The
+/// guest runs that function, then asks for the next part.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GraphLaunchPartRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Executable graph.
+    pub exec: u64,
+    /// Stream (not capturing).
+    pub stream: u64,
+    /// Which part (0 first).
+    pub part: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
 /// GRAPH_EXEC_UPDATE.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -280,5 +303,6 @@ const _: () = assert!(core::mem::size_of::<GraphEdgesRequest>() == 24);
 const _: () = assert!(core::mem::size_of::<NodeParamsResponse>() == 104);
 const _: () = assert!(core::mem::size_of::<NodeSetParamsRequest>() == 120);
 const _: () = assert!(core::mem::size_of::<GraphLaunchRequest>() == 24);
+const _: () = assert!(core::mem::size_of::<GraphLaunchPartRequest>() == 32);
 const _: () = assert!(core::mem::size_of::<GraphExecUpdateRequest>() == 24);
 const _: () = assert!(core::mem::size_of::<GraphExecUpdateResponse>() == 24);

@@ -46,6 +46,8 @@ pub(super) fn check_node(
             Ok(())
         }
         node_type::MEMCPY | node_type::EMPTY => Ok(()),
+        node_type::HOST if p.function != 0 => Ok(()),
+        node_type::HOST => Err(result::INVALID_VALUE),
         _ => Err(result::NOT_SUPPORTED),
     }
 }

@@ -2,10 +2,12 @@
 
 mod errors;
 mod graphs;
+mod host_nodes;
 mod kernels;
 mod memory;
 mod streams;
 mod vmm;
 
 pub use graphs::{KernelNodeParams, MemsetNodeParams, UpdateInfo};
+pub use host_nodes::HostNodeParams;
 pub use vmm::{AccessDesc, AllocationProp};

@@ -68,6 +68,7 @@ impl SimBackend {
                 len: p.width,
             },
             node_type::EMPTY => NodeOp::Empty,
+            node_type::HOST => NodeOp::Host(p.function),
             _ => return Err(result::NOT_SUPPORTED),
         })
     }
@@ -84,6 +85,8 @@ impl SimBackend {
                 MemoryBackend::memcpy_dtod(self, *ctx, stream, *dst, *src, *len, true)
             }
             NodeOp::Empty => Ok(()),
+            // Only GRAPH_LAUNCH_PART runs a graph with host nodes.
+            NodeOp::Host(_) => Err(result::NOT_SUPPORTED),
         }
     }
 }
@@ -225,10 +228,32 @@ impl GraphBackend for SimBackend {
             }
             return Ok(());
         }
+        if ops.iter().any(|op| matches!(op, NodeOp::Host(_))) {
+            return Err(result::NOT_SUPPORTED);
+        }
         for op in &ops {
             self.run_op(op, stream, cancel)?;
         }
         Ok(())
+    }
+    fn graph_launch_part(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        stream: u64,
+        part: u32,
+        cancel: &CancelToken,
+    ) -> CuResult<u64> {
+        self.stream(ctx, stream)?;
+        if self.graphs.is_capturing(stream) {
+            return Err(self.graphs.invalidate(stream));
+        }
+        let (ops, host) = self.graphs.exec_part(exec, part)?;
+        for op in &ops {
+            self.run_op(op, stream, cancel)?;
+        }
+        // The simulator runs a stream's work as it is given: the part is done.
+        Ok(host)
     }
     fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()> {
         self.stream(ctx, stream)?;

@@ -400,6 +400,20 @@ impl GraphBackend for GpuClient {
         // SAFETY: our executable graph and stream.
         check(unsafe { f(raw, s) })
     }
+    fn graph_launch_part(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        stream: u64,
+        _part: u32,
+        _cancel: &CancelToken,
+    ) -> CuResult<u64> {
+        // No host nodes here yet (GRAPH_ADD_NODE refuses them), so no graph
+        // has parts.
+        self.enter_stream(ctx, stream)?;
+        self.exec_raw(exec)?;
+        Err(NOT_SUPPORTED)
+    }
     fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()> {
         let s = self.enter_stream(ctx, stream)?;
         let raw = self.exec_raw(exec)?;
