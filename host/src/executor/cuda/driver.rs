@@ -414,6 +414,11 @@ cuda_api! {
         graph_upload ["cuGraphUpload"]: fn(CUgraphExec, CUstream);
         graph_exec_update ["cuGraphExecUpdate_v2"]:
             fn(CUgraphExec, CUgraph, *mut ExecUpdateResultInfo);
+        // Host nodes' parts (executor/cuda/backend/graph/parts.rs).
+        graph_node_get_dependencies ["cuGraphNodeGetDependencies"]:
+            fn(CUgraphNode, *mut CUgraphNode, *mut usize);
+        graph_node_find_in_clone ["cuGraphNodeFindInClone"]: fn(*mut CUgraphNode, CUgraphNode, CUgraph);
+        graph_destroy_node ["cuGraphDestroyNode"]: fn(CUgraphNode);
         // Virtual memory management (CUDA 10.2+). `CUmemAllocationProp` has
         // the wire's `AllocationProp` layout.
         mem_address_reserve ["cuMemAddressReserve"]: fn(*mut CUdeviceptr, usize, usize, CUdeviceptr, u64);
