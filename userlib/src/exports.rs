@@ -21,8 +21,9 @@ use vgpu_transport::arg::FromC;
 
 use crate::driver::{
     capture as cap, context as ctx, dark_api as dark, device as dev, error as err, event as ev,
-    function as func, graph as gr, graph_exec as gx, host_fn as hf, launch, library as lib,
-    memory as mem, module as md, stream as st, stream_query as sq, tensor_map as tm, CuResult,
+    function as func, graph as gr, graph_events as gev, graph_exec as gx, host_fn as hf, launch,
+    library as lib, memory as mem, module as md, stream as st, stream_query as sq,
+    tensor_map as tm, CuResult,
 };
 use crate::proc_address as pa;
 
@@ -342,6 +343,14 @@ exports! {
         cuGraphHostNodeGetParams(n: Ptr, p: Ptr) => hf::graph_host_node_get_params;
         cuGraphHostNodeSetParams(n: Ptr, p: CPtr) => hf::graph_host_node_set_params;
         cuGraphExecHostNodeSetParams(e: Ptr, n: Ptr, p: CPtr) => hf::graph_exec_host_node_set_params;
+        cuGraphAddEventRecordNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, e: Ptr) => gev::graph_add_event_record_node;
+        cuGraphAddEventWaitNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, e: Ptr) => gev::graph_add_event_wait_node;
+        cuGraphEventRecordNodeGetEvent(n: Ptr, e: *mut Ptr) => gev::graph_event_record_node_get_event;
+        cuGraphEventWaitNodeGetEvent(n: Ptr, e: *mut Ptr) => gev::graph_event_wait_node_get_event;
+        cuGraphEventRecordNodeSetEvent(n: Ptr, e: Ptr) => gev::graph_event_record_node_set_event;
+        cuGraphEventWaitNodeSetEvent(n: Ptr, e: Ptr) => gev::graph_event_wait_node_set_event;
+        cuGraphExecEventRecordNodeSetEvent(x: Ptr, n: Ptr, e: Ptr) => gev::graph_exec_event_record_node_set_event;
+        cuGraphExecEventWaitNodeSetEvent(x: Ptr, n: Ptr, e: Ptr) => gev::graph_exec_event_wait_node_set_event;
         cuGraphAddDependencies(g: Ptr, f: *const u64, t: *const u64, n: usize) => gr::graph_add_dependencies;
         cuGraphAddDependencies_v2(g: Ptr, f: *const u64, t: *const u64, e: *const u64, n: usize) => gr::graph_add_dependencies_v2;
         cuGraphKernelNodeGetParams(n: Ptr, p: Ptr) => gr::graph_kernel_node_get_params::<false>;
@@ -474,9 +483,8 @@ exports! {
         // graphs
         cuGraphMemcpyNodeGetParams, cuGraphMemcpyNodeSetParams,
         cuGraphMemsetNodeGetParams, cuGraphMemsetNodeSetParams,
-        cuGraphAddChildGraphNode, cuGraphChildGraphNodeGetGraph, cuGraphAddEventRecordNode, cuGraphEventRecordNodeGetEvent,
-        cuGraphEventRecordNodeSetEvent, cuGraphAddEventWaitNode, cuGraphEventWaitNodeGetEvent,
-        cuGraphEventWaitNodeSetEvent, cuGraphAddExternalSemaphoresSignalNode,
+        cuGraphAddChildGraphNode, cuGraphChildGraphNodeGetGraph,
+        cuGraphAddExternalSemaphoresSignalNode,
         cuGraphExternalSemaphoresSignalNodeGetParams, cuGraphExternalSemaphoresSignalNodeSetParams,
         cuGraphAddExternalSemaphoresWaitNode, cuGraphExternalSemaphoresWaitNodeGetParams,
         cuGraphExternalSemaphoresWaitNodeSetParams, cuGraphExecExternalSemaphoresSignalNodeSetParams,
@@ -489,8 +497,7 @@ exports! {
         cuGraphNodeGetDependentNodes, cuGraphNodeGetDependentNodes_v2, cuGraphRemoveDependencies, cuGraphRemoveDependencies_v2,
         cuGraphDestroyNode, cuGraphExecGetFlags, cuGraphExecMemcpyNodeSetParams,
         cuGraphExecMemsetNodeSetParams,
-        cuGraphExecChildGraphNodeSetParams, cuGraphExecEventRecordNodeSetEvent,
-        cuGraphExecEventWaitNodeSetEvent, cuGraphNodeSetEnabled, cuGraphNodeGetEnabled,
+        cuGraphExecChildGraphNodeSetParams, cuGraphNodeSetEnabled, cuGraphNodeGetEnabled,
         cuGraphKernelNodeCopyAttributes,
         cuGraphKernelNodeGetAttribute, cuGraphKernelNodeSetAttribute, cuGraphDebugDotPrint,
         cuUserObjectCreate, cuUserObjectRetain, cuUserObjectRelease, cuGraphRetainUserObject,

@@ -109,6 +109,12 @@ api! {
     cuGraphHostNodeGetParams = fn(Ptr, *mut HostNodeParams);
     cuGraphHostNodeSetParams = fn(Ptr, *const HostNodeParams);
     cuGraphExecHostNodeSetParams = fn(Ptr, Ptr, *const HostNodeParams);
+    cuEventRecordWithFlags = fn(Ptr, Ptr, c_uint);
+    cuGraphAddEventRecordNode = fn(*mut Ptr, Ptr, *const Ptr, usize, Ptr);
+    cuGraphAddEventWaitNode = fn(*mut Ptr, Ptr, *const Ptr, usize, Ptr);
+    cuGraphEventRecordNodeGetEvent = fn(Ptr, *mut Ptr);
+    cuGraphEventWaitNodeGetEvent = fn(Ptr, *mut Ptr);
+    cuGraphExecEventRecordNodeSetEvent = fn(Ptr, Ptr, Ptr);
 }
 
 pub use super::cases::{

@@ -145,7 +145,8 @@ pub struct NodeParams {
     pub kind: u32,
     /// Memset: element size (1, 2, 4).
     pub elem_size: u32,
-    /// Kernel: function; host: the guest's host-function id (not zero).
+    /// Kernel: function; host: the guest's host-function id (not zero);
+    /// event record and event wait: the event.
     pub function: u64,
     /// Kernel: grid.
     pub grid: [u32; 3],
@@ -203,7 +204,8 @@ pub struct GraphEdgesRequest {
     pub reserved: u32,
 }
 
-/// GRAPH_KERNEL_NODE_GET_PARAMS response; tail: the parameter bytes.
+/// GRAPH_KERNEL_NODE_GET_PARAMS response; tail: the parameter bytes. For an
+/// event record or event wait node: its kind and event, no tail.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeParamsResponse {
@@ -217,7 +219,8 @@ pub struct NodeParamsResponse {
 
 /// GRAPH_KERNEL_NODE_SET_PARAMS: a kernel node of a graph (`exec` 0) or of
 /// an executable graph (`node` is then the original graph's node); tail:
-/// the parameter bytes.
+/// the parameter bytes. Also sets the event of an event record or event
+/// wait node (`params.kind` says which; no tail).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeSetParamsRequest {
@@ -227,7 +230,7 @@ pub struct NodeSetParamsRequest {
     pub exec: u64,
     /// Node.
     pub node: u64,
-    /// New parameters (`kind` is KERNEL).
+    /// New parameters (`kind` is KERNEL, EVENT_RECORD or WAIT_EVENT, as the node's).
     pub params: NodeParams,
 }
 

@@ -256,21 +256,21 @@ fn capture_graph(s: &mut State, stream: CUstream) -> CuResult<(u64, Vec<u64>)> {
     Ok((info.graph, deps))
 }
 
-/// `cuLaunchHostFunc` on a capturing stream: a host node after the
-/// stream's capture dependencies, which it then replaces.
-pub(crate) fn capture_host_func(
+/// Adds a node to `stream`'s capture after the stream's dependencies,
+/// which it then replaces: how vgpu captures what the device does not
+/// record itself (host functions, external event records and waits).
+/// `add` adds the node to (graph, dependencies). A node that cannot be
+/// added invalidates the capture, as CUDA's unsupported calls do.
+pub(crate) fn capture_node(
     s: &mut State,
     stream: CUstream,
-    f: HostFn,
-    data: *mut c_void,
+    add: impl FnOnce(&mut State, u64, u64, &[u64]) -> CuResult<u64>,
 ) -> CuResult {
-    let call = host_call(f, data)?;
     let (host, ctx) = stream_ctx(s, stream)?;
     let (graph, deps) = capture_graph(s, stream)?;
-    let node = match add_host_node(s, ctx, graph, &deps, call) {
+    let node = match add(s, ctx, graph, &deps) {
         Ok(n) => n,
         Err(e) => {
-            // What cannot be captured invalidates the capture.
             let _ = s.captures.refuse(stream as u64);
             return Err(e);
         }
@@ -284,6 +284,19 @@ pub(crate) fn capture_host_func(
     s.client()?
         .call_cmd::<cmds::StreamUpdateCaptureDeps>(&req, &node.to_le_bytes(), 0)
         .map(drop)
+}
+
+/// `cuLaunchHostFunc` on a capturing stream: a host node.
+pub(crate) fn capture_host_func(
+    s: &mut State,
+    stream: CUstream,
+    f: HostFn,
+    data: *mut c_void,
+) -> CuResult {
+    let call = host_call(f, data)?;
+    capture_node(s, stream, |s, ctx, graph, deps| {
+        add_host_node(s, ctx, graph, deps, call)
+    })
 }
 
 /// `exec` (with host nodes) was launched into `stream`'s capture: the

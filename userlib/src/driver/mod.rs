@@ -23,6 +23,7 @@ pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod function;
 pub(crate) mod graph;
+pub(crate) mod graph_events;
 pub(crate) mod graph_exec;
 pub(crate) mod host_fn;
 pub(crate) mod image;

@@ -98,6 +98,15 @@ pub(crate) fn stream_wait_event(stream: CUstream, event: *mut c_void, flags: c_u
     with_state(|s| {
         let (host, ctx) = stream_ctx(s, stream)?;
         let (ev, _) = s.event_host(event as u64)?;
+        if flags == super::graph_events::EXTERNAL && s.captures.is_capturing(stream as u64) {
+            // An event wait node, where a plain wait in capture only joins.
+            return super::graph_events::capture_event_node(
+                s,
+                stream,
+                uapi::cuda::node_type::WAIT_EVENT,
+                event as u64,
+            );
+        }
         // An event recorded in a capture joins the stream to it.
         s.captures.stream_waits(stream as u64, event as u64)?;
         let req = StreamEventRequest {

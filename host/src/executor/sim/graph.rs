@@ -32,6 +32,10 @@ pub enum NodeOp {
     Empty,
     /// A host function of the guest (its id): a launch stops here.
     Host(u64),
+    /// Records an event.
+    EventRecord(u64),
+    /// Waits for an event (in order already, on the simulator).
+    EventWait(u64),
 }
 
 impl NodeOp {
@@ -43,6 +47,8 @@ impl NodeOp {
             NodeOp::Copy { .. } => node_type::MEMCPY,
             NodeOp::Empty => node_type::EMPTY,
             NodeOp::Host(_) => node_type::HOST,
+            NodeOp::EventRecord(_) => node_type::EVENT_RECORD,
+            NodeOp::EventWait(_) => node_type::WAIT_EVENT,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! Host functions in graphs: `cuLaunchHostFunc` captured between kernels
-//! and replayed, an explicit graph with host nodes (their parameters read
-//! back and patched in the executable graph), and `cuStreamAddCallback`,
-//! which CUDA does not capture. The host functions only log a tag (they
+//! Host functions and event nodes in graphs: `cuLaunchHostFunc` captured
+//! between kernels and replayed (with an external event record and wait),
+//! an explicit graph with host nodes and event record/wait nodes (their
+//! parameters read back and patched in the executable graph), and
+//! `cuStreamAddCallback`, which CUDA does not capture. The host functions only log a tag (they
 //! may not call CUDA); what they saw of the stream is its order: the log
 //! after each synchronisation, and the kernels' results around them.
 
@@ -15,6 +16,8 @@ use uapi::cuda::result;
 const NON_BLOCKING: u32 = 1;
 /// `CU_STREAM_CAPTURE_MODE_GLOBAL`.
 const MODE_GLOBAL: i32 = 0;
+/// `CU_EVENT_RECORD_EXTERNAL`, `CU_EVENT_WAIT_EXTERNAL`.
+const EXTERNAL: u32 = 1;
 /// `CU_STREAM_CAPTURE_STATUS_INVALIDATED`.
 const INVALIDATED: i32 = 2;
 const N: usize = 2048;
@@ -138,6 +141,12 @@ impl Suite {
                 .cast_mut()
                 .cast::<std::ffi::c_void>()
         };
+        let mut events = [null_mut(); 3];
+        for e in &mut events {
+            // SAFETY: valid out pointer.
+            self.ck("cuEventCreate", unsafe { (api.cuEventCreate)(e, 0) })?;
+        }
+        let [ev_a, ev_b, ev_c] = events;
 
         // Captured: y = 1; y = 2x + y; A; y = x + y; B.
         // SAFETY: our stream.
@@ -166,6 +175,15 @@ impl Suite {
         self.ck("cuLaunchHostFunc (captured)", unsafe {
             (api.cuLaunchHostFunc)(stream, Some(record), tag(1))
         })?;
+        // External record and wait: event nodes, not fork/join marks.
+        // SAFETY: our event and stream.
+        self.ck("cuEventRecordWithFlags (external, captured)", unsafe {
+            (api.cuEventRecordWithFlags)(ev_c, stream, EXTERNAL)
+        })?;
+        // SAFETY: as above.
+        self.ck("cuStreamWaitEvent (external, captured)", unsafe {
+            (api.cuStreamWaitEvent)(stream, ev_c, EXTERNAL)
+        })?;
         let mut g1 = null_mut();
         // SAFETY: valid out pointer.
         self.ck("cuStreamEndCapture", unsafe {
@@ -188,8 +206,9 @@ impl Suite {
         let captured_y = self.y_is(y, &want, "captured graph")?;
         drop((first, second));
 
-        // Explicit: C → y = 4x + y → D; the executable graph's D becomes E;
-        // the graph's C set to F afterwards leaves the executable graph alone.
+        // Explicit: C → y = 4x + y → record A → wait A → D; the executable
+        // graph's D becomes E; the graph's C set to F afterwards leaves the
+        // executable graph alone.
         log.lock().map_err(|_| "log poisoned")?.clear();
         let mut g2 = null_mut();
         // SAFETY: valid out pointer.
@@ -209,13 +228,37 @@ impl Suite {
         self.ck("cuGraphAddKernelNode_v2", unsafe {
             (api.cuGraphAddKernelNode_v2)(&mut k, g2, &h1, 1, &kp)
         })?;
+        let (mut rec, mut wait) = (null_mut(), null_mut());
+        // SAFETY: our graph, node and event.
+        self.ck("cuGraphAddEventRecordNode", unsafe {
+            (api.cuGraphAddEventRecordNode)(&mut rec, g2, &k, 1, ev_a)
+        })?;
+        // SAFETY: as above.
+        self.ck("cuGraphAddEventWaitNode", unsafe {
+            (api.cuGraphAddEventWaitNode)(&mut wait, g2, &rec, 1, ev_a)
+        })?;
+        let (mut got_rec, mut got_wait) = (null_mut(), null_mut());
+        // SAFETY: our nodes; valid out pointers.
+        unsafe {
+            self.ck(
+                "cuGraphEventRecordNodeGetEvent",
+                (api.cuGraphEventRecordNodeGetEvent)(rec, &mut got_rec),
+            )?;
+            self.ck(
+                "cuGraphEventWaitNodeGetEvent",
+                (api.cuGraphEventWaitNodeGetEvent)(wait, &mut got_wait),
+            )?;
+        }
+        if (got_rec, got_wait) != (ev_a, ev_a) {
+            return Err("event nodes: not the event they were given".into());
+        }
         let d = HostNodeParams {
             f: Some(record),
             data: tag(3),
         };
         // SAFETY: as above.
         self.ck("cuGraphAddHostNode", unsafe {
-            (api.cuGraphAddHostNode)(&mut h2, g2, &k, 1, &d)
+            (api.cuGraphAddHostNode)(&mut h2, g2, &wait, 1, &d)
         })?;
         let mut back = HostNodeParams {
             f: None,
@@ -261,6 +304,46 @@ impl Suite {
         let explicit_y = self.y_is(y, &want, "explicit graph")?;
         drop(args);
 
+        // An event record node's event patched in an executable graph: B is
+        // recorded only once the patched graph has run.
+        let mut g4 = null_mut();
+        // SAFETY: valid out pointer.
+        self.ck("cuGraphCreate", unsafe { (api.cuGraphCreate)(&mut g4, 0) })?;
+        let (mut w4, mut r4) = (null_mut(), null_mut());
+        // SAFETY: our graph, node and events.
+        unsafe {
+            self.ck(
+                "cuGraphAddEventWaitNode",
+                (api.cuGraphAddEventWaitNode)(&mut w4, g4, null_mut(), 0, ev_a),
+            )?;
+            self.ck(
+                "cuGraphAddEventRecordNode",
+                (api.cuGraphAddEventRecordNode)(&mut r4, g4, &w4, 1, ev_a),
+            )?;
+        }
+        let mut e4 = null_mut();
+        // SAFETY: valid out pointer, our graph.
+        self.ck("cuGraphInstantiateWithFlags", unsafe {
+            (api.cuGraphInstantiateWithFlags)(&mut e4, g4, 0)
+        })?;
+        // SAFETY: our executable graph, node and event.
+        self.ck("cuGraphExecEventRecordNodeSetEvent", unsafe {
+            (api.cuGraphExecEventRecordNodeSetEvent)(e4, r4, ev_b)
+        })?;
+        let mut ms = 0f32;
+        // SAFETY: our events; valid out pointer.
+        let before = unsafe { (api.cuEventElapsedTime)(&mut ms, ev_a, ev_b) };
+        self.expect(
+            "cuEventElapsedTime (B never recorded)",
+            before,
+            result::INVALID_HANDLE,
+        )?;
+        self.replay(e4, stream, 1)?;
+        // SAFETY: as above.
+        self.ck("cuEventElapsedTime (both recorded by graphs)", unsafe {
+            (api.cuEventElapsedTime)(&mut ms, ev_a, ev_b)
+        })?;
+
         // cuStreamAddCallback is not captured: refused, the capture invalidated.
         // SAFETY: our stream.
         self.ck("cuStreamBeginCapture_v2", unsafe {
@@ -297,8 +380,13 @@ impl Suite {
         unsafe {
             (api.cuGraphExecDestroy)(e1);
             (api.cuGraphExecDestroy)(e2);
+            (api.cuGraphExecDestroy)(e4);
             (api.cuGraphDestroy)(g1);
             (api.cuGraphDestroy)(g2);
+            (api.cuGraphDestroy)(g4);
+            for e in events {
+                (api.cuEventDestroy_v2)(e);
+            }
             (api.cuStreamDestroy_v2)(stream);
         }
         self.free(x);
@@ -313,12 +401,12 @@ impl Suite {
                 bytes(&captured_y),
                 &explicit_log,
                 bytes(&explicit_y),
-                bytes(&[refused, status as u32, ended]),
+                bytes(&[before, refused, status as u32, ended]),
             ],
         );
         Ok(format!(
-            "{count} nodes captured with 2 host functions, 3 replays; explicit host nodes; \
-             cuStreamAddCallback refused in capture"
+            "{count} nodes captured with 2 host functions and external event nodes, \
+             3 replays; explicit host and event nodes; cuStreamAddCallback refused in capture"
         ))
     }
 }

@@ -69,6 +69,14 @@ impl SimBackend {
             },
             node_type::EMPTY => NodeOp::Empty,
             node_type::HOST => NodeOp::Host(p.function),
+            node_type::EVENT_RECORD | node_type::WAIT_EVENT => {
+                self.events.get(&p.function).ok_or(result::INVALID_HANDLE)?;
+                if p.kind == node_type::EVENT_RECORD {
+                    NodeOp::EventRecord(p.function)
+                } else {
+                    NodeOp::EventWait(p.function)
+                }
+            }
             _ => return Err(result::NOT_SUPPORTED),
         })
     }
@@ -87,6 +95,13 @@ impl SimBackend {
             NodeOp::Empty => Ok(()),
             // Only GRAPH_LAUNCH_PART runs a graph with host nodes.
             NodeOp::Host(_) => Err(result::NOT_SUPPORTED),
+            NodeOp::EventRecord(event) => {
+                let e = self.events.get_mut(event).ok_or(result::INVALID_HANDLE)?;
+                e.recorded = Some(std::time::Instant::now());
+                self.graphs.event_recorded(*event, stream);
+                Ok(())
+            }
+            NodeOp::EventWait(_) => Ok(()),
         }
     }
 }
@@ -182,6 +197,17 @@ impl GraphBackend for SimBackend {
                 },
                 params.clone(),
             )),
+            NodeOp::EventRecord(e) | NodeOp::EventWait(e) => {
+                let kind = self.graphs.op(node)?.kind();
+                Ok((
+                    NodeParams {
+                        kind,
+                        function: *e,
+                        ..NodeParams::default()
+                    },
+                    Vec::new(),
+                ))
+            }
             _ => Err(result::INVALID_VALUE),
         }
     }

@@ -2,6 +2,7 @@
 //! for real (relaxed: the guest applies the mode rules), so the driver
 //! builds the graph; graphs, nodes and executable graphs map to handles.
 
+mod events;
 mod parts;
 mod tables;
 
@@ -260,6 +261,9 @@ impl GraphBackend for GpuClient {
                     self.graph.host_nodes.insert(node as usize, params.function);
                 }
             }
+            node_type::EVENT_RECORD | node_type::WAIT_EVENT => {
+                node = self.add_event_node(params.kind, g, &raw_deps, params.function)?;
+            }
             _ => return Err(NOT_SUPPORTED),
         }
         Ok(self.node_handle(node, graph))
@@ -291,6 +295,15 @@ impl GraphBackend for GpuClient {
     ) -> CuResult<(NodeParams, Vec<u8>)> {
         self.enter(ctx)?;
         let raw = self.node_raw(node)?;
+        let kind = self.graph_node_get_type(ctx, node)?;
+        if kind == node_type::EVENT_RECORD || kind == node_type::WAIT_EVENT {
+            let params = NodeParams {
+                kind,
+                function: self.event_node_event(kind, raw)?,
+                ..NodeParams::default()
+            };
+            return Ok((params, Vec::new()));
+        }
         let f = need(self.driver.api().graph_kernel_node_get_params)?;
         let mut k = KernelNodeParams::zeroed();
         // SAFETY: our node; valid out-pointer.
@@ -357,6 +370,16 @@ impl GraphBackend for GpuClient {
     ) -> CuResult<()> {
         self.enter(ctx)?;
         let raw = self.node_raw(node)?;
+        if params.kind == node_type::EVENT_RECORD || params.kind == node_type::WAIT_EVENT {
+            if self.has_parts(exec) {
+                return Err(NOT_SUPPORTED);
+            }
+            let e = match exec {
+                0 => None,
+                h => Some(self.exec_raw(h)?),
+            };
+            return self.set_event_node_event(params.kind, e, raw, params.function);
+        }
         let (mut storage, mut ptrs) = (Vec::new(), Vec::new());
         let k = self.kernel_node(params, kernel_params, &mut storage, &mut ptrs)?;
         let api = *self.driver.api();

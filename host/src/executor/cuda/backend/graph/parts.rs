@@ -141,6 +141,14 @@ impl GpuClient {
         let cut = self.cut(g)?;
         let mut parts = Vec::with_capacity(cut.len());
         for (nodes, host) in cut {
+            if nodes.is_empty() {
+                // Nothing to launch (two host nodes in a row, or at an end).
+                parts.push(Part {
+                    raw: std::ptr::null_mut(),
+                    host,
+                });
+                continue;
+            }
             match self.instantiate_part(g, &nodes, flags) {
                 Ok(raw) => parts.push(Part { raw, host }),
                 Err(e) => {
@@ -192,7 +200,7 @@ impl GpuClient {
 
     pub(super) fn destroy_parts(&self, parts: Vec<Part>) {
         if let Some(f) = self.driver.api().graph_exec_destroy {
-            for p in parts {
+            for p in parts.into_iter().filter(|p| !p.raw.is_null()) {
                 // SAFETY: our executable graph, destroyed once.
                 let _ = unsafe { f(p.raw) };
             }
@@ -204,10 +212,13 @@ impl GpuClient {
         let e = self.graph.execs.get(exec).ok_or(INVALID_VALUE)?;
         let p = e.parts.get(part as usize).ok_or(INVALID_VALUE)?;
         let api = *self.driver.api();
-        let launch = api.graph_launch.ok_or(NOT_SUPPORTED)?;
-        // SAFETY: our executable graph and stream.
-        check(unsafe { launch(p.raw, s) })?;
-        // SAFETY: our stream.
+        if !p.raw.is_null() {
+            let launch = api.graph_launch.ok_or(NOT_SUPPORTED)?;
+            // SAFETY: our executable graph and stream.
+            check(unsafe { launch(p.raw, s) })?;
+        }
+        // The host function runs after the stream's earlier work, this part's
+        // and what came before the launch alike. SAFETY: our stream.
         check(unsafe { (api.stream_synchronize)(s) })?;
         Ok(p.host)
     }

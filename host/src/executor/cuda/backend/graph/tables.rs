@@ -29,6 +29,7 @@ pub(in crate::executor::cuda::backend) struct Exec {
 
 /// One part of an executable graph with host nodes.
 pub(in crate::executor::cuda::backend) struct Part {
+    /// NULL when the part has no nodes.
     pub(super) raw: CUgraphExec,
     /// The guest's id of the host node that ends it (0: the last part).
     pub(super) host: u64,
