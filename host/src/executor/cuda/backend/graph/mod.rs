@@ -445,8 +445,9 @@ impl GraphBackend for GpuClient {
     ) -> CuResult<()> {
         let s = self.enter_stream(ctx, stream)?;
         let raw = self.exec_raw(exec)?;
-        if self.has_parts(exec) && !self.capturing(s) {
-            // Its host nodes need the guest: GRAPH_LAUNCH_PART.
+        if self.has_parts(exec) {
+            // Its host nodes need the guest: GRAPH_LAUNCH_PART. Into a
+            // capture, the driver would not keep them as host nodes.
             return Err(NOT_SUPPORTED);
         }
         let f = need(self.driver.api().graph_launch)?;
