@@ -4,7 +4,7 @@
 #                         in /usr/lib/x86_64-linux-gnu; ldconfig trigger
 #   vgpu-driver           vgpu-smi, the udev rule, modprobe.d, group vgpu
 #   vgpu-modules-KVER     vgpu.ko for kernel KVER (the one it was built for)
-#   vgpu-host             vgpu-host, vgpu-host@.service, /etc/vgpu/, user vgpu
+#   vgpu-host             vgpu-host, vgpu-host@.service, /etc/vgpu/, the libvirt hook, user vgpu
 # The maintainer scripts and config files live in packaging/deb/. The
 # version is the workspace's (Cargo.toml) with Debian revision --revision
 # (default 1); timestamps are SOURCE_DATE_EPOCH (default: the last commit's),
@@ -215,7 +215,11 @@ strip_into "$host_bin" "$r/usr/bin/vgpu-host" 0755 --strip-all
 man vgpu-host.8 vgpu-host
 install -D -m 0644 "$REPO_ROOT/host/systemd/vgpu-host@.service" "$r/lib/systemd/system/vgpu-host@.service"
 install -D -m 0644 "$REPO_ROOT/host/systemd/example.toml" "$r/etc/vgpu/example.toml"
-echo /etc/vgpu/example.toml >"$r/DEBIAN/conffiles"
+# libvirt's hook (run-parts of qemu.d/, so an operator's own hooks/qemu
+# stays theirs): starts and stops vgpu-host with a domain that has
+# /etc/vgpu/NAME.toml (docs/install.md, "libvirt").
+install -D -m 0755 "$REPO_ROOT/host/libvirt/qemu-hook.sh" "$r/etc/libvirt/hooks/qemu.d/vgpu"
+printf '%s\n' /etc/vgpu/example.toml /etc/libvirt/hooks/qemu.d/vgpu >"$r/DEBIAN/conffiles"
 chmod 0644 "$r/DEBIAN/conffiles"
 script vgpu-host vgpu-host postinst prerm postrm
 install -D -m 0644 "$pkg/vgpu-host/lintian-overrides" "$r/usr/share/lintian/overrides/vgpu-host"

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/common.sh"
 
 stamp="$VGPU_CACHE/deps.stamp"
-want="deps-v6"
+want="deps-v7"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && command -v bindgen >/dev/null \
     && command -v clang$LLVM_SUFFIX >/dev/null; then
     exit 0

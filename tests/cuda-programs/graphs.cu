@@ -5,7 +5,8 @@
 // cudaGraphExecUpdate from a second capture of the same shape (ggml does it
 // on every evaluation) and from one of another shape (refused); the
 // explicit API (kernel and memset nodes with dependencies); kernel-node
-// parameters changed on the executable graph.
+// parameters changed on the executable graph; host functions captured
+// with cudaLaunchHostFunc and replayed.
 #include "harness.h"
 
 __global__ void axpb(float *y, const float *x, float a, float b, int n) {
@@ -177,9 +178,66 @@ static std::string explicit_graph() {
     return "memset and kernel nodes, one dependency; kernel parameters set on the executable graph";
 }
 
+// A host function's user data: a tag appended to a log (host functions
+// may not call CUDA; what they see of the stream is its order).
+struct Tag {
+    std::vector<char> *log;
+    char tag;
+};
+
+static void CUDART_CB log_tag(void *data) {
+    Tag *t = static_cast<Tag *>(data);
+    t->log->push_back(t->tag);
+}
+
+// cudaLaunchHostFunc captured between kernels: y = 2x + 1; A; y += x; B;
+// replayed 3 times, each replay's host functions in stream order.
+static std::string host_func_graph() {
+    cudaStream_t s;
+    CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    float *x, *y;
+    CK(cudaMalloc(&x, N * sizeof(float)));
+    CK(cudaMalloc(&y, N * sizeof(float)));
+    std::vector<float> in = ramp(0.5f);
+    CK(cudaMemcpy(x, in.data(), N * sizeof(float), cudaMemcpyHostToDevice));
+    std::vector<char> log;
+    Tag a{&log, 'A'}, b{&log, 'B'};
+
+    cudaGraph_t g;
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    axpb<<<N / 256, 256, 0, s>>>(y, x, 2.0f, 1.0f, N);
+    CK(cudaLaunchHostFunc(s, log_tag, &a));
+    add_into<<<N / 256, 256, 0, s>>>(y, x, N);
+    CK(cudaLaunchHostFunc(s, log_tag, &b));
+    CK(cudaStreamEndCapture(s, &g));
+    if (!log.empty()) fail("host functions ran during capture");
+    size_t count = 0;
+    CK(cudaGraphGetNodes(g, nullptr, &count));
+    expect_value("captured nodes", count, (size_t)4);
+    cudaGraphExec_t exec;
+    CK(cudaGraphInstantiate(&exec, g, 0));
+    for (int i = 0; i < 3; i++) CK(cudaGraphLaunch(exec, s));
+    CK(cudaStreamSynchronize(s));
+    std::string seen(log.begin(), log.end());
+    if (seen != "ABABAB") fail("host functions ran as " + seen + ", expected ABABAB");
+    std::vector<float> got(N), want(N);
+    CK(cudaMemcpy(got.data(), y, N * sizeof(float), cudaMemcpyDeviceToHost));
+    for (int i = 0; i < N; i++) want[i] = (2.0f * in[i] + 1.0f) + in[i];
+    expect_equal("after replays", got, want);
+
+    digest("host_func_graph", {bytes_of(got), bytes_of(log)});
+    CK(cudaGraphExecDestroy(exec));
+    CK(cudaGraphDestroy(g));
+    CK(cudaStreamDestroy(s));
+    CK(cudaFree(x));
+    CK(cudaFree(y));
+    return "2 host functions captured between kernels, 3 replays, in stream order";
+}
+
 int main() {
     return run_program({
         {"capture_and_update", capture_and_update},
         {"explicit_graph", explicit_graph},
+        {"host_func_graph", host_func_graph},
     });
 }

@@ -46,7 +46,7 @@ pub const PROGRAMS: &[Program] = &[
     },
     Program {
         name: "graphs",
-        cases: &["capture_and_update", "explicit_graph"],
+        cases: &["capture_and_update", "explicit_graph", "host_func_graph"],
     },
     Program {
         name: "kernels",

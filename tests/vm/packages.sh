@@ -162,7 +162,8 @@ rc=$?
 user=$(getent passwd vgpu)
 check deb-host-install "exit $rc: $(status vgpu-host) user: $user" \
     bash -c "[ $rc = 0 ] && [ -x /usr/bin/vgpu-host ] && [ -f /lib/systemd/system/vgpu-host@.service ] \
-        && [ -f /etc/vgpu/example.toml ] && echo \"\$0\" | grep -q '^vgpu:x:[0-9]*:[0-9]*:vgpu device model:/nonexistent:/usr/sbin/nologin$' \
+        && [ -f /etc/vgpu/example.toml ] && [ -x /etc/libvirt/hooks/qemu.d/vgpu ] \
+        && echo \"\$0\" | grep -q '^vgpu:x:[0-9]*:[0-9]*:vgpu device model:/nonexistent:/usr/sbin/nologin$' \
         && [ \$(id -u vgpu) -lt 1000 ] && [ \"\$(id -gn vgpu)\" = vgpu ]" "$user"
 [ $rc = 0 ] || oneline </tmp/deb-host.log
 # The simulator configuration of docs/install.md; /run/vgpu/demo is the

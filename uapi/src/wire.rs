@@ -151,5 +151,6 @@ wire!(
     super::cuda::NodeSetParamsRequest,
     super::cuda::GraphLaunchRequest,
     super::cuda::GraphExecUpdateRequest,
+    super::cuda::GraphLaunchPartRequest,
     super::cuda::GraphExecUpdateResponse,
 );

@@ -21,8 +21,9 @@ use vgpu_transport::arg::FromC;
 
 use crate::driver::{
     capture as cap, context as ctx, dark_api as dark, device as dev, error as err, event as ev,
-    function as func, graph as gr, graph_exec as gx, launch, library as lib, memory as mem,
-    module as md, stream as st, stream_query as sq, tensor_map as tm, CuResult,
+    function as func, graph as gr, graph_events as gev, graph_exec as gx, host_fn as hf, launch,
+    library as lib, memory as mem, module as md, stream as st, stream_query as sq,
+    tensor_map as tm, CuResult,
 };
 use crate::proc_address as pa;
 
@@ -338,6 +339,18 @@ exports! {
         cuGraphAddMemsetNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, p: CPtr, c: Ptr) => gr::graph_add_memset_node;
         cuGraphAddMemcpyNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, p: CPtr, c: Ptr) => gr::graph_add_memcpy_node;
         cuGraphAddEmptyNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize) => gr::graph_add_empty_node;
+        cuGraphAddHostNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, p: CPtr) => hf::graph_add_host_node;
+        cuGraphHostNodeGetParams(n: Ptr, p: Ptr) => hf::graph_host_node_get_params;
+        cuGraphHostNodeSetParams(n: Ptr, p: CPtr) => hf::graph_host_node_set_params;
+        cuGraphExecHostNodeSetParams(e: Ptr, n: Ptr, p: CPtr) => hf::graph_exec_host_node_set_params;
+        cuGraphAddEventRecordNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, e: Ptr) => gev::graph_add_event_record_node;
+        cuGraphAddEventWaitNode(o: *mut Ptr, g: Ptr, d: *const u64, n: usize, e: Ptr) => gev::graph_add_event_wait_node;
+        cuGraphEventRecordNodeGetEvent(n: Ptr, e: *mut Ptr) => gev::graph_event_record_node_get_event;
+        cuGraphEventWaitNodeGetEvent(n: Ptr, e: *mut Ptr) => gev::graph_event_wait_node_get_event;
+        cuGraphEventRecordNodeSetEvent(n: Ptr, e: Ptr) => gev::graph_event_record_node_set_event;
+        cuGraphEventWaitNodeSetEvent(n: Ptr, e: Ptr) => gev::graph_event_wait_node_set_event;
+        cuGraphExecEventRecordNodeSetEvent(x: Ptr, n: Ptr, e: Ptr) => gev::graph_exec_event_record_node_set_event;
+        cuGraphExecEventWaitNodeSetEvent(x: Ptr, n: Ptr, e: Ptr) => gev::graph_exec_event_wait_node_set_event;
         cuGraphAddDependencies(g: Ptr, f: *const u64, t: *const u64, n: usize) => gr::graph_add_dependencies;
         cuGraphAddDependencies_v2(g: Ptr, f: *const u64, t: *const u64, e: *const u64, n: usize) => gr::graph_add_dependencies_v2;
         cuGraphKernelNodeGetParams(n: Ptr, p: Ptr) => gr::graph_kernel_node_get_params::<false>;
@@ -470,10 +483,8 @@ exports! {
         // graphs
         cuGraphMemcpyNodeGetParams, cuGraphMemcpyNodeSetParams,
         cuGraphMemsetNodeGetParams, cuGraphMemsetNodeSetParams,
-        cuGraphAddHostNode, cuGraphHostNodeGetParams, cuGraphHostNodeSetParams,
-        cuGraphAddChildGraphNode, cuGraphChildGraphNodeGetGraph, cuGraphAddEventRecordNode, cuGraphEventRecordNodeGetEvent,
-        cuGraphEventRecordNodeSetEvent, cuGraphAddEventWaitNode, cuGraphEventWaitNodeGetEvent,
-        cuGraphEventWaitNodeSetEvent, cuGraphAddExternalSemaphoresSignalNode,
+        cuGraphAddChildGraphNode, cuGraphChildGraphNodeGetGraph,
+        cuGraphAddExternalSemaphoresSignalNode,
         cuGraphExternalSemaphoresSignalNodeGetParams, cuGraphExternalSemaphoresSignalNodeSetParams,
         cuGraphAddExternalSemaphoresWaitNode, cuGraphExternalSemaphoresWaitNodeGetParams,
         cuGraphExternalSemaphoresWaitNodeSetParams, cuGraphExecExternalSemaphoresSignalNodeSetParams,
@@ -485,9 +496,8 @@ exports! {
         cuGraphGetEdges_v2, cuGraphNodeGetDependencies, cuGraphNodeGetDependencies_v2,
         cuGraphNodeGetDependentNodes, cuGraphNodeGetDependentNodes_v2, cuGraphRemoveDependencies, cuGraphRemoveDependencies_v2,
         cuGraphDestroyNode, cuGraphExecGetFlags, cuGraphExecMemcpyNodeSetParams,
-        cuGraphExecMemsetNodeSetParams, cuGraphExecHostNodeSetParams,
-        cuGraphExecChildGraphNodeSetParams, cuGraphExecEventRecordNodeSetEvent,
-        cuGraphExecEventWaitNodeSetEvent, cuGraphNodeSetEnabled, cuGraphNodeGetEnabled,
+        cuGraphExecMemsetNodeSetParams,
+        cuGraphExecChildGraphNodeSetParams, cuGraphNodeSetEnabled, cuGraphNodeGetEnabled,
         cuGraphKernelNodeCopyAttributes,
         cuGraphKernelNodeGetAttribute, cuGraphKernelNodeSetAttribute, cuGraphDebugDotPrint,
         cuUserObjectCreate, cuUserObjectRetain, cuUserObjectRelease, cuGraphRetainUserObject,

@@ -439,6 +439,17 @@ pub trait GraphBackend {
         stream: u64,
         cancel: &CancelToken,
     ) -> CuResult<()>;
+    /// Runs part `part` of an executable graph with host nodes (the work
+    /// up to its next host node) and waits for it; returns the id of the
+    /// host node that ends the part, 0 after the last.
+    fn graph_launch_part(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        stream: u64,
+        part: u32,
+        cancel: &CancelToken,
+    ) -> CuResult<u64>;
     /// Uploads an executable graph in stream order.
     fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()>;
     /// Updates an executable graph from a graph of the same topology.

@@ -5,9 +5,10 @@
 use super::client::*;
 use uapi::cuda::{
     capture_mode, copy_flags, exec_update, node_type, op, result, CaptureBeginRequest,
-    CaptureEndRequest, CaptureInfoResponse, GraphAddNodeRequest, GraphExecUpdateRequest,
-    GraphExecUpdateResponse, GraphLaunchRequest, GraphRequest, LaunchRequest, MemsetRequest,
-    NodeParams, NodeSetParamsRequest, StreamCreateRequest, StreamRequest, ValueResponse,
+    CaptureEndRequest, CaptureInfoResponse, ElapsedRequest, EventCreateRequest,
+    GraphAddNodeRequest, GraphExecUpdateRequest, GraphExecUpdateResponse, GraphLaunchPartRequest,
+    GraphLaunchRequest, GraphRequest, LaunchRequest, MemsetRequest, NodeParams, NodeParamsResponse,
+    NodeSetParamsRequest, StreamCreateRequest, StreamRequest, ValueResponse,
 };
 use uapi::wire::Wire;
 
@@ -374,4 +375,186 @@ fn the_explicit_api_builds_and_patches_a_graph() {
     let (_, exec2) = f.graph(op::GRAPH_INSTANTIATE, copy, 0);
     f.launch(exec2);
     expect(&f.y(), 2.0, 4.0);
+}
+
+#[test]
+fn a_graph_with_host_nodes_runs_part_by_part() {
+    let mut f = Fixture::new();
+    let (r, g) = f.graph(op::GRAPH_CREATE, 0, 0);
+    assert_eq!(r, result::SUCCESS);
+    let add = |c: &mut Client, deps: &[u64], p: NodeParams, args: &[u8]| {
+        let mut req = GraphAddNodeRequest {
+            ctx: 0,
+            graph: g,
+            dep_count: deps.len() as u32,
+            reserved: 0,
+            params: NodeParams {
+                param_bytes: args.len() as u32,
+                ..p
+            },
+        }
+        .as_bytes()
+        .to_vec();
+        deps.iter()
+            .for_each(|d| req.extend_from_slice(&d.to_le_bytes()));
+        req.extend_from_slice(args);
+        c.handle(op::GRAPH_ADD_NODE, &req)
+    };
+    let host = |id| NodeParams {
+        kind: node_type::HOST,
+        function: id,
+        ..Default::default()
+    };
+    assert_eq!(
+        add(&mut f.c, &[], host(0), &[]).0,
+        result::INVALID_VALUE,
+        "id 0"
+    );
+    let memset = NodeParams {
+        kind: node_type::MEMSET,
+        elem_size: 4,
+        dst: f.y,
+        pitch: 4 * N as u64,
+        width: N as u64,
+        height: 1,
+        value: 2.0f32.to_bits(),
+        ..Default::default()
+    };
+    let (_, m) = add(&mut f.c, &[], memset, &[]);
+    let (r, h1) = add(&mut f.c, &[m], host(7), &[]);
+    assert_eq!(r, result::SUCCESS);
+    let kernel = NodeParams {
+        kind: node_type::KERNEL,
+        function: f.saxpy,
+        grid: [N / 64, 1, 1],
+        block: [64, 1, 1],
+        ..Default::default()
+    };
+    let (_, k) = add(&mut f.c, &[h1], kernel, &saxpy_params(N, 4.0, f.x, f.y));
+    let (r, _) = add(&mut f.c, &[k], host(9), &[]);
+    assert_eq!(r, result::SUCCESS);
+    let (r, kind) = f.c.value(
+        op::GRAPH_NODE_GET_TYPE,
+        GraphRequest {
+            ctx: 0,
+            handle: h1,
+            flags: 0,
+        }
+        .as_bytes(),
+    );
+    assert_eq!((r, kind), (result::SUCCESS, u64::from(node_type::HOST)));
+    let (_, exec) = f.graph(op::GRAPH_INSTANTIATE, g, 0);
+    // Only part by part: the guest runs the host functions in between.
+    let whole = GraphLaunchRequest {
+        ctx: 0,
+        exec,
+        stream: f.stream,
+    };
+    assert_eq!(f.c.call(op::GRAPH_LAUNCH, whole.as_bytes(), 0), Ok(vec![]));
+    assert_eq!(f.c.sync(), result::NOT_SUPPORTED);
+    let stream = f.stream;
+    let part = |c: &mut Client, part| {
+        let req = GraphLaunchPartRequest {
+            ctx: 0,
+            exec,
+            stream,
+            part,
+            reserved: 0,
+        };
+        c.value(op::GRAPH_LAUNCH_PART, req.as_bytes())
+    };
+    assert_eq!(part(&mut f.c, 0), (result::SUCCESS, 7));
+    expect(&f.y(), 2.0, 0.0);
+    assert_eq!(part(&mut f.c, 1), (result::SUCCESS, 9));
+    expect(&f.y(), 2.0, 4.0);
+    assert_eq!(part(&mut f.c, 2), (result::SUCCESS, 0));
+    assert_eq!(part(&mut f.c, 3).0, result::INVALID_VALUE);
+    expect(&f.y(), 2.0, 4.0);
+}
+
+fn add_node(c: &mut Client, graph: u64, deps: &[u64], p: NodeParams) -> (u32, u64) {
+    let mut req = GraphAddNodeRequest {
+        ctx: 0,
+        graph,
+        dep_count: deps.len() as u32,
+        reserved: 0,
+        params: p,
+    }
+    .as_bytes()
+    .to_vec();
+    deps.iter()
+        .for_each(|d| req.extend_from_slice(&d.to_le_bytes()));
+    c.handle(op::GRAPH_ADD_NODE, &req)
+}
+
+#[test]
+fn event_nodes_record_and_their_event_is_read_and_replaced() {
+    let mut f = Fixture::new();
+    let event = |c: &mut Client| {
+        c.handle(op::EVENT_CREATE, EventCreateRequest::default().as_bytes())
+            .1
+    };
+    let (a, b) = (event(&mut f.c), event(&mut f.c));
+    let (_, g) = f.graph(op::GRAPH_CREATE, 0, 0);
+    let node = |kind, e| NodeParams {
+        kind,
+        function: e,
+        ..Default::default()
+    };
+    assert_eq!(
+        add_node(&mut f.c, g, &[], node(node_type::EVENT_RECORD, 0x7777)).0,
+        result::INVALID_HANDLE
+    );
+    let (_, w) = add_node(&mut f.c, g, &[], node(node_type::WAIT_EVENT, a));
+    let (r, rec) = add_node(&mut f.c, g, &[w], node(node_type::EVENT_RECORD, a));
+    assert_eq!(r, result::SUCCESS);
+    let get = GraphRequest {
+        ctx: 0,
+        handle: rec,
+        flags: 0,
+    };
+    let out =
+        f.c.call(op::GRAPH_KERNEL_NODE_GET_PARAMS, get.as_bytes(), 256)
+            .expect("status ok");
+    let got = NodeParamsResponse::read_from(&out).expect("response");
+    assert_eq!(
+        (got.result, got.params.kind, got.params.function),
+        (result::SUCCESS, node_type::EVENT_RECORD, a)
+    );
+    let (_, exec) = f.graph(op::GRAPH_INSTANTIATE, g, 0);
+    // The executable graph records `b` instead; the graph still has `a`.
+    let set = NodeSetParamsRequest {
+        ctx: 0,
+        exec,
+        node: rec,
+        params: node(node_type::EVENT_RECORD, b),
+    };
+    assert_eq!(
+        f.c.result(op::GRAPH_KERNEL_NODE_SET_PARAMS, set.as_bytes()),
+        result::SUCCESS
+    );
+    let wrong_kind = NodeSetParamsRequest {
+        params: node(node_type::WAIT_EVENT, b),
+        ..set
+    };
+    assert_eq!(
+        f.c.result(op::GRAPH_KERNEL_NODE_SET_PARAMS, wrong_kind.as_bytes()),
+        result::INVALID_VALUE
+    );
+    let elapsed = |c: &mut Client, start, end| {
+        let req = ElapsedRequest { ctx: 0, start, end };
+        c.result(op::EVENT_ELAPSED_TIME, req.as_bytes())
+    };
+    assert_eq!(
+        elapsed(&mut f.c, b, b),
+        result::INVALID_HANDLE,
+        "not yet recorded"
+    );
+    f.launch(exec);
+    assert_eq!(elapsed(&mut f.c, b, b), result::SUCCESS);
+    assert_eq!(
+        elapsed(&mut f.c, a, b),
+        result::INVALID_HANDLE,
+        "a never recorded"
+    );
 }

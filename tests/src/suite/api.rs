@@ -103,10 +103,22 @@ api! {
     cuGraphExecUpdate_v2 = fn(Ptr, Ptr, *mut UpdateInfo);
     cuGraphExecDestroy = fn(Ptr);
     cuGraphDestroy = fn(Ptr);
+    cuLaunchHostFunc = fn(Ptr, Option<unsafe extern "C" fn(Ptr)>, Ptr);
+    cuStreamAddCallback = fn(Ptr, Option<unsafe extern "C" fn(Ptr, u32, Ptr)>, Ptr, c_uint);
+    cuGraphAddHostNode = fn(*mut Ptr, Ptr, *const Ptr, usize, *const HostNodeParams);
+    cuGraphHostNodeGetParams = fn(Ptr, *mut HostNodeParams);
+    cuGraphHostNodeSetParams = fn(Ptr, *const HostNodeParams);
+    cuGraphExecHostNodeSetParams = fn(Ptr, Ptr, *const HostNodeParams);
+    cuEventRecordWithFlags = fn(Ptr, Ptr, c_uint);
+    cuGraphAddEventRecordNode = fn(*mut Ptr, Ptr, *const Ptr, usize, Ptr);
+    cuGraphAddEventWaitNode = fn(*mut Ptr, Ptr, *const Ptr, usize, Ptr);
+    cuGraphEventRecordNodeGetEvent = fn(Ptr, *mut Ptr);
+    cuGraphEventWaitNodeGetEvent = fn(Ptr, *mut Ptr);
+    cuGraphExecEventRecordNodeSetEvent = fn(Ptr, Ptr, Ptr);
 }
 
 pub use super::cases::{
-    AccessDesc, AllocationProp, KernelNodeParams, MemsetNodeParams, UpdateInfo,
+    AccessDesc, AllocationProp, HostNodeParams, KernelNodeParams, MemsetNodeParams, UpdateInfo,
 };
 
 impl Api {

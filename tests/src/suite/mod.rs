@@ -87,6 +87,10 @@ pub const CASES: &[Case] = &[
         run: Suite::case_graphs,
     },
     Case {
+        name: "host_nodes",
+        run: Suite::case_host_nodes,
+    },
+    Case {
         name: "roundtrip",
         run: Suite::case_roundtrip,
     },

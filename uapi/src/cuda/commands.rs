@@ -229,6 +229,8 @@ macro_rules! cuda_command_list {
     GraphLaunch(GRAPH_LAUNCH = 0x1CF): GraphLaunchRequest => ResultHeader, detached;
     GraphUpload(GRAPH_UPLOAD = 0x1D0): GraphLaunchRequest => ResultHeader, detached;
     GraphExecUpdate(GRAPH_EXEC_UPDATE = 0x1D1): GraphExecUpdateRequest => GraphExecUpdateResponse;
+    /// Runs one part of an executable graph with host nodes, to its next host node.
+    GraphLaunchPart(GRAPH_LAUNCH_PART = 0x1D2): GraphLaunchPartRequest => ValueResponse;
     } };
 }
 

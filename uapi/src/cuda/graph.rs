@@ -30,6 +30,8 @@ pub mod node_type {
     pub const KERNEL: u32 = 0;
     pub const MEMCPY: u32 = 1;
     pub const MEMSET: u32 = 2;
+    /// A host function: the guest runs it (GRAPH_LAUNCH_PART stops there).
+    pub const HOST: u32 = 3;
     pub const EMPTY: u32 = 5;
     pub const WAIT_EVENT: u32 = 6;
     pub const EVENT_RECORD: u32 = 7;
@@ -143,7 +145,8 @@ pub struct NodeParams {
     pub kind: u32,
     /// Memset: element size (1, 2, 4).
     pub elem_size: u32,
-    /// Kernel: function.
+    /// Kernel: function; host: the guest's host-function id (not zero);
+    /// event record and event wait: the event.
     pub function: u64,
     /// Kernel: grid.
     pub grid: [u32; 3],
@@ -201,7 +204,8 @@ pub struct GraphEdgesRequest {
     pub reserved: u32,
 }
 
-/// GRAPH_KERNEL_NODE_GET_PARAMS response; tail: the parameter bytes.
+/// GRAPH_KERNEL_NODE_GET_PARAMS response; tail: the parameter bytes. For an
+/// event record or event wait node: its kind and event, no tail.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeParamsResponse {
@@ -215,7 +219,8 @@ pub struct NodeParamsResponse {
 
 /// GRAPH_KERNEL_NODE_SET_PARAMS: a kernel node of a graph (`exec` 0) or of
 /// an executable graph (`node` is then the original graph's node); tail:
-/// the parameter bytes.
+/// the parameter bytes. Also sets the event of an event record or event
+/// wait node (`params.kind` says which; no tail).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeSetParamsRequest {
@@ -225,7 +230,7 @@ pub struct NodeSetParamsRequest {
     pub exec: u64,
     /// Node.
     pub node: u64,
-    /// New parameters (`kind` is KERNEL).
+    /// New parameters (`kind` is KERNEL, EVENT_RECORD or WAIT_EVENT, as the node's).
     pub params: NodeParams,
 }
 
@@ -239,6 +244,27 @@ pub struct GraphLaunchRequest {
     pub exec: u64,
     /// Stream.
     pub stream: u64,
+}
+
+/// GRAPH_LAUNCH_PART: runs part `part` of an executable graph that has
+/// host nodes, in its launch order: the work after the `part`-th host node
+/// (the first part: from the start) up to the next host node. Answered once
+/// that work has finished, with [`super::ValueResponse`]: the host-function
+/// id of the host node that ends the part, 0 when it was the last. The
+/// guest runs that function, then asks for the next part.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GraphLaunchPartRequest {
+    /// Context.
+    pub ctx: u64,
+    /// Executable graph.
+    pub exec: u64,
+    /// Stream (not capturing).
+    pub stream: u64,
+    /// Which part (0 first).
+    pub part: u32,
+    /// Zero.
+    pub reserved: u32,
 }
 
 /// GRAPH_EXEC_UPDATE.
@@ -280,5 +306,6 @@ const _: () = assert!(core::mem::size_of::<GraphEdgesRequest>() == 24);
 const _: () = assert!(core::mem::size_of::<NodeParamsResponse>() == 104);
 const _: () = assert!(core::mem::size_of::<NodeSetParamsRequest>() == 120);
 const _: () = assert!(core::mem::size_of::<GraphLaunchRequest>() == 24);
+const _: () = assert!(core::mem::size_of::<GraphLaunchPartRequest>() == 32);
 const _: () = assert!(core::mem::size_of::<GraphExecUpdateRequest>() == 24);
 const _: () = assert!(core::mem::size_of::<GraphExecUpdateResponse>() == 24);

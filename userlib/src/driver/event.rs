@@ -61,14 +61,23 @@ pub(crate) fn event_record(ev: CUevent, stream: *mut c_void) -> CuResult {
     event_record_with_flags(ev, stream, 0)
 }
 
-/// `CU_EVENT_RECORD_EXTERNAL` (1) inside a capture would make an event
-/// record node; vgpu records the event's place in the capture (what flags
-/// 0 does) for both values.
+/// `cuEventRecordWithFlags`. In a capture, a plain record marks the
+/// stream's place (for a join by `cuStreamWaitEvent`), and
+/// `CU_EVENT_RECORD_EXTERNAL` makes an event record node instead
+/// (`graph_events`); outside a capture both record the event.
 pub(crate) fn event_record_with_flags(ev: CUevent, stream: *mut c_void, flags: c_uint) -> CuResult {
-    if flags > 1 {
+    if flags > super::graph_events::EXTERNAL {
         return Err(result::INVALID_VALUE);
     }
     with_state(|s| {
+        if flags == super::graph_events::EXTERNAL && s.captures.is_capturing(stream as u64) {
+            return super::graph_events::capture_event_node(
+                s,
+                stream,
+                uapi::cuda::node_type::EVENT_RECORD,
+                ev as u64,
+            );
+        }
         let (host, ctx) = s.event_host(ev as u64)?;
         let st = s.stream_host(stream as u64)?;
         let req = StreamEventRequest {

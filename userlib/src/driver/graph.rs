@@ -87,7 +87,7 @@ const MEMORY_DEVICE: u32 = 2;
 const MEMORY_UNIFIED: u32 = 4;
 
 /// `count` nodes from the caller's array, as the tail of a request.
-unsafe fn node_list(nodes: *const u64, count: usize) -> CuResult<Vec<u64>> {
+pub(super) unsafe fn node_list(nodes: *const u64, count: usize) -> CuResult<Vec<u64>> {
     if count == 0 {
         return Ok(Vec::new());
     }
@@ -134,6 +134,7 @@ pub(crate) fn graph_destroy(graph: *mut c_void) -> CuResult {
         for n in nodes {
             s.graphs.params.remove(&n);
         }
+        s.host_fns.forget_graph(graph as u64);
         Ok(())
     })
 }
@@ -142,6 +143,7 @@ pub(crate) fn graph_clone(out: Out<'_, *mut c_void>, graph: *mut c_void) -> CuRe
     with_ctx(|s, ctx| {
         let out = out.get()?;
         let h = graph_call::<cmds::GraphClone>(s, ctx, graph as u64, 0)?.handle;
+        s.host_fns.cloned(graph as u64, h);
         out.write(h as *mut c_void);
         Ok(())
     })

@@ -13,7 +13,9 @@ use crate::driver::abi::Out;
 const INSTANTIATE_UPLOAD: u64 = 2;
 
 fn instantiate(s: &mut State, ctx: u64, graph: *mut c_void, flags: u64) -> CuResult<u64> {
-    Ok(graph_call::<cmds::GraphInstantiate>(s, ctx, graph as u64, flags)?.handle)
+    let exec = graph_call::<cmds::GraphInstantiate>(s, ctx, graph as u64, flags)?.handle;
+    s.host_fns.instantiated(graph as u64, exec);
+    Ok(exec)
 }
 
 pub(crate) fn graph_instantiate_with_flags(
@@ -88,7 +90,11 @@ pub(crate) unsafe fn graph_instantiate_with_params(
 }
 
 pub(crate) fn graph_exec_destroy(exec: *mut c_void) -> CuResult {
-    with_ctx(|s, ctx| graph_call::<cmds::GraphExecDestroy>(s, ctx, exec as u64, 0).map(drop))
+    with_ctx(|s, ctx| {
+        graph_call::<cmds::GraphExecDestroy>(s, ctx, exec as u64, 0)?;
+        s.host_fns.forget_exec(exec as u64);
+        Ok(())
+    })
 }
 
 fn launch_like<C: uapi::cuda::CudaCommand<Request = GraphLaunchRequest>>(
@@ -110,6 +116,20 @@ fn launch_like<C: uapi::cuda::CudaCommand<Request = GraphLaunchRequest>>(
 pub(crate) fn graph_launch(exec: *mut c_void, stream: *mut c_void) -> CuResult {
     if exec.is_null() {
         return Err(result::INVALID_VALUE);
+    }
+    let parts = with_state(|s| {
+        if !s.host_fns.has_host_nodes(exec as u64) {
+            return Ok(false);
+        }
+        if !s.captures.is_capturing(stream as u64) {
+            return Ok(true);
+        }
+        // Into a capture: the host nodes join the capture's graph.
+        super::host_fn::launched_into_capture(s, exec as u64, stream)?;
+        Ok(false)
+    })?;
+    if parts {
+        return super::host_fn::launch_in_parts(exec as u64, stream);
     }
     launch_like::<cmds::GraphLaunch>(exec, stream)
 }
@@ -134,9 +154,14 @@ fn exec_update_call(
         };
         // A refused update is answered SUCCESS with its reason, so that
         // the result info travels with it.
-        Ok(s.client()?
+        let r = s
+            .client()?
             .call_cmd::<cmds::GraphExecUpdate>(&req, &[], 0)?
-            .0)
+            .0;
+        if r.update_result == exec_update::SUCCESS {
+            s.host_fns.instantiated(graph as u64, exec as u64);
+        }
+        Ok(r)
     })
 }
 

@@ -23,7 +23,9 @@ pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod function;
 pub(crate) mod graph;
+pub(crate) mod graph_events;
 pub(crate) mod graph_exec;
+pub(crate) mod host_fn;
 pub(crate) mod image;
 pub(crate) mod launch;
 pub(crate) mod library;
@@ -126,6 +128,8 @@ pub(crate) struct State {
     pub captures: capture::Captures,
     /// Graph objects' guest-side storage (kernel node parameters handed out).
     pub graphs: graph::GraphStorage,
+    /// Host nodes' functions, per graph and executable graph.
+    pub host_fns: host_fn::HostFns,
     next_handle: u64,
 }
 
@@ -147,6 +151,7 @@ impl State {
             vmm: memory::VmmHandles::new(),
             captures: capture::Captures::new(),
             graphs: graph::GraphStorage::new(),
+            host_fns: host_fn::HostFns::new(),
             next_handle: 0x7647_0000_1000,
         }
     }

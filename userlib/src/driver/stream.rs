@@ -98,6 +98,15 @@ pub(crate) fn stream_wait_event(stream: CUstream, event: *mut c_void, flags: c_u
     with_state(|s| {
         let (host, ctx) = stream_ctx(s, stream)?;
         let (ev, _) = s.event_host(event as u64)?;
+        if flags == super::graph_events::EXTERNAL && s.captures.is_capturing(stream as u64) {
+            // An event wait node, where a plain wait in capture only joins.
+            return super::graph_events::capture_event_node(
+                s,
+                stream,
+                uapi::cuda::node_type::WAIT_EVENT,
+                event as u64,
+            );
+        }
         // An event recorded in a capture joins the stream to it.
         s.captures.stream_waits(stream as u64, event as u64)?;
         let req = StreamEventRequest {
@@ -145,12 +154,24 @@ pub(crate) type HostFn = Option<unsafe extern "C" fn(*mut c_void)>;
 pub(crate) type StreamCallback = Option<unsafe extern "C" fn(CUstream, u32, *mut c_void)>;
 
 /// `cuLaunchHostFunc`: the host function runs once the stream's earlier
-/// work is done and before its later work starts. vgpu has no channel for
-/// the device to call back into the guest yet, so it waits for the stream
-/// here and runs the function in the calling thread, with none of our locks
-/// held (it may call CUDA), before returning; CUDA runs it on a thread of
-/// its own, later. Stream order is the same; the caller is blocked meanwhile.
+/// work is done and before its later work starts. On a capturing stream it
+/// becomes a host node of the capture's graph (`host_fn`), run by the guest
+/// when the graph is launched. Outside a capture vgpu has no channel for
+/// the device to call back into the guest, so it waits for the stream here
+/// and runs the function in the calling thread, with none of our locks held
+/// (it may call CUDA), before returning; CUDA runs it on a thread of its
+/// own, later. Stream order is the same; the caller is blocked meanwhile.
 pub(crate) unsafe fn launch_host_func(stream: CUstream, f: HostFn, data: *mut c_void) -> CuResult {
+    let captured = with_state(|s| {
+        if !s.captures.is_capturing(stream as u64) {
+            return Ok(false);
+        }
+        super::host_fn::capture_host_func(s, stream, f, data)?;
+        Ok(true)
+    })?;
+    if captured {
+        return Ok(());
+    }
     let f = f.ok_or(result::INVALID_VALUE)?;
     stream_synchronize(stream)?;
     // SAFETY: the caller's contract: the application's `CUhostFn` with its
@@ -159,9 +180,11 @@ pub(crate) unsafe fn launch_host_func(stream: CUstream, f: HostFn, data: *mut c_
     Ok(())
 }
 
-/// `cuStreamAddCallback` (flags must be 0): as [`launch_host_func`]; the
-/// callback is told the stream's status, an error of its earlier work
-/// included (then it still runs, as in CUDA).
+/// `cuStreamAddCallback` (flags must be 0): as [`launch_host_func`]
+/// outside a capture; the callback is told the stream's status, an error of
+/// its earlier work included (then it still runs, as in CUDA). CUDA does not
+/// capture it: on a capturing stream it is `STREAM_CAPTURE_UNSUPPORTED` and
+/// invalidates the capture.
 pub(crate) unsafe fn stream_add_callback(
     stream: CUstream,
     cb: StreamCallback,
@@ -172,6 +195,10 @@ pub(crate) unsafe fn stream_add_callback(
     if flags != 0 {
         return Err(result::INVALID_VALUE);
     }
+    with_state(|s| {
+        stream_ctx(s, stream)?;
+        s.captures.refuse(stream as u64)
+    })?;
     let status = match stream_synchronize(stream) {
         Ok(()) => result::SUCCESS,
         Err(e) if e == result::INVALID_HANDLE || e == result::INVALID_CONTEXT => return Err(e),

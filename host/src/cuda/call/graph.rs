@@ -88,8 +88,9 @@ impl Decode for cmds::GraphKernelNodeSetParams {
     fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
         let (r, params) = split::<uapi::cuda::NodeSetParamsRequest>(request)?;
         node_params(&r.params)?;
+        use uapi::cuda::node_type::{EVENT_RECORD, KERNEL, WAIT_EVENT};
         field(
-            r.params.kind == uapi::cuda::node_type::KERNEL
+            matches!(r.params.kind, KERNEL | EVENT_RECORD | WAIT_EVENT)
                 && params.len() == r.params.param_bytes as usize,
         )?;
         Ok((r, params))

@@ -173,6 +173,7 @@ decode_exact!(
     GraphLaunch,
     GraphUpload,
     GraphExecUpdate,
+    GraphLaunchPart,
 );
 
 mod checked;

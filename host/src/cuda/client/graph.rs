@@ -46,6 +46,10 @@ pub(super) fn check_node(
             Ok(())
         }
         node_type::MEMCPY | node_type::EMPTY => Ok(()),
+        node_type::HOST if p.function != 0 => Ok(()),
+        node_type::HOST => Err(result::INVALID_VALUE),
+        node_type::EVENT_RECORD | node_type::WAIT_EVENT if p.function != 0 => Ok(()),
+        node_type::EVENT_RECORD | node_type::WAIT_EVENT => Err(result::INVALID_HANDLE),
         _ => Err(result::NOT_SUPPORTED),
     }
 }

@@ -445,6 +445,11 @@ impl CudaClient {
             C::GraphExecUpdate(r) => {
                 graph::exec_update(b.graph_exec_update(r.ctx, r.exec, r.graph))
             }
+            C::GraphLaunchPart(r) => value(if r.reserved != 0 {
+                Err(result::INVALID_VALUE)
+            } else {
+                b.graph_launch_part(r.ctx, r.exec, r.stream, r.part, cancel)
+            }),
         })
     }
 }

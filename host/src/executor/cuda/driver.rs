@@ -414,6 +414,24 @@ cuda_api! {
         graph_upload ["cuGraphUpload"]: fn(CUgraphExec, CUstream);
         graph_exec_update ["cuGraphExecUpdate_v2"]:
             fn(CUgraphExec, CUgraph, *mut ExecUpdateResultInfo);
+        // Host nodes' parts (executor/cuda/backend/graph/parts.rs).
+        graph_node_get_dependencies ["cuGraphNodeGetDependencies"]:
+            fn(CUgraphNode, *mut CUgraphNode, *mut usize);
+        graph_node_find_in_clone ["cuGraphNodeFindInClone"]: fn(*mut CUgraphNode, CUgraphNode, CUgraph);
+        graph_destroy_node ["cuGraphDestroyNode"]: fn(CUgraphNode);
+        // Event record and event wait nodes (executor/cuda/backend/graph/events.rs).
+        graph_add_event_record_node ["cuGraphAddEventRecordNode"]:
+            fn(*mut CUgraphNode, CUgraph, *const CUgraphNode, usize, CUevent);
+        graph_add_event_wait_node ["cuGraphAddEventWaitNode"]:
+            fn(*mut CUgraphNode, CUgraph, *const CUgraphNode, usize, CUevent);
+        graph_event_record_node_get_event ["cuGraphEventRecordNodeGetEvent"]: fn(CUgraphNode, *mut CUevent);
+        graph_event_wait_node_get_event ["cuGraphEventWaitNodeGetEvent"]: fn(CUgraphNode, *mut CUevent);
+        graph_event_record_node_set_event ["cuGraphEventRecordNodeSetEvent"]: fn(CUgraphNode, CUevent);
+        graph_event_wait_node_set_event ["cuGraphEventWaitNodeSetEvent"]: fn(CUgraphNode, CUevent);
+        graph_exec_event_record_node_set_event ["cuGraphExecEventRecordNodeSetEvent"]:
+            fn(CUgraphExec, CUgraphNode, CUevent);
+        graph_exec_event_wait_node_set_event ["cuGraphExecEventWaitNodeSetEvent"]:
+            fn(CUgraphExec, CUgraphNode, CUevent);
         // Virtual memory management (CUDA 10.2+). `CUmemAllocationProp` has
         // the wire's `AllocationProp` layout.
         mem_address_reserve ["cuMemAddressReserve"]: fn(*mut CUdeviceptr, usize, usize, CUdeviceptr, u64);

@@ -30,6 +30,12 @@ pub enum NodeOp {
     },
     /// Nothing (a join point).
     Empty,
+    /// A host function of the guest (its id): a launch stops here.
+    Host(u64),
+    /// Records an event.
+    EventRecord(u64),
+    /// Waits for an event (in order already, on the simulator).
+    EventWait(u64),
 }
 
 impl NodeOp {
@@ -40,6 +46,9 @@ impl NodeOp {
             NodeOp::Memset(_) => node_type::MEMSET,
             NodeOp::Copy { .. } => node_type::MEMCPY,
             NodeOp::Empty => node_type::EMPTY,
+            NodeOp::Host(_) => node_type::HOST,
+            NodeOp::EventRecord(_) => node_type::EVENT_RECORD,
+            NodeOp::EventWait(_) => node_type::WAIT_EVENT,
         }
     }
 }
@@ -495,6 +504,26 @@ impl SimGraphs {
         let h = self.handle(KIND_EXEC);
         self.execs.insert(h, exec);
         Ok(h)
+    }
+
+    /// Part `part` of an executable graph in launch order (the work after
+    /// its `part`-th host node, up to the next), and the id of the host
+    /// node that ends it (0: the last part).
+    pub fn exec_part(&self, exec: u64, part: u32) -> CuResult<(Vec<NodeOp>, u64)> {
+        let e = self.exec(exec)?;
+        let mut ops = e.order.iter().map(|&i| &e.ops[i]);
+        for _ in 0..part {
+            ops.find(|op| matches!(op, NodeOp::Host(_)))
+                .ok_or(result::INVALID_VALUE)?;
+        }
+        let mut work = Vec::new();
+        for op in ops {
+            if let NodeOp::Host(id) = op {
+                return Ok((work, *id));
+            }
+            work.push(op.clone());
+        }
+        Ok((work, 0))
     }
 
     pub fn exec(&self, exec: u64) -> CuResult<&Exec> {

@@ -29,6 +29,22 @@ pub struct KernelNodeParams {
     ctx: Ptr,
 }
 
+impl KernelNodeParams {
+    /// A 1D launch of `func` with `kernelParams` `params`.
+    pub fn new(func: Ptr, grid: u32, block: u32, params: *mut Ptr) -> Self {
+        Self {
+            func,
+            grid: [grid, 1, 1],
+            block: [block, 1, 1],
+            shared: 0,
+            params,
+            extra: null_mut(),
+            kern: null_mut(),
+            ctx: null_mut(),
+        }
+    }
+}
+
 /// `CUDA_MEMSET_NODE_PARAMS`.
 #[repr(C)]
 pub struct MemsetNodeParams {

@@ -2,6 +2,7 @@
 
 mod errors;
 mod graphs;
+mod host_nodes;
 mod kernels;
 mod memory;
 mod pinned;
@@ -9,5 +10,6 @@ mod streams;
 mod vmm;
 
 pub use graphs::{KernelNodeParams, MemsetNodeParams, UpdateInfo};
+pub use host_nodes::HostNodeParams;
 pub use pinned::PINNED_CASE_BYTES;
 pub use vmm::{AccessDesc, AllocationProp};

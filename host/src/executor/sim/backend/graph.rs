@@ -68,6 +68,15 @@ impl SimBackend {
                 len: p.width,
             },
             node_type::EMPTY => NodeOp::Empty,
+            node_type::HOST => NodeOp::Host(p.function),
+            node_type::EVENT_RECORD | node_type::WAIT_EVENT => {
+                self.events.get(&p.function).ok_or(result::INVALID_HANDLE)?;
+                if p.kind == node_type::EVENT_RECORD {
+                    NodeOp::EventRecord(p.function)
+                } else {
+                    NodeOp::EventWait(p.function)
+                }
+            }
             _ => return Err(result::NOT_SUPPORTED),
         })
     }
@@ -84,6 +93,15 @@ impl SimBackend {
                 MemoryBackend::memcpy_dtod(self, *ctx, stream, *dst, *src, *len, true)
             }
             NodeOp::Empty => Ok(()),
+            // Only GRAPH_LAUNCH_PART runs a graph with host nodes.
+            NodeOp::Host(_) => Err(result::NOT_SUPPORTED),
+            NodeOp::EventRecord(event) => {
+                let e = self.events.get_mut(event).ok_or(result::INVALID_HANDLE)?;
+                e.recorded = Some(std::time::Instant::now());
+                self.graphs.event_recorded(*event, stream);
+                Ok(())
+            }
+            NodeOp::EventWait(_) => Ok(()),
         }
     }
 }
@@ -179,6 +197,17 @@ impl GraphBackend for SimBackend {
                 },
                 params.clone(),
             )),
+            NodeOp::EventRecord(e) | NodeOp::EventWait(e) => {
+                let kind = self.graphs.op(node)?.kind();
+                Ok((
+                    NodeParams {
+                        kind,
+                        function: *e,
+                        ..NodeParams::default()
+                    },
+                    Vec::new(),
+                ))
+            }
             _ => Err(result::INVALID_VALUE),
         }
     }
@@ -225,10 +254,32 @@ impl GraphBackend for SimBackend {
             }
             return Ok(());
         }
+        if ops.iter().any(|op| matches!(op, NodeOp::Host(_))) {
+            return Err(result::NOT_SUPPORTED);
+        }
         for op in &ops {
             self.run_op(op, stream, cancel)?;
         }
         Ok(())
+    }
+    fn graph_launch_part(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        stream: u64,
+        part: u32,
+        cancel: &CancelToken,
+    ) -> CuResult<u64> {
+        self.stream(ctx, stream)?;
+        if self.graphs.is_capturing(stream) {
+            return Err(self.graphs.invalidate(stream));
+        }
+        let (ops, host) = self.graphs.exec_part(exec, part)?;
+        for op in &ops {
+            self.run_op(op, stream, cancel)?;
+        }
+        // The simulator runs a stream's work as it is given: the part is done.
+        Ok(host)
     }
     fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()> {
         self.stream(ctx, stream)?;

@@ -2,6 +2,8 @@
 //! for real (relaxed: the guest applies the mode rules), so the driver
 //! builds the graph; graphs, nodes and executable graphs map to handles.
 
+mod events;
+mod parts;
 mod tables;
 
 use super::*;
@@ -166,6 +168,7 @@ impl GraphBackend for GpuClient {
         let mut copy: CUgraph = std::ptr::null_mut();
         // SAFETY: our graph; valid out-pointer.
         check(unsafe { f(&mut copy, raw) })?;
+        self.clone_host_nodes(graph, copy);
         Ok(self.graph.graphs.insert(Graph {
             raw: copy,
             ctx: key,
@@ -249,10 +252,17 @@ impl GraphBackend for GpuClient {
                 // SAFETY: as above.
                 check(unsafe { f(&mut node, g, d, nd, &c, ctx_raw) })?;
             }
-            node_type::EMPTY => {
+            node_type::EMPTY | node_type::HOST => {
                 let f = need(api.graph_add_empty_node)?;
                 // SAFETY: as above.
                 check(unsafe { f(&mut node, g, d, nd) })?;
+                if params.kind == node_type::HOST {
+                    // The guest runs it; the node keeps its place (parts.rs).
+                    self.graph.host_nodes.insert(node as usize, params.function);
+                }
+            }
+            node_type::EVENT_RECORD | node_type::WAIT_EVENT => {
+                node = self.add_event_node(params.kind, g, &raw_deps, params.function)?;
             }
             _ => return Err(NOT_SUPPORTED),
         }
@@ -285,6 +295,15 @@ impl GraphBackend for GpuClient {
     ) -> CuResult<(NodeParams, Vec<u8>)> {
         self.enter(ctx)?;
         let raw = self.node_raw(node)?;
+        let kind = self.graph_node_get_type(ctx, node)?;
+        if kind == node_type::EVENT_RECORD || kind == node_type::WAIT_EVENT {
+            let params = NodeParams {
+                kind,
+                function: self.event_node_event(kind, raw)?,
+                ..NodeParams::default()
+            };
+            return Ok((params, Vec::new()));
+        }
         let f = need(self.driver.api().graph_kernel_node_get_params)?;
         let mut k = KernelNodeParams::zeroed();
         // SAFETY: our node; valid out-pointer.
@@ -351,6 +370,16 @@ impl GraphBackend for GpuClient {
     ) -> CuResult<()> {
         self.enter(ctx)?;
         let raw = self.node_raw(node)?;
+        if params.kind == node_type::EVENT_RECORD || params.kind == node_type::WAIT_EVENT {
+            if self.has_parts(exec) {
+                return Err(NOT_SUPPORTED);
+            }
+            let e = match exec {
+                0 => None,
+                h => Some(self.exec_raw(h)?),
+            };
+            return self.set_event_node_event(params.kind, e, raw, params.function);
+        }
         let (mut storage, mut ptrs) = (Vec::new(), Vec::new());
         let k = self.kernel_node(params, kernel_params, &mut storage, &mut ptrs)?;
         let api = *self.driver.api();
@@ -365,6 +394,10 @@ impl GraphBackend for GpuClient {
             .get(exec)
             .map(|e| e.raw)
             .ok_or(INVALID_VALUE)?;
+        if self.has_parts(exec) {
+            // Its parts were made from clones that are gone.
+            return Err(NOT_SUPPORTED);
+        }
         let f = need(api.graph_exec_kernel_node_set_params)?;
         // SAFETY: as above, on our executable graph.
         check(unsafe { f(e, raw, &k) })
@@ -376,7 +409,21 @@ impl GraphBackend for GpuClient {
         let mut raw: CUgraphExec = std::ptr::null_mut();
         // SAFETY: our graph; valid out-pointer; flags are the driver's to check.
         check(unsafe { f(&mut raw, g, flags) })?;
-        Ok(self.graph.execs.insert(Exec { raw, ctx: key }))
+        let parts = match self.instantiate_parts(graph, g, flags) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(d) = self.driver.api().graph_exec_destroy {
+                    // SAFETY: the executable graph just made, destroyed once.
+                    let _ = unsafe { d(raw) };
+                }
+                return Err(e);
+            }
+        };
+        Ok(self.graph.execs.insert(Exec {
+            raw,
+            ctx: key,
+            parts,
+        }))
     }
     fn graph_exec_destroy(&mut self, ctx: u64, exec: u64) -> CuResult<()> {
         self.enter(ctx)?;
@@ -384,7 +431,9 @@ impl GraphBackend for GpuClient {
         let f = need(self.driver.api().graph_exec_destroy)?;
         // SAFETY: our executable graph, destroyed once (forgotten below).
         check(unsafe { f(raw) })?;
-        self.graph.execs.remove(exec);
+        if let Some(e) = self.graph.execs.remove(exec) {
+            self.destroy_parts(e.parts);
+        }
         Ok(())
     }
     fn graph_launch(
@@ -396,9 +445,28 @@ impl GraphBackend for GpuClient {
     ) -> CuResult<()> {
         let s = self.enter_stream(ctx, stream)?;
         let raw = self.exec_raw(exec)?;
+        if self.has_parts(exec) {
+            // Its host nodes need the guest: GRAPH_LAUNCH_PART. Into a
+            // capture, the driver would not keep them as host nodes.
+            return Err(NOT_SUPPORTED);
+        }
         let f = need(self.driver.api().graph_launch)?;
         // SAFETY: our executable graph and stream.
         check(unsafe { f(raw, s) })
+    }
+    fn graph_launch_part(
+        &mut self,
+        ctx: u64,
+        exec: u64,
+        stream: u64,
+        part: u32,
+        _cancel: &CancelToken,
+    ) -> CuResult<u64> {
+        let s = self.enter_stream(ctx, stream)?;
+        if self.capturing(s) {
+            return Err(STREAM_CAPTURE_UNSUPPORTED);
+        }
+        self.launch_part(exec, s, part)
     }
     fn graph_upload(&mut self, ctx: u64, exec: u64, stream: u64) -> CuResult<()> {
         let s = self.enter_stream(ctx, stream)?;
@@ -422,6 +490,10 @@ impl GraphBackend for GpuClient {
         self.enter(ctx).map_err(fail)?;
         let e = self.exec_raw(exec).map_err(fail)?;
         let g = self.graph_raw(graph).map_err(fail)?;
+        if self.has_parts(exec) || self.has_host_nodes(graph) {
+            // Parts would have to be made again: instantiate instead.
+            return Err(fail(NOT_SUPPORTED));
+        }
         let f = need(self.driver.api().graph_exec_update).map_err(fail)?;
         let mut info = ExecUpdateResultInfo {
             result: 0,

@@ -23,6 +23,16 @@ pub(in crate::executor::cuda::backend) struct Node {
 pub(in crate::executor::cuda::backend) struct Exec {
     pub(super) raw: CUgraphExec,
     pub(super) ctx: u64,
+    /// With host nodes: its parts, launched one by one (`parts.rs`).
+    pub(super) parts: Vec<Part>,
+}
+
+/// One part of an executable graph with host nodes.
+pub(in crate::executor::cuda::backend) struct Part {
+    /// NULL when the part has no nodes.
+    pub(super) raw: CUgraphExec,
+    /// The guest's id of the host node that ends it (0: the last part).
+    pub(super) host: u64,
 }
 
 /// The graph objects of one client.
@@ -32,6 +42,8 @@ pub(in crate::executor::cuda::backend) struct GraphTables {
     /// Raw node → handle (nodes come back from the driver by pointer).
     pub(super) node_of: HashMap<usize, u64>,
     pub(super) execs: HandleTable<Exec>,
+    /// Raw host node → the guest's id for it.
+    pub(super) host_nodes: HashMap<usize, u64>,
 }
 
 impl Default for GraphTables {
@@ -41,6 +53,7 @@ impl Default for GraphTables {
             nodes: HandleTable::new(tag::GRAPH_NODE),
             node_of: HashMap::new(),
             execs: HandleTable::new(tag::GRAPH_EXEC),
+            host_nodes: HashMap::new(),
         }
     }
 }
@@ -113,6 +126,7 @@ impl GpuClient {
         let gone = self.graph.nodes.remove_where(|n| n.graph == graph);
         for (_, n) in gone {
             self.graph.node_of.remove(&(n.raw as usize));
+            self.graph.host_nodes.remove(&(n.raw as usize));
         }
     }
 
@@ -124,6 +138,7 @@ impl GpuClient {
                 // SAFETY: our executable graph, destroyed once.
                 let _ = unsafe { f(e.raw) };
             }
+            self.destroy_parts(e.parts);
         }
         let graphs: Vec<u64> = self
             .graph
