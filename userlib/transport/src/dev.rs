@@ -2,16 +2,13 @@
 //! `uapi::ioctl`. One open file is one client on the device.
 
 use std::{
-    ffi::CString,
     fmt,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsRawFd, OwnedFd},
     path::Path,
 };
 
 use uapi::ioctl::{
     Command, DataCommand, DataInfo, InfoArgs, PinArgs, PinInfo, SubmitArgs, WaitArgs,
-    VGPU_IOCTL_DATA_INFO, VGPU_IOCTL_GET_INFO, VGPU_IOCTL_PIN, VGPU_IOCTL_PIN_INFO,
-    VGPU_IOCTL_SUBMIT, VGPU_IOCTL_SUBMIT_DATA, VGPU_IOCTL_UNPIN, VGPU_IOCTL_WAIT,
 };
 
 /// An errno from the driver, with the operation that got it.
@@ -51,31 +48,48 @@ pub struct VgpuFile {
     fd: OwnedFd,
 }
 
-fn last_errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+/// The driver's ioctls, each bound to the argument type its request
+/// number encodes (the numbers are `uapi`'s).
+mod ioctls {
+    use uapi::ioctl::*;
+    nix::ioctl_read_bad!(get_info, VGPU_IOCTL_GET_INFO, InfoArgs);
+    nix::ioctl_read_bad!(data_info, VGPU_IOCTL_DATA_INFO, DataInfo);
+    nix::ioctl_read_bad!(pin_info, VGPU_IOCTL_PIN_INFO, PinInfo);
+    nix::ioctl_write_ptr_bad!(pin, VGPU_IOCTL_PIN, PinArgs);
+    nix::ioctl_write_ptr_bad!(unpin, VGPU_IOCTL_UNPIN, PinArgs);
+    nix::ioctl_readwrite_bad!(submit, VGPU_IOCTL_SUBMIT, SubmitArgs);
+    nix::ioctl_readwrite_bad!(submit_data, VGPU_IOCTL_SUBMIT_DATA, SubmitArgs);
+    nix::ioctl_readwrite_bad!(wait, VGPU_IOCTL_WAIT, WaitArgs);
+}
+
+/// Runs one of [`ioctls`] on `arg`, naming `op` in its error.
+macro_rules! ioctl {
+    ($file:expr, $op:literal, $name:ident, $arg:expr) => {
+        // SAFETY: `$arg` is a live value of the type the request is bound to
+        // (`ioctls`), exclusive where the driver writes it: what the driver
+        // reads and writes is that struct.
+        unsafe { ioctls::$name($file.fd.as_raw_fd(), $arg) }.map_err(|e| DevError {
+            op: $op,
+            errno: e as i32,
+        })
+    };
 }
 
 impl VgpuFile {
     /// Opens a device node (`/dev/vgpu0`, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, DevError> {
-        let path =
-            CString::new(path.as_ref().as_os_str().as_encoded_bytes()).map_err(|_| DevError {
+        // std opens with O_CLOEXEC.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| DevError {
                 op: "open",
-                errno: libc::EINVAL,
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
             })?;
-        // SAFETY: `path` is a valid NUL-terminated string.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(DevError {
-                op: "open",
-                errno: last_errno(),
-            });
-        }
-        // SAFETY: `fd` was just opened and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Self { fd })
+        Ok(Self {
+            fd: OwnedFd::from(file),
+        })
     }
 
     /// Issues a raw ioctl; for tests that probe the driver's validation.
@@ -90,23 +104,16 @@ impl VgpuFile {
         if r < 0 {
             return Err(DevError {
                 op: "ioctl",
-                errno: last_errno(),
+                errno: nix::errno::Errno::last_raw(),
             });
         }
         Ok(r)
     }
 
-    fn ioctl<T>(&self, op: &'static str, request: u32, arg: &mut T) -> Result<i32, DevError> {
-        // SAFETY: `arg` is a live, exclusive `T`, the struct the request's
-        // encoded size and direction describe.
-        unsafe { self.raw_ioctl(request, arg as *mut T as usize) }
-            .map_err(|e| DevError { op, errno: e.errno })
-    }
-
     /// Identity and limits of the device.
     pub fn info(&self) -> Result<InfoArgs, DevError> {
         let mut info = InfoArgs::default();
-        self.ioctl("get info", VGPU_IOCTL_GET_INFO, &mut info)?;
+        ioctl!(self, "get info", get_info, &mut info)?;
         Ok(info)
     }
 
@@ -114,33 +121,33 @@ impl VgpuFile {
     /// without one).
     pub fn data_info(&self) -> Result<DataInfo, DevError> {
         let mut info = DataInfo::default();
-        self.ioctl("data info", VGPU_IOCTL_DATA_INFO, &mut info)?;
+        ioctl!(self, "data info", data_info, &mut info)?;
         Ok(info)
     }
 
     /// The driver's pin cache of this file.
     pub fn pin_info(&self) -> Result<PinInfo, DevError> {
         let mut info = PinInfo::default();
-        self.ioctl("pin info", VGPU_IOCTL_PIN_INFO, &mut info)?;
+        ioctl!(self, "pin info", pin_info, &mut info)?;
         Ok(info)
     }
 
     /// Pins `len` bytes at `addr` for this file until [`Self::unpin`].
     pub fn pin(&self, addr: usize, len: usize) -> Result<(), DevError> {
-        let mut args = PinArgs {
+        let args = PinArgs {
             addr: addr as u64,
             len: len as u64,
         };
-        self.ioctl("pin", VGPU_IOCTL_PIN, &mut args).map(drop)
+        ioctl!(self, "pin", pin, &args).map(drop)
     }
 
     /// Ends a [`Self::pin`] of the same range.
     pub fn unpin(&self, addr: usize, len: usize) -> Result<(), DevError> {
-        let mut args = PinArgs {
+        let args = PinArgs {
             addr: addr as u64,
             len: len as u64,
         };
-        self.ioctl("unpin", VGPU_IOCTL_UNPIN, &mut args).map(drop)
+        ioctl!(self, "unpin", unpin, &args).map(drop)
     }
 
     /// Submits `commands` with their data by pointer, waiting for room;
@@ -164,7 +171,7 @@ impl VgpuFile {
             flags: uapi::ioctl::submit_flags::WAIT_FOR_SPACE,
         };
         loop {
-            match self.ioctl("submit data", VGPU_IOCTL_SUBMIT_DATA, &mut args) {
+            match ioctl!(self, "submit data", submit_data, &mut args) {
                 Err(e) if e.errno == libc::EINTR => continue,
                 r => return r.map(drop),
             }
@@ -187,7 +194,7 @@ impl VgpuFile {
             })?,
             flags,
         };
-        self.ioctl("submit", VGPU_IOCTL_SUBMIT, &mut args)?;
+        ioctl!(self, "submit", submit, &mut args)?;
         Ok(())
     }
 
@@ -222,7 +229,7 @@ impl VgpuFile {
             timeout_ms,
             ..Default::default()
         };
-        self.ioctl("wait", VGPU_IOCTL_WAIT, &mut args)?;
+        ioctl!(self, "wait", wait, &mut args)?;
         Ok(Completion {
             status: args.status,
             resp_len: args.resp_len,

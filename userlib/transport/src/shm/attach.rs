@@ -66,41 +66,18 @@ fn sealed_memfd(size: u64) -> Result<File, DevError> {
 
 /// Sends `parts` as one message with `fds` attached.
 fn send_with_fds(stream: &UnixStream, parts: &[&[u8]], fds: &[RawFd]) -> Result<(), DevError> {
-    let mut iov: Vec<libc::iovec> = parts
-        .iter()
-        .map(|p| libc::iovec {
-            iov_base: p.as_ptr() as *mut libc::c_void,
-            iov_len: p.len(),
-        })
-        .collect();
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    let iov: Vec<std::io::IoSlice<'_>> = parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
     let total: usize = parts.iter().map(|p| p.len()).sum();
-    let fd_bytes = std::mem::size_of_val(fds) as u32;
-    let mut control = [0u64; 8];
-    // SAFETY: computes sizes only.
-    let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
-    if space > std::mem::size_of_val(&control) {
-        return Err(err("sendmsg", libc::EINVAL));
-    }
-    // SAFETY: an all-zero msghdr is valid; the fields set below point at
-    // live buffers (`iov`, `control`) for the duration of the call, and the
-    // control message is written inside `control` (checked above).
-    let sent = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = iov.as_mut_ptr();
-        msg.msg_iovlen = iov.len() as _;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes) as _;
-        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), fds.len());
-        libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
-    };
-    if sent < 0 {
-        return Err(last("sendmsg"));
-    }
-    if sent as usize != total {
+    let sent = sendmsg::<UnixAddr>(
+        stream.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(|e| err("sendmsg", e as i32))?;
+    if sent != total {
         return Err(err("sendmsg", libc::EIO));
     }
     Ok(())
