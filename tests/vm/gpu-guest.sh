@@ -139,9 +139,9 @@ if want llama; then
         llama_timeout=420 llama_bench_reps=3 llama_servers=2 llama_check_smi=1
         # shellcheck disable=SC2034,SC2154 # read by (and llama_all_cases from) llama-part.sh
         llama_cases=$(cat "$dist/llama-cases" 2>/dev/null || echo "$llama_all_cases")
+        # shellcheck disable=SC2034 # read by llama-part.sh's functions
+        llama_progress=1
         llama_side /tmp/llama-guest.txt
-        sed -n -e 's#^CASE #@@RESULT llama/#p' -e 's#^DIGEST #@@DIGEST llama/#p' -e 's#^BENCH #@@BENCH #p' \
-            /tmp/llama-guest.txt
         for f in /tmp/llama-guest-*.err /tmp/llama-guest-smi.out; do
             [ -f "$f" ] && tail -n 12 "$f" | sed -e "s#^#llama $(basename "$f")| #"
         done

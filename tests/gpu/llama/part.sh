@@ -91,8 +91,10 @@ llama_server_case() {
     for i in $(seq "$llama_servers"); do
         llama_http "${ports[i - 1]}" health "$llama_timeout" 2>>"$raw-server$i.err" || rc=1
         # "offloaded 5/5 layers to GPU": every layer, or it is not the GPU's run.
-        offload=$(grep -o -m1 -E 'offloaded [0-9]+/[0-9]+ layers to GPU' "$raw-server$i.err" || echo "no offload line")
-        echo "$offload" | awk '{split($2, a, "/"); exit !(a[1] == a[2] && a[1] > 0)}' || rc=1
+        # (llama-server logs it only when verbose; where it does, all of them.)
+        offload=$(grep -o -m1 -E 'offloaded [0-9]+/[0-9]+ layers to GPU' "$raw-server$i.err" || echo "offload not logged")
+        [ "$offload" = "offload not logged" ] ||
+            echo "$offload" | awk '{split($2, a, "/"); exit !(a[1] == a[2] && a[1] > 0)}' || rc=1
         detail+="server $i: $offload; "
     done
     if [ "$llama_check_smi" = 1 ]; then
@@ -195,9 +197,18 @@ llama_side() {
     run_env+=(${VGPU_LLAMA_ENV:-})
     : >"$log"
     raw=${log%.txt}
+    local before t0
     for c in ${llama_all_cases//,/ }; do
         [[ ",${llama_cases:-$llama_all_cases}," == *",$c,"* ]] || continue
+        before=$(wc -l <"$log") t0=$SECONDS
         "llama_${c//-/_}_case" "$log" "$raw" "$bin" "$model" "${run_env[@]}"
+        # In the guest, each check's lines as soon as it ends (a boot that
+        # runs out of time still tells how far it got), and its duration.
+        if [ -n "${llama_progress:-}" ]; then
+            tail -n +$((before + 1)) "$log" |
+                sed -n -e 's#^CASE #@@RESULT llama/#p' -e 's#^DIGEST #@@DIGEST llama/#p' -e 's#^BENCH #@@BENCH #p'
+            echo "diag llama| $c took $((SECONDS - t0)) s"
+        fi
     done
 }
 
@@ -273,6 +284,7 @@ llama_guest_part() {
     # boot (under TCG each program start loads cuBLAS anew).
     local cases=${VGPU_LLAMA_GUEST_CASES:-$llama_all_cases}
     cp "$repo/tests/gpu/llama/part.sh" "$p/dist/llama-part.sh"
+    cp "$repo/tests/vm/gpu-guest.sh" "$p/dist/gpu-guest.sh"
     echo "$llama_work" >"$p/dist/llama-work"
     echo "$cases" >"$p/dist/llama-cases"
     echo llama >"$p/dist/guest-checks"
