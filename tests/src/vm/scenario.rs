@@ -374,4 +374,17 @@ mod tests {
         }
         assert!(s.required.contains(&"setup".to_string()));
     }
+
+    #[test]
+    fn the_fuzz_scenario_runs_on_request_and_checks_the_kernel_after_rmmod() {
+        let s = kasan_fuzz_scenario();
+        assert!(s.on_request && !s.runs_cuda());
+        let fuzz = s.steps.find("ioctl-fuzz").expect("runs the fuzzer");
+        let rmmod = s.steps.find("rmmod vgpu").expect("unloads the module");
+        let last_check = s.steps.rfind("kernel-clean").expect("checks the log");
+        assert!(fuzz < rmmod && rmmod < last_check);
+        for r in ["debug-kernel", "ioctl-fuzz", "kernel-clean", "rmmod"] {
+            assert!(s.required.contains(&r.to_string()), "{r}");
+        }
+    }
 }

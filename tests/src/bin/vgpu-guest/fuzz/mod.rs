@@ -248,14 +248,7 @@ fn worker(
                 }
                 ("cuda", 0)
             }
-            94 => {
-                // A real context on a shared file, for random requests to name.
-                let i = rng.below(FDS as u64) as usize;
-                if let Ok(f) = vgpu_transport::VgpuFile::open("/dev/vgpu0") {
-                    sh.ctx[i].store(cuda::create_context(&f), Ordering::Relaxed);
-                }
-                ("context", 0)
-            }
+            94 => ops::create_context(sh, &mut rng),
             _ => ops::wait(sh, &mut rng),
         };
         stats.record(what, e);

@@ -358,3 +358,50 @@ pub fn reopen(sh: &Shared, rng: &mut Rng) -> (&'static str, i32) {
     }
     ("reopen", e)
 }
+
+/// CTX_CREATE on a shared file, so that random CUDA requests on it can
+/// name a real context (which other threads' requests may destroy).
+pub fn create_context(sh: &Shared, rng: &mut Rng) -> (&'static str, i32) {
+    use uapi::cuda::{op, CtxCreateRequest, HandleResponse};
+    let (slot, fd) = pick_fd(sh, rng);
+    let req = CtxCreateRequest::default();
+    let mut cmd = Command {
+        opcode: op::CTX_CREATE,
+        req_len: req.as_bytes().len() as u32,
+        req_ptr: req.as_bytes().as_ptr() as u64,
+        resp_capacity: std::mem::size_of::<HandleResponse>() as u32,
+        ..Default::default()
+    };
+    let mut args = SubmitArgs {
+        commands: &mut cmd as *mut Command as u64,
+        count: 1,
+        flags: 0,
+    };
+    let e = ioctl(
+        fd,
+        ioctl::VGPU_IOCTL_SUBMIT,
+        &mut args as *mut SubmitArgs as usize,
+    );
+    if e != 0 {
+        return ("context", e);
+    }
+    let mut resp = HandleResponse::default();
+    let mut w = WaitArgs {
+        seq: cmd.seq,
+        resp_ptr: resp.as_bytes_mut().as_mut_ptr() as u64,
+        resp_capacity: cmd.resp_capacity,
+        timeout_ms: 2000,
+        ..Default::default()
+    };
+    let mut e = libc::EINTR;
+    for _ in 0..100 {
+        e = ioctl(fd, ioctl::VGPU_IOCTL_WAIT, &mut w as *mut WaitArgs as usize);
+        if e != libc::EINTR {
+            break;
+        }
+    }
+    if e == 0 && w.status == 0 && resp.result == 0 {
+        sh.ctx[slot].store(resp.handle, Ordering::Relaxed);
+    }
+    ("context", e)
+}
