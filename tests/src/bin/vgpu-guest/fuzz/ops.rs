@@ -341,22 +341,22 @@ pub fn info_or_raw(sh: &Shared, rng: &mut Rng) -> (&'static str, i32) {
     }
 }
 
-/// Closes a file under the other threads (their calls in flight keep it
-/// alive) and opens a fresh one in its place.
+/// Replaces a file under the other threads (their calls in flight keep
+/// the old one alive): opens a fresh one first, so that a full device
+/// (EBUSY: no free queue) leaves the old file in place rather than a hole.
 pub fn reopen(sh: &Shared, rng: &mut Rng) -> (&'static str, i32) {
     let i = rng.below(FDS as u64) as usize;
-    let old = sh.fds[i].swap(-1, Ordering::AcqRel);
+    let fd = open_vgpu();
+    if fd < 0 {
+        return ("reopen", errno());
+    }
+    sh.ctx[i].store(0, Ordering::Relaxed);
+    let old = sh.fds[i].swap(fd, Ordering::AcqRel);
     if old >= 0 {
         // SAFETY: `old` was ours; it left the table before the close.
         unsafe { libc::close(old) };
     }
-    let fd = open_vgpu();
-    let e = if fd < 0 { errno() } else { 0 };
-    sh.ctx[i].store(0, Ordering::Relaxed);
-    if fd >= 0 {
-        sh.fds[i].store(fd, Ordering::Release);
-    }
-    ("reopen", e)
+    ("reopen", 0)
 }
 
 /// CTX_CREATE on a shared file, so that random CUDA requests on it can
