@@ -167,10 +167,13 @@ impl PinnedPages {
             }
             // SAFETY: the charge above, undone once.
             unsafe { vgpu_pin_uncharge(mm.as_ptr(), count as c_ulong) };
-            return Err(if got < 0 {
-                Error::from_errno(got)
-            } else {
-                EFAULT
+            // A range that wraps the address space is EOVERFLOW to
+            // `pin_user_pages_fast`; to the caller it is memory it cannot
+            // reach, EFAULT as the uapi documents.
+            return Err(match got {
+                0.. => EFAULT,
+                e if Error::from_errno(e) == EOVERFLOW => EFAULT,
+                e => Error::from_errno(e),
             });
         }
         // SAFETY: `pin_user_pages_fast` initialised `count` entries.

@@ -1,5 +1,7 @@
 # Sourced: builds whatever is missing for the VM test bed and exports the
 # paths vm-runner reads. Kernel and QEMU come from $VGPU_CACHE when present.
+# VGPU_KERNEL_VARIANT=debug selects the KASAN + lockdep guest kernel, a vgpu.ko
+# built against it (target/kmod-debug) and its own work dir (target/vm-debug).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$REPO_ROOT/scripts/setup-deps.sh"
@@ -44,5 +46,5 @@ cp "$REPO_ROOT/target/release/nvml-probe" "$VGPU_GUEST_TOOLS/"
 if [ ! -f "$VGPU_GUEST_TOOLS/python/pynvml.py" ]; then
     python3 -m pip install -q --no-deps --target "$VGPU_GUEST_TOOLS/python" nvidia-ml-py
 fi
-export VGPU_WORK=${VGPU_WORK:-$REPO_ROOT/target/vm}
+export VGPU_WORK=${VGPU_WORK:-$REPO_ROOT/target/vm${VGPU_KERNEL_VARIANT:+-$VGPU_KERNEL_VARIANT}}
 mkdir -p "$VGPU_WORK"

@@ -57,6 +57,11 @@ pub struct Env {
     /// 2-core CI machine a 16-process run once saw one worker's command
     /// stall past the command timeout (docs/reliability.md, open).
     pub load_procs: u64,
+    /// Seconds of the guest ioctl fuzzer in the kasan-fuzz scenario
+    /// (`VGPU_FUZZ_SECONDS`, default 600).
+    pub fuzz_seconds: u64,
+    /// Its seed (`VGPU_FUZZ_SEED`; none: the guest's clock, printed).
+    pub fuzz_seed: Option<u64>,
 }
 
 /// The round-trip size the recorded GPU digests were taken with, MiB; a run
@@ -109,6 +114,8 @@ impl Env {
             bench_args: env::var("VGPU_BENCH_GUEST_ARGS").unwrap_or_default(),
             load_seconds: number("VGPU_LOAD_SECONDS", 25),
             load_procs: number("VGPU_LOAD_PROCS", 8),
+            fuzz_seconds: number("VGPU_FUZZ_SECONDS", 600),
+            fuzz_seed: env::var("VGPU_FUZZ_SEED").ok().and_then(|v| v.parse().ok()),
         })
     }
 

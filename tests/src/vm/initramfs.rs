@@ -78,6 +78,13 @@ pub fn build(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, String> {
         &root.join("etc/vgpu-load-seconds"),
         env.load_seconds.to_string(),
     )?;
+    write(
+        &root.join("etc/vgpu-fuzz-seconds"),
+        env.fuzz_seconds.to_string(),
+    )?;
+    if let Some(seed) = env.fuzz_seed {
+        write(&root.join("etc/vgpu-fuzz-seed"), seed.to_string())?;
+    }
     if let Some(filter) = &env.guest_log {
         write(&root.join("etc/vgpu-log"), filter)?;
     }

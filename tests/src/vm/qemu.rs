@@ -124,7 +124,7 @@ pub fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     forward_lines(child.stdout.take().ok_or("no qemu stdout")?, "", tx.clone());
     forward_lines(child.stderr.take().ok_or("no qemu stderr")?, "qemu: ", tx);
 
-    let deadline = Instant::now() + Duration::from_secs(env.boot_timeout_s);
+    let deadline = Instant::now() + Duration::from_secs(env.boot_timeout_s + s.extra_seconds(env));
     let mut log = String::new();
     let mut results = Vec::new();
     let mut done = false;

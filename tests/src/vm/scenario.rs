@@ -40,6 +40,15 @@ impl Scenario {
     pub fn runs_cuda(&self) -> bool {
         self.name == "cuda"
     }
+
+    /// Seconds the guest runs beyond the boot timeout (a timed test).
+    pub fn extra_seconds(&self, env: &Env) -> u64 {
+        if self.name == KASAN_FUZZ {
+            env.fuzz_seconds
+        } else {
+            0
+        }
+    }
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -259,7 +268,38 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
         bench_scenario(),
         load_scenario(),
         libvirt_scenario(),
+        kasan_fuzz_scenario(),
     ]
+}
+
+/// Name of the guest ioctl fuzzer's scenario.
+pub const KASAN_FUZZ: &str = "kasan-fuzz";
+
+/// The guest ioctl fuzzer (`vgpu-guest test ioctl-fuzz`) under the debug
+/// guest kernel (KASAN, lockdep: `VGPU_KERNEL_VARIANT=debug` when sourcing
+/// `scripts/vm-env.sh`): on request only. `/etc/vgpu-fuzz-seconds` holds
+/// its length (`VGPU_FUZZ_SECONDS`, 600 by default), `/etc/vgpu-fuzz-seed`
+/// its seed when one is given. After it, the module must unload and the
+/// kernel log must hold no checker's report.
+fn kasan_fuzz_scenario() -> Scenario {
+    Scenario {
+        name: KASAN_FUZZ,
+        gpus: vec![h100()],
+        steps: "vgpu-guest test debug-kernel
+                modprobe vgpu
+wait-node
+                vgpu-guest test ioctl-fuzz kernel-clean
+                if rmmod vgpu && [ ! -e /dev/vgpu0 ]; then echo '@@RESULT rmmod PASS 0ms vgpu unloaded after fuzzing';                 else echo '@@RESULT rmmod FAIL 0ms rmmod vgpu failed after fuzzing'; fi
+                sleep 2
+                vgpu-guest test kernel-clean dmesg-clean
+"
+            .into(),
+        expect: vec![],
+        memory_mib: 2048,
+        hostroot: false,
+        on_request: true,
+        required: names(&["debug-kernel", "ioctl-fuzz", "kernel-clean", "rmmod", "dmesg-clean"]),
+    }
 }
 
 /// The kernel parameter that keeps the libvirt scenario's guest running
@@ -375,5 +415,18 @@ mod tests {
             assert!(s.required.contains(&bench::case_name(g)), "{g}");
         }
         assert!(s.required.contains(&"setup".to_string()));
+    }
+
+    #[test]
+    fn the_fuzz_scenario_runs_on_request_and_checks_the_kernel_after_rmmod() {
+        let s = kasan_fuzz_scenario();
+        assert!(s.on_request && !s.runs_cuda());
+        let fuzz = s.steps.find("ioctl-fuzz").expect("runs the fuzzer");
+        let rmmod = s.steps.find("rmmod vgpu").expect("unloads the module");
+        let last_check = s.steps.rfind("kernel-clean").expect("checks the log");
+        assert!(fuzz < rmmod && rmmod < last_check);
+        for r in ["debug-kernel", "ioctl-fuzz", "kernel-clean", "rmmod"] {
+            assert!(s.required.contains(&r.to_string()), "{r}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use uapi::{
     cmd::{Opcode, SleepRequest},
-    ioctl::{self, Command, InfoArgs, PinArgs, SubmitArgs, WaitArgs},
+    ioctl::{self, Command, DataCommand, InfoArgs, PinArgs, SubmitArgs, WaitArgs},
     wire::Wire,
 };
 
@@ -189,6 +189,43 @@ pub fn ioctl_sweep() -> TestResult {
             pin_ioctl(pin, u64::MAX - 4095, 8192),
             libc::EINVAL,
         )?;
+        // Data that wraps the address space (found by ioctl-fuzz: the
+        // pin gave pin_user_pages_fast's EOVERFLOW): EFAULT, request and
+        // response data alike.
+        let di = f.data_info().map_err(|e| e.to_string())?;
+        if di.max_data >= di.min_pinned {
+            for resp in [false, true] {
+                let top = 0xffff_ffff_ffff_f000u64 + 16;
+                let mut dc = [DataCommand {
+                    cmd: Command {
+                        resp_capacity: if resp { 1 } else { 0 },
+                        ..good
+                    },
+                    data_ptr: if resp { 0 } else { top },
+                    data_len: if resp { 0 } else { di.min_pinned },
+                    resp_data_ptr: if resp { top } else { 0 },
+                    resp_data_len: if resp { di.min_pinned } else { 0 },
+                    reserved: 0,
+                }];
+                let mut a = SubmitArgs {
+                    commands: dc.as_mut_ptr() as u64,
+                    count: 1,
+                    flags: 0,
+                };
+                expect_errno(
+                    if resp {
+                        "response data wrapping the address space"
+                    } else {
+                        "request data wrapping the address space"
+                    },
+                    f.raw_ioctl(
+                        ioctl::VGPU_IOCTL_SUBMIT_DATA,
+                        &mut a as *mut SubmitArgs as usize,
+                    ),
+                    libc::EFAULT,
+                )?;
+            }
+        }
 
         // Random garbage: every ioctl number of our type and random
         // argument bytes. Only clean errnos are acceptable.

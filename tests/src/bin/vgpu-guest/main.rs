@@ -5,6 +5,7 @@
 
 mod commands;
 mod device;
+mod fuzz;
 mod identity;
 mod ioctl_sweep;
 mod lifecycle;
@@ -29,6 +30,9 @@ fn run(name: &str) -> TestResult {
         "detached" => commands::detached(),
         "device-errors" => commands::device_errors(),
         "ioctl-sweep" => ioctl_sweep::ioctl_sweep(),
+        "ioctl-fuzz" => fuzz::ioctl_fuzz(),
+        "debug-kernel" => fuzz::debug_kernel(),
+        "kernel-clean" => fuzz::kernel_clean(),
         "rmmod-busy" => lifecycle::rmmod_busy(),
         "host-kill" => lifecycle::host_kill(),
         "host-stop" => lifecycle::host_stop(),
