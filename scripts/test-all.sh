@@ -23,6 +23,6 @@ bash tests/gpu/tracer/selftest.sh
 log "benchmark report (scripts/bench-report.py) on canned output"
 PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s scripts -p 'test_*.py'
 log "libvirt: virsh define/start/destroy with the hook's vgpu-host (scripts/test-libvirt.sh)"
-"$REPO_ROOT/scripts/test-libvirt.sh"
+bash "$REPO_ROOT/scripts/test-libvirt.sh"
 log "VM tests"
 "$VGPU_RUNNER" test
