@@ -112,6 +112,16 @@ impl PinCache {
     }
 }
 
+/// `EFAULT` for pages that wrap the address space: memory the caller cannot
+/// reach, as the uapi documents (the MMU notifier would refuse the range
+/// with `EOVERFLOW`, `pin_user_pages_fast` too; found by ioctl-fuzz).
+fn wraps_to_efault(start: usize, count: usize) -> Result {
+    match count.checked_mul(PAGE_SIZE).and_then(|b| start.checked_add(b)) {
+        Some(_) => Ok(()),
+        None => Err(EFAULT),
+    }
+}
+
 impl Client {
     /// The pinning of `addr..addr + len` (non-empty) of the caller's
     /// memory, for the device to read it (and write it with `write`):
@@ -138,6 +148,7 @@ impl Client {
         }
         let start = addr - addr % PAGE_SIZE;
         let count = userdma::pages_spanned(addr, len)?;
+        wraps_to_efault(start, count)?;
         if count > CLIENT_PIN_PAGES {
             self.pins.lock().info.refused += 1;
             return Err(ENOMEM);
@@ -216,6 +227,7 @@ impl Client {
         }
         let start = addr - addr % PAGE_SIZE;
         let count = userdma::pages_spanned(addr, len)?;
+        wraps_to_efault(start, count)?;
         {
             let mut cache = self.pins.lock();
             if cache.entries.iter().any(|e| {

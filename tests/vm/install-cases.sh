@@ -17,6 +17,11 @@ check() { local name=$1 detail=$2; shift 2; if "$@"; then pass "$name" "$detail"
 oneline() { tr '\n' ' ' | cut -c1-400; }
 
 mkdir -p /opt/vgpu-test && cp -r "$tools"/. /opt/vgpu-test/ && chmod -R a+rX /opt/vgpu-test
+# What scripts/install-host.sh or the libvirt test leave on the build
+# machine (user and group vgpu) is not in this guest's root, which starts
+# as a fresh one would.
+if getent passwd vgpu >/dev/null; then userdel vgpu 2>/dev/null; fi
+if getent group vgpu >/dev/null; then groupdel vgpu; fi
 useradd --no-create-home --shell /bin/sh alice
 useradd --no-create-home --shell /bin/sh bob
 as_alice() { setpriv --reuid alice --regid alice --init-groups env -i "$@"; }
