@@ -116,7 +116,10 @@ impl PinCache {
 /// reach, as the uapi documents (the MMU notifier would refuse the range
 /// with `EOVERFLOW`, `pin_user_pages_fast` too; found by ioctl-fuzz).
 fn wraps_to_efault(start: usize, count: usize) -> Result {
-    match count.checked_mul(PAGE_SIZE).and_then(|b| start.checked_add(b)) {
+    match count
+        .checked_mul(PAGE_SIZE)
+        .and_then(|b| start.checked_add(b))
+    {
         Some(_) => Ok(()),
         None => Err(EFAULT),
     }
