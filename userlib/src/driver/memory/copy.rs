@@ -51,42 +51,14 @@ pub(crate) fn htod(
         .data_chunk(src.len())
         .filter(|_| is_async && c.is_pinned_host(src))
     {
-        let calls: Vec<_> = src
-            .chunks(chunk)
-            .enumerate()
-            .map(|(i, part)| {
-                let req = CopyRequest {
-                    ctx,
-                    stream,
-                    dst: dst.wrapping_add((i * chunk) as u64),
-                    src: 0,
-                    len: part.len() as u64,
-                    flags: copy_flags::ASYNC,
-                    reserved: 0,
-                };
-                (req, part)
-            })
-            .collect();
+        let calls: Vec<_> = htod_chunks(ctx, stream, dst, src, chunk, copy_flags::ASYNC).collect();
         return c.push_pinned_data::<cmds::MemcpyHtod>(&calls);
     }
     // A synchronous copy can hand the device the caller's pages: they stay
     // put until it returns. Another asynchronous one is captured now.
     if let Some(chunk) = c.data_chunk(src.len()).filter(|_| !is_async) {
-        let calls = src
-            .chunks(chunk)
-            .enumerate()
-            .map(|(i, part)| {
-                let req = CopyRequest {
-                    ctx,
-                    stream,
-                    dst: dst.wrapping_add((i * chunk) as u64),
-                    src: 0,
-                    len: part.len() as u64,
-                    flags: 0,
-                    reserved: 0,
-                };
-                (req, Data::In(part))
-            })
+        let calls = htod_chunks(ctx, stream, dst, src, chunk, 0)
+            .map(|(req, part)| (req, Data::In(part)))
             .collect();
         return c.call_pipelined_data::<cmds::MemcpyHtod>(calls, |_, _, _| Ok(()));
     }
@@ -330,6 +302,30 @@ pub(crate) fn memcpy_dtod_async(dst: u64, src: u64, n: usize, stream: CUstream) 
     with_ctx(|s, ctx| {
         let st = s.stream_host(stream as u64)?;
         dtod(s, ctx, st, dst, src, n as u64, true)
+    })
+}
+
+/// The by-pointer commands of a host-to-device copy of `src` to `dst`, in
+/// `chunk`-byte parts, each with its part of the data.
+fn htod_chunks(
+    ctx: u64,
+    stream: u64,
+    dst: u64,
+    src: &[u8],
+    chunk: usize,
+    flags: u32,
+) -> impl Iterator<Item = (CopyRequest, &[u8])> {
+    src.chunks(chunk).enumerate().map(move |(i, part)| {
+        let req = CopyRequest {
+            ctx,
+            stream,
+            dst: dst.wrapping_add((i * chunk) as u64),
+            src: 0,
+            len: part.len() as u64,
+            flags,
+            reserved: 0,
+        };
+        (req, part)
     })
 }
 
