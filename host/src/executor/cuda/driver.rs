@@ -415,8 +415,9 @@ cuda_api! {
         graph_exec_update ["cuGraphExecUpdate_v2"]:
             fn(CUgraphExec, CUgraph, *mut ExecUpdateResultInfo);
         // Host nodes' parts (executor/cuda/backend/graph/parts.rs).
-        graph_node_get_dependencies ["cuGraphNodeGetDependencies"]:
-            fn(CUgraphNode, *mut CUgraphNode, *mut usize);
+        // Edge data (CUDA 12.3+) not asked for: NULL, as no edge we make has any.
+        graph_get_edges ["cuGraphGetEdges_v2"]:
+            fn(CUgraph, *mut CUgraphNode, *mut CUgraphNode, *mut c_void, *mut usize);
         graph_node_find_in_clone ["cuGraphNodeFindInClone"]: fn(*mut CUgraphNode, CUgraphNode, CUgraph);
         graph_destroy_node ["cuGraphDestroyNode"]: fn(CUgraphNode);
         // Event record and event wait nodes (executor/cuda/backend/graph/events.rs).

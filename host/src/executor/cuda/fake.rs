@@ -568,7 +568,7 @@ pub fn driver() -> Arc<CudaDriver> {
         graph_launch: None,
         graph_upload: None,
         graph_exec_update: None,
-        graph_node_get_dependencies: None,
+        graph_get_edges: None,
         graph_node_find_in_clone: None,
         graph_destroy_node: None,
         graph_add_event_record_node: None,

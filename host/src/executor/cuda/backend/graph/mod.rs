@@ -408,7 +408,13 @@ impl GraphBackend for GpuClient {
         let f = need(self.driver.api().graph_instantiate)?;
         let mut raw: CUgraphExec = std::ptr::null_mut();
         // SAFETY: our graph; valid out-pointer; flags are the driver's to check.
-        check(unsafe { f(&mut raw, g, flags) })?;
+        check(unsafe { f(&mut raw, g, flags) }).inspect_err(|rc| {
+            tracing::debug!(
+                rc,
+                flags,
+                "cuGraphInstantiateWithFlags of the whole graph failed"
+            );
+        })?;
         let parts = match self.instantiate_parts(graph, g, flags) {
             Ok(p) => p,
             Err(e) => {

@@ -9,6 +9,12 @@ use super::super::*;
 use super::tables::Part;
 use crate::executor::cuda::graph_abi::{CUgraph, CUgraphExec, CUgraphNode};
 
+/// Logs which driver call failed (a part that cannot be made fails the
+/// instantiation with the driver's code; the log says where).
+fn failed(what: &'static str) -> impl Fn(&crate::cuda::CuError) {
+    move |rc| tracing::debug!(rc, what, "graph parts: a driver call failed")
+}
+
 impl GpuClient {
     /// The guest's id if `raw` is a host node.
     pub(super) fn host_id(&self, raw: CUgraphNode) -> Option<u64> {
@@ -60,27 +66,50 @@ impl GpuClient {
     /// Every node of `g` and its dependencies, by raw pointer.
     fn topology(&self, g: CUgraph) -> CuResult<Vec<(CUgraphNode, Vec<CUgraphNode>)>> {
         let api = *self.driver.api();
-        let (get_nodes, get_deps) = (
+        let (get_nodes, get_edges) = (
             api.graph_get_nodes.ok_or(NOT_SUPPORTED)?,
-            api.graph_node_get_dependencies.ok_or(NOT_SUPPORTED)?,
+            api.graph_get_edges.ok_or(NOT_SUPPORTED)?,
         );
         let mut n: usize = 0;
         // SAFETY: NULL array asks for the count.
-        check(unsafe { get_nodes(g, std::ptr::null_mut(), &mut n) })?;
+        check(unsafe { get_nodes(g, std::ptr::null_mut(), &mut n) })
+            .inspect_err(failed("cuGraphGetNodes"))?;
         let mut nodes: Vec<CUgraphNode> = vec![std::ptr::null_mut(); n];
         // SAFETY: room for `n` nodes.
-        check(unsafe { get_nodes(g, nodes.as_mut_ptr(), &mut n) })?;
+        check(unsafe { get_nodes(g, nodes.as_mut_ptr(), &mut n) })
+            .inspect_err(failed("cuGraphGetNodes"))?;
         nodes.truncate(n);
-        let mut out = Vec::with_capacity(nodes.len());
-        for node in nodes {
-            let mut d: usize = 0;
-            // SAFETY: a node of the graph; NULL array asks for the count.
-            check(unsafe { get_deps(node, std::ptr::null_mut(), &mut d) })?;
-            let mut deps: Vec<CUgraphNode> = vec![std::ptr::null_mut(); d];
-            // SAFETY: room for `d` nodes.
-            check(unsafe { get_deps(node, deps.as_mut_ptr(), &mut d) })?;
-            deps.truncate(d);
-            out.push((node, deps));
+        let mut e: usize = 0;
+        let null: CUgraphNode = std::ptr::null_mut();
+        let no_data = std::ptr::null_mut();
+        // SAFETY: NULL arrays ask for the count.
+        check(unsafe {
+            get_edges(
+                g,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                no_data,
+                &mut e,
+            )
+        })
+        .inspect_err(failed("cuGraphGetEdges_v2"))?;
+        let (mut from, mut to) = (vec![null; e], vec![null; e]);
+        // SAFETY: room for `e` edges at each end; no edge data asked for.
+        check(unsafe { get_edges(g, from.as_mut_ptr(), to.as_mut_ptr(), no_data, &mut e) })
+            .inspect_err(failed("cuGraphGetEdges_v2"))?;
+        let index: HashMap<usize, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n as usize, i))
+            .collect();
+        let mut out: Vec<(CUgraphNode, Vec<CUgraphNode>)> =
+            nodes.into_iter().map(|n| (n, Vec::new())).collect();
+        for (f, t) in from.into_iter().zip(to).take(e) {
+            let Some(&i) = index.get(&(t as usize)) else {
+                tracing::debug!("graph parts: an edge ends outside the graph's nodes");
+                return Err(UNKNOWN);
+            };
+            out[i].1.push(f);
         }
         Ok(out)
     }
@@ -122,6 +151,11 @@ impl GpuClient {
             }
         }
         if seen != topo.len() {
+            tracing::debug!(
+                seen,
+                nodes = topo.len(),
+                "graph parts: the graph has a cycle"
+            );
             return Err(INVALID_VALUE);
         }
         parts.push((current, 0));
@@ -138,9 +172,11 @@ impl GpuClient {
         if !self.has_host_nodes(graph) {
             return Ok(Vec::new());
         }
-        let cut = self.cut(g)?;
+        let cut = self.cut(g).inspect_err(|rc| {
+            tracing::debug!(rc, "graph parts: the graph's order could not be read");
+        })?;
         let mut parts = Vec::with_capacity(cut.len());
-        for (nodes, host) in cut {
+        for (i, (nodes, host)) in cut.into_iter().enumerate() {
             if nodes.is_empty() {
                 // Nothing to launch (two host nodes in a row, or at an end).
                 parts.push(Part {
@@ -152,6 +188,12 @@ impl GpuClient {
             match self.instantiate_part(g, &nodes, flags) {
                 Ok(raw) => parts.push(Part { raw, host }),
                 Err(e) => {
+                    tracing::debug!(
+                        rc = e,
+                        part = i,
+                        nodes = nodes.len(),
+                        "graph parts: a part failed"
+                    );
                     self.destroy_parts(parts);
                     return Err(e);
                 }
@@ -184,13 +226,15 @@ impl GpuClient {
                 }
                 let mut twin: CUgraphNode = std::ptr::null_mut();
                 // SAFETY: `node` is of `g`, `copy` its clone; valid out-pointer.
-                check(unsafe { find(&mut twin, node, copy) })?;
+                check(unsafe { find(&mut twin, node, copy) })
+                    .inspect_err(failed("cuGraphNodeFindInClone"))?;
                 // SAFETY: a node of our clone, removed once.
-                check(unsafe { remove(twin) })?;
+                check(unsafe { remove(twin) }).inspect_err(failed("cuGraphDestroyNode"))?;
             }
             let mut exec: CUgraphExec = std::ptr::null_mut();
             // SAFETY: our clone; valid out-pointer.
-            check(unsafe { instantiate(&mut exec, copy, flags) })?;
+            check(unsafe { instantiate(&mut exec, copy, flags) })
+                .inspect_err(failed("cuGraphInstantiateWithFlags"))?;
             Ok(exec)
         })();
         // SAFETY: our clone, destroyed once (an executable graph outlives it).
