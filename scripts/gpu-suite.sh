@@ -82,6 +82,8 @@ pack() {
     git -C "$repo" diff --quiet HEAD 2>/dev/null || echo -n "-dirty" >>"$stage/commit"
     cp -r "$VGPU_DIST" "$stage/dist"
     cp "$repo/tests/vm/gpu-guest.sh" "$repo/tests/gpu/torch-check.py" "$stage/dist/"
+    # The guest's sampler (gpu-guest.sh's llama checks), for the chroot.
+    strip -o "$stage/dist/vgpu-guest" "$VGPU_GUEST_BIN"
     cp -r "$VGPU_CUDA_PROGRAMS" "$stage/cudart" && rm -f "$stage/cudart/.stamp"
     # llama.cpp's source for the llama part (fetched once: it needs the network).
     [ -f "$repo/target/llama/llama.cpp-src.tar.xz" ] || bash "$here/llama.sh" fetch >/dev/null
@@ -161,6 +163,21 @@ start_host() {
     for _ in $(seq 100); do [ -S /tmp/vgpu-direct.sock ] && break; sleep 0.1; done
 }
 stop_host() { kill "$host" 2>/dev/null || true; wait "$host" 2>/dev/null || true; }
+
+# guest_boot SERIAL_OUT VM_OUT TIMEOUT_S: a boot of the gpu-guest scenario,
+# its console copied to SERIAL_OUT as it goes, so that a call cut short
+# still brings back how far the guest got.
+guest_boot() {
+    local serial=$p/work/gpu-guest/serial.log rc=0 follower
+    rm -f "$serial"
+    tail -n +1 -F "$serial" >"$1" 2>/dev/null &
+    follower=$!
+    env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S="$3" "$p/bin/vm-runner" test gpu-guest >"$2" 2>&1 || rc=1
+    kill "$follower" 2>/dev/null || true
+    wait "$follower" 2>/dev/null || true
+    cp "$serial" "$1" 2>/dev/null || true
+    return $rc
+}
 # host_footprint: "rss=<KiB of vgpu-host> workers=<n> workers_rss=<KiB>".
 host_footprint() {
     local rss w n=0 wrss=0
@@ -498,9 +515,8 @@ QEMU
     fi
     if [[ $parts == *,gpu-guest,* ]]; then
         echo "== gpu-guest: this machine's nvidia-smi and PyTorch in the guest, on our libraries" | tee -a "$summary"
-        env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S="${VGPU_GPU_GUEST_TIMEOUT_S:-480}" "$p/bin/vm-runner" test gpu-guest >"$out/gpu-guest.txt" 2>&1 || true
+        guest_boot "$out/gpu-guest-serial.log" "$out/gpu-guest.txt" "${VGPU_GPU_GUEST_TIMEOUT_S:-480}" || true
         grep -E '^(PASS|FAIL)' "$out/gpu-guest.txt" | tee -a "$summary"
-        cp "$p/work/gpu-guest/serial.log" "$out/gpu-guest-serial.log" 2>/dev/null || true
         # The guest's cuBLAS and PyTorch cases, in the native logs' form.
         for suite in cublas torch; do
             sed -n -e "\\#^@@RESULT $suite/exit #d" -e "s#^@@RESULT $suite/#CASE #p" -e "s#^@@DIGEST $suite/#DIGEST #p" \

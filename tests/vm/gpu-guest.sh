@@ -17,6 +17,13 @@ pass() { echo "@@RESULT $1 PASS 0ms $2"; }
 fail() { echo "@@RESULT $1 FAIL 0ms $2"; }
 
 /lib/systemd/systemd-udevd --daemon 2>/dev/null || true
+# The loopback interface, down in a fresh initramfs boot: llama-server
+# listens on 127.0.0.1 (ip from iproute2, else the ioctl from Python).
+ip link set lo up 2>/dev/null ||
+    python3 -c 'import fcntl, socket, struct
+s = socket.socket()
+fcntl.ioctl(s, 0x8914, struct.pack("16sh22x", b"lo", 0x41))' 2>/dev/null ||
+    echo "diag| the loopback interface could not be brought up"
 for _ in $(seq 50); do udevadm control --ping 2>/dev/null && break; sleep 0.1; done
 if bash "$dist/install.sh" >/tmp/install.log 2>&1; then
     pass install "$(tail -n 1 /tmp/install.log)"
@@ -141,6 +148,8 @@ if want llama; then
         llama_cases=$(cat "$dist/llama-cases" 2>/dev/null || echo "$llama_all_cases")
         # shellcheck disable=SC2034 # read by llama-part.sh's functions
         llama_progress=1
+        # shellcheck disable=SC2034 # read by llama-part.sh's functions
+        [ -x "$dist/vgpu-guest" ] && llama_sampler=$dist/vgpu-guest
         llama_side /tmp/llama-guest.txt
         for f in /tmp/llama-guest-*.err /tmp/llama-guest-smi.out; do
             [ -f "$f" ] && tail -n 12 "$f" | sed -e "s#^#llama $(basename "$f")| #"

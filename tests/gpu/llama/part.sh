@@ -44,12 +44,13 @@ llama_case() {
     echo "CASE $2 $verdict 0ms $4" >>"$1"
 }
 
-# llama_http PORT health|completion TIMEOUT_S: waits for the server to be
-# healthy; completion then POSTs the prompt and prints the text.
+# llama_http PORT health|completion TIMEOUT_S [PID]: waits for the server
+# (process PID, when given: its exit ends the wait) to be healthy;
+# completion then POSTs the prompt and prints the text.
 llama_http() {
-    "$python" - "$@" "$llama_prompt" <<'PY'
-import json, sys, time, urllib.request
-port, mode, limit, prompt = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    "$python" - "$1" "$2" "$3" "$llama_prompt" "${4:-0}" <<'PY'
+import json, os, sys, time, urllib.request
+port, mode, limit, prompt, pid = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 base = "http://127.0.0.1:%s" % port
 end = time.monotonic() + limit
 while True:
@@ -59,6 +60,8 @@ while True:
                 break
     except Exception:
         pass
+    if pid > 0 and not os.path.exists("/proc/%d" % pid):
+        sys.exit("the server on port %s (pid %d) exited before it was healthy" % (port, pid))
     if time.monotonic() > end:
         sys.exit("the server on port %s never became healthy" % port)
     time.sleep(0.5)
@@ -89,7 +92,7 @@ llama_server_case() {
         ports+=("$port")
     done
     for i in $(seq "$llama_servers"); do
-        llama_http "${ports[i - 1]}" health "$llama_timeout" 2>>"$raw-server$i.err" || rc=1
+        llama_http "${ports[i - 1]}" health "$llama_timeout" "${pids[i - 1]}" 2>>"$raw-server$i.err" || rc=1
         # "offloaded 5/5 layers to GPU": every layer, or it is not the GPU's run.
         # (llama-server logs it only when verbose; where it does, all of them.)
         offload=$(grep -o -m1 -E 'offloaded [0-9]+/[0-9]+ layers to GPU' "$raw-server$i.err" || echo "offload not logged")
@@ -129,7 +132,7 @@ llama_server_case() {
 
 # The checks of one side, each a function of (LOG RAW BIN MODEL ENV...),
 # run in this order; $llama_cases picks some (comma-separated names).
-llama_all_cases=logits,completion,server,list-devices,bench
+llama_all_cases=list-devices,logits,completion,server,bench
 
 llama_logits_case() {
     local log=$1 raw=$2 bin=$3 model=$4 rc=0
@@ -197,17 +200,28 @@ llama_side() {
     run_env+=(${VGPU_LLAMA_ENV:-})
     : >"$log"
     raw=${log%.txt}
-    local before t0
+    local before t0 sampler
     for c in ${llama_all_cases//,/ }; do
         [[ ",${llama_cases:-$llama_all_cases}," == *",$c,"* ]] || continue
-        before=$(wc -l <"$log") t0=$SECONDS
+        before=$(wc -l <"$log") t0=$SECONDS sampler=
+        # In the guest, where the check's processes spend their time
+        # (vgpu-guest sample: diag lines every minute and at the end).
+        if [ -n "${llama_sampler:-}" ]; then
+            rm -f "$raw-$c.sampled"
+            "$llama_sampler" sample "$bin" $((llama_timeout + 150)) 500 "$raw-$c.sampled" &
+            sampler=$!
+        fi
         "llama_${c//-/_}_case" "$log" "$raw" "$bin" "$model" "${run_env[@]}"
+        [ -z "$sampler" ] || { touch "$raw-$c.sampled"; wait "$sampler"; }
         # In the guest, each check's lines as soon as it ends (a boot that
         # runs out of time still tells how far it got), and its duration.
         if [ -n "${llama_progress:-}" ]; then
             tail -n +$((before + 1)) "$log" |
                 sed -n -e 's#^CASE #@@RESULT llama/#p' -e 's#^DIGEST #@@DIGEST llama/#p' -e 's#^BENCH #@@BENCH #p'
             echo "diag llama| $c took $((SECONDS - t0)) s"
+            for f in "$raw-$c".err "$raw-$c"[0-9].err; do
+                [ -f "$f" ] && tail -n 8 "$f" | sed -e "s#^#diag llama $(basename "$f")| #"
+            done
         fi
     done
 }
@@ -288,10 +302,8 @@ llama_guest_part() {
     echo "$llama_work" >"$p/dist/llama-work"
     echo "$cases" >"$p/dist/llama-cases"
     echo llama >"$p/dist/guest-checks"
-    env "${vm_env[@]}" VGPU_BOOT_TIMEOUT_S="${VGPU_LLAMA_GUEST_TIMEOUT_S:-560}" "$p/bin/vm-runner" test gpu-guest \
-        >"$out/llama-guest-vm.txt" 2>&1 || rc=1
+    guest_boot "$out/llama-guest-serial.log" "$out/llama-guest-vm.txt" "${VGPU_LLAMA_GUEST_TIMEOUT_S:-560}" || rc=1
     rm -f "$p/dist/guest-checks"
-    cp "$p/work/gpu-guest/serial.log" "$out/llama-guest-serial.log" 2>/dev/null || true
     sed -n -e 's#^@@RESULT llama/#CASE #p' -e 's#^@@DIGEST llama/#DIGEST #p' -e 's#^@@BENCH #BENCH #p' \
         "$out/llama-guest-serial.log" >"$out/llama-guest.txt" 2>/dev/null || true
     grep -E '^(PASS|FAIL)' "$out/llama-guest-vm.txt" | tee -a "$summary"

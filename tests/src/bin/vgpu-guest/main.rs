@@ -1,7 +1,9 @@
 //! Guest-side test program of the VM test bed, statically linked and run
 //! inside the guest by the initramfs. `vgpu-guest info` prints every device
 //! as the guest sees it; `vgpu-guest test NAME...` runs tests and prints one
-//! `@@RESULT <name> PASS|FAIL <detail>` line each for the runner.
+//! `@@RESULT <name> PASS|FAIL <detail>` line each for the runner;
+//! `vgpu-guest sample DIR SECONDS` profiles the programs under DIR
+//! (sample.rs).
 
 mod commands;
 mod device;
@@ -10,6 +12,7 @@ mod identity;
 mod ioctl_sweep;
 mod lifecycle;
 mod pin_cache;
+mod sample;
 mod signals;
 mod space;
 mod threads;
@@ -56,6 +59,16 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("info") => info_cmd(),
+        Some("sample") => match sample::sample(&args[1..]) {
+            Ok(d) => {
+                println!("diag sample| {d}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
         Some("test") => {
             let mut failed = false;
             for name in &args[1..] {
@@ -77,7 +90,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: vgpu-guest info | vgpu-guest test NAME...");
+            eprintln!("usage: vgpu-guest info | vgpu-guest test NAME... | vgpu-guest sample DIR SECONDS [INTERVAL_MS [STOP_FILE]]");
             ExitCode::from(2)
         }
     }
