@@ -248,6 +248,8 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             steps: format!(
                 "ldconfig\nmodprobe vgpu\nwait-node\n\
                  [ -s /etc/vgpu-log ] && export VGPU_LOG=$(cat /etc/vgpu-log)\n\
+                 chgrp 65534 /dev/vgpu0 && chmod 0660 /dev/vgpu0\n\
+                 vgpu-guest as 65534 8192 /bin/cuda-suite --only {UNPRIVILEGED} --roundtrip-mib 64 | sed -n -e 's#^CASE #@@RESULT unprivileged/#p'\n\
                  {}\
                  /bin/cuda-suite --roundtrip-mib $(cat /etc/vgpu-roundtrip-mib) | sed -e 's/^CASE /@@CASE /'\n\
                  vgpu-guest test zero-copy-used\n\
@@ -261,6 +263,7 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
             on_request: false,
             required: suite_results()
                 .chain(["zero-copy-used", "dmesg-clean"].map(String::from))
+                .chain(UNPRIVILEGED.split(',').map(|c| format!("unprivileged/{c}")))
                 .chain(isolation::CASES.iter().map(|c| format!("isolation/{c}")))
                 .chain(cudart::expected_results())
                 .collect(),
@@ -271,6 +274,12 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
         kasan_fuzz_scenario(),
     ]
 }
+
+/// The suite's cases the cuda scenario also runs as an unprivileged user
+/// (group access to the node, the default 8 MiB `RLIMIT_MEMLOCK`), as a
+/// service such as Ollama's runs: large pageable copies must work although
+/// the driver may pin only 8 MiB of them.
+const UNPRIVILEGED: &str = "roundtrip,pinned";
 
 /// Name of the guest ioctl fuzzer's scenario.
 pub const KASAN_FUZZ: &str = "kasan-fuzz";

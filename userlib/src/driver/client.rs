@@ -26,6 +26,19 @@ use crate::transport::{
 /// Most data calls in flight at once (within the transport's pin limit).
 const DATA_WINDOW: usize = 8;
 
+/// The guest's page size: the unit the driver pins in.
+pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(n)
+            .ok()
+            .filter(|n| n.is_power_of_two())
+            .unwrap_or(4096)
+    })
+}
+
 /// Where the bulk data of one call of [`Client::call_pipelined_data`] is.
 pub(crate) enum Data<'a> {
     /// Sent after the request struct.
@@ -273,11 +286,17 @@ impl Client {
     /// the chunk; `each` gets the call's index, its response struct and the
     /// response data bytes written into its [`Data::Out`]. Every submitted
     /// call is collected even after an error; the first error is returned.
+    ///
+    /// `Ok(false)` when the driver would not pin a call's pages (`ENOMEM`:
+    /// the caller's `RLIMIT_MEMLOCK` or the client's pin limit, which other
+    /// pinned memory of the process shares): nothing from that call on was
+    /// sent, and the caller copies the data another way, as NVIDIA's
+    /// driver never fails a pageable copy for want of locked memory.
     pub fn call_pipelined_data<C: CudaCommand>(
         &mut self,
         mut calls: Vec<(C::Request, Data<'_>)>,
         mut each: impl FnMut(usize, &C::Response, usize) -> CuResult,
-    ) -> CuResult {
+    ) -> CuResult<bool> {
         let path = self.data_path.ok_or(result::NOT_SUPPORTED)?;
         let chunk = calls.iter().map(|(_, d)| match d {
             Data::In(d) => d.len(),
@@ -287,7 +306,10 @@ impl Client {
         if largest > path.max_data as usize {
             return Err(result::INVALID_VALUE);
         }
-        let window = usize::try_from(path.pin_limit / largest as u64)
+        // What the calls in flight pin: whole pages, one more than their
+        // length where it is not page-aligned.
+        let pinned = (largest.div_ceil(page_size()) + 1) * page_size();
+        let window = usize::try_from(path.pin_limit / pinned as u64)
             .unwrap_or(usize::MAX)
             .clamp(1, DATA_WINDOW);
         // Queued detached work goes first: the device runs in order.
@@ -318,6 +340,10 @@ impl Client {
             // for below before the next group or the return.
             let tickets = match unsafe { self.transport.submit_data(&reqs) } {
                 Ok(t) => t,
+                Err(e) if e.errno == libc::ENOMEM && first_err.is_none() => {
+                    tracing::debug!("vgpu transport: pages not pinned ({e}); copied instead");
+                    return Ok(false);
+                }
                 Err(e) => return Err(first_err.unwrap_or(transport_error(e))),
             };
             for t in tickets {
@@ -341,7 +367,7 @@ impl Client {
                 break;
             }
         }
-        first_err.map_or(Ok(()), Err)
+        first_err.map_or(Ok(true), Err)
     }
 
     /// Calls command `C` with `req` followed by `tail`, allowing `resp_tail`

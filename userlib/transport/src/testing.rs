@@ -31,6 +31,11 @@ pub struct Script {
     pub host_blocks: Vec<(u64, usize)>,
     /// Blocks freed: (offset, how many commands had been sent by then).
     pub host_freed: Vec<(u64, usize)>,
+    /// Like the driver under `RLIMIT_MEMLOCK`: a `submit_data` whose calls
+    /// pin more than this many bytes (in whole pages) fails with `ENOMEM`.
+    pub pin_room: Option<usize>,
+    /// The most pages one by-pointer call pinned.
+    pub most_pages: usize,
 }
 
 /// The fake transport.
@@ -147,6 +152,23 @@ impl Transport for Fake {
         let path = self.data.expect("no data path offered");
         assert!(reqs.len() <= 64, "batch of {}", reqs.len());
         let mut s = self.script.lock().unwrap();
+        // Whole pages, as the driver pins them.
+        let pages = |r: &DataRequest<'_>| {
+            let (addr, len) = if r.resp_data.is_null() {
+                (r.data.as_ptr() as usize, r.data.len())
+            } else {
+                (r.resp_data as usize, r.resp_data_len as usize)
+            };
+            (addr % 4096 + len).div_ceil(4096)
+        };
+        let want: usize = reqs.iter().map(pages).sum();
+        if s.pin_room.is_some_and(|room| want * 4096 > room) {
+            return Err(DevError {
+                op: "submit data",
+                errno: libc::ENOMEM,
+            });
+        }
+        s.most_pages = reqs.iter().map(pages).fold(s.most_pages, usize::max);
         s.submits.push(reqs.len());
         let mut t = Vec::new();
         for r in reqs {

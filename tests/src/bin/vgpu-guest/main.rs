@@ -55,10 +55,55 @@ fn run(name: &str) -> TestResult {
     }
 }
 
+/// `vgpu-guest as UID MEMLOCK_KIB PROG ARGS...`: runs PROG as user UID
+/// (group UID, no supplementary groups) under an RLIMIT_MEMLOCK of
+/// MEMLOCK_KIB, as a service user runs (busybox's setpriv cannot change
+/// users).
+fn as_user(args: &[String]) -> ExitCode {
+    let (Some(uid), Some(kib), Some(prog)) = (
+        args.first().and_then(|a| a.parse::<u32>().ok()),
+        args.get(1).and_then(|a| a.parse::<u64>().ok()),
+        args.get(2),
+    ) else {
+        eprintln!("usage: vgpu-guest as UID MEMLOCK_KIB PROG ARGS...");
+        return ExitCode::from(2);
+    };
+    let Ok(argv) = args[2..]
+        .iter()
+        .map(|a| std::ffi::CString::new(a.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        eprintln!("as: an argument holds a NUL");
+        return ExitCode::from(2);
+    };
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let limit = libc::rlimit {
+        rlim_cur: kib << 10,
+        rlim_max: kib << 10,
+    };
+    // SAFETY: plain system calls on this process; `ptrs` is a
+    // NULL-terminated array of live C strings.
+    unsafe {
+        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) != 0
+            || libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(uid) != 0
+            || libc::setuid(uid) != 0
+        {
+            eprintln!("as: {}", std::io::Error::last_os_error());
+            return ExitCode::from(2);
+        }
+        libc::execvp(ptrs[0], ptrs.as_ptr());
+    }
+    eprintln!("as: {prog}: {}", std::io::Error::last_os_error());
+    ExitCode::from(127)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("info") => info_cmd(),
+        Some("as") => as_user(&args[1..]),
         Some("sample") => match sample::sample(&args[1..]) {
             Ok(d) => {
                 println!("diag sample| {d}");
@@ -90,7 +135,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: vgpu-guest info | vgpu-guest test NAME... | vgpu-guest sample DIR SECONDS [INTERVAL_MS [STOP_FILE]]");
+            eprintln!("usage: vgpu-guest info | vgpu-guest test NAME... | vgpu-guest as UID MEMLOCK_KIB PROG ARGS... | vgpu-guest sample DIR SECONDS [INTERVAL_MS [STOP_FILE]]");
             ExitCode::from(2)
         }
     }

@@ -9,7 +9,7 @@ use uapi::cuda::{cmds, copy_flags, result, CopyRequest};
 use super::{host_slice, host_slice_mut, is_device, CUstream, DTOH_WINDOW};
 use crate::driver::{
     abi::{InBuf, OutBuf},
-    client::Data,
+    client::{page_size, Data},
     with_ctx, CuResult, State,
 };
 
@@ -55,12 +55,15 @@ pub(crate) fn htod(
         return c.push_pinned_data::<cmds::MemcpyHtod>(&calls);
     }
     // A synchronous copy can hand the device the caller's pages: they stay
-    // put until it returns. Another asynchronous one is captured now.
+    // put until it returns. Another asynchronous one is captured now. Pages
+    // the driver will not pin (RLIMIT_MEMLOCK) are copied, as below.
     if let Some(chunk) = c.data_chunk(src.len()).filter(|_| !is_async) {
         let calls = htod_chunks(ctx, stream, dst, src, chunk, 0)
             .map(|(req, part)| (req, Data::In(part)))
             .collect();
-        return c.call_pipelined_data::<cmds::MemcpyHtod>(calls, |_, _, _| Ok(()));
+        if c.call_pipelined_data::<cmds::MemcpyHtod>(calls, |_, _, _| Ok(()))? {
+            return Ok(());
+        }
     }
     let chunk = c.max_tail::<cmds::MemcpyHtod>().max(1);
     let flags = if is_async { copy_flags::ASYNC } else { 0 };
@@ -104,31 +107,36 @@ pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u6
             .map(drop);
     }
     let c = s.client()?;
-    // The device writes straight into the caller's pages.
+    // The device writes straight into the caller's pages (unless the
+    // driver will not pin them: then copied, as below).
     if let Some(chunk) = c.data_chunk(dst.len()) {
-        let total = dst.len();
-        let calls = dst
-            .chunks_mut(chunk)
-            .enumerate()
-            .map(|(i, part)| {
-                let req = CopyRequest {
-                    ctx,
-                    stream,
-                    dst: 0,
-                    src: src.wrapping_add((i * chunk) as u64),
-                    len: part.len() as u64,
-                    flags: 0,
-                    reserved: 0,
-                };
-                (req, Data::Out(part))
-            })
-            .collect();
-        return c.call_pipelined_data::<cmds::MemcpyDtoh>(calls, |i, _, got| {
-            if got < chunk.min(total - (i * chunk).min(total)) {
+        let (base, total) = (dst.as_ptr() as usize, dst.len());
+        let lens: Vec<usize> = pieces(base, total, chunk).map(|p| p.len()).collect();
+        let mut rest = &mut dst[..];
+        let mut calls = Vec::new();
+        for piece in pieces(base, total, chunk) {
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(piece.len());
+            rest = tail;
+            let req = CopyRequest {
+                ctx,
+                stream,
+                dst: 0,
+                src: src.wrapping_add(piece.start as u64),
+                len: part.len() as u64,
+                flags: 0,
+                reserved: 0,
+            };
+            calls.push((req, Data::Out(part)));
+        }
+        let sent = c.call_pipelined_data::<cmds::MemcpyDtoh>(calls, |i, _, got| {
+            if got < lens.get(i).copied().unwrap_or(usize::MAX) {
                 return Err(result::UNKNOWN);
             }
             Ok(())
-        });
+        })?;
+        if sent {
+            return Ok(());
+        }
     }
     let chunk = c.max_tail::<cmds::MemcpyDtoh>().max(1);
     let total = dst.len();
@@ -305,8 +313,27 @@ pub(crate) fn memcpy_dtod_async(dst: u64, src: u64, n: usize, stream: CUstream) 
     })
 }
 
+/// The parts of a by-pointer copy of `len` bytes at host address `addr`,
+/// as offsets: at most `chunk` bytes (a multiple of the page size) each,
+/// and every part but the first starts on a page, so that none pins more
+/// than `chunk / page` pages (the driver pins whole pages).
+fn pieces(addr: usize, len: usize, chunk: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let first = chunk - addr % page_size().min(chunk);
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= len {
+            return None;
+        }
+        let size = if start == 0 { first } else { chunk };
+        let end = start + size.min(len - start);
+        let piece = start..end;
+        start = end;
+        Some(piece)
+    })
+}
+
 /// The by-pointer commands of a host-to-device copy of `src` to `dst`, in
-/// `chunk`-byte parts, each with its part of the data.
+/// the parts [`pieces`] gives, each with its part of the data.
 fn htod_chunks(
     ctx: u64,
     stream: u64,
@@ -315,17 +342,17 @@ fn htod_chunks(
     chunk: usize,
     flags: u32,
 ) -> impl Iterator<Item = (CopyRequest, &[u8])> {
-    src.chunks(chunk).enumerate().map(move |(i, part)| {
+    pieces(src.as_ptr() as usize, src.len(), chunk).map(move |piece| {
         let req = CopyRequest {
             ctx,
             stream,
-            dst: dst.wrapping_add((i * chunk) as u64),
+            dst: dst.wrapping_add(piece.start as u64),
             src: 0,
-            len: part.len() as u64,
+            len: piece.len() as u64,
             flags,
             reserved: 0,
         };
-        (req, part)
+        (req, &src[piece])
     })
 }
 
@@ -407,19 +434,27 @@ mod tests {
         )
         .unwrap();
         let sc = sess.script.lock().unwrap();
-        let chunks = data.len().div_ceil(64 << 10);
+        // Parts of at most 64 KiB, cut at pages of the source (a Vec need
+        // not start on one): none pins more than 16 pages.
+        let parts: Vec<_> = pieces(data.as_ptr() as usize, data.len(), 64 << 10).collect();
+        let chunks = parts.len();
+        assert!(
+            (data.len().div_ceil(64 << 10)..=data.len().div_ceil(64 << 10) + 1).contains(&chunks)
+        );
         assert_eq!(sc.by_pointer, (0..chunks).collect::<Vec<_>>());
+        assert_eq!(sc.most_pages, 16);
         let mut joined = Vec::new();
-        for (i, (opc, detached, b)) in sc.sent[..chunks].iter().enumerate() {
+        for ((opc, detached, b), part) in sc.sent[..chunks].iter().zip(&parts) {
             assert_eq!((*opc, *detached), (op::MEMCPY_HTOD, false));
             let r = CopyRequest::read_from(b).unwrap();
-            assert_eq!(r.dst, 0x1000 + (i as u64) * (64 << 10));
+            assert_eq!(r.dst, 0x1000 + part.start as u64);
             assert_eq!(r.len as usize, b.len() - COPY_REQ);
             joined.extend_from_slice(&b[COPY_REQ..]);
         }
         assert_eq!(joined, data);
-        // Two calls in flight at once (pin limit / chunk), windows of two.
-        assert_eq!(sc.submits[..2], [2, 2]);
+        // One call in flight at once: two unaligned 64 KiB parts (17 pages
+        // each) would pin more than the 128 KiB limit.
+        assert_eq!(sc.submits[..2], [1, 1]);
         assert!(
             sc.sent.len() > chunks,
             "the small and async copies were sent copied"
@@ -475,21 +510,26 @@ mod tests {
         with_primary();
         let total = 150_000usize;
         let expected: Vec<u8> = (0..total).map(|i| (i * 7 + 1) as u8).collect();
+        let mut out = vec![0u8; total];
+        let parts: Vec<_> = pieces(out.as_ptr() as usize, total, 64 << 10).collect();
         {
             let mut sc = sess.script.lock().unwrap();
-            for part in expected.chunks(64 << 10) {
+            for part in &parts {
                 let mut r = vec![0u8; 8];
-                r.extend_from_slice(part);
+                r.extend_from_slice(&expected[part.clone()]);
                 sc.responses.push_back(r);
             }
         }
-        let mut out = vec![0u8; total];
         memcpy_dtoh(out[..].as_mut().into(), 0x2000, total).unwrap();
         assert!(out == expected, "device-to-host data differs");
         let sc = sess.script.lock().unwrap();
-        assert_eq!(sc.by_pointer.len(), total.div_ceil(64 << 10));
+        assert_eq!(sc.by_pointer.len(), parts.len());
+        assert_eq!(sc.most_pages, 16);
         let r = CopyRequest::read_from(&sc.sent[1].2).unwrap();
-        assert_eq!((r.src, r.len), (0x2000 + (64 << 10), 64 << 10));
+        assert_eq!(
+            (r.src, r.len),
+            (0x2000 + parts[1].start as u64, parts[1].len() as u64)
+        );
     }
 
     #[test]
@@ -572,5 +612,65 @@ mod tests {
             Err(result::INVALID_CONTEXT),
             "no context left"
         );
+    }
+
+    #[test]
+    fn pieces_start_on_pages_after_the_first() {
+        let chunk = 16 << 10;
+        for addr in [0x10_0000usize, 0x10_0010, 0x10_0ff0, 0x10_0fff] {
+            for len in [1usize, 4095, chunk, chunk + 1, 5 * chunk + 77] {
+                let parts: Vec<_> = pieces(addr, len, chunk).collect();
+                assert_eq!(parts.first().map(|p| p.start), Some(0));
+                assert_eq!(parts.last().map(|p| p.end), Some(len));
+                for w in parts.windows(2) {
+                    assert_eq!(w[0].end, w[1].start);
+                    assert_eq!((addr + w[1].start) % 4096, 0, "{addr:#x}+{len}");
+                }
+                for p in &parts {
+                    let pages = ((addr + p.start) % 4096 + p.len()).div_ceil(4096);
+                    assert!(pages <= chunk / 4096, "{addr:#x}+{len}: {p:?} pins {pages}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn copies_the_driver_will_not_pin_are_copied_whole() {
+        use crate::driver::testing::session_with_data;
+        let sess = session_with_data(4096, Some(PATH));
+        with_primary();
+        // As under an unprivileged RLIMIT_MEMLOCK with other memory locked:
+        // not even one part may be pinned.
+        sess.script.lock().unwrap().pin_room = Some(8 << 10);
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7) as u8).collect();
+        memcpy_htod(0x1000, data[..].into(), data.len()).unwrap();
+        let sc = sess.script.lock().unwrap();
+        assert!(sc.by_pointer.is_empty(), "nothing went by pointer");
+        let mut joined = Vec::new();
+        for (opc, _, b) in &sc.sent {
+            assert_eq!(*opc, op::MEMCPY_HTOD);
+            let r = CopyRequest::read_from(b).unwrap();
+            assert_eq!(r.dst, 0x1000 + joined.len() as u64);
+            joined.extend_from_slice(&b[COPY_REQ..]);
+        }
+        assert_eq!(joined, data);
+        drop(sc);
+        // Down: the same, the parts reassembled from copied responses.
+        let total = 10_000usize;
+        let chunk = 4096 - COPY_REQ.max(core::mem::size_of::<uapi::cuda::ResultHeader>());
+        {
+            let mut sc = sess.script.lock().unwrap();
+            sc.sent.clear();
+            for i in 0..total.div_ceil(chunk) {
+                let mut r = vec![0u8; 8];
+                let n = chunk.min(total - i * chunk);
+                r.extend((0..n).map(|k| ((i * chunk + k) * 5) as u8));
+                sc.responses.push_back(r);
+            }
+        }
+        let mut out = vec![0u8; total];
+        memcpy_dtoh(out[..].as_mut().into(), 0x2000, total).unwrap();
+        assert_eq!(out, (0..total).map(|i| (i * 5) as u8).collect::<Vec<_>>());
+        assert!(sess.script.lock().unwrap().by_pointer.is_empty());
     }
 }
