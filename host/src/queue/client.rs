@@ -176,6 +176,13 @@ fn worker_died(
     interrupts: &dyn InterruptSink,
     status: std::process::ExitStatus,
 ) {
+    // A stop asked through the page (`QueueClient::stop`) wakes the worker
+    // before the process handle knows it is stopping: a device thread
+    // preempted in between (a loaded host) saw that orderly exit as a death.
+    if page.stop.load(Ordering::Acquire) != 0 {
+        tracing::debug!(queue = index, %status, "queue worker process ended at its stop");
+        return;
+    }
     tracing::warn!(queue = index, %status, "queue worker process died; queue in ERROR");
     if page.status.load(Ordering::Acquire) & qstatus::STATE_MASK != qstatus::ERROR {
         page.set_error(QueueError::ExecutorLost);
