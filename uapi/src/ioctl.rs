@@ -7,7 +7,10 @@
 //! Errors: `ENOTTY` for an unknown number or a size that does not match,
 //! `EFAULT` for unreadable or unwritable memory, `EINVAL` for bad fields,
 //! `EAGAIN` when the queue is full, `ETIMEDOUT`, `EINTR`, and `ENODEV` once the
-//! device is gone.
+//! device is gone; `ENOMEM` past the file's pin limit or `RLIMIT_MEMLOCK`,
+//! `EPERM` for a command only the driver may send, `EBUSY` at open when no
+//! queue is free, and `ENOENT` from [`VGPU_IOCTL_UNPIN`] for a range this
+//! file has not pinned.
 
 use super::cmd::DeviceInfo;
 

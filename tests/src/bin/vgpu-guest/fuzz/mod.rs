@@ -34,10 +34,9 @@ const THREADS: u64 = 4;
 /// No operation of a process finishing for this long is a hang.
 const STALL: Duration = Duration::from_secs(60);
 
-/// Errnos the driver documents (uapi/src/ioctl.rs, and EPERM for a
-/// command only the driver may send, ENOMEM for the pin limit, EBUSY for
-/// no free queue), plus EBADF: a file this process closed under a thread.
-const ALLOWED: [i32; 12] = [
+/// Errnos the driver documents (uapi/src/ioctl.rs), plus EBADF: a file
+/// this process closed under a thread.
+const ALLOWED: [i32; 13] = [
     0,
     libc::ENOTTY,
     libc::EFAULT,
@@ -49,6 +48,7 @@ const ALLOWED: [i32; 12] = [
     libc::EPERM,
     libc::ENOMEM,
     libc::EBUSY,
+    libc::ENOENT,
     libc::EBADF,
 ];
 
