@@ -25,7 +25,7 @@ const QUOTA_MEMORY: u64 = 256 << 20;
 const QUOTA_CLIENTS: u32 = 4;
 
 /// Waits (at most ten seconds) until the host has `workers` workers.
-fn settle(host: &Host, workers: usize) -> Footprint {
+pub(super) fn settle(host: &Host, workers: usize) -> Footprint {
     let t0 = Instant::now();
     loop {
         let f = host.footprint();
@@ -93,25 +93,39 @@ pub fn over_socket(
         results.push((format!("{prefix}load"), false, "not reported".into()));
     }
     let after = settle(host, before.workers);
-    let back = after.workers == before.workers
-        && after.workers_kib <= before.workers_kib
-        && after.host_kib <= before.host_kib + HOST_SLACK_KIB;
-    let figures = format!(
-        "vgpu-host RSS {} KiB before, {} KiB peak, {} KiB after; workers {} ({} KiB) before, \
-         {} ({} KiB) peak, {} ({} KiB) after",
-        before.host_kib,
-        peak.host_kib,
-        after.host_kib,
-        before.workers,
-        before.workers_kib,
-        peak.workers,
-        peak.workers_kib,
-        after.workers,
-        after.workers_kib
-    );
+    let (back, figures) = back_at_baseline(&before, Some(&peak), &after);
     let _ = fs::write(dir.join("load-footprint.txt"), format!("{figures}\n"));
     results.push((format!("{prefix}load-host-memory"), back, figures));
     results
+}
+
+/// Whether the host is back where it was before a load run (no worker
+/// left, their memory gone, its own within [`HOST_SLACK_KIB`]), and the
+/// figures.
+pub(super) fn back_at_baseline(
+    before: &Footprint,
+    peak: Option<&Footprint>,
+    after: &Footprint,
+) -> (bool, String) {
+    let back = after.workers == before.workers
+        && after.workers_kib <= before.workers_kib
+        && after.host_kib <= before.host_kib + HOST_SLACK_KIB;
+    let peak = peak.map_or(String::new(), |p| {
+        format!(
+            "; peak {} KiB, {} workers ({} KiB)",
+            p.host_kib, p.workers, p.workers_kib
+        )
+    });
+    let figures = format!(
+        "vgpu-host RSS {} KiB before, {} KiB after; workers {} ({} KiB) before, {} ({} KiB) after{peak}",
+        before.host_kib,
+        after.host_kib,
+        before.workers,
+        before.workers_kib,
+        after.workers,
+        after.workers_kib
+    );
+    (back, figures)
 }
 
 /// `cuda-suite --quota` against a vgpu-host of its own, started with a

@@ -128,6 +128,7 @@ pub fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
     let mut log = String::new();
     let mut results = Vec::new();
     let mut done = false;
+    let mut before = None;
     loop {
         let line = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(l) => l,
@@ -164,6 +165,21 @@ pub fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
             if let Some(h) = hosts.get(i) {
                 h.signal_tree(signal);
                 log += &format!("runner: {what} vgpu-host {i}\n");
+            }
+        } else if let Some(when) = line.strip_prefix("@@FOOTPRINT ") {
+            // What vgpu-host 0 holds: "before" a load run, then "after" it
+            // (once its workers are gone), judged as `load-host-memory`.
+            if let Some(h) = hosts.first() {
+                match (when.trim(), before) {
+                    ("before", _) => before = Some(h.footprint()),
+                    ("after", Some(b)) => {
+                        let after = super::load::settle(h, b.workers);
+                        let (back, figures) = super::load::back_at_baseline(&b, None, &after);
+                        log += &format!("runner: {figures}\n");
+                        results.push((format!("{}/load-host-memory", s.name), back, figures));
+                    }
+                    _ => log += &format!("runner: bad footprint request {when:?}\n"),
+                }
             }
         } else if line == "@@DONE" {
             done = true;

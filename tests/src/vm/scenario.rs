@@ -340,22 +340,24 @@ fn libvirt_scenario() -> Scenario {
 /// The load test in a guest (`cuda-suite --load`, 16 processes x 4
 /// threads through `vgpu.ko`): on request only. `/etc/vgpu-load-seconds`
 /// holds its length (`VGPU_LOAD_SECONDS` when the image was built; 300 for
-/// the full run). What vgpu-host holds afterwards is measured over the
-/// socket (native-socket's `load-host-memory`).
+/// the full run). The runner measures what vgpu-host holds before and
+/// after it (`@@FOOTPRINT`, result `load-host-memory`).
 fn load_scenario() -> Scenario {
     Scenario {
         name: "load",
         gpus: vec![h100()],
         steps: "ldconfig\nmodprobe vgpu\nwait-node\n\
+                echo @@FOOTPRINT before\n\
                 /bin/cuda-suite --load --procs 16 --threads 4 --seconds $(cat /etc/vgpu-load-seconds) \
                 | sed -e 's/^CASE /@@RESULT /'\n\
+                echo @@FOOTPRINT after\n\
                 vgpu-guest test dmesg-clean\n"
             .into(),
         expect: vec![],
         memory_mib: 4096,
         hostroot: false,
         on_request: true,
-        required: names(&["load", "dmesg-clean"]),
+        required: names(&["load", "load-host-memory", "dmesg-clean"]),
     }
 }
 
