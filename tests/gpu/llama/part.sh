@@ -60,8 +60,13 @@ while True:
                 break
     except Exception:
         pass
-    if pid > 0 and not os.path.exists("/proc/%d" % pid):
-        sys.exit("the server on port %s (pid %d) exited before it was healthy" % (port, pid))
+    if pid > 0:
+        try:
+            state = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            state = "gone"
+        if state in ("Z", "X", "gone"):  # an exited child stays a zombie until reaped
+            sys.exit("the server on port %s (pid %d) exited before it was healthy" % (port, pid))
     if time.monotonic() > end:
         sys.exit("the server on port %s never became healthy" % port)
     time.sleep(0.5)
