@@ -161,14 +161,16 @@ impl Transport for Fake {
             };
             (addr % 4096 + len).div_ceil(4096)
         };
-        let want: usize = reqs.iter().map(pages).sum();
-        if s.pin_room.is_some_and(|room| want * 4096 > room) {
+        let spans: Vec<usize> = reqs.iter().map(pages).collect();
+        if s.pin_room
+            .is_some_and(|room| spans.iter().sum::<usize>() * 4096 > room)
+        {
             return Err(DevError {
                 op: "submit data",
                 errno: libc::ENOMEM,
             });
         }
-        s.most_pages = reqs.iter().map(pages).fold(s.most_pages, usize::max);
+        s.most_pages = spans.into_iter().fold(s.most_pages, usize::max);
         s.submits.push(reqs.len());
         let mut t = Vec::new();
         for r in reqs {

@@ -110,11 +110,10 @@ pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u6
     // The device writes straight into the caller's pages (unless the
     // driver will not pin them: then copied, as below).
     if let Some(chunk) = c.data_chunk(dst.len()) {
-        let (base, total) = (dst.as_ptr() as usize, dst.len());
-        let lens: Vec<usize> = pieces(base, total, chunk).map(|p| p.len()).collect();
+        let parts: Vec<_> = pieces(dst.as_ptr() as usize, dst.len(), chunk).collect();
         let mut rest = &mut dst[..];
-        let mut calls = Vec::new();
-        for piece in pieces(base, total, chunk) {
+        let mut calls = Vec::with_capacity(parts.len());
+        for piece in &parts {
             let (part, tail) = std::mem::take(&mut rest).split_at_mut(piece.len());
             rest = tail;
             let req = CopyRequest {
@@ -129,7 +128,7 @@ pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u6
             calls.push((req, Data::Out(part)));
         }
         let sent = c.call_pipelined_data::<cmds::MemcpyDtoh>(calls, |i, _, got| {
-            if got < lens.get(i).copied().unwrap_or(usize::MAX) {
+            if got < parts.get(i).map_or(usize::MAX, |p| p.len()) {
                 return Err(result::UNKNOWN);
             }
             Ok(())
