@@ -61,6 +61,30 @@ pub(crate) unsafe fn compute_v1(
     }
 }
 
+/// The compute processes in the caller's array of `T`, each made by `conv`.
+pub(crate) unsafe fn compute_with<T>(
+    h: nvmlDevice_t,
+    count: *mut c_uint,
+    infos: *mut T,
+    conv: impl Fn(&Process) -> T,
+) -> Result {
+    let procs = dev(h)?.processes()?;
+    // SAFETY: the caller's count and array.
+    unsafe { fill_list(&procs, count, infos, conv) }
+}
+
+/// No processes, in the caller's array of `T` (`conv` is never called).
+pub(crate) unsafe fn none_with<T>(
+    h: nvmlDevice_t,
+    count: *mut c_uint,
+    infos: *mut T,
+    conv: impl Fn(&Process) -> T,
+) -> Result {
+    dev(h)?;
+    // SAFETY: the caller's count and array.
+    unsafe { fill_list(&[], count, infos, conv) }
+}
+
 pub(crate) unsafe fn compute_v2(
     h: nvmlDevice_t,
     count: *mut c_uint,

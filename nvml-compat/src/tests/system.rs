@@ -133,8 +133,7 @@ fn export_table() {
         ret::SUCCESS
     );
     assert!(!p.is_null());
-    let t = unsafe { std::slice::from_raw_parts(p.cast::<usize>(), 512) };
-    assert!(t.iter().all(|&x| x == 0));
+    // Its slots: nvidia_smi_lists_processes_through_its_export_table.
     let other = [0u8; 16];
     p = std::ptr::dangling::<c_void>();
     assert_eq!(

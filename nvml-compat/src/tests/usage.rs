@@ -114,3 +114,66 @@ fn a_forked_child_reconnects() {
     );
     assert_eq!(s.backend.opens.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn nvidia_smi_lists_processes_through_its_export_table() {
+    use crate::ffi::system::{SmiProcessEntry, SmiTable, EXPORT_TABLE_ID, SMI_PROCESS_LIST_SLOT};
+    let _s = session();
+    assert_eq!(unsafe { nvmlInit_v2() }, ret::SUCCESS);
+    let mut p: *const c_void = std::ptr::null();
+    assert_eq!(
+        unsafe { nvmlInternalGetExportTable(&mut p, EXPORT_TABLE_ID.as_ptr().cast()) },
+        ret::SUCCESS
+    );
+    // SAFETY: the table the call just handed out.
+    let t = unsafe { &*p.cast::<SmiTable>() };
+    // The size ends after the three process lists; every other slot is empty.
+    assert_eq!(t.size, (SMI_PROCESS_LIST_SLOT + 3) * 8);
+    assert!(t.before.iter().chain(t.after.iter()).all(|&s| s == 0));
+    let [compute, graphics, mps] = t.process_lists.map(|f| f.expect("process slot"));
+    let h = handle(0);
+    let blank = || SmiProcessEntry {
+        pid: 0,
+        reserved0: 0,
+        used_gpu_memory: 0,
+        gpu_instance_id: 0,
+        compute_instance_id: 0,
+        reserved1: 0,
+        name: [0; 4096],
+    };
+    // Too small: INSUFFICIENT_SIZE with the count needed, as the public list.
+    let mut n = 1u32;
+    let mut v = vec![blank(); 4];
+    assert_eq!(
+        unsafe { compute(h, &mut n, v.as_mut_ptr()) },
+        ret::INSUFFICIENT_SIZE
+    );
+    assert_eq!(n, 2);
+    n = 4;
+    assert_eq!(unsafe { compute(h, &mut n, v.as_mut_ptr()) }, ret::SUCCESS);
+    assert_eq!(n, 2);
+    for (e, (pid, mem)) in v.iter().zip([(100, 2 * GIB), (200, GIB)]) {
+        assert_eq!((e.pid, e.used_gpu_memory), (pid, mem));
+        assert_eq!(
+            (e.gpu_instance_id, e.compute_instance_id),
+            (u32::MAX, u32::MAX)
+        );
+        // nvidia-smi's table leaves out entries without a name.
+        let len = e.name.iter().position(|&b| b == 0).expect("NUL-terminated");
+        let name = std::str::from_utf8(&e.name[..len]).expect("UTF-8");
+        let want = crate::api::process_name(pid).unwrap_or_else(|_| "N/A".into());
+        assert!(!name.is_empty());
+        assert_eq!(name, want);
+    }
+    for other in [graphics, mps] {
+        n = 4;
+        assert_eq!(unsafe { other(h, &mut n, v.as_mut_ptr()) }, ret::SUCCESS);
+        assert_eq!(n, 0);
+    }
+    // A bad handle is refused, as by the public calls.
+    n = 4;
+    assert_ne!(
+        unsafe { compute(std::ptr::null_mut(), &mut n, v.as_mut_ptr()) },
+        ret::SUCCESS
+    );
+}
