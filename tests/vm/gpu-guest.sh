@@ -24,6 +24,7 @@ ip link set lo up 2>/dev/null ||
 s = socket.socket()
 fcntl.ioctl(s, 0x8914, struct.pack("16sh22x", b"lo", 0x41))' 2>/dev/null ||
     echo "diag| the loopback interface could not be brought up"
+echo "diag| lo: flags $(cat /sys/class/net/lo/flags 2>/dev/null), $(ip -brief addr show lo 2>/dev/null | tr -s ' ')"
 for _ in $(seq 50); do udevadm control --ping 2>/dev/null && break; sleep 0.1; done
 if bash "$dist/install.sh" >/tmp/install.log 2>&1; then
     pass install "$(tail -n 1 /tmp/install.log)"
@@ -143,7 +144,9 @@ if want llama; then
         llama_unit_env=(USER=ollama LOGNAME=ollama SHELL=/bin/false LANG=C.UTF-8)
         echo "diag llama| as: ${llama_as[*]}; $(id ollama)"
         # shellcheck disable=SC2034 # read by llama-part.sh's functions
-        llama_timeout=420 llama_bench_reps=3 llama_servers=2 llama_check_smi=1
+        llama_timeout=$(cat "$dist/llama-timeout" 2>/dev/null || echo 420)
+        # shellcheck disable=SC2034 # read by llama-part.sh's functions
+        llama_bench_reps=3 llama_servers=2 llama_check_smi=1
         # shellcheck disable=SC2034,SC2154 # read by (and llama_all_cases from) llama-part.sh
         llama_cases=$(cat "$dist/llama-cases" 2>/dev/null || echo "$llama_all_cases")
         # shellcheck disable=SC2034 # read by llama-part.sh's functions

@@ -79,6 +79,19 @@ if mode == "completion":
 PY
 }
 
+# llama_threads PID: where each thread of a server that never became healthy
+# is (its name, state, wait channel and, as root, kernel stack), on stdout.
+llama_threads() {
+    local t
+    echo "threads of $1 (never healthy):"
+    for t in /proc/"$1"/task/*; do
+        [ -d "$t" ] || continue
+        echo "  tid ${t##*/} $(cat "$t/comm" 2>/dev/null) $(awk '{print $3}' "$t/stat" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null)" \
+            "syscall=$(cut -d' ' -f1 "$t/syscall" 2>/dev/null)"
+        sed -e 's#^#      #' "$t/stack" 2>/dev/null | head -n 12
+    done
+}
+
 # llama_server_case LOG RAW BIN MODEL ENV...: $llama_servers llama-servers
 # at once (as $llama_as, with an empty environment plus the unit's when that
 # is set), each with every layer on the GPU, each answering POST
@@ -96,8 +109,24 @@ llama_server_case() {
         pids+=($!)
         ports+=("$port")
     done
+    # In the guest, each server's log on the console as it goes: a boot that
+    # runs out of time still shows how far each server got.
+    local tails=()
+    if [ -n "${llama_progress:-}" ]; then
+        for i in $(seq "$llama_servers"); do
+            tail -n +1 -F "$raw-server$i.err" 2>/dev/null | sed -u -e "s#^#diag llama server$i| #" &
+            tails+=($!)
+        done
+    fi
+    # The servers load at once, so they wait for health together: one
+    # deadline for all of them.
+    local waits=()
     for i in $(seq "$llama_servers"); do
-        llama_http "${ports[i - 1]}" health "$llama_timeout" "${pids[i - 1]}" 2>>"$raw-server$i.err" || rc=1
+        llama_http "${ports[i - 1]}" health "$llama_timeout" "${pids[i - 1]}" 2>>"$raw-server$i.err" &
+        waits+=($!)
+    done
+    for i in $(seq "$llama_servers"); do
+        wait "${waits[i - 1]}" || { rc=1; llama_threads "${pids[i - 1]}" >>"$raw-server$i.err"; }
         # "offloaded 5/5 layers to GPU": every layer, or it is not the GPU's run.
         # (llama-server logs it only when verbose; where it does, all of them.)
         offload=$(grep -o -m1 -E 'offloaded [0-9]+/[0-9]+ layers to GPU' "$raw-server$i.err" || echo "offload not logged")
@@ -120,7 +149,11 @@ llama_server_case() {
             "pids ${pids[*]}: $(tr '\n' ';' <"$raw-smi-apps.out" | cut -c1-160)"
     fi
     local clients=()
+    # A server that never became healthy is not asked (it would only wait
+    # out the timeout again).
+    [ $rc = 0 ] || for i in $(seq "$llama_servers"); do : >"$raw-server$i.out"; done
     for i in $(seq "$llama_servers"); do
+        [ $rc = 0 ] || break
         llama_http "${ports[i - 1]}" completion "$llama_timeout" >"$raw-server$i.out" 2>>"$raw-server$i.err" &
         clients+=($!)
     done
@@ -131,13 +164,14 @@ llama_server_case() {
     done
     kill "${pids[@]}" 2>/dev/null || true
     for i in "${pids[@]}"; do wait "$i" 2>/dev/null || true; done
+    [ ${#tails[@]} = 0 ] || { kill "${tails[@]}" 2>/dev/null; wait "${tails[@]}" 2>/dev/null; } || true
     llama_case "$log" llama-server $rc "${detail}POST /completion: $(wc -c <"$raw-server1.out") bytes"
     echo "DIGEST llama-server/completion $first" >>"$log"
 }
 
 # The checks of one side, each a function of (LOG RAW BIN MODEL ENV...),
 # run in this order; $llama_cases picks some (comma-separated names).
-llama_all_cases=list-devices,logits,completion,server,bench
+llama_all_cases=list-devices,logits,completion,bench,server
 
 llama_logits_case() {
     local log=$1 raw=$2 bin=$3 model=$4 rc=0
@@ -306,6 +340,9 @@ llama_guest_part() {
     cp "$repo/tests/vm/gpu-guest.sh" "$p/dist/gpu-guest.sh"
     echo "$llama_work" >"$p/dist/llama-work"
     echo "$cases" >"$p/dist/llama-cases"
+    # VGPU_LLAMA_GUEST_CHECK_S: seconds each program there may take (a
+    # server's wait to be healthy; llama-bench gets 120 more).
+    echo "${VGPU_LLAMA_GUEST_CHECK_S:-420}" >"$p/dist/llama-timeout"
     echo llama >"$p/dist/guest-checks"
     guest_boot "$out/llama-guest-serial.log" "$out/llama-guest-vm.txt" "${VGPU_LLAMA_GUEST_TIMEOUT_S:-560}" || rc=1
     rm -f "$p/dist/guest-checks"
