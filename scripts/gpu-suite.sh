@@ -166,7 +166,8 @@ stop_host() { kill "$host" 2>/dev/null || true; wait "$host" 2>/dev/null || true
 
 # guest_boot SERIAL_OUT VM_OUT TIMEOUT_S: a boot of the gpu-guest scenario,
 # its console copied to SERIAL_OUT as it goes, so that a call cut short
-# still brings back how far the guest got.
+# still brings back how far the guest got; vgpu-host's log beside it
+# (SERIAL_OUT with host.log for serial.log).
 guest_boot() {
     local serial=$p/work/gpu-guest/serial.log rc=0 follower
     rm -f "$serial"
@@ -176,6 +177,9 @@ guest_boot() {
     kill "$follower" 2>/dev/null || true
     wait "$follower" 2>/dev/null || true
     cp "$serial" "$1" 2>/dev/null || true
+    # vgpu-host's side of the boot (its last lines: a guest that waits on
+    # the device shows there whether the host still had work from it).
+    tail -n 2000 "$p/work/gpu-guest/vgpu-host0.log" >"${1%serial.log}host.log" 2>/dev/null || true
     return $rc
 }
 # host_footprint: "rss=<KiB of vgpu-host> workers=<n> workers_rss=<KiB>".
