@@ -244,10 +244,15 @@ pub fn replay(data: &[u8]) -> Vec<CompletionEntry> {
         write32(&device, regs::queue_reg(0, qreg::DOORBELL), tail);
         let deadline = Instant::now() + DEADLINE;
         let sq_head = ctrl.wrapping_add(control_offsets::SQ_HEAD as u64);
-        while status() == qreg::status::ENABLED
-            && mem.load_u32(sq_head).is_ok_and(|head| head != tail)
-            && Instant::now() < deadline
-        {
+        // The worker stores SQ_HEAD, then CQ_TAIL, after each completion:
+        // wait for both, or a reader between the two stores (a loaded
+        // machine) counts one completion too few.
+        let cq_tail = ctrl.wrapping_add(control_offsets::CQ_TAIL as u64);
+        let done = || {
+            mem.load_u32(sq_head).is_ok_and(|head| head == tail)
+                && mem.load_u32(cq_tail).is_ok_and(|t| t == tail)
+        };
+        while status() == qreg::status::ENABLED && !done() && Instant::now() < deadline {
             std::thread::yield_now();
         }
     }
