@@ -345,7 +345,7 @@ llama_guest_part() {
     echo "${VGPU_LLAMA_GUEST_CHECK_S:-420}" >"$p/dist/llama-timeout"
     echo llama >"$p/dist/guest-checks"
     guest_boot "$out/llama-guest-serial.log" "$out/llama-guest-vm.txt" "${VGPU_LLAMA_GUEST_TIMEOUT_S:-560}" || rc=1
-    rm -f "$p/dist/guest-checks"
+    rm -f "$p/dist/guest-checks" "$p/dist/llama-timeout"
     sed -n -e 's#^@@RESULT llama/#CASE #p' -e 's#^@@DIGEST llama/#DIGEST #p' -e 's#^@@BENCH #BENCH #p' \
         "$out/llama-guest-serial.log" >"$out/llama-guest.txt" 2>/dev/null || true
     grep -E '^(PASS|FAIL)' "$out/llama-guest-vm.txt" | tee -a "$summary"
