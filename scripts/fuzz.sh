@@ -71,7 +71,9 @@ run_one() {
     local work="$WORK/$target" art="$FUZZ_DIR/artifacts/$target"
     local logs="$WORK/logs" logf
     mkdir -p "$work" "$art" "$logs"
-    logf="$logs/$target.log"
+    # One log per run: two runs of a target at once (CI's short one beside
+    # a long one) must not truncate each other's.
+    logf="$logs/$target.$(date +%Y%m%d-%H%M%S).$$.log"
     local args=("$limit" -max_len="$(max_len "$target")" -rss_limit_mb="$RSS_MB"
         -timeout="$TIMEOUT" -artifact_prefix="$art/" -print_final_stats=1)
     if [ "$JOBS" -gt 1 ]; then
@@ -84,15 +86,15 @@ run_one() {
     end=$(date +%s)
     # Total executions: libFuzzer's final stats, else the last status line.
     local execs
-    execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$logf" | grep -oE '[0-9]+$' | tail -1)
+    execs=$(grep -aoE 'stat::number_of_executed_units: *[0-9]+' "$logf" | grep -oE '[0-9]+$' | tail -1)
     if [ -z "$execs" ]; then
-        execs=$(grep -oE '^#[0-9]+' "$logf" | tr -d '#' | tail -1)
+        execs=$(grep -aoE '^#[0-9]+' "$logf" | tr -d '#' | tail -1)
     fi
     printf '%-10s %12s executions in %5ss  (%s/s)  %s\n' "$target" "${execs:-0}" \
         "$((end - start))" "$(((${execs:-0}) / (end - start > 0 ? end - start : 1)))" \
         "$([ "$rc" = 0 ] && echo ok || echo "FAILED rc=$rc, see $logf")"
     if [ "$rc" != 0 ]; then
-        grep -E 'ERROR|panicked|SUMMARY|Test unit written' "$logf" | head -20 >&2 || true
+        grep -aE 'ERROR|panicked|SUMMARY|Test unit written' "$logf" | head -20 >&2 || true
     fi
     return "$rc"
 }
