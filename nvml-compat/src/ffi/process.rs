@@ -51,10 +51,9 @@ pub(crate) unsafe fn compute_v1(
     count: *mut c_uint,
     infos: *mut nvmlProcessInfo_v1_t,
 ) -> Result {
-    let procs = dev(h)?.processes()?;
     // SAFETY: the caller's count and array.
     unsafe {
-        fill_list(&procs, count, infos, |p| nvmlProcessInfo_v1_t {
+        compute_with(h, count, infos, |p| nvmlProcessInfo_v1_t {
             pid: p.pid,
             usedGpuMemory: p.used_memory,
         })
@@ -90,9 +89,8 @@ pub(crate) unsafe fn compute_v2(
     count: *mut c_uint,
     infos: *mut nvmlProcessInfo_t,
 ) -> Result {
-    let procs = dev(h)?.processes()?;
     // SAFETY: the caller's count and array.
-    unsafe { fill_list(&procs, count, infos, v2) }
+    unsafe { compute_with(h, count, infos, v2) }
 }
 
 /// Graphics and MPS: none.
@@ -101,9 +99,8 @@ pub(crate) unsafe fn none_v1(
     count: *mut c_uint,
     infos: *mut nvmlProcessInfo_v1_t,
 ) -> Result {
-    dev(h)?;
     // SAFETY: the caller's count and array.
-    unsafe { fill_list(&[], count, infos, |_| nvmlProcessInfo_v1_t::default()) }
+    unsafe { none_with(h, count, infos, |_| nvmlProcessInfo_v1_t::default()) }
 }
 
 /// Graphics and MPS: none.
@@ -112,7 +109,6 @@ pub(crate) unsafe fn none_v2(
     count: *mut c_uint,
     infos: *mut nvmlProcessInfo_t,
 ) -> Result {
-    dev(h)?;
     // SAFETY: the caller's count and array.
-    unsafe { fill_list(&[], count, infos, v2) }
+    unsafe { none_with(h, count, infos, v2) }
 }
