@@ -266,6 +266,14 @@ impl ShmView {
             .is_some_and(|end| end <= self.layout.size));
     }
 
+    /// The address of the `len` bytes at memfd offset `off`, checked to lie
+    /// inside the mapping, for copies the caller makes its own way.
+    pub fn ptr_at(&self, off: u64, len: usize) -> *mut u8 {
+        self.check(off, len);
+        // SAFETY: the range lies inside the live mapping (checked above).
+        unsafe { self.base.as_ptr().add(off as usize) }
+    }
+
     /// Copies the bytes at memfd offset `off` into `out`. The other side may
     /// write them meanwhile: the copy is then garbage, which every reader
     /// of the other side's bytes is built to refuse.

@@ -22,6 +22,7 @@ mod socket;
 
 pub mod access;
 pub mod arg;
+pub mod bulk;
 pub mod device;
 pub mod export;
 pub mod fork;

@@ -190,12 +190,13 @@ impl ShmClient {
         self.view.copy_out(at, &mut resp[..head]);
         let data = len.saturating_sub(e.resp_capacity) as usize;
         if data != 0 && !e.resp_data.is_null() {
-            // SAFETY: `submit_data`'s caller keeps `resp_data` valid for
-            // `resp_data_len >= data` bytes until this ticket is waited for.
-            unsafe {
-                self.view
-                    .copy_out_raw(at + u64::from(e.resp_capacity), e.resp_data, data)
-            };
+            // Split over threads when large: this memcpy is what bounds a
+            // pageable copy down.
+            let src = self.view.ptr_at(at + u64::from(e.resp_capacity), data);
+            // SAFETY: `src` is a checked range of our mapping; `submit_data`'s
+            // caller keeps `resp_data` valid for `resp_data_len >= data`
+            // bytes until this ticket is waited for, outside the mapping.
+            unsafe { crate::bulk::copy(e.resp_data, src, data) };
         }
         Completion {
             status: c.status,
@@ -254,7 +255,12 @@ impl ShmClient {
         };
         let at = self.view.layout().arena + place.offset;
         self.view.copy_in(at, parts[0]);
-        self.view.copy_in(at + parts[0].len() as u64, parts[1]);
+        // The data, split over threads when large: this memcpy is what
+        // bounds a pageable copy up.
+        let data = self.view.ptr_at(at + parts[0].len() as u64, parts[1].len());
+        // SAFETY: `data` is a checked range of our mapping, `parts[1]` the
+        // caller's own bytes, which do not lie in it.
+        unsafe { crate::bulk::copy(data, parts[1].as_ptr(), parts[1].len()) };
         let d = ShmDescriptor {
             opcode,
             flags: if detached { frame_flags::DETACHED } else { 0 },
