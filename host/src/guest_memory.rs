@@ -154,6 +154,24 @@ impl GuestMemory {
             .map_err(|_| MemoryError::OutOfRange { gpa, len: 8 })
     }
 
+    /// This process's mapping of `[gpa, gpa + len)`, for copies made
+    /// straight from or into guest RAM; `None` unless the range is
+    /// non-empty and lies inside one region.
+    ///
+    /// # Safety
+    ///
+    /// The span is used only while this snapshot lives (which keeps the
+    /// mapping).
+    pub unsafe fn span(&self, gpa: u64, len: u64) -> Option<crate::cuda::SharedSpan> {
+        let len = usize::try_from(len).ok().filter(|&l| l > 0)?;
+        let slice = self.mem.get_slice(GuestAddress(gpa), len).ok()?;
+        let ptr = std::ptr::NonNull::new(slice.ptr_guard_mut().as_ptr())?;
+        // SAFETY: `get_slice` checked that the range lies in one mapped
+        // region, which this snapshot keeps mapped read-write; the caller
+        // uses the span only while it lives.
+        Some(unsafe { crate::cuda::SharedSpan::new(ptr, len) })
+    }
+
     /// Number of mapped regions (for logs and tests).
     pub fn region_count(&self) -> usize {
         self.mem.num_regions()

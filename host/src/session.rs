@@ -10,7 +10,7 @@
 use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
 use crate::cuda::client::ClientQuota;
-use crate::cuda::{CudaClient, SharedKind, SharedSpan, SharedStats};
+use crate::cuda::{CudaClient, HostBytes, SharedKind, SharedSpan, SharedStats};
 use crate::executor::registry::ClientRegistry;
 use crate::executor::{Command, Executor};
 use crate::quota::{Claim, MemoryAccount, Quotas};
@@ -267,7 +267,7 @@ impl Session {
         &mut self,
         opcode: u16,
         request: &[u8],
-        host: SharedSpan,
+        host: HostBytes<'_>,
         resp_capacity: usize,
         detached: bool,
     ) -> Result<(Vec<u8>, usize), Status> {

@@ -166,6 +166,28 @@ pub trait SharedBackend {
         src: u64,
         dst: SharedSpan,
     ) -> CuResult<()>;
+    /// Host to device from `src`, pieces of guest RAM in order, mapped
+    /// only during the call: their bytes are read before it returns (into
+    /// the executor's own staging, never a private copy of the whole), and
+    /// the copy completes in stream order if `is_async`, else as a
+    /// synchronous `cuMemcpyHtoD` from pageable memory does.
+    fn memcpy_htod_gather(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        dst: u64,
+        src: &[SharedSpan],
+        is_async: bool,
+    ) -> CuResult<()>;
+    /// Device to host into `dst`, pieces of guest RAM in order, complete
+    /// when it returns (synchronous with respect to `stream`).
+    fn memcpy_dtoh_scatter(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        src: u64,
+        dst: &[SharedSpan],
+    ) -> CuResult<()>;
     /// What went this way so far.
     fn shared_stats(&self) -> SharedStats;
 }

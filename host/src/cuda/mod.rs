@@ -12,4 +12,4 @@ pub mod stage;
 pub use backend::{CuError, CuResult, CudaBackend};
 pub use call::CudaCall;
 pub use client::CudaClient;
-pub use shared::{SharedKind, SharedSpan, SharedStats};
+pub use shared::{HostBytes, SharedKind, SharedSpan, SharedStats};

@@ -19,6 +19,10 @@ pub struct SharedSpan {
 // SAFETY: a plain address range; whoever made it (`SharedSpan::new`)
 // promised it stays mapped while it is used, whichever thread uses it.
 unsafe impl Send for SharedSpan {}
+// SAFETY: likewise; threads sharing a span only copy bytes through raw
+// pointers (never a `&[u8]` of it), and what two such copies racing on
+// the same bytes leave is the client's own data, as the module says.
+unsafe impl Sync for SharedSpan {}
 
 impl SharedSpan {
     /// The `len` bytes at `ptr`.
@@ -70,6 +74,174 @@ impl SharedSpan {
     }
 }
 
+/// Where a copy's host bytes are.
+#[derive(Clone, Copy, Debug)]
+pub enum HostBytes<'a> {
+    /// Shared memory of the client, mapped until it is unregistered (the
+    /// socket transport's arena or host memory).
+    Shared(SharedSpan),
+    /// Pieces of guest RAM, in order (the data of a scatter-gather list),
+    /// mapped only during the call: the copy reads or writes them before
+    /// it returns.
+    Guest(&'a [SharedSpan]),
+}
+
+impl HostBytes<'_> {
+    /// Bytes in all.
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Shared(s) => s.len() as u64,
+            Self::Guest(parts) => parts.iter().map(|p| p.len() as u64).sum(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Pieces of memory read or written as one run of bytes (a scatter-gather
+/// list's data), by offset into the run, in parallel where large.
+#[derive(Debug)]
+pub struct Pieces<'a> {
+    parts: &'a [SharedSpan],
+    /// Offset of each part in the run.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+/// Copies of at least this many bytes are split over threads.
+pub const PARALLEL_MIN: usize = 2 << 20;
+/// Most threads one copy uses (the caller's included): one core's memcpy
+/// moves well below what the memory system serves.
+pub const MAX_COPY_THREADS: usize = 4;
+
+impl<'a> Pieces<'a> {
+    /// The run of `parts`, in order.
+    pub fn new(parts: &'a [SharedSpan]) -> Self {
+        let mut starts = Vec::with_capacity(parts.len());
+        let mut len = 0;
+        for p in parts {
+            starts.push(len);
+            len += p.len();
+        }
+        Self { parts, starts, len }
+    }
+
+    /// Bytes in the run.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the run is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Calls `each(part, offset in part, offset in the window, n)` for the
+    /// pieces of `[from, from + n)` (which lies in the run).
+    fn walk(&self, from: usize, n: usize, mut each: impl FnMut(&SharedSpan, usize, usize, usize)) {
+        assert!(
+            from.checked_add(n).is_some_and(|e| e <= self.len),
+            "pieces window out of range"
+        );
+        let mut i = self
+            .starts
+            .partition_point(|&s| s <= from)
+            .saturating_sub(1);
+        let mut done = 0;
+        while done < n {
+            let part = &self.parts[i];
+            let inner = from + done - self.starts[i];
+            let k = (part.len() - inner).min(n - done);
+            each(part, inner, done, k);
+            done += k;
+            i += 1;
+        }
+    }
+
+    /// Copies bytes `[from, from + n)` of the run to `out`.
+    ///
+    /// # Safety
+    ///
+    /// `out` is valid for `n` bytes of writes and lies outside every part.
+    pub unsafe fn read(&self, from: usize, out: *mut u8, n: usize) {
+        let out = out as usize;
+        parallel(n, |at, k| {
+            self.walk(from + at, k, |part, inner, off, m| {
+                // SAFETY: `inner + m <= part.len()` (`walk`), the part is
+                // mapped (`SharedSpan`'s contract), `out + at + off + m`
+                // lies in the caller's buffer, which no part overlaps.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        part.as_ptr().add(inner),
+                        (out + at + off) as *mut u8,
+                        m,
+                    )
+                }
+            })
+        });
+    }
+
+    /// Copies `n` bytes from `src` to bytes `[to, to + n)` of the run.
+    ///
+    /// # Safety
+    ///
+    /// `src` is valid for `n` bytes of reads and lies outside every part.
+    pub unsafe fn write(&self, to: usize, src: *const u8, n: usize) {
+        let src = src as usize;
+        parallel(n, |at, k| {
+            self.walk(to + at, k, |part, inner, off, m| {
+                // SAFETY: as in `read`, the other way.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        (src + at + off) as *const u8,
+                        part.as_ptr().add(inner),
+                        m,
+                    )
+                }
+            })
+        });
+    }
+}
+
+/// Runs `copy(at, n)` over `[0, len)`: on this thread, or for a large copy
+/// split in page-multiple parts over scoped threads (joined before return).
+fn parallel(len: usize, copy: impl Fn(usize, usize) + Sync) {
+    let threads = if len < PARALLEL_MIN {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_COPY_THREADS)
+            .min(len / (PARALLEL_MIN / 2))
+            .max(1)
+    };
+    if threads == 1 {
+        copy(0, len);
+        return;
+    }
+    let part = (len / threads).next_multiple_of(4096);
+    std::thread::scope(|scope| {
+        let copy = &copy;
+        let mut at = 0;
+        while at < len {
+            let n = part.min(len - at);
+            let start = at;
+            at += n;
+            let last = at >= len;
+            if last
+                || std::thread::Builder::new()
+                    .spawn_scoped(scope, move || copy(start, n))
+                    .is_err()
+            {
+                copy(start, n);
+            }
+        }
+    });
+}
+
 /// What a shared area is, for the `pinned_bytes` quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SharedKind {
@@ -92,9 +264,20 @@ pub struct SharedStats {
     pub bytes: u64,
     /// Of those bytes, the ones from or to registered (page-locked) memory.
     pub pinned_bytes: u64,
+    /// Copies made straight between the device and guest RAM (the VM
+    /// path's scatter-gather lists), with no private copy of the whole.
+    pub guest_copies: u64,
+    /// Their bytes.
+    pub guest_bytes: u64,
 }
 
 impl SharedStats {
+    /// Counts one copy of `len` bytes between the device and guest RAM.
+    pub fn count_guest(&mut self, len: u64) {
+        self.guest_copies += 1;
+        self.guest_bytes += len;
+    }
+
     /// Counts one copy of `len` bytes.
     pub fn count(&mut self, len: usize, pinned: bool) {
         self.copies += 1;
@@ -124,5 +307,35 @@ mod tests {
         let past = unsafe { SharedSpan::new(base.add(60), 8) };
         assert!(!all.contains(&past));
         assert_eq!(buf[16..24], *b"abcdefgh");
+    }
+
+    #[test]
+    fn pieces_read_and_write_as_one_run() {
+        // Large enough to be split over threads, in pieces of odd sizes.
+        let sizes = [1usize, 4095, 3 << 20, 17, 1 << 20, 5000];
+        let mut bufs: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![0u8; n]).collect();
+        let spans: Vec<SharedSpan> = bufs
+            .iter_mut()
+            .map(|b| {
+                let p = NonNull::new(b.as_mut_ptr()).expect("non-null");
+                // SAFETY: each buffer outlives the spans' use below.
+                unsafe { SharedSpan::new(p, b.len()) }
+            })
+            .collect();
+        let pieces = Pieces::new(&spans);
+        let len: usize = sizes.iter().sum();
+        assert_eq!(pieces.len(), len);
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        // SAFETY: `data` is our own buffer of `len` bytes.
+        unsafe { pieces.write(0, data.as_ptr(), len) };
+        let flat: Vec<u8> = bufs.iter().flatten().copied().collect();
+        assert!(flat == data, "written in order");
+        // Windows that start and end inside pieces.
+        for (from, n) in [(0, len), (3, 4100), (4096, 3 << 20), (len - 5001, 5001)] {
+            let mut out = vec![0u8; n];
+            // SAFETY: `out` is our own buffer of `n` bytes.
+            unsafe { pieces.read(from, out.as_mut_ptr(), n) };
+            assert!(out[..] == data[from..from + n], "window {from}+{n}");
+        }
     }
 }

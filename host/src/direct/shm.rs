@@ -261,7 +261,7 @@ pub(super) fn run_in_place(
     let reply = session.execute_shared(
         t.opcode,
         copy.request.as_bytes(),
-        copy.span,
+        crate::cuda::HostBytes::Shared(copy.span),
         t.resp_capacity as usize,
         t.detached,
     );

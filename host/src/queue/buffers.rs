@@ -95,6 +95,12 @@ impl GuestBuffer {
         self.total
     }
 
+    /// The segments in order, as guest address and length (each inside
+    /// guest RAM, as parsing checked).
+    pub fn segments(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.segments.iter().map(|s| (s.addr, s.len))
+    }
+
     /// Copies the whole buffer out of guest memory.
     pub fn gather(&self, mem: &GuestMemory) -> Result<Vec<u8>, Status> {
         let mut data = vec![0u8; self.total as usize];

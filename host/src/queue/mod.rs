@@ -5,6 +5,7 @@
 
 mod buffers;
 mod client;
+mod copy;
 mod layout;
 pub mod worker;
 

@@ -75,7 +75,44 @@ impl Report {
             let (ok, detail) = check_digests(&b.log);
             self.insert("cuda/digests".into(), ok, detail);
         }
+        if s.runs_cuda() {
+            let log = std::fs::read_to_string(env.work.join(s.name).join("vgpu-host0.log"))
+                .unwrap_or_default();
+            let (ok, detail) = guest_in_place(&log, u64::from(env.roundtrip_mib) << 20);
+            self.insert(format!("{}/host-in-place", s.name), ok, detail);
+        }
     }
+}
+
+/// The host moved the suite's large copies between the device and the
+/// guest's pinned pages in place (`queue/copy.rs`): some queue session
+/// counted at least the round trip's bytes each way (`guest_bytes` of its
+/// `queue session ended` line). That the data arrived intact is the
+/// suite's own `roundtrip` case.
+fn guest_in_place(log: &str, roundtrip: u64) -> (bool, String) {
+    let sessions: Vec<(u64, u64)> = log
+        .lines()
+        .filter(|l| l.contains("queue session ended"))
+        .map(|l| {
+            let field = |key: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+                    .unwrap_or(0)
+            };
+            (field("guest_copies"), field("guest_bytes"))
+        })
+        .collect();
+    let most = sessions.iter().map(|s| s.1).max().unwrap_or(0);
+    let copies: u64 = sessions.iter().map(|s| s.0).sum();
+    (
+        most >= 2 * roundtrip,
+        format!(
+            "{} queue sessions, {copies} copies in place; most bytes in place in one: {most} \
+             (want >= {})",
+            sessions.len(),
+            2 * roundtrip
+        ),
+    )
 }
 
 /// Runs the scenario `only` names (the native socket run is
@@ -103,4 +140,21 @@ pub fn run(env: &Env, only: Option<&str>) -> Report {
         }
     }
     report
+}
+
+#[cfg(test)]
+mod in_place_tests {
+    use super::guest_in_place;
+
+    #[test]
+    fn the_check_reads_the_queue_sessions_counters() {
+        let log = "x INFO vgpu_host::queue::worker: queue session ended queue=0 guest_copies=9 \
+                   guest_bytes=3000000\n\
+                   x INFO vgpu_host::queue::worker: queue session ended queue=1 guest_copies=0 \
+                   guest_bytes=0\n";
+        assert!(guest_in_place(log, 1_500_000).0);
+        assert!(!guest_in_place(log, 1_500_001).0, "too few bytes");
+        assert!(!guest_in_place("", 1).0, "no session");
+        assert!(!guest_in_place("x queue session ended guest_bytes=5\n", 3).0);
+    }
 }

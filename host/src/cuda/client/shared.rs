@@ -1,11 +1,13 @@
-//! Copies whose host bytes stay in the client's shared memory (the socket
-//! transport's arena): only the request header was copied out of it, and
-//! the executor moves the data straight between the device and the arena.
+//! Copies whose host bytes stay where the client put them: in its shared
+//! memory (the socket transport's arena or host memory) or in guest RAM
+//! (the pages of the VM path's scatter-gather lists). Only the request
+//! header was copied out, and the executor moves the data between the
+//! device and that memory with no private copy of the whole.
 //! The same error rules as [`CudaClient::execute`]: owed errors are
 //! reported first, a detached copy's error is owed.
 
 use super::{header, is_sticky, CudaClient};
-use crate::cuda::shared::{SharedKind, SharedSpan, SharedStats};
+use crate::cuda::shared::{HostBytes, SharedKind, SharedSpan, SharedStats};
 use uapi::cuda::{copy_flags, op, result, CopyRequest, ResultHeader};
 use uapi::status::Status;
 use uapi::wire::Wire;
@@ -29,7 +31,7 @@ impl CudaClient {
 
     /// Runs a MEMCPY_HTOD (`host` is its data) or MEMCPY_DTOH (`host` is
     /// where its data goes: right after the response header in the arena,
-    /// or the client's host memory).
+    /// the client's host memory, or the guest pages of the response).
     /// `request` is the private copy of the request's `CopyRequest`.
     /// Returns the response header and how many bytes of `host` follow it
     /// in the response.
@@ -37,30 +39,33 @@ impl CudaClient {
         &mut self,
         opcode: u16,
         request: &[u8],
-        host: SharedSpan,
+        host: HostBytes<'_>,
         resp_capacity: usize,
         detached: bool,
     ) -> Result<(Vec<u8>, usize), Status> {
         let r = (request.len() == size_of::<CopyRequest>())
             .then(|| CopyRequest::read_from(request))
             .flatten()
-            .filter(|r| r.reserved == 0 && r.len == host.len() as u64)
+            .filter(|r| r.reserved == 0 && r.len == host.len())
             .ok_or(Status::InvalidField)?;
         // Host memory (`copy_flags::HOST_MEMORY`) is the client's own
         // allocation: the response carries no data, and a copy up may be
         // asynchronous (the client keeps the memory until it is done, as
         // CUDA asks of pinned memory). The arena's place is reused once we
-        // complete: copies through it are synchronous.
+        // complete: copies through it are synchronous. Guest pages are read
+        // before we return, so a copy up from them may be asynchronous too.
         let host_memory = r.flags & copy_flags::HOST_MEMORY != 0;
+        let guest = matches!(host, HostBytes::Guest(_));
         let to_host = match (opcode, r.flags & !copy_flags::HOST_MEMORY) {
+            _ if guest && host_memory => return Err(Status::InvalidField),
             (op::MEMCPY_HTOD, 0) => false,
-            (op::MEMCPY_HTOD, copy_flags::ASYNC) if host_memory => false,
+            (op::MEMCPY_HTOD, copy_flags::ASYNC) if host_memory || guest => false,
             (op::MEMCPY_DTOH, 0) if !detached => true,
             _ => return Err(Status::InvalidField),
         };
         let is_async = r.flags & copy_flags::ASYNC != 0;
         let tail = if to_host && !host_memory {
-            host.len()
+            r.len as usize
         } else {
             0
         };
@@ -76,12 +81,16 @@ impl CudaClient {
         } else if self.sticky.is_some() {
             return Ok((Vec::new(), 0));
         }
-        let ran = if to_host {
-            self.backend
-                .memcpy_dtoh_shared(r.ctx, r.stream, r.src, host)
-        } else {
-            self.backend
-                .memcpy_htod_shared(r.ctx, r.stream, r.dst, host, is_async)
+        let b = &mut self.backend;
+        let ran = match (host, to_host) {
+            (HostBytes::Shared(span), true) => b.memcpy_dtoh_shared(r.ctx, r.stream, r.src, span),
+            (HostBytes::Shared(span), false) => {
+                b.memcpy_htod_shared(r.ctx, r.stream, r.dst, span, is_async)
+            }
+            (HostBytes::Guest(parts), true) => b.memcpy_dtoh_scatter(r.ctx, r.stream, r.src, parts),
+            (HostBytes::Guest(parts), false) => {
+                b.memcpy_htod_gather(r.ctx, r.stream, r.dst, parts, is_async)
+            }
         };
         if !has_response {
             if let Err(code) = ran {

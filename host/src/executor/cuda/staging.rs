@@ -119,6 +119,11 @@ impl StagingBuf {
         self.ptr.as_ptr()
     }
 
+    /// Start of the buffer, for writes (`capacity` bytes).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
     /// Copies `data` to the start of the buffer (`data.len() <= capacity`).
     pub fn fill(&mut self, data: &[u8]) {
         assert!(data.len() <= self.cap);

@@ -54,11 +54,26 @@ impl GpuClient {
     where
         F: FnOnce(&CudaDriver, *const c_void) -> CuResult<()>,
     {
+        self.staged_with(key, stream, data.len(), |buf| buf.fill(data), submit)
+    }
+    /// As [`Self::staged`], with the `len` source bytes written into the
+    /// staging buffer by `fill`.
+    pub(super) fn staged_with<F>(
+        &mut self,
+        key: u64,
+        stream: CUstream,
+        len: usize,
+        fill: impl FnOnce(&mut StagingBuf),
+        submit: F,
+    ) -> CuResult<()>
+    where
+        F: FnOnce(&CudaDriver, *const c_void) -> CuResult<()>,
+    {
         let driver = Arc::clone(&self.driver);
         let ctx = self.contexts.get_mut(key).ok_or(INVALID_CONTEXT)?;
         ctx.staging.reap(&driver);
-        let mut buf = ctx.staging.take(&driver, data.len()).ok_or(OUT_OF_MEMORY)?;
-        buf.fill(data);
+        let mut buf = ctx.staging.take(&driver, len).ok_or(OUT_OF_MEMORY)?;
+        fill(&mut buf);
         if let Err(e) = submit(&driver, buf.as_ptr().cast()) {
             ctx.staging.give_back(&driver, buf);
             return Err(e);

@@ -11,6 +11,7 @@
 
 mod context;
 mod function;
+mod gather;
 mod graph;
 mod image;
 mod memory;
@@ -33,7 +34,7 @@ use super::driver::{
     CudaDriver, CudaMemcpy2D, CU_MEMORYTYPE_DEVICE, CU_MEMORYTYPE_HOST,
 };
 use super::handles::{tag, HandleTable};
-use super::staging::{PinnedBudget, Staging};
+use super::staging::{PinnedBudget, Staging, StagingBuf};
 use crate::cuda::backend::{
     ContextBackend, CuResult, LaunchBackend, MemoryBackend, ModuleBackend, PoolBackend,
     StreamBackend, TensorMapBackend,

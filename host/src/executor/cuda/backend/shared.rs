@@ -220,6 +220,31 @@ impl SharedBackend for GpuClient {
         self.shared.stats.count(dst.len(), pinned);
         Ok(())
     }
+    fn memcpy_htod_gather(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        dst: u64,
+        src: &[SharedSpan],
+        is_async: bool,
+    ) -> CuResult<()> {
+        self.htod_gather(ctx, stream, dst, src, is_async)?;
+        let len = src.iter().map(|p| p.len() as u64).sum();
+        self.shared.stats.count_guest(len);
+        Ok(())
+    }
+    fn memcpy_dtoh_scatter(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        src: u64,
+        dst: &[SharedSpan],
+    ) -> CuResult<()> {
+        self.dtoh_scatter(ctx, stream, src, dst)?;
+        let len = dst.iter().map(|p| p.len() as u64).sum();
+        self.shared.stats.count_guest(len);
+        Ok(())
+    }
     fn shared_stats(&self) -> SharedStats {
         self.shared.stats
     }

@@ -470,3 +470,76 @@ fn pinned_host_memory_takes_the_arenas_place_in_the_quota() {
     assert_eq!((s.copies, s.pinned_bytes), (3, 2 << 20));
     drop(c);
 }
+
+#[test]
+fn guest_pieces_go_up_and_down_in_staged_chunks() {
+    use crate::cuda::backend::SharedBackend;
+    use crate::cuda::SharedSpan;
+    use std::ptr::NonNull;
+    let mut c = client();
+    // Pieces of odd sizes over more than two staging chunks, as guest
+    // pages of a scatter-gather list are: out of order in "guest RAM".
+    let len = 2 * super::gather::CHUNK + 12_345;
+    let sizes = [4096, 1, 3 * 4096 + 7, super::gather::CHUNK, 65_536];
+    let mut ram = vec![0u8; 2 * len];
+    let base = NonNull::new(ram.as_mut_ptr()).expect("non-null");
+    let mut parts = Vec::new();
+    let (mut used, mut at) = (0, len);
+    while used < len {
+        let n = sizes[parts.len() % sizes.len()].min(len - used);
+        // Every other piece from the top half, the rest from the bottom.
+        let off = if parts.len() % 2 == 0 { at } else { used };
+        // SAFETY: inside `ram`, which outlives the spans' use; the pieces
+        // do not overlap (the bottom ones stay below `len`, the top ones
+        // above it).
+        parts.push(unsafe { SharedSpan::new(base.add(off), n) });
+        if parts.len() % 2 == 1 {
+            at += n;
+        }
+        used += n;
+    }
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
+    let mut put = 0;
+    for p in &parts {
+        p.write_from(&data[put..put + p.len()]);
+        put += p.len();
+    }
+    let d = c.mem_alloc(0, len as u64).expect("alloc");
+    c.memcpy_htod_gather(0, 0, d, &parts, false).expect("up");
+    let mut back = vec![0u8; len];
+    c.memcpy_dtoh(0, 0, d, &mut back).expect("read back");
+    assert!(back == data, "the pieces arrive in order");
+    // Down into the same pieces, after clearing them.
+    for p in &parts {
+        p.write_from(&vec![0u8; p.len()]);
+    }
+    c.memcpy_dtoh_scatter(0, 0, d, &parts).expect("down");
+    let mut got = Vec::new();
+    for p in &parts {
+        let mut b = vec![0u8; p.len()];
+        p.read_into(&mut b);
+        got.extend_from_slice(&b);
+    }
+    assert!(got == data, "the pieces are written in order");
+    // Asynchronous up, then the stream's order: the data is there after
+    // a synchronise.
+    let e = c.mem_alloc(0, len as u64).expect("alloc");
+    c.memcpy_htod_gather(0, 0, e, &parts, true)
+        .expect("async up");
+    c.ctx_synchronize(0).expect("sync");
+    c.memcpy_dtoh(0, 0, e, &mut back).expect("read back");
+    assert!(back == data);
+    let s = c.shared_stats();
+    assert_eq!((s.guest_copies, s.guest_bytes), (3, 3 * len as u64));
+    // Bounds are the client's device memory, as for any copy.
+    assert_eq!(
+        c.memcpy_htod_gather(0, 0, d + 1, &parts, false),
+        Err(INVALID_VALUE)
+    );
+    assert_eq!(
+        c.memcpy_dtoh_scatter(0, 0, d + 1, &parts),
+        Err(INVALID_VALUE)
+    );
+    drop(c);
+    drop(ram);
+}

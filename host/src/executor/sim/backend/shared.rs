@@ -57,6 +57,44 @@ impl SharedBackend for SimBackend {
         self.count_shared(&dst);
         Ok(())
     }
+    fn memcpy_htod_gather(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        dst: u64,
+        src: &[SharedSpan],
+        is_async: bool,
+    ) -> CuResult<()> {
+        // The simulated device's memory is ours: its "DMA" is a copy out
+        // of each piece, made before we return as the contract asks.
+        let mut bytes = Vec::with_capacity(src.iter().map(|p| p.len()).sum());
+        for part in src {
+            let at = bytes.len();
+            bytes.resize(at + part.len(), 0);
+            part.read_into(&mut bytes[at..]);
+        }
+        self.memcpy_htod(ctx, stream, dst, &bytes, is_async)?;
+        self.shared_stats.count_guest(bytes.len() as u64);
+        Ok(())
+    }
+    fn memcpy_dtoh_scatter(
+        &mut self,
+        ctx: u64,
+        stream: u64,
+        src: u64,
+        dst: &[SharedSpan],
+    ) -> CuResult<()> {
+        let mut bytes = vec![0u8; dst.iter().map(|p| p.len()).sum()];
+        self.memcpy_dtoh(ctx, stream, src, &mut bytes)?;
+        let mut rest = bytes.as_slice();
+        for part in dst {
+            let (head, tail) = rest.split_at(part.len());
+            part.write_from(head);
+            rest = tail;
+        }
+        self.shared_stats.count_guest(bytes.len() as u64);
+        Ok(())
+    }
     fn shared_stats(&self) -> SharedStats {
         self.shared_stats
     }

@@ -1,0 +1,112 @@
+//! Large copies whose data stays in the guest's pages: a MEMCPY_HTOD or
+//! MEMCPY_DTOH the driver described as its header copy followed by the
+//! pinned pages of the caller's buffer (`kmod/userdma.rs`). Only the header
+//! is copied out of guest memory and parsed; the data moves between those
+//! pages and the device's staging without a private copy of the whole
+//! transfer in this process. The guest may rewrite its own data pages while
+//! we copy them: that changes only the bytes it copies.
+
+use super::buffers::GuestBuffer;
+use crate::cuda::{HostBytes, SharedSpan};
+use crate::guest_memory::GuestMemory;
+use crate::session::Session;
+use uapi::cuda::{op, CopyRequest, ResultHeader};
+use uapi::status::Status;
+use uapi::wire::Wire;
+
+/// Copies with at least this many data bytes stay in place; smaller ones
+/// are gathered as any other command (one copy of a few pages costs less
+/// than the staging and events of the in-place path).
+pub const IN_PLACE_MIN: u64 = 64 << 10;
+
+/// A copy whose data stays in guest RAM.
+pub(super) struct GuestCopy {
+    opcode: u16,
+    /// The request header, copied out of guest memory.
+    request: CopyRequest,
+    /// The data pages, as this process maps them, valid while the snapshot
+    /// they came from lives.
+    parts: Vec<SharedSpan>,
+}
+
+impl GuestCopy {
+    /// The copy `request` and `response` describe, if its data can stay in
+    /// place: an HTOD whose request is exactly a `CopyRequest` segment then
+    /// the data, or a DTOH whose response is exactly a `ResultHeader`
+    /// segment then room for the data, with at least [`IN_PLACE_MIN`]
+    /// bytes, each data segment inside one region of guest RAM. `None`
+    /// sends the command the ordinary way, whose decoder reports any fault
+    /// in its shape.
+    ///
+    /// # Safety
+    ///
+    /// The copy is run ([`Self::run`]) while `mem` lives.
+    pub(super) unsafe fn find(
+        mem: &GuestMemory,
+        opcode: u16,
+        request: &GuestBuffer,
+        response: &GuestBuffer,
+    ) -> Option<Self> {
+        let data = match opcode {
+            op::MEMCPY_HTOD => request,
+            op::MEMCPY_DTOH => response,
+            _ => return None,
+        };
+        let want_head = if opcode == op::MEMCPY_HTOD {
+            size_of::<CopyRequest>()
+        } else {
+            size_of::<ResultHeader>()
+        } as u64;
+        let mut segments = data.segments();
+        let first = segments.next()?;
+        if first.1 != want_head || data.capacity() - want_head < IN_PLACE_MIN {
+            return None;
+        }
+        let request = if opcode == op::MEMCPY_HTOD {
+            mem.read_obj::<CopyRequest>(first.0).ok()?
+        } else {
+            if request.capacity() != size_of::<CopyRequest>() as u64 {
+                return None;
+            }
+            let bytes = request.gather(mem).ok()?;
+            CopyRequest::read_from(&bytes)?
+        };
+        if request.len != data.capacity() - want_head {
+            return None;
+        }
+        let parts = segments
+            // SAFETY: the spans are used by `run` only, while `mem` lives
+            // (this function's contract).
+            .map(|(addr, len)| unsafe { mem.span(addr, len) })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            opcode,
+            request,
+            parts,
+        })
+    }
+
+    /// Runs the copy, writes its response header, and returns the response
+    /// length.
+    pub(super) fn run(
+        &self,
+        mem: &GuestMemory,
+        response: &GuestBuffer,
+        session: &mut Session,
+    ) -> Result<u32, Status> {
+        let capacity = usize::try_from(response.capacity()).map_err(|_| Status::TooLarge)?;
+        // Without room for a response the driver does not wait for it.
+        let detached = capacity == 0;
+        let (head, data) = session.execute_shared(
+            self.opcode,
+            self.request.as_bytes(),
+            HostBytes::Guest(&self.parts),
+            capacity,
+            detached,
+        )?;
+        // The header lands in the response's first segment (exactly its
+        // size for a DTOH, the whole response for an HTOD).
+        response.scatter(mem, &head)?;
+        u32::try_from(head.len() + data).map_err(|_| Status::ExecutorError)
+    }
+}
