@@ -34,6 +34,12 @@ struct Tally {
     waiting: HashMap<String, u64>,
     /// CPU ticks (user + system) of the watched processes, first and last seen.
     ticks: HashMap<i32, (u64, u64)>,
+    /// Threads seized and interrupted that had not stopped when their
+    /// sample gave up on them: each is let go as soon as it stops
+    /// ([`release`]). Left seized, a thread would stop at its next return
+    /// to user space and stay stopped (`t`) until we exit, hanging the
+    /// check we watch.
+    seized: Vec<i32>,
 }
 
 pub fn sample(args: &[String]) -> Result<String, String> {
@@ -62,6 +68,7 @@ pub fn sample(args: &[String]) -> Result<String, String> {
             gone_since = None;
             seen_any = true;
         }
+        release(&mut tally.seized);
         for pid in pids {
             sample_process(pid, &mut tally, &mut maps);
         }
@@ -71,6 +78,12 @@ pub fn sample(args: &[String]) -> Result<String, String> {
             last_report = Instant::now();
         }
         std::thread::sleep(interval);
+    }
+    // Threads interrupted but not yet stopped: let each go once it stops.
+    let end = Instant::now() + Duration::from_secs(5);
+    while !tally.seized.is_empty() && Instant::now() < end {
+        release(&mut tally.seized);
+        std::thread::sleep(Duration::from_millis(10));
     }
     report(&tally, t0.elapsed());
     Ok(format!("{} samples", tally.samples))
@@ -110,7 +123,7 @@ fn sample_process(pid: i32, tally: &mut Tally, maps: &mut HashMap<i32, Vec<Mappi
             *tally.waiting.entry(key).or_default() += 1;
             continue;
         }
-        match program_counter(tid) {
+        match program_counter(tid, &mut tally.seized) {
             Some(pc) => {
                 let key = locate(pid, pc, maps).unwrap_or(("?".into(), pc));
                 *tally.running.entry(key).or_default() += 1;
@@ -129,46 +142,91 @@ fn cpu_ticks(path: &str) -> Option<u64> {
 }
 
 /// The thread's program counter: seized, interrupted, read, let go (a
-/// signal that arrived meanwhile is delivered on the way out).
-fn program_counter(tid: i32) -> Option<u64> {
+/// signal that arrived meanwhile is delivered on the way out). A thread
+/// that does not stop within the deadline (a long system call under TCG)
+/// goes to `seized`, to be let go when it does.
+fn program_counter(tid: i32, seized: &mut Vec<i32>) -> Option<u64> {
     // SAFETY: ptrace on a thread id; every request's arguments are as the
-    // man page gives them, and `regs` is a valid out-buffer.
+    // man page gives them.
     unsafe {
         if libc::ptrace(libc::PTRACE_SEIZE, tid, 0, 0) != 0 {
             return None;
         }
         if libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) != 0 {
+            // Seized but not interrupted: it runs on; let it go.
+            if libc::ptrace(libc::PTRACE_DETACH, tid, 0, 0) != 0 {
+                seized.push(tid);
+            }
             return None;
         }
-        let mut status = 0;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let r = libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG);
-            if r == tid {
-                break;
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match stopped(tid) {
+            Stop::Stopped(status) => {
+                let mut regs: libc::user_regs_struct =
+                    // SAFETY: a plain C struct of integers; all zeros is valid.
+                    unsafe { std::mem::zeroed() };
+                // SAFETY: `tid` is our tracee, stopped; `regs` is a valid
+                // out-buffer.
+                let ok = unsafe { libc::ptrace(libc::PTRACE_GETREGS, tid, 0, &mut regs) } == 0;
+                detach(tid, status);
+                return ok.then_some(regs.rip);
             }
-            if r < 0 || Instant::now() > deadline {
-                // Gone, or not stopping: let this process's exit detach it.
+            Stop::Gone => return None,
+            Stop::Running if Instant::now() > deadline => {
+                seized.push(tid);
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            Stop::Running => std::thread::sleep(Duration::from_millis(1)),
         }
-        if !libc::WIFSTOPPED(status) {
-            return None;
-        }
-        let mut regs: libc::user_regs_struct = std::mem::zeroed();
-        let ok = libc::ptrace(libc::PTRACE_GETREGS, tid, 0, &mut regs) == 0;
-        // Our interrupt stops with PTRACE_EVENT_STOP; a signal-delivery stop
-        // carries a signal to deliver on detach.
-        let event = (status >> 16) & 0xff;
-        let sig = if event == 0 {
-            libc::WSTOPSIG(status)
-        } else {
-            0
-        };
-        libc::ptrace(libc::PTRACE_DETACH, tid, 0, sig as libc::c_long);
-        ok.then_some(regs.rip)
     }
+}
+
+/// Where a seized thread stands.
+enum Stop {
+    /// Stopped, with its wait status.
+    Stopped(i32),
+    /// Not yet stopped.
+    Running,
+    /// Exited (or not ours any more).
+    Gone,
+}
+
+fn stopped(tid: i32) -> Stop {
+    let mut status = 0;
+    // SAFETY: waitpid on our tracee with a valid status out-pointer.
+    let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
+    match r {
+        0 => Stop::Running,
+        r if r == tid && libc::WIFSTOPPED(status) => Stop::Stopped(status),
+        _ => Stop::Gone,
+    }
+}
+
+/// Lets a stopped tracee go. Our interrupt stops it with PTRACE_EVENT_STOP;
+/// a signal-delivery stop carries a signal, delivered on detach.
+fn detach(tid: i32, status: i32) {
+    let event = (status >> 16) & 0xff;
+    let sig = if event == 0 {
+        libc::WSTOPSIG(status)
+    } else {
+        0
+    };
+    // SAFETY: `tid` is our tracee, stopped.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, tid, 0, sig as libc::c_long) };
+}
+
+/// Lets go every thread of `seized` that has stopped (or is gone).
+fn release(seized: &mut Vec<i32>) {
+    seized.retain(|&tid| match stopped(tid) {
+        Stop::Stopped(status) => {
+            detach(tid, status);
+            false
+        }
+        Stop::Gone => false,
+        Stop::Running => true,
+    });
 }
 
 /// (file, file offset) of `pc` in `pid`'s mappings (read again on a miss:
