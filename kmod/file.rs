@@ -7,7 +7,7 @@ use crate::{
     client::Client,
     helpers,
     misc::MiscNode,
-    slots::CLIENT_PIN_LIMIT,
+    slots::client_pin_pages,
     submit::{
         CommandSize,
         PinnedRanges,
@@ -132,7 +132,8 @@ fn data_info(client: &Client, user: UserSlice) -> Result<isize> {
     let info = DataInfo {
         max_data: max_data(client),
         min_pinned: MIN_PINNED,
-        pin_limit: (CLIENT_PIN_LIMIT as u64).min(pinned.saturating_add(userdma::memlock_room())),
+        pin_limit: ((client_pin_pages() * PAGE_SIZE) as u64)
+            .min(pinned.saturating_add(userdma::memlock_room())),
         pinned,
         sgl_commands: mine.commands,
         sgl_bytes: mine.bytes,

@@ -11,7 +11,7 @@
 
 use crate::{
     client::Client,
-    slots::CLIENT_PIN_LIMIT,
+    slots::client_pin_pages,
     uapi::ioctl::PinInfo,
     userdma::{
         self,
@@ -25,9 +25,6 @@ use kernel::{
     prelude::*,
     sync::Arc, //
 };
-
-/// Pages one file may keep pinned: its cache and commands in flight.
-const CLIENT_PIN_PAGES: usize = CLIENT_PIN_LIMIT / PAGE_SIZE;
 
 /// Most pinnings one cache holds (each lookup scans them).
 const MAX_ENTRIES: usize = 256;
@@ -61,8 +58,8 @@ impl PinCache {
     fn evict(&mut self, account: &PinAccount, want: usize, all: bool) {
         loop {
             let alive = account.pages.load(Ordering::Relaxed);
-            let fits =
-                alive.saturating_add(want) <= CLIENT_PIN_PAGES && self.entries.len() < MAX_ENTRIES;
+            let fits = alive.saturating_add(want) <= client_pin_pages()
+                && self.entries.len() < MAX_ENTRIES;
             if fits && !all {
                 return;
             }
@@ -152,7 +149,7 @@ impl Client {
         let start = addr - addr % PAGE_SIZE;
         let count = userdma::pages_spanned(addr, len)?;
         wraps_to_efault(start, count)?;
-        if count > CLIENT_PIN_PAGES {
+        if count > client_pin_pages() {
             self.pins.lock().info.refused += 1;
             return Err(ENOMEM);
         }
@@ -210,7 +207,7 @@ impl Client {
     /// Pins `count` pages at `start` within the file's limit.
     fn pin_new(&self, start: usize, count: usize, writable: bool) -> Result<Arc<CachedPin>> {
         let alive = self.pin_account.pages.load(Ordering::Relaxed);
-        if alive.saturating_add(count) > CLIENT_PIN_PAGES {
+        if alive.saturating_add(count) > client_pin_pages() {
             return Err(ENOMEM);
         }
         let pin = CachedPin::new(
@@ -246,7 +243,7 @@ impl Client {
                 .filter(|e| e.registered)
                 .map(|e| e.pin.range().1 / PAGE_SIZE)
                 .sum();
-            if registered.saturating_add(count) > CLIENT_PIN_PAGES / 2 {
+            if registered.saturating_add(count) > client_pin_pages() / 2 {
                 cache.info.refused += 1;
                 return Err(ENOMEM);
             }

@@ -13,6 +13,7 @@ use crate::{
 };
 use kernel::{
     dma::Coherent,
+    ffi::c_ulong,
     page::PAGE_SIZE,
     prelude::*, //
 };
@@ -23,11 +24,28 @@ use kernel::{
 /// to the caller's memory cgroup.
 const CLIENT_DMA_BUDGET: usize = 64 * MAX_PAYLOAD as usize;
 
-/// Bytes of user memory one client may keep pinned for the device, cached
-/// or used by commands in flight; the caller's `RLIMIT_MEMLOCK` may allow
-/// less. Commands in flight are held to it here, the cache in `pincache`.
-pub(crate) const CLIENT_PIN_LIMIT: usize = 256 << 20;
-const CLIENT_PIN_PAGES: usize = CLIENT_PIN_LIMIT / PAGE_SIZE;
+unsafe extern "C" {
+    /// `totalram_pages()`. No preconditions.
+    fn vgpu_total_ram_pages() -> c_ulong;
+}
+
+/// Least of [`client_pin_pages`], in bytes.
+const CLIENT_PIN_MIN: usize = 256 << 20;
+/// Most of [`client_pin_pages`], in bytes.
+const CLIENT_PIN_MAX: usize = 4 << 30;
+
+/// Pages of user memory one client may keep pinned for the device, cached
+/// or used by commands in flight: a quarter of RAM, at least 256 MiB and at
+/// most 4 GiB, so that buffers of a few hundred MiB stay pinned between
+/// their copies where there is room (each re-pinning costs more than the
+/// copy's DMA). The caller's `RLIMIT_MEMLOCK` may allow less. Commands in
+/// flight are held to it here, the cache in `pincache`.
+pub(crate) fn client_pin_pages() -> usize {
+    // SAFETY: no preconditions.
+    let ram = unsafe { vgpu_total_ram_pages() };
+    // CAST: c_ulong is usize on every supported architecture.
+    (ram as usize / 4).clamp(CLIENT_PIN_MIN / PAGE_SIZE, CLIENT_PIN_MAX / PAGE_SIZE)
+}
 
 /// A request or response buffer the device may own.
 pub(crate) enum Buffer {
@@ -238,12 +256,12 @@ impl SlotTable {
         let pinned = self.used.pins.saturating_add(self.reserved.pins);
         self.free_slots().saturating_sub(self.reserved_slots) >= slots
             && (held == 0 || held.saturating_add(bytes) <= CLIENT_DMA_BUDGET)
-            && pinned.saturating_add(pins) <= CLIENT_PIN_PAGES
+            && pinned.saturating_add(pins) <= client_pin_pages()
     }
 
     /// Whether a batch pinning `pins` pages could ever fit.
     pub(crate) fn can_pin(pins: usize) -> bool {
-        pins <= CLIENT_PIN_PAGES
+        pins <= client_pin_pages()
     }
 
     /// Whether room can appear without the caller collecting anything:

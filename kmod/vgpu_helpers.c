@@ -49,6 +49,7 @@ void vgpu_dma_mb(void)
 struct mm_struct *vgpu_pin_charge(unsigned long npages);
 void vgpu_pin_uncharge(struct mm_struct *mm, unsigned long npages);
 unsigned long vgpu_pin_room(void);
+unsigned long vgpu_total_ram_pages(void);
 unsigned int vgpu_dma_max_segment(struct pci_dev *pdev);
 int vgpu_dma_map_sgtable(struct pci_dev *pdev, struct sg_table *sgt, bool to_device);
 void vgpu_dma_unmap_sgtable(struct pci_dev *pdev, struct sg_table *sgt, bool to_device);
@@ -92,6 +93,12 @@ unsigned long vgpu_pin_room(void)
 	pinned = atomic64_read(&mm->pinned_vm);
 	limit >>= PAGE_SHIFT;
 	return pinned >= (s64)limit ? 0 : limit - pinned;
+}
+
+/* Pages of RAM the kernel manages (totalram_pages() is an inline). */
+unsigned long vgpu_total_ram_pages(void)
+{
+	return totalram_pages();
 }
 
 /* Longest CPU segment worth building: what one mapping and one device segment take. */
