@@ -218,3 +218,38 @@ fn a_header_of_another_shape_takes_the_ordinary_path() {
     let (_, _, back) = dtoh(&h, &mut q, d, len);
     assert!(back[..4096] == small[..]);
 }
+
+#[test]
+fn a_short_response_reports_the_length_it_needs() {
+    let h = Harness::new();
+    let mut q = TestQueue::enabled(&h, 0, 8);
+    let len = pieces().iter().map(|p| p.1 as usize).sum::<usize>();
+    let d = alloc(&h, &mut q, len as u64);
+    let req = CopyRequest {
+        dst: d,
+        len: len as u64,
+        ..Default::default()
+    };
+    h.write_bytes(q.data + 0x2000, req.as_bytes());
+    let mut list = vec![(q.data + 0x2000, size_of::<CopyRequest>() as u64)];
+    list.extend(pieces());
+    write_list(&h, q.data, &list);
+    let c = q.run(
+        &h,
+        &SubmissionEntry {
+            opcode: op::MEMCPY_HTOD,
+            flags: entry_flags::REQ_SGL,
+            tag: 5,
+            req_addr: q.data,
+            req_len: list.len() as u32,
+            resp_addr: q.data + 0x1000,
+            resp_len: 4,
+            ..Default::default()
+        },
+    );
+    // As the ordinary path answers: too small, and the header's 8 bytes.
+    assert_eq!(
+        (status_of(&c), c.resp_len),
+        (Some(Status::ResponseTooSmall), 8)
+    );
+}

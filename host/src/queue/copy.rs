@@ -87,26 +87,46 @@ impl GuestCopy {
     }
 
     /// Runs the copy, writes its response header, and returns the response
-    /// length.
+    /// length; on failure the status and, for `RESPONSE_TOO_SMALL`, the
+    /// length needed (as the ordinary path reports it).
     pub(super) fn run(
         &self,
         mem: &GuestMemory,
         response: &GuestBuffer,
         session: &mut Session,
-    ) -> Result<u32, Status> {
-        let capacity = usize::try_from(response.capacity()).map_err(|_| Status::TooLarge)?;
+    ) -> Result<u32, (Status, u32)> {
+        let fail = |status: Status| (status, 0);
+        let capacity = usize::try_from(response.capacity()).map_err(|_| fail(Status::TooLarge))?;
         // Without room for a response the driver does not wait for it.
         let detached = capacity == 0;
-        let (head, data) = session.execute_shared(
+        let ran = session.execute_shared(
             self.opcode,
             self.request.as_bytes(),
             HostBytes::Guest(&self.parts),
             capacity,
             detached,
-        )?;
+        );
+        let (head, data) = match ran {
+            Ok(reply) => reply,
+            Err(Status::ResponseTooSmall) => {
+                // A header, and for a DTOH its data (`find` checked the
+                // length fits a u32 transfer).
+                let data = if self.opcode == op::MEMCPY_DTOH {
+                    self.request.len
+                } else {
+                    0
+                };
+                let needed = size_of::<ResultHeader>() as u64 + data;
+                return Err((
+                    Status::ResponseTooSmall,
+                    u32::try_from(needed).unwrap_or(u32::MAX),
+                ));
+            }
+            Err(status) => return Err(fail(status)),
+        };
         // The header lands in the response's first segment (exactly its
         // size for a DTOH, the whole response for an HTOD).
-        response.scatter(mem, &head)?;
-        u32::try_from(head.len() + data).map_err(|_| Status::ExecutorError)
+        response.scatter(mem, &head).map_err(fail)?;
+        u32::try_from(head.len() + data).map_err(|_| fail(Status::ExecutorError))
     }
 }

@@ -295,7 +295,7 @@ impl Worker {
         if let Some(copy) = unsafe { GuestCopy::find(mem, entry.opcode, &request, &response) } {
             let session = session.as_mut().map_err(|status| fail(*status))?;
             self.flush_irq();
-            return copy.run(mem, &response, session).map_err(fail);
+            return copy.run(mem, &response, session);
         }
         let request_bytes = request.gather(mem).map_err(fail)?;
         let command =
