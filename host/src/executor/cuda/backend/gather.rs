@@ -56,7 +56,7 @@ impl GpuClient {
     ) -> CuResult<(StagingBuf, CUevent, usize)> {
         let driver = Arc::clone(&self.driver);
         let ctx = self.contexts.get_mut(key).ok_or(INVALID_CONTEXT)?;
-        let buf = ctx.staging.take(&driver, n).ok_or(OUT_OF_MEMORY)?;
+        let mut buf = ctx.staging.take(&driver, n).ok_or(OUT_OF_MEMORY)?;
         let ev = match ctx.staging.event(&driver) {
             Ok(ev) => ev,
             Err(e) => {
@@ -70,7 +70,7 @@ impl GpuClient {
         // giving it back); stream and event belong to the current context.
         let rc = unsafe {
             check((api.memcpy_dtoh_async)(
-                buf.as_ptr() as *mut c_void,
+                buf.as_mut_ptr().cast(),
                 src,
                 n,
                 stream,
