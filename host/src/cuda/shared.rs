@@ -207,39 +207,57 @@ impl<'a> Pieces<'a> {
 }
 
 /// Runs `copy(at, n)` over `[0, len)`: on this thread, or for a large copy
-/// split in page-multiple parts over scoped threads (joined before return).
+/// split in page-multiple parts, the last on this thread and the others on
+/// the copy threads ([`copy_pool`]), all done before it returns.
 fn parallel(len: usize, copy: impl Fn(usize, usize) + Sync) {
-    let threads = if len < PARALLEL_MIN {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_COPY_THREADS)
+    let pool = copy_pool().filter(|_| len >= PARALLEL_MIN);
+    let threads = pool.map_or(1, |p| {
+        (p.current_num_threads() + 1)
             .min(len / (PARALLEL_MIN / 2))
             .max(1)
-    };
-    if threads == 1 {
+    });
+    let (Some(pool), true) = (pool, threads > 1) else {
         copy(0, len);
         return;
-    }
+    };
     let part = (len / threads).next_multiple_of(4096);
-    std::thread::scope(|scope| {
-        let copy = &copy;
+    let copy = &copy;
+    pool.in_place_scope(|scope| {
         let mut at = 0;
         while at < len {
             let n = part.min(len - at);
             let start = at;
             at += n;
-            let last = at >= len;
-            if last
-                || std::thread::Builder::new()
-                    .spawn_scoped(scope, move || copy(start, n))
-                    .is_err()
-            {
+            if at >= len {
                 copy(start, n);
+            } else {
+                scope.spawn(move |_| copy(start, n));
             }
         }
     });
+}
+
+/// The threads that help with large copies: one less than
+/// [`MAX_COPY_THREADS`] (the caller copies a part too), at most one less
+/// than the CPUs this process may use; `None` with one CPU, or if they
+/// cannot be started (the copy then runs on the caller alone). Made on
+/// first use and kept: a worker process serves one client and never forks.
+fn copy_pool() -> Option<&'static rayon_core::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon_core::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let helpers = cpus.min(MAX_COPY_THREADS).saturating_sub(1);
+        if helpers == 0 {
+            return None;
+        }
+        rayon_core::ThreadPoolBuilder::new()
+            .num_threads(helpers)
+            .thread_name(|i| format!("vgpu-copy-{i}"))
+            .build()
+            .map_err(|e| tracing::warn!(%e, "no copy threads; large copies run on one"))
+            .ok()
+    })
+    .as_ref()
 }
 
 /// What a shared area is, for the `pinned_bytes` quota.
