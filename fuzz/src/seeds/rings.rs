@@ -77,6 +77,82 @@ pub(super) fn seeds() -> Vec<(String, Vec<u8>)> {
         resp_len: 16,
         ..entry(op::PRIMARY_CTX_RETAIN, 5)
     };
+    // A large copy up and back down as the guest driver describes it: the
+    // header copy, then data pages in both windows (queue/copy.rs keeps
+    // the data in place). The device pointer is the simulator's first
+    // (an error result once another run took it: the path is the point).
+    let (piece_a, piece_b) = ((data + 0x2000, 0x8000u32), (RAM_B + 0x1000, 0x9000u32));
+    let len = u64::from(piece_a.1 + piece_b.1);
+    let dev = 0x7f40_0000_0000;
+    let up_list = [
+        (data + 0x200, size_of::<CopyRequest>() as u32),
+        piece_a,
+        piece_b,
+    ];
+    let down_list = [
+        (data + 0x500, size_of::<ResultHeader>() as u32),
+        piece_a,
+        piece_b,
+    ];
+    let mut ram_copy = vec![0u8; 0x100];
+    for (addr, len) in up_list {
+        ram_copy.extend_from_slice(
+            SgEntry {
+                addr,
+                len,
+                reserved: 0,
+            }
+            .as_bytes(),
+        );
+    }
+    ram_copy.resize(0x200, 0);
+    ram_copy.extend_from_slice(
+        CopyRequest {
+            dst: dev,
+            len,
+            ..Default::default()
+        }
+        .as_bytes(),
+    );
+    ram_copy.resize(0x300, 0);
+    ram_copy.extend_from_slice(
+        CopyRequest {
+            src: dev,
+            len,
+            ..Default::default()
+        }
+        .as_bytes(),
+    );
+    ram_copy.resize(0x400, 0);
+    for (addr, len) in down_list {
+        ram_copy.extend_from_slice(
+            SgEntry {
+                addr,
+                len,
+                reserved: 0,
+            }
+            .as_bytes(),
+        );
+    }
+    ram_copy.resize(0x2000, 0);
+    ram_copy.extend((0..piece_a.1).map(|i| (i * 13) as u8));
+    let ram_b_copy: Vec<u8> = (0..0x1000 + piece_b.1).map(|i| (i * 5) as u8).collect();
+    let copy_up = SubmissionEntry {
+        flags: entry_flags::REQ_SGL,
+        req_addr: data + 0x100,
+        req_len: 3,
+        resp_addr: data + 0x600,
+        resp_len: 8,
+        ..entry(op::MEMCPY_HTOD, 6)
+    };
+    let copy_down = SubmissionEntry {
+        flags: entry_flags::RESP_SGL,
+        req_addr: data + 0x300,
+        req_len: size_of::<CopyRequest>() as u32,
+        resp_addr: data + 0x400,
+        resp_len: 3,
+        ..entry(op::MEMCPY_DTOH, 7)
+    };
     let raw = Layout {
         mode: 1,
         raw: (RAM_B, RAM_B + 0x8000, RAM_B + 0xc000, 16, 0),
@@ -99,6 +175,15 @@ pub(super) fn seeds() -> Vec<(String, Vec<u8>)> {
                 &[echo, info, usage, retain],
                 &ram_cuda,
                 &[],
+            ),
+        ),
+        (
+            "copy-in-place".into(),
+            rings::encode(
+                &standard(1, 2),
+                &[copy_up, copy_down],
+                &ram_copy,
+                &ram_b_copy,
             ),
         ),
         (
