@@ -97,6 +97,8 @@ impl GpuClient {
 }
 
 impl GpuClient {
+    /// The copy up of `SharedBackend::memcpy_htod_gather`; returns the
+    /// bytes copied.
     pub(super) fn htod_gather(
         &mut self,
         ctx: u64,
@@ -104,7 +106,7 @@ impl GpuClient {
         dst: u64,
         src: &[SharedSpan],
         is_async: bool,
-    ) -> CuResult<()> {
+    ) -> CuResult<usize> {
         let key = self.enter(ctx)?;
         let pieces = Pieces::new(src);
         let total = pieces.len();
@@ -136,16 +138,18 @@ impl GpuClient {
         }
         // A synchronous copy returns here, as NVIDIA's does from pageable
         // memory: the bytes are staged, the DMA is in stream order.
-        Ok(())
+        Ok(total)
     }
 
+    /// The copy down of `SharedBackend::memcpy_dtoh_scatter`; returns the
+    /// bytes copied.
     pub(super) fn dtoh_scatter(
         &mut self,
         ctx: u64,
         stream: u64,
         src: u64,
         dst: &[SharedSpan],
-    ) -> CuResult<()> {
+    ) -> CuResult<usize> {
         let key = self.enter(ctx)?;
         let pieces = Pieces::new(dst);
         let total = pieces.len();
@@ -186,6 +190,6 @@ impl GpuClient {
             }
         }
         self.reap(key);
-        Ok(())
+        Ok(total)
     }
 }

@@ -228,9 +228,8 @@ impl SharedBackend for GpuClient {
         src: &[SharedSpan],
         is_async: bool,
     ) -> CuResult<()> {
-        self.htod_gather(ctx, stream, dst, src, is_async)?;
-        let len = src.iter().map(|p| p.len() as u64).sum();
-        self.shared.stats.count_guest(len);
+        let len = self.htod_gather(ctx, stream, dst, src, is_async)?;
+        self.shared.stats.count_guest(len as u64);
         Ok(())
     }
     fn memcpy_dtoh_scatter(
@@ -240,9 +239,8 @@ impl SharedBackend for GpuClient {
         src: u64,
         dst: &[SharedSpan],
     ) -> CuResult<()> {
-        self.dtoh_scatter(ctx, stream, src, dst)?;
-        let len = dst.iter().map(|p| p.len() as u64).sum();
-        self.shared.stats.count_guest(len);
+        let len = self.dtoh_scatter(ctx, stream, src, dst)?;
+        self.shared.stats.count_guest(len as u64);
         Ok(())
     }
     fn shared_stats(&self) -> SharedStats {

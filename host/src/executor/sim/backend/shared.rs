@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::cuda::backend::SharedBackend;
-use crate::cuda::shared::SharedKind;
+use crate::cuda::shared::{Pieces, SharedKind};
 
 impl SimBackend {
     fn count_shared(&mut self, span: &SharedSpan) {
@@ -66,13 +66,11 @@ impl SharedBackend for SimBackend {
         is_async: bool,
     ) -> CuResult<()> {
         // The simulated device's memory is ours: its "DMA" is a copy out
-        // of each piece, made before we return as the contract asks.
-        let mut bytes = Vec::with_capacity(src.iter().map(|p| p.len()).sum());
-        for part in src {
-            let at = bytes.len();
-            bytes.resize(at + part.len(), 0);
-            part.read_into(&mut bytes[at..]);
-        }
+        // of the pieces, made before we return as the contract asks.
+        let pieces = Pieces::new(src);
+        let mut bytes = vec![0u8; pieces.len()];
+        // SAFETY: `bytes` is our own buffer of the run's length.
+        unsafe { pieces.read(0, bytes.as_mut_ptr(), bytes.len()) };
         self.memcpy_htod(ctx, stream, dst, &bytes, is_async)?;
         self.shared_stats.count_guest(bytes.len() as u64);
         Ok(())
@@ -84,14 +82,11 @@ impl SharedBackend for SimBackend {
         src: u64,
         dst: &[SharedSpan],
     ) -> CuResult<()> {
-        let mut bytes = vec![0u8; dst.iter().map(|p| p.len()).sum()];
+        let pieces = Pieces::new(dst);
+        let mut bytes = vec![0u8; pieces.len()];
         self.memcpy_dtoh(ctx, stream, src, &mut bytes)?;
-        let mut rest = bytes.as_slice();
-        for part in dst {
-            let (head, tail) = rest.split_at(part.len());
-            part.write_from(head);
-            rest = tail;
-        }
+        // SAFETY: `bytes` is our own buffer of the run's length.
+        unsafe { pieces.write(0, bytes.as_ptr(), bytes.len()) };
         self.shared_stats.count_guest(bytes.len() as u64);
         Ok(())
     }
