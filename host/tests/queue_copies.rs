@@ -9,7 +9,7 @@ mod common;
 use common::commands::{pattern, status_of};
 use common::*;
 use uapi::cuda::{op, result, CopyRequest, HandleResponse, MemAllocRequest, ResultHeader};
-use uapi::ring::{entry_flags, SgEntry, SubmissionEntry};
+use uapi::ring::{entry_flags, CompletionEntry, SgEntry, SubmissionEntry};
 use uapi::status::Status;
 use uapi::wire::Wire;
 
@@ -57,16 +57,17 @@ fn alloc(h: &Harness, q: &mut TestQueue, size: u64) -> u64 {
     r.handle
 }
 
-/// HTOD of `data` into `dst` from `pieces`, the header `header_len` bytes
-/// (the driver's is exactly a `CopyRequest`); returns the CUDA result, or
-/// the device status when it is not OK.
-fn htod(
+/// Submits an HTOD of `data` into `dst` from `pieces`, the header
+/// `header_len` bytes (the driver's is exactly a `CopyRequest`), with a
+/// response of `resp_len` bytes; returns its completion.
+fn submit_htod(
     h: &Harness,
     q: &mut TestQueue,
     dst: u64,
     data: &[u8],
     header_len: usize,
-) -> Result<u32, Option<Status>> {
+    resp_len: u32,
+) -> CompletionEntry {
     let req = CopyRequest {
         dst,
         len: data.len() as u64,
@@ -83,7 +84,7 @@ fn htod(
         list.push((addr, len));
     }
     write_list(h, q.data, &list);
-    let c = q.run(
+    q.run(
         h,
         &SubmissionEntry {
             opcode: op::MEMCPY_HTOD,
@@ -92,10 +93,22 @@ fn htod(
             req_addr: q.data,
             req_len: list.len() as u32,
             resp_addr: q.data + 0x1000,
-            resp_len: 8,
+            resp_len,
             ..Default::default()
         },
-    );
+    )
+}
+
+/// [`submit_htod`] with room for the response header; returns the CUDA
+/// result, or the device status when it is not OK.
+fn htod(
+    h: &Harness,
+    q: &mut TestQueue,
+    dst: u64,
+    data: &[u8],
+    header_len: usize,
+) -> Result<u32, Option<Status>> {
+    let c = submit_htod(h, q, dst, data, header_len, 8);
     if status_of(&c) != Some(Status::Ok) {
         return Err(status_of(&c));
     }
@@ -225,28 +238,8 @@ fn a_short_response_reports_the_length_it_needs() {
     let mut q = TestQueue::enabled(&h, 0, 8);
     let len = pieces().iter().map(|p| p.1 as usize).sum::<usize>();
     let d = alloc(&h, &mut q, len as u64);
-    let req = CopyRequest {
-        dst: d,
-        len: len as u64,
-        ..Default::default()
-    };
-    h.write_bytes(q.data + 0x2000, req.as_bytes());
-    let mut list = vec![(q.data + 0x2000, size_of::<CopyRequest>() as u64)];
-    list.extend(pieces());
-    write_list(&h, q.data, &list);
-    let c = q.run(
-        &h,
-        &SubmissionEntry {
-            opcode: op::MEMCPY_HTOD,
-            flags: entry_flags::REQ_SGL,
-            tag: 5,
-            req_addr: q.data,
-            req_len: list.len() as u32,
-            resp_addr: q.data + 0x1000,
-            resp_len: 4,
-            ..Default::default()
-        },
-    );
+    let data = pattern(len, 1);
+    let c = submit_htod(&h, &mut q, d, &data, size_of::<CopyRequest>(), 4);
     // As the ordinary path answers: too small, and the header's 8 bytes.
     assert_eq!(
         (status_of(&c), c.resp_len),

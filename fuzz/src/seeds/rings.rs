@@ -94,17 +94,18 @@ pub(super) fn seeds() -> Vec<(String, Vec<u8>)> {
         piece_a,
         piece_b,
     ];
-    let mut ram_copy = vec![0u8; 0x100];
-    for (addr, len) in up_list {
-        ram_copy.extend_from_slice(
-            SgEntry {
+    let put_list = |ram: &mut Vec<u8>, list: &[(u64, u32)]| {
+        for &(addr, len) in list {
+            let sg = SgEntry {
                 addr,
                 len,
                 reserved: 0,
-            }
-            .as_bytes(),
-        );
-    }
+            };
+            ram.extend_from_slice(sg.as_bytes());
+        }
+    };
+    let mut ram_copy = vec![0u8; 0x100];
+    put_list(&mut ram_copy, &up_list);
     ram_copy.resize(0x200, 0);
     ram_copy.extend_from_slice(
         CopyRequest {
@@ -124,16 +125,7 @@ pub(super) fn seeds() -> Vec<(String, Vec<u8>)> {
         .as_bytes(),
     );
     ram_copy.resize(0x400, 0);
-    for (addr, len) in down_list {
-        ram_copy.extend_from_slice(
-            SgEntry {
-                addr,
-                len,
-                reserved: 0,
-            }
-            .as_bytes(),
-        );
-    }
+    put_list(&mut ram_copy, &down_list);
     ram_copy.resize(0x2000, 0);
     ram_copy.extend((0..piece_a.1).map(|i| (i * 13) as u8));
     let ram_b_copy: Vec<u8> = (0..0x1000 + piece_b.1).map(|i| (i * 5) as u8).collect();
