@@ -2,14 +2,17 @@
 //! commands in front of it.
 //!
 //! Asynchronous work (launches, `*Async` copies and memsets, event records,
-//! stream waits) is appended to the batch without a round trip. The batch
-//! goes out, one SUBMIT per up to [`MAX_BATCH`] commands, before any command
-//! that waits for a response (sharing that command's submit) and whenever it
-//! is full. The device keeps the errors of detached commands and returns
-//! them with the client's next response, which is how a synchronising call
-//! reports them.
+//! stream waits) goes out without a round trip. Where submitting is a
+//! system call it is appended to a batch, which goes out, one SUBMIT per up
+//! to [`MAX_BATCH`] commands, before any command that waits for a response
+//! (sharing that command's submit), whenever it is full, and once its
+//! oldest command has waited the transport's delay (`flusher.rs`); on the
+//! shared-memory rings each command goes out at once ([`Batching`]). The
+//! device keeps the errors of detached commands and returns them with the
+//! client's next response, which is how a synchronising call reports them.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use uapi::{
     cuda::{result, CudaCommand, ResultHeader, Submission},
@@ -20,7 +23,7 @@ use uapi::{
 
 use super::CuResult;
 use crate::transport::{
-    DataPath, DataRequest, DevError, HostBlock, Request, Transport, TransportInfo,
+    Batching, DataPath, DataRequest, DevError, HostBlock, Request, Transport, TransportInfo,
 };
 
 /// Most data calls in flight at once (within the transport's pin limit).
@@ -94,6 +97,12 @@ pub(crate) struct Client {
     /// Host ranges the transport keeps pinned (`cuMemHostAlloc`,
     /// `cuMemHostRegister`): base to length.
     pinned_host: BTreeMap<usize, usize>,
+    batching: Batching,
+    /// When the oldest command of `batch` was queued.
+    batch_since: Option<Instant>,
+    /// The transport error of a batch the flush thread submitted, for the
+    /// next submit to report.
+    deferred_error: Option<u32>,
 }
 
 impl Client {
@@ -101,12 +110,16 @@ impl Client {
     pub fn new(mut transport: Box<dyn Transport>) -> Result<Self, DevError> {
         let info = transport.describe()?;
         let data_path = transport.data_path();
+        let batching = transport.batching();
         Ok(Self {
             transport,
             batch: Vec::new(),
             info,
             data_path,
             pinned_host: BTreeMap::new(),
+            batching,
+            batch_since: None,
+            deferred_error: None,
         })
     }
 
@@ -214,16 +227,36 @@ impl Client {
         self.max_payload().saturating_sub(fixed)
     }
 
-    /// Appends a detached command; submits the batch when it is full.
+    /// Queues a detached command: submits it at once, or appends it to the
+    /// batch and submits that when it is full or its oldest command is due
+    /// ([`Batching`]).
     fn push_async(&mut self, opcode: u16, body: Vec<u8>) -> CuResult {
         if body.len() > self.max_payload() {
             return Err(result::INVALID_VALUE);
         }
         self.batch.push(Pending { opcode, body });
-        if self.batch.len() >= MAX_BATCH as usize {
+        let due = match self.batching {
+            Batching::Immediate => true,
+            Batching::After(delay) => match self.batch_since {
+                Some(since) => since.elapsed() >= delay,
+                None => {
+                    self.batch_since = Some(Instant::now());
+                    super::flusher::arm(delay);
+                    false
+                }
+            },
+            Batching::UntilSync => false,
+        };
+        if due || self.batch.len() >= MAX_BATCH as usize {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Queues a detached, empty-bodied command of `opcode` (tests).
+    #[cfg(test)]
+    pub fn push_async_for_test(&mut self, opcode: u16) {
+        self.push_async(opcode, Vec::new()).unwrap();
     }
 
     /// Submits every batched command.
@@ -231,9 +264,32 @@ impl Client {
         self.submit_with(&[]).map(|_| ())
     }
 
+    /// For the flush thread: submits the batch if its oldest command has
+    /// waited the delay, keeping a transport error for the next submit;
+    /// otherwise how much longer it may wait (`None`: no batch).
+    pub fn flush_due(&mut self) -> Option<Duration> {
+        let Batching::After(delay) = self.batching else {
+            return None;
+        };
+        let waited = self.batch_since?.elapsed();
+        if waited < delay {
+            return Some(delay - waited);
+        }
+        if let Err(e) = self.flush() {
+            self.deferred_error.get_or_insert(e);
+        }
+        None
+    }
+
     /// Submits the batch followed by `calls` (batch first, in order, at most
-    /// [`MAX_BATCH`] per submit); returns the calls' tickets.
+    /// [`MAX_BATCH`] per submit); returns the calls' tickets. A transport
+    /// error of a batch submitted by the flush thread is returned instead,
+    /// once.
     fn submit_with(&mut self, calls: &[Call]) -> CuResult<Vec<u64>> {
+        if let Some(e) = self.deferred_error.take() {
+            return Err(e);
+        }
+        self.batch_since = None;
         let batch = std::mem::take(&mut self.batch);
         let mut reqs: Vec<Request<'_>> = batch
             .iter()

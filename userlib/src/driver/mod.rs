@@ -21,6 +21,7 @@ pub(crate) mod dark_api;
 pub(crate) mod device;
 pub(crate) mod error;
 pub(crate) mod event;
+pub(crate) mod flusher;
 pub(crate) mod function;
 pub(crate) mod graph;
 pub(crate) mod graph_events;
@@ -233,6 +234,7 @@ static DEINITIALIZED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_unload() {
     DEINITIALIZED.store(true, Ordering::Release);
+    flusher::shut_down();
 }
 
 // At `dlclose` (and at exit, if cuInit never succeeded).
@@ -443,15 +445,36 @@ pub(crate) mod testing {
         session_with(max_payload, None, true)
     }
 
+    /// A session whose transport submits detached commands as `batching`
+    /// says (the others: only at a synchronising command).
+    pub fn session_with_batching(max_payload: u32, batching: vgpu_transport::Batching) -> Session {
+        session_full(max_payload, None, false, batching)
+    }
+
     fn session_with(
         max_payload: u32,
         data: Option<vgpu_transport::DataPath>,
         host_memory: bool,
     ) -> Session {
+        session_full(
+            max_payload,
+            data,
+            host_memory,
+            vgpu_transport::Batching::UntilSync,
+        )
+    }
+
+    fn session_full(
+        max_payload: u32,
+        data: Option<vgpu_transport::DataPath>,
+        host_memory: bool,
+        batching: vgpu_transport::Batching,
+    ) -> Session {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let (mut f, script) = fake::Fake::new(max_payload);
         f.data = data;
         f.host_memory = host_memory;
+        f.batching = batching;
         let mut s = lock();
         *s = State::new();
         s.client = Some(super::client::Client::new(Box::new(f)).unwrap());

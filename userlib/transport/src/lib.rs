@@ -95,6 +95,29 @@ pub struct DataPath {
     pub pin_limit: u64,
 }
 
+/// When detached commands (launches, `*Async` copies, event records) go to
+/// the device ([`Transport::batching`]). They always go before a command
+/// that waits for a response and when a batch is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batching {
+    /// Each at once: submitting costs no system call (the shared-memory
+    /// rings), so the device starts on work as soon as it exists, as on
+    /// NVIDIA's driver.
+    Immediate,
+    /// Batched, and submitted once the oldest has waited this long: a
+    /// submit is a system call (and under a VM an exit), so commands are
+    /// gathered, but never left waiting while the program computes.
+    After(std::time::Duration),
+    /// Only before a command with a response or when full (tests).
+    UntilSync,
+}
+
+/// How long a detached command may wait in a batch on transports whose
+/// submit is a system call: a few submits' worth, so that a burst of
+/// launches still shares one, while the device is never left idle for
+/// longer than this with work queued.
+pub const BATCH_DELAY: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// A command whose bulk data travels by pointer, apart from its header.
 /// The device sees `body ++ data`; of its response, the first
 /// `resp_capacity` bytes are the header [`Transport::wait`] returns, the
@@ -144,6 +167,10 @@ pub trait Transport: Send {
     /// The by-pointer data path, if this transport has one.
     fn data_path(&mut self) -> Option<DataPath> {
         None
+    }
+    /// When detached commands are submitted.
+    fn batching(&self) -> Batching {
+        Batching::After(BATCH_DELAY)
     }
     /// Pinned host memory of at least `len` bytes that the device copies
     /// from and to in place, named by [`HostBlock::offset`]; `None` where

@@ -9,8 +9,8 @@ use std::{
 use uapi::cmd::DeviceInfo;
 
 use crate::{
-    Completion, DataPath, DataRequest, DevError, HostBlock, PciLocation, Request, Transport,
-    TransportInfo,
+    Batching, Completion, DataPath, DataRequest, DevError, HostBlock, PciLocation, Request,
+    Transport, TransportInfo,
 };
 
 /// What the fake saw and will answer.
@@ -48,6 +48,10 @@ pub struct Fake {
     pub data: Option<DataPath>,
     /// Whether it offers shared host memory (`Transport::host_alloc`).
     pub host_memory: bool,
+    /// When detached commands go out (tests of batching set it; by
+    /// default only at a synchronising command, so that batch sizes are
+    /// deterministic).
+    pub batching: Batching,
     next: u64,
     answers: std::collections::HashMap<u64, Vec<u8>>,
 }
@@ -62,6 +66,7 @@ impl Fake {
                 max_payload,
                 data: None,
                 host_memory: false,
+                batching: Batching::UntilSync,
                 next: 1,
                 answers: Default::default(),
             },
@@ -116,6 +121,10 @@ impl Transport for Fake {
 
     fn data_path(&mut self) -> Option<DataPath> {
         self.data
+    }
+
+    fn batching(&self) -> Batching {
+        self.batching
     }
 
     fn host_alloc(&mut self, len: usize) -> Option<Result<HostBlock, DevError>> {

@@ -111,8 +111,75 @@ pub(crate) fn memset_d2d32_async(
 mod tests {
     use super::super::test_util::with_primary;
     use super::*;
-    use crate::driver::testing::session;
+    use crate::driver::testing::{session, session_with_batching};
+    use std::time::{Duration, Instant};
     use uapi::wire::Wire;
+    use vgpu_transport::Batching;
+
+    /// The fake's submit sizes so far.
+    fn submits(sess: &crate::driver::testing::Session) -> Vec<usize> {
+        sess.script.lock().unwrap().submits.clone()
+    }
+
+    #[test]
+    fn on_cheap_transports_async_work_goes_out_at_once() {
+        let sess = session_with_batching(1 << 20, Batching::Immediate);
+        with_primary();
+        for _ in 0..3 {
+            memset_d8_async(0x10, 1, 16, std::ptr::null_mut()).unwrap();
+        }
+        assert_eq!(submits(&sess), [1, 1, 1]);
+    }
+
+    #[test]
+    fn a_batch_left_alone_is_submitted_after_its_delay() {
+        let delay = Duration::from_millis(20);
+        let sess = session_with_batching(1 << 20, Batching::After(delay));
+        with_primary();
+        let t = Instant::now();
+        for _ in 0..5 {
+            memset_d8_async(0x10, 1, 16, std::ptr::null_mut()).unwrap();
+        }
+        // Queued well within the delay (a slow machine may not, so only
+        // then is the batch checked as still waiting).
+        if t.elapsed() < delay / 2 {
+            assert_eq!(submits(&sess), Vec::<usize>::new());
+        }
+        // No call of ours: the flush thread submits the five together.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while submits(&sess).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(t.elapsed() >= delay, "submitted before the delay");
+        assert_eq!(submits(&sess).iter().sum::<usize>(), 5);
+        // A new batch starts the clock again.
+        memset_d8_async(0x10, 1, 16, std::ptr::null_mut()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while submits(&sess).iter().sum::<usize>() < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(submits(&sess).iter().sum::<usize>(), 6);
+        assert!(sess.script.lock().unwrap().sent.iter().all(|c| c.1));
+    }
+
+    #[test]
+    fn a_command_queued_after_the_delay_takes_the_batch_along() {
+        let delay = Duration::from_millis(30);
+        let sess = session_with_batching(1 << 20, Batching::After(delay));
+        with_primary();
+        // Held under the state lock, the flush thread cannot act: the late
+        // command itself sees the batch is due.
+        let mut s = crate::driver::lock();
+        let t = Instant::now();
+        let c = s.client().unwrap();
+        c.push_async_for_test(7);
+        while t.elapsed() < delay {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        c.push_async_for_test(8);
+        drop(s);
+        assert_eq!(submits(&sess), [2]);
+    }
 
     #[test]
     fn async_work_is_batched_64_per_submit() {

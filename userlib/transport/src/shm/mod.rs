@@ -365,6 +365,12 @@ impl super::Transport for ShmClient {
         self.host_free_impl(block)
     }
 
+    fn batching(&self) -> super::Batching {
+        // Placing a command is a few stores; the server polls the ring
+        // while it is busy, and is woken only when asleep.
+        super::Batching::Immediate
+    }
+
     fn data_path(&mut self) -> Option<DataPath> {
         Some(DataPath {
             max_data: DATA_CHUNK,
