@@ -24,7 +24,7 @@
 source "$(dirname "$0")/common.sh"
 
 FUZZ_DIR="$REPO_ROOT/fuzz"
-TARGETS=(cuda_exec rings images vfio)
+TARGETS=(cuda_exec rings images vfio vfio_framing)
 CARGO_FUZZ_VERSION=0.13.2
 JOBS=${FUZZ_JOBS:-1}
 RSS_MB=${FUZZ_RSS_MB:-2048}

@@ -105,8 +105,11 @@ fi
 root=$work/root
 "$REPO_ROOT/scripts/install-host.sh" "$VGPU_HOST_BIN" --destdir "$root"
 [ -x "$root/etc/libvirt/hooks/qemu.d/vgpu" ] || die "install-host.sh did not install the libvirt hook"
+# QEMU runs as libvirt-qemu: the socket's owner (docs/install.md).
 sed -e "s|/run/vgpu/VM/|/run/vgpu/$vm/|" -e 's|^executor = "cuda"|executor = "sim"|' \
+    -e 's|^#socket_owner = |socket_owner = |' \
     host/systemd/example.toml >"$root/etc/vgpu/$vm.toml"
+grep -q '^socket_owner = "libvirt-qemu"' "$root/etc/vgpu/$vm.toml" || die "example.toml has no socket_owner line"
 cat "$image/gpu0.toml" >>"$root/etc/vgpu/$vm.toml"
 cp /etc/libvirt/libvirt.conf "$root/etc/libvirt/" 2>/dev/null || true
 # A container: no virtlogd (QEMU's output goes to a file), no private /dev

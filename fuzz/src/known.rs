@@ -158,6 +158,46 @@ pub fn reproducers() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                 },
             ])
         }),
+        // M2: the `vfio_user` crate's server, replaced by ours. A VERSION
+        // shorter than major + minor underflowed (a panic in debug builds,
+        // a huge allocation in release ones); VERSION data without its NUL
+        // hit an unwrap; a REGION_READ allocated its u32 count; an unknown
+        // command left its body to be parsed as the next header.
+        ("vfio_framing", "m2-version-short-underflow", {
+            let mut s = crate::seeds::vfio_framing::Stream::default();
+            s.push(vgpu_host::vfio::wire::command::VERSION, 0, &[0, 0]);
+            s.input()
+        }),
+        ("vfio_framing", "m2-version-without-nul-panic", {
+            let mut s = crate::seeds::vfio_framing::Stream::default();
+            s.push(
+                vgpu_host::vfio::wire::command::VERSION,
+                0,
+                b"\0\0\0\0{\"capabilities\":{}}",
+            );
+            s.input()
+        }),
+        ("vfio_framing", "m2-region-read-4gib", {
+            use crate::seeds::vfio_framing::{read, version, Stream};
+            let mut s = Stream::default();
+            version(&mut s);
+            s.push(
+                vgpu_host::vfio::wire::command::REGION_READ,
+                0,
+                &read(0, 0, u32::MAX),
+            );
+            s.input()
+        }),
+        ("vfio_framing", "m2-unknown-command-desync", {
+            use crate::seeds::vfio_framing::{version, write, Stream};
+            use vgpu_host::vfio::wire::{command, command_message};
+            let mut s = Stream::default();
+            version(&mut s);
+            // The body is a BAR0 write, which the crate then performed.
+            let inner = command_message(7, command::REGION_WRITE, 0, &write(0, 0x40, &[1; 4]));
+            s.push(99, 0, &inner);
+            s.input()
+        }),
     ]
 }
 
@@ -179,6 +219,7 @@ mod tests {
                     assert!(out[0].1.is_some(), "{name}: no context");
                 }
                 "vfio" => crate::vfio::run(&input),
+                "vfio_framing" => crate::vfio_framing::run(&input),
                 other => panic!("{name}: unknown target {other}"),
             }
             let took = t0.elapsed();

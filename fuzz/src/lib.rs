@@ -16,3 +16,4 @@ pub mod known;
 pub mod rings;
 pub mod seeds;
 pub mod vfio;
+pub mod vfio_framing;

@@ -1,9 +1,9 @@
-//! What our side of vfio-user parses: the messages `vfio::Backend` gets
-//! from the `vfio_user` crate once it has framed them (region reads and
-//! writes of config space and BAR0, DMA maps and unmaps with an fd, reset,
-//! SET_IRQS with eventfds), in any order, on a fresh device per input.
-//! The crate's own framing (headers, sizes, fds over the socket) is not
-//! driven here.
+//! The device behind vfio-user: the requests `vfio::Backend` gets once the
+//! server has framed and checked them (region reads and writes of config
+//! space and BAR0, DMA maps and unmaps with an fd, reset, SET_IRQS with
+//! eventfds), in any order, on a fresh device per input, some with
+//! arguments the server would have refused. The framing and those checks
+//! are `vfio_framing`'s.
 //!
 //! Input: a sequence of [`Op`]s (a tag byte, then its fields).
 
@@ -11,12 +11,11 @@ use crate::input::{Input, Output};
 use std::fs::File;
 use std::os::fd::FromRawFd;
 use std::sync::Arc;
-use vfio_user::{DmaMapFlags, DmaUnmapFlags, ServerBackend};
 use vgpu_host::device::{Device, DeviceOptions};
 use vgpu_host::executor::sim::SimExecutor;
 use vgpu_host::guest_memory::memfd;
 use vgpu_host::irq::EventfdInterrupts;
-use vgpu_host::vfio::Backend;
+use vgpu_host::vfio::{Backend, DeviceBackend, DmaMapFlags, DmaUnmapFlags};
 
 /// Most operations per input.
 const MAX_OPS: usize = 64;
@@ -200,7 +199,8 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
     out.bytes
 }
 
-fn eventfd() -> Option<File> {
+/// A fresh eventfd.
+pub fn eventfd() -> Option<File> {
     // SAFETY: eventfd has no memory effects; the result is checked.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     // SAFETY: `fd` is a fresh descriptor nothing else owns.

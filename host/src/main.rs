@@ -90,7 +90,11 @@ fn run(config: &Config) -> Result<(), String> {
         quotas: config.quotas,
     };
     let device = Arc::new(Device::with_sessions(options, sessions, interrupts.clone()));
-    let server = vfio::listen(&config.socket, config.force).map_err(|e| e.to_string())?;
+    let access = vfio::SocketAccess {
+        owner: config.socket_owner,
+    };
+    let server =
+        vfio::listen_with(&config.socket, config.force, access).map_err(|e| e.to_string())?;
     tracing::info!(
         socket = %config.socket.display(),
         name = %config.sim.name,

@@ -1,5 +1,10 @@
 //! End to end over a real vfio-user socket: the server from `vgpu_host::vfio`
-//! and the `vfio_user::Client` of the same crate standing in for QEMU.
+//! with the `vfio_user` crate's client standing in for QEMU, and raw bytes
+//! written to the socket for what no client sends on purpose (review M2:
+//! malformed and unknown messages, refused maps, other users).
+
+#[path = "vfio_server/raw.rs"]
+mod raw;
 
 use std::fs::File;
 use std::io::Read;
@@ -38,8 +43,13 @@ fn socket_path(name: &str) -> PathBuf {
 
 /// Starts the serve loop on `path` in a thread; it runs until the test ends.
 fn start_server(path: &Path) {
+    start_server_with(path, vfio::SocketAccess::default());
+}
+
+/// [`start_server`] admitting `access`.
+fn start_server_with(path: &Path, access: vfio::SocketAccess) {
     let _ = std::fs::remove_file(path);
-    let server = ok(vfio::listen(path, false), "listen");
+    let server = ok(vfio::listen_with(path, false, access), "listen");
     let interrupts = Arc::new(EventfdInterrupts::new());
     let device = Arc::new(Device::new(
         DeviceOptions::default(),

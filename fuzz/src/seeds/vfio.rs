@@ -90,7 +90,7 @@ pub(super) fn seeds() -> Vec<(String, Vec<u8>)> {
             size: 0x4_0000,
         },
         Op::Unmap {
-            flags: 4,
+            flags: 2, // VFIO_DMA_UNMAP_FLAG_ALL
             address: 0,
             size: 0,
         },

@@ -24,6 +24,11 @@ pub struct Cli {
     /// CUDA device ordinal the "cuda" executor uses.
     #[arg(long, value_name = "N")]
     pub cuda_device: Option<i32>,
+    /// The user QEMU runs as (a name or a uid), admitted to the vfio-user
+    /// socket besides vgpu-host's own user and root; given the socket when
+    /// vgpu-host runs as root, else reaching it through vgpu-host's group.
+    #[arg(long, value_name = "USER")]
+    pub socket_owner: Option<String>,
     /// Remove a stale socket file at that path before listening.
     #[arg(long)]
     pub force: bool,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 pub(super) struct FileConfig {
     pub(super) socket: Option<PathBuf>,
     pub(super) direct_socket: Option<PathBuf>,
+    pub(super) socket_owner: Option<UserRef>,
     pub(super) cuda_device: Option<i32>,
     pub(super) force: Option<bool>,
     pub(super) executor: Option<String>,
@@ -22,6 +23,14 @@ pub(super) struct FileConfig {
     pub(super) direct: crate::direct::DirectAccess,
     #[serde(default)]
     pub(super) quota: crate::quota::QuotaFile,
+}
+
+/// A user, by name or uid (`socket_owner = "libvirt-qemu"` or `= 64055`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum UserRef {
+    Id(u32),
+    Name(String),
 }
 
 /// The `[sim]` table.

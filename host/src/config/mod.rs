@@ -127,6 +127,9 @@ pub struct Config {
     pub socket: PathBuf,
     /// Direct socket transport path, if configured.
     pub direct_socket: Option<PathBuf>,
+    /// The uid admitted to the vfio-user socket besides our own and root
+    /// (`socket_owner`: the user QEMU runs as).
+    pub socket_owner: Option<u32>,
     /// Who may connect to the direct socket.
     pub direct_access: crate::direct::DirectAccess,
     /// CUDA device ordinal for the "cuda" executor.

@@ -1,6 +1,6 @@
 //! Merging the file and the command line, and validating the result.
 
-use super::file::{parse_file, FileConfig};
+use super::file::{parse_file, FileConfig, UserRef};
 use super::{
     invalid, Cli, Config, ConfigError, ExecutorKind, SimIdentity, DEFAULT_COMMAND_TIMEOUT_S,
     DEFAULT_COMPUTE_CAPABILITY, DEFAULT_CUDA_DRIVER_VERSION, DEFAULT_DRIVER_VERSION,
@@ -50,6 +50,12 @@ impl Config {
                     "no socket path given (--socket, --direct-socket, or `socket` in the file)",
                 ))
             }
+        };
+        let socket_owner = match (&cli.socket_owner, &file.socket_owner) {
+            (Some(text), _) => Some(resolve_user(text)?),
+            (None, Some(UserRef::Id(uid))) => Some(*uid),
+            (None, Some(UserRef::Name(name))) => Some(resolve_user(name)?),
+            (None, None) => None,
         };
         let cuda_device = cli.cuda_device.or(file.cuda_device).unwrap_or(0);
         if cuda_device < 0 {
@@ -118,6 +124,7 @@ impl Config {
             quotas,
             socket,
             direct_socket,
+            socket_owner,
             direct_access: file.direct,
             cuda_device,
             force: cli.force || file.force.unwrap_or(false),
@@ -219,4 +226,19 @@ pub fn parse_uuid(text: &str) -> Result<[u8; 16], ConfigError> {
         *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
     }
     Ok(uuid)
+}
+
+/// A uid from a user name or a decimal uid.
+fn resolve_user(text: &str) -> Result<u32, ConfigError> {
+    if let Ok(uid) = text.parse::<u32>() {
+        return Ok(uid);
+    }
+    match nix::unistd::User::from_name(text) {
+        Ok(Some(user)) => Ok(user.uid.as_raw()),
+        Ok(None) => Err(invalid("socket_owner", format!("no user {text:?}"))),
+        Err(e) => Err(invalid(
+            "socket_owner",
+            format!("cannot look up user {text:?}: {e}"),
+        )),
+    }
 }

@@ -192,3 +192,22 @@ fn hex_and_decimal_overrides_parse() {
     assert!(parse_u32("0x1_0000_0000").is_err());
     assert!(Cli::try_parse_from(["vgpu-host", "--magic", "nope"]).is_err());
 }
+
+#[test]
+fn the_socket_owner_is_a_user_name_or_a_uid() {
+    let socket = ["--socket", "/tmp/x.sock"];
+    let none = Config::from_toml("", &cli(&socket)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(none.socket_owner, None);
+    let by_uid = Config::from_toml("socket_owner = 64055", &cli(&socket));
+    assert_eq!(by_uid.map(|c| c.socket_owner).ok(), Some(Some(64055)));
+    // Every system has root, uid 0.
+    let by_name = Config::from_toml("socket_owner = \"root\"", &cli(&socket));
+    assert_eq!(by_name.map(|c| c.socket_owner).ok(), Some(Some(0)));
+    let on_cli = Config::from_toml(
+        "socket_owner = 5",
+        &cli(&["--socket", "/tmp/x.sock", "--socket-owner", "77"]),
+    );
+    assert_eq!(on_cli.map(|c| c.socket_owner).ok(), Some(Some(77)));
+    let unknown = Config::from_toml("socket_owner = \"no-such-user-vgpu\"", &cli(&socket));
+    assert_eq!(field_of(unknown), "socket_owner");
+}
