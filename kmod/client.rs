@@ -446,10 +446,12 @@ impl PinnedDrop for Client {
         let stopped = binding.bar().and_then(|bar| ring::disable(bar, q, patient));
         if let Err(e) = stopped {
             // The device may still use the rings and buffers: they stay on
-            // the client list, and unbind frees them after its reset.
+            // the client list, and unbind frees them after its reset. The
+            // queue is still the device's too: nobody else may get it.
+            self.queue.retire();
             dev_warn!(
                 shared.pdev,
-                "queue {} did not stop ({:?}); keeping its DMA memory until unbind\n",
+                "queue {} did not stop ({:?}); keeping it and its DMA memory until unbind\n",
                 q,
                 e
             );

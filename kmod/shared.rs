@@ -14,6 +14,10 @@ use crate::{
     slots::PinnedIo,
     uapi::{cmd::DeviceInfo, regs::HEARTBEAT_PERIOD_MS, ring::StatusPage},
 };
+use core::sync::atomic::{
+    AtomicBool,
+    Ordering, //
+};
 use kernel::{
     device::{
         Bound,
@@ -327,7 +331,7 @@ impl PinnedDrop for Shared {
     }
 }
 
-/// A queue index taken from [`Shared`], returned on drop.
+/// A queue index taken from [`Shared`], returned on drop unless retired.
 ///
 /// # Invariants
 ///
@@ -335,6 +339,8 @@ impl PinnedDrop for Shared {
 pub(crate) struct QueueIndex {
     shared: Arc<Shared>,
     index: u32,
+    /// The queue did not stop: its bit stays set for the rest of the binding.
+    retired: AtomicBool,
 }
 
 impl QueueIndex {
@@ -342,7 +348,20 @@ impl QueueIndex {
     pub(crate) fn alloc(shared: Arc<Shared>) -> Result<Self> {
         let index = shared.alloc_queue()?;
         // INVARIANT: `alloc_queue` set bit `index`.
-        Ok(Self { shared, index })
+        Ok(Self {
+            shared,
+            index,
+            retired: AtomicBool::new(false),
+        })
+    }
+
+    /// Keeps the index from being handed out again on this binding: the
+    /// device may still run the queue on the old rings, so a new client
+    /// given it would program an enabled queue (its writes ignored) and
+    /// never be served. A reset (unbind) ends the queue; the next binding
+    /// starts with a fresh bitmap.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn get(&self) -> u32 {
@@ -356,6 +375,8 @@ impl QueueIndex {
 
 impl Drop for QueueIndex {
     fn drop(&mut self) {
-        self.shared.free_queue(self.index);
+        if !self.retired.load(Ordering::Relaxed) {
+            self.shared.free_queue(self.index);
+        }
     }
 }

@@ -61,7 +61,11 @@ impl Drop for Heartbeat {
 fn beat(shared: &DeviceShared, gpa: u64, cancel: &CancelToken) {
     let mut count: u64 = 0;
     let mut failing = false;
+    let mut paused = false;
     while cancel.sleep(Duration::from_millis(u64::from(HEARTBEAT_PERIOD_MS))) {
+        if crate::fault::skip_beat(&mut paused) {
+            continue;
+        }
         count = count.wrapping_add(1);
         match shared
             .ram
@@ -76,5 +80,6 @@ fn beat(shared: &DeviceShared, gpa: u64, cancel: &CancelToken) {
             Err(_) => {}
         }
     }
-    tracing::debug!(count, "heartbeat stopped");
+    // After this line the thread writes the page no more (tests read it).
+    tracing::info!(count, "heartbeat stopped");
 }

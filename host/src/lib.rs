@@ -17,6 +17,7 @@ pub mod cuda;
 pub mod device;
 pub mod direct;
 pub mod executor;
+pub mod fault;
 pub mod guest_memory;
 pub mod heartbeat;
 pub mod irq;

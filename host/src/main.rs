@@ -27,6 +27,7 @@ const EXIT_RUNTIME: u8 = 1;
 fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "worker") {
         init_logging();
+        vgpu_host::fault::arm_from_env();
         return vgpu_host::worker::child::main();
     }
     // `vgpu-host check [...]`: what this host is missing (see check.rs).
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging();
+    if let Some(fault) = cli.inject_fault {
+        vgpu_host::fault::arm(fault);
+    }
     let config = match Config::load(&cli) {
         Ok(config) => config,
         Err(error) => {

@@ -182,5 +182,6 @@ impl RegisterFile {
         self.status_page = 0;
         self.status_page_low = 0;
         shared.irq_status.store(0, Ordering::Release);
+        crate::fault::device_reset();
     }
 }

@@ -81,6 +81,11 @@ pub struct Cli {
     /// Test only: value BAR0 ABI_VERSION reads.
     #[arg(long, hide = true, value_parser = parse_u32)]
     pub abi_version: Option<u32>,
+    /// TEST ONLY, never in production: make the device misbehave in the
+    /// named way (the VM test bed's `faults` scenario; docs/reliability.md).
+    /// Command faults act on an Echo whose request begins with "fault".
+    #[arg(long, value_name = "NAME", value_enum)]
+    pub inject_fault: Option<crate::fault::Fault>,
 }
 
 /// Parses a decimal or `0x` hexadecimal `u32`.

@@ -31,6 +31,8 @@ pub struct QueueSlot {
     idle_status: AtomicU32,
     /// The running client; its page holds STATUS while it exists.
     client: Option<QueueClient>,
+    /// Test only (`crate::fault`): ENABLE_OFF is ignored until a reset.
+    ignores_disable: bool,
 }
 
 impl QueueSlot {
@@ -42,6 +44,7 @@ impl QueueSlot {
             staged_low: [0; 3],
             idle_status: AtomicU32::new(reg::status::DISABLED),
             client: None,
+            ignores_disable: false,
         }
     }
 
@@ -115,6 +118,9 @@ impl QueueSlot {
         match offset {
             reg::ENABLE => match value {
                 reg::ENABLE_ON => self.enable(shared),
+                reg::ENABLE_OFF if self.ignores_disable => {
+                    tracing::warn!(queue, "injected fault: ENABLE_OFF ignored");
+                }
                 reg::ENABLE_OFF => self.disable(),
                 _ => tracing::warn!(queue, value, "invalid ENABLE value ignored"),
             },
@@ -180,6 +186,7 @@ impl QueueSlot {
                     "queue enabled"
                 );
                 self.client = Some(client);
+                self.ignores_disable = crate::fault::queue_enabled(queue);
             }
             Err(error) => {
                 tracing::error!(queue, %error, "cannot start queue worker");
@@ -214,6 +221,7 @@ impl QueueSlot {
 
     /// Disables the queue and clears its registers.
     pub fn reset(&mut self) {
+        self.ignores_disable = false;
         self.disable();
         self.config = QueueConfig::default();
         self.staged_low = [0; 3];

@@ -10,16 +10,29 @@ use super::layout::RingLayout;
 use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
 use crate::executor::Command;
+use crate::fault::{self, RingFault};
 use crate::guest_memory::{GuestMemory, GuestRam};
 use crate::irq::InterruptSink;
 use crate::session::Session;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 use uapi::regs::irq;
 use uapi::ring::{control_offsets, entry_flags, CompletionEntry, SubmissionEntry};
 use uapi::status::{QueueError, Status};
 use vmm_sys_util::eventfd::EventFd;
+
+/// The first bytes of `entry`'s request, if it is a plain buffer (for
+/// `crate::fault`'s trigger).
+fn request_prefix(mem: &GuestMemory, entry: &SubmissionEntry) -> Option<Vec<u8>> {
+    if entry.flags & entry_flags::REQ_SGL != 0 {
+        return None;
+    }
+    let mut prefix = vec![0; fault::TRIGGER.len().min(entry.req_len as usize)];
+    mem.read(entry.req_addr, &mut prefix).ok()?;
+    Some(prefix)
+}
 
 /// What a queue's loop runs on.
 pub struct QueueEnv {
@@ -229,6 +242,12 @@ impl Worker {
             let entry: SubmissionEntry = mem
                 .read_obj(self.env.layout.sq_slot(self.sq_head))
                 .map_err(|_| QueueFault(QueueError::BadRingAddress))?;
+            // Test only (`--inject-fault`): misbehave instead of running it.
+            if let Some(fault) = fault::ring_fault(entry.opcode, || request_prefix(&mem, &entry)) {
+                self.sq_head = self.sq_head.wrapping_add(1);
+                return self.misbehave(&mem, &entry, fault);
+            }
+            fault::hold_device_info(self.env.index, entry.opcode, &self.env.cancel);
             let (status, resp_len) = self.run_entry(&mem, &entry, session);
             tracing::debug!(
                 queue = self.env.index,
@@ -240,6 +259,54 @@ impl Worker {
             );
             self.sq_head = self.sq_head.wrapping_add(1);
             self.post(&mem, entry.tag, status, resp_len)?;
+        }
+        Ok(())
+    }
+
+    /// Test only: commits `fault` for `entry` (`crate::fault`). A bad
+    /// completion is followed by holding the command, never completed,
+    /// until the queue stops; the log says how long after the bad
+    /// completion that was.
+    fn misbehave(
+        &mut self,
+        mem: &GuestMemory,
+        entry: &SubmissionEntry,
+        fault: RingFault,
+    ) -> Result<(), QueueFault> {
+        let (queue, tag) = (self.env.index, entry.tag);
+        match fault {
+            RingFault::ErrorWithoutCompletion => {
+                tracing::warn!(
+                    queue,
+                    tag,
+                    "injected fault: queue error without a completion"
+                );
+                return Err(QueueFault(QueueError::ExecutorLost));
+            }
+            RingFault::UnknownTag => {
+                self.post(mem, tag.wrapping_add(1 << 32), Status::Ok, 0)?;
+            }
+            RingFault::TailPastEnd => {
+                let tail = self.cq_tail.wrapping_add(4 * self.env.layout.depth);
+                mem.store_u32(self.env.layout.ctrl_field(control_offsets::CQ_TAIL), tail)
+                    .map_err(|_| QueueFault(QueueError::BadRingAddress))?;
+                self.irq_pending = true;
+            }
+        }
+        self.flush_irq();
+        tracing::warn!(queue, tag, ?fault, "injected fault: bad completion posted");
+        let posted = Instant::now();
+        if self.env.cancel.sleep(fault::HOLD_LIMIT) {
+            tracing::warn!(
+                queue,
+                "injected fault: the queue was not stopped after the bad completion"
+            );
+        } else {
+            tracing::warn!(
+                queue,
+                stopped_after_ms = posted.elapsed().as_millis() as u64,
+                "injected fault: queue stopped after the bad completion"
+            );
         }
         Ok(())
     }

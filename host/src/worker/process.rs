@@ -69,6 +69,7 @@ impl ProcessWorker {
             .env("CUDA_ENABLE_COREDUMP_ON_EXCEPTION", "0")
             .env("CUDA_ENABLE_CPU_COREDUMP_ON_EXCEPTION", "0")
             .env("CUDA_ENABLE_USER_TRIGGERED_COREDUMP", "0");
+        crate::fault::hand_to(&mut command);
         let (control_raw, query_raw) = (control_child.as_raw_fd(), query_child.as_raw_fd());
         // SAFETY: getpid is always safe.
         let parent = unsafe { libc::getpid() };

@@ -5,11 +5,13 @@
 //! without a VM.
 //!
 //! [`env`] reads the inputs `scripts/vm-env.sh` exports, [`gpu`] and
-//! [`scenario`] say what each boot is, [`initramfs`] builds the guest's
-//! image, [`host`] and [`qemu`] run one boot, [`socket`] the run without a
-//! VM, and [`report`] gathers every result.
+//! [`scenario`] say what each boot is ([`faults`]: the misbehaving
+//! devices'), [`initramfs`] builds the guest's image, [`host`] and [`qemu`]
+//! run one boot, [`socket`] the run without a VM, and [`report`] gathers
+//! every result.
 
 pub mod env;
+pub mod faults;
 pub mod gpu;
 pub mod host;
 pub mod initramfs;

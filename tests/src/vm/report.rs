@@ -75,6 +75,11 @@ impl Report {
             let (ok, detail) = check_digests(&b.log);
             self.insert("cuda/digests".into(), ok, detail);
         }
+        if s.name == super::faults::NAME {
+            for (name, ok, detail) in super::faults::host_results(&env.work.join(s.name)) {
+                self.insert(name, ok, detail);
+            }
+        }
         if s.runs_cuda() {
             let log = std::fs::read_to_string(env.work.join(s.name).join("vgpu-host0.log"))
                 .unwrap_or_default();

@@ -268,6 +268,7 @@ pub fn scenarios(env: &Env) -> Vec<Scenario> {
                 .chain(cudart::expected_results())
                 .collect(),
         },
+        super::faults::scenario(),
         bench_scenario(),
         load_scenario(),
         libvirt_scenario(),

@@ -7,6 +7,7 @@
 
 mod commands;
 mod device;
+mod faults;
 mod fuzz;
 mod identity;
 mod ioctl_sweep;
@@ -51,6 +52,12 @@ fn run(name: &str) -> TestResult {
         "pin-invalidate" => pin_cache::pin_invalidate(),
         "pin-register" => pin_cache::pin_register(),
         "pin-limit" => pin_cache::pin_limit(),
+        "fault-probe-timeout" => faults::probe_timeout(),
+        "fault-bad-tag" => faults::bad_tag(),
+        "fault-bad-tail" => faults::bad_tail(),
+        "fault-silent-error" => faults::silent_error(),
+        "fault-stuck-stop" => faults::stuck_stop(),
+        "fault-heartbeat-pause" => faults::heartbeat_pause(),
         _ => Err(format!("unknown test {name}")),
     }
 }

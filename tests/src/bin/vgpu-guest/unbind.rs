@@ -23,12 +23,12 @@ use vgpu_transport::{Completion, DevError, VgpuFile};
 use crate::device::{check, open0, TestResult};
 use crate::threads::{bounded, gettid, wait_in_ioctl};
 
-const DRIVER: &str = "/sys/bus/pci/drivers/vgpu";
+pub const DRIVER: &str = "/sys/bus/pci/drivers/vgpu";
 
 /// `PCI_COMMAND_MASTER` of the PCI command register (config offset 4).
-const COMMAND_MASTER: u16 = 1 << 2;
+pub const COMMAND_MASTER: u16 = 1 << 2;
 
-fn bdf(info: &InfoArgs) -> String {
+pub fn bdf(info: &InfoArgs) -> String {
     format!(
         "{:04x}:{:02x}:{:02x}.{}",
         info.pci_domain, info.pci_bus, info.pci_device, info.pci_function
@@ -36,7 +36,7 @@ fn bdf(info: &InfoArgs) -> String {
 }
 
 /// The PCI command register of `bdf`, read from its sysfs config space.
-fn pci_command(bdf: &str) -> Result<u16, String> {
+pub fn pci_command(bdf: &str) -> Result<u16, String> {
     let path = format!("/sys/bus/pci/devices/{bdf}/config");
     let f = fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
     let mut word = [0u8; 2];
@@ -45,7 +45,7 @@ fn pci_command(bdf: &str) -> Result<u16, String> {
     Ok(u16::from_le_bytes(word))
 }
 
-fn kernel_log() -> Result<Vec<String>, String> {
+pub fn kernel_log() -> Result<Vec<String>, String> {
     let out = std::process::Command::new("dmesg")
         .output()
         .map_err(|e| format!("dmesg: {e}"))?;
@@ -56,7 +56,7 @@ fn kernel_log() -> Result<Vec<String>, String> {
 }
 
 /// Writes `bdf` to the driver's `bind` or `unbind` file.
-fn driver_op(op: &str, bdf: &str) -> Result<(), String> {
+pub fn driver_op(op: &str, bdf: &str) -> Result<(), String> {
     let path = format!("{DRIVER}/{op}");
     fs::write(&path, bdf).map_err(|e| format!("{path} <- {bdf}: {e}"))
 }
