@@ -7,7 +7,7 @@
 //! Direct clients have a registry of their own: they never see the VM's.
 
 use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -98,10 +98,17 @@ pub fn spawn_with_quotas(
     {
         std::fs::remove_file(path)?;
     }
-    let listener = UnixListener::bind(path)?;
-    // The umask decided the mode at bind; a peer that connected before the
-    // chmod still meets the credential check below.
-    restrict(path, access.group)?;
+    // Restricted before anyone can connect; every peer then also meets
+    // the credential check below.
+    let (listener, ()) =
+        crate::unix_socket::bind_restricted(path, 128, |p| restrict(p, access.group)).map_err(
+            |e| {
+                std::io::Error::new(
+                    e.source.kind(),
+                    format!("direct socket {}: {}", e.what, e.source),
+                )
+            },
+        )?;
     tracing::info!(socket = %path.display(), ?access, "direct socket transport listening");
     let access = access.clone();
     let registry = ClientRegistry::with_quotas(quotas);

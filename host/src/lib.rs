@@ -27,5 +27,6 @@ pub mod quota;
 pub mod regs;
 pub mod session;
 pub mod shared;
+pub mod unix_socket;
 pub mod vfio;
 pub mod worker;

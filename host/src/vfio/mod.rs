@@ -20,11 +20,7 @@ pub mod wire;
 
 pub use backend::{Backend, DeviceBackend, DmaMapFlags, DmaUnmapFlags, Tables};
 
-use nix::sys::socket::{
-    bind, getsockopt, listen as listen_fd, socket, sockopt, AddressFamily, Backlog, SockFlag,
-    SockType, UnixAddr,
-};
-use std::os::fd::AsRawFd;
+use nix::sys::socket::{getsockopt, sockopt};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -120,36 +116,20 @@ pub fn listen_with(
         })?;
         tracing::warn!(socket = %shown, "removed stale socket");
     }
-    let fail = |what: &'static str| {
-        let shown = shown.clone();
-        move |source: std::io::Error| ListenError::Bind {
-            path: shown,
-            what,
-            source,
-        }
-    };
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| fail("socket")(e.into()))?;
-    let addr = UnixAddr::new(path).map_err(|e| fail("socket path")(e.into()))?;
-    bind(fd.as_raw_fd(), &addr).map_err(|e| fail("bind")(e.into()))?;
-    // From here the file exists: remove it again on failure.
+    let (listener, mode) =
+        crate::unix_socket::bind_restricted(path, 4, |p| restrict(p, access.owner)).map_err(
+            |e| ListenError::Bind {
+                path: shown.clone(),
+                what: e.what,
+                source: e.source,
+            },
+        )?;
     let listener = Listener {
-        listener: UnixListener::from(fd),
+        listener,
         path: path.to_path_buf(),
         access,
         tables: Tables::vgpu(),
     };
-    let mode = restrict(path, access.owner).map_err(fail("restrict"))?;
-    listen_fd(
-        &listener.listener,
-        Backlog::new(4).unwrap_or(Backlog::MAXCONN),
-    )
-    .map_err(|e| fail("listen")(e.into()))?;
     tracing::info!(
         socket = %shown,
         mode = format_args!("{mode:o}"),
