@@ -202,15 +202,29 @@ impl SharedBackend for GpuClient {
         stream: u64,
         src: u64,
         dst: SharedSpan,
+        is_async: bool,
     ) -> CuResult<()> {
         let key = self.enter(ctx)?;
         self.check_range(src, dst.len() as u64)?;
         let s = self.stream_in(key, stream)?;
+        if is_async && self.capturing(s) {
+            return Err(uapi::cuda::result::STREAM_CAPTURE_UNSUPPORTED);
+        }
         if dst.is_empty() {
             return Ok(());
         }
         let pinned = self.pin_shared(key, &dst);
         let api = self.driver.api();
+        if is_async {
+            // Into the client's pinned memory, in stream order: it stays
+            // mapped and registered until `unregister_shared`, which waits
+            // for the client's work; the client synchronises the stream
+            // before it reads the bytes, as with CUDA's pinned memory.
+            // SAFETY: `dst` is mapped for its length until then.
+            check(unsafe { (api.memcpy_dtoh_async)(dst.as_ptr().cast(), src, dst.len(), s) })?;
+            self.shared.stats.count(dst.len(), pinned);
+            return Ok(());
+        }
         // SAFETY: `dst` is mapped for its length, and we return only after
         // the stream (hence the copy) is done.
         check(unsafe { (api.memcpy_dtoh_async)(dst.as_ptr().cast(), src, dst.len(), s) })?;
