@@ -42,8 +42,9 @@ pub struct Fake {
     pub modules: HashSet<usize>,
     pub streams: HashSet<usize>,
     pub events: HashSet<usize>,
-    /// `cuStreamSynchronize` calls.
+    /// `cuStreamSynchronize` and `cuCtxSynchronize` calls.
     pub stream_syncs: usize,
+    pub ctx_syncs: usize,
     pub registered: HashSet<usize>,
     /// Parameters, grid+block, stream of the last launch.
     pub last_launch: Option<(Vec<u8>, [u32; 6], usize)>,
@@ -197,7 +198,10 @@ unsafe extern "C" fn ctx_set_current(c: CUcontext) -> CUresult {
     })
 }
 unsafe extern "C" fn ctx_synchronize() -> CUresult {
-    with(|s| rc(need_ctx(s)))
+    with(|s| {
+        s.ctx_syncs += 1;
+        rc(need_ctx(s))
+    })
 }
 unsafe extern "C" fn module_load_data(m: *mut CUmodule, _: *const c_void) -> CUresult {
     // SAFETY: the caller passes what the driver API requires of this call.

@@ -404,9 +404,11 @@ fn shared_memory_is_registered_once_and_released_with_its_context() {
         c.memcpy_htod_shared(0, 0, a + 4000, up, false),
         Err(INVALID_VALUE)
     );
-    // The context that holds the registration goes: so does it; the next
-    // copy registers the area again.
+    // The context that holds the registration goes: so does it, after the
+    // copies that may still use it; the next copy registers the area again.
+    let ctx_syncs = fake::with(|f| f.ctx_syncs);
     c.primary_ctx_reset(0).expect("reset");
+    assert!(fake::with(|f| f.ctx_syncs) > ctx_syncs, "waited first");
     assert!(!registered(base));
     assert_eq!((c.shared_stats().registered, c.pinned.used()), (0, 0));
     let b = c.mem_alloc(0, 4096).expect("alloc");
