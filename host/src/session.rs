@@ -261,6 +261,12 @@ impl Session {
         self.cuda.shared_stats()
     }
 
+    /// Owes the client the error of a detached copy refused before it ran
+    /// ([`CudaClient::refuse_detached`]).
+    pub fn refuse_detached(&mut self) {
+        self.cuda.refuse_detached();
+    }
+
     /// Runs a copy whose host bytes stay in shared memory
     /// ([`CudaClient::execute_shared`]).
     pub fn execute_shared(

@@ -149,3 +149,81 @@ fn pinned_host_memory_moves_in_place_both_ways() {
     t.host_free(down).expect("free");
     let _ = std::fs::remove_file(&path);
 }
+
+fn stream_sync(t: &mut dyn Transport) -> u32 {
+    let mut head = [0u8; 8];
+    let r = uapi::cuda::StreamRequest { ctx: 0, stream: 0 };
+    let got = call(t, op::STREAM_SYNCHRONIZE, r.as_bytes(), &mut head, false);
+    result_of(got, &head)
+}
+
+#[test]
+fn an_async_copy_down_into_host_memory_is_detached_and_stream_ordered() {
+    let path = server("async-down");
+    let mut t = SocketClient::connect_best(&path).expect("connect");
+    let len = 1 << 20;
+    let up = t.host_alloc(len).expect("has host memory").expect("alloc");
+    let down = t.host_alloc(len).expect("has it").expect("alloc");
+    // SAFETY: the blocks are ours, mapped for `len` bytes, until host_free.
+    let (src, dst) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(up.ptr, len),
+            std::slice::from_raw_parts_mut(down.ptr, len),
+        )
+    };
+    for (i, b) in src.iter_mut().enumerate() {
+        *b = (i * 7 + (i >> 9)) as u8;
+    }
+    let mut resp = [0u8; 16];
+    let alloc = MemAllocRequest {
+        ctx: 0,
+        size: len as u64,
+    };
+    call(
+        t.as_mut(),
+        op::MEM_ALLOC,
+        alloc.as_bytes(),
+        &mut resp,
+        false,
+    );
+    let dptr = HandleResponse::read_from(&resp).expect("response").handle;
+    let async_host = copy_flags::HOST_MEMORY | copy_flags::ASYNC;
+    // Up and down, both detached, then the stream's end.
+    let r = copy(dptr, up.offset, len, async_host);
+    assert!(call(t.as_mut(), op::MEMCPY_HTOD, r.as_bytes(), &mut [], true).is_none());
+    let r = copy(down.offset, dptr, len, async_host);
+    assert!(call(t.as_mut(), op::MEMCPY_DTOH, r.as_bytes(), &mut [], true).is_none());
+    assert_eq!(stream_sync(t.as_mut()), 0);
+    assert!(src == dst, "the detached copy down differs");
+    // Asynchronous but with a response: allowed, answered at once.
+    dst[..4096].fill(0);
+    let mut head = [0u8; 8];
+    let r = copy(down.offset, dptr, 4096, async_host);
+    let got = call(t.as_mut(), op::MEMCPY_DTOH, r.as_bytes(), &mut head, false);
+    assert_eq!(result_of(got, &head), 0);
+    assert_eq!(stream_sync(t.as_mut()), 0);
+    assert!(dst[..4096] == src[..4096]);
+    // Refused detached copies: past the block's end, synchronous (a
+    // detached DTOH must be asynchronous), or from past the device
+    // allocation. Each one's error is owed to the next call, and nothing
+    // is written.
+    dst.fill(0xAA);
+    let end = down.offset + down.len as u64;
+    for bad in [
+        copy(end - 10, dptr, 20, async_host),
+        copy(down.offset, dptr, 64, copy_flags::HOST_MEMORY),
+        copy(down.offset, dptr + len as u64 - 8, 64, async_host),
+    ] {
+        assert!(call(t.as_mut(), op::MEMCPY_DTOH, bad.as_bytes(), &mut [], true).is_none());
+        assert_eq!(
+            stream_sync(t.as_mut()),
+            uapi::cuda::result::INVALID_VALUE,
+            "{bad:?}"
+        );
+        assert_eq!(stream_sync(t.as_mut()), 0, "reported once");
+        assert!(dst.iter().all(|&b| b == 0xAA), "written by {bad:?}");
+    }
+    t.host_free(up).expect("free");
+    t.host_free(down).expect("free");
+    let _ = std::fs::remove_file(&path);
+}

@@ -158,13 +158,17 @@ pub trait SharedBackend {
         src: SharedSpan,
         is_async: bool,
     ) -> CuResult<()>;
-    /// Device to host into shared memory (synchronous with respect to `stream`).
+    /// Device to host into shared memory: complete when it returns, or in
+    /// stream order if `is_async` (only into the client's host memory,
+    /// which the caller keeps mapped and registered until the stream is
+    /// done: [`Self::unregister_shared`] waits for the client's work).
     fn memcpy_dtoh_shared(
         &mut self,
         ctx: u64,
         stream: u64,
         src: u64,
         dst: SharedSpan,
+        is_async: bool,
     ) -> CuResult<()>;
     /// Host to device from `src`, pieces of guest RAM in order, mapped
     /// only during the call: their bytes are read before it returns (into

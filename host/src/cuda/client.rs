@@ -155,14 +155,28 @@ impl CudaClient {
             Outcome::Async(r) => {
                 if let Err(code) = r {
                     tracing::debug!(opcode, code, "asynchronous command failed");
-                    if is_sticky(code) {
-                        self.sticky = Some(code);
-                    } else if self.deferred.is_none() {
-                        self.deferred = Some(code);
-                    }
+                    self.owe(code);
                 }
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// Keeps `code`, an asynchronous command's error, for the client's
+    /// next command with a response (a fault for good, if sticky).
+    fn owe(&mut self, code: u32) {
+        if is_sticky(code) {
+            self.sticky = Some(code);
+        } else if self.deferred.is_none() {
+            self.deferred = Some(code);
+        }
+    }
+
+    /// A detached copy the server refused before it reached us (its range
+    /// in no mapped block of host memory, or its shape off): nobody waits
+    /// for its response, so `CUDA_ERROR_INVALID_VALUE`, what CUDA would
+    /// have returned from the asynchronous call, is owed instead.
+    pub fn refuse_detached(&mut self) {
+        self.owe(result::INVALID_VALUE);
     }
 }

@@ -210,7 +210,7 @@ impl SharedArea {
         let head = size_of::<CopyRequest>() as u64;
         let want = match t.opcode {
             op::MEMCPY_HTOD => u64::from(t.req_len) >= head,
-            op::MEMCPY_DTOH => !t.detached && u64::from(t.req_len) == head,
+            op::MEMCPY_DTOH => u64::from(t.req_len) == head,
             _ => false,
         };
         if !want {
@@ -223,11 +223,10 @@ impl SharedArea {
         }
         if request.flags & copy_flags::HOST_MEMORY != 0 {
             // The host side is a mapping of the host-memory file: no tail
-            // either way; asynchronous only up (DTOH is synchronous).
-            let allowed = match t.opcode {
-                op::MEMCPY_HTOD => copy_flags::HOST_MEMORY | copy_flags::ASYNC,
-                _ => copy_flags::HOST_MEMORY,
-            };
+            // either way, and asynchronous (stream-ordered) either way: the
+            // client keeps the block until its stream is done. Which of
+            // these a detached command may be, `execute_shared` checks.
+            let allowed = copy_flags::HOST_MEMORY | copy_flags::ASYNC;
             let at = if t.opcode == op::MEMCPY_HTOD {
                 request.src
             } else {
@@ -237,7 +236,8 @@ impl SharedArea {
             let span = host.filter(|_| ok)?.span(at, request.len)?;
             return Some(InPlace { request, span });
         }
-        if request.flags != 0 {
+        // The arena's place holds a DTOH's data only in its response.
+        if request.flags != 0 || (t.detached && t.opcode == op::MEMCPY_DTOH) {
             return None;
         }
         let span = if t.opcode == op::MEMCPY_HTOD {
@@ -254,6 +254,20 @@ impl SharedArea {
             self.span(t.offset + result, request.len)?
         };
         Some(InPlace { request, span })
+    }
+
+    /// Whether `t` is a MEMCPY_HTOD or MEMCPY_DTOH flagged `HOST_MEMORY`
+    /// (whatever else is off about it).
+    pub fn is_host_memory_copy(&self, t: &Taken) -> bool {
+        if !matches!(t.opcode, op::MEMCPY_HTOD | op::MEMCPY_DTOH) {
+            return false;
+        }
+        let mut request = CopyRequest::default();
+        if (t.req_len as usize) < size_of::<CopyRequest>() {
+            return false;
+        }
+        self.copy_request(t, request.as_bytes_mut());
+        request.flags & copy_flags::HOST_MEMORY != 0
     }
 
     /// Copies the start of `t`'s request into `out` (at most its length;

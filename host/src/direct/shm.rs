@@ -137,6 +137,17 @@ pub fn serve(
                         (true, true) => host_in += len,
                         (false, true) => host_out += len,
                     }
+                } else if t.detached && a.area.is_host_memory_copy(&t) {
+                    // Refused (its range is in no mapped block, or its
+                    // shape is off) with nobody waiting for the response:
+                    // the error is owed to the client's next call instead.
+                    tracing::debug!(
+                        client = id,
+                        opcode = t.opcode,
+                        "detached host-memory copy refused"
+                    );
+                    session.refuse_detached();
+                    a.area.complete(next, None, Status::Ok, &[]);
                 } else {
                     a.area.request(&t, &mut request);
                     let reply = run_request(

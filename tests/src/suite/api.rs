@@ -59,6 +59,7 @@ api! {
     cuMemcpyHtoD_v2 = fn(u64, *const c_void, usize);
     cuMemcpyDtoH_v2 = fn(*mut c_void, u64, usize);
     cuMemcpyHtoDAsync_v2 = fn(u64, *const c_void, usize, Ptr);
+    cuMemcpyDtoHAsync_v2 = fn(*mut c_void, u64, usize, Ptr);
     cuMemcpy2D_v2 = fn(*const Memcpy2d);
     cuMemsetD8_v2 = fn(u64, u8, usize);
     cuMemsetD16_v2 = fn(u64, u16, usize);

@@ -155,7 +155,10 @@ macro_rules! cuda_command_list {
     MemFree(MEM_FREE = 0x121): PtrRequest => ResultHeader;
     MemGetAddressRange(MEM_GET_ADDRESS_RANGE = 0x122): PtrRequest => AddressRangeResponse;
     MemcpyHtod(MEMCPY_HTOD = 0x130): CopyRequest + tail => ResultHeader, detached_if_async;
-    MemcpyDtoh(MEMCPY_DTOH = 0x131): CopyRequest => ResultHeader + tail;
+    /// Detached only when `ASYNC` into host memory (`HOST_MEMORY`): then
+    /// the device writes the client's block in stream order and the
+    /// response, and its tail, are never sent.
+    MemcpyDtoh(MEMCPY_DTOH = 0x131): CopyRequest => ResultHeader + tail, detached_if_async;
     MemcpyDtod(MEMCPY_DTOD = 0x132): CopyRequest => ResultHeader, detached_if_async;
     Memset(MEMSET = 0x133): MemsetRequest => ResultHeader, detached_if_async;
     Memcpy2d(MEMCPY_2D = 0x134): Copy2dRequest + tail => ResultHeader + tail, detached_if_async;

@@ -42,7 +42,9 @@ pub mod copy_flags {
     /// The host side is client memory in the shared-memory transport's
     /// host-memory file (`crate::shm::host_op`): `src` (HTOD) or `dst`
     /// (DTOH) is its file offset, and there is no data tail in either
-    /// direction. Only on that transport; elsewhere `INVALID_FIELD`.
+    /// direction. With [`ASYNC`] either direction is detached and runs in
+    /// stream order (the client keeps the block until its stream is done).
+    /// Only on that transport; elsewhere `INVALID_FIELD`.
     pub const HOST_MEMORY: u32 = 1 << 1;
 }
 

@@ -6,7 +6,7 @@
 //! The same error rules as [`CudaClient::execute`]: owed errors are
 //! reported first, a detached copy's error is owed.
 
-use super::{header, is_sticky, CudaClient};
+use super::{header, CudaClient};
 use crate::cuda::shared::{HostBytes, SharedKind, SharedSpan, SharedStats};
 use uapi::cuda::{copy_flags, op, result, CopyRequest, ResultHeader};
 use uapi::status::Status;
@@ -43,26 +43,18 @@ impl CudaClient {
         resp_capacity: usize,
         detached: bool,
     ) -> Result<(Vec<u8>, usize), Status> {
-        let r = (request.len() == size_of::<CopyRequest>())
-            .then(|| CopyRequest::read_from(request))
-            .flatten()
-            .filter(|r| r.reserved == 0 && r.len == host.len())
-            .ok_or(Status::InvalidField)?;
-        // Host memory (`copy_flags::HOST_MEMORY`) is the client's own
-        // allocation: the response carries no data, and a copy up may be
-        // asynchronous (the client keeps the memory until it is done, as
-        // CUDA asks of pinned memory). The arena's place is reused once we
-        // complete: copies through it are synchronous. Guest pages are read
-        // before we return, so a copy up from them may be asynchronous too.
-        let host_memory = r.flags & copy_flags::HOST_MEMORY != 0;
-        let guest = matches!(host, HostBytes::Guest(_));
-        let to_host = match (opcode, r.flags & !copy_flags::HOST_MEMORY) {
-            _ if guest && host_memory => return Err(Status::InvalidField),
-            (op::MEMCPY_HTOD, 0) => false,
-            (op::MEMCPY_HTOD, copy_flags::ASYNC) if host_memory || guest => false,
-            (op::MEMCPY_DTOH, 0) if !detached => true,
-            _ => return Err(Status::InvalidField),
+        let (r, to_host) = match copy_shape(opcode, request, &host, detached) {
+            Ok(shape) => shape,
+            Err(status) => {
+                // Nobody reads a detached command's status on the socket
+                // transport (the VM path's driver sees it in the completion).
+                if detached && matches!(host, HostBytes::Shared(_)) {
+                    self.refuse_detached();
+                }
+                return Err(status);
+            }
         };
+        let host_memory = r.flags & copy_flags::HOST_MEMORY != 0;
         let is_async = r.flags & copy_flags::ASYNC != 0;
         let tail = if to_host && !host_memory {
             r.len as usize
@@ -83,7 +75,9 @@ impl CudaClient {
         }
         let b = &mut self.backend;
         let ran = match (host, to_host) {
-            (HostBytes::Shared(span), true) => b.memcpy_dtoh_shared(r.ctx, r.stream, r.src, span),
+            (HostBytes::Shared(span), true) => {
+                b.memcpy_dtoh_shared(r.ctx, r.stream, r.src, span, is_async)
+            }
             (HostBytes::Shared(span), false) => {
                 b.memcpy_htod_shared(r.ctx, r.stream, r.dst, span, is_async)
             }
@@ -95,11 +89,7 @@ impl CudaClient {
         if !has_response {
             if let Err(code) = ran {
                 tracing::debug!(opcode, code, "detached copy failed");
-                if is_sticky(code) {
-                    self.sticky = Some(code);
-                } else if self.deferred.is_none() {
-                    self.deferred = Some(code);
-                }
+                self.owe(code);
             }
             return Ok((Vec::new(), 0));
         }
@@ -108,4 +98,36 @@ impl CudaClient {
             Err(code) => (header(code), 0),
         })
     }
+}
+
+/// The checked `CopyRequest` of a copy through shared memory, and whether
+/// it goes to the host. Host memory (`copy_flags::HOST_MEMORY`) is the
+/// client's own allocation: the response carries no data, and a copy
+/// either way may be asynchronous (the client keeps the memory until its
+/// stream is done, as CUDA asks of pinned memory). The arena's place is
+/// reused once we complete: copies through it are synchronous, and a DTOH
+/// into it waits (its data is in the response). Guest pages are read
+/// before we return, so a copy up from them may be asynchronous too.
+fn copy_shape(
+    opcode: u16,
+    request: &[u8],
+    host: &HostBytes<'_>,
+    detached: bool,
+) -> Result<(CopyRequest, bool), Status> {
+    let r = (request.len() == size_of::<CopyRequest>())
+        .then(|| CopyRequest::read_from(request))
+        .flatten()
+        .filter(|r| r.reserved == 0 && r.len == host.len())
+        .ok_or(Status::InvalidField)?;
+    let host_memory = r.flags & copy_flags::HOST_MEMORY != 0;
+    let guest = matches!(host, HostBytes::Guest(_));
+    let to_host = match (opcode, r.flags & !copy_flags::HOST_MEMORY) {
+        _ if guest && host_memory => return Err(Status::InvalidField),
+        (op::MEMCPY_HTOD, 0) => false,
+        (op::MEMCPY_HTOD, copy_flags::ASYNC) if host_memory || guest => false,
+        (op::MEMCPY_DTOH, 0) if !detached => true,
+        (op::MEMCPY_DTOH, copy_flags::ASYNC) if host_memory => true,
+        _ => return Err(Status::InvalidField),
+    };
+    Ok((r, to_host))
 }

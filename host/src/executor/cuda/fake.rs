@@ -42,6 +42,9 @@ pub struct Fake {
     pub modules: HashSet<usize>,
     pub streams: HashSet<usize>,
     pub events: HashSet<usize>,
+    /// `cuStreamSynchronize` and `cuCtxSynchronize` calls.
+    pub stream_syncs: usize,
+    pub ctx_syncs: usize,
     pub registered: HashSet<usize>,
     /// Parameters, grid+block, stream of the last launch.
     pub last_launch: Option<(Vec<u8>, [u32; 6], usize)>,
@@ -195,7 +198,10 @@ unsafe extern "C" fn ctx_set_current(c: CUcontext) -> CUresult {
     })
 }
 unsafe extern "C" fn ctx_synchronize() -> CUresult {
-    with(|s| rc(need_ctx(s)))
+    with(|s| {
+        s.ctx_syncs += 1;
+        rc(need_ctx(s))
+    })
 }
 unsafe extern "C" fn module_load_data(m: *mut CUmodule, _: *const c_void) -> CUresult {
     // SAFETY: the caller passes what the driver API requires of this call.
@@ -328,6 +334,10 @@ unsafe extern "C" fn stream_destroy(st: CUstream) -> CUresult {
     })
 }
 unsafe extern "C" fn stream_op(_: CUstream) -> CUresult {
+    0
+}
+unsafe extern "C" fn stream_synchronize(_: CUstream) -> CUresult {
+    with(|s| s.stream_syncs += 1);
     0
 }
 unsafe extern "C" fn stream_wait_event(_: CUstream, _: CUevent, _: c_uint) -> CUresult {
@@ -505,7 +515,7 @@ pub fn driver() -> Arc<CudaDriver> {
         launch_kernel,
         stream_create_with_priority: stream_create,
         stream_destroy,
-        stream_synchronize: stream_op,
+        stream_synchronize,
         stream_query: stream_op,
         stream_wait_event,
         event_create,

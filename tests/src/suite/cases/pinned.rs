@@ -73,6 +73,27 @@ impl Suite {
                     "asynchronous copy up: first difference at byte {i}"
                 ));
             }
+            // Both ways asynchronous: down lands in stream order, read only
+            // after the stream is synchronised.
+            fill(up, n, 3);
+            // SAFETY: as above; `down` is read after the synchronise.
+            unsafe {
+                std::ptr::write_bytes(down, 0, n);
+                self.ck(
+                    "cuMemcpyHtoDAsync",
+                    (api.cuMemcpyHtoDAsync_v2)(d, up.cast(), n, null_mut()),
+                )?;
+                self.ck(
+                    "cuMemcpyDtoHAsync",
+                    (api.cuMemcpyDtoHAsync_v2)(down.cast(), d, n, null_mut()),
+                )?;
+                self.ck("cuStreamSynchronize", (api.cuStreamSynchronize)(null_mut()))?;
+            }
+            if let Some(i) = same(up, down, n) {
+                return Err(format!(
+                    "asynchronous copy down: first difference at byte {i}"
+                ));
+            }
             // From and to the inside of the buffers, unaligned.
             let (at, len) = (4096 + 13, 100_003);
             // SAFETY: inside both buffers and the device buffer.

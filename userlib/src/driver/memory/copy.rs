@@ -88,23 +88,36 @@ pub(crate) fn htod(
     Ok(())
 }
 
-/// Device to host, chunked, several chunks in flight.
-pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u64) -> CuResult {
+/// Device to host, chunked, several chunks in flight. Synchronous even
+/// when `is_async`, as CUDA's copy into pageable memory is, except into
+/// pinned memory the worker maps: that one is detached, in stream order.
+pub(crate) fn dtoh(
+    s: &mut State,
+    ctx: u64,
+    stream: u64,
+    dst: &mut [u8],
+    src: u64,
+    is_async: bool,
+) -> CuResult {
     if let Some(offset) = shared_host(s, dst.as_ptr() as usize, dst.len()) {
-        // Pinned memory the worker maps: the device writes it in place.
+        // Pinned memory the worker maps: the device writes it in place. An
+        // asynchronous copy returns at once, as CUDA's does; the caller
+        // synchronises before it reads (and `host_free` flushes first).
         let req = CopyRequest {
             ctx,
             stream,
             dst: offset,
             src,
             len: dst.len() as u64,
-            flags: copy_flags::HOST_MEMORY,
+            flags: copy_flags::HOST_MEMORY | if is_async { copy_flags::ASYNC } else { 0 },
             reserved: 0,
         };
-        return s
-            .client()?
-            .call_cmd::<cmds::MemcpyDtoh>(&req, &[], 0)
-            .map(drop);
+        let c = s.client()?;
+        return if is_async {
+            c.push_cmd::<cmds::MemcpyDtoh>(&req, &[])
+        } else {
+            c.call_cmd::<cmds::MemcpyDtoh>(&req, &[], 0).map(drop)
+        };
     }
     let c = s.client()?;
     // The device writes straight into the caller's pages (unless the
@@ -164,6 +177,27 @@ pub(crate) fn dtoh(s: &mut State, ctx: u64, stream: u64, dst: &mut [u8], src: u6
     })
 }
 
+/// Before a host-to-host copy in stream `stream` that reads or writes one
+/// of `ranges` (address, length) in pinned memory the worker maps: waits
+/// for the stream, whose detached copies may still read or write there.
+pub(crate) fn order_host_copy(
+    s: &mut State,
+    ctx: u64,
+    stream: u64,
+    ranges: &[(usize, usize)],
+) -> CuResult {
+    if !ranges
+        .iter()
+        .any(|&(p, n)| s.ptrs.overlaps_shared_host(p, n))
+    {
+        return Ok(());
+    }
+    let req = uapi::cuda::StreamRequest { ctx, stream };
+    s.client()?
+        .call_cmd::<cmds::StreamSynchronize>(&req, &[], 0)
+        .map(drop)
+}
+
 /// The shared host memory offset of `ptr..ptr+len`, when it lies entirely
 /// in one allocation the transport shares with the worker.
 fn shared_host(s: &State, ptr: usize, len: usize) -> Option<u64> {
@@ -196,11 +230,12 @@ pub(crate) fn dtod(
     }
 }
 
-/// A copy between two unified addresses. Device to host is synchronous
-/// even when `is_async` (as `cuMemcpyDtoHAsync` here); host to host is a
-/// plain copy done at once: no queued work of ours touches host memory
-/// later (host sources are captured when enqueued, device-to-host copies
-/// complete before returning), so doing it now keeps stream order.
+/// A copy between two unified addresses. Device to host is as [`dtoh`]
+/// does it; host to host is a plain copy done at once. Queued work of ours
+/// touches host memory later only in pinned memory the worker maps (other
+/// host sources are captured when enqueued, other device-to-host copies
+/// complete before returning), so a copy from or to that waits for the
+/// stream first ([`order_host_copy`]); doing it then keeps stream order.
 pub(crate) fn copy_unified(
     s: &mut State,
     ctx: u64,
@@ -222,7 +257,14 @@ pub(crate) fn copy_unified(
             is_async,
         ),
         // SAFETY: as above, for `dst`.
-        (false, true) => dtoh(s, ctx, stream, unsafe { host_slice_mut(dst as _, n)? }, src),
+        (false, true) => dtoh(
+            s,
+            ctx,
+            stream,
+            unsafe { host_slice_mut(dst as _, n)? },
+            src,
+            is_async,
+        ),
         (false, false) => {
             if n == 0 {
                 return Ok(());
@@ -230,6 +272,7 @@ pub(crate) fn copy_unified(
             if dst == 0 || src == 0 {
                 return Err(result::INVALID_VALUE);
             }
+            order_host_copy(s, ctx, stream, &[(dst as usize, n), (src as usize, n)])?;
             // SAFETY: both are the caller's host buffers of `n` bytes; they
             // may overlap (memmove semantics).
             unsafe { std::ptr::copy(src as *const u8, dst as *mut u8, n) };
@@ -280,11 +323,11 @@ pub(crate) fn memcpy_htod_async(
 pub(crate) fn memcpy_dtoh(dst: OutBuf<'_, c_void>, src: u64, n: usize) -> CuResult {
     with_ctx(|s, ctx| {
         s.captures.check_unsafe()?;
-        dtoh(s, ctx, 0, dst.bytes(n)?, src)
+        dtoh(s, ctx, 0, dst.bytes(n)?, src, false)
     })
 }
 
-/// Synchronous: correct, not overlapped.
+/// Detached into pinned memory the worker maps, else synchronous.
 pub(crate) fn memcpy_dtoh_async(
     dst: OutBuf<'_, c_void>,
     src: u64,
@@ -294,7 +337,7 @@ pub(crate) fn memcpy_dtoh_async(
     with_ctx(|s, ctx| {
         let st = s.stream_host(stream as u64)?;
         s.captures.refuse(stream as u64)?;
-        dtoh(s, ctx, st, dst.bytes(n)?, src)
+        dtoh(s, ctx, st, dst.bytes(n)?, src, true)
     })
 }
 

@@ -6,7 +6,7 @@ use std::ffi::c_void;
 
 use uapi::cuda::{cmds, copy_flags, copy_kind, result, Copy2dRequest};
 
-use super::{copy::dtoh, copy::htod, is_device, CUstream, DTOH_WINDOW};
+use super::{copy::dtoh, copy::htod, copy::order_host_copy, is_device, CUstream, DTOH_WINDOW};
 use crate::driver::abi::{
     CudaMemcpy2d, MEMORYTYPE_ARRAY, MEMORYTYPE_DEVICE, MEMORYTYPE_HOST, MEMORYTYPE_UNIFIED,
 };
@@ -58,8 +58,9 @@ fn side(
 
 /// One 2D copy. Host rows travel packed; rows are grouped so each command
 /// fits the payload limit (a row longer than that goes as 1D pieces).
-/// Device to host is synchronous even when `is_async`; host to host is done
-/// at once (see `copy::copy_unified`).
+/// Device to host is synchronous even when `is_async` (but for rows longer
+/// than a command, which go as `copy::dtoh`'s); host to host is done at
+/// once (see `copy::copy_unified`).
 pub(crate) fn copy_2d(
     s: &mut State,
     ctx: u64,
@@ -93,6 +94,8 @@ pub(crate) fn copy_2d(
     let max_tail = s.client()?.max_tail::<cmds::Memcpy2d>();
     match (src, dst) {
         (Side::Host(a), Side::Host(b)) => {
+            let span = |base: usize, pitch: usize| (base, (h - 1) * pitch + w);
+            order_host_copy(s, ctx, stream, &[span(a, sp), span(b, dp)])?;
             for r in 0..h {
                 // SAFETY: the caller's rows; CUDA's contract for host operands.
                 unsafe {
@@ -168,7 +171,7 @@ pub(crate) fn copy_2d(
                 for r in 0..h {
                     // SAFETY: as above.
                     let row = unsafe { std::slice::from_raw_parts_mut((b + r * dp) as *mut u8, w) };
-                    dtoh(s, ctx, stream, row, a + (r * sp) as u64)?;
+                    dtoh(s, ctx, stream, row, a + (r * sp) as u64, is_async)?;
                 }
                 return Ok(());
             }

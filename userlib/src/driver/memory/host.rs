@@ -293,6 +293,118 @@ mod tests {
     }
 
     #[test]
+    fn async_dtoh_into_shared_pinned_memory_is_detached() {
+        use crate::driver::memory::copy::{memcpy_async, memcpy_dtoh, memcpy_dtoh_async};
+        use uapi::cuda::{copy_flags, op, CopyRequest};
+        use uapi::wire::Wire;
+        let sess = crate::driver::testing::session_with_host_memory(1 << 20);
+        let ctx = with_primary();
+        let dev = 0x30_0000u64;
+        crate::driver::lock().ptrs.add_device(
+            dev,
+            4096,
+            ctx,
+            super::super::registry::DeviceKind::Alloc,
+        );
+        let mut a: *mut c_void = std::ptr::null_mut();
+        let mut pageable = vec![0u8; 64];
+        // SAFETY: a local out-pointer; the copies stay inside the block.
+        unsafe {
+            mem_alloc_host(&mut a, 2 * 4096).unwrap();
+            let dst = std::slice::from_raw_parts_mut(a.cast::<u8>().add(100), 1000);
+            memcpy_dtoh_async(dst.as_mut().into(), 0x3000, 1000, std::ptr::null_mut()).unwrap();
+            // By pointer (cuMemcpyAsync): the same way.
+            memcpy_async(a as u64 + 4096, dev, 16, std::ptr::null_mut()).unwrap();
+            memcpy_dtoh(dst.as_mut().into(), 0x3000, 1000).unwrap();
+            // The pageable copy waits for its data: the device's answer.
+            let mut answer = vec![0u8; 8];
+            answer.extend(1..=64u8);
+            sess.respond(answer);
+            memcpy_dtoh_async(
+                pageable[..].as_mut().into(),
+                0x4000,
+                64,
+                std::ptr::null_mut(),
+            )
+            .unwrap();
+            mem_free_host(a).unwrap();
+        }
+        assert_eq!(pageable, (1..=64u8).collect::<Vec<_>>());
+        let sc = sess.script.lock().unwrap();
+        let a_off = sc.host_blocks[0].0;
+        let (hm, asy) = (copy_flags::HOST_MEMORY, copy_flags::ASYNC);
+        let copies: Vec<(u16, bool, CopyRequest)> = sc
+            .sent
+            .iter()
+            .map(|(o, d, body)| (*o, *d, CopyRequest::read_from(body).unwrap()))
+            .collect();
+        let seen: Vec<(u16, bool, u64, u64, u32)> = copies
+            .iter()
+            .map(|(o, d, r)| (*o, *d, r.dst, r.len, r.flags))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                // Asynchronous into the block: detached, by offset.
+                (op::MEMCPY_DTOH, true, a_off + 100, 1000, hm | asy),
+                (op::MEMCPY_DTOH, true, a_off + 4096, 16, hm | asy),
+                // Synchronous: still waits.
+                (op::MEMCPY_DTOH, false, a_off + 100, 1000, hm),
+                // Asynchronous into pageable memory: waits, data in the response.
+                (op::MEMCPY_DTOH, false, 0, 64, 0),
+            ]
+        );
+        // The block was freed only after its queued copies went out.
+        assert_eq!(sc.host_freed, [(a_off, 4)]);
+    }
+
+    #[test]
+    fn a_host_copy_touching_shared_pinned_memory_waits_for_the_stream() {
+        use crate::driver::memory::copy::memcpy_async;
+        use uapi::cuda::op;
+        let sess = crate::driver::testing::session_with_host_memory(1 << 20);
+        let ctx = with_primary();
+        let dev = 0x30_0000u64;
+        crate::driver::lock().ptrs.add_device(
+            dev,
+            4096,
+            ctx,
+            super::super::registry::DeviceKind::Alloc,
+        );
+        let mut a: *mut c_void = std::ptr::null_mut();
+        let mut plain = vec![5u8; 32];
+        let other = vec![6u8; 32];
+        // SAFETY: a local out-pointer; the copies stay inside the block.
+        unsafe {
+            mem_alloc_host(&mut a, 4096).unwrap();
+            memcpy_async(a as u64, dev, 32, std::ptr::null_mut()).unwrap();
+            // Reads what the queued copy writes: after the stream.
+            memcpy_async(
+                plain.as_mut_ptr() as u64,
+                a as u64,
+                32,
+                std::ptr::null_mut(),
+            )
+            .unwrap();
+            // Neither side pinned: at once, nothing sent.
+            memcpy_async(
+                plain.as_mut_ptr() as u64,
+                other.as_ptr() as u64,
+                32,
+                std::ptr::null_mut(),
+            )
+            .unwrap();
+            mem_free_host(a).unwrap();
+        }
+        assert_eq!(plain, other);
+        assert_eq!(
+            sess.opcodes(),
+            [op::MEMCPY_DTOH, op::STREAM_SYNCHRONIZE],
+            "the queued copy, then the wait"
+        );
+    }
+
+    #[test]
     fn registration_is_bookkeeping_with_cudas_errors() {
         let _s = session(1 << 20);
         with_primary();

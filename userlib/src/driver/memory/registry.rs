@@ -207,6 +207,19 @@ impl Registry {
         (end <= base + r.size).then_some(block.offset + (ptr - base) as u64)
     }
 
+    /// Whether any byte of `ptr..ptr+len` lies in shared host memory.
+    pub fn overlaps_shared_host(&self, ptr: usize, len: usize) -> bool {
+        let end = ptr.saturating_add(len);
+        if len == 0 {
+            return false;
+        }
+        // Host ranges do not overlap: the one starting at or before `ptr`
+        // and those starting inside the span are all that can meet it.
+        let before = self.host_containing(ptr).map(|(_, r)| r);
+        let inside = self.host.range(ptr..end).map(|(_, r)| r);
+        before.into_iter().chain(inside).any(|r| r.shared.is_some())
+    }
+
     /// Forgets the host range starting at `base`.
     pub fn remove_host(&mut self, base: usize) -> Option<HostRange> {
         self.host.remove(&base)

@@ -124,8 +124,25 @@ impl GpuClient {
         self.shared.stats.registered -= span.len() as u64;
     }
 
-    /// Before context `key` is destroyed: its registrations end first.
+    /// Waits for the client's work in every context: asynchronous copies
+    /// from and into its host memory may be in flight in any of them (the
+    /// registration is portable), and NVIDIA's cuMemFreeHost waits likewise.
+    fn synchronize_all(&mut self) {
+        let keys: Vec<u64> = self.contexts.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if self.enter_key(key).is_ok() {
+                // SAFETY: context `key` is current.
+                let _ = unsafe { (self.driver.api().ctx_synchronize)() };
+            }
+        }
+    }
+
+    /// Before context `key` is destroyed: its registrations end first,
+    /// after the copies that may still use them.
     pub(super) fn unpin_shared_in(&mut self, key: u64) {
+        if self.shared.areas.iter().any(|a| a.registered == Some(key)) {
+            self.synchronize_all();
+        }
         for i in 0..self.shared.areas.len() {
             if self.shared.areas[i].registered == Some(key) {
                 self.unpin_shared(i);
@@ -147,15 +164,9 @@ impl SharedBackend for GpuClient {
     }
     fn unregister_shared(&mut self, area: SharedSpan) {
         if let Some(i) = self.shared.areas.iter().position(|a| a.span == area) {
-            // Asynchronous copies from it may be in flight in any context
-            // (NVIDIA's cuMemFreeHost waits likewise).
-            let keys: Vec<u64> = self.contexts.iter().map(|(k, _)| k).collect();
-            for key in keys {
-                if self.enter_key(key).is_ok() {
-                    // SAFETY: context `key` is current.
-                    let _ = unsafe { (self.driver.api().ctx_synchronize)() };
-                }
-            }
+            // Before the area is unmapped: no copy from or into it may be
+            // left in flight.
+            self.synchronize_all();
             self.unpin_shared(i);
             self.shared.areas.swap_remove(i);
         }
@@ -202,15 +213,29 @@ impl SharedBackend for GpuClient {
         stream: u64,
         src: u64,
         dst: SharedSpan,
+        is_async: bool,
     ) -> CuResult<()> {
         let key = self.enter(ctx)?;
         self.check_range(src, dst.len() as u64)?;
         let s = self.stream_in(key, stream)?;
+        if is_async && self.capturing(s) {
+            return Err(uapi::cuda::result::STREAM_CAPTURE_UNSUPPORTED);
+        }
         if dst.is_empty() {
             return Ok(());
         }
         let pinned = self.pin_shared(key, &dst);
         let api = self.driver.api();
+        if is_async {
+            // Into the client's pinned memory, in stream order: it stays
+            // mapped and registered until `unregister_shared`, which waits
+            // for the client's work; the client synchronises the stream
+            // before it reads the bytes, as with CUDA's pinned memory.
+            // SAFETY: `dst` is mapped for its length until then.
+            check(unsafe { (api.memcpy_dtoh_async)(dst.as_ptr().cast(), src, dst.len(), s) })?;
+            self.shared.stats.count(dst.len(), pinned);
+            return Ok(());
+        }
         // SAFETY: `dst` is mapped for its length, and we return only after
         // the stream (hence the copy) is done.
         check(unsafe { (api.memcpy_dtoh_async)(dst.as_ptr().cast(), src, dst.len(), s) })?;

@@ -382,12 +382,21 @@ fn shared_memory_is_registered_once_and_released_with_its_context() {
     let a = c.mem_alloc(0, 4096).expect("alloc");
     c.memcpy_htod_shared(0, 0, a, up, false).expect("htod");
     assert!(registered(base), "the whole area, once");
-    c.memcpy_dtoh_shared(0, 0, a, down).expect("dtoh");
+    let syncs = fake::with(|f| f.stream_syncs);
+    c.memcpy_dtoh_shared(0, 0, a, down, false).expect("dtoh");
+    assert_eq!(fake::with(|f| f.stream_syncs), syncs + 1, "waits for it");
     let mut back = vec![0u8; 256];
     down.read_into(&mut back);
     assert_eq!(back, data);
+    // Asynchronous: enqueued (the fake copies at once), not waited for.
+    down.write_from(&[0u8; 256]);
+    c.memcpy_dtoh_shared(0, 0, a, down, true)
+        .expect("async dtoh");
+    assert_eq!(fake::with(|f| f.stream_syncs), syncs + 1, "no wait");
+    down.read_into(&mut back);
+    assert_eq!(back, data);
     let s = c.shared_stats();
-    assert_eq!((s.copies, s.bytes, s.pinned_bytes), (2, 512, 512));
+    assert_eq!((s.copies, s.bytes, s.pinned_bytes), (3, 768, 768));
     assert_eq!(s.registered, 1 << 20);
     assert_eq!(c.pinned.used(), 1 << 20, "charged to the pinned quota");
     // Bounds are the client's device memory, as for any copy.
@@ -395,9 +404,11 @@ fn shared_memory_is_registered_once_and_released_with_its_context() {
         c.memcpy_htod_shared(0, 0, a + 4000, up, false),
         Err(INVALID_VALUE)
     );
-    // The context that holds the registration goes: so does it; the next
-    // copy registers the area again.
+    // The context that holds the registration goes: so does it, after the
+    // copies that may still use it; the next copy registers the area again.
+    let ctx_syncs = fake::with(|f| f.ctx_syncs);
     c.primary_ctx_reset(0).expect("reset");
+    assert!(fake::with(|f| f.ctx_syncs) > ctx_syncs, "waited first");
     assert!(!registered(base));
     assert_eq!((c.shared_stats().registered, c.pinned.used()), (0, 0));
     let b = c.mem_alloc(0, 4096).expect("alloc");
