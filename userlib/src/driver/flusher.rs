@@ -42,12 +42,22 @@ static THREAD: Mutex<Option<Thread>> = Mutex::new(None);
 /// submits it once it is `delay` old, unless a call did first. Where no
 /// thread can be started the batch waits for the next such call.
 pub(crate) fn arm(delay: Duration) {
+    arm_as(std::process::id(), delay);
+}
+
+/// [`arm`] for process `pid` (tests stand in for a forked child).
+fn arm_as(pid: u32, delay: Duration) {
     let mut t = THREAD.lock().unwrap_or_else(PoisonError::into_inner);
-    let pid = std::process::id();
     if t.as_ref().is_none_or(|t| t.pid != pid || t.delay != delay) {
-        if let Some(old) = t.take() {
-            // A parent's (nothing to join here) or one of another delay.
-            stop(&old.shared);
+        match t.take() {
+            // One of another delay (a transport of another kind): stopped;
+            // it ends by itself.
+            Some(old) if old.pid == pid => stop(&old.shared),
+            // A parent's, in a forked child: its thread does not exist
+            // here, and it may have held its locks at the fork, so nothing
+            // of it is touched (not even the handle's drop).
+            Some(old) => std::mem::forget(old),
+            None => {}
         }
         let shared = Arc::new(Shared::default());
         let run = shared.clone();
@@ -139,5 +149,41 @@ pub(crate) fn shut_down() {
         if let Some(h) = t.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forked_child_leaves_its_parents_thread_alone() {
+        let delay = Duration::from_millis(50);
+        arm_as(1, delay);
+        // The parent's thread held its lock when the child was forked.
+        let held = THREAD
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|t| t.shared.clone())
+            .unwrap();
+        let _locked = held.armed.lock().unwrap();
+        let (done, seen) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            arm_as(2, delay);
+            let _ = done.send(());
+        });
+        assert!(
+            seen.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "the child's arm waited for the parent's lock"
+        );
+        let t = THREAD.lock().unwrap();
+        let t = t.as_ref().unwrap();
+        assert_eq!(t.pid, 2);
+        assert!(
+            !Arc::ptr_eq(&t.shared, &held),
+            "the child has a thread of its own"
+        );
+        stop(&t.shared);
     }
 }
