@@ -45,7 +45,9 @@ pub mod offsets {
 }
 
 /// Command register bits the guest may set: I/O, memory, bus master, INTx disable.
-const COMMAND_WRITABLE: u16 = 0x0001 | 0x0002 | 0x0004 | 0x0400;
+const COMMAND_WRITABLE: u16 = 0x0001 | 0x0002 | COMMAND_BUS_MASTER | 0x0400;
+/// Command register: bus master enable.
+const COMMAND_BUS_MASTER: u16 = 0x0004;
 /// Status register: capabilities list present.
 const STATUS_CAP_LIST: u16 = 0x0010;
 /// PCI capability id of MSI.
@@ -150,6 +152,11 @@ impl ConfigSpace {
             };
             *byte = (*byte & !mask) | (value & mask);
         }
+    }
+
+    /// Command.BME: whether the guest lets the device master the bus.
+    pub fn bus_master(&self) -> bool {
+        self.read16(offsets::COMMAND) & COMMAND_BUS_MASTER != 0
     }
 
     /// A little-endian 16-bit field, for logs and tests.

@@ -13,7 +13,7 @@ use crate::regs::{Identification, RegisterFile};
 use crate::shared::{DeviceShared, Limits};
 use crate::worker::Sessions;
 use std::fs::File;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use uapi::pci::REGS_BAR_SIZE;
 use vfio_bindings::bindings::vfio::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
@@ -77,6 +77,7 @@ impl Device {
             sessions,
             clients: ClientRegistry::with_quotas(quotas),
             limits,
+            bus_master: AtomicBool::new(false),
         });
         Self {
             state: Mutex::new(DeviceState {
@@ -117,7 +118,11 @@ impl Device {
     /// Writes `data` to vfio region `region` at `offset`.
     pub fn region_write(&self, region: u32, offset: u64, data: &[u8]) {
         match region {
-            VFIO_PCI_CONFIG_REGION_INDEX => self.lock().config_space.write(offset, data),
+            VFIO_PCI_CONFIG_REGION_INDEX => {
+                let mut state = self.lock();
+                state.config_space.write(offset, data);
+                self.bus_master_changed(state.config_space.bus_master());
+            }
             VFIO_PCI_BAR0_REGION_INDEX => {
                 let (Some(reg), Ok(bytes)) =
                     (bar0_register(offset, data.len()), <[u8; 4]>::try_from(data))
@@ -195,6 +200,15 @@ impl Device {
         let mut state = self.lock();
         state.registers.reset(&self.shared);
         state.config_space = ConfigSpace::new();
+        self.bus_master_changed(state.config_space.bus_master());
+    }
+
+    /// Follows PCI Command.BME (review L1: the heartbeat kept writing guest
+    /// RAM after the guest turned bus mastering off).
+    fn bus_master_changed(&self, on: bool) {
+        if self.shared.bus_master.swap(on, Ordering::AcqRel) != on {
+            tracing::info!(on, "bus mastering");
+        }
     }
 
     /// Reset after the VMM went away: also forgets guest RAM.

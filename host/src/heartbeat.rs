@@ -3,6 +3,7 @@
 
 use crate::cancel::CancelToken;
 use crate::shared::DeviceShared;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -64,6 +65,10 @@ fn beat(shared: &DeviceShared, gpa: u64, cancel: &CancelToken) {
     let mut paused = false;
     while cancel.sleep(Duration::from_millis(u64::from(HEARTBEAT_PERIOD_MS))) {
         if crate::fault::skip_beat(&mut paused) {
+            continue;
+        }
+        if !shared.bus_master.load(Ordering::Acquire) {
+            // No DMA without bus mastering; the count resumes where it was.
             continue;
         }
         count = count.wrapping_add(1);

@@ -9,7 +9,7 @@ use crate::executor::registry::ClientRegistry;
 use crate::guest_memory::GuestRam;
 use crate::irq::InterruptSink;
 use crate::worker::Sessions;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// Limits the device advertises in BAR0 and enforces.
@@ -47,6 +47,10 @@ pub struct DeviceShared {
     pub clients: Arc<ClientRegistry>,
     /// Advertised limits.
     pub limits: Limits,
+    /// PCI Command.BME: while the guest keeps bus mastering off (before
+    /// its driver sets it, after it clears it: unbind, kexec, shutdown),
+    /// the device's own writes to guest RAM (the heartbeat) wait.
+    pub bus_master: AtomicBool,
 }
 
 impl DeviceShared {

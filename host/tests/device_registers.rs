@@ -39,6 +39,40 @@ fn heartbeat_increments_in_guest_memory() {
 }
 
 #[test]
+fn the_heartbeat_waits_while_bus_mastering_is_off() {
+    let h = Harness::new();
+    let page = RAM_B + 0x8000;
+    let beat = |h: &Harness| {
+        h.mem()
+            .read_obj::<StatusPage>(page)
+            .map(|p| p.heartbeat)
+            .unwrap_or(0)
+    };
+    h.write64(regs::STATUS_PAGE_LO, regs::STATUS_PAGE_HI, page);
+    assert!(
+        wait_for(|| (beat(&h) >= 1).then_some(())).is_some(),
+        "heartbeat did not move"
+    );
+    // The guest turns bus mastering off (unbind, kexec): no more writes
+    // to its RAM, though the page is still set.
+    h.set_command(0x0002);
+    std::thread::sleep(Duration::from_millis(150));
+    let off = beat(&h);
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(
+        beat(&h),
+        off,
+        "the heartbeat wrote guest RAM without bus mastering"
+    );
+    // On again: it resumes.
+    h.set_command(0x0006);
+    assert!(
+        wait_for(|| (beat(&h) > off).then_some(())).is_some(),
+        "heartbeat did not resume"
+    );
+}
+
+#[test]
 fn identification_registers_and_overrides() {
     let h = Harness::new();
     assert_eq!(h.read32(regs::MAGIC), regs::MAGIC_VALUE);

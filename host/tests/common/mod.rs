@@ -157,7 +157,18 @@ impl Harness {
             config,
         };
         harness.map_ram();
+        // As a driver does at probe: memory decoding and bus mastering on.
+        harness.set_command(0x0006);
         harness
+    }
+
+    /// Writes the PCI Command register.
+    pub fn set_command(&self, value: u16) {
+        self.device.region_write(
+            vfio_bindings::bindings::vfio::VFIO_PCI_CONFIG_REGION_INDEX,
+            0x04,
+            &value.to_le_bytes(),
+        );
     }
 
     pub fn ident(&self) -> Identification {
