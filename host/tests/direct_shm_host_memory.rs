@@ -61,6 +61,17 @@ fn result_of(c: Option<Completion>, resp: &[u8]) -> u32 {
     ResultHeader::read_from(resp).expect("header").result
 }
 
+/// Device memory of `len` bytes in the primary context; its address.
+fn mem_alloc(t: &mut dyn Transport, len: usize) -> u64 {
+    let mut resp = [0u8; 16];
+    let alloc = MemAllocRequest {
+        ctx: 0,
+        size: len as u64,
+    };
+    call(t, op::MEM_ALLOC, alloc.as_bytes(), &mut resp, false);
+    HandleResponse::read_from(&resp).expect("response").handle
+}
+
 #[test]
 fn pinned_host_memory_moves_in_place_both_ways() {
     let path = server("both");
@@ -83,19 +94,7 @@ fn pinned_host_memory_moves_in_place_both_ways() {
     for (i, b) in src.iter_mut().enumerate() {
         *b = (i * 13 + (i >> 10)) as u8;
     }
-    let mut resp = [0u8; 16];
-    let alloc = MemAllocRequest {
-        ctx: 0,
-        size: len as u64,
-    };
-    call(
-        t.as_mut(),
-        op::MEM_ALLOC,
-        alloc.as_bytes(),
-        &mut resp,
-        false,
-    );
-    let dptr = HandleResponse::read_from(&resp).expect("response").handle;
+    let dptr = mem_alloc(t.as_mut(), len);
     // Up, asynchronous (detached, read in stream order), then down.
     let r = copy(
         dptr,
@@ -174,19 +173,7 @@ fn an_async_copy_down_into_host_memory_is_detached_and_stream_ordered() {
     for (i, b) in src.iter_mut().enumerate() {
         *b = (i * 7 + (i >> 9)) as u8;
     }
-    let mut resp = [0u8; 16];
-    let alloc = MemAllocRequest {
-        ctx: 0,
-        size: len as u64,
-    };
-    call(
-        t.as_mut(),
-        op::MEM_ALLOC,
-        alloc.as_bytes(),
-        &mut resp,
-        false,
-    );
-    let dptr = HandleResponse::read_from(&resp).expect("response").handle;
+    let dptr = mem_alloc(t.as_mut(), len);
     let async_host = copy_flags::HOST_MEMORY | copy_flags::ASYNC;
     // Up and down, both detached, then the stream's end.
     let r = copy(dptr, up.offset, len, async_host);
