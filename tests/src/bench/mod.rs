@@ -12,13 +12,16 @@
 //! - `copy`: synchronous `cuMemcpyHtoD`/`cuMemcpyDtoH` from pageable
 //!   (`Vec`) and pinned (`cuMemAllocHost`) memory, 4 KiB to 1 GiB
 //!   ([`SIZES`], up to [`Options::max_bytes`]), MiB/s over repeated copies
-//!   of at least [`Options::min_time`]; what comes back is checked.
+//!   of at least [`Options::min_time`]; what comes back is checked;
+//! - `stream`: small asynchronous copies and a small step on one stream,
+//!   as an LLM's decode loop issues them ([`stream`]).
 //!
 //! Output: `BENCH <name> <value> <unit> [detail]` per figure,
 //! `CASE bench-<group> PASS|FAIL <ms>ms <detail>` per group (and for
 //! `setup`), and a final `N passed, N failed`.
 
 mod copies;
+mod stream;
 
 use std::{
     ffi::{c_char, CStr, CString},
@@ -43,7 +46,7 @@ pub const SIZES: [usize; 7] = [
 ];
 
 /// The benchmark groups, in the order they run.
-pub const GROUPS: [&str; 3] = ["sync", "launch", "copy"];
+pub const GROUPS: [&str; 4] = ["sync", "launch", "copy", "stream"];
 
 /// The `CASE` name of a group's result line.
 pub fn case_name(group: &str) -> String {
@@ -80,7 +83,7 @@ impl Default for Options {
 
 /// The usage line of `cuda-suite --bench`.
 pub const USAGE: &str = "usage: cuda-suite --bench [--quick] [--launches N] [--iters N] \
-     [--max-mib N] [--min-time-ms N] [--only sync,launch,copy]";
+     [--max-mib N] [--min-time-ms N] [--only sync,launch,copy,stream]";
 
 impl Options {
     /// A short run for the simulator and CI: up to 1 MiB, few iterations.
@@ -294,7 +297,12 @@ impl Bench {
     }
 
     fn launch_empty(&self) -> CuRes {
-        // SAFETY: `empty` takes no parameters; one thread on the null stream.
+        self.launch_empty_on(null_mut())
+    }
+
+    /// The empty kernel, one thread, on `stream`.
+    pub(crate) fn launch_empty_on(&self, stream: Ptr) -> CuRes {
+        // SAFETY: `empty` takes no parameters; `stream` is the caller's.
         unsafe {
             (self.api.cuLaunchKernel)(
                 self.empty,
@@ -305,7 +313,7 @@ impl Bench {
                 1,
                 1,
                 0,
-                null_mut(),
+                stream,
                 null_mut(),
                 null_mut(),
             )
@@ -364,6 +372,7 @@ pub fn run(o: &Options) -> bool {
         let r = match *group {
             "sync" => bench.group_sync(o),
             "launch" => bench.group_launch(o),
+            "stream" => stream::group_stream(&bench, o),
             _ => copies::group_copy(&bench, o),
         };
         let ms = t.elapsed().as_millis();
