@@ -54,6 +54,7 @@ impl Decode for cmds::CtxSetLimit {
     type Args<'a> = Checked<uapi::cuda::LimitRequest>;
     fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
         let r = exact::<uapi::cuda::LimitRequest>(request)?;
+        field(r.reserved == 0)?;
         Ok((r, options::check_settable_limit(r.limit)))
     }
 }

@@ -129,11 +129,7 @@ macro_rules! decode_exact {
 
 decode_exact!(
     CtxDestroy,
-    PrimaryCtxRetain,
-    PrimaryCtxRelease,
-    PrimaryCtxReset,
     CtxSynchronize,
-    DeviceGetAttributes,
     MemGetInfo,
     MemAlloc,
     MemFree,
@@ -148,7 +144,6 @@ decode_exact!(
     EventSynchronize,
     EventElapsedTime,
     FuncGetAttributes,
-    CtxGetLimit,
     TensorMapEncodeTiled,
     TensorMapReplaceAddress,
     MemAllocAsync,
@@ -175,6 +170,38 @@ decode_exact!(
     GraphExecUpdate,
     GraphLaunchPart,
 );
+
+/// Commands on a device ([`uapi::cuda::DeviceRequest`]): its `ctx` and
+/// `reserved` are zero by the contract.
+macro_rules! decode_device {
+    ($($ty:ident),* $(,)?) => {$(
+        impl Decode for cmds::$ty {
+            type Args<'a> = uapi::cuda::DeviceRequest;
+            fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+                let r = exact::<uapi::cuda::DeviceRequest>(request)?;
+                field(r.ctx == 0 && r.reserved == 0)?;
+                Ok(r)
+            }
+        }
+    )*};
+}
+
+decode_device!(
+    PrimaryCtxRetain,
+    PrimaryCtxRelease,
+    PrimaryCtxReset,
+    DeviceGetAttributes,
+);
+
+/// `cuCtxGetLimit`: `value` is the response's; `reserved` is zero.
+impl Decode for cmds::CtxGetLimit {
+    type Args<'a> = uapi::cuda::LimitRequest;
+    fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+        let r = exact::<uapi::cuda::LimitRequest>(request)?;
+        field(r.reserved == 0)?;
+        Ok(r)
+    }
+}
 
 mod checked;
 mod graph;

@@ -63,3 +63,117 @@ fn detachment_follows_the_declaration_and_the_async_flag() {
     assert!(!CudaCall::is_detached(op::MEMCPY_DTOD, &[]));
     assert!(!CudaCall::is_detached(0x1ff, &[]));
 }
+
+/// Review L3: every reserved field of a fixed-size request, and the
+/// device requests' `ctx`, must be zero; a request that sets one is
+/// refused where it enters, like any other malformed field.
+#[test]
+fn reserved_fields_are_refused_where_they_enter() {
+    use uapi::cuda::{
+        CaptureBeginRequest, CaptureEndRequest, DeviceRequest, EventCreateRequest, LimitRequest,
+        MemPoolRequest, MemSetAccessRequest, MemsetRequest, OccupancyRequest,
+    };
+    /// A request as it should be, and with one field set.
+    type Pair = (Vec<u8>, Vec<u8>);
+    fn pair<T: Wire + Copy>(good: T, set: impl Fn(&mut T)) -> Pair {
+        let mut bad = good;
+        set(&mut bad);
+        (good.as_bytes().to_vec(), bad.as_bytes().to_vec())
+    }
+    let device = || DeviceRequest::default();
+    let cases: Vec<(u16, &str, Pair)> = vec![
+        (
+            op::PRIMARY_CTX_RETAIN,
+            "reserved",
+            pair(device(), |r| r.reserved = 1),
+        ),
+        (op::PRIMARY_CTX_RETAIN, "ctx", pair(device(), |r| r.ctx = 1)),
+        (
+            op::PRIMARY_CTX_RELEASE,
+            "reserved",
+            pair(device(), |r| r.reserved = 1),
+        ),
+        (op::PRIMARY_CTX_RESET, "ctx", pair(device(), |r| r.ctx = 1)),
+        (
+            op::DEVICE_GET_ATTRIBUTES,
+            "reserved",
+            pair(device(), |r| r.reserved = 1),
+        ),
+        (
+            op::CTX_GET_LIMIT,
+            "reserved",
+            pair(LimitRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::CTX_SET_LIMIT,
+            "reserved",
+            pair(LimitRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::MEMSET,
+            "reserved",
+            pair(
+                MemsetRequest {
+                    width: 1,
+                    ..Default::default()
+                },
+                |r| r.reserved = 1,
+            ),
+        ),
+        (
+            op::MEM_POOL_TRIM_TO,
+            "reserved",
+            pair(MemPoolRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::MEM_SET_ACCESS,
+            "reserved",
+            pair(MemSetAccessRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::STREAM_BEGIN_CAPTURE,
+            "reserved",
+            pair(CaptureBeginRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::STREAM_END_CAPTURE,
+            "reserved",
+            pair(CaptureEndRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::EVENT_CREATE,
+            "reserved",
+            pair(EventCreateRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::EVENT_RECORD,
+            "reserved",
+            pair(StreamEventRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::STREAM_WAIT_EVENT,
+            "reserved",
+            pair(StreamEventRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::OCCUPANCY,
+            "reserved",
+            pair(OccupancyRequest::default(), |r| r.reserved = 1),
+        ),
+        (
+            op::MEMCPY_DTOD,
+            "reserved",
+            pair(CopyRequest::default(), |r| r.reserved = 1),
+        ),
+    ];
+    for (opcode, what, (good, bad)) in cases {
+        assert!(
+            !matches!(CudaCall::decode(opcode, &good), Err(Status::InvalidField)),
+            "{opcode:#x} with {what} zero"
+        );
+        assert!(
+            matches!(CudaCall::decode(opcode, &bad), Err(Status::InvalidField)),
+            "{opcode:#x} with {what} set"
+        );
+    }
+}
