@@ -7,7 +7,7 @@
 use crate::config_space::ConfigSpace;
 use crate::executor::registry::ClientRegistry;
 use crate::executor::Executor;
-use crate::guest_memory::{GuestMemory, GuestRam, MemoryError};
+use crate::guest_memory::{GuestMemory, GuestRam, MemoryError, Retired};
 use crate::irq::InterruptSink;
 use crate::regs::{Identification, RegisterFile};
 use crate::shared::{DeviceShared, Limits};
@@ -15,8 +15,18 @@ use crate::worker::Sessions;
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 use uapi::pci::REGS_BAR_SIZE;
 use vfio_bindings::bindings::vfio::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
+
+/// How long a change of guest RAM waits for the commands still using RAM
+/// it removed (review L2) before it is reported done anyway. Commands end
+/// in micro- to milliseconds; one that runs longer (a long kernel) keeps
+/// writing the old mapping, which stays mapped in this process, so only
+/// the RAM QEMU let go of can see it.
+// TIMEOUT: long enough for any ordinary command, short enough that QEMU,
+// which waits for the reply, is not held up for long.
+pub const UNMAP_FENCE: Duration = Duration::from_secs(2);
 
 /// Settings of a device instance.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -150,27 +160,41 @@ impl Device {
         file: File,
         file_offset: u64,
     ) -> Result<(), MemoryError> {
-        self.shared.ram.map(gpa, len, file, file_offset)?;
-        self.memory_changed();
+        let replaced = self.shared.ram.map(gpa, len, file, file_offset)?;
+        self.memory_changed(replaced);
         Ok(())
     }
 
-    /// Removes the DMA mappings overlapping `[gpa, gpa + len)`; returns how many.
+    /// Removes the DMA mappings overlapping `[gpa, gpa + len)`; returns how
+    /// many. Returns once no command uses them (at most [`UNMAP_FENCE`]).
     pub fn dma_unmap(&self, gpa: u64, len: u64) -> usize {
         let removed = self.shared.ram.unmap(gpa, len);
-        self.memory_changed();
-        removed
+        let count = removed.count();
+        self.memory_changed(removed);
+        count
     }
 
-    /// Removes every DMA mapping.
+    /// Removes every DMA mapping, as [`Self::dma_unmap`] does.
     pub fn dma_unmap_all(&self) {
-        self.shared.ram.unmap_all();
-        self.memory_changed();
+        let removed = self.shared.ram.unmap_all();
+        self.memory_changed(removed);
     }
 
-    /// Worker processes map guest RAM themselves: hand them the new set.
-    fn memory_changed(&self) {
-        self.lock().registers.memory_changed(&self.shared);
+    /// Worker processes map guest RAM themselves: hand them the new set
+    /// (each answers once its commands are done with what was removed);
+    /// then wait for this process's own commands.
+    fn memory_changed(&self, removed: Retired) {
+        if removed.count() == 0 {
+            self.lock().registers.memory_changed(&self.shared, false);
+            return;
+        }
+        self.lock().registers.memory_changed(&self.shared, true);
+        if !removed.wait(UNMAP_FENCE) {
+            tracing::warn!(
+                fence_ms = UNMAP_FENCE.as_millis() as u64,
+                "a command still uses guest RAM that was unmapped"
+            );
+        }
     }
 
     /// The interrupt eventfds changed (vfio `SET_IRQS`): hand worker

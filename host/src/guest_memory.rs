@@ -4,13 +4,18 @@
 //! guest-physical address). [`GuestRam`] keeps the current set and publishes
 //! it as an immutable [`GuestMemory`] snapshot, so workers read and write
 //! guest memory without holding a lock; a snapshot keeps its mappings alive
-//! even after QEMU unmaps them. All reads and writes are bounds-checked: an
-//! access outside mapped RAM, or one that crosses into a hole, is an error.
+//! even after QEMU unmaps them. A command takes one snapshot and drops it
+//! when it completes, so an unmap waits for the commands that still hold
+//! the removed RAM ([`Retired::wait`]) before QEMU hears it is done: the
+//! device never writes RAM that QEMU has unplugged or given another use.
+//! All reads and writes are bounds-checked: an access outside mapped RAM,
+//! or one that crosses into a hole, is an error.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 use uapi::wire::Wire;
 use vm_memory::mmap::MmapRegionBuilder;
 use vm_memory::{
@@ -178,6 +183,34 @@ impl GuestMemory {
     }
 }
 
+/// Mappings a change removed, kept until no snapshot holds them: the
+/// commands that took a snapshot before the change may still use them.
+#[derive(Debug, Default)]
+#[must_use = "wait until the commands still using the removed RAM have ended"]
+pub struct Retired(Vec<Arc<GuestRegionMmap>>);
+
+impl Retired {
+    /// How many mappings were removed.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Waits, at most `bound`, until every snapshot that holds a removed
+    /// mapping is gone; whether they all were.
+    pub fn wait(self, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        // Only `self` holds a mapping no snapshot uses. Commands end in
+        // micro- to milliseconds, and unmaps are rare: polling will do.
+        while !self.0.iter().all(|r| Arc::strong_count(r) == 1) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+}
+
 /// The set of DMA mappings, and the snapshot published from it.
 #[derive(Debug, Default)]
 pub struct GuestRam {
@@ -202,8 +235,15 @@ impl GuestRam {
     }
 
     /// Maps `len` bytes of `file` from `file_offset` at guest address `gpa`,
-    /// shared and writable. A mapping overlapping older ones replaces them.
-    pub fn map(&self, gpa: u64, len: u64, file: File, file_offset: u64) -> Result<(), MemoryError> {
+    /// shared and writable. A mapping overlapping older ones replaces them
+    /// (they are returned, retired).
+    pub fn map(
+        &self,
+        gpa: u64,
+        len: u64,
+        file: File,
+        file_offset: u64,
+    ) -> Result<Retired, MemoryError> {
         let region = map_region(gpa, len, Arc::new(file), file_offset)?;
         let end = gpa.saturating_add(len);
         let mut regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
@@ -212,22 +252,23 @@ impl GuestRam {
             .filter(|(&start, r)| start < end && gpa < start.saturating_add(r.len()))
             .map(|(&start, _)| start)
             .collect();
+        let mut retired = Retired::default();
         for start in overlapping {
             tracing::warn!(
                 gpa = format_args!("{gpa:#x}"),
                 old = format_args!("{start:#x}"),
                 "DMA map overlaps an older mapping, which it replaces"
             );
-            regions.remove(&start);
+            retired.0.extend(regions.remove(&start));
         }
         regions.insert(gpa, Arc::new(region));
         self.publish(&regions);
-        Ok(())
+        Ok(retired)
     }
 
-    /// Removes every mapping that overlaps `[gpa, gpa + len)`. Returns how
-    /// many were removed.
-    pub fn unmap(&self, gpa: u64, len: u64) -> usize {
+    /// Removes every mapping that overlaps `[gpa, gpa + len)`; returns
+    /// them, retired.
+    pub fn unmap(&self, gpa: u64, len: u64) -> Retired {
         let end = gpa.saturating_add(len);
         let mut regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
         let doomed: Vec<(u64, u64)> = regions
@@ -235,6 +276,7 @@ impl GuestRam {
             .filter(|(&start, r)| start < end && gpa < start.saturating_add(r.len()))
             .map(|(&start, r)| (start, r.len()))
             .collect();
+        let mut retired = Retired::default();
         for &(start, size) in &doomed {
             if start < gpa || start.saturating_add(size) > end {
                 tracing::warn!(
@@ -243,10 +285,10 @@ impl GuestRam {
                     "DMA unmap covers only part of a mapping; removing all of it"
                 );
             }
-            regions.remove(&start);
+            retired.0.extend(regions.remove(&start));
         }
         self.publish(&regions);
-        doomed.len()
+        retired
     }
 
     /// Every mapping with the file behind it, to hand guest RAM to a worker
@@ -269,7 +311,7 @@ impl GuestRam {
 
     /// Replaces every mapping by `regions` at once: a snapshot taken at any
     /// time sees either the old set or the new one, never a mix or nothing.
-    pub fn replace_all(&self, regions: Vec<RamRegion>) -> Result<(), MemoryError> {
+    pub fn replace_all(&self, regions: Vec<RamRegion>) -> Result<Retired, MemoryError> {
         let mut mapped = BTreeMap::new();
         for r in regions {
             let region = map_region(r.gpa, r.len, r.file, r.file_offset)?;
@@ -288,16 +330,17 @@ impl GuestRam {
             mapped.insert(r.gpa, Arc::new(region));
         }
         let mut current = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
-        *current = mapped;
+        let old = std::mem::replace(&mut *current, mapped);
         self.publish(&current);
-        Ok(())
+        Ok(Retired(old.into_values().collect()))
     }
 
-    /// Removes every mapping.
-    pub fn unmap_all(&self) {
+    /// Removes every mapping; returns them, retired.
+    pub fn unmap_all(&self) -> Retired {
         let mut regions = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
-        regions.clear();
+        let old = std::mem::take(&mut *regions);
         self.publish(&regions);
+        Retired(old.into_values().collect())
     }
 
     fn publish(&self, regions: &BTreeMap<u64, Arc<GuestRegionMmap>>) {
@@ -384,8 +427,10 @@ mod tests {
         let ram = GuestRam::new();
         for (gpa, name) in [(0x1000u64, "low"), (0x4000u64, "high")] {
             let file = memfd(name, 0x2000).unwrap_or_else(|e| panic!("memfd: {e}"));
-            ram.map(gpa, 0x2000, file, 0)
+            let retired = ram
+                .map(gpa, 0x2000, file, 0)
                 .unwrap_or_else(|e| panic!("map: {e}"));
+            assert_eq!(retired.count(), 0);
         }
         ram
     }
@@ -435,21 +480,46 @@ mod tests {
         let ram = ram_with_hole();
         let old = ram.snapshot();
         assert!(old.write(0x4000, b"kept").is_ok());
-        assert_eq!(ram.unmap(0x4000, 0x2000), 1);
+        let retired = ram.unmap(0x4000, 0x2000);
+        assert_eq!(retired.count(), 1);
         let new = ram.snapshot();
         assert!(!new.contains(0x4000, 1));
         let mut buf = [0u8; 4];
         assert!(old.read(0x4000, &mut buf).is_ok());
         assert_eq!(&buf, b"kept");
-        ram.unmap_all();
+        // The old snapshot still holds the removed mapping: the wait gives
+        // up at its bound; once that snapshot is gone, it is over at once.
+        let t = Instant::now();
+        assert!(!ram.unmap_all().wait(Duration::from_millis(30)));
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        drop(old);
+        assert!(retired.wait(Duration::ZERO));
         assert_eq!(ram.snapshot().region_count(), 0);
+    }
+
+    #[test]
+    fn an_unmap_waits_for_the_snapshot_a_command_holds() {
+        let ram = Arc::new(ram_with_hole());
+        let (held, release) = (ram.snapshot(), Duration::from_millis(150));
+        let user = std::thread::spawn(move || {
+            // A command still writing guest RAM, then done.
+            std::thread::sleep(release);
+            assert!(held.write(0x4000, b"late").is_ok());
+            drop(held);
+        });
+        let t = Instant::now();
+        assert!(ram.unmap(0x4000, 0x2000).wait(Duration::from_secs(10)));
+        assert!(t.elapsed() >= release, "returned after {:?}", t.elapsed());
+        user.join().expect("user");
     }
 
     #[test]
     fn overlapping_map_replaces_the_old_one() {
         let ram = ram_with_hole();
         let file = memfd("over", 0x1000).unwrap_or_else(|e| panic!("memfd: {e}"));
-        assert!(ram.map(0x1800, 0x1000, file, 0).is_ok());
+        let retired = ram.map(0x1800, 0x1000, file, 0).expect("map");
+        assert_eq!(retired.count(), 1);
+        assert!(retired.wait(Duration::ZERO), "nothing holds the old one");
         let mem = ram.snapshot();
         assert_eq!(mem.region_count(), 2);
         assert!(!mem.contains(0x1000, 1));

@@ -127,9 +127,26 @@ impl RegisterFile {
     }
 
     /// See [`QueueSlot::memory_changed`].
-    pub fn memory_changed(&self, shared: &DeviceShared) {
-        for queue in &self.queues {
-            queue.memory_changed(shared);
+    /// With `fence`, waits (at most [`crate::device::UNMAP_FENCE`], for
+    /// all of them together) until every worker process has answered that
+    /// its commands are done with the RAM removed.
+    pub fn memory_changed(&self, shared: &DeviceShared, fence: bool) {
+        let fences: Vec<_> = self
+            .queues
+            .iter()
+            .filter_map(|queue| queue.memory_changed(shared, fence))
+            .collect();
+        let deadline = std::time::Instant::now() + crate::device::UNMAP_FENCE;
+        let late = fences
+            .into_iter()
+            .map(|f| f.wait(deadline))
+            .filter(|done| !done)
+            .count();
+        if late > 0 {
+            tracing::warn!(
+                workers = late,
+                "a worker's command still uses guest RAM that was unmapped"
+            );
         }
     }
 

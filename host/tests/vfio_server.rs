@@ -119,10 +119,11 @@ fn client_sees_identity_and_runs_an_echo() {
     let ram_size = 0x10_0000u64;
     let file = ok(memfd("client-ram", ram_size), "memfd");
     let view = GuestRam::new();
-    ok(
+    let replaced = ok(
         view.map(ram_gpa, ram_size, ok(file.try_clone(), "dup"), 0),
         "local map",
     );
+    assert_eq!(replaced.count(), 0);
     let mem = view.snapshot();
     // ROM-like map without fd must be accepted; the client always sends an
     // fd, so only the fd path is exercised here.

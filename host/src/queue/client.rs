@@ -86,7 +86,7 @@ impl QueueClient {
                 let regions = shared.ram.regions();
                 let irq_fd = shared.interrupts.eventfd(layout.vector);
                 let follow = vec![
-                    memory_message(&regions),
+                    memory_message(&regions, 0),
                     (
                         Encoder::new(tag::IRQ).0,
                         irq_fd
@@ -139,10 +139,13 @@ impl QueueClient {
     }
 
     /// See [`super::QueueSlot::memory_changed`].
-    pub fn memory_changed(&self, shared: &DeviceShared) {
-        if let Worker::Process(p) = &self.worker {
-            p.set_memory(&shared.ram.regions());
-        }
+    /// With `fence`, returns the update its worker process will answer.
+    pub fn memory_changed(&self, shared: &DeviceShared, fence: bool) -> Option<MemoryFence<'_>> {
+        let Worker::Process(p) = &self.worker else {
+            return None;
+        };
+        let seq = p.set_memory(&shared.ram.regions(), fence)?;
+        Some(MemoryFence { worker: p, seq })
     }
 
     /// See [`super::QueueSlot::interrupts_changed`].
@@ -159,6 +162,21 @@ impl QueueClient {
             Worker::Thread { thread, .. } => thread.stop(),
             Worker::Process(process) => process.stop(),
         }
+    }
+}
+
+/// A worker process's coming answer to a guest RAM update that removed
+/// mappings ([`QueueClient::memory_changed`]).
+pub struct MemoryFence<'a> {
+    worker: &'a ProcessWorker,
+    seq: u64,
+}
+
+impl MemoryFence<'_> {
+    /// Waits for it until `deadline`; whether the worker's commands are
+    /// done with the removed RAM (or the worker is gone).
+    pub fn wait(self, deadline: std::time::Instant) -> bool {
+        self.worker.await_memory(self.seq, deadline)
     }
 }
 

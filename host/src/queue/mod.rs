@@ -76,10 +76,12 @@ impl QueueSlot {
     }
 
     /// Guest RAM changed: a worker process maps the new set.
-    pub fn memory_changed(&self, shared: &DeviceShared) {
-        if let Some(client) = &self.client {
-            client.memory_changed(shared);
-        }
+    pub fn memory_changed(
+        &self,
+        shared: &DeviceShared,
+        fence: bool,
+    ) -> Option<client::MemoryFence<'_>> {
+        self.client.as_ref()?.memory_changed(shared, fence)
     }
 
     /// The interrupt eventfds changed: a worker process gets its vector's.

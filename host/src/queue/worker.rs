@@ -220,8 +220,8 @@ impl Worker {
         tail: u32,
         session: &mut Result<Session, Status>,
     ) -> Result<(), QueueFault> {
-        let mem = self.env.ram.snapshot();
         if tail.wrapping_sub(self.sq_head) > self.env.layout.depth {
+            let mem = self.env.ram.snapshot();
             tracing::warn!(
                 queue = self.env.index,
                 head = self.sq_head,
@@ -239,6 +239,9 @@ impl Worker {
             if self.env.page.stopping() {
                 return Ok(());
             }
+            // One snapshot per command, dropped when it completes: an unmap
+            // waits for the commands that hold one (review L2).
+            let mem = self.env.ram.snapshot();
             let entry: SubmissionEntry = mem
                 .read_obj(self.env.layout.sq_slot(self.sq_head))
                 .map_err(|_| QueueFault(QueueError::BadRingAddress))?;

@@ -3,7 +3,7 @@
 //! its control socket at descriptor 3 and its query socket at 4.
 
 use super::process::{CONTROL_FD, QUERY_FD};
-use super::proto::{self, tag, Decoder};
+use super::proto::{self, tag, Decoder, Encoder};
 use super::{Role, Setup};
 use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
@@ -140,7 +140,7 @@ fn serve(control: UnixDatagram, query: UnixDatagram) -> io::Result<()> {
             // SAFETY: the descriptor is the doorbell eventfd, received and owned by us.
             let doorbell = Arc::new(unsafe { EventFd::from_raw_fd(second.into_raw_fd()) });
             let ram = Arc::new(GuestRam::new());
-            apply_memory(&ram, expect(&control)?)?;
+            apply_memory(None, &ram, expect(&control)?)?;
             let interrupts = Arc::new(VectorInterrupt::default());
             interrupts.apply(expect(&control)?)?;
             let cancel = CancelToken::new();
@@ -320,7 +320,7 @@ fn queue_control(
             }
         };
         let result = match Decoder::new(&message.0).u32() {
-            Ok(tag::MEMORY) => apply_memory(ram, message),
+            Ok(tag::MEMORY) => apply_memory(Some(control), ram, message),
             Ok(tag::IRQ) => irq.apply(message),
             Ok(tag::STOP) => {
                 stop();
@@ -334,11 +334,18 @@ fn queue_control(
     }
 }
 
-fn apply_memory(ram: &GuestRam, (bytes, files): (Vec<u8>, Vec<File>)) -> io::Result<()> {
+/// Maps the new guest RAM; when the device asked (a nonzero sequence
+/// number), answers once no command uses the RAM it removed.
+fn apply_memory(
+    control: Option<&UnixDatagram>,
+    ram: &GuestRam,
+    (bytes, files): (Vec<u8>, Vec<File>),
+) -> io::Result<()> {
     let mut d = Decoder::new(&bytes);
     if d.u32()? != tag::MEMORY {
         return Err(invalid("expected guest RAM"));
     }
+    let seq = d.u64()?;
     let count = d.u32()? as usize;
     if count != files.len() {
         return Err(invalid("one descriptor per region"));
@@ -352,7 +359,17 @@ fn apply_memory(ram: &GuestRam, (bytes, files): (Vec<u8>, Vec<File>)) -> io::Res
             file: Arc::new(file),
         });
     }
-    ram.replace_all(regions).map_err(io::Error::other)
+    let retired = ram.replace_all(regions).map_err(io::Error::other)?;
+    if let (Some(control), true) = (control, seq != 0) {
+        let done = retired.wait(crate::device::UNMAP_FENCE);
+        if !done {
+            tracing::warn!("a command still uses guest RAM that was unmapped");
+        }
+        let mut e = Encoder::new(tag::MEMORY_DONE);
+        e.u64(seq).u32(u32::from(done));
+        proto::send(control, &e.0, &[])?;
+    }
+    Ok(())
 }
 
 /// The eventfd of the queue's vector.

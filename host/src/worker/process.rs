@@ -11,10 +11,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uapi::wire::Wire;
 
 /// Descriptor numbers the worker finds its sockets at.
@@ -41,6 +41,8 @@ pub struct ProcessWorker {
     exit: Arc<Exit>,
     supervisor: Option<JoinHandle<()>>,
     grace: Duration,
+    /// The last guest RAM update that asked for an answer.
+    memory_seq: AtomicU64,
 }
 
 impl ProcessWorker {
@@ -126,6 +128,7 @@ impl ProcessWorker {
             exit,
             supervisor: Some(supervisor),
             grace: launcher.grace,
+            memory_seq: AtomicU64::new(0),
         };
         if let Err(error) = sent {
             tracing::error!(pid, %error, "cannot hand the worker its setup");
@@ -142,11 +145,46 @@ impl ProcessWorker {
         self.pid
     }
 
-    /// Hands the worker the current guest RAM mappings.
-    pub fn set_memory(&self, regions: &[RamRegion]) {
-        let (bytes, fds) = memory_message(regions);
+    /// Hands the worker the current guest RAM mappings. With `fence`
+    /// (mappings were removed), the worker answers once its commands are
+    /// done with them: returns what to [`Self::await_memory`].
+    pub fn set_memory(&self, regions: &[RamRegion], fence: bool) -> Option<u64> {
+        let seq = if fence {
+            self.memory_seq.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            0
+        };
+        let (bytes, fds) = memory_message(regions, seq);
         if let Err(error) = proto::send(&self.control, &bytes, &fds) {
             tracing::warn!(pid = self.pid, %error, "cannot update the worker's guest RAM");
+            return None;
+        }
+        fence.then_some(seq)
+    }
+
+    /// Waits, until `deadline`, for the worker's answer to guest RAM update
+    /// `seq` (older answers, of updates that gave up waiting, are skipped);
+    /// whether it came and said its commands were done.
+    pub fn await_memory(&self, seq: u64, deadline: Instant) -> bool {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.has_exited() {
+                return self.has_exited();
+            }
+            // Only this method reads the control socket, and the device
+            // lock serialises its callers.
+            if self.control.set_read_timeout(Some(left)).is_err() {
+                return false;
+            }
+            let Ok(Some((bytes, _))) = proto::recv(&self.control) else {
+                return self.has_exited();
+            };
+            let mut d = Decoder::new(&bytes);
+            if let (Ok(tag::MEMORY_DONE), Ok(got), Ok(done)) = (d.u32(), d.u64(), d.u32()) {
+                if got == seq {
+                    return done == 1;
+                }
+            }
         }
     }
 
@@ -286,10 +324,10 @@ fn serve_queries(query: &UnixDatagram, client: &ClientGuard) {
 }
 
 /// The MEMORY message for `regions`.
-pub fn memory_message(regions: &[RamRegion]) -> (Vec<u8>, Vec<RawFd>) {
+pub fn memory_message(regions: &[RamRegion], seq: u64) -> (Vec<u8>, Vec<RawFd>) {
     let regions = &regions[..regions.len().min(proto::MAX_FDS)];
     let mut e = Encoder::new(tag::MEMORY);
-    e.u32(regions.len() as u32);
+    e.u64(seq).u32(regions.len() as u32);
     for r in regions {
         e.u64(r.gpa).u64(r.len).u64(r.file_offset);
     }

@@ -23,12 +23,17 @@ pub const MAX_FDS: usize = 64;
 pub mod tag {
     /// Device → worker: what to serve (`Setup`).
     pub const SETUP: u32 = 1;
-    /// Device → worker: the whole set of guest RAM mappings.
+    /// Device → worker: the whole set of guest RAM mappings, with a
+    /// sequence number (0: no answer wanted).
     pub const MEMORY: u32 = 2;
     /// Device → worker: the eventfd of the queue's vector (or none).
     pub const IRQ: u32 = 3;
     /// Device → worker: stop now.
     pub const STOP: u32 = 4;
+    /// Worker → device, on the control socket: the guest RAM of MEMORY
+    /// `u64` is mapped and no command uses what it removed (`u32` 1), or
+    /// the wait for them gave up (`u32` 0).
+    pub const MEMORY_DONE: u32 = 5;
     /// Worker → device: `GetUsage` (with the device's total memory).
     pub const USAGE: u32 = 10;
     /// Worker → device: `ListClients`.

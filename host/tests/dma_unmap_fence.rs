@@ -1,0 +1,75 @@
+//! Review L2: a DMA unmap is answered only once no command uses the RAM it
+//! removed (each command holds one snapshot of guest RAM while it runs),
+//! and never later than `UNMAP_FENCE`; with queues served in this process
+//! and by worker processes.
+
+mod common;
+
+use common::commands::*;
+use common::*;
+use std::time::{Duration, Instant};
+use uapi::cmd::{Opcode, SleepRequest};
+use uapi::ring::SubmissionEntry;
+use uapi::wire::Wire;
+use vgpu_host::device::UNMAP_FENCE;
+
+/// Starts a SLEEP of `millis` on queue 0 and returns once it runs.
+fn sleeping(h: &Harness, millis: u32) -> TestQueue {
+    let mut q = TestQueue::enabled(h, 0, 8);
+    assert_echo_works(h, &mut q, 3);
+    let body = SleepRequest {
+        millis,
+        reserved: 0,
+    };
+    h.write_bytes(q.data, body.as_bytes());
+    q.push(
+        h,
+        &SubmissionEntry {
+            req_addr: q.data,
+            req_len: body.as_bytes().len() as u32,
+            ..entry(Opcode::Sleep, 9)
+        },
+    );
+    q.ring(h);
+    std::thread::sleep(Duration::from_millis(100));
+    q
+}
+
+fn unmap_waits_for_the_command(h: &Harness) {
+    let _q = sleeping(h, 700);
+    let t = Instant::now();
+    h.device.dma_unmap_all();
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < UNMAP_FENCE,
+        "unmap answered after {took:?}, while the command ran ~600 ms more"
+    );
+}
+
+fn unmap_gives_up_at_the_fence(h: &Harness) {
+    let _q = sleeping(h, 30_000);
+    let t = Instant::now();
+    h.device.dma_unmap_all();
+    let took = t.elapsed();
+    assert!(
+        took >= UNMAP_FENCE && took < UNMAP_FENCE + Duration::from_secs(2),
+        "unmap answered after {took:?}"
+    );
+    h.device.reset();
+}
+
+#[test]
+fn an_unmap_waits_for_the_command_that_uses_the_ram() {
+    unmap_waits_for_the_command(&Harness::new());
+}
+
+#[test]
+fn an_unmap_waits_for_a_worker_process_command() {
+    unmap_waits_for_the_command(&Harness::with_workers());
+}
+
+#[test]
+fn an_unmap_is_answered_by_the_fence_when_a_command_runs_on() {
+    unmap_gives_up_at_the_fence(&Harness::new());
+    unmap_gives_up_at_the_fence(&Harness::with_workers());
+}
