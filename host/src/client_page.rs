@@ -3,7 +3,8 @@
 //!
 //! It carries what the register file reads and the worker writes without a
 //! message: the queue's STATUS, the doorbell tail, the stop request, the
-//! interrupt causes the worker raised, and what the device registry lists
+//! interrupt causes the worker raised, whether the guest lets the device
+//! master the bus, and what the device registry lists
 //! (the client's pid and the memory it holds). Every field is an atomic, so
 //! either side may be another process.
 
@@ -30,8 +31,9 @@ pub struct PageFields {
     pub irq_cause: AtomicU32,
     /// The client's process id in the guest (0 until it says).
     pub pid: AtomicU32,
-    /// Padding, zero.
-    pub reserved: AtomicU32,
+    /// Non-zero while the guest keeps bus mastering off (PCI Command.BME):
+    /// the worker then neither reads nor writes guest RAM (review L1).
+    pub dma_off: AtomicU32,
     /// Device memory the client holds, bytes.
     pub used: AtomicU64,
 }
@@ -100,6 +102,11 @@ impl ClientPage {
     /// Whether the client was asked to stop.
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether the worker may touch guest RAM (bus mastering is on).
+    pub fn dma_allowed(&self) -> bool {
+        self.dma_off.load(Ordering::Acquire) == 0
     }
 }
 

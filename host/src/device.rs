@@ -131,7 +131,8 @@ impl Device {
             VFIO_PCI_CONFIG_REGION_INDEX => {
                 let mut state = self.lock();
                 state.config_space.write(offset, data);
-                self.bus_master_changed(state.config_space.bus_master());
+                let on = state.config_space.bus_master();
+                self.bus_master_changed(&state, on);
             }
             VFIO_PCI_BAR0_REGION_INDEX => {
                 let (Some(reg), Ok(bytes)) =
@@ -224,14 +225,18 @@ impl Device {
         let mut state = self.lock();
         state.registers.reset(&self.shared);
         state.config_space = ConfigSpace::new();
-        self.bus_master_changed(state.config_space.bus_master());
+        let on = state.config_space.bus_master();
+        self.bus_master_changed(&state, on);
     }
 
-    /// Follows PCI Command.BME (review L1: the heartbeat kept writing guest
-    /// RAM after the guest turned bus mastering off).
-    fn bus_master_changed(&self, on: bool) {
+    /// Follows PCI Command.BME (review L1: the heartbeat and the queues
+    /// kept writing guest RAM after the guest turned bus mastering off):
+    /// the heartbeat waits, and so does every queue's worker, before its
+    /// next command and before it posts a completion.
+    fn bus_master_changed(&self, state: &DeviceState, on: bool) {
         if self.shared.bus_master.swap(on, Ordering::AcqRel) != on {
             tracing::info!(on, "bus mastering");
+            state.registers.bus_master_changed(on);
         }
     }
 

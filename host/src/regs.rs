@@ -150,6 +150,13 @@ impl RegisterFile {
         }
     }
 
+    /// See [`QueueSlot::bus_master_changed`].
+    pub fn bus_master_changed(&self, on: bool) {
+        for queue in &self.queues {
+            queue.bus_master_changed(on);
+        }
+    }
+
     /// See [`QueueSlot::interrupts_changed`].
     pub fn interrupts_changed(&self, shared: &DeviceShared) {
         for queue in &self.queues {

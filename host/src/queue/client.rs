@@ -45,6 +45,8 @@ impl QueueClient {
     pub fn start(index: u32, layout: RingLayout, shared: &DeviceShared) -> std::io::Result<Self> {
         let page = Arc::new(ClientPage::new()?);
         page.status.store(qstatus::ENABLED, Ordering::Release);
+        let dma_off = !shared.bus_master.load(Ordering::Acquire);
+        page.dma_off.store(u32::from(dma_off), Ordering::Release);
         let doorbell = Arc::new(EventFd::new(EFD_CLOEXEC)?);
         let cancel = CancelToken::new();
         let guard = shared.clients.join(index, page.clone());
@@ -139,6 +141,17 @@ impl QueueClient {
     }
 
     /// See [`super::QueueSlot::memory_changed`].
+    /// Bus mastering turned on or off: the worker holds its queue while it
+    /// is off, and is woken to go on when it is back.
+    pub fn bus_master_changed(&self, on: bool) {
+        self.page.dma_off.store(u32::from(!on), Ordering::Release);
+        if on {
+            if let Err(error) = self.doorbell.write(1) {
+                tracing::warn!(%error, "cannot wake the queue's worker");
+            }
+        }
+    }
+
     /// With `fence`, returns the update its worker process will answer.
     pub fn memory_changed(&self, shared: &DeviceShared, fence: bool) -> Option<MemoryFence<'_>> {
         let Worker::Process(p) = &self.worker else {

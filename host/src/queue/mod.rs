@@ -84,6 +84,13 @@ impl QueueSlot {
         self.client.as_ref()?.memory_changed(shared, fence)
     }
 
+    /// See [`client::QueueClient::bus_master_changed`].
+    pub fn bus_master_changed(&self, on: bool) {
+        if let Some(client) = &self.client {
+            client.bus_master_changed(on);
+        }
+    }
+
     /// The interrupt eventfds changed: a worker process gets its vector's.
     pub fn interrupts_changed(&self, shared: &DeviceShared) {
         if let Some(client) = &self.client {

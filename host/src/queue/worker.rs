@@ -180,7 +180,7 @@ impl Worker {
                 return None;
             }
             let tail = self.env.page.doorbell.load(Ordering::Acquire);
-            if tail != self.sq_head {
+            if tail != self.sq_head && self.env.page.dma_allowed() {
                 return Some(tail);
             }
             if let Err(error) = self.env.doorbell.read() {
@@ -239,6 +239,10 @@ impl Worker {
             if self.env.page.stopping() {
                 return Ok(());
             }
+            if !self.env.page.dma_allowed() {
+                // Bus mastering is off: the rest waits for it (review L1).
+                return Ok(());
+            }
             // One snapshot per command, dropped when it completes: an unmap
             // waits for the commands that hold one (review L2).
             let mem = self.env.ram.snapshot();
@@ -261,9 +265,32 @@ impl Worker {
                 "command completed"
             );
             self.sq_head = self.sq_head.wrapping_add(1);
+            if !self.await_bus_master() {
+                return Ok(());
+            }
             self.post(&mem, entry.tag, status, resp_len)?;
         }
         Ok(())
+    }
+
+    /// Waits while bus mastering is off (a command that was running when
+    /// the guest turned it off posts its completion once it is back);
+    /// false once the queue is stopping.
+    fn await_bus_master(&self) -> bool {
+        loop {
+            if self.env.page.stopping() {
+                return false;
+            }
+            if self.env.page.dma_allowed() {
+                return true;
+            }
+            // Woken when bus mastering comes back, and by a stop; the
+            // doorbell tail is read again after this, so none is lost.
+            if let Err(error) = self.env.doorbell.read() {
+                tracing::error!(queue = self.env.index, %error, "cannot wait for bus mastering");
+                return false;
+            }
+        }
     }
 
     /// Test only: commits `fault` for `entry` (`crate::fault`). A bad
