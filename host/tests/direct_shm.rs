@@ -425,3 +425,43 @@ fn sleeping_sides_are_always_woken() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+/// A command that keeps the server busy for `millis`.
+fn sleep_on(t: &mut dyn Transport, millis: u32) {
+    let body = uapi::cmd::SleepRequest {
+        millis,
+        reserved: 0,
+    };
+    let tickets = t
+        .submit(&[Request {
+            opcode: Opcode::Sleep as u16,
+            body: body.as_bytes(),
+            resp_capacity: 0,
+            detached: false,
+        }])
+        .expect("submit");
+    let c = t.wait(tickets[0], &mut []).expect("wait");
+    assert_eq!(c.status, Status::Ok as u32);
+}
+
+#[test]
+fn a_spinning_wait_never_sleeps() {
+    use vgpu_transport::{ShmClient, WaitMode};
+    let path = server("spin");
+    let stream = UnixStream::connect(&path).expect("connect");
+    let mut t = ShmClient::attach(stream).unwrap_or_else(|_| panic!("attach"));
+    // Adaptive: a wait longer than the poll sleeps on the eventfd.
+    sleep_on(&mut t, 5);
+    assert!(t.sleeps() >= 1, "an adaptive 5 ms wait did not sleep");
+    // Spinning (CUDA's spin scheduling): it polls until done.
+    t.set_wait_mode(WaitMode::Spin);
+    let before = t.sleeps();
+    for _ in 0..3 {
+        let start = Instant::now();
+        sleep_on(&mut t, 5);
+        assert!(start.elapsed() >= Duration::from_millis(5));
+    }
+    assert_eq!(t.sleeps(), before, "a spinning wait slept");
+    assert_eq!(echo(&mut t, b"still"), b"still");
+    let _ = std::fs::remove_file(&path);
+}

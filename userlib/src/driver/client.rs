@@ -24,6 +24,7 @@ use uapi::{
 use super::CuResult;
 use crate::transport::{
     Batching, DataPath, DataRequest, DevError, HostBlock, Request, Transport, TransportInfo,
+    WaitMode,
 };
 
 /// Most data calls in flight at once (within the transport's pin limit).
@@ -105,9 +106,38 @@ pub(crate) struct Client {
     deferred_error: Option<u32>,
 }
 
+/// `CU_CTX_SCHED_*`: the scheduling bits of context flags.
+const SCHED_MASK: u32 = 0x07;
+const SCHED_SPIN: u32 = 0x01;
+const SCHED_YIELD: u32 = 0x02;
+const SCHED_BLOCKING_SYNC: u32 = 0x04;
+
+/// How waits go with `CU_CTX_SCHED_AUTO`. NVIDIA's driver spins while a
+/// process has no more contexts than CPUs; here the device's worker needs
+/// a core of its own too, so spin from 4 CPUs up, else sleep early.
+pub(crate) fn auto_wait_mode() -> WaitMode {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus >= 4 {
+        WaitMode::Spin
+    } else {
+        WaitMode::Adaptive
+    }
+}
+
+/// How waits go for a context made with `flags`: spin (and yield, which
+/// we treat as spin) poll until done, blocking sync sleeps, auto decides.
+pub(crate) fn wait_mode_for(flags: u32) -> WaitMode {
+    match flags & SCHED_MASK {
+        SCHED_SPIN | SCHED_YIELD => WaitMode::Spin,
+        SCHED_BLOCKING_SYNC => WaitMode::Adaptive,
+        _ => auto_wait_mode(),
+    }
+}
+
 impl Client {
     /// Wraps a transport, asking it for identity and limits.
     pub fn new(mut transport: Box<dyn Transport>) -> Result<Self, DevError> {
+        transport.set_wait_mode(auto_wait_mode());
         let info = transport.describe()?;
         let data_path = transport.data_path();
         let batching = transport.batching();
@@ -121,6 +151,11 @@ impl Client {
             batch_since: None,
             deferred_error: None,
         })
+    }
+
+    /// How waits go from now on (the latest context's scheduling flags).
+    pub fn set_wait_mode(&mut self, mode: WaitMode) {
+        self.transport.set_wait_mode(mode);
     }
 
     /// Asks the transport to keep pinned host memory pinned, so that

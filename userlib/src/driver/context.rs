@@ -53,11 +53,9 @@ pub(crate) fn ctx_create(pctx: Out<'_, CUcontext>, flags: c_uint, dev: c_int) ->
             flags,
             device: dev,
         };
-        let host = s
-            .client()?
-            .call_cmd::<cmds::CtxCreate>(&req, &[], 0)?
-            .0
-            .handle;
+        let client = s.client()?;
+        let host = client.call_cmd::<cmds::CtxCreate>(&req, &[], 0)?.0.handle;
+        client.set_wait_mode(super::client::wait_mode_for(flags));
         let h = s.new_handle();
         s.objects.insert(h, Obj::Ctx { wire: host, flags });
         with_stack(|st| st.push(h));
@@ -362,6 +360,9 @@ pub(crate) fn primary_ctx_set_flags(dev: c_int, flags: c_uint) -> CuResult {
     with_state(|s| {
         check_dev(dev)?;
         s.primary.flags = flags;
+        if let Ok(client) = s.client() {
+            client.set_wait_mode(super::client::wait_mode_for(flags));
+        }
         if s.primary.handle != 0 {
             if let Some(Obj::Ctx { flags: f, .. }) = s.objects.get_mut(&s.primary.handle) {
                 *f = flags;

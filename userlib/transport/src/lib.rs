@@ -112,6 +112,19 @@ pub enum Batching {
     UntilSync,
 }
 
+/// How a wait for a response goes on while the device is still busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitMode {
+    /// Poll briefly, then sleep, and skip polling for a while after polls
+    /// that failed: for machines without a core to spare for the waiter.
+    Adaptive,
+    /// Poll until the response is there, as CUDA's spin scheduling does
+    /// (`CU_CTX_SCHED_SPIN`, and `AUTO` where there are cores to spare):
+    /// the waiter sees a completion within nanoseconds instead of a
+    /// wake-up's microseconds. It still notices a server that is gone.
+    Spin,
+}
+
 /// How long a detached command may wait in a batch on transports whose
 /// submit is a system call: a few submits' worth, so that a burst of
 /// launches still shares one, while the device is never left idle for
@@ -171,6 +184,11 @@ pub trait Transport: Send {
     /// When detached commands are submitted.
     fn batching(&self) -> Batching {
         Batching::After(BATCH_DELAY)
+    }
+    /// How waits go on while the device is busy; transports whose waits
+    /// always sleep (a system call waits for them) ignore it.
+    fn set_wait_mode(&mut self, mode: WaitMode) {
+        let _ = mode;
     }
     /// Pinned host memory of at least `len` bytes that the device copies
     /// from and to in place, named by [`HostBlock::offset`]; `None` where

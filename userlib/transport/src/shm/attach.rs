@@ -22,6 +22,7 @@ use uapi::{
 use super::arena::ArenaRing;
 use super::{err, last, ShmClient, ARENA, DEPTH};
 use crate::DevError;
+use crate::WaitMode;
 
 /// Why an attach did not happen.
 pub enum AttachFailure {
@@ -134,6 +135,8 @@ impl ShmClient {
             inflight: VecDeque::new(),
             stash: HashMap::new(),
             spin: Cell::new(SpinPolicy::default()),
+            wait_mode: WaitMode::Adaptive,
+            sleeps: Cell::new(0),
             host: Some(super::host::HostFile::new(host)),
         };
         let frame = RequestFrame {

@@ -28,7 +28,12 @@ mod host;
 
 pub use attach::AttachFailure;
 
-use super::{Completion, DataPath, DataRequest, DevError, HostBlock, Request, TransportInfo};
+use super::{
+    Completion, DataPath, DataRequest, DevError, HostBlock, Request, TransportInfo, WaitMode,
+};
+
+/// How often a spinning wait looks whether the server is still there.
+const SPIN_CHECK: std::time::Duration = std::time::Duration::from_millis(1);
 use arena::{ArenaRing, NoRoom};
 
 /// Ring entries.
@@ -83,6 +88,9 @@ pub struct ShmClient {
     /// Responses read early to make room, by ticket.
     stash: super::socket::Stash,
     spin: Cell<SpinPolicy>,
+    wait_mode: WaitMode,
+    /// Waits that slept on the wake-up eventfd (for tests and logs).
+    sleeps: Cell<u64>,
     /// Pinned host memory (`host.rs`), if the server took the file.
     host: Option<host::HostFile>,
 }
@@ -113,12 +121,51 @@ impl ShmClient {
         }
     }
 
+    /// How many waits slept on the wake-up eventfd so far.
+    pub fn sleeps(&self) -> u64 {
+        self.sleeps.get()
+    }
+
+    /// Polls until command `seq + 1 == target` is complete, looking every
+    /// [`SPIN_CHECK`] whether the server hung up ([`WaitMode::Spin`]).
+    fn spin_done(&self, target: u64) -> Result<(), DevError> {
+        loop {
+            let start = Instant::now();
+            while start.elapsed() < SPIN_CHECK {
+                for _ in 0..64 {
+                    if self.completed() >= target {
+                        return Ok(());
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+            let mut fd = libc::pollfd {
+                fd: self.stream.as_raw_fd(),
+                events: libc::POLLIN | libc::POLLRDHUP,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a zero timeout does not block.
+            let rc = unsafe { libc::poll(&mut fd, 1, 0) };
+            if rc > 0 && fd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+                return if self.completed() >= target {
+                    Ok(())
+                } else {
+                    Err(err("wait", libc::ENODEV))
+                };
+            }
+        }
+    }
+
     /// Waits until command `seq` is complete: polls, then sleeps on the
-    /// wake-up eventfd (the socket's hang-up says the server is gone).
+    /// wake-up eventfd (the socket's hang-up says the server is gone); or,
+    /// in [`WaitMode::Spin`], polls until it is.
     fn wait_done(&self, seq: u64) -> Result<(), DevError> {
         let target = seq + 1;
         if self.completed() >= target {
             return Ok(());
+        }
+        if self.wait_mode == WaitMode::Spin {
+            return self.spin_done(target);
         }
         let mut spin = self.spin.get();
         let mut start = None;
@@ -150,6 +197,7 @@ impl ShmClient {
                     revents: 0,
                 },
             ];
+            self.sleeps.set(self.sleeps.get() + 1);
             // SAFETY: `fds` is a valid array of two pollfds for the call.
             let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
             asleep.store(0, Ordering::Relaxed);
@@ -369,6 +417,10 @@ impl super::Transport for ShmClient {
         // Placing a command is a few stores; the server polls the ring
         // while it is busy, and is woken only when asleep.
         super::Batching::Immediate
+    }
+
+    fn set_wait_mode(&mut self, mode: WaitMode) {
+        self.wait_mode = mode;
     }
 
     fn data_path(&mut self) -> Option<DataPath> {
