@@ -132,6 +132,13 @@ fn client_sees_identity_and_runs_an_echo() {
         "dma map",
     );
 
+    // As a driver does at probe: memory decoding and bus mastering on
+    // (queues wait while bus mastering is off, review L1).
+    ok(
+        client.region_write(CONFIG, 0x04, &0x0006u16.to_le_bytes()),
+        "config write",
+    );
+
     // MSI eventfd.
     // SAFETY: plain syscall; the result is checked before use.
     let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
