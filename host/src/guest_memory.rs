@@ -197,17 +197,25 @@ impl Retired {
 
     /// Waits, at most `bound`, until every snapshot that holds a removed
     /// mapping is gone; whether they all were.
-    pub fn wait(self, bound: Duration) -> bool {
-        let deadline = Instant::now() + bound;
+    pub fn wait(&self, bound: Duration) -> bool {
+        self.wait_until(Instant::now() + bound, || false)
+    }
+
+    /// Waits until every snapshot that holds a removed mapping is gone, or
+    /// `deadline` passes, or `abort` holds (a worker that is stopping);
+    /// whether they all were gone.
+    pub fn wait_until(&self, deadline: Instant, abort: impl Fn() -> bool) -> bool {
         // Only `self` holds a mapping no snapshot uses. Commands end in
         // micro- to milliseconds, and unmaps are rare: polling will do.
-        while !self.0.iter().all(|r| Arc::strong_count(r) == 1) {
-            if Instant::now() >= deadline {
+        loop {
+            if self.0.iter().all(|r| Arc::strong_count(r) == 1) {
+                return true;
+            }
+            if Instant::now() >= deadline || abort() {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        true
     }
 }
 
@@ -311,10 +319,14 @@ impl GuestRam {
 
     /// Replaces every mapping by `regions` at once: a snapshot taken at any
     /// time sees either the old set or the new one, never a mix or nothing.
+    /// A region that is already mapped (same place, length, offset and
+    /// file) keeps its mapping, so only the mappings really removed are
+    /// retired: a command that took its snapshot before an earlier change
+    /// (a map) still holds mappings an unmap retires (review of L2).
     pub fn replace_all(&self, regions: Vec<RamRegion>) -> Result<Retired, MemoryError> {
+        let mut current = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
         let mut mapped = BTreeMap::new();
         for r in regions {
-            let region = map_region(r.gpa, r.len, r.file, r.file_offset)?;
             let overlaps = mapped
                 .iter()
                 .any(|(&start, m): (&u64, &Arc<GuestRegionMmap>)| {
@@ -327,12 +339,20 @@ impl GuestRam {
                     reason: "overlaps another region".into(),
                 });
             }
-            mapped.insert(r.gpa, Arc::new(region));
+            let region = match current.get(&r.gpa).filter(|old| r.is_mapped_by(old)) {
+                Some(old) => old.clone(),
+                None => Arc::new(map_region(r.gpa, r.len, r.file, r.file_offset)?),
+            };
+            mapped.insert(r.gpa, region);
         }
-        let mut current = self.regions.lock().unwrap_or_else(PoisonError::into_inner);
         let old = std::mem::replace(&mut *current, mapped);
         self.publish(&current);
-        Ok(Retired(old.into_values().collect()))
+        let removed = old
+            .into_iter()
+            .filter(|(gpa, r)| !current.get(gpa).is_some_and(|kept| Arc::ptr_eq(kept, r)))
+            .map(|(_, r)| r)
+            .collect();
+        Ok(Retired(removed))
     }
 
     /// Removes every mapping; returns them, retired.
@@ -375,6 +395,30 @@ pub struct RamRegion {
     pub file: Arc<File>,
     /// Offset of the region in the file.
     pub file_offset: u64,
+}
+
+impl RamRegion {
+    /// Whether `region` maps exactly this: the same guest range, from the
+    /// same offset of the same file (device and inode: the worker receives
+    /// a new descriptor of it with every update).
+    fn is_mapped_by(&self, region: &GuestRegionMmap) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some(mapped) = region.file_offset() else {
+            return false;
+        };
+        if region.start_addr().0 != self.gpa
+            || region.len() != self.len
+            || mapped.start() != self.file_offset
+        {
+            return false;
+        }
+        // The old mapping keeps its file open, so its inode cannot have
+        // been reused by another file.
+        match (mapped.file().metadata(), self.file.metadata()) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
 }
 
 /// Maps `len` bytes of `file` from `file_offset` for guest address `gpa`,
@@ -511,6 +555,81 @@ mod tests {
         assert!(ram.unmap(0x4000, 0x2000).wait(Duration::from_secs(10)));
         assert!(t.elapsed() >= release, "returned after {:?}", t.elapsed());
         user.join().expect("user");
+    }
+
+    /// What a worker process gets: every region, with new descriptors.
+    fn regions_of(ram: &GuestRam) -> Vec<RamRegion> {
+        ram.regions()
+            .into_iter()
+            .map(|r| RamRegion {
+                file: Arc::new(r.file.try_clone().expect("dup")),
+                ..r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replace_all_retires_only_the_regions_removed() {
+        let device = ram_with_hole();
+        let worker = GuestRam::new();
+        assert_eq!(
+            worker
+                .replace_all(regions_of(&device))
+                .expect("first")
+                .count(),
+            0
+        );
+        // A command starts, then the device maps more RAM (no answer asked).
+        let held = worker.snapshot();
+        let file = memfd("more", 0x1000).expect("memfd");
+        assert_eq!(device.map(0x8000, 0x1000, file, 0).expect("map").count(), 0);
+        let retired = worker.replace_all(regions_of(&device)).expect("map");
+        assert_eq!(retired.count(), 0, "the mapped regions were kept");
+        assert!(retired.wait(Duration::ZERO));
+        assert_eq!(worker.snapshot().region_count(), 3);
+        // Then it unmaps RAM the command's snapshot holds: the wait sees it.
+        assert_eq!(device.unmap(0x4000, 0x2000).count(), 1);
+        let retired = worker.replace_all(regions_of(&device)).expect("unmap");
+        assert_eq!(retired.count(), 1);
+        let t = Instant::now();
+        assert!(!retired.wait_until(t + Duration::from_millis(30), || false));
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        let stop = Instant::now();
+        assert!(!retired.wait_until(stop + Duration::from_secs(10), || true));
+        assert!(
+            stop.elapsed() < Duration::from_secs(5),
+            "the abort ends the wait"
+        );
+        drop(held);
+        assert!(retired.wait(Duration::ZERO));
+        let mem = worker.snapshot();
+        assert_eq!(mem.region_count(), 2);
+        assert!(!mem.contains(0x4000, 1));
+    }
+
+    #[test]
+    fn replace_all_maps_a_changed_region_afresh() {
+        let device = ram_with_hole();
+        let worker = GuestRam::new();
+        assert_eq!(
+            worker
+                .replace_all(regions_of(&device))
+                .expect("first")
+                .count(),
+            0
+        );
+        // Same place, another file: the old mapping goes.
+        let mut regions = regions_of(&device);
+        regions[0].file = Arc::new(memfd("other", 0x2000).expect("memfd"));
+        assert_eq!(worker.replace_all(regions).expect("other file").count(), 1);
+        // Same file, another offset: likewise.
+        let mut regions = regions_of(&device);
+        regions[1].file_offset = 0x1000;
+        regions[1].len = 0x1000;
+        assert_eq!(
+            worker.replace_all(regions).expect("other offset").count(),
+            2
+        );
     }
 
     #[test]

@@ -12,8 +12,10 @@ use uapi::cmd::{Opcode, SleepRequest};
 use uapi::ring::SubmissionEntry;
 use uapi::wire::Wire;
 use vgpu_host::device::UNMAP_FENCE;
+use vgpu_host::guest_memory::memfd;
 
-/// Starts a SLEEP of `millis` on queue 0 and returns once it runs.
+/// Starts a SLEEP of `millis` on queue 0 and returns once it runs (300 ms
+/// later: time enough to start on a loaded machine).
 fn sleeping(h: &Harness, millis: u32) -> TestQueue {
     let mut q = TestQueue::enabled(h, 0, 8);
     assert_echo_works(h, &mut q, 3);
@@ -31,18 +33,24 @@ fn sleeping(h: &Harness, millis: u32) -> TestQueue {
         },
     );
     q.ring(h);
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(300));
     q
 }
 
 fn unmap_waits_for_the_command(h: &Harness) {
-    let _q = sleeping(h, 700);
+    let _q = sleeping(h, 1500);
+    // RAM mapped while the command runs: the command still holds the
+    // mappings from before it (a worker process is handed them all again).
+    let file = memfd("more-ram", RAM_SIZE).expect("memfd");
+    h.device
+        .dma_map(RAM_B + RAM_SIZE, RAM_SIZE, file, 0)
+        .expect("map");
     let t = Instant::now();
     h.device.dma_unmap_all();
     let took = t.elapsed();
     assert!(
-        took >= Duration::from_millis(450) && took < UNMAP_FENCE,
-        "unmap answered after {took:?}, while the command ran ~600 ms more"
+        took >= Duration::from_millis(800) && took < UNMAP_FENCE,
+        "unmap answered after {took:?}, while the command ran ~1200 ms more"
     );
 }
 
