@@ -15,7 +15,7 @@ use crate::worker::Sessions;
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uapi::pci::REGS_BAR_SIZE;
 use vfio_bindings::bindings::vfio::{VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
 
@@ -183,14 +183,31 @@ impl Device {
 
     /// Worker processes map guest RAM themselves: hand them the new set
     /// (each answers once its commands are done with what was removed);
-    /// then wait for this process's own commands.
+    /// then wait for those answers and for this process's own commands,
+    /// at most [`UNMAP_FENCE`] for all of them together. Only the updates
+    /// are sent under the device lock: MMIO goes on meanwhile.
     fn memory_changed(&self, removed: Retired) {
-        if removed.count() == 0 {
-            self.lock().registers.memory_changed(&self.shared, false);
+        let fence = removed.count() != 0;
+        let fences = self.lock().registers.memory_changed(&self.shared, fence);
+        if !fence {
             return;
         }
-        self.lock().registers.memory_changed(&self.shared, true);
-        if !removed.wait(UNMAP_FENCE) {
+        let deadline = Instant::now() + UNMAP_FENCE;
+        let late: Vec<u32> = fences
+            .into_iter()
+            .filter_map(|f| {
+                let pid = f.pid();
+                (!f.wait(deadline)).then_some(pid)
+            })
+            .collect();
+        if !late.is_empty() {
+            tracing::warn!(
+                fence_ms = UNMAP_FENCE.as_millis() as u64,
+                workers = ?late,
+                "a worker's command still uses guest RAM that was unmapped"
+            );
+        }
+        if !removed.wait_until(deadline, || false) {
             tracing::warn!(
                 fence_ms = UNMAP_FENCE.as_millis() as u64,
                 "a command still uses guest RAM that was unmapped"

@@ -6,6 +6,7 @@
 use crate::heartbeat::Heartbeat;
 use crate::queue::QueueSlot;
 use crate::shared::DeviceShared;
+use crate::worker::process::MemoryFence;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use uapi::regs::{self as r, device_control, device_status, features};
@@ -126,28 +127,14 @@ impl RegisterFile {
         Some((self.queues.get(index)?, reg))
     }
 
-    /// See [`QueueSlot::memory_changed`].
-    /// With `fence`, waits (at most [`crate::device::UNMAP_FENCE`], for
-    /// all of them together) until every worker process has answered that
-    /// its commands are done with the RAM removed.
-    pub fn memory_changed(&self, shared: &DeviceShared, fence: bool) {
-        let fences: Vec<_> = self
-            .queues
+    /// See [`QueueSlot::memory_changed`]: with `fence`, the answers every
+    /// worker process will give once its commands are done with the RAM
+    /// removed, to wait for after the device lock is released.
+    pub fn memory_changed(&self, shared: &DeviceShared, fence: bool) -> Vec<MemoryFence> {
+        self.queues
             .iter()
             .filter_map(|queue| queue.memory_changed(shared, fence))
-            .collect();
-        let deadline = std::time::Instant::now() + crate::device::UNMAP_FENCE;
-        let late = fences
-            .into_iter()
-            .map(|f| f.wait(deadline))
-            .filter(|done| !done)
-            .count();
-        if late > 0 {
-            tracing::warn!(
-                workers = late,
-                "a worker's command still uses guest RAM that was unmapped"
-            );
-        }
+            .collect()
     }
 
     /// See [`QueueSlot::bus_master_changed`].

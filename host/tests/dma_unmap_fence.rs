@@ -9,6 +9,7 @@ use common::commands::*;
 use common::*;
 use std::time::{Duration, Instant};
 use uapi::cmd::{Opcode, SleepRequest};
+use uapi::regs;
 use uapi::ring::SubmissionEntry;
 use uapi::wire::Wire;
 use vgpu_host::device::UNMAP_FENCE;
@@ -80,4 +81,31 @@ fn an_unmap_waits_for_a_worker_process_command() {
 fn an_unmap_is_answered_by_the_fence_when_a_command_runs_on() {
     unmap_gives_up_at_the_fence(&Harness::new());
     unmap_gives_up_at_the_fence(&Harness::with_workers());
+}
+
+#[test]
+fn an_unmap_waiting_for_a_worker_holds_up_neither_mmio_nor_a_stop() {
+    // A long grace: a worker that cannot read its STOP is not killed soon.
+    let h = Harness::with_workers_grace(Duration::from_secs(10));
+    let _q = sleeping(&h, 30_000);
+    let device = h.device.clone();
+    let unmap = std::thread::spawn(move || {
+        let t = Instant::now();
+        device.dma_unmap_all();
+        t.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // The wait for the worker's answer is not under the device lock.
+    let t = Instant::now();
+    assert_eq!(h.read32(regs::MAGIC), regs::MAGIC_VALUE);
+    let read = t.elapsed();
+    assert!(read < Duration::from_millis(500), "MMIO read took {read:?}");
+    // Nor does the worker's wait keep it from reading its STOP.
+    let t = Instant::now();
+    h.device.reset();
+    let reset = t.elapsed();
+    assert!(reset < Duration::from_secs(1), "reset took {reset:?}");
+    // The unmap ends with the worker, whose RAM went with it.
+    let took = unmap.join().expect("unmap thread");
+    assert!(took < UNMAP_FENCE, "unmap answered after {took:?}");
 }

@@ -9,7 +9,7 @@ use crate::executor::registry::ClientGuard;
 use crate::irq::InterruptSink;
 use crate::session::{Directory, Session};
 use crate::shared::DeviceShared;
-use crate::worker::process::{memory_message, ProcessWorker};
+use crate::worker::process::{memory_message, MemoryFence, ProcessWorker};
 use crate::worker::proto::{tag, Encoder};
 use crate::worker::{Role, Sessions, Setup};
 use std::os::fd::{AsRawFd, RawFd};
@@ -140,7 +140,6 @@ impl QueueClient {
         }
     }
 
-    /// See [`super::QueueSlot::memory_changed`].
     /// Bus mastering turned on or off: the worker holds its queue while it
     /// is off, and is woken to go on when it is back.
     pub fn bus_master_changed(&self, on: bool) {
@@ -152,13 +151,13 @@ impl QueueClient {
         }
     }
 
+    /// See [`super::QueueSlot::memory_changed`].
     /// With `fence`, returns the update its worker process will answer.
-    pub fn memory_changed(&self, shared: &DeviceShared, fence: bool) -> Option<MemoryFence<'_>> {
+    pub fn memory_changed(&self, shared: &DeviceShared, fence: bool) -> Option<MemoryFence> {
         let Worker::Process(p) = &self.worker else {
             return None;
         };
-        let seq = p.set_memory(&shared.ram.regions(), fence)?;
-        Some(MemoryFence { worker: p, seq })
+        p.set_memory(&shared.ram.regions(), fence)
     }
 
     /// See [`super::QueueSlot::interrupts_changed`].
@@ -175,21 +174,6 @@ impl QueueClient {
             Worker::Thread { thread, .. } => thread.stop(),
             Worker::Process(process) => process.stop(),
         }
-    }
-}
-
-/// A worker process's coming answer to a guest RAM update that removed
-/// mappings ([`QueueClient::memory_changed`]).
-pub struct MemoryFence<'a> {
-    worker: &'a ProcessWorker,
-    seq: u64,
-}
-
-impl MemoryFence<'_> {
-    /// Waits for it until `deadline`; whether the worker's commands are
-    /// done with the removed RAM (or the worker is gone).
-    pub fn wait(self, deadline: std::time::Instant) -> bool {
-        self.worker.await_memory(self.seq, deadline)
     }
 }
 

@@ -13,6 +13,7 @@ pub use buffers::GuestBuffer;
 pub use layout::{QueueConfig, RingLayout};
 
 use crate::shared::DeviceShared;
+use crate::worker::process::MemoryFence;
 use client::QueueClient;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -75,12 +76,10 @@ impl QueueSlot {
         self.client.as_ref().and_then(QueueClient::worker_pid)
     }
 
-    /// Guest RAM changed: a worker process maps the new set.
-    pub fn memory_changed(
-        &self,
-        shared: &DeviceShared,
-        fence: bool,
-    ) -> Option<client::MemoryFence<'_>> {
+    /// Guest RAM changed: a worker process maps the new set. With `fence`
+    /// (mappings were removed), returns its coming answer, to wait for
+    /// without the device lock.
+    pub fn memory_changed(&self, shared: &DeviceShared, fence: bool) -> Option<MemoryFence> {
         self.client.as_ref()?.memory_changed(shared, fence)
     }
 

@@ -18,7 +18,7 @@ use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uapi::status::Status;
 use vmm_sys_util::eventfd::EventFd;
 
@@ -140,7 +140,7 @@ fn serve(control: UnixDatagram, query: UnixDatagram) -> io::Result<()> {
             // SAFETY: the descriptor is the doorbell eventfd, received and owned by us.
             let doorbell = Arc::new(unsafe { EventFd::from_raw_fd(second.into_raw_fd()) });
             let ram = Arc::new(GuestRam::new());
-            apply_memory(None, &ram, expect(&control)?)?;
+            apply_memory(None, &ram, &page, expect(&control)?)?;
             let interrupts = Arc::new(VectorInterrupt::default());
             interrupts.apply(expect(&control)?)?;
             let cancel = CancelToken::new();
@@ -156,7 +156,7 @@ fn serve(control: UnixDatagram, query: UnixDatagram) -> io::Result<()> {
                 std::thread::Builder::new()
                     .name("vgpu-control".into())
                     .spawn(move || {
-                        queue_control(&control, &ram, &irq, || {
+                        queue_control(&control, &ram, &irq, &page, || {
                             queue_loop::request_stop(&page, &doorbell, &cancel);
                             let _ = stopped_tx.send(());
                         })
@@ -308,6 +308,7 @@ fn queue_control(
     control: &UnixDatagram,
     ram: &GuestRam,
     irq: &VectorInterrupt,
+    page: &ClientPage,
     mut stop: impl FnMut(),
 ) {
     loop {
@@ -320,7 +321,7 @@ fn queue_control(
             }
         };
         let result = match Decoder::new(&message.0).u32() {
-            Ok(tag::MEMORY) => apply_memory(Some(control), ram, message),
+            Ok(tag::MEMORY) => apply_memory(Some(control), ram, page, message),
             Ok(tag::IRQ) => irq.apply(message),
             Ok(tag::STOP) => {
                 stop();
@@ -335,10 +336,13 @@ fn queue_control(
 }
 
 /// Maps the new guest RAM; when the device asked (a nonzero sequence
-/// number), answers once no command uses the RAM it removed.
+/// number), answers once no command uses the RAM it removed. A stop ends
+/// the wait at once (a STOP behind it is read): then the device hears
+/// from this process's exit, not from an answer.
 fn apply_memory(
     control: Option<&UnixDatagram>,
     ram: &GuestRam,
+    page: &ClientPage,
     (bytes, files): (Vec<u8>, Vec<File>),
 ) -> io::Result<()> {
     let mut d = Decoder::new(&bytes);
@@ -361,7 +365,12 @@ fn apply_memory(
     }
     let retired = ram.replace_all(regions).map_err(io::Error::other)?;
     if let (Some(control), true) = (control, seq != 0) {
-        let done = retired.wait(crate::device::UNMAP_FENCE);
+        let deadline = Instant::now() + crate::device::UNMAP_FENCE;
+        let done = retired.wait_until(deadline, || page.stopping());
+        if !done && page.stopping() {
+            tracing::debug!(seq, "stopping; guest RAM update left unanswered");
+            return Ok(());
+        }
         if !done {
             tracing::warn!("a command still uses guest RAM that was unmapped");
         }

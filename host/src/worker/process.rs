@@ -31,6 +31,37 @@ struct Exit {
     wake: Condvar,
 }
 
+impl Exit {
+    fn done(&self) -> bool {
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the process has ended or `deadline` passes; whether it
+    /// has ended.
+    fn wait(&self, deadline: Instant) -> bool {
+        let done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (done, _) = self
+            .wake
+            .wait_timeout_while(done, left, |done| !*done)
+            .unwrap_or_else(PoisonError::into_inner);
+        *done
+    }
+}
+
+/// The worker's answers to guest RAM updates, as far as they were read.
+/// Its lock serialises the readers of the control socket.
+#[derive(Debug, Default)]
+struct Answers {
+    /// The highest update answered (the worker answers in order).
+    highest: u64,
+    /// Updates answered "still in use" that their own waiter did not read.
+    late: std::collections::BTreeSet<u64>,
+}
+
+/// Most "still in use" answers kept for waiters that have not read theirs.
+const LATE_ANSWERS_KEPT: usize = 64;
+
 /// A running worker process.
 #[derive(Debug)]
 pub struct ProcessWorker {
@@ -43,6 +74,8 @@ pub struct ProcessWorker {
     grace: Duration,
     /// The last guest RAM update that asked for an answer.
     memory_seq: AtomicU64,
+    /// The answers to those updates.
+    answers: Arc<Mutex<Answers>>,
 }
 
 impl ProcessWorker {
@@ -129,6 +162,7 @@ impl ProcessWorker {
             supervisor: Some(supervisor),
             grace: launcher.grace,
             memory_seq: AtomicU64::new(0),
+            answers: Arc::default(),
         };
         if let Err(error) = sent {
             tracing::error!(pid, %error, "cannot hand the worker its setup");
@@ -147,8 +181,9 @@ impl ProcessWorker {
 
     /// Hands the worker the current guest RAM mappings. With `fence`
     /// (mappings were removed), the worker answers once its commands are
-    /// done with them: returns what to [`Self::await_memory`].
-    pub fn set_memory(&self, regions: &[RamRegion], fence: bool) -> Option<u64> {
+    /// done with them: returns the fence to wait on, which needs neither
+    /// this handle nor the device lock.
+    pub fn set_memory(&self, regions: &[RamRegion], fence: bool) -> Option<MemoryFence> {
         let seq = if fence {
             self.memory_seq.fetch_add(1, Ordering::AcqRel) + 1
         } else {
@@ -159,33 +194,13 @@ impl ProcessWorker {
             tracing::warn!(pid = self.pid, %error, "cannot update the worker's guest RAM");
             return None;
         }
-        fence.then_some(seq)
-    }
-
-    /// Waits, until `deadline`, for the worker's answer to guest RAM update
-    /// `seq` (older answers, of updates that gave up waiting, are skipped);
-    /// whether it came and said its commands were done.
-    pub fn await_memory(&self, seq: u64, deadline: Instant) -> bool {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.has_exited() {
-                return self.has_exited();
-            }
-            // Only this method reads the control socket, and the device
-            // lock serialises its callers.
-            if self.control.set_read_timeout(Some(left)).is_err() {
-                return false;
-            }
-            let Ok(Some((bytes, _))) = proto::recv(&self.control) else {
-                return self.has_exited();
-            };
-            let mut d = Decoder::new(&bytes);
-            if let (Ok(tag::MEMORY_DONE), Ok(got), Ok(done)) = (d.u32(), d.u64(), d.u32()) {
-                if got == seq {
-                    return done == 1;
-                }
-            }
-        }
+        fence.then(|| MemoryFence {
+            pid: self.pid,
+            seq,
+            control: self.control.clone(),
+            exit: self.exit.clone(),
+            answers: self.answers.clone(),
+        })
     }
 
     /// Hands the worker the eventfd of its vector (none: interrupts dropped).
@@ -198,11 +213,7 @@ impl ProcessWorker {
 
     /// Whether the process has ended.
     pub fn has_exited(&self) -> bool {
-        *self
-            .exit
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.exit.done()
     }
 
     /// Asks the worker to stop (`page` and `doorbell` were already told by
@@ -212,19 +223,7 @@ impl ProcessWorker {
     pub fn stop(&mut self) {
         self.stopping.store(true, Ordering::Release);
         let _ = proto::send(&self.control, &Encoder::new(tag::STOP).0, &[]);
-        let done = self
-            .exit
-            .done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let (done, _) = self
-            .exit
-            .wake
-            .wait_timeout_while(done, self.grace, |done| !*done)
-            .unwrap_or_else(PoisonError::into_inner);
-        let exited = *done;
-        drop(done);
-        if !exited {
+        if !self.exit.wait(Instant::now() + self.grace) {
             tracing::info!(pid = self.pid, "worker did not stop in time; killing it");
             self.kill();
         }
@@ -268,6 +267,75 @@ impl Drop for ProcessWorker {
     fn drop(&mut self) {
         if self.supervisor.is_some() {
             self.stop();
+        }
+    }
+}
+
+/// A worker process's coming answer to a guest RAM update that removed
+/// mappings ([`ProcessWorker::set_memory`]).
+#[derive(Debug)]
+#[must_use = "wait until the worker's commands are done with the removed RAM"]
+pub struct MemoryFence {
+    pid: u32,
+    seq: u64,
+    control: Arc<UnixDatagram>,
+    exit: Arc<Exit>,
+    answers: Arc<Mutex<Answers>>,
+}
+
+impl MemoryFence {
+    /// The worker process's id (for logs).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits, until `deadline`, for the worker's answer (older answers, of
+    /// updates whose waiters gave up, are skipped); whether it came and
+    /// said its commands were done, or the worker is gone.
+    pub fn wait(self, deadline: Instant) -> bool {
+        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if answers.highest >= self.seq {
+                // Another waiter read it.
+                return !answers.late.remove(&self.seq);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.exit.done() {
+                return self.exit.done();
+            }
+            // The lock held makes this the only reader of the socket.
+            if self.control.set_read_timeout(Some(left)).is_err() {
+                return false;
+            }
+            let (bytes, _) = match proto::recv(&self.control) {
+                Ok(Some(message)) => message,
+                // The worker closed its end: it is ending, its RAM with it.
+                Ok(None) => return self.exit.wait(deadline),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(_) => return self.exit.done(),
+            };
+            let mut d = Decoder::new(&bytes);
+            let (Ok(tag::MEMORY_DONE), Ok(got), Ok(done)) = (d.u32(), d.u64(), d.u32()) else {
+                continue;
+            };
+            if got == self.seq {
+                answers.highest = got;
+                return done == 1;
+            }
+            answers.highest = answers.highest.max(got);
+            if done != 1 {
+                answers.late.insert(got);
+                while answers.late.len() > LATE_ANSWERS_KEPT {
+                    answers.late.pop_first();
+                }
+            }
         }
     }
 }

@@ -116,11 +116,17 @@ impl Harness {
     }
 
     pub fn with(args: &[&str]) -> Self {
-        Self::build(args, false)
+        Self::build(args, None)
     }
 
     /// Like [`Self::new`], each client served by a worker process.
     pub fn with_workers() -> Self {
+        Self::with_workers_grace(vgpu_host::worker::DEFAULT_GRACE)
+    }
+
+    /// Like [`Self::with_workers`], a stopped worker killed only after
+    /// `grace`.
+    pub fn with_workers_grace(grace: Duration) -> Self {
         Self::build(
             &[
                 "--socket",
@@ -130,11 +136,11 @@ impl Harness {
                 "--multiprocessors",
                 "7",
             ],
-            true,
+            Some(grace),
         )
     }
 
-    fn build(args: &[&str], processes: bool) -> Self {
+    fn build(args: &[&str], processes: Option<Duration>) -> Self {
         let mut argv = vec!["vgpu-host"];
         argv.extend_from_slice(args);
         let cli = ok(<Cli as clap::Parser>::try_parse_from(argv), "cli");
@@ -145,8 +151,10 @@ impl Harness {
             quotas: config.quotas,
             ..DeviceOptions::default()
         };
-        let sessions = if processes {
-            Sessions::Processes(Arc::new(worker_launcher(&config)))
+        let sessions = if let Some(grace) = processes {
+            let mut launcher = worker_launcher(&config);
+            launcher.grace = grace;
+            Sessions::Processes(Arc::new(launcher))
         } else {
             Sessions::Threads(Arc::new(SimExecutor::new(config.sim.device_info())))
         };
