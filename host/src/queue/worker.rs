@@ -174,11 +174,14 @@ impl Worker {
     /// Waits until the doorbell differs from the device head; `None` once
     /// the queue is stopping. The tail is read after the eventfd, and the
     /// register file writes it before the eventfd, so no doorbell is lost.
-    fn wait_for_doorbell(&self) -> Option<u32> {
+    /// Completions held back while bus mastering was off are signalled
+    /// once it is back.
+    fn wait_for_doorbell(&mut self) -> Option<u32> {
         loop {
             if self.env.page.stopping() {
                 return None;
             }
+            self.flush_irq();
             let tail = self.env.page.doorbell.load(Ordering::Acquire);
             if tail != self.sq_head && self.env.page.dma_allowed() {
                 return Some(tail);
@@ -207,8 +210,11 @@ impl Worker {
         self.env.interrupts.raise(self.env.layout.vector);
     }
 
+    /// Signals the completions posted, unless bus mastering is off (an MSI
+    /// is a write to guest memory, review of L1): then they stay pending
+    /// until [`Self::wait_for_doorbell`] sees it back.
     fn flush_irq(&mut self) {
-        if self.irq_pending {
+        if self.irq_pending && self.env.page.dma_allowed() {
             self.irq_pending = false;
             self.signal(irq::COMPLETION);
         }
@@ -265,9 +271,15 @@ impl Worker {
                 "command completed"
             );
             self.sq_head = self.sq_head.wrapping_add(1);
+            // A completion held while bus mastering is off holds no guest
+            // RAM, so an unmap meanwhile waits for nothing (review of L1/L2);
+            // the completion goes to the rings mapped once it is back (none:
+            // BadRingAddress).
+            drop(mem);
             if !self.await_bus_master() {
                 return Ok(());
             }
+            let mem = self.env.ram.snapshot();
             self.post(&mem, entry.tag, status, resp_len)?;
         }
         Ok(())
@@ -464,5 +476,60 @@ impl Worker {
         .map_err(ring_fault)?;
         self.irq_pending = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+    use vmm_sys_util::eventfd::EFD_CLOEXEC;
+
+    #[derive(Default)]
+    struct Raised(AtomicU32);
+
+    impl InterruptSink for Raised {
+        fn raise(&self, _vector: u32) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn completions_are_signalled_only_with_bus_mastering_on() {
+        let raised = Arc::new(Raised::default());
+        let page = Arc::new(ClientPage::new().expect("page"));
+        let env = QueueEnv {
+            index: 0,
+            layout: RingLayout {
+                sq_base: 0,
+                cq_base: 0x1000,
+                ctrl_base: 0x2000,
+                depth: 2,
+                vector: 1,
+            },
+            ram: Arc::new(GuestRam::new()),
+            max_transfer: 4096,
+            page: page.clone(),
+            doorbell: Arc::new(EventFd::new(EFD_CLOEXEC).expect("eventfd")),
+            interrupts: raised.clone(),
+            cancel: CancelToken::new(),
+        };
+        let mut worker = Worker {
+            env,
+            sq_head: 0,
+            cq_tail: 0,
+            irq_pending: true,
+        };
+        // A batch ended because the guest turned bus mastering off.
+        page.dma_off.store(1, Ordering::Release);
+        worker.flush_irq();
+        assert_eq!(raised.0.load(Ordering::SeqCst), 0, "an MSI without BME");
+        assert!(worker.irq_pending);
+        // It is back, with a doorbell: the held interrupt goes first.
+        page.dma_off.store(0, Ordering::Release);
+        page.doorbell.store(1, Ordering::Release);
+        assert_eq!(worker.wait_for_doorbell(), Some(1));
+        assert_eq!(raised.0.load(Ordering::SeqCst), 1);
+        assert!(!worker.irq_pending);
     }
 }
