@@ -196,6 +196,13 @@ pub fn run(data: &[u8]) {
 /// Runs one input; the completions posted (for the standard layout).
 pub fn replay(data: &[u8]) -> Vec<CompletionEntry> {
     let device = device().lock().unwrap_or_else(PoisonError::into_inner);
+    // As a driver does before it enables a queue: memory decoding and bus
+    // mastering on (the device holds its queues while BME is off).
+    device.region_write(
+        vfio_bindings::bindings::vfio::VFIO_PCI_CONFIG_REGION_INDEX,
+        0x04,
+        &0x0006u16.to_le_bytes(),
+    );
     let mem = device.guest_memory();
     let mut input = Input::new(data);
     let layout = Layout::decode(&mut input);
