@@ -31,10 +31,10 @@ pub use attach::AttachFailure;
 use super::{
     Completion, DataPath, DataRequest, DevError, HostBlock, Request, TransportInfo, WaitMode,
 };
+use arena::{ArenaRing, NoRoom};
 
 /// How often a spinning wait looks whether the server is still there.
 const SPIN_CHECK: std::time::Duration = std::time::Duration::from_millis(1);
-use arena::{ArenaRing, NoRoom};
 
 /// Ring entries.
 const DEPTH: u32 = 512;
@@ -126,7 +126,7 @@ impl ShmClient {
         self.sleeps.get()
     }
 
-    /// Polls until command `seq + 1 == target` is complete, looking every
+    /// Polls until `target` commands are complete, looking every
     /// [`SPIN_CHECK`] whether the server hung up ([`WaitMode::Spin`]).
     fn spin_done(&self, target: u64) -> Result<(), DevError> {
         loop {
