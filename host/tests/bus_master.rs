@@ -8,10 +8,7 @@ mod common;
 use common::commands::*;
 use common::*;
 use std::time::{Duration, Instant};
-use uapi::cmd::{Opcode, SleepRequest};
-use uapi::ring::SubmissionEntry;
 use uapi::status::Status;
-use uapi::wire::Wire;
 use vgpu_host::guest_memory::memfd;
 
 const BME_OFF: u16 = 0x0002;
@@ -66,19 +63,7 @@ fn queues_wait_for_bus_mastering(h: &Harness) {
     h.device
         .dma_map(RAM_B + RAM_SIZE, RAM_SIZE, file, 0)
         .expect("map");
-    let body = SleepRequest {
-        millis: 800,
-        reserved: 0,
-    };
-    h.write_bytes(q.data, body.as_bytes());
-    q.push(
-        h,
-        &SubmissionEntry {
-            req_addr: q.data,
-            req_len: body.as_bytes().len() as u32,
-            ..entry(Opcode::Sleep, 3)
-        },
-    );
+    push_sleep(h, &mut q, 800, 3);
     q.ring(h);
     std::thread::sleep(Duration::from_millis(200));
     h.set_command(BME_OFF);

@@ -8,10 +8,7 @@ mod common;
 use common::commands::*;
 use common::*;
 use std::time::{Duration, Instant};
-use uapi::cmd::{Opcode, SleepRequest};
 use uapi::regs;
-use uapi::ring::SubmissionEntry;
-use uapi::wire::Wire;
 use vgpu_host::device::UNMAP_FENCE;
 use vgpu_host::guest_memory::memfd;
 
@@ -20,19 +17,7 @@ use vgpu_host::guest_memory::memfd;
 fn sleeping(h: &Harness, millis: u32) -> TestQueue {
     let mut q = TestQueue::enabled(h, 0, 8);
     assert_echo_works(h, &mut q, 3);
-    let body = SleepRequest {
-        millis,
-        reserved: 0,
-    };
-    h.write_bytes(q.data, body.as_bytes());
-    q.push(
-        h,
-        &SubmissionEntry {
-            req_addr: q.data,
-            req_len: body.as_bytes().len() as u32,
-            ..entry(Opcode::Sleep, 9)
-        },
-    );
+    push_sleep(h, &mut q, millis, 9);
     q.ring(h);
     std::thread::sleep(Duration::from_millis(300));
     q

@@ -7,7 +7,7 @@ mod common;
 use common::commands::*;
 use common::*;
 use std::time::{Duration, Instant};
-use uapi::cmd::{ClientIdentity, ClientUsage, DeviceUsage, Opcode, SleepRequest};
+use uapi::cmd::{ClientIdentity, ClientUsage, DeviceUsage, Opcode};
 use uapi::regs::{self, irq, queue as qreg};
 use uapi::ring::SubmissionEntry;
 use uapi::status::{QueueError, Status};
@@ -127,19 +127,7 @@ fn disabling_a_queue_ends_its_worker_process() {
 fn a_worker_busy_in_a_long_command_is_stopped_promptly() {
     let h = Harness::with_workers();
     let mut q = TestQueue::enabled(&h, 0, 8);
-    let body = SleepRequest {
-        millis: 30_000,
-        reserved: 0,
-    };
-    h.write_bytes(q.data, body.as_bytes());
-    q.push(
-        &h,
-        &SubmissionEntry {
-            req_addr: q.data,
-            req_len: body.as_bytes().len() as u32,
-            ..entry(Opcode::Sleep, 9)
-        },
-    );
+    push_sleep(&h, &mut q, 30_000, 9);
     q.ring(&h);
     std::thread::sleep(Duration::from_millis(100));
     let pid = pid_of(&h, 0);

@@ -15,6 +15,24 @@ pub fn entry(opcode: Opcode, tag: u64) -> SubmissionEntry {
     }
 }
 
+/// Writes a SLEEP of `millis` at the queue's data area and pushes it
+/// (the caller rings the doorbell).
+pub fn push_sleep(h: &Harness, q: &mut TestQueue, millis: u32, tag: u64) {
+    let body = uapi::cmd::SleepRequest {
+        millis,
+        reserved: 0,
+    };
+    h.write_bytes(q.data, uapi::wire::Wire::as_bytes(&body));
+    q.push(
+        h,
+        &SubmissionEntry {
+            req_addr: q.data,
+            req_len: core::mem::size_of::<uapi::cmd::SleepRequest>() as u32,
+            ..entry(Opcode::Sleep, tag)
+        },
+    );
+}
+
 /// Echo of `len` bytes at `req` into `resp` (capacity `cap`), contiguous.
 pub fn echo(q: &TestQueue, tag: u64, len: u32, cap: u32) -> SubmissionEntry {
     SubmissionEntry {
