@@ -58,6 +58,10 @@ pub enum MemoryError {
 #[derive(Clone, Debug, Default)]
 pub struct GuestMemory {
     mem: Arc<GuestMemoryMmap>,
+    /// Which publication of its [`GuestRam`] this is: a new one may map
+    /// other memory at the addresses of this one's (what registrations of
+    /// guest RAM with the GPU go by: `crate::cuda::GuestPins`).
+    epoch: u64,
 }
 
 impl GuestMemory {
@@ -181,6 +185,12 @@ impl GuestMemory {
     pub fn region_count(&self) -> usize {
         self.mem.num_regions()
     }
+
+    /// Which publication of its guest RAM this is; every change of the
+    /// mappings publishes a new one.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
 }
 
 /// Mappings a change removed, kept until no snapshot holds them: the
@@ -226,6 +236,8 @@ pub struct GuestRam {
     regions: Mutex<BTreeMap<u64, Arc<GuestRegionMmap>>>,
     /// The latest snapshot built from `regions`.
     snapshot: RwLock<GuestMemory>,
+    /// Snapshots published so far.
+    publishes: std::sync::atomic::AtomicU64,
 }
 
 impl GuestRam {
@@ -380,7 +392,10 @@ impl GuestRam {
         *self
             .snapshot
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = GuestMemory { mem: Arc::new(mem) };
+            .unwrap_or_else(PoisonError::into_inner) = GuestMemory {
+            mem: Arc::new(mem),
+            epoch: self.publishes.fetch_add(1, Ordering::Relaxed) + 1,
+        };
     }
 }
 

@@ -227,6 +227,9 @@ impl Session {
                 self.page.pid.store(pid, Ordering::Release);
                 Ok(Vec::new())
             }
+            // Guest RAM is the queue's (`queue::release`); a client of the
+            // socket has none, so nothing of it is registered.
+            Command::ReleaseGuestPages(_) => Ok(Vec::new()),
             Command::Cuda {
                 opcode,
                 request,
@@ -254,6 +257,19 @@ impl Session {
     /// Forgets `area` before it is unmapped.
     pub fn unregister_shared(&mut self, area: SharedSpan) {
         self.cuda.unregister_shared(area);
+    }
+
+    /// Guest RAM is at `epoch` (`GuestMemory::epoch`) for the guest pieces
+    /// that follow.
+    pub fn guest_epoch(&mut self, epoch: u64) {
+        self.cuda.guest_epoch(epoch);
+    }
+
+    /// The guest is about to unpin `spans` (this process's mappings of the
+    /// ranges of a `ReleaseGuestPages`): no registration of them outlives
+    /// this call.
+    pub fn release_guest(&mut self, spans: &[SharedSpan]) {
+        self.cuda.release_guest(spans);
     }
 
     /// What went through shared memory in place.

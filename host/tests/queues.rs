@@ -200,7 +200,7 @@ fn oversized_buffers_are_too_large() {
 fn unknown_opcodes_are_invalid_opcode() {
     let h = Harness::new();
     let mut q = TestQueue::enabled(&h, 0, 8);
-    for opcode in [0u16, 7, 0xff, 0x1ff, 0x7fff] {
+    for opcode in [0u16, 8, 0xff, 0x1ff, 0x7fff] {
         let e = SubmissionEntry {
             opcode,
             tag: u64::from(opcode) + 1,
@@ -383,6 +383,49 @@ fn short_sleep_completes_ok() {
     );
     assert_eq!((status_of(&c), c.resp_len), (Some(Status::Ok), 0));
     assert!(start.elapsed() >= Duration::from_millis(30));
+}
+
+#[test]
+fn guest_page_releases_are_checked_where_they_enter() {
+    use uapi::cmd::GuestRange;
+    let h = Harness::new();
+    let mut q = TestQueue::enabled(&h, 0, 8);
+    let release = |q: &mut TestQueue, ranges: &[(u64, u64)], tag: u64| {
+        let body: Vec<u8> = ranges
+            .iter()
+            .flat_map(|&(addr, len)| GuestRange { addr, len }.as_bytes().to_vec())
+            .collect();
+        h.write_bytes(q.data, &body);
+        let c = q.run(
+            &h,
+            &SubmissionEntry {
+                req_addr: q.data,
+                req_len: body.len() as u32,
+                ..entry(Opcode::ReleaseGuestPages, tag)
+            },
+        );
+        (status_of(&c), c.resp_len)
+    };
+    // Ranges of guest RAM and ranges past it alike: nothing of either is
+    // registered, and a release only ever ends registrations.
+    let ok = [(0x10_0000, 0x20_0000), (0x7fff_f000_0000, 0x1000)];
+    assert_eq!(release(&mut q, &ok, 1), (Some(Status::Ok), 0));
+    for (tag, bad) in [
+        (0x1000u64, 0u64),
+        (0x1800, 0x1000),
+        (u64::MAX & !0xfff, 0x2000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            release(&mut q, &[bad], tag as u64 + 2).0,
+            Some(Status::InvalidField),
+            "range {bad:x?}"
+        );
+    }
+    // The queue serves on.
+    assert_eq!(release(&mut q, &ok, 9), (Some(Status::Ok), 0));
 }
 
 #[test]

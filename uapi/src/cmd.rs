@@ -25,6 +25,12 @@ pub enum Opcode {
     /// Request [`ClientIdentity`]: who this client is. Sent by the kernel
     /// driver when a file is opened; userspace may not send it.
     SetClientIdentity = 6,
+    /// Request: one [`GuestRange`] per range, at most
+    /// [`MAX_RELEASE_RANGES`]; no response. Sent by the kernel driver
+    /// before it unpins pages that copies have named: the device forgets
+    /// every registration of guest RAM that overlaps a range (see
+    /// [`GUEST_REGISTER_MIN`]). Userspace may not send it.
+    ReleaseGuestPages = 7,
 }
 
 impl Opcode {
@@ -37,6 +43,7 @@ impl Opcode {
             4 => Self::GetUsage,
             5 => Self::ListClients,
             6 => Self::SetClientIdentity,
+            7 => Self::ReleaseGuestPages,
             _ => return None,
         })
     }
@@ -130,6 +137,32 @@ pub struct ClientIdentity {
     pub reserved: u32,
 }
 
+/// Guest-physical runs this long and longer, of the pages a copy names,
+/// may be registered with the GPU by the host, so that the GPU moves the
+/// data with no copy on the host: the run's pages stay readable by that
+/// client's GPU work until a [`Opcode::ReleaseGuestPages`] overlapping it
+/// completes. The driver must send one, for every run this long of pages
+/// it has described to the device, before it unpins them; shorter runs are
+/// never registered.
+pub const GUEST_REGISTER_MIN: u64 = 1 << 20;
+
+/// What a [`GuestRange`]'s address and length are multiples of.
+pub const GUEST_RANGE_ALIGN: u64 = 4096;
+
+/// Most ranges one [`Opcode::ReleaseGuestPages`] carries.
+pub const MAX_RELEASE_RANGES: usize = 4096;
+
+/// One range of [`Opcode::ReleaseGuestPages`]: guest-physical (device)
+/// addresses, multiples of [`GUEST_RANGE_ALIGN`], non-empty.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuestRange {
+    /// First byte.
+    pub addr: u64,
+    /// Bytes.
+    pub len: u64,
+}
+
 /// Copies `s` into a NUL-padded fixed field, cutting at a character boundary
 /// so that at least one NUL remains.
 pub fn fill_str(field: &mut [u8], s: &str) {
@@ -152,3 +185,4 @@ const _: () = assert!(core::mem::size_of::<SleepRequest>() == 8);
 const _: () = assert!(core::mem::size_of::<DeviceUsage>() == 32);
 const _: () = assert!(core::mem::size_of::<ClientUsage>() == 16);
 const _: () = assert!(core::mem::size_of::<ClientIdentity>() == 8);
+const _: () = assert!(core::mem::size_of::<GuestRange>() == 16);

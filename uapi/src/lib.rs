@@ -65,7 +65,7 @@ mod tests {
         }
         assert_eq!(Status::from_u32(10), None);
         assert_eq!(Opcode::from_u16(0), None);
-        assert_eq!(Opcode::from_u16(7), None);
+        assert_eq!(Opcode::from_u16(8), None);
     }
 
     #[test]

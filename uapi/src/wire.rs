@@ -65,6 +65,7 @@ wire!(
     super::cmd::DeviceUsage,
     super::cmd::ClientUsage,
     super::cmd::ClientIdentity,
+    super::cmd::GuestRange,
     super::ioctl::InfoArgs,
     super::ioctl::SubmitArgs,
     super::ioctl::Command,

@@ -194,6 +194,13 @@ pub trait SharedBackend {
     ) -> CuResult<()>;
     /// What went this way so far.
     fn shared_stats(&self) -> SharedStats;
+    /// Guest RAM is at epoch `epoch` (`GuestMemory::epoch`) for the guest
+    /// pieces that follow: an executor that registers guest pages with the
+    /// device ends the registrations of an older epoch.
+    fn guest_epoch(&mut self, _epoch: u64) {}
+    /// The guest is about to unpin `spans` (this process's mappings of
+    /// them): no registration of those pages may outlive this call.
+    fn release_guest(&mut self, _spans: &[SharedSpan]) {}
 }
 
 /// The stream-ordered allocator (the client's one pool).

@@ -287,6 +287,13 @@ pub struct SharedStats {
     pub guest_copies: u64,
     /// Their bytes.
     pub guest_bytes: u64,
+    /// Of those bytes, the ones the GPU moved straight from or to guest
+    /// pages registered with it (`guest_pins`), with no copy here at all.
+    pub guest_direct_bytes: u64,
+    /// Bytes of guest RAM registered with the device now.
+    pub guest_registered: u64,
+    /// Registrations of guest RAM ended by the guest's releases.
+    pub guest_released: u64,
 }
 
 impl SharedStats {

@@ -3,7 +3,10 @@
 //! Every executor sees the same validated [`Command`]; malformed bodies
 //! never reach it.
 
-use uapi::cmd::{ClientIdentity, Opcode, SleepRequest, MAX_SLEEP_MS};
+use uapi::cmd::{
+    ClientIdentity, GuestRange, Opcode, SleepRequest, GUEST_RANGE_ALIGN, MAX_RELEASE_RANGES,
+    MAX_SLEEP_MS,
+};
 use uapi::status::Status;
 use uapi::wire::Wire;
 
@@ -28,6 +31,10 @@ pub enum Command<'a> {
         /// Process id.
         pid: u32,
     },
+    /// Forget every registration of guest RAM overlapping these ranges
+    /// (sent by the guest kernel before it unpins them): whole
+    /// [`GuestRange`]s, each page-aligned, non-empty, not wrapping.
+    ReleaseGuestPages(&'a [u8]),
     /// A CUDA command (`uapi::cuda`), validated by [`crate::cuda::CudaClient`].
     Cuda {
         /// Opcode.
@@ -37,6 +44,12 @@ pub enum Command<'a> {
         /// Bytes the response may have.
         resp_capacity: usize,
     },
+}
+
+/// The ranges of a decoded [`Command::ReleaseGuestPages`] body.
+pub fn release_ranges(body: &[u8]) -> impl Iterator<Item = GuestRange> + '_ {
+    body.chunks_exact(core::mem::size_of::<GuestRange>())
+        .filter_map(GuestRange::read_from)
 }
 
 impl<'a> Command<'a> {
@@ -66,6 +79,24 @@ impl<'a> Command<'a> {
                     .filter(|b| b.reserved == 0)
                     .ok_or(Status::InvalidField)?;
                 Ok(Self::SetClientIdentity { pid: body.pid })
+            }
+            Opcode::ReleaseGuestPages => {
+                let size = core::mem::size_of::<GuestRange>();
+                let whole = request.len().is_multiple_of(size)
+                    && request.len() / size <= MAX_RELEASE_RANGES;
+                let valid = |r: GuestRange| {
+                    r.len != 0
+                        && (r.addr | r.len).is_multiple_of(GUEST_RANGE_ALIGN)
+                        && r.addr.checked_add(r.len).is_some()
+                };
+                if !whole
+                    || !request
+                        .chunks_exact(size)
+                        .all(|c| GuestRange::read_from(c).is_some_and(valid))
+                {
+                    return Err(Status::InvalidField);
+                }
+                Ok(Self::ReleaseGuestPages(request))
             }
             Opcode::Sleep => {
                 if request.len() != core::mem::size_of::<SleepRequest>() {
@@ -97,6 +128,7 @@ impl<'a> Command<'a> {
             Self::GetUsage => "GET_USAGE",
             Self::ListClients => "LIST_CLIENTS",
             Self::SetClientIdentity { .. } => "SET_CLIENT_IDENTITY",
+            Self::ReleaseGuestPages(_) => "RELEASE_GUEST_PAGES",
             Self::Cuda { .. } => "CUDA",
         }
     }
@@ -123,8 +155,39 @@ mod tests {
     #[test]
     fn rejects_unknown_opcodes() {
         assert_eq!(Command::decode(0, &[], 0), Err(Status::InvalidOpcode));
-        assert_eq!(Command::decode(7, &[], 0), Err(Status::InvalidOpcode));
+        assert_eq!(Command::decode(8, &[], 0), Err(Status::InvalidOpcode));
         assert_eq!(Command::decode(0xffff, &[], 0), Err(Status::InvalidOpcode));
+    }
+
+    #[test]
+    fn release_ranges_are_whole_aligned_and_bounded() {
+        let body = |ranges: &[(u64, u64)]| -> Vec<u8> {
+            ranges
+                .iter()
+                .flat_map(|&(addr, len)| GuestRange { addr, len }.as_bytes().to_vec())
+                .collect()
+        };
+        let ok = body(&[(0x20_0000, 0x20_0000), (0x1000, 0x1000)]);
+        assert_eq!(
+            Command::decode(7, &ok, 0),
+            Ok(Command::ReleaseGuestPages(&ok))
+        );
+        let got: Vec<_> = release_ranges(&ok).map(|r| (r.addr, r.len)).collect();
+        assert_eq!(got, [(0x20_0000, 0x20_0000), (0x1000, 0x1000)]);
+        assert_eq!(
+            Command::decode(7, &[], 0),
+            Ok(Command::ReleaseGuestPages(&[]))
+        );
+        for bad in [
+            body(&[(0x1000, 0)]),
+            body(&[(0x1001, 0x1000)]),
+            body(&[(0x1000, 0x800)]),
+            body(&[(u64::MAX - 0xfff, 0x2000)]),
+            ok[..17].to_vec(),
+            body(&vec![(0x1000, 0x1000); MAX_RELEASE_RANGES + 1]),
+        ] {
+            assert_eq!(Command::decode(7, &bad, 0), Err(Status::InvalidField));
+        }
     }
 
     #[test]

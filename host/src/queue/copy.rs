@@ -99,6 +99,7 @@ impl GuestCopy {
         let capacity = usize::try_from(response.capacity()).map_err(|_| fail(Status::TooLarge))?;
         // Without room for a response the driver does not wait for it.
         let detached = capacity == 0;
+        session.guest_epoch(mem.epoch());
         let ran = session.execute_shared(
             self.opcode,
             self.request.as_bytes(),
@@ -129,4 +130,31 @@ impl GuestCopy {
         response.scatter(mem, &head).map_err(fail)?;
         u32::try_from(head.len() + data).map_err(|_| fail(Status::ExecutorError))
     }
+}
+
+/// Runs a `ReleaseGuestPages` (`ranges`, decoded): ends every registration
+/// of those pages with the device before the guest unpins them. A range
+/// this process does not map whole (across regions, or partly unmapped) is
+/// released page by page; a page not mapped now has no registration (they
+/// end whenever guest RAM is mapped anew).
+pub(super) fn release_guest_pages(mem: &GuestMemory, ranges: &[u8], session: &mut Session) {
+    session.guest_epoch(mem.epoch());
+    let page = uapi::cmd::GUEST_RANGE_ALIGN;
+    let mut spans = Vec::new();
+    for r in crate::executor::command::release_ranges(ranges) {
+        // SAFETY: the spans are used by `release_guest` below, while `mem`
+        // lives.
+        if let Some(s) = unsafe { mem.span(r.addr, r.len) } {
+            spans.push(s);
+            continue;
+        }
+        // Decoded ranges do not wrap and are whole pages.
+        let mut at = r.addr;
+        while at < r.addr + r.len {
+            // SAFETY: as above.
+            spans.extend(unsafe { mem.span(at, page) });
+            at += page;
+        }
+    }
+    session.release_guest(&spans);
 }

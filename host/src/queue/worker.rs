@@ -5,7 +5,7 @@
 //! it through the doorbell eventfd and stop it through the client page.
 
 use super::buffers::GuestBuffer;
-use super::copy::GuestCopy;
+use super::copy::{release_guest_pages, GuestCopy};
 use super::layout::RingLayout;
 use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
@@ -158,12 +158,16 @@ impl Worker {
         }
         if let Ok(session) = &session {
             // CI reads this line (tests/src/vm): that large copies moved
-            // between the device and the guest's pages in place.
+            // between the device and the guest's pages in place, the long
+            // runs by DMA from registered pages, which the guest released.
             let stats = session.shared_stats();
             tracing::info!(
                 queue,
                 guest_copies = stats.guest_copies,
                 guest_bytes = stats.guest_bytes,
+                guest_direct_bytes = stats.guest_direct_bytes,
+                guest_registered = stats.guest_registered,
+                guest_released = stats.guest_released,
                 "queue session ended"
             );
         }
@@ -410,6 +414,10 @@ impl Worker {
         let command =
             Command::decode(entry.opcode, &request_bytes, response.capacity()).map_err(fail)?;
         let session = session.as_mut().map_err(|status| fail(*status))?;
+        if let Command::ReleaseGuestPages(ranges) = command {
+            release_guest_pages(mem, ranges, session);
+            return Ok(0);
+        }
         if command.may_block() {
             self.flush_irq();
         }

@@ -29,6 +29,16 @@ impl CudaClient {
         self.backend.shared_stats()
     }
 
+    /// Guest RAM is at `epoch` for the guest pieces that follow.
+    pub fn guest_epoch(&mut self, epoch: u64) {
+        self.backend.guest_epoch(epoch);
+    }
+
+    /// The guest is about to unpin `spans`: their registrations end now.
+    pub fn release_guest(&mut self, spans: &[SharedSpan]) {
+        self.backend.release_guest(spans);
+    }
+
     /// Runs a MEMCPY_HTOD (`host` is its data) or MEMCPY_DTOH (`host` is
     /// where its data goes: right after the response header in the arena,
     /// the client's host memory, or the guest pages of the response).
