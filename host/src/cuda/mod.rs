@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod call;
 pub mod client;
+pub mod guest_pins;
 pub mod options;
 pub mod shared;
 pub mod stage;

@@ -60,6 +60,7 @@ impl GpuClient {
             return;
         };
         self.unpin_shared_in(key);
+        self.unpin_guest_in(key);
         let current_ok = self.make_current(raw).is_ok();
         if current_ok {
             self.free_pooled(key);

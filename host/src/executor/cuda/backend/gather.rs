@@ -47,7 +47,7 @@ impl GpuClient {
 
     /// Issues the DMA of bytes `[at, at + n)` of `src` into a staging
     /// buffer of context `key`, marked by an event.
-    fn issue_down(
+    pub(super) fn issue_down(
         &mut self,
         key: u64,
         stream: CUstream,
@@ -117,6 +117,11 @@ impl GpuClient {
             // would read them at replay.
             return Err(uapi::cuda::result::STREAM_CAPTURE_UNSUPPORTED);
         }
+        if !is_async {
+            if let Some(done) = self.htod_direct(key, s, dst, src) {
+                return done;
+            }
+        }
         let mut at = 0;
         while at < total {
             let n = CHUNK.min(total - at);
@@ -155,6 +160,10 @@ impl GpuClient {
         let total = pieces.len();
         self.check_range(src, total as u64)?;
         let s = self.stream_in(key, stream)?;
+        if let Some(done) = self.dtoh_direct(key, s, src, dst) {
+            self.reap(key);
+            return done;
+        }
         let mut inflight = VecDeque::new();
         let (mut issued, mut done) = (0, 0);
         while done < total {

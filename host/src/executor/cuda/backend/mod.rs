@@ -13,6 +13,7 @@ mod context;
 mod function;
 mod gather;
 mod graph;
+mod guest;
 mod image;
 mod memory;
 mod module;
@@ -124,6 +125,8 @@ pub struct GpuClient {
     vmm: Option<vmm_state::VmmState>,
     /// Shared memory copied from and to in place (`shared.rs`).
     shared: shared::SharedAreas,
+    /// Guest pages registered with the GPU (`guest.rs`).
+    guest: crate::cuda::guest_pins::GuestPins,
 }
 
 // SAFETY: the raw CUDA handles are process-wide driver objects usable from
@@ -180,6 +183,7 @@ impl GpuClient {
             graph: graph::GraphTables::default(),
             vmm: None,
             shared: shared::SharedAreas::default(),
+            guest: Default::default(),
         }
     }
     /// Number of live host contexts (primary included once created).

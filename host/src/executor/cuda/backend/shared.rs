@@ -30,7 +30,7 @@ pub(super) struct SharedArea {
 #[derive(Debug, Default)]
 pub(super) struct SharedAreas {
     areas: Vec<SharedArea>,
-    stats: SharedStats,
+    pub(super) stats: SharedStats,
 }
 
 impl GpuClient {
@@ -127,7 +127,7 @@ impl GpuClient {
     /// Waits for the client's work in every context: asynchronous copies
     /// from and into its host memory may be in flight in any of them (the
     /// registration is portable), and NVIDIA's cuMemFreeHost waits likewise.
-    fn synchronize_all(&mut self) {
+    pub(super) fn synchronize_all(&mut self) {
         let keys: Vec<u64> = self.contexts.iter().map(|(k, _)| k).collect();
         for key in keys {
             if self.enter_key(key).is_ok() {
@@ -270,5 +270,11 @@ impl SharedBackend for GpuClient {
     }
     fn shared_stats(&self) -> SharedStats {
         self.shared.stats
+    }
+    fn guest_epoch(&mut self, epoch: u64) {
+        GpuClient::guest_epoch(self, epoch);
+    }
+    fn release_guest(&mut self, spans: &[SharedSpan]) {
+        GpuClient::release_guest(self, spans);
     }
 }

@@ -554,3 +554,83 @@ fn guest_pieces_go_up_and_down_in_staged_chunks() {
     drop(c);
     drop(ram);
 }
+
+#[test]
+fn long_guest_runs_are_registered_once_and_released_before_unpin() {
+    use crate::cuda::backend::SharedBackend;
+    use crate::cuda::SharedSpan;
+    use std::ptr::NonNull;
+    const MIB: usize = 1 << 20;
+    let mut c = client();
+    let mut ram = vec![0u8; 9 * MIB];
+    let base = (ram.as_mut_ptr() as usize).next_multiple_of(4096);
+    let span = |addr: usize, len: usize| {
+        // SAFETY: inside `ram`, which outlives every use of the spans.
+        unsafe { SharedSpan::new(NonNull::new(addr as *mut u8).expect("non-null"), len) }
+    };
+    // A 3 MiB run of contiguous pages in 64 KiB pieces (a huge page's worth
+    // and more), then a short piece elsewhere, as a guest's list names them.
+    let run = 3 * MIB;
+    let mut parts: Vec<SharedSpan> = (0..run / 65_536)
+        .map(|i| span(base + i * 65_536, 65_536))
+        .collect();
+    parts.push(span(base + 5 * MIB + 100, 5000));
+    let len = run + 5000;
+    let data: Vec<u8> = (0..len).map(|i| (i * 13 + i / 4096) as u8).collect();
+    let mut put = 0;
+    for p in &parts {
+        p.write_from(&data[put..put + p.len()]);
+        put += p.len();
+    }
+    let registered = || fake::with(|f| f.registered.contains(&base));
+    let d = c.mem_alloc(0, len as u64).expect("alloc");
+    c.guest_epoch(1);
+    c.memcpy_htod_gather(0, 0, d, &parts, false).expect("up");
+    let mut back = vec![0u8; len];
+    c.memcpy_dtoh(0, 0, d, &mut back).expect("read back");
+    assert!(back == data, "registered and staged runs arrive in order");
+    assert!(registered(), "the long run is registered");
+    let s = c.shared_stats();
+    assert_eq!(
+        (s.guest_direct_bytes, s.guest_registered),
+        (run as u64, run as u64)
+    );
+    // Down into the same pages: the registration serves again.
+    for p in &parts {
+        p.write_from(&vec![0u8; p.len()]);
+    }
+    c.memcpy_dtoh_scatter(0, 0, d, &parts).expect("down");
+    let mut got = Vec::new();
+    for p in &parts {
+        let mut b = vec![0u8; p.len()];
+        p.read_into(&mut b);
+        got.extend_from_slice(&b);
+    }
+    assert!(got == data, "written in order");
+    assert_eq!(c.shared_stats().guest_direct_bytes, 2 * run as u64);
+    // An asynchronous copy up is staged (its source may be rewritten at once).
+    c.memcpy_htod_gather(0, 0, d, &parts, true)
+        .expect("async up");
+    c.ctx_synchronize(0).expect("sync");
+    assert_eq!(c.shared_stats().guest_direct_bytes, 2 * run as u64);
+    // The guest releases one page of the run: the registration ends.
+    c.release_guest(&[span(base + run - 4096, 4096)]);
+    assert!(!registered());
+    assert_eq!(c.shared_stats().guest_registered, 0);
+    // A release elsewhere ends nothing.
+    c.memcpy_htod_gather(0, 0, d, &parts, false)
+        .expect("up again");
+    assert!(registered(), "registered again on the next copy");
+    c.release_guest(&[span(base + 5 * MIB, 8192)]);
+    assert!(registered());
+    // Guest RAM mapped anew: every registration of the old epoch ends.
+    c.guest_epoch(2);
+    assert!(!registered());
+    // A copy in that epoch registers again; the client's end ends it.
+    c.memcpy_htod_gather(0, 0, d, &parts, false)
+        .expect("up in epoch 2");
+    assert!(registered());
+    drop(c);
+    assert!(!registered(), "unregistered with the client's contexts");
+    drop(ram);
+}

@@ -89,6 +89,8 @@ pub struct SimBackend {
     /// Shared memory "registered" (`shared.rs`: counted, as a GPU would pin it).
     shared: Vec<SharedSpan>,
     shared_stats: SharedStats,
+    /// Guest pages booked as registered (`shared.rs`).
+    guest: crate::cuda::guest_pins::GuestPins,
 }
 
 impl SimBackend {
@@ -112,6 +114,7 @@ impl SimBackend {
             graphs: SimGraphs::default(),
             shared: Vec::new(),
             shared_stats: SharedStats::default(),
+            guest: Default::default(),
         }
     }
 

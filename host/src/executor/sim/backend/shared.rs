@@ -2,16 +2,30 @@
 //! DMA to pin for: "registering" an area records it, so that each copy is
 //! counted as pinned when it lies inside a registered area, as it would be
 //! on a GPU, and CI can check from the counters that large copies took
-//! this path.
+//! this path. Guest pages are booked as registered by the rules a GPU
+//! executor registers them by (`crate::cuda::guest_pins`), so CI sees which
+//! copies would move by DMA alone and that the guest releases them.
 
 use super::*;
 use crate::cuda::backend::SharedBackend;
+use crate::cuda::guest_pins::runs;
 use crate::cuda::shared::{Pieces, SharedKind};
 
 impl SimBackend {
     fn count_shared(&mut self, span: &SharedSpan) {
         let pinned = self.shared.iter().any(|a| a.contains(span));
         self.shared_stats.count(span.len(), pinned);
+    }
+
+    /// Books the long runs of a synchronous copy's pieces as registered
+    /// and counts the bytes a GPU would then move by DMA alone.
+    fn book_guest(&mut self, ctx: u64, parts: &[SharedSpan]) {
+        for run in runs(parts) {
+            if self.guest.book(&run, ctx) {
+                self.shared_stats.guest_direct_bytes += run.len as u64;
+            }
+        }
+        self.shared_stats.guest_registered = self.guest.bytes();
     }
 }
 
@@ -75,6 +89,9 @@ impl SharedBackend for SimBackend {
         // SAFETY: `bytes` is our own buffer of the run's length.
         unsafe { pieces.read(0, bytes.as_mut_ptr(), bytes.len()) };
         self.memcpy_htod(ctx, stream, dst, &bytes, is_async)?;
+        if !is_async {
+            self.book_guest(ctx, src);
+        }
         self.shared_stats.count_guest(bytes.len() as u64);
         Ok(())
     }
@@ -90,10 +107,28 @@ impl SharedBackend for SimBackend {
         self.memcpy_dtoh(ctx, stream, src, &mut bytes)?;
         // SAFETY: `bytes` is our own buffer of the run's length.
         unsafe { pieces.write(0, bytes.as_ptr(), bytes.len()) };
+        self.book_guest(ctx, dst);
         self.shared_stats.count_guest(bytes.len() as u64);
         Ok(())
     }
     fn shared_stats(&self) -> SharedStats {
         self.shared_stats
+    }
+    fn guest_epoch(&mut self, epoch: u64) {
+        if self.guest.set_epoch(epoch) {
+            for pin in self.guest.all() {
+                self.guest.remove(pin.start);
+            }
+            self.shared_stats.guest_registered = 0;
+        }
+    }
+    fn release_guest(&mut self, spans: &[SharedSpan]) {
+        for s in spans {
+            for pin in self.guest.overlapping(s.as_ptr() as usize, s.len()) {
+                self.guest.remove(pin.start);
+                self.shared_stats.guest_released += 1;
+            }
+        }
+        self.shared_stats.guest_registered = self.guest.bytes();
     }
 }
