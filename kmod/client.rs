@@ -41,7 +41,6 @@ use crate::{
     },
     userdma::PinAccount,
 };
-use core::sync::atomic::AtomicUsize;
 use kernel::{
     dma::Coherent,
     new_mutex,
@@ -132,12 +131,7 @@ impl Client {
             GFP_KERNEL,
         )?;
         // On failure below, `dma` is freed here: the queue never started.
-        let pin_account = Arc::new(
-            PinAccount {
-                pages: AtomicUsize::new(0),
-            },
-            GFP_KERNEL,
-        )?;
+        let pin_account = PinAccount::new()?;
         let listed = dma.clone();
         shared.add_client(dma.clone())?;
         KBox::pin_init(

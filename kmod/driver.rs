@@ -205,6 +205,11 @@ impl pci::Driver for VgpuDriver {
 
             let bar = pdev.iomap_region_sized::<BAR0_SIZE>(REGS_BAR, c"vgpu")?;
             let limits = read_limits(pdev, &bar)?;
+            // One SG entry may describe any run a command may carry: the
+            // runs of a buffer in huge pages are then one entry each, which
+            // the host can register with the GPU whole.
+            // SAFETY: no DMA allocation or mapping exists for this device yet.
+            unsafe { pdev.dma_set_max_seg_size(limits.max_transfer) };
             // Whatever a previous driver instance left running stops before
             // the device may master the bus again.
             bar.write_reg(regs::DEVICE_CONTROL::zeroed().with_reset(true));

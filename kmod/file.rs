@@ -67,7 +67,7 @@ impl MiscDevice for Client {
     fn ioctl(me: Pin<&Client>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let arg = UserPtr::from_addr(arg);
         let size = _IOC_SIZE(cmd);
-        match cmd {
+        let done = match cmd {
             VGPU_IOCTL_GET_INFO => get_info(&me, UserSlice::new(arg, size)),
             VGPU_IOCTL_SUBMIT => submit(&me, UserSlice::new(arg, size), false),
             VGPU_IOCTL_SUBMIT_DATA => submit(&me, UserSlice::new(arg, size), true),
@@ -79,8 +79,12 @@ impl MiscDevice for Client {
                 UserSlice::new(arg, size).writer().write(&me.pin_info())?;
                 Ok(0)
             }
-            _ => Err(ENOTTY),
-        }
+            _ => return Err(ENOTTY),
+        };
+        // Pinnings dropped by this call (evicted, stale, unpinned, done
+        // with) that the host may have registered: released now.
+        me.flush_releases();
+        done
     }
 }
 
@@ -193,8 +197,10 @@ fn check_command(
     max_data: u32,
 ) -> Result<(CommandSize, PinnedRanges)> {
     let cmd = &c.cmd;
-    // Only the driver says who a client is.
-    if cmd.opcode == Opcode::SetClientIdentity as u16 {
+    // Only the driver says who a client is, and what it unpins.
+    if cmd.opcode == Opcode::SetClientIdentity as u16
+        || cmd.opcode == Opcode::ReleaseGuestPages as u16
+    {
         return Err(EPERM);
     }
     let detached = cmd.flags & command_flags::DETACHED != 0;

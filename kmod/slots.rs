@@ -4,6 +4,7 @@
 //! buffers the device may own, and the client's DMA budget.
 
 use crate::{
+    release::RetiredPin,
     ring::Ring,
     uapi::ioctl::{
         CLIENT_QUEUE_DEPTH,
@@ -53,13 +54,19 @@ pub(crate) enum Buffer {
     Bounce(Coherent<[u8]>),
     /// A header copy and the caller's pinned pages, as an SG list.
     Pinned(UserDma),
+    /// The kernel copy of a release, and the pinnings it releases: their
+    /// pages are unpinned when the device is done with the command.
+    Release {
+        copy: Coherent<[u8]>,
+        _pins: KVec<RetiredPin>,
+    },
 }
 
 impl Buffer {
     /// DMA-coherent bytes it holds (charged to the DMA budget).
     fn dma_bytes(&self) -> usize {
         match self {
-            Self::Bounce(b) => b.len(),
+            Self::Bounce(b) | Self::Release { copy: b, .. } => b.len(),
             Self::Pinned(p) => p.dma_bytes(),
         }
     }
@@ -67,7 +74,8 @@ impl Buffer {
     /// User pages it keeps pinned.
     fn pinned_pages(&self) -> usize {
         match self {
-            Self::Bounce(_) => 0,
+            // A release's pinnings are no longer the file's (`release`).
+            Self::Bounce(_) | Self::Release { .. } => 0,
             Self::Pinned(p) => p.pinned_pages(),
         }
     }
@@ -77,7 +85,9 @@ impl Buffer {
     pub(crate) fn descriptor(&self) -> (bool, u64, u32) {
         match self {
             // CAST: bounce buffers are at most 2 * MAX_PAYLOAD long.
-            Self::Bounce(b) => (false, b.dma_handle(), b.len() as u32),
+            Self::Bounce(b) | Self::Release { copy: b, .. } => {
+                (false, b.dma_handle(), b.len() as u32)
+            }
             Self::Pinned(p) => {
                 let (addr, entries) = p.descriptor();
                 (true, addr, entries)
@@ -89,7 +99,7 @@ impl Buffer {
     /// a pinned buffer (its data is already in the caller's pages).
     pub(crate) fn header(&self) -> Option<&Coherent<[u8]>> {
         match self {
-            Self::Bounce(b) => Some(b),
+            Self::Bounce(b) | Self::Release { copy: b, .. } => Some(b),
             Self::Pinned(p) => p.header(),
         }
     }
@@ -97,7 +107,7 @@ impl Buffer {
     /// Bytes of pinned data (0 for a bounce).
     pub(crate) fn pinned_data(&self) -> usize {
         match self {
-            Self::Bounce(_) => 0,
+            Self::Bounce(_) | Self::Release { .. } => 0,
             Self::Pinned(p) => p.data_len(),
         }
     }
@@ -320,6 +330,38 @@ impl SlotTable {
     }
 
     /// Records the completion of `tag`; false if no command in flight has it.
+    /// Makes the in-flight command `seq`, whose request is a kernel copy,
+    /// hold `pins` with it until the device is done; hands them back if
+    /// it is not in flight (it is done).
+    pub(crate) fn hold_until_done(
+        &mut self,
+        seq: u64,
+        pins: KVec<RetiredPin>,
+    ) -> core::result::Result<(), KVec<RetiredPin>> {
+        let Some(slot) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.stage == Stage::InFlight && s.seq == seq)
+        else {
+            return Err(pins);
+        };
+        match slot.req.take() {
+            // INVARIANT: the same copy, still in the slot; it holds the
+            // same bytes and pages as before.
+            Some(Buffer::Bounce(b)) => {
+                slot.req = Some(Buffer::Release {
+                    copy: b,
+                    _pins: pins,
+                });
+                Ok(())
+            }
+            other => {
+                slot.req = other;
+                Err(pins)
+            }
+        }
+    }
+
     pub(crate) fn complete(&mut self, tag: u64, status: u32, resp_len: u32) -> bool {
         let Some(slot) = self
             .slots

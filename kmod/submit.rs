@@ -293,6 +293,22 @@ impl Client {
 
     /// Convenience for the driver's own commands.
     pub(crate) fn submit_one(&self, opcode: u16, req: &[u8], resp_capacity: usize) -> Result<u64> {
+        self.submit_own(opcode, req, resp_capacity, false)
+    }
+
+    /// A command of the driver's own that nobody waits for: its slot is
+    /// freed when it completes.
+    pub(crate) fn submit_detached(&self, opcode: u16, req: &[u8]) -> Result<u64> {
+        self.submit_own(opcode, req, 0, true)
+    }
+
+    fn submit_own(
+        &self,
+        opcode: u16,
+        req: &[u8],
+        resp_capacity: usize,
+        detached: bool,
+    ) -> Result<u64> {
         let size = || CommandSize {
             req_len: req.len(),
             resp_capacity,
@@ -301,7 +317,7 @@ impl Client {
         let reservation = self.reserve(core::iter::once(size()), false)?;
         let prepared = self.prepare(
             opcode,
-            false,
+            detached,
             size(),
             |buf| {
                 buf.copy_from_slice(req);

@@ -7,9 +7,12 @@
 //! what the device parses) and whose other entries are the pinned pages of
 //! that command's range.
 //!
-//! Field order is drop order: the watch, then the mapping, then the pins.
+//! A pinning's mapping and pins ([`PinBody`]) go first, then its watch.
 //! The mapping lives in a [`Devres`], so unbind unmaps it even where a
-//! pinning outlives the binding; the pins go when the pinning does.
+//! pinning outlives the binding; the pins go when the pinning does, or,
+//! for a pinning with runs the device may have registered with the GPU
+//! (`uapi::cmd::GUEST_REGISTER_MIN`), once the device has released them
+//! (`release`).
 
 use crate::{
     helpers,
@@ -17,13 +20,21 @@ use crate::{
         self,
         PinWatch, //
     },
+    release::RetiredPin,
     shared::Binding,
-    uapi::ring::{
-        SgEntry,
-        MAX_SG_ENTRIES, //
+    uapi::{
+        cmd::{
+            GuestRange,
+            GUEST_REGISTER_MIN, //
+        },
+        ring::{
+            SgEntry,
+            MAX_SG_ENTRIES, //
+        },
     },
 };
 use core::{
+    mem::ManuallyDrop,
     ptr::NonNull,
     sync::atomic::{
         AtomicUsize,
@@ -43,13 +54,15 @@ use kernel::{
         c_ulong,
         c_void, //
     },
+    new_mutex,
     page::PAGE_SIZE,
     pci,
     prelude::*,
     scatterlist::SGTable,
     sync::{
         aref::ARef,
-        Arc, //
+        Arc,
+        Mutex, //
     },
 };
 
@@ -294,19 +307,49 @@ struct Segment {
     len: usize,
 }
 
-/// Pages pinned by one file, alive: its cache and commands in flight.
+/// Pages pinned by one file, alive (its cache and commands in flight),
+/// and the pinnings that wait for the device to release them.
+#[pin_data]
 pub(crate) struct PinAccount {
     pub(crate) pages: AtomicUsize,
+    #[pin]
+    pub(crate) releases: Mutex<crate::release::Releases>,
+}
+
+impl PinAccount {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                pages: AtomicUsize::new(0),
+                releases <- new_mutex!(crate::release::Releases::new()),
+            }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+/// What a pinning holds of the device and the caller's memory; field
+/// order is drop order: the mapping, then the pins.
+pub(crate) struct PinBody {
+    map: Devres<MappedTable>,
+    pages: PinnedPages,
 }
 
 /// A pinned, DMA-mapped, watched range of whole pages of one mm. Commands
 /// hold it while in flight (`users`); the cache holds it while it is valid.
+///
+/// # Invariants
+///
+/// `body` is taken only in `drop`. A pinning with `runs` was promised a
+/// place among its account's releases (`Releases::promise`) when made.
 pub(crate) struct CachedPin {
     watch: PinWatch,
     start: usize,
     segments: KVVec<Segment>,
-    map: Devres<MappedTable>,
-    pages: PinnedPages,
+    /// Runs of contiguous device addresses the host may register with the
+    /// GPU: released (`Opcode::ReleaseGuestPages`) before they are unpinned.
+    runs: KVVec<GuestRange>,
+    body: ManuallyDrop<PinBody>,
     users: AtomicUsize,
     account: Arc<PinAccount>,
 }
@@ -343,14 +386,20 @@ impl CachedPin {
             );
             return Err(EIO);
         }
+        let runs = registrable_runs(&segments)?;
         let map = Devres::new(binding.dev(), table)?;
+        if !runs.is_empty() {
+            account.releases.lock().promise()?;
+        }
         account.pages.fetch_add(count, Ordering::Relaxed);
+        // INVARIANT: the body is whole, and a pinning with runs has its
+        // place among the releases.
         Ok(Self {
             watch,
             start,
             segments,
-            map,
-            pages,
+            runs,
+            body: ManuallyDrop::new(PinBody { map, pages }),
             users: AtomicUsize::new(0),
             account,
         })
@@ -358,11 +407,11 @@ impl CachedPin {
 
     /// First user address and length in bytes.
     pub(crate) fn range(&self) -> (usize, usize) {
-        (self.start, self.pages.pages.len() * PAGE_SIZE)
+        (self.start, self.body.pages.pages.len() * PAGE_SIZE)
     }
 
     pub(crate) fn writable(&self) -> bool {
-        self.pages.writable
+        self.body.pages.writable
     }
 
     /// Whether a command in flight uses it.
@@ -389,7 +438,7 @@ impl CachedPin {
 
     /// Whether it was pinned from the calling task's memory.
     pub(crate) fn is_callers(&self) -> bool {
-        pinwatch::is_current_mm(self.pages.mm.as_ptr())
+        pinwatch::is_current_mm(self.body.pages.mm.as_ptr())
     }
 
     /// Whether the caller's mapping of `addr..addr + len` (covered) still
@@ -400,7 +449,7 @@ impl CachedPin {
         };
         let first = (addr - self.start) / PAGE_SIZE;
         self.watch
-            .still_maps(&self.pages.pages, first, count, self.writable())
+            .still_maps(&self.body.pages.pages, first, count, self.writable())
     }
 
     /// The segments of `addr..addr + len` (covered), clipped.
@@ -421,10 +470,55 @@ impl CachedPin {
 
 impl Drop for CachedPin {
     fn drop(&mut self) {
+        // SAFETY: the type invariant: taken here only, and `self` is not
+        // used after.
+        let body = unsafe { ManuallyDrop::take(&mut self.body) };
         self.account
             .pages
-            .fetch_sub(self.pages.pages.len(), Ordering::Relaxed);
+            .fetch_sub(body.pages.pages.len(), Ordering::Relaxed);
+        if self.runs.is_empty() {
+            return;
+        }
+        // The host may have registered these pages with the GPU: they stay
+        // pinned until the device has released them.
+        let runs = core::mem::take(&mut self.runs);
+        self.account
+            .releases
+            .lock()
+            .retire(RetiredPin::new(runs, body));
     }
+}
+
+/// The runs of `segments` (in order) of contiguous device addresses at
+/// least [`GUEST_REGISTER_MIN`] long: the ones the host may register.
+fn registrable_runs(segments: &[Segment]) -> Result<KVVec<GuestRange>> {
+    let mut runs = KVVec::new();
+    let mut push = |run: GuestRange| -> Result {
+        if run.len >= GUEST_REGISTER_MIN {
+            runs.push(run, GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(())
+    };
+    let mut current: Option<GuestRange> = None;
+    for s in segments {
+        // CAST: usize fits u64 on every supported architecture.
+        let len = s.len as u64;
+        current = Some(match current {
+            Some(mut run) if run.addr.checked_add(run.len) == Some(s.dma) => {
+                run.len += len;
+                run
+            }
+            Some(run) => {
+                push(run)?;
+                GuestRange { addr: s.dma, len }
+            }
+            None => GuestRange { addr: s.dma, len },
+        });
+    }
+    if let Some(run) = current {
+        push(run)?;
+    }
+    Ok(runs)
 }
 
 /// One command's use of a pinning: `addr..addr + len` of it, synced for
@@ -444,7 +538,7 @@ impl PinUse {
     }
 
     fn sync(&self, for_device: bool) {
-        self.pin.map.try_access_with(|table| {
+        self.pin.body.map.try_access_with(|table| {
             for (dma, len) in self.pin.segments_of(self.addr, self.len) {
                 table.sync(dma, len, for_device);
             }

@@ -29,6 +29,7 @@ mod misc;
 mod pincache;
 mod pinwatch;
 mod regs;
+mod release;
 mod ring;
 mod shared;
 mod slots;
