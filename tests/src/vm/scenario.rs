@@ -377,8 +377,10 @@ fn bench_scenario() -> Scenario {
                 vgpu-guest test dmesg-clean\n"
             .into(),
         expect: vec![],
-        // One host buffer of the largest copy (1 GiB) at a time, and room.
-        memory_mib: 4096,
+        // One host buffer of the largest copy (1 GiB) at a time, and room:
+        // vgpu.ko keeps a quarter of guest RAM pinned per file, so 8 GiB
+        // keep a 1 GiB buffer pinned (and registered with the GPU) whole.
+        memory_mib: 8192,
         hostroot: false,
         on_request: true,
         required: std::iter::once("setup".to_string())

@@ -193,6 +193,15 @@ pub fn device_errors() -> TestResult {
     check(r.map_err(|e| e.errno) == Err(libc::EPERM), || {
         format!("userspace SetClientIdentity: {r:?}")
     })?;
+    // ... and which pages it unpins (a release ends the host's registrations).
+    let range = uapi::cmd::GuestRange {
+        addr: 0x10_0000,
+        len: 0x10_0000,
+    };
+    let r = f.submit_one(Opcode::ReleaseGuestPages as u16, range.as_bytes(), 0);
+    check(r.map_err(|e| e.errno) == Err(libc::EPERM), || {
+        format!("userspace ReleaseGuestPages: {r:?}")
+    })?;
     // The device knows this process as a client.
     let mut list = [0u8; 16 * 8];
     let c = f
