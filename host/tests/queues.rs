@@ -410,13 +410,9 @@ fn guest_page_releases_are_checked_where_they_enter() {
     // registered, and a release only ever ends registrations.
     let ok = [(0x10_0000, 0x20_0000), (0x7fff_f000_0000, 0x1000)];
     assert_eq!(release(&mut q, &ok, 1), (Some(Status::Ok), 0));
-    for (tag, bad) in [
-        (0x1000u64, 0u64),
-        (0x1800, 0x1000),
-        (u64::MAX & !0xfff, 0x2000),
-    ]
-    .into_iter()
-    .enumerate()
+    for (tag, bad) in [(0x1000u64, 0u64), (0x1800, 0x1000), (!0xfffu64, 0x2000)]
+        .into_iter()
+        .enumerate()
     {
         assert_eq!(
             release(&mut q, &[bad], tag as u64 + 2).0,
