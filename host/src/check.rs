@@ -278,6 +278,48 @@ pub fn check_socket_dir(dir: &Path) -> Finding {
     Finding::new("socket directory", result)
 }
 
+/// QEMU may connect to the socket: the socket admits only vgpu-host's own
+/// user, root and `socket_owner` (`SO_PEERCRED`, `docs/security.md`), so
+/// a QEMU of another user is refused at connect. `qemu_uid` is the
+/// effective uid of a running QEMU (`--qemu-pid`), if one was named.
+pub fn check_socket_owner(
+    own_uid: u32,
+    socket_owner: Option<u32>,
+    qemu_uid: Option<u32>,
+) -> Finding {
+    let admitted = |uid: u32| uid == own_uid || uid == 0 || Some(uid) == socket_owner;
+    let result = match qemu_uid {
+        Some(uid) if admitted(uid) => {
+            Ok(format!("QEMU runs as uid {uid}, which the socket admits"))
+        }
+        Some(uid) => Err(format!(
+            "QEMU runs as uid {uid}, which the socket refuses (it admits uid {own_uid}, root{}): \
+             set socket_owner = {uid} in the VM's configuration (or --socket-owner)",
+            socket_owner.map_or(String::new(), |u| format!(" and uid {u}"))
+        )),
+        None => Ok(match socket_owner {
+            Some(u) => format!("the socket admits uid {own_uid}, root and uid {u} (socket_owner)"),
+            None => format!(
+                "the socket admits uid {own_uid} and root; set socket_owner if QEMU runs as \
+                 another user (--qemu-pid checks a running one)"
+            ),
+        }),
+    };
+    Finding::new("socket owner", result)
+}
+
+/// The effective uid in a `/proc/PID/status` text (its `Uid:` line: real,
+/// effective, saved, filesystem).
+pub fn status_euid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// The directories the configured sockets go in (RUN_DIR when none is configured).
 pub fn socket_dirs(config: Option<&Config>) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = config
@@ -343,6 +385,20 @@ pub fn run_checks(
     for dir in socket_dirs(config.as_ref()) {
         findings.push(check_socket_dir(&dir));
     }
+    let qemu_uid = match cli.qemu_pid {
+        Some(pid) => {
+            let path = format!("/proc/{pid}/status");
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            Some(status_euid(&text).ok_or_else(|| format!("no Uid line in {path}"))?)
+        }
+        None => None,
+    };
+    findings.push(check_socket_owner(
+        nix::unistd::geteuid().as_raw(),
+        config.as_ref().and_then(|c| c.socket_owner),
+        qemu_uid,
+    ));
     if let Some(text) = qemu_command_line(cli)? {
         findings.push(Finding::new(
             "guest RAM",

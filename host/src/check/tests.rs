@@ -165,3 +165,44 @@ fn a_bad_configuration_is_an_error() {
     let cli = CheckCli::parse_from(["check", "--config", &config.display().to_string()]);
     assert!(run_checks(&cli, || Ok(13000)).is_err());
 }
+
+#[test]
+fn qemu_must_run_as_a_user_the_socket_admits() {
+    let f = check_socket_owner(998, None, Some(998));
+    assert_eq!(f.verdict, Verdict::Ok, "{f}");
+    assert_eq!(check_socket_owner(998, None, Some(0)).verdict, Verdict::Ok);
+    let f = check_socket_owner(998, None, Some(64055));
+    assert_eq!(f.verdict, Verdict::Fail, "{f}");
+    assert!(f.detail.contains("socket_owner = 64055"), "{f}");
+    let f = check_socket_owner(998, Some(64055), Some(64055));
+    assert_eq!(f.verdict, Verdict::Ok, "{f}");
+    let f = check_socket_owner(998, Some(64055), Some(1000));
+    assert_eq!(f.verdict, Verdict::Fail, "{f}");
+    assert!(f.detail.contains("and uid 64055"), "{f}");
+    let f = check_socket_owner(998, Some(64055), None);
+    assert_eq!(f.verdict, Verdict::Ok, "{f}");
+    assert!(f.detail.contains("uid 64055 (socket_owner)"), "{f}");
+    assert_eq!(
+        status_euid("Name:\tqemu\nUid:\t1000\t64055\t64055\t64055\n"),
+        Some(64055)
+    );
+    assert_eq!(status_euid("Name:\tqemu\n"), None);
+}
+
+#[test]
+fn a_running_qemus_user_is_read_from_proc() {
+    let cli = CheckCli::parse_from([
+        "check",
+        "--qemu-pid",
+        &std::process::id().to_string(),
+        "--dev-dir",
+        "/nonexistent",
+    ]);
+    // Our own process stands for QEMU: it runs as the checking user.
+    let findings = run_checks(&cli, || Ok(13000)).unwrap_or_default();
+    let owner = findings.iter().find(|f| f.what == "socket owner");
+    assert!(
+        owner.is_some_and(|f| f.verdict == Verdict::Ok),
+        "{findings:?}"
+    );
+}
