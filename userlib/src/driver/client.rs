@@ -407,56 +407,71 @@ impl Client {
         self.flush()?;
         let fixed = core::mem::size_of::<C::Response>();
         let mut first_err = None;
-        let mut idx = 0;
-        for group in calls.chunks_mut(window) {
-            let reqs: Vec<DataRequest<'_>> = group
-                .iter_mut()
-                .map(|(req, data)| {
-                    let (data, resp_data, resp_data_len) = match data {
-                        Data::In(d) => (*d, std::ptr::null_mut(), 0),
-                        Data::Out(d) => (&[][..], d.as_mut_ptr(), d.len() as u32),
-                    };
-                    DataRequest {
-                        opcode: C::OPCODE,
-                        body: req.as_bytes(),
-                        data,
-                        resp_capacity: fixed as u32,
-                        resp_data,
-                        resp_data_len,
-                    }
-                })
-                .collect();
-            // SAFETY: `calls` borrows every data slice (the `Out` ones
-            // mutably) for this whole function, and each ticket is waited
-            // for below before the next group or the return.
-            let tickets = match unsafe { self.transport.submit_data(&reqs) } {
-                Ok(t) => t,
-                Err(e) if e.errno == libc::ENOMEM && first_err.is_none() => {
-                    tracing::debug!("vgpu transport: pages not pinned ({e}); copied instead");
-                    return Ok(false);
-                }
-                Err(e) => return Err(first_err.unwrap_or(transport_error(e))),
-            };
-            for t in tickets {
-                match self.collect_len(t, fixed) {
-                    Ok((r, len)) if first_err.is_none() => {
-                        let resp = C::Response::read_from(&r).ok_or(result::UNKNOWN);
-                        if let Err(e) =
-                            resp.and_then(|resp| each(idx, &resp, len.saturating_sub(fixed)))
-                        {
-                            first_err = Some(e);
+        let mut not_pinned = false;
+        // A sliding window: more calls go out whenever half of it is free,
+        // so the device never waits for the caller's collecting.
+        let mut inflight = std::collections::VecDeque::with_capacity(window);
+        let (mut next, mut idx) = (0, 0);
+        while idx < calls.len() {
+            let room = window - inflight.len();
+            if first_err.is_none() && !not_pinned && next < calls.len() && room * 2 >= window {
+                let end = (next + room).min(calls.len());
+                let reqs: Vec<DataRequest<'_>> = calls[next..end]
+                    .iter_mut()
+                    .map(|(req, data)| {
+                        let (data, resp_data, resp_data_len) = match data {
+                            Data::In(d) => (*d, std::ptr::null_mut(), 0),
+                            Data::Out(d) => (&[][..], d.as_mut_ptr(), d.len() as u32),
+                        };
+                        DataRequest {
+                            opcode: C::OPCODE,
+                            body: req.as_bytes(),
+                            data,
+                            resp_capacity: fixed as u32,
+                            resp_data,
+                            resp_data_len,
                         }
+                    })
+                    .collect();
+                // SAFETY: `calls` borrows every data slice (the `Out` ones
+                // mutably) for this whole function, and every ticket is
+                // waited for below before the return.
+                match unsafe { self.transport.submit_data(&reqs) } {
+                    Ok(t) => {
+                        inflight.extend(t);
+                        next = end;
                     }
-                    Ok(_) => {}
+                    Err(e) if e.errno == libc::ENOMEM => {
+                        tracing::debug!("vgpu transport: pages not pinned ({e}); copied instead");
+                        not_pinned = true;
+                    }
                     Err(e) => {
-                        first_err.get_or_insert(e);
+                        first_err = Some(transport_error(e));
                     }
                 }
-                idx += 1;
             }
-            if first_err.is_some() {
+            let Some(t) = inflight.pop_front() else {
                 break;
+            };
+            match self.collect_len(t, fixed) {
+                Ok((r, len)) if first_err.is_none() => {
+                    let resp = C::Response::read_from(&r).ok_or(result::UNKNOWN);
+                    if let Err(e) =
+                        resp.and_then(|resp| each(idx, &resp, len.saturating_sub(fixed)))
+                    {
+                        first_err = Some(e);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
+            idx += 1;
+        }
+        if not_pinned && first_err.is_none() {
+            // The caller copies it all instead (the calls done are redone).
+            return Ok(false);
         }
         first_err.map_or(Ok(true), Err)
     }

@@ -504,6 +504,36 @@ mod tests {
     }
 
     #[test]
+    fn data_chunks_go_out_as_a_sliding_window() {
+        use crate::driver::testing::session_with_data;
+        // Room for the whole window (8 calls of 17 pages each).
+        let path = vgpu_transport::DataPath {
+            pin_limit: 8 * (17 << 12),
+            ..PATH
+        };
+        let sess = session_with_data(4096, Some(path));
+        with_primary();
+        let data: Vec<u8> = (0..20 * (64 << 10) as u32)
+            .map(|i| (i * 7 + i / 4096) as u8)
+            .collect();
+        memcpy_htod(0x1000, data[..].into(), data.len()).unwrap();
+        let sc = sess.script.lock().unwrap();
+        let chunks = pieces(data.as_ptr() as usize, data.len(), 64 << 10).count();
+        // A full window, then more whenever half of it is collected: the
+        // device is never left waiting for a whole window to be collected.
+        let mut want = vec![8];
+        while want.iter().sum::<usize>() < chunks {
+            want.push(4.min(chunks - want.iter().sum::<usize>()));
+        }
+        assert_eq!(sc.submits, want);
+        let joined: Vec<u8> = sc.sent[..chunks]
+            .iter()
+            .flat_map(|(_, _, b)| b[COPY_REQ..].to_vec())
+            .collect();
+        assert_eq!(joined, data, "in order");
+    }
+
+    #[test]
     fn async_copies_from_pinned_host_memory_go_by_pointer_detached() {
         use crate::driver::memory::host::{mem_free_host, mem_host_alloc};
         use crate::driver::testing::session_with_data;
