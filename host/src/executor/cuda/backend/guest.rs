@@ -141,9 +141,41 @@ impl GpuClient {
         plan.iter().any(|(_, direct)| *direct).then_some(plan)
     }
 
-    /// A synchronous copy up from `parts` where some of it is registered:
-    /// the registered runs by DMA, the others staged, then a wait for all
-    /// of it. `None` if nothing is registered (the caller stages it all).
+    /// Runs a copy between the device and `parts` where some of it is
+    /// registered: `direct(self, run)` queues the DMA of a registered run,
+    /// `staged(self, pieces, run)` moves another through staging; then a
+    /// wait for all of it, failed or not: the guest may reuse its pages once
+    /// we return. `None` if nothing is registered (the caller stages it all).
+    fn copy_direct(
+        &mut self,
+        key: u64,
+        s: CUstream,
+        parts: &[SharedSpan],
+        mut direct: impl FnMut(&mut Self, &Run) -> CuResult<()>,
+        mut staged: impl FnMut(&mut Self, &Pieces<'_>, &Run) -> CuResult<()>,
+    ) -> Option<CuResult<usize>> {
+        let plan = self.direct_plan(key, parts)?;
+        let pieces = Pieces::new(parts);
+        let mut moved = 0u64;
+        let mut issued = Ok(());
+        for (run, registered) in &plan {
+            issued = if *registered {
+                direct(self, run).map(|()| moved += run.len as u64)
+            } else {
+                staged(self, &pieces, run)
+            };
+            if issued.is_err() {
+                break;
+            }
+        }
+        // SAFETY: stream of the current context.
+        let waited = check(unsafe { (self.driver.api().stream_synchronize)(s) });
+        self.shared.stats.guest_direct_bytes += moved;
+        Some(issued.and(waited).map(|()| pieces.len()))
+    }
+
+    /// A synchronous copy up from `parts` where some of it is registered
+    /// (`copy_direct`).
     pub(super) fn htod_direct(
         &mut self,
         key: u64,
@@ -151,32 +183,29 @@ impl GpuClient {
         dst: u64,
         parts: &[SharedSpan],
     ) -> Option<CuResult<usize>> {
-        let plan = self.direct_plan(key, parts)?;
-        let pieces = Pieces::new(parts);
-        let mut direct = 0u64;
-        let mut issue = || -> CuResult<()> {
-            for (run, registered) in &plan {
-                let to = dst + run.offset as u64;
-                if *registered {
-                    // SAFETY: registered guest pages, read before we return
-                    // (the stream is synchronized below).
-                    check(unsafe {
-                        (self.driver.api().memcpy_htod_async)(
-                            to,
-                            run.addr as *const c_void,
-                            run.len,
-                            s,
-                        )
-                    })?;
-                    direct += run.len as u64;
-                    continue;
-                }
+        self.copy_direct(
+            key,
+            s,
+            parts,
+            |me, run| {
+                // SAFETY: registered guest pages, read before we return
+                // (`copy_direct` waits for the stream).
+                check(unsafe {
+                    (me.driver.api().memcpy_htod_async)(
+                        dst + run.offset as u64,
+                        run.addr as *const c_void,
+                        run.len,
+                        s,
+                    )
+                })
+            },
+            |me, pieces, run| {
                 let mut at = 0;
                 while at < run.len {
                     let n = super::gather::CHUNK.min(run.len - at);
                     let from = run.offset + at;
-                    let to = to + at as u64;
-                    self.staged_with(
+                    let to = dst + from as u64;
+                    me.staged_with(
                         key,
                         s,
                         n,
@@ -191,20 +220,13 @@ impl GpuClient {
                     )?;
                     at += n;
                 }
-            }
-            Ok(())
-        };
-        let issued = issue();
-        // Done with the guest's pages before we return, failed or not.
-        // SAFETY: stream of the current context.
-        let waited = check(unsafe { (self.driver.api().stream_synchronize)(s) });
-        self.shared.stats.guest_direct_bytes += direct;
-        Some(issued.and(waited).map(|()| pieces.len()))
+                Ok(())
+            },
+        )
     }
 
-    /// A copy down into `parts` where some of it is registered: the
-    /// registered runs by DMA, the others through staging, then a wait.
-    /// `None` if nothing is registered (the caller stages it all).
+    /// A copy down into `parts` where some of it is registered
+    /// (`copy_direct`).
     pub(super) fn dtoh_direct(
         &mut self,
         key: u64,
@@ -212,34 +234,32 @@ impl GpuClient {
         src: u64,
         parts: &[SharedSpan],
     ) -> Option<CuResult<usize>> {
-        let plan = self.direct_plan(key, parts)?;
-        let pieces = Pieces::new(parts);
-        let mut direct = 0u64;
-        let mut issue = || -> CuResult<()> {
-            for (run, registered) in &plan {
-                let from = src + run.offset as u64;
-                if *registered {
-                    // SAFETY: registered guest pages, written before we
-                    // return (the stream is synchronized below).
-                    check(unsafe {
-                        (self.driver.api().memcpy_dtoh_async)(
-                            run.addr as *mut c_void,
-                            from,
-                            run.len,
-                            s,
-                        )
-                    })?;
-                    direct += run.len as u64;
-                    continue;
-                }
+        self.copy_direct(
+            key,
+            s,
+            parts,
+            |me, run| {
+                // SAFETY: registered guest pages, written before we return
+                // (`copy_direct` waits for the stream).
+                check(unsafe {
+                    (me.driver.api().memcpy_dtoh_async)(
+                        run.addr as *mut c_void,
+                        src + run.offset as u64,
+                        run.len,
+                        s,
+                    )
+                })
+            },
+            |me, pieces, run| {
                 let mut at = 0;
                 while at < run.len {
                     let n = super::gather::CHUNK.min(run.len - at);
-                    let (buf, ev, n) = self.issue_down(key, s, from + at as u64, n)?;
-                    let driver = Arc::clone(&self.driver);
+                    let from = run.offset + at;
+                    let (buf, ev, n) = me.issue_down(key, s, src + from as u64, n)?;
+                    let driver = Arc::clone(&me.driver);
                     // SAFETY: an event of the current context.
                     let waited = check(unsafe { (driver.api().event_synchronize)(ev) });
-                    let ctx = self.contexts.get_mut(key).ok_or(INVALID_CONTEXT)?;
+                    let ctx = me.contexts.get_mut(key).ok_or(INVALID_CONTEXT)?;
                     ctx.staging.spare(ev);
                     if waited.is_err() {
                         // The DMA may still run: never free its buffer.
@@ -248,17 +268,12 @@ impl GpuClient {
                     }
                     // SAFETY: the DMA into `buf`'s first `n` bytes is
                     // complete; the buffer is our own memory.
-                    unsafe { pieces.write(run.offset + at, buf.as_ptr(), n) };
+                    unsafe { pieces.write(from, buf.as_ptr(), n) };
                     ctx.staging.give_back(&driver, buf);
                     at += n;
                 }
-            }
-            Ok(())
-        };
-        let issued = issue();
-        // SAFETY: stream of the current context.
-        let waited = check(unsafe { (self.driver.api().stream_synchronize)(s) });
-        self.shared.stats.guest_direct_bytes += direct;
-        Some(issued.and(waited).map(|()| pieces.len()))
+                Ok(())
+            },
+        )
     }
 }

@@ -482,6 +482,26 @@ fn pinned_host_memory_takes_the_arenas_place_in_the_quota() {
     drop(c);
 }
 
+/// Writes `data` across `parts`, in order.
+fn fill_parts(parts: &[crate::cuda::SharedSpan], data: &[u8]) {
+    let mut put = 0;
+    for p in parts {
+        p.write_from(&data[put..put + p.len()]);
+        put += p.len();
+    }
+}
+
+/// What `parts` hold, in order.
+fn read_parts(parts: &[crate::cuda::SharedSpan]) -> Vec<u8> {
+    let mut got = Vec::new();
+    for p in parts {
+        let mut b = vec![0u8; p.len()];
+        p.read_into(&mut b);
+        got.extend_from_slice(&b);
+    }
+    got
+}
+
 #[test]
 fn guest_pieces_go_up_and_down_in_staged_chunks() {
     use crate::cuda::backend::SharedBackend;
@@ -510,27 +530,16 @@ fn guest_pieces_go_up_and_down_in_staged_chunks() {
         used += n;
     }
     let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
-    let mut put = 0;
-    for p in &parts {
-        p.write_from(&data[put..put + p.len()]);
-        put += p.len();
-    }
+    fill_parts(&parts, &data);
     let d = c.mem_alloc(0, len as u64).expect("alloc");
     c.memcpy_htod_gather(0, 0, d, &parts, false).expect("up");
     let mut back = vec![0u8; len];
     c.memcpy_dtoh(0, 0, d, &mut back).expect("read back");
     assert!(back == data, "the pieces arrive in order");
     // Down into the same pieces, after clearing them.
-    for p in &parts {
-        p.write_from(&vec![0u8; p.len()]);
-    }
+    fill_parts(&parts, &vec![0u8; len]);
     c.memcpy_dtoh_scatter(0, 0, d, &parts).expect("down");
-    let mut got = Vec::new();
-    for p in &parts {
-        let mut b = vec![0u8; p.len()];
-        p.read_into(&mut b);
-        got.extend_from_slice(&b);
-    }
+    let got = read_parts(&parts);
     assert!(got == data, "the pieces are written in order");
     // Asynchronous up, then the stream's order: the data is there after
     // a synchronise.
@@ -577,11 +586,7 @@ fn long_guest_runs_are_registered_once_and_released_before_unpin() {
     parts.push(span(base + 5 * MIB + 100, 5000));
     let len = run + 5000;
     let data: Vec<u8> = (0..len).map(|i| (i * 13 + i / 4096) as u8).collect();
-    let mut put = 0;
-    for p in &parts {
-        p.write_from(&data[put..put + p.len()]);
-        put += p.len();
-    }
+    fill_parts(&parts, &data);
     let registered = || fake::with(|f| f.registered.contains(&base));
     let d = c.mem_alloc(0, len as u64).expect("alloc");
     c.guest_epoch(1);
@@ -596,16 +601,9 @@ fn long_guest_runs_are_registered_once_and_released_before_unpin() {
         (run as u64, run as u64)
     );
     // Down into the same pages: the registration serves again.
-    for p in &parts {
-        p.write_from(&vec![0u8; p.len()]);
-    }
+    fill_parts(&parts, &vec![0u8; len]);
     c.memcpy_dtoh_scatter(0, 0, d, &parts).expect("down");
-    let mut got = Vec::new();
-    for p in &parts {
-        let mut b = vec![0u8; p.len()];
-        p.read_into(&mut b);
-        got.extend_from_slice(&b);
-    }
+    let got = read_parts(&parts);
     assert!(got == data, "written in order");
     assert_eq!(c.shared_stats().guest_direct_bytes, 2 * run as u64);
     // An asynchronous copy up is staged (its source may be rewritten at once).
