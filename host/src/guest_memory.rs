@@ -60,7 +60,7 @@ pub struct GuestMemory {
     mem: Arc<GuestMemoryMmap>,
     /// Which publication of its [`GuestRam`] this is: a new one may map
     /// other memory at the addresses of this one's (what registrations of
-    /// guest RAM with the GPU go by: `crate::cuda::GuestPins`).
+    /// guest RAM with the GPU go by: `crate::cuda::guest_pins`).
     epoch: u64,
 }
 
@@ -184,6 +184,28 @@ impl GuestMemory {
     /// Number of mapped regions (for logs and tests).
     pub fn region_count(&self) -> usize {
         self.mem.num_regions()
+    }
+
+    /// The parts of `[gpa, gpa + len)` that lie in mapped RAM, one span per
+    /// region it meets (at most the number of regions, whatever `len`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::span`]: used only while this snapshot lives.
+    pub unsafe fn spans_within(&self, gpa: u64, len: u64) -> Vec<crate::cuda::SharedSpan> {
+        let end = gpa.saturating_add(len);
+        self.mem
+            .iter()
+            .filter_map(|r| {
+                let start = r.start_addr().0;
+                let from = gpa.max(start);
+                let to = end.min(start.saturating_add(r.len()));
+                // SAFETY: the caller's contract; the range lies in region `r`.
+                (from < to)
+                    .then(|| unsafe { self.span(from, to - from) })
+                    .flatten()
+            })
+            .collect()
     }
 
     /// Which publication of its guest RAM this is; every change of the

@@ -227,7 +227,7 @@ impl Session {
                 self.page.pid.store(pid, Ordering::Release);
                 Ok(Vec::new())
             }
-            // Guest RAM is the queue's (`queue::release`); a client of the
+            // Guest RAM is the queue's (`queue::copy::release_guest_pages`); a client of the
             // socket has none, so nothing of it is registered.
             Command::ReleaseGuestPages(_) => Ok(Vec::new()),
             Command::Cuda {

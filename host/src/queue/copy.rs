@@ -133,28 +133,17 @@ impl GuestCopy {
 }
 
 /// Runs a `ReleaseGuestPages` (`ranges`, decoded): ends every registration
-/// of those pages with the device before the guest unpins them. A range
-/// this process does not map whole (across regions, or partly unmapped) is
-/// released page by page; a page not mapped now has no registration (they
-/// end whenever guest RAM is mapped anew).
+/// of those pages with the device before the guest unpins them. Of a range
+/// this process does not map whole (across regions, or partly unmapped)
+/// the mapped parts are released; a page not mapped now has no
+/// registration (they end whenever guest RAM is mapped anew). The work is
+/// bounded by ranges × regions, whatever the lengths.
 pub(super) fn release_guest_pages(mem: &GuestMemory, ranges: &[u8], session: &mut Session) {
     session.guest_epoch(mem.epoch());
-    let page = uapi::cmd::GUEST_RANGE_ALIGN;
-    let mut spans = Vec::new();
-    for r in crate::executor::command::release_ranges(ranges) {
+    let spans: Vec<_> = crate::executor::command::release_ranges(ranges)
         // SAFETY: the spans are used by `release_guest` below, while `mem`
         // lives.
-        if let Some(s) = unsafe { mem.span(r.addr, r.len) } {
-            spans.push(s);
-            continue;
-        }
-        // Decoded ranges do not wrap and are whole pages.
-        let mut at = r.addr;
-        while at < r.addr + r.len {
-            // SAFETY: as above.
-            spans.extend(unsafe { mem.span(at, page) });
-            at += page;
-        }
-    }
+        .flat_map(|r| unsafe { mem.spans_within(r.addr, r.len) })
+        .collect();
     session.release_guest(&spans);
 }
