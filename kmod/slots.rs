@@ -329,7 +329,6 @@ impl SlotTable {
         Ok(())
     }
 
-    /// Records the completion of `tag`; false if no command in flight has it.
     /// Makes the in-flight command `seq`, whose request is a kernel copy,
     /// hold `pins` with it until the device is done; hands them back if
     /// it is not in flight (it is done).
@@ -362,6 +361,7 @@ impl SlotTable {
         }
     }
 
+    /// Records the completion of `tag`; false if no command in flight has it.
     pub(crate) fn complete(&mut self, tag: u64, status: u32, resp_len: u32) -> bool {
         let Some(slot) = self
             .slots
