@@ -122,17 +122,35 @@ impl GpuClient {
                 return done;
             }
         }
+        self.stage_up(key, s, dst, &pieces, 0, total)?;
+        // A synchronous copy returns here, as NVIDIA's does from pageable
+        // memory: the bytes are staged, the DMA is in stream order.
+        Ok(total)
+    }
+
+    /// Stages bytes `[from, from + len)` of `pieces` up to device address
+    /// `dst`, a chunk at a time, each chunk's DMA in stream order on `s`
+    /// while the next is copied.
+    pub(super) fn stage_up(
+        &mut self,
+        key: u64,
+        s: CUstream,
+        dst: u64,
+        pieces: &Pieces<'_>,
+        from: usize,
+        len: usize,
+    ) -> CuResult<()> {
         let mut at = 0;
-        while at < total {
-            let n = CHUNK.min(total - at);
-            let to = dst + at as u64;
+        while at < len {
+            let n = CHUNK.min(len - at);
+            let (to, read_at) = (dst + at as u64, from + at);
             self.staged_with(
                 key,
                 s,
                 n,
                 // SAFETY: the staging buffer holds at least `n` bytes and
                 // is our own memory, outside guest RAM.
-                |buf| unsafe { pieces.read(at, buf.as_mut_ptr(), n) },
+                |buf| unsafe { pieces.read(read_at, buf.as_mut_ptr(), n) },
                 |d, p| {
                     // SAFETY: `p` is the staging buffer, kept until the copy
                     // is complete.
@@ -141,9 +159,7 @@ impl GpuClient {
             )?;
             at += n;
         }
-        // A synchronous copy returns here, as NVIDIA's does from pageable
-        // memory: the bytes are staged, the DMA is in stream order.
-        Ok(total)
+        Ok(())
     }
 
     /// The copy down of `SharedBackend::memcpy_dtoh_scatter`; returns the
@@ -164,11 +180,28 @@ impl GpuClient {
             self.reap(key);
             return done;
         }
+        self.stage_down(key, s, src, &pieces, 0, total)?;
+        self.reap(key);
+        Ok(total)
+    }
+
+    /// Stages device bytes from `src` down into bytes `[from, from + len)`
+    /// of `pieces`, [`AHEAD`] chunks of DMA ahead of the copy out; complete
+    /// when it returns.
+    pub(super) fn stage_down(
+        &mut self,
+        key: u64,
+        s: CUstream,
+        src: u64,
+        pieces: &Pieces<'_>,
+        from: usize,
+        len: usize,
+    ) -> CuResult<()> {
         let mut inflight = VecDeque::new();
         let (mut issued, mut done) = (0, 0);
-        while done < total {
-            while inflight.len() < AHEAD && issued < total {
-                let n = CHUNK.min(total - issued);
+        while done < len {
+            while inflight.len() < AHEAD && issued < len {
+                let n = CHUNK.min(len - issued);
                 match self.issue_down(key, s, src + issued as u64, n) {
                     Ok(chunk) => inflight.push_back(chunk),
                     Err(e) => {
@@ -191,14 +224,13 @@ impl GpuClient {
             }
             // SAFETY: the DMA into `buf`'s first `n` bytes is complete; the
             // buffer is our own memory, outside guest RAM.
-            unsafe { pieces.write(done, buf.as_ptr(), n) };
+            unsafe { pieces.write(from + done, buf.as_ptr(), n) };
             done += n;
             if let Some(c) = self.contexts.get_mut(key) {
                 c.staging.spare(ev);
                 c.staging.give_back(&driver, buf);
             }
         }
-        self.reap(key);
-        Ok(total)
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //! same buffer are DMA at pinned speed with no copy on this side. The rules
 //! (what is registered, for how long) are `crate::cuda::guest_pins`'s;
 //! the rest of a copy (short runs, or a run the driver refuses) is staged
-//! as in `gather.rs`.
+//! by `gather.rs`'s own loops (`stage_up`, `stage_down`).
 //!
 //! A registration is `PORTABLE`, made in the context of the copy, and
 //! undone, after the client's work that may use it, before its context is
@@ -200,27 +200,7 @@ impl GpuClient {
                 })
             },
             |me, pieces, run| {
-                let mut at = 0;
-                while at < run.len {
-                    let n = super::gather::CHUNK.min(run.len - at);
-                    let from = run.offset + at;
-                    let to = dst + from as u64;
-                    me.staged_with(
-                        key,
-                        s,
-                        n,
-                        // SAFETY: the staging buffer holds at least `n`
-                        // bytes and is our own memory, outside guest RAM.
-                        |buf| unsafe { pieces.read(from, buf.as_mut_ptr(), n) },
-                        |d, p| {
-                            // SAFETY: `p` is the staging buffer, kept until
-                            // the copy is complete.
-                            check(unsafe { (d.api().memcpy_htod_async)(to, p, n, s) })
-                        },
-                    )?;
-                    at += n;
-                }
-                Ok(())
+                me.stage_up(key, s, dst + run.offset as u64, pieces, run.offset, run.len)
             },
         )
     }
@@ -251,28 +231,7 @@ impl GpuClient {
                 })
             },
             |me, pieces, run| {
-                let mut at = 0;
-                while at < run.len {
-                    let n = super::gather::CHUNK.min(run.len - at);
-                    let from = run.offset + at;
-                    let (buf, ev, n) = me.issue_down(key, s, src + from as u64, n)?;
-                    let driver = Arc::clone(&me.driver);
-                    // SAFETY: an event of the current context.
-                    let waited = check(unsafe { (driver.api().event_synchronize)(ev) });
-                    let ctx = me.contexts.get_mut(key).ok_or(INVALID_CONTEXT)?;
-                    ctx.staging.spare(ev);
-                    if waited.is_err() {
-                        // The DMA may still run: never free its buffer.
-                        std::mem::forget(buf);
-                        return waited;
-                    }
-                    // SAFETY: the DMA into `buf`'s first `n` bytes is
-                    // complete; the buffer is our own memory.
-                    unsafe { pieces.write(from, buf.as_ptr(), n) };
-                    ctx.staging.give_back(&driver, buf);
-                    at += n;
-                }
-                Ok(())
+                me.stage_down(key, s, src + run.offset as u64, pieces, run.offset, run.len)
             },
         )
     }
