@@ -97,6 +97,7 @@ pub fn scenario() -> Scenario {
         expect: vec![],
         memory_mib: 512,
         hostroot: false,
+        after_reboot: None,
         on_request: false,
         required: std::iter::once("modprobe")
             .chain(tests)

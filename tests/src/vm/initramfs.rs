@@ -117,7 +117,7 @@ pub fn build(env: &Env, s: &Scenario, dir: &Path) -> Result<PathBuf, String> {
         write(&path, script)?;
         executables.push(path);
     }
-    write(&root.join("etc/vgpu-steps"), &s.steps)?;
+    write(&root.join("etc/vgpu-steps"), s.steps_file())?;
     write(&root.join("etc/vgpu-expect"), s.expect_file())?;
     run_cmd(Command::new("chmod").arg("0755").args(&executables))?;
     // depmod wants these lists; a test root has no built-in modules.

@@ -14,7 +14,7 @@ use std::{
 use super::env::Env;
 use super::host::{Host, Transport};
 use super::initramfs;
-use super::scenario::Scenario;
+use super::scenario::{Scenario, STATE_TAG};
 use crate::results::{verdict, Outcome};
 
 /// What one boot produced.
@@ -24,7 +24,13 @@ pub struct Boot {
     pub done: bool,
 }
 
-fn qemu_command(env: &Env, s: &Scenario, initramfs: &Path, hosts: &[Host]) -> Command {
+fn qemu_command(
+    env: &Env,
+    s: &Scenario,
+    initramfs: &Path,
+    hosts: &[Host],
+    state: Option<&Path>,
+) -> Command {
     let mut qemu = Command::new(&env.qemu);
     for d in &env.qemu_data {
         qemu.arg("-L").arg(d);
@@ -46,19 +52,24 @@ fn qemu_command(env: &Env, s: &Scenario, initramfs: &Path, hosts: &[Host]) -> Co
         "-object",
         &format!("memory-backend-memfd,id=mem0,size={mem},share=on"),
     ])
-    .args([
-        "-nodefaults",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-    ])
+    .args(["-nodefaults", "-display", "none", "-serial", "stdio"])
     .arg("-kernel")
     .arg(&env.kernel)
     .arg("-initrd")
     .arg(initramfs)
     .args(["-append", "console=ttyS0 panic=-1 loglevel=5"]);
+    match state {
+        // The guest reboots itself once: QEMU resets and boots again.
+        Some(dir) => {
+            qemu.arg("-virtfs").arg(format!(
+                "local,path={},mount_tag={STATE_TAG},security_model=none",
+                dir.display()
+            ));
+        }
+        None => {
+            qemu.arg("-no-reboot");
+        }
+    }
     if s.hostroot {
         qemu.args([
             "-virtfs",
@@ -114,7 +125,13 @@ pub fn boot(env: &Env, s: &Scenario, echo: bool) -> Result<Boot, String> {
             &dir.join(format!("vgpu-host{i}.log")),
         )?);
     }
-    let mut child = qemu_command(env, s, &initramfs, &hosts)
+    // The share that tells a rebooting guest's boots apart, empty at start.
+    let state = s.after_reboot.is_some().then(|| dir.join("state"));
+    if let Some(state) = &state {
+        let _ = fs::remove_dir_all(state);
+        fs::create_dir_all(state).map_err(|e| format!("{}: {e}", state.display()))?;
+    }
+    let mut child = qemu_command(env, s, &initramfs, &hosts, state.as_deref())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
