@@ -62,14 +62,6 @@ use kernel::{
 // TIMEOUT: one command round trip; generous for TCG guests.
 const IDENTIFY_TIMEOUT_MS: u32 = 5000;
 
-/// Longest sleep between checks of the heartbeat (a DMA read).
-// TIMEOUT: a dead device is seen within this after `DEAD_AFTER_MS`.
-const WAIT_SLICE_MS: u32 = 100;
-
-/// How often a waiter reads its queue's status register (an MMIO round trip).
-// TIMEOUT: a queue the device stopped without a completion is seen within this.
-const QUEUE_CHECK_MS: i64 = 500;
-
 // A full batch must fit an empty queue, or WAIT_FOR_SPACE could never succeed.
 const _: () = assert!(MAX_BATCH <= CLIENT_QUEUE_DEPTH);
 
@@ -77,6 +69,8 @@ const _: () = assert!(MAX_BATCH <= CLIENT_QUEUE_DEPTH);
 /// unbind can free it while the device is still bound.
 #[pin_data]
 pub(crate) struct ClientDma {
+    /// The client's queue on the device.
+    pub(crate) queue: u32,
     #[pin]
     pub(crate) state: Mutex<ClientState>,
 }
@@ -86,6 +80,24 @@ impl ClientDma {
     /// device no longer uses them (unbind).
     pub(crate) fn release(&self) {
         self.state.lock().release_all(Status::Aborted as u32);
+    }
+
+    /// Whether the watchdog should read this queue's status: it runs and
+    /// has commands whose completion someone may wait for.
+    pub(crate) fn needs_watching(&self) -> bool {
+        let st = self.state.lock();
+        st.broken.is_none() && st.device_error.is_none() && st.slots.has_in_flight()
+    }
+
+    /// Records that the device put the queue in error with `code` (the
+    /// watchdog saw it); the next reap stops the queue. Whether it is news.
+    pub(crate) fn note_device_error(&self, code: u32) -> bool {
+        let mut st = self.state.lock();
+        if st.broken.is_some() || st.device_error.is_some() {
+            return false;
+        }
+        st.device_error = Some(code);
+        true
     }
 }
 
@@ -119,13 +131,16 @@ impl Client {
     /// the queue starts on the first command, see [`Self::ensure_started`].
     pub(crate) fn open(shared: Arc<Shared>) -> Result<Pin<KBox<Self>>> {
         let queue = QueueIndex::alloc(shared.clone())?;
-        let ring = {
-            let binding = shared.bind_alive()?;
-            Ring::new(binding.dev())?
-        };
+        // Held until the client is listed (bounded work: allocations), so
+        // that unbind, which frees listed clients' DMA memory, either lists
+        // this one or refuses it (`add_client`) while the device is bound.
+        let binding = shared.bind_alive()?;
+        let ring = Ring::new(binding.dev())?;
         let state = ClientState::new(ring)?;
+        let q = queue.get();
         let dma = Arc::pin_init(
             pin_init!(ClientDma {
+                queue: q,
                 state <- new_mutex!(state),
             }),
             GFP_KERNEL,
@@ -134,7 +149,7 @@ impl Client {
         let pin_account = PinAccount::new()?;
         let listed = dma.clone();
         shared.add_client(dma.clone())?;
-        KBox::pin_init(
+        let client = KBox::pin_init(
             try_pin_init!(Self {
                 queue,
                 dma,
@@ -144,7 +159,9 @@ impl Client {
             }),
             GFP_KERNEL,
         )
-        .inspect_err(|_| shared.remove_client(&listed))
+        .inspect_err(|_| shared.remove_client(&listed));
+        drop(binding);
+        client
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -217,52 +234,72 @@ impl Client {
         Ok(())
     }
 
-    /// Sleeps until an interrupt moves the generation past `generation`, a
-    /// slice passes, or `deadline` (start, timeout in ms) runs out. Every
-    /// [`QUEUE_CHECK_MS`] of waiting (`last_check`) it also reads the queue's
-    /// status: the device may stop a queue without posting a completion. Fails with
-    /// `ENODEV` once the device is gone, `ERESTARTSYS` on a signal (`EINTR`
-    /// with a deadline, which a restart would extend), `ETIMEDOUT`.
+    /// Sleeps until an interrupt (or the watchdog) moves the generation past
+    /// `generation`, or `deadline` (start, timeout in ms) runs out. Fails
+    /// with `ENODEV` once the device is gone, `ERESTARTSYS` on a signal
+    /// (`EINTR` with a deadline, which a restart would extend), `ETIMEDOUT`.
     pub(crate) fn sleep_for_interrupt(
         &self,
         generation: u64,
         deadline: Option<(Instant<Monotonic>, u32)>,
-        last_check: &mut Instant<Monotonic>,
     ) -> Result {
         let shared = self.shared();
-        if !shared.check_alive() {
+        // Whoever sets `dead` moves the generation after: if it is set after
+        // this check, the comparison below sees the move.
+        if shared.state.lock().dead {
             return Err(ENODEV);
         }
-        if last_check.elapsed().as_millis() >= QUEUE_CHECK_MS {
-            *last_check = Instant::now();
-            self.check_queue();
-        }
-        let mut slice = i64::from(WAIT_SLICE_MS);
-        if let Some((start, timeout_ms)) = deadline {
-            let left = i64::from(timeout_ms) - start.elapsed().as_millis();
-            if left <= 0 {
-                return Err(ETIMEDOUT);
+        let left_ms = match deadline {
+            Some((start, timeout_ms)) => {
+                let left = i64::from(timeout_ms) - start.elapsed().as_millis();
+                if left <= 0 {
+                    return Err(ETIMEDOUT);
+                }
+                // CAST: 1..=timeout_ms.
+                Some(left as u32)
             }
-            slice = slice.min(left);
-        }
+            None => None,
+        };
         let mut g = shared.irq_generation.lock();
         if *g != generation {
             return Ok(());
         }
-        // CAST: 1..=WAIT_SLICE_MS.
+        let Some(left_ms) = left_ms else {
+            return if shared.irq_wait.wait_interruptible(&mut g) {
+                Err(ERESTARTSYS)
+            } else {
+                Ok(())
+            };
+        };
         match shared
             .irq_wait
-            .wait_interruptible_timeout(&mut g, msecs_to_jiffies(slice as u32))
+            .wait_interruptible_timeout(&mut g, msecs_to_jiffies(left_ms))
         {
-            CondVarTimeoutResult::Signal { .. } if deadline.is_some() => Err(EINTR),
-            CondVarTimeoutResult::Signal { .. } => Err(ERESTARTSYS),
+            CondVarTimeoutResult::Signal { .. } => Err(EINTR),
             CondVarTimeoutResult::Timeout | CondVarTimeoutResult::Woken { .. } => Ok(()),
         }
     }
 
     /// Moves completions from the ring into their slots; stops the queue
-    /// if the device breaks the ring protocol.
+    /// if the device breaks the ring protocol, or once the watchdog saw the
+    /// device put it in error (after taking the completions it did post).
     pub(crate) fn reap(&self, st: &mut ClientState) {
+        self.reap_ring(st);
+        if st.broken.is_some() {
+            return;
+        }
+        if let Some(code) = st.device_error {
+            dev_err!(
+                self.shared().pdev,
+                "queue {}: device stopped it (error {})\n",
+                self.queue.get(),
+                code
+            );
+            self.stop_queue(st, Status::BadRingIndex as u32);
+        }
+    }
+
+    fn reap_ring(&self, st: &mut ClientState) {
         if st.broken.is_some() {
             return;
         }
@@ -351,34 +388,6 @@ impl Client {
         })
     }
 
-    /// Reads the queue's status and stops it if the device put it in error.
-    fn check_queue(&self) {
-        let shared = self.shared();
-        let q = self.queue.get();
-        let Ok(binding) = shared.bind() else {
-            return;
-        };
-        let Ok(state) = binding
-            .bar()
-            .and_then(|bar| crate::regs::queue_state(bar, q))
-        else {
-            return;
-        };
-        drop(binding);
-        if let QueueState::Error(code) = state {
-            let mut st = self.dma.state.lock();
-            if st.broken.is_none() {
-                dev_err!(
-                    shared.pdev,
-                    "queue {}: device stopped it (error {})\n",
-                    q,
-                    code
-                );
-                self.stop_queue(&mut st, Status::BadRingIndex as u32);
-            }
-        }
-    }
-
     /// Bytes pinned now (cached or in flight) and the zero-copy counters
     /// of this client.
     pub(crate) fn pinned_io(&self) -> (usize, PinnedIo) {
@@ -397,7 +406,6 @@ impl Client {
         deliver: impl FnOnce(u32, u32, Option<&Coherent<[u8]>>) -> Result,
     ) -> Result {
         let start = Instant::<Monotonic>::now();
-        let mut last_check = start;
         let mut deliver = Some(deliver);
         loop {
             let generation = *self.shared().irq_generation.lock();
@@ -421,7 +429,7 @@ impl Client {
                 }
             }
             let deadline = (timeout_ms != 0).then_some((start, timeout_ms));
-            self.sleep_for_interrupt(generation, deadline, &mut last_check)?;
+            self.sleep_for_interrupt(generation, deadline)?;
         }
     }
 }

@@ -259,6 +259,10 @@ impl pci::Driver for VgpuDriver {
                         .inspect_err(|e| dev_err!(pdev, "device did not answer: {:?}\n", e))?;
                 },
                 node <- MiscNode::register(index, shared.clone()),
+                // Nothing below can fail: unbind will cancel the watchdog.
+                _: {
+                    shared.enable_watchdog();
+                },
                 shared,
             }))
         })

@@ -3,13 +3,20 @@
 //! State of one bound device that outlives the binding: open files hold it
 //! through an `Arc`, so everything here is either revocable (the BAR), guarded
 //! by the `bound`/`dead` flags, or released by unbind (the clients' DMA memory).
+//!
+//! One watchdog per device (a delayed work item, armed while it has clients)
+//! checks the heartbeat and the queues with commands in flight, so that
+//! waiters sleep without polling: on death it resets the device and wakes
+//! them; on a queue the device stopped without a completion it tells the
+//! queue's client, whose next reap stops the queue.
 
 use crate::{
     client::ClientDma,
     helpers,
     regs::{
         self,
-        Bar0, //
+        Bar0,
+        QueueState, //
     },
     slots::PinnedIo,
     uapi::{cmd::DeviceInfo, regs::HEARTBEAT_PERIOD_MS, ring::StatusPage},
@@ -19,6 +26,7 @@ use core::sync::atomic::{
     Ordering, //
 };
 use kernel::{
+    bindings,
     device::{
         Bound,
         Device, //
@@ -26,7 +34,7 @@ use kernel::{
     devres::Devres,
     dma::Coherent,
     io::Io,
-    new_condvar, new_mutex, pci,
+    new_condvar, new_delayed_work, new_mutex, pci,
     prelude::*,
     sync::{
         aref::ARef,
@@ -35,8 +43,15 @@ use kernel::{
         Mutex, //
     },
     time::{
+        msecs_to_jiffies,
         Instant,
         Monotonic, //
+    },
+    workqueue::{
+        self,
+        impl_has_delayed_work,
+        DelayedWork,
+        WorkItem, //
     },
 };
 
@@ -44,6 +59,12 @@ use kernel::{
 // TIMEOUT: 30 heartbeat periods (3 s): long enough for a TCG guest or a busy
 // host to miss a few beats, short enough that a dead host fails waiters soon.
 const DEAD_AFTER_MS: i64 = 30 * HEARTBEAT_PERIOD_MS as i64;
+
+/// How often the watchdog looks at the device while it has clients.
+// TIMEOUT: a dead device is seen within this after `DEAD_AFTER_MS`, a queue
+// the device stopped without a completion within this (one status read per
+// queue with commands in flight, each an MMIO round trip).
+const WATCHDOG_PERIOD_MS: u32 = 500;
 
 /// Queues one device may hand out (the bitmap size).
 const QUEUE_BITMAP_LIMIT: u32 = 128;
@@ -81,6 +102,21 @@ pub(crate) struct DevState {
     pub(crate) pinned_io: PinnedIo,
 }
 
+/// The clients of a device and whether the watchdog runs for them.
+///
+/// # Invariants
+///
+/// `watching` is true exactly while the watchdog is queued or running and
+/// will look again: it is queued (holding a reference to [`Shared`]) only by
+/// whoever set `watching`, and clears it when it stops re-arming. It is
+/// never set before `enabled`, which is set only once the probe has
+/// succeeded: then unbind's `shut_down` is sure to run and cancel it.
+pub(crate) struct ClientList {
+    list: KVec<Arc<ClientDma>>,
+    enabled: bool,
+    watching: bool,
+}
+
 /// One VGPU-STUB, shared by the driver binding, its IRQ handler and open files.
 ///
 /// Lock order: `clients`, then a client's state, then `state`, then
@@ -100,7 +136,10 @@ pub(crate) struct Shared {
     users_gone: CondVar,
     /// DMA state of every open client, released by unbind while still bound.
     #[pin]
-    clients: Mutex<KVec<Arc<ClientDma>>>,
+    clients: Mutex<ClientList>,
+    /// Liveness and queue checks; see the module's doc.
+    #[pin]
+    watchdog: DelayedWork<Shared>,
     /// Bumped by every interrupt; waiters sleep until it moves.
     #[pin]
     pub(crate) irq_generation: Mutex<u64>,
@@ -173,7 +212,12 @@ impl Shared {
                 pinned_io: PinnedIo::default(),
             }),
             users_gone <- new_condvar!(),
-            clients <- new_mutex!(KVec::new()),
+            clients <- new_mutex!(ClientList {
+                list: KVec::new(),
+                enabled: false,
+                watching: false,
+            }),
+            watchdog <- new_delayed_work!("vgpu watchdog"),
             irq_generation <- new_mutex!(0),
             irq_wait <- new_condvar!(),
         })
@@ -211,15 +255,92 @@ impl Shared {
         Ok(())
     }
 
-    /// Registers a client's DMA state, so that unbind can release it.
-    pub(crate) fn add_client(&self, dma: Arc<ClientDma>) -> Result {
-        self.clients.lock().push(dma, GFP_KERNEL)?;
+    /// Registers a client's DMA state, so that unbind can release it, and
+    /// starts the watchdog if it may run and is not running. `ENODEV` once
+    /// unbind has begun: it may have taken the list already.
+    pub(crate) fn add_client(self: &Arc<Self>, dma: Arc<ClientDma>) -> Result {
+        let mut clients = self.clients.lock();
+        if !self.state.lock().bound {
+            return Err(ENODEV);
+        }
+        clients.list.push(dma, GFP_KERNEL)?;
+        if clients.enabled && !clients.watching {
+            self.arm_watchdog(&mut clients);
+        }
         Ok(())
     }
 
-    /// Forgets a client registered by [`Self::add_client`].
+    /// Lets the watchdog run from now on (armed by the next client). Called
+    /// once the probe can no longer fail: a failed probe must leave no work
+    /// queued, which would keep `Shared` (and its status page, which the
+    /// device writes until `Shared`'s drop resets it) past the binding, and
+    /// might run after the module is gone. The probe's own wait is timed.
+    pub(crate) fn enable_watchdog(self: &Arc<Self>) {
+        let mut clients = self.clients.lock();
+        clients.enabled = true;
+        if !clients.watching && !clients.list.is_empty() {
+            self.arm_watchdog(&mut clients);
+        }
+    }
+
+    /// Forgets a client registered by [`Self::add_client`]. The watchdog
+    /// stops by itself once the list is empty.
     pub(crate) fn remove_client(&self, dma: &Arc<ClientDma>) {
-        self.clients.lock().retain(|c| !Arc::ptr_eq(c, dma));
+        self.clients.lock().list.retain(|c| !Arc::ptr_eq(c, dma));
+    }
+
+    /// Queues the watchdog one period from now, unless the device is
+    /// unbound or dead (then there is nothing left to watch).
+    fn arm_watchdog(self: &Arc<Self>, clients: &mut ClientList) {
+        let armed = {
+            let st = self.state.lock();
+            st.bound && !st.dead
+        } && workqueue::system()
+            .enqueue_delayed(self.clone(), msecs_to_jiffies(WATCHDOG_PERIOD_MS))
+            .is_ok();
+        // INVARIANT: `watching` says whether we queued it; a failed enqueue
+        // (it was queued already, which `watching` rules out) gave the
+        // reference back, dropped here.
+        clients.watching = armed;
+    }
+
+    /// One look of the watchdog: the heartbeat, then the status of every
+    /// queue with commands in flight (only those: an idle queue has nobody
+    /// to fail, and its next command puts it in this list).
+    fn watch(&self) {
+        if !self.check_alive() {
+            return;
+        }
+        let queues = {
+            let clients = self.clients.lock();
+            let mut queues = KVec::new();
+            for c in clients.list.iter() {
+                if c.needs_watching() && queues.push(c.clone(), GFP_KERNEL).is_err() {
+                    // Out of memory: look at the rest next period.
+                    break;
+                }
+            }
+            queues
+        };
+        if queues.is_empty() {
+            return;
+        }
+        let Ok(binding) = self.bind() else {
+            return;
+        };
+        let Ok(bar) = binding.bar() else {
+            return;
+        };
+        let mut stopped = false;
+        for c in queues.iter() {
+            if let Ok(QueueState::Error(code)) = regs::queue_state(bar, c.queue) {
+                stopped |= c.note_device_error(code);
+            }
+        }
+        drop(binding);
+        if stopped {
+            self.wake_all();
+        }
     }
 
     /// Wakes every waiter (after an interrupt, or when the device goes away).
@@ -256,8 +377,10 @@ impl Shared {
     }
 
     /// Whether the device still lives: not unbound, and its heartbeat moved
-    /// within [`DEAD_AFTER_MS`]. Declares it dead (once, with a log line) otherwise.
-    pub(crate) fn check_alive(&self) -> bool {
+    /// within [`DEAD_AFTER_MS`]. Otherwise declares it dead (once, with a log
+    /// line), resets it so that it can no longer touch guest memory even if
+    /// it wakes, and wakes every waiter.
+    fn check_alive(&self) -> bool {
         let mut st = self.state.lock();
         if st.dead {
             return false;
@@ -275,9 +398,16 @@ impl Shared {
         drop(st);
         dev_err!(
             self.pdev,
-            "device stopped responding (no heartbeat for {} ms); failing its clients\n",
+            "device stopped responding (no heartbeat for {} ms); resetting it and failing its clients\n",
             DEAD_AFTER_MS
         );
+        // After the reset every queue reads back DISABLED: closing files
+        // free their DMA memory at once.
+        if let Ok(binding) = self.bind() {
+            if let Ok(bar) = binding.bar() {
+                self.quiesce(bar);
+            }
+        }
         self.wake_all();
         false
     }
@@ -312,11 +442,54 @@ impl Shared {
             Ok(bar) => self.quiesce(bar),
             Err(e) => dev_err!(self.pdev, "cannot reach BAR0 to reset: {:?}\n", e),
         }
-        let clients = core::mem::take(&mut *self.clients.lock());
+        let clients = core::mem::take(&mut self.clients.lock().list);
         for client in clients.iter() {
             client.release();
         }
         self.wake_all();
+        self.stop_watchdog();
+    }
+
+    /// Cancels the watchdog and waits for a running one to end; called once
+    /// `bound` is false, so it does not re-arm.
+    fn stop_watchdog(&self) {
+        // CAST: `DelayedWork` is a transparent wrapper of `Opaque<delayed_work>`.
+        let dwork = core::ptr::from_ref(&self.watchdog)
+            .cast::<bindings::delayed_work>()
+            .cast_mut();
+        // SAFETY: `dwork` is the initialised `delayed_work` of `self`, which
+        // lives across the call; the workqueue core synchronises with the timer
+        // and a running instance.
+        let was_queued = unsafe { bindings::cancel_delayed_work_sync(dwork) };
+        let mut clients = self.clients.lock();
+        if was_queued {
+            // SAFETY: a queued watchdog holds one reference to `self`, from
+            // `Arc::into_raw` in `enqueue_delayed`; cancelled, it never runs
+            // to give it back, so we do. It is not the last: the caller holds
+            // one.
+            drop(unsafe { Arc::from_raw(core::ptr::from_ref(self)) });
+        }
+        // INVARIANT: neither queued nor running now, and `bound` is false.
+        clients.watching = false;
+    }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Shared { self.watchdog }
+}
+
+impl WorkItem for Shared {
+    type Pointer = Arc<Shared>;
+
+    fn run(this: Arc<Shared>) {
+        this.watch();
+        let mut clients = this.clients.lock();
+        if clients.list.is_empty() {
+            // INVARIANT: not re-armed; `add_client` starts it again.
+            clients.watching = false;
+        } else {
+            this.arm_watchdog(&mut clients);
+        }
     }
 }
 

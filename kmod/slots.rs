@@ -181,6 +181,9 @@ pub(crate) struct ClientState {
     pub(crate) next_seq: u64,
     /// The queue stopped: the status its commands failed with.
     pub(crate) broken: Option<u32>,
+    /// The device's error code for this queue, as the watchdog read it
+    /// from the queue's status; the next reap stops the queue with it.
+    pub(crate) device_error: Option<u32>,
     /// Submitters sleeping for room; whoever frees room wakes them.
     pub(crate) space_waiters: u32,
     /// Data that went to the device by pinned pages.
@@ -212,6 +215,7 @@ impl ClientState {
             cq_head: 0,
             next_seq: 1,
             broken: None,
+            device_error: None,
             space_waiters: 0,
             pinned_io: PinnedIo::default(),
         })
@@ -277,7 +281,12 @@ impl SlotTable {
     /// Whether room can appear without the caller collecting anything:
     /// commands in flight will complete, reservations will be posted or dropped.
     pub(crate) fn can_make_room(&self) -> bool {
-        self.reserved_slots != 0 || self.slots.iter().any(|s| s.stage == Stage::InFlight)
+        self.reserved_slots != 0 || self.has_in_flight()
+    }
+
+    /// Whether any command is posted and not completed.
+    pub(crate) fn has_in_flight(&self) -> bool {
+        self.slots.iter().any(|s| s.stage == Stage::InFlight)
     }
 
     pub(crate) fn reserve(&mut self, slots: usize, bytes: usize, pins: usize) {

@@ -28,10 +28,6 @@ use kernel::{
         CoherentBox, //
     },
     prelude::*,
-    time::{
-        Instant,
-        Monotonic, //
-    },
 };
 
 /// The sizes of one command to be submitted.
@@ -130,7 +126,6 @@ impl Client {
         if !SlotTable::can_pin(pins) {
             return Err(ENOMEM);
         }
-        let mut last_check = Instant::<Monotonic>::now();
         loop {
             let generation = *self.shared().irq_generation.lock();
             {
@@ -152,7 +147,7 @@ impl Client {
                 }
                 st.space_waiters += 1;
             }
-            let woke = self.sleep_for_interrupt(generation, None, &mut last_check);
+            let woke = self.sleep_for_interrupt(generation, None);
             let mut st = self.dma.state.lock();
             st.space_waiters = st.space_waiters.saturating_sub(1);
             drop(st);

@@ -234,12 +234,20 @@ pub fn check_host(fault: &str, log: &str) -> Result<String, String> {
                 other.unwrap_or("?")
             ))
         }
-        // M7: the pause happened, ended, and the rebind started a new heartbeat.
+        // M7: during the pause the driver's watchdog declared the device
+        // dead and reset it (which ends the heartbeat for this binding:
+        // it never resumes), and the rebind started a new heartbeat.
         "heartbeat-pause" => {
             let paused = find(lines, 0, "injected fault: heartbeat paused")?;
-            let resumed = find(lines, paused, "injected fault: heartbeat resumed")?;
-            find(lines, resumed, "heartbeat started")?;
-            Ok("heartbeat paused, resumed, restarted by the rebind".into())
+            let reset = find(lines, paused, "device reset requested by the driver")?;
+            if let Ok(resumed) = find(lines, paused, "injected fault: heartbeat resumed") {
+                if resumed < reset {
+                    return Err("the pause ended before the driver reset the device".into());
+                }
+            }
+            let stopped = find(lines, reset, "heartbeat stopped")?;
+            find(lines, stopped, "heartbeat started")?;
+            Ok("heartbeat paused; the driver reset the device within the pause; the rebind restarted it".into())
         }
         other => Err(format!("no host check for fault {other:?}")),
     }
@@ -309,6 +317,34 @@ t INFO vgpu_host::heartbeat: heartbeat stopped count=99
             1,
         );
         assert!(check_host("slow-device-info", &before).is_err());
+    }
+
+    const PAUSE: &str = "\
+t INFO vgpu_host::queue: queue enabled queue=0 depth=64
+t WARN vgpu_host::fault: injected fault: heartbeat paused queue=0 pause_ms=6000
+t INFO vgpu_host::regs: device reset requested by the driver
+t INFO vgpu_host::heartbeat: heartbeat stopped count=40
+t INFO vgpu_host::queue: queue disabled queue=0
+t INFO vgpu_host::regs: device reset requested by the driver
+t INFO vgpu_host::heartbeat: heartbeat started status_page=0x1000
+";
+
+    #[test]
+    fn the_pause_check_wants_the_device_reset_within_the_pause() {
+        assert!(check_host("heartbeat-pause", PAUSE).is_ok());
+        // Before the watchdog: nothing reset the device until the unbind,
+        // after the pause had ended.
+        let before = PAUSE.replacen(
+            "t INFO vgpu_host::regs: device reset requested by the driver\nt INFO vgpu_host::heartbeat: heartbeat stopped count=40\n",
+            "t WARN vgpu_host::fault: injected fault: heartbeat resumed\n",
+            1,
+        );
+        let before = before.replacen(
+            "queue disabled queue=0\n",
+            "queue disabled queue=0\nt INFO vgpu_host::regs: device reset requested by the driver\nt INFO vgpu_host::heartbeat: heartbeat stopped count=99\n",
+            1,
+        );
+        assert!(check_host("heartbeat-pause", &before).is_err(), "{before}");
     }
 
     #[test]

@@ -225,8 +225,9 @@ pub fn bad_tail() -> TestResult {
 }
 
 /// M1: the device puts the queue into ERROR without a completion. An
-/// untimed WAIT must end promptly (the driver reads the queue's status
-/// while it waits) with BAD_RING_INDEX, not hang; later calls are EIO.
+/// untimed WAIT must end promptly (the driver's watchdog reads the status
+/// of every queue with commands in flight) with BAD_RING_INDEX, not hang;
+/// later calls are EIO.
 pub fn silent_error() -> TestResult {
     let (f, bdf) = fault_device("silent-queue-error")?;
     let from = kernel_log()?.len();
@@ -312,11 +313,11 @@ pub fn stuck_stop() -> TestResult {
     ))
 }
 
-/// M7: the heartbeat stops for 6 s while a WAIT is blocked. The driver
-/// declares the device dead after 3 s without one and wakes the waiter
-/// with ENODEV; death is final for this binding (by design: no re-arming
-/// when the heartbeat comes back), so even after the pause opens fail with
-/// ENODEV; a rebind recovers.
+/// M7: the heartbeat stops for 6 s while a WAIT is blocked. The driver's
+/// watchdog declares the device dead after 3 s without one, resets it (the
+/// host side checks that) and wakes the waiter with ENODEV; death is final
+/// for this binding (by design: no re-arming when the heartbeat comes
+/// back), so even after the pause opens fail with ENODEV; a rebind recovers.
 pub fn heartbeat_pause() -> TestResult {
     let (f, bdf) = fault_device("heartbeat-pause")?;
     let node = node_of(&bdf)?;
