@@ -353,6 +353,10 @@ bench_part() {
         cp "$p/work/bench/serial.log" "$out/bench-vm-serial.log" 2>/dev/null || true
         grep -E '^@@(BENCH|RESULT) ' "$out/bench-vm-serial.log" >"$out/bench-vm.txt" 2>/dev/null || true
         tail -n 1 "$out/bench-vm-runner.txt" | tee -a "$summary"
+        # The host's profile of the run: the GPU's time in the direct
+        # copies, the worker's busy time and its idle time (the guest's).
+        grep -h 'queue session ended' "$p"/work/bench/vgpu-host*.log 2>/dev/null \
+            | sed 's/\x1b\[[0-9;]*m//g' | tee "$out/bench-vm-host.txt" | cut -c1-400 | tee -a "$summary" || true
         args+=(--vm "$out/bench-vm.txt")
         if [ -f "$out/gpu-guest-serial.log" ] && grep -q '^@@BENCH ' "$out/gpu-guest-serial.log"; then
             grep -E '^@@(BENCH |RESULT bench/)' "$out/gpu-guest-serial.log" >"$out/bench-gpu-guest.txt" || true

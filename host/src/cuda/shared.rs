@@ -290,6 +290,17 @@ pub struct SharedStats {
     /// Of those bytes, the ones the GPU moved straight from or to guest
     /// pages registered with it (`guest_pins`), with no copy here at all.
     pub guest_direct_bytes: u64,
+    /// Of `guest_direct_bytes`, the ones moved up (guest to device).
+    pub guest_direct_up_bytes: u64,
+    /// The DMA transfers that moved `guest_direct_bytes` (one per run of
+    /// registered pages): with the bytes, how long the guest's runs are.
+    pub guest_direct_runs: u64,
+    /// Wall time of the copies with direct runs, from the first issue to
+    /// the end of the wait, up and down: with the bytes, the rate the GPU
+    /// moved them at, whatever the guest's side costs (0 on the simulator).
+    pub guest_direct_up_ns: u64,
+    /// See `guest_direct_up_ns`.
+    pub guest_direct_down_ns: u64,
     /// Bytes of guest RAM registered with the device now.
     pub guest_registered: u64,
     /// Registrations of guest RAM ended by the guest's releases.

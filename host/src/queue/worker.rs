@@ -17,7 +17,7 @@ use crate::session::Session;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use uapi::regs::irq;
 use uapi::ring::{control_offsets, entry_flags, CompletionEntry, SubmissionEntry};
 use uapi::status::{QueueError, Status};
@@ -148,18 +148,29 @@ impl Worker {
     fn run(&mut self, mut session: Result<Session, Status>) {
         let queue = self.env.index;
         tracing::debug!(queue, "worker started");
-        while let Some(tail) = self.wait_for_doorbell() {
-            if let Err(QueueFault(error)) = self.process(tail, &mut session) {
-                self.flush_irq();
+        // Where the worker's time went: waiting for the guest, or serving.
+        let (mut idle, mut busy) = (Duration::ZERO, Duration::ZERO);
+        loop {
+            let waiting = Instant::now();
+            let Some(tail) = self.wait_for_doorbell() else {
+                break;
+            };
+            let serving = Instant::now();
+            idle += serving - waiting;
+            let processed = self.process(tail, &mut session);
+            self.flush_irq();
+            busy += serving.elapsed();
+            if let Err(QueueFault(error)) = processed {
                 self.fail(error);
                 break;
             }
-            self.flush_irq();
         }
         if let Ok(session) = &session {
             // CI reads this line (tests/src/vm): that large copies moved
             // between the device and the guest's pages in place, the long
             // runs by DMA from registered pages, which the guest released.
+            // The times profile the VM path: the GPU's share (the direct
+            // copies), ours (busy) and the guest's (idle, waiting for it).
             let stats = session.shared_stats();
             tracing::info!(
                 queue,
@@ -168,6 +179,12 @@ impl Worker {
                 guest_direct_bytes = stats.guest_direct_bytes,
                 guest_registered = stats.guest_registered,
                 guest_released = stats.guest_released,
+                guest_direct_up_bytes = stats.guest_direct_up_bytes,
+                guest_direct_runs = stats.guest_direct_runs,
+                guest_direct_up_ns = stats.guest_direct_up_ns,
+                guest_direct_down_ns = stats.guest_direct_down_ns,
+                idle_ms = idle.as_millis() as u64,
+                busy_ms = busy.as_millis() as u64,
                 "queue session ended"
             );
         }

@@ -150,17 +150,22 @@ impl GpuClient {
         &mut self,
         key: u64,
         s: CUstream,
+        up: bool,
         parts: &[SharedSpan],
         mut direct: impl FnMut(&mut Self, &Run) -> CuResult<()>,
         mut staged: impl FnMut(&mut Self, &Pieces<'_>, &Run) -> CuResult<()>,
     ) -> Option<CuResult<usize>> {
         let plan = self.direct_plan(key, parts)?;
+        let started = std::time::Instant::now();
         let pieces = Pieces::new(parts);
-        let mut moved = 0u64;
+        let (mut moved, mut runs) = (0u64, 0u64);
         let mut issued = Ok(());
         for (run, registered) in &plan {
             issued = if *registered {
-                direct(self, run).map(|()| moved += run.len as u64)
+                direct(self, run).map(|()| {
+                    moved += run.len as u64;
+                    runs += 1;
+                })
             } else {
                 staged(self, &pieces, run)
             };
@@ -170,7 +175,16 @@ impl GpuClient {
         }
         // SAFETY: stream of the current context.
         let waited = check(unsafe { (self.driver.api().stream_synchronize)(s) });
-        self.shared.stats.guest_direct_bytes += moved;
+        let stats = &mut self.shared.stats;
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        stats.guest_direct_bytes += moved;
+        stats.guest_direct_runs += runs;
+        if up {
+            stats.guest_direct_up_bytes += moved;
+            stats.guest_direct_up_ns = stats.guest_direct_up_ns.saturating_add(ns);
+        } else {
+            stats.guest_direct_down_ns = stats.guest_direct_down_ns.saturating_add(ns);
+        }
         Some(issued.and(waited).map(|()| pieces.len()))
     }
 
@@ -186,6 +200,7 @@ impl GpuClient {
         self.copy_direct(
             key,
             s,
+            true,
             parts,
             |me, run| {
                 // SAFETY: registered guest pages, read before we return
@@ -217,6 +232,7 @@ impl GpuClient {
         self.copy_direct(
             key,
             s,
+            false,
             parts,
             |me, run| {
                 // SAFETY: registered guest pages, written before we return

@@ -600,12 +600,21 @@ fn long_guest_runs_are_registered_once_and_released_before_unpin() {
         (s.guest_direct_bytes, s.guest_registered),
         (run as u64, run as u64)
     );
+    assert_eq!(s.guest_direct_up_bytes, run as u64, "booked as up");
+    assert_eq!(s.guest_direct_runs, 1, "the 3 MiB run is one transfer");
+    assert!(s.guest_direct_up_ns > 0 && s.guest_direct_down_ns == 0);
     // Down into the same pages: the registration serves again.
     fill_parts(&parts, &vec![0u8; len]);
     c.memcpy_dtoh_scatter(0, 0, d, &parts).expect("down");
     let got = read_parts(&parts);
     assert!(got == data, "written in order");
-    assert_eq!(c.shared_stats().guest_direct_bytes, 2 * run as u64);
+    let s = c.shared_stats();
+    assert_eq!(
+        (s.guest_direct_bytes, s.guest_direct_up_bytes),
+        (2 * run as u64, run as u64),
+        "the copy down counts as down"
+    );
+    assert!(s.guest_direct_down_ns > 0);
     // An asynchronous copy up is staged (its source may be rewritten at once).
     c.memcpy_htod_gather(0, 0, d, &parts, true)
         .expect("async up");

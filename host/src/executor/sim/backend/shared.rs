@@ -17,12 +17,17 @@ impl SimBackend {
         self.shared_stats.count(span.len(), pinned);
     }
 
-    /// Books the long runs of a synchronous copy's pieces as registered
-    /// and counts the bytes a GPU would then move by DMA alone.
-    fn book_guest(&mut self, ctx: u64, parts: &[SharedSpan]) {
+    /// Books the long runs of a synchronous copy's pieces (`up`: to the
+    /// device) as registered and counts the bytes a GPU would then move by
+    /// DMA alone.
+    fn book_guest(&mut self, ctx: u64, parts: &[SharedSpan], up: bool) {
         for run in runs(parts) {
             if self.guest.book(&run, ctx) {
                 self.shared_stats.guest_direct_bytes += run.len as u64;
+                self.shared_stats.guest_direct_runs += 1;
+                if up {
+                    self.shared_stats.guest_direct_up_bytes += run.len as u64;
+                }
             }
         }
         self.shared_stats.guest_registered = self.guest.bytes();
@@ -90,7 +95,7 @@ impl SharedBackend for SimBackend {
         unsafe { pieces.read(0, bytes.as_mut_ptr(), bytes.len()) };
         self.memcpy_htod(ctx, stream, dst, &bytes, is_async)?;
         if !is_async {
-            self.book_guest(ctx, src);
+            self.book_guest(ctx, src, true);
         }
         self.shared_stats.count_guest(bytes.len() as u64);
         Ok(())
@@ -107,7 +112,7 @@ impl SharedBackend for SimBackend {
         self.memcpy_dtoh(ctx, stream, src, &mut bytes)?;
         // SAFETY: `bytes` is our own buffer of the run's length.
         unsafe { pieces.write(0, bytes.as_ptr(), bytes.len()) };
-        self.book_guest(ctx, dst);
+        self.book_guest(ctx, dst, false);
         self.shared_stats.count_guest(bytes.len() as u64);
         Ok(())
     }
