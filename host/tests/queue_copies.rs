@@ -246,3 +246,80 @@ fn a_short_response_reports_the_length_it_needs() {
         (Some(Status::ResponseTooSmall), 8)
     );
 }
+
+/// A PREPARE_HOST of `pieces` as the driver describes pinned host memory:
+/// its header, then the pages. Returns the completion status and result.
+fn prepare(h: &Harness, q: &mut TestQueue, req: CopyRequest) -> (Option<Status>, u32) {
+    h.write_bytes(q.data + 0x2000, req.as_bytes());
+    let mut list = vec![(q.data + 0x2000, size_of::<CopyRequest>() as u64)];
+    list.extend(pieces());
+    write_list(h, q.data, &list);
+    let c = q.run(
+        h,
+        &SubmissionEntry {
+            opcode: op::PREPARE_HOST,
+            flags: entry_flags::REQ_SGL,
+            tag: 4,
+            req_addr: q.data,
+            req_len: list.len() as u32,
+            resp_addr: q.data + 0x1000,
+            resp_len: 8,
+            ..Default::default()
+        },
+    );
+    let code = ResultHeader::read_from(&h.read_bytes(q.data + 0x1000, 8))
+        .expect("header")
+        .result;
+    (status_of(&c), code)
+}
+
+#[test]
+fn pinned_host_memory_is_prepared_in_place_and_checked() {
+    let h = Harness::new();
+    let mut q = TestQueue::enabled(&h, 0, 8);
+    let len = pieces().iter().map(|p| p.1).sum::<u64>();
+    let data = pattern(len as usize, 9);
+    let mut at = 0;
+    for (addr, n) in pieces() {
+        h.write_bytes(addr, &data[at..at + n as usize]);
+        at += n as usize;
+    }
+    let d = alloc(&h, &mut q, len);
+    let req = CopyRequest {
+        len,
+        ..Default::default()
+    };
+    assert_eq!(
+        prepare(&h, &mut q, req),
+        (Some(Status::Ok), result::SUCCESS)
+    );
+    // It moved nothing: the device memory is still unwritten, the pages
+    // unchanged.
+    let (code, _, back) = dtoh(&h, &mut q, d, len as usize);
+    assert_eq!(code, result::SUCCESS);
+    assert!(back.iter().all(|&b| b == 0), "nothing was copied");
+    // A context the client does not have is CUDA's error.
+    let bad_ctx = CopyRequest { ctx: 77, ..req };
+    assert_eq!(
+        prepare(&h, &mut q, bad_ctx).1,
+        result::INVALID_CONTEXT,
+        "bad context"
+    );
+    // Fields it does not take, or a length other than its pages', are the
+    // device's refusal.
+    for bad in [
+        CopyRequest { stream: 1, ..req },
+        CopyRequest { dst: d, ..req },
+        CopyRequest { flags: 1, ..req },
+        CopyRequest {
+            len: len - 1,
+            ..req
+        },
+    ] {
+        assert_eq!(
+            prepare(&h, &mut q, bad).0,
+            Some(Status::InvalidField),
+            "{bad:?}"
+        );
+    }
+}

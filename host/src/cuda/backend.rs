@@ -192,6 +192,10 @@ pub trait SharedBackend {
         src: u64,
         dst: &[SharedSpan],
     ) -> CuResult<()>;
+    /// Registers with the device the long runs of `parts` (pinned host
+    /// memory in guest RAM, ahead of its copies), as `memcpy_*` would on
+    /// their first use; moves nothing. `INVALID_CONTEXT` for a bad `ctx`.
+    fn prepare_guest(&mut self, ctx: u64, parts: &[SharedSpan]) -> CuResult<()>;
     /// What went this way so far.
     fn shared_stats(&self) -> SharedStats;
     /// Guest RAM is at epoch `epoch` (`GuestMemory::epoch`) for the guest

@@ -303,6 +303,9 @@ pub struct SharedStats {
     pub guest_direct_down_ns: u64,
     /// Bytes of guest RAM registered with the device now.
     pub guest_registered: u64,
+    /// Bytes of guest runs registered ahead of their copies, by the
+    /// guest's PREPARE_HOST of pinned host memory.
+    pub guest_prepared: u64,
     /// Registrations of guest RAM ended by the guest's releases.
     pub guest_released: u64,
 }

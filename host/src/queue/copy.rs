@@ -1,5 +1,6 @@
 //! Large copies whose data stays in the guest's pages: a MEMCPY_HTOD or
-//! MEMCPY_DTOH the driver described as its header copy followed by the
+//! MEMCPY_DTOH (or a PREPARE_HOST, which names pinned host memory to
+//! register) the driver described as its header copy followed by the
 //! pinned pages of the caller's buffer (`kmod/userdma.rs`). Only the header
 //! is copied out of guest memory and parsed; the data moves between those
 //! pages and the device's staging without a private copy of the whole
@@ -47,12 +48,14 @@ impl GuestCopy {
         request: &GuestBuffer,
         response: &GuestBuffer,
     ) -> Option<Self> {
+        // A PREPARE_HOST names its pages as an HTOD names its data.
+        let up = matches!(opcode, op::MEMCPY_HTOD | op::PREPARE_HOST);
         let data = match opcode {
-            op::MEMCPY_HTOD => request,
+            _ if up => request,
             op::MEMCPY_DTOH => response,
             _ => return None,
         };
-        let want_head = if opcode == op::MEMCPY_HTOD {
+        let want_head = if up {
             size_of::<CopyRequest>()
         } else {
             size_of::<ResultHeader>()
@@ -62,7 +65,7 @@ impl GuestCopy {
         if first.1 != want_head || data.capacity() - want_head < IN_PLACE_MIN {
             return None;
         }
-        let request = if opcode == op::MEMCPY_HTOD {
+        let request = if up {
             mem.read_obj::<CopyRequest>(first.0).ok()?
         } else {
             if request.capacity() != size_of::<CopyRequest>() as u64 {

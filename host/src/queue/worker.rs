@@ -179,6 +179,7 @@ impl Worker {
                 guest_direct_bytes = stats.guest_direct_bytes,
                 guest_registered = stats.guest_registered,
                 guest_released = stats.guest_released,
+                guest_prepared = stats.guest_prepared,
                 guest_direct_up_bytes = stats.guest_direct_up_bytes,
                 guest_direct_runs = stats.guest_direct_runs,
                 guest_direct_up_ns = stats.guest_direct_up_ns,

@@ -87,6 +87,8 @@ impl Report {
             self.insert(format!("{}/host-in-place", s.name), ok, detail);
             let (ok, detail) = guest_registered(&log, u64::from(env.roundtrip_mib) << 20);
             self.insert(format!("{}/host-registered", s.name), ok, detail);
+            let (ok, detail) = guest_prepared(&log);
+            self.insert(format!("{}/host-prepared", s.name), ok, detail);
         }
     }
 }
@@ -108,6 +110,21 @@ fn guest_in_place(log: &str, roundtrip: u64) -> (bool, String) {
             sessions.len(),
             2 * roundtrip
         ),
+    )
+}
+
+/// Pinned host memory was readied when it was allocated: the suite's
+/// `cuMemAllocHost` buffers (huge pages, so runs of 2 MiB) had the host
+/// register their pages before any copy (PREPARE_HOST), as NVIDIA's driver
+/// does at allocation: some session prepared at least one run of
+/// `GUEST_REGISTER_MIN` (`guest_prepared`).
+fn guest_prepared(log: &str) -> (bool, String) {
+    let sessions = session_counters(log, ["guest_prepared"]);
+    let most = sessions.iter().map(|s| s[0]).max().unwrap_or(0);
+    let min = uapi::cmd::GUEST_REGISTER_MIN;
+    (
+        most >= min,
+        format!("most bytes of pinned host memory registered at allocation in one session: {most} (want >= {min})"),
     )
 }
 
@@ -175,7 +192,7 @@ pub fn run(env: &Env, only: Option<&str>) -> Report {
 
 #[cfg(test)]
 mod in_place_tests {
-    use super::{guest_in_place, guest_registered};
+    use super::{guest_in_place, guest_prepared, guest_registered};
 
     #[test]
     fn the_check_reads_the_queue_sessions_counters() {
@@ -198,5 +215,28 @@ mod in_place_tests {
         let none = "x queue session ended queue=0 guest_direct_bytes=3000000 guest_released=0\n";
         assert!(!guest_registered(none, 1).0, "nothing released");
         assert!(!guest_registered("", 0).0, "no session");
+    }
+
+    #[test]
+    fn preparation_needs_a_whole_run_in_one_session() {
+        let log = "x queue session ended queue=0 guest_prepared=0
+                   x queue session ended queue=1 guest_prepared=2097152
+";
+        assert!(guest_prepared(log).0);
+        assert!(
+            !guest_prepared(
+                "x queue session ended queue=0 guest_prepared=4096
+"
+            )
+            .0
+        );
+        assert!(
+            !guest_prepared(
+                "x queue session ended queue=0
+"
+            )
+            .0,
+            "not counted"
+        );
     }
 }

@@ -162,6 +162,13 @@ macro_rules! cuda_command_list {
     MemcpyDtod(MEMCPY_DTOD = 0x132): CopyRequest => ResultHeader, detached_if_async;
     Memset(MEMSET = 0x133): MemsetRequest => ResultHeader, detached_if_async;
     Memcpy2d(MEMCPY_2D = 0x134): Copy2dRequest + tail => ResultHeader + tail, detached_if_async;
+    /// Moves nothing: the device registers the host pages its tail names
+    /// (the VM path's pinned host memory, by the driver's scatter-gather
+    /// list) so that later copies from and to them move by DMA alone, as
+    /// NVIDIA's driver readies pinned memory when it is allocated. Only
+    /// `ctx` and `len` (the tail's length) are set. Where the tail is bytes
+    /// (the socket path, short ranges) there is nothing to register.
+    PrepareHost(PREPARE_HOST = 0x135): CopyRequest + tail => ResultHeader;
     ModuleLoad(MODULE_LOAD = 0x140): ModuleLoadRequest + tail => HandleResponse;
     ModuleUnload(MODULE_UNLOAD = 0x141): ModuleRequest => ResultHeader;
     /// Response tail: `ParamInfo × param_count`.

@@ -161,16 +161,21 @@ impl Client {
     /// Asks the transport to keep pinned host memory pinned, so that
     /// copies from it go by pointer without pinning, asynchronously too.
     /// Best effort: memory it cannot pin is copied as pageable memory is.
-    pub fn pin_host(&mut self, addr: usize, len: usize) {
+    /// Whether it is pinned now.
+    pub fn pin_host(&mut self, addr: usize, len: usize) -> bool {
         if self.data_path.is_none() || len == 0 {
-            return;
+            return false;
         }
         match self.transport.pin_host(addr, len) {
             Ok(true) => {
                 self.pinned_host.insert(addr, len);
+                true
             }
-            Ok(false) => {}
-            Err(e) => tracing::debug!("pinned host memory stays pageable: {e}"),
+            Ok(false) => false,
+            Err(e) => {
+                tracing::debug!("pinned host memory stays pageable: {e}");
+                false
+            }
         }
     }
 

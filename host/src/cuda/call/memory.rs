@@ -33,6 +33,21 @@ impl Decode for cmds::MemcpyDtoh {
     }
 }
 
+/// Only the context and the tail's length: there is nothing to copy.
+impl Decode for cmds::PrepareHost {
+    type Args<'a> = (uapi::cuda::CopyRequest, &'a [u8]);
+    fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {
+        let (r, data) = split::<uapi::cuda::CopyRequest>(request)?;
+        field(prepare_shape(&r) && data.len() as u64 == r.len)?;
+        Ok((r, data))
+    }
+}
+
+/// Whether a PREPARE_HOST request sets only what it may: `ctx` and `len`.
+pub fn prepare_shape(r: &uapi::cuda::CopyRequest) -> bool {
+    r.stream == 0 && r.dst == 0 && r.src == 0 && r.flags == 0 && r.reserved == 0
+}
+
 impl Decode for cmds::MemcpyDtod {
     type Args<'a> = uapi::cuda::CopyRequest;
     fn decode(request: &[u8]) -> Result<Self::Args<'_>, Status> {

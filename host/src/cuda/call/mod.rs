@@ -213,4 +213,4 @@ mod tests;
 pub use checked::Checked;
 pub use graph::AddNode;
 pub use launch::LaunchEx;
-pub use memory::Copy2d;
+pub use memory::{prepare_shape, Copy2d};

@@ -210,6 +210,9 @@ impl CudaClient {
                     Err(e) => Response(header(e)),
                 }
             }
+            // Its bytes came through the socket or in the request copy:
+            // no pages here to register. Still an error for a bad context.
+            C::PrepareHost((r, _)) => status(b.mem_get_info(r.ctx).map(drop)),
             C::MemcpyDtod(r) => {
                 let is_async = r.flags & copy_flags::ASYNC != 0;
                 maybe_async(

@@ -7,6 +7,7 @@
 //! reported first, a detached copy's error is owed.
 
 use super::{header, CudaClient};
+use crate::cuda::call::prepare_shape;
 use crate::cuda::shared::{HostBytes, SharedKind, SharedSpan, SharedStats};
 use uapi::cuda::{copy_flags, op, result, CopyRequest, ResultHeader};
 use uapi::status::Status;
@@ -53,6 +54,9 @@ impl CudaClient {
         resp_capacity: usize,
         detached: bool,
     ) -> Result<(Vec<u8>, usize), Status> {
+        if opcode == op::PREPARE_HOST {
+            return self.prepare_shared(request, &host, resp_capacity, detached);
+        }
         let (r, to_host) = match copy_shape(opcode, request, &host, detached) {
             Ok(shape) => shape,
             Err(status) => {
@@ -107,6 +111,37 @@ impl CudaClient {
             Ok(()) => (header(result::SUCCESS), tail),
             Err(code) => (header(code), 0),
         })
+    }
+}
+
+impl CudaClient {
+    /// A PREPARE_HOST whose pages are `host`: guest pages are registered
+    /// with the device (the VM path's pinned host memory); the socket's
+    /// shared memory is registered when it is mapped. Never detached.
+    fn prepare_shared(
+        &mut self,
+        request: &[u8],
+        host: &HostBytes<'_>,
+        resp_capacity: usize,
+        detached: bool,
+    ) -> Result<(Vec<u8>, usize), Status> {
+        let r = (request.len() == size_of::<CopyRequest>())
+            .then(|| CopyRequest::read_from(request))
+            .flatten()
+            .filter(|r| prepare_shape(r) && r.len == host.len() && !detached)
+            .ok_or(Status::InvalidField)?;
+        if resp_capacity < size_of::<ResultHeader>() {
+            return Err(Status::ResponseTooSmall);
+        }
+        if let Some(code) = self.sticky.or_else(|| self.deferred.take()) {
+            return Ok((header(code), 0));
+        }
+        let b = &mut self.backend;
+        let ran = match host {
+            HostBytes::Guest(parts) => b.prepare_guest(r.ctx, parts),
+            HostBytes::Shared(_) => b.mem_get_info(r.ctx).map(drop),
+        };
+        Ok((header(ran.err().unwrap_or(result::SUCCESS)), 0))
     }
 }
 

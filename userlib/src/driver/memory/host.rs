@@ -13,10 +13,10 @@
 use crate::driver::abi::Out;
 use std::ffi::{c_uint, c_void};
 
-use uapi::cuda::result;
+use uapi::cuda::{cmds, result, CopyRequest};
 
 use super::{host_at, registry::HostKind, with_current};
-use crate::driver::{with_state, CuResult};
+use crate::driver::{client::Data, with_state, CuResult};
 
 /// `CU_MEMHOSTALLOC_PORTABLE | DEVICEMAP | WRITECOMBINED`.
 const HOST_ALLOC_FLAGS: u32 = 0x7;
@@ -25,7 +25,7 @@ const HOST_REGISTER_FLAGS: u32 = 0xf;
 const HOST_REGISTER_IOMEMORY: u32 = 0x4;
 
 pub(crate) unsafe fn mem_host_alloc(pp: *mut *mut c_void, size: usize, flags: c_uint) -> CuResult {
-    with_current(|s, guest, _| {
+    with_current(|s, guest, wire| {
         if pp.is_null() || flags & !HOST_ALLOC_FLAGS != 0 {
             return Err(result::INVALID_VALUE);
         }
@@ -83,9 +83,9 @@ pub(crate) unsafe fn mem_host_alloc(pp: *mut *mut c_void, size: usize, flags: c_
             // Pinned once here (the device transport), so that copies from
             // it never pin.
             None => {
-                if let Ok(c) = s.client() {
-                    c.pin_host(p as usize, size);
-                }
+                // SAFETY: `p` is this fresh allocation of `size` bytes, and
+                // pinning it had the kernel fault in (zero-fill) every page.
+                unsafe { pin_and_prepare(s, wire, p as usize, size) };
             }
         }
         // SAFETY: the caller's out-pointer; checked non-NULL above.
@@ -148,7 +148,7 @@ pub(crate) fn mem_host_get_flags(flags: Out<'_, c_uint>, p: *mut c_void) -> CuRe
 }
 
 pub(crate) fn mem_host_register(p: *mut c_void, size: usize, flags: c_uint) -> CuResult {
-    with_current(|s, guest, _| {
+    with_current(|s, guest, wire| {
         if p.is_null() || size == 0 || flags & !HOST_REGISTER_FLAGS != 0 {
             return Err(result::INVALID_VALUE);
         }
@@ -158,11 +158,52 @@ pub(crate) fn mem_host_register(p: *mut c_void, size: usize, flags: c_uint) -> C
         }
         s.ptrs
             .add_host(p as usize, size, flags, guest, HostKind::Registered)?;
-        if let Ok(c) = s.client() {
-            c.pin_host(p as usize, size);
-        }
+        // SAFETY: the caller's memory of `size` bytes at `p`, which it
+        // registers for as long as it lives.
+        unsafe { pin_and_prepare(s, wire, p as usize, size) };
         Ok(())
     })
+}
+
+/// Pins host memory once (the device transport) and has the device
+/// register its pages for context `ctx` now, as NVIDIA's driver readies
+/// pinned memory when it is allocated or registered, so that its first copy
+/// does not pay for that. Both best effort: a copy pins and registers what
+/// is not.
+///
+/// # Safety
+///
+/// `[addr, addr + len)` is live memory the caller owns, initialised (its
+/// bytes are never read here: the driver pins its pages, and the device
+/// reads nothing of a PREPARE_HOST).
+unsafe fn pin_and_prepare(s: &mut crate::driver::State, ctx: u64, addr: usize, len: usize) {
+    let Ok(c) = s.client() else {
+        return;
+    };
+    if !c.pin_host(addr, len) {
+        return;
+    }
+    let Some(chunk) = c.data_chunk(len) else {
+        return;
+    };
+    // SAFETY: the caller's contract.
+    let data = unsafe { std::slice::from_raw_parts(addr as *const u8, len) };
+    let calls = data
+        .chunks(chunk)
+        .map(|part| {
+            let req = CopyRequest {
+                ctx,
+                len: part.len() as u64,
+                ..CopyRequest::default()
+            };
+            (req, Data::In(part))
+        })
+        .collect();
+    match c.call_pipelined_data::<cmds::PrepareHost>(calls, |_, _, _| Ok(())) {
+        Ok(true) => {}
+        Ok(false) => tracing::debug!(len, "pinned host memory not prepared: pages not pinned"),
+        Err(e) => tracing::debug!(len, e, "pinned host memory not prepared"),
+    }
 }
 
 pub(crate) fn mem_host_unregister(p: *mut c_void) -> CuResult {

@@ -130,6 +130,19 @@ impl GpuClient {
         true
     }
 
+    /// Registers the long runs of `parts` in context `ctx` ahead of their
+    /// copies (`SharedBackend::prepare_guest`). A run the driver will not
+    /// register is left to the copies, which stage it.
+    pub(super) fn prepare_guest(&mut self, ctx: u64, parts: &[SharedSpan]) -> CuResult<()> {
+        let key = self.enter(ctx)?;
+        for run in runs(parts) {
+            if !self.guest.covers(run.addr, run.len) && self.pin_guest(key, &run) {
+                self.shared.stats.guest_prepared += run.len as u64;
+            }
+        }
+        Ok(())
+    }
+
     /// The runs of `parts` and whether each lies in a registration now
     /// (registering the long ones); `None` if none does, so the copy is
     /// staged whole. Leaves context `key` current.

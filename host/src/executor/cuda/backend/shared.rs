@@ -268,6 +268,9 @@ impl SharedBackend for GpuClient {
         self.shared.stats.count_guest(len as u64);
         Ok(())
     }
+    fn prepare_guest(&mut self, ctx: u64, parts: &[SharedSpan]) -> CuResult<()> {
+        GpuClient::prepare_guest(self, ctx, parts)
+    }
     fn shared_stats(&self) -> SharedStats {
         self.shared.stats
     }

@@ -641,3 +641,50 @@ fn long_guest_runs_are_registered_once_and_released_before_unpin() {
     assert!(!registered(), "unregistered with the client's contexts");
     drop(ram);
 }
+
+#[test]
+fn prepared_host_memory_is_registered_before_its_first_copy() {
+    use crate::cuda::backend::SharedBackend;
+    use crate::cuda::SharedSpan;
+    use std::ptr::NonNull;
+    const MIB: usize = 1 << 20;
+    let mut c = client();
+    let mut ram = vec![0u8; 5 * MIB];
+    let base = (ram.as_mut_ptr() as usize).next_multiple_of(4096);
+    let span = |addr: usize, len: usize| {
+        // SAFETY: inside `ram`, which outlives every use of the spans.
+        unsafe { SharedSpan::new(NonNull::new(addr as *mut u8).expect("non-null"), len) }
+    };
+    // A 2 MiB run (a huge page) and a short piece elsewhere.
+    let run = 2 * MIB;
+    let parts = [span(base, run), span(base + 3 * MIB, 4096)];
+    let registered = || fake::with(|f| f.registered.contains(&base));
+    let d = c.mem_alloc(0, (run + 4096) as u64).expect("alloc");
+    c.guest_epoch(1);
+    assert_eq!(c.prepare_guest(7, &parts), Err(INVALID_CONTEXT));
+    assert!(!registered());
+    c.prepare_guest(0, &parts).expect("prepare");
+    assert!(registered(), "the long run is registered ahead of any copy");
+    let s = c.shared_stats();
+    assert_eq!(
+        (s.guest_registered, s.guest_prepared, s.guest_direct_bytes),
+        (run as u64, run as u64, 0),
+        "registered, nothing moved"
+    );
+    c.prepare_guest(0, &parts).expect("prepare again");
+    assert_eq!(c.shared_stats().guest_prepared, run as u64, "once");
+    // The first copy finds the registration: the run goes by DMA alone.
+    let data: Vec<u8> = (0..run + 4096).map(|i| (i * 7 + i / 4096) as u8).collect();
+    fill_parts(&parts, &data);
+    c.memcpy_htod_gather(0, 0, d, &parts, false).expect("up");
+    let mut back = vec![0u8; run + 4096];
+    c.memcpy_dtoh(0, 0, d, &mut back).expect("read back");
+    assert!(back == data);
+    let s = c.shared_stats();
+    assert_eq!(
+        (s.guest_direct_bytes, s.guest_registered),
+        (run as u64, run as u64)
+    );
+    drop(c);
+    drop(ram);
+}

@@ -116,6 +116,16 @@ impl SharedBackend for SimBackend {
         self.shared_stats.count_guest(bytes.len() as u64);
         Ok(())
     }
+    fn prepare_guest(&mut self, ctx: u64, parts: &[SharedSpan]) -> CuResult<()> {
+        self.mem_get_info(ctx)?;
+        for run in runs(parts) {
+            if !self.guest.covers(run.addr, run.len) && self.guest.book(&run, ctx) {
+                self.shared_stats.guest_prepared += run.len as u64;
+            }
+        }
+        self.shared_stats.guest_registered = self.guest.bytes();
+        Ok(())
+    }
     fn shared_stats(&self) -> SharedStats {
         self.shared_stats
     }
