@@ -61,6 +61,7 @@ pub fn run(env: QueueEnv, session: Result<Session, Status>) {
         sq_head: 0,
         cq_tail: 0,
         irq_pending: false,
+        profile: Profile::default(),
     };
     worker.run(session);
 }
@@ -142,24 +143,34 @@ struct Worker {
     cq_tail: u32,
     /// Completions posted but not yet signalled.
     irq_pending: bool,
+    /// Where the worker's time went, for the session's last log line.
+    profile: Profile,
+}
+
+/// The worker's time: waiting for the guest (`idle`), serving (`busy`),
+/// and of that the copies that ran in place in guest pages.
+#[derive(Default)]
+struct Profile {
+    idle: Duration,
+    busy: Duration,
+    in_place: Duration,
+    in_place_commands: u64,
 }
 
 impl Worker {
     fn run(&mut self, mut session: Result<Session, Status>) {
         let queue = self.env.index;
         tracing::debug!(queue, "worker started");
-        // Where the worker's time went: waiting for the guest, or serving.
-        let (mut idle, mut busy) = (Duration::ZERO, Duration::ZERO);
         loop {
             let waiting = Instant::now();
             let Some(tail) = self.wait_for_doorbell() else {
                 break;
             };
             let serving = Instant::now();
-            idle += serving - waiting;
+            self.profile.idle += serving - waiting;
             let processed = self.process(tail, &mut session);
             self.flush_irq();
-            busy += serving.elapsed();
+            self.profile.busy += serving.elapsed();
             if let Err(QueueFault(error)) = processed {
                 self.fail(error);
                 break;
@@ -170,7 +181,9 @@ impl Worker {
             // between the device and the guest's pages in place, the long
             // runs by DMA from registered pages, which the guest released.
             // The times profile the VM path: the GPU's share (the direct
-            // copies), ours (busy) and the guest's (idle, waiting for it).
+            // copies), ours (busy; in place: the copies in guest pages,
+            // whose time beyond the direct copies' is ours per command) and
+            // the guest's (idle, waiting for it).
             let stats = session.shared_stats();
             tracing::info!(
                 queue,
@@ -184,8 +197,10 @@ impl Worker {
                 guest_direct_runs = stats.guest_direct_runs,
                 guest_direct_up_ns = stats.guest_direct_up_ns,
                 guest_direct_down_ns = stats.guest_direct_down_ns,
-                idle_ms = idle.as_millis() as u64,
-                busy_ms = busy.as_millis() as u64,
+                idle_ms = self.profile.idle.as_millis() as u64,
+                busy_ms = self.profile.busy.as_millis() as u64,
+                in_place_commands = self.profile.in_place_commands,
+                in_place_ms = self.profile.in_place.as_millis() as u64,
                 "queue session ended"
             );
         }
@@ -426,7 +441,11 @@ impl Worker {
         if let Some(copy) = unsafe { GuestCopy::find(mem, entry.opcode, &request, &response) } {
             let session = session.as_mut().map_err(|status| fail(*status))?;
             self.flush_irq();
-            return copy.run(mem, &response, session);
+            let started = Instant::now();
+            let ran = copy.run(mem, &response, session);
+            self.profile.in_place += started.elapsed();
+            self.profile.in_place_commands += 1;
+            return ran;
         }
         let request_bytes = request.gather(mem).map_err(fail)?;
         let command =
@@ -545,6 +564,7 @@ mod tests {
             sq_head: 0,
             cq_tail: 0,
             irq_pending: true,
+            profile: Profile::default(),
         };
         // A batch ended because the guest turned bus mastering off.
         page.dma_off.store(1, Ordering::Release);
