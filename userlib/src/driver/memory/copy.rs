@@ -543,7 +543,24 @@ mod tests {
         let mut p: *mut c_void = std::ptr::null_mut();
         // SAFETY: a local out-pointer.
         unsafe { mem_host_alloc(&mut p, len, 0) }.unwrap();
-        assert_eq!(sess.script.lock().unwrap().pinned, [(p as usize, len)]);
+        // Pinned once, then readied on the device: PREPARE_HOST calls over
+        // the whole range by pointer (64 KiB each here), which move nothing.
+        let prepared = {
+            let sc = sess.script.lock().unwrap();
+            assert_eq!(sc.pinned, [(p as usize, len)]);
+            let mut covered = 0;
+            for &i in &sc.by_pointer {
+                let (opc, detached, b) = &sc.sent[i];
+                assert_eq!((*opc, *detached), (op::PREPARE_HOST, false));
+                let r = CopyRequest::read_from(b).unwrap();
+                assert_eq!((r.stream, r.dst, r.src, r.flags), (0, 0, 0, 0));
+                assert_eq!(b.len() - COPY_REQ, r.len as usize, "its range by pointer");
+                covered += r.len as usize;
+            }
+            assert_eq!(covered, len, "the whole allocation");
+            sc.by_pointer.len()
+        };
+        assert_eq!(prepared, len.div_ceil(64 << 10));
         // SAFETY: `p` is `len` bytes of ours, just allocated.
         let host = unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) };
         for (i, b) in host.iter_mut().enumerate() {
@@ -553,9 +570,9 @@ mod tests {
         {
             let sc = sess.script.lock().unwrap();
             let chunks = len.div_ceil(64 << 10);
-            assert_eq!(sc.by_pointer.len(), chunks);
+            assert_eq!(sc.by_pointer.len(), prepared + chunks);
             let mut joined = Vec::new();
-            for &i in &sc.by_pointer {
+            for &i in &sc.by_pointer[prepared..] {
                 let (opc, detached, b) = &sc.sent[i];
                 assert_eq!((*opc, *detached), (op::MEMCPY_HTOD, true));
                 let r = CopyRequest::read_from(b).unwrap();
@@ -569,7 +586,7 @@ mod tests {
         memcpy_htod_async(0x1000, pageable[..].into(), len, std::ptr::null_mut()).unwrap();
         assert_eq!(
             sess.script.lock().unwrap().by_pointer.len(),
-            len.div_ceil(64 << 10)
+            prepared + len.div_ceil(64 << 10)
         );
         mem_free_host(p).unwrap();
         assert!(sess.script.lock().unwrap().pinned.is_empty());
