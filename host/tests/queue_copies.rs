@@ -323,3 +323,70 @@ fn pinned_host_memory_is_prepared_in_place_and_checked() {
         );
     }
 }
+
+#[test]
+fn an_owed_error_outlives_a_prepare_host() {
+    let h = Harness::new();
+    let mut q = TestQueue::enabled(&h, 0, 8);
+    let len = pieces().iter().map(|p| p.1).sum::<u64>();
+    let d = alloc(&h, &mut q, len);
+    // A detached (asynchronous) copy up to an address the client does not
+    // have: its INVALID_VALUE is owed to the next call with a response.
+    let bad = CopyRequest {
+        dst: 0xdead_0000,
+        len: 16,
+        flags: uapi::cuda::copy_flags::ASYNC,
+        ..Default::default()
+    };
+    let mut req = bad.as_bytes().to_vec();
+    req.extend_from_slice(&[1u8; 16]);
+    h.write_bytes(q.data + 0x2000, &req);
+    let c = q.run(
+        &h,
+        &SubmissionEntry {
+            opcode: op::MEMCPY_HTOD,
+            tag: 5,
+            req_addr: q.data + 0x2000,
+            req_len: req.len() as u32,
+            ..Default::default()
+        },
+    );
+    assert_eq!(status_of(&c), Some(Status::Ok));
+    // PREPARE_HOST, in place and the ordinary way (its pages as bytes),
+    // succeeds without taking it: our library does not report its result.
+    let req = CopyRequest {
+        len,
+        ..Default::default()
+    };
+    assert_eq!(
+        prepare(&h, &mut q, req),
+        (Some(Status::Ok), result::SUCCESS)
+    );
+    let short = CopyRequest {
+        len: 8,
+        ..Default::default()
+    };
+    let mut bytes = short.as_bytes().to_vec();
+    bytes.extend_from_slice(&[0u8; 8]);
+    h.write_bytes(q.data + 0x2000, &bytes);
+    let c = q.run(
+        &h,
+        &SubmissionEntry {
+            opcode: op::PREPARE_HOST,
+            tag: 6,
+            req_addr: q.data + 0x2000,
+            req_len: bytes.len() as u32,
+            resp_addr: q.data + 0x1000,
+            resp_len: 8,
+            ..Default::default()
+        },
+    );
+    assert_eq!(status_of(&c), Some(Status::Ok));
+    let code = ResultHeader::read_from(&h.read_bytes(q.data + 0x1000, 8))
+        .expect("header")
+        .result;
+    assert_eq!(code, result::SUCCESS, "the ordinary path");
+    // The client's next call gets it.
+    let (code, _, _) = dtoh(&h, &mut q, d, len as usize);
+    assert_eq!(code, result::INVALID_VALUE, "still owed");
+}

@@ -118,8 +118,14 @@ impl CudaClient {
         // A command submitted without room for a response (detached) is
         // treated like asynchronous work: its error is owed too.
         let has_response = !CudaCall::is_detached(opcode, request) && resp_capacity > 0;
+        // Our library sends PREPARE_HOST inside cuMemAllocHost and does not
+        // report its result: an owed error stays owed to the next call.
+        let owed = |c: &mut Self| match opcode {
+            uapi::cuda::op::PREPARE_HOST => c.sticky,
+            _ => c.sticky.or_else(|| c.deferred.take()),
+        };
         if has_response {
-            if let Some(code) = self.sticky.or_else(|| self.deferred.take()) {
+            if let Some(code) = owed(self) {
                 // Still validate the request so malformed ones are reported as such.
                 CudaCall::decode(opcode, request)?;
                 let mut out = header(code);

@@ -133,7 +133,9 @@ impl CudaClient {
         if resp_capacity < size_of::<ResultHeader>() {
             return Err(Status::ResponseTooSmall);
         }
-        if let Some(code) = self.sticky.or_else(|| self.deferred.take()) {
+        // A sticky error fails it; an owed one stays owed: the caller (our
+        // library, inside cuMemAllocHost) does not report this call's result.
+        if let Some(code) = self.sticky {
             return Ok((header(code), 0));
         }
         let b = &mut self.backend;
