@@ -324,6 +324,33 @@ fn pinned_host_memory_is_prepared_in_place_and_checked() {
     }
 }
 
+/// Runs `opcode` with `req` and `tail` in one flat request buffer (the
+/// ordinary path), with a response of `resp_len` bytes (0: detached).
+fn run_flat(
+    h: &Harness,
+    q: &mut TestQueue,
+    opcode: u16,
+    req: CopyRequest,
+    tail: &[u8],
+    resp_len: u32,
+) -> CompletionEntry {
+    let mut bytes = req.as_bytes().to_vec();
+    bytes.extend_from_slice(tail);
+    h.write_bytes(q.data + 0x2000, &bytes);
+    q.run(
+        h,
+        &SubmissionEntry {
+            opcode,
+            tag: 5,
+            req_addr: q.data + 0x2000,
+            req_len: bytes.len() as u32,
+            resp_addr: if resp_len == 0 { 0 } else { q.data + 0x1000 },
+            resp_len,
+            ..Default::default()
+        },
+    )
+}
+
 #[test]
 fn an_owed_error_outlives_a_prepare_host() {
     let h = Harness::new();
@@ -338,19 +365,7 @@ fn an_owed_error_outlives_a_prepare_host() {
         flags: uapi::cuda::copy_flags::ASYNC,
         ..Default::default()
     };
-    let mut req = bad.as_bytes().to_vec();
-    req.extend_from_slice(&[1u8; 16]);
-    h.write_bytes(q.data + 0x2000, &req);
-    let c = q.run(
-        &h,
-        &SubmissionEntry {
-            opcode: op::MEMCPY_HTOD,
-            tag: 5,
-            req_addr: q.data + 0x2000,
-            req_len: req.len() as u32,
-            ..Default::default()
-        },
-    );
+    let c = run_flat(&h, &mut q, op::MEMCPY_HTOD, bad, &[1u8; 16], 0);
     assert_eq!(status_of(&c), Some(Status::Ok));
     // PREPARE_HOST, in place and the ordinary way (its pages as bytes),
     // succeeds without taking it: our library does not report its result.
@@ -366,21 +381,7 @@ fn an_owed_error_outlives_a_prepare_host() {
         len: 8,
         ..Default::default()
     };
-    let mut bytes = short.as_bytes().to_vec();
-    bytes.extend_from_slice(&[0u8; 8]);
-    h.write_bytes(q.data + 0x2000, &bytes);
-    let c = q.run(
-        &h,
-        &SubmissionEntry {
-            opcode: op::PREPARE_HOST,
-            tag: 6,
-            req_addr: q.data + 0x2000,
-            req_len: bytes.len() as u32,
-            resp_addr: q.data + 0x1000,
-            resp_len: 8,
-            ..Default::default()
-        },
-    );
+    let c = run_flat(&h, &mut q, op::PREPARE_HOST, short, &[0u8; 8], 8);
     assert_eq!(status_of(&c), Some(Status::Ok));
     let code = ResultHeader::read_from(&h.read_bytes(q.data + 0x1000, 8))
         .expect("header")
