@@ -125,9 +125,7 @@ impl CudaClient {
         resp_capacity: usize,
         detached: bool,
     ) -> Result<(Vec<u8>, usize), Status> {
-        let r = (request.len() == size_of::<CopyRequest>())
-            .then(|| CopyRequest::read_from(request))
-            .flatten()
+        let r = exact_copy_request(request)
             .filter(|r| prepare_shape(r) && r.len == host.len() && !detached)
             .ok_or(Status::InvalidField)?;
         if resp_capacity < size_of::<ResultHeader>() {
@@ -147,6 +145,13 @@ impl CudaClient {
     }
 }
 
+/// `request` read as exactly one `CopyRequest`, unchecked.
+fn exact_copy_request(request: &[u8]) -> Option<CopyRequest> {
+    (request.len() == size_of::<CopyRequest>())
+        .then(|| CopyRequest::read_from(request))
+        .flatten()
+}
+
 /// The checked `CopyRequest` of a copy through shared memory, and whether
 /// it goes to the host. Host memory (`copy_flags::HOST_MEMORY`) is the
 /// client's own allocation: the response carries no data, and a copy
@@ -161,9 +166,7 @@ fn copy_shape(
     host: &HostBytes<'_>,
     detached: bool,
 ) -> Result<(CopyRequest, bool), Status> {
-    let r = (request.len() == size_of::<CopyRequest>())
-        .then(|| CopyRequest::read_from(request))
-        .flatten()
+    let r = exact_copy_request(request)
         .filter(|r| r.reserved == 0 && r.len == host.len())
         .ok_or(Status::InvalidField)?;
     let host_memory = r.flags & copy_flags::HOST_MEMORY != 0;
