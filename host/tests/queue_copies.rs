@@ -75,19 +75,37 @@ fn submit_htod(
     };
     let mut header = req.as_bytes().to_vec();
     header.resize(header_len, 0);
-    let mut list = vec![(q.data + 0x2000, header_len as u64)];
-    h.write_bytes(q.data + 0x2000, &header);
+    fill_pieces(h, data);
+    submit_pieces(h, q, op::MEMCPY_HTOD, &header, resp_len)
+}
+
+/// Writes `data` into [`pieces`], in order.
+fn fill_pieces(h: &Harness, data: &[u8]) {
     let mut at = 0;
     for (addr, len) in pieces() {
         h.write_bytes(addr, &data[at..at + len as usize]);
         at += len as usize;
-        list.push((addr, len));
     }
+}
+
+/// Submits `opcode` as the driver describes a command with pinned data:
+/// `header` in a buffer of its own, then [`pieces`], with a response of
+/// `resp_len` bytes; returns its completion.
+fn submit_pieces(
+    h: &Harness,
+    q: &mut TestQueue,
+    opcode: u16,
+    header: &[u8],
+    resp_len: u32,
+) -> CompletionEntry {
+    h.write_bytes(q.data + 0x2000, header);
+    let mut list = vec![(q.data + 0x2000, header.len() as u64)];
+    list.extend(pieces());
     write_list(h, q.data, &list);
     q.run(
         h,
         &SubmissionEntry {
-            opcode: op::MEMCPY_HTOD,
+            opcode,
             flags: entry_flags::REQ_SGL,
             tag: 2,
             req_addr: q.data,
@@ -250,23 +268,7 @@ fn a_short_response_reports_the_length_it_needs() {
 /// A PREPARE_HOST of `pieces` as the driver describes pinned host memory:
 /// its header, then the pages. Returns the completion status and result.
 fn prepare(h: &Harness, q: &mut TestQueue, req: CopyRequest) -> (Option<Status>, u32) {
-    h.write_bytes(q.data + 0x2000, req.as_bytes());
-    let mut list = vec![(q.data + 0x2000, size_of::<CopyRequest>() as u64)];
-    list.extend(pieces());
-    write_list(h, q.data, &list);
-    let c = q.run(
-        h,
-        &SubmissionEntry {
-            opcode: op::PREPARE_HOST,
-            flags: entry_flags::REQ_SGL,
-            tag: 4,
-            req_addr: q.data,
-            req_len: list.len() as u32,
-            resp_addr: q.data + 0x1000,
-            resp_len: 8,
-            ..Default::default()
-        },
-    );
+    let c = submit_pieces(h, q, op::PREPARE_HOST, req.as_bytes(), 8);
     let code = ResultHeader::read_from(&h.read_bytes(q.data + 0x1000, 8))
         .expect("header")
         .result;
@@ -279,11 +281,7 @@ fn pinned_host_memory_is_prepared_in_place_and_checked() {
     let mut q = TestQueue::enabled(&h, 0, 8);
     let len = pieces().iter().map(|p| p.1).sum::<u64>();
     let data = pattern(len as usize, 9);
-    let mut at = 0;
-    for (addr, n) in pieces() {
-        h.write_bytes(addr, &data[at..at + n as usize]);
-        at += n as usize;
-    }
+    fill_pieces(&h, &data);
     let d = alloc(&h, &mut q, len);
     let req = CopyRequest {
         len,
@@ -293,8 +291,7 @@ fn pinned_host_memory_is_prepared_in_place_and_checked() {
         prepare(&h, &mut q, req),
         (Some(Status::Ok), result::SUCCESS)
     );
-    // It moved nothing: the device memory is still unwritten, the pages
-    // unchanged.
+    // It moved nothing: the device memory is still unwritten.
     let (code, _, back) = dtoh(&h, &mut q, d, len as usize);
     assert_eq!(code, result::SUCCESS);
     assert!(back.iter().all(|&b| b == 0), "nothing was copied");
