@@ -58,7 +58,7 @@ impl RegisterFile {
         match offset {
             r::MAGIC => self.ident.magic,
             r::ABI_VERSION => self.ident.abi_version,
-            r::FEATURES => features::SGL | features::HEARTBEAT,
+            r::FEATURES => features::SGL | features::HEARTBEAT | features::POLLED_TAIL,
             r::MAX_QUEUES => limits.max_queues,
             r::MAX_QUEUE_DEPTH => limits.max_queue_depth,
             r::MAX_TRANSFER => limits.max_transfer,

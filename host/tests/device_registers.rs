@@ -79,7 +79,7 @@ fn identification_registers_and_overrides() {
     assert_eq!(h.read32(regs::ABI_VERSION), uapi::ABI_VERSION);
     assert_eq!(
         h.read32(regs::FEATURES),
-        regs::features::SGL | regs::features::HEARTBEAT
+        regs::features::SGL | regs::features::HEARTBEAT | regs::features::POLLED_TAIL
     );
     assert!(h.read32(regs::MAX_QUEUES) <= regs::QUEUE_LIMIT);
     assert!(h.read32(regs::MAX_QUEUE_DEPTH).is_power_of_two());

@@ -104,6 +104,9 @@ pub mod features {
     pub const SGL: u32 = 1 << 0;
     /// The device keeps a heartbeat in the status page.
     pub const HEARTBEAT: u32 = 1 << 1;
+    /// The device polls a queue's `QueueControl::sq_tail` and asks for the
+    /// doorbell only while it sleeps (`uapi::ring`, the protocol).
+    pub const POLLED_TAIL: u32 = 1 << 2;
 }
 
 /// Bits of [`DEVICE_STATUS`].

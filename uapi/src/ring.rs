@@ -14,6 +14,17 @@
 //!    writes one completion, then `QueueControl::cq_tail` (release order),
 //!    then raises the queue's vector.
 //! 3. The driver reads completions up to `cq_tail` and advances `cq_head`.
+//!
+//! With [`super::regs::features::POLLED_TAIL`], which the driver takes by
+//! setting [`control_flags::POLLED_TAIL`] in `QueueControl::driver_flags`
+//! before it enables the queue, step 1 becomes: the driver writes the new
+//! tail to `QueueControl::sq_tail`, then (full barrier) reads
+//! `QueueControl::device_idle` and writes the doorbell only if that is
+//! non-zero. The device polls `sq_tail` for a while after its last command
+//! and, before it sleeps, sets `device_idle`, then (full barrier) reads
+//! `sq_tail` once more. Each side writes its word before it reads the
+//! other's, so at least one of them sees the other: no submission waits
+//! for a doorbell that was never rung. A doorbell rung anyway is harmless.
 
 /// One command. 64 bytes.
 ///
@@ -95,8 +106,24 @@ pub struct QueueControl {
     pub cq_head: u32,
     /// Written by the device: submissions consumed so far.
     pub sq_head: u32,
+    /// Written by the driver with [`control_flags::POLLED_TAIL`]: the
+    /// submission tail (what it would write to the doorbell).
+    pub sq_tail: u32,
+    /// Written by the device with [`control_flags::POLLED_TAIL`]: non-zero
+    /// while it sleeps until the doorbell is written.
+    pub device_idle: u32,
+    /// Written by the driver before it enables the queue: [`control_flags`].
+    pub driver_flags: u32,
     /// Reserved.
-    pub reserved: [u32; 13],
+    pub reserved: [u32; 10],
+}
+
+/// Bits of [`QueueControl::driver_flags`].
+pub mod control_flags {
+    /// The driver writes `sq_tail` and rings the doorbell only while the
+    /// device is idle (the protocol above); needs
+    /// [`super::super::regs::features::POLLED_TAIL`].
+    pub const POLLED_TAIL: u32 = 1 << 0;
 }
 
 /// Byte offsets inside [`QueueControl`], for volatile access.
@@ -107,6 +134,12 @@ pub mod control_offsets {
     pub const CQ_HEAD: usize = 4;
     /// [`super::QueueControl::sq_head`].
     pub const SQ_HEAD: usize = 8;
+    /// [`super::QueueControl::sq_tail`].
+    pub const SQ_TAIL: usize = 12;
+    /// [`super::QueueControl::device_idle`].
+    pub const DEVICE_IDLE: usize = 16;
+    /// [`super::QueueControl::driver_flags`].
+    pub const DRIVER_FLAGS: usize = 20;
 }
 
 /// Device-wide status page, written by the device. 64 bytes.
@@ -123,4 +156,9 @@ const _: () = assert!(core::mem::size_of::<SubmissionEntry>() == 64);
 const _: () = assert!(core::mem::size_of::<SgEntry>() == 16);
 const _: () = assert!(core::mem::size_of::<CompletionEntry>() == 32);
 const _: () = assert!(core::mem::size_of::<QueueControl>() == 64);
+const _: () = assert!(core::mem::offset_of!(QueueControl, sq_tail) == control_offsets::SQ_TAIL);
+const _: () =
+    assert!(core::mem::offset_of!(QueueControl, device_idle) == control_offsets::DEVICE_IDLE);
+const _: () =
+    assert!(core::mem::offset_of!(QueueControl, driver_flags) == control_offsets::DRIVER_FLAGS);
 const _: () = assert!(core::mem::size_of::<StatusPage>() == 64);

@@ -321,14 +321,31 @@ const MAX_SKIP: u32 = 32;
 /// after a poll that ended in sleep anyway, the next waits sleep at once
 /// (1, 3, 7, … up to [`MAX_SKIP`] of them), and one poll that succeeds
 /// restores polling.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct SpinPolicy {
     skip: u32,
     left: u32,
+    limit: core::time::Duration,
+}
+
+impl Default for SpinPolicy {
+    /// Polls for [`SHM_SPIN`].
+    fn default() -> Self {
+        Self::polling_for(SHM_SPIN)
+    }
 }
 
 impl SpinPolicy {
-    /// Polls `ready` for up to [`SHM_SPIN`] unless backing off; whether it
+    /// Polls for up to `limit` each time.
+    pub const fn polling_for(limit: core::time::Duration) -> Self {
+        Self {
+            skip: 0,
+            left: 0,
+            limit,
+        }
+    }
+
+    /// Polls `ready` for up to its limit unless backing off; whether it
     /// became ready. `elapsed` is the time since its own first call (this
     /// crate has no clock), called only when polling.
     pub fn poll(
@@ -340,7 +357,7 @@ impl SpinPolicy {
             self.left -= 1;
             return ready();
         }
-        while elapsed() < SHM_SPIN {
+        while elapsed() < self.limit {
             for _ in 0..64 {
                 if ready() {
                     self.skip = 0;

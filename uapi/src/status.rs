@@ -84,6 +84,9 @@ pub enum QueueError {
     /// The host process serving the queue ended unexpectedly (a crash, a
     /// fault that aborts it, the memory limit); other queues go on.
     ExecutorLost = 6,
+    /// The control block's `driver_flags` has a bit the device does not
+    /// know or did not offer (`uapi::ring::control_flags`).
+    BadControlFlags = 7,
 }
 
 impl QueueError {
@@ -97,6 +100,7 @@ impl QueueError {
             4 => Self::BadSubmissionIndex,
             5 => Self::BadCompletionIndex,
             6 => Self::ExecutorLost,
+            7 => Self::BadControlFlags,
             _ => return None,
         })
     }

@@ -2,7 +2,7 @@
 
 use crate::guest_memory::GuestMemory;
 use crate::shared::Limits;
-use uapi::ring::{CompletionEntry, QueueControl, SubmissionEntry};
+use uapi::ring::{control_flags, control_offsets, CompletionEntry, QueueControl, SubmissionEntry};
 use uapi::status::QueueError;
 
 /// The values the driver programmed into a queue block.
@@ -33,6 +33,9 @@ pub struct RingLayout {
     pub depth: u32,
     /// Completion vector.
     pub vector: u32,
+    /// The driver writes the tail to the control block and rings the
+    /// doorbell only while the worker sleeps (`control_flags::POLLED_TAIL`).
+    pub polled_tail: bool,
 }
 
 const SQ_ENTRY: u64 = core::mem::size_of::<SubmissionEntry>() as u64;
@@ -40,7 +43,9 @@ const CQ_ENTRY: u64 = core::mem::size_of::<CompletionEntry>() as u64;
 const CTRL_SIZE: u64 = core::mem::size_of::<QueueControl>() as u64;
 
 impl QueueConfig {
-    /// Checks depth, ring placement and vector, in that order.
+    /// Checks depth, ring placement, vector and the control block's
+    /// `driver_flags` (read now: the driver sets them before it enables the
+    /// queue), in that order.
     pub fn validate(
         &self,
         mem: &GuestMemory,
@@ -65,12 +70,19 @@ impl QueueConfig {
         if self.vector >= num_vectors {
             return Err(QueueError::BadVector);
         }
+        let flags = mem
+            .load_u32(self.ctrl_base + control_offsets::DRIVER_FLAGS as u64)
+            .map_err(|_| QueueError::BadRingAddress)?;
+        if flags & !control_flags::POLLED_TAIL != 0 {
+            return Err(QueueError::BadControlFlags);
+        }
         Ok(RingLayout {
             sq_base: self.sq_base,
             cq_base: self.cq_base,
             ctrl_base: self.ctrl_base,
             depth,
             vector: self.vector,
+            polled_tail: flags & control_flags::POLLED_TAIL != 0,
         })
     }
 }

@@ -20,8 +20,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use uapi::regs::irq;
 use uapi::ring::{control_offsets, entry_flags, CompletionEntry, SubmissionEntry};
+use uapi::shm::SpinPolicy;
 use uapi::status::{QueueError, Status};
 use vmm_sys_util::eventfd::EventFd;
+
+/// How long the worker polls a polled tail after its last command before
+/// it sleeps: about one round trip of a TCG guest (`docs/benchmarks.md`),
+/// so that a guest's next command, sent after it saw the last completion,
+/// needs no doorbell; far more than a KVM guest's.
+const QUEUE_SPIN: Duration = Duration::from_micros(200);
 
 /// The first bytes of `entry`'s request, if it is a plain buffer (for
 /// `crate::fault`'s trigger).
@@ -62,6 +69,7 @@ pub fn run(env: QueueEnv, session: Result<Session, Status>) {
         cq_tail: 0,
         irq_pending: false,
         profile: Profile::default(),
+        spin: SpinPolicy::polling_for(QUEUE_SPIN),
     };
     worker.run(session);
 }
@@ -145,6 +153,8 @@ struct Worker {
     irq_pending: bool,
     /// Where the worker's time went, for the session's last log line.
     profile: Profile,
+    /// When a polled tail is polled before sleeping.
+    spin: SpinPolicy,
 }
 
 /// The worker's time: waiting for the guest (`idle`), serving (`busy`),
@@ -155,6 +165,11 @@ struct Profile {
     busy: Duration,
     in_place: Duration,
     in_place_commands: u64,
+    /// Tails taken (each starts a batch of commands).
+    batches: u64,
+    /// Of those, with a polled tail, the ones whose doorbell the driver
+    /// did not ring (it saw us polling).
+    unrung_batches: u64,
 }
 
 impl Worker {
@@ -166,6 +181,11 @@ impl Worker {
             let Some(tail) = self.wait_for_doorbell() else {
                 break;
             };
+            self.profile.batches += 1;
+            if self.env.layout.polled_tail && self.env.page.doorbell.load(Ordering::Acquire) != tail
+            {
+                self.profile.unrung_batches += 1;
+            }
             let serving = Instant::now();
             self.profile.idle += serving - waiting;
             let processed = self.process(tail, &mut session);
@@ -183,7 +203,8 @@ impl Worker {
             // The times profile the VM path: the GPU's share (the direct
             // copies), ours (busy; in place: the copies in guest pages,
             // whose time beyond the direct copies' is ours per command) and
-            // the guest's (idle, waiting for it).
+            // the guest's (idle, waiting for it). With a polled tail, the
+            // batches the driver sent with no doorbell.
             let stats = session.shared_stats();
             tracing::info!(
                 queue,
@@ -201,6 +222,9 @@ impl Worker {
                 busy_ms = self.profile.busy.as_millis() as u64,
                 in_place_commands = self.profile.in_place_commands,
                 in_place_ms = self.profile.in_place.as_millis() as u64,
+                polled_tail = u8::from(self.env.layout.polled_tail),
+                batches = self.profile.batches,
+                unrung_batches = self.profile.unrung_batches,
                 "queue session ended"
             );
         }
@@ -208,26 +232,89 @@ impl Worker {
         tracing::debug!(queue, "worker stopped");
     }
 
-    /// Waits until the doorbell differs from the device head; `None` once
-    /// the queue is stopping. The tail is read after the eventfd, and the
-    /// register file writes it before the eventfd, so no doorbell is lost.
-    /// Completions held back while bus mastering was off are signalled
-    /// once it is back.
+    /// Waits until the tail differs from the device head; `None` once the
+    /// queue is stopping. The doorbell's tail is read after the eventfd,
+    /// and the register file writes it before the eventfd, so no doorbell
+    /// is lost. With a polled tail the driver writes it to the control
+    /// block and rings the doorbell only while `device_idle` says we sleep:
+    /// we poll for a while, then set `device_idle` and look once more
+    /// before sleeping (`uapi::ring`, the protocol). Completions held back
+    /// while bus mastering was off are signalled once it is back.
     fn wait_for_doorbell(&mut self) -> Option<u32> {
+        let mut polled = false;
         loop {
             if self.env.page.stopping() {
                 return None;
             }
             self.flush_irq();
-            let tail = self.env.page.doorbell.load(Ordering::Acquire);
-            if tail != self.sq_head && self.env.page.dma_allowed() {
+            if let Some(tail) = self.new_tail() {
                 return Some(tail);
+            }
+            if self.env.layout.polled_tail && !polled {
+                polled = true;
+                let mut start = None;
+                let elapsed = || start.get_or_insert_with(Instant::now).elapsed();
+                let mut spin = self.spin;
+                let ready = spin.poll(
+                    || self.env.page.stopping() || self.new_tail().is_some(),
+                    elapsed,
+                );
+                self.spin = spin;
+                if ready {
+                    continue;
+                }
+                if self.set_device_idle(true) {
+                    if let Some(tail) = self.new_tail() {
+                        self.set_device_idle(false);
+                        return Some(tail);
+                    }
+                }
             }
             if let Err(error) = self.env.doorbell.read() {
                 tracing::error!(queue = self.env.index, %error, "cannot wait for the doorbell");
                 return None;
             }
+            if polled {
+                self.set_device_idle(false);
+                polled = false;
+            }
         }
+    }
+
+    /// The driver's tail, if it differs from our head and bus mastering
+    /// lets us read the rings: the control block's with a polled tail,
+    /// else the doorbell register's.
+    fn new_tail(&self) -> Option<u32> {
+        if !self.env.page.dma_allowed() {
+            return None;
+        }
+        let tail = if self.env.layout.polled_tail {
+            let field = self.env.layout.ctrl_field(control_offsets::SQ_TAIL);
+            // An unreadable control block reads as no news; the ring's
+            // reads then report it.
+            self.env.ram.snapshot().load_u32(field).ok()?
+        } else {
+            self.env.page.doorbell.load(Ordering::Acquire)
+        };
+        (tail != self.sq_head).then_some(tail)
+    }
+
+    /// Tells the driver whether we sleep until the doorbell (then with a
+    /// full barrier after the store, before the caller reads the tail
+    /// again); false if bus mastering is off (nothing written).
+    fn set_device_idle(&self, idle: bool) -> bool {
+        if !self.env.page.dma_allowed() {
+            return false;
+        }
+        let field = self.env.layout.ctrl_field(control_offsets::DEVICE_IDLE);
+        let stored = self
+            .env
+            .ram
+            .snapshot()
+            .store_u32(field, u32::from(idle))
+            .is_ok();
+        fence(Ordering::SeqCst);
+        stored
     }
 
     fn fail(&self, error: QueueError) {
@@ -551,6 +638,7 @@ mod tests {
                 ctrl_base: 0x2000,
                 depth: 2,
                 vector: 1,
+                polled_tail: false,
             },
             ram: Arc::new(GuestRam::new()),
             max_transfer: 4096,
@@ -565,6 +653,7 @@ mod tests {
             cq_tail: 0,
             irq_pending: true,
             profile: Profile::default(),
+            spin: SpinPolicy::polling_for(QUEUE_SPIN),
         };
         // A batch ended because the guest turned bus mastering off.
         page.dma_off.store(1, Ordering::Release);

@@ -129,7 +129,8 @@ impl Setup {
                     .u64(l.cq_base)
                     .u64(l.ctrl_base)
                     .u32(l.depth)
-                    .u32(l.vector);
+                    .u32(l.vector)
+                    .u32(u32::from(l.polled_tail));
             }
             Role::Direct => {
                 e.u32(ROLE_DIRECT);
@@ -164,6 +165,7 @@ impl Setup {
                 ctrl_base: d.u64()?,
                 depth: d.u32()?,
                 vector: d.u32()?,
+                polled_tail: d.u32()? != 0,
             }),
             ROLE_DIRECT => Role::Direct,
             _ => return Err(bad("unknown role")),
@@ -208,6 +210,7 @@ mod tests {
                     ctrl_base: 0x3000,
                     depth: 64,
                     vector: 2,
+                    polled_tail: true,
                 }),
                 spec: ExecutorSpec::Sim(info),
                 max_transfer: 1 << 20,
