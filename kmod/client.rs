@@ -37,6 +37,7 @@ use crate::{
             CLIENT_QUEUE_DEPTH,
             MAX_BATCH, //
         },
+        regs::features,
         status::Status,
     },
     userdma::PinAccount,
@@ -135,7 +136,8 @@ impl Client {
         // that unbind, which frees listed clients' DMA memory, either lists
         // this one or refuses it (`add_client`) while the device is bound.
         let binding = shared.bind_alive()?;
-        let ring = Ring::new(binding.dev())?;
+        let polled_tail = shared.limits.features & features::POLLED_TAIL != 0;
+        let ring = Ring::new(binding.dev(), polled_tail)?;
         let state = ClientState::new(ring)?;
         let q = queue.get();
         let dma = Arc::pin_init(
@@ -407,6 +409,7 @@ impl Client {
     ) -> Result {
         let start = Instant::<Monotonic>::now();
         let mut deliver = Some(deliver);
+        let mut polled = false;
         loop {
             let generation = *self.shared().irq_generation.lock();
             {
@@ -428,9 +431,42 @@ impl Client {
                     return Ok(());
                 }
             }
+            if !polled {
+                polled = true;
+                if self.poll_completions() {
+                    continue;
+                }
+            }
             let deadline = (timeout_ms != 0).then_some((start, timeout_ms));
             self.sleep_for_interrupt(generation, deadline)?;
+            polled = false;
         }
+    }
+
+    /// Polls the completion ring for a while before a wait sleeps (backing
+    /// off while polls keep failing: `SpinPolicy`): a completion seen here
+    /// needs no interrupt and no wake-up, which cost a guest far more than
+    /// the device's work for a short command. Whether one came.
+    fn poll_completions(&self) -> bool {
+        let mut spin = self.dma.state.lock().spin;
+        let start = Instant::<Monotonic>::now();
+        let elapsed = || {
+            // CAST: a monotonic clock's elapsed time is not negative.
+            core::time::Duration::from_nanos(start.elapsed().as_nanos() as u64)
+        };
+        let came = spin.poll(
+            || {
+                let st = self.dma.state.lock();
+                st.broken.is_some()
+                    || st
+                        .ring
+                        .as_ref()
+                        .is_some_and(|r| r.has_completions(st.cq_head))
+            },
+            elapsed,
+        );
+        self.dma.state.lock().spin = spin;
+        came
     }
 }
 

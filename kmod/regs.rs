@@ -34,6 +34,7 @@ register! {
     }
     /// Feature bits (`uapi::regs::features`).
     pub(crate) FEATURES(u32) @ 0x0008 {
+        2:2 polled_tail => bool;
         1:1 heartbeat => bool;
         0:0 sgl => bool;
     }
@@ -95,7 +96,11 @@ same_offset!(
 const _: () =
     assert!(<QUEUE_STATUS as Register>::OFFSET == regs::queue_reg(0, regs::queue::STATUS) as usize);
 const _: () = assert!(regs::QUEUE_STRIDE == 0x40);
-const _: () = assert!(regs::features::SGL == 1 << 0 && regs::features::HEARTBEAT == 1 << 1);
+const _: () = assert!(
+    regs::features::SGL == 1 << 0
+        && regs::features::HEARTBEAT == 1 << 1
+        && regs::features::POLLED_TAIL == 1 << 2
+);
 const _: () = assert!(regs::device_status::READY == 1 << 0 && regs::device_status::FATAL == 1 << 1);
 const _: () = assert!(regs::device_control::RESET == 1 << 0);
 const _: () =

@@ -14,6 +14,7 @@ use crate::{
         ioctl::CLIENT_QUEUE_DEPTH,
         regs::queue,
         ring::{
+            control_flags,
             CompletionEntry,
             QueueControl,
             SubmissionEntry, //
@@ -42,16 +43,27 @@ pub(crate) struct Ring {
     sq: Coherent<[SubmissionEntry]>,
     cq: Coherent<[CompletionEntry]>,
     ctrl: Coherent<QueueControl>,
+    /// The tail goes to the control block, the doorbell only while the
+    /// device sleeps (`uapi::ring`, the protocol).
+    polled_tail: bool,
 }
 
 impl Ring {
-    /// Allocates zeroed rings, charged to the caller's memory cgroup.
-    pub(crate) fn new(dev: &Device<Bound>) -> Result<Self> {
+    /// Allocates zeroed rings, charged to the caller's memory cgroup; with
+    /// `polled_tail` (the device offers it) the queue will use a polled
+    /// tail.
+    pub(crate) fn new(dev: &Device<Bound>, polled_tail: bool) -> Result<Self> {
         let depth = CLIENT_QUEUE_DEPTH as usize;
+        let ctrl: Coherent<QueueControl> = Coherent::zeroed(dev, GFP_KERNEL_ACCOUNT)?;
+        if polled_tail {
+            // Before ENABLE_ON, when the device reads it.
+            kernel::dma_write!(ctrl, .driver_flags, control_flags::POLLED_TAIL);
+        }
         Ok(Self {
             sq: Coherent::zeroed_slice(dev, depth, GFP_KERNEL_ACCOUNT)?,
             cq: Coherent::zeroed_slice(dev, depth, GFP_KERNEL_ACCOUNT)?,
-            ctrl: Coherent::zeroed(dev, GFP_KERNEL_ACCOUNT)?,
+            ctrl,
+            polled_tail,
         })
     }
 
@@ -88,10 +100,28 @@ impl Ring {
         Ok(())
     }
 
-    /// Rings the doorbell: the device may read entries up to `tail`.
-    pub(crate) fn ring_doorbell(bar: &Bar0, q: u32, tail: u32) -> Result {
+    /// Hands entries up to `tail` to the device: with a polled tail, the
+    /// control block's `sq_tail`, and the doorbell only if the device said
+    /// it sleeps; else the doorbell.
+    pub(crate) fn publish_tail(&self, bar: &Bar0, q: u32, tail: u32) -> Result {
+        if self.polled_tail {
+            // The entries before the tail, the tail before the device's
+            // idle word is read (the device stores that word before it
+            // reads the tail again): one of us sees the other.
+            helpers::dma_mb();
+            kernel::dma_write!(self.ctrl, .sq_tail, tail);
+            helpers::dma_mb();
+            if kernel::dma_read!(self.ctrl, .device_idle) == 0 {
+                return Ok(());
+            }
+        }
         // The MMIO write orders after the ring writes (writel semantics).
         regs::write(bar, regs::queue(q, queue::DOORBELL), tail)
+    }
+
+    /// Whether the device posted completions past `head`.
+    pub(crate) fn has_completions(&self, head: u32) -> bool {
+        kernel::dma_read!(self.ctrl, .cq_tail) != head
     }
 
     /// The device's completion tail; entries before it may be read after this.

@@ -6,9 +6,12 @@
 use crate::{
     release::RetiredPin,
     ring::Ring,
-    uapi::ioctl::{
-        CLIENT_QUEUE_DEPTH,
-        MAX_PAYLOAD, //
+    uapi::{
+        ioctl::{
+            CLIENT_QUEUE_DEPTH,
+            MAX_PAYLOAD, //
+        },
+        shm::SpinPolicy,
     },
     userdma::UserDma,
 };
@@ -24,6 +27,11 @@ use kernel::{
 /// is `max(budget, MAX_BATCH * 2 * MAX_PAYLOAD)`; every byte is also charged
 /// to the caller's memory cgroup.
 const CLIENT_DMA_BUDGET: usize = 64 * MAX_PAYLOAD as usize;
+
+/// How long a wait polls for its completion before it sleeps: a short
+/// command's round trip to a polling device in a TCG guest, where an
+/// interrupt and a wake-up cost more than that.
+const WAIT_SPIN: core::time::Duration = core::time::Duration::from_micros(100);
 
 unsafe extern "C" {
     /// `totalram_pages()`. No preconditions.
@@ -188,6 +196,8 @@ pub(crate) struct ClientState {
     pub(crate) space_waiters: u32,
     /// Data that went to the device by pinned pages.
     pub(crate) pinned_io: PinnedIo,
+    /// When a wait polls for its completion before it sleeps.
+    pub(crate) spin: SpinPolicy,
 }
 
 /// Counters of the zero-copy path.
@@ -218,6 +228,7 @@ impl ClientState {
             device_error: None,
             space_waiters: 0,
             pinned_io: PinnedIo::default(),
+            spin: SpinPolicy::polling_for(WAIT_SPIN),
         })
     }
 

@@ -2,11 +2,10 @@
 
 //! The submit path of a client: slots and budget reserved for a batch, its
 //! buffers prepared (copied, or pinned and mapped), then posted with one
-//! doorbell.
+//! tail (and a doorbell while the device sleeps).
 
 use crate::{
     client::Client,
-    ring::Ring,
     slots::{
         Buffer,
         PinnedIo,
@@ -225,7 +224,8 @@ impl Client {
         })
     }
 
-    /// Posts a reserved, prepared batch with one doorbell; returns the
+    /// Posts a reserved, prepared batch with one doorbell (at most);
+    /// returns the
     /// sequence numbers in order.
     pub(crate) fn post(
         &self,
@@ -283,7 +283,7 @@ impl Client {
         st.sq_tail = tail;
         st.pinned_io.add(pinned_io);
         self.shared().state.lock().pinned_io.add(pinned_io);
-        Ring::ring_doorbell(binding.bar()?, self.queue.get(), tail)
+        ring.publish_tail(binding.bar()?, self.queue.get(), tail)
     }
 
     /// Convenience for the driver's own commands.
