@@ -89,6 +89,8 @@ impl Report {
             self.insert(format!("{}/host-registered", s.name), ok, detail);
             let (ok, detail) = guest_prepared(&log);
             self.insert(format!("{}/host-prepared", s.name), ok, detail);
+            let (ok, detail) = polled_tail(&log);
+            self.insert(format!("{}/host-polled-tail", s.name), ok, detail);
         }
     }
 }
@@ -125,6 +127,25 @@ fn guest_prepared(log: &str) -> (bool, String) {
     (
         most >= min,
         format!("most bytes of pinned host memory registered at allocation in one session: {most} (want >= {min})"),
+    )
+}
+
+/// The guest's driver took the polled tail (`uapi::ring`): every queue
+/// session ran with it, and some batches of commands reached the host with
+/// no doorbell, the driver having seen the worker polling
+/// (`unrung_batches`).
+fn polled_tail(log: &str) -> (bool, String) {
+    let sessions = session_counters(log, ["polled_tail", "batches", "unrung_batches"]);
+    let polled = sessions.iter().filter(|s| s[0] == 1).count();
+    let batches: u64 = sessions.iter().map(|s| s[1]).sum();
+    let unrung: u64 = sessions.iter().map(|s| s[2]).sum();
+    (
+        !sessions.is_empty() && polled == sessions.len() && unrung > 0,
+        format!(
+            "{polled} of {} queue sessions with a polled tail; {unrung} of {batches} batches \
+             without a doorbell (want > 0)",
+            sessions.len()
+        ),
     )
 }
 
@@ -192,7 +213,7 @@ pub fn run(env: &Env, only: Option<&str>) -> Report {
 
 #[cfg(test)]
 mod in_place_tests {
-    use super::{guest_in_place, guest_prepared, guest_registered};
+    use super::{guest_in_place, guest_prepared, guest_registered, polled_tail};
 
     #[test]
     fn the_check_reads_the_queue_sessions_counters() {
@@ -215,6 +236,19 @@ mod in_place_tests {
         let none = "x queue session ended queue=0 guest_direct_bytes=3000000 guest_released=0\n";
         assert!(!guest_registered(none, 1).0, "nothing released");
         assert!(!guest_registered("", 0).0, "no session");
+    }
+
+    #[test]
+    fn the_polled_tail_needs_every_session_and_an_unrung_batch() {
+        let log = "x queue session ended queue=0 polled_tail=1 batches=9 unrung_batches=0\n\
+                   x queue session ended queue=1 polled_tail=1 batches=5 unrung_batches=3\n";
+        assert!(polled_tail(log).0);
+        let old_driver = "x queue session ended queue=0 polled_tail=1 batches=9 unrung_batches=2\n\
+                          x queue session ended queue=1 polled_tail=0 batches=5\n";
+        assert!(!polled_tail(old_driver).0, "a session without it");
+        let rung = "x queue session ended queue=0 polled_tail=1 batches=9 unrung_batches=0\n";
+        assert!(!polled_tail(rung).0, "every batch rang");
+        assert!(!polled_tail("").0, "no session");
     }
 
     #[test]
