@@ -412,10 +412,12 @@ impl Client {
         let mut polled = false;
         loop {
             let generation = *self.shared().irq_generation.lock();
+            let poll_limit;
             {
                 let mut st = self.dma.state.lock();
                 self.reap(&mut st);
                 let slot = st.slots.find_waitable(seq).ok_or(EINVAL)?;
+                poll_limit = slot.poll_limit();
                 if let Stage::Done { status, resp_len } = slot.stage {
                     let deliver = deliver.take().ok_or(EINVAL)?;
                     deliver(
@@ -433,7 +435,7 @@ impl Client {
             }
             if !polled {
                 polled = true;
-                if self.poll_completions() {
+                if self.poll_completions(poll_limit) {
                     continue;
                 }
             }
@@ -443,18 +445,19 @@ impl Client {
         }
     }
 
-    /// Polls the completion ring for a while before a wait sleeps (backing
-    /// off while polls keep failing: `SpinPolicy`): a completion seen here
-    /// needs no interrupt and no wake-up, which cost a guest far more than
-    /// the device's work for a short command. Whether one came.
-    fn poll_completions(&self) -> bool {
+    /// Polls the completion ring for up to `limit` before a wait sleeps
+    /// (backing off while polls keep failing: `SpinPolicy`): a completion
+    /// seen here needs no interrupt and no wake-up, which cost a guest far
+    /// more than the device's work for a short command. Whether one came.
+    fn poll_completions(&self, limit: core::time::Duration) -> bool {
         let mut spin = self.dma.state.lock().spin;
         let start = Instant::<Monotonic>::now();
         let elapsed = || {
             // CAST: a monotonic clock's elapsed time is not negative.
             core::time::Duration::from_nanos(start.elapsed().as_nanos() as u64)
         };
-        let came = spin.poll(
+        let came = spin.poll_up_to(
+            limit,
             || {
                 let st = self.dma.state.lock();
                 st.broken.is_some()

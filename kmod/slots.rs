@@ -33,6 +33,12 @@ const CLIENT_DMA_BUDGET: usize = 64 * MAX_PAYLOAD as usize;
 /// interrupt and a wake-up cost more than that.
 const WAIT_SPIN: core::time::Duration = core::time::Duration::from_micros(100);
 
+/// Bytes per nanosecond the device is assumed to move at least (10 GB/s,
+/// a staged copy's rate; registered pages move at 50): a wait for a
+/// command with pinned data polls that much longer, so that a large
+/// copy's completion is caught without an interrupt and a wake-up.
+const WAIT_DATA_RATE: u64 = 10;
+
 unsafe extern "C" {
     /// `totalram_pages()`. No preconditions.
     fn vgpu_total_ram_pages() -> c_ulong;
@@ -165,6 +171,21 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// How long a wait for it polls before sleeping: [`WAIT_SPIN`], and the
+    /// time its pinned data takes at [`WAIT_DATA_RATE`].
+    pub(crate) fn poll_limit(&self) -> core::time::Duration {
+        let data = [&self.req, &self.resp]
+            .into_iter()
+            .flatten()
+            .map(|b| match b {
+                // CAST: usize fits u64 on every supported architecture.
+                Buffer::Pinned(p) => p.data_len() as u64,
+                Buffer::Bounce(_) | Buffer::Release { .. } => 0,
+            })
+            .sum::<u64>();
+        WAIT_SPIN + core::time::Duration::from_nanos(data / WAIT_DATA_RATE)
+    }
+
     const fn free() -> Self {
         Self {
             stage: Stage::Free,

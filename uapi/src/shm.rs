@@ -351,13 +351,24 @@ impl SpinPolicy {
     pub fn poll(
         &mut self,
         ready: impl Fn() -> bool,
+        elapsed: impl FnMut() -> core::time::Duration,
+    ) -> bool {
+        self.poll_up_to(self.limit, ready, elapsed)
+    }
+
+    /// [`Self::poll`] for up to `limit` this time (a wait whose work is
+    /// known to take longer).
+    pub fn poll_up_to(
+        &mut self,
+        limit: core::time::Duration,
+        ready: impl Fn() -> bool,
         mut elapsed: impl FnMut() -> core::time::Duration,
     ) -> bool {
         if self.left > 0 {
             self.left -= 1;
             return ready();
         }
-        while elapsed() < self.limit {
+        while elapsed() < limit {
             for _ in 0..64 {
                 if ready() {
                     self.skip = 0;
@@ -375,6 +386,55 @@ impl SpinPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::cell::Cell;
+    use core::time::Duration;
+
+    /// A clock that advances 1 µs each time it is read.
+    fn ticking() -> impl FnMut() -> Duration {
+        let mut now = 0;
+        move || {
+            now += 1;
+            Duration::from_micros(now)
+        }
+    }
+
+    #[test]
+    fn polls_up_to_the_limit_then_backs_off() {
+        let mut spin = SpinPolicy::polling_for(Duration::from_micros(10));
+        // Ready after 5 µs of polling: found.
+        let reads = Cell::new(0u32);
+        let soon = || {
+            reads.set(reads.get() + 1);
+            reads.get() > 64 * 5
+        };
+        assert!(spin.poll(soon, ticking()));
+        // Never ready: polls until the limit, then the next wait looks
+        // once without polling, the one after polls again.
+        let reads = Cell::new(0u32);
+        let never = || {
+            reads.set(reads.get() + 1);
+            false
+        };
+        assert!(!spin.poll(never, ticking()));
+        assert!(reads.get() >= 64 * 9, "polled {} times", reads.get());
+        let before = reads.get();
+        assert!(!spin.poll(never, ticking()));
+        assert_eq!(reads.get(), before + 1, "a backed-off wait looks once");
+        // A longer limit for this wait only (a command known to be long).
+        let reads = Cell::new(0u32);
+        let late = || {
+            reads.set(reads.get() + 1);
+            reads.get() > 64 * 50
+        };
+        assert!(!spin.poll(late, ticking()), "past the policy's own limit");
+        let reads = Cell::new(0u32);
+        let mut spin = SpinPolicy::polling_for(Duration::from_micros(10));
+        let late = || {
+            reads.set(reads.get() + 1);
+            reads.get() > 64 * 50
+        };
+        assert!(spin.poll_up_to(Duration::from_micros(100), late, ticking()));
+    }
 
     fn setup(depth: u32, arena_len: u64) -> ShmSetup {
         ShmSetup::new(depth, arena_len)

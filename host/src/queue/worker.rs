@@ -182,10 +182,10 @@ impl Worker {
                 break;
             };
             self.profile.batches += 1;
-            if self.env.layout.polled_tail && self.env.page.doorbell.load(Ordering::Acquire) != tail
-            {
-                self.profile.unrung_batches += 1;
-            }
+            let unrung = self.env.layout.polled_tail
+                && self.env.page.doorbell.load(Ordering::Acquire) != tail;
+            self.profile.unrung_batches += u64::from(unrung);
+            tracing::debug!(queue, head = self.sq_head, tail, unrung, "batch");
             let serving = Instant::now();
             self.profile.idle += serving - waiting;
             let processed = self.process(tail, &mut session);
