@@ -141,3 +141,24 @@ fn unknown_control_flags_are_refused() {
     assert_eq!(q.status(&h), qreg::status::ENABLED);
     assert_echo_works(&h, &mut q, 1);
 }
+
+#[test]
+fn a_polled_tail_out_of_range_stops_only_that_queue() {
+    // The control block's tail is checked as a doorbell's is.
+    let h = Harness::new();
+    let mut bad = polled_queue(&h, 0);
+    let mut good = polled_queue(&h, 1);
+    set_ctrl_word(&h, &bad, control_offsets::SQ_TAIL, 8 + 1);
+    bad.ring(&h);
+    let c = bad.next_completion(&h).expect("an error completion");
+    assert_eq!((c.tag, status_of(&c)), (0, Some(Status::BadRingIndex)));
+    assert!(wait_for(|| queue_error(bad.status(&h))).is_some());
+    assert_eq!(
+        queue_error(bad.status(&h)),
+        Some(QueueError::BadSubmissionIndex)
+    );
+    good.push(&h, &echo(&good, 1, 8, 8));
+    publish(&h, &good);
+    let c = spin_for_completion(&h, &mut good).expect("the other queue serves");
+    assert_eq!((c.tag, status_of(&c)), (1, Some(Status::Ok)));
+}
