@@ -420,7 +420,16 @@ impl Client {
         while idx < calls.len() {
             let room = window - inflight.len();
             if first_err.is_none() && !not_pinned && next < calls.len() && room * 2 >= window {
-                let end = (next + room).min(calls.len());
+                // The first call goes out alone, so that the device starts
+                // on its data while the driver pins and describes the rest
+                // (each call's list is built before any of its submit is
+                // posted).
+                let alone = next == 0 && calls.len() > 1 && window > 1;
+                let end = if alone {
+                    1
+                } else {
+                    (next + room).min(calls.len())
+                };
                 let reqs: Vec<DataRequest<'_>> = calls[next..end]
                     .iter_mut()
                     .map(|(req, data)| {
@@ -445,6 +454,9 @@ impl Client {
                     Ok(t) => {
                         inflight.extend(t);
                         next = end;
+                        if alone {
+                            continue;
+                        }
                     }
                     Err(e) if e.errno == libc::ENOMEM => {
                         tracing::debug!("vgpu transport: pages not pinned ({e}); copied instead");
