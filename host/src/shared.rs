@@ -28,7 +28,10 @@ impl Default for Limits {
         Self {
             max_queues: 128,
             max_queue_depth: 1024,
-            max_transfer: 16 << 20,
+            // A 64 MiB copy is one command (127 MiB of data and a header of
+            // up to MAX_PAYLOAD): each command of a large copy costs the
+            // device a wait for its DMA and the GPU a restart.
+            max_transfer: 128 << 20,
         }
     }
 }

@@ -77,8 +77,9 @@ pub struct SgEntry {
     pub reserved: u32,
 }
 
-/// Most segments one scatter-gather list may hold.
-pub const MAX_SG_ENTRIES: u32 = 4096;
+/// Most segments one scatter-gather list may hold: 128 MiB of 4 KiB pages
+/// (the device's `MAX_TRANSFER`), in a list of 512 KiB.
+pub const MAX_SG_ENTRIES: u32 = 32768;
 
 /// One completion. 32 bytes.
 #[repr(C)]
