@@ -15,7 +15,9 @@
 #                      vgpu.ko: the suite and the cudart programs in the guest
 #       gpu-guest      that machine's nvidia-smi and PyTorch in the guest
 #                      (VGPU_GPU_GUEST_CHECKS: some of its groups, e.g.
-#                      "torch"; default torch,cublas,bench)
+#                      "torch"; default torch,cublas,bench; bench is
+#                      gemm-bench and torch-bench; "profile" runs gemm-bench
+#                      with our library's profile, see VGPU_BENCH_PROFILE)
 #       cublas         tests/gpu/cublas-check.cu, built there with its nvcc and
 #                      cuBLAS, natively and over the socket
 #       torch          tests/gpu/torch-check.py natively and over the socket
@@ -36,7 +38,10 @@
 #                      tests/gpu/gemm-bench.cu (built there) and
 #                      tests/gpu/torch-bench.py, natively and over the socket;
 #                      scripts/bench-report.py turns them into ratios in
-#                      $OUT/benchmarks.json and $OUT/benchmarks.md
+#                      $OUT/benchmarks.json and $OUT/benchmarks.md; with
+#                      VGPU_BENCH_PROFILE=1, gemm-bench once more over the
+#                      socket with our library's profile
+#                      ($OUT/profile-socket-gemm.txt)
 #       bench-vm       (only when named) cuda-suite --bench in the guest (the
 #                      bench scenario), against the same native run; with
 #                      gpu-guest named too, the GEMM and PyTorch benchmarks
@@ -345,6 +350,13 @@ bench_part() {
         ours_env ""
         bench_env=("${ours[@]}")
         bench_all "$out/bench-socket.txt"
+        # With VGPU_BENCH_PROFILE: gemm-bench once more with our library's
+        # profile (time per export, waits per command) for the same
+        # figures in the guest (gpu-guest's "profile" group) to set against.
+        if [ -n "${VGPU_BENCH_PROFILE:-}" ] && [ -x "$p/bench/gemm-bench" ]; then
+            env "${ours[@]}" VGPU_LOG=vgpu::profile=info timeout 240 "$p/bench/gemm-bench" \
+                >"$out/profile-socket-gemm.txt" 2>&1 || true
+        fi
         stop_host
         grep -E '^CASE [^ ]+ (PASS|FAIL)' "$out/bench-socket.txt" | cut -c1-160 | tee -a "$summary" || true
         args+=(--socket "$out/bench-socket.txt")

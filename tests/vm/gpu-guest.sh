@@ -114,11 +114,19 @@ guest_bench() {
     grep -v -e '^CASE ' -e '^BENCH ' /tmp/$name.out | tail -n 20 | sed -e "s#^#$name| #"
     [ $rc = 0 ] || fail "bench/$name-exit" "exit status $rc"
 }
-if want bench && [ -x "$dist/gemm-bench" ]; then
+# Groups gemm-bench and torch-bench are each half of bench.
+if { want bench || want gemm-bench; } && [ -x "$dist/gemm-bench" ]; then
     guest_bench gemm-bench 240 "$dist/gemm-bench"
 fi
-if want bench && [ -f "$dist/torch-bench.py" ]; then
+if { want bench || want torch-bench; } && [ -f "$dist/torch-bench.py" ]; then
     guest_bench torch-bench 480 "$python" "$dist/torch-bench.py"
+fi
+# Where a GEMM's time goes in the guest: gemm-bench with our library's
+# profile (vgpu_transport::profile), every profile line as "profile| ".
+if want profile && [ -x "$dist/gemm-bench" ]; then
+    VGPU_LOG=vgpu::profile=info timeout 240 "$dist/gemm-bench" >/tmp/profile.out 2>&1; rc=$?
+    grep -e '^BENCH ' -e '^vgpu profile:' /tmp/profile.out | head -n 80 | sed 's/^/profile| /'
+    [ $rc = 0 ] && pass profile/exit "exited 0" || fail profile/exit "exit status $rc"
 fi
 
 # llama.cpp as Ollama runs it (issue 11): the binaries and model the suite's

@@ -235,6 +235,7 @@ static DEINITIALIZED: AtomicBool = AtomicBool::new(false);
 extern "C" fn on_unload() {
     DEINITIALIZED.store(true, Ordering::Release);
     flusher::shut_down();
+    vgpu_transport::profile::report();
 }
 
 // At `dlclose` (and at exit, if cuInit never succeeded).

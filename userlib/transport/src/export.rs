@@ -16,7 +16,10 @@ pub fn guard<E: Display + Into<u32>>(
     f: impl FnOnce() -> Result<(), E>,
 ) -> u32 {
     crate::logging::init();
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let started = crate::profile::start();
+    let r = catch_unwind(AssertUnwindSafe(f));
+    crate::profile::finish(name, started);
+    match r {
         Ok(Ok(())) => success,
         Ok(Err(e)) => {
             tracing::debug!("{name} -> {e}");

@@ -7,7 +7,7 @@
 //!   `VGPU_SOCKET` (for tests), else a line `socket = /path/to.sock` in
 //!   `/etc/vgpu/client.conf`, else `/dev/vgpu0`. No environment is needed
 //!   in a VM.
-//! - [`logging`]; [`export::guard`], the panic guard of every export;
+//! - [`logging`] and [`profile`]; [`export::guard`], the panic guard of every export;
 //!   [`arg`], the typed C arguments of the exports, and [`ptr`], the
 //!   copies behind them; [`fork`], fork safety of a library's
 //!   state; [`uuid`] and [`device`], the identity both libraries report;
@@ -28,6 +28,7 @@ pub mod export;
 pub mod fork;
 /// Diagnostics of the guest libraries: silent unless `VGPU_LOG` is set.
 pub mod logging;
+pub mod profile;
 pub mod ptr;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -293,7 +294,7 @@ pub fn open() -> Result<(Box<dyn Transport>, Endpoint), DevError> {
         Endpoint::Device(p) => Box::new(VgpuFile::open(p)?),
         Endpoint::Socket(p) => SocketClient::connect_best(p)?,
     };
-    Ok((t, ep))
+    Ok((profile::wrap(t), ep))
 }
 
 /// The `/dev/vgpuN` nodes present, sorted by N.
