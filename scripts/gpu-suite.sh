@@ -71,7 +71,8 @@
 #   pass, and every result digest must be identical.
 # With the device tool: run `bash scripts/gpu-suite.sh run` carrying
 # target/gpu-pack.tar.xz; the report lands in $OUT. VGPU_GPU_PARTS picks
-# parts (comma-separated; default all).
+# parts (comma-separated; default all). With more than 8 files the report
+# comes back as $OUT/all.tar.xz beside summary.txt and the benchmark figures.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -452,9 +453,9 @@ QEMU
             fi
         fi
     fi
-    # With bench-vm and gpu-guest both named, the GEMM and PyTorch
+    # With a bench part and gpu-guest both named, the GEMM and PyTorch
     # benchmarks run in that guest too (gpu-guest.sh runs what the dist has).
-    if [[ $parts == *,bench-vm,* && $parts == *,gpu-guest,* ]]; then
+    if [ $benching = 1 ] && [[ $parts == *,gpu-guest,* ]]; then
         [ -x "$p/bench/gemm-bench" ] && cp "$p/bench/gemm-bench" "$p/dist/"
         cp "$repo/tests/gpu/torch-bench.py" "$p/dist/"
     fi
@@ -638,8 +639,20 @@ QEMU
     return $((bad | ${bad_trace:-0}))
 }
 
+# The device tool brings back at most 8 files from $OUT: with more, all of
+# them go into $OUT/all.tar.xz and only the summary and the benchmark
+# figures stay beside it.
+bundle_out() {
+    [ -n "${OUT:-}" ] || return 0
+    local out=$OUT
+    [ "$(find "$out" -maxdepth 1 -type f | wc -l)" -gt 8 ] || return 0
+    tar -C "$out" -cJf /tmp/vgpu-all.tar.xz . && find "$out" -mindepth 1 -maxdepth 1 \
+        ! -name summary.txt ! -name benchmarks.json ! -name benchmarks.md -exec rm -rf {} + \
+        && mv /tmp/vgpu-all.tar.xz "$out/all.tar.xz"
+}
+
 case "${1:-}" in
     pack) pack ;;
-    run) run ;;
+    run) rc=0; run || rc=$?; bundle_out; exit $rc ;;
     *) echo "usage: $0 pack|run" >&2; exit 2 ;;
 esac

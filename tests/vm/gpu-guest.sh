@@ -104,7 +104,7 @@ else
 fi
 
 # Benchmarks, when the dist holds them (scripts/gpu-suite.sh puts them there
-# when its bench-vm and gpu-guest parts are both named): BENCH lines become
+# when gpu-guest and a bench part (bench, bench-vm) are named): BENCH lines become
 # @@BENCH lines, their CASE lines @@RESULT bench/<case>.
 guest_bench() {
     local name=$1 limit=$2 rc

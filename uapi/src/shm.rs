@@ -356,6 +356,13 @@ impl SpinPolicy {
         self.poll_up_to(self.limit, ready, elapsed)
     }
 
+    /// Ends a back-off: the poll that failed would have succeeded with a
+    /// longer limit, which the caller now gives, so the next wait polls.
+    pub fn keep_polling(&mut self) {
+        self.skip = 0;
+        self.left = 0;
+    }
+
     /// [`Self::poll`] for up to `limit` this time (a wait whose work is
     /// known to take longer).
     pub fn poll_up_to(
@@ -434,6 +441,21 @@ mod tests {
             reads.get() > 64 * 50
         };
         assert!(spin.poll_up_to(Duration::from_micros(100), late, ticking()));
+    }
+
+    #[test]
+    fn keep_polling_ends_a_back_off() {
+        let mut spin = SpinPolicy::polling_for(Duration::from_micros(10));
+        let reads = Cell::new(0u32);
+        let never = || {
+            reads.set(reads.get() + 1);
+            false
+        };
+        assert!(!spin.poll(never, ticking()));
+        spin.keep_polling();
+        let before = reads.get();
+        assert!(!spin.poll(never, ticking()));
+        assert!(reads.get() >= before + 64 * 9, "polled again, not once");
     }
 
     fn setup(depth: u32, arena_len: u64) -> ShmSetup {

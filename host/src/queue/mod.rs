@@ -7,6 +7,7 @@ mod buffers;
 mod client;
 mod copy;
 mod layout;
+mod spin;
 pub mod worker;
 
 pub use buffers::GuestBuffer;

@@ -7,6 +7,7 @@
 use super::buffers::GuestBuffer;
 use super::copy::{release_guest_pages, GuestCopy};
 use super::layout::RingLayout;
+use super::spin::SpinWindow;
 use crate::cancel::CancelToken;
 use crate::client_page::ClientPage;
 use crate::executor::Command;
@@ -25,10 +26,24 @@ use uapi::status::{QueueError, Status};
 use vmm_sys_util::eventfd::EventFd;
 
 /// How long the worker polls a polled tail after its last command before
-/// it sleeps: about one round trip of a TCG guest (`docs/benchmarks.md`),
-/// so that a guest's next command, sent after it saw the last completion,
-/// needs no doorbell; far more than a KVM guest's.
+/// it sleeps, at first: about one round trip of a TCG guest
+/// (`docs/benchmarks.md`), so that a guest's next command, sent after it saw
+/// the last completion, needs no doorbell; far more than a KVM guest's.
 const QUEUE_SPIN: Duration = Duration::from_micros(200);
+
+/// The most the window grows to ([`SpinWindow`]) while the guest's next
+/// batch keeps coming soon after the poll gave up: cuBLAS's own code runs
+/// ~0.5 ms between GEMMs under TCG (run 29).
+const QUEUE_SPIN_CAP: Duration = Duration::from_millis(2);
+
+/// The window's cap on this machine: with two cores or fewer a longer poll
+/// takes the core a TCG guest's vCPU needs, so the window stays at its base.
+fn spin_cap() -> Duration {
+    match std::thread::available_parallelism() {
+        Ok(n) if n.get() > 2 => QUEUE_SPIN_CAP,
+        _ => QUEUE_SPIN,
+    }
+}
 
 /// The first bytes of `entry`'s request, if it is a plain buffer (for
 /// `crate::fault`'s trigger).
@@ -70,6 +85,7 @@ pub fn run(env: QueueEnv, session: Result<Session, Status>) {
         irq_pending: false,
         profile: Profile::default(),
         spin: SpinPolicy::polling_for(QUEUE_SPIN),
+        window: SpinWindow::new(QUEUE_SPIN, spin_cap()),
     };
     worker.run(session);
 }
@@ -155,6 +171,8 @@ struct Worker {
     profile: Profile,
     /// When a polled tail is polled before sleeping.
     spin: SpinPolicy,
+    /// For how long.
+    window: SpinWindow,
 }
 
 /// The worker's time: waiting for the guest (`idle`), serving (`busy`),
@@ -241,7 +259,8 @@ impl Worker {
     /// before sleeping (`uapi::ring`, the protocol). Completions held back
     /// while bus mastering was off are signalled once it is back.
     fn wait_for_doorbell(&mut self) -> Option<u32> {
-        let mut polled = false;
+        // When the poll of this wait began (it polls once).
+        let mut polled_since: Option<Instant> = None;
         loop {
             if self.env.page.stopping() {
                 return None;
@@ -250,12 +269,13 @@ impl Worker {
             if let Some(tail) = self.new_tail() {
                 return Some(tail);
             }
-            if self.env.layout.polled_tail && !polled {
-                polled = true;
-                let mut start = None;
-                let elapsed = || start.get_or_insert_with(Instant::now).elapsed();
+            if self.env.layout.polled_tail && polled_since.is_none() {
+                let began = Instant::now();
+                polled_since = Some(began);
+                let elapsed = || began.elapsed();
                 let mut spin = self.spin;
-                let ready = spin.poll(
+                let ready = spin.poll_up_to(
+                    self.window.get(),
                     || self.env.page.stopping() || self.new_tail().is_some(),
                     elapsed,
                 );
@@ -274,9 +294,11 @@ impl Worker {
                 tracing::error!(queue = self.env.index, %error, "cannot wait for the doorbell");
                 return None;
             }
-            if polled {
+            if let Some(began) = polled_since.take() {
                 self.set_device_idle(false);
-                polled = false;
+                if self.window.slept(began.elapsed()) {
+                    self.spin.keep_polling();
+                }
             }
         }
     }
@@ -654,6 +676,7 @@ mod tests {
             irq_pending: true,
             profile: Profile::default(),
             spin: SpinPolicy::polling_for(QUEUE_SPIN),
+            window: SpinWindow::new(QUEUE_SPIN, QUEUE_SPIN_CAP),
         };
         // A batch ended because the guest turned bus mastering off.
         page.dma_off.store(1, Ordering::Release);

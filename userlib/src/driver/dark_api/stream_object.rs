@@ -6,6 +6,12 @@
 //! `CUBLAS_STATUS_INTERNAL_ERROR`. The object we hand out is ours; [39]
 //! forwards to the host, where vgpu-host asks NVIDIA's driver the same two
 //! slots for its own stream (STREAM_DRIVER_VALUE).
+//!
+//! One round trip per nvjet GEMM, which a TCG guest pays (~0.4 ms, run 29),
+//! but the value cannot be kept: natively it changes over a stream's life
+//! (H200, R580: the default stream's 7 became 15 after a
+//! cudaDeviceSynchronize that followed bf16 GEMMs; it held while they were
+//! queued), and what nvjet does with it is not known.
 
 use std::{
     collections::BTreeMap,
