@@ -16,8 +16,11 @@
 #       gpu-guest      that machine's nvidia-smi and PyTorch in the guest
 #                      (VGPU_GPU_GUEST_CHECKS: some of its groups, e.g.
 #                      "torch"; default torch,cublas,bench; bench is
-#                      gemm-bench and torch-bench; "profile" runs gemm-bench
-#                      with our library's profile, see VGPU_BENCH_PROFILE)
+#                      gemm-bench and torch-bench, the latter only with a
+#                      bench part named; "profile" runs gemm-bench with our
+#                      library's profile, see VGPU_BENCH_PROFILE);
+#                      VGPU_HOST_EXTRA_ARGS adds options to the vgpu-host of
+#                      every VM part (an A/B of a host setting)
 #       cublas         tests/gpu/cublas-check.cu, built there with its nvcc and
 #                      cuBLAS, natively and over the socket
 #       torch          tests/gpu/torch-check.py natively and over the socket
@@ -402,6 +405,14 @@ run() {
 LD_LIBRARY_PATH=$p/qemu-lib exec $p/bin/qemu-system-x86_64 "\$@"
 QEMU
     chmod +x "$p/qemu"
+    # VGPU_HOST_EXTRA_ARGS: options for every vgpu-host the VM parts start
+    # (an A/B of a host setting, e.g. "--queue-poll-max-us 200").
+    local host_bin=$p/bin/vgpu-host
+    if [ -n "${VGPU_HOST_EXTRA_ARGS:-}" ]; then
+        host_bin=$p/vgpu-host-extra
+        printf '#!/bin/sh\nexec %s/bin/vgpu-host "$@" %s\n' "$p" "$VGPU_HOST_EXTRA_ARGS" >"$host_bin"
+        chmod +x "$host_bin"
+    fi
     local mib=${VGPU_ROUNDTRIP_MIB:-1024}
     {
         echo "date: $(date -u +%FT%TZ)"
@@ -417,7 +428,7 @@ QEMU
     local bad=0
     local vm_env=(VGPU_QEMU="$p/qemu" VGPU_QEMU_DATA="$p/firmware" VGPU_KERNEL="$p/bzImage"
         VGPU_KERNEL_RELEASE=unused VGPU_KMOD=unused VGPU_BUSYBOX=unused VGPU_GUEST_BIN=unused
-        VGPU_HOST_BIN="$p/bin/vgpu-host" VGPU_LIBCUDA="$p/bin/libcuda.so.1"
+        VGPU_HOST_BIN="$host_bin" VGPU_LIBCUDA="$p/bin/libcuda.so.1"
         VGPU_CUDA_SUITE="$p/bin/cuda-suite" VGPU_CUDA_PROGRAMS="$p/cudart" VGPU_WORK="$p/work"
         VGPU_PREBUILT=1 VGPU_EXECUTOR=cuda VGPU_ROUNDTRIP_MIB="$mib" VGPU_REPO="$repo"
         VGPU_DIST="$p/dist" VGPU_GUEST_TOOLS=unused)
@@ -429,7 +440,8 @@ QEMU
     local want_cublas=0 benching=0
     [[ $parts == *,cublas,* || $parts == *,gpu-guest,* ]] && want_cublas=1
     # The trace part traces gemm-bench too (the GEMM shapes the check lacks).
-    [[ $parts == *,bench,* || $parts == *,bench-vm,* || $parts == *,trace,* ]] && benching=1
+    # The gpu-guest part runs it too when its checks name it.
+    [[ $parts == *,bench,* || $parts == *,bench-vm,* || $parts == *,trace,* || $parts == *,gpu-guest,* ]] && benching=1
     if [ $want_cublas = 1 ] || [ $benching = 1 ]; then
         local found inc lib
         rm -f "$p/dist/cublas-check"
@@ -453,11 +465,14 @@ QEMU
             fi
         fi
     fi
-    # With a bench part and gpu-guest both named, the GEMM and PyTorch
-    # benchmarks run in that guest too (gpu-guest.sh runs what the dist has).
-    if [ $benching = 1 ] && [[ $parts == *,gpu-guest,* ]]; then
+    # The gpu-guest part runs the benchmarks its dist holds (gpu-guest.sh):
+    # the GEMM one always (seconds), PyTorch's (minutes in the guest) only
+    # with a bench part named too.
+    if [[ $parts == *,gpu-guest,* ]]; then
         [ -x "$p/bench/gemm-bench" ] && cp "$p/bench/gemm-bench" "$p/dist/"
-        cp "$repo/tests/gpu/torch-bench.py" "$p/dist/"
+        if [[ $parts == *,bench,* || $parts == *,bench-vm,* ]]; then
+            cp "$repo/tests/gpu/torch-bench.py" "$p/dist/"
+        fi
     fi
 
     if [[ $parts == *,native,* ]]; then

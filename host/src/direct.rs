@@ -181,6 +181,7 @@ fn start_client(
                 max_transfer: 0,
                 memory_limit: launcher.memory_limit.unwrap_or(0),
                 command_timeout_ms: launcher.command_timeout_ms(),
+                queue_poll_max_us: launcher.queue_poll_max_us(),
             };
             let fds = [page.file().as_raw_fd(), stream.as_raw_fd()];
             let worker =

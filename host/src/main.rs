@@ -138,10 +138,12 @@ fn make_sessions(config: &Config) -> Result<Sessions, String> {
     let mut launcher = WorkerLauncher::new(exe, spec);
     launcher.memory_limit = config.worker_memory_limit;
     launcher.command_timeout = config.command_timeout;
+    launcher.queue_poll_max = config.queue_poll_max;
     tracing::info!(
         executor = ?config.executor,
         memory_limit = ?launcher.memory_limit,
         command_timeout = ?launcher.command_timeout,
+        queue_poll_max = ?launcher.queue_poll_max,
         "clients served by worker processes"
     );
     Ok(Sessions::Processes(Arc::new(launcher)))

@@ -65,6 +65,7 @@ echo "$out" | grep -q '^GPU 0: .*UUID: GPU-' && pass nvidia-smi-list "$out" || f
 checks=$(cat "$dist/guest-checks" 2>/dev/null || echo torch,cublas,bench)
 want() { [[ ",$checks," == *",$1,"* ]]; }
 echo "diag| checks: $checks"
+echo "diag| clocksource: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)"
 
 # The machine's PyTorch lives in its own virtual environment.
 python=python3
@@ -103,8 +104,8 @@ else
     fail torch/exit "no torch-check.py in $dist"
 fi
 
-# Benchmarks, when the dist holds them (scripts/gpu-suite.sh puts them there
-# when gpu-guest and a bench part (bench, bench-vm) are named): BENCH lines become
+# Benchmarks, when the dist holds them (scripts/gpu-suite.sh puts gemm-bench
+# there always, torch-bench.py with a bench part named): BENCH lines become
 # @@BENCH lines, their CASE lines @@RESULT bench/<case>.
 guest_bench() {
     local name=$1 limit=$2 rc

@@ -36,6 +36,12 @@ pub struct Cli {
     /// process of its own (debugging only: no isolation between clients).
     #[arg(long)]
     pub worker_threads: bool,
+    /// Longest a queue's worker polls the guest's next batch before it
+    /// sleeps until the doorbell, in microseconds; the poll grows from
+    /// 200 µs to this while batches keep coming just after it (200 or less:
+    /// a fixed 200 µs). Default 2000.
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub queue_poll_max_us: Option<u64>,
     /// Private writable memory (RLIMIT_DATA) each worker process may hold, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub worker_memory_limit: Option<u64>,

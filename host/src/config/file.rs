@@ -17,6 +17,7 @@ pub(super) struct FileConfig {
     pub(super) worker_threads: Option<bool>,
     pub(super) worker_memory_limit: Option<u64>,
     pub(super) command_timeout_s: Option<u64>,
+    pub(super) queue_poll_max_us: Option<u64>,
     #[serde(default)]
     pub(super) sim: FileSim,
     #[serde(default)]

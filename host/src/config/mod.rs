@@ -36,6 +36,12 @@ pub const DEFAULT_CUDA_DRIVER_VERSION: u32 = 13000;
 /// Default of `command_timeout_s`: the simulator's own launch watchdog.
 pub const DEFAULT_COMMAND_TIMEOUT_S: u64 = 60;
 
+/// Default of `queue_poll_max_us` (`crate::queue::worker`'s polling window).
+pub const DEFAULT_QUEUE_POLL_MAX_US: u64 = 2000;
+/// Most `queue_poll_max_us` may be: a poll longer than 100 ms is a spinning
+/// core, not a wait.
+pub const MAX_QUEUE_POLL_MAX_US: u64 = 100_000;
+
 /// A configuration problem.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -144,6 +150,8 @@ pub struct Config {
     pub worker_memory_limit: Option<u64>,
     /// Longest one command may run in a worker process (`None`: no limit).
     pub command_timeout: Option<std::time::Duration>,
+    /// Longest a queue's worker polls before it sleeps (`queue_poll_max_us`).
+    pub queue_poll_max: std::time::Duration,
     /// Per-VM and per-client limits (`crate::quota`).
     pub quotas: crate::quota::Quotas,
     /// Identity of the simulated GPU.

@@ -4,7 +4,8 @@ use super::file::{parse_file, FileConfig, UserRef};
 use super::{
     invalid, Cli, Config, ConfigError, ExecutorKind, SimIdentity, DEFAULT_COMMAND_TIMEOUT_S,
     DEFAULT_COMPUTE_CAPABILITY, DEFAULT_CUDA_DRIVER_VERSION, DEFAULT_DRIVER_VERSION,
-    DEFAULT_MULTIPROCESSORS, DEFAULT_NAME, DEFAULT_TOTAL_MEMORY, DEFAULT_UUID,
+    DEFAULT_MULTIPROCESSORS, DEFAULT_NAME, DEFAULT_QUEUE_POLL_MAX_US, DEFAULT_TOTAL_MEMORY,
+    DEFAULT_UUID, MAX_QUEUE_POLL_MAX_US,
 };
 use crate::regs::Identification;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,16 @@ impl Config {
         let quotas =
             crate::quota::Quotas::from_config(&file.quota, cli.vm_memory_limit, cli.max_clients)
                 .map_err(|e| invalid(e.field, e.message))?;
+        let queue_poll_max_us = cli
+            .queue_poll_max_us
+            .or(file.queue_poll_max_us)
+            .unwrap_or(DEFAULT_QUEUE_POLL_MAX_US);
+        if queue_poll_max_us > MAX_QUEUE_POLL_MAX_US {
+            return Err(invalid(
+                "queue_poll_max_us",
+                format!("{queue_poll_max_us} µs, at most {MAX_QUEUE_POLL_MAX_US} allowed"),
+            ));
+        }
         let defaults = Identification::default();
         Ok(Self {
             quotas,
@@ -139,6 +150,7 @@ impl Config {
                 0 => None,
                 s => Some(std::time::Duration::from_secs(s)),
             },
+            queue_poll_max: std::time::Duration::from_micros(queue_poll_max_us),
             sim: SimIdentity {
                 name,
                 total_memory,

@@ -43,6 +43,26 @@ fn defaults_fill_an_identity() {
 }
 
 #[test]
+fn the_queue_poll_window_is_configurable() {
+    let us = std::time::Duration::from_micros;
+    let config = |file: &str, args: &[&str]| {
+        let mut argv = vec!["--socket", "s"];
+        argv.extend_from_slice(args);
+        Config::from_toml(file, &cli(&argv)).unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(
+        config("", &[]).queue_poll_max,
+        us(DEFAULT_QUEUE_POLL_MAX_US)
+    );
+    assert_eq!(
+        config("queue_poll_max_us = 500", &[]).queue_poll_max,
+        us(500)
+    );
+    let both = config("queue_poll_max_us = 500", &["--queue-poll-max-us", "0"]);
+    assert_eq!(both.queue_poll_max, us(0), "the command line wins");
+}
+
+#[test]
 fn command_line_overrides_file() {
     let file = r#"
         socket = "/from/file.sock"
@@ -129,6 +149,10 @@ fn invalid_fields_are_named() {
         ),
         (vec!["--socket", "s", "--cuda-device=-1"], "cuda_device"),
         (vec!["--socket", "s", "--executor", "opencl"], "executor"),
+        (
+            vec!["--socket", "s", "--queue-poll-max-us", "100001"],
+            "queue_poll_max_us",
+        ),
     ];
     for (args, field) in cases {
         assert_eq!(

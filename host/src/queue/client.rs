@@ -57,6 +57,8 @@ impl QueueClient {
                     layout,
                     ram: shared.ram.clone(),
                     max_transfer: shared.limits.max_transfer,
+                    // Threads are for debugging: the default window.
+                    poll_max: super::worker::DEFAULT_POLL_MAX,
                     page: page.clone(),
                     doorbell: doorbell.clone(),
                     interrupts: shared.interrupts.clone(),
@@ -84,6 +86,7 @@ impl QueueClient {
                     max_transfer: shared.limits.max_transfer,
                     memory_limit: launcher.memory_limit.unwrap_or(0),
                     command_timeout_ms: launcher.command_timeout_ms(),
+                    queue_poll_max_us: launcher.queue_poll_max_us(),
                 };
                 let regions = shared.ram.regions();
                 let irq_fd = shared.interrupts.eventfd(layout.vector);

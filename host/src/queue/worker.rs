@@ -31,16 +31,18 @@ use vmm_sys_util::eventfd::EventFd;
 /// the last completion, needs no doorbell; far more than a KVM guest's.
 const QUEUE_SPIN: Duration = Duration::from_micros(200);
 
-/// The most the window grows to ([`SpinWindow`]) while the guest's next
-/// batch keeps coming soon after the poll gave up: cuBLAS's own code runs
-/// ~0.5 ms between GEMMs under TCG (run 29).
-const QUEUE_SPIN_CAP: Duration = Duration::from_millis(2);
+/// The default of the most the window grows to ([`SpinWindow`]) while the
+/// guest's next batch keeps coming soon after the poll gave up
+/// (`queue_poll_max_us`): cuBLAS's own code runs ~0.5 ms between GEMMs
+/// under TCG (run 29).
+pub const DEFAULT_POLL_MAX: Duration =
+    Duration::from_micros(crate::config::DEFAULT_QUEUE_POLL_MAX_US);
 
 /// The window's cap on this machine: with two cores or fewer a longer poll
 /// takes the core a TCG guest's vCPU needs, so the window stays at its base.
-fn spin_cap() -> Duration {
+fn spin_cap(configured: Duration) -> Duration {
     match std::thread::available_parallelism() {
-        Ok(n) if n.get() > 2 => QUEUE_SPIN_CAP,
+        Ok(n) if n.get() > 2 => configured,
         _ => QUEUE_SPIN,
     }
 }
@@ -66,6 +68,8 @@ pub struct QueueEnv {
     pub ram: Arc<GuestRam>,
     /// Largest request or response buffer.
     pub max_transfer: u32,
+    /// Longest the worker polls the guest's tail before it sleeps.
+    pub poll_max: Duration,
     /// STATUS, doorbell tail, stop flag and interrupt causes.
     pub page: Arc<ClientPage>,
     /// Written once per doorbell register write (and on stop).
@@ -78,6 +82,7 @@ pub struct QueueEnv {
 
 /// Runs the queue until it is stopped or faults.
 pub fn run(env: QueueEnv, session: Result<Session, Status>) {
+    let window = SpinWindow::new(QUEUE_SPIN, spin_cap(env.poll_max));
     let mut worker = Worker {
         env,
         sq_head: 0,
@@ -85,7 +90,7 @@ pub fn run(env: QueueEnv, session: Result<Session, Status>) {
         irq_pending: false,
         profile: Profile::default(),
         spin: SpinPolicy::polling_for(QUEUE_SPIN),
-        window: SpinWindow::new(QUEUE_SPIN, spin_cap()),
+        window,
     };
     worker.run(session);
 }
@@ -664,6 +669,7 @@ mod tests {
             },
             ram: Arc::new(GuestRam::new()),
             max_transfer: 4096,
+            poll_max: DEFAULT_POLL_MAX,
             page: page.clone(),
             doorbell: Arc::new(EventFd::new(EFD_CLOEXEC).expect("eventfd")),
             interrupts: raised.clone(),
@@ -676,7 +682,7 @@ mod tests {
             irq_pending: true,
             profile: Profile::default(),
             spin: SpinPolicy::polling_for(QUEUE_SPIN),
-            window: SpinWindow::new(QUEUE_SPIN, QUEUE_SPIN_CAP),
+            window: SpinWindow::new(QUEUE_SPIN, DEFAULT_POLL_MAX),
         };
         // A batch ended because the guest turned bus mastering off.
         page.dma_off.store(1, Ordering::Release);

@@ -175,6 +175,7 @@ fn serve(control: UnixDatagram, query: UnixDatagram) -> io::Result<()> {
                 layout,
                 ram,
                 max_transfer: setup.max_transfer,
+                poll_max: Duration::from_micros(setup.queue_poll_max_us),
                 page: page.clone(),
                 doorbell,
                 interrupts,

@@ -61,6 +61,8 @@ pub struct WorkerLauncher {
     /// Longest one command may run before the worker ends itself (a kernel
     /// that never ends must not hold the client, or the GPU, forever).
     pub command_timeout: Option<Duration>,
+    /// Longest a queue's worker polls before it sleeps.
+    pub queue_poll_max: Duration,
 }
 
 impl WorkerLauncher {
@@ -79,7 +81,13 @@ impl WorkerLauncher {
             memory_limit: None,
             grace: DEFAULT_GRACE,
             command_timeout: None,
+            queue_poll_max: crate::queue::worker::DEFAULT_POLL_MAX,
         }
+    }
+
+    /// [`Setup::queue_poll_max_us`] of this launcher's workers.
+    pub fn queue_poll_max_us(&self) -> u64 {
+        u64::try_from(self.queue_poll_max.as_micros()).unwrap_or(u64::MAX)
     }
 }
 
@@ -107,6 +115,8 @@ pub struct Setup {
     pub memory_limit: u64,
     /// Longest one command may run, milliseconds; 0 for no limit.
     pub command_timeout_ms: u64,
+    /// Longest a queue's worker polls before it sleeps, microseconds.
+    pub queue_poll_max_us: u64,
 }
 
 const ROLE_QUEUE: u32 = 1;
@@ -121,7 +131,8 @@ impl Setup {
         e.u32(self.index)
             .u32(self.max_transfer)
             .u64(self.memory_limit)
-            .u64(self.command_timeout_ms);
+            .u64(self.command_timeout_ms)
+            .u64(self.queue_poll_max_us);
         match self.role {
             Role::Queue(l) => {
                 e.u32(ROLE_QUEUE)
@@ -158,6 +169,7 @@ impl Setup {
         let max_transfer = d.u32()?;
         let memory_limit = d.u64()?;
         let command_timeout_ms = d.u64()?;
+        let queue_poll_max_us = d.u64()?;
         let role = match d.u32()? {
             ROLE_QUEUE => Role::Queue(RingLayout {
                 sq_base: d.u64()?,
@@ -187,6 +199,7 @@ impl Setup {
             max_transfer,
             memory_limit,
             command_timeout_ms,
+            queue_poll_max_us,
         })
     }
 }
@@ -216,6 +229,7 @@ mod tests {
                 max_transfer: 1 << 20,
                 memory_limit: 1 << 32,
                 command_timeout_ms: 60_000,
+                queue_poll_max_us: 2000,
             },
             Setup {
                 index: 1 << 16,
@@ -224,6 +238,7 @@ mod tests {
                 max_transfer: 0,
                 memory_limit: 0,
                 command_timeout_ms: 0,
+                queue_poll_max_us: 0,
             },
         ] {
             assert_eq!(Setup::decode(&setup.encode()).ok(), Some(setup));
