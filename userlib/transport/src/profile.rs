@@ -52,8 +52,9 @@ pub struct Profile {
     /// By export name.
     pub exports: HashMap<&'static str, Tally>,
     /// `Transport::submit` and `submit_data` calls (system calls or ring
-    /// writes).
-    pub submits: Tally,
+    /// writes), by the opcode of the batch's last command (the one that
+    /// ends a batch of detached commands).
+    pub submits: HashMap<u16, Tally>,
     /// Commands submitted detached (no response awaited).
     pub detached: u64,
     /// Waits for a response, by the opcode of the command waited for.
@@ -106,7 +107,7 @@ pub fn snapshot() -> Profile {
     Profile {
         since: p.since,
         exports: p.exports.clone(),
-        submits: p.submits,
+        submits: p.submits.clone(),
         detached: p.detached,
         waits: p.waits.clone(),
     }
@@ -136,12 +137,26 @@ pub fn render(p: &Profile) -> String {
             us(t.time) / t.count.max(1) as f64
         ));
     }
+    let (count, time) = p
+        .submits
+        .values()
+        .fold((0, Duration::ZERO), |(c, d), t| (c + t.count, d + t.time));
     s.push_str(&format!(
-        "vgpu profile: submits {} total {:.1} us, detached commands {}\n",
-        p.submits.count,
-        us(p.submits.time),
+        "vgpu profile: submits {count} total {:.1} us, detached commands {}\n",
+        us(time),
         p.detached
     ));
+    let mut submits: Vec<_> = p.submits.iter().collect();
+    submits.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(a.0.cmp(b.0)));
+    for (op, t) in submits {
+        let name = uapi::cuda::command(*op).map_or("?", |c| c.name);
+        s.push_str(&format!(
+            "vgpu profile: submit ending {name} (0x{op:04x}) calls {} total {:.1} us mean {:.2} us\n",
+            t.count,
+            us(t.time),
+            us(t.time) / t.count.max(1) as f64
+        ));
+    }
     let mut waits: Vec<_> = p.waits.iter().collect();
     waits.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(a.0.cmp(b.0)));
     for (op, t) in waits {
@@ -188,8 +203,10 @@ impl Profiled {
     fn submitted(&mut self, t: Instant, reqs: impl Iterator<Item = (u16, bool)>, tickets: &[u64]) {
         let d = t.elapsed();
         let mut detached = 0;
+        let mut last = u16::MAX;
         let mut waited = tickets.iter();
         for (opcode, is_detached) in reqs {
+            last = opcode;
             if is_detached {
                 detached += 1;
             } else if let Some(ticket) = waited.next() {
@@ -197,7 +214,7 @@ impl Profiled {
             }
         }
         with_profile(|p| {
-            p.submits.add(d);
+            p.submits.entry(last).or_default().add(d);
             p.detached += detached;
         });
     }
@@ -334,11 +351,18 @@ mod tests {
         assert_eq!(waits(&after, sync) - waits(&before, sync), 1);
         assert_eq!(waits(&after, info) - waits(&before, info), 2);
         assert_eq!(waits(&after, launch), waits(&before, launch));
-        assert_eq!(after.submits.count - before.submits.count, 2);
+        let submits = |p: &Profile, op| p.submits.get(&op).map_or(0, |t| t.count);
+        assert_eq!(submits(&after, sync) - submits(&before, sync), 1);
+        assert_eq!(submits(&after, info) - submits(&before, info), 1);
+        assert_eq!(submits(&after, launch), submits(&before, launch));
         assert_eq!(after.detached - before.detached, 2);
         assert_eq!(after.exports["cuTestExport"].count, 1);
         let table = render(&after);
         assert!(table.contains("wait MEM_GET_INFO (0x"), "{table}");
+        assert!(
+            table.contains("submit ending CTX_SYNCHRONIZE (0x"),
+            "{table}"
+        );
         assert!(table.contains("export cuTestExport calls 1 "), "{table}");
     }
 }
