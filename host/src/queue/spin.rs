@@ -1,7 +1,8 @@
 //! How long a queue's worker polls the guest's tail before it sleeps until
 //! the doorbell: adapted to the gaps between the guest's batches, as KVM's
 //! halt polling adapts `halt_poll_ns`. A doorbell costs a TCG guest an exit
-//! to QEMU and a vfio-user message (~150 µs measured under cuBLAS, run 29),
+//! to QEMU and a vfio-user message (run 31: a round trip's wait 295 µs with
+//! doorbells, 50 µs without),
 //! and a program whose own code runs between commands (cuBLAS under TCG:
 //! ~0.5 ms per GEMM call) would ring one per batch with a fixed 200 µs
 //! window. A doorbell that came soon after the poll gave up widens the

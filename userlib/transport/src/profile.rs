@@ -146,29 +146,25 @@ pub fn render(p: &Profile) -> String {
         us(time),
         p.detached
     ));
-    let mut submits: Vec<_> = p.submits.iter().collect();
-    submits.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(a.0.cmp(b.0)));
-    for (op, t) in submits {
-        let name = uapi::cuda::command(*op).map_or("?", |c| c.name);
-        s.push_str(&format!(
-            "vgpu profile: submit ending {name} (0x{op:04x}) calls {} total {:.1} us mean {:.2} us\n",
-            t.count,
-            us(t.time),
-            us(t.time) / t.count.max(1) as f64
-        ));
-    }
-    let mut waits: Vec<_> = p.waits.iter().collect();
-    waits.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(a.0.cmp(b.0)));
-    for (op, t) in waits {
-        let name = uapi::cuda::command(*op).map_or("?", |c| c.name);
-        s.push_str(&format!(
-            "vgpu profile: wait {name} (0x{op:04x}) calls {} total {:.1} us mean {:.2} us\n",
-            t.count,
-            us(t.time),
-            us(t.time) / t.count.max(1) as f64
-        ));
-    }
+    by_opcode(&mut s, "submit ending", &p.submits);
+    by_opcode(&mut s, "wait", &p.waits);
     s
+}
+
+/// One line per opcode of `tallies`, heaviest first, named from the uapi
+/// command list.
+fn by_opcode(s: &mut String, what: &str, tallies: &HashMap<u16, Tally>) {
+    let mut rows: Vec<_> = tallies.iter().collect();
+    rows.sort_by(|a, b| b.1.time.cmp(&a.1.time).then(a.0.cmp(b.0)));
+    for (op, t) in rows {
+        let name = uapi::cuda::command(*op).map_or("?", |c| c.name);
+        s.push_str(&format!(
+            "vgpu profile: {what} {name} (0x{op:04x}) calls {} total {:.1} us mean {:.2} us\n",
+            t.count,
+            us(t.time),
+            us(t.time) / t.count.max(1) as f64
+        ));
+    }
 }
 
 /// Writes the table to stderr, once per process, if profiling is on.
