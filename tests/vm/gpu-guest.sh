@@ -126,7 +126,7 @@ fi
 # profile (vgpu_transport::profile), every profile line as "profile| ".
 if want profile && [ -x "$dist/gemm-bench" ]; then
     VGPU_LOG=vgpu::profile=info timeout 240 "$dist/gemm-bench" >/tmp/profile.out 2>&1; rc=$?
-    grep -e '^BENCH ' -e '^vgpu profile:' /tmp/profile.out | head -n 80 | sed 's/^/profile| /'
+    grep -e '^BENCH ' -e '^vgpu profile:' /tmp/profile.out | head -n 300 | sed 's/^/profile| /'
     [ $rc = 0 ] && pass profile/exit "exited 0" || fail profile/exit "exit status $rc"
 fi
 
