@@ -440,7 +440,8 @@ QEMU
     local want_cublas=0 benching=0
     [[ $parts == *,cublas,* || $parts == *,gpu-guest,* ]] && want_cublas=1
     # The trace part traces gemm-bench too (the GEMM shapes the check lacks).
-    # The gpu-guest part runs it too when its checks name it.
+    # The gpu-guest part runs it in the guest (its group gemm-bench, part of
+    # the default bench).
     [[ $parts == *,bench,* || $parts == *,bench-vm,* || $parts == *,trace,* || $parts == *,gpu-guest,* ]] && benching=1
     if [ $want_cublas = 1 ] || [ $benching = 1 ]; then
         local found inc lib
