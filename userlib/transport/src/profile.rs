@@ -45,7 +45,7 @@ impl Tally {
 }
 
 /// What has been measured so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Profile {
     /// Since the first measured call.
     pub since: Option<Instant>,
@@ -103,14 +103,7 @@ pub fn finish(name: &'static str, started: Option<Instant>) {
 
 /// A copy of what has been measured.
 pub fn snapshot() -> Profile {
-    let p = profile().lock().unwrap_or_else(|e| e.into_inner());
-    Profile {
-        since: p.since,
-        exports: p.exports.clone(),
-        submits: p.submits.clone(),
-        detached: p.detached,
-        waits: p.waits.clone(),
-    }
+    profile().lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 fn us(d: Duration) -> f64 {
